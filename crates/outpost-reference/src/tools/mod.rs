@@ -1,0 +1,3 @@
+//! The reference server's tools, one module per family.
+
+pub mod demo;

@@ -1,0 +1,198 @@
+//! Typed server settings, validated once at start-up.
+//!
+//! The binary fills a [`ServerConfig`] from flags and environment; the library never parses
+//! flags itself. [`ServerConfig::validate`] rejects combinations that would be unsafe (an
+//! unauthenticated server on a non-loopback address) with an error that names the setting.
+
+use std::{net::SocketAddr, time::Duration};
+
+use url::Url;
+
+/// How `/mcp` requests are authenticated.
+///
+/// This build has no authorization server yet: [`AuthMode::Disabled`] is the only mode, and
+/// [`ServerConfig::validate`] allows it on loopback addresses only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Every request is served without credentials. Development only: loopback binds only.
+    #[default]
+    Disabled,
+}
+
+/// Settings for one Outpost server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address the HTTP listener binds to.
+    pub bind: SocketAddr,
+    /// The externally visible base URL (scheme, host, optional port, no path), used to accept
+    /// the public `Host`/`Origin` and to build absolute URLs. Defaults to `http://{bind}`.
+    pub public_url: Option<Url>,
+    /// How requests are authenticated.
+    pub auth: AuthMode,
+    /// A legacy (≤ 2025-11-25) session with no traffic for this long is closed.
+    pub session_idle_timeout: Duration,
+    /// Largest accepted JSON-RPC POST body; larger bodies get `413 Payload Too Large`.
+    pub max_request_body_bytes: usize,
+    /// Extra browser origins allowed to call the MCP endpoints, besides the public URL's own
+    /// origin and loopback origins (`scheme://host:port`, `:*` for any port).
+    pub extra_allowed_origins: Vec<String>,
+    /// Interval of SSE keep-alive comments on idle streams.
+    pub sse_keep_alive: Duration,
+    /// How long graceful shutdown waits for open connections before it gives up.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            public_url: None,
+            auth: AuthMode::Disabled,
+            session_idle_timeout: Duration::from_secs(5 * 60),
+            max_request_body_bytes: 4 * 1024 * 1024,
+            extra_allowed_origins: Vec::new(),
+            sse_keep_alive: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A setting that cannot be served as given.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// An unauthenticated server would be reachable from other machines.
+    #[error(
+        "refusing to serve without authentication on non-loopback address {0}: \
+         bind to 127.0.0.1 or ::1 (--bind), or enable authentication"
+    )]
+    NoAuthOnPublicBind(SocketAddr),
+    /// The public URL is not a plain `http(s)://host[:port]` base.
+    #[error(
+        "--public-url {0} must be an http or https URL with a host and no path, query or fragment"
+    )]
+    InvalidPublicUrl(Url),
+    /// A request body limit of zero would reject every request.
+    #[error("max request body must be at least 1 byte")]
+    ZeroBodyLimit,
+}
+
+impl ServerConfig {
+    /// Checks the settings once, before anything is bound.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.auth == AuthMode::Disabled && !self.bind.ip().is_loopback() {
+            return Err(ConfigError::NoAuthOnPublicBind(self.bind));
+        }
+        if let Some(url) = &self.public_url {
+            let plain_base = matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none();
+            if !plain_base {
+                return Err(ConfigError::InvalidPublicUrl(url.clone()));
+            }
+        }
+        if self.max_request_body_bytes == 0 {
+            return Err(ConfigError::ZeroBodyLimit);
+        }
+        Ok(())
+    }
+
+    /// The externally visible base URL, without a trailing slash: `public_url`, or
+    /// `http://{bind}` when none is set.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// `Host` values the MCP endpoints accept: loopback names and the public URL's host.
+    /// Anything else is refused (DNS rebinding protection).
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        let mut hosts = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        if let Some(host) = self.public_url.as_ref().and_then(Url::host_str) {
+            hosts.push(host.trim_matches(['[', ']']).to_owned());
+        }
+        hosts
+    }
+
+    /// Browser origins the MCP endpoints accept: loopback on any port, the public URL's
+    /// origin, and [`ServerConfig::extra_allowed_origins`].
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .flat_map(|host| [format!("http://{host}:*"), format!("https://{host}:*")])
+            .collect();
+        if let Some(url) = &self.public_url {
+            origins.push(url.origin().ascii_serialization());
+        }
+        origins.extend(self.extra_allowed_origins.iter().cloned());
+        origins
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_server_refuses_public_bind() {
+        let config = ServerConfig {
+            bind: "0.0.0.0:8000".parse().unwrap(),
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::NoAuthOnPublicBind(
+                "0.0.0.0:8000".parse().unwrap()
+            ))
+        );
+    }
+
+    #[test]
+    fn loopback_bind_without_auth_is_allowed() {
+        for bind in ["127.0.0.1:8000", "[::1]:9000"] {
+            let config = ServerConfig {
+                bind: bind.parse().unwrap(),
+                ..ServerConfig::default()
+            };
+            assert_eq!(config.validate(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn public_url_with_path_is_rejected() {
+        let config = ServerConfig {
+            public_url: Some("https://mcp.example.com/base".parse().unwrap()),
+            ..ServerConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::InvalidPublicUrl(_))
+        ));
+    }
+
+    #[test]
+    fn public_url_host_and_origin_are_accepted() {
+        let config = ServerConfig {
+            public_url: Some("https://mcp.example.com".parse().unwrap()),
+            ..ServerConfig::default()
+        };
+        assert_eq!(config.base_url(), "https://mcp.example.com");
+        assert!(
+            config
+                .allowed_hosts()
+                .contains(&"mcp.example.com".to_owned())
+        );
+        assert!(
+            config
+                .allowed_origins()
+                .contains(&"https://mcp.example.com".to_owned())
+        );
+    }
+}

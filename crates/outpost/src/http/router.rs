@@ -1,0 +1,34 @@
+//! Assembles the axum `Router`: which path goes to which service, behind which layers.
+//!
+//! ```text
+//! /mcp              Streamable HTTP (all revisions)      ┐ transport guard
+//! /sse, /message    legacy HTTP+SSE (2024-11-05)          ┘ (Host / Origin)
+//! /health           liveness
+//! ```
+
+use axum::{Router, middleware, routing::get};
+use rmcp::ServerHandler;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::ServerConfig,
+    http::{
+        security_headers::with_security_headers,
+        transport_guard::{TransportGuard, guard_transport},
+    },
+    mcp::streamable::streamable_service,
+    ops::health::health,
+};
+
+/// Builds the complete router for `handler` under `config`. `shutdown` ends open streams and
+/// sessions when cancelled.
+pub fn build_router<H>(handler: H, config: &ServerConfig, shutdown: CancellationToken) -> Router
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
+    let guard = TransportGuard::new(config.allowed_hosts(), &config.allowed_origins());
+    let mcp = Router::new()
+        .route_service("/mcp", streamable_service(handler, config, shutdown))
+        .layer(middleware::from_fn_with_state(guard, guard_transport));
+    with_security_headers(Router::new().merge(mcp).route("/health", get(health)))
+}

@@ -1,0 +1,212 @@
+//! DNS-rebinding and cross-origin protection for the MCP endpoints.
+//!
+//! The MCP transport spec requires servers to validate `Origin` (403 for a present, disallowed
+//! origin) and, for servers reachable on loopback, the `Host` header. rmcp checks both inside
+//! its Streamable HTTP service, but the legacy HTTP+SSE endpoints do not pass through it, so
+//! Outpost checks every MCP route here, once, with the same lists it hands to rmcp.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, StatusCode, header};
+
+/// Which `Host` and `Origin` values the MCP endpoints accept.
+#[derive(Debug, Clone)]
+pub struct TransportGuard {
+    hosts: Arc<[String]>,
+    origins: Arc<[OriginPattern]>,
+}
+
+/// One allowed origin: a scheme and host, with a fixed port or any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OriginPattern {
+    scheme: String,
+    host: String,
+    port: PortPattern,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PortPattern {
+    Any,
+    Exactly(u16),
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GuardRejection {
+    /// No `Host` header, or one that is not an authority.
+    #[error("Bad Request: missing or malformed Host header")]
+    MalformedHost,
+    /// A `Host` this server does not answer to (possible DNS rebinding).
+    #[error("Forbidden: Host header is not allowed")]
+    HostNotAllowed,
+    /// A browser origin this server does not accept.
+    #[error("Forbidden: Origin header is not allowed")]
+    OriginNotAllowed,
+}
+
+impl IntoResponse for GuardRejection {
+    fn into_response(self) -> Response {
+        let status = match self {
+            GuardRejection::MalformedHost => StatusCode::BAD_REQUEST,
+            GuardRejection::HostNotAllowed | GuardRejection::OriginNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+impl TransportGuard {
+    /// A guard accepting `hosts` (names, any port) and `origins` (`scheme://host[:port|:*]`).
+    /// Malformed origin entries are ignored.
+    pub fn new(hosts: Vec<String>, origins: &[String]) -> Self {
+        Self {
+            hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+            origins: origins
+                .iter()
+                .filter_map(|o| OriginPattern::parse(o))
+                .collect(),
+        }
+    }
+
+    /// Checks one request's headers.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), GuardRejection> {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<http::uri::Authority>().ok())
+            .ok_or(GuardRejection::MalformedHost)?;
+        let host_name = host.host().trim_matches(['[', ']']).to_ascii_lowercase();
+        if !self.hosts.iter().any(|allowed| *allowed == host_name) {
+            return Err(GuardRejection::HostNotAllowed);
+        }
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = origin
+            .to_str()
+            .ok()
+            .and_then(|o| url::Url::parse(o).ok())
+            .ok_or(GuardRejection::OriginNotAllowed)?;
+        if self.origins.iter().any(|pattern| pattern.matches(&origin)) {
+            Ok(())
+        } else {
+            Err(GuardRejection::OriginNotAllowed)
+        }
+    }
+}
+
+impl OriginPattern {
+    fn parse(pattern: &str) -> Option<Self> {
+        let (rest, port) = match pattern.strip_suffix(":*") {
+            Some(rest) => (rest, Some(PortPattern::Any)),
+            None => (pattern, None),
+        };
+        let url = url::Url::parse(rest).ok()?;
+        let port = port.or_else(|| url.port_or_known_default().map(PortPattern::Exactly))?;
+        Some(Self {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    fn matches(&self, origin: &url::Url) -> bool {
+        let port_matches = match self.port {
+            PortPattern::Any => true,
+            PortPattern::Exactly(port) => origin.port_or_known_default() == Some(port),
+        };
+        origin.scheme() == self.scheme
+            && origin.host_str().map(str::to_ascii_lowercase).as_deref() == Some(&self.host)
+            && port_matches
+    }
+}
+
+/// axum middleware applying a [`TransportGuard`] before the MCP handlers.
+pub async fn guard_transport(
+    State(guard): State<TransportGuard>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match guard.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(rejection) => {
+            tracing::warn!(%rejection, "refused MCP request");
+            rejection.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard() -> TransportGuard {
+        TransportGuard::new(
+            vec![
+                "localhost".into(),
+                "127.0.0.1".into(),
+                "::1".into(),
+                "mcp.example.com".into(),
+            ],
+            &[
+                "http://localhost:*".into(),
+                "https://mcp.example.com".into(),
+            ],
+        )
+    }
+
+    fn headers(host: &str, origin: Option<&str>) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(header::HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            map.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn loopback_and_public_hosts_pass() {
+        for host in ["localhost:8000", "127.0.0.1", "[::1]:9", "MCP.example.com"] {
+            assert_eq!(guard().check(&headers(host, None)), Ok(()), "{host}");
+        }
+    }
+
+    #[test]
+    fn rebinding_host_is_forbidden() {
+        assert_eq!(
+            guard().check(&headers("evil.example:8000", None)),
+            Err(GuardRejection::HostNotAllowed)
+        );
+    }
+
+    #[test]
+    fn origin_must_match_scheme_host_and_port() {
+        let g = guard();
+        assert_eq!(
+            g.check(&headers("localhost", Some("http://localhost:6274"))),
+            Ok(())
+        );
+        assert_eq!(
+            g.check(&headers("localhost", Some("https://mcp.example.com"))),
+            Ok(())
+        );
+        for bad in [
+            "https://mcp.example.com:8443",
+            "http://evil.example",
+            "null",
+            "garbage",
+        ] {
+            assert_eq!(
+                g.check(&headers("localhost", Some(bad))),
+                Err(GuardRejection::OriginNotAllowed),
+                "{bad}"
+            );
+        }
+    }
+}

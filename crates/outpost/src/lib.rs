@@ -1,0 +1,157 @@
+//! # Outpost
+//!
+//! A production remote MCP server on [`rmcp`]. Write your tools with rmcp's `#[tool]` macros on
+//! your own handler, hand the handler to [`Outpost`], and get one HTTP server that speaks every
+//! MCP revision on one endpoint:
+//!
+//! - 2026-07-28, stateless, on `POST /mcp`;
+//! - 2025-11-25, 2025-06-18 and 2025-03-26 sessions on `/mcp` (`Mcp-Session-Id`, GET stream,
+//!   DELETE, `Last-Event-ID` resumption, idle expiry);
+//! - 2024-11-05 HTTP+SSE on `/sse` + `/message`;
+//!
+//! plus `/health`, `Host`/`Origin` validation, body limits, `TCP_NODELAY` and graceful shutdown.
+//!
+//! ```no_run
+//! # use rmcp::{ServerHandler, model::ServerInfo};
+//! # #[derive(Clone)] struct MyTools;
+//! # impl ServerHandler for MyTools { fn get_info(&self) -> ServerInfo { ServerInfo::default() } }
+//! # async fn run() -> Result<(), outpost::OutpostError> {
+//! outpost::Outpost::new(MyTools)
+//!     .serve(outpost::shutdown_signal())
+//!     .await
+//! # }
+//! ```
+//!
+//! See `ARCHITECTURE.md` at the repository root for the map of modules and the request flow.
+
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod http;
+pub mod mcp;
+pub mod ops;
+
+use std::future::Future;
+
+use axum::Router;
+use rmcp::ServerHandler;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{AuthMode, ConfigError, ServerConfig};
+pub use http::listener::ServeError;
+
+/// Why a server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum OutpostError {
+    /// The configuration is invalid or unsafe.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Binding or serving failed.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// An MCP server for one handler: build the router, or serve it.
+pub struct Outpost<H> {
+    handler: H,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+}
+
+impl<H> Outpost<H>
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
+    /// A server for `handler` with the default [`ServerConfig`] (loopback, port 8000).
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler,
+            config: ServerConfig::default(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Replaces the configuration.
+    pub fn with_config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The configuration this server runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// A token that, when cancelled, ends every open stream and session. Cancelled by
+    /// [`Outpost::serve`] when its shutdown signal fires.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// The axum router with every Outpost route, for embedding in a larger application.
+    pub fn router(&self) -> Router {
+        http::router::build_router(self.handler.clone(), &self.config, self.shutdown.clone())
+    }
+
+    /// Validates the configuration, binds [`ServerConfig::bind`] and serves until
+    /// `shutdown_signal` resolves.
+    pub async fn serve(
+        self,
+        shutdown_signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), OutpostError> {
+        self.config.validate()?;
+        let listener = http::listener::bind(self.config.bind).await?;
+        self.serve_on(listener, shutdown_signal).await
+    }
+
+    /// Like [`Outpost::serve`], on a listener the caller bound (tests bind port 0).
+    pub async fn serve_on(
+        self,
+        listener: TcpListener,
+        shutdown_signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), OutpostError> {
+        self.config.validate()?;
+        let router = self.router();
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, base_url = %self.config.base_url(), "serving MCP at /mcp, legacy SSE at /sse");
+        }
+        http::listener::serve(
+            listener,
+            router,
+            shutdown_signal,
+            self.shutdown,
+            self.config.shutdown_grace,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

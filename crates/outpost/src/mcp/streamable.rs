@@ -1,0 +1,47 @@
+//! The Streamable HTTP endpoint (`/mcp`): rmcp's `StreamableHttpService`, configured.
+//!
+//! One endpoint serves every revision: requests that negotiate 2026-07-28 are stateless
+//! (rmcp answers them without a session), older clients `initialize` a session that lives in
+//! rmcp's `LocalSessionManager` until it is deleted or idles out.
+
+use std::sync::Arc;
+
+use rmcp::{
+    ServerHandler,
+    transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::local::{LocalSessionManager, SessionConfig},
+    },
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerConfig;
+
+/// The `/mcp` service type Outpost mounts.
+pub type McpService<H> = StreamableHttpService<H, LocalSessionManager>;
+
+/// Builds the `/mcp` service for `handler`. Each legacy session gets a clone of `handler`,
+/// so a handler should keep its routers and shared state behind `Arc`s.
+pub fn streamable_service<H>(
+    handler: H,
+    config: &ServerConfig,
+    shutdown: CancellationToken,
+) -> McpService<H>
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
+    let mut session_config = SessionConfig::default();
+    session_config.keep_alive = Some(config.session_idle_timeout);
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config = session_config;
+
+    let rmcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(config.allowed_hosts())
+        .with_allowed_origins(config.allowed_origins())
+        .enforce_origin_validation()
+        .with_sse_keep_alive(Some(config.sse_keep_alive))
+        .with_max_request_body_bytes(config.max_request_body_bytes)
+        .with_json_response(true)
+        .with_cancellation_token(shutdown);
+    StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(sessions), rmcp_config)
+}
