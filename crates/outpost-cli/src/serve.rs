@@ -50,9 +50,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         extra_allowed_origins: args.allow_origins,
         ..ServerConfig::default()
     };
-    Outpost::new(outpost_reference::ReferenceServer::new())
-        .with_config(config)
-        .serve(outpost::shutdown_signal())
-        .await
-        .context("outpost serve")
+    {
+        let reference = outpost_reference::ReferenceServer::new();
+        Outpost::with_factory(move || reference.for_session())
+    }
+    .with_config(config)
+    .serve(outpost::shutdown_signal())
+    .await
+    .context("outpost serve")
 }

@@ -1,19 +1,34 @@
-//! [`ReferenceServer`]: the handler, its capabilities, and the dispatch to tools, resources and
-//! prompts.
+//! [`ReferenceServer`]: the handler, its capabilities, and the dispatch to tools, resources,
+//! prompts and completions.
+//!
+//! Routers and server-wide state are built once and shared by every instance; each legacy
+//! session (and each stateless request) gets its own [`SessionScope`] through
+//! [`ReferenceServer::for_session`].
+//!
+//! Logging, sampling and `resources/subscribe` are deprecated by SEP-2577 and SEP-2567 in
+//! favour of 2026-07-28 mechanisms; the reference server still serves them to older clients.
 
 use std::sync::Arc;
 
 use rmcp::{
-    ServerHandler,
-    handler::server::router::tool::ToolRouter,
-    model::{Implementation, ServerCapabilities, ServerConfig},
+    ErrorData as McpError, RoleServer, ServerHandler,
+    handler::server::router::{prompt::PromptRouter, tool::ToolRouter},
+    model::*,
+    prompt_handler,
+    service::{RequestContext, SubscriptionContext},
     tool_handler,
 };
 
-/// The reference MCP server. Cheap to clone: every session shares the routers and state.
+use crate::{completion, resources, state::SessionScope, state::SharedState};
+
+/// The reference MCP server. Cheap to clone: clones share routers, server-wide state and the
+/// session scope; [`ReferenceServer::for_session`] makes an instance with a fresh scope.
 #[derive(Clone)]
 pub struct ReferenceServer {
     tool_router: Arc<ToolRouter<ReferenceServer>>,
+    prompt_router: Arc<PromptRouter<ReferenceServer>>,
+    pub(crate) shared: Arc<SharedState>,
+    pub(crate) session: Arc<SessionScope>,
 }
 
 impl Default for ReferenceServer {
@@ -26,16 +41,128 @@ impl ReferenceServer {
     /// Builds the server and its routers, once.
     pub fn new() -> Self {
         Self {
-            tool_router: Arc::new(Self::demo_tools()),
+            tool_router: Arc::new(
+                Self::demo_tools() + Self::interactive_tools() + Self::app_tools(),
+            ),
+            prompt_router: Arc::new(Self::demo_prompts()),
+            shared: Arc::new(SharedState::new()),
+            session: Arc::new(SessionScope::default()),
+        }
+    }
+
+    /// An instance for one new legacy session or stateless request: shares the routers and
+    /// server-wide state, with its own log level and resource subscriptions.
+    pub fn for_session(&self) -> Self {
+        Self {
+            session: Arc::new(SessionScope::default()),
+            ..self.clone()
         }
     }
 }
 
 #[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for ReferenceServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
-            Implementation::new("outpost-reference", env!("CARGO_PKG_VERSION")),
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .enable_resources_list_changed()
+                .enable_logging()
+                .enable_completions()
+                .build(),
         )
+        .with_server_info(
+            Implementation::new("outpost-reference", env!("CARGO_PKG_VERSION"))
+                .with_title("Outpost reference server"),
+        )
+        .with_instructions(
+            "Outpost's reference server: demo tools (echo, add, longRunningOperation, \
+             sampleLLM, getTinyImage, annotatedMessage, getResourceReference, roll_dice, \
+             book_table, greeting_card), 100 paginated resources, prompts with completions.",
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        resources::list(request.and_then(|r| r.cursor).as_deref())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        resources::read(&request.uri).map(Into::into)
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        resources::ensure_exists(&request.uri)?;
+        self.session
+            .subscribe(request.uri, context.peer, self.shared.update_interval);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.session.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let registration = self.shared.listeners.register(context.sink().clone());
+        context.cancelled().await;
+        drop(registration);
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        completion::complete(&request)
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.session.set_log_level(request.level);
+        Ok(())
     }
 }

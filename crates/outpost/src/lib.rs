@@ -31,7 +31,7 @@ pub mod http;
 pub mod mcp;
 pub mod ops;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use axum::Router;
 use rmcp::ServerHandler;
@@ -52,21 +52,26 @@ pub enum OutpostError {
     Serve(#[from] ServeError),
 }
 
+/// Makes the handler instance for one legacy session or one stateless request.
+pub type HandlerFactory<H> = Arc<dyn Fn() -> H + Send + Sync>;
+
 /// An MCP server for one handler: build the router, or serve it.
 pub struct Outpost<H> {
-    handler: H,
+    factory: HandlerFactory<H>,
     config: ServerConfig,
     shutdown: CancellationToken,
 }
 
 impl<H> Outpost<H>
 where
-    H: ServerHandler + Clone + Send + Sync + 'static,
+    H: ServerHandler + Send + Sync + 'static,
 {
-    /// A server for `handler` with the default [`ServerConfig`] (loopback, port 8000).
-    pub fn new(handler: H) -> Self {
+    /// A server whose handler instances come from `factory`: called once per legacy session
+    /// (at `initialize` or SSE connect) and once per stateless request. Use it when a handler
+    /// keeps per-session state (a log level, resource subscriptions).
+    pub fn with_factory(factory: impl Fn() -> H + Send + Sync + 'static) -> Self {
         Self {
-            handler,
+            factory: Arc::new(factory),
             config: ServerConfig::default(),
             shutdown: CancellationToken::new(),
         }
@@ -91,7 +96,7 @@ where
 
     /// The axum router with every Outpost route, for embedding in a larger application.
     pub fn router(&self) -> Router {
-        http::router::build_router(self.handler.clone(), &self.config, self.shutdown.clone())
+        http::router::build_router(self.factory.clone(), &self.config, self.shutdown.clone())
     }
 
     /// Validates the configuration, binds [`ServerConfig::bind`] and serves until
@@ -125,6 +130,18 @@ where
         )
         .await?;
         Ok(())
+    }
+}
+
+impl<H> Outpost<H>
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
+    /// A server for `handler` with the default [`ServerConfig`] (loopback, port 8000). Each
+    /// legacy session and each stateless request gets a clone of `handler`, so keep routers
+    /// and shared state behind `Arc`s.
+    pub fn new(handler: H) -> Self {
+        Self::with_factory(move || handler.clone())
     }
 }
 

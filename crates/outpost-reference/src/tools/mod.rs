@@ -1,3 +1,8 @@
-//! The reference server's tools, one module per family.
+//! The reference server's tools, one module per family. Each module contributes a
+//! `ToolRouter`; [`crate::ReferenceServer::new`] adds them together once.
 
+pub mod app;
 pub mod demo;
+pub mod input;
+pub mod interactive;
+pub mod media;

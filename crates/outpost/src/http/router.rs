@@ -11,6 +11,7 @@ use rmcp::ServerHandler;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    HandlerFactory,
     config::ServerConfig,
     http::{
         security_headers::with_security_headers,
@@ -20,15 +21,17 @@ use crate::{
     ops::health::health,
 };
 
-/// Builds the complete router for `handler` under `config`. `shutdown` ends open streams and
+/// Builds the complete router for the handlers `factory` makes under `config`. `shutdown` ends open streams and
 /// sessions when cancelled.
-pub fn build_router<H>(handler: H, config: &ServerConfig, shutdown: CancellationToken) -> Router
+pub fn build_router<H>(
+    factory: HandlerFactory<H>,
+    config: &ServerConfig, shutdown: CancellationToken) -> Router
 where
-    H: ServerHandler + Clone + Send + Sync + 'static,
+    H: ServerHandler + Send + Sync + 'static,
 {
     let guard = TransportGuard::new(config.allowed_hosts(), &config.allowed_origins());
     let mcp = Router::new()
-        .route_service("/mcp", streamable_service(handler, config, shutdown))
+        .route_service("/mcp", streamable_service(factory, config, shutdown))
         .layer(middleware::from_fn_with_state(guard, guard_transport));
     with_security_headers(Router::new().merge(mcp).route("/health", get(health)))
 }

@@ -15,20 +15,20 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ServerConfig;
+use crate::{HandlerFactory, config::ServerConfig};
 
 /// The `/mcp` service type Outpost mounts.
 pub type McpService<H> = StreamableHttpService<H, LocalSessionManager>;
 
-/// Builds the `/mcp` service for `handler`. Each legacy session gets a clone of `handler`,
-/// so a handler should keep its routers and shared state behind `Arc`s.
+/// Builds the `/mcp` service; `factory` makes one handler per legacy session and per
+/// stateless request.
 pub fn streamable_service<H>(
-    handler: H,
+    factory: HandlerFactory<H>,
     config: &ServerConfig,
     shutdown: CancellationToken,
 ) -> McpService<H>
 where
-    H: ServerHandler + Clone + Send + Sync + 'static,
+    H: ServerHandler + Send + Sync + 'static,
 {
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(config.session_idle_timeout);
@@ -43,5 +43,5 @@ where
         .with_max_request_body_bytes(config.max_request_body_bytes)
         .with_json_response(true)
         .with_cancellation_token(shutdown);
-    StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(sessions), rmcp_config)
+    StreamableHttpService::new(move || Ok(factory()), Arc::new(sessions), rmcp_config)
 }

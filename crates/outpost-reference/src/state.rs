@@ -1,0 +1,150 @@
+//! State the reference server keeps: server-wide ([`SharedState`]) and per session
+//! ([`SessionScope`]).
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use rmcp::{
+    Peer, RoleServer,
+    model::{LoggingLevel, RequestStateCodec, ResourceUpdatedNotificationParam},
+    service::SubscriptionSink,
+};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+/// How often a subscribed resource reports an update (the seed server's cadence).
+pub const RESOURCE_UPDATE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// State every session and request of one server shares.
+pub struct SharedState {
+    /// Open 2026-07-28 `subscriptions/listen` streams.
+    pub listeners: ListenerRegistry,
+    /// Seals and verifies the opaque MRTR `requestState` (HMAC, key random per process).
+    pub request_state: RequestStateCodec,
+    /// Interval between `notifications/resources/updated` for a subscribed resource.
+    pub update_interval: Duration,
+}
+
+impl SharedState {
+    /// Fresh state with a random request-state key.
+    pub fn new() -> Self {
+        let key: [u8; 32] = rand::random();
+        Self {
+            listeners: ListenerRegistry::default(),
+            request_state: RequestStateCodec::new_unchecked(key.to_vec()),
+            update_interval: RESOURCE_UPDATE_INTERVAL,
+        }
+    }
+}
+
+impl Default for SharedState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The open `subscriptions/listen` streams, to fan list-changed notifications out to.
+#[derive(Default)]
+pub struct ListenerRegistry {
+    sinks: Arc<Mutex<HashMap<u64, SubscriptionSink>>>,
+    next_id: AtomicU64,
+}
+
+/// Keeps one listener registered until dropped.
+pub struct ListenerRegistration {
+    sinks: Arc<Mutex<HashMap<u64, SubscriptionSink>>>,
+    id: u64,
+}
+
+impl ListenerRegistry {
+    /// Registers `sink` until the returned guard is dropped.
+    pub fn register(&self, sink: SubscriptionSink) -> ListenerRegistration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.sinks).insert(id, sink);
+        ListenerRegistration {
+            sinks: self.sinks.clone(),
+            id,
+        }
+    }
+
+    /// A snapshot of the open streams (the sinks filter by what each one accepted).
+    pub fn sinks(&self) -> Vec<SubscriptionSink> {
+        lock(&self.sinks).values().cloned().collect()
+    }
+}
+
+impl Drop for ListenerRegistration {
+    fn drop(&mut self) {
+        lock(&self.sinks).remove(&self.id);
+    }
+}
+
+/// Per-session state of a legacy session: its log level and resource subscriptions.
+pub struct SessionScope {
+    log_level: Mutex<LoggingLevel>,
+    subscriptions: Mutex<HashMap<String, DropGuard>>,
+}
+
+impl Default for SessionScope {
+    fn default() -> Self {
+        Self {
+            log_level: Mutex::new(LoggingLevel::Debug),
+            subscriptions: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl SessionScope {
+    /// The minimum level of `notifications/message` this session receives.
+    pub fn log_level(&self) -> LoggingLevel {
+        *lock(&self.log_level)
+    }
+
+    /// Sets the minimum log level (`logging/setLevel`).
+    pub fn set_log_level(&self, level: LoggingLevel) {
+        *lock(&self.log_level) = level;
+    }
+
+    /// Starts sending `notifications/resources/updated` for `uri` to `peer` every `interval`,
+    /// until unsubscribed or the session ends. Subscribing twice keeps one timer.
+    pub fn subscribe(&self, uri: String, peer: Peer<RoleServer>, interval: Duration) {
+        let mut subscriptions = lock(&self.subscriptions);
+        if subscriptions.contains_key(&uri) {
+            return;
+        }
+        let stop = CancellationToken::new();
+        let task_stop = stop.clone();
+        let task_uri = uri.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    () = task_stop.cancelled() => break,
+                    _ = ticks.tick() => {
+                        let param = ResourceUpdatedNotificationParam::new(task_uri.clone());
+                        if peer.notify_resource_updated(param).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        subscriptions.insert(uri, stop.drop_guard());
+    }
+
+    /// Stops updates for `uri`.
+    pub fn unsubscribe(&self, uri: &str) {
+        lock(&self.subscriptions).remove(uri);
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,81 @@
+//! Asking the client for input, on every revision.
+//!
+//! Up to 2025-11-25 a tool sends `sampling/createMessage` or `elicitation/create` to the
+//! client on the request's stream and waits. 2026-07-28 forbids server-to-client requests: the
+//! tool returns an `InputRequiredResult` (MRTR) naming what it needs, and the client retries
+//! the call with `inputResponses`. These helpers build the requests and read the responses.
+
+use rmcp::{
+    RoleServer,
+    model::{
+        CreateMessageRequest, CreateMessageRequestParams, ElicitRequest, ElicitRequestParams,
+        InputRequest, InputResponses, ListRootsRequest, ProtocolVersion, SamplingMessage,
+    },
+    service::RequestContext,
+};
+use serde_json::{Map, Value, json};
+
+/// True when the request negotiated 2026-07-28 or later, so input is asked for with MRTR.
+pub fn uses_input_required(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
+}
+
+/// An `elicitation/create` form request for an object with `properties`, all `required`.
+pub fn elicitation(message: &str, properties: Value, required: Value) -> InputRequest {
+    InputRequest::Elicitation(ElicitRequest::new(elicitation_params(
+        message, properties, required,
+    )))
+}
+
+/// The params of a form elicitation (legacy revisions send these directly).
+pub fn elicitation_params(
+    message: &str,
+    properties: Value,
+    required: Value,
+) -> ElicitRequestParams {
+    let schema = json!({ "type": "object", "properties": properties, "required": required });
+    ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: message.into(),
+        requested_schema: serde_json::from_value(schema)
+            .unwrap_or_else(|error| unreachable!("static elicitation schema is valid: {error}")),
+    }
+}
+
+/// A `sampling/createMessage` request for one user message.
+pub fn sampling(prompt: &str, max_tokens: u32) -> InputRequest {
+    InputRequest::CreateMessage(CreateMessageRequest::new(sampling_params(
+        prompt, max_tokens,
+    )))
+}
+
+/// The params of a one-message sampling request.
+pub fn sampling_params(prompt: &str, max_tokens: u32) -> CreateMessageRequestParams {
+    CreateMessageRequestParams::new(vec![SamplingMessage::user_text(prompt)], max_tokens)
+}
+
+/// A `roots/list` request.
+pub fn list_roots() -> InputRequest {
+    InputRequest::ListRoots(ListRootsRequest::default())
+}
+
+/// The client's response under `key`, if it is a JSON object. Anything else counts as
+/// missing, so the tool asks again.
+pub fn response<'a>(
+    responses: Option<&'a InputResponses>,
+    key: &str,
+) -> Option<&'a Map<String, Value>> {
+    responses?.get(key)?.as_object()
+}
+
+/// The text of a sampling response (`CreateMessageResult.content.text`).
+pub fn sampled_text(response: &Map<String, Value>) -> Option<&str> {
+    let content = response.get("content")?;
+    let first = content
+        .as_array()
+        .and_then(|items| items.first())
+        .unwrap_or(content);
+    first.get("text")?.as_str()
+}

@@ -1,0 +1,130 @@
+//! The one spawn helper every integration test uses: the reference server on a random
+//! loopback port, served by Outpost exactly as `outpost serve --no-auth` serves it.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use outpost::{Outpost, ServerConfig};
+use outpost_reference::ReferenceServer;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// A running server; shut down when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// A client with a request timeout, so a hang fails the test instead of stalling it.
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts the reference server with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServerConfig::default()).await
+}
+
+/// Starts the reference server with `config` (its `bind` is replaced by a random port).
+pub async fn spawn_app_with(mut config: ServerConfig) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local addr");
+    config.bind = addr;
+    let reference = ReferenceServer::new();
+    let outpost = Outpost::with_factory(move || reference.for_session()).with_config(config);
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(error) = outpost.serve_on(listener, async move { stop.cancelled().await }).await {
+            panic!("test server failed: {error}");
+        }
+    });
+    TestApp {
+        base_url: format!("http://{addr}"),
+        addr,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("http client"),
+        shutdown,
+    }
+}
+
+/// The `_meta` every 2026-07-28 request carries.
+pub fn meta_2026() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+    })
+}
+
+impl TestApp {
+    /// `{base_url}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A 2026-07-28 stateless request for `method` with `params` (the `_meta` is added) and
+    /// the standard headers; `name` fills `Mcp-Name` for tools/call, resources/read and
+    /// prompts/get.
+    pub fn request_2026(&self, method: &str, name: Option<&str>, mut params: Value) -> reqwest::RequestBuilder {
+        params["_meta"] = meta_2026();
+        let mut request = self
+            .http
+            .post(self.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(name) = name {
+            request = request.header("mcp-name", name);
+        }
+        request.json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }))
+    }
+
+    /// Sends [`TestApp::request_2026`] and returns the JSON-RPC response body.
+    pub async fn call_2026(&self, method: &str, name: Option<&str>, params: Value) -> Value {
+        let response = self.request_2026(method, name, params).send().await.expect("send");
+        read_jsonrpc(response).await
+    }
+}
+
+/// The first JSON-RPC response in a body that is JSON or an SSE stream.
+pub async fn read_jsonrpc(response: reqwest::Response) -> Value {
+    let is_sse = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let body = response.text().await.expect("body");
+    if !is_sse {
+        return serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    }
+    sse_messages(&body)
+        .into_iter()
+        .find(|message| message.get("id").is_some() && message.get("method").is_none())
+        .unwrap_or_else(|| panic!("no JSON-RPC response in SSE body: {body}"))
+}
+
+/// Every JSON `data:` payload of an SSE body, in order.
+pub fn sse_messages(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            serde_json::from_str(&data.join("\n")).ok()
+        })
+        .collect()
+}
