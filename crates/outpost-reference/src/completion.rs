@@ -54,13 +54,7 @@ mod tests {
     use super::*;
 
     fn complete_values(reference: Reference, name: &str, value: &str) -> Vec<String> {
-        let request = CompleteRequestParams::new(
-            reference,
-            ArgumentInfo {
-                name: name.into(),
-                value: value.into(),
-            },
-        );
+        let request = CompleteRequestParams::new(reference, ArgumentInfo::new(name, value));
         complete(&request).unwrap().completion.values
     }
 
