@@ -43,7 +43,10 @@ pub async fn spawn_app_with(mut config: ServerConfig) -> TestApp {
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        if let Err(error) = outpost.serve_on(listener, async move { stop.cancelled().await }).await {
+        if let Err(error) = outpost
+            .serve_on(listener, async move { stop.cancelled().await })
+            .await
+        {
             panic!("test server failed: {error}");
         }
     });
@@ -73,11 +76,22 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
-    /// A 2026-07-28 stateless request for `method` with `params` (the `_meta` is added) and
-    /// the standard headers; `name` fills `Mcp-Name` for tools/call, resources/read and
-    /// prompts/get.
-    pub fn request_2026(&self, method: &str, name: Option<&str>, mut params: Value) -> reqwest::RequestBuilder {
-        params["_meta"] = meta_2026();
+    /// A 2026-07-28 stateless request for `method` with `params` and the standard headers;
+    /// the required `_meta` fields are merged into any `_meta` in `params`. `name` fills
+    /// `Mcp-Name` for tools/call, resources/read and prompts/get.
+    pub fn request_2026(
+        &self,
+        method: &str,
+        name: Option<&str>,
+        mut params: Value,
+    ) -> reqwest::RequestBuilder {
+        let mut meta = meta_2026();
+        if let Some(extra) = params.get("_meta").and_then(Value::as_object) {
+            for (key, value) in extra {
+                meta[key] = value.clone();
+            }
+        }
+        params["_meta"] = meta;
         let mut request = self
             .http
             .post(self.url("/mcp"))
@@ -93,7 +107,11 @@ impl TestApp {
 
     /// Sends [`TestApp::request_2026`] and returns the JSON-RPC response body.
     pub async fn call_2026(&self, method: &str, name: Option<&str>, params: Value) -> Value {
-        let response = self.request_2026(method, name, params).send().await.expect("send");
+        let response = self
+            .request_2026(method, name, params)
+            .send()
+            .await
+            .expect("send");
         read_jsonrpc(response).await
     }
 }

@@ -1,0 +1,307 @@
+//! 2026-07-28, stateless: every request stands alone on `POST /mcp`. Driven by rmcp's own
+//! client (discover lifecycle) and by raw HTTP where a wire detail matters.
+
+mod common;
+
+use common::{spawn_app, sse_messages};
+use rmcp::{
+    ClientLifecycleMode, ClientServiceExt,
+    model::{
+        CallToolRequestParams, ClientConfig, GetPromptRequestParams, ProtocolVersion,
+        ReadResourceRequestParams, ResourceContents,
+    },
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::{Value, json};
+
+async fn rmcp_client(
+    app: &common::TestApp,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ClientConfig> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")),
+    );
+    ClientConfig::default()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("discover lifecycle starts")
+}
+
+#[tokio::test]
+async fn rmcp_client_lists_and_calls_tools_statelessly() {
+    let app = spawn_app().await;
+    let client = rmcp_client(&app).await;
+
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let names: Vec<&str> = tools.iter().map(|tool| tool.name.as_ref()).collect();
+    for expected in [
+        "echo",
+        "add",
+        "longRunningOperation",
+        "sampleLLM",
+        "getTinyImage",
+        "annotatedMessage",
+        "getResourceReference",
+        "roll_dice",
+        "book_table",
+        "greeting_card",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted, "tools/list order is deterministic");
+
+    let echo = client
+        .call_tool(
+            CallToolRequestParams::new("echo").with_arguments(
+                json!({ "message": "hello" })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await
+        .expect("tools/call echo");
+    assert_eq!(
+        echo.content[0].as_text().map(|t| t.text.as_str()),
+        Some("Echo: hello")
+    );
+
+    let sum = client
+        .call_tool(
+            CallToolRequestParams::new("add").with_arguments(
+                json!({ "a": 2, "b": 40 })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await
+        .expect("tools/call add");
+    assert_eq!(sum.structured_content, Some(json!({ "sum": 42.0 })));
+
+    let card = client
+        .call_tool(
+            CallToolRequestParams::new("greeting_card").with_arguments(
+                json!({ "message": "Happy birthday", "name": "Ada" })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await
+        .expect("tools/call greeting_card");
+    assert_eq!(
+        card.structured_content,
+        Some(json!({ "username": "Ada", "message": "Happy birthday" }))
+    );
+    client.cancel().await.expect("client stops");
+}
+
+#[tokio::test]
+async fn resources_page_through_all_hundred_and_read_text_and_binary() {
+    let app = spawn_app().await;
+    let client = rmcp_client(&app).await;
+
+    let resources = client.list_all_resources().await.expect("resources/list");
+    let numbered = resources
+        .iter()
+        .filter(|r| r.uri.starts_with("test://static/resource/"))
+        .count();
+    assert_eq!(numbered, 100);
+
+    let even = client
+        .read_resource(ReadResourceRequestParams::new("test://static/resource/2"))
+        .await
+        .expect("read even");
+    assert!(matches!(
+        even.contents[0],
+        ResourceContents::TextResourceContents { .. }
+    ));
+    let odd = client
+        .read_resource(ReadResourceRequestParams::new("test://static/resource/3"))
+        .await
+        .expect("read odd");
+    assert!(matches!(
+        odd.contents[0],
+        ResourceContents::BlobResourceContents { .. }
+    ));
+
+    let app_template = client
+        .read_resource(ReadResourceRequestParams::new("ui://outpost/greeting-card"))
+        .await
+        .expect("read the MCP App template");
+    let ResourceContents::TextResourceContents {
+        mime_type, text, ..
+    } = &app_template.contents[0]
+    else {
+        panic!("the app template is text");
+    };
+    assert_eq!(mime_type.as_deref(), Some("text/html;profile=mcp-app"));
+    assert!(text.starts_with("<!doctype html>"));
+
+    let prompt = client
+        .get_prompt(
+            GetPromptRequestParams::new("complex_prompt").with_arguments(
+                json!({ "temperature": "0.7", "style": "formal" })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await
+        .expect("prompts/get complex_prompt");
+    let kinds: Vec<Value> = prompt
+        .messages
+        .iter()
+        .map(|m| serde_json::to_value(&m.content).unwrap()["type"].clone())
+        .collect();
+    assert!(
+        kinds.contains(&json!("image")) && kinds.contains(&json!("resource")),
+        "{kinds:?}"
+    );
+    client.cancel().await.expect("client stops");
+}
+
+#[tokio::test]
+async fn discover_lists_every_revision_and_lists_carry_cache_hints() {
+    let app = spawn_app().await;
+    let discover = app.call_2026("server/discover", None, json!({})).await;
+    let versions = &discover["result"]["supportedVersions"];
+    for version in [
+        "2024-11-05",
+        "2025-03-26",
+        "2025-06-18",
+        "2025-11-25",
+        "2026-07-28",
+    ] {
+        assert!(
+            versions.as_array().unwrap().contains(&json!(version)),
+            "{version} not in {versions}"
+        );
+    }
+    let tools = app.call_2026("tools/list", None, json!({})).await;
+    assert!(tools["result"]["ttlMs"].is_u64(), "{tools}");
+    assert!(tools["result"]["cacheScope"].is_string(), "{tools}");
+}
+
+#[tokio::test]
+async fn elicitation_is_asked_with_input_required_and_completed_on_retry() {
+    let app = spawn_app().await;
+    let args = json!({ "date": "2026-12-24", "partySize": 4 });
+    let first = app
+        .call_2026(
+            "tools/call",
+            Some("book_table"),
+            json!({ "name": "book_table", "arguments": args }),
+        )
+        .await;
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let request = &first["result"]["inputRequests"]["confirm_booking"];
+    assert_eq!(request["method"], "elicitation/create");
+
+    let answer =
+        json!({ "action": "accept", "content": { "confirm": true, "notes": "window seat" } });
+    let second = app
+        .call_2026(
+            "tools/call",
+            Some("book_table"),
+            json!({ "name": "book_table", "arguments": args, "inputResponses": { "confirm_booking": answer } }),
+        )
+        .await;
+    let text = second["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        text,
+        "Booked a table for 4 on 2026-12-24. Notes: window seat"
+    );
+}
+
+#[tokio::test]
+async fn progress_notifications_stream_on_the_request() {
+    let app = spawn_app().await;
+    let reply = app
+        .request_2026(
+            "tools/call",
+            Some("longRunningOperation"),
+            json!({
+                "name": "longRunningOperation",
+                "arguments": { "duration": 0.3, "steps": 3 },
+                "_meta": { "progressToken": "tok" },
+            }),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert!(
+        reply.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let messages = sse_messages(&reply.text().await.unwrap());
+    let progress: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{messages:?}");
+    assert_eq!(progress[2]["params"]["progress"], json!(3.0));
+    let last = messages.last().unwrap();
+    assert!(
+        last["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("completed")
+    );
+}
+
+#[tokio::test]
+async fn listen_acknowledges_the_accepted_filter() {
+    let app = spawn_app().await;
+    let response = app
+        .request_2026(
+            "subscriptions/listen",
+            None,
+            json!({ "notifications": { "toolsListChanged": true, "promptsListChanged": true } }),
+        )
+        .send()
+        .await
+        .expect("listen");
+    assert_eq!(response.status(), 200);
+    let mut stream = response;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("acknowledgement within 5s")
+        .expect("read")
+        .expect("a chunk");
+    let messages = sse_messages(std::str::from_utf8(&first).unwrap());
+    let ack = messages
+        .iter()
+        .find(|m| m["method"] == "notifications/subscriptions/acknowledged")
+        .unwrap_or_else(|| panic!("no acknowledgement in {messages:?}"));
+    assert_eq!(ack["params"]["notifications"]["toolsListChanged"], true);
+}
+
+#[tokio::test]
+async fn unknown_resource_is_invalid_params_in_2026() {
+    let app = spawn_app().await;
+    let reply = app
+        .call_2026(
+            "resources/read",
+            Some("test://nope"),
+            json!({ "uri": "test://nope" }),
+        )
+        .await;
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+}
