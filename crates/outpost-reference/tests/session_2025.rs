@@ -1,0 +1,299 @@
+//! 2025-11-25 sessions on `/mcp`: initialize, `Mcp-Session-Id`, the GET stream, DELETE,
+//! resumption with `Last-Event-ID`. Driven by rmcp's client and by raw HTTP where the wire
+//! matters.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, read_jsonrpc, spawn_app, sse_messages};
+use rmcp::{
+    ServiceExt,
+    model::{CallToolRequestParams, ClientConfig},
+    transport::StreamableHttpClientTransport,
+};
+use serde_json::{Value, json};
+
+const VERSION: &str = "2025-11-25";
+
+/// A raw HTTP session: initialized, with its id.
+struct Session<'a> {
+    app: &'a TestApp,
+    id: String,
+}
+
+impl<'a> Session<'a> {
+    async fn open(app: &'a TestApp) -> Session<'a> {
+        let response = app
+            .http
+            .post(app.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {
+                    "protocolVersion": VERSION,
+                    "capabilities": {},
+                    "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+                }
+            }))
+            .send()
+            .await
+            .expect("initialize");
+        assert_eq!(response.status(), 200);
+        let id = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let init = read_jsonrpc(response).await;
+        assert_eq!(init["result"]["protocolVersion"], VERSION);
+        let session = Session { app, id };
+        let ack = session
+            .post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+            .await;
+        assert_eq!(ack.status(), 202);
+        session
+    }
+
+    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+        self.app
+            .http
+            .request(method, self.app.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", VERSION)
+    }
+
+    async fn post(&self, body: Value) -> reqwest::Response {
+        self.request(reqwest::Method::POST)
+            .header("content-type", "application/json")
+            .json(&body)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    async fn call(&self, body: Value) -> Value {
+        read_jsonrpc(self.post(body).await).await
+    }
+}
+
+#[tokio::test]
+async fn rmcp_client_runs_a_session() {
+    let app = spawn_app().await;
+    let transport = StreamableHttpClientTransport::from_uri(app.url("/mcp"));
+    let client = ClientConfig::default()
+        .serve(transport)
+        .await
+        .expect("initialize");
+    let info = client.peer_info().expect("server info");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("outpost-reference")
+    );
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("echo").with_arguments(
+                json!({ "message": "session" })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await
+        .expect("tools/call");
+    assert_eq!(
+        result.content[0].as_text().map(|t| t.text.as_str()),
+        Some("Echo: session")
+    );
+    client.cancel().await.expect("client stops");
+}
+
+#[tokio::test]
+async fn session_lifecycle_get_stream_delete_then_404() {
+    let app = spawn_app().await;
+    let session = Session::open(&app).await;
+
+    let tools = session
+        .call(json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .await;
+    assert!(
+        tools["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+
+    let stream = session
+        .request(reqwest::Method::GET)
+        .send()
+        .await
+        .expect("GET stream");
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    drop(stream);
+
+    let deleted = session
+        .request(reqwest::Method::DELETE)
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(
+        deleted.status().is_success(),
+        "DELETE answered {}",
+        deleted.status()
+    );
+
+    let after = session
+        .post(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }))
+        .await;
+    assert_eq!(after.status(), 404, "a deleted session is gone");
+}
+
+#[tokio::test]
+async fn unknown_session_is_404_and_missing_session_is_400() {
+    let app = spawn_app().await;
+    let unknown = Session {
+        app: &app,
+        id: "no-such-session".into(),
+    };
+    let response = unknown
+        .post(json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .await;
+    assert_eq!(response.status(), 404);
+
+    let response = app
+        .http
+        .post(app.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", VERSION)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        response.status(),
+        400,
+        "a 2025-11-25 request without a session id"
+    );
+}
+
+#[tokio::test]
+async fn session_honours_log_level() {
+    let app = spawn_app().await;
+    let session = Session::open(&app).await;
+    let set = session
+        .call(json!({ "jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": { "level": "error" } }))
+        .await;
+    assert!(set.get("result").is_some(), "{set}");
+    // rmcp's session routes log notifications to the session's GET stream (only progress
+    // notifications ride the request's own stream), so listen there.
+    let mut stream = session
+        .request(reqwest::Method::GET)
+        .send()
+        .await
+        .expect("GET stream");
+    assert_eq!(stream.status(), 200);
+    let done = session
+        .call(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "emitLogMessages", "arguments": {} } }))
+        .await;
+    assert!(done.get("result").is_some(), "{done}");
+    let mut body = String::new();
+    let mut levels: Vec<Value> = Vec::new();
+    while levels.len() < 4 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("only {levels:?} arrived: {body}"))
+            .expect("read")
+            .expect("stream open");
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+        levels = sse_messages(&body)
+            .into_iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .map(|m| m["params"]["level"].clone())
+            .collect();
+    }
+    assert_eq!(
+        levels,
+        vec![
+            json!("error"),
+            json!("critical"),
+            json!("alert"),
+            json!("emergency")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn interrupted_stream_resumes_with_last_event_id() {
+    let app = spawn_app().await;
+    let session = Session::open(&app).await;
+    let mut response = session
+        .post(json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {
+                "name": "longRunningOperation",
+                "arguments": { "duration": 1.5, "steps": 3 },
+                "_meta": { "progressToken": "resume-me" }
+            }
+        }))
+        .await;
+    // Read until the first progress notification, remember its event id, then drop the
+    // connection as a client on a flaky network would.
+    let mut seen = String::new();
+    let last_event_id = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .expect("progress within 5s")
+            .expect("read")
+            .expect("stream still open");
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+        let progress_event = seen
+            .split("\n\n")
+            .find(|event| event.contains("notifications/progress"));
+        if let Some(event) = progress_event {
+            let id = event
+                .lines()
+                .find_map(|l| l.strip_prefix("id:"))
+                .map(str::trim);
+            break id.expect("events carry ids").to_owned();
+        }
+    };
+    drop(response);
+
+    let resumed = session
+        .request(reqwest::Method::GET)
+        .header("last-event-id", &last_event_id)
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(resumed.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(10), resumed.text())
+        .await
+        .expect("the resumed stream ends with the response")
+        .expect("body");
+    let messages = sse_messages(&body);
+    let final_response = messages
+        .iter()
+        .find(|m| m["id"] == 7)
+        .unwrap_or_else(|| panic!("no response after resume: {body}"));
+    assert!(
+        final_response["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("completed")
+    );
+    let progress = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .count();
+    assert!(
+        progress >= 2,
+        "the missed progress notifications are replayed: {body}"
+    );
+}
