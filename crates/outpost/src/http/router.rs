@@ -17,7 +17,7 @@ use crate::{
         security_headers::with_security_headers,
         transport_guard::{TransportGuard, guard_transport},
     },
-    mcp::streamable::streamable_service,
+    mcp::{jsonrpc_body::reject_malformed_jsonrpc, streamable::streamable_service},
     ops::health::health,
 };
 
@@ -31,7 +31,14 @@ where
 {
     let guard = TransportGuard::new(config.allowed_hosts(), &config.allowed_origins());
     let mcp = Router::new()
-        .route_service("/mcp", streamable_service(factory, config, shutdown))
+        .merge(
+            Router::new()
+                .route_service("/mcp", streamable_service(factory, config, shutdown))
+                .layer(middleware::from_fn_with_state(
+                    config.max_request_body_bytes,
+                    reject_malformed_jsonrpc,
+                )),
+        )
         .layer(middleware::from_fn_with_state(guard, guard_transport));
     with_security_headers(Router::new().merge(mcp).route("/health", get(health)))
 }
