@@ -31,6 +31,7 @@ where
 {
     let guard = TransportGuard::new(config.allowed_hosts(), &config.allowed_origins());
     let mcp = Router::new()
+        .merge(crate::mcp::legacy_sse::routes(factory.clone(), config, shutdown.clone()))
         .merge(
             Router::new()
                 .route_service("/mcp", streamable_service(factory, config, shutdown))

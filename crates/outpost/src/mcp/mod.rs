@@ -2,4 +2,5 @@
 //! 2025-03-26 on, and the legacy 2024-11-05 HTTP+SSE transport over the same handler.
 
 pub mod jsonrpc_body;
+pub mod legacy_sse;
 pub mod streamable;
