@@ -3,6 +3,8 @@
 
 mod serve;
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
 
 /// Outpost: a production remote MCP server.
@@ -34,7 +36,8 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -76,12 +76,15 @@ pub fn check_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
     let envelope: Envelope<'_> = serde_json::from_str(value.get())
         .map_err(|_| JsonRpcBodyError::InvalidRequest("expected a JSON-RPC object"))?;
     if envelope.jsonrpc.map(RawValue::get) != Some("\"2.0\"") {
-        return Err(JsonRpcBodyError::InvalidRequest("`jsonrpc` must be \"2.0\""));
+        return Err(JsonRpcBodyError::InvalidRequest(
+            "`jsonrpc` must be \"2.0\"",
+        ));
     }
     let is_call = envelope
         .method
         .is_some_and(|method| method.get().starts_with('"'));
-    let is_response = envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some());
+    let is_response =
+        envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some());
     if is_call || is_response {
         Ok(())
     } else {
@@ -116,14 +119,18 @@ pub async fn reject_malformed_jsonrpc(
             return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
         }
         Err(error) => {
-            return (StatusCode::BAD_REQUEST, format!("cannot read request body: {error}"))
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {error}"),
+            )
                 .into_response();
         }
     };
     if let Err(error) = check_message(&bytes) {
         return error.into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 #[cfg(test)]
@@ -144,14 +151,26 @@ mod tests {
 
     #[test]
     fn broken_json_is_a_parse_error() {
-        assert!(matches!(check_message(b"{\"jsonrpc\":"), Err(JsonRpcBodyError::Parse(_))));
+        assert!(matches!(
+            check_message(b"{\"jsonrpc\":"),
+            Err(JsonRpcBodyError::Parse(_))
+        ));
     }
 
     #[test]
     fn other_json_is_an_invalid_request() {
-        for body in [r#"[1,2]"#, r#"{"a":1}"#, r#""x""#, r#"{"jsonrpc":"1.0","method":"m"}"#, r#"{"jsonrpc":"2.0","method":5}"#] {
+        for body in [
+            r#"[1,2]"#,
+            r#"{"a":1}"#,
+            r#""x""#,
+            r#"{"jsonrpc":"1.0","method":"m"}"#,
+            r#"{"jsonrpc":"2.0","method":5}"#,
+        ] {
             assert!(
-                matches!(check_message(body.as_bytes()), Err(JsonRpcBodyError::InvalidRequest(_))),
+                matches!(
+                    check_message(body.as_bytes()),
+                    Err(JsonRpcBodyError::InvalidRequest(_))
+                ),
                 "{body}"
             );
         }
