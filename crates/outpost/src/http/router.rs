@@ -25,13 +25,19 @@ use crate::{
 /// sessions when cancelled.
 pub fn build_router<H>(
     factory: HandlerFactory<H>,
-    config: &ServerConfig, shutdown: CancellationToken) -> Router
+    config: &ServerConfig,
+    shutdown: CancellationToken,
+) -> Router
 where
     H: ServerHandler + Send + Sync + 'static,
 {
     let guard = TransportGuard::new(config.allowed_hosts(), &config.allowed_origins());
     let mcp = Router::new()
-        .merge(crate::mcp::legacy_sse::routes(factory.clone(), config, shutdown.clone()))
+        .merge(crate::mcp::legacy_sse::routes(
+            factory.clone(),
+            config,
+            shutdown.clone(),
+        ))
         .merge(
             Router::new()
                 .route_service("/mcp", streamable_service(factory, config, shutdown))

@@ -82,7 +82,7 @@ impl TransportGuard {
             .and_then(|v| v.parse::<http::uri::Authority>().ok())
             .ok_or(GuardRejection::MalformedHost)?;
         let host_name = host.host().trim_matches(['[', ']']).to_ascii_lowercase();
-        if !self.hosts.iter().any(|allowed| *allowed == host_name) {
+        if !self.hosts.contains(&host_name) {
             return Err(GuardRejection::HostNotAllowed);
         }
         let Some(origin) = headers.get(header::ORIGIN) else {
