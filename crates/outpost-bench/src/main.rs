@@ -1,1 +1,146 @@
-fn main() {}
+//! `outpost-bench`: how much Outpost costs on the hot path, as a ratio of the cheapest server
+//! that could possibly answer the same request.
+//!
+//! Run it with `cargo run --release -p outpost-bench` (see the crate README for flags and
+//! how to read the table). It measures `tools/call echo` against four targets — the bare-axum
+//! floor, bare rmcp, Outpost (2026-07-28 stateless) and Outpost (a 2025-11-25 session) — each
+//! in a fresh server process pinned to core 0, with the load generator pinned to core 1.
+//!
+//! Modules: [`targets`] builds and serves the servers, [`load`] is the load generator,
+//! [`wire`] the requests and answer checks, [`orchestrate`] the processes, [`report`] the
+//! table.
+
+mod load;
+mod orchestrate;
+mod report;
+mod targets;
+mod wire;
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::targets::Target;
+
+/// Benchmarks `tools/call echo` on Outpost against a bare-axum floor and bare rmcp.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Internal>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// What the orchestrating run measures and how.
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// Measured seconds per target.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Unmeasured warm-up seconds per target.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Targets to measure, in order.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Target::ALL)]
+    targets: Vec<Target>,
+    /// Tokio worker threads in the server process.
+    #[arg(long, default_value_t = 1)]
+    server_threads: usize,
+    /// Pin the server to core 0 and the load generator to core 1 with `taskset`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pin: bool,
+}
+
+/// The child processes the orchestrator starts; not meant to be run by hand.
+#[derive(Subcommand)]
+enum Internal {
+    /// Serve one target on a loopback port until stdin closes.
+    #[command(hide = true)]
+    Serve {
+        #[arg(long, value_enum)]
+        target: Target,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Load one server and print the report as JSON.
+    #[command(hide = true)]
+    Load {
+        #[arg(long, value_enum)]
+        target: Target,
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long)]
+        connections: usize,
+        #[arg(long)]
+        duration: u64,
+        #[arg(long)]
+        warmup: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Internal::Serve { target, threads }) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .enable_all()
+            .build()?
+            .block_on(targets::serve(target)),
+        Some(Internal::Load {
+            target,
+            addr,
+            connections,
+            duration,
+            warmup,
+        }) => {
+            let plan = load::LoadPlan {
+                addr,
+                target,
+                connections: connections.max(1),
+                warmup: Duration::from_secs(warmup),
+                duration: Duration::from_secs(duration.max(1)),
+            };
+            let report = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(load::run(plan))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        None => {
+            let measurements = orchestrate::run(&cli.run).context("benchmark aborted")?;
+            let conditions = conditions(&cli.run);
+            print!("{}", report::table(&conditions, &measurements));
+            Ok(())
+        }
+    }
+}
+
+/// The line above the table: enough to reproduce the run.
+fn conditions(args: &RunArgs) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|name| name.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!(
+        "tools/call echo, {} connections, {}s measured after {}s warm-up, server {} thread(s){}, {cpu}",
+        args.connections,
+        args.duration,
+        args.warmup,
+        args.server_threads,
+        if args.pin {
+            ", server on core 0 / load on core 1"
+        } else {
+            ", unpinned"
+        },
+    )
+}

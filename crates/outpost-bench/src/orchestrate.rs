@@ -1,0 +1,145 @@
+//! Runs each target in its own server process and the load in another, pinned to separate
+//! cores with `taskset` (util-linux) when it is available, so the server gets exactly one core
+//! and the load generator never steals from it.
+//!
+//! Both child processes are this binary (hidden `serve` / `load` subcommands). The server's
+//! stdin is a pipe held here: when this process ends, the server sees EOF and exits.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+
+use crate::{RunArgs, load::LoadReport, targets::Target};
+
+/// How long a server may take to print its address.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Core the server runs on; the load generator gets the other one.
+const SERVER_CORE: &str = "0";
+const LOAD_CORE: &str = "1";
+
+/// One target's result.
+pub struct Measurement {
+    /// What was measured.
+    pub target: Target,
+    /// What the load generator saw.
+    pub report: LoadReport,
+}
+
+/// Measures every requested target, in order.
+pub fn run(args: &RunArgs) -> anyhow::Result<Vec<Measurement>> {
+    let exe = std::env::current_exe().context("cannot locate the outpost-bench binary")?;
+    let pinned = args.pin && taskset_available();
+    if args.pin && !pinned {
+        eprintln!("warning: `taskset` not found; server and load generator are not pinned");
+    }
+    args.targets
+        .iter()
+        .map(|&target| {
+            eprintln!("measuring {} …", target.name());
+            let report = measure(&exe, pinned, target, args)
+                .with_context(|| format!("measuring {}", target.name()))?;
+            Ok(Measurement { target, report })
+        })
+        .collect()
+}
+
+fn measure(exe: &Path, pinned: bool, target: Target, args: &RunArgs) -> anyhow::Result<LoadReport> {
+    let server = ServerProcess::start(exe, pinned, target, args.server_threads)?;
+    let mut load = command(exe, pinned.then_some(LOAD_CORE));
+    load.args([
+        "load",
+        "--target",
+        target.name(),
+        "--addr",
+        &server.addr,
+        "--connections",
+        &args.connections.to_string(),
+        "--duration",
+        &args.duration.to_string(),
+        "--warmup",
+        &args.warmup.to_string(),
+    ]);
+    let output = load
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run the load generator")?;
+    drop(server);
+    if !output.status.success() {
+        bail!("the load generator failed ({})", output.status);
+    }
+    serde_json::from_slice(&output.stdout).context("the load generator printed no report")
+}
+
+/// A running `outpost-bench serve` child.
+struct ServerProcess {
+    child: Child,
+    addr: String,
+}
+
+impl ServerProcess {
+    fn start(exe: &Path, pinned: bool, target: Target, threads: usize) -> anyhow::Result<Self> {
+        let mut child = command(exe, pinned.then_some(SERVER_CORE))
+            .args([
+                "serve",
+                "--target",
+                target.name(),
+                "--threads",
+                &threads.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start the server process")?;
+        let stdout = child.stdout.take().context("server stdout is not piped")?;
+        let (lines, line) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut first = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut first);
+            let _ = lines.send(first);
+        });
+        let mut server = Self {
+            child,
+            addr: String::new(),
+        };
+        let first = line.recv_timeout(STARTUP_DEADLINE).unwrap_or_default();
+        let Some(addr) = first.trim().strip_prefix("LISTENING ") else {
+            bail!("the server did not start (said {first:?})");
+        };
+        server.addr = addr.to_owned();
+        Ok(server)
+    }
+}
+
+impl Drop for ServerProcess {
+    /// Ends the server: closes its stdin, then kills it if it is still there.
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `exe`, under `taskset -c <core>` when pinning.
+fn command(exe: &Path, core: Option<&str>) -> Command {
+    match core {
+        Some(core) => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", core]).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    }
+}
+
+fn taskset_available() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("taskset").is_file()))
+}

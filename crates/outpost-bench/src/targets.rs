@@ -1,0 +1,128 @@
+//! The servers under test, each an axum `Router` served by Outpost's own serve loop
+//! (`TCP_NODELAY`, same runtime), so only what answers `/mcp` differs between them.
+//!
+//! - `floor`: parses the JSON-RPC body into `serde_json::Value` and answers a fixed-shape
+//!   result. Nothing real can be cheaper; every other target is reported as a ratio of it.
+//! - `rmcp`: rmcp's `StreamableHttpService` over the reference handler, configured like Outpost
+//!   configures it (JSON responses, legacy sessions allowed), without anything in front.
+//! - `outpost`, `outpost-legacy`: `Outpost::router()` over the same handler; the two differ
+//!   only in the requests the load generator sends (2026-07-28 stateless vs a 2025-11-25
+//!   session).
+
+use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Json, Router, body::Bytes, http::StatusCode, response::IntoResponse, routing::post};
+use outpost_reference::ReferenceServer;
+use rmcp::transport::{
+    StreamableHttpServerConfig, StreamableHttpService,
+    streamable_http_server::session::local::LocalSessionManager,
+};
+use serde_json::{Value, json};
+use tokio::{io::AsyncReadExt, net::TcpListener};
+use tokio_util::sync::CancellationToken;
+
+/// What is being measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// Bare axum: parse into `serde_json::Value`, answer a fixed-shape result.
+    Floor,
+    /// rmcp's `StreamableHttpService`, 2026-07-28 stateless requests.
+    Rmcp,
+    /// Outpost's router, 2026-07-28 stateless requests.
+    Outpost,
+    /// Outpost's router, one 2025-11-25 session per connection.
+    OutpostLegacy,
+}
+
+impl Target {
+    /// Every target, floor first (the others are reported relative to it).
+    pub const ALL: [Target; 4] = [
+        Target::Floor,
+        Target::Rmcp,
+        Target::Outpost,
+        Target::OutpostLegacy,
+    ];
+
+    /// The name used on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Floor => "floor",
+            Target::Rmcp => "rmcp",
+            Target::Outpost => "outpost",
+            Target::OutpostLegacy => "outpost-legacy",
+        }
+    }
+
+    /// Whether the load generator opens a legacy session on each connection.
+    pub fn uses_legacy_session(self) -> bool {
+        self == Target::OutpostLegacy
+    }
+
+    fn router(self) -> Router {
+        let reference = ReferenceServer::new();
+        match self {
+            Target::Floor => Router::new().route("/mcp", post(floor)),
+            Target::Rmcp => {
+                let config = StreamableHttpServerConfig::default().with_json_response(true);
+                let service = StreamableHttpService::new(
+                    move || Ok(reference.for_session()),
+                    Arc::new(LocalSessionManager::default()),
+                    config,
+                );
+                Router::new().route_service("/mcp", service)
+            }
+            Target::Outpost | Target::OutpostLegacy => {
+                outpost::Outpost::with_factory(move || reference.for_session()).router()
+            }
+        }
+    }
+}
+
+/// The floor's handler: one parse, one fixed-shape answer echoing the message.
+async fn floor(body: Bytes) -> axum::response::Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let message = request
+        .pointer("/params/arguments/message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Json(json!({
+        "jsonrpc": "2.0",
+        "id": request.get("id").cloned().unwrap_or(Value::Null),
+        "result": {
+            "content": [{ "type": "text", "text": format!("Echo: {message}") }],
+            "isError": false,
+        },
+    }))
+    .into_response()
+}
+
+/// Serves `target` on a loopback port, prints `LISTENING <addr>` on stdout, and runs until
+/// stdin closes (the orchestrator holds the other end, so the server never outlives it).
+pub async fn serve(target: Target) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("cannot bind a loopback port")?;
+    let addr = listener.local_addr()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "LISTENING {addr}")?;
+    stdout.flush()?;
+    drop(stdout);
+
+    let stdin_closed = async {
+        let mut sink = [0u8; 64];
+        let mut stdin = tokio::io::stdin();
+        while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    outpost::http::listener::serve(
+        listener,
+        target.router(),
+        stdin_closed,
+        CancellationToken::new(),
+        Duration::from_millis(100),
+    )
+    .await?;
+    Ok(())
+}
