@@ -6,7 +6,10 @@ use rmcp::{
 };
 
 use crate::{
-    prompts::demo::{STYLES, TEMPERATURES},
+    prompts::{
+        conformance::ARGUMENT_EXAMPLES,
+        demo::{STYLES, TEMPERATURES},
+    },
     resources::{self, CONFORMANCE_TEMPLATE},
 };
 
@@ -19,6 +22,9 @@ pub fn complete(request: &CompleteRequestParams) -> Result<CompleteResult, McpEr
         Reference::Prompt(prompt) => match (prompt.name.as_str(), argument) {
             ("complex_prompt", "style") => starting_with(&STYLES, prefix),
             ("complex_prompt", "temperature") => starting_with(&TEMPERATURES, prefix),
+            ("test_prompt_with_arguments", "arg1" | "arg2") => {
+                starting_with(&ARGUMENT_EXAMPLES, prefix)
+            }
             _ => Vec::new(),
         },
         Reference::Resource(template) => match (template.uri.as_str(), argument) {

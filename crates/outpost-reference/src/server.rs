@@ -12,14 +12,18 @@ use std::sync::Arc;
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
-    handler::server::router::{prompt::PromptRouter, tool::ToolRouter},
+    handler::server::{
+        prompt::PromptContext,
+        router::{prompt::PromptRouter, tool::ToolRouter},
+    },
     model::*,
-    prompt_handler,
     service::{RequestContext, SubscriptionContext},
     tool_handler,
 };
 
-use crate::{completion, resources, state::SessionScope, state::SharedState};
+use crate::{
+    completion, prompts::PromptInputs, resources, state::SessionScope, state::SharedState,
+};
 
 /// The reference MCP server. Cheap to clone: clones share routers, server-wide state and the
 /// session scope; [`ReferenceServer::for_session`] makes an instance with a fresh scope.
@@ -42,9 +46,14 @@ impl ReferenceServer {
     pub fn new() -> Self {
         Self {
             tool_router: Arc::new(
-                Self::demo_tools() + Self::interactive_tools() + Self::app_tools(),
+                Self::demo_tools()
+                    + Self::interactive_tools()
+                    + Self::app_tools()
+                    + Self::conformance_tools()
+                    + Self::conformance_input_tools()
+                    + Self::mrtr_tools(),
             ),
-            prompt_router: Arc::new(Self::demo_prompts()),
+            prompt_router: Arc::new(Self::demo_prompts() + Self::conformance_prompts()),
             shared: Arc::new(SharedState::new()),
             session: Arc::new(SessionScope::default()),
         }
@@ -60,8 +69,9 @@ impl ReferenceServer {
     }
 }
 
+// Prompts are dispatched by hand rather than with `#[prompt_handler]`: its `get_prompt` drops
+// the request's `inputResponses`, which `test_input_required_result_prompt` needs (SEP-2322).
 #[tool_handler(router = self.tool_router)]
-#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for ReferenceServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -84,8 +94,38 @@ impl ServerHandler for ReferenceServer {
         .with_instructions(
             "Outpost's reference server: demo tools (echo, add, longRunningOperation, \
              sampleLLM, getTinyImage, annotatedMessage, getResourceReference, roll_dice, \
-             book_table, greeting_card), 100 paginated resources, prompts with completions.",
+             book_table, greeting_card), 100 paginated resources, prompts with completions, \
+             and the MCP conformance suite's test_* fixtures.",
         )
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let result = ListPromptsResult::with_all_items(self.prompt_router.list_all());
+        // The same cache hints `#[prompt_handler]` gives: the list is fixed per process.
+        let cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(if cache_hints {
+            result.with_ttl_ms(0).with_cache_scope(CacheScope::Public)
+        } else {
+            result
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        context
+            .extensions
+            .insert(PromptInputs(request.input_responses));
+        let prompt = PromptContext::new(self, request.name, request.arguments, context);
+        self.prompt_router.get_prompt(prompt).await
     }
 
     async fn list_resources(

@@ -25,6 +25,9 @@ pub const PAGE_SIZE: usize = 10;
 /// `test://template/{id}/data`: the conformance suite's template.
 pub const CONFORMANCE_TEMPLATE: &str = "test://template/{id}/data";
 
+/// `test://watched-resource`: the resource the conformance suite subscribes to.
+pub const WATCHED_RESOURCE: &str = "test://watched-resource";
+
 /// Every listed resource, in list order: fixtures first, then the app template, then the
 /// numbered resources.
 fn catalog() -> impl Iterator<Item = Resource> {
@@ -35,6 +38,9 @@ fn catalog() -> impl Iterator<Item = Resource> {
         Resource::new("test://static-binary", "Static Binary Resource")
             .with_description("A static binary/blob resource for testing")
             .with_mime_type("image/png"),
+        Resource::new(WATCHED_RESOURCE, "Watched Resource")
+            .with_description("A resource to subscribe to; updates are announced periodically")
+            .with_mime_type("text/plain"),
         app::resource(),
     ];
     fixtures
@@ -83,6 +89,8 @@ pub fn read(uri: &str) -> Result<ReadResourceResult, McpError> {
         "test://static-binary" => {
             ResourceContents::blob(TINY_PNG_BASE64, uri).with_mime_type("image/png")
         }
+        WATCHED_RESOURCE => ResourceContents::text("This resource is watched for updates.", uri)
+            .with_mime_type("text/plain"),
         app::GREETING_CARD_URI => app::contents(),
         _ => {
             if let Some(id) = template_id(uri) {
@@ -137,7 +145,7 @@ mod tests {
                 None => break,
             }
         }
-        assert_eq!(seen.len(), NUMBERED_RESOURCE_COUNT + 3);
+        assert_eq!(seen.len(), NUMBERED_RESOURCE_COUNT + 4);
         assert_eq!(seen[0], "test://static-text");
         assert!(seen.contains(&numbered_uri(100)));
     }

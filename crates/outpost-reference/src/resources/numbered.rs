@@ -19,7 +19,7 @@ pub fn numbered_uri(n: usize) -> String {
 
 /// The listing entry of resource `n`.
 pub fn resource(n: usize) -> Resource {
-    let mime = if n % 2 == 0 {
+    let mime = if n.is_multiple_of(2) {
         "text/plain"
     } else {
         "application/octet-stream"
@@ -33,7 +33,7 @@ pub fn read(uri: &str) -> Option<ResourceContents> {
     if !(1..=NUMBERED_RESOURCE_COUNT).contains(&n) {
         return None;
     }
-    Some(if n % 2 == 0 {
+    Some(if n.is_multiple_of(2) {
         ResourceContents::text(format!("Resource {n}: This is a plaintext resource"), uri)
             .with_mime_type("text/plain")
     } else {

@@ -6,10 +6,11 @@
 //! the call with `inputResponses`. These helpers build the requests and read the responses.
 
 use rmcp::{
-    RoleServer,
+    ErrorData as McpError, RoleServer,
     model::{
         CreateMessageRequest, CreateMessageRequestParams, ElicitRequest, ElicitRequestParams,
-        InputRequest, InputResponses, ListRootsRequest, ProtocolVersion, SamplingMessage,
+        InputRequest, InputRequests, InputRequiredResult, InputResponses, ListRootsRequest,
+        ProtocolVersion, SamplingMessage,
     },
     service::RequestContext,
 };
@@ -78,4 +79,85 @@ pub fn sampled_text(response: &Map<String, Value>) -> Option<&str> {
         .and_then(|items| items.first())
         .unwrap_or(content);
     first.get("text")?.as_str()
+}
+
+/// A form elicitation for an arbitrary `requestedSchema` (defaults, enums, ...). A schema
+/// that is not a valid elicitation schema is the server's bug: `-32603 Internal error`.
+pub fn form(message: &str, schema: Value) -> Result<ElicitRequestParams, McpError> {
+    Ok(ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: message.into(),
+        requested_schema: serde_json::from_value(schema)
+            .map_err(|error| McpError::internal_error(error.to_string(), None))?,
+    })
+}
+
+/// What asking the client for input produced, on whichever revision the request uses.
+pub enum Answer {
+    /// The client's response as JSON (an `ElicitResult` or a `CreateMessageResult`).
+    Given(Value),
+    /// 2026-07-28 without a usable response yet: return this to the client, which retries.
+    Required(InputRequiredResult),
+    /// The server-to-client request of an older revision failed; the reason.
+    Failed(String),
+}
+
+/// Elicits `params`: an `elicitation/create` request up to 2025-11-25, an MRTR round trip
+/// under `key` on 2026-07-28.
+pub async fn elicit(
+    context: &RequestContext<RoleServer>,
+    responses: Option<&InputResponses>,
+    key: &str,
+    params: ElicitRequestParams,
+) -> Answer {
+    if uses_input_required(context) {
+        return answer_or_require(
+            responses,
+            key,
+            InputRequest::Elicitation(ElicitRequest::new(params)),
+        );
+    }
+    match context.peer.create_elicitation(params).await {
+        Ok(result) => to_answer(&result),
+        Err(error) => Answer::Failed(error.to_string()),
+    }
+}
+
+/// Samples `params`: a `sampling/createMessage` request up to 2025-11-25, an MRTR round trip
+/// under `key` on 2026-07-28.
+pub async fn sample(
+    context: &RequestContext<RoleServer>,
+    responses: Option<&InputResponses>,
+    key: &str,
+    params: CreateMessageRequestParams,
+) -> Answer {
+    if uses_input_required(context) {
+        return answer_or_require(
+            responses,
+            key,
+            InputRequest::CreateMessage(CreateMessageRequest::new(params)),
+        );
+    }
+    match context.peer.create_message(params).await {
+        Ok(result) => to_answer(&result),
+        Err(error) => Answer::Failed(error.to_string()),
+    }
+}
+
+fn answer_or_require(
+    responses: Option<&InputResponses>,
+    key: &str,
+    request: InputRequest,
+) -> Answer {
+    match response(responses, key) {
+        Some(answer) => Answer::Given(Value::Object(answer.clone())),
+        None => Answer::Required(InputRequiredResult::from_input_requests(
+            InputRequests::from([(key.to_owned(), request)]),
+        )),
+    }
+}
+
+fn to_answer(result: &impl serde::Serialize) -> Answer {
+    serde_json::to_value(result)
+        .map_or_else(|error| Answer::Failed(error.to_string()), Answer::Given)
 }

@@ -2,7 +2,10 @@
 //! `ToolRouter`; [`crate::ReferenceServer::new`] adds them together once.
 
 pub mod app;
+pub mod conformance;
+pub mod conformance_input;
 pub mod demo;
 pub mod input;
 pub mod interactive;
 pub mod media;
+pub mod mrtr;
