@@ -12,7 +12,11 @@ use serde_json::{Value, json};
 /// The server still answers a well-formed request.
 async fn assert_still_serving(app: &TestApp) {
     let reply = app
-        .call_2026("tools/call", Some("echo"), json!({ "name": "echo", "arguments": { "message": "ok" } }))
+        .call_2026(
+            "tools/call",
+            Some("echo"),
+            json!({ "name": "echo", "arguments": { "message": "ok" } }),
+        )
         .await;
     assert_eq!(reply["result"]["content"][0]["text"], "Echo: ok", "{reply}");
 }
@@ -30,11 +34,15 @@ async fn post_raw(app: &TestApp, method: &str, body: impl Into<reqwest::Body>) -
         .send()
         .await
         .expect("send");
-    (response.status().as_u16(), response.text().await.expect("body"))
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
 }
 
 fn error_code(body: &str) -> Value {
-    let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    let value: Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
     value["error"]["code"].clone()
 }
 
@@ -70,7 +78,11 @@ async fn unknown_method_is_method_not_found() {
 async fn unknown_tool_is_invalid_params() {
     let app = spawn_app().await;
     let reply = app
-        .call_2026("tools/call", Some("no_such_tool"), json!({ "name": "no_such_tool" }))
+        .call_2026(
+            "tools/call",
+            Some("no_such_tool"),
+            json!({ "name": "no_such_tool" }),
+        )
         .await;
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
     assert_still_serving(&app).await;
@@ -80,10 +92,16 @@ async fn unknown_tool_is_invalid_params() {
 async fn wrong_arguments_are_a_tool_error_the_model_can_read() {
     let app = spawn_app().await;
     let reply = app
-        .call_2026("tools/call", Some("add"), json!({ "name": "add", "arguments": { "a": "one" } }))
+        .call_2026(
+            "tools/call",
+            Some("add"),
+            json!({ "name": "add", "arguments": { "a": "one" } }),
+        )
         .await;
     assert_eq!(reply["result"]["isError"], true, "{reply}");
-    let text = reply["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    let text = reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
     assert!(text.contains("invalid type"), "{text}");
     assert_still_serving(&app).await;
 }
@@ -121,26 +139,40 @@ async fn header_errors_get_their_codes() {
     let json_and_sse = ("accept", "application/json, text/event-stream");
 
     // Mcp-Method missing, or naming another method: HeaderMismatch.
-    let response = list(&[json_and_sse, ("mcp-protocol-version", "2026-07-28")]).await.unwrap();
-    assert_eq!(response.status(), 400);
-    assert_eq!(error_code(&response.text().await.unwrap()), -32020);
-    let response = list(&[json_and_sse, ("mcp-protocol-version", "2026-07-28"), ("mcp-method", "prompts/list")])
+    let response = list(&[json_and_sse, ("mcp-protocol-version", "2026-07-28")])
         .await
         .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_code(&response.text().await.unwrap()), -32020);
+    let response = list(&[
+        json_and_sse,
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "prompts/list"),
+    ])
+    .await
+    .unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(error_code(&response.text().await.unwrap()), -32020);
 
     // The version header disagrees with _meta: HeaderMismatch.
-    let response = list(&[json_and_sse, ("mcp-protocol-version", "2025-11-25"), ("mcp-method", "tools/list")])
-        .await
-        .unwrap();
+    let response = list(&[
+        json_and_sse,
+        ("mcp-protocol-version", "2025-11-25"),
+        ("mcp-method", "tools/list"),
+    ])
+    .await
+    .unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(error_code(&response.text().await.unwrap()), -32020);
 
     // A client that cannot take JSON and SSE: 406.
-    let response = list(&[("accept", "text/html"), ("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list")])
-        .await
-        .unwrap();
+    let response = list(&[
+        ("accept", "text/html"),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/list"),
+    ])
+    .await
+    .unwrap();
     assert_eq!(response.status(), 406);
     assert_still_serving(&app).await;
 }
@@ -168,7 +200,11 @@ async fn unsupported_protocol_version_is_rejected_with_the_supported_list() {
     assert_eq!(response.status(), 400);
     let reply: Value = response.json().await.unwrap();
     assert_eq!(reply["error"]["code"], -32022, "{reply}");
-    assert!(reply["error"]["data"]["supported"].as_array().is_some_and(|v| v.contains(&json!("2026-07-28"))));
+    assert!(
+        reply["error"]["data"]["supported"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!("2026-07-28")))
+    );
 }
 
 #[tokio::test]
@@ -204,7 +240,10 @@ async fn idle_session_expires_and_answers_404() {
         .send()
         .await
         .unwrap();
-    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     drop(response);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -222,7 +261,10 @@ async fn idle_session_expires_and_answers_404() {
         if status == 404 {
             break;
         }
-        assert!(Instant::now() < deadline, "session still alive after 10s (last status {status})");
+        assert!(
+            Instant::now() < deadline,
+            "session still alive after 10s (last status {status})"
+        );
         // Each probe is activity too: wait longer than the idle timeout between probes.
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
