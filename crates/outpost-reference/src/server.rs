@@ -44,6 +44,10 @@ impl Default for ReferenceServer {
 impl ReferenceServer {
     /// Builds the server and its routers, once.
     pub fn new() -> Self {
+        Self::build(SharedState::new())
+    }
+
+    fn build(shared: SharedState) -> Self {
         Self {
             tool_router: Arc::new(
                 Self::demo_tools()
@@ -54,9 +58,17 @@ impl ReferenceServer {
                     + Self::mrtr_tools(),
             ),
             prompt_router: Arc::new(Self::demo_prompts() + Self::conformance_prompts()),
-            shared: Arc::new(SharedState::new()),
+            shared: Arc::new(shared),
             session: Arc::new(SessionScope::default()),
         }
+    }
+
+    /// Like [`ReferenceServer::new`], with subscribed resources reporting an update every
+    /// `interval` instead of every 10 s.
+    pub fn with_resource_update_interval(interval: std::time::Duration) -> Self {
+        let mut shared = SharedState::new();
+        shared.update_interval = interval;
+        Self::build(shared)
     }
 
     /// An instance for one new legacy session or stateless request: shares the routers and
@@ -178,14 +190,42 @@ impl ServerHandler for ReferenceServer {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(requested.supported_by(&self.get_info().capabilities))
+        let mut accepted = requested.supported_by(&self.get_info().capabilities);
+        // Only resources that exist can change: the acknowledgement names what is watched.
+        if let Some(uris) = accepted.resource_subscriptions.as_mut() {
+            uris.retain(|uri| resources::ensure_exists(uri).is_ok());
+        }
+        Some(accepted)
     }
 
+    /// Keeps the stream registered for list-changed notifications and, like a legacy
+    /// `resources/subscribe`, reports each watched resource as updated every
+    /// `update_interval`, until the client cancels.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        let registration = self.shared.listeners.register(context.sink().clone());
-        context.cancelled().await;
-        drop(registration);
-        Ok(())
+        let _registration = self.shared.listeners.register(context.sink().clone());
+        let watched = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        if watched.is_empty() {
+            context.cancelled().await;
+            return Ok(());
+        }
+        let mut ticks = tokio::time::interval(self.shared.update_interval);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                _ = ticks.tick() => {
+                    for uri in &watched {
+                        if context.sink().notify_resource_updated(uri.clone()).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
     }
 
     async fn complete(

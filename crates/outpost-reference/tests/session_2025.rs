@@ -297,3 +297,48 @@ async fn interrupted_stream_resumes_with_last_event_id() {
         "the missed progress notifications are replayed: {body}"
     );
 }
+
+#[tokio::test]
+async fn subscribed_resource_reports_updates_until_unsubscribed() {
+    let reference = outpost_reference::ReferenceServer::with_resource_update_interval(
+        Duration::from_millis(100),
+    );
+    let app = common::spawn_reference(reference, outpost::ServerConfig::default()).await;
+    let session = Session::open(&app).await;
+    let mut stream = session
+        .request(reqwest::Method::GET)
+        .send()
+        .await
+        .expect("GET stream");
+
+    let unknown = session
+        .call(json!({ "jsonrpc": "2.0", "id": 1, "method": "resources/subscribe", "params": { "uri": "test://nope" } }))
+        .await;
+    assert_eq!(unknown["error"]["code"], -32002, "{unknown}");
+
+    let subscribed = session
+        .call(json!({ "jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": { "uri": "test://static/resource/4" } }))
+        .await;
+    assert!(subscribed.get("result").is_some(), "{subscribed}");
+    let mut body = String::new();
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no update within 5s: {body}"))
+            .expect("read")
+            .expect("stream open");
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+        let updated = sse_messages(&body)
+            .into_iter()
+            .find(|m| m["method"] == "notifications/resources/updated");
+        if let Some(update) = updated {
+            assert_eq!(update["params"]["uri"], "test://static/resource/4");
+            break;
+        }
+    }
+
+    let unsubscribed = session
+        .call(json!({ "jsonrpc": "2.0", "id": 3, "method": "resources/unsubscribe", "params": { "uri": "test://static/resource/4" } }))
+        .await;
+    assert!(unsubscribed.get("result").is_some(), "{unsubscribed}");
+}

@@ -305,3 +305,57 @@ async fn unknown_resource_is_invalid_params_in_2026() {
         .await;
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
 }
+
+#[tokio::test]
+async fn listen_reports_updates_of_watched_resources() {
+    let reference = outpost_reference::ReferenceServer::with_resource_update_interval(
+        std::time::Duration::from_millis(100),
+    );
+    let app = common::spawn_reference(reference, outpost::ServerConfig::default()).await;
+    let mut stream = app
+        .request_2026(
+            "subscriptions/listen",
+            None,
+            json!({ "notifications": {
+                "resourceSubscriptions": ["test://static/resource/2", "test://no-such-resource"]
+            } }),
+        )
+        .send()
+        .await
+        .expect("listen");
+    let mut body = String::new();
+    let messages = loop {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no update within 5s: {body}"))
+            .expect("read")
+            .expect("stream open");
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+        let messages = sse_messages(&body);
+        if messages
+            .iter()
+            .any(|m| m["method"] == "notifications/resources/updated")
+        {
+            break messages;
+        }
+    };
+    let ack = messages
+        .iter()
+        .find(|m| m["method"] == "notifications/subscriptions/acknowledged")
+        .expect("acknowledgement first");
+    assert_eq!(
+        ack["params"]["notifications"]["resourceSubscriptions"],
+        json!(["test://static/resource/2"]),
+        "only existing resources are watched"
+    );
+    let update = messages
+        .iter()
+        .find(|m| m["method"] == "notifications/resources/updated")
+        .unwrap();
+    assert_eq!(update["params"]["uri"], "test://static/resource/2");
+    assert!(
+        update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"].is_number()
+            || update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"].is_string(),
+        "{update}"
+    );
+}

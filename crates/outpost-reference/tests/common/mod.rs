@@ -32,13 +32,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts the reference server with `config` (its `bind` is replaced by a random port).
-pub async fn spawn_app_with(mut config: ServerConfig) -> TestApp {
+pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
+    spawn_reference(ReferenceServer::new(), config).await
+}
+
+/// Starts `reference` with `config` (its `bind` is replaced by a random port).
+pub async fn spawn_reference(reference: ReferenceServer, mut config: ServerConfig) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("local addr");
     config.bind = addr;
-    let reference = ReferenceServer::new();
     let outpost = Outpost::with_factory(move || reference.for_session()).with_config(config);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
