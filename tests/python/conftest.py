@@ -1,0 +1,112 @@
+"""Fixtures for the Python SDK interop tests: one `outpost serve --no-auth` for the session.
+
+The binary is not built here: the caller builds it (`cargo build -p outpost-cli`) and may point
+`OUTPOST_BIN` at it; the default is `target/debug/outpost` relative to the repo root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_DEADLINE_SECONDS = 30.0
+STOP_DEADLINE_SECONDS = 10.0
+START_ATTEMPTS = 3
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run the async tests on asyncio, as the SDK's own test suite does."""
+    return "asyncio"
+
+
+def _outpost_bin() -> Path:
+    path = Path(os.environ.get("OUTPOST_BIN", "target/debug/outpost"))
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.exit(
+            f"outpost binary not found or not executable: {path} "
+            "(build it with `cargo build -p outpost-cli` or set OUTPOST_BIN)",
+            returncode=2,
+        )
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_DEADLINE_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_DEADLINE_SECONDS)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str) -> bool:
+    """Poll GET /health until it answers 200 with status ok; False if the server exited."""
+    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:
+                if response.status == 200 and json.load(response).get("status") == "ok":
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"outpost did not answer {base_url}/health within {STARTUP_DEADLINE_SECONDS}s")
+
+
+@pytest.fixture(scope="session")
+def outpost_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (http://127.0.0.1:PORT, no trailing slash) of a running `outpost serve --no-auth`."""
+    binary = _outpost_bin()
+    log_dir = tmp_path_factory.mktemp("outpost")
+    for attempt in range(1, START_ATTEMPTS + 1):
+        # The port is probed free, then handed to the server: another process can take it in
+        # between, in which case the server exits at once and we try another port.
+        port = _free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        log_path = log_dir / f"outpost-{attempt}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [str(binary), "serve", "--no-auth", "--bind", f"127.0.0.1:{port}"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+            )
+        try:
+            healthy = _wait_healthy(proc, base_url)
+        except BaseException:
+            _stop(proc)
+            raise
+        if healthy:
+            break
+        _stop(proc)
+        if attempt == START_ATTEMPTS:
+            tail = log_path.read_text(errors="replace")[-4000:]
+            pytest.fail(f"outpost exited before becoming healthy (exit {proc.returncode}):\n{tail}")
+    try:
+        yield base_url
+    finally:
+        _stop(proc)
