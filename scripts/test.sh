@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: formatting, lints, unit and integration tests (real HTTP
-# on loopback, rmcp's client), then the official MCP conformance suite against `outpost serve
-# --no-auth` for protocol 2025-11-25 and 2026-07-28.
+# on loopback, rmcp's client), the official Python MCP SDK against the server, then the
+# official MCP conformance suite against `outpost serve --no-auth` for protocol 2025-11-25 and
+# 2026-07-28.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,4 +11,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked
 cargo build -p outpost-cli --locked
+scripts/python-test.sh
 scripts/conformance.sh target/debug/outpost
