@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     ReferenceServer,
     logging::ALL_LEVELS,
-    tools::input::{self, uses_input_required},
+    tools::input::{self, Answer},
 };
 
 /// Arguments of `longRunningOperation`.
@@ -126,33 +126,19 @@ impl ReferenceServer {
         InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let text = if uses_input_required(&context) {
-            match input::response(responses.as_ref(), SAMPLE_KEY) {
-                Some(response) => input::sampled_text(response).unwrap_or("").to_owned(),
-                None => {
-                    let requests = InputRequests::from([(
-                        SAMPLE_KEY.to_owned(),
-                        input::sampling(&args.prompt, args.max_tokens),
-                    )]);
-                    return Ok(InputRequiredResult::from_input_requests(requests).into());
-                }
-            }
-        } else {
-            let params = input::sampling_params(&args.prompt, args.max_tokens);
-            match context.peer.create_message(params).await {
-                Ok(result) => result
-                    .message
-                    .content
-                    .first()
-                    .and_then(|content| content.as_text())
-                    .map(|text| text.text.clone())
-                    .unwrap_or_default(),
-                Err(error) => {
-                    return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                        "Sampling failed: {error}"
-                    ))])
-                    .into());
-                }
+        let params = input::sampling_params(&args.prompt, args.max_tokens);
+        let text = match input::sample(&context, responses.as_ref(), SAMPLE_KEY, params).await {
+            Answer::Given(response) => response
+                .as_object()
+                .and_then(input::sampled_text)
+                .unwrap_or_default()
+                .to_owned(),
+            Answer::Required(required) => return Ok(required.into()),
+            Answer::Failed(reason) => {
+                return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "Sampling failed: {reason}"
+                ))])
+                .into());
             }
         };
         Ok(CallToolResult::success(vec![ContentBlock::text(format!(
@@ -177,27 +163,15 @@ impl ReferenceServer {
             "confirm": { "type": "boolean", "title": "Confirm booking" },
             "notes": { "type": "string", "title": "Notes for the restaurant" }
         });
-        let answer: Value = if uses_input_required(&context) {
-            match input::response(responses.as_ref(), CONFIRM_KEY) {
-                Some(answer) => Value::Object(answer.clone()),
-                None => {
-                    let requests = InputRequests::from([(
-                        CONFIRM_KEY.to_owned(),
-                        input::elicitation(&question, properties, json!(["confirm"])),
-                    )]);
-                    return Ok(InputRequiredResult::from_input_requests(requests).into());
-                }
-            }
-        } else {
-            let params = input::elicitation_params(&question, properties, json!(["confirm"]));
-            match context.peer.create_elicitation(params).await {
-                Ok(result) => serde_json::to_value(result).unwrap_or_default(),
-                Err(error) => {
-                    return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                        "Could not ask for confirmation: {error}"
-                    ))])
-                    .into());
-                }
+        let params = input::elicitation_params(&question, properties, json!(["confirm"]));
+        let answer = match input::elicit(&context, responses.as_ref(), CONFIRM_KEY, params).await {
+            Answer::Given(answer) => answer,
+            Answer::Required(required) => return Ok(required.into()),
+            Answer::Failed(reason) => {
+                return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "Could not ask for confirmation: {reason}"
+                ))])
+                .into());
             }
         };
         Ok(booking_outcome(&args, &answer).into())
