@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: formatting, lints, unit and integration tests (real HTTP
-# on loopback, rmcp's client), the official Python MCP SDK against the server, then the
+# on loopback, rmcp's client), the official Python MCP SDK against the server, the MCP App in
+# headless Chromium under the official ext-apps AppBridge, then the
 # official MCP conformance suite against `outpost serve --no-auth` for protocol 2025-11-25 and
 # 2026-07-28.
 set -euo pipefail
@@ -12,4 +13,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked
 cargo build -p outpost-cli --locked
 scripts/python-test.sh
+OUTPOST_BIN=target/debug/outpost scripts/app-host-test.sh
 scripts/conformance.sh target/debug/outpost
