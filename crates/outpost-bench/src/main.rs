@@ -45,6 +45,9 @@ pub struct RunArgs {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Passes over all targets; the table shows medians, each ratio taken within its pass.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Targets to measure, in order.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Target::ALL)]
     targets: Vec<Target>,
@@ -132,10 +135,11 @@ fn conditions(args: &RunArgs) -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     format!(
-        "tools/call echo, {} connections, {}s measured after {}s warm-up, server {} thread(s){}, {cpu}",
+        "tools/call echo, {} connections, {}s measured after {}s warm-up, {} round(s), server {} thread(s){}, {cpu}",
         args.connections,
         args.duration,
         args.warmup,
+        args.rounds.max(1),
         args.server_threads,
         if args.pin {
             ", server on core 0 / load on core 1"

@@ -24,30 +24,38 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 const SERVER_CORE: &str = "0";
 const LOAD_CORE: &str = "1";
 
-/// One target's result.
+/// One target's result in one round.
 pub struct Measurement {
+    /// Which pass over the targets (from 0).
+    pub round: usize,
     /// What was measured.
     pub target: Target,
     /// What the load generator saw.
     pub report: LoadReport,
 }
 
-/// Measures every requested target, in order.
+/// Measures every requested target, in order, `args.rounds` times: interleaving the targets
+/// spreads background noise over all of them instead of one.
 pub fn run(args: &RunArgs) -> anyhow::Result<Vec<Measurement>> {
     let exe = std::env::current_exe().context("cannot locate the outpost-bench binary")?;
     let pinned = args.pin && taskset_available();
     if args.pin && !pinned {
         eprintln!("warning: `taskset` not found; server and load generator are not pinned");
     }
-    args.targets
-        .iter()
-        .map(|&target| {
-            eprintln!("measuring {} …", target.name());
+    let mut measurements = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        for &target in &args.targets {
+            eprintln!("round {}: measuring {} …", round + 1, target.name());
             let report = measure(&exe, pinned, target, args)
                 .with_context(|| format!("measuring {}", target.name()))?;
-            Ok(Measurement { target, report })
-        })
-        .collect()
+            measurements.push(Measurement {
+                round,
+                target,
+                report,
+            });
+        }
+    }
+    Ok(measurements)
 }
 
 fn measure(exe: &Path, pinned: bool, target: Target, args: &RunArgs) -> anyhow::Result<LoadReport> {
