@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! /mcp              Streamable HTTP (all revisions)      ┐ transport guard
+//!                   (stateless fast path, else rmcp)     │
 //! /sse, /message    legacy HTTP+SSE (2024-11-05)          ┘ (Host / Origin)
 //! /health           liveness
 //! ```
@@ -9,6 +10,7 @@
 use axum::{Router, middleware, routing::get};
 use rmcp::ServerHandler;
 use tokio_util::sync::CancellationToken;
+use tower::Layer;
 
 use crate::{
     HandlerFactory,
@@ -17,7 +19,9 @@ use crate::{
         security_headers::with_security_headers,
         transport_guard::{TransportGuard, guard_transport},
     },
-    mcp::{jsonrpc_body::reject_malformed_jsonrpc, streamable::streamable_service},
+    mcp::{
+        fast_path::FastPath, jsonrpc_body::reject_malformed_jsonrpc, streamable::streamable_service,
+    },
     ops::health::health,
 };
 
@@ -32,20 +36,23 @@ where
     H: ServerHandler + Send + Sync + 'static,
 {
     let guard = TransportGuard::new(config.allowed_hosts(), &config.allowed_origins());
+    // The fast path answers the stateless calls it can; the rest reach the JSON-RPC body
+    // check and rmcp's service behind it.
+    let rmcp =
+        middleware::from_fn_with_state(config.max_request_body_bytes, reject_malformed_jsonrpc)
+            .layer(streamable_service(
+                factory.clone(),
+                config,
+                shutdown.clone(),
+            ));
+    let streamable = FastPath::new(factory.clone(), config).in_front_of(rmcp);
     let mcp = Router::new()
         .merge(crate::mcp::legacy_sse::routes(
             factory.clone(),
             config,
             shutdown.clone(),
         ))
-        .merge(
-            Router::new()
-                .route_service("/mcp", streamable_service(factory, config, shutdown))
-                .layer(middleware::from_fn_with_state(
-                    config.max_request_body_bytes,
-                    reject_malformed_jsonrpc,
-                )),
-        )
+        .merge(Router::new().route_service("/mcp", streamable))
         .layer(middleware::from_fn_with_state(guard, guard_transport));
     with_security_headers(Router::new().merge(mcp).route("/health", get(health)))
 }

@@ -1,0 +1,226 @@
+//! Outpost's stateless fast path (`outpost::mcp::fast_path`) must answer exactly as rmcp does.
+//!
+//! Every request in `fast_path_differential/corpus.rs` goes over real HTTP on loopback to
+//! (1) Outpost's router, fast path on, and (2) a plain rmcp `StreamableHttpService` built by
+//! `outpost::mcp::streamable::streamable_service` (so configured exactly as Outpost configures
+//! it), both over the same reference handler. The answers must have the same HTTP status, the
+//! same content-type class and JSON-equal bodies (SSE bodies: the same sequence of messages).
+//!
+//! The test also proves the fast path is really taken where it should be: rmcp's per-request
+//! service logs "Service initialized as server" each time it is built; for a `fast` case
+//! Outpost must answer without that event, while plain rmcp logs it for the same request.
+//!
+//! Deliberate differences, none of them from the fast path:
+//! - bodies that are not JSON-RPC: Outpost's body check (`outpost::mcp::jsonrpc_body`) answers
+//!   `400` with `-32700`/`-32600`, rmcp `415` in plain text (asserted separately below);
+//! - headers Outpost adds to every answer (security headers) and session ids are not compared.
+
+mod common;
+#[path = "fast_path_differential/corpus.rs"]
+mod corpus;
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use corpus::Case;
+use outpost::{HandlerFactory, ServerConfig, mcp::streamable::streamable_service};
+use outpost_reference::ReferenceServer;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tracing::{
+    Event, Metadata, Subscriber,
+    field::{Field, Visit},
+    span,
+};
+
+/// What a client can observe of one answer.
+#[derive(Debug, PartialEq)]
+struct Answer {
+    status: u16,
+    /// `json`, `sse`, `text` (any other declared type) or `untyped`.
+    content_type: &'static str,
+    /// JSON bodies as JSON, SSE bodies as the array of their messages, others as a string.
+    body: Value,
+}
+
+/// rmcp's plain `StreamableHttpService` on a loopback port.
+struct PlainRmcp {
+    url: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for PlainRmcp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn spawn_plain_rmcp(reference: ReferenceServer) -> PlainRmcp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local addr");
+    let config = ServerConfig {
+        bind: addr,
+        ..ServerConfig::default()
+    };
+    let factory: HandlerFactory<ReferenceServer> = Arc::new(move || reference.for_session());
+    let shutdown = CancellationToken::new();
+    let router = axum::Router::new().route_service(
+        "/mcp",
+        streamable_service(factory, &config, shutdown.clone()),
+    );
+    let stop = shutdown.clone();
+    let streams = shutdown.clone();
+    tokio::spawn(async move {
+        let stopped = async move { stop.cancelled().await };
+        outpost::http::listener::serve(listener, router, stopped, streams, Duration::ZERO)
+            .await
+            .expect("plain rmcp server failed");
+    });
+    PlainRmcp {
+        url: format!("http://{addr}/mcp"),
+        shutdown,
+    }
+}
+
+async fn send(http: &reqwest::Client, url: &str, case: &Case) -> Answer {
+    let mut request = http.post(url);
+    for (name, value) in &case.headers {
+        request = request.header(name, value);
+    }
+    request = if case.chunked {
+        let chunks = [Ok::<_, std::io::Error>(case.body.clone())];
+        request.body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+    } else {
+        request.body(case.body.clone())
+    };
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    let declared = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.expect("body");
+    let (content_type, body) = match declared.as_deref() {
+        Some(t) if t.starts_with("application/json") => (
+            "json",
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}")),
+        ),
+        Some(t) if t.starts_with("text/event-stream") => {
+            ("sse", Value::Array(common::sse_messages(&text)))
+        }
+        Some(_) => ("text", Value::String(text)),
+        None => ("untyped", Value::String(text)),
+    };
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn fast_path_answers_as_rmcp_does() {
+    let serve_loops = ServeLoopCounter::default();
+    let _subscriber = tracing::subscriber::set_default(serve_loops.clone());
+    let reference = ReferenceServer::new();
+    let outpost = common::spawn_reference(reference.clone(), ServerConfig::default()).await;
+    let rmcp = spawn_plain_rmcp(reference).await;
+    let outpost_url = outpost.url("/mcp");
+    let cases = corpus::equal_answers();
+
+    // The fast path builds its template `Peer` with one `serve_directly`, on first use.
+    send(&outpost.http, &outpost_url, &cases[0]).await;
+
+    for case in &cases {
+        let before = serve_loops.count();
+        let ours = send(&outpost.http, &outpost_url, case).await;
+        let after_outpost = serve_loops.count();
+        let theirs = send(&outpost.http, &rmcp.url, case).await;
+        assert_eq!(
+            ours, theirs,
+            "{}: Outpost (left) and rmcp (right) differ on {case:#?}",
+            case.name
+        );
+        if case.fast {
+            assert_eq!(
+                before, after_outpost,
+                "not answered on the fast path: {case:#?}"
+            );
+            // The probe itself works: rmcp built a service for the same request.
+            assert!(
+                serve_loops.count() > after_outpost,
+                "rmcp built no service: {case:#?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_differ_only_by_outposts_body_check() {
+    let reference = ReferenceServer::new();
+    let outpost = common::spawn_reference(reference.clone(), ServerConfig::default()).await;
+    let rmcp = spawn_plain_rmcp(reference).await;
+    for (case, code) in corpus::body_check_differences() {
+        let ours = send(&outpost.http, &outpost.url("/mcp"), &case).await;
+        assert_eq!((ours.status, ours.content_type), (400, "json"), "{case:#?}");
+        assert_eq!(ours.body["error"]["code"], code, "{case:#?}");
+        let theirs = send(&outpost.http, &rmcp.url, &case).await;
+        assert_eq!(theirs.status, 415, "{case:#?}: {theirs:?}");
+    }
+}
+
+/// Counts rmcp's "Service initialized as server" events: one per service rmcp builds.
+#[derive(Clone, Default)]
+struct ServeLoopCounter(Arc<AtomicUsize>);
+
+impl ServeLoopCounter {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Subscriber for ServeLoopCounter {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.target().starts_with("rmcp")
+    }
+
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut message = MessageIs("Service initialized as server", false);
+        event.record(&mut message);
+        if message.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn enter(&self, _: &span::Id) {}
+
+    fn exit(&self, _: &span::Id) {}
+}
+
+/// Whether an event's message is the given text.
+struct MessageIs(&'static str, bool);
+
+impl Visit for MessageIs {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" && format!("{value:?}") == self.0 {
+            self.1 = true;
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The two-step parse: a borrowed envelope (`params` left as raw JSON), then only the typed
+//! params of the one method named — instead of rmcp's untagged `ClientJsonRpcMessage`, which
+//! buffers the whole body through serde's `Content` and tries up to 22 request variants.
+//!
+//! The result must be exactly the `ClientRequest` rmcp would have built, or nothing (then rmcp
+//! parses the body itself). Hence the rules below, each copied from rmcp 3.11's model:
+//! - the body is a JSON object with `jsonrpc`, `id` and `method`, and no `result` or `error`
+//!   key (rmcp's message-shape check);
+//! - params end up as rmcp's `WithMeta<P>` leaves them: `_meta` in the request's extensions as
+//!   a `RequestMetaObject`, the remaining keys in `P`, and `P.meta` empty;
+//! - a method's typed params failing to parse is *not* an error here: rmcp would fall through
+//!   to `CustomRequest`, so the request is left to rmcp.
+//!
+//! On top of rmcp's rules, the fast path takes only requests whose `_meta` has everything
+//! 2026-07-28 requires, names 2026-07-28, and asks for no progress or log notifications (on
+//! this path nothing can be streamed back).
+
+use std::borrow::Cow;
+
+use rmcp::model::{
+    ClientRequest, DiscoverRequest, DiscoverRequestParams, JsonObject, ProtocolVersion, Request,
+    RequestId, RequestMetaObject, RequestNoParam, RequestOptionalParam, RequestParamsMeta,
+};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+use serde_json::value::RawValue;
+
+/// `_meta` keys that ask the server to send notifications while it works.
+const STREAMING_META_KEYS: [&str; 2] = ["progressToken", "io.modelcontextprotocol/logLevel"];
+
+/// A request the fast path can answer.
+#[derive(Debug)]
+pub(super) struct FastRequest {
+    /// The JSON-RPC id, echoed in the answer.
+    pub id: RequestId,
+    /// The request as rmcp's parser would have built it.
+    pub request: ClientRequest,
+}
+
+/// The JSON-RPC envelope, with `params` unparsed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    jsonrpc: &'a RawValue,
+    id: RequestId,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+/// `true` for a key that is there, whatever its value (`null` included).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// rmcp's `WithMeta<P>`: `_meta` apart, every other key flattened into `P`.
+#[derive(Deserialize)]
+struct WithMeta<P> {
+    #[serde(rename = "_meta")]
+    meta: Option<JsonObject>,
+    #[serde(flatten)]
+    rest: P,
+}
+
+/// Parses `body` into a request the fast path answers, or `None` to leave it to rmcp.
+pub(super) fn parse(body: &[u8]) -> Option<FastRequest> {
+    // serde would also read a struct from a JSON array; rmcp reads only objects.
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace())?;
+    if *first != b'{' {
+        return None;
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
+    // The transport's JSON-RPC body check (`jsonrpc_body`) compares the raw text.
+    if envelope.jsonrpc.get() != "\"2.0\"" || envelope.result || envelope.error {
+        return None;
+    }
+    let params = envelope.params?;
+    let request = typed_request(&envelope.method, params)?;
+    stateless_meta_is_complete(&request).then_some(FastRequest {
+        id: envelope.id,
+        request,
+    })
+}
+
+/// The typed request for `method`, built as rmcp's deserializers build it.
+fn typed_request(method: &str, params: &RawValue) -> Option<ClientRequest> {
+    use rmcp::model::ClientRequest as R;
+    Some(match method {
+        "tools/call" => R::CallToolRequest(with_params(params)?),
+        "resources/read" => R::ReadResourceRequest(with_params(params)?),
+        "prompts/get" => R::GetPromptRequest(with_params(params)?),
+        "completion/complete" => R::CompleteRequest(with_params(params)?),
+        "server/discover" => R::DiscoverRequest(discover(params)?),
+        "tools/list" => R::ListToolsRequest(with_optional_params(params)?),
+        "resources/list" => R::ListResourcesRequest(with_optional_params(params)?),
+        "resources/templates/list" => {
+            R::ListResourceTemplatesRequest(with_optional_params(params)?)
+        }
+        "prompts/list" => R::ListPromptsRequest(with_optional_params(params)?),
+        "ping" => R::PingRequest(without_params(params)?),
+        _ => return None,
+    })
+}
+
+/// rmcp's `Request<M, P>` (params required). `P` is read directly, which puts `_meta` in
+/// `P.meta`; moving it to the extensions gives what rmcp's flattened `WithMeta<P>` gives, without
+/// buffering the params through serde's `Content`.
+fn with_params<M, P>(params: &RawValue) -> Option<Request<M, P>>
+where
+    M: Default,
+    P: DeserializeOwned + RequestParamsMeta,
+{
+    let mut rest: P = serde_json::from_str(params.get()).ok()?;
+    let meta = rest.meta_mut().take();
+    let mut request = Request::new(rest);
+    if let Some(meta) = meta {
+        request.extensions.insert(meta);
+    }
+    Some(request)
+}
+
+/// `server/discover`'s params have no `_meta` field and deny unknown ones, so they are read
+/// exactly as rmcp reads them, through `WithMeta`.
+fn discover(params: &RawValue) -> Option<DiscoverRequest> {
+    let WithMeta { meta, rest } =
+        serde_json::from_str::<WithMeta<DiscoverRequestParams>>(params.get()).ok()?;
+    let mut request = DiscoverRequest::new(rest);
+    insert_meta(&mut request.extensions, meta);
+    Some(request)
+}
+
+/// rmcp's `RequestOptionalParam<M, P>`; `params: null` reads as absent.
+fn with_optional_params<M, P>(params: &RawValue) -> Option<RequestOptionalParam<M, P>>
+where
+    M: Default,
+    P: DeserializeOwned + RequestParamsMeta,
+{
+    let Request {
+        params, extensions, ..
+    } = with_params::<M, P>(params)?;
+    let mut request = RequestOptionalParam::with_param(params);
+    request.extensions = extensions;
+    Some(request)
+}
+
+/// rmcp's `RequestNoParam<M>`: only `_meta` is kept, other keys must still form an object.
+fn without_params<M: Default>(params: &RawValue) -> Option<RequestNoParam<M>> {
+    let WithMeta { meta, rest: _ } =
+        serde_json::from_str::<WithMeta<Option<JsonObject>>>(params.get()).ok()?;
+    let mut request = RequestNoParam {
+        method: M::default(),
+        extensions: Default::default(),
+    };
+    insert_meta(&mut request.extensions, meta);
+    Some(request)
+}
+
+fn insert_meta(extensions: &mut rmcp::model::Extensions, meta: Option<JsonObject>) {
+    if let Some(meta) = meta {
+        extensions.insert(RequestMetaObject::from(meta));
+    }
+}
+
+/// The request carries 2026-07-28 in `_meta` with every required key (so rmcp would route it
+/// to its stateless path and never answer "malformed `_meta`"), and nothing that streams.
+fn stateless_meta_is_complete(request: &ClientRequest) -> bool {
+    use rmcp::model::GetMeta;
+    let meta = request.get_meta();
+    meta.protocol_version() == Some(ProtocolVersion::V_2026_07_28)
+        && meta
+            .missing_required_keys(&ProtocolVersion::V_2026_07_28)
+            .is_empty()
+        && !STREAMING_META_KEYS
+            .iter()
+            .any(|key| meta.contains_key(*key))
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{ClientJsonRpcMessage, GetExtensions, GetMeta};
+
+    use super::*;
+
+    const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"}}"#;
+
+    fn body(method: &str, params: &str) -> String {
+        format!(r#"{{"jsonrpc":"2.0","id":7,"method":"{method}","params":{{{params}}}}}"#)
+    }
+
+    /// What rmcp's own parser makes of `body`.
+    fn rmcp_request(body: &str) -> ClientRequest {
+        match serde_json::from_str::<ClientJsonRpcMessage>(body).unwrap() {
+            ClientJsonRpcMessage::Request(request) => request.request,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_fast_method_parses_to_what_rmcp_builds() {
+        let cases = [
+            (
+                "tools/call",
+                format!(r#""name":"echo","arguments":{{"message":"hi"}},{META}"#),
+            ),
+            ("tools/list", format!(r#""cursor":"2",{META}"#)),
+            ("resources/list", META.to_owned()),
+            ("resources/templates/list", META.to_owned()),
+            (
+                "resources/read",
+                format!(r#""uri":"test://static/resource/1",{META}"#),
+            ),
+            ("prompts/list", META.to_owned()),
+            ("prompts/get", format!(r#""name":"simple_prompt",{META}"#)),
+            (
+                "completion/complete",
+                format!(
+                    r#""ref":{{"type":"ref/prompt","name":"p"}},"argument":{{"name":"a","value":"x"}},{META}"#
+                ),
+            ),
+            ("server/discover", META.to_owned()),
+            // flattening ignores `deny_unknown_fields`, in rmcp too
+            ("server/discover", format!(r#""extra":1,{META}"#)),
+            ("ping", META.to_owned()),
+        ];
+        for (method, params) in cases {
+            let text = body(method, &params);
+            let ours = parse(text.as_bytes()).unwrap_or_else(|| panic!("{method} not parsed"));
+            let theirs = rmcp_request(&text);
+            assert_eq!(ours.id, RequestId::Number(7));
+            assert_eq!(ours.request.method(), theirs.method(), "{method}");
+            assert_eq!(
+                serde_json::to_value(&ours.request).unwrap(),
+                serde_json::to_value(&theirs).unwrap(),
+                "{method}"
+            );
+            assert_eq!(ours.request.get_meta(), theirs.get_meta(), "{method}");
+            assert_eq!(
+                ours.request.extensions().len(),
+                theirs.extensions().len(),
+                "{method}"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_rmcp_would_treat_differently_are_declined() {
+        let declined = [
+            // not an object, not a request, not 2.0
+            format!("[{}]", body("tools/list", META)),
+            r#"{"jsonrpc":"2.0","method":"tools/list","params":{}}"#.to_owned(),
+            body("tools/list", META).replace(r#""id":7"#, r#""id":7,"result":null"#),
+            body("tools/list", META).replace(r#""2.0""#, r#""2\u002e0""#),
+            // typed params rmcp would not accept (it falls back to CustomRequest)
+            body("tools/call", META),
+            // `_meta` incomplete, older, streaming
+            body("tools/list", ""),
+            body("tools/list", &META.replace("2026-07-28", "2025-11-25")),
+            body(
+                "tools/list",
+                &META.replace("\"_meta\":{", "\"_meta\":{\"progressToken\":1,"),
+            ),
+            body(
+                "tools/list",
+                &META.replace(
+                    "\"_meta\":{",
+                    "\"_meta\":{\"io.modelcontextprotocol/logLevel\":\"info\",",
+                ),
+            ),
+            // not a fast method
+            body("initialize", META),
+            body("subscriptions/listen", META),
+        ];
+        for text in declined {
+            assert!(parse(text.as_bytes()).is_none(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The lean path for stateless 2026-07-28 requests on `POST /mcp` (see
+//! `/work/shared/design/HOT-PATH.md` for the measurements behind it).
+//!
+//! rmcp's `StreamableHttpService` answers a stateless `tools/call` at about a third of what a
+//! bare axum server does: it builds a service per request (serve loop, spawns, channels), parses
+//! through an untagged enum and re-serialises the message to validate headers. This service
+//! answers the requests where none of that machinery can matter — 2026-07-28, complete `_meta`,
+//! no progress token or log level, a method that never streams (`tools/*`, `resources/list`,
+//! `resources/read`, `resources/templates/list`, `prompts/*`, `completion/complete`,
+//! `server/discover`, `ping`) — by calling rmcp's `Service::handle_request` directly.
+//!
+//! Everything else reaches rmcp unchanged, body re-attached: `initialize` and legacy sessions,
+//! notifications, `subscriptions/listen`, GET/DELETE, progress, and *every request rmcp would
+//! reject*. The fast path never invents an error: it only answers what rmcp would hand to the
+//! handler, so every transport-level rejection (header mismatch, unsupported version, bad
+//! `Accept`, malformed `_meta` …) keeps rmcp's exact status and body. Handler errors are
+//! mapped to HTTP statuses as rmcp maps them. `crates/outpost-reference/tests/
+//! fast_path_differential.rs` holds the two paths to the same answers.
+//!
+//! Layout: `service` is the tower service `/mcp` is routed to; `screen` looks at headers only,
+//! before the body is read; `envelope` parses the body into rmcp's `ClientRequest` (a borrowed
+//! envelope, then the one method's typed params); `standard_headers` checks SEP-2243 headers
+//! against it; `dispatch` runs the handler inline and writes the answer.
+//!
+//! The checks copy private rmcp 3.11 code, which is why the workspace pins `rmcp = "=3.11.0"`.
+
+mod dispatch;
+mod envelope;
+mod screen;
+mod service;
+mod standard_headers;
+
+use std::{convert::Infallible, future::Future, sync::Arc};
+
+use axum::{
+    body::Body,
+    extract::Request,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, Method, StatusCode};
+use rmcp::ServerHandler;
+
+pub use service::FastPathService;
+
+use crate::{HandlerFactory, config::ServerConfig};
+
+/// The protocol revision the fast path serves.
+const STATELESS_VERSION: &str = "2026-07-28";
+
+/// The fast path for the handlers one factory makes; route `/mcp` to
+/// [`FastPath::in_front_of`] rmcp's service.
+pub struct FastPath<H> {
+    inner: Arc<Inner<H>>,
+}
+
+struct Inner<H> {
+    factory: HandlerFactory<H>,
+    max_body: usize,
+    template: dispatch::TemplatePeer,
+}
+
+impl<H> Clone for FastPath<H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<H> FastPath<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    /// A fast path calling `factory` once per request, as rmcp's stateless path does, with
+    /// `config`'s body limit.
+    pub fn new(factory: HandlerFactory<H>, config: &ServerConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                factory,
+                max_body: config.max_request_body_bytes,
+                template: dispatch::TemplatePeer::default(),
+            }),
+        }
+    }
+
+    /// The `/mcp` service: this fast path, with `fallback` (rmcp's service and its layers)
+    /// answering everything it leaves.
+    pub fn in_front_of<S>(self, fallback: S) -> FastPathService<H, S> {
+        FastPathService::new(self, fallback)
+    }
+
+    /// Answers `request` itself when it can, else hands it (body re-attached) to `fallback`.
+    async fn answer<F, Fut>(&self, request: Request, fallback: F) -> Response
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, Infallible>>,
+    {
+        let request = match self.try_answer(request).await {
+            Ok(response) => return response,
+            Err(request) => request,
+        };
+        match fallback(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The fast path's answer, or the request back (unchanged but for a buffered body) when
+    /// rmcp must answer it.
+    async fn try_answer(&self, request: Request) -> Result<Response, Request> {
+        if request.method() != Method::POST
+            || !screen::headers_allow_fast_path(request.headers(), self.inner.max_body)
+        {
+            return Err(request);
+        }
+        let (parts, body) = request.into_parts();
+        // The screen admitted a `Content-Length` within the limit; the limit here only guards
+        // bodies that are not hyper's (hyper enforces the declared length).
+        let bytes = match axum::body::to_bytes(body, self.inner.max_body).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                let message = format!("cannot read request body: {error}");
+                return Ok((StatusCode::BAD_REQUEST, message).into_response());
+            }
+        };
+        match self.classify(&parts.headers, &bytes) {
+            Some((handler, request)) => {
+                let peer = self.inner.template.get(|| (self.inner.factory)());
+                Ok(dispatch::answer(handler, peer, request, parts).await)
+            }
+            None => Err(Request::from_parts(parts, Body::from(bytes))),
+        }
+    }
+
+    /// A handler and the parsed request when the fast path may answer; `None` leaves the
+    /// request to rmcp.
+    fn classify(&self, headers: &HeaderMap, body: &[u8]) -> Option<(H, envelope::FastRequest)> {
+        let request = envelope::parse(body)?;
+        let handler = (self.inner.factory)();
+        let headers_match =
+            standard_headers::standard_headers_match(headers, &request.request, |name| {
+                handler.get_tool(name).map(|tool| tool.input_schema)
+            });
+        headers_match.then_some((handler, request))
+    }
+}

@@ -1,0 +1,254 @@
+//! The header-only first look: could this request be answered on the fast path at all?
+//!
+//! Runs before the body is read, so everything that fails here reaches rmcp untouched (body
+//! included). Each check mirrors what rmcp 3.11's `StreamableHttpService::handle_post` accepts
+//! (`tower.rs`: `accepted_media_types`, the Content-Type essence check,
+//! `validate_protocol_version_header`); a request that passes is one rmcp would route to its
+//! stateless 2026-07-28 path, *provided* the body agrees (checked later).
+//!
+//! The screen is deliberately narrower than rmcp where mirroring would cost more than it saves:
+//! requests with an `Origin` header (browsers; rmcp's origin parsing differs from the transport
+//! guard's in corner cases), an `Mcp-Session-Id`, or no `Content-Length` take the rmcp path.
+
+use http::{HeaderMap, HeaderName, header};
+use rmcp::transport::common::http_header::{EVENT_STREAM_MIME_TYPE, JSON_MIME_TYPE};
+
+use super::STATELESS_VERSION;
+
+// rmcp's header names (`transport::common::http_header`), pre-parsed: looking a mixed-case
+// `&str` up in a `HeaderMap` lower-cases it on every request.
+static MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+static MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+/// `Mcp-Method` (SEP-2243).
+pub(super) static MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+/// `Mcp-Name` (SEP-2243).
+pub(super) static MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+
+/// Methods the fast path answers: the ones whose 2026-07-28 handling never streams and never
+/// needs a session (SEP-2567). Everything else (`initialize`, `subscriptions/listen`,
+/// `logging/setLevel`, `tasks/*`, notifications, responses) goes to rmcp.
+pub(super) const FAST_METHODS: [&str; 10] = [
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "server/discover",
+    "ping",
+];
+
+/// `Accept` values clients commonly send that list both media types without weights.
+const COMMON_ACCEPT: [&[u8]; 2] = [
+    b"application/json, text/event-stream",
+    b"text/event-stream, application/json",
+];
+
+/// Whether the headers allow the fast path; `max_body` is the configured POST body limit.
+pub(super) fn headers_allow_fast_path(headers: &HeaderMap, max_body: usize) -> bool {
+    accepts_json_and_sse(headers)
+        && content_type_is_json(headers)
+        && headers
+            .get(&MCP_PROTOCOL_VERSION)
+            .is_some_and(|version| version.as_bytes() == STATELESS_VERSION.as_bytes())
+        && !headers.contains_key(&MCP_SESSION_ID)
+        && !headers.contains_key(header::ORIGIN)
+        && declared_length(headers).is_some_and(|length| length <= max_body)
+        && single_value(headers, &MCP_METHOD).is_some_and(|method| FAST_METHODS.contains(&method))
+}
+
+/// The `Content-Length`, when there is exactly one and it is a number. Chunked bodies are left
+/// to rmcp, which enforces the limit while streaming.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()?.parse().ok()
+}
+
+/// The sole value of `name` as text, as rmcp's `mcp_headers::header_str` reads SEP-2243
+/// headers: a duplicate or non-text value is an error there, so `None` here.
+pub(super) fn single_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()
+}
+
+/// rmcp: the essence before `;`, trimmed, must be `application/json` (any case).
+fn content_type_is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            let essence = value.split_once(';').map_or(value, |(essence, _)| essence);
+            essence.trim().eq_ignore_ascii_case(JSON_MIME_TYPE)
+        })
+}
+
+/// rmcp: `Accept` must list both `application/json` and `text/event-stream` (exact essences,
+/// any case), neither with an explicit zero weight. No wildcards.
+fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+    // What MCP clients send, recognised without parsing (the parser would accept it too).
+    let mut values = headers.get_all(header::ACCEPT).iter();
+    if let (Some(only), None) = (values.next(), values.next())
+        && COMMON_ACCEPT.contains(&only.as_bytes())
+    {
+        return true;
+    }
+    let mut json = false;
+    let mut sse = false;
+    for essence in accepted_media_types(headers) {
+        json |= essence.eq_ignore_ascii_case(JSON_MIME_TYPE);
+        sse |= essence.eq_ignore_ascii_case(EVENT_STREAM_MIME_TYPE);
+    }
+    json && sse
+}
+
+/// The media-range essences of every `Accept` value, minus those weighted `q=0`; a copy of
+/// rmcp's private `accepted_media_types`.
+fn accepted_media_types(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| split_unquoted(value, ','))
+        .filter_map(|entry| {
+            let mut parts = split_unquoted(entry, ';');
+            let essence = parts.next()?.trim();
+            parts
+                .all(|parameter| {
+                    let Some((name, value)) = parameter.split_once('=') else {
+                        return true;
+                    };
+                    !name.trim().eq_ignore_ascii_case("q") || quality_is_acceptable(value.trim())
+                })
+                .then_some(essence)
+        })
+}
+
+/// Splits on `delimiter` outside quoted strings (a quoted-pair keeps an escaped quote from
+/// ending the string); rmcp's `split_unquoted`.
+fn split_unquoted(value: &str, delimiter: char) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    let mut escaped = false;
+    value.split(move |character| {
+        if escaped {
+            escaped = false;
+        } else if quoted && character == '\\' {
+            escaped = true;
+        } else if character == '"' {
+            quoted = !quoted;
+        } else if !quoted && character == delimiter {
+            return true;
+        }
+        false
+    })
+}
+
+/// RFC 9110 §12.4.2: only an explicit zero weight excludes a range; a malformed weight is
+/// ignored (rmcp's `quality_is_acceptable`).
+fn quality_is_acceptable(quality: &str) -> bool {
+    let (whole, fraction) = quality.split_once('.').unwrap_or((quality, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|digit| digit.is_ascii_digit()) {
+        return true;
+    }
+    whole != "0" || fraction.bytes().any(|digit| digit != b'0')
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn valid() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("content-length", "100"),
+        ]
+    }
+
+    #[test]
+    fn a_plain_stateless_call_passes() {
+        assert!(headers_allow_fast_path(&headers(&valid()), 1000));
+    }
+
+    #[test]
+    fn anything_rmcp_might_answer_differently_is_left_to_rmcp() {
+        let cases: &[(&str, &str)] = &[
+            ("mcp-session-id", "abc"),
+            ("origin", "http://localhost:1234"),
+            ("mcp-method", "tools/list"),
+        ];
+        for extra in cases {
+            let mut pairs = valid();
+            pairs.push(*extra);
+            assert!(
+                !headers_allow_fast_path(&headers(&pairs), 1000),
+                "{extra:?}"
+            );
+        }
+        let replaced: &[(&str, &str)] = &[
+            ("content-type", "text/plain"),
+            ("accept", "application/json"),
+            ("accept", "*/*"),
+            ("accept", "application/json, text/event-stream;q=0"),
+            ("mcp-protocol-version", "2025-11-25"),
+            ("mcp-method", "initialize"),
+            ("content-length", "5000"),
+        ];
+        for (name, value) in replaced {
+            let pairs: Vec<_> = valid()
+                .into_iter()
+                .map(|(n, v)| if n == *name { (n, *value) } else { (n, v) })
+                .collect();
+            assert!(
+                !headers_allow_fast_path(&headers(&pairs), 1000),
+                "{name}: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn accept_parsing_matches_rmcp() {
+        let map = headers(&[(
+            "accept",
+            r#"text/plain;q=0, application/json;profile="a;q=0", text/event-stream;q=abc"#,
+        )]);
+        let accepted: Vec<&str> = accepted_media_types(&map).collect();
+        assert_eq!(
+            accepted,
+            vec!["application/json", "text/event-stream"],
+            "quoted parameters and malformed weights keep a range"
+        );
+        assert!(!quality_is_acceptable("0.000"));
+        for common in COMMON_ACCEPT {
+            let map = headers(&[("accept", std::str::from_utf8(common).unwrap())]);
+            let mut json_and_sse: Vec<&str> = accepted_media_types(&map).collect();
+            json_and_sse.sort_unstable();
+            assert_eq!(json_and_sse, ["application/json", "text/event-stream"]);
+        }
+        assert!(quality_is_acceptable("0.001"));
+    }
+}
