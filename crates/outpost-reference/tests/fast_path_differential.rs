@@ -29,7 +29,10 @@ use std::{
 };
 
 use corpus::Case;
-use outpost::{HandlerFactory, ServerConfig, mcp::streamable::streamable_service};
+use outpost::{
+    HandlerFactory, ServerConfig,
+    mcp::streamable::{session_manager, streamable_service},
+};
 use outpost_reference::ReferenceServer;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -74,7 +77,7 @@ async fn spawn_plain_rmcp(reference: ReferenceServer) -> PlainRmcp {
     let shutdown = CancellationToken::new();
     let router = axum::Router::new().route_service(
         "/mcp",
-        streamable_service(factory, &config, shutdown.clone()),
+        streamable_service(factory, session_manager(&config), &config, shutdown.clone()),
     );
     let stop = shutdown.clone();
     let streams = shutdown.clone();

@@ -152,6 +152,12 @@ async fn session_lifecycle_get_stream_delete_then_404() {
         .post(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }))
         .await;
     assert_eq!(after.status(), 404, "a deleted session is gone");
+    let again = session
+        .request(reqwest::Method::DELETE)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(again.status(), 404, "deleting an unknown session is 404");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@
 use axum::{Router, middleware, routing::get};
 use rmcp::ServerHandler;
 use tokio_util::sync::CancellationToken;
-use tower::Layer;
+use tower::ServiceBuilder;
 
 use crate::{
     HandlerFactory,
@@ -20,7 +20,10 @@ use crate::{
         transport_guard::{TransportGuard, guard_transport},
     },
     mcp::{
-        fast_path::FastPath, jsonrpc_body::reject_malformed_jsonrpc, streamable::streamable_service,
+        fast_path::FastPath,
+        jsonrpc_body::reject_malformed_jsonrpc,
+        session_delete::end_session,
+        streamable::{session_manager, streamable_service},
     },
     ops::health::health,
 };
@@ -37,14 +40,23 @@ where
 {
     let guard = TransportGuard::new(config.allowed_hosts(), &config.allowed_origins());
     // The fast path answers the stateless calls it can; the rest reach the JSON-RPC body
-    // check and rmcp's service behind it.
-    let rmcp =
-        middleware::from_fn_with_state(config.max_request_body_bytes, reject_malformed_jsonrpc)
-            .layer(streamable_service(
-                factory.clone(),
-                config,
-                shutdown.clone(),
-            ));
+    // check, the session DELETE answers and rmcp's service behind them.
+    let sessions = session_manager(config);
+    let rmcp = ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(
+            config.max_request_body_bytes,
+            reject_malformed_jsonrpc,
+        ))
+        .layer(middleware::from_fn_with_state(
+            sessions.clone(),
+            end_session,
+        ))
+        .service(streamable_service(
+            factory.clone(),
+            sessions,
+            config,
+            shutdown.clone(),
+        ));
     let streamable = FastPath::new(factory.clone(), config).in_front_of(rmcp);
     let mcp = Router::new()
         .merge(crate::mcp::legacy_sse::routes(

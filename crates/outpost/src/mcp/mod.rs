@@ -4,4 +4,5 @@
 pub mod fast_path;
 pub mod jsonrpc_body;
 pub mod legacy_sse;
+pub mod session_delete;
 pub mod streamable;

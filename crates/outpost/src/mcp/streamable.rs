@@ -20,21 +20,26 @@ use crate::{HandlerFactory, config::ServerConfig};
 /// The `/mcp` service type Outpost mounts.
 pub type McpService<H> = StreamableHttpService<H, LocalSessionManager>;
 
-/// Builds the `/mcp` service; `factory` makes one handler per legacy session and per
-/// stateless request.
+/// The legacy sessions of one server, closed after `session_idle_timeout` without traffic.
+pub fn session_manager(config: &ServerConfig) -> Arc<LocalSessionManager> {
+    let mut session_config = SessionConfig::default();
+    session_config.keep_alive = Some(config.session_idle_timeout);
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config = session_config;
+    Arc::new(sessions)
+}
+
+/// Builds the `/mcp` service over `sessions`; `factory` makes one handler per legacy session
+/// and per stateless request.
 pub fn streamable_service<H>(
     factory: HandlerFactory<H>,
+    sessions: Arc<LocalSessionManager>,
     config: &ServerConfig,
     shutdown: CancellationToken,
 ) -> McpService<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    let mut session_config = SessionConfig::default();
-    session_config.keep_alive = Some(config.session_idle_timeout);
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config = session_config;
-
     let rmcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts())
         .with_allowed_origins(config.allowed_origins())
@@ -43,5 +48,5 @@ where
         .with_max_request_body_bytes(config.max_request_body_bytes)
         .with_json_response(true)
         .with_cancellation_token(shutdown);
-    StreamableHttpService::new(move || Ok(factory()), Arc::new(sessions), rmcp_config)
+    StreamableHttpService::new(move || Ok(factory()), sessions, rmcp_config)
 }

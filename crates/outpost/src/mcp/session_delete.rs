@@ -1,0 +1,61 @@
+//! `DELETE /mcp`: ending a legacy session, with the answers clients act on.
+//!
+//! rmcp answers every DELETE that names a session with `202 Accepted`, also when the session
+//! does not exist. The transport spec answers an unknown session with `404 Not Found` (the
+//! client then knows its id is stale), and clients treat `200`/`204` as success (the official
+//! Python SDK reports a failed termination on `202`). This layer checks the session first and
+//! turns rmcp's `202` into `204 No Content`; rmcp still does the closing.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http::{Method, StatusCode};
+use rmcp::{
+    model::ProtocolVersion,
+    transport::streamable_http_server::{SessionManager, session::local::LocalSessionManager},
+};
+
+const SESSION_ID: &str = "mcp-session-id";
+const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+
+/// axum middleware for `/mcp`: answers DELETE of an unknown session with 404 and a successful
+/// DELETE with 204. Everything else passes through untouched.
+pub async fn end_session(
+    State(sessions): State<Arc<LocalSessionManager>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::DELETE || !names_legacy_session(&request) {
+        return next.run(request).await;
+    }
+    let Some(id) = request
+        .headers()
+        .get(SESSION_ID)
+        .and_then(|value| value.to_str().ok())
+        .map(|id| Arc::<str>::from(id))
+    else {
+        return next.run(request).await;
+    };
+    if !sessions.has_session(&id).await.unwrap_or(false) {
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::ACCEPTED {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    response
+}
+
+/// Sessions exist only before 2026-07-28: a DELETE declaring a later version is left to rmcp
+/// (which answers 405).
+fn names_legacy_session(request: &Request) -> bool {
+    request
+        .headers()
+        .get(PROTOCOL_VERSION)
+        .and_then(|value| value.to_str().ok())
+        .is_none_or(|version| version < ProtocolVersion::V_2026_07_28.as_str())
+}
