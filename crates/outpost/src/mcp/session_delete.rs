@@ -36,7 +36,7 @@ pub async fn end_session(
         .headers()
         .get(SESSION_ID)
         .and_then(|value| value.to_str().ok())
-        .map(|id| Arc::<str>::from(id))
+        .map(Arc::<str>::from)
     else {
         return next.run(request).await;
     };
