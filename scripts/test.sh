@@ -13,5 +13,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked
 cargo build -p outpost-cli --locked
 scripts/python-test.sh
-OUTPOST_BIN=target/debug/outpost scripts/app-host-test.sh
+OUTPOST_BIN="$root/target/debug/outpost" scripts/app-host-test.sh
 scripts/conformance.sh target/debug/outpost
