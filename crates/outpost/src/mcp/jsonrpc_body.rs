@@ -7,21 +7,16 @@
 //! messages through unchanged.
 
 use axum::{
-    Json,
     body::{Body, Bytes},
     extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::Deserialize;
-use serde_json::{json, value::RawValue};
-
-/// JSON-RPC 2.0 `Parse error`.
-pub const PARSE_ERROR: i32 = -32700;
-/// JSON-RPC 2.0 `Invalid Request`.
-pub const INVALID_REQUEST: i32 = -32600;
+use rmcp::{ErrorData, model::RequestId};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Why a body is not a JSON-RPC message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,23 +29,89 @@ pub enum JsonRpcBodyError {
     InvalidRequest(&'static str),
 }
 
-impl JsonRpcBodyError {
-    fn code(&self) -> i32 {
-        match self {
-            JsonRpcBodyError::Parse(_) => PARSE_ERROR,
-            JsonRpcBodyError::InvalidRequest(_) => INVALID_REQUEST,
-        }
+impl IntoResponse for JsonRpcBodyError {
+    fn into_response(self) -> Response {
+        let error = match &self {
+            JsonRpcBodyError::Parse(_) => ErrorData::parse_error(self.to_string(), None),
+            JsonRpcBodyError::InvalidRequest(_) => {
+                ErrorData::invalid_request(self.to_string(), None)
+            }
+        };
+        error_response(StatusCode::BAD_REQUEST, None, error)
     }
 }
 
-impl IntoResponse for JsonRpcBodyError {
+/// A JSON-RPC error response body. Unlike rmcp's `JsonRpcError`, `id` is always present:
+/// `null` when the request's id could not be read (JSON-RPC 2.0 §5).
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    jsonrpc: &'static str,
+    id: Option<&'a RequestId>,
+    error: ErrorData,
+}
+
+/// The bytes of a JSON-RPC error response for request `id` (`null` when unknown).
+pub fn error_body(id: Option<&RequestId>, error: ErrorData) -> Vec<u8> {
+    let body = ErrorBody {
+        jsonrpc: "2.0",
+        id,
+        error,
+    };
+    serde_json::to_vec(&body)
+        .unwrap_or_else(|error| unreachable!("a JSON-RPC error object always serializes: {error}"))
+}
+
+/// A JSON-RPC error answered with HTTP `status`.
+pub fn error_response(status: StatusCode, id: Option<&RequestId>, error: ErrorData) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        error_body(id, error),
+    )
+        .into_response()
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyReadError {
+    /// Longer than the limit (said by `Content-Length`, or found while reading).
+    #[error("Payload Too Large: request body exceeds {0} bytes")]
+    TooLarge(usize),
+    /// The connection failed while the body was read.
+    #[error("Bad Request: cannot read request body: {0}")]
+    Read(String),
+}
+
+impl IntoResponse for BodyReadError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": { "code": self.code(), "message": self.to_string() }
-        });
-        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        let status = match self {
+            BodyReadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyReadError::Read(_) => StatusCode::BAD_REQUEST,
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// Reads a whole body, refusing more than `limit` bytes: at once when `Content-Length` says
+/// so, else as soon as the limit is crossed while reading.
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, BodyReadError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(BodyReadError::TooLarge(limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(BodyReadError::TooLarge(limit))
+        }
+        Err(error) => Err(BodyReadError::Read(error.to_string())),
     }
 }
 
@@ -112,19 +173,9 @@ pub async fn reject_malformed_jsonrpc(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes: Bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            let message = format!("Payload Too Large: request body exceeds {limit} bytes");
-            return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
-        }
-        Err(error) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("cannot read request body: {error}"),
-            )
-                .into_response();
-        }
+    let bytes = match read_limited(&parts.headers, body, limit).await {
+        Ok(bytes) => bytes,
+        Err(error) => return error.into_response(),
     };
     if let Err(error) = check_message(&bytes) {
         return error.into_response();

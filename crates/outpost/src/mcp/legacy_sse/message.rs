@@ -11,13 +11,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use rmcp::{
     ErrorData,
     model::{ClientJsonRpcMessage, RequestId},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use crate::mcp::jsonrpc_body::{BodyReadError, error_response, read_limited};
 
 /// Why a `POST /message` was refused.
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +54,13 @@ pub enum PostError {
     Overloaded,
 }
 
-/// A JSON-RPC error response body; unlike rmcp's `JsonRpcError`, `id` is always present.
-#[derive(Serialize)]
-struct JsonRpcErrorBody<'a> {
-    jsonrpc: &'static str,
-    id: Option<&'a RequestId>,
-    error: ErrorData,
+impl From<BodyReadError> for PostError {
+    fn from(error: BodyReadError) -> Self {
+        match error {
+            BodyReadError::TooLarge(limit) => Self::BodyTooLarge(limit),
+            BodyReadError::Read(reason) => Self::BodyRead(reason),
+        }
+    }
 }
 
 impl PostError {
@@ -75,32 +77,24 @@ impl PostError {
         }
     }
 
-    /// The JSON-RPC error object for errors about the message itself.
-    fn json_rpc_body(&self) -> Option<Vec<u8>> {
-        let (id, error) = match self {
-            Self::Parse(_) => (None, ErrorData::parse_error(self.to_string(), None)),
-            Self::InvalidMessage { id, .. } => (
+    /// The JSON-RPC error for errors about the message itself, with the request's id.
+    fn json_rpc_error(&self) -> Option<(Option<&RequestId>, ErrorData)> {
+        match self {
+            Self::Parse(_) => Some((None, ErrorData::parse_error(self.to_string(), None))),
+            Self::InvalidMessage { id, .. } => Some((
                 id.as_ref(),
                 ErrorData::invalid_request(self.to_string(), None),
-            ),
-            _ => return None,
-        };
-        let body = JsonRpcErrorBody {
-            jsonrpc: "2.0",
-            id,
-            error,
-        };
-        serde_json::to_vec(&body).ok()
+            )),
+            _ => None,
+        }
     }
 }
 
 impl IntoResponse for PostError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut response = match self.json_rpc_body() {
-            Some(json) => {
-                (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
-            }
+        let mut response = match self.json_rpc_error() {
+            Some((id, error)) => error_response(status, id, error),
             None => (status, self.to_string()).into_response(),
         };
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -137,26 +131,13 @@ pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), PostError> {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (early, when `Content-Length` says so).
+/// Reads the whole body, refusing more than `limit` bytes.
 pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<Bytes, PostError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(PostError::BodyTooLarge(limit));
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(PostError::BodyTooLarge(limit))
-        }
-        Err(error) => Err(PostError::BodyRead(error.to_string())),
-    }
+    Ok(read_limited(headers, body, limit).await?)
 }
 
 /// Parses one JSON-RPC message, or a batch of at most `max_batch` messages, in order.
@@ -213,13 +194,15 @@ fn classify(json: &[u8]) -> impl Fn(serde_json::Error) -> PostError + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::jsonrpc_body::error_body;
 
     const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
     const PING: &str = r#"{"jsonrpc":"2.0","id":"p1","method":"ping"}"#;
 
     fn body_json(error: PostError) -> (StatusCode, serde_json::Value) {
         let status = error.status();
-        let json = error.json_rpc_body().expect("a JSON-RPC body");
+        let (id, json_rpc) = error.json_rpc_error().expect("a JSON-RPC error");
+        let json = error_body(id, json_rpc);
         (status, serde_json::from_slice(&json).unwrap())
     }
 
