@@ -359,3 +359,24 @@ async fn listen_reports_updates_of_watched_resources() {
         "{update}"
     );
 }
+
+#[tokio::test]
+async fn responses_carry_security_headers() {
+    let app = spawn_app().await;
+    let mcp = app
+        .request_2026("tools/list", None, json!({}))
+        .send()
+        .await
+        .unwrap();
+    let refused = app
+        .request_2026("tools/list", None, json!({}))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    let health = app.http.get(app.url("/health")).send().await.unwrap();
+    for response in [mcp, refused, health] {
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    }
+}

@@ -15,10 +15,7 @@ use tower::ServiceBuilder;
 use crate::{
     HandlerFactory,
     config::ServerConfig,
-    http::{
-        security_headers::with_security_headers,
-        transport_guard::{TransportGuard, guard_transport},
-    },
+    http::{security_headers::SecurityHeadersLayer, transport_guard::TransportGuard},
     mcp::{
         fast_path::FastPath,
         jsonrpc_body::reject_malformed_jsonrpc,
@@ -65,6 +62,9 @@ where
             shutdown.clone(),
         ))
         .merge(Router::new().route_service("/mcp", streamable))
-        .layer(middleware::from_fn_with_state(guard, guard_transport));
-    with_security_headers(Router::new().merge(mcp).route("/health", get(health)))
+        .layer(guard);
+    Router::new()
+        .merge(mcp)
+        .route("/health", get(health))
+        .layer(SecurityHeadersLayer)
 }

@@ -7,12 +7,15 @@
 
 use std::sync::Arc;
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
+use std::{
+    convert::Infallible,
+    task::{Context, Poll},
 };
-use http::{HeaderMap, StatusCode, header};
+
+use axum::response::{IntoResponse, Response};
+use futures::future::{Either, Ready, ready};
+use http::{HeaderMap, Request, StatusCode, header};
+use tower::{Layer, Service};
 
 /// Which `Host` and `Origin` values the MCP endpoints accept.
 #[derive(Debug, Clone)]
@@ -127,17 +130,46 @@ impl OriginPattern {
     }
 }
 
-/// axum middleware applying a [`TransportGuard`] before the MCP handlers.
-pub async fn guard_transport(
-    State(guard): State<TransportGuard>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match guard.check(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(rejection) => {
-            tracing::warn!(%rejection, "refused MCP request");
-            rejection.into_response()
+impl<S> Layer<S> for TransportGuard {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded {
+            guard: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// A service behind a [`TransportGuard`]: refused requests never reach it.
+///
+/// A plain tower service rather than `axum::middleware::from_fn`, which boxes every request's
+/// future: the guard runs on the hot path.
+#[derive(Debug, Clone)]
+pub struct Guarded<S> {
+    guard: TransportGuard,
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for Guarded<S>
+where
+    S: Service<Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        match self.guard.check(request.headers()) {
+            Ok(()) => Either::Right(self.inner.call(request)),
+            Err(rejection) => {
+                tracing::warn!(%rejection, "refused MCP request");
+                Either::Left(ready(Ok(rejection.into_response())))
+            }
         }
     }
 }
