@@ -2,6 +2,7 @@
 //! `outpost-reference` libraries.
 
 mod serve;
+mod users;
 
 use std::io::IsTerminal;
 
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Serve the reference MCP server (Streamable HTTP at /mcp, legacy SSE at /sse).
     Serve(serve::ServeArgs),
+    /// Manage local users (add, list, remove, passwd) in the store.
+    Users(users::UsersArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -52,5 +55,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Users(args) => runtime.block_on(users::run(args)),
     }
 }

@@ -30,6 +30,7 @@ pub mod config;
 pub mod http;
 pub mod mcp;
 pub mod ops;
+pub mod store;
 
 use std::{future::Future, sync::Arc};
 

@@ -1,0 +1,182 @@
+//! `outpost users` as a process against a SQLite file: add, list, duplicate refused, passwd
+//! changes the stored hash, remove, remove again refused. Hashes are checked through the
+//! library's store API, the way the server will read them.
+
+use std::{
+    io::Write as _,
+    path::PathBuf,
+    process::{Command, Output, Stdio},
+};
+
+use outpost::store::{Store, Username, password::verify_password};
+
+const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
+
+/// A fresh database path under cargo's per-target temp dir, removed on drop.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}.db", std::process::id()));
+        let db = Self(path);
+        db.remove();
+        db
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.0.display())
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn users(db: &TempDb, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(OUTPOST)
+        .arg("users")
+        .args(args)
+        .args(["--store", &db.url()])
+        .env_remove("OUTPOST_STORE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run outpost");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for outpost")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn password_of(db: &TempDb, name: &str) -> outpost::store::PasswordHash {
+    let store = Store::open(&db.url()).await.expect("open store");
+    let name = Username::parse(name).expect("valid");
+    store
+        .users
+        .get_by_username(&name)
+        .await
+        .expect("lookup")
+        .expect("user exists")
+        .password_hash
+}
+
+#[tokio::test]
+async fn users_lifecycle() {
+    let db = TempDb::new("users-lifecycle");
+    let added = users(
+        &db,
+        &["add", "alice", "--password-stdin"],
+        "first-password\n",
+    );
+    assert!(added.status.success(), "add: {}", stderr(&added));
+
+    let listed = users(&db, &["list"], "");
+    assert!(listed.status.success(), "list: {}", stderr(&listed));
+    let lines: Vec<_> = stdout(&listed).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("alice\t20"),
+        "name then date: {lines:?}"
+    );
+
+    let duplicate = users(
+        &db,
+        &["add", "ALICE", "--password-stdin"],
+        "other-password\n",
+    );
+    assert!(!duplicate.status.success());
+    assert!(
+        stderr(&duplicate).contains("already exists"),
+        "{}",
+        stderr(&duplicate)
+    );
+
+    let before = password_of(&db, "alice").await;
+    assert!(verify_password("first-password", &before));
+    let changed = users(
+        &db,
+        &["passwd", "alice", "--password-stdin"],
+        "second-password\r\n",
+    );
+    assert!(changed.status.success(), "passwd: {}", stderr(&changed));
+    let after = password_of(&db, "alice").await;
+    assert!(
+        !verify_password("first-password", &after),
+        "old password no longer verifies"
+    );
+    assert!(verify_password("second-password", &after));
+
+    let removed = users(&db, &["remove", "alice"], "");
+    assert!(removed.status.success(), "remove: {}", stderr(&removed));
+    assert_eq!(stdout(&users(&db, &["list"], "")), "");
+    let again = users(&db, &["remove", "alice"], "");
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("no user named alice"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let db = TempDb::new("users-bad-input");
+    let short = users(&db, &["add", "bob", "--password-stdin"], "short\n");
+    assert!(!short.status.success());
+    assert!(
+        stderr(&short).contains("at least 8 characters"),
+        "{}",
+        stderr(&short)
+    );
+
+    let no_tty = users(&db, &["add", "bob"], "");
+    assert!(!no_tty.status.success());
+    assert!(
+        stderr(&no_tty).contains("--password-stdin"),
+        "{}",
+        stderr(&no_tty)
+    );
+
+    let bad_name = users(
+        &db,
+        &["add", "bob smith", "--password-stdin"],
+        "long-enough\n",
+    );
+    assert!(!bad_name.status.success());
+    assert!(
+        stderr(&bad_name).contains("invalid username"),
+        "{}",
+        stderr(&bad_name)
+    );
+
+    let mut unknown = Command::new(OUTPOST);
+    unknown.args(["users", "list", "--store", "redis://localhost"]);
+    let unknown = unknown.output().expect("run outpost");
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("sqlite://"),
+        "{}",
+        stderr(&unknown)
+    );
+}

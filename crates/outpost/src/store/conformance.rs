@@ -1,0 +1,522 @@
+//! One behaviour suite for every backend: each check is a generic async fn over a [`Store`],
+//! run once on memory and once on SQLite, so backends cannot drift apart.
+
+use std::path::{Path, PathBuf};
+
+use super::{
+    ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
+    GrantRecord, NewRefreshToken, RefreshTokenRecord, Rotation, SigningKeyRecord, Store,
+    StoreError, TokenEndpointAuthMethod, UserId, UserRecord, Username, password::hash_password,
+    token_hash,
+};
+
+/// A directory removed on drop (the tests' own, to keep `tempfile` out of the tree).
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("outpost-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const NOW: i64 = 1_800_000_000;
+
+fn user(name: &str) -> UserRecord {
+    // Hashing is slow by design; one fixed hash serves every fixture user.
+    static HASH: std::sync::OnceLock<super::PasswordHash> = std::sync::OnceLock::new();
+    UserRecord {
+        id: UserId::random(),
+        username: Username::parse(name).expect("valid username"),
+        password_hash: HASH
+            .get_or_init(|| hash_password("password123").expect("hash"))
+            .clone(),
+        created_at: NOW,
+    }
+}
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        client_id: ClientId::parse(id).expect("valid client id"),
+        client_secret_hash: None,
+        client_name: Some("Test client".into()),
+        redirect_uris: vec!["http://127.0.0.1/callback".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        response_types: vec!["code".into()],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+        application_type: ApplicationType::Native,
+        scope: Some("mcp".into()),
+        created_at: NOW,
+    }
+}
+
+/// A user, a client and a grant with one refresh token `"rt-0"`.
+async fn grant_fixture(store: &Store) -> (UserRecord, ClientRecord, GrantRecord) {
+    let (user, client) = (user("grace"), client("client-g"));
+    store.users.create(user.clone()).await.expect("user");
+    store.clients.insert(client.clone()).await.expect("client");
+    let grant = GrantRecord {
+        grant_id: GrantId::random(),
+        user_id: user.id,
+        client_id: client.client_id.clone(),
+        scope: "mcp".into(),
+        resource: Some("https://mcp.example/mcp".into()),
+        created_at: NOW,
+        revoked_at: None,
+    };
+    store
+        .grants
+        .create_grant(grant.clone())
+        .await
+        .expect("grant");
+    let first = RefreshTokenRecord {
+        token_hash: token_hash("rt-0"),
+        grant_id: grant.grant_id,
+        expires_at: NOW + 3600,
+        rotated_at: None,
+    };
+    store
+        .grants
+        .insert_refresh_token(first)
+        .await
+        .expect("refresh token");
+    (user, client, grant)
+}
+
+fn successor(secret: &str) -> NewRefreshToken {
+    NewRefreshToken {
+        token_hash: token_hash(secret),
+        expires_at: NOW + 7200,
+    }
+}
+
+async fn users_are_unique_case_insensitively(store: Store) {
+    store.users.create(user("Alice")).await.expect("create");
+    let dup = store.users.create(user("alice")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let found = store
+        .users
+        .get_by_username(&Username::parse("ALICE").expect("valid"))
+        .await;
+    let found = found.expect("lookup").expect("found case-insensitively");
+    assert_eq!(found.username.as_str(), "Alice", "spelling preserved");
+    assert_eq!(
+        store.users.get(found.id).await.expect("by id"),
+        Some(found.clone())
+    );
+    store.users.create(user("bob")).await.expect("create");
+    let names: Vec<_> = store
+        .users
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(
+        names.iter().map(Username::as_str).collect::<Vec<_>>(),
+        ["Alice", "bob"]
+    );
+
+    let new_hash = hash_password("another secret").expect("hash");
+    store
+        .users
+        .set_password_hash(found.id, new_hash.clone())
+        .await
+        .expect("passwd");
+    let changed = store
+        .users
+        .get(found.id)
+        .await
+        .expect("get")
+        .expect("still there");
+    assert_eq!(changed.password_hash, new_hash);
+
+    let alice = Username::parse("alice").expect("valid");
+    store.users.delete(&alice).await.expect("delete");
+    assert!(matches!(
+        store.users.delete(&alice).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let missing = store.users.set_password_hash(found.id, new_hash).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))));
+}
+
+async fn clients_round_trip(store: Store) {
+    let mut record = client("https://app.example/client.json");
+    record.client_secret_hash = Some(hash_password("client secret").expect("hash"));
+    record.token_endpoint_auth_method = TokenEndpointAuthMethod::ClientSecretBasic;
+    record.application_type = ApplicationType::Web;
+    store.clients.insert(record.clone()).await.expect("insert");
+    let dup = store.clients.insert(record.clone()).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert_eq!(
+        store.clients.get(&record.client_id).await.expect("get"),
+        Some(record.clone())
+    );
+    store
+        .clients
+        .delete(&record.client_id)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store.clients.get(&record.client_id).await.expect("get"),
+        None
+    );
+}
+
+async fn codes_are_taken_once(store: Store) {
+    let (user, client) = (user("carol"), client("client-c"));
+    store.users.create(user.clone()).await.expect("user");
+    store.clients.insert(client.clone()).await.expect("client");
+    let code = |secret: &str, expires_at| AuthorizationCodeRecord {
+        code_hash: token_hash(secret),
+        client_id: client.client_id.clone(),
+        user_id: user.id,
+        redirect_uri: "http://127.0.0.1/callback".into(),
+        scope: "mcp".into(),
+        resource: None,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        expires_at,
+    };
+    store
+        .codes
+        .insert(code("live", NOW + 60))
+        .await
+        .expect("insert");
+    store
+        .codes
+        .insert(code("stale", NOW - 1))
+        .await
+        .expect("insert");
+    let taken = store
+        .codes
+        .take(&token_hash("live"), NOW)
+        .await
+        .expect("take");
+    assert_eq!(taken, Some(code("live", NOW + 60)));
+    assert_eq!(
+        store
+            .codes
+            .take(&token_hash("live"), NOW)
+            .await
+            .expect("replay"),
+        None
+    );
+    assert_eq!(
+        store
+            .codes
+            .take(&token_hash("stale"), NOW)
+            .await
+            .expect("expired"),
+        None
+    );
+
+    let mut orphan = code("orphan", NOW + 60);
+    orphan.user_id = UserId::random();
+    let err = store.codes.insert(orphan).await;
+    assert!(matches!(err, Err(StoreError::NotFound(_))), "{err:?}");
+}
+
+async fn refresh_tokens_rotate(store: Store) {
+    let (_, _, grant) = grant_fixture(&store).await;
+    let rotated = store
+        .grants
+        .rotate(&token_hash("rt-0"), successor("rt-1"), NOW)
+        .await;
+    let Ok(Rotation::Rotated {
+        grant: seen,
+        successor: next,
+    }) = rotated
+    else {
+        panic!("expected a rotation, got {rotated:?}");
+    };
+    assert_eq!((seen, next.grant_id), (grant.clone(), grant.grant_id));
+    let old = store
+        .grants
+        .get_refresh_token(&token_hash("rt-0"))
+        .await
+        .expect("get");
+    assert_eq!(old.and_then(|t| t.rotated_at), Some(NOW));
+
+    let again = store
+        .grants
+        .rotate(&token_hash("rt-1"), successor("rt-2"), NOW + 1)
+        .await;
+    assert!(matches!(again, Ok(Rotation::Rotated { .. })), "{again:?}");
+    let unknown = store
+        .grants
+        .rotate(&token_hash("nope"), successor("rt-x"), NOW)
+        .await;
+    assert_eq!(unknown.expect("rotate"), Rotation::Unknown);
+    let expired = store
+        .grants
+        .rotate(&token_hash("rt-2"), successor("rt-3"), NOW + 7200)
+        .await;
+    assert_eq!(expired.expect("rotate"), Rotation::Expired);
+    assert!(
+        !store
+            .grants
+            .is_revoked(grant.grant_id)
+            .await
+            .expect("is_revoked")
+    );
+}
+
+async fn reused_refresh_token_revokes_the_grant(store: Store) {
+    let (_, _, grant) = grant_fixture(&store).await;
+    let first = store
+        .grants
+        .rotate(&token_hash("rt-0"), successor("rt-1"), NOW)
+        .await;
+    assert!(matches!(first, Ok(Rotation::Rotated { .. })), "{first:?}");
+    let replay = store
+        .grants
+        .rotate(&token_hash("rt-0"), successor("rt-evil"), NOW + 5)
+        .await;
+    assert_eq!(
+        replay.expect("rotate"),
+        Rotation::Reused {
+            grant_id: grant.grant_id
+        }
+    );
+    assert!(
+        store
+            .grants
+            .is_revoked(grant.grant_id)
+            .await
+            .expect("is_revoked")
+    );
+    let newest = store
+        .grants
+        .rotate(&token_hash("rt-1"), successor("rt-2"), NOW + 6)
+        .await;
+    assert_eq!(
+        newest.expect("rotate"),
+        Rotation::Revoked {
+            grant_id: grant.grant_id
+        }
+    );
+    assert_eq!(
+        store
+            .grants
+            .get_refresh_token(&token_hash("rt-evil"))
+            .await
+            .expect("get"),
+        None
+    );
+    let revoked_at = store
+        .grants
+        .get_grant(grant.grant_id)
+        .await
+        .expect("get")
+        .and_then(|g| g.revoked_at);
+    assert_eq!(revoked_at, Some(NOW + 5));
+}
+
+async fn revocation_and_cascade(store: Store) {
+    let (user, _, grant) = grant_fixture(&store).await;
+    store
+        .grants
+        .revoke_grant(grant.grant_id, NOW)
+        .await
+        .expect("revoke");
+    store
+        .grants
+        .revoke_grant(grant.grant_id, NOW + 9)
+        .await
+        .expect("revoke again");
+    let kept = store
+        .grants
+        .get_grant(grant.grant_id)
+        .await
+        .expect("get")
+        .and_then(|g| g.revoked_at);
+    assert_eq!(kept, Some(NOW), "first revocation time kept");
+    let missing = store.grants.revoke_grant(GrantId::random(), NOW).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))));
+    assert!(
+        store
+            .grants
+            .is_revoked(GrantId::random())
+            .await
+            .expect("unknown fails closed")
+    );
+
+    store
+        .users
+        .delete(&user.username)
+        .await
+        .expect("delete user");
+    assert_eq!(
+        store.grants.get_grant(grant.grant_id).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .grants
+            .get_refresh_token(&token_hash("rt-0"))
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+async fn consent_is_remembered(store: Store) {
+    let (user, client) = (user("dave"), client("client-d"));
+    store.users.create(user.clone()).await.expect("user");
+    store.clients.insert(client.clone()).await.expect("client");
+    assert_eq!(
+        store
+            .consents
+            .get(user.id, &client.client_id)
+            .await
+            .expect("get"),
+        None
+    );
+    let consent = |scope: &str, at| ConsentRecord {
+        user_id: user.id,
+        client_id: client.client_id.clone(),
+        scope: scope.into(),
+        granted_at: at,
+    };
+    store
+        .consents
+        .remember(consent("mcp", NOW))
+        .await
+        .expect("remember");
+    store
+        .consents
+        .remember(consent("mcp admin", NOW + 1))
+        .await
+        .expect("replace");
+    let got = store
+        .consents
+        .get(user.id, &client.client_id)
+        .await
+        .expect("get");
+    assert_eq!(got, Some(consent("mcp admin", NOW + 1)));
+}
+
+fn key(kid: &str, created_at: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        algorithm: "ES256".into(),
+        private_key_pem: format!("-----BEGIN PRIVATE KEY-----\n{kid}\n-----END PRIVATE KEY-----\n"),
+        created_at,
+        retired_at: None,
+    }
+}
+
+async fn keys_are_listed_and_retired(store: Store) {
+    store
+        .keys
+        .insert(key("k2", NOW + 10))
+        .await
+        .expect("insert");
+    store.keys.insert(key("k1", NOW)).await.expect("insert");
+    assert!(matches!(
+        store.keys.insert(key("k1", NOW)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.keys.retire("k1", NOW + 20).await.expect("retire");
+    assert!(matches!(
+        store.keys.retire("k9", NOW).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let mut retired = key("k1", NOW);
+    retired.retired_at = Some(NOW + 20);
+    assert_eq!(
+        store.keys.list().await.expect("list"),
+        [retired, key("k2", NOW + 10)]
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($check:ident),* $(,)?) => {
+        mod memory_backend {
+            $(#[tokio::test] async fn $check() { super::$check(super::Store::memory()).await })*
+        }
+        mod sqlite_backend {
+            $(#[tokio::test] async fn $check() {
+                let dir = super::TempDir::new();
+                let url = format!("sqlite://{}", dir.path().join("store.db").display());
+                super::$check(super::Store::open(&url).await.expect("open sqlite")).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    users_are_unique_case_insensitively,
+    clients_round_trip,
+    codes_are_taken_once,
+    refresh_tokens_rotate,
+    reused_refresh_token_revokes_the_grant,
+    revocation_and_cascade,
+    consent_is_remembered,
+    keys_are_listed_and_retired,
+);
+
+#[tokio::test]
+async fn sqlite_survives_a_restart() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.path().join("durable.db").display());
+    let store = Store::open(&url).await.expect("open");
+    let (user, client, grant) = grant_fixture(&store).await;
+    store.keys.insert(key("k1", NOW)).await.expect("key");
+    let consent = ConsentRecord {
+        user_id: user.id,
+        client_id: client.client_id.clone(),
+        scope: "mcp".into(),
+        granted_at: NOW,
+    };
+    store
+        .consents
+        .remember(consent.clone())
+        .await
+        .expect("consent");
+    drop(store);
+
+    let store = Store::open(&url).await.expect("reopen");
+    assert_eq!(
+        store.users.get(user.id).await.expect("user"),
+        Some(user.clone())
+    );
+    assert_eq!(
+        store.clients.get(&client.client_id).await.expect("client"),
+        Some(client.clone())
+    );
+    assert_eq!(
+        store.grants.get_grant(grant.grant_id).await.expect("grant"),
+        Some(grant)
+    );
+    assert_eq!(store.keys.list().await.expect("keys"), [key("k1", NOW)]);
+    assert_eq!(
+        store
+            .consents
+            .get(user.id, &client.client_id)
+            .await
+            .expect("consent"),
+        Some(consent)
+    );
+    let rotation = store
+        .grants
+        .rotate(&token_hash("rt-0"), successor("rt-1"), NOW)
+        .await;
+    assert!(
+        matches!(rotation, Ok(Rotation::Rotated { .. })),
+        "refresh after restart: {rotation:?}"
+    );
+}

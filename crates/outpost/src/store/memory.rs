@@ -1,0 +1,334 @@
+//! The in-memory backend: every concern in maps behind one mutex.
+//!
+//! For tests and throwaway runs; nothing survives the process. One lock over all the maps
+//! makes each trait method atomic, and lets deletes cascade the way the SQLite foreign keys do,
+//! so both backends pass the same conformance tests.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use async_trait::async_trait;
+
+use super::{
+    StoreError,
+    model::{
+        AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId, GrantRecord,
+        PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId, UserRecord,
+        Username,
+    },
+    traits::{
+        AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, NewRefreshToken, Rotation,
+        SigningKeyStore, UserStore,
+    },
+};
+
+#[derive(Default)]
+struct State {
+    users: HashMap<UserId, UserRecord>,
+    clients: HashMap<ClientId, ClientRecord>,
+    codes: HashMap<TokenHash, AuthorizationCodeRecord>,
+    grants: HashMap<GrantId, GrantRecord>,
+    refresh_tokens: HashMap<TokenHash, RefreshTokenRecord>,
+    keys: Vec<SigningKeyRecord>,
+    consents: HashMap<(UserId, ClientId), ConsentRecord>,
+}
+
+impl State {
+    fn require_user_and_client(&self, user: UserId, client: &ClientId) -> Result<(), StoreError> {
+        if !self.users.contains_key(&user) {
+            return Err(StoreError::NotFound(format!("user {user}")));
+        }
+        if !self.clients.contains_key(client) {
+            return Err(StoreError::NotFound(format!("client {client}")));
+        }
+        Ok(())
+    }
+
+    /// Drops whatever refers to users or clients that no longer exist.
+    fn cascade(&mut self) {
+        let (users, clients) = (&self.users, &self.clients);
+        let live = |u: &UserId, c: &ClientId| users.contains_key(u) && clients.contains_key(c);
+        self.codes
+            .retain(|_, code| live(&code.user_id, &code.client_id));
+        self.grants
+            .retain(|_, grant| live(&grant.user_id, &grant.client_id));
+        self.consents.retain(|(user, client), _| live(user, client));
+        let grants = &self.grants;
+        self.refresh_tokens
+            .retain(|_, token| grants.contains_key(&token.grant_id));
+    }
+}
+
+/// Every store concern, in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every method leaves the maps consistent before it can panic, so a poisoned lock
+        // still guards valid state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create(&self, user: UserRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = user.username.key();
+        if state.users.contains_key(&user.id)
+            || state.users.values().any(|u| u.username.key() == key)
+        {
+            return Err(StoreError::Conflict(format!("user {}", user.username)));
+        }
+        state.users.insert(user.id, user);
+        Ok(())
+    }
+
+    async fn get_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError> {
+        let key = username.key();
+        Ok(self
+            .state()
+            .users
+            .values()
+            .find(|u| u.username.key() == key)
+            .cloned())
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.state().users.get(&id).cloned())
+    }
+
+    async fn list(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let mut users: Vec<_> = self.state().users.values().cloned().collect();
+        users.sort_by_key(|u| u.username.key());
+        Ok(users)
+    }
+
+    async fn delete(&self, username: &Username) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = username.key();
+        let before = state.users.len();
+        state.users.retain(|_, u| u.username.key() != key);
+        if state.users.len() == before {
+            return Err(StoreError::NotFound(format!("user {username}")));
+        }
+        state.cascade();
+        Ok(())
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), StoreError> {
+        match self.state().users.get_mut(&id) {
+            Some(user) => {
+                user.password_hash = hash;
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(format!("user {id}"))),
+        }
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn insert(&self, client: ClientRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.clients.contains_key(&client.client_id) {
+            return Err(StoreError::Conflict(format!("client {}", client.client_id)));
+        }
+        state.clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    async fn get(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.state().clients.get(client_id).cloned())
+    }
+
+    async fn delete(&self, client_id: &ClientId) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.clients.remove(client_id).is_none() {
+            return Err(StoreError::NotFound(format!("client {client_id}")));
+        }
+        state.cascade();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuthorizationCodeStore for MemoryStore {
+    async fn insert(&self, code: AuthorizationCodeRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.require_user_and_client(code.user_id, &code.client_id)?;
+        if state.codes.contains_key(&code.code_hash) {
+            return Err(StoreError::Conflict("authorization code".into()));
+        }
+        state.codes.insert(code.code_hash.clone(), code);
+        Ok(())
+    }
+
+    async fn take(
+        &self,
+        code_hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
+        let code = self.state().codes.remove(code_hash);
+        Ok(code.filter(|code| code.expires_at > now))
+    }
+}
+
+#[async_trait]
+impl GrantStore for MemoryStore {
+    async fn create_grant(&self, grant: GrantRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.require_user_and_client(grant.user_id, &grant.client_id)?;
+        if state.grants.contains_key(&grant.grant_id) {
+            return Err(StoreError::Conflict(format!("grant {}", grant.grant_id)));
+        }
+        state.grants.insert(grant.grant_id, grant);
+        Ok(())
+    }
+
+    async fn get_grant(&self, grant_id: GrantId) -> Result<Option<GrantRecord>, StoreError> {
+        Ok(self.state().grants.get(&grant_id).cloned())
+    }
+
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.grants.contains_key(&token.grant_id) {
+            return Err(StoreError::NotFound(format!("grant {}", token.grant_id)));
+        }
+        if state.refresh_tokens.contains_key(&token.token_hash) {
+            return Err(StoreError::Conflict("refresh token".into()));
+        }
+        state.refresh_tokens.insert(token.token_hash.clone(), token);
+        Ok(())
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        Ok(self.state().refresh_tokens.get(token_hash).cloned())
+    }
+
+    async fn rotate(
+        &self,
+        presented: &TokenHash,
+        successor: NewRefreshToken,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        let mut state = self.state();
+        let Some(token) = state.refresh_tokens.get(presented).cloned() else {
+            return Ok(Rotation::Unknown);
+        };
+        let grant_id = token.grant_id;
+        let Some(grant) = state.grants.get_mut(&grant_id) else {
+            return Ok(Rotation::Unknown);
+        };
+        if grant.revoked_at.is_some() {
+            return Ok(Rotation::Revoked { grant_id });
+        }
+        if token.rotated_at.is_some() {
+            grant.revoked_at = Some(now);
+            return Ok(Rotation::Reused { grant_id });
+        }
+        if token.expires_at <= now {
+            return Ok(Rotation::Expired);
+        }
+        let grant = grant.clone();
+        if state.refresh_tokens.contains_key(&successor.token_hash) {
+            return Err(StoreError::Conflict("refresh token".into()));
+        }
+        if let Some(old) = state.refresh_tokens.get_mut(presented) {
+            old.rotated_at = Some(now);
+        }
+        let successor = RefreshTokenRecord {
+            token_hash: successor.token_hash,
+            grant_id,
+            expires_at: successor.expires_at,
+            rotated_at: None,
+        };
+        state
+            .refresh_tokens
+            .insert(successor.token_hash.clone(), successor.clone());
+        Ok(Rotation::Rotated { grant, successor })
+    }
+
+    async fn revoke_grant(&self, grant_id: GrantId, now: i64) -> Result<(), StoreError> {
+        match self.state().grants.get_mut(&grant_id) {
+            Some(grant) => {
+                grant.revoked_at.get_or_insert(now);
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(format!("grant {grant_id}"))),
+        }
+    }
+
+    async fn is_revoked(&self, grant_id: GrantId) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .grants
+            .get(&grant_id)
+            .is_none_or(|g| g.revoked_at.is_some()))
+    }
+}
+
+#[async_trait]
+impl SigningKeyStore for MemoryStore {
+    async fn insert(&self, key: SigningKeyRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict(format!("signing key {}", key.kid)));
+        }
+        state.keys.push(key);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let mut keys = self.state().keys.clone();
+        keys.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        Ok(keys)
+    }
+
+    async fn retire(&self, kid: &str, at: i64) -> Result<(), StoreError> {
+        match self.state().keys.iter_mut().find(|k| k.kid == kid) {
+            Some(key) => {
+                key.retired_at = Some(at);
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(format!("signing key {kid}"))),
+        }
+    }
+}
+
+#[async_trait]
+impl ConsentStore for MemoryStore {
+    async fn remember(&self, consent: ConsentRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.require_user_and_client(consent.user_id, &consent.client_id)?;
+        state
+            .consents
+            .insert((consent.user_id, consent.client_id.clone()), consent);
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        user_id: UserId,
+        client_id: &ClientId,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        Ok(self
+            .state()
+            .consents
+            .get(&(user_id, client_id.clone()))
+            .cloned())
+    }
+}

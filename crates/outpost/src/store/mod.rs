@@ -1,0 +1,181 @@
+//! Durable state for Outpost as an OAuth 2.1 authorization server: users, clients,
+//! authorization codes, grants with their refresh tokens, signing keys and consents.
+//!
+//! The authorization server talks only to the traits in [`traits`], one per concern, through a
+//! [`Store`] that bundles one trait object of each. A backend is a module that implements them:
+//! [`memory`] for tests, [`sqlite`] as the durable single-node default; a Redis backend for
+//! scale-out is one more module, and nothing above the traits changes. One URL picks the
+//! backend ([`Store::open`]).
+//!
+//! Secrets at rest are hashed: authorization codes and refresh tokens by SHA-256
+//! ([`token_hash`]; they are random and high-entropy, so a fast hash suffices and lookups stay
+//! indexable), passwords and client secrets by argon2id ([`password`]).
+
+pub mod memory;
+pub mod model;
+pub mod password;
+pub mod sqlite;
+pub mod traits;
+
+#[cfg(test)]
+mod conformance;
+
+use std::{fmt::Write as _, sync::Arc};
+
+use sha2::{Digest as _, Sha256};
+
+pub use model::{
+    ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
+    GrantRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
+    TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
+};
+pub use traits::{
+    AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, NewRefreshToken, Rotation,
+    SigningKeyStore, UserStore,
+};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing to change, or a thing it refers to, does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A unique key is taken (a username, a client id, a kid).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The store URL names no supported backend or no usable location.
+    #[error("invalid store URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database schema could not be brought up to date, or is newer than this build.
+    #[error("store schema: {0}")]
+    Migration(String),
+    /// A stored value does not parse.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(#[from] ModelError),
+    /// The backend failed (I/O, database error).
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// The SHA-256 of a code or refresh token, as stored and looked up.
+pub fn token_hash(secret: &str) -> TokenHash {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest.iter() {
+        // Writing to a String cannot fail.
+        let _ = write!(hex, "{byte:02x}");
+    }
+    TokenHash::from_digest_hex(hex)
+}
+
+/// One backend seen through every concern's trait. Cloning is cheap (`Arc`s).
+#[derive(Clone)]
+pub struct Store {
+    /// Local users.
+    pub users: Arc<dyn UserStore>,
+    /// OAuth clients.
+    pub clients: Arc<dyn ClientStore>,
+    /// Authorization codes.
+    pub codes: Arc<dyn AuthorizationCodeStore>,
+    /// Grants and refresh tokens.
+    pub grants: Arc<dyn GrantStore>,
+    /// Signing keys.
+    pub keys: Arc<dyn SigningKeyStore>,
+    /// Remembered consent.
+    pub consents: Arc<dyn ConsentStore>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// The URL schemes [`Store::open`] accepts.
+    pub const SUPPORTED: &'static str =
+        "memory:// or sqlite://PATH (e.g. sqlite://./outpost.db, sqlite:///var/lib/outpost.db)";
+
+    /// Opens the store a URL names: `memory://` (empty, gone at exit) or `sqlite://PATH`
+    /// (created if missing, migrated to the current schema).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let invalid = |reason: String| StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        if url == "memory://" {
+            return Ok(Self::from_backend(Arc::new(memory::MemoryStore::new())));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(invalid("missing file path after sqlite://".into()));
+            }
+            let backend = sqlite::SqliteStore::open(path).await?;
+            return Ok(Self::from_backend(Arc::new(backend)));
+        }
+        Err(invalid(format!(
+            "unsupported scheme; use {}",
+            Self::SUPPORTED
+        )))
+    }
+
+    /// A fresh in-memory store.
+    pub fn memory() -> Self {
+        Self::from_backend(Arc::new(memory::MemoryStore::new()))
+    }
+
+    /// Bundles one backend that implements every concern.
+    pub fn from_backend<B>(backend: Arc<B>) -> Self
+    where
+        B: UserStore
+            + ClientStore
+            + AuthorizationCodeStore
+            + GrantStore
+            + SigningKeyStore
+            + ConsentStore
+            + 'static,
+    {
+        Self {
+            users: backend.clone(),
+            clients: backend.clone(),
+            codes: backend.clone(),
+            grants: backend.clone(),
+            keys: backend.clone(),
+            consents: backend,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hash_is_sha256_hex() {
+        assert_eq!(
+            token_hash("abc").as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_scheme_names_the_supported_ones() {
+        let err = Store::open("redis://localhost")
+            .await
+            .expect_err("unsupported");
+        let message = err.to_string();
+        assert!(
+            message.contains("memory://") && message.contains("sqlite://"),
+            "{message}"
+        );
+        assert!(matches!(
+            Store::open("sqlite://").await,
+            Err(StoreError::InvalidUrl { .. })
+        ));
+    }
+}

@@ -1,0 +1,208 @@
+//! The SQLite backend: the durable default for a single node.
+//!
+//! One connection behind a mutex, used from `spawn_blocking` so no async worker ever waits on
+//! disk. A single writer is what SQLite allows anyway, and the authorization server's traffic
+//! (logins, token exchanges) is far below what one connection serves; the hot path does not
+//! touch the store. WAL journaling keeps readers of other processes (the `outpost users` CLI
+//! while `outpost serve` runs) from blocking, and a busy timeout absorbs their brief locks.
+//!
+//! The schema is the numbered SQL files in `migrations/`, applied in order, each in its own
+//! transaction together with the `PRAGMA user_version` bump that records it. A database whose
+//! version is newer than this build knows is refused rather than misread.
+
+mod grants;
+mod keys;
+mod oauth;
+mod users;
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use rusqlite::{Connection, Params, Row};
+
+use super::StoreError;
+
+/// The schema, one migration per entry; the database's `user_version` is how many are applied.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+
+/// How long a statement waits for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Every store concern, in one SQLite database file.
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` and migrates it to the current
+    /// schema.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        let connection = tokio::task::spawn_blocking(move || open_blocking(&path))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store open task failed: {e}")))??;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `work` on the connection on the blocking pool.
+    async fn call<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            // A panic mid-statement leaves no open transaction behind (rusqlite rolls back on
+            // drop), so the connection under a poisoned lock is still usable.
+            let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut connection)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
+    let shown = path.display();
+    let mut connection = Connection::open(path)
+        .map_err(|e| StoreError::Backend(format!("cannot open SQLite database {shown}: {e}")))?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %shown, mode, "SQLite store is not in WAL mode");
+    }
+    // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut connection)?;
+    Ok(connection)
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = MIGRATIONS.len();
+    let applied = usize::try_from(applied)
+        .map_err(|_| StoreError::Migration(format!("invalid schema version {applied}")))?;
+    if applied > known {
+        return Err(StoreError::Migration(format!(
+            "the database has schema version {applied}, newer than this outpost knows \
+             ({known}); run a newer outpost or restore a backup"
+        )));
+    }
+    for (version, sql) in (1_i64..).zip(MIGRATIONS).skip(applied) {
+        let failed =
+            |e: rusqlite::Error| StoreError::Migration(format!("migration {version}: {e}"));
+        let transaction = connection.transaction().map_err(failed)?;
+        transaction.execute_batch(sql).map_err(failed)?;
+        transaction
+            .pragma_update(None, "user_version", version)
+            .map_err(failed)?;
+        transaction.commit().map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Maps a failed write: a unique key taken is a conflict, a missing referenced row is not
+/// found, anything else a backend error.
+fn write_error(error: rusqlite::Error, what: &str) -> StoreError {
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(failure, _) = &error {
+        match failure.extended_code {
+            ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                return StoreError::Conflict(what.to_owned());
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                return StoreError::NotFound(format!("the user, client or grant {what} refers to"));
+            }
+            _ => {}
+        }
+    }
+    error.into()
+}
+
+/// Every row a query returns, each mapped.
+fn query_all<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = connection.prepare(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row a query returns, mapped.
+fn query_one<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut statement = connection.prepare(sql)?;
+    let mut rows = statement.query(params)?;
+    rows.next()?.map(map).transpose()
+}
+
+/// `NotFound` when an `UPDATE`/`DELETE` touched no row.
+fn expect_changed(changed: usize, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if changed == 0 {
+        return Err(StoreError::NotFound(what()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn newer_schema_is_refused() {
+        let dir = crate::store::conformance::TempDir::new();
+        let path = dir.path().join("future.db");
+        {
+            let connection = Connection::open(&path).expect("open");
+            connection
+                .pragma_update(None, "user_version", 99)
+                .expect("set version");
+        }
+        let err = SqliteStore::open(&path).await.expect_err("newer schema");
+        assert!(matches!(err, StoreError::Migration(_)), "{err}");
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn reopening_applies_no_migration_twice() {
+        let dir = crate::store::conformance::TempDir::new();
+        let path = dir.path().join("twice.db");
+        drop(SqliteStore::open(&path).await.expect("first open"));
+        let store = SqliteStore::open(&path).await.expect("second open");
+        let version: i64 = store
+            .call(|c| Ok(c.pragma_query_value(None, "user_version", |row| row.get(0))?))
+            .await
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+}

@@ -1,0 +1,196 @@
+//! [`ClientStore`], [`AuthorizationCodeStore`] and [`ConsentStore`] on SQLite.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension as _, Row, params};
+
+use super::{SqliteStore, expect_changed, query_one, write_error};
+use crate::store::{
+    StoreError,
+    model::{
+        ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord,
+        PasswordHash, TokenEndpointAuthMethod, TokenHash, UserId,
+    },
+    traits::{AuthorizationCodeStore, ClientStore, ConsentStore},
+};
+
+fn to_json(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn from_json(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("stored list: {e}")))
+}
+
+fn client_from_row(row: &Row<'_>) -> Result<ClientRecord, StoreError> {
+    let secret: Option<String> = row.get(1)?;
+    Ok(ClientRecord {
+        client_id: ClientId::parse(&row.get::<_, String>(0)?)?,
+        client_secret_hash: secret.as_deref().map(PasswordHash::parse).transpose()?,
+        client_name: row.get(2)?,
+        redirect_uris: from_json(&row.get::<_, String>(3)?)?,
+        grant_types: from_json(&row.get::<_, String>(4)?)?,
+        response_types: from_json(&row.get::<_, String>(5)?)?,
+        token_endpoint_auth_method: TokenEndpointAuthMethod::parse(&row.get::<_, String>(6)?)?,
+        application_type: ApplicationType::parse(&row.get::<_, String>(7)?)?,
+        scope: row.get(8)?,
+        created_at: row.get(9)?,
+    })
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert(&self, client: ClientRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \
+                 grant_types, response_types, token_endpoint_auth_method, application_type, \
+                 scope, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    client.client_id.as_str(),
+                    client.client_secret_hash.as_ref().map(PasswordHash::as_str),
+                    client.client_name,
+                    to_json(&client.redirect_uris)?,
+                    to_json(&client.grant_types)?,
+                    to_json(&client.response_types)?,
+                    client.token_endpoint_auth_method.as_str(),
+                    client.application_type.as_str(),
+                    client.scope,
+                    client.created_at,
+                ],
+            )
+            .map_err(|e| write_error(e, &format!("client {}", client.client_id)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.call(move |c| {
+            query_one(
+                c,
+                "SELECT client_id, client_secret_hash, client_name, redirect_uris, grant_types, \
+                 response_types, token_endpoint_auth_method, application_type, scope, created_at \
+                 FROM clients WHERE client_id = ?1",
+                [client_id],
+                client_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn delete(&self, client_id: &ClientId) -> Result<(), StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.call(move |c| {
+            let changed = c.execute("DELETE FROM clients WHERE client_id = ?1", [&client_id])?;
+            expect_changed(changed, || format!("client {client_id}"))
+        })
+        .await
+    }
+}
+
+fn code_from_row(row: &Row<'_>) -> Result<AuthorizationCodeRecord, StoreError> {
+    Ok(AuthorizationCodeRecord {
+        code_hash: TokenHash::parse(&row.get::<_, String>(0)?)?,
+        client_id: ClientId::parse(&row.get::<_, String>(1)?)?,
+        user_id: UserId::parse(&row.get::<_, String>(2)?)?,
+        redirect_uri: row.get(3)?,
+        scope: row.get(4)?,
+        resource: row.get(5)?,
+        code_challenge: row.get(6)?,
+        expires_at: row.get(7)?,
+    })
+}
+
+#[async_trait]
+impl AuthorizationCodeStore for SqliteStore {
+    async fn insert(&self, code: AuthorizationCodeRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+                 scope, resource, code_challenge, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    code.code_hash.as_str(),
+                    code.client_id.as_str(),
+                    code.user_id.to_string(),
+                    code.redirect_uri,
+                    code.scope,
+                    code.resource,
+                    code.code_challenge,
+                    code.expires_at,
+                ],
+            )
+            .map_err(|e| write_error(e, "authorization code"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take(
+        &self,
+        code_hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
+        let code_hash = code_hash.as_str().to_owned();
+        self.call(move |c| {
+            // One statement deletes and returns the row: two concurrent redemptions cannot both
+            // see it.
+            let code = query_one(
+                c,
+                "DELETE FROM authorization_codes WHERE code_hash = ?1 RETURNING code_hash, \
+                 client_id, user_id, redirect_uri, scope, resource, code_challenge, expires_at",
+                [code_hash],
+                code_from_row,
+            )?;
+            Ok(code.filter(|code| code.expires_at > now))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ConsentStore for SqliteStore {
+    async fn remember(&self, consent: ConsentRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO consents (user_id, client_id, scope, granted_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, client_id) \
+                 DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                params![
+                    consent.user_id.to_string(),
+                    consent.client_id.as_str(),
+                    consent.scope,
+                    consent.granted_at,
+                ],
+            )
+            .map_err(|e| write_error(e, "consent"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get(
+        &self,
+        user_id: UserId,
+        client_id: &ClientId,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        let client_id = client_id.clone();
+        self.call(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT scope, granted_at FROM consents WHERE user_id = ?1 AND client_id = ?2",
+                    params![user_id.to_string(), client_id.as_str()],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+                )
+                .optional()?;
+            Ok(row.map(|(scope, granted_at)| ConsentRecord {
+                user_id,
+                client_id,
+                scope,
+                granted_at,
+            }))
+        })
+        .await
+    }
+}

@@ -1,0 +1,156 @@
+//! The storage traits, one per concern.
+//!
+//! Each trait is what one part of the authorization server needs, no more, so that a backend
+//! (memory, SQLite, later Redis) is a set of small impls rather than one wide interface. Every
+//! operation that must be atomic to be safe — redeeming a code, rotating a refresh token — is a
+//! single trait method, so each backend makes it atomic its own way (a mutex, a transaction, a
+//! script) instead of callers composing reads and writes.
+//!
+//! Lookups return `Ok(None)` for something absent; mutations of something absent return
+//! [`StoreError::NotFound`]. Times are unix seconds, passed in by the caller so that tests and
+//! callers share one clock.
+
+use async_trait::async_trait;
+
+use super::{
+    StoreError,
+    model::{
+        AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId, GrantRecord,
+        PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId, UserRecord,
+        Username,
+    },
+};
+
+/// Local users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Adds a user; [`StoreError::Conflict`] if the id or the username (case-insensitively) is
+    /// taken.
+    async fn create(&self, user: UserRecord) -> Result<(), StoreError>;
+    /// The user with this username, compared case-insensitively.
+    async fn get_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError>;
+    /// The user with this id.
+    async fn get(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
+    /// All users, by username (case-insensitively).
+    async fn list(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Removes a user and everything issued to them (codes, grants, tokens, consents).
+    async fn delete(&self, username: &Username) -> Result<(), StoreError>;
+    /// Replaces a user's password hash.
+    async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), StoreError>;
+}
+
+/// Registered OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Adds a client; [`StoreError::Conflict`] if the client id is taken.
+    async fn insert(&self, client: ClientRecord) -> Result<(), StoreError>;
+    /// The client with this id.
+    async fn get(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
+    /// Removes a client and everything issued to it.
+    async fn delete(&self, client_id: &ClientId) -> Result<(), StoreError>;
+}
+
+/// Authorization codes between `/authorize` and `/token`.
+#[async_trait]
+pub trait AuthorizationCodeStore: Send + Sync {
+    /// Records an issued code. The user and client must exist ([`StoreError::NotFound`]).
+    async fn insert(&self, code: AuthorizationCodeRecord) -> Result<(), StoreError>;
+    /// Redeems a code: removes it and returns it, atomically, so a code is redeemed at most once
+    /// (RFC 6749 §4.1.2). `None` if unknown, already redeemed, or expired at `now`.
+    async fn take(
+        &self,
+        code_hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError>;
+}
+
+/// What a refresh token was exchanged for, to be issued to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    /// SHA-256 of the successor token.
+    pub token_hash: TokenHash,
+    /// Its expiry, unix seconds.
+    pub expires_at: i64,
+}
+
+/// The outcome of presenting a refresh token ([`GrantStore::rotate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current: it is now rotated and its successor stored.
+    Rotated {
+        /// The grant the tokens belong to (scope, resource, user, client).
+        grant: GrantRecord,
+        /// The stored successor.
+        successor: RefreshTokenRecord,
+    },
+    /// The token had already been rotated: someone replayed it, so the whole grant has just
+    /// been revoked (OAuth 2.1 §4.3.1, refresh token rotation).
+    Reused {
+        /// The grant now revoked.
+        grant_id: GrantId,
+    },
+    /// The token's grant is revoked.
+    Revoked {
+        /// The revoked grant.
+        grant_id: GrantId,
+    },
+    /// The token expired.
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+/// Grants and their refresh-token families.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Records a grant. The user and client must exist ([`StoreError::NotFound`]).
+    async fn create_grant(&self, grant: GrantRecord) -> Result<(), StoreError>;
+    /// The grant with this id.
+    async fn get_grant(&self, grant_id: GrantId) -> Result<Option<GrantRecord>, StoreError>;
+    /// Adds a refresh token to an existing grant ([`StoreError::NotFound`] otherwise).
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<(), StoreError>;
+    /// The refresh token with this hash, rotated or not.
+    async fn get_refresh_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError>;
+    /// Exchanges a current refresh token for `successor`, atomically: marks the presented one
+    /// rotated at `now` and stores the successor in the same grant. Presenting an
+    /// already-rotated token revokes the grant (see [`Rotation`]).
+    async fn rotate(
+        &self,
+        presented: &TokenHash,
+        successor: NewRefreshToken,
+        now: i64,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes a grant and with it every token of its family. Revoking twice keeps the first
+    /// time.
+    async fn revoke_grant(&self, grant_id: GrantId, now: i64) -> Result<(), StoreError>;
+    /// Whether tokens of this grant must be refused: revoked, or gone (fails closed).
+    async fn is_revoked(&self, grant_id: GrantId) -> Result<bool, StoreError>;
+}
+
+/// Keys that sign access tokens, shared by every instance.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Adds a key; [`StoreError::Conflict`] if the kid is taken.
+    async fn insert(&self, key: SigningKeyRecord) -> Result<(), StoreError>;
+    /// Every key, retired or not, oldest first.
+    async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Marks a key retired at `at` (it no longer signs; it stays listed for verification).
+    async fn retire(&self, kid: &str, at: i64) -> Result<(), StoreError>;
+}
+
+/// Remembered consent per user and client.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Remembers consent, replacing what was remembered for this user and client. The user and
+    /// client must exist ([`StoreError::NotFound`]).
+    async fn remember(&self, consent: ConsentRecord) -> Result<(), StoreError>;
+    /// What this user approved for this client.
+    async fn get(
+        &self,
+        user_id: UserId,
+        client_id: &ClientId,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
+}
