@@ -26,6 +26,7 @@
 
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod mcp;
