@@ -118,7 +118,7 @@ impl Keyring {
     }
 
     /// Adds a new active key created at `now` and retires the current one at `now`. Returns
-    /// the new entry (to store) ; the old entry's `retired_at` is now set (store it too).
+    /// the new entry (to store); the old entry's `retired_at` is now set (store it too).
     pub fn rotate(&mut self, now: i64) -> Result<&KeyringEntry, KeyringError> {
         let next = KeyringEntry {
             key: SigningKey::generate()?,
