@@ -55,7 +55,8 @@ impl ReferenceServer {
                     + Self::app_tools()
                     + Self::conformance_tools()
                     + Self::conformance_input_tools()
-                    + Self::mrtr_tools(),
+                    + Self::mrtr_tools()
+                    + Self::identity_tools(),
             ),
             prompt_router: Arc::new(Self::demo_prompts() + Self::conformance_prompts()),
             shared: Arc::new(shared),

@@ -8,15 +8,17 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
+use crate::auth::resource::ResourceServerConfig;
+
 /// How `/mcp` requests are authenticated.
-///
-/// This build has no authorization server yet: [`AuthMode::Disabled`] is the only mode, and
-/// [`ServerConfig::validate`] allows it on loopback addresses only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum AuthMode {
     /// Every request is served without credentials. Development only: loopback binds only.
     #[default]
     Disabled,
+    /// The MCP routes require an OAuth bearer access token (the server is an OAuth resource
+    /// server, `auth::resource`); the protected resource metadata is served.
+    Bearer(ResourceServerConfig),
 }
 
 /// Settings for one Outpost server.
@@ -79,7 +81,7 @@ pub enum ConfigError {
 impl ServerConfig {
     /// Checks the settings once, before anything is bound.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.auth == AuthMode::Disabled && !self.bind.ip().is_loopback() {
+        if matches!(self.auth, AuthMode::Disabled) && !self.bind.ip().is_loopback() {
             return Err(ConfigError::NoAuthOnPublicBind(self.bind));
         }
         if let Some(url) = &self.public_url {
@@ -163,6 +165,27 @@ mod tests {
             };
             assert_eq!(config.validate(), Ok(()));
         }
+    }
+
+    #[test]
+    fn bearer_auth_allows_a_public_bind() {
+        use std::sync::{Arc, RwLock};
+
+        use crate::auth::{keyring::Keyring, resource::ResourceServerConfig};
+
+        let keyring = Keyring::generate(0, Duration::from_secs(3600)).unwrap();
+        let grants: Arc<dyn crate::store::GrantStore> = crate::store::Store::memory().grants;
+        let resource = ResourceServerConfig::new(
+            "https://auth.example.com",
+            Arc::new(RwLock::new(keyring)),
+            Arc::new(grants),
+        );
+        let config = ServerConfig {
+            bind: "0.0.0.0:8000".parse().unwrap(),
+            auth: AuthMode::Bearer(resource),
+            ..ServerConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod app;
 pub mod conformance;
 pub mod conformance_input;
 pub mod demo;
+pub mod identity;
 pub mod input;
 pub mod interactive;
 pub mod media;

@@ -57,6 +57,10 @@ pub struct AccessClaims {
     /// The user's login name, for display; absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The grant the token was issued under (a private claim, `gid`), so the resource server
+    /// can honour the grant's revocation; absent for tokens outside any grant.
+    #[serde(rename = "gid", default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 impl AccessClaims {
@@ -81,12 +85,19 @@ impl AccessClaims {
             exp: now.saturating_add(lifetime),
             jti: URL_SAFE_NO_PAD.encode(random_bytes::<16>()?),
             username: None,
+            grant_id: None,
         })
     }
 
     /// The same claims with the user's login name.
     pub fn with_username(mut self, username: impl Into<String>) -> Self {
         self.username = Some(username.into());
+        self
+    }
+
+    /// The same claims bound to the grant `grant_id` (the `gid` claim).
+    pub fn with_grant_id(mut self, grant_id: impl Into<String>) -> Self {
+        self.grant_id = Some(grant_id.into());
         self
     }
 }

@@ -14,6 +14,8 @@
 //! - [`redirect_uri`] — redirect URI registration rules and matching (exact; loopback ports
 //!   may vary, RFC 8252 §7.3).
 //! - [`secret`] — random opaque secrets (codes, refresh tokens, client secrets).
+//! - [`resource`] — the resource-server side wired onto `/mcp`: protected resource metadata,
+//!   the bearer layer, per-tool scopes, session ownership, the caller's [`resource::Identity`].
 //!
 //! `es256` (private) plugs `p256` into `jsonwebtoken` as its crypto provider.
 
@@ -22,6 +24,7 @@ mod es256;
 pub mod keyring;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod resource;
 pub mod scope;
 pub mod secret;
 pub mod signing_key;

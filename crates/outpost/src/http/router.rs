@@ -6,15 +6,28 @@
 //! /sse, /message    legacy HTTP+SSE (2024-11-05)          ┘ (Host / Origin)
 //! /health           liveness
 //! ```
+//!
+//! With [`AuthMode::Bearer`] the MCP routes also pass, inside the transport guard, CORS (so
+//! browser clients can call them; preflights are answered before any token check), the
+//! bearer-token layer, the session-owner layer and the per-tool scope check, and the RFC 9728
+//! protected resource metadata is served at `/.well-known/oauth-protected-resource[/mcp]`.
+
+use std::time::Duration;
 
 use axum::{Router, middleware, routing::get};
+use http::{HeaderName, Method};
 use rmcp::ServerHandler;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::{
     HandlerFactory,
-    config::ServerConfig,
+    auth::resource::{
+        BearerLayer, ProtectedResourceMetadata, ResourceServerConfig, ScopeCheckLayer,
+        SessionOwnerLayer, canonical_resource, metadata, resource_metadata_url,
+    },
+    config::{AuthMode, ServerConfig},
     http::{security_headers::SecurityHeadersLayer, transport_guard::TransportGuard},
     mcp::{
         fast_path::FastPath,
@@ -61,10 +74,58 @@ where
             config,
             shutdown.clone(),
         ))
-        .merge(Router::new().route_service("/mcp", streamable))
-        .layer(guard);
-    Router::new()
-        .merge(mcp)
+        .merge(Router::new().route_service("/mcp", streamable));
+    let mut router = Router::new();
+    let mcp = match &config.auth {
+        AuthMode::Disabled => mcp,
+        AuthMode::Bearer(resource) => {
+            let base_url = config.base_url();
+            router = router.merge(metadata::routes(ProtectedResourceMetadata::new(
+                &base_url, resource,
+            )));
+            protect(mcp, resource, config)
+        }
+    };
+    router
+        .merge(mcp.layer(guard))
         .route("/health", get(health))
         .layer(SecurityHeadersLayer)
+}
+
+/// The MCP routes behind CORS, the bearer check, session ownership and the scope check.
+fn protect(mcp: Router, resource: &ResourceServerConfig, config: &ServerConfig) -> Router {
+    let base_url = config.base_url();
+    let resource_metadata = resource_metadata_url(&base_url);
+    mcp.layer(
+        ServiceBuilder::new()
+            .layer(cors())
+            .layer(BearerLayer::new(
+                resource,
+                canonical_resource(&base_url),
+                resource_metadata.clone(),
+            ))
+            .layer(SessionOwnerLayer::new(config.session_idle_timeout))
+            .layer(ScopeCheckLayer::new(
+                resource.required_scopes.clone(),
+                &resource_metadata,
+                config.max_request_body_bytes,
+            )),
+    )
+}
+
+/// CORS for browser clients. It sits inside the transport guard, which has already refused
+/// any origin not allowed, so the request's origin is mirrored; requested headers are
+/// mirrored too, which covers `Authorization`, `Content-Type`, `Mcp-Session-Id`,
+/// `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Last-Event-ID` and SEP-2243's
+/// `Mcp-Param-*`. Clients may read `Mcp-Session-Id` and `WWW-Authenticate`.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([
+            HeaderName::from_static("mcp-session-id"),
+            http::header::WWW_AUTHENTICATE,
+        ])
+        .max_age(Duration::from_secs(600))
 }

@@ -1,0 +1,287 @@
+//! The bearer-token layer in front of the MCP routes (RFC 6750 §2.1, RFC 9068 §4).
+//!
+//! Each request must carry `Authorization: Bearer <access token>`. The token is verified
+//! locally — ES256 signature against the shared keyring, `iss` equal to the configured issuer,
+//! `aud` equal to this server's canonical MCP URL (RFC 8707 §2: a token minted for any other
+//! resource is refused, never passed through), `exp` — and its grant must not be revoked.
+//! The caller's [`Identity`] then goes into the request extensions for the layers and tools
+//! behind. Refusals are [`Challenge`]s: `401` with the `resource_metadata` URL, `400` for a
+//! token in the query string (RFC 6750 §2.3 is forbidden by the MCP spec).
+//!
+//! Cost on the hot path: a SHA-256 of the token and two map lookups (validation cache,
+//! revocation cache), no allocation beyond an `Arc` clone and no boxed future; the ECDSA
+//! verification runs once per token and the store is asked once per grant per revocation TTL
+//! (then the future is boxed, off the hot path).
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, PoisonError},
+    task::{Context, Poll},
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{extract::Request, response::Response};
+use futures::future::{Either, Ready, ready};
+use http::{HeaderMap, header};
+use tower::{Layer, Service};
+
+use super::{
+    ResourceServerConfig, RevocationCheck, SharedKeyring,
+    cache::{RevocationCache, ValidationCache, digest},
+    challenge::Challenge,
+    identity::Identity,
+};
+use crate::{auth::access_token, store::GrantId};
+
+/// Most verified tokens kept in the validation cache.
+const VALIDATION_CACHE_CAPACITY: usize = 100_000;
+/// Most grants kept in the revocation cache.
+const REVOCATION_CACHE_CAPACITY: usize = 100_000;
+
+/// Requires a valid bearer token on every request of the wrapped service.
+#[derive(Clone)]
+pub struct BearerLayer {
+    state: Arc<BearerState>,
+}
+
+struct BearerState {
+    keyring: SharedKeyring,
+    issuer: String,
+    audience: String,
+    resource_metadata: String,
+    revocation: Arc<dyn RevocationCheck>,
+    validated: ValidationCache,
+    revoked: RevocationCache,
+}
+
+impl BearerLayer {
+    /// A layer accepting tokens from `config.issuer` for `audience` (the canonical MCP URL);
+    /// refusals name `resource_metadata`.
+    pub fn new(config: &ResourceServerConfig, audience: String, resource_metadata: String) -> Self {
+        Self {
+            state: Arc::new(BearerState {
+                keyring: config.keyring.clone(),
+                issuer: config.issuer.clone(),
+                audience,
+                resource_metadata,
+                revocation: config.revocation.clone(),
+                validated: ValidationCache::new(VALIDATION_CACHE_CAPACITY),
+                revoked: RevocationCache::new(
+                    config.revocation_cache_ttl,
+                    REVOCATION_CACHE_CAPACITY,
+                ),
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for BearerLayer {
+    type Service = Bearer<S>;
+
+    fn layer(&self, inner: S) -> Bearer<S> {
+        Bearer {
+            state: self.state.clone(),
+            inner,
+        }
+    }
+}
+
+/// A service behind a [`BearerLayer`]: it sees only authenticated requests, each with an
+/// `Arc<Identity>` in its extensions.
+#[derive(Clone)]
+pub struct Bearer<S> {
+    state: Arc<BearerState>,
+    inner: S,
+}
+
+/// The outcome of the synchronous part of the check.
+enum Verdict {
+    Refuse(Challenge),
+    Accept(Arc<Identity>),
+    /// Valid token; the grant's revocation status must be fetched.
+    AskRevocation(Arc<Identity>, GrantId),
+}
+
+impl BearerState {
+    fn check(&self, request: &Request) -> Verdict {
+        let token = match bearer_token(request.headers(), request.uri().query()) {
+            Ok(Some(token)) => token,
+            Ok(None) => return Verdict::Refuse(Challenge::MissingToken),
+            Err(challenge) => return Verdict::Refuse(challenge),
+        };
+        let now = unix_now();
+        let key = digest(token);
+        let identity = match self.validated.get(&key, now) {
+            Some(identity) => identity,
+            None => {
+                let keyring = self.keyring.read().unwrap_or_else(PoisonError::into_inner);
+                let verified =
+                    access_token::verify(&keyring, token, &self.issuer, &self.audience, now);
+                drop(keyring);
+                let claims = match verified {
+                    Ok(claims) => claims,
+                    Err(error) => {
+                        return Verdict::Refuse(Challenge::InvalidToken(error.to_string()));
+                    }
+                };
+                let exp = claims.exp;
+                let identity = Arc::new(Identity::from_claims(claims));
+                self.validated.insert(key, identity.clone(), exp, now);
+                identity
+            }
+        };
+        let Some(grant) = identity.grant_id.as_deref() else {
+            return Verdict::Accept(identity);
+        };
+        let Ok(grant) = GrantId::parse(grant) else {
+            return Verdict::Refuse(Challenge::InvalidToken(
+                "the access token names a malformed grant".into(),
+            ));
+        };
+        match self.revoked.get(grant, Instant::now()) {
+            Some(true) => Verdict::Refuse(revoked()),
+            Some(false) => Verdict::Accept(identity),
+            None => Verdict::AskRevocation(identity, grant),
+        }
+    }
+}
+
+fn revoked() -> Challenge {
+    Challenge::InvalidToken("the access token's grant has been revoked".into())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The bearer token of a request: `Ok(None)` when none is presented in the `Authorization`
+/// header (RFC 6750 §2.1; the scheme is case-insensitive), an error when the request is
+/// malformed — several `Authorization` headers, an empty token, or an `access_token` in the
+/// query string (RFC 6750 §2.3, which the MCP spec forbids).
+pub fn bearer_token<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<&'a str>, Challenge> {
+    if query.is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.starts_with("access_token="))
+    }) {
+        return Err(Challenge::InvalidRequest(
+            "access tokens are accepted only in the Authorization header",
+        ));
+    }
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Challenge::InvalidRequest(
+            "more than one Authorization header",
+        ));
+    }
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Challenge::InvalidRequest("the bearer token is empty"));
+    }
+    Ok(Some(token))
+}
+
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for Bearer<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Either<Ready<Result<Response, Infallible>>, S::Future>, BoxedResponse>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        match self.state.check(&request) {
+            Verdict::Refuse(challenge) => {
+                tracing::debug!(?challenge, "refused MCP request");
+                let response = challenge.into_response(&self.state.resource_metadata);
+                Either::Left(Either::Left(ready(Ok(response))))
+            }
+            Verdict::Accept(identity) => {
+                request.extensions_mut().insert(identity);
+                Either::Left(Either::Right(self.inner.call(request)))
+            }
+            Verdict::AskRevocation(identity, grant) => {
+                let clone = self.inner.clone();
+                // The instance polled ready is the one that is called.
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let state = self.state.clone();
+                Either::Right(Box::pin(async move {
+                    let revoked = state.revocation.is_revoked(grant).await;
+                    state.revoked.insert(grant, revoked, Instant::now());
+                    if revoked {
+                        return Ok(revoked_response(&state));
+                    }
+                    request.extensions_mut().insert(identity);
+                    inner.call(request).await
+                }))
+            }
+        }
+    }
+}
+
+fn revoked_response(state: &BearerState) -> Response {
+    revoked().into_response(&state.resource_metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_token_comes_from_the_authorization_header_only() {
+        assert_eq!(
+            bearer_token(&headers(&["Bearer abc"]), None),
+            Ok(Some("abc"))
+        );
+        assert_eq!(
+            bearer_token(&headers(&["bearer  abc "]), None),
+            Ok(Some("abc"))
+        );
+        assert_eq!(bearer_token(&headers(&[]), None), Ok(None));
+        assert_eq!(bearer_token(&headers(&["Basic dXNlcjpw"]), None), Ok(None));
+        assert!(bearer_token(&headers(&["Bearer  "]), None).is_err());
+        assert!(bearer_token(&headers(&["Bearer a", "Bearer b"]), None).is_err());
+        assert!(matches!(
+            bearer_token(&headers(&[]), Some("x=1&access_token=abc")),
+            Err(Challenge::InvalidRequest(_))
+        ));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer abc"]), Some("sessionId=1")),
+            Ok(Some("abc"))
+        );
+    }
+}

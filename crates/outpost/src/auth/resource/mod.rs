@@ -1,0 +1,147 @@
+//! The resource-server side of OAuth: what protects `/mcp` (and the legacy `/sse`,
+//! `/message`) once the server runs with [`AuthMode::Bearer`](crate::config::AuthMode).
+//!
+//! The MCP authorization spec makes the MCP server an OAuth 2.1 resource server: it publishes
+//! RFC 9728 protected resource metadata naming its authorization server, answers requests
+//! without a valid token with `401` and a `WWW-Authenticate: Bearer resource_metadata="…"`
+//! challenge (RFC 9728 §5.1, RFC 6750 §3), accepts only tokens whose audience is its own
+//! canonical URL (RFC 8707 §2) and never reads tokens from query strings (RFC 6750 §2.3 is
+//! forbidden by the MCP spec). Each concern is one file and, where it touches requests, one
+//! plain tower layer (no per-request boxing on the hot path):
+//!
+//! - [`metadata`] — the RFC 9728 document and its two well-known routes.
+//! - [`challenge`] — the `401`/`403` answers: `WWW-Authenticate` and the JSON error body.
+//! - [`bearer`] — the bearer-token layer: verify, cache, revocation, [`Identity`] into the
+//!   request extensions.
+//! - [`cache`] — the validation cache (until `exp`) and the revocation cache (seconds).
+//! - [`identity`] — [`Identity`], the caller, and how tools read it ([`Caller`]).
+//! - [`scope_check`] — per-tool required scopes and the `403 insufficient_scope` layer.
+//! - [`session_owner`] — legacy sessions bound to the subject that opened them.
+//!
+//! The request flow behind the transport guard: CORS → bearer → session owner → scope check
+//! → the MCP service.
+
+pub mod bearer;
+pub mod cache;
+pub mod challenge;
+pub mod identity;
+pub mod metadata;
+pub mod scope_check;
+pub mod session_owner;
+
+use std::{
+    fmt,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+
+use super::{keyring::Keyring, scope::Scope};
+use crate::store::{GrantId, GrantStore};
+
+pub use bearer::BearerLayer;
+pub use identity::{Caller, Identity};
+pub use metadata::ProtectedResourceMetadata;
+pub use scope_check::{REQUIRED_SCOPES_META_KEY, RequiredScopes, ScopeCheckLayer};
+pub use session_owner::SessionOwnerLayer;
+
+/// The path of the MCP endpoint; the canonical resource URL is `{base_url}{MCP_PATH}`.
+pub const MCP_PATH: &str = "/mcp";
+
+/// How long a revocation answer is reused by default: revoking a grant takes effect on
+/// `/mcp` within this long.
+pub const DEFAULT_REVOCATION_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Whether the grant behind a token has been revoked.
+///
+/// The bearer layer asks once per grant per [`ResourceServerConfig::revocation_cache_ttl`]; an
+/// implementation should fail closed (answer `true`) when it cannot tell.
+#[async_trait]
+pub trait RevocationCheck: Send + Sync {
+    /// `true` when tokens of `grant_id` must be refused.
+    async fn is_revoked(&self, grant_id: GrantId) -> bool;
+}
+
+/// The grant store answers directly; a store error counts as revoked (fail closed).
+#[async_trait]
+impl RevocationCheck for Arc<dyn GrantStore> {
+    async fn is_revoked(&self, grant_id: GrantId) -> bool {
+        match GrantStore::is_revoked(self.as_ref(), grant_id).await {
+            Ok(revoked) => revoked,
+            Err(error) => {
+                tracing::warn!(%grant_id, %error, "revocation check failed; refusing the token");
+                true
+            }
+        }
+    }
+}
+
+/// The keys that verify access tokens, shared with whatever rotates them.
+pub type SharedKeyring = Arc<RwLock<Keyring>>;
+
+/// Settings of the resource server: who issues tokens, with which keys, which scopes exist,
+/// which tools need which, and how revocation is checked.
+#[derive(Clone)]
+pub struct ResourceServerConfig {
+    /// The authorization server's issuer identifier, exactly as in its metadata and in the
+    /// tokens' `iss` (one string everywhere: a trailing slash matters).
+    pub issuer: String,
+    /// The scopes the protected resource metadata advertises (`scopes_supported`).
+    pub scopes_supported: Scope,
+    /// The keys that verify access tokens.
+    pub keyring: SharedKeyring,
+    /// Asks whether a token's grant was revoked.
+    pub revocation: Arc<dyn RevocationCheck>,
+    /// How long one revocation answer is reused (default
+    /// [`DEFAULT_REVOCATION_CACHE_TTL`]).
+    pub revocation_cache_ttl: Duration,
+    /// The scope each tool requires ([`RequiredScopes`]); tools not listed need none.
+    pub required_scopes: RequiredScopes,
+}
+
+impl ResourceServerConfig {
+    /// Settings for tokens from `issuer`, verified with `keyring`, revocation checked by
+    /// `revocation`; no scopes advertised or required yet.
+    pub fn new(
+        issuer: impl Into<String>,
+        keyring: SharedKeyring,
+        revocation: Arc<dyn RevocationCheck>,
+    ) -> Self {
+        Self {
+            issuer: issuer.into(),
+            scopes_supported: Scope::empty(),
+            keyring,
+            revocation,
+            revocation_cache_ttl: DEFAULT_REVOCATION_CACHE_TTL,
+            required_scopes: RequiredScopes::default(),
+        }
+    }
+}
+
+impl fmt::Debug for ResourceServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceServerConfig")
+            .field("issuer", &self.issuer)
+            .field("scopes_supported", &self.scopes_supported)
+            .field("revocation_cache_ttl", &self.revocation_cache_ttl)
+            .field("required_scopes", &self.required_scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The canonical URL of the MCP endpoint for `base_url` (no trailing slash): the `resource`
+/// of the metadata and the audience tokens must carry (RFC 8707 §2).
+pub fn canonical_resource(base_url: &str) -> String {
+    format!("{}{MCP_PATH}", base_url.trim_end_matches('/'))
+}
+
+/// The URL of the protected resource metadata for the MCP endpoint (RFC 9728 §3.1: the
+/// well-known prefix inserted before the resource's path).
+pub fn resource_metadata_url(base_url: &str) -> String {
+    format!(
+        "{}{}{MCP_PATH}",
+        base_url.trim_end_matches('/'),
+        metadata::WELL_KNOWN_PATH
+    )
+}

@@ -1,0 +1,297 @@
+//! Legacy sessions bound to the subject that opened them (MCP security best practices,
+//! "session hijacking": a session id is never authentication).
+//!
+//! A 2025-xx session (`Mcp-Session-Id`, created by an `initialize` answer) or a 2024-11-05
+//! session (`sessionId`, announced by `GET /sse`) is recorded with the [`Identity`]'s subject
+//! when it is created. Every later request naming a session must come from the same subject;
+//! a request naming a session that belongs to someone else — or that this map does not know,
+//! which fails closed — gets `404`, the answer for an unknown session, so another user cannot
+//! even learn that it exists. Entries leave on a successful `DELETE`, when the SSE stream
+//! ends, or after the session idle timeout without requests; the map is bounded.
+//!
+//! Stateless 2026-07-28 requests name no session and are passed on untouched with no boxing;
+//! other requests without a session id have their answer inspected for a new
+//! `Mcp-Session-Id` (a boxed future, on the session path only).
+
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Body,
+    extract::Request,
+    response::{IntoResponse, Response},
+};
+use futures::{
+    StreamExt,
+    future::{Either, Ready, ready},
+};
+use http::{Method, StatusCode};
+use tower::{Layer, Service};
+
+use super::identity::Identity;
+use crate::mcp::legacy_sse::{MESSAGE_PATH, SSE_PATH};
+
+/// The session header of the Streamable HTTP transport.
+const SESSION_HEADER: &str = "mcp-session-id";
+/// The revision whose requests are stateless and never create sessions.
+const STATELESS_VERSION: &str = "2026-07-28";
+/// Most sessions tracked at once; new sessions beyond it are not recorded (so not usable).
+const CAPACITY: usize = 100_000;
+
+struct Owner {
+    subject: String,
+    last_seen: Instant,
+}
+
+/// Session id → owning subject.
+pub struct SessionOwners {
+    owners: Mutex<HashMap<String, Owner>>,
+    idle_timeout: Duration,
+}
+
+impl SessionOwners {
+    /// An empty map whose entries expire after `idle_timeout` without use.
+    pub fn new(idle_timeout: Duration) -> Self {
+        Self {
+            owners: Mutex::new(HashMap::new()),
+            idle_timeout,
+        }
+    }
+
+    /// Records `session` as owned by `subject`.
+    pub fn record(&self, session: &str, subject: &str) {
+        let now = Instant::now();
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        if owners.len() >= CAPACITY {
+            let idle = self.idle_timeout;
+            owners.retain(|_, owner| now.saturating_duration_since(owner.last_seen) < idle);
+        }
+        if owners.len() < CAPACITY {
+            let owner = Owner {
+                subject: subject.to_owned(),
+                last_seen: now,
+            };
+            owners.insert(session.to_owned(), owner);
+        } else {
+            tracing::warn!("session owner map full; the new session cannot be used");
+        }
+    }
+
+    /// Whether `subject` owns `session` (and it has not idled out); refreshes its use time.
+    pub fn owned_by(&self, session: &str, subject: &str) -> bool {
+        let now = Instant::now();
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        match owners.get_mut(session) {
+            Some(owner) if now.saturating_duration_since(owner.last_seen) >= self.idle_timeout => {
+                owners.remove(session);
+                false
+            }
+            Some(owner) if owner.subject == subject => {
+                owner.last_seen = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets `session`.
+    pub fn remove(&self, session: &str) {
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        owners.remove(session);
+    }
+}
+
+/// Binds sessions to subjects; place it behind the bearer layer.
+#[derive(Clone)]
+pub struct SessionOwnerLayer {
+    owners: Arc<SessionOwners>,
+}
+
+impl SessionOwnerLayer {
+    /// A layer whose sessions idle out after `idle_timeout` (the server's session timeout).
+    pub fn new(idle_timeout: Duration) -> Self {
+        Self {
+            owners: Arc::new(SessionOwners::new(idle_timeout)),
+        }
+    }
+}
+
+impl<S> Layer<S> for SessionOwnerLayer {
+    type Service = SessionOwner<S>;
+
+    fn layer(&self, inner: S) -> SessionOwner<S> {
+        SessionOwner {
+            owners: self.owners.clone(),
+            inner,
+        }
+    }
+}
+
+/// A service behind a [`SessionOwnerLayer`].
+#[derive(Clone)]
+pub struct SessionOwner<S> {
+    owners: Arc<SessionOwners>,
+    inner: S,
+}
+
+/// The session a request names: the `Mcp-Session-Id` header, or `sessionId` on `/message`.
+fn named_session(request: &Request) -> Option<String> {
+    if let Some(id) = request.headers().get(SESSION_HEADER) {
+        return Some(String::from_utf8_lossy(id.as_bytes()).into_owned());
+    }
+    if request.uri().path() != MESSAGE_PATH {
+        return None;
+    }
+    let query = request.uri().query()?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sessionId="))
+        .map(str::to_owned)
+}
+
+/// The legacy session id in the `endpoint` event of a `/sse` stream's first bytes.
+fn announced_session(chunk: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(chunk).ok()?;
+    let start = text.find("sessionId=")? + "sessionId=".len();
+    let id: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+}
+
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for SessionOwner<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Either<Ready<Result<Response, Infallible>>, S::Future>, BoxedResponse>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Some(subject) = request
+            .extensions()
+            .get::<Arc<Identity>>()
+            .map(|identity| identity.subject.clone())
+        else {
+            // Not authenticated: nothing to bind (the bearer layer sits in front).
+            return Either::Left(Either::Right(self.inner.call(request)));
+        };
+        let session = named_session(&request);
+        if let Some(session) = &session {
+            if !self.owners.owned_by(session, &subject) {
+                return Either::Left(Either::Left(ready(Ok(not_found()))));
+            }
+            if request.method() != Method::DELETE {
+                return Either::Left(Either::Right(self.inner.call(request)));
+            }
+        }
+        let stateless = request
+            .headers()
+            .get("mcp-protocol-version")
+            .is_some_and(|version| version.as_bytes() == STATELESS_VERSION.as_bytes());
+        let opens_sse = request.method() == Method::GET && request.uri().path() == SSE_PATH;
+        if session.is_none() && stateless && !opens_sse {
+            return Either::Left(Either::Right(self.inner.call(request)));
+        }
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let owners = self.owners.clone();
+        Either::Right(Box::pin(async move {
+            let response = inner.call(request).await?;
+            if let Some(session) = session {
+                // A DELETE of an owned session: forget it once it has ended.
+                if response.status().is_success() {
+                    owners.remove(&session);
+                }
+                return Ok(response);
+            }
+            if opens_sse {
+                return Ok(watch_sse(response, owners, subject));
+            }
+            if let Some(id) = response.headers().get(SESSION_HEADER) {
+                owners.record(&String::from_utf8_lossy(id.as_bytes()), &subject);
+            }
+            Ok(response)
+        }))
+    }
+}
+
+/// Forgets a legacy session when its stream ends.
+struct ForgetOnDrop {
+    owners: Arc<SessionOwners>,
+    session: Option<String>,
+}
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        if let Some(session) = &self.session {
+            self.owners.remove(session);
+        }
+    }
+}
+
+/// Passes a `/sse` stream through, recording the session its `endpoint` event announces
+/// for `subject` and forgetting it when the stream ends.
+fn watch_sse(response: Response, owners: Arc<SessionOwners>, subject: String) -> Response {
+    let (parts, body) = response.into_parts();
+    let mut guard = ForgetOnDrop {
+        owners,
+        session: None,
+    };
+    let stream = body.into_data_stream().map(move |chunk| {
+        if guard.session.is_none()
+            && let Ok(bytes) = &chunk
+            && let Some(id) = announced_session(bytes)
+        {
+            guard.owners.record(&id, &subject);
+            guard.session = Some(id);
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_belong_to_their_subject_until_removed_or_idle() {
+        let owners = SessionOwners::new(Duration::from_secs(60));
+        owners.record("s1", "alice");
+        assert!(owners.owned_by("s1", "alice"));
+        assert!(!owners.owned_by("s1", "bob"));
+        assert!(!owners.owned_by("unknown", "alice"));
+        owners.remove("s1");
+        assert!(!owners.owned_by("s1", "alice"));
+        let idle = SessionOwners::new(Duration::ZERO);
+        idle.record("s2", "alice");
+        assert!(!idle.owned_by("s2", "alice"));
+    }
+
+    #[test]
+    fn the_sse_endpoint_event_names_the_session() {
+        let event = b"event: endpoint\ndata: /message?sessionId=0123abcd\n\n";
+        assert_eq!(announced_session(event), Some("0123abcd".to_owned()));
+        assert_eq!(announced_session(b": keep-alive\n\n"), None);
+    }
+}
