@@ -1,145 +1,23 @@
-//! The server as an OAuth resource server (`AuthMode::Bearer`), over real HTTP: the 401
-//! challenge and RFC 9728 metadata, token checks (audience, expiry, signature, revocation),
-//! per-tool scopes, the caller's identity in `whoami` on 2026-07-28 and 2025-11-25, session
-//! ownership on both session transports, and CORS.
+//! `AuthMode::Bearer` over real HTTP, token side: the 401 challenge and RFC 9728 metadata,
+//! token checks (audience, expiry, issuer, signature, revocation), per-tool scopes, and the
+//! caller's identity in `whoami` on the 2026-07-28 fast path.
 
 mod common;
+#[path = "bearer/protected.rs"]
+mod protected;
 
-use std::{
-    sync::{Arc, RwLock},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, Instant};
 
-use common::{TestApp, read_jsonrpc, spawn_app_with};
+use common::read_jsonrpc;
 use outpost::{
-    AuthMode, ServerConfig,
-    auth::{
-        access_token::{AccessClaims, issue},
-        keyring::Keyring,
-        resource::{RequiredScopes, ResourceServerConfig, RevocationCheck},
-        scope::Scope,
-    },
+    auth::{access_token::issue, keyring::Keyring, resource::RequiredScopes},
     store::{
-        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, Store,
-        TokenEndpointAuthMethod, UserId, UserRecord, Username, password::hash_password,
+        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, TokenEndpointAuthMethod,
+        UserId, UserRecord, Username, password::hash_password,
     },
 };
+use protected::{ISSUER, assert_invalid_token, challenge, now, scope, spawn_protected};
 use serde_json::{Value, json};
-
-const ISSUER: &str = "https://auth.outpost.test";
-const SESSION_VERSION: &str = "2025-11-25";
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn scope(value: &str) -> Scope {
-    Scope::parse(value).unwrap()
-}
-
-/// A protected reference server and what it takes to mint tokens for it.
-struct AuthApp {
-    app: TestApp,
-    keyring: Arc<RwLock<Keyring>>,
-    store: Store,
-}
-
-async fn spawn_protected(required: RequiredScopes) -> AuthApp {
-    let keyring = Arc::new(RwLock::new(
-        Keyring::generate(now(), Duration::from_secs(3600)).unwrap(),
-    ));
-    let store = Store::memory();
-    let revocation: Arc<dyn RevocationCheck> = Arc::new(store.grants.clone());
-    let mut resource = ResourceServerConfig::new(ISSUER, keyring.clone(), revocation);
-    resource.scopes_supported = scope("mcp:tools profile math");
-    resource.revocation_cache_ttl = Duration::from_millis(300);
-    resource.required_scopes = required;
-    let app = spawn_app_with(ServerConfig {
-        auth: AuthMode::Bearer(resource),
-        ..ServerConfig::default()
-    })
-    .await;
-    AuthApp {
-        app,
-        keyring,
-        store,
-    }
-}
-
-impl AuthApp {
-    fn audience(&self) -> String {
-        self.app.url("/mcp")
-    }
-
-    fn claims(&self, subject: &str, granted: &str) -> AccessClaims {
-        AccessClaims::new(
-            ISSUER,
-            subject,
-            &self.audience(),
-            "client-1",
-            scope(granted),
-            now(),
-            Duration::from_secs(600),
-        )
-        .unwrap()
-    }
-
-    fn mint(&self, claims: &AccessClaims) -> String {
-        issue(&self.keyring.read().unwrap(), claims).unwrap()
-    }
-
-    fn token(&self, subject: &str, granted: &str) -> String {
-        self.mint(
-            &self
-                .claims(subject, granted)
-                .with_username(format!("{subject}-login")),
-        )
-    }
-
-    async fn call(
-        &self,
-        token: Option<&str>,
-        method: &str,
-        name: Option<&str>,
-        params: Value,
-    ) -> reqwest::Response {
-        let mut request = self.app.request_2026(method, name, params);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("send")
-    }
-
-    async fn whoami(&self, token: &str) -> reqwest::Response {
-        self.call(
-            Some(token),
-            "tools/call",
-            Some("whoami"),
-            json!({ "name": "whoami" }),
-        )
-        .await
-    }
-}
-
-fn challenge(response: &reqwest::Response) -> String {
-    response.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn assert_invalid_token(response: reqwest::Response, why: &str) {
-    assert_eq!(response.status(), 401, "{why}");
-    let value = challenge(&response);
-    assert!(value.contains("error=\"invalid_token\""), "{why}: {value}");
-    assert!(value.contains("resource_metadata=\""), "{why}: {value}");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_token", "{why}");
-    assert!(body["error_description"].is_string(), "{why}");
-}
 
 #[tokio::test]
 async fn no_token_is_401_naming_metadata_that_resolves() {
@@ -369,244 +247,22 @@ async fn a_tool_needing_a_missing_scope_is_403_insufficient_scope() {
     );
 }
 
-/// Opens a 2025-11-25 session as the holder of `token`; returns its id.
-async fn open_session(auth: &AuthApp, token: &str) -> String {
-    let response = auth
-        .app
-        .http
-        .post(auth.app.url("/mcp"))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {
-                "protocolVersion": SESSION_VERSION,
-                "capabilities": {},
-                "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
-            }
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let id = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    read_jsonrpc(response).await;
-    let ack = session_post(
-        auth,
-        token,
-        &id,
-        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
-    )
-    .await;
-    assert_eq!(ack.status(), 202);
-    id
-}
-
-async fn session_post(auth: &AuthApp, token: &str, id: &str, body: Value) -> reqwest::Response {
-    auth.app
-        .http
-        .post(auth.app.url("/mcp"))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", id)
-        .header("mcp-protocol-version", SESSION_VERSION)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
-async fn sessions_know_their_caller_and_refuse_other_subjects() {
-    let auth = spawn_protected(RequiredScopes::default()).await;
-    let alice = auth.token("alice", "mcp:tools");
-    let id = open_session(&auth, &alice).await;
-    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "whoami" } });
-    let answer = read_jsonrpc(session_post(&auth, &alice, &id, call.clone()).await).await;
+async fn whoami_without_authentication_is_anonymous() {
+    let app = common::spawn_app().await;
+    let answer = app
+        .call_2026("tools/call", Some("whoami"), json!({ "name": "whoami" }))
+        .await;
     assert_eq!(
-        answer["result"]["structuredContent"]["subject"], "alice",
+        answer["result"]["content"][0]["text"], "anonymous (server runs without authentication)",
         "{answer}"
     );
-    assert_eq!(
-        answer["result"]["structuredContent"]["client_id"],
-        "client-1"
-    );
-
-    // Another subject on alice's session: 404, as if it did not exist.
-    let mallory = auth.token("mallory", "mcp:tools");
-    assert_eq!(
-        session_post(&auth, &mallory, &id, call.clone())
-            .await
-            .status(),
-        404
-    );
-    let delete = auth
-        .app
+    // No protected resource metadata without authentication.
+    let metadata = app
         .http
-        .delete(auth.app.url("/mcp"))
-        .bearer_auth(&mallory)
-        .header("mcp-session-id", &id)
+        .get(app.url("/.well-known/oauth-protected-resource/mcp"))
         .send()
         .await
         .unwrap();
-    assert_eq!(delete.status(), 404);
-    // The same subject with a fresh token keeps the session; no token is 401.
-    let alice_again = auth.token("alice", "mcp:tools");
-    assert_eq!(
-        session_post(&auth, &alice_again, &id, call.clone())
-            .await
-            .status(),
-        200
-    );
-    let anonymous = auth
-        .app
-        .http
-        .post(auth.app.url("/mcp"))
-        .header("mcp-session-id", &id)
-        .json(&call)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), 401);
-    // Alice ends it; afterwards it is gone for her too.
-    let delete = auth
-        .app
-        .http
-        .delete(auth.app.url("/mcp"))
-        .bearer_auth(&alice)
-        .header("mcp-session-id", &id)
-        .header("mcp-protocol-version", SESSION_VERSION)
-        .send()
-        .await
-        .unwrap();
-    assert!(delete.status().is_success(), "{}", delete.status());
-    assert_eq!(session_post(&auth, &alice, &id, call).await.status(), 404);
-}
-
-#[tokio::test]
-async fn legacy_sse_sessions_belong_to_their_subject() {
-    let auth = spawn_protected(RequiredScopes::default()).await;
-    let alice = auth.token("alice", "mcp:tools");
-    assert_eq!(
-        auth.app
-            .http
-            .get(auth.app.url("/sse"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    let mut stream = auth
-        .app
-        .http
-        .get(auth.app.url("/sse"))
-        .bearer_auth(&alice)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    let mut seen = String::new();
-    let endpoint = loop {
-        let chunk = stream.chunk().await.unwrap().expect("endpoint event");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(line) = seen.lines().find(|line| line.starts_with("data: /message")) {
-            break line.trim_start_matches("data: ").to_owned();
-        }
-    };
-    let initialize = json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {
-            "protocolVersion": "2024-11-05",
-            "capabilities": {},
-            "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
-        }
-    });
-    let post = |token: String| {
-        let request = auth
-            .app
-            .http
-            .post(auth.app.url(&endpoint))
-            .bearer_auth(token)
-            .json(&initialize);
-        async move { request.send().await.unwrap().status() }
-    };
-    assert_eq!(post(auth.token("mallory", "mcp:tools")).await, 404);
-    assert_eq!(post(alice.clone()).await, 202);
-}
-
-#[tokio::test]
-async fn cors_preflight_is_answered_before_the_token_check() {
-    let auth = spawn_protected(RequiredScopes::default()).await;
-    let origin = "http://localhost:6274";
-    let preflight = auth
-        .app
-        .http
-        .request(reqwest::Method::OPTIONS, auth.app.url("/mcp"))
-        .header("origin", origin)
-        .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "authorization,content-type,mcp-protocol-version,mcp-session-id",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(preflight.status().is_success(), "{}", preflight.status());
-    let headers = preflight.headers();
-    assert_eq!(headers["access-control-allow-origin"], origin);
-    let allowed = headers["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .to_ascii_lowercase();
-    assert!(allowed.contains("authorization"), "{allowed}");
-
-    // A refused request still lets the browser read the challenge.
-    let refused = auth
-        .app
-        .request_2026("tools/list", None, json!({}))
-        .header("origin", origin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 401);
-    assert_eq!(refused.headers()["access-control-allow-origin"], origin);
-    let exposed = refused.headers()["access-control-expose-headers"]
-        .to_str()
-        .unwrap()
-        .to_ascii_lowercase();
-    assert!(
-        exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"),
-        "{exposed}"
-    );
-
-    // Origins the server does not accept are refused by the transport guard.
-    let foreign = auth
-        .app
-        .http
-        .request(reqwest::Method::OPTIONS, auth.app.url("/mcp"))
-        .header("origin", "https://evil.example")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(foreign.status(), 403);
-
-    // Any origin may read the metadata.
-    let metadata = auth
-        .app
-        .http
-        .get(auth.app.url("/.well-known/oauth-protected-resource/mcp"))
-        .header("origin", "https://inspector.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(metadata.status(), 200);
-    assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+    assert_eq!(metadata.status(), 404);
 }

@@ -36,8 +36,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    body::Body,
-    extract::{RawQuery, State},
+    extract::{Request, State},
     response::{
         IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
@@ -45,8 +44,11 @@ use axum::{
     routing::{get, post},
 };
 use futures::{Stream, StreamExt, stream};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use rmcp::{ServerHandler, ServiceExt, model::ClientJsonRpcMessage};
+use http::{HeaderName, HeaderValue, StatusCode};
+use rmcp::{
+    ServerHandler, ServiceExt,
+    model::{ClientJsonRpcMessage, GetExtensions},
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -201,18 +203,33 @@ fn event_stream(
 /// `POST /message?sessionId=…`: validates, then queues the message(s) and answers `202`.
 async fn post_message<H>(
     State(state): State<Arc<LegacySse<H>>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<StatusCode, PostError>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    let id = message::session_id(query.as_deref())?;
+    let (parts, body) = request.into_parts();
+    let id = message::session_id(parts.uri.query())?;
     let inbox = state.sessions.get(&id).ok_or(PostError::UnknownSession)?;
-    message::check_content_type(&headers)?;
-    let body = message::read_body(&headers, body, state.max_body_bytes).await?;
-    let messages = message::parse_messages(&body, CHANNEL_CAPACITY)?;
+    message::check_content_type(&parts.headers)?;
+    let body = message::read_body(&parts.headers, body, state.max_body_bytes).await?;
+    let mut messages = message::parse_messages(&body, CHANNEL_CAPACITY)?;
+    // As rmcp's Streamable HTTP service does: each message carries the HTTP request's
+    // `Parts`, so handlers read the caller (`auth::resource::Identity`) on every transport.
+    for message in &mut messages {
+        match message {
+            ClientJsonRpcMessage::Request(request) => {
+                request.request.extensions_mut().insert(parts.clone());
+            }
+            ClientJsonRpcMessage::Notification(notification) => {
+                notification
+                    .notification
+                    .extensions_mut()
+                    .insert(parts.clone());
+            }
+            _ => {}
+        }
+    }
     enqueue(&inbox, messages).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -1,0 +1,272 @@
+//! `AuthMode::Bearer` over real HTTP, session side: the caller in a 2025-11-25 session and on
+//! the 2024-11-05 transport, sessions bound to their subject (404 for anyone else), CORS.
+
+mod common;
+#[path = "bearer/protected.rs"]
+mod protected;
+
+use common::{read_jsonrpc, sse_messages};
+use outpost::auth::resource::RequiredScopes;
+use protected::{AuthApp, SESSION_VERSION, spawn_protected};
+use serde_json::{Value, json};
+
+/// Opens a 2025-11-25 session as the holder of `token`; returns its id.
+async fn open_session(auth: &AuthApp, token: &str) -> String {
+    let response = auth
+        .app
+        .http
+        .post(auth.app.url("/mcp"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": SESSION_VERSION,
+                "capabilities": {},
+                "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+            }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    read_jsonrpc(response).await;
+    let ack = session_post(
+        auth,
+        token,
+        &id,
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+    )
+    .await;
+    assert_eq!(ack.status(), 202);
+    id
+}
+
+async fn session_post(auth: &AuthApp, token: &str, id: &str, body: Value) -> reqwest::Response {
+    auth.app
+        .http
+        .post(auth.app.url("/mcp"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", id)
+        .header("mcp-protocol-version", SESSION_VERSION)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sessions_know_their_caller_and_refuse_other_subjects() {
+    let auth = spawn_protected(RequiredScopes::default()).await;
+    let alice = auth.token("alice", "mcp:tools");
+    let id = open_session(&auth, &alice).await;
+    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "whoami" } });
+    let answer = read_jsonrpc(session_post(&auth, &alice, &id, call.clone()).await).await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["subject"], "alice",
+        "{answer}"
+    );
+    assert_eq!(
+        answer["result"]["structuredContent"]["client_id"],
+        "client-1"
+    );
+
+    // Another subject on alice's session: 404, as if it did not exist.
+    let mallory = auth.token("mallory", "mcp:tools");
+    assert_eq!(
+        session_post(&auth, &mallory, &id, call.clone())
+            .await
+            .status(),
+        404
+    );
+    let delete = auth
+        .app
+        .http
+        .delete(auth.app.url("/mcp"))
+        .bearer_auth(&mallory)
+        .header("mcp-session-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 404);
+    // The same subject with a fresh token keeps the session; no token is 401.
+    let alice_again = auth.token("alice", "mcp:tools");
+    assert_eq!(
+        session_post(&auth, &alice_again, &id, call.clone())
+            .await
+            .status(),
+        200
+    );
+    let anonymous = auth
+        .app
+        .http
+        .post(auth.app.url("/mcp"))
+        .header("mcp-session-id", &id)
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // Alice ends it; afterwards it is gone for her too.
+    let delete = auth
+        .app
+        .http
+        .delete(auth.app.url("/mcp"))
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", SESSION_VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert!(delete.status().is_success(), "{}", delete.status());
+    assert_eq!(session_post(&auth, &alice, &id, call).await.status(), 404);
+}
+
+#[tokio::test]
+async fn legacy_sse_sessions_belong_to_their_subject() {
+    let auth = spawn_protected(RequiredScopes::default()).await;
+    let alice = auth.token("alice", "mcp:tools");
+    assert_eq!(
+        auth.app
+            .http
+            .get(auth.app.url("/sse"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let mut stream = auth
+        .app
+        .http
+        .get(auth.app.url("/sse"))
+        .bearer_auth(&alice)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut seen = String::new();
+    let endpoint = loop {
+        let chunk = stream.chunk().await.unwrap().expect("endpoint event");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(line) = seen.lines().find(|line| line.starts_with("data: /message")) {
+            break line.trim_start_matches("data: ").to_owned();
+        }
+    };
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {
+            "protocolVersion": "2024-11-05",
+            "capabilities": {},
+            "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+        }
+    });
+    let post = |token: String, body: Value| {
+        let request = auth
+            .app
+            .http
+            .post(auth.app.url(&endpoint))
+            .bearer_auth(token)
+            .json(&body);
+        async move { request.send().await.unwrap().status() }
+    };
+    let mallory = auth.token("mallory", "mcp:tools");
+    assert_eq!(post(mallory, initialize.clone()).await, 404);
+    assert_eq!(post(alice.clone(), initialize).await, 202);
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    assert_eq!(post(alice.clone(), initialized).await, 202);
+    let whoami = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "whoami" }
+    });
+    assert_eq!(post(alice, whoami).await, 202);
+    // The answer arrives on the stream: the tool saw alice.
+    let answer = loop {
+        let chunk = stream.chunk().await.unwrap().expect("whoami answer");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(answer) = sse_messages(&seen).into_iter().find(|m| m["id"] == 1) {
+            break answer;
+        }
+    };
+    assert_eq!(
+        answer["result"]["structuredContent"]["subject"], "alice",
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn cors_preflight_is_answered_before_the_token_check() {
+    let auth = spawn_protected(RequiredScopes::default()).await;
+    let origin = "http://localhost:6274";
+    let preflight = auth
+        .app
+        .http
+        .request(reqwest::Method::OPTIONS, auth.app.url("/mcp"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,mcp-protocol-version,mcp-session-id",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], origin);
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+
+    // A refused request still lets the browser read the challenge.
+    let refused = auth
+        .app
+        .request_2026("tools/list", None, json!({}))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["access-control-allow-origin"], origin);
+    let exposed = refused.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"),
+        "{exposed}"
+    );
+
+    // Origins the server does not accept are refused by the transport guard.
+    let foreign = auth
+        .app
+        .http
+        .request(reqwest::Method::OPTIONS, auth.app.url("/mcp"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+
+    // Any origin may read the metadata.
+    let metadata = auth
+        .app
+        .http
+        .get(auth.app.url("/.well-known/oauth-protected-resource/mcp"))
+        .header("origin", "https://inspector.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.status(), 200);
+    assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+}
