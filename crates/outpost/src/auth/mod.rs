@@ -14,6 +14,8 @@
 //! - [`redirect_uri`] — redirect URI registration rules and matching (exact; loopback ports
 //!   may vary, RFC 8252 §7.3).
 //! - [`secret`] — random opaque secrets (codes, refresh tokens, client secrets).
+//! - [`server`] — the authorization server's JSON endpoints: metadata, JWKS, registration,
+//!   token, revocation, introspection.
 //! - [`resource`] — the resource-server side wired onto `/mcp`: protected resource metadata,
 //!   the bearer layer, per-tool scopes, session ownership, the caller's [`resource::Identity`].
 //!
@@ -27,4 +29,5 @@ pub mod redirect_uri;
 pub mod resource;
 pub mod scope;
 pub mod secret;
+pub mod server;
 pub mod signing_key;

@@ -1,0 +1,181 @@
+//! OAuth error responses, mapped once at the edge.
+//!
+//! RFC 6749 §5.2: a JSON body `{"error": …, "error_description": …}`, status 400, except
+//! `invalid_client`, which is 401 and carries `WWW-Authenticate: Basic` when the client tried
+//! HTTP Basic. RFC 7591 §3.2.2 adds the registration errors (`invalid_redirect_uri`,
+//! `invalid_client_metadata`), RFC 8707 §2 `invalid_target`. Every answer carries
+//! `Cache-Control: no-store` (RFC 6749 §5.1). Internal failures answer `server_error` with a
+//! generic description; the cause goes to the log only.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// An OAuth error, as answered by the token, revocation, introspection and registration
+/// endpoints. The `String`s are the `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// A parameter is missing, repeated, or malformed (RFC 6749 §5.2).
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// Client authentication failed (RFC 6749 §5.2): 401.
+    #[error("invalid_client: {description}")]
+    InvalidClient {
+        /// What failed.
+        description: String,
+        /// Whether the client tried `Authorization: Basic` (then `WWW-Authenticate: Basic`).
+        basic: bool,
+    },
+    /// The code or refresh token is invalid, expired, revoked, reused, or not this client's
+    /// (RFC 6749 §5.2).
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
+    /// The client may not use this grant type (RFC 6749 §5.2).
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    /// The grant type is not supported (RFC 6749 §5.2).
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    /// The scope is unknown or exceeds what was granted (RFC 6749 §5.2).
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    /// The `resource` is not the one the grant is bound to (RFC 8707 §2).
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
+    /// A registration's redirect URI is refused (RFC 7591 §3.2.2).
+    #[error("invalid_redirect_uri: {0}")]
+    InvalidRedirectUri(String),
+    /// A registration's metadata is refused (RFC 7591 §3.2.2).
+    #[error("invalid_client_metadata: {0}")]
+    InvalidClientMetadata(String),
+    /// Something failed inside the server; the description is generic.
+    #[error("server_error: {0}")]
+    ServerError(String),
+}
+
+impl OAuthError {
+    /// `invalid_client` without Basic.
+    pub fn invalid_client(description: impl Into<String>, basic: bool) -> Self {
+        Self::InvalidClient {
+            description: description.into(),
+            basic,
+        }
+    }
+
+    /// An internal failure: logged, answered as `server_error`.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "authorization server failure");
+        Self::ServerError("the authorization server failed; try again later".into())
+    }
+
+    /// The `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::ServerError(_) => "server_error",
+        }
+    }
+
+    /// The `error_description`.
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidClient { description, .. } => description,
+            Self::InvalidRequest(d)
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d)
+            | Self::InvalidTarget(d)
+            | Self::InvalidRedirectUri(d)
+            | Self::InvalidClientMetadata(d)
+            | Self::ServerError(d) => d,
+        }
+    }
+
+    /// The HTTP status: 401 for `invalid_client`, 500 for `server_error`, 400 otherwise.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(error: StoreError) -> Self {
+        Self::internal(error)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    error_description: &'a str,
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code(),
+            error_description: self.description(),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        no_store(headers);
+        if matches!(self, Self::InvalidClient { basic: true, .. }) {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"outpost\""),
+            );
+        }
+        response
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1): responses carrying or
+/// about credentials are never cached.
+pub fn no_store(headers: &mut axum::http::HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A JSON body with `status` and the no-store headers: every successful answer here.
+pub fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_rfc_6749() {
+        assert_eq!(
+            OAuthError::InvalidGrant("x".into()).status(),
+            StatusCode::BAD_REQUEST
+        );
+        let client = OAuthError::invalid_client("x", true);
+        assert_eq!(client.status(), StatusCode::UNAUTHORIZED);
+        let response = client.into_response();
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        let response = OAuthError::invalid_client("x", false).into_response();
+        assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+}

@@ -1,0 +1,89 @@
+//! Authorization-server metadata (RFC 8414 §2), served at
+//! `/.well-known/oauth-authorization-server` (RFC 8414 §3) and, because MCP clients also probe
+//! it, at the OpenID discovery path `/.well-known/openid-configuration` — the same document.
+//!
+//! `issuer` is the configured string exactly: clients compare it byte for byte with the
+//! resource metadata's `authorization_servers` and with the RFC 9207 `iss` parameter.
+//! Optional members are left out rather than sent as `null`; Client ID Metadata Documents are
+//! not advertised because they are not implemented yet.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use super::AuthorizationServer;
+
+/// The metadata document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorizationServerMetadata {
+    /// RFC 8414 §2 `issuer`.
+    pub issuer: String,
+    /// `{issuer}/authorize`.
+    pub authorization_endpoint: String,
+    /// `{issuer}/token`.
+    pub token_endpoint: String,
+    /// `{issuer}/register` (RFC 7591).
+    pub registration_endpoint: String,
+    /// `{issuer}/revoke` (RFC 7009).
+    pub revocation_endpoint: String,
+    /// `{issuer}/introspect` (RFC 7662).
+    pub introspection_endpoint: String,
+    /// `{issuer}/jwks.json`.
+    pub jwks_uri: String,
+    /// `["code"]`.
+    pub response_types_supported: Vec<&'static str>,
+    /// `["authorization_code", "refresh_token"]`.
+    pub grant_types_supported: Vec<&'static str>,
+    /// `["S256"]` (OAuth 2.1: `plain` refused).
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    /// `none`, `client_secret_basic`, `client_secret_post`.
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Same methods as the token endpoint (RFC 8414 §2).
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Confidential methods only: introspection is for resource servers with a secret.
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The configured scopes; left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes_supported: Vec<String>,
+    /// RFC 9207: every authorization response carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+
+impl AuthorizationServerMetadata {
+    /// The document for `server`.
+    pub fn for_server(server: &AuthorizationServer) -> Self {
+        Self {
+            issuer: server.issuer.clone(),
+            authorization_endpoint: server.endpoint("authorize"),
+            token_endpoint: server.endpoint("token"),
+            registration_endpoint: server.endpoint("register"),
+            revocation_endpoint: server.endpoint("revoke"),
+            introspection_endpoint: server.endpoint("introspect"),
+            jwks_uri: server.endpoint("jwks.json"),
+            response_types_supported: vec!["code"],
+            grant_types_supported: vec!["authorization_code", "refresh_token"],
+            code_challenge_methods_supported: vec!["S256"],
+            token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+            revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+            introspection_endpoint_auth_methods_supported: AUTH_METHODS[1..].to_vec(),
+            scopes_supported: server.scopes_supported.clone(),
+            authorization_response_iss_parameter_supported: true,
+        }
+    }
+}
+
+/// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
+pub async fn metadata(State(server): State<AuthorizationServer>) -> Response {
+    let mut response = Json(AuthorizationServerMetadata::for_server(&server)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}

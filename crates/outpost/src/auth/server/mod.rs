@@ -1,0 +1,257 @@
+//! Outpost's own OAuth 2.1 authorization server: its JSON endpoints.
+//!
+//! One file per endpoint, each citing the RFC it implements:
+//!
+//! - [`metadata`] — RFC 8414 authorization-server metadata, also at the OpenID discovery path.
+//! - [`jwks`] — the JWK Set (RFC 7517 §5) the resource server verifies access tokens with.
+//! - [`register`] — RFC 7591 Dynamic Client Registration.
+//! - [`token`] — RFC 6749 §4.1.3 / §6 token endpoint: `authorization_code` with PKCE (RFC 7636)
+//!   and resource indicators (RFC 8707), `refresh_token` with rotation and reuse detection
+//!   (OAuth 2.1 §4.3.1); [`issuance`] mints what it returns.
+//! - [`revoke`] — RFC 7009 revocation; [`introspect`] — RFC 7662 introspection; both look
+//!   tokens up through [`inspection`].
+//! - [`client_auth`] — client authentication (RFC 6749 §2.3): public, `client_secret_basic`,
+//!   `client_secret_post`; [`form`] — the form-encoded request bodies; [`errors`] — the RFC 6749
+//!   §5.2 error responses.
+//!
+//! The browser side (`/authorize`, login and consent pages) is not here yet; neither is the
+//! wiring into `http::router`. [`routes`] gives the endpoints as an axum [`Router`] over an
+//! [`AuthorizationServer`], which holds the configuration, the [`Store`], the [`Keyring`] and a
+//! [`Clock`].
+
+pub mod client_auth;
+pub mod errors;
+pub mod form;
+pub mod inspection;
+pub mod introspect;
+pub mod issuance;
+pub mod jwks;
+pub mod metadata;
+pub mod register;
+pub mod revoke;
+pub mod token;
+
+use std::{
+    sync::{Arc, PoisonError, RwLock, RwLockReadGuard},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
+
+use super::{
+    keyring::{Keyring, KeyringEntry, KeyringError},
+    scope::Scope,
+    signing_key::SigningKeyError,
+};
+use crate::store::{SigningKeyRecord, Store, StoreError};
+
+/// Default access-token lifetime: one hour.
+pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// Default refresh-token lifetime: 30 days (each rotation starts a new one).
+pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default authorization-code lifetime: 60 s (RFC 6749 §4.1.2 recommends at most 10 minutes).
+pub const DEFAULT_CODE_LIFETIME: Duration = Duration::from_secs(60);
+/// Largest request body any endpoint here reads (registration JSON, token forms).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Where the authorization server reads the time: Unix seconds. Tests move it by hand.
+pub trait Clock: Send + Sync {
+    /// The current time, Unix seconds.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// Why the keyring could not be loaded or rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyManagementError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored keys do not form a keyring, or a key could not be generated.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// A key could not be read or written as PEM.
+    #[error(transparent)]
+    Key(#[from] SigningKeyError),
+}
+
+/// The authorization server's state: configuration, persistence, keys and clock. Cloning is
+/// cheap (`Arc`s and short strings), as axum state needs.
+#[derive(Clone)]
+pub struct AuthorizationServer {
+    /// The issuer identifier, exactly as in the metadata and every token's `iss` (RFC 8414 §2;
+    /// clients compare it byte for byte, so it is never normalised).
+    pub issuer: String,
+    /// The resource (RFC 8707) tokens are bound to when the authorization request named none:
+    /// the MCP endpoint's URL.
+    pub default_resource: String,
+    /// Users, clients, codes, grants, keys.
+    pub store: Store,
+    /// The signing keys. Shared with the resource server when embedded.
+    pub keyring: Arc<RwLock<Keyring>>,
+    /// How long access tokens live.
+    pub access_token_lifetime: Duration,
+    /// How long a refresh token lives (from its issue; rotation issues a fresh one).
+    pub refresh_token_lifetime: Duration,
+    /// How long an authorization code lives.
+    pub code_lifetime: Duration,
+    /// The scopes advertised in the metadata and accepted at registration.
+    pub scopes_supported: Vec<String>,
+    /// The scope granted when a request names none.
+    pub default_scope: Scope,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AuthorizationServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationServer")
+            .field("issuer", &self.issuer)
+            .field("default_resource", &self.default_resource)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServer {
+    /// A server for `issuer` whose tokens default to `default_resource`, with the default
+    /// lifetimes, the system clock, and `scopes_supported` (the first is no default: set
+    /// [`AuthorizationServer::default_scope`] to choose one; it is all of them otherwise).
+    pub fn new(
+        issuer: impl Into<String>,
+        default_resource: impl Into<String>,
+        store: Store,
+        keyring: Keyring,
+        scopes_supported: Vec<String>,
+    ) -> Self {
+        let default_scope = Scope::parse(&scopes_supported.join(" ")).unwrap_or_default();
+        Self {
+            issuer: issuer.into(),
+            default_resource: default_resource.into(),
+            store,
+            keyring: Arc::new(RwLock::new(keyring)),
+            access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
+            refresh_token_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
+            code_lifetime: DEFAULT_CODE_LIFETIME,
+            scopes_supported,
+            default_scope,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same server reading time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// `{issuer}/{path}`: endpoint URLs, without doubling a trailing slash of the issuer.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}/{path}", self.issuer.trim_end_matches('/'))
+    }
+
+    /// Read access to the keyring. Nothing panics while holding the lock, so a poisoned lock
+    /// still holds a consistent keyring.
+    pub fn keyring(&self) -> RwLockReadGuard<'_, Keyring> {
+        self.keyring.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Builds the keyring from the stored signing keys; when none is active (a first start),
+    /// generates one and stores it. `max_token_lifetime` is the access-token lifetime in use:
+    /// it decides how long retired keys keep verifying.
+    pub async fn load_keyring(
+        store: &Store,
+        max_token_lifetime: Duration,
+        now: i64,
+    ) -> Result<Keyring, KeyManagementError> {
+        let records = store.keys.list().await?;
+        let entries = records
+            .iter()
+            .map(|r| {
+                KeyringEntry::from_stored(
+                    &r.kid,
+                    &r.algorithm,
+                    &r.private_key_pem,
+                    r.created_at,
+                    r.retired_at,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match Keyring::from_entries(entries.clone(), max_token_lifetime, now) {
+            Ok(keyring) => Ok(keyring),
+            Err(KeyringError::NoActiveKey) => {
+                let fresh = Keyring::generate(now, max_token_lifetime)?;
+                let mut all = entries;
+                for entry in fresh.entries() {
+                    store.keys.insert(record_of(entry)?).await?;
+                    all.push(entry.clone());
+                }
+                Ok(Keyring::from_entries(all, max_token_lifetime, now)?)
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Rotates the signing key at `now`: stores a new active key, marks the old one retired in
+    /// the store (it keeps verifying until its tokens have expired), and swaps the keyring in.
+    /// Returns the new `kid`.
+    pub async fn rotate_keys(&self, now: i64) -> Result<String, KeyManagementError> {
+        let mut next = self.keyring().clone();
+        let previous = next.active().kid().to_owned();
+        let record = record_of(next.rotate(now)?)?;
+        let kid = record.kid.clone();
+        self.store.keys.insert(record).await?;
+        self.store.keys.retire(&previous, now).await?;
+        *self.keyring.write().unwrap_or_else(PoisonError::into_inner) = next;
+        Ok(kid)
+    }
+}
+
+fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> {
+    Ok(SigningKeyRecord {
+        kid: entry.key.kid().to_owned(),
+        algorithm: entry.key.algorithm().to_owned(),
+        private_key_pem: entry.key.to_pem()?,
+        created_at: entry.created_at,
+        retired_at: entry.retired_at,
+    })
+}
+
+/// The authorization server's JSON endpoints, to be merged into the outer router at the root
+/// of the issuer: the two discovery documents, `/jwks.json`, `/register`, `/token`, `/revoke`,
+/// `/introspect`. Bodies are limited to [`MAX_BODY_BYTES`].
+pub fn routes(state: AuthorizationServer) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::metadata),
+        )
+        .route("/.well-known/openid-configuration", get(metadata::metadata))
+        .route("/jwks.json", get(jwks::jwks))
+        .route("/register", post(register::register))
+        .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
+        .route("/introspect", post(introspect::introspect))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,236 @@
+//! `POST /token`: the token endpoint (RFC 6749 §3.2).
+//!
+//! - `authorization_code` (RFC 6749 §4.1.3): the code is taken from the store once, atomically
+//!   (a replay finds nothing: `invalid_grant`), then must have been issued to this client for
+//!   exactly this `redirect_uri`, and the PKCE `code_verifier` must hash to its S256 challenge
+//!   (RFC 7636 §4.6). A `resource` (RFC 8707 §2.2), if sent, must be the one the code is bound
+//!   to (`invalid_target` otherwise). Success starts a grant — a refresh-token family.
+//! - `refresh_token` (RFC 6749 §6): the token must belong to this client; it is rotated on
+//!   every use (OAuth 2.1 §4.3.1), and presenting a rotated one revokes the whole family. A
+//!   `scope` may narrow the grant's scope, never widen it (`invalid_scope`); the `resource`
+//!   must stay the grant's.
+//!
+//! Errors are 400 with an RFC 6749 §5.2 body (`invalid_grant` for every bad code or refresh
+//! token), except `invalid_client`, 401. Answers carry `Cache-Control: no-store` (§5.1).
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+
+use super::{
+    AuthorizationServer,
+    client_auth::{AuthenticatedClient, authenticate},
+    errors::{OAuthError, no_store_json},
+    form::FormParams,
+    issuance::{self, MintedRefreshToken, TokenResponse, grant_resource},
+};
+use crate::{
+    auth::{
+        pkce::{self, CodeChallenge, CodeVerifier},
+        scope::Scope,
+    },
+    store::{GrantId, GrantRecord, NewRefreshToken, RefreshTokenRecord, Rotation, token_hash},
+};
+
+/// `POST /token`.
+pub async fn token(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = FormParams::parse(&headers, &body)?;
+    let grant_type = form.require("grant_type")?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        return Err(OAuthError::UnsupportedGrantType(format!(
+            "grant_type {grant_type:?} is not supported: use authorization_code or refresh_token"
+        )));
+    }
+    let client = authenticate(&server, &headers, &form).await?;
+    if !client.record.grant_types.iter().any(|g| g == grant_type) {
+        return Err(OAuthError::UnauthorizedClient(format!(
+            "this client did not register the {grant_type} grant"
+        )));
+    }
+    let response = if grant_type == "authorization_code" {
+        authorization_code(&server, &client, &form).await?
+    } else {
+        refresh_token(&server, &client, &form).await?
+    };
+    Ok(no_store_json(StatusCode::OK, &response))
+}
+
+async fn authorization_code(
+    server: &AuthorizationServer,
+    client: &AuthenticatedClient,
+    form: &FormParams,
+) -> Result<TokenResponse, OAuthError> {
+    let code = form.require("code")?;
+    let redirect_uri = form.require("redirect_uri")?;
+    let verifier = CodeVerifier::parse(form.require("code_verifier")?)
+        .map_err(|e| OAuthError::InvalidRequest(e.to_string()))?;
+    let now = server.now();
+
+    // Taken before any check: whatever follows, this code is spent (RFC 6749 §4.1.2).
+    let record = server
+        .store
+        .codes
+        .take(&token_hash(code), now)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::InvalidGrant("the code is invalid, expired or already used".into())
+        })?;
+    if record.client_id != client.record.client_id {
+        return Err(OAuthError::InvalidGrant(
+            "the code was issued to another client".into(),
+        ));
+    }
+    // RFC 6749 §4.1.3: identical to the authorization request's redirect_uri.
+    if record.redirect_uri != redirect_uri {
+        return Err(OAuthError::InvalidGrant(
+            "redirect_uri differs from the authorization request's".into(),
+        ));
+    }
+    let challenge =
+        CodeChallenge::parse(Some(&record.code_challenge)).map_err(OAuthError::internal)?;
+    pkce::verify(&challenge, &verifier).map_err(|_| {
+        OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into())
+    })?;
+    let resource = record
+        .resource
+        .clone()
+        .unwrap_or_else(|| server.default_resource.clone());
+    check_resource(form, &resource)?;
+    let scope = Scope::parse(&record.scope).map_err(OAuthError::internal)?;
+
+    let grant = GrantRecord {
+        grant_id: GrantId::random(),
+        user_id: record.user_id,
+        client_id: record.client_id,
+        scope: record.scope,
+        resource: Some(resource),
+        created_at: now,
+        revoked_at: None,
+    };
+    server.store.grants.create_grant(grant.clone()).await?;
+    let access_token = issuance::access_token(server, &grant, &scope, now).await?;
+    let refresh = if client
+        .record
+        .grant_types
+        .iter()
+        .any(|g| g == "refresh_token")
+    {
+        let minted = MintedRefreshToken::generate(server, now)?;
+        server
+            .store
+            .grants
+            .insert_refresh_token(RefreshTokenRecord {
+                token_hash: minted.hash.clone(),
+                grant_id: grant.grant_id,
+                expires_at: minted.expires_at,
+                rotated_at: None,
+            })
+            .await?;
+        Some(minted)
+    } else {
+        None
+    };
+    Ok(issuance::response(server, access_token, refresh, &scope))
+}
+
+async fn refresh_token(
+    server: &AuthorizationServer,
+    client: &AuthenticatedClient,
+    form: &FormParams,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = token_hash(form.require("refresh_token")?);
+    let invalid = || OAuthError::InvalidGrant("the refresh token is invalid".into());
+    let record = server
+        .store
+        .grants
+        .get_refresh_token(&presented)
+        .await?
+        .ok_or_else(invalid)?;
+    let grant = server
+        .store
+        .grants
+        .get_grant(record.grant_id)
+        .await?
+        .ok_or_else(invalid)?;
+    // RFC 6749 §6: the token must have been issued to the authenticated client. Checked
+    // before rotating, so another client cannot burn (or revoke) someone else's family.
+    if grant.client_id != client.record.client_id {
+        return Err(invalid());
+    }
+    let granted = Scope::parse(&grant.scope).map_err(OAuthError::internal)?;
+    // A current token's request is checked before it is spent; a rotated one goes straight to
+    // `rotate`, which detects the reuse and revokes the family.
+    let scope = if record.rotated_at.is_none() && grant.revoked_at.is_none() {
+        check_resource(form, grant_resource(server, &grant))?;
+        narrowed_scope(form, &granted)?
+    } else {
+        granted
+    };
+
+    let now = server.now();
+    let minted = MintedRefreshToken::generate(server, now)?;
+    let successor = NewRefreshToken {
+        token_hash: minted.hash.clone(),
+        expires_at: minted.expires_at,
+    };
+    match server
+        .store
+        .grants
+        .rotate(&presented, successor, now)
+        .await?
+    {
+        Rotation::Rotated { grant, .. } => {
+            let access_token = issuance::access_token(server, &grant, &scope, now).await?;
+            Ok(issuance::response(
+                server,
+                access_token,
+                Some(minted),
+                &scope,
+            ))
+        }
+        Rotation::Reused { grant_id } => {
+            tracing::warn!(%grant_id, "refresh token reused: grant revoked");
+            Err(OAuthError::InvalidGrant(
+                "the refresh token was already used; the grant is revoked".into(),
+            ))
+        }
+        Rotation::Revoked { .. } => Err(OAuthError::InvalidGrant(
+            "the grant of this refresh token is revoked".into(),
+        )),
+        Rotation::Expired => Err(OAuthError::InvalidGrant(
+            "the refresh token has expired".into(),
+        )),
+        Rotation::Unknown => Err(invalid()),
+    }
+}
+
+/// RFC 8707 §2.2: a `resource` on the token request must be the grant's.
+fn check_resource(form: &FormParams, bound: &str) -> Result<(), OAuthError> {
+    match form.get("resource") {
+        Some(resource) if resource != bound => Err(OAuthError::InvalidTarget(format!(
+            "this grant is bound to the resource {bound}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 6749 §6: a requested scope must not exceed the granted one; absent means all of it.
+fn narrowed_scope(form: &FormParams, granted: &Scope) -> Result<Scope, OAuthError> {
+    let Some(requested) = form.get("scope") else {
+        return Ok(granted.clone());
+    };
+    let requested = Scope::parse(requested).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+    if !granted.contains_all(&requested) {
+        return Err(OAuthError::InvalidScope(format!(
+            "the requested scope exceeds the granted scope \"{granted}\""
+        )));
+    }
+    Ok(requested)
+}

@@ -1,0 +1,265 @@
+//! The authorization server's JSON endpoints over real HTTP on loopback: discovery, JWKS,
+//! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
+//! revocation, introspection, and a restart on the same SQLite file.
+//!
+//! `/authorize` does not exist yet, so codes are inserted into the store directly, as
+//! `/authorize` will: the SHA-256 of a known code, the S256 challenge of a known verifier.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use outpost::{
+    auth::{
+        access_token,
+        pkce::{CodeChallenge, CodeVerifier},
+        server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, routes},
+    },
+    store::{
+        AuthorizationCodeRecord, ClientId, PasswordHash, Store, UserId, UserRecord, Username,
+        token_hash,
+    },
+};
+use reqwest::{StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+
+const T0: i64 = 1_800_000_000;
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9mIbHpbHCgrPsRcPEwDpY0mz9x";
+const REDIRECT: &str = "http://127.0.0.1:6276/oauth/callback";
+// A valid argon2id PHC string: the tests never log in, so the password does not matter.
+const SOME_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
+
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+struct TestServer {
+    base: String,
+    http: reqwest::Client,
+    state: AuthorizationServer,
+    clock: Arc<ManualClock>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+struct Tokens {
+    access: String,
+    refresh: String,
+}
+
+async fn spawn(store: Store) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let keyring = AuthorizationServer::load_keyring(&store, DEFAULT_ACCESS_TOKEN_LIFETIME, T0)
+        .await
+        .unwrap();
+    let state = AuthorizationServer::new(
+        base.clone(),
+        format!("{base}/mcp"),
+        store,
+        keyring,
+        vec!["mcp:read".into(), "mcp:write".into()],
+    )
+    .with_clock(clock.clone());
+    let app = routes(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    TestServer {
+        base,
+        http: reqwest::Client::new(),
+        state,
+        clock,
+        _server: server,
+    }
+}
+
+impl TestServer {
+    fn resource(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.unwrap()
+    }
+
+    async fn register(&self, metadata: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/register", self.base))
+            .json(&metadata)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn public_client(&self) -> String {
+        let (status, body) = self
+            .register(json!({
+                "redirect_uris": [REDIRECT],
+                "application_type": "native",
+                "token_endpoint_auth_method": "none",
+                "client_name": "Inspector",
+            }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["client_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (StatusCode, Value, HeaderMap) {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, json, headers)
+    }
+
+    async fn user(&self, name: &str) -> UserId {
+        let id = UserId::random();
+        let record = UserRecord {
+            id,
+            username: Username::parse(name).unwrap(),
+            password_hash: PasswordHash::parse(SOME_HASH).unwrap(),
+            created_at: T0,
+        };
+        self.state.store.users.create(record).await.unwrap();
+        id
+    }
+
+    /// What `/authorize` will store: returns the code in clear.
+    async fn code(&self, client_id: &str, user: UserId, scope: &str) -> String {
+        let code = format!("code-{}", uuid::Uuid::new_v4());
+        let verifier = CodeVerifier::parse(VERIFIER).unwrap();
+        let record = AuthorizationCodeRecord {
+            code_hash: token_hash(&code),
+            client_id: ClientId::parse(client_id).unwrap(),
+            user_id: user,
+            redirect_uri: REDIRECT.into(),
+            scope: scope.into(),
+            resource: Some(self.resource()),
+            code_challenge: CodeChallenge::s256(&verifier).as_str().to_owned(),
+            expires_at: self.clock.now() + 60,
+        };
+        self.state.store.codes.insert(record).await.unwrap();
+        code
+    }
+
+    async fn exchange(&self, client_id: &str, code: &str) -> (StatusCode, Value, HeaderMap) {
+        let resource = self.resource();
+        self.post(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", client_id),
+                ("resource", &resource),
+            ],
+            None,
+        )
+        .await
+    }
+
+    async fn tokens(&self, client_id: &str, user: UserId) -> Tokens {
+        let code = self.code(client_id, user, "mcp:read mcp:write").await;
+        let (status, body, _) = self.exchange(client_id, &code).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Tokens {
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn refresh(
+        &self,
+        client_id: &str,
+        token: &str,
+        scope: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut params = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client_id),
+        ];
+        if let Some(scope) = scope {
+            params.push(("scope", scope));
+        }
+        let (status, body, _) = self.post("/token", &params, None).await;
+        (status, body)
+    }
+
+    async fn confidential_client(&self) -> (String, String) {
+        let (status, body) = self
+            .register(json!({"redirect_uris": ["https://rs.example/cb"], "client_name": "RS"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["client_id"].as_str().unwrap().to_owned();
+        (id, body["client_secret"].as_str().unwrap().to_owned())
+    }
+
+    async fn introspect(&self, token: &str, basic: (&str, &str)) -> Value {
+        let (status, body, _) = self
+            .post("/introspect", &[("token", token)], Some(basic))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: (StatusCode, &str)) {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (expected.0, Some(expected.1)),
+        "{body}"
+    );
+}
+
+fn assert_no_nulls(value: &Value) {
+    match value {
+        Value::Null => panic!("null member"),
+        Value::Object(map) => map.values().for_each(assert_no_nulls),
+        Value::Array(items) => items.iter().for_each(assert_no_nulls),
+        _ => {}
+    }
+}
+
+#[path = "authorization_server/cases.rs"]
+mod cases;

@@ -1,0 +1,406 @@
+//! The cases, one rule each.
+
+use super::*;
+
+#[tokio::test]
+async fn metadata_lists_the_endpoints_without_nulls() {
+    let server = spawn(Store::memory()).await;
+    let metadata = server.get("/.well-known/oauth-authorization-server").await;
+    assert_no_nulls(&metadata);
+    let base = &server.base;
+    assert_eq!(metadata["issuer"], json!(base));
+    for (member, path) in [
+        ("authorization_endpoint", "authorize"),
+        ("token_endpoint", "token"),
+        ("registration_endpoint", "register"),
+        ("revocation_endpoint", "revoke"),
+        ("introspection_endpoint", "introspect"),
+        ("jwks_uri", "jwks.json"),
+    ] {
+        assert_eq!(
+            metadata[member],
+            json!(format!("{base}/{path}")),
+            "{member}"
+        );
+    }
+    assert_eq!(metadata["response_types_supported"], json!(["code"]));
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        json!(["none", "client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(
+        metadata["scopes_supported"],
+        json!(["mcp:read", "mcp:write"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        json!(true)
+    );
+    assert!(
+        metadata
+            .get("client_id_metadata_document_supported")
+            .is_none()
+    );
+    let openid = server.get("/.well-known/openid-configuration").await;
+    assert_eq!(openid, metadata);
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_active_key() {
+    let server = spawn(Store::memory()).await;
+    let jwks = server.get("/jwks.json").await;
+    let kid = server.state.keyring().active().kid().to_owned();
+    assert_eq!(jwks["keys"][0]["kid"], json!(kid));
+    assert_eq!(jwks["keys"][0]["alg"], json!("ES256"));
+}
+
+#[tokio::test]
+async fn native_public_client_registers_with_a_loopback_redirect() {
+    let server = spawn(Store::memory()).await;
+    let (status, body) = server
+        .register(json!({
+            "redirect_uris": ["http://localhost:6274/oauth/callback/debug"],
+            "application_type": "native",
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "client_name": "MCP Inspector",
+            "scope": "mcp:read unknown",
+            "client_uri": "https://ignored.example",
+        }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_no_nulls(&body);
+    assert!(body["client_id"].is_string());
+    assert_eq!(body["client_id_issued_at"], json!(T0));
+    assert_eq!(
+        body["redirect_uris"],
+        json!(["http://localhost:6274/oauth/callback/debug"])
+    );
+    assert_eq!(body["token_endpoint_auth_method"], json!("none"));
+    assert_eq!(body["application_type"], json!("native"));
+    assert_eq!(body["scope"], json!("mcp:read"));
+    assert!(body.get("client_secret").is_none());
+}
+
+#[tokio::test]
+async fn dangerous_redirects_are_refused() {
+    let server = spawn(Store::memory()).await;
+    for uri in [
+        "javascript:alert(1)",
+        "https://app.example/cb#frag",
+        "http://app.example/cb",
+    ] {
+        let (status, body) = server
+            .register(json!({"redirect_uris": [uri], "token_endpoint_auth_method": "none"}))
+            .await;
+        assert_error(
+            status,
+            &body,
+            (StatusCode::BAD_REQUEST, "invalid_redirect_uri"),
+        );
+    }
+    let (status, body) = server.register(json!({"client_name": "x"})).await;
+    assert_error(
+        status,
+        &body,
+        (StatusCode::BAD_REQUEST, "invalid_redirect_uri"),
+    );
+    let (status, body) = server
+        .register(json!({"redirect_uris": [REDIRECT], "grant_types": ["implicit"]}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        (StatusCode::BAD_REQUEST, "invalid_client_metadata"),
+    );
+}
+
+#[tokio::test]
+async fn confidential_client_gets_a_secret_and_must_use_it() {
+    let server = spawn(Store::memory()).await;
+    let (status, body) = server
+        .register(json!({"redirect_uris": [REDIRECT], "application_type": "native"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["token_endpoint_auth_method"],
+        json!("client_secret_basic")
+    );
+    assert_eq!(body["client_secret_expires_at"], json!(0));
+    let id = body["client_id"].as_str().unwrap();
+    let secret = body["client_secret"].as_str().unwrap();
+    let user = server.user("alice").await;
+
+    let code = server.code(id, user, "mcp:read").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, body, headers) = server.post("/token", &form, Some((id, "wrong"))).await;
+    assert_error(status, &body, (StatusCode::UNAUTHORIZED, "invalid_client"));
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+
+    // The failed attempt did not spend the code: the client was refused before it.
+    let (status, body, headers) = server.post("/token", &form, Some((id, secret))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body["scope"], json!("mcp:read"));
+}
+
+#[tokio::test]
+async fn code_exchange_issues_tokens_for_the_resource() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+    let code = server.code(&client, user, "mcp:read mcp:write").await;
+    let (status, body, headers) = server.exchange(&client, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_no_nulls(&body);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body["token_type"], json!("Bearer"));
+    assert_eq!(body["expires_in"], json!(3600));
+    assert_eq!(body["scope"], json!("mcp:read mcp:write"));
+    assert!(body["refresh_token"].is_string());
+
+    let token = body["access_token"].as_str().unwrap();
+    let keyring = server.state.keyring().clone();
+    let claims =
+        access_token::verify(&keyring, token, &server.base, &server.resource(), T0).unwrap();
+    assert_eq!(claims.sub, user.to_string());
+    assert_eq!(claims.client_id, client);
+    assert_eq!(claims.username.as_deref(), Some("alice"));
+    assert!(claims.grant_id.is_some());
+    assert!(access_token::verify(&keyring, token, &server.base, "https://other/mcp", T0).is_err());
+
+    // Replay: the code was spent.
+    let (status, body, _) = server.exchange(&client, &code).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn bad_code_exchanges_are_refused() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+    let wrong_verifier = "x".repeat(43);
+    let other_redirect = "http://127.0.0.1:6276/elsewhere";
+    for (name, value, expected) in [
+        ("code_verifier", wrong_verifier.as_str(), "invalid_grant"),
+        ("redirect_uri", other_redirect, "invalid_grant"),
+        ("resource", "https://other.example/mcp", "invalid_target"),
+    ] {
+        let code = server.code(&client, user, "mcp:read").await;
+        let resource = server.resource();
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", client.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("resource", resource.as_str()),
+        ];
+        form.retain(|(n, _)| *n != name);
+        form.push((name, value));
+        let (status, body, _) = server.post("/token", &form, None).await;
+        assert_error(status, &body, (StatusCode::BAD_REQUEST, expected));
+    }
+    let code = server.code(&client, user, "mcp:read").await;
+    let (status, body, _) = server.exchange("no-such-client", &code).await;
+    assert_error(status, &body, (StatusCode::UNAUTHORIZED, "invalid_client"));
+    let (status, body, _) = server
+        .post(
+            "/token",
+            &[("grant_type", "password"), ("client_id", &client)],
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    );
+    // An expired code is as good as none.
+    server.clock.0.fetch_add(61, Ordering::SeqCst);
+    let (status, body, _) = server.exchange(&client, &code).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+    let first = server.tokens(&client, user).await;
+
+    let (status, body) = server.refresh(&client, &first.refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_no_nulls(&body);
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first.refresh);
+
+    // Reuse of the rotated token: refused, and the family is revoked.
+    let (status, body) = server.refresh(&client, &first.refresh, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let (status, body) = server.refresh(&client, &second, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn refresh_may_narrow_the_scope_but_not_widen_it() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+    let code = server.code(&client, user, "mcp:read").await;
+    let (_, body, _) = server.exchange(&client, &code).await;
+    let refresh = body["refresh_token"].as_str().unwrap();
+
+    let (status, body) = server
+        .refresh(&client, refresh, Some("mcp:read mcp:write"))
+        .await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_scope"));
+    // The refused request did not spend the token.
+    let tokens = server.tokens(&client, user).await;
+    let (status, body) = server
+        .refresh(&client, &tokens.refresh, Some("mcp:read"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], json!("mcp:read"));
+    let (status, body) = server.refresh(&client, refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Another client cannot use it.
+    let other = server.public_client().await;
+    let next = body["refresh_token"].as_str().unwrap();
+    let (status, body) = server.refresh(&other, next, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let (status, _) = server.refresh(&client, next, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revocation_and_introspection() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let (rs_id, rs_secret) = server.confidential_client().await;
+    let rs = (rs_id.as_str(), rs_secret.as_str());
+    let user = server.user("alice").await;
+    let tokens = server.tokens(&client, user).await;
+
+    let active = server.introspect(&tokens.access, rs).await;
+    assert_no_nulls(&active);
+    assert_eq!(active["active"], json!(true));
+    assert_eq!(active["client_id"], json!(client));
+    assert_eq!(active["username"], json!("alice"));
+    assert_eq!(active["sub"], json!(user.to_string()));
+    assert_eq!(active["aud"], json!(server.resource()));
+    assert_eq!(active["iss"], json!(server.base));
+    assert_eq!(active["token_type"], json!("Bearer"));
+    assert_eq!(active["scope"], json!("mcp:read mcp:write"));
+    let refresh = server.introspect(&tokens.refresh, rs).await;
+    assert_eq!(refresh["active"], json!(true));
+    assert_eq!(
+        server.introspect("not-a-token", rs).await,
+        json!({"active": false})
+    );
+
+    // Unauthenticated, or authenticated as a public client: 401.
+    let (status, body, _) = server
+        .post("/introspect", &[("token", &tokens.access)], None)
+        .await;
+    assert_error(status, &body, (StatusCode::UNAUTHORIZED, "invalid_client"));
+    let form = [
+        ("token", tokens.access.as_str()),
+        ("client_id", client.as_str()),
+    ];
+    let (status, body, _) = server.post("/introspect", &form, None).await;
+    assert_error(status, &body, (StatusCode::UNAUTHORIZED, "invalid_client"));
+
+    // Unknown tokens still answer 200.
+    let form = [("token", "garbage"), ("client_id", client.as_str())];
+    let (status, _, _) = server.post("/revoke", &form, None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let form = [
+        ("token", tokens.refresh.as_str()),
+        ("token_type_hint", "refresh_token"),
+        ("client_id", client.as_str()),
+    ];
+    let (status, _, _) = server.post("/revoke", &form, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    assert_eq!(
+        server.introspect(&tokens.access, rs).await,
+        json!({"active": false})
+    );
+
+    // Revoking an access token revokes its grant, refresh tokens included.
+    let tokens = server.tokens(&client, user).await;
+    let form = [
+        ("token", tokens.access.as_str()),
+        ("client_id", client.as_str()),
+    ];
+    let (status, _, _) = server.post("/revoke", &form, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_file_keeps_keys_and_grants() {
+    let path = std::env::temp_dir().join(format!("outpost-as-{}.db", uuid::Uuid::new_v4()));
+    let url = format!("sqlite://{}", path.display());
+    let (client, tokens, kid, issuer, user) = {
+        let server = spawn(Store::open(&url).await.unwrap()).await;
+        let client = server.public_client().await;
+        let user = server.user("alice").await;
+        let tokens = server.tokens(&client, user).await;
+        let kid = server.state.keyring().active().kid().to_owned();
+        (client, tokens, kid, server.base.clone(), user)
+    };
+
+    let server = spawn(Store::open(&url).await.unwrap()).await;
+    assert_eq!(server.state.keyring().active().kid(), kid);
+    let keyring = server.state.keyring().clone();
+    let claims = access_token::verify(
+        &keyring,
+        &tokens.access,
+        &issuer,
+        &format!("{issuer}/mcp"),
+        T0,
+    )
+    .unwrap();
+    assert_eq!(claims.sub, user.to_string());
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Rotation persists: a third start signs with the new key and still verifies the old one.
+    let new_kid = server.state.rotate_keys(T0 + 10).await.unwrap();
+    drop(server);
+    let keyring = AuthorizationServer::load_keyring(
+        &Store::open(&url).await.unwrap(),
+        Duration::from_secs(3600),
+        T0 + 20,
+    )
+    .await
+    .unwrap();
+    assert_eq!(keyring.active().kid(), new_kid);
+    assert!(keyring.verification_key(&kid, T0 + 20).is_some());
+    let _ = std::fs::remove_file(&path);
+}
