@@ -261,5 +261,7 @@ fn assert_no_nulls(value: &Value) {
     }
 }
 
-#[path = "authorization_server/cases.rs"]
-mod cases;
+#[path = "authorization_server/discovery_and_codes.rs"]
+mod discovery_and_codes;
+#[path = "authorization_server/grants.rs"]
+mod grants;

@@ -1,0 +1,222 @@
+//! Refresh, revocation, introspection and restarts, one rule each.
+
+use super::*;
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+    let first = server.tokens(&client, user).await;
+
+    let (status, body) = server.refresh(&client, &first.refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_no_nulls(&body);
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first.refresh);
+
+    // Reuse of the rotated token: refused, and the family is revoked.
+    let (status, body) = server.refresh(&client, &first.refresh, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let (status, body) = server.refresh(&client, &second, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn refresh_may_narrow_the_scope_but_not_widen_it() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+    let code = server.code(&client, user, "mcp:read").await;
+    let (_, body, _) = server.exchange(&client, &code).await;
+    let refresh = body["refresh_token"].as_str().unwrap();
+
+    let (status, body) = server
+        .refresh(&client, refresh, Some("mcp:read mcp:write"))
+        .await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_scope"));
+    // The refused request did not spend the token.
+    let tokens = server.tokens(&client, user).await;
+    let (status, body) = server
+        .refresh(&client, &tokens.refresh, Some("mcp:read"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], json!("mcp:read"));
+    let (status, body) = server.refresh(&client, refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Another client cannot use it.
+    let other = server.public_client().await;
+    let next = body["refresh_token"].as_str().unwrap();
+    let (status, body) = server.refresh(&other, next, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let (status, _) = server.refresh(&client, next, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revocation_and_introspection() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let (rs_id, rs_secret) = server.confidential_client().await;
+    let rs = (rs_id.as_str(), rs_secret.as_str());
+    let user = server.user("alice").await;
+    let tokens = server.tokens(&client, user).await;
+
+    let active = server.introspect(&tokens.access, rs).await;
+    assert_no_nulls(&active);
+    assert_eq!(active["active"], json!(true));
+    assert_eq!(active["client_id"], json!(client));
+    assert_eq!(active["username"], json!("alice"));
+    assert_eq!(active["sub"], json!(user.to_string()));
+    assert_eq!(active["aud"], json!(server.resource()));
+    assert_eq!(active["iss"], json!(server.base));
+    assert_eq!(active["token_type"], json!("Bearer"));
+    assert_eq!(active["scope"], json!("mcp:read mcp:write"));
+    let refresh = server.introspect(&tokens.refresh, rs).await;
+    assert_eq!(refresh["active"], json!(true));
+    assert_eq!(
+        server.introspect("not-a-token", rs).await,
+        json!({"active": false})
+    );
+
+    // Unauthenticated, or authenticated as a public client: 401.
+    let (status, body, _) = server
+        .post("/introspect", &[("token", &tokens.access)], None)
+        .await;
+    assert_error(status, &body, (StatusCode::UNAUTHORIZED, "invalid_client"));
+    let form = [
+        ("token", tokens.access.as_str()),
+        ("client_id", client.as_str()),
+    ];
+    let (status, body, _) = server.post("/introspect", &form, None).await;
+    assert_error(status, &body, (StatusCode::UNAUTHORIZED, "invalid_client"));
+
+    // Unknown tokens still answer 200.
+    let form = [("token", "garbage"), ("client_id", client.as_str())];
+    let (status, _, _) = server.post("/revoke", &form, None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let form = [
+        ("token", tokens.refresh.as_str()),
+        ("token_type_hint", "refresh_token"),
+        ("client_id", client.as_str()),
+    ];
+    let (status, _, _) = server.post("/revoke", &form, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    assert_eq!(
+        server.introspect(&tokens.access, rs).await,
+        json!({"active": false})
+    );
+
+    // Revoking an access token revokes its grant, refresh tokens included.
+    let tokens = server.tokens(&client, user).await;
+    let form = [
+        ("token", tokens.access.as_str()),
+        ("client_id", client.as_str()),
+    ];
+    let (status, _, _) = server.post("/revoke", &form, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_file_keeps_keys_and_grants() {
+    let path = std::env::temp_dir().join(format!("outpost-as-{}.db", uuid::Uuid::new_v4()));
+    let url = format!("sqlite://{}", path.display());
+    let (client, tokens, kid, issuer, user) = {
+        let server = spawn(Store::open(&url).await.unwrap()).await;
+        let client = server.public_client().await;
+        let user = server.user("alice").await;
+        let tokens = server.tokens(&client, user).await;
+        let kid = server.state.keyring().active().kid().to_owned();
+        (client, tokens, kid, server.base.clone(), user)
+    };
+
+    let server = spawn(Store::open(&url).await.unwrap()).await;
+    assert_eq!(server.state.keyring().active().kid(), kid);
+    let keyring = server.state.keyring().clone();
+    let claims = access_token::verify(
+        &keyring,
+        &tokens.access,
+        &issuer,
+        &format!("{issuer}/mcp"),
+        T0,
+    )
+    .unwrap();
+    assert_eq!(claims.sub, user.to_string());
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Rotation persists: a third start signs with the new key and still verifies the old one.
+    let new_kid = server.state.rotate_keys(T0 + 10).await.unwrap();
+    drop(server);
+    let keyring = AuthorizationServer::load_keyring(
+        &Store::open(&url).await.unwrap(),
+        Duration::from_secs(3600),
+        T0 + 20,
+    )
+    .await
+    .unwrap();
+    assert_eq!(keyring.active().kid(), new_kid);
+    assert!(keyring.verification_key(&kid, T0 + 20).is_some());
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn client_secret_post_clients_use_the_form_and_nothing_else() {
+    let server = spawn(Store::memory()).await;
+    let (status, body) = server
+        .register(json!({
+            "redirect_uris": [REDIRECT],
+            "application_type": "native",
+            "token_endpoint_auth_method": "client_secret_post",
+        }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["client_id"].as_str().unwrap();
+    let secret = body["client_secret"].as_str().unwrap();
+    let user = server.user("bob").await;
+    let code = server.code(id, user, "mcp:read").await;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    // Not the registered method: refused before the code is spent.
+    let (status, body, _) = server.post("/token", &form, Some((id, secret))).await;
+    assert_error(status, &body, (StatusCode::UNAUTHORIZED, "invalid_client"));
+    form.extend([("client_id", id), ("client_secret", secret)]);
+    let (status, body, _) = server.post("/token", &form, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn expired_tokens_are_inactive() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let (rs_id, rs_secret) = server.confidential_client().await;
+    let rs = (rs_id.as_str(), rs_secret.as_str());
+    let user = server.user("alice").await;
+    let tokens = server.tokens(&client, user).await;
+    server.clock.0.fetch_add(3600, Ordering::SeqCst);
+    assert_eq!(
+        server.introspect(&tokens.access, rs).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        server.introspect(&tokens.refresh, rs).await["active"],
+        json!(true)
+    );
+    server.clock.0.fetch_add(30 * 24 * 3600, Ordering::SeqCst);
+    assert_eq!(
+        server.introspect(&tokens.refresh, rs).await,
+        json!({"active": false})
+    );
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
