@@ -60,6 +60,16 @@ async fn no_token_is_401_naming_metadata_that_resolves() {
         );
     }
 
+    // Liveness stays open.
+    let health = auth
+        .app
+        .http
+        .get(auth.app.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
     // Tokens in the query string are refused, never read.
     let token = auth.token("alice", "mcp:tools");
     let query = auth
