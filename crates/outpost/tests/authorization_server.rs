@@ -2,8 +2,8 @@
 //! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
 //! revocation, introspection, and a restart on the same SQLite file.
 //!
-//! `/authorize` does not exist yet, so codes are inserted into the store directly, as
-//! `/authorize` will: the SHA-256 of a known code, the S256 challenge of a known verifier.
+//! Codes are inserted into the store directly, as `/authorize` does (`tests/authorize.rs`
+//! drives the real pages): the SHA-256 of a known code, the S256 challenge of a known verifier.
 
 use std::{
     sync::{

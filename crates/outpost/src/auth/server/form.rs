@@ -1,5 +1,6 @@
 //! The `application/x-www-form-urlencoded` bodies of the token, revocation and introspection
-//! requests (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1).
+//! requests (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1), and the authorization request's
+//! query (RFC 6749 §4.1.1).
 //!
 //! Parsed by hand rather than with a serde extractor for two rules: a parameter sent more
 //! than once is an `invalid_request` (RFC 6749 §3.1, §3.2), and an empty value counts as absent
@@ -38,6 +39,12 @@ impl FormParams {
                 "the body must be application/x-www-form-urlencoded".into(),
             ));
         }
+        Self::from_urlencoded(body)
+    }
+
+    /// Parses a URL query string or form body (`a=1&b=2`) with the same rules: the
+    /// authorization request's query (RFC 6749 §4.1.1) and the pages' form posts.
+    pub fn from_urlencoded(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(body) {
             if value.is_empty() {

@@ -14,21 +14,35 @@
 //!   `client_secret_post`; [`form`] — the form-encoded request bodies; [`errors`] — the RFC 6749
 //!   §5.2 error responses.
 //!
-//! The browser side (`/authorize`, login and consent pages) is not here yet; neither is the
-//! wiring into `http::router`. [`routes`] gives the endpoints as an axum [`Router`] over an
-//! [`AuthorizationServer`], which holds the configuration, the [`Store`], the [`Keyring`] and a
-//! [`Clock`].
+//! The browser side, RFC 6749 §4.1.1–§4.1.2 with RFC 9207 `iss`:
+//!
+//! - [`authorize`] — `GET /authorize`: validates the request, keeps it server-side
+//!   ([`pending`]) and shows the login page.
+//! - [`login`] — `POST /login`: CSRF check ([`csrf`]), password, throttling ([`throttle`]).
+//! - [`consent`] — the consent page and `POST /consent`: remembers consent, issues the code.
+//! - [`pages`] — the askama templates and the security headers of every browser response.
+//!
+//! Not yet wired into `http::router`. [`routes`] gives the endpoints as an axum [`Router`] over
+//! an [`AuthorizationServer`], which holds the configuration, the [`Store`], the [`Keyring`], a
+//! [`Clock`], the pending requests and the throttles.
 
+pub mod authorize;
 pub mod client_auth;
+pub mod consent;
+pub mod csrf;
 pub mod errors;
 pub mod form;
 pub mod inspection;
 pub mod introspect;
 pub mod issuance;
 pub mod jwks;
+pub mod login;
 pub mod metadata;
+pub mod pages;
+pub mod pending;
 pub mod register;
 pub mod revoke;
+pub mod throttle;
 pub mod token;
 
 use std::{
@@ -117,6 +131,10 @@ pub struct AuthorizationServer {
     pub default_scope: Scope,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// Authorization requests waiting for login and consent (this instance's memory).
+    pub pending: Arc<pending::PendingRequests>,
+    /// Failed-login and registration limits (this instance's memory).
+    pub throttles: Arc<throttle::Throttles>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -151,6 +169,8 @@ impl AuthorizationServer {
             scopes_supported,
             default_scope,
             clock: Arc::new(SystemClock),
+            pending: Arc::default(),
+            throttles: Arc::default(),
         }
     }
 
@@ -163,6 +183,11 @@ impl AuthorizationServer {
     /// The current time, Unix seconds.
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Whether the issuer is an `https` URL (then cookies are `Secure`).
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
     }
 
     /// `{issuer}/{path}`: endpoint URLs, without doubling a trailing slash of the issuer.
@@ -237,11 +262,21 @@ fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> 
     })
 }
 
-/// The authorization server's JSON endpoints, to be merged into the outer router at the root
+/// The authorization server's endpoints, to be merged into the outer router at the root
 /// of the issuer: the two discovery documents, `/jwks.json`, `/register`, `/token`, `/revoke`,
-/// `/introspect`. Bodies are limited to [`MAX_BODY_BYTES`].
+/// `/introspect`, and the browser routes `/authorize`, `/login`, `/consent` (with
+/// [`pages::BROWSER_HEADERS`]). Bodies are limited to [`MAX_BODY_BYTES`]. Per-source throttling
+/// needs the connection's address: serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (see [`throttle`]).
 pub fn routes(state: AuthorizationServer) -> Router {
+    let browser = pages::with_browser_headers(
+        Router::new()
+            .route("/authorize", get(authorize::authorize))
+            .route("/login", post(login::login))
+            .route("/consent", post(consent::consent)),
+    );
     Router::new()
+        .merge(browser)
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),

@@ -18,6 +18,9 @@
 //!
 //! The answer is 201 with the registered metadata (RFC 7591 §3.2.1); members without a value
 //! are left out, never `null`. Unknown request members are ignored (RFC 7591 §2).
+//!
+//! Registrations are throttled per source address (RFC 7591 §5 leaves abuse control to the
+//! server): past the limit, 429 with `Retry-After` ([`throttle`](super::throttle)).
 
 use axum::{body::Bytes, extract::State, http::StatusCode, response::Response};
 use serde::{Deserialize, Serialize};
@@ -25,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     AuthorizationServer,
     errors::{OAuthError, no_store_json},
+    throttle::{ClientIp, too_many_registrations},
 };
 use crate::{
     auth::{
@@ -102,8 +106,16 @@ pub struct RegistrationResponse {
 /// `POST /register`.
 pub async fn register(
     State(server): State<AuthorizationServer>,
+    ip: ClientIp,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
+    if let Err(retry_after) = server
+        .throttles
+        .registration_source
+        .hit(&ip.key(), server.now())
+    {
+        return Ok(too_many_registrations(retry_after));
+    }
     let request: RegistrationRequest = serde_json::from_slice(&body).map_err(|error| {
         OAuthError::InvalidClientMetadata(format!("the body is not valid metadata JSON: {error}"))
     })?;

@@ -1,0 +1,224 @@
+//! `GET /authorize`: the authorization endpoint (RFC 6749 §3.1, §4.1.1; OAuth 2.1 §4.1.1).
+//!
+//! Checked in the order RFC 6749 §4.1.2.1 requires:
+//!
+//! 1. `client_id` and `redirect_uri` first. While either is missing, unknown or not an exact
+//!    match for a registered URI ([`redirect_uri::find_match`]; loopback ports may vary,
+//!    RFC 8252 §7.3), the user sees an error page and is never redirected: redirecting to an
+//!    unchecked URI would make the server an open redirector (RFC 6749 §10.15). A client with
+//!    one registered URI may omit `redirect_uri`.
+//! 2. Every other error goes back to the redirect URI with `error`, `error_description`,
+//!    `state` and `iss` (RFC 9207): `response_type` must be `code`
+//!    (`unsupported_response_type`); PKCE is required with `code_challenge_method=S256`
+//!    (OAuth 2.1 §4.1.1; missing or `plain` is `invalid_request`); `scope` defaults to the
+//!    server's default scope and may name only supported scopes (`invalid_scope`); `resource`
+//!    (RFC 8707 §2), when given, must be the protected resource this server issues tokens for
+//!    (`invalid_target`).
+//!
+//! A valid request is stored server-side ([`PendingRequests`](super::pending::PendingRequests))
+//! and the login page is shown with its id and a CSRF token.
+
+use axum::{
+    extract::{RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use url::Url;
+
+use super::{
+    AuthorizationServer, csrf,
+    form::FormParams,
+    pages::{self, LoginPage},
+    pending::PendingAuthorization,
+};
+use crate::{
+    auth::{
+        pkce::{CodeChallenge, CodeChallengeMethod},
+        redirect_uri::{self, RedirectUri},
+        scope::Scope,
+    },
+    store::{ApplicationType, ClientId, ClientRecord},
+};
+
+/// `GET /authorize`.
+pub async fn authorize(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let params = match FormParams::from_urlencoded(query.as_bytes()) {
+        Ok(params) => params,
+        Err(error) => return bad_request(error.description()),
+    };
+    let client = match find_client(&server, params.get("client_id")).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    let redirect_uri = match checked_redirect_uri(&client, params.get("redirect_uri")) {
+        Ok(uri) => uri,
+        Err(message) => return bad_request(&message),
+    };
+    let state = params.get("state").map(str::to_owned);
+    let fail = |error: &str, description: &str| {
+        redirect_to_client(
+            &server,
+            &redirect_uri,
+            &[("error", error), ("error_description", description)],
+            state.as_deref(),
+        )
+    };
+    match params.get("response_type") {
+        Some("code") => {}
+        None => return fail("invalid_request", "response_type is required"),
+        Some(_) => return fail("unsupported_response_type", "only response_type=code"),
+    }
+    let code_challenge = match CodeChallengeMethod::parse(params.get("code_challenge_method"))
+        .and_then(|_| CodeChallenge::parse(params.get("code_challenge")))
+    {
+        Ok(challenge) => challenge,
+        Err(error) => return fail("invalid_request", &error.to_string()),
+    };
+    let scope = match requested_scope(&server, params.get("scope")) {
+        Ok(scope) => scope,
+        Err(message) => return fail("invalid_scope", &message),
+    };
+    let resource = params.get("resource").map(str::to_owned);
+    if resource
+        .as_ref()
+        .is_some_and(|r| *r != server.default_resource)
+    {
+        return fail(
+            "invalid_target",
+            "resource is not a protected resource of this server",
+        );
+    }
+
+    let pending = PendingAuthorization {
+        client_name: display_name(&client),
+        client_id: client.client_id,
+        redirect_uri,
+        scope,
+        resource,
+        code_challenge,
+        state,
+        user_id: None,
+        expires_at: 0,
+    };
+    let now = server.now();
+    let client_name = pending.client_name.clone();
+    let request_id = match server.pending.insert(pending, now) {
+        Ok(id) => id,
+        Err(error) => return pages::internal_error(error),
+    };
+    let (token, cookie) = match csrf::token_for_page(&headers, server.issuer_is_https()) {
+        Ok(pair) => pair,
+        Err(error) => return pages::internal_error(error),
+    };
+    let page = LoginPage {
+        client_name: &client_name,
+        request_id: &request_id,
+        csrf: &token,
+        username: "",
+        message: None,
+        action: "login",
+    };
+    pages::render(StatusCode::OK, &page, cookie)
+}
+
+/// The name shown to the user: the registered `client_name`, else the client id.
+pub fn display_name(client: &ClientRecord) -> String {
+    client
+        .client_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| client.client_id.to_string())
+}
+
+/// A 302 to `redirect_uri` with `params`, `state` (when the request had one) and `iss`
+/// (RFC 9207 §2) appended to its query (RFC 6749 §4.1.2: existing query components kept).
+pub fn redirect_to_client(
+    server: &AuthorizationServer,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return pages::internal_error("a checked redirect URI does not parse");
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+        if let Some(state) = state {
+            query.append_pair("state", state);
+        }
+        query.append_pair("iss", &server.issuer);
+    }
+    match HeaderValue::from_str(url.as_str()) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(error) => pages::internal_error(error),
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", message)
+}
+
+async fn find_client(
+    server: &AuthorizationServer,
+    client_id: Option<&str>,
+) -> Result<ClientRecord, Response> {
+    let Some(client_id) = client_id else {
+        return Err(bad_request("The request has no client_id."));
+    };
+    let unknown = || bad_request("The application is not registered with this server.");
+    let Ok(id) = ClientId::parse(client_id) else {
+        return Err(unknown());
+    };
+    match server.store.clients.get(&id).await {
+        Ok(Some(client)) => Ok(client),
+        Ok(None) => Err(unknown()),
+        Err(error) => Err(pages::internal_error(error)),
+    }
+}
+
+/// The request's redirect URI when it matches a registered one; a message for the error page
+/// otherwise.
+fn checked_redirect_uri(client: &ClientRecord, requested: Option<&str>) -> Result<String, String> {
+    let kind = match client.application_type {
+        ApplicationType::Web => redirect_uri::ApplicationType::Web,
+        ApplicationType::Native => redirect_uri::ApplicationType::Native,
+    };
+    let registered: Vec<RedirectUri> = client
+        .redirect_uris
+        .iter()
+        .filter_map(|uri| RedirectUri::parse(uri, kind).ok())
+        .collect();
+    match requested {
+        Some(requested) => redirect_uri::find_match(&registered, requested)
+            .map(|_| requested.to_owned())
+            .ok_or_else(|| "The redirect URI is not registered for this application.".into()),
+        None => match registered.as_slice() {
+            [only] => Ok(only.as_str().to_owned()),
+            _ => Err("The request has no redirect_uri.".into()),
+        },
+    }
+}
+
+/// The requested scope, or the default; every token must be supported.
+fn requested_scope(server: &AuthorizationServer, requested: Option<&str>) -> Result<Scope, String> {
+    let Some(requested) = requested else {
+        return Ok(server.default_scope.clone());
+    };
+    let scope = Scope::parse(requested).map_err(|e| e.to_string())?;
+    let unknown = scope
+        .iter()
+        .find(|s| !server.scopes_supported.iter().any(|x| x == s))
+        .map(str::to_owned);
+    match unknown {
+        Some(unknown) => Err(format!("unknown scope {unknown:?}")),
+        None => Ok(scope),
+    }
+}

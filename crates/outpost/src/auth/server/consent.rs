@@ -1,0 +1,160 @@
+//! The consent page and `POST /consent` (RFC 6749 §4.1.1–§4.1.2: the server "obtains an
+//! authorization decision" from the resource owner; OAuth 2.1 §7.6 / MCP security best
+//! practices: show who asks, where the user goes back to, and for what).
+//!
+//! The page names the client, the redirect URI's host and the scopes. The POST must carry the
+//! CSRF token ([`csrf`]) and a pending request that a user has signed in to. Approve remembers
+//! the consent (so the next authorization of this user and client skips the page) and issues
+//! the authorization code: a 256-bit [`Secret`] stored only as its SHA-256 with the user,
+//! client, redirect URI, scope, resource and PKCE challenge, for the code lifetime; the user is
+//! sent to `redirect_uri?code=…&state=…&iss=…` (RFC 6749 §4.1.2, RFC 9207). Deny sends
+//! `error=access_denied` (RFC 6749 §4.1.2.1).
+
+use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, response::Response};
+use url::Url;
+
+use super::{
+    AuthorizationServer,
+    authorize::redirect_to_client,
+    csrf,
+    form::FormParams,
+    login::{expired, forbidden},
+    pages::{self, ConsentPage},
+    pending::PendingAuthorization,
+};
+use crate::{
+    auth::{scope::Scope, secret::Secret},
+    store::{AuthorizationCodeRecord, ConsentRecord, token_hash},
+};
+
+/// The consent page for a signed-in pending request.
+pub fn consent_page(pending: &PendingAuthorization, request_id: &str, csrf: &str) -> Response {
+    let redirect_host = Url::parse(&pending.redirect_uri)
+        .ok()
+        .and_then(|url| {
+            url.host_str().map(|host| match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            })
+        })
+        .unwrap_or_else(|| pending.redirect_uri.clone());
+    let page = ConsentPage {
+        client_name: &pending.client_name,
+        redirect_host: &redirect_host,
+        scopes: pending.scope.iter().collect(),
+        request_id,
+        csrf,
+        action: "consent",
+    };
+    pages::render(StatusCode::OK, &page, None)
+}
+
+/// `POST /consent`.
+pub async fn consent(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match FormParams::parse(&headers, &body) {
+        Ok(form) => form,
+        Err(error) => {
+            return pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                error.description(),
+            );
+        }
+    };
+    if !csrf::verify(&headers, form.get(csrf::FIELD_NAME)) {
+        return forbidden();
+    }
+    let now = server.now();
+    let request_id = form.get("request").unwrap_or_default();
+    // Only a request someone signed in to may be decided; it ends here either way.
+    if server
+        .pending
+        .get(request_id, now)
+        .is_none_or(|p| p.user_id.is_none())
+    {
+        return expired();
+    }
+    let Some(pending) = server.pending.take(request_id, now) else {
+        return expired();
+    };
+    match form.get("decision") {
+        Some("approve") => {}
+        Some("deny") => {
+            return redirect_to_client(
+                &server,
+                &pending.redirect_uri,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "the user denied the request"),
+                ],
+                pending.state.as_deref(),
+            );
+        }
+        _ => {
+            return pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "The form has no decision.",
+            );
+        }
+    }
+    let Some(user_id) = pending.user_id else {
+        return expired();
+    };
+    // Remember what was approved, together with what was approved before.
+    let previous = match server.store.consents.get(user_id, &pending.client_id).await {
+        Ok(previous) => previous.and_then(|c| Scope::parse(&c.scope).ok()),
+        Err(error) => return pages::internal_error(error),
+    };
+    let mut approved: Vec<&str> = pending.scope.iter().collect();
+    if let Some(previous) = &previous {
+        approved.extend(previous.iter());
+    }
+    let approved = Scope::parse(&approved.join(" ")).unwrap_or_else(|_| pending.scope.clone());
+    let record = ConsentRecord {
+        user_id,
+        client_id: pending.client_id.clone(),
+        scope: approved.to_string(),
+        granted_at: now,
+    };
+    if let Err(error) = server.store.consents.remember(record).await {
+        return pages::internal_error(error);
+    }
+    issue_code(&server, pending).await
+}
+
+/// Issues the authorization code for a signed-in, consented request and redirects to the
+/// client with it.
+pub async fn issue_code(server: &AuthorizationServer, pending: PendingAuthorization) -> Response {
+    let Some(user_id) = pending.user_id else {
+        return expired();
+    };
+    let code = match Secret::generate() {
+        Ok(code) => code,
+        Err(error) => return pages::internal_error(error),
+    };
+    let lifetime = i64::try_from(server.code_lifetime.as_secs()).unwrap_or(60);
+    let record = AuthorizationCodeRecord {
+        code_hash: token_hash(code.expose()),
+        client_id: pending.client_id.clone(),
+        user_id,
+        redirect_uri: pending.redirect_uri.clone(),
+        scope: pending.scope.to_string(),
+        resource: pending.resource.clone(),
+        code_challenge: pending.code_challenge.as_str().to_owned(),
+        expires_at: server.now() + lifetime,
+    };
+    if let Err(error) = server.store.codes.insert(record).await {
+        return pages::internal_error(error);
+    }
+    redirect_to_client(
+        server,
+        &pending.redirect_uri,
+        &[("code", code.expose())],
+        pending.state.as_deref(),
+    )
+}

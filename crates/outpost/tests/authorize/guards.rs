@@ -1,0 +1,205 @@
+//! What `/authorize`, `/login`, `/consent` and `/register` refuse, and how.
+
+use super::*;
+
+const REDIRECT: &str = "http://127.0.0.1:6276/oauth/callback";
+
+/// `GET url` without following redirects.
+async fn get(server: &TestServer, url: Url) -> reqwest::Response {
+    server.browser.get(url).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn redirectable_errors_go_back_with_error_state_and_iss() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let base_url = |pkce: Option<&str>, extra: &[(&str, &str)]| {
+        let mut url = Url::parse(&format!("{}/authorize", server.base)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("state", "s1");
+        if let Some(method) = pkce {
+            url.query_pairs_mut()
+                .append_pair("code_challenge", &challenge())
+                .append_pair("code_challenge_method", method);
+        }
+        for (name, value) in extra {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+        url
+    };
+    let cases = [
+        (base_url(None, &[]), "invalid_request"),
+        (base_url(Some("plain"), &[]), "invalid_request"),
+        (
+            base_url(Some("S256"), &[("scope", "admin")]),
+            "invalid_scope",
+        ),
+        (
+            base_url(
+                Some("S256"),
+                &[("resource", "https://elsewhere.example/mcp")],
+            ),
+            "invalid_target",
+        ),
+    ];
+    for (url, error) in cases {
+        let response = get(&server, url.clone()).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "{url}");
+        let (location, params) = location_params(&response);
+        assert!(location.as_str().starts_with(REDIRECT));
+        assert_eq!(param(&params, "error"), Some(error), "{url}");
+        assert_eq!(param(&params, "state"), Some("s1"));
+        assert_eq!(param(&params, "iss"), Some(server.base.as_str()));
+    }
+    let mut url = base_url(Some("S256"), &[]);
+    url.set_query(Some(
+        &url.query()
+            .unwrap()
+            .replace("response_type=code", "response_type=token"),
+    ));
+    let (_, params) = location_params(&get(&server, url).await);
+    assert_eq!(param(&params, "error"), Some("unsupported_response_type"));
+}
+
+#[tokio::test]
+async fn unknown_clients_and_redirect_mismatches_get_a_page_never_a_redirect() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let unknown = server.authorize_url("no-such-client", REDIRECT, &[]);
+    let mismatch = server.authorize_url(&client_id, "http://127.0.0.1:6276/elsewhere", &[]);
+    let foreign = server.authorize_url(&client_id, "https://attacker.example/cb", &[]);
+    for url in [unknown, mismatch, foreign] {
+        let response = get(&server, url.clone()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
+        assert!(response.headers().get(header::LOCATION).is_none());
+        assert_page_headers(&response);
+        assert!(response.text().await.unwrap().contains("<h1>"));
+    }
+    // A loopback redirect on another port matches (RFC 8252 §7.3).
+    let other_port = "http://127.0.0.1:40001/oauth/callback";
+    let response = get(&server, server.authorize_url(&client_id, other_port, &[])).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_cookie_or_field_are_refused() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let (request, csrf) = server
+        .open_login(server.authorize_url(&client_id, REDIRECT, &[]))
+        .await;
+    // The right cookie, no field.
+    let response = server
+        .post_form(
+            "login",
+            &[
+                ("request", &request),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_page_headers(&response);
+    // The field, but another browser (no cookie).
+    let response = browser()
+        .post(format!("{}/login", server.base))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Consent cannot be posted for a request nobody signed in to.
+    let ids = (request, csrf);
+    let response = server.decide(&ids, "approve").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn deny_sends_access_denied() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let ids = server
+        .open_login(server.authorize_url(&client_id, REDIRECT, &[]))
+        .await;
+    assert_eq!(
+        server.login(&ids, "alice", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let response = server.decide(&ids, "deny").await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let (_, params) = location_params(&response);
+    assert_eq!(param(&params, "error"), Some("access_denied"));
+    assert_eq!(param(&params, "state"), Some("xyz"));
+    assert_eq!(param(&params, "iss"), Some(server.base.as_str()));
+    assert_eq!(param(&params, "code"), None);
+}
+
+#[tokio::test]
+async fn password_guessing_locks_the_account_not_its_neighbours() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let ids = server
+        .open_login(server.authorize_url(&client_id, REDIRECT, &[]))
+        .await;
+    for attempt in 1..=5 {
+        let response = server.login(&ids, "alice", "guess").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{attempt}");
+    }
+    for password in ["guess", PASSWORD] {
+        let response = server.login(&ids, "alice", password).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert_page_headers(&response);
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Too many failed sign-in attempts"), "{html}");
+    }
+    // Bob, from the same address, is under both of his limits.
+    let response = server.login(&ids, "bob", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn normal_logins_are_never_throttled() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    for _ in 0..8 {
+        let ids = server
+            .open_login(server.authorize_url(&client_id, REDIRECT, &[]))
+            .await;
+        let response = server.login(&ids, "alice", PASSWORD).await;
+        assert!(response.status().is_success() || response.status() == StatusCode::FOUND);
+        if response.status() == StatusCode::OK {
+            server.decide(&ids, "approve").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn registrations_are_throttled_per_source() {
+    let server = spawn().await;
+    for _ in 0..20 {
+        server.register(REDIRECT).await;
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/register", server.base))
+        .json(&json!({ "redirect_uris": [REDIRECT] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry_after));
+}
