@@ -20,6 +20,13 @@ async fn full_code_flow_then_consent_is_remembered() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_page_headers(&response);
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:6276;"),
+        "{csp}"
+    );
     let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.starts_with("outpost_csrf="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));

@@ -76,6 +76,10 @@ async fn unknown_clients_and_redirect_mismatches_get_a_page_never_a_redirect() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
         assert!(response.headers().get(header::LOCATION).is_none());
         assert_page_headers(&response);
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("form-action 'self';"), "error pages: {csp}");
         assert!(response.text().await.unwrap().contains("<h1>"));
     }
     // A loopback redirect on another port matches (RFC 8252 §7.3).

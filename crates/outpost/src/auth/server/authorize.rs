@@ -107,6 +107,7 @@ pub async fn authorize(
     };
     let now = server.now();
     let client_name = pending.client_name.clone();
+    let pending_redirect = pending.redirect_uri.clone();
     let request_id = match server.pending.insert(pending, now) {
         Ok(id) => id,
         Err(error) => return pages::internal_error(error),
@@ -123,7 +124,7 @@ pub async fn authorize(
         message: None,
         action: "login",
     };
-    pages::render(StatusCode::OK, &page, cookie)
+    pages::render_form(StatusCode::OK, &page, cookie, &pending_redirect)
 }
 
 /// The name shown to the user: the registered `client_name`, else the client id.

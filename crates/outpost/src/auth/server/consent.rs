@@ -46,7 +46,7 @@ pub fn consent_page(pending: &PendingAuthorization, request_id: &str, csrf: &str
         csrf,
         action: "consent",
     };
-    pages::render(StatusCode::OK, &page, None)
+    pages::render_form(StatusCode::OK, &page, None, &pending.redirect_uri)
 }
 
 /// `POST /consent`.

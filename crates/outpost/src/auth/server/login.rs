@@ -98,7 +98,7 @@ pub async fn login(
             message: Some(WRONG_CREDENTIALS),
             action: "login",
         };
-        return pages::render(StatusCode::UNAUTHORIZED, &page, None);
+        return pages::render_form(StatusCode::UNAUTHORIZED, &page, None, &pending.redirect_uri);
     };
     throttles.login_account.clear(&account_key);
     server.pending.sign_in(request_id, user.id);

@@ -7,6 +7,11 @@
 //! Content-Security-Policy, `X-Frame-Options: DENY` against clickjacking — RFC 6749 §10.13,
 //! `Cache-Control: no-store`, `Referrer-Policy: no-referrer` so that codes in URLs do not
 //! leak).
+//!
+//! The login and consent forms may end in a 302 to the client's redirect URI, and browsers
+//! (Chromium) apply `form-action` to the redirects that follow a form submission, so those two
+//! pages widen `form-action` to the redirect URI's origin ([`render_form`]); every other page
+//! keeps `form-action 'self'`.
 
 use askama::Template;
 use axum::{
@@ -15,6 +20,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 use tower_http::set_header::SetResponseHeaderLayer;
+use url::Url;
 
 /// The headers every browser-facing response gets.
 pub const BROWSER_HEADERS: [(HeaderName, &str); 5] = [
@@ -94,6 +100,44 @@ pub fn render(
     response
 }
 
+/// A page whose form may end in a redirect to `redirect_uri`: like [`render`], with
+/// `form-action` allowing that URI's origin (or its scheme, for a private-use scheme).
+pub fn render_form(
+    status: StatusCode,
+    template: &impl Template,
+    set_cookie: Option<HeaderValue>,
+    redirect_uri: &str,
+) -> Response {
+    let mut response = render(status, template, set_cookie);
+    if let Some(csp) = form_csp(redirect_uri) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
+}
+
+/// The CSP of a form page whose submission may redirect to `redirect_uri`.
+fn form_csp(redirect_uri: &str) -> Option<HeaderValue> {
+    let url = Url::parse(redirect_uri).ok()?;
+    let source = match url.scheme() {
+        "http" | "https" => url.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    // Origins and schemes are ASCII without spaces, `;` or `,`: nothing can end the directive.
+    if !source
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b';' && b != b',' && b != b'\'')
+    {
+        return None;
+    }
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {source}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .ok()
+}
+
 /// An error page with `status`.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     render(status, &ErrorPage { title, message }, None)
@@ -109,7 +153,8 @@ pub fn internal_error(cause: impl std::fmt::Display) -> Response {
     )
 }
 
-/// `router` with [`BROWSER_HEADERS`] set on every response (tower-http layers).
+/// `router` with [`BROWSER_HEADERS`] set on every response that has not set them itself
+/// (tower-http layers).
 pub fn with_browser_headers<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -117,7 +162,7 @@ where
     BROWSER_HEADERS
         .into_iter()
         .fold(router, |router, (name, value)| {
-            router.layer(SetResponseHeaderLayer::overriding(
+            router.layer(SetResponseHeaderLayer::if_not_present(
                 name,
                 HeaderValue::from_static(value),
             ))
@@ -144,5 +189,21 @@ mod tests {
         assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"));
         assert!(!html.contains("\"><b>"));
         assert!(html.contains("type=\"password\""));
+    }
+
+    #[test]
+    fn form_pages_allow_the_redirect_origin() {
+        let csp = form_csp("http://127.0.0.1:6276/cb?x=1").unwrap();
+        assert!(
+            csp.to_str()
+                .unwrap()
+                .contains("form-action 'self' http://127.0.0.1:6276;")
+        );
+        let csp = form_csp("com.example.app:/cb").unwrap();
+        assert!(
+            csp.to_str()
+                .unwrap()
+                .contains("form-action 'self' com.example.app:;")
+        );
     }
 }
