@@ -1,6 +1,7 @@
 //! The `outpost` binary: wiring and flags only. Everything it runs lives in the `outpost` and
 //! `outpost-reference` libraries.
 
+mod keys;
 mod serve;
 mod users;
 
@@ -21,10 +22,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the reference MCP server (Streamable HTTP at /mcp, legacy SSE at /sse).
+    /// Serve the reference MCP server (Streamable HTTP at /mcp, legacy SSE at /sse) with its
+    /// embedded OAuth 2.1 authorization server (or, for loopback development, --no-auth).
     Serve(serve::ServeArgs),
     /// Manage local users (add, list, remove, passwd) in the store.
     Users(users::UsersArgs),
+    /// Manage the authorization server's signing keys (rotate) in the store.
+    Keys(keys::KeysArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -56,5 +60,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Users(args) => runtime.block_on(users::run(args)),
+        Command::Keys(args) => runtime.block_on(keys::run(args)),
     }
 }

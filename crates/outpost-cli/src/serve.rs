@@ -1,10 +1,25 @@
-//! `outpost serve`: flags → [`outpost::ServerConfig`] → the reference server.
+//! `outpost serve`: flags → [`outpost::ServerConfig`] (and, unless `--no-auth`, the embedded
+//! authorization server over the store) → the reference server.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use anyhow::Context;
-use outpost::{AuthMode, Outpost, ServerConfig};
+use anyhow::{Context, bail};
+use outpost::{
+    AuthMode, Outpost, ServerConfig,
+    auth::{
+        resource::{ResourceServerConfig, canonical_resource},
+        scope::Scope,
+        server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
+    },
+    store::{GrantStore, Store, UserId, UserRecord, Username, password::hash_password},
+};
 use url::Url;
+
+/// The scope the reference server's tokens carry (advertised, and granted by default).
+const MCP_SCOPE: &str = "mcp";
+
+/// The users `--demo` ensures exist: name and password.
+const DEMO_USERS: [(&str, &str); 2] = [("alice", "password123"), ("bob", "password456")];
 
 /// Flags of `outpost serve`.
 #[derive(Debug, clap::Args)]
@@ -13,10 +28,23 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8000", env = "OUTPOST_BIND")]
     bind: SocketAddr,
     /// Externally visible base URL (e.g. https://mcp.example.com); defaults to http://BIND.
+    /// It is also the OAuth issuer; the MCP resource is {BASE}/mcp.
     #[arg(long, env = "OUTPOST_PUBLIC_URL")]
     public_url: Option<Url>,
-    /// Serve without authentication. Development only: refused on a non-loopback bind.
-    #[arg(long, env = "OUTPOST_NO_AUTH")]
+    /// Store URL (users, clients, grants, signing keys): sqlite://PATH or memory://.
+    #[arg(long, env = "OUTPOST_STORE", default_value = "sqlite://./outpost.db")]
+    store: String,
+    /// Ensure the demo users alice / password123 and bob / password456 exist. Refused on a
+    /// non-loopback bind unless --demo-on-public-bind is also given.
+    #[arg(long, env = "OUTPOST_DEMO")]
+    demo: bool,
+    /// Allow --demo on a non-loopback bind (anyone who reaches the server can log in as the
+    /// demo users).
+    #[arg(long, requires = "demo")]
+    demo_on_public_bind: bool,
+    /// Serve without authentication (no authorization server, no store). Development only:
+    /// refused on a non-loopback bind.
+    #[arg(long, env = "OUTPOST_NO_AUTH", conflicts_with = "demo")]
     no_auth: bool,
     /// Close a legacy session after this much inactivity (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_SESSION_IDLE_TIMEOUT")]
@@ -35,13 +63,15 @@ pub struct ServeArgs {
 
 /// Runs the reference server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    if !args.no_auth {
-        anyhow::bail!(
-            "this build has no authorization server yet: run `outpost serve --no-auth` \
-             (loopback development only)"
+    if args.demo && !args.bind.ip().is_loopback() && !args.demo_on_public_bind {
+        bail!(
+            "refusing --demo on non-loopback address {}: the demo users' passwords are public. \
+             Bind to 127.0.0.1 (--bind), create real users with `outpost users add NAME`, \
+             or add --demo-on-public-bind if you really mean it",
+            args.bind
         );
     }
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         bind: args.bind,
         public_url: args.public_url,
         auth: AuthMode::Disabled,
@@ -50,12 +80,101 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         extra_allowed_origins: args.allow_origins,
         ..ServerConfig::default()
     };
-    {
-        let reference = outpost_reference::ReferenceServer::new();
-        Outpost::with_factory(move || reference.for_session())
+    if args.no_auth {
+        config.validate()?;
+    } else {
+        // Checked before the store is touched; the auth mode is set below.
+        let mut probe = config.clone();
+        probe.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        probe.validate()?;
     }
-    .with_config(config)
-    .serve(outpost::shutdown_signal())
-    .await
-    .context("outpost serve")
+    // Bound first, so that `--bind …:0` yields the real port in the issuer and resource URLs.
+    let listener = outpost::http::listener::bind(config.bind).await?;
+    config.bind = listener.local_addr().context("local address")?;
+
+    let reference = outpost_reference::ReferenceServer::new();
+    let mut server = Outpost::with_factory(move || reference.for_session());
+    if !args.no_auth {
+        let store = Store::open(&args.store)
+            .await
+            .with_context(|| format!("cannot open the store {}", args.store))?;
+        if args.demo {
+            ensure_demo_users(&store).await?;
+        } else if store.users.list().await?.is_empty() {
+            tracing::warn!(
+                store = %args.store,
+                "the store has no user, so nobody can log in: create one with \
+                 `outpost users add NAME --store {}` (or start with --demo for the demo users)",
+                args.store
+            );
+        }
+        let authorization_server = authorization_server(&store, &config.base_url()).await?;
+        let grants: Arc<dyn GrantStore> = store.grants.clone();
+        let mut resource = ResourceServerConfig::new(
+            authorization_server.issuer.clone(),
+            authorization_server.keyring.clone(),
+            Arc::new(grants),
+        );
+        resource.scopes_supported = Scope::parse(MCP_SCOPE)?;
+        tracing::info!(
+            issuer = %authorization_server.issuer,
+            resource = %authorization_server.default_resource,
+            kid = %authorization_server.keyring().active().kid(),
+            store = %args.store,
+            "authorization server enabled"
+        );
+        config.auth = AuthMode::Bearer(resource);
+        server = server.with_authorization_server(authorization_server);
+    }
+    server
+        .with_config(config)
+        .serve_on(listener, outpost::shutdown_signal())
+        .await
+        .context("outpost serve")
+}
+
+/// The embedded authorization server for `base_url` (the issuer; the resource is
+/// `{base_url}/mcp`), its keyring loaded from `store` (a first start generates the key).
+pub async fn authorization_server(
+    store: &Store,
+    base_url: &str,
+) -> anyhow::Result<AuthorizationServer> {
+    let keyring =
+        AuthorizationServer::load_keyring(store, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock.now())
+            .await
+            .context("cannot load the signing keys")?;
+    let mut server = AuthorizationServer::new(
+        base_url,
+        canonical_resource(base_url),
+        store.clone(),
+        keyring,
+        vec![MCP_SCOPE.to_owned()],
+    );
+    server.default_scope = Scope::parse(MCP_SCOPE)?;
+    Ok(server)
+}
+
+/// Creates the demo users that are missing; existing users are left as they are.
+async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
+    for (name, password) in DEMO_USERS {
+        let username = Username::parse(name)?;
+        if store.users.get_by_username(&username).await?.is_some() {
+            continue;
+        }
+        store
+            .users
+            .create(UserRecord {
+                id: UserId::random(),
+                username,
+                password_hash: hash_password(password)?,
+                created_at: SystemClock.now(),
+            })
+            .await?;
+        tracing::info!(user = name, "created demo user");
+    }
+    tracing::warn!(
+        "--demo: anyone who can reach this server can log in as alice / password123 \
+         or bob / password456"
+    );
+    Ok(())
 }

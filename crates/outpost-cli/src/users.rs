@@ -1,5 +1,5 @@
 //! `outpost users`: add, list, remove local users and change their passwords, in the store the
-//! server uses (`--store`, the same URL as `outpost serve` will take).
+//! server uses (`--store`, the same URL `outpost serve` takes).
 //!
 //! Passwords never appear on the command line (where `ps` and shell history would see them):
 //! they are typed at a terminal without echo, twice, or piped in with `--password-stdin`.

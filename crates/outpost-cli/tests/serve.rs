@@ -1,9 +1,12 @@
-//! `outpost serve` as a process: refuses unsafe flags with a clear message, answers /health,
-//! and exits promptly on SIGTERM even while a client holds a stream open.
+//! `outpost serve` as a process: starts with its authorization server by default (over a SQLite
+//! store that keeps the signing key across restarts), refuses unsafe flags with a clear
+//! message, answers /health, and exits promptly on SIGTERM even while a client holds a stream
+//! open. `outpost keys rotate` changes the key the next start signs with.
 
 use std::{
     io::{BufRead, BufReader},
     net::TcpListener,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -46,11 +49,157 @@ fn wait_healthy(url: &str, child: &mut Child) {
     }
 }
 
+/// A running `outpost serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `outpost serve` with `args` on a free loopback port and waits for /health.
+fn start(args: &[&str]) -> Server {
+    let bind = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(OUTPOST)
+        .arg("serve")
+        .args(args)
+        .args(["--bind", &bind])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start outpost");
+    let base = format!("http://{bind}");
+    wait_healthy(&format!("{base}/health"), &mut child);
+    Server { child, base }
+}
+
+/// A fresh directory under cargo's per-target temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create the temp dir");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn store_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("o.db").display())
+}
+
+fn get_json(url: &str) -> serde_json::Value {
+    let response = reqwest::blocking::get(url).expect("GET");
+    assert_eq!(response.status(), 200, "{url}");
+    response.json().expect("JSON")
+}
+
+/// The key ids `/jwks.json` publishes.
+fn kids(base: &str) -> Vec<String> {
+    get_json(&format!("{base}/jwks.json"))["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| key["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
 #[test]
-fn serve_without_auth_flag_explains_what_to_do() {
-    let (code, stderr) = run_to_end(&["serve", "--bind", "127.0.0.1:0"]);
+fn serve_starts_with_auth_by_default() {
+    let dir = TempDir::new("default-auth");
+    let store = store_url(&dir.0);
+    let server = start(&["--store", &store]);
+    let base = &server.base;
+
+    let unauthenticated = reqwest::blocking::Client::new()
+        .post(format!("{base}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .expect("POST /mcp");
+    assert_eq!(unauthenticated.status(), 401);
+    let challenge = unauthenticated
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
+
+    let metadata = get_json(&format!("{base}/.well-known/oauth-authorization-server"));
+    assert_eq!(metadata["issuer"], base.as_str());
+    let resource = get_json(&format!("{base}/.well-known/oauth-protected-resource/mcp"));
+    assert_eq!(resource["resource"], format!("{base}/mcp"));
+    assert_eq!(resource["authorization_servers"][0], base.as_str());
+}
+
+#[test]
+fn restart_keeps_the_signing_key_and_rotation_changes_it() {
+    let dir = TempDir::new("restart-rotate");
+    let store = store_url(&dir.0);
+    let first = kids(&start(&["--store", &store]).base);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let again = kids(&start(&["--store", &store]).base);
+    assert_eq!(again, first, "a restart on the same store keeps the key");
+
+    let rotated = Command::new(OUTPOST)
+        .args(["keys", "rotate", "--store", &store])
+        .output()
+        .expect("run outpost keys rotate");
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let new_kid = String::from_utf8_lossy(&rotated.stdout).trim().to_owned();
+    assert!(!new_kid.is_empty());
+    assert_ne!(new_kid, first[0]);
+
+    let after = kids(&start(&["--store", &store]).base);
+    assert!(after.contains(&new_kid), "{after:?} lacks {new_kid}");
+    // The retired key keeps verifying the tokens it signed until they expire.
+    assert!(after.contains(&first[0]), "{after:?}");
+}
+
+#[test]
+fn demo_on_a_public_address_needs_the_explicit_flag() {
+    let dir = TempDir::new("demo-public");
+    let store = store_url(&dir.0);
+    let (code, stderr) = run_to_end(&["serve", "--demo", "--store", &store, "--bind", "0.0.0.0:0"]);
     assert_ne!(code, 0);
-    assert!(stderr.contains("--no-auth"), "{stderr}");
+    assert!(stderr.contains("--demo-on-public-bind"), "{stderr}");
+}
+
+#[test]
+fn demo_creates_the_demo_users() {
+    let dir = TempDir::new("demo-users");
+    let store = store_url(&dir.0);
+    drop(start(&["--demo", "--store", &store]));
+    let output = Command::new(OUTPOST)
+        .args(["users", "list", "--store", &store])
+        .output()
+        .expect("run outpost users list");
+    assert!(output.status.success());
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        listing.lines().any(|l| l.starts_with("alice\t"))
+            && listing.lines().any(|l| l.starts_with("bob\t")),
+        "{listing}"
+    );
 }
 
 #[test]

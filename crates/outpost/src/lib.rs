@@ -61,6 +61,7 @@ pub type HandlerFactory<H> = Arc<dyn Fn() -> H + Send + Sync>;
 pub struct Outpost<H> {
     factory: HandlerFactory<H>,
     config: ServerConfig,
+    authorization_server: Option<auth::server::AuthorizationServer>,
     shutdown: CancellationToken,
 }
 
@@ -75,6 +76,7 @@ where
         Self {
             factory: Arc::new(factory),
             config: ServerConfig::default(),
+            authorization_server: None,
             shutdown: CancellationToken::new(),
         }
     }
@@ -82,6 +84,16 @@ where
     /// Replaces the configuration.
     pub fn with_config(mut self, config: ServerConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Embeds `server`, Outpost's own OAuth 2.1 authorization server: its discovery documents,
+    /// `/jwks.json`, `/register`, `/token`, `/revoke`, `/introspect` and the browser routes
+    /// `/authorize`, `/login`, `/consent` are served next to the MCP endpoints (outside the
+    /// transport guard, with the security headers). Pair it with [`AuthMode::Bearer`] whose
+    /// issuer is the same string as `server.issuer`, normally [`ServerConfig::base_url`].
+    pub fn with_authorization_server(mut self, server: auth::server::AuthorizationServer) -> Self {
+        self.authorization_server = Some(server);
         self
     }
 
@@ -98,7 +110,12 @@ where
 
     /// The axum router with every Outpost route, for embedding in a larger application.
     pub fn router(&self) -> Router {
-        http::router::build_router(self.factory.clone(), &self.config, self.shutdown.clone())
+        http::router::build_router(
+            self.factory.clone(),
+            &self.config,
+            self.authorization_server.clone(),
+            self.shutdown.clone(),
+        )
     }
 
     /// Validates the configuration, binds [`ServerConfig::bind`] and serves until

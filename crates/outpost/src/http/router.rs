@@ -5,6 +5,11 @@
 //!                   (stateless fast path, else rmcp)     │
 //! /sse, /message    legacy HTTP+SSE (2024-11-05)          ┘ (Host / Origin)
 //! /health           liveness
+//! /.well-known/oauth-authorization-server, /.well-known/openid-configuration,
+//! /jwks.json, /register, /token, /revoke, /introspect,
+//! /authorize, /login, /consent
+//!                   the embedded authorization server, when one is given (browser and
+//!                   OAuth routes: outside the transport guard, with the security headers)
 //! ```
 //!
 //! With [`AuthMode::Bearer`] the MCP routes also pass, inside the transport guard, CORS (so
@@ -27,6 +32,7 @@ use crate::{
         BearerLayer, ProtectedResourceMetadata, ResourceServerConfig, ScopeCheckLayer,
         SessionOwnerLayer, canonical_resource, metadata, resource_metadata_url,
     },
+    auth::server::{AuthorizationServer, routes as authorization_server_routes},
     config::{AuthMode, ServerConfig},
     http::{security_headers::SecurityHeadersLayer, transport_guard::TransportGuard},
     mcp::{
@@ -38,11 +44,15 @@ use crate::{
     ops::health::health,
 };
 
-/// Builds the complete router for the handlers `factory` makes under `config`. `shutdown` ends open streams and
-/// sessions when cancelled.
+/// Builds the complete router for the handlers `factory` makes under `config`, with the
+/// routes of `authorization_server` when one is embedded. `shutdown` ends open streams and
+/// sessions when cancelled. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
+/// (as [`crate::http::listener::serve`] does) so the authorization server's throttles see the
+/// client's address.
 pub fn build_router<H>(
     factory: HandlerFactory<H>,
     config: &ServerConfig,
+    authorization_server: Option<AuthorizationServer>,
     shutdown: CancellationToken,
 ) -> Router
 where
@@ -86,6 +96,9 @@ where
             protect(mcp, resource, config)
         }
     };
+    if let Some(server) = authorization_server {
+        router = router.merge(authorization_server_routes(server));
+    }
     router
         .merge(mcp.layer(guard))
         .route("/health", get(health))

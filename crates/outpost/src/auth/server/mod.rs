@@ -22,9 +22,9 @@
 //! - [`consent`] — the consent page and `POST /consent`: remembers consent, issues the code.
 //! - [`pages`] — the askama templates and the security headers of every browser response.
 //!
-//! Not yet wired into `http::router`. [`routes`] gives the endpoints as an axum [`Router`] over
-//! an [`AuthorizationServer`], which holds the configuration, the [`Store`], the [`Keyring`], a
-//! [`Clock`], the pending requests and the throttles.
+//! [`routes`] gives the endpoints as an axum [`Router`] over an [`AuthorizationServer`], which
+//! holds the configuration, the [`Store`], the [`Keyring`], a [`Clock`], the pending requests
+//! and the throttles; `Outpost::with_authorization_server` merges them into `http::router`.
 
 pub mod authorize;
 pub mod client_auth;
