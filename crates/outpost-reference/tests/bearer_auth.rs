@@ -276,3 +276,58 @@ async fn whoami_without_authentication_is_anonymous() {
         .unwrap();
     assert_eq!(metadata.status(), 404);
 }
+
+/// Sends one HTTP/1.1 request on `stream`, the headers and the body in two writes with a pause
+/// between (as httpx does), and returns the status line of the answer.
+async fn send_in_two_writes(stream: &mut tokio::net::TcpStream, host: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Read until the whole answer (headers + content-length body) is in.
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("an answer within 5s")
+            .expect("read");
+        assert!(
+            n > 0,
+            "the server closed the connection: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if rest.len() >= length {
+                return head.lines().next().unwrap().to_owned();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_request_keeps_its_connection_usable() {
+    let auth = spawn_protected(RequiredScopes::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(auth.app.addr).await.unwrap();
+    let host = auth.app.addr.to_string();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    for attempt in 0..2 {
+        let status = send_in_two_writes(&mut stream, &host, body).await;
+        assert!(status.contains(" 401 "), "attempt {attempt}: {status}");
+    }
+}

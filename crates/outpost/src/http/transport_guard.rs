@@ -9,13 +9,20 @@ use std::sync::Arc;
 
 use std::{
     convert::Infallible,
+    future::Future,
+    pin::Pin,
     task::{Context, Poll},
 };
 
-use axum::response::{IntoResponse, Response};
-use futures::future::{Either, Ready, ready};
+use axum::{
+    body::Body,
+    response::{IntoResponse, Response},
+};
+use futures::future::Either;
 use http::{HeaderMap, Request, StatusCode, header};
 use tower::{Layer, Service};
+
+use crate::http::early_answer::after_draining;
 
 /// Which `Host` and `Origin` values the MCP endpoints accept.
 #[derive(Debug, Clone)]
@@ -151,24 +158,30 @@ pub struct Guarded<S> {
     inner: S,
 }
 
-impl<S, B> Service<Request<B>> for Guarded<S>
+/// The answer to a refused request, sent once its small body has been drained.
+pub type RefusalFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request<Body>> for Guarded<S>
 where
-    S: Service<Request<B>, Response = Response, Error = Infallible>,
+    S: Service<Request<Body>, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+    type Future = Either<RefusalFuture, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
         match self.guard.check(request.headers()) {
             Ok(()) => Either::Right(self.inner.call(request)),
             Err(rejection) => {
                 tracing::warn!(%rejection, "refused MCP request");
-                Either::Left(ready(Ok(rejection.into_response())))
+                let body = request.into_body();
+                Either::Left(Box::pin(async move {
+                    Ok(after_draining(body, rejection.into_response()).await)
+                }))
             }
         }
     }

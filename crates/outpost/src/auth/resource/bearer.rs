@@ -23,7 +23,7 @@ use std::{
 };
 
 use axum::{extract::Request, response::Response};
-use futures::future::{Either, Ready, ready};
+use futures::future::Either;
 use http::{HeaderMap, header};
 use tower::{Layer, Service};
 
@@ -33,7 +33,7 @@ use super::{
     challenge::Challenge,
     identity::Identity,
 };
-use crate::{auth::access_token, store::GrantId};
+use crate::{auth::access_token, http::early_answer::after_draining, store::GrantId};
 
 /// Most verified tokens kept in the validation cache.
 const VALIDATION_CACHE_CAPACITY: usize = 100_000;
@@ -207,7 +207,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Either<Ready<Result<Response, Infallible>>, S::Future>, BoxedResponse>;
+    type Future = Either<S::Future, BoxedResponse>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -218,11 +218,13 @@ where
             Verdict::Refuse(challenge) => {
                 tracing::debug!(?challenge, "refused MCP request");
                 let response = challenge.into_response(&self.state.resource_metadata);
-                Either::Left(Either::Left(ready(Ok(response))))
+                Either::Right(Box::pin(async move {
+                    Ok(after_draining(request.into_body(), response).await)
+                }))
             }
             Verdict::Accept(identity) => {
                 request.extensions_mut().insert(identity);
-                Either::Left(Either::Right(self.inner.call(request)))
+                Either::Left(self.inner.call(request))
             }
             Verdict::AskRevocation(identity, grant) => {
                 let clone = self.inner.clone();
@@ -233,7 +235,8 @@ where
                     let revoked = state.revocation.is_revoked(grant).await;
                     state.revoked.insert(grant, revoked, Instant::now());
                     if revoked {
-                        return Ok(revoked_response(&state));
+                        let response = revoked_response(&state);
+                        return Ok(after_draining(request.into_body(), response).await);
                     }
                     request.extensions_mut().insert(identity);
                     inner.call(request).await

@@ -28,15 +28,15 @@ use axum::{
     extract::Request,
     response::{IntoResponse, Response},
 };
-use futures::{
-    StreamExt,
-    future::{Either, Ready, ready},
-};
+use futures::{StreamExt, future::Either};
 use http::{Method, StatusCode};
 use tower::{Layer, Service};
 
 use super::identity::Identity;
-use crate::mcp::legacy_sse::{MESSAGE_PATH, SSE_PATH};
+use crate::{
+    http::early_answer::after_draining,
+    mcp::legacy_sse::{MESSAGE_PATH, SSE_PATH},
+};
 
 /// The session header of the Streamable HTTP transport.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -180,7 +180,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Either<Ready<Result<Response, Infallible>>, S::Future>, BoxedResponse>;
+    type Future = Either<S::Future, BoxedResponse>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -193,15 +193,17 @@ where
             .map(|identity| identity.subject.clone())
         else {
             // Not authenticated: nothing to bind (the bearer layer sits in front).
-            return Either::Left(Either::Right(self.inner.call(request)));
+            return Either::Left(self.inner.call(request));
         };
         let session = named_session(&request);
         if let Some(session) = &session {
             if !self.owners.owned_by(session, &subject) {
-                return Either::Left(Either::Left(ready(Ok(not_found()))));
+                return Either::Right(Box::pin(async move {
+                    Ok(after_draining(request.into_body(), not_found()).await)
+                }));
             }
             if request.method() != Method::DELETE {
-                return Either::Left(Either::Right(self.inner.call(request)));
+                return Either::Left(self.inner.call(request));
             }
         }
         let stateless = request
@@ -210,7 +212,7 @@ where
             .is_some_and(|version| version.as_bytes() == STATELESS_VERSION.as_bytes());
         let opens_sse = request.method() == Method::GET && request.uri().path() == SSE_PATH;
         if session.is_none() && stateless && !opens_sse {
-            return Either::Left(Either::Right(self.inner.call(request)));
+            return Either::Left(self.inner.call(request));
         }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
