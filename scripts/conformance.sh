@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the official MCP conformance suite (server scenarios, protocol 2025-11-25 and 2026-07-28)
-# against `outpost serve --no-auth` and exits with the suite's status.
+# Runs the official MCP conformance suite: the server scenarios (protocol 2025-11-25 and
+# 2026-07-28) against `outpost serve --no-auth`, then the authorization-server scenarios against
+# `outpost serve --demo`, and exits non-zero if any scenario failed.
 #
 #   scripts/conformance.sh [OUTPOST_BINARY]
 #
@@ -59,4 +60,28 @@ if [ "$status" -ne 0 ]; then
 else
   rm -f "$log"
 fi
+stop
+
+# The authorization-server scenarios, against `outpost serve --demo` (embedded AS, fresh
+# store): register a public client for the suite's callback port, then let the suite log in
+# as alice through shared/tools/login-driver.py.
+store=$(mktemp -d -t outpost-conformance-store.XXXXXX)
+"$binary" serve --demo --bind "127.0.0.1:$port" --store "sqlite://$store/outpost.db" >"$log" 2>&1 &
+server=$!
+trap 'stop; rm -rf "$store"' EXIT
+ready=""
+for _ in $(seq 1 100); do
+  if curl -fsS "$base/health" >/dev/null 2>&1; then ready=1; break; fi
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$ready" ] || { echo "conformance.sh: outpost --demo did not become healthy; its log:" >&2; tail -n 50 "$log" >&2; exit 1; }
+callback=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+client=$(curl -fsS "$base/register" -H 'content-type: application/json' \
+  -d "{\"redirect_uris\":[\"http://127.0.0.1:$callback/callback\"],\"token_endpoint_auth_method\":\"none\",\"application_type\":\"native\",\"client_name\":\"MCP conformance suite\"}" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])')
+as_status=0
+bash "$suite" as "$base" "$client" "$callback" alice password123 "$base/mcp" || as_status=$?
+[ "$as_status" -eq 0 ] || echo "conformance.sh: server log at $log"
+[ "$status" -ne 0 ] || status=$as_status
 exit "$status"

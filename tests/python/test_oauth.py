@@ -4,7 +4,7 @@
 The provider runs the whole dance itself (401 → protected resource metadata → authorization
 server metadata → dynamic client registration → authorization code + PKCE → token); the
 "browser" is the stdlib robot `login-driver.py` (path from `OUTPOST_LOGIN_DRIVER`, default
-/work/shared/tools/login-driver.py), and the redirect URI is a tiny loopback HTTP listener that
+the shared/ folder beside the repository: ../shared/tools/login-driver.py), and the redirect URI is a tiny loopback HTTP listener that
 records the authorization responses it receives.
 
 Every async test runs under `anyio.fail_after`, and every subprocess has a timeout.
@@ -47,7 +47,12 @@ START_ATTEMPTS = 3
 SESSION_ERA = "2025-11-25"
 MODERN = "2026-07-28"
 USER, PASSWORD, WRONG_PASSWORD = "alice", "password123", "not-alices-password"
-LOGIN_DRIVER = Path(os.environ.get("OUTPOST_LOGIN_DRIVER", "/work/shared/tools/login-driver.py"))
+LOGIN_DRIVER = Path(
+    os.environ.get(
+        "OUTPOST_LOGIN_DRIVER",
+        Path(__file__).resolve().parents[2].parent / "shared" / "tools" / "login-driver.py",
+    )
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,7 +144,7 @@ class CallbackListener:
 @pytest.fixture(scope="module")
 def callback() -> Iterator[CallbackListener]:
     if not LOGIN_DRIVER.is_file():
-        pytest.skip(f"login robot not found: {LOGIN_DRIVER} (set OUTPOST_LOGIN_DRIVER)")
+        pytest.fail(f"login robot not found: {LOGIN_DRIVER} (set OUTPOST_LOGIN_DRIVER)")
     listener = CallbackListener()
     try:
         yield listener
