@@ -240,3 +240,45 @@ async fn bad_code_exchanges_are_refused() {
     let (status, body, _) = server.exchange(&client, &code).await;
     assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
 }
+
+#[tokio::test]
+async fn browser_clients_may_call_discovery_registration_and_token() {
+    let server = spawn(Store::memory()).await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/register",
+        "/token",
+        "/revoke",
+    ] {
+        let preflight = server
+            .http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", server.base))
+            .header("origin", "http://localhost:6274")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            preflight.status().is_success(),
+            "{path}: {}",
+            preflight.status()
+        );
+        assert_eq!(
+            preflight.headers()["access-control-allow-origin"],
+            "*",
+            "{path}"
+        );
+    }
+    let metadata = server
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            server.base
+        ))
+        .header("origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+}

@@ -55,6 +55,8 @@ use axum::{
     extract::DefaultBodyLimit,
     routing::{get, post},
 };
+use http::{HeaderName, Method, header};
+use tower_http::cors::{Any, CorsLayer};
 
 use super::{
     keyring::{Keyring, KeyringEntry, KeyringError},
@@ -275,8 +277,19 @@ pub fn routes(state: AuthorizationServer) -> Router {
             .route("/login", post(login::login))
             .route("/consent", post(consent::consent)),
     );
-    Router::new()
-        .merge(browser)
+    // Browser-based clients (MCP Inspector in direct mode) call discovery, registration, token
+    // and revocation from a web page: allow any origin, without credentials (these endpoints
+    // authenticate clients by their parameters, never by cookies). The pages stay same-origin.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE]);
+    let endpoints = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),
@@ -287,6 +300,10 @@ pub fn routes(state: AuthorizationServer) -> Router {
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
         .route("/introspect", post(introspect::introspect))
+        .layer(cors);
+    Router::new()
+        .merge(browser)
+        .merge(endpoints)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
