@@ -76,20 +76,21 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str) -> bool:
     raise TimeoutError(f"outpost did not answer {base_url}/health within {STARTUP_DEADLINE_SECONDS}s")
 
 
-@pytest.fixture(scope="session")
-def outpost_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL (http://127.0.0.1:PORT, no trailing slash) of a running `outpost serve --no-auth`."""
+def start_outpost(serve_args: list[str], log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Starts `outpost serve SERVE_ARGS --bind 127.0.0.1:PORT` on a free port and waits until
+    /health answers; returns the process and its base URL (no trailing slash). `{attempt}` in an
+    argument is replaced by the attempt number (for per-attempt store files)."""
     binary = _outpost_bin()
-    log_dir = tmp_path_factory.mktemp("outpost")
     for attempt in range(1, START_ATTEMPTS + 1):
         # The port is probed free, then handed to the server: another process can take it in
         # between, in which case the server exits at once and we try another port.
         port = _free_port()
         base_url = f"http://127.0.0.1:{port}"
         log_path = log_dir / f"outpost-{attempt}.log"
+        args = [arg.replace("{attempt}", str(attempt)) for arg in serve_args]
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                [str(binary), "serve", "--no-auth", "--bind", f"127.0.0.1:{port}"],
+                [str(binary), "serve", *args, "--bind", f"127.0.0.1:{port}"],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -101,11 +102,18 @@ def outpost_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             _stop(proc)
             raise
         if healthy:
-            break
+            return proc, base_url
         _stop(proc)
         if attempt == START_ATTEMPTS:
             tail = log_path.read_text(errors="replace")[-4000:]
-            pytest.fail(f"outpost exited before becoming healthy (exit {proc.returncode}):\n{tail}")
+            pytest.fail(f"outpost {' '.join(args)} exited before becoming healthy (exit {proc.returncode}):\n{tail}")
+    raise AssertionError("unreachable: START_ATTEMPTS >= 1")
+
+
+@pytest.fixture(scope="session")
+def outpost_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (http://127.0.0.1:PORT, no trailing slash) of a running `outpost serve --no-auth`."""
+    proc, base_url = start_outpost(["--no-auth"], tmp_path_factory.mktemp("outpost"))
     try:
         yield base_url
     finally:

@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from conftest import REPO_ROOT, _free_port, _outpost_bin, _stop, _wait_healthy
+from conftest import _stop, start_outpost
 from mcp import Client, ClientSession
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -62,41 +62,9 @@ LOGIN_DRIVER = Path(
 @pytest.fixture(scope="module")
 def auth_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a running `outpost serve --demo` with its authorization server (sqlite store)."""
-    binary = _outpost_bin()
     work = tmp_path_factory.mktemp("outpost-auth")
-    proc: subprocess.Popen[bytes] | None = None
-    for attempt in range(1, START_ATTEMPTS + 1):
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        log_path = work / f"outpost-{attempt}.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    str(binary),
-                    "serve",
-                    "--demo",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--store",
-                    f"sqlite://{work / f'o-{attempt}.db'}",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-            )
-        try:
-            healthy = _wait_healthy(proc, base_url)
-        except BaseException:
-            _stop(proc)
-            raise
-        if healthy:
-            break
-        _stop(proc)
-        if attempt == START_ATTEMPTS:
-            tail = log_path.read_text(errors="replace")[-4000:]
-            pytest.fail(f"outpost (auth) exited before becoming healthy (exit {proc.returncode}):\n{tail}")
-    assert proc is not None
+    store = f"sqlite://{work}/o-{{attempt}}.db"
+    proc, base_url = start_outpost(["--demo", "--store", store], work)
     try:
         yield base_url
     finally:
