@@ -16,9 +16,7 @@ use url::Url;
 use super::{
     AuthorizationServer,
     authorize::redirect_to_client,
-    csrf,
-    form::FormParams,
-    login::{expired, forbidden},
+    login::{expired, verified_form},
     pages::{self, ConsentPage},
     pending::PendingAuthorization,
 };
@@ -55,19 +53,10 @@ pub async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match FormParams::parse(&headers, &body) {
+    let form = match verified_form(&headers, &body) {
         Ok(form) => form,
-        Err(error) => {
-            return pages::error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                error.description(),
-            );
-        }
+        Err(refusal) => return *refusal,
     };
-    if !csrf::verify(&headers, form.get(csrf::FIELD_NAME)) {
-        return forbidden();
-    }
     let now = server.now();
     let request_id = form.get("request").unwrap_or_default();
     // Only a request someone signed in to may be decided; it ends here either way.

@@ -48,19 +48,10 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match FormParams::parse(&headers, &body) {
+    let form = match verified_form(&headers, &body) {
         Ok(form) => form,
-        Err(error) => {
-            return pages::error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                error.description(),
-            );
-        }
+        Err(refusal) => return *refusal,
     };
-    if !csrf::verify(&headers, form.get(csrf::FIELD_NAME)) {
-        return forbidden();
-    }
     let now = server.now();
     let request_id = form.get("request").unwrap_or_default();
     let Some(pending) = server.pending.get(request_id, now) else {
@@ -147,7 +138,24 @@ fn dummy_hash() -> Option<&'static PasswordHash> {
 }
 
 /// 403: the form did not come from this server's page (CSRF check failed).
-pub fn forbidden() -> Response {
+/// The posted form of a login or consent page, once its CSRF token checks out; otherwise the
+/// page to answer with (400 for an unreadable form, 403 for a missing or wrong token).
+pub fn verified_form(headers: &HeaderMap, body: &[u8]) -> Result<FormParams, Box<Response>> {
+    let form = FormParams::parse(headers, body).map_err(|error| {
+        Box::new(pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            error.description(),
+        ))
+    })?;
+    if csrf::verify(headers, form.get(csrf::FIELD_NAME)) {
+        Ok(form)
+    } else {
+        Err(Box::new(forbidden()))
+    }
+}
+
+fn forbidden() -> Response {
     pages::error_page(
         StatusCode::FORBIDDEN,
         "Request refused",
