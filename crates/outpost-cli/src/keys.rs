@@ -2,24 +2,17 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use outpost::{
-    auth::server::{Clock, SystemClock},
-    store::Store,
-};
+use outpost::auth::server::{Clock, SystemClock};
+
+use crate::store_arg::StoreArg;
 
 /// Flags of `outpost keys`.
 #[derive(Debug, clap::Args)]
 pub struct KeysArgs {
     #[command(subcommand)]
     command: KeysCommand,
-    /// Store URL: sqlite://PATH or memory://.
-    #[arg(
-        long,
-        global = true,
-        env = "OUTPOST_STORE",
-        default_value = "sqlite://./outpost.db"
-    )]
-    store: String,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,9 +25,7 @@ enum KeysCommand {
 
 /// Runs one `outpost keys` command.
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.store)
-        .await
-        .with_context(|| format!("cannot open the store {}", args.store))?;
+    let store = args.store.open().await?;
     match args.command {
         KeysCommand::Rotate => {
             // The issuer does not matter for rotation: only the store and the keyring do.

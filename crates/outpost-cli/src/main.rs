@@ -3,6 +3,7 @@
 
 mod keys;
 mod serve;
+mod store_arg;
 mod users;
 
 use std::io::IsTerminal;

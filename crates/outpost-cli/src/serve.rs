@@ -15,6 +15,8 @@ use outpost::{
 };
 use url::Url;
 
+use crate::store_arg::StoreArg;
+
 /// The scope the reference server's tokens carry (advertised, and granted by default).
 const MCP_SCOPE: &str = "mcp";
 
@@ -31,9 +33,8 @@ pub struct ServeArgs {
     /// It is also the OAuth issuer; the MCP resource is {BASE}/mcp.
     #[arg(long, env = "OUTPOST_PUBLIC_URL")]
     public_url: Option<Url>,
-    /// Store URL (users, clients, grants, signing keys): sqlite://PATH or memory://.
-    #[arg(long, env = "OUTPOST_STORE", default_value = "sqlite://./outpost.db")]
-    store: String,
+    #[command(flatten)]
+    store: StoreArg,
     /// Ensure the demo users alice / password123 and bob / password456 exist. Refused on a
     /// non-loopback bind unless --demo-on-public-bind is also given.
     #[arg(long, env = "OUTPOST_DEMO")]
@@ -95,17 +96,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let reference = outpost_reference::ReferenceServer::new();
     let mut server = Outpost::with_factory(move || reference.for_session());
     if !args.no_auth {
-        let store = Store::open(&args.store)
-            .await
-            .with_context(|| format!("cannot open the store {}", args.store))?;
+        let store = args.store.open().await?;
         if args.demo {
             ensure_demo_users(&store).await?;
         } else if store.users.list().await?.is_empty() {
             tracing::warn!(
-                store = %args.store,
+                store = %args.store.url,
                 "the store has no user, so nobody can log in: create one with \
                  `outpost users add NAME --store {}` (or start with --demo for the demo users)",
-                args.store
+                args.store.url
             );
         }
         let authorization_server = authorization_server(&store, &config.base_url()).await?;

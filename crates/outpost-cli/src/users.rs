@@ -13,6 +13,8 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use outpost::store::{Store, StoreError, UserId, UserRecord, Username, password::hash_password};
 
+use crate::store_arg::StoreArg;
+
 /// Shortest accepted password, in characters.
 const MIN_PASSWORD_CHARS: usize = 8;
 
@@ -21,14 +23,8 @@ const MIN_PASSWORD_CHARS: usize = 8;
 pub struct UsersArgs {
     #[command(subcommand)]
     command: UsersCommand,
-    /// Store URL: sqlite://PATH or memory://.
-    #[arg(
-        long,
-        global = true,
-        env = "OUTPOST_STORE",
-        default_value = "sqlite://./outpost.db"
-    )]
-    store: String,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,9 +59,7 @@ fn parse_username(text: &str) -> Result<Username, outpost::store::ModelError> {
 
 /// Runs one `outpost users` command.
 pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.store)
-        .await
-        .with_context(|| format!("cannot open the store {}", args.store))?;
+    let store = args.store.open().await?;
     match args.command {
         UsersCommand::Add(user) => add(&store, user).await,
         UsersCommand::List => list(&store).await,
