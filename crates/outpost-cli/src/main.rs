@@ -1,6 +1,7 @@
 //! The `outpost` binary: wiring and flags only. Everything it runs lives in the `outpost` and
 //! `outpost-reference` libraries.
 
+mod client_args;
 mod keys;
 mod serve;
 mod store_arg;

@@ -15,7 +15,7 @@ use outpost::{
 };
 use url::Url;
 
-use crate::store_arg::StoreArg;
+use crate::{client_args::ClientArgs, store_arg::StoreArg};
 
 /// The scope the reference server's tokens carry (advertised, and granted by default).
 const MCP_SCOPE: &str = "mcp";
@@ -35,6 +35,8 @@ pub struct ServeArgs {
     public_url: Option<Url>,
     #[command(flatten)]
     store: StoreArg,
+    #[command(flatten)]
+    clients: ClientArgs,
     /// Ensure the demo users alice / password123 and bob / password456 exist. Refused on a
     /// non-loopback bind unless --demo-on-public-bind is also given.
     #[arg(long, env = "OUTPOST_DEMO")]
@@ -107,7 +109,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 args.store.url
             );
         }
-        let authorization_server = authorization_server(&store, &config.base_url()).await?;
+        let authorization_server = args
+            .clients
+            .apply(authorization_server(&store, &config.base_url()).await?)?;
         let grants: Arc<dyn GrantStore> = store.grants.clone();
         let mut resource = ResourceServerConfig::new(
             authorization_server.issuer.clone(),

@@ -1,6 +1,7 @@
 //! The browser side of the authorization server over real HTTP on loopback: `/authorize`, the
 //! login and consent pages, the code they issue redeemed at `/token`, the CSRF check, the
-//! throttles, and the conformance suite's login robot (`login-driver.py`).
+//! throttles, the conformance suite's login robot (`login-driver.py`), and clients whose
+//! `client_id` is the URL of a Client ID Metadata Document on a loopback https host.
 //!
 //! The server is served with connect info, as `serve` will, so per-source limits see
 //! `127.0.0.1`.
@@ -30,6 +31,13 @@ struct TestServer {
 }
 
 async fn spawn() -> TestServer {
+    spawn_with(|server| server).await
+}
+
+/// A server whose [`AuthorizationServer`] `configure` adjusts first.
+async fn spawn_with(
+    configure: impl FnOnce(AuthorizationServer) -> AuthorizationServer,
+) -> TestServer {
     let store = Store::memory();
     for name in ["alice", "bob"] {
         store
@@ -56,7 +64,7 @@ async fn spawn() -> TestServer {
         keyring,
         vec!["mcp:read".into(), "mcp:write".into()],
     );
-    let app = routes(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = routes(configure(state)).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
@@ -217,7 +225,11 @@ fn assert_page_headers(response: &reqwest::Response) {
     assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
 }
 
+#[path = "authorize/cimd.rs"]
+mod cimd;
 #[path = "authorize/flow.rs"]
 mod flow;
 #[path = "authorize/guards.rs"]
 mod guards;
+#[path = "authorize/metadata_host.rs"]
+mod metadata_host;

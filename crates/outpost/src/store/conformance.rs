@@ -176,6 +176,55 @@ async fn clients_round_trip(store: Store) {
     );
 }
 
+async fn client_upsert_keeps_what_was_issued(store: Store) {
+    let (user, registered, grant) = grant_fixture(&store).await;
+    store
+        .consents
+        .remember(ConsentRecord {
+            user_id: user.id,
+            client_id: registered.client_id.clone(),
+            scope: "mcp".into(),
+            granted_at: NOW,
+        })
+        .await
+        .expect("consent");
+    let mut changed = registered.clone();
+    changed.client_name = Some("Renamed".into());
+    changed.redirect_uris = vec!["https://app.example/new-callback".into()];
+    changed.created_at = NOW + 500;
+    store.clients.upsert(changed.clone()).await.expect("upsert");
+    changed.created_at = registered.created_at;
+    assert_eq!(
+        store.clients.get(&registered.client_id).await.expect("get"),
+        Some(changed),
+        "metadata replaced, created_at kept"
+    );
+    assert!(
+        store
+            .grants
+            .get_grant(grant.grant_id)
+            .await
+            .expect("grant")
+            .is_some(),
+        "the grant survives"
+    );
+    assert!(
+        store
+            .consents
+            .get(user.id, &registered.client_id)
+            .await
+            .expect("consent")
+            .is_some(),
+        "the consent survives"
+    );
+    let fresh = client("https://other.example/client.json");
+    store.clients.upsert(fresh.clone()).await.expect("insert");
+    assert_eq!(
+        store.clients.get(&fresh.client_id).await.expect("get"),
+        Some(fresh)
+    );
+}
+
 async fn codes_are_taken_once(store: Store) {
     let (user, client) = (user("carol"), client("client-c"));
     store.users.create(user.clone()).await.expect("user");
@@ -461,6 +510,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     users_are_unique_case_insensitively,
     clients_round_trip,
+    client_upsert_keeps_what_was_issued,
     codes_are_taken_once,
     refresh_tokens_rotate,
     reused_refresh_token_revokes_the_grant,

@@ -148,6 +148,15 @@ impl ClientStore for MemoryStore {
         Ok(())
     }
 
+    async fn upsert(&self, mut client: ClientRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if let Some(existing) = state.clients.get(&client.client_id) {
+            client.created_at = existing.created_at;
+        }
+        state.clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
     async fn get(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
         Ok(self.state().clients.get(client_id).cloned())
     }

@@ -44,6 +44,10 @@ pub trait UserStore: Send + Sync {
 pub trait ClientStore: Send + Sync {
     /// Adds a client; [`StoreError::Conflict`] if the client id is taken.
     async fn insert(&self, client: ClientRecord) -> Result<(), StoreError>;
+    /// Adds a client, or replaces the metadata of the client with its id while keeping that
+    /// client's `created_at` and everything issued to it (codes, grants, consents): how
+    /// metadata-document and pre-registered clients are kept current.
+    async fn upsert(&self, client: ClientRecord) -> Result<(), StoreError>;
     /// The client with this id.
     async fn get(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
     /// Removes a client and everything issued to it.

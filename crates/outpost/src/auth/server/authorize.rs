@@ -2,7 +2,9 @@
 //!
 //! Checked in the order RFC 6749 §4.1.2.1 requires:
 //!
-//! 1. `client_id` and `redirect_uri` first. While either is missing, unknown or not an exact
+//! 1. `client_id` and `redirect_uri` first (the client through [`clients::resolve`]: a
+//!    registered one, or a Client ID Metadata Document fetched from a URL `client_id`, whose
+//!    refusal reason the page shows). While either is missing, unknown or not an exact
 //!    match for a registered URI ([`redirect_uri::find_match`]; loopback ports may vary,
 //!    RFC 8252 §7.3), the user sees an error page and is never redirected: redirecting to an
 //!    unchecked URI would make the server an open redirector (RFC 6749 §10.15). A client with
@@ -26,7 +28,9 @@ use axum::{
 use url::Url;
 
 use super::{
-    AuthorizationServer, csrf,
+    AuthorizationServer,
+    clients::{self, ClientResolutionError},
+    csrf,
     form::FormParams,
     pages::{self, LoginPage},
     pending::PendingAuthorization,
@@ -37,7 +41,7 @@ use crate::{
         redirect_uri::{self, RedirectUri},
         scope::Scope,
     },
-    store::{ApplicationType, ClientId, ClientRecord},
+    store::{ApplicationType, ClientRecord},
 };
 
 /// `GET /authorize`.
@@ -96,6 +100,7 @@ pub async fn authorize(
 
     let pending = PendingAuthorization {
         client_name: display_name(&client),
+        client_host: clients::document_host(&client.client_id),
         client_id: client.client_id,
         redirect_uri,
         scope,
@@ -174,14 +179,13 @@ async fn find_client(
     let Some(client_id) = client_id else {
         return Err(bad_request("The request has no client_id."));
     };
-    let unknown = || bad_request("The application is not registered with this server.");
-    let Ok(id) = ClientId::parse(client_id) else {
-        return Err(unknown());
-    };
-    match server.store.clients.get(&id).await {
+    match clients::resolve(server, client_id).await {
         Ok(Some(client)) => Ok(client),
-        Ok(None) => Err(unknown()),
-        Err(error) => Err(pages::internal_error(error)),
+        Ok(None) => Err(bad_request(
+            "The application is not registered with this server.",
+        )),
+        Err(ClientResolutionError::Document(error)) => Err(bad_request(&error.to_string())),
+        Err(ClientResolutionError::Store(error)) => Err(pages::internal_error(error)),
     }
 }
 

@@ -4,15 +4,21 @@
 //! (both parts form-urlencoded, then base64) or as `client_id` + `client_secret` form
 //! parameters; never both (§2.3: one method per request). A public client (`none`, RFC 7591
 //! §2) identifies itself by `client_id` alone (RFC 6749 §3.2.1). Each client must use the
-//! method it registered. Every failure is `invalid_client` (401), with
+//! method it registered. The client is found by [`clients::resolve`] (a registered client,
+//! or the metadata document of a URL `client_id`, which is always public). Every failure is `invalid_client` (401), with
 //! `WWW-Authenticate: Basic` when Basic was tried (RFC 6749 §5.2). Secrets are checked against
 //! their argon2id hash on the blocking pool.
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
-use super::{AuthorizationServer, errors::OAuthError, form::FormParams};
-use crate::store::{ClientId, ClientRecord, TokenEndpointAuthMethod, password::verify_password};
+use super::{
+    AuthorizationServer,
+    clients::{self, ClientResolutionError},
+    errors::OAuthError,
+    form::FormParams,
+};
+use crate::store::{ClientRecord, TokenEndpointAuthMethod, password::verify_password};
 
 /// A client whose identity the request proved.
 #[derive(Debug, Clone)]
@@ -47,13 +53,12 @@ pub async fn authenticate(
     let basic = presented.method == TokenEndpointAuthMethod::ClientSecretBasic;
     let refuse = |why: &str| OAuthError::invalid_client(why, basic);
 
-    let client_id = ClientId::parse(&presented.client_id).map_err(|_| refuse("unknown client"))?;
-    let record = server
-        .store
-        .clients
-        .get(&client_id)
-        .await?
-        .ok_or_else(|| refuse("unknown client"))?;
+    let record = match clients::resolve(server, &presented.client_id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return Err(refuse("unknown client")),
+        Err(ClientResolutionError::Document(error)) => return Err(refuse(&error.to_string())),
+        Err(ClientResolutionError::Store(error)) => return Err(error.into()),
+    };
     if record.token_endpoint_auth_method != presented.method {
         return Err(refuse(&format!(
             "this client is registered to authenticate with {}",

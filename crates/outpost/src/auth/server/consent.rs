@@ -2,7 +2,9 @@
 //! authorization decision" from the resource owner; OAuth 2.1 §7.6 / MCP security best
 //! practices: show who asks, where the user goes back to, and for what).
 //!
-//! The page names the client, the redirect URI's host and the scopes. The POST must carry the
+//! The page names the client, the redirect URI's host and the scopes; for a Client ID Metadata
+//! Document client, whose name is whatever its document says, it shows first the host that
+//! published the document (the `client_id` URL's), which is what identifies it. The POST must carry the
 //! CSRF token ([`csrf`]) and a pending request that a user has signed in to. Approve remembers
 //! the consent (so the next authorization of this user and client skips the page) and issues
 //! the authorization code: a 256-bit [`Secret`] stored only as its SHA-256 with the user,
@@ -38,6 +40,7 @@ pub fn consent_page(pending: &PendingAuthorization, request_id: &str, csrf: &str
         .unwrap_or_else(|| pending.redirect_uri.clone());
     let page = ConsentPage {
         client_name: &pending.client_name,
+        client_host: pending.client_host.as_deref(),
         redirect_host: &redirect_host,
         scopes: pending.scope.iter().collect(),
         request_id,

@@ -4,8 +4,9 @@
 //!
 //! `issuer` is the configured string exactly: clients compare it byte for byte with the
 //! resource metadata's `authorization_servers` and with the RFC 9207 `iss` parameter.
-//! Optional members are left out rather than sent as `null`; Client ID Metadata Documents are
-//! not advertised because they are not implemented yet.
+//! Optional members are left out rather than sent as `null`.
+//! `client_id_metadata_document_supported` (draft-ietf-oauth-client-id-metadata-document §5,
+//! MCP 2025-11-25) says whether `https` URL client ids are accepted ([`cimd`](super::cimd)).
 
 use axum::{
     Json,
@@ -51,6 +52,8 @@ pub struct AuthorizationServerMetadata {
     pub scopes_supported: Vec<String>,
     /// RFC 9207: every authorization response carries `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    /// Client ID Metadata Documents: URL client ids are fetched (unless turned off).
+    pub client_id_metadata_document_supported: bool,
 }
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
@@ -74,6 +77,7 @@ impl AuthorizationServerMetadata {
             introspection_endpoint_auth_methods_supported: AUTH_METHODS[1..].to_vec(),
             scopes_supported: server.scopes_supported.clone(),
             authorization_response_iss_parameter_supported: true,
+            client_id_metadata_document_supported: server.client_metadata.config().enabled,
         }
     }
 }

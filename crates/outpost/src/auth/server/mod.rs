@@ -5,6 +5,9 @@
 //! - [`metadata`] — RFC 8414 authorization-server metadata, also at the OpenID discovery path.
 //! - [`jwks`] — the JWK Set (RFC 7517 §5) the resource server verifies access tokens with.
 //! - [`register`] — RFC 7591 Dynamic Client Registration.
+//! - [`cimd`] — Client ID Metadata Documents: `https` URL client ids, fetched with SSRF
+//!   protection and cached; [`clients`] resolves every `client_id` (a URL through [`cimd`],
+//!   otherwise the store).
 //! - [`token`] — RFC 6749 §4.1.3 / §6 token endpoint: `authorization_code` with PKCE (RFC 7636)
 //!   and resource indicators (RFC 8707), `refresh_token` with rotation and reuse detection
 //!   (OAuth 2.1 §4.3.1); [`issuance`] mints what it returns.
@@ -27,7 +30,9 @@
 //! and the throttles; `Outpost::with_authorization_server` merges them into `http::router`.
 
 pub mod authorize;
+pub mod cimd;
 pub mod client_auth;
+pub mod clients;
 pub mod consent;
 pub mod csrf;
 pub mod errors;
@@ -137,6 +142,8 @@ pub struct AuthorizationServer {
     pub pending: Arc<pending::PendingRequests>,
     /// Failed-login and registration limits (this instance's memory).
     pub throttles: Arc<throttle::Throttles>,
+    /// Client ID Metadata Documents: settings, fetching client, cache (this instance's memory).
+    pub client_metadata: Arc<cimd::ClientMetadataDocuments>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -173,7 +180,14 @@ impl AuthorizationServer {
             clock: Arc::new(SystemClock),
             pending: Arc::default(),
             throttles: Arc::default(),
+            client_metadata: Arc::default(),
         }
+    }
+
+    /// The same server fetching Client ID Metadata Documents per `config`.
+    pub fn with_client_metadata_documents(mut self, config: cimd::CimdConfig) -> Self {
+        self.client_metadata = Arc::new(cimd::ClientMetadataDocuments::new(config));
+        self
     }
 
     /// The same server reading time from `clock`.

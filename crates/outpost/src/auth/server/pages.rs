@@ -59,6 +59,8 @@ pub struct LoginPage<'a> {
 pub struct ConsentPage<'a> {
     /// Who asks.
     pub client_name: &'a str,
+    /// The host of a metadata-document client's `client_id` URL (its name is self-asserted).
+    pub client_host: Option<&'a str>,
     /// The host the user will be sent back to.
     pub redirect_host: &'a str,
     /// The scopes asked for.

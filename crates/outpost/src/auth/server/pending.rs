@@ -33,6 +33,9 @@ pub struct PendingAuthorization {
     pub client_id: ClientId,
     /// What the client shows the user (its `client_name`, else its id).
     pub client_name: String,
+    /// For a metadata-document client, the host of its `client_id` URL: shown next to the
+    /// name, which the document asserts about itself.
+    pub client_host: Option<String>,
     /// The redirect URI exactly as requested (the token request must repeat it).
     pub redirect_uri: String,
     /// The requested (or default) scope.

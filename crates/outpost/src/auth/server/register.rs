@@ -119,7 +119,9 @@ pub async fn register(
     let request: RegistrationRequest = serde_json::from_slice(&body).map_err(|error| {
         OAuthError::InvalidClientMetadata(format!("the body is not valid metadata JSON: {error}"))
     })?;
-    let mut record = validate(&server, request)?;
+    let client_id =
+        ClientId::parse(&uuid::Uuid::new_v4().to_string()).map_err(OAuthError::internal)?;
+    let mut record = validate_metadata(&server, request, client_id)?;
     let secret = if record.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
         None
     } else {
@@ -149,10 +151,13 @@ pub async fn register(
     Ok(no_store_json(StatusCode::CREATED, &response))
 }
 
-/// Checks a request and turns it into the record to store (without a secret yet).
-fn validate(
+/// Checks client metadata by the rules above and turns it into the record of `client_id`
+/// (without a secret yet). Registration and metadata documents ([`cimd`](super::cimd)) share
+/// it.
+pub fn validate_metadata(
     server: &AuthorizationServer,
     request: RegistrationRequest,
+    client_id: ClientId,
 ) -> Result<ClientRecord, OAuthError> {
     let metadata = OAuthError::InvalidClientMetadata;
     let application_type = match request.application_type.as_deref() {
@@ -203,8 +208,6 @@ fn validate(
             "client_name is longer than {MAX_NAME_LEN} characters"
         )));
     }
-    let client_id =
-        ClientId::parse(&uuid::Uuid::new_v4().to_string()).map_err(OAuthError::internal)?;
     Ok(ClientRecord {
         client_id,
         client_secret_hash: None,
