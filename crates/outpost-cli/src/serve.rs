@@ -1,5 +1,6 @@
 //! `outpost serve`: flags → [`outpost::ServerConfig`] (and, unless `--no-auth`, the embedded
-//! authorization server over the store) → the reference server.
+//! authorization server over the store, which also keeps the MCP sessions) → the reference
+//! server.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -127,7 +128,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "authorization server enabled"
         );
         config.auth = AuthMode::Bearer(resource);
-        server = server.with_authorization_server(authorization_server);
+        // The same store keeps the MCP sessions, so they outlive a restart.
+        server = server
+            .with_authorization_server(authorization_server)
+            .with_session_store(store.mcp_sessions.clone());
     }
     server
         .with_config(config)

@@ -1,15 +1,27 @@
 //! `outpost serve` as a process: starts with its authorization server by default (over a SQLite
 //! store that keeps the signing key across restarts), refuses unsafe flags with a clear
 //! message, answers /health, and exits promptly on SIGTERM even while a client holds a stream
-//! open. `outpost keys rotate` changes the key the next start signs with.
+//! open. `outpost keys rotate` changes the key the next start signs with. A 2025-11-25 session
+//! outlives a SIGTERM restart on the same store, still bound to its owner.
 
 use std::{
     io::{BufRead, BufReader},
     net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
+
+use outpost::{
+    auth::{
+        access_token::{AccessClaims, issue},
+        resource::canonical_resource,
+        scope::Scope,
+        server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
+    },
+    store::Store,
+};
+use serde_json::{Value, json};
 
 const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
 
@@ -64,11 +76,15 @@ impl Drop for Server {
 
 /// Starts `outpost serve` with `args` on a free loopback port and waits for /health.
 fn start(args: &[&str]) -> Server {
-    let bind = format!("127.0.0.1:{}", free_port());
+    start_on(&format!("127.0.0.1:{}", free_port()), args)
+}
+
+/// Starts `outpost serve` with `args` on `bind` and waits for /health.
+fn start_on(bind: &str, args: &[&str]) -> Server {
     let mut child = Command::new(OUTPOST)
         .arg("serve")
         .args(args)
-        .args(["--bind", &bind])
+        .args(["--bind", bind])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -236,26 +252,171 @@ fn health_answers_and_sigterm_drains_open_streams() {
         .expect("open /sse");
     assert_eq!(stream.status(), 200);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "outpost still running 10s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = terminate(&mut child);
     assert!(status.success(), "exit status {status}");
     drop(stream);
 
     let stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let logs: Vec<String> = stderr.lines().map_while(Result::ok).collect();
     assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
+}
+
+/// Sends SIGTERM and waits (up to 10 s) for the process to exit.
+fn terminate(child: &mut Child) -> ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outpost still running 10s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An access token for `subject`, signed with the active key of the store at `store_url`, for
+/// the server at `base` (issuer `base`, audience `{base}/mcp`).
+fn token(store_url: &str, base: &str, subject: &str) -> String {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = runtime
+        .block_on(Store::open(store_url))
+        .expect("open the store");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let keyring = runtime
+        .block_on(AuthorizationServer::load_keyring(
+            &store,
+            DEFAULT_ACCESS_TOKEN_LIFETIME,
+            now,
+        ))
+        .expect("the server's keys");
+    let claims = AccessClaims::new(
+        base,
+        subject,
+        &canonical_resource(base),
+        "session-test",
+        Scope::parse("mcp").expect("scope"),
+        now,
+        Duration::from_secs(600),
+    )
+    .expect("claims");
+    issue(&keyring, &claims).expect("token")
+}
+
+/// POSTs `body` to `/mcp` as the holder of `token`, in `session` when given.
+fn mcp_post(
+    base: &str,
+    token: &str,
+    session: Option<&str>,
+    body: &Value,
+) -> reqwest::blocking::Response {
+    let mut request = reqwest::blocking::Client::new()
+        .post(format!("{base}/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(body);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    request.send().expect("POST /mcp")
+}
+
+fn mcp_delete(base: &str, token: &str, session: &str) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::new()
+        .delete(format!("{base}/mcp"))
+        .bearer_auth(token)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .expect("DELETE /mcp")
+}
+
+/// Opens an initialized 2025-11-25 session as the holder of `token`; returns its id.
+fn open_session(base: &str, token: &str) -> String {
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": { "name": "outpost-cli-tests", "version": "1.0.0" }
+        }
+    });
+    let response = mcp_post(base, token, None, &initialize);
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["mcp-session-id"]
+        .to_str()
+        .expect("session id")
+        .to_owned();
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    assert_eq!(mcp_post(base, token, Some(&id), &initialized).status(), 202);
+    id
+}
+
+/// The JSON-RPC answer in a body that is JSON, or an SSE stream (session requests stream).
+fn jsonrpc_answer(body: &str) -> Value {
+    if let Ok(answer) = serde_json::from_str(body) {
+        return answer;
+    }
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim_start()).ok())
+        .find(|message| message.get("id").is_some() && message.get("method").is_none())
+        .unwrap_or_else(|| panic!("no JSON-RPC answer in {body}"))
+}
+
+/// `whoami` in `session`: the status, and the subject it names when it answers.
+fn whoami(base: &str, token: &str, session: &str) -> (u16, Option<String>) {
+    let call = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "whoami" }
+    });
+    let response = mcp_post(base, token, Some(session), &call);
+    let status = response.status().as_u16();
+    if status != 200 {
+        return (status, None);
+    }
+    let answer = jsonrpc_answer(&response.text().expect("body"));
+    let subject = answer["result"]["structuredContent"]["subject"]
+        .as_str()
+        .map(str::to_owned);
+    (status, subject)
+}
+
+#[test]
+fn sessions_survive_a_restart_and_keep_their_owner() {
+    let dir = TempDir::new("sessions");
+    let store = store_url(&dir.0);
+    let bind = format!("127.0.0.1:{}", free_port());
+    let mut server = start_on(&bind, &["--store", &store]);
+    let base = server.base.clone();
+    let (alice, bob) = (token(&store, &base, "alice"), token(&store, &base, "bob"));
+
+    let kept = open_session(&base, &alice);
+    assert_eq!(whoami(&base, &alice, &kept), (200, Some("alice".into())));
+    let ended = open_session(&base, &alice);
+    assert_eq!(mcp_delete(&base, &alice, &ended).status(), 204);
+
+    let status = terminate(&mut server.child);
+    assert!(status.success(), "exit status {status}");
+    let _server = start_on(&bind, &["--store", &store]);
+
+    // No re-initialize: the stored session is resumed for its owner.
+    assert_eq!(whoami(&base, &alice, &kept), (200, Some("alice".into())));
+    assert_eq!(whoami(&base, &alice, &kept), (200, Some("alice".into())));
+    // Someone else, or a session deleted before the restart: 404.
+    assert_eq!(whoami(&base, &bob, &kept).0, 404);
+    assert_eq!(mcp_delete(&base, &bob, &kept).status(), 404);
+    assert_eq!(whoami(&base, &alice, &ended).0, 404);
+    // Deleting the resumed session ends it.
+    assert_eq!(mcp_delete(&base, &alice, &kept).status(), 204);
+    assert_eq!(whoami(&base, &alice, &kept).0, 404);
 }

@@ -62,6 +62,7 @@ pub struct Outpost<H> {
     factory: HandlerFactory<H>,
     config: ServerConfig,
     authorization_server: Option<auth::server::AuthorizationServer>,
+    session_store: Option<Arc<dyn store::McpSessionStore>>,
     shutdown: CancellationToken,
 }
 
@@ -77,6 +78,7 @@ where
             factory: Arc::new(factory),
             config: ServerConfig::default(),
             authorization_server: None,
+            session_store: None,
             shutdown: CancellationToken::new(),
         }
     }
@@ -97,6 +99,19 @@ where
         self
     }
 
+    /// Keeps Streamable HTTP sessions (2025-03-26 … 2025-11-25) in `store`, so that they
+    /// survive a restart and another instance sharing the store can resume them: a request
+    /// naming a session this process does not know replays its stored `initialize` on a fresh
+    /// handler, and the client carries on without initializing again. Stored sessions expire
+    /// after [`ServerConfig::session_idle_timeout`] without requests (plus a quarter of it);
+    /// a `DELETE` removes them; a shutdown keeps them. With [`AuthMode::Bearer`] the store
+    /// also keeps each session's owner, so a resumed session still answers only its creator.
+    /// `outpost serve` passes the authorization server's store (`Store::mcp_sessions`).
+    pub fn with_session_store(mut self, store: Arc<dyn store::McpSessionStore>) -> Self {
+        self.session_store = Some(store);
+        self
+    }
+
     /// The configuration this server runs with.
     pub fn config(&self) -> &ServerConfig {
         &self.config
@@ -114,6 +129,7 @@ where
             self.factory.clone(),
             &self.config,
             self.authorization_server.clone(),
+            self.session_store.clone(),
             self.shutdown.clone(),
         )
     }

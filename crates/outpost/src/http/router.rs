@@ -16,8 +16,12 @@
 //! browser clients can call them; preflights are answered before any token check), the
 //! bearer-token layer, the session-owner layer and the per-tool scope check, and the RFC 9728
 //! protected resource metadata is served at `/.well-known/oauth-protected-resource[/mcp]`.
+//!
+//! Given an [`McpSessionStore`], Streamable HTTP sessions are persisted: rmcp stores and
+//! resumes them ([`PersistedSessions`]), requests naming one keep it from expiring, a DELETE
+//! ends a stored one too, and the session-owner layer records and reads owners there.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{Router, middleware, routing::get};
 use http::{HeaderName, Method};
@@ -38,21 +42,25 @@ use crate::{
     mcp::{
         fast_path::FastPath,
         jsonrpc_body::reject_malformed_jsonrpc,
-        session_delete::end_session,
+        session_delete::{EndableSessions, end_session},
+        session_store::{PersistedSessions, refresh_expiry},
         streamable::{session_manager, streamable_service},
     },
     ops::health::health,
+    store::McpSessionStore,
 };
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
-/// routes of `authorization_server` when one is embedded. `shutdown` ends open streams and
-/// sessions when cancelled. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
-/// (as [`crate::http::listener::serve`] does) so the authorization server's throttles see the
-/// client's address.
+/// routes of `authorization_server` when one is embedded, Streamable HTTP sessions kept in
+/// `session_store` when one is given. `shutdown` ends open streams and in-memory sessions when
+/// cancelled (stored sessions stay, to be resumed). Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (as [`crate::http::listener::serve`]
+/// does) so the authorization server's throttles see the client's address.
 pub fn build_router<H>(
     factory: HandlerFactory<H>,
     config: &ServerConfig,
     authorization_server: Option<AuthorizationServer>,
+    session_store: Option<Arc<dyn McpSessionStore>>,
     shutdown: CancellationToken,
 ) -> Router
 where
@@ -62,18 +70,26 @@ where
     // The fast path answers the stateless calls it can; the rest reach the JSON-RPC body
     // check, the session DELETE answers and rmcp's service behind them.
     let sessions = session_manager(config);
+    let persisted = session_store
+        .map(|store| Arc::new(PersistedSessions::new(store, config.session_idle_timeout)));
+    let endable = EndableSessions {
+        memory: sessions.clone(),
+        persisted: persisted.clone(),
+    };
     let rmcp = ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(
             config.max_request_body_bytes,
             reject_malformed_jsonrpc,
         ))
+        .layer(middleware::from_fn_with_state(endable, end_session))
         .layer(middleware::from_fn_with_state(
-            sessions.clone(),
-            end_session,
+            persisted.clone(),
+            refresh_expiry,
         ))
         .service(streamable_service(
             factory.clone(),
             sessions,
+            persisted.clone(),
             config,
             shutdown.clone(),
         ));
@@ -93,7 +109,7 @@ where
             router = router.merge(metadata::routes(ProtectedResourceMetadata::new(
                 &base_url, resource,
             )));
-            protect(mcp, resource, config)
+            protect(mcp, resource, config, persisted)
         }
     };
     if let Some(server) = authorization_server {
@@ -105,9 +121,19 @@ where
         .layer(SecurityHeadersLayer)
 }
 
-/// The MCP routes behind CORS, the bearer check, session ownership and the scope check.
-fn protect(mcp: Router, resource: &ResourceServerConfig, config: &ServerConfig) -> Router {
+/// The MCP routes behind CORS, the bearer check, session ownership (recorded in `persisted`
+/// too, when given) and the scope check.
+fn protect(
+    mcp: Router,
+    resource: &ResourceServerConfig,
+    config: &ServerConfig,
+    persisted: Option<Arc<PersistedSessions>>,
+) -> Router {
     let base_url = config.base_url();
+    let mut owners = SessionOwnerLayer::new(config.session_idle_timeout);
+    if let Some(persisted) = persisted {
+        owners = owners.persisted_in(persisted);
+    }
     let resource_metadata = resource_metadata_url(&base_url);
     mcp.layer(
         ServiceBuilder::new()
@@ -117,7 +143,7 @@ fn protect(mcp: Router, resource: &ResourceServerConfig, config: &ServerConfig) 
                 canonical_resource(&base_url),
                 resource_metadata.clone(),
             ))
-            .layer(SessionOwnerLayer::new(config.session_idle_timeout))
+            .layer(owners)
             .layer(ScopeCheckLayer::new(
                 resource.required_scopes.clone(),
                 &resource_metadata,

@@ -5,4 +5,5 @@ pub mod fast_path;
 pub mod jsonrpc_body;
 pub mod legacy_sse;
 pub mod session_delete;
+pub mod session_store;
 pub mod streamable;

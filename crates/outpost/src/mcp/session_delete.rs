@@ -4,7 +4,9 @@
 //! does not exist. The transport spec answers an unknown session with `404 Not Found` (the
 //! client then knows its id is stale), and clients treat `200`/`204` as success (the official
 //! Python SDK reports a failed termination on `202`). This layer checks the session first and
-//! turns rmcp's `202` into `204 No Content`; rmcp still does the closing.
+//! turns rmcp's `202` into `204 No Content`; rmcp still does the closing. A session that
+//! lives only in the store (persisted before a restart) exists too: rmcp's DELETE removes it
+//! from the store.
 
 use std::sync::Arc;
 
@@ -19,13 +21,36 @@ use rmcp::{
     transport::streamable_http_server::{SessionManager, session::local::LocalSessionManager},
 };
 
+use super::session_store::PersistedSessions;
+
 const SESSION_ID: &str = "mcp-session-id";
 const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+
+/// The sessions a DELETE can end: rmcp's in memory and, when persisted, the stored ones.
+#[derive(Clone, Debug)]
+pub struct EndableSessions {
+    /// rmcp's session manager.
+    pub memory: Arc<LocalSessionManager>,
+    /// The persisted sessions, if the server has a store.
+    pub persisted: Option<Arc<PersistedSessions>>,
+}
+
+impl EndableSessions {
+    async fn contains(&self, id: &Arc<str>) -> bool {
+        if self.memory.has_session(id).await.unwrap_or(false) {
+            return true;
+        }
+        match &self.persisted {
+            Some(persisted) => persisted.is_live(id).await,
+            None => false,
+        }
+    }
+}
 
 /// axum middleware for `/mcp`: answers DELETE of an unknown session with 404 and a successful
 /// DELETE with 204. Everything else passes through untouched.
 pub async fn end_session(
-    State(sessions): State<Arc<LocalSessionManager>>,
+    State(sessions): State<EndableSessions>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -40,7 +65,7 @@ pub async fn end_session(
     else {
         return next.run(request).await;
     };
-    if !sessions.has_session(&id).await.unwrap_or(false) {
+    if !sessions.contains(&id).await {
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
     let response = next.run(request).await;

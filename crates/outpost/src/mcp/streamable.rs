@@ -2,7 +2,9 @@
 //!
 //! One endpoint serves every revision: requests that negotiate 2026-07-28 are stateless
 //! (rmcp answers them without a session), older clients `initialize` a session that lives in
-//! rmcp's `LocalSessionManager` until it is deleted or idles out.
+//! rmcp's `LocalSessionManager` until it is deleted or idles out. With [`PersistedSessions`]
+//! rmcp also keeps each session in the store and resumes one it does not know from there
+//! (after a restart, or on another instance).
 
 use std::sync::Arc;
 
@@ -10,11 +12,15 @@ use rmcp::{
     ServerHandler,
     transport::{
         StreamableHttpServerConfig, StreamableHttpService,
-        streamable_http_server::session::local::{LocalSessionManager, SessionConfig},
+        streamable_http_server::session::{
+            local::{LocalSessionManager, SessionConfig},
+            store::SessionStore,
+        },
     },
 };
 use tokio_util::sync::CancellationToken;
 
+use super::session_store::PersistedSessions;
 use crate::{HandlerFactory, config::ServerConfig};
 
 /// The `/mcp` service type Outpost mounts.
@@ -29,18 +35,19 @@ pub fn session_manager(config: &ServerConfig) -> Arc<LocalSessionManager> {
     Arc::new(sessions)
 }
 
-/// Builds the `/mcp` service over `sessions`; `factory` makes one handler per legacy session
-/// and per stateless request.
+/// Builds the `/mcp` service over `sessions`, persisted in `persisted` when given; `factory`
+/// makes one handler per legacy session (also per resumed one) and per stateless request.
 pub fn streamable_service<H>(
     factory: HandlerFactory<H>,
     sessions: Arc<LocalSessionManager>,
+    persisted: Option<Arc<PersistedSessions>>,
     config: &ServerConfig,
     shutdown: CancellationToken,
 ) -> McpService<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    let rmcp_config = StreamableHttpServerConfig::default()
+    let mut rmcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts())
         .with_allowed_origins(config.allowed_origins())
         .enforce_origin_validation()
@@ -48,5 +55,6 @@ where
         .with_max_request_body_bytes(config.max_request_body_bytes)
         .with_json_response(true)
         .with_cancellation_token(shutdown);
+    rmcp_config.session_store = persisted.map(|store| store as Arc<dyn SessionStore>);
     StreamableHttpService::new(move || Ok(factory()), sessions, rmcp_config)
 }

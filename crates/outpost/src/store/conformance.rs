@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
-    GrantRecord, NewRefreshToken, RefreshTokenRecord, Rotation, SigningKeyRecord, Store,
-    StoreError, TokenEndpointAuthMethod, UserId, UserRecord, Username, password::hash_password,
-    token_hash,
+    GrantRecord, McpSessionRecord, NewRefreshToken, RefreshTokenRecord, Rotation, SigningKeyRecord,
+    Store, StoreError, TokenEndpointAuthMethod, UserId, UserRecord, Username,
+    password::hash_password, token_hash,
 };
 
 /// A directory removed on drop (the tests' own, to keep `tempfile` out of the tree).
@@ -492,6 +492,89 @@ async fn keys_are_listed_and_retired(store: Store) {
     );
 }
 
+async fn mcp_sessions_keep_state_and_owner_until_they_expire(store: Store) {
+    let sessions = &store.mcp_sessions;
+    let (state, later) = (r#"{"initialize_params":{}}"#, NOW + 300);
+    // State first, then owner: neither write loses the other's field.
+    sessions
+        .save_state("s1", state, NOW, NOW + 100)
+        .await
+        .expect("state");
+    sessions
+        .record_owner("s1", "alice", NOW + 1, later)
+        .await
+        .expect("owner");
+    // Owner first, then state.
+    sessions
+        .record_owner("s2", "bob", NOW, NOW + 100)
+        .await
+        .expect("owner");
+    sessions
+        .save_state("s2", state, NOW + 1, NOW + 50)
+        .await
+        .expect("state");
+    let s1 = sessions
+        .get("s1", NOW)
+        .await
+        .expect("get")
+        .expect("s1 live");
+    assert_eq!(
+        s1,
+        McpSessionRecord {
+            session_id: "s1".into(),
+            owner: Some("alice".into()),
+            state: Some(state.into()),
+            created_at: NOW,
+            expires_at: later,
+        }
+    );
+    let s2 = sessions
+        .get("s2", NOW)
+        .await
+        .expect("get")
+        .expect("s2 live");
+    assert_eq!(
+        (s2.owner.as_deref(), s2.state.as_deref(), s2.expires_at),
+        (Some("bob"), Some(state), NOW + 100),
+        "the expiry never moves earlier"
+    );
+    // An owner is recorded again idempotently, never replaced.
+    sessions
+        .record_owner("s1", "alice", NOW, later)
+        .await
+        .expect("same owner");
+    assert!(matches!(
+        sessions.record_owner("s1", "mallory", NOW, later).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(sessions.get("s1", NOW).await.expect("get"), Some(s1));
+
+    // Expired at `expires_at`: invisible, unless touched in time.
+    assert_eq!(sessions.get("s2", NOW + 100).await.expect("get"), None);
+    sessions.touch("s2", NOW + 200).await.expect("touch");
+    assert!(sessions.get("s2", NOW + 100).await.expect("get").is_some());
+    assert!(matches!(
+        sessions.touch("nope", NOW).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Purge removes exactly the expired ones.
+    sessions
+        .save_state("s3", state, NOW, NOW + 10)
+        .await
+        .expect("state");
+    assert_eq!(sessions.purge_expired(NOW + 10).await.expect("purge"), 1);
+    assert_eq!(sessions.purge_expired(NOW + 10).await.expect("purge"), 0);
+    assert!(sessions.get("s1", NOW + 10).await.expect("get").is_some());
+
+    sessions.delete("s1").await.expect("delete");
+    assert_eq!(sessions.get("s1", NOW).await.expect("get"), None);
+    assert!(matches!(
+        sessions.delete("s1").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 macro_rules! on_both_backends {
     ($($check:ident),* $(,)?) => {
         mod memory_backend {
@@ -517,6 +600,7 @@ on_both_backends!(
     revocation_and_cascade,
     consent_is_remembered,
     keys_are_listed_and_retired,
+    mcp_sessions_keep_state_and_owner_until_they_expire,
 );
 
 #[tokio::test]
@@ -537,6 +621,15 @@ async fn sqlite_survives_a_restart() {
         .remember(consent.clone())
         .await
         .expect("consent");
+    let sessions = &store.mcp_sessions;
+    sessions
+        .save_state("s1", "{}", NOW, NOW + 60)
+        .await
+        .expect("session state");
+    sessions
+        .record_owner("s1", "alice", NOW, NOW + 60)
+        .await
+        .expect("session owner");
     drop(store);
 
     let store = Store::open(&url).await.expect("reopen");
@@ -560,6 +653,11 @@ async fn sqlite_survives_a_restart() {
             .await
             .expect("consent"),
         Some(consent)
+    );
+    let session = store.mcp_sessions.get("s1", NOW).await.expect("session");
+    assert_eq!(
+        session.map(|s| (s.owner, s.state)),
+        Some((Some("alice".into()), Some("{}".into())))
     );
     let rotation = store
         .grants

@@ -15,12 +15,12 @@ use super::{
     StoreError,
     model::{
         AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId, GrantRecord,
-        PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId, UserRecord,
-        Username,
+        McpSessionRecord, PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId,
+        UserRecord, Username,
     },
     traits::{
-        AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, NewRefreshToken, Rotation,
-        SigningKeyStore, UserStore,
+        AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, McpSessionStore,
+        NewRefreshToken, Rotation, SigningKeyStore, UserStore,
     },
 };
 
@@ -33,6 +33,7 @@ struct State {
     refresh_tokens: HashMap<TokenHash, RefreshTokenRecord>,
     keys: Vec<SigningKeyRecord>,
     consents: HashMap<(UserId, ClientId), ConsentRecord>,
+    mcp_sessions: HashMap<String, McpSessionRecord>,
 }
 
 impl State {
@@ -339,5 +340,107 @@ impl ConsentStore for MemoryStore {
             .consents
             .get(&(user_id, client_id.clone()))
             .cloned())
+    }
+}
+
+impl State {
+    /// The record for `session_id`, created at `now` if missing; its expiry pushed to at least
+    /// `expires_at`.
+    fn mcp_session_entry(
+        &mut self,
+        session_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> &mut McpSessionRecord {
+        let record = self
+            .mcp_sessions
+            .entry(session_id.to_owned())
+            .or_insert_with(|| McpSessionRecord {
+                session_id: session_id.to_owned(),
+                owner: None,
+                state: None,
+                created_at: now,
+                expires_at,
+            });
+        record.expires_at = record.expires_at.max(expires_at);
+        record
+    }
+}
+
+#[async_trait]
+impl McpSessionStore for MemoryStore {
+    async fn save_state(
+        &self,
+        session_id: &str,
+        state: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut store = self.state();
+        store.mcp_session_entry(session_id, now, expires_at).state = Some(state.to_owned());
+        Ok(())
+    }
+
+    async fn record_owner(
+        &self,
+        session_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut store = self.state();
+        if let Some(existing) = store.mcp_sessions.get(session_id)
+            && existing
+                .owner
+                .as_deref()
+                .is_some_and(|known| known != owner)
+        {
+            return Err(StoreError::Conflict(format!(
+                "owner of MCP session {session_id}"
+            )));
+        }
+        store.mcp_session_entry(session_id, now, expires_at).owner = Some(owner.to_owned());
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        session_id: &str,
+        now: i64,
+    ) -> Result<Option<McpSessionRecord>, StoreError> {
+        let store = self.state();
+        Ok(store
+            .mcp_sessions
+            .get(session_id)
+            .filter(|record| record.expires_at > now)
+            .cloned())
+    }
+
+    async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError> {
+        let mut store = self.state();
+        let record = store
+            .mcp_sessions
+            .get_mut(session_id)
+            .ok_or_else(|| StoreError::NotFound(format!("MCP session {session_id}")))?;
+        record.expires_at = record.expires_at.max(expires_at);
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), StoreError> {
+        let mut store = self.state();
+        store
+            .mcp_sessions
+            .remove(session_id)
+            .map(drop)
+            .ok_or_else(|| StoreError::NotFound(format!("MCP session {session_id}")))
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut store = self.state();
+        let before = store.mcp_sessions.len();
+        store
+            .mcp_sessions
+            .retain(|_, record| record.expires_at > now);
+        Ok((before - store.mcp_sessions.len()) as u64)
     }
 }

@@ -1,5 +1,6 @@
 //! Durable state for Outpost as an OAuth 2.1 authorization server: users, clients,
-//! authorization codes, grants with their refresh tokens, signing keys and consents.
+//! authorization codes, grants with their refresh tokens, signing keys and consents; and for
+//! the MCP transport, the Streamable HTTP sessions that outlive a restart.
 //!
 //! The authorization server talks only to the traits in [`traits`], one per concern, through a
 //! [`Store`] that bundles one trait object of each. A backend is a module that implements them:
@@ -26,12 +27,12 @@ use sha2::{Digest as _, Sha256};
 
 pub use model::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
-    GrantRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
+    GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
     TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
 pub use traits::{
-    AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, NewRefreshToken, Rotation,
-    SigningKeyStore, UserStore,
+    AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, McpSessionStore,
+    NewRefreshToken, Rotation, SigningKeyStore, UserStore,
 };
 
 /// Why a store operation failed.
@@ -88,6 +89,8 @@ pub struct Store {
     pub keys: Arc<dyn SigningKeyStore>,
     /// Remembered consent.
     pub consents: Arc<dyn ConsentStore>,
+    /// Streamable HTTP MCP sessions.
+    pub mcp_sessions: Arc<dyn McpSessionStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -138,6 +141,7 @@ impl Store {
             + GrantStore
             + SigningKeyStore
             + ConsentStore
+            + McpSessionStore
             + 'static,
     {
         Self {
@@ -146,7 +150,8 @@ impl Store {
             codes: backend.clone(),
             grants: backend.clone(),
             keys: backend.clone(),
-            consents: backend,
+            consents: backend.clone(),
+            mcp_sessions: backend,
         }
     }
 }

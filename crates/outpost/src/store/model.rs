@@ -396,6 +396,29 @@ pub struct ConsentRecord {
     pub granted_at: i64,
 }
 
+/// A Streamable HTTP (2025-03-26 … 2025-11-25) MCP session, kept so that it survives a restart
+/// and can be resumed by another instance.
+///
+/// Two writers fill it, in either order: the transport stores `state` after the `initialize`
+/// handshake, the session-owner check records `owner`. Neither clobbers the other's field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpSessionRecord {
+    /// The `Mcp-Session-Id`.
+    pub session_id: String,
+    /// The subject of the access token that created the session; `None` until recorded, and
+    /// always `None` when authentication is off.
+    pub owner: Option<String>,
+    /// rmcp's `SessionState` (the client's `initialize` parameters) as JSON; `None` until the
+    /// handshake has been stored.
+    pub state: Option<String>,
+    /// Creation time, unix seconds.
+    pub created_at: i64,
+    /// After this instant (unix seconds) the session has idled out: it is not loaded again,
+    /// and [`McpSessionStore::purge_expired`](super::traits::McpSessionStore::purge_expired)
+    /// removes it.
+    pub expires_at: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

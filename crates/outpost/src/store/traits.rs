@@ -16,8 +16,8 @@ use super::{
     StoreError,
     model::{
         AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId, GrantRecord,
-        PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId, UserRecord,
-        Username,
+        McpSessionRecord, PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId,
+        UserRecord, Username,
     },
 };
 
@@ -157,4 +157,45 @@ pub trait ConsentStore: Send + Sync {
         user_id: UserId,
         client_id: &ClientId,
     ) -> Result<Option<ConsentRecord>, StoreError>;
+}
+
+/// Streamable HTTP MCP sessions, so that a session outlives the process that created it.
+///
+/// A record has two writers that may come in either order: [`McpSessionStore::save_state`]
+/// (the transport, after the `initialize` handshake) and [`McpSessionStore::record_owner`] (the
+/// session-owner check, when it sees the new session id); each creates the record or fills its
+/// own field, never the other's. Expired records are invisible to [`McpSessionStore::get`].
+#[async_trait]
+pub trait McpSessionStore: Send + Sync {
+    /// Stores the session's rmcp state (JSON): creates the record (created at `now`, no owner)
+    /// or replaces the state of the existing one, keeping its owner. The expiry becomes the
+    /// later of the stored one and `expires_at`.
+    async fn save_state(
+        &self,
+        session_id: &str,
+        state: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Binds the session to `owner`: creates the record (created at `now`, no state yet) or
+    /// sets the owner of the existing one, keeping its state; the expiry becomes the later of
+    /// the stored one and `expires_at`. An owner is never replaced: a different owner already
+    /// recorded is [`StoreError::Conflict`].
+    async fn record_owner(
+        &self,
+        session_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// The session, unless unknown or expired at `now`.
+    async fn get(&self, session_id: &str, now: i64)
+    -> Result<Option<McpSessionRecord>, StoreError>;
+    /// Pushes the session's expiry to `expires_at` (never earlier than it is);
+    /// [`StoreError::NotFound`] if there is no such record.
+    async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Removes the session; [`StoreError::NotFound`] if there is no such record.
+    async fn delete(&self, session_id: &str) -> Result<(), StoreError>;
+    /// Removes every session expired at `now`; returns how many.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }

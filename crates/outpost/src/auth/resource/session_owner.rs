@@ -9,6 +9,13 @@
 //! even learn that it exists. Entries leave on a successful `DELETE`, when the SSE stream
 //! ends, or after the session idle timeout without requests; the map is bounded.
 //!
+//! With [`PersistedSessions`] (a server with a store), a new Streamable HTTP session's owner is
+//! also written to the store before the `initialize` answer leaves, and a Streamable HTTP
+//! session id missing from the map is looked up there: a session resumed after a restart or
+//! on another instance is accepted for the subject the store names, and 404 for anyone else
+//! or when the store has no live record. Hits stay in memory. Legacy `/sse` sessions live as
+//! long as their stream, so they are never persisted.
+//!
 //! Stateless 2026-07-28 requests name no session and are passed on untouched with no boxing;
 //! other requests without a session id have their answer inspected for a new
 //! `Mcp-Session-Id` (a boxed future, on the session path only).
@@ -35,7 +42,10 @@ use tower::{Layer, Service};
 use super::identity::Identity;
 use crate::{
     http::early_answer::after_draining,
-    mcp::legacy_sse::{MESSAGE_PATH, SSE_PATH},
+    mcp::{
+        legacy_sse::{MESSAGE_PATH, SSE_PATH},
+        session_store::PersistedSessions,
+    },
 };
 
 /// The session header of the Streamable HTTP transport.
@@ -112,6 +122,7 @@ impl SessionOwners {
 #[derive(Clone)]
 pub struct SessionOwnerLayer {
     owners: Arc<SessionOwners>,
+    persisted: Option<Arc<PersistedSessions>>,
 }
 
 impl SessionOwnerLayer {
@@ -119,7 +130,15 @@ impl SessionOwnerLayer {
     pub fn new(idle_timeout: Duration) -> Self {
         Self {
             owners: Arc::new(SessionOwners::new(idle_timeout)),
+            persisted: None,
         }
+    }
+
+    /// Also records Streamable HTTP sessions' owners in `persisted`, and reads them back from
+    /// there for session ids not in memory.
+    pub fn persisted_in(mut self, persisted: Arc<PersistedSessions>) -> Self {
+        self.persisted = Some(persisted);
+        self
     }
 }
 
@@ -129,6 +148,7 @@ impl<S> Layer<S> for SessionOwnerLayer {
     fn layer(&self, inner: S) -> SessionOwner<S> {
         SessionOwner {
             owners: self.owners.clone(),
+            persisted: self.persisted.clone(),
             inner,
         }
     }
@@ -138,6 +158,7 @@ impl<S> Layer<S> for SessionOwnerLayer {
 #[derive(Clone)]
 pub struct SessionOwner<S> {
     owners: Arc<SessionOwners>,
+    persisted: Option<Arc<PersistedSessions>>,
     inner: S,
 }
 
@@ -198,6 +219,14 @@ where
         let session = named_session(&request);
         if let Some(session) = &session {
             if !self.owners.owned_by(session, &subject) {
+                if let Some(persisted) = &self.persisted
+                    && request.headers().contains_key(SESSION_HEADER)
+                {
+                    let (persisted, session) = (persisted.clone(), session.clone());
+                    return Either::Right(
+                        self.owned_in_store(persisted, request, session, subject),
+                    );
+                }
                 return Either::Right(Box::pin(async move {
                     Ok(after_draining(request.into_body(), not_found()).await)
                 }));
@@ -217,6 +246,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let owners = self.owners.clone();
+        let persisted = self.persisted.clone();
         Either::Right(Box::pin(async move {
             let response = inner.call(request).await?;
             if let Some(session) = session {
@@ -230,10 +260,47 @@ where
                 return Ok(watch_sse(response, owners, subject));
             }
             if let Some(id) = response.headers().get(SESSION_HEADER) {
-                owners.record(&String::from_utf8_lossy(id.as_bytes()), &subject);
+                let id = String::from_utf8_lossy(id.as_bytes());
+                owners.record(&id, &subject);
+                if let Some(persisted) = persisted {
+                    persisted.record_owner(&id, &subject).await;
+                }
             }
             Ok(response)
         }))
+    }
+}
+
+impl<S> SessionOwner<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    /// A Streamable HTTP session id this map does not know: passed on when the store names
+    /// `subject` as its owner (and remembered in memory from then on), 404 otherwise.
+    fn owned_in_store(
+        &mut self,
+        persisted: Arc<PersistedSessions>,
+        request: Request,
+        session: String,
+        subject: String,
+    ) -> BoxedResponse {
+        let clone = self.inner.clone();
+        // The instance polled ready is the one that is called.
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let owners = self.owners.clone();
+        Box::pin(async move {
+            if persisted.owner(&session).await.as_deref() != Some(subject.as_str()) {
+                return Ok(after_draining(request.into_body(), not_found()).await);
+            }
+            owners.record(&session, &subject);
+            let deleting = request.method() == Method::DELETE;
+            let response = inner.call(request).await?;
+            if deleting && response.status().is_success() {
+                owners.remove(&session);
+            }
+            Ok(response)
+        })
     }
 }
 

@@ -13,6 +13,7 @@
 mod grants;
 mod keys;
 mod oauth;
+mod sessions;
 mod users;
 
 use std::{
@@ -26,7 +27,10 @@ use rusqlite::{Connection, Params, Row};
 use super::StoreError;
 
 /// The schema, one migration per entry; the database's `user_version` is how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_mcp_sessions.sql"),
+];
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

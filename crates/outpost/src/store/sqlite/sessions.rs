@@ -1,0 +1,125 @@
+//! [`McpSessionStore`] on SQLite: one row per session, written by two upserts that each fill
+//! only their own column, so the transport's state and the owner check's subject can arrive in
+//! either order.
+
+use async_trait::async_trait;
+use rusqlite::{Row, params};
+
+use super::{SqliteStore, expect_changed, query_one};
+use crate::store::{StoreError, model::McpSessionRecord, traits::McpSessionStore};
+
+fn session_from_row(row: &Row<'_>) -> Result<McpSessionRecord, StoreError> {
+    Ok(McpSessionRecord {
+        session_id: row.get(0)?,
+        owner: row.get(1)?,
+        state: row.get(2)?,
+        created_at: row.get(3)?,
+        expires_at: row.get(4)?,
+    })
+}
+
+#[async_trait]
+impl McpSessionStore for SqliteStore {
+    async fn save_state(
+        &self,
+        session_id: &str,
+        state: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let (session_id, state) = (session_id.to_owned(), state.to_owned());
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO mcp_sessions (session_id, owner, state, created_at, expires_at) \
+                 VALUES (?1, NULL, ?2, ?3, ?4) \
+                 ON CONFLICT (session_id) DO UPDATE SET state = excluded.state, \
+                 expires_at = max(mcp_sessions.expires_at, excluded.expires_at)",
+                params![session_id, state, now, expires_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_owner(
+        &self,
+        session_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let (session_id, owner) = (session_id.to_owned(), owner.to_owned());
+        self.call(move |c| {
+            // The conflict branch updates only a row without an owner or with this one, so a
+            // recorded owner is never replaced: no row changed means another owner holds it.
+            let changed = c.execute(
+                "INSERT INTO mcp_sessions (session_id, owner, state, created_at, expires_at) \
+                 VALUES (?1, ?2, NULL, ?3, ?4) \
+                 ON CONFLICT (session_id) DO UPDATE SET owner = excluded.owner, \
+                 expires_at = max(mcp_sessions.expires_at, excluded.expires_at) \
+                 WHERE mcp_sessions.owner IS NULL OR mcp_sessions.owner = excluded.owner",
+                params![session_id, owner, now, expires_at],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "owner of MCP session {session_id}"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get(
+        &self,
+        session_id: &str,
+        now: i64,
+    ) -> Result<Option<McpSessionRecord>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.call(move |c| {
+            query_one(
+                c,
+                "SELECT session_id, owner, state, created_at, expires_at FROM mcp_sessions \
+                 WHERE session_id = ?1 AND expires_at > ?2",
+                params![session_id, now],
+                session_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError> {
+        let session_id = session_id.to_owned();
+        self.call(move |c| {
+            let changed = c.execute(
+                "UPDATE mcp_sessions SET expires_at = max(expires_at, ?2) WHERE session_id = ?1",
+                params![session_id, expires_at],
+            )?;
+            expect_changed(changed, || format!("MCP session {session_id}"))
+        })
+        .await
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), StoreError> {
+        let session_id = session_id.to_owned();
+        self.call(move |c| {
+            let changed = c.execute(
+                "DELETE FROM mcp_sessions WHERE session_id = ?1",
+                params![session_id],
+            )?;
+            expect_changed(changed, || format!("MCP session {session_id}"))
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            let removed = c.execute(
+                "DELETE FROM mcp_sessions WHERE expires_at <= ?1",
+                params![now],
+            )?;
+            Ok(removed as u64)
+        })
+        .await
+    }
+}
