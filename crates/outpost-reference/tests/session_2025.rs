@@ -1,12 +1,13 @@
 //! 2025-11-25 sessions on `/mcp`: initialize, `Mcp-Session-Id`, the GET stream, DELETE,
-//! resumption with `Last-Event-ID`. Driven by rmcp's client and by raw HTTP where the wire
-//! matters.
+//! resumption with `Last-Event-ID`, a stored session resumed by another instance. Driven by
+//! rmcp's client and by raw HTTP where the wire matters.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, read_jsonrpc, spawn_app, sse_messages};
+use common::{TestApp, read_jsonrpc, spawn_app, spawn_with_session_store, sse_messages};
+use outpost::store::Store;
 use rmcp::{
     ServiceExt,
     model::{CallToolRequestParams, ClientConfig},
@@ -158,6 +159,41 @@ async fn session_lifecycle_get_stream_delete_then_404() {
         .await
         .expect("DELETE");
     assert_eq!(again.status(), 404, "deleting an unknown session is 404");
+}
+
+#[tokio::test]
+async fn a_stored_session_resumes_on_another_instance_until_deleted() {
+    let store = Store::memory();
+    let first = spawn_with_session_store(store.mcp_sessions.clone()).await;
+    let id = Session::open(&first).await.id;
+    // The first instance stops (its in-memory session ends); a second one shares the store.
+    drop(first);
+    let second = spawn_with_session_store(store.mcp_sessions.clone()).await;
+    let resumed = Session {
+        app: &second,
+        id: id.clone(),
+    };
+    let call = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "echo", "arguments": { "message": "still here" } }
+    });
+    let answer = resumed.call(call.clone()).await;
+    assert!(answer["result"]["content"].is_array(), "{answer}");
+    assert!(
+        store.mcp_sessions.get(&id, 0).await.expect("get").is_some(),
+        "a resumed session stays stored"
+    );
+
+    let deleted = resumed
+        .request(reqwest::Method::DELETE)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(store.mcp_sessions.get(&id, 0).await.expect("get"), None);
+    let third = spawn_with_session_store(store.mcp_sessions.clone()).await;
+    let gone = Session { app: &third, id };
+    assert_eq!(gone.post(call).await.status(), 404, "deleted everywhere");
 }
 
 #[tokio::test]

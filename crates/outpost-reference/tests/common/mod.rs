@@ -2,9 +2,9 @@
 //! loopback port, served by Outpost exactly as `outpost serve --no-auth` serves it.
 #![allow(dead_code)]
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use outpost::{Outpost, ServerConfig};
+use outpost::{Outpost, ServerConfig, store::McpSessionStore};
 use outpost_reference::ReferenceServer;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -37,13 +37,29 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
 }
 
 /// Starts `reference` with `config` (its `bind` is replaced by a random port).
-pub async fn spawn_reference(reference: ReferenceServer, mut config: ServerConfig) -> TestApp {
+pub async fn spawn_reference(reference: ReferenceServer, config: ServerConfig) -> TestApp {
+    spawn_outpost(Outpost::with_factory(move || reference.for_session()).with_config(config)).await
+}
+
+/// Starts the reference server keeping its sessions in `sessions` (a store another
+/// [`spawn_with_session_store`] server may share).
+pub async fn spawn_with_session_store(sessions: Arc<dyn McpSessionStore>) -> TestApp {
+    let reference = ReferenceServer::new();
+    spawn_outpost(
+        Outpost::with_factory(move || reference.for_session()).with_session_store(sessions),
+    )
+    .await
+}
+
+/// Serves `outpost` on a random loopback port (its configured `bind` is replaced).
+pub async fn spawn_outpost(outpost: Outpost<ReferenceServer>) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("local addr");
+    let mut config = outpost.config().clone();
     config.bind = addr;
-    let outpost = Outpost::with_factory(move || reference.for_session()).with_config(config);
+    let outpost = outpost.with_config(config);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
