@@ -33,6 +33,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use http::Method;
 use rmcp::transport::streamable_http_server::session::store::{
     SessionState, SessionStore, SessionStoreError,
 };
@@ -129,8 +130,10 @@ impl PersistedSessions {
         let (store, session_id) = (self.store.clone(), session_id.to_owned());
         let expires_at = self.expires_at(unix_now());
         tokio::spawn(async move {
-            if let Err(error) = store.touch(&session_id, expires_at).await {
-                tracing::warn!(%error, "cannot extend a stored MCP session");
+            match store.touch(&session_id, expires_at).await {
+                // Deleted or purged meanwhile: nothing left to keep alive.
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(error) => tracing::warn!(%error, "cannot extend a stored MCP session"),
             }
         });
     }
@@ -235,14 +238,15 @@ fn unix_now() -> i64 {
 }
 
 /// axum middleware on the rmcp side of `/mcp`: a request naming a session keeps its stored
-/// record from expiring ([`PersistedSessions::refresh`]). Without persistence (`None`) it only
-/// passes the request on.
+/// record from expiring ([`PersistedSessions::refresh`]); a `DELETE` is about to remove it
+/// instead. Without persistence (`None`) it only passes the request on.
 pub async fn refresh_expiry(
     State(persisted): State<Option<Arc<PersistedSessions>>>,
     request: Request,
     next: Next,
 ) -> Response {
     if let Some(persisted) = &persisted
+        && request.method() != Method::DELETE
         && let Some(id) = request
             .headers()
             .get(SESSION_HEADER)
