@@ -179,7 +179,21 @@ async fn legacy_sse_sessions_belong_to_their_subject() {
         async move { request.send().await.unwrap().status() }
     };
     let mallory = auth.token("mallory", "mcp:tools");
-    assert_eq!(post(mallory, initialize.clone()).await, 404);
+    assert_eq!(post(mallory.clone(), initialize.clone()).await, 404);
+    // A session of her own in the header does not open alice's: `/message` is checked against
+    // the session it routes to.
+    let mallorys = open_session(&auth, &mallory).await;
+    let smuggled = auth
+        .app
+        .http
+        .post(auth.app.url(&endpoint))
+        .bearer_auth(&mallory)
+        .header("mcp-session-id", &mallorys)
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(smuggled.status(), 404);
     assert_eq!(post(alice.clone(), initialize).await, 202);
     let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
     assert_eq!(post(alice.clone(), initialized).await, 202);

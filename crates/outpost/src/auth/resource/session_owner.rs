@@ -43,7 +43,7 @@ use super::identity::Identity;
 use crate::{
     http::early_answer::after_draining,
     mcp::{
-        legacy_sse::{MESSAGE_PATH, SSE_PATH},
+        legacy_sse::{MESSAGE_PATH, SSE_PATH, session_id as legacy_session_id},
         session_store::PersistedSessions,
     },
 };
@@ -162,19 +162,17 @@ pub struct SessionOwner<S> {
     inner: S,
 }
 
-/// The session a request names: the `Mcp-Session-Id` header, or `sessionId` on `/message`.
+/// The session a request names: on `/message`, its `sessionId` read exactly as the legacy
+/// transport reads it to route the message (whatever headers say); elsewhere the
+/// `Mcp-Session-Id` header.
 fn named_session(request: &Request) -> Option<String> {
-    if let Some(id) = request.headers().get(SESSION_HEADER) {
-        return Some(String::from_utf8_lossy(id.as_bytes()).into_owned());
+    if request.uri().path() == MESSAGE_PATH {
+        return legacy_session_id(request.uri().query()).ok();
     }
-    if request.uri().path() != MESSAGE_PATH {
-        return None;
-    }
-    let query = request.uri().query()?;
-    query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("sessionId="))
-        .map(str::to_owned)
+    request
+        .headers()
+        .get(SESSION_HEADER)
+        .map(|id| String::from_utf8_lossy(id.as_bytes()).into_owned())
 }
 
 /// The legacy session id in the `endpoint` event of a `/sse` stream's first bytes.
@@ -220,7 +218,7 @@ where
         if let Some(session) = &session {
             if !self.owners.owned_by(session, &subject) {
                 if let Some(persisted) = &self.persisted
-                    && request.headers().contains_key(SESSION_HEADER)
+                    && ![MESSAGE_PATH, SSE_PATH].contains(&request.uri().path())
                 {
                     let (persisted, session) = (persisted.clone(), session.clone());
                     return Either::Right(
@@ -355,6 +353,26 @@ mod tests {
         let idle = SessionOwners::new(Duration::ZERO);
         idle.record("s2", "alice");
         assert!(!idle.owned_by("s2", "alice"));
+    }
+
+    #[test]
+    fn message_posts_are_checked_against_the_session_they_are_routed_to() {
+        let request = |uri: &str| {
+            Request::post(uri)
+                .header(SESSION_HEADER, "streamable-1")
+                .body(Body::empty())
+                .expect("request")
+        };
+        // `/message` routes by its query, so that is the session to check, not the header.
+        assert_eq!(
+            named_session(&request("/message?sessionId=legacy%31")),
+            Some("legacy1".to_owned())
+        );
+        assert_eq!(named_session(&request("/message")), None);
+        assert_eq!(
+            named_session(&request("/mcp?sessionId=legacy1")),
+            Some("streamable-1".to_owned())
+        );
     }
 
     #[test]
