@@ -1,9 +1,11 @@
 //! The flags of `outpost serve` that decide which clients the authorization server accepts
 //! besides those it registers dynamically (RFC 7591): Client ID Metadata Documents (a client
-//! whose `client_id` is an https URL; on by default).
+//! whose `client_id` is an https URL; on by default) and pre-registered clients from a file.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use outpost::auth::server::{AuthorizationServer, cimd::CimdConfig};
+use outpost::auth::server::{AuthorizationServer, cimd::CimdConfig, preregistered};
 
 /// Client flags of `outpost serve`.
 #[derive(Debug, clap::Args)]
@@ -21,12 +23,26 @@ pub struct ClientArgs {
         conflicts_with = "no_cimd"
     )]
     cimd_allow_private_addresses: bool,
+    /// A JSON file of pre-registered clients ({"clients": [ … ]}: RFC 7591 metadata with a
+    /// fixed client_id; confidential clients give client_secret_hash, from `outpost clients
+    /// hash-secret`). Checked and stored at start; a bad entry stops the start.
+    #[arg(long, env = "OUTPOST_CLIENTS", value_name = "FILE")]
+    clients: Option<PathBuf>,
 }
 
 impl ClientArgs {
     /// `server` with the metadata-document settings of these flags (checked now, so bad
-    /// settings stop the start).
-    pub fn apply(&self, server: AuthorizationServer) -> anyhow::Result<AuthorizationServer> {
+    /// settings stop the start), after storing the clients of `--clients`.
+    pub async fn apply(&self, server: AuthorizationServer) -> anyhow::Result<AuthorizationServer> {
+        if let Some(path) = &self.clients {
+            let shown = path.display();
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the clients file {shown}"))?;
+            let count = preregistered::load_clients_file(&server, &text)
+                .await
+                .with_context(|| format!("refusing the clients file {shown}"))?;
+            tracing::info!(file = %shown, count, "pre-registered clients loaded");
+        }
         let server = server.with_client_metadata_documents(CimdConfig {
             enabled: !self.no_cimd,
             allow_private_addresses: self.cimd_allow_private_addresses,

@@ -2,6 +2,7 @@
 //! `outpost-reference` libraries.
 
 mod client_args;
+mod clients;
 mod keys;
 mod serve;
 mod store_arg;
@@ -31,6 +32,8 @@ enum Command {
     Users(users::UsersArgs),
     /// Manage the authorization server's signing keys (rotate) in the store.
     Keys(keys::KeysArgs),
+    /// Helpers for pre-registered clients (hash-secret).
+    Clients(clients::ClientsArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -63,5 +66,6 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Users(args) => runtime.block_on(users::run(args)),
         Command::Keys(args) => runtime.block_on(keys::run(args)),
+        Command::Clients(args) => clients::run(args),
     }
 }

@@ -112,7 +112,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         let authorization_server = args
             .clients
-            .apply(authorization_server(&store, &config.base_url()).await?)?;
+            .apply(authorization_server(&store, &config.base_url()).await?)
+            .await?;
         let grants: Arc<dyn GrantStore> = store.grants.clone();
         let mut resource = ResourceServerConfig::new(
             authorization_server.issuer.clone(),

@@ -8,6 +8,8 @@
 //! - [`cimd`] — Client ID Metadata Documents: `https` URL client ids, fetched with SSRF
 //!   protection and cached; [`clients`] resolves every `client_id` (a URL through [`cimd`],
 //!   otherwise the store).
+//! - [`preregistered`] — clients with fixed ids from a JSON file, checked by the registration
+//!   rules and upserted at start.
 //! - [`token`] — RFC 6749 §4.1.3 / §6 token endpoint: `authorization_code` with PKCE (RFC 7636)
 //!   and resource indicators (RFC 8707), `refresh_token` with rotation and reuse detection
 //!   (OAuth 2.1 §4.3.1); [`issuance`] mints what it returns.
@@ -45,6 +47,7 @@ pub mod login;
 pub mod metadata;
 pub mod pages;
 pub mod pending;
+pub mod preregistered;
 pub mod register;
 pub mod revoke;
 pub mod throttle;

@@ -152,8 +152,8 @@ pub async fn register(
 }
 
 /// Checks client metadata by the rules above and turns it into the record of `client_id`
-/// (without a secret yet). Registration and metadata documents ([`cimd`](super::cimd)) share
-/// it.
+/// (without a secret yet). Registration, metadata documents ([`cimd`](super::cimd)) and
+/// pre-registered clients ([`preregistered`](super::preregistered)) share it.
 pub fn validate_metadata(
     server: &AuthorizationServer,
     request: RegistrationRequest,

@@ -1,0 +1,317 @@
+//! Pre-registered clients: a JSON file of clients with fixed ids, loaded at start
+//! (`outpost serve --clients FILE`) for deployments that know their clients in advance.
+//!
+//! ```json
+//! { "clients": [
+//!   { "client_id": "reporting-service",
+//!     "client_name": "Reporting",
+//!     "redirect_uris": ["https://reports.example.com/oauth/callback"],
+//!     "token_endpoint_auth_method": "client_secret_basic",
+//!     "client_secret_hash": "$argon2id$v=19$m=19456,t=2,p=1$…" },
+//!   { "client_id": "desktop-app", "application_type": "native",
+//!     "redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "none" }
+//! ] }
+//! ```
+//!
+//! Each entry is RFC 7591 client metadata (`client_name`, `redirect_uris`, `grant_types`,
+//! `response_types`, `token_endpoint_auth_method` — default `client_secret_basic` as in
+//! RFC 7591 §2 —, `application_type`, `scope`) checked by the same rules as Dynamic Client
+//! Registration ([`register::validate_metadata`]), plus:
+//!
+//! - `client_id`: required, unique in the file, no whitespace, and not URL-shaped (`://`):
+//!   those ids belong to Client ID Metadata Documents.
+//! - A confidential client (`client_secret_basic`, `client_secret_post`) gives
+//!   `client_secret_hash`, an argon2id PHC string (`outpost clients hash-secret` makes one):
+//!   secrets are never written in plain text, and a `client_secret` member is refused. A
+//!   public client (`none`) has no hash.
+//!
+//! Every entry is checked before any is stored; a bad entry fails the whole file with a
+//! message naming it. The clients are then upserted ([`ClientStore::upsert`]), so a restart
+//! with a changed file updates them and keeps what was issued to them. A client removed from
+//! the file stays in the store.
+//!
+//! [`ClientStore::upsert`]: crate::store::ClientStore::upsert
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    AuthorizationServer,
+    cimd::is_url_shaped,
+    register::{self, RegistrationRequest},
+};
+use crate::store::{ClientId, ClientRecord, PasswordHash, StoreError, TokenEndpointAuthMethod};
+
+/// Longest pre-registered client id.
+pub const MAX_CLIENT_ID_LEN: usize = 200;
+
+/// Why a clients file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PreregisteredClientsError {
+    /// Not JSON of the expected shape.
+    #[error("the clients file is not valid: {0} (expected {{\"clients\": [ … ]}})")]
+    Format(String),
+    /// One entry breaks a rule.
+    #[error("client #{index} ({client_id}): {reason}")]
+    Entry {
+        /// The entry's position, from 1.
+        index: usize,
+        /// Its `client_id`, or `?` without one.
+        client_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Storing the clients failed.
+    #[error("the clients could not be stored: {0}")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Deserialize)]
+struct ClientsFile {
+    clients: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Entry {
+    client_id: Option<String>,
+    client_secret_hash: Option<String>,
+    #[serde(flatten)]
+    metadata: RegistrationRequest,
+}
+
+/// Checks the clients file `text` and returns its clients, ready to store.
+pub fn parse_clients_file(
+    server: &AuthorizationServer,
+    text: &str,
+) -> Result<Vec<ClientRecord>, PreregisteredClientsError> {
+    let file: ClientsFile =
+        serde_json::from_str(text).map_err(|e| PreregisteredClientsError::Format(e.to_string()))?;
+    let mut records: Vec<ClientRecord> = Vec::with_capacity(file.clients.len());
+    for (position, value) in file.clients.into_iter().enumerate() {
+        let index = position + 1;
+        let shown = value
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let refuse = |reason: String| PreregisteredClientsError::Entry {
+            index,
+            client_id: shown.clone(),
+            reason,
+        };
+        let record = client_of(server, value).map_err(refuse)?;
+        if records.iter().any(|r| r.client_id == record.client_id) {
+            return Err(refuse("this client_id appears twice".into()));
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Checks and stores the clients of `text` (see the module docs); returns how many.
+pub async fn load_clients_file(
+    server: &AuthorizationServer,
+    text: &str,
+) -> Result<usize, PreregisteredClientsError> {
+    let records = parse_clients_file(server, text)?;
+    let count = records.len();
+    for record in records {
+        server.store.clients.upsert(record).await?;
+    }
+    Ok(count)
+}
+
+/// One entry, checked.
+fn client_of(server: &AuthorizationServer, value: Value) -> Result<ClientRecord, String> {
+    if !value.is_object() {
+        return Err("an entry must be a JSON object".into());
+    }
+    if value.get("client_secret").is_some() {
+        return Err(
+            "client_secret must not be written in the file: give client_secret_hash \
+                    (from `outpost clients hash-secret`)"
+                .into(),
+        );
+    }
+    let entry: Entry = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let client_id = entry.client_id.ok_or("client_id is required")?;
+    if is_url_shaped(&client_id) {
+        return Err(
+            "a client_id containing \"://\" is reserved for Client ID Metadata \
+                    Documents"
+                .into(),
+        );
+    }
+    if client_id.chars().count() > MAX_CLIENT_ID_LEN {
+        return Err(format!(
+            "client_id is longer than {MAX_CLIENT_ID_LEN} characters"
+        ));
+    }
+    let client_id = ClientId::parse(&client_id).map_err(|e| e.to_string())?;
+    let mut record = register::validate_metadata(server, entry.metadata, client_id)
+        .map_err(|e| e.description().to_owned())?;
+    let confidential = record.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
+    record.client_secret_hash = match (confidential, entry.client_secret_hash) {
+        (true, Some(phc)) => Some(parse_secret_hash(&phc)?),
+        (true, None) => {
+            return Err(format!(
+                "token_endpoint_auth_method {} needs client_secret_hash",
+                record.token_endpoint_auth_method.as_str()
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(
+                "a public client (token_endpoint_auth_method none) has no client_secret_hash"
+                    .into(),
+            );
+        }
+        (false, None) => None,
+    };
+    Ok(record)
+}
+
+fn parse_secret_hash(phc: &str) -> Result<PasswordHash, String> {
+    let invalid = || {
+        "client_secret_hash is not an argon2id PHC string ($argon2id$…): make one with \
+         `outpost clients hash-secret`"
+            .to_owned()
+    };
+    if !phc.starts_with("$argon2id$") {
+        return Err(invalid());
+    }
+    PasswordHash::parse(phc).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        auth::keyring::Keyring,
+        store::{Store, password::hash_password},
+    };
+
+    fn server() -> AuthorizationServer {
+        let keyring = Keyring::generate(0, std::time::Duration::from_secs(3600)).unwrap();
+        AuthorizationServer::new(
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:1/mcp",
+            Store::memory(),
+            keyring,
+            vec!["mcp".into()],
+        )
+    }
+
+    fn confidential(id: &str) -> Value {
+        json!({
+            "client_id": id,
+            "client_name": "Reporting",
+            "redirect_uris": ["https://reports.example.com/callback"],
+            "client_secret_hash": hash_password("a long enough client secret").unwrap().as_str(),
+        })
+    }
+
+    fn refusal(entries: Value) -> String {
+        let text = json!({ "clients": entries }).to_string();
+        parse_clients_file(&server(), &text)
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn valid_clients_are_stored_and_updated() {
+        let server = server();
+        let public = json!({
+            "client_id": "desktop-app",
+            "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none",
+            "scope": "mcp other",
+        });
+        let text = json!({ "clients": [confidential("reporting"), public] }).to_string();
+        assert_eq!(load_clients_file(&server, &text).await.unwrap(), 2);
+        let id = ClientId::parse("reporting").unwrap();
+        let stored = server.store.clients.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic,
+            "RFC 7591's default"
+        );
+        assert!(stored.client_secret_hash.is_some());
+        let desktop = ClientId::parse("desktop-app").unwrap();
+        let desktop = server.store.clients.get(&desktop).await.unwrap().unwrap();
+        assert_eq!(desktop.scope.as_deref(), Some("mcp"), "cut to supported");
+        assert_eq!(desktop.client_secret_hash, None);
+
+        // Loading again with a change updates the client.
+        let mut renamed = confidential("reporting");
+        renamed["client_name"] = json!("Reports v2");
+        let text = json!({ "clients": [renamed] }).to_string();
+        load_clients_file(&server, &text).await.unwrap();
+        let stored = server.store.clients.get(&id).await.unwrap().unwrap();
+        assert_eq!(stored.client_name.as_deref(), Some("Reports v2"));
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        assert!(
+            parse_clients_file(&server(), "[]")
+                .unwrap_err()
+                .to_string()
+                .contains("expected {\"clients\"")
+        );
+        let mut plain = confidential("plain");
+        plain["client_secret"] = json!("hunter2");
+        let cases = [
+            (
+                json!([json!({"redirect_uris": ["https://a.example/cb"]})]),
+                "client #1 (?): client_id is required",
+            ),
+            (
+                json!([confidential("a"), plain]),
+                "client #2 (plain): client_secret must not",
+            ),
+            (
+                json!([confidential("a"), confidential("a")]),
+                "client #2 (a): this client_id appears twice",
+            ),
+            (
+                json!([confidential("https://a.example/c")]),
+                "reserved for Client ID Metadata",
+            ),
+            (
+                json!([{"client_id": "s", "redirect_uris": ["https://a.example/cb"]}]),
+                "needs client_secret_hash",
+            ),
+            (
+                json!([{"client_id": "s", "redirect_uris": ["https://a.example/cb"], "client_secret_hash": "$pbkdf2$x"}]),
+                "not an argon2id PHC string",
+            ),
+            (
+                json!([{"client_id": "p", "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none", "client_secret_hash": hash_password("x").unwrap().as_str()}]),
+                "has no client_secret_hash",
+            ),
+            (
+                json!([{"client_id": "w", "redirect_uris": ["http://a.example/cb"], "token_endpoint_auth_method": "none"}]),
+                "client #1 (w): redirect URI",
+            ),
+            (
+                json!([{"client_id": "g", "redirect_uris": ["https://a.example/cb"], "grant_types": ["password"], "token_endpoint_auth_method": "none"}]),
+                "grant_types",
+            ),
+            (
+                json!([{"client_id": "has space", "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none"}]),
+                "client #1 (has space)",
+            ),
+            (json!(["not an object"]), "must be a JSON object"),
+        ];
+        for (entries, expected) in cases {
+            let message = refusal(entries);
+            assert!(
+                message.contains(expected),
+                "{expected:?} not in {message:?}"
+            );
+        }
+    }
+}
