@@ -153,6 +153,12 @@ where
     ) -> Result<(), OutpostError> {
         self.config.validate()?;
         let router = self.router();
+        if let Some(server) = &self.authorization_server {
+            tokio::spawn(auth::server::maintenance::run(
+                server.clone(),
+                self.shutdown.clone(),
+            ));
+        }
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, base_url = %self.config.base_url(), "serving MCP at /mcp, legacy SSE at /sse");
         }

@@ -17,7 +17,7 @@ use outpost::{
     auth::{
         access_token,
         pkce::{CodeChallenge, CodeVerifier},
-        server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, routes},
+        server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, routes, throttle},
     },
     store::{
         AuthorizationCodeRecord, ClientId, PasswordHash, Store, UserId, UserRecord, Username,

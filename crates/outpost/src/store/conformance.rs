@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
-    GrantRecord, McpSessionRecord, NewRefreshToken, RefreshTokenRecord, Rotation, SigningKeyRecord,
-    Store, StoreError, TokenEndpointAuthMethod, UserId, UserRecord, Username,
+    GrantRecord, McpSessionRecord, NewRefreshToken, Redemption, RefreshTokenRecord, Rotation,
+    SigningKeyRecord, Store, StoreError, TokenEndpointAuthMethod, UserId, UserRecord, Username,
     password::hash_password, token_hash,
 };
 
@@ -225,7 +225,7 @@ async fn client_upsert_keeps_what_was_issued(store: Store) {
     );
 }
 
-async fn codes_are_taken_once(store: Store) {
+async fn codes_are_redeemed_once(store: Store) {
     let (user, client) = (user("carol"), client("client-c"));
     store.users.create(user.clone()).await.expect("user");
     store.clients.insert(client.clone()).await.expect("client");
@@ -249,33 +249,118 @@ async fn codes_are_taken_once(store: Store) {
         .insert(code("stale", NOW - 1))
         .await
         .expect("insert");
-    let taken = store
-        .codes
-        .take(&token_hash("live"), NOW)
-        .await
-        .expect("take");
-    assert_eq!(taken, Some(code("live", NOW + 60)));
+    let (first, second) = (GrantId::random(), GrantId::random());
+    let redeem = |secret: &'static str, grant_id, now| {
+        let codes = store.codes.clone();
+        async move {
+            codes
+                .redeem(&token_hash(secret), grant_id, now)
+                .await
+                .expect("redeem")
+        }
+    };
     assert_eq!(
-        store
-            .codes
-            .take(&token_hash("live"), NOW)
-            .await
-            .expect("replay"),
-        None
+        redeem("live", first, NOW).await,
+        Redemption::Redeemed(code("live", NOW + 60))
     );
     assert_eq!(
-        store
-            .codes
-            .take(&token_hash("stale"), NOW)
-            .await
-            .expect("expired"),
-        None
+        redeem("live", second, NOW + 1).await,
+        Redemption::Replayed { grant_id: first },
+        "a replay names the grant of the first redemption"
     );
+    assert_eq!(redeem("stale", first, NOW).await, Redemption::Invalid);
+    assert_eq!(redeem("never", first, NOW).await, Redemption::Invalid);
+
+    // Purging forgets codes that expired before the cut-off, spent or not.
+    assert_eq!(store.codes.purge_expired(NOW).await.expect("purge"), 1);
+    assert_eq!(
+        redeem("live", second, NOW + 2).await,
+        Redemption::Replayed { grant_id: first }
+    );
+    store.codes.purge_expired(NOW + 61).await.expect("purge");
+    assert_eq!(redeem("live", second, NOW + 2).await, Redemption::Invalid);
 
     let mut orphan = code("orphan", NOW + 60);
     orphan.user_id = UserId::random();
     let err = store.codes.insert(orphan).await;
     assert!(matches!(err, Err(StoreError::NotFound(_))), "{err:?}");
+}
+
+async fn purge_drops_expired_tokens_and_dead_grants(store: Store) {
+    let (_, _, live) = grant_fixture(&store).await;
+    let grant = |created_at| GrantRecord {
+        grant_id: GrantId::random(),
+        created_at,
+        ..live.clone()
+    };
+    let (revoked, idle, fresh) = (grant(NOW), grant(NOW), grant(NOW + 100));
+    for g in [&revoked, &idle, &fresh] {
+        store.grants.create_grant(g.clone()).await.expect("grant");
+    }
+    store
+        .grants
+        .insert_refresh_token(RefreshTokenRecord {
+            token_hash: token_hash("rt-revoked"),
+            grant_id: revoked.grant_id,
+            expires_at: NOW + 3600,
+            rotated_at: None,
+        })
+        .await
+        .expect("token");
+    store
+        .grants
+        .revoke_grant(revoked.grant_id, NOW)
+        .await
+        .expect("revoke");
+
+    // At NOW + 50, grants without refresh tokens created before NOW + 50 are idle.
+    store
+        .grants
+        .purge_expired(NOW + 50, NOW + 50)
+        .await
+        .expect("purge");
+    let exists = |id| {
+        let grants = store.grants.clone();
+        async move { grants.get_grant(id).await.expect("get").is_some() }
+    };
+    assert!(
+        exists(live.grant_id).await,
+        "a grant with a live refresh token stays"
+    );
+    assert!(exists(fresh.grant_id).await, "a recent grant stays");
+    assert!(
+        !exists(idle.grant_id).await,
+        "an old grant without refresh tokens goes"
+    );
+    assert!(!exists(revoked.grant_id).await, "a revoked grant goes");
+    assert!(
+        store
+            .grants
+            .is_revoked(revoked.grant_id)
+            .await
+            .expect("check")
+    );
+    let gone = store
+        .grants
+        .get_refresh_token(&token_hash("rt-revoked"))
+        .await;
+    assert_eq!(gone.expect("get"), None, "its tokens go with it");
+
+    // Once its refresh token expired, the live grant is idle too.
+    store
+        .grants
+        .purge_expired(NOW + 3600, NOW + 50)
+        .await
+        .expect("purge");
+    assert_eq!(
+        store
+            .grants
+            .get_refresh_token(&token_hash("rt-0"))
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(!exists(live.grant_id).await);
 }
 
 async fn refresh_tokens_rotate(store: Store) {
@@ -594,7 +679,8 @@ on_both_backends!(
     users_are_unique_case_insensitively,
     clients_round_trip,
     client_upsert_keeps_what_was_issued,
-    codes_are_taken_once,
+    codes_are_redeemed_once,
+    purge_drops_expired_tokens_and_dead_grants,
     refresh_tokens_rotate,
     reused_refresh_token_revokes_the_grant,
     revocation_and_cascade,

@@ -20,15 +20,21 @@ use super::{
     },
     traits::{
         AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, McpSessionStore,
-        NewRefreshToken, Rotation, SigningKeyStore, UserStore,
+        NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
     },
 };
+
+/// An issued code and, once redeemed, the grant its redemption started.
+struct StoredCode {
+    record: AuthorizationCodeRecord,
+    redeemed_for: Option<GrantId>,
+}
 
 #[derive(Default)]
 struct State {
     users: HashMap<UserId, UserRecord>,
     clients: HashMap<ClientId, ClientRecord>,
-    codes: HashMap<TokenHash, AuthorizationCodeRecord>,
+    codes: HashMap<TokenHash, StoredCode>,
     grants: HashMap<GrantId, GrantRecord>,
     refresh_tokens: HashMap<TokenHash, RefreshTokenRecord>,
     keys: Vec<SigningKeyRecord>,
@@ -52,7 +58,7 @@ impl State {
         let (users, clients) = (&self.users, &self.clients);
         let live = |u: &UserId, c: &ClientId| users.contains_key(u) && clients.contains_key(c);
         self.codes
-            .retain(|_, code| live(&code.user_id, &code.client_id));
+            .retain(|_, code| live(&code.record.user_id, &code.record.client_id));
         self.grants
             .retain(|_, grant| live(&grant.user_id, &grant.client_id));
         self.consents.retain(|(user, client), _| live(user, client));
@@ -180,17 +186,41 @@ impl AuthorizationCodeStore for MemoryStore {
         if state.codes.contains_key(&code.code_hash) {
             return Err(StoreError::Conflict("authorization code".into()));
         }
-        state.codes.insert(code.code_hash.clone(), code);
+        let stored = StoredCode {
+            record: code,
+            redeemed_for: None,
+        };
+        state.codes.insert(stored.record.code_hash.clone(), stored);
         Ok(())
     }
 
-    async fn take(
+    async fn redeem(
         &self,
         code_hash: &TokenHash,
+        grant_id: GrantId,
         now: i64,
-    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
-        let code = self.state().codes.remove(code_hash);
-        Ok(code.filter(|code| code.expires_at > now))
+    ) -> Result<Redemption, StoreError> {
+        let mut state = self.state();
+        let Some(code) = state.codes.get_mut(code_hash) else {
+            return Ok(Redemption::Invalid);
+        };
+        Ok(match code.redeemed_for {
+            Some(grant_id) => Redemption::Replayed { grant_id },
+            None if code.record.expires_at <= now => Redemption::Invalid,
+            None => {
+                code.redeemed_for = Some(grant_id);
+                Redemption::Redeemed(code.record.clone())
+            }
+        })
+    }
+
+    async fn purge_expired(&self, before: i64) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let count = state.codes.len();
+        state
+            .codes
+            .retain(|_, code| code.record.expires_at >= before);
+        Ok((count - state.codes.len()) as u64)
     }
 }
 
@@ -288,6 +318,22 @@ impl GrantStore for MemoryStore {
             .grants
             .get(&grant_id)
             .is_none_or(|g| g.revoked_at.is_some()))
+    }
+
+    async fn purge_expired(&self, now: i64, idle_grants_before: i64) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let before = state.refresh_tokens.len() + state.grants.len();
+        state
+            .refresh_tokens
+            .retain(|_, token| token.expires_at > now);
+        let families: std::collections::HashSet<GrantId> =
+            state.refresh_tokens.values().map(|t| t.grant_id).collect();
+        state.grants.retain(|id, grant| {
+            grant.revoked_at.is_none()
+                && (grant.created_at >= idle_grants_before || families.contains(id))
+        });
+        state.cascade();
+        Ok((before - state.refresh_tokens.len() - state.grants.len()) as u64)
     }
 }
 

@@ -32,7 +32,7 @@ pub use model::{
 };
 pub use traits::{
     AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, McpSessionStore,
-    NewRefreshToken, Rotation, SigningKeyStore, UserStore,
+    NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
 };
 
 /// Why a store operation failed.

@@ -59,13 +59,34 @@ pub trait ClientStore: Send + Sync {
 pub trait AuthorizationCodeStore: Send + Sync {
     /// Records an issued code. The user and client must exist ([`StoreError::NotFound`]).
     async fn insert(&self, code: AuthorizationCodeRecord) -> Result<(), StoreError>;
-    /// Redeems a code: removes it and returns it, atomically, so a code is redeemed at most once
-    /// (RFC 6749 §4.1.2). `None` if unknown, already redeemed, or expired at `now`.
-    async fn take(
+    /// Redeems a code, atomically, so a code is redeemed at most once (RFC 6749 §4.1.2): the
+    /// first redemption marks it spent on behalf of `grant_id` (the grant the caller is about
+    /// to create) and returns it; every later one answers [`Redemption::Replayed`] with that
+    /// grant, for the caller to revoke. Spent codes are remembered until
+    /// [`purge_expired`](Self::purge_expired) drops them.
+    async fn redeem(
         &self,
         code_hash: &TokenHash,
+        grant_id: GrantId,
         now: i64,
-    ) -> Result<Option<AuthorizationCodeRecord>, StoreError>;
+    ) -> Result<Redemption, StoreError>;
+    /// Forgets codes that expired before `before`, spent or not; returns how many.
+    async fn purge_expired(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// The outcome of presenting an authorization code ([`AuthorizationCodeStore::redeem`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// First use of a live code: it is now spent.
+    Redeemed(AuthorizationCodeRecord),
+    /// The code was already spent, for this grant (RFC 6749 §4.1.2: the authorization server
+    /// SHOULD revoke what was issued from it).
+    Replayed {
+        /// The grant the first redemption started.
+        grant_id: GrantId,
+    },
+    /// Unknown, or expired at `now`.
+    Invalid,
 }
 
 /// What a refresh token was exchanged for, to be issued to the client.
@@ -132,6 +153,12 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_grant(&self, grant_id: GrantId, now: i64) -> Result<(), StoreError>;
     /// Whether tokens of this grant must be refused: revoked, or gone (fails closed).
     async fn is_revoked(&self, grant_id: GrantId) -> Result<bool, StoreError>;
+    /// Forgets what can no longer be used: refresh tokens expired at `now`, revoked grants
+    /// (their tokens are refused either way: a missing grant counts as revoked), and grants
+    /// left without refresh tokens that were created before `idle_grants_before` (the caller
+    /// passes `now` minus the access-token lifetime and leeway, so no live access token
+    /// refers to them). Returns how many rows went.
+    async fn purge_expired(&self, now: i64, idle_grants_before: i64) -> Result<u64, StoreError>;
 }
 
 /// Keys that sign access tokens, shared by every instance.

@@ -187,9 +187,15 @@ async fn code_exchange_issues_tokens_for_the_resource() {
     assert!(claims.grant_id.is_some());
     assert!(access_token::verify(&keyring, token, &server.base, "https://other/mcp", T0).is_err());
 
-    // Replay: the code was spent.
-    let (status, body, _) = server.exchange(&client, &code).await;
+    // Replay: the code was spent, and what its first use obtained is revoked (RFC 6749
+    // §4.1.2): the refresh token no longer works, the access token's grant is revoked.
+    let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, replay, _) = server.exchange(&client, &code).await;
+    assert_error(status, &replay, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let (status, body) = server.refresh(&client, &refresh_token, None).await;
     assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let grant = outpost::store::GrantId::parse(claims.grant_id.as_deref().unwrap()).unwrap();
+    assert!(server.state.store.grants.is_revoked(grant).await.unwrap());
 }
 
 #[tokio::test]

@@ -23,6 +23,47 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 }
 
 #[tokio::test]
+async fn guessing_at_the_token_endpoint_is_throttled_but_refresh_bursts_are_not() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+
+    // A client that refreshes many times in a row is never throttled: successes do not count.
+    let mut refresh = server.tokens(&client, user).await.refresh;
+    for _ in 0..3 * throttle::TOKEN_FAILURES_PER_CLIENT {
+        let (status, body) = server.refresh(&client, &refresh, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    }
+
+    // Wrong refresh tokens for one client: refused until the limit, then 429.
+    let guesser = server.public_client().await;
+    for _ in 0..throttle::TOKEN_FAILURES_PER_CLIENT {
+        let (status, body) = server.refresh(&guesser, "guess", None).await;
+        assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+    }
+    let (status, body, headers) = server
+        .post(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "guess"),
+                ("client_id", &guesser),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], json!("too_many_requests"));
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+
+    // The other client, from the same address, is unaffected.
+    let (status, body) = server.refresh(&client, &refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn refresh_may_narrow_the_scope_but_not_widen_it() {
     let server = spawn(Store::memory()).await;
     let client = server.public_client().await;
@@ -218,5 +259,28 @@ async fn expired_tokens_are_inactive() {
         json!({"active": false})
     );
     let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn purging_keeps_everything_still_usable() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+    let tokens = server.tokens(&client, user).await;
+    let code = server.code(&client, user, "mcp:read").await;
+
+    // Two hours on: the access token and both codes (the redeemed one and the unused one)
+    // have expired; the refresh token has not, so its grant stays.
+    server.clock.0.fetch_add(2 * 3600, Ordering::SeqCst);
+    let purged = server
+        .state
+        .purge_expired(server.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(purged.codes, 2, "{purged:?}");
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, _) = server.exchange(&client, &code).await;
     assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
 }

@@ -82,6 +82,12 @@ pub async fn authenticate(
     })
 }
 
+/// The client id a request names (in Basic credentials or the form), not yet verified: what
+/// per-client throttling counts failures under.
+pub fn claimed_client_id(headers: &HeaderMap, form: &FormParams) -> Option<String> {
+    presented(headers, form).ok().map(|p| p.client_id)
+}
+
 fn presented(headers: &HeaderMap, form: &FormParams) -> Result<Presented, OAuthError> {
     let authorization = headers
         .get(header::AUTHORIZATION)

@@ -27,6 +27,8 @@
 //! - [`consent`] — the consent page and `POST /consent`: remembers consent, issues the code.
 //! - [`pages`] — the askama templates and the security headers of every browser response.
 //!
+//! [`maintenance`] purges expired codes, tokens and dead grants in the background.
+//!
 //! [`routes`] gives the endpoints as an axum [`Router`] over an [`AuthorizationServer`], which
 //! holds the configuration, the [`Store`], the [`Keyring`], a [`Clock`], the pending requests
 //! and the throttles; `Outpost::with_authorization_server` merges them into `http::router`.
@@ -44,6 +46,7 @@ pub mod introspect;
 pub mod issuance;
 pub mod jwks;
 pub mod login;
+pub mod maintenance;
 pub mod metadata;
 pub mod pages;
 pub mod pending;

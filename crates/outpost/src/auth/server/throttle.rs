@@ -12,10 +12,14 @@
 //!   higher than per account so that several people behind one address are not locked out by
 //!   one of them;
 //! - registrations per source address: [`REGISTRATIONS_PER_SOURCE`] in
-//!   [`REGISTRATION_WINDOW`].
+//!   [`REGISTRATION_WINDOW`];
+//! - failed token requests (`invalid_client`, `invalid_grant`: a wrong client secret, code or
+//!   refresh token) per source address and client id, [`TOKEN_FAILURES_PER_CLIENT`] in
+//!   [`TOKEN_WINDOW`], and per source address, [`TOKEN_FAILURES_PER_SOURCE`] (for floods
+//!   spread over many client ids; each wrong secret costs an argon2 verification).
 //!
-//! Successful logins are never counted, and `/token` is not throttled here: a client that
-//! refreshes and retries a few times a second must keep working.
+//! Only failures count at the login and token endpoints: a client that refreshes and retries
+//! a few times a second keeps working, and one client's failures never lock out another's.
 //!
 //! The source address is the TCP peer, from axum's [`ConnectInfo<SocketAddr>`] (serve with
 //! `into_make_service_with_connect_info::<SocketAddr>()`). Without it every request counts as
@@ -46,6 +50,12 @@ pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const REGISTRATIONS_PER_SOURCE: usize = 20;
 /// The window registrations are counted in: 10 minutes.
 pub const REGISTRATION_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// Failed token requests one source may make for one client id in [`TOKEN_WINDOW`].
+pub const TOKEN_FAILURES_PER_CLIENT: usize = 10;
+/// Failed token requests one source address may make in [`TOKEN_WINDOW`].
+pub const TOKEN_FAILURES_PER_SOURCE: usize = 100;
+/// The window failed token requests are counted in: 10 minutes.
+pub const TOKEN_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Keys one limiter keeps before it drops those with no event in the window.
 const MAX_KEYS: usize = 100_000;
 
@@ -159,6 +169,10 @@ pub struct Throttles {
     pub login_source: SlidingWindow,
     /// Registrations per source address.
     pub registration_source: SlidingWindow,
+    /// Failed token requests per source address and client id.
+    pub token_client: SlidingWindow,
+    /// Failed token requests per source address.
+    pub token_source: SlidingWindow,
 }
 
 impl Default for Throttles {
@@ -167,17 +181,32 @@ impl Default for Throttles {
             login_account: SlidingWindow::new(LOGIN_FAILURES_PER_ACCOUNT, LOGIN_WINDOW),
             login_source: SlidingWindow::new(LOGIN_FAILURES_PER_SOURCE, LOGIN_WINDOW),
             registration_source: SlidingWindow::new(REGISTRATIONS_PER_SOURCE, REGISTRATION_WINDOW),
+            token_client: SlidingWindow::new(TOKEN_FAILURES_PER_CLIENT, TOKEN_WINDOW),
+            token_source: SlidingWindow::new(TOKEN_FAILURES_PER_SOURCE, TOKEN_WINDOW),
         }
     }
 }
 
 /// `429` for a registration flood: an RFC 6749 §5.2-shaped JSON body and `Retry-After`.
 pub fn too_many_registrations(retry_after: u64) -> Response {
+    too_many_requests(
+        &format!("too many registrations from this address; retry in {retry_after} seconds"),
+        retry_after,
+    )
+}
+
+/// `429` for repeated failed token requests, shaped like [`too_many_registrations`].
+pub fn too_many_token_failures(retry_after: u64) -> Response {
+    too_many_requests(
+        &format!("too many failed token requests; retry in {retry_after} seconds"),
+        retry_after,
+    )
+}
+
+fn too_many_requests(description: &str, retry_after: u64) -> Response {
     let body = serde_json::json!({
         "error": "too_many_requests",
-        "error_description": format!(
-            "too many registrations from this address; retry in {retry_after} seconds"
-        ),
+        "error_description": description,
     });
     let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
     let headers = response.headers_mut();

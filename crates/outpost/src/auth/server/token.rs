@@ -1,7 +1,8 @@
 //! `POST /token`: the token endpoint (RFC 6749 §3.2).
 //!
-//! - `authorization_code` (RFC 6749 §4.1.3): the code is taken from the store once, atomically
-//!   (a replay finds nothing: `invalid_grant`), then must have been issued to this client for
+//! - `authorization_code` (RFC 6749 §4.1.3): the code is spent in the store once, atomically;
+//!   a replay gets `invalid_grant` and revokes the grant the first use started (§4.1.2). The
+//!   code must have been issued to this client for
 //!   exactly this `redirect_uri`, and the PKCE `code_verifier` must hash to its S256 challenge
 //!   (RFC 7636 §4.6). A `resource` (RFC 8707 §2.2), if sent, must be the one the code is bound
 //!   to (`invalid_target` otherwise). Success starts a grant — a refresh-token family.
@@ -12,6 +13,8 @@
 //!
 //! Errors are 400 with an RFC 6749 §5.2 body (`invalid_grant` for every bad code or refresh
 //! token), except `invalid_client`, 401. Answers carry `Cache-Control: no-store` (§5.1).
+//! Repeated `invalid_client` / `invalid_grant` failures from one source are throttled
+//! ([`throttle`](super::throttle)); successes never count.
 
 use axum::{
     body::Bytes,
@@ -22,44 +25,78 @@ use axum::{
 
 use super::{
     AuthorizationServer,
-    client_auth::{AuthenticatedClient, authenticate},
+    client_auth::{AuthenticatedClient, authenticate, claimed_client_id},
     errors::{OAuthError, no_store_json},
     form::FormParams,
     issuance::{self, MintedRefreshToken, TokenResponse, grant_resource},
+    throttle::{ClientIp, too_many_token_failures},
 };
 use crate::{
     auth::{
         pkce::{self, CodeChallenge, CodeVerifier},
         scope::Scope,
     },
-    store::{GrantId, GrantRecord, NewRefreshToken, RefreshTokenRecord, Rotation, token_hash},
+    store::{
+        GrantId, GrantRecord, NewRefreshToken, Redemption, RefreshTokenRecord, Rotation,
+        StoreError, token_hash,
+    },
 };
 
-/// `POST /token`.
+/// `POST /token`. Past the failure limits of [`throttle`](super::throttle), 429 with
+/// `Retry-After` before anything is checked.
 pub async fn token(
     State(server): State<AuthorizationServer>,
+    source: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = FormParams::parse(&headers, &body)?;
+    let now = server.now();
+    let source_key = source.key();
+    let client_key = format!(
+        "{source_key} {}",
+        claimed_client_id(&headers, &form).unwrap_or_default()
+    );
+    let throttles = &server.throttles;
+    if let Err(retry_after) = throttles
+        .token_source
+        .check(&source_key, now)
+        .and_then(|()| throttles.token_client.check(&client_key, now))
+    {
+        return Ok(too_many_token_failures(retry_after));
+    }
+    let outcome = exchange(&server, &headers, &form).await;
+    // Only what guessing produces counts: a wrong client secret, code or refresh token.
+    if let Err(OAuthError::InvalidClient { .. } | OAuthError::InvalidGrant(_)) = &outcome {
+        throttles.token_source.record(&source_key, now);
+        throttles.token_client.record(&client_key, now);
+    }
+    Ok(no_store_json(StatusCode::OK, &outcome?))
+}
+
+/// Authenticates the client and runs its grant.
+async fn exchange(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    form: &FormParams,
+) -> Result<TokenResponse, OAuthError> {
     let grant_type = form.require("grant_type")?;
     if !matches!(grant_type, "authorization_code" | "refresh_token") {
         return Err(OAuthError::UnsupportedGrantType(format!(
             "grant_type {grant_type:?} is not supported: use authorization_code or refresh_token"
         )));
     }
-    let client = authenticate(&server, &headers, &form).await?;
+    let client = authenticate(server, headers, form).await?;
     if !client.record.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::UnauthorizedClient(format!(
             "this client did not register the {grant_type} grant"
         )));
     }
-    let response = if grant_type == "authorization_code" {
-        authorization_code(&server, &client, &form).await?
+    if grant_type == "authorization_code" {
+        authorization_code(server, &client, form).await
     } else {
-        refresh_token(&server, &client, &form).await?
-    };
-    Ok(no_store_json(StatusCode::OK, &response))
+        refresh_token(server, &client, form).await
+    }
 }
 
 async fn authorization_code(
@@ -73,15 +110,30 @@ async fn authorization_code(
         .map_err(|e| OAuthError::InvalidRequest(e.to_string()))?;
     let now = server.now();
 
-    // Taken before any check: whatever follows, this code is spent (RFC 6749 §4.1.2).
-    let record = server
+    // Spent before any check: whatever follows, this code is used up (RFC 6749 §4.1.2).
+    let spent = || OAuthError::InvalidGrant("the code is invalid, expired or already used".into());
+    let grant_id = GrantId::random();
+    let record = match server
         .store
         .codes
-        .take(&token_hash(code), now)
+        .redeem(&token_hash(code), grant_id, now)
         .await?
-        .ok_or_else(|| {
-            OAuthError::InvalidGrant("the code is invalid, expired or already used".into())
-        })?;
+    {
+        Redemption::Redeemed(record) => record,
+        Redemption::Replayed { grant_id: issued } => {
+            // RFC 6749 §4.1.2: a code used twice may have been stolen; what its first use
+            // obtained is revoked (a grant that was never created is simply not found).
+            match server.store.grants.revoke_grant(issued, now).await {
+                Ok(()) => {
+                    tracing::warn!(grant = %issued, "authorization code replayed: grant revoked")
+                }
+                Err(StoreError::NotFound(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+            return Err(spent());
+        }
+        Redemption::Invalid => return Err(spent()),
+    };
     if record.client_id != client.record.client_id {
         return Err(OAuthError::InvalidGrant(
             "the code was issued to another client".into(),
@@ -106,7 +158,7 @@ async fn authorization_code(
     let scope = Scope::parse(&record.scope).map_err(OAuthError::internal)?;
 
     let grant = GrantRecord {
-        grant_id: GrantId::random(),
+        grant_id,
         user_id: record.user_id,
         client_id: record.client_id,
         scope: record.scope,

@@ -185,4 +185,22 @@ impl GrantStore for SqliteStore {
         let grant = self.get_grant(grant_id).await?;
         Ok(grant.is_none_or(|g| g.revoked_at.is_some()))
     }
+
+    async fn purge_expired(&self, now: i64, idle_grants_before: i64) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tokens =
+                transaction.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
+            // Deleting a grant cascades to its remaining refresh tokens.
+            let grants = transaction.execute(
+                "DELETE FROM grants WHERE revoked_at IS NOT NULL \
+                 OR (created_at < ?1 AND NOT EXISTS \
+                     (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.grant_id))",
+                [idle_grants_before],
+            )?;
+            transaction.commit()?;
+            Ok((tokens + grants) as u64)
+        })
+        .await
+    }
 }

@@ -10,6 +10,7 @@
 //! transaction together with the `PRAGMA user_version` bump that records it. A database whose
 //! version is newer than this build knows is refused rather than misread.
 
+mod codes;
 mod grants;
 mod keys;
 mod oauth;
@@ -30,6 +31,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_mcp_sessions.sql"),
+    include_str!("migrations/0003_code_redemption.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.

@@ -1,4 +1,4 @@
-//! [`ClientStore`], [`AuthorizationCodeStore`] and [`ConsentStore`] on SQLite.
+//! [`ClientStore`] and [`ConsentStore`] on SQLite.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension as _, Row, params};
@@ -7,10 +7,10 @@ use super::{SqliteStore, expect_changed, query_one, write_error};
 use crate::store::{
     StoreError,
     model::{
-        ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord,
-        PasswordHash, TokenEndpointAuthMethod, TokenHash, UserId,
+        ApplicationType, ClientId, ClientRecord, ConsentRecord, PasswordHash,
+        TokenEndpointAuthMethod, UserId,
     },
-    traits::{AuthorizationCodeStore, ClientStore, ConsentStore},
+    traits::{ClientStore, ConsentStore},
 };
 
 fn to_json(list: &[String]) -> Result<String, StoreError> {
@@ -117,66 +117,6 @@ impl ClientStore for SqliteStore {
         self.call(move |c| {
             let changed = c.execute("DELETE FROM clients WHERE client_id = ?1", [&client_id])?;
             expect_changed(changed, || format!("client {client_id}"))
-        })
-        .await
-    }
-}
-
-fn code_from_row(row: &Row<'_>) -> Result<AuthorizationCodeRecord, StoreError> {
-    Ok(AuthorizationCodeRecord {
-        code_hash: TokenHash::parse(&row.get::<_, String>(0)?)?,
-        client_id: ClientId::parse(&row.get::<_, String>(1)?)?,
-        user_id: UserId::parse(&row.get::<_, String>(2)?)?,
-        redirect_uri: row.get(3)?,
-        scope: row.get(4)?,
-        resource: row.get(5)?,
-        code_challenge: row.get(6)?,
-        expires_at: row.get(7)?,
-    })
-}
-
-#[async_trait]
-impl AuthorizationCodeStore for SqliteStore {
-    async fn insert(&self, code: AuthorizationCodeRecord) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
-                 scope, resource, code_challenge, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    code.code_hash.as_str(),
-                    code.client_id.as_str(),
-                    code.user_id.to_string(),
-                    code.redirect_uri,
-                    code.scope,
-                    code.resource,
-                    code.code_challenge,
-                    code.expires_at,
-                ],
-            )
-            .map_err(|e| write_error(e, "authorization code"))?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn take(
-        &self,
-        code_hash: &TokenHash,
-        now: i64,
-    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
-        let code_hash = code_hash.as_str().to_owned();
-        self.call(move |c| {
-            // One statement deletes and returns the row: two concurrent redemptions cannot both
-            // see it.
-            let code = query_one(
-                c,
-                "DELETE FROM authorization_codes WHERE code_hash = ?1 RETURNING code_hash, \
-                 client_id, user_id, redirect_uri, scope, resource, code_challenge, expires_at",
-                [code_hash],
-                code_from_row,
-            )?;
-            Ok(code.filter(|code| code.expires_at > now))
         })
         .await
     }

@@ -1,0 +1,73 @@
+//! Periodic clean-up of what the authorization server stored and can no longer use: expired
+//! authorization codes, expired refresh tokens, revoked grants and grants whose every token
+//! has expired. Without it the store only grows.
+//!
+//! A spent code is kept for [`CODE_REPLAY_MEMORY`] after it expires, so that a replay in that
+//! time is still recognised and revokes what the code obtained (RFC 6749 §4.1.2).
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::AuthorizationServer;
+use crate::{auth::access_token::CLOCK_LEEWAY, store::StoreError};
+
+/// How often [`run`] purges.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// How long an expired code (spent or not) is remembered.
+pub const CODE_REPLAY_MEMORY: Duration = Duration::from_secs(60 * 60);
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purged {
+    /// Authorization codes.
+    pub codes: u64,
+    /// Refresh tokens and grants.
+    pub grants_and_tokens: u64,
+}
+
+impl AuthorizationServer {
+    /// Removes, at `now`, the codes that expired more than [`CODE_REPLAY_MEMORY`] ago, the
+    /// expired refresh tokens, the revoked grants, and the grants without refresh tokens
+    /// that no unexpired access token can name any more.
+    pub async fn purge_expired(&self, now: i64) -> Result<Purged, StoreError> {
+        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let codes = self
+            .store
+            .codes
+            .purge_expired(now.saturating_sub(seconds(CODE_REPLAY_MEMORY)))
+            .await?;
+        let idle_grants_before = now
+            .saturating_sub(seconds(self.access_token_lifetime))
+            .saturating_sub(seconds(CLOCK_LEEWAY));
+        let grants_and_tokens = self
+            .store
+            .grants
+            .purge_expired(now, idle_grants_before)
+            .await?;
+        Ok(Purged {
+            codes,
+            grants_and_tokens,
+        })
+    }
+}
+
+/// Purges every [`PURGE_INTERVAL`] until `shutdown` is cancelled. A failed purge is logged
+/// and retried at the next tick.
+pub async fn run(server: AuthorizationServer, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match server.purge_expired(server.now()).await {
+            Ok(purged) if purged != Purged::default() => {
+                tracing::debug!(?purged, "purged expired authorization state");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot purge expired authorization state"),
+        }
+    }
+}
