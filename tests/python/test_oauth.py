@@ -166,13 +166,15 @@ class Attempt:
 
 @dataclass
 class RobotBrowser:
-    """Redirect + callback handlers: log in with the wrong password first, then the right one.
+    """Redirect + callback handlers: log in with each of `passwords` in turn (by default the
+    wrong password first, then the right one).
 
     Nothing is asserted inside the handlers (an exception there surfaces wrapped by the HTTP
     stack); the attempts are recorded and the tests assert on them afterwards.
     """
 
     listener: CallbackListener
+    passwords: tuple[str, ...] = (WRONG_PASSWORD, PASSWORD)
     authorize_urls: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     _state: str | None = None
@@ -181,7 +183,7 @@ class RobotBrowser:
         self.authorize_urls.append(authorization_url)
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(authorization_url).query)
         self._state = query["state"][0]
-        for password in (WRONG_PASSWORD, PASSWORD):
+        for password in self.passwords:
             done = await anyio.to_thread.run_sync(run_login_driver, authorization_url, password)
             self.attempts.append(
                 Attempt(password, done.returncode, done.stdout + done.stderr, self.listener.for_state(self._state))
@@ -207,9 +209,11 @@ class RobotBrowser:
         assert right.callback.get("iss") == base_url, right.callback
 
 
-def make_provider(base_url: str, listener: CallbackListener) -> tuple[OAuthClientProvider, MemoryStorage, RobotBrowser]:
+def make_provider(
+    base_url: str, listener: CallbackListener, passwords: tuple[str, ...] = (WRONG_PASSWORD, PASSWORD)
+) -> tuple[OAuthClientProvider, MemoryStorage, RobotBrowser]:
     storage = MemoryStorage()
-    browser = RobotBrowser(listener)
+    browser = RobotBrowser(listener, passwords)
     metadata = OAuthClientMetadata(
         redirect_uris=[listener.redirect_uri],
         client_name="outpost python interop",
@@ -303,6 +307,35 @@ async def test_full_flow_modern_stateless(auth_url: str, callback: CallbackListe
                 assert_whoami(result.structured_content)
         browser.assert_wrong_then_right(auth_url)
         assert storage.tokens is not None and storage.tokens.scope == "mcp"
+
+
+async def test_step_up_for_a_tool_that_needs_more_scope(auth_url: str, callback: CallbackListener) -> None:
+    """`serverStatus` declares the mcp:admin scope: the first call answers 403 insufficient_scope,
+    the SDK authorizes again for mcp + mcp:admin, and its retried call succeeds."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        # Right password only: the wrong-password attempts of the other tests stay under the
+        # per-account lockout.
+        provider, storage, browser = make_provider(auth_url, callback, passwords=(PASSWORD,))
+        async with httpx2.AsyncClient(auth=provider, timeout=20) as http:
+            transport = streamable_http_client(f"{auth_url}/mcp", http_client=http)
+            async with Client(transport, mode=MODERN) as client:
+                before = await client.call_tool("whoami", {})
+                assert_whoami(before.structured_content)
+                status = await client.call_tool("serverStatus", {})
+                assert not status.is_error, status.content
+                assert status.structured_content is not None
+                assert status.structured_content.get("caller") == USER, status.structured_content
+                after = await client.call_tool("whoami", {})
+                assert after.structured_content is not None
+                assert after.structured_content.get("scopes") == ["mcp", "mcp:admin"], after.structured_content
+        assert len(browser.authorize_urls) == 2, browser.authorize_urls
+        first, step_up = (
+            set(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["scope"][0].split())
+            for url in browser.authorize_urls
+        )
+        assert first == {"mcp"}, "the first authorization asks for the 401's scope only"
+        assert step_up == {"mcp", "mcp:admin"}
+        assert storage.tokens is not None and set((storage.tokens.scope or "").split()) == step_up
 
 
 async def test_refresh_rotates_and_old_refresh_token_fails(auth_url: str, callback: CallbackListener) -> None:

@@ -18,8 +18,10 @@ use url::Url;
 
 use crate::{client_args::ClientArgs, store_arg::StoreArg};
 
-/// The scope the reference server's tokens carry (advertised, and granted by default).
+/// The scope every request needs: granted by default, and what a `401` asks clients for.
 const MCP_SCOPE: &str = "mcp";
+/// Every scope the reference server knows: the baseline and what its tools require beyond it.
+const SCOPES_SUPPORTED: [&str; 2] = [MCP_SCOPE, outpost_reference::tools::identity::ADMIN_SCOPE];
 
 /// The users `--demo` ensures exist: name and password.
 const DEMO_USERS: [(&str, &str); 2] = [("alice", "password123"), ("bob", "password456")];
@@ -97,6 +99,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.bind = listener.local_addr().context("local address")?;
 
     let reference = outpost_reference::ReferenceServer::new();
+    let required_scopes = reference.required_scopes()?;
     let mut server = Outpost::with_factory(move || reference.for_session());
     if !args.no_auth {
         let store = args.store.open().await?;
@@ -120,12 +123,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             authorization_server.keyring.clone(),
             Arc::new(grants),
         );
-        resource.scopes_supported = Scope::parse(MCP_SCOPE)?;
+        resource.scopes_supported = Scope::parse(&SCOPES_SUPPORTED.join(" "))?;
+        resource.baseline_scope = Scope::parse(MCP_SCOPE)?;
+        resource.required_scopes = required_scopes;
         tracing::info!(
             issuer = %authorization_server.issuer,
             resource = %authorization_server.default_resource,
             kid = %authorization_server.keyring().active().kid(),
-            store = %args.store,
+            store = %args.store.url,
             "authorization server enabled"
         );
         config.auth = AuthMode::Bearer(resource);
@@ -156,7 +161,7 @@ pub async fn authorization_server(
         canonical_resource(base_url),
         store.clone(),
         keyring,
-        vec![MCP_SCOPE.to_owned()],
+        SCOPES_SUPPORTED.map(str::to_owned).to_vec(),
     );
     server.default_scope = Scope::parse(MCP_SCOPE)?;
     Ok(server)

@@ -72,6 +72,14 @@ impl ReferenceServer {
         Self::build(shared)
     }
 
+    /// The scopes its tools require beyond the baseline (declared in their definitions), for
+    /// `ResourceServerConfig::required_scopes`.
+    pub fn required_scopes(
+        &self,
+    ) -> Result<outpost::auth::resource::RequiredScopes, outpost::auth::scope::ScopeError> {
+        outpost::auth::resource::RequiredScopes::from_tools(&self.tool_router.list_all())
+    }
+
     /// An instance for one new legacy session or stateless request: shares the routers and
     /// server-wide state, with its own log level and resource subscriptions.
     pub fn for_session(&self) -> Self {

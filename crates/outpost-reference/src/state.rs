@@ -28,6 +28,8 @@ pub struct SharedState {
     pub request_state: RequestStateCodec,
     /// Interval between `notifications/resources/updated` for a subscribed resource.
     pub update_interval: Duration,
+    /// When the server started (`serverStatus` reports the uptime).
+    pub started_at: std::time::Instant,
 }
 
 impl SharedState {
@@ -38,6 +40,7 @@ impl SharedState {
             listeners: ListenerRegistry::default(),
             request_state: RequestStateCodec::new_unchecked(key.to_vec()),
             update_interval: RESOURCE_UPDATE_INTERVAL,
+            started_at: std::time::Instant::now(),
         }
     }
 }

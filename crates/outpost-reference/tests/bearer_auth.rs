@@ -16,7 +16,9 @@ use outpost::{
         UserId, UserRecord, Username, password::hash_password,
     },
 };
-use protected::{ISSUER, assert_invalid_token, challenge, now, scope, spawn_protected};
+use protected::{
+    ISSUER, assert_invalid_token, challenge, now, scope, spawn_protected, spawn_protected_with,
+};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -236,7 +238,9 @@ async fn a_tool_needing_a_missing_scope_is_403_insufficient_scope() {
     assert_eq!(response.status(), 403);
     let value = challenge(&response);
     assert!(value.contains("error=\"insufficient_scope\""), "{value}");
-    assert!(value.contains("scope=\"math\""), "{value}");
+    // What the token has plus what the tool needs: a client that replaces its scope with the
+    // challenge's keeps access to the other tools.
+    assert!(value.contains("scope=\"math mcp:tools\""), "{value}");
     assert!(value.contains("resource_metadata=\""), "{value}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "insufficient_scope");
@@ -254,6 +258,27 @@ async fn a_tool_needing_a_missing_scope_is_403_insufficient_scope() {
     assert_eq!(
         answer["result"]["structuredContent"]["sum"], 3.0,
         "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_baseline_scope_is_named_in_401s_and_required_of_every_token() {
+    let auth = spawn_protected_with(|resource| resource.baseline_scope = scope("mcp:tools")).await;
+    let response = auth.call(None, "tools/list", None, json!({})).await;
+    assert_eq!(response.status(), 401);
+    let value = challenge(&response);
+    assert!(value.starts_with("Bearer scope=\"mcp:tools\", "), "{value}");
+
+    let lacking = auth.whoami(&auth.token("alice", "profile")).await;
+    assert_eq!(lacking.status(), 403);
+    let value = challenge(&lacking);
+    assert!(value.contains("error=\"insufficient_scope\""), "{value}");
+    assert!(value.contains("scope=\"mcp:tools profile\""), "{value}");
+    assert_eq!(
+        auth.whoami(&auth.token("alice", "mcp:tools"))
+            .await
+            .status(),
+        200
     );
 }
 

@@ -46,6 +46,11 @@ pub struct AuthApp {
 }
 
 pub async fn spawn_protected(required: RequiredScopes) -> AuthApp {
+    spawn_protected_with(|resource| resource.required_scopes = required).await
+}
+
+/// Like [`spawn_protected`], with the resource-server settings adjusted by `configure`.
+pub async fn spawn_protected_with(configure: impl FnOnce(&mut ResourceServerConfig)) -> AuthApp {
     let keyring = Arc::new(RwLock::new(
         Keyring::generate(now(), Duration::from_secs(3600)).unwrap(),
     ));
@@ -54,7 +59,7 @@ pub async fn spawn_protected(required: RequiredScopes) -> AuthApp {
     let mut resource = ResourceServerConfig::new(ISSUER, keyring.clone(), revocation);
     resource.scopes_supported = scope("mcp:tools profile math");
     resource.revocation_cache_ttl = Duration::from_millis(300);
-    resource.required_scopes = required;
+    configure(&mut resource);
     let app = spawn_app_with(ServerConfig {
         auth: AuthMode::Bearer(resource),
         ..ServerConfig::default()

@@ -82,6 +82,11 @@ impl Scope {
         Scope(self.0.intersection(&other.0).cloned().collect())
     }
 
+    /// The tokens in either scope.
+    pub fn union(&self, other: &Scope) -> Scope {
+        Scope(self.0.union(&other.0).cloned().collect())
+    }
+
     /// The tokens, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)

@@ -33,7 +33,11 @@ use super::{
     challenge::Challenge,
     identity::Identity,
 };
-use crate::{auth::access_token, http::early_answer::after_draining, store::GrantId};
+use crate::{
+    auth::{access_token, scope::Scope},
+    http::early_answer::after_draining,
+    store::GrantId,
+};
 
 /// Most verified tokens kept in the validation cache.
 const VALIDATION_CACHE_CAPACITY: usize = 100_000;
@@ -51,6 +55,7 @@ struct BearerState {
     issuer: String,
     audience: String,
     resource_metadata: String,
+    baseline_scope: Scope,
     revocation: Arc<dyn RevocationCheck>,
     validated: ValidationCache,
     revoked: RevocationCache,
@@ -66,6 +71,7 @@ impl BearerLayer {
                 issuer: config.issuer.clone(),
                 audience,
                 resource_metadata,
+                baseline_scope: config.baseline_scope.clone(),
                 revocation: config.revocation.clone(),
                 validated: ValidationCache::new(VALIDATION_CACHE_CAPACITY),
                 revoked: RevocationCache::new(
@@ -105,6 +111,10 @@ enum Verdict {
 }
 
 impl BearerState {
+    fn refusal(&self, challenge: Challenge) -> Response {
+        challenge.into_response(&self.resource_metadata, &self.baseline_scope)
+    }
+
     fn check(&self, request: &Request) -> Verdict {
         let token = match bearer_token(request.headers(), request.uri().query()) {
             Ok(Some(token)) => token,
@@ -132,6 +142,11 @@ impl BearerState {
                 identity
             }
         };
+        if !identity.scopes.contains_all(&self.baseline_scope) {
+            return Verdict::Refuse(Challenge::InsufficientScope(
+                identity.scopes.union(&self.baseline_scope),
+            ));
+        }
         let Some(grant) = identity.grant_id.as_deref() else {
             return Verdict::Accept(identity);
         };
@@ -217,7 +232,7 @@ where
         match self.state.check(&request) {
             Verdict::Refuse(challenge) => {
                 tracing::debug!(?challenge, "refused MCP request");
-                let response = challenge.into_response(&self.state.resource_metadata);
+                let response = self.state.refusal(challenge);
                 Either::Right(Box::pin(async move {
                     Ok(after_draining(request.into_body(), response).await)
                 }))
@@ -247,7 +262,7 @@ where
 }
 
 fn revoked_response(state: &BearerState) -> Response {
-    revoked().into_response(&state.resource_metadata)
+    state.refusal(revoked())
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 //! knows nothing yet can discover the authorization server (RFC 9728 §5.1; the MCP spec
 //! requires it). When a token was presented the challenge adds `error` and
 //! `error_description` (RFC 6750 §3.1); a missing token gets no error code (RFC 6750 §3.1:
-//! "the resource server SHOULD NOT include an error code"). Insufficient scope is `403` with
-//! the scope needed (RFC 6750 §3.1, the MCP spec's step-up flow). An expired token is always
+//! "the resource server SHOULD NOT include an error code"). A `401` names the baseline scope
+//! every request needs in `scope` (RFC 6750 §3; the MCP spec's scope selection: clients ask
+//! for exactly the challenge's scope, not every `scopes_supported`). Insufficient scope is
+//! `403` with the scope to ask for (RFC 6750 §3.1, the MCP spec's step-up flow). An expired token is always
 //! `401 invalid_token`, never `403`: clients refresh only on `401`. The body repeats the error
 //! as JSON, `{"error": …, "error_description": …}`.
 
@@ -52,15 +54,22 @@ impl Challenge {
     }
 
     /// The `WWW-Authenticate` value, naming the protected resource metadata at
-    /// `resource_metadata`.
-    pub fn www_authenticate(&self, resource_metadata: &str) -> String {
+    /// `resource_metadata`; a `401` also names `baseline` (when not empty) as its `scope`.
+    pub fn www_authenticate(&self, resource_metadata: &str, baseline: &Scope) -> String {
         let mut value = String::from("Bearer");
         let mut params = Vec::new();
         if let Some((code, description)) = self.error() {
             params.push(format!("error=\"{code}\""));
             params.push(format!("error_description=\"{}\"", quoted(&description)));
         }
-        if let Challenge::InsufficientScope(scope) = self {
+        let scope = match self {
+            Challenge::InsufficientScope(scope) => Some(scope),
+            Challenge::MissingToken | Challenge::InvalidToken(_) => {
+                Some(baseline).filter(|s| !s.is_empty())
+            }
+            Challenge::InvalidRequest(_) => None,
+        };
+        if let Some(scope) = scope {
             params.push(format!("scope=\"{}\"", quoted(&scope.to_string())));
         }
         params.push(format!(
@@ -72,9 +81,10 @@ impl Challenge {
         value
     }
 
-    /// The complete answer: status, `WWW-Authenticate`, JSON body.
-    pub fn into_response(self, resource_metadata: &str) -> Response {
-        let challenge = self.www_authenticate(resource_metadata);
+    /// The complete answer: status, `WWW-Authenticate` (see
+    /// [`www_authenticate`](Self::www_authenticate)), JSON body.
+    pub fn into_response(self, resource_metadata: &str, baseline: &Scope) -> Response {
+        let challenge = self.www_authenticate(resource_metadata, baseline);
         let body = match self.error() {
             Some((error, description)) => serde_json::json!({
                 "error": error,
@@ -125,9 +135,22 @@ mod tests {
         let challenge = Challenge::MissingToken;
         assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
-            challenge.www_authenticate(PRM),
+            challenge.www_authenticate(PRM, &Scope::empty()),
             format!("Bearer resource_metadata=\"{PRM}\"")
         );
+    }
+
+    #[test]
+    fn a_401_names_the_baseline_scope() {
+        let baseline = Scope::parse("mcp").unwrap();
+        assert_eq!(
+            Challenge::MissingToken.www_authenticate(PRM, &baseline),
+            format!("Bearer scope=\"mcp\", resource_metadata=\"{PRM}\"")
+        );
+        let expired = Challenge::InvalidToken("expired".into()).www_authenticate(PRM, &baseline);
+        assert!(expired.contains(", scope=\"mcp\", "), "{expired}");
+        let malformed = Challenge::InvalidRequest("bad").www_authenticate(PRM, &baseline);
+        assert!(!malformed.contains("scope="), "{malformed}");
     }
 
     #[test]
@@ -135,7 +158,7 @@ mod tests {
         let challenge = Challenge::InvalidToken("the access token has expired".into());
         assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
-            challenge.www_authenticate(PRM),
+            challenge.www_authenticate(PRM, &Scope::empty()),
             format!(
                 "Bearer error=\"invalid_token\", error_description=\"the access token has \
                  expired\", resource_metadata=\"{PRM}\""
@@ -147,7 +170,7 @@ mod tests {
     fn insufficient_scope_is_403_with_the_scope() {
         let challenge = Challenge::InsufficientScope(Scope::parse("b a").unwrap());
         assert_eq!(challenge.status(), StatusCode::FORBIDDEN);
-        let value = challenge.www_authenticate(PRM);
+        let value = challenge.www_authenticate(PRM, &Scope::parse("mcp").unwrap());
         assert!(value.starts_with("Bearer error=\"insufficient_scope\", "));
         assert!(value.contains(", scope=\"a b\", "));
         assert!(value.ends_with(&format!("resource_metadata=\"{PRM}\"")));
@@ -160,7 +183,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_body_is_json() {
-        let response = Challenge::InvalidRequest("no tokens in query strings").into_response(PRM);
+        let response = Challenge::InvalidRequest("no tokens in query strings")
+            .into_response(PRM, &Scope::empty());
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
         let body = axum::body::to_bytes(response.into_body(), 1024)

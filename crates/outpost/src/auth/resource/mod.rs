@@ -43,7 +43,7 @@ use crate::store::{GrantId, GrantStore};
 pub use bearer::BearerLayer;
 pub use identity::{Caller, Identity};
 pub use metadata::ProtectedResourceMetadata;
-pub use scope_check::{REQUIRED_SCOPES_META_KEY, RequiredScopes, ScopeCheckLayer};
+pub use scope_check::{REQUIRED_SCOPES_META_KEY, RequiredScopes, ScopeCheckLayer, requires_scope};
 pub use session_owner::SessionOwnerLayer;
 
 /// The path of the MCP endpoint; the canonical resource URL is `{base_url}{MCP_PATH}`.
@@ -89,6 +89,11 @@ pub struct ResourceServerConfig {
     pub issuer: String,
     /// The scopes the protected resource metadata advertises (`scopes_supported`).
     pub scopes_supported: Scope,
+    /// The scope every request needs: a token without it gets `403 insufficient_scope`, and
+    /// every `401` names it in `scope=`, so that clients ask for just this rather than every
+    /// advertised scope (MCP authorization, scope selection). Tools may require more
+    /// ([`RequiredScopes`]). Empty (the default): no baseline, no hint.
+    pub baseline_scope: Scope,
     /// The keys that verify access tokens.
     pub keyring: SharedKeyring,
     /// Asks whether a token's grant was revoked.
@@ -111,6 +116,7 @@ impl ResourceServerConfig {
         Self {
             issuer: issuer.into(),
             scopes_supported: Scope::empty(),
+            baseline_scope: Scope::empty(),
             keyring,
             revocation,
             revocation_cache_ttl: DEFAULT_REVOCATION_CACHE_TTL,
@@ -124,6 +130,7 @@ impl fmt::Debug for ResourceServerConfig {
         f.debug_struct("ResourceServerConfig")
             .field("issuer", &self.issuer)
             .field("scopes_supported", &self.scopes_supported)
+            .field("baseline_scope", &self.baseline_scope)
             .field("revocation_cache_ttl", &self.revocation_cache_ttl)
             .field("required_scopes", &self.required_scopes)
             .finish_non_exhaustive()

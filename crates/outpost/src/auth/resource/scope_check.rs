@@ -2,10 +2,11 @@
 //! spec's scope challenge / step-up authorization).
 //!
 //! **Declaring.** The server author declares a tool's scope where the tool is defined, in its
-//! `_meta` under [`REQUIRED_SCOPES_META_KEY`] (a space-delimited scope string):
+//! `_meta` under [`REQUIRED_SCOPES_META_KEY`] (a space-delimited scope string), most simply
+//! with [`requires_scope`]:
 //!
 //! ```ignore
-//! #[tool(description = "Delete a file", meta = Meta(json!({"outpost/requiredScopes": "files:write"}).as_object().cloned().unwrap_or_default()))]
+//! #[tool(description = "Delete a file", meta = requires_scope("files:write"))]
 //! ```
 //!
 //! and hands the tool list to [`RequiredScopes::from_tools`] once at start-up (e.g.
@@ -48,6 +49,17 @@ use crate::auth::scope::{Scope, ScopeError};
 
 /// The `_meta` key of a tool definition that names the scope the tool requires.
 pub const REQUIRED_SCOPES_META_KEY: &str = "outpost/requiredScopes";
+
+/// A tool's `_meta` declaring that calling it requires `scope` (space-delimited), for the
+/// `meta = …` argument of rmcp's `#[tool]`.
+pub fn requires_scope(scope: &str) -> rmcp::model::MetaObject {
+    let mut meta = rmcp::model::MetaObject::new();
+    meta.0.insert(
+        REQUIRED_SCOPES_META_KEY.to_owned(),
+        serde_json::Value::String(scope.to_owned()),
+    );
+    meta
+}
 
 /// Which tools need which scopes (tool name → scope). Tools not listed need none.
 #[derive(Debug, Clone, Default)]
@@ -225,8 +237,10 @@ where
                 }
             };
             if let Some(needed) = missing_scope(&bytes, &layer.required, &granted) {
-                let challenge = Challenge::InsufficientScope(needed);
-                return Ok(challenge.into_response(&layer.resource_metadata));
+                // What the token has plus what the tool needs, so that a client that replaces
+                // its scope with the challenge's keeps what it had (MCP 2025-11-25 step-up).
+                let challenge = Challenge::InsufficientScope(granted.union(&needed));
+                return Ok(challenge.into_response(&layer.resource_metadata, &Scope::empty()));
             }
             inner
                 .call(Request::from_parts(parts, Body::from(bytes)))
