@@ -41,6 +41,8 @@ pub struct LoadPlan {
     pub warmup: Duration,
     /// The measured window.
     pub duration: Duration,
+    /// The bearer token every request carries, for a target that requires one.
+    pub token: Option<String>,
 }
 
 /// What one run measured.
@@ -118,7 +120,11 @@ async fn template_for(
     sender: &mut SendRequest<Full<Bytes>>,
 ) -> anyhow::Result<RequestTemplate> {
     if !plan.target.uses_legacy_session() {
-        return RequestTemplate::stateless(authority);
+        let template = RequestTemplate::stateless(authority)?;
+        return match &plan.token {
+            Some(token) => template.with_bearer(token),
+            None => Ok(template),
+        };
     }
     let session_id = open_legacy_session(sender, authority).await?;
     RequestTemplate::legacy(authority, &session_id)

@@ -2,8 +2,9 @@
 //! that could possibly answer the same request.
 //!
 //! Run it with `cargo run --release -p outpost-bench` (see the crate README for flags and
-//! how to read the table). It measures `tools/call echo` against four targets — the bare-axum
-//! floor, bare rmcp, Outpost (2026-07-28 stateless) and Outpost (a 2025-11-25 session) — each
+//! how to read the table). It measures `tools/call echo` against five targets — the bare-axum
+//! floor, bare rmcp, Outpost (2026-07-28 stateless, without and with bearer authentication)
+//! and Outpost (a 2025-11-25 session) — each
 //! in a fresh server process pinned to core 0, with the load generator pinned to core 1.
 //!
 //! Modules: [`targets`] builds and serves the servers, [`load`] is the load generator,
@@ -83,6 +84,9 @@ enum Internal {
         duration: u64,
         #[arg(long)]
         warmup: u64,
+        /// Bearer token to send with every request.
+        #[arg(long)]
+        token: Option<String>,
     },
 }
 
@@ -100,6 +104,7 @@ fn main() -> anyhow::Result<()> {
             connections,
             duration,
             warmup,
+            token,
         }) => {
             let plan = load::LoadPlan {
                 addr,
@@ -107,6 +112,7 @@ fn main() -> anyhow::Result<()> {
                 connections: connections.max(1),
                 warmup: Duration::from_secs(warmup),
                 duration: Duration::from_secs(duration.max(1)),
+                token,
             };
             let report = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

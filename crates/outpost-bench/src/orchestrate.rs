@@ -74,6 +74,9 @@ fn measure(exe: &Path, pinned: bool, target: Target, args: &RunArgs) -> anyhow::
         "--warmup",
         &args.warmup.to_string(),
     ]);
+    if let Some(token) = &server.token {
+        load.args(["--token", token]);
+    }
     let output = load
         .stderr(Stdio::inherit())
         .output()
@@ -89,6 +92,7 @@ fn measure(exe: &Path, pinned: bool, target: Target, args: &RunArgs) -> anyhow::
 struct ServerProcess {
     child: Child,
     addr: String,
+    token: Option<String>,
 }
 
 impl ServerProcess {
@@ -116,12 +120,15 @@ impl ServerProcess {
         let mut server = Self {
             child,
             addr: String::new(),
+            token: None,
         };
         let first = line.recv_timeout(STARTUP_DEADLINE).unwrap_or_default();
-        let Some(addr) = first.trim().strip_prefix("LISTENING ") else {
+        let Some(announced) = first.trim().strip_prefix("LISTENING ") else {
             bail!("the server did not start (said {first:?})");
         };
-        server.addr = addr.to_owned();
+        let mut words = announced.split(' ');
+        server.addr = words.next().unwrap_or_default().to_owned();
+        server.token = words.next().map(str::to_owned);
         Ok(server)
     }
 }

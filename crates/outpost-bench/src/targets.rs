@@ -8,12 +8,18 @@
 //! - `outpost`, `outpost-legacy`: `Outpost::router()` over the same handler; the two differ
 //!   only in the requests the load generator sends (2026-07-28 stateless vs a 2025-11-25
 //!   session).
+//! - `outpost-auth`: `outpost` in `AuthMode::Bearer`, as `outpost serve` runs it: every
+//!   request carries an ES256 access token bound to a grant in a store, so each one pays the
+//!   bearer layer (cached verification, cached revocation check, baseline scope) and the
+//!   per-tool scope check.
 
 use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Json, Router, body::Bytes, http::StatusCode, response::IntoResponse, routing::post};
 use outpost_reference::ReferenceServer;
+
+mod authenticated;
 use rmcp::transport::{
     StreamableHttpServerConfig, StreamableHttpService,
     streamable_http_server::session::local::LocalSessionManager,
@@ -33,14 +39,17 @@ pub enum Target {
     Outpost,
     /// Outpost's router, one 2025-11-25 session per connection.
     OutpostLegacy,
+    /// Outpost's router with bearer authentication, 2026-07-28 stateless requests.
+    OutpostAuth,
 }
 
 impl Target {
     /// Every target, floor first (the others are reported relative to it).
-    pub const ALL: [Target; 4] = [
+    pub const ALL: [Target; 5] = [
         Target::Floor,
         Target::Rmcp,
         Target::Outpost,
+        Target::OutpostAuth,
         Target::OutpostLegacy,
     ];
 
@@ -51,6 +60,7 @@ impl Target {
             Target::Rmcp => "rmcp",
             Target::Outpost => "outpost",
             Target::OutpostLegacy => "outpost-legacy",
+            Target::OutpostAuth => "outpost-auth",
         }
     }
 
@@ -59,9 +69,10 @@ impl Target {
         self == Target::OutpostLegacy
     }
 
-    fn router(self) -> Router {
+    /// The router to serve and, for `outpost-auth`, the bearer token requests must carry.
+    async fn router(self) -> anyhow::Result<(Router, Option<String>)> {
         let reference = ReferenceServer::new();
-        match self {
+        let router = match self {
             Target::Floor => Router::new().route("/mcp", post(floor)),
             Target::Rmcp => {
                 let config = StreamableHttpServerConfig::default().with_json_response(true);
@@ -75,7 +86,9 @@ impl Target {
             Target::Outpost | Target::OutpostLegacy => {
                 outpost::Outpost::with_factory(move || reference.for_session()).router()
             }
-        }
+            Target::OutpostAuth => return authenticated::router(reference).await,
+        };
+        Ok((router, None))
     }
 }
 
@@ -99,15 +112,19 @@ async fn floor(body: Bytes) -> axum::response::Response {
     .into_response()
 }
 
-/// Serves `target` on a loopback port, prints `LISTENING <addr>` on stdout, and runs until
-/// stdin closes (the orchestrator holds the other end, so the server never outlives it).
+/// Serves `target` on a loopback port, prints `LISTENING <addr>` (then ` <token>` for a target
+/// that needs one) on stdout, and runs until stdin closes (the orchestrator holds the other end, so the server never outlives it).
 pub async fn serve(target: Target) -> anyhow::Result<()> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("cannot bind a loopback port")?;
     let addr = listener.local_addr()?;
+    let (router, token) = target.router().await?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "LISTENING {addr}")?;
+    match token {
+        Some(token) => writeln!(stdout, "LISTENING {addr} {token}")?,
+        None => writeln!(stdout, "LISTENING {addr}")?,
+    }
     stdout.flush()?;
     drop(stdout);
 
@@ -118,7 +135,7 @@ pub async fn serve(target: Target) -> anyhow::Result<()> {
     };
     outpost::http::listener::serve(
         listener,
-        target.router(),
+        router,
         stdin_closed,
         CancellationToken::new(),
         Duration::from_millis(100),

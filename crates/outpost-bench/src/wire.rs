@@ -59,6 +59,14 @@ impl RequestTemplate {
         })
     }
 
+    /// The same request carrying `Authorization: Bearer <token>`.
+    pub fn with_bearer(mut self, token: &str) -> anyhow::Result<Self> {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the token is not a valid header value")?;
+        self.headers.insert(header::AUTHORIZATION, value);
+        Ok(self)
+    }
+
     /// A fresh `POST /mcp` with this template's headers and body.
     pub fn build(&self) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
