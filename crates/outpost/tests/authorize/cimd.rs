@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use outpost::auth::server::cimd::CimdConfig;
+use outpost::auth::server::cimd::{self, CimdConfig};
 
 use super::{
     metadata_host::{MetadataHost, Reply},
@@ -300,4 +300,18 @@ async fn loopback_hosts_are_refused_by_default() {
     let literal = format!("https://127.0.0.1:{}/client.json", host.port);
     assert_refused(&server, &literal, "is not a public address").await;
     assert_eq!(host.hits("/client.json"), 0, "nothing was fetched");
+}
+
+#[tokio::test]
+async fn fetches_from_one_host_are_limited() {
+    let host = MetadataHost::start().await;
+    let server = spawn_trusting(&host, |_| {}).await;
+    // Every fetch counts, answered or not (here: 404s).
+    for n in 0..cimd::FETCHES_PER_HOST {
+        assert_refused(&server, &host.url(&format!("/c{n}.json")), "HTTP 404").await;
+    }
+    let next = host.url("/one-more.json");
+    host.serve("/one-more.json", Reply::json(&document(&next)));
+    assert_refused(&server, &next, "too many client metadata documents").await;
+    assert_eq!(host.hits("/one-more.json"), 0, "the host was left alone");
 }

@@ -14,6 +14,10 @@
 //!   `token_endpoint_auth_method` `none`), then Dynamic Client Registration's.
 //! - [`cache`] — documents kept per `Cache-Control: max-age` within bounds, failures briefly.
 //!
+//! Fetches are limited per document host ([`FETCHES_PER_HOST`] in [`FETCH_WINDOW`]), so that
+//! nobody can make this server hammer a third-party host by presenting many client id URLs
+//! on it; cached documents do not count.
+//!
 //! [`ClientMetadataDocuments`] puts them together for the
 //! [`AuthorizationServer`]; client lookups reach it through
 //! [`clients::resolve`](super::clients::resolve). After each successful fetch the client is
@@ -46,7 +50,7 @@ pub use self::client_id_url::{ClientIdUrl, ClientIdUrlError, is_url_shaped};
 use self::{
     address::is_public, cache::DocumentCache, fetch::DocumentClient, resolver::CheckedResolver,
 };
-use super::AuthorizationServer;
+use super::{AuthorizationServer, throttle::SlidingWindow};
 use crate::store::ClientRecord;
 
 /// Default time limit of one fetch, connection to last byte.
@@ -55,6 +59,10 @@ pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// Default number of documents cached.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+/// Fetches one host may receive from this server in [`FETCH_WINDOW`].
+pub const FETCHES_PER_HOST: usize = 30;
+/// The window fetches are counted in: 10 minutes.
+pub const FETCH_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// How metadata documents are fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +136,9 @@ pub enum CimdError {
     /// The fetched client could not be saved.
     #[error("the client could not be saved: {0}")]
     Store(String),
+    /// This host's documents were fetched too often lately ([`FETCHES_PER_HOST`]).
+    #[error("too many client metadata documents fetched from this host; retry in {0} seconds")]
+    Throttled(u64),
 }
 
 /// The metadata-document side of the authorization server: settings, HTTP client, cache.
@@ -135,6 +146,7 @@ pub struct ClientMetadataDocuments {
     config: CimdConfig,
     http: OnceLock<DocumentClient>,
     cache: DocumentCache,
+    fetches_per_host: SlidingWindow,
 }
 
 impl std::fmt::Debug for ClientMetadataDocuments {
@@ -160,6 +172,7 @@ impl ClientMetadataDocuments {
             config,
             http: OnceLock::new(),
             cache,
+            fetches_per_host: SlidingWindow::new(FETCHES_PER_HOST, FETCH_WINDOW),
         }
     }
 
@@ -188,6 +201,9 @@ impl ClientMetadataDocuments {
         if let Some(cached) = self.cache.get(url.as_str(), now) {
             return cached;
         }
+        self.fetches_per_host
+            .hit(&url.host_and_port(), now)
+            .map_err(CimdError::Throttled)?;
         let record = match self.fetch_client(server, &url).await {
             Ok(fetched) => fetched,
             Err(error) => {
