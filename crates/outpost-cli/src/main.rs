@@ -6,6 +6,7 @@ mod clients;
 mod keys;
 mod serve;
 mod store_arg;
+mod time_format;
 mod users;
 
 use std::io::IsTerminal;

@@ -6,14 +6,14 @@
 
 use std::{
     io::{BufRead, IsTerminal},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use outpost::store::{Store, StoreError, UserId, UserRecord, Username, password::hash_password};
 
-use crate::store_arg::StoreArg;
+use crate::{store_arg::StoreArg, time_format::rfc3339};
 
 /// Shortest accepted password, in characters.
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -92,12 +92,7 @@ async fn add(store: &Store, args: PasswordArgs) -> anyhow::Result<()> {
 
 async fn list(store: &Store) -> anyhow::Result<()> {
     for user in store.users.list().await? {
-        let created = UNIX_EPOCH + Duration::from_secs(u64::try_from(user.created_at).unwrap_or(0));
-        println!(
-            "{}\t{}",
-            user.username,
-            humantime::format_rfc3339_seconds(created)
-        );
+        println!("{}\t{}", user.username, rfc3339(user.created_at));
     }
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! `outpost serve` as a process: starts with its authorization server by default (over a SQLite
 //! store that keeps the signing key across restarts), refuses unsafe flags with a clear
 //! message, answers /health, and exits promptly on SIGTERM even while a client holds a stream
-//! open. `outpost keys rotate` changes the key the next start signs with. A 2025-11-25 session
-//! outlives a SIGTERM restart on the same store, still bound to its owner.
+//! open. `outpost keys rotate` changes the key the next start signs with; `keys list` shows
+//! it. A 2025-11-25 session outlives a SIGTERM restart on the same store, still bound to its
+//! owner.
 
 use std::{
     io::{BufRead, BufReader},
@@ -189,6 +190,22 @@ fn restart_keeps_the_signing_key_and_rotation_changes_it() {
     assert!(after.contains(&new_kid), "{after:?} lacks {new_kid}");
     // The retired key keeps verifying the tokens it signed until they expire.
     assert!(after.contains(&first[0]), "{after:?}");
+
+    let listed = Command::new(OUTPOST)
+        .args(["keys", "list", "--store", &store])
+        .output()
+        .expect("run outpost keys list");
+    assert!(listed.status.success());
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    let state = |kid: &str| {
+        listing
+            .lines()
+            .find(|line| line.starts_with(kid))
+            .and_then(|line| line.split('\t').nth(1))
+            .map(str::to_owned)
+    };
+    assert_eq!(state(&new_kid).as_deref(), Some("active"), "{listing}");
+    assert_eq!(state(&first[0]).as_deref(), Some("verifying"), "{listing}");
 }
 
 #[test]

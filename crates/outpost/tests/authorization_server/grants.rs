@@ -284,3 +284,32 @@ async fn purging_keeps_everything_still_usable() {
     let (status, body, _) = server.exchange(&client, &code).await;
     assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
 }
+
+#[tokio::test]
+async fn a_key_rotated_elsewhere_is_picked_up_by_a_reload() {
+    let store = Store::memory();
+    let first = spawn(store.clone()).await;
+    let second = spawn(store).await;
+    let old = first.state.keyring().active().kid().to_owned();
+    assert_eq!(second.state.keyring().active().kid(), old, "one shared key");
+
+    // `outpost keys rotate`, or another instance, rotates in the shared store.
+    let new = second.state.rotate_keys(T0 + 10).await.unwrap();
+    assert!(
+        first.state.reload_keyring(T0 + 11).await.unwrap(),
+        "the active key changed"
+    );
+    assert_eq!(first.state.keyring().active().kid(), new);
+    assert!(
+        first
+            .state
+            .keyring()
+            .verification_key(&old, T0 + 11)
+            .is_some(),
+        "tokens signed with the old key still verify"
+    );
+    // Nothing changed since: a reload reports no change.
+    assert!(!first.state.reload_keyring(T0 + 12).await.unwrap());
+    let jwks = first.get("/jwks.json").await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+}

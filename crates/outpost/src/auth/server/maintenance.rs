@@ -1,6 +1,8 @@
-//! Periodic clean-up of what the authorization server stored and can no longer use: expired
-//! authorization codes, expired refresh tokens, revoked grants and grants whose every token
-//! has expired. Without it the store only grows.
+//! Periodic work of the authorization server: the clean-up of what it stored and can no longer
+//! use — expired authorization codes, expired refresh tokens, revoked grants and grants whose
+//! every token has expired (without it the store only grows) — and the reload of the signing
+//! keys from the store every [`KEY_RELOAD_INTERVAL`], so that a key rotated by `outpost keys
+//! rotate` or another instance is used here within a minute, without a restart.
 //!
 //! A spent code is kept for [`CODE_REPLAY_MEMORY`] after it expires, so that a replay in that
 //! time is still recognised and revokes what the code obtained (RFC 6749 §4.1.2).
@@ -14,6 +16,8 @@ use crate::{auth::access_token::CLOCK_LEEWAY, store::StoreError};
 
 /// How often [`run`] purges.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// How often [`run`] reloads the signing keys.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 /// How long an expired code (spent or not) is remembered.
 pub const CODE_REPLAY_MEMORY: Duration = Duration::from_secs(60 * 60);
 
@@ -52,22 +56,39 @@ impl AuthorizationServer {
     }
 }
 
-/// Purges every [`PURGE_INTERVAL`] until `shutdown` is cancelled. A failed purge is logged
-/// and retried at the next tick.
+/// Purges every [`PURGE_INTERVAL`] and reloads the keys every [`KEY_RELOAD_INTERVAL`] until
+/// `shutdown` is cancelled. A failure is logged and retried at the next tick.
 pub async fn run(server: AuthorizationServer, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut purges = tokio::time::interval(PURGE_INTERVAL);
+    purges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reloads = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    reloads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
+            _ = purges.tick() => purge(&server).await,
+            _ = reloads.tick() => reload_keys(&server).await,
         }
-        match server.purge_expired(server.now()).await {
-            Ok(purged) if purged != Purged::default() => {
-                tracing::debug!(?purged, "purged expired authorization state");
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "cannot purge expired authorization state"),
+    }
+}
+
+async fn purge(server: &AuthorizationServer) {
+    match server.purge_expired(server.now()).await {
+        Ok(purged) if purged != Purged::default() => {
+            tracing::debug!(?purged, "purged expired authorization state");
         }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot purge expired authorization state"),
+    }
+}
+
+async fn reload_keys(server: &AuthorizationServer) {
+    match server.reload_keyring(server.now()).await {
+        Ok(true) => {
+            let kid = server.keyring().active().kid().to_owned();
+            tracing::info!(%kid, "signing key rotated in the store: now signing with it");
+        }
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "cannot reload the signing keys"),
     }
 }

@@ -231,19 +231,7 @@ impl AuthorizationServer {
         max_token_lifetime: Duration,
         now: i64,
     ) -> Result<Keyring, KeyManagementError> {
-        let records = store.keys.list().await?;
-        let entries = records
-            .iter()
-            .map(|r| {
-                KeyringEntry::from_stored(
-                    &r.kid,
-                    &r.algorithm,
-                    &r.private_key_pem,
-                    r.created_at,
-                    r.retired_at,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let entries = stored_entries(store).await?;
         match Keyring::from_entries(entries.clone(), max_token_lifetime, now) {
             Ok(keyring) => Ok(keyring),
             Err(KeyringError::NoActiveKey) => {
@@ -259,6 +247,23 @@ impl AuthorizationServer {
         }
     }
 
+    /// Rebuilds the keyring from the stored keys at `now`, so that a key rotated elsewhere
+    /// (`outpost keys rotate`, another instance on the same store) signs and verifies here
+    /// too, and swaps it in. Returns whether the active key changed. A store without an active
+    /// key leaves the keyring as it is.
+    pub async fn reload_keyring(&self, now: i64) -> Result<bool, KeyManagementError> {
+        let entries = stored_entries(&self.store).await?;
+        let fresh = match Keyring::from_entries(entries, self.access_token_lifetime, now) {
+            Ok(keyring) => keyring,
+            Err(KeyringError::NoActiveKey) => return Ok(false),
+            Err(other) => return Err(other.into()),
+        };
+        let mut keyring = self.keyring.write().unwrap_or_else(PoisonError::into_inner);
+        let changed = keyring.active().kid() != fresh.active().kid();
+        *keyring = fresh;
+        Ok(changed)
+    }
+
     /// Rotates the signing key at `now`: stores a new active key, marks the old one retired in
     /// the store (it keeps verifying until its tokens have expired), and swaps the keyring in.
     /// Returns the new `kid`.
@@ -272,6 +277,23 @@ impl AuthorizationServer {
         *self.keyring.write().unwrap_or_else(PoisonError::into_inner) = next;
         Ok(kid)
     }
+}
+
+/// Every stored signing key as a keyring entry.
+async fn stored_entries(store: &Store) -> Result<Vec<KeyringEntry>, KeyManagementError> {
+    let records = store.keys.list().await?;
+    Ok(records
+        .iter()
+        .map(|r| {
+            KeyringEntry::from_stored(
+                &r.kid,
+                &r.algorithm,
+                &r.private_key_pem,
+                r.created_at,
+                r.retired_at,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> {
