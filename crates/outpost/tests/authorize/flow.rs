@@ -84,13 +84,18 @@ async fn full_code_flow_then_consent_is_remembered() {
 }
 
 #[tokio::test]
-async fn an_existing_query_is_kept_and_the_resource_recorded() {
+async fn an_existing_query_is_kept_the_resource_recorded_and_unknown_scopes_dropped() {
     let server = spawn().await;
     let redirect = "http://127.0.0.1:6276/cb?tenant=a%20b";
     let client_id = server.register(redirect).await;
     let resource = format!("{}/mcp", server.base);
+    // Scopes the server does not know (here `offline_access`) are left out, not refused.
+    let extra = [
+        ("resource", resource.as_str()),
+        ("scope", "mcp:read offline_access"),
+    ];
     let ids = server
-        .open_login(server.authorize_url(&client_id, redirect, &[("resource", &resource)]))
+        .open_login(server.authorize_url(&client_id, redirect, &extra))
         .await;
     server.login(&ids, "bob", PASSWORD).await;
     let response = server.decide(&ids, "approve").await;
@@ -99,6 +104,7 @@ async fn an_existing_query_is_kept_and_the_resource_recorded() {
     let code = param(&params, "code").unwrap();
     let tokens = server.redeem(&client_id, redirect, code).await;
     assert!(tokens["access_token"].is_string());
+    assert_eq!(tokens["scope"], "mcp:read", "{tokens}");
 }
 
 /// `shared/tools/login-driver.py` — the official conformance suite's login robot — signs in

@@ -13,7 +13,8 @@
 //!    `state` and `iss` (RFC 9207): `response_type` must be `code`
 //!    (`unsupported_response_type`); PKCE is required with `code_challenge_method=S256`
 //!    (OAuth 2.1 §4.1.1; missing or `plain` is `invalid_request`); `scope` defaults to the
-//!    server's default scope and may name only supported scopes (`invalid_scope`); `resource`
+//!    server's default scope; unsupported scopes are left out, and a request naming no
+//!    supported scope is `invalid_scope`; `resource`
 //!    (RFC 8707 §2), when given, must be the protected resource this server issues tokens for
 //!    (`invalid_target`).
 //!
@@ -212,18 +213,24 @@ fn checked_redirect_uri(client: &ClientRecord, requested: Option<&str>) -> Resul
     }
 }
 
-/// The requested scope, or the default; every token must be supported.
+/// The requested scope, or the default when none is named. Scopes this server does not know
+/// are left out (RFC 6749 §3.3 lets the server partially ignore the request; clients often add
+/// `offline_access` or OpenID scopes out of habit), and the token response says what was
+/// granted; a request naming no supported scope at all is refused.
 fn requested_scope(server: &AuthorizationServer, requested: Option<&str>) -> Result<Scope, String> {
     let Some(requested) = requested else {
         return Ok(server.default_scope.clone());
     };
     let scope = Scope::parse(requested).map_err(|e| e.to_string())?;
-    let unknown = scope
-        .iter()
-        .find(|s| !server.scopes_supported.iter().any(|x| x == s))
-        .map(str::to_owned);
-    match unknown {
-        Some(unknown) => Err(format!("unknown scope {unknown:?}")),
-        None => Ok(scope),
+    if scope.is_empty() {
+        return Ok(server.default_scope.clone());
     }
+    let supported = Scope::parse(&server.scopes_supported.join(" ")).unwrap_or_default();
+    let granted = scope.intersection(&supported);
+    if granted.is_empty() {
+        return Err(format!(
+            "none of the requested scopes ({scope}) is supported; supported: {supported}"
+        ));
+    }
+    Ok(granted)
 }
