@@ -4,87 +4,20 @@
 //! with `client_secret_basic`, its hash made by `outpost clients hash-secret`) and a bad file
 //! stops the start with a message naming the entry.
 
-use std::{
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{OUTPOST, Server, TempDir, start};
 
 use serde_json::Value;
 
-const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A fresh directory under cargo's per-target temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("clients-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the temp dir");
-        Self(path)
-    }
-
-    fn store(&self) -> String {
-        format!("sqlite://{}", self.0.join("outpost.db").display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running `outpost serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `outpost serve` on a free loopback port over a fresh store in `dir`, waits for
-/// /health.
-fn start(dir: &TempDir, args: &[&str]) -> Server {
-    let bind = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(OUTPOST)
-        .args(["serve", "--bind", &bind, "--store", &dir.store()])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start outpost");
-    let base = format!("http://{bind}");
-    let client = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = client.get(format!("{base}/health")).send()
-            && response.status() == 200
-        {
-            break;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("outpost exited early with {status}");
-        }
-        assert!(Instant::now() < deadline, "not healthy after 20s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server { child, base }
+/// Starts `outpost serve` with `args` over the store in `dir`.
+fn start_in(dir: &TempDir, args: &[&str]) -> Server {
+    let store = dir.store();
+    let mut all = vec!["--store", store.as_str()];
+    all.extend_from_slice(args);
+    start(&all)
 }
 
 fn metadata(server: &Server) -> Value {
@@ -98,15 +31,15 @@ fn metadata(server: &Server) -> Value {
 
 #[test]
 fn client_id_metadata_documents_are_on_unless_turned_off() {
-    let dir = TempDir::new("cimd");
-    let server = start(&dir, &[]);
+    let dir = TempDir::new("clients-cimd");
+    let server = start_in(&dir, &[]);
     assert_eq!(
         metadata(&server)["client_id_metadata_document_supported"],
         true
     );
     drop(server);
 
-    let server = start(&dir, &["--no-cimd"]);
+    let server = start_in(&dir, &["--no-cimd"]);
     assert_eq!(
         metadata(&server)["client_id_metadata_document_supported"],
         false
@@ -190,7 +123,7 @@ fn a_pre_registered_confidential_client_gets_tokens() {
     assert_ne!(code, 0);
     assert!(stderr.contains("shorter than 16"), "{stderr}");
 
-    let dir = TempDir::new("preregistered");
+    let dir = TempDir::new("clients-preregistered");
     let file = dir.0.join("clients.json");
     let clients = serde_json::json!({ "clients": [{
         "client_id": "reporting",
@@ -200,7 +133,7 @@ fn a_pre_registered_confidential_client_gets_tokens() {
         "client_secret_hash": hash,
     }]});
     std::fs::write(&file, clients.to_string()).unwrap();
-    let server = start(&dir, &["--demo", "--clients", file.to_str().unwrap()]);
+    let server = start_in(&dir, &["--demo", "--clients", file.to_str().unwrap()]);
     let browser = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -285,7 +218,7 @@ fn a_pre_registered_confidential_client_gets_tokens() {
 
 #[test]
 fn a_bad_clients_file_stops_the_start() {
-    let dir = TempDir::new("bad-file");
+    let dir = TempDir::new("clients-bad-file");
     let file = dir.0.join("clients.json");
     let clients = serde_json::json!({ "clients": [
         { "client_id": "ok", "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none" },

@@ -5,13 +5,15 @@
 //! it. A 2025-11-25 session outlives a SIGTERM restart on the same store, still bound to its
 //! owner.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
-    net::TcpListener,
-    path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
+
+use common::{OUTPOST, TempDir, free_port, start, start_on, wait_healthy};
 
 use outpost::{
     auth::{
@@ -24,15 +26,6 @@ use outpost::{
 };
 use serde_json::{Value, json};
 
-const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn run_to_end(args: &[&str]) -> (i32, String) {
     let output = Command::new(OUTPOST)
         .args(args)
@@ -42,80 +35,6 @@ fn run_to_end(args: &[&str]) -> (i32, String) {
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-/// Polls `url` until it answers 200 or `deadline` passes.
-fn wait_healthy(url: &str, child: &mut Child) {
-    let client = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = client.get(url).send()
-            && response.status() == 200
-        {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("outpost exited early with {status}");
-        }
-        assert!(Instant::now() < deadline, "{url} not healthy after 20s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A running `outpost serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `outpost serve` with `args` on a free loopback port and waits for /health.
-fn start(args: &[&str]) -> Server {
-    start_on(&format!("127.0.0.1:{}", free_port()), args)
-}
-
-/// Starts `outpost serve` with `args` on `bind` and waits for /health.
-fn start_on(bind: &str, args: &[&str]) -> Server {
-    let mut child = Command::new(OUTPOST)
-        .arg("serve")
-        .args(args)
-        .args(["--bind", bind])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start outpost");
-    let base = format!("http://{bind}");
-    wait_healthy(&format!("{base}/health"), &mut child);
-    Server { child, base }
-}
-
-/// A fresh directory under cargo's per-target temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("serve-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the temp dir");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn store_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("o.db").display())
 }
 
 fn get_json(url: &str) -> serde_json::Value {
@@ -136,8 +55,8 @@ fn kids(base: &str) -> Vec<String> {
 
 #[test]
 fn serve_starts_with_auth_by_default() {
-    let dir = TempDir::new("default-auth");
-    let store = store_url(&dir.0);
+    let dir = TempDir::new("serve-default-auth");
+    let store = dir.store();
     let server = start(&["--store", &store]);
     let base = &server.base;
 
@@ -166,8 +85,8 @@ fn serve_starts_with_auth_by_default() {
 
 #[test]
 fn restart_keeps_the_signing_key_and_rotation_changes_it() {
-    let dir = TempDir::new("restart-rotate");
-    let store = store_url(&dir.0);
+    let dir = TempDir::new("serve-restart-rotate");
+    let store = dir.store();
     let first = kids(&start(&["--store", &store]).base);
     assert_eq!(first.len(), 1, "{first:?}");
     let again = kids(&start(&["--store", &store]).base);
@@ -210,8 +129,8 @@ fn restart_keeps_the_signing_key_and_rotation_changes_it() {
 
 #[test]
 fn demo_on_a_public_address_needs_the_explicit_flag() {
-    let dir = TempDir::new("demo-public");
-    let store = store_url(&dir.0);
+    let dir = TempDir::new("serve-demo-public");
+    let store = dir.store();
     let (code, stderr) = run_to_end(&["serve", "--demo", "--store", &store, "--bind", "0.0.0.0:0"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("--demo-on-public-bind"), "{stderr}");
@@ -219,8 +138,8 @@ fn demo_on_a_public_address_needs_the_explicit_flag() {
 
 #[test]
 fn demo_creates_the_demo_users() {
-    let dir = TempDir::new("demo-users");
-    let store = store_url(&dir.0);
+    let dir = TempDir::new("serve-demo-users");
+    let store = dir.store();
     drop(start(&["--demo", "--store", &store]));
     let output = Command::new(OUTPOST)
         .args(["users", "list", "--store", &store])
@@ -410,8 +329,8 @@ fn whoami(base: &str, token: &str, session: &str) -> (u16, Option<String>) {
 
 #[test]
 fn sessions_survive_a_restart_and_keep_their_owner() {
-    let dir = TempDir::new("sessions");
-    let store = store_url(&dir.0);
+    let dir = TempDir::new("serve-sessions");
+    let store = dir.store();
     let bind = format!("127.0.0.1:{}", free_port());
     let mut server = start_on(&bind, &["--store", &store]);
     let base = server.base.clone();

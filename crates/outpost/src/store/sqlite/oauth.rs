@@ -1,7 +1,7 @@
 //! [`ClientStore`] and [`ConsentStore`] on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension as _, Row, params};
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::{SqliteStore, expect_changed, query_one, write_error};
 use crate::store::{
@@ -37,62 +37,55 @@ fn client_from_row(row: &Row<'_>) -> Result<ClientRecord, StoreError> {
     })
 }
 
+/// Inserts `client`, with `on_conflict` (empty: a taken id is a conflict) appended.
+fn write_client(
+    c: &Connection,
+    client: &ClientRecord,
+    on_conflict: &str,
+) -> Result<(), StoreError> {
+    c.execute(
+        &format!(
+            "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \
+             grant_types, response_types, token_endpoint_auth_method, application_type, scope, \
+             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10){on_conflict}"
+        ),
+        params![
+            client.client_id.as_str(),
+            client.client_secret_hash.as_ref().map(PasswordHash::as_str),
+            client.client_name,
+            to_json(&client.redirect_uris)?,
+            to_json(&client.grant_types)?,
+            to_json(&client.response_types)?,
+            client.token_endpoint_auth_method.as_str(),
+            client.application_type.as_str(),
+            client.scope,
+            client.created_at,
+        ],
+    )
+    .map_err(|e| write_error(e, &format!("client {}", client.client_id)))?;
+    Ok(())
+}
+
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn insert(&self, client: ClientRecord) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \
-                 grant_types, response_types, token_endpoint_auth_method, application_type, \
-                 scope, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    client.client_id.as_str(),
-                    client.client_secret_hash.as_ref().map(PasswordHash::as_str),
-                    client.client_name,
-                    to_json(&client.redirect_uris)?,
-                    to_json(&client.grant_types)?,
-                    to_json(&client.response_types)?,
-                    client.token_endpoint_auth_method.as_str(),
-                    client.application_type.as_str(),
-                    client.scope,
-                    client.created_at,
-                ],
-            )
-            .map_err(|e| write_error(e, &format!("client {}", client.client_id)))?;
-            Ok(())
-        })
-        .await
+        self.call(move |c| write_client(c, &client, "")).await
     }
 
     async fn upsert(&self, client: ClientRecord) -> Result<(), StoreError> {
         // ON CONFLICT … DO UPDATE keeps the row (INSERT OR REPLACE would delete it and cascade
         // to its codes, grants and consents).
         self.call(move |c| {
-            c.execute(
-                "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \
-                 grant_types, response_types, token_endpoint_auth_method, application_type, \
-                 scope, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                 ON CONFLICT (client_id) DO UPDATE SET \
+            write_client(
+                c,
+                &client,
+                " ON CONFLICT (client_id) DO UPDATE SET \
                  client_secret_hash = excluded.client_secret_hash, \
                  client_name = excluded.client_name, redirect_uris = excluded.redirect_uris, \
                  grant_types = excluded.grant_types, response_types = excluded.response_types, \
                  token_endpoint_auth_method = excluded.token_endpoint_auth_method, \
                  application_type = excluded.application_type, scope = excluded.scope",
-                params![
-                    client.client_id.as_str(),
-                    client.client_secret_hash.as_ref().map(PasswordHash::as_str),
-                    client.client_name,
-                    to_json(&client.redirect_uris)?,
-                    to_json(&client.grant_types)?,
-                    to_json(&client.response_types)?,
-                    client.token_endpoint_auth_method.as_str(),
-                    client.application_type.as_str(),
-                    client.scope,
-                    client.created_at,
-                ],
             )
-            .map_err(|e| write_error(e, &format!("client {}", client.client_id)))?;
-            Ok(())
         })
         .await
     }

@@ -1,0 +1,99 @@
+//! What the process tests share: the `outpost` binary, free ports, temporary directories and
+//! a running `outpost serve`.
+#![allow(dead_code)]
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The `outpost` binary under test.
+pub const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A fresh directory under cargo's per-target temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// `{name}-{pid}` under `CARGO_TARGET_TMPDIR`, emptied first.
+    pub fn new(name: &str) -> Self {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create the temp dir");
+        Self(path)
+    }
+
+    /// The URL of a SQLite store in this directory.
+    pub fn store(&self) -> String {
+        format!("sqlite://{}", self.0.join("outpost.db").display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `outpost serve`, killed when dropped.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `outpost serve` with `args` on a free loopback port and waits for /health.
+pub fn start(args: &[&str]) -> Server {
+    start_on(&format!("127.0.0.1:{}", free_port()), args)
+}
+
+/// Starts `outpost serve` with `args` on `bind` and waits for /health.
+pub fn start_on(bind: &str, args: &[&str]) -> Server {
+    let mut child = Command::new(OUTPOST)
+        .arg("serve")
+        .args(args)
+        .args(["--bind", bind])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start outpost");
+    let base = format!("http://{bind}");
+    wait_healthy(&format!("{base}/health"), &mut child);
+    Server { child, base }
+}
+
+/// Polls `url` until it answers 200; panics if `child` exits or 20 s pass.
+pub fn wait_healthy(url: &str, child: &mut Child) {
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = client.get(url).send()
+            && response.status() == 200
+        {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("outpost exited early with {status}");
+        }
+        assert!(Instant::now() < deadline, "{url} not healthy after 20s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
