@@ -262,6 +262,32 @@ async fn a_tool_needing_a_missing_scope_is_403_insufficient_scope() {
 }
 
 #[tokio::test]
+async fn headers_that_hide_a_scoped_tool_do_not_get_it_called() {
+    // The scope check trusts a 2026-07-28 request's Mcp-Method / Mcp-Name only because the
+    // transport refuses a body that disagrees with them: naming `echo` in the header while
+    // the body calls `add` must never run `add`.
+    let auth = spawn_protected(RequiredScopes::default().require("add", scope("math"))).await;
+    let token = auth.token("alice", "mcp:tools");
+    let lying = auth
+        .app
+        .request_2026(
+            "tools/call",
+            Some("echo"),
+            json!({ "name": "add", "arguments": { "a": 1, "b": 2 } }),
+        )
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lying.status(), 400);
+    let body = lying.text().await.unwrap();
+    assert!(!body.contains("\"sum\""), "{body}");
+    // Any other method goes on without its body being read.
+    let listed = auth.call(Some(&token), "tools/list", None, json!({})).await;
+    assert_eq!(listed.status(), 200);
+}
+
+#[tokio::test]
 async fn the_baseline_scope_is_named_in_401s_and_required_of_every_token() {
     let auth = spawn_protected_with(|resource| resource.baseline_scope = scope("mcp:tools")).await;
     let response = auth.call(None, "tools/list", None, json!({})).await;

@@ -260,6 +260,16 @@ async fn cors_preflight_is_answered_before_the_token_check() {
         "{exposed}"
     );
 
+    // Non-browser clients (no Origin) skip CORS altogether.
+    let plain = auth
+        .app
+        .request_2026("tools/list", None, json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 401);
+    assert!(!plain.headers().contains_key("access-control-allow-origin"));
+
     // Origins the server does not accept are refused by the transport guard.
     let foreign = auth
         .app
@@ -283,4 +293,24 @@ async fn cors_preflight_is_answered_before_the_token_check() {
         .unwrap();
     assert_eq!(metadata.status(), 200);
     assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn a_session_call_needing_a_missing_scope_is_403() {
+    // Sessions name no tool in their headers: the scope check reads the body.
+    let auth =
+        spawn_protected(RequiredScopes::default().require("add", protected::scope("math"))).await;
+    let token = auth.token("alice", "mcp:tools");
+    let id = open_session(&auth, &token).await;
+    let add = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": { "name": "add", "arguments": { "a": 1, "b": 2 } } });
+    let refused = session_post(&auth, &token, &id, add.clone()).await;
+    assert_eq!(refused.status(), 403);
+    let allowed = auth.token("alice", "mcp:tools math");
+    let id = open_session(&auth, &allowed).await;
+    let answer = read_jsonrpc(session_post(&auth, &allowed, &id, add).await).await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["sum"], 3.0,
+        "{answer}"
+    );
 }

@@ -38,7 +38,10 @@ use crate::{
     },
     auth::server::{AuthorizationServer, routes as authorization_server_routes},
     config::{AuthMode, ServerConfig},
-    http::{security_headers::SecurityHeadersLayer, transport_guard::TransportGuard},
+    http::{
+        browser_cors::BrowserCorsLayer, security_headers::SecurityHeadersLayer,
+        transport_guard::TransportGuard,
+    },
     mcp::{
         fast_path::FastPath,
         jsonrpc_body::reject_malformed_jsonrpc,
@@ -137,7 +140,7 @@ fn protect(
     let resource_metadata = resource_metadata_url(&base_url);
     mcp.layer(
         ServiceBuilder::new()
-            .layer(cors())
+            .layer(BrowserCorsLayer::new(cors()))
             .layer(BearerLayer::new(
                 resource,
                 canonical_resource(&base_url),
@@ -152,7 +155,7 @@ fn protect(
     )
 }
 
-/// CORS for browser clients. It sits inside the transport guard, which has already refused
+/// CORS for browser clients (requests with `Origin`; [`BrowserCorsLayer`]). It sits inside the transport guard, which has already refused
 /// any origin not allowed, so the request's origin is mirrored; requested headers are
 /// mirrored too, which covers `Authorization`, `Content-Type`, `Mcp-Session-Id`,
 /// `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Last-Event-ID` and SEP-2243's

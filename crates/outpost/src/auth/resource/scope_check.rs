@@ -22,6 +22,12 @@
 //! `params.name`; batches element by element); a `tools/call` of a tool whose scope the token
 //! lacks gets `403` with `scope="<needed>"`, anything else goes on with the body re-attached.
 //! Listing stays open: clients see every tool and learn its scope from the challenge.
+//!
+//! A 2026-07-28 request on `/mcp` needs no body read at all: it names its method and tool in
+//! the SEP-2243 `Mcp-Method` / `Mcp-Name` headers, and rmcp (and the fast path, which mirrors
+//! it) refuses any request whose body disagrees with them, so the headers decide
+//! ([`tool_from_headers`]). The legacy `/message` endpoint does not check those headers: its
+//! bodies are always read.
 
 use std::{
     borrow::Cow,
@@ -39,13 +45,16 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::future::Either;
-use http::{Method, StatusCode};
+use http::{HeaderName, Method, StatusCode};
 use rmcp::model::Tool;
 use serde::Deserialize;
 use tower::{Layer, Service};
 
 use super::{challenge::Challenge, identity::Identity};
-use crate::auth::scope::{Scope, ScopeError};
+use crate::{
+    auth::scope::{Scope, ScopeError},
+    http::early_answer::after_draining,
+};
 
 /// The `_meta` key of a tool definition that names the scope the tool requires.
 pub const REQUIRED_SCOPES_META_KEY: &str = "outpost/requiredScopes";
@@ -160,6 +169,60 @@ pub fn missing_scope(body: &[u8], required: &RequiredScopes, granted: &Scope) ->
     })
 }
 
+/// The `403`: what the token has plus what the tool needs, so that a client that replaces its
+/// scope with the challenge's keeps what it had (MCP 2025-11-25 step-up).
+fn insufficient(layer: &ScopeCheckLayer, granted: &Scope, needed: &Scope) -> Response {
+    Challenge::InsufficientScope(granted.union(needed))
+        .into_response(&layer.resource_metadata, &Scope::empty())
+}
+
+// The headers `tool_from_headers` reads, pre-parsed (a `&str` name is parsed per lookup).
+static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+static METHOD: HeaderName = HeaderName::from_static("mcp-method");
+static NAME: HeaderName = HeaderName::from_static("mcp-name");
+
+/// What the SEP-2243 headers of a request say, when they can be trusted.
+#[derive(Debug, PartialEq, Eq)]
+enum NamedInHeaders {
+    /// `Mcp-Method` is something other than `tools/call`.
+    NotAToolCall,
+    /// A `tools/call` of this tool (`Mcp-Name`).
+    Tool(String),
+}
+
+/// The method and tool a request names in its headers, when the transport will refuse a body
+/// that disagrees: a `POST /mcp` of revision 2026-07-28 or later (rmcp's
+/// `validate_standard_headers`) with exactly one `Mcp-Method` and, for `tools/call`, exactly
+/// one plain (not Base64-encoded) `Mcp-Name`. `None`: the body must be read.
+fn tool_from_headers(request: &Request) -> Option<NamedInHeaders> {
+    if request.uri().path() != super::MCP_PATH {
+        return None;
+    }
+    let headers = request.headers();
+    let version = single(headers, &PROTOCOL_VERSION)?;
+    if version < rmcp::model::ProtocolVersion::STANDARD_HEADERS.as_str() {
+        return None;
+    }
+    if single(headers, &METHOD)? != "tools/call" {
+        return Some(NamedInHeaders::NotAToolCall);
+    }
+    let name = single(headers, &NAME)?;
+    if name.starts_with("=?") {
+        return None;
+    }
+    Some(NamedInHeaders::Tool(name.to_owned()))
+}
+
+/// The value of a header present exactly once, as text.
+fn single<'a>(headers: &'a http::HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()
+}
+
 /// Refuses `tools/call` of tools whose required scope the caller's token lacks.
 #[derive(Clone)]
 pub struct ScopeCheckLayer {
@@ -224,6 +287,22 @@ where
         let granted = granted
             .map(|identity| identity.scopes.clone())
             .unwrap_or_default();
+        match tool_from_headers(&request) {
+            Some(NamedInHeaders::NotAToolCall) => return Either::Left(self.inner.call(request)),
+            Some(NamedInHeaders::Tool(name)) => {
+                let needed = self.layer.required.for_tool(&name);
+                return match needed.filter(|needed| !granted.contains_all(needed)) {
+                    None => Either::Left(self.inner.call(request)),
+                    Some(needed) => {
+                        let response = insufficient(&self.layer, &granted, needed);
+                        Either::Right(Box::pin(async move {
+                            Ok(after_draining(request.into_body(), response).await)
+                        }))
+                    }
+                };
+            }
+            None => {}
+        }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
@@ -237,10 +316,7 @@ where
                 }
             };
             if let Some(needed) = missing_scope(&bytes, &layer.required, &granted) {
-                // What the token has plus what the tool needs, so that a client that replaces
-                // its scope with the challenge's keeps what it had (MCP 2025-11-25 step-up).
-                let challenge = Challenge::InsufficientScope(granted.union(&needed));
-                return Ok(challenge.into_response(&layer.resource_metadata, &Scope::empty()));
+                return Ok(insufficient(&layer, &granted, &needed));
             }
             inner
                 .call(Request::from_parts(parts, Body::from(bytes)))
@@ -255,6 +331,57 @@ mod tests {
 
     fn scope(value: &str) -> Scope {
         Scope::parse(value).unwrap()
+    }
+
+    fn request(path: &str, headers: &[(&str, &str)]) -> Request {
+        let mut builder = Request::builder().method(Method::POST).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn only_checked_headers_name_the_tool() {
+        let modern = [
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "admin"),
+        ];
+        assert_eq!(
+            tool_from_headers(&request("/mcp", &modern)),
+            Some(NamedInHeaders::Tool("admin".into()))
+        );
+        let listing = [
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+        ];
+        assert_eq!(
+            tool_from_headers(&request("/mcp", &listing)),
+            Some(NamedInHeaders::NotAToolCall)
+        );
+        // The legacy endpoint does not check the headers against the body.
+        assert_eq!(tool_from_headers(&request("/message", &modern)), None);
+        // Older revisions do not either.
+        let older = [
+            ("mcp-protocol-version", "2025-11-25"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "admin"),
+        ];
+        assert_eq!(tool_from_headers(&request("/mcp", &older)), None);
+        // Base64-encoded names and repeated headers: read the body.
+        let encoded = [
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "=?base64?YWRtaW4=?="),
+        ];
+        assert_eq!(tool_from_headers(&request("/mcp", &encoded)), None);
+        let repeated = [
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+            ("mcp-method", "tools/call"),
+        ];
+        assert_eq!(tool_from_headers(&request("/mcp", &repeated)), None);
     }
 
     #[test]

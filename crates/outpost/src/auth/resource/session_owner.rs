@@ -36,7 +36,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::{StreamExt, future::Either};
-use http::{Method, StatusCode};
+use http::{HeaderName, Method, StatusCode};
 use tower::{Layer, Service};
 
 use super::identity::Identity;
@@ -48,8 +48,11 @@ use crate::{
     },
 };
 
-/// The session header of the Streamable HTTP transport.
-const SESSION_HEADER: &str = "mcp-session-id";
+/// The session header of the Streamable HTTP transport (pre-parsed: a `&str` name is parsed
+/// on every lookup).
+static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+/// The protocol revision header.
+static PROTOCOL_VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// The revision whose requests are stateless and never create sessions.
 const STATELESS_VERSION: &str = "2026-07-28";
 /// Most sessions tracked at once; new sessions beyond it are not recorded (so not usable).
@@ -171,7 +174,7 @@ fn named_session(request: &Request) -> Option<String> {
     }
     request
         .headers()
-        .get(SESSION_HEADER)
+        .get(&SESSION_HEADER)
         .map(|id| String::from_utf8_lossy(id.as_bytes()).into_owned())
 }
 
@@ -235,7 +238,7 @@ where
         }
         let stateless = request
             .headers()
-            .get("mcp-protocol-version")
+            .get(&PROTOCOL_VERSION_HEADER)
             .is_some_and(|version| version.as_bytes() == STATELESS_VERSION.as_bytes());
         let opens_sse = request.method() == Method::GET && request.uri().path() == SSE_PATH;
         if session.is_none() && stateless && !opens_sse {
@@ -257,7 +260,7 @@ where
             if opens_sse {
                 return Ok(watch_sse(response, owners, subject));
             }
-            if let Some(id) = response.headers().get(SESSION_HEADER) {
+            if let Some(id) = response.headers().get(&SESSION_HEADER) {
                 let id = String::from_utf8_lossy(id.as_bytes());
                 owners.record(&id, &subject);
                 if let Some(persisted) = persisted {
@@ -359,7 +362,7 @@ mod tests {
     fn message_posts_are_checked_against_the_session_they_are_routed_to() {
         let request = |uri: &str| {
             Request::post(uri)
-                .header(SESSION_HEADER, "streamable-1")
+                .header(&SESSION_HEADER, "streamable-1")
                 .body(Body::empty())
                 .expect("request")
         };
