@@ -72,7 +72,12 @@ async fn spawn(store: Store) -> TestServer {
     .with_clock(clock.clone());
     let app = routes(state.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     TestServer {
         base,

@@ -207,3 +207,48 @@ async fn registrations_are_throttled_per_source() {
         .unwrap();
     assert!((1..=600).contains(&retry_after));
 }
+
+/// Served without connect info, there is no peer address to count failed token requests
+/// under: they are not throttled (a shared bucket would let anyone block every refresh).
+#[tokio::test]
+async fn token_failures_are_not_throttled_without_a_peer_address() {
+    let store = Store::memory();
+    let keyring = AuthorizationServer::load_keyring(&store, DEFAULT_ACCESS_TOKEN_LIFETIME, 0)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AuthorizationServer::new(
+        base.clone(),
+        format!("{base}/mcp"),
+        store,
+        keyring,
+        vec!["mcp".into()],
+    );
+    tokio::spawn(async move { axum::serve(listener, routes(state)).await.unwrap() });
+    let http = reqwest::Client::new();
+    let registered: Value = http
+        .post(format!("{base}/register"))
+        .json(&json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().unwrap();
+    let limit = outpost::auth::server::throttle::TOKEN_FAILURES_PER_CLIENT;
+    for _ in 0..2 * limit {
+        let response = http
+            .post(format!("{base}/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "guess"),
+                ("client_id", client_id),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+}

@@ -23,8 +23,10 @@
 //!
 //! The source address is the TCP peer, from axum's [`ConnectInfo<SocketAddr>`] (serve with
 //! `into_make_service_with_connect_info::<SocketAddr>()`). Without it every request counts as
-//! one shared source, [`ClientIp::Unknown`]: per-source limits then apply to all callers
-//! together (fail closed), per-account limits are unaffected. `X-Forwarded-For` is not trusted.
+//! one shared source, [`ClientIp::Unknown`]: the login and registration limits per source then
+//! apply to all callers together (fail closed), per-account limits are unaffected; the token
+//! limits are not applied at all, since one caller's failures would otherwise block every
+//! client's refreshes. `X-Forwarded-For` is not trusted.
 
 use std::{
     collections::{HashMap, VecDeque},
