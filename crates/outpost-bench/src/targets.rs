@@ -113,7 +113,8 @@ async fn floor(body: Bytes) -> axum::response::Response {
 }
 
 /// Serves `target` on a loopback port, prints `LISTENING <addr>` (then ` <token>` for a target
-/// that needs one) on stdout, and runs until stdin closes (the orchestrator holds the other end, so the server never outlives it).
+/// that needs one) on stdout, and runs until stdin closes (the orchestrator holds the other
+/// end, so the server never outlives it).
 pub async fn serve(target: Target) -> anyhow::Result<()> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await

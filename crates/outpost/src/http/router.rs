@@ -155,11 +155,12 @@ fn protect(
     )
 }
 
-/// CORS for browser clients (requests with `Origin`; [`BrowserCorsLayer`]). It sits inside the transport guard, which has already refused
-/// any origin not allowed, so the request's origin is mirrored; requested headers are
-/// mirrored too, which covers `Authorization`, `Content-Type`, `Mcp-Session-Id`,
-/// `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Last-Event-ID` and SEP-2243's
-/// `Mcp-Param-*`. Clients may read `Mcp-Session-Id` and `WWW-Authenticate`.
+/// CORS for browser clients (requests with `Origin`; [`BrowserCorsLayer`]). It sits inside
+/// the transport guard, which has already refused any origin not allowed, so the request's
+/// origin is mirrored; requested headers are mirrored too, which covers `Authorization`,
+/// `Content-Type`, `Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`,
+/// `Last-Event-ID` and SEP-2243's `Mcp-Param-*`. Clients may read `Mcp-Session-Id` and
+/// `WWW-Authenticate`.
 fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())

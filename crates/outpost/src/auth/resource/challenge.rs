@@ -7,9 +7,9 @@
 //! "the resource server SHOULD NOT include an error code"). A `401` names the baseline scope
 //! every request needs in `scope` (RFC 6750 §3; the MCP spec's scope selection: clients ask
 //! for exactly the challenge's scope, not every `scopes_supported`). Insufficient scope is
-//! `403` with the scope to ask for (RFC 6750 §3.1, the MCP spec's step-up flow). An expired token is always
-//! `401 invalid_token`, never `403`: clients refresh only on `401`. The body repeats the error
-//! as JSON, `{"error": …, "error_description": …}`.
+//! `403` with the scope to ask for (RFC 6750 §3.1, the MCP spec's step-up flow). An expired
+//! token is always `401 invalid_token`, never `403`: clients refresh only on `401`. The body
+//! repeats the error as JSON, `{"error": …, "error_description": …}`.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};

@@ -5,9 +5,9 @@
 //! parameters; never both (§2.3: one method per request). A public client (`none`, RFC 7591
 //! §2) identifies itself by `client_id` alone (RFC 6749 §3.2.1). Each client must use the
 //! method it registered. The client is found by [`clients::resolve`] (a registered client,
-//! or the metadata document of a URL `client_id`, which is always public). Every failure is `invalid_client` (401), with
-//! `WWW-Authenticate: Basic` when Basic was tried (RFC 6749 §5.2). Secrets are checked against
-//! their argon2id hash on the blocking pool.
+//! or the metadata document of a URL `client_id`, which is always public). Every failure is
+//! `invalid_client` (401), with `WWW-Authenticate: Basic` when Basic was tried (RFC 6749
+//! §5.2). Secrets are checked against their argon2id hash on the blocking pool.
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
