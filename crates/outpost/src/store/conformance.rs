@@ -225,6 +225,49 @@ async fn client_upsert_keeps_what_was_issued(store: Store) {
     );
 }
 
+async fn unused_document_clients_are_purged(store: Store) {
+    let old = |id: &str| ClientRecord {
+        created_at: NOW - 100,
+        ..client(id)
+    };
+    let (abandoned, consented) = (
+        old("https://a.example/c.json"),
+        old("https://b.example/c.json"),
+    );
+    let (recent, registered) = (client("https://c.example/c.json"), old("registered-1"));
+    for c in [&abandoned, &consented, &recent, &registered] {
+        store.clients.insert(c.clone()).await.expect("client");
+    }
+    let user = user("dora");
+    store.users.create(user.clone()).await.expect("user");
+    store
+        .consents
+        .remember(ConsentRecord {
+            user_id: user.id,
+            client_id: consented.client_id.clone(),
+            scope: "mcp".into(),
+            granted_at: NOW,
+        })
+        .await
+        .expect("consent");
+
+    let removed = store
+        .clients
+        .purge_unused_documents(NOW)
+        .await
+        .expect("purge");
+    assert_eq!(removed, std::slice::from_ref(&abandoned.client_id));
+    for (c, kept) in [
+        (&abandoned, false),
+        (&consented, true),
+        (&recent, true),
+        (&registered, true),
+    ] {
+        let found = store.clients.get(&c.client_id).await.expect("get");
+        assert_eq!(found.is_some(), kept, "{}", c.client_id);
+    }
+}
+
 async fn codes_are_redeemed_once(store: Store) {
     let (user, client) = (user("carol"), client("client-c"));
     store.users.create(user.clone()).await.expect("user");
@@ -679,6 +722,7 @@ on_both_backends!(
     users_are_unique_case_insensitively,
     clients_round_trip,
     client_upsert_keeps_what_was_issued,
+    unused_document_clients_are_purged,
     codes_are_redeemed_once,
     purge_drops_expired_tokens_and_dead_grants,
     refresh_tokens_rotate,

@@ -19,8 +19,8 @@ use super::{
         UserRecord, Username,
     },
     traits::{
-        AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, McpSessionStore,
-        NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
+        AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
+        McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
     },
 };
 
@@ -175,6 +175,28 @@ impl ClientStore for MemoryStore {
         }
         state.cascade();
         Ok(())
+    }
+
+    async fn purge_unused_documents(&self, before: i64) -> Result<Vec<ClientId>, StoreError> {
+        let mut state = self.state();
+        let in_use: std::collections::HashSet<&ClientId> = state
+            .codes
+            .values()
+            .map(|code| &code.record.client_id)
+            .chain(state.grants.values().map(|grant| &grant.client_id))
+            .chain(state.consents.keys().map(|(_, client)| client))
+            .collect();
+        let unused: Vec<ClientId> = state
+            .clients
+            .values()
+            .filter(|c| c.client_id.as_str().starts_with(DOCUMENT_CLIENT_PREFIX))
+            .filter(|c| c.created_at < before && !in_use.contains(&c.client_id))
+            .map(|c| c.client_id.clone())
+            .collect();
+        for id in &unused {
+            state.clients.remove(id);
+        }
+        Ok(unused)
     }
 }
 

@@ -31,8 +31,8 @@ pub use model::{
     TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
 pub use traits::{
-    AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, McpSessionStore,
-    NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
+    AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
+    McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
 };
 
 /// Why a store operation failed.

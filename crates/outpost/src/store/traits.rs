@@ -39,6 +39,9 @@ pub trait UserStore: Send + Sync {
     async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), StoreError>;
 }
 
+/// How the ids of metadata-document clients (an `https` URL) begin.
+pub const DOCUMENT_CLIENT_PREFIX: &str = "https://";
+
 /// Registered OAuth clients.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
@@ -52,6 +55,10 @@ pub trait ClientStore: Send + Sync {
     async fn get(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
     /// Removes a client and everything issued to it.
     async fn delete(&self, client_id: &ClientId) -> Result<(), StoreError>;
+    /// Removes the metadata-document clients (ids starting `https://`) first stored before
+    /// `before` to which nothing was issued (no code, grant or consent): rows that anyone can
+    /// make this server create by presenting a client id URL. Returns the ids removed.
+    async fn purge_unused_documents(&self, before: i64) -> Result<Vec<ClientId>, StoreError>;
 }
 
 /// Authorization codes between `/authorize` and `/token`.

@@ -315,3 +315,41 @@ async fn fetches_from_one_host_are_limited() {
     assert_refused(&server, &next, "too many client metadata documents").await;
     assert_eq!(host.hits("/one-more.json"), 0, "the host was left alone");
 }
+
+#[tokio::test]
+async fn a_client_purged_during_login_is_stored_again_at_consent() {
+    let host = MetadataHost::start().await;
+    let client_id = host.url("/oauth/client.json");
+    host.serve("/oauth/client.json", Reply::json(&document(&client_id)));
+    let mut store = None;
+    let server = spawn_with(|server| {
+        store = Some(server.store.clone());
+        server.with_client_metadata_documents(CimdConfig {
+            allow_private_addresses: true,
+            extra_root_certificates: vec![host.root_der.clone()],
+            ..CimdConfig::default()
+        })
+    })
+    .await;
+    let store = store.unwrap();
+    let (status, _, html) = authorize(&server, &client_id, REDIRECT).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let ids = (hidden(&html, "request"), hidden(&html, "csrf"));
+
+    // The maintenance purge removes the client meanwhile: nothing was issued to it yet.
+    let removed = store
+        .clients
+        .purge_unused_documents(i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+
+    server.login(&ids, "alice", PASSWORD).await;
+    let response = server.decide(&ids, "approve").await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let (_, params) = location_params(&response);
+    let tokens = server
+        .redeem(&client_id, REDIRECT, param(&params, "code").unwrap())
+        .await;
+    assert!(tokens["access_token"].is_string());
+}

@@ -41,6 +41,24 @@ pub async fn resolve(
     Ok(server.store.clients.get(&id).await?)
 }
 
+/// Makes sure a metadata-document client is in the store before something is issued to it
+/// (a consent, a code): the maintenance purge may have removed an unused one since
+/// `/authorize` resolved it. Registered clients are left alone.
+pub async fn ensure_stored(
+    server: &AuthorizationServer,
+    client_id: &ClientId,
+) -> Result<(), ClientResolutionError> {
+    if !is_url_shaped(client_id.as_str()) || server.store.clients.get(client_id).await?.is_some() {
+        return Ok(());
+    }
+    let record = server
+        .client_metadata
+        .resolve(server, client_id.as_str())
+        .await?;
+    server.store.clients.upsert(record).await?;
+    Ok(())
+}
+
 /// The host the consent page names next to a metadata-document client's self-asserted name;
 /// `None` for registered clients.
 pub fn document_host(client_id: &ClientId) -> Option<String> {

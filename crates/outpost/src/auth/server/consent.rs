@@ -18,6 +18,7 @@ use url::Url;
 use super::{
     AuthorizationServer,
     authorize::redirect_to_client,
+    clients,
     login::{expired, verified_form},
     pages::{self, ConsentPage},
     pending::PendingAuthorization,
@@ -97,6 +98,9 @@ pub async fn consent(
     let Some(user_id) = pending.user_id else {
         return expired();
     };
+    if let Err(error) = clients::ensure_stored(&server, &pending.client_id).await {
+        return pages::internal_error(error);
+    }
     // Remember what was approved, together with what was approved before.
     let previous = match server.store.consents.get(user_id, &pending.client_id).await {
         Ok(previous) => previous.and_then(|c| Scope::parse(&c.scope).ok()),
@@ -125,6 +129,9 @@ pub async fn issue_code(server: &AuthorizationServer, pending: PendingAuthorizat
     let Some(user_id) = pending.user_id else {
         return expired();
     };
+    if let Err(error) = clients::ensure_stored(server, &pending.client_id).await {
+        return pages::internal_error(error);
+    }
     let code = match Secret::generate() {
         Ok(code) => code,
         Err(error) => return pages::internal_error(error),

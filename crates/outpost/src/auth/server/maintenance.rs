@@ -1,6 +1,7 @@
 //! Periodic work of the authorization server: the clean-up of what it stored and can no longer
-//! use — expired authorization codes, expired refresh tokens, revoked grants and grants whose
-//! every token has expired (without it the store only grows) — and the reload of the signing
+//! use — expired authorization codes, expired refresh tokens, revoked grants, grants whose
+//! every token has expired, unused metadata-document clients (without it the store only
+//! grows) — and the reload of the signing
 //! keys from the store every [`KEY_RELOAD_INTERVAL`], so that a key rotated by `outpost keys
 //! rotate` or another instance is used here within a minute, without a restart.
 //!
@@ -21,6 +22,9 @@ pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 /// How long an expired code (spent or not) is remembered.
 pub const CODE_REPLAY_MEMORY: Duration = Duration::from_secs(60 * 60);
 
+/// How long a metadata-document client with nothing issued to it stays in the store.
+pub const UNUSED_DOCUMENT_CLIENT_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What one purge removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Purged {
@@ -28,12 +32,16 @@ pub struct Purged {
     pub codes: u64,
     /// Refresh tokens and grants.
     pub grants_and_tokens: u64,
+    /// Metadata-document clients nothing was issued to.
+    pub document_clients: u64,
 }
 
 impl AuthorizationServer {
     /// Removes, at `now`, the codes that expired more than [`CODE_REPLAY_MEMORY`] ago, the
-    /// expired refresh tokens, the revoked grants, and the grants without refresh tokens
-    /// that no unexpired access token can name any more.
+    /// expired refresh tokens, the revoked grants, the grants without refresh tokens that no
+    /// unexpired access token can name any more, and the metadata-document clients first
+    /// fetched over [`UNUSED_DOCUMENT_CLIENT_AGE`] ago that nothing was issued to (anyone can
+    /// make the server store one by presenting a client id URL).
     pub async fn purge_expired(&self, now: i64) -> Result<Purged, StoreError> {
         let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let codes = self
@@ -49,9 +57,16 @@ impl AuthorizationServer {
             .grants
             .purge_expired(now, idle_grants_before)
             .await?;
+        let document_clients = self
+            .store
+            .clients
+            .purge_unused_documents(now.saturating_sub(seconds(UNUSED_DOCUMENT_CLIENT_AGE)))
+            .await?
+            .len() as u64;
         Ok(Purged {
             codes,
             grants_and_tokens,
+            document_clients,
         })
     }
 }

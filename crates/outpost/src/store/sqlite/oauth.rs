@@ -10,7 +10,7 @@ use crate::store::{
         ApplicationType, ClientId, ClientRecord, ConsentRecord, PasswordHash,
         TokenEndpointAuthMethod, UserId,
     },
-    traits::{ClientStore, ConsentStore},
+    traits::{ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX},
 };
 
 fn to_json(list: &[String]) -> Result<String, StoreError> {
@@ -110,6 +110,27 @@ impl ClientStore for SqliteStore {
         self.call(move |c| {
             let changed = c.execute("DELETE FROM clients WHERE client_id = ?1", [&client_id])?;
             expect_changed(changed, || format!("client {client_id}"))
+        })
+        .await
+    }
+
+    async fn purge_unused_documents(&self, before: i64) -> Result<Vec<ClientId>, StoreError> {
+        self.call(move |c| {
+            let mut statement = c.prepare(
+                "DELETE FROM clients WHERE substr(client_id, 1, length(?1)) = ?1 \
+                 AND created_at < ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM authorization_codes a \
+                                 WHERE a.client_id = clients.client_id) \
+                 AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = clients.client_id) \
+                 AND NOT EXISTS (SELECT 1 FROM consents s WHERE s.client_id = clients.client_id) \
+                 RETURNING client_id",
+            )?;
+            let mut rows = statement.query(params![DOCUMENT_CLIENT_PREFIX, before])?;
+            let mut removed = Vec::new();
+            while let Some(row) = rows.next()? {
+                removed.push(ClientId::parse(&row.get::<_, String>(0)?)?);
+            }
+            Ok(removed)
         })
         .await
     }
