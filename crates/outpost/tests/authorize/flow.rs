@@ -34,6 +34,10 @@ async fn full_code_flow_then_consent_is_remembered() {
     let html = response.text().await.unwrap();
     assert!(html.contains(CLIENT_NAME));
     assert!(html.contains("type=\"password\""));
+    assert!(
+        html.contains("spellcheck=\"false\" required autofocus>"),
+        "the username has the focus first: {html}"
+    );
     let ids = (hidden(&html, "request"), hidden(&html, "csrf"));
 
     // A wrong password: the form again, 401, with the message.
@@ -43,6 +47,10 @@ async fn full_code_flow_then_consent_is_remembered() {
     let html = response.text().await.unwrap();
     assert!(html.contains("Wrong username or password"), "{html}");
     assert!(html.contains("value=\"alice\""), "the username is kept");
+    assert!(
+        html.contains("autocomplete=\"current-password\" required autofocus>"),
+        "after a failure the password has the focus: {html}"
+    );
 
     // The right one: the consent page names the client, the redirect host and the scopes.
     let response = server.login(&ids, "alice", PASSWORD).await;
