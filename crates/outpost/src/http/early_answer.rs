@@ -7,10 +7,19 @@
 //! Python SDK's httpx does, now and then). So a refusal first drains a small body; a body
 //! larger than [`DRAIN_LIMIT`] is not read, and the answer says `Connection: close` so the client
 //! knows not to reuse the connection.
+//!
+//! The layers that refuse requests (transport guard, bearer check, session owner, scope check)
+//! share their plumbing here: [`refuse`] answers through [`after_draining`] as a
+//! [`BoxedResponse`], and [`take_ready`] hands a future the readied inner service.
 
-use axum::{body::Body, response::Response};
+use std::{convert::Infallible, future::Future, pin::Pin};
+
+use axum::{body::Body, extract::Request, response::Response};
 use http::{HeaderValue, header};
 use http_body_util::{BodyExt, Limited};
+
+/// The boxed response future of a tower service that answers some requests itself.
+pub type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// The most a refused request's body is read to keep its connection alive.
 pub const DRAIN_LIMIT: usize = 64 * 1024;
@@ -24,4 +33,17 @@ pub async fn after_draining(body: Body, mut response: Response) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// [`after_draining`] as a service's response future: `response` for `request`, whose body is
+/// drained first.
+pub fn refuse(request: Request, response: Response) -> BoxedResponse {
+    Box::pin(async move { Ok(after_draining(request.into_body(), response).await) })
+}
+
+/// The ready instance of a cloneable service, swapped for a fresh clone: a call that must move
+/// the service into a future uses the one `poll_ready` readied, as tower requires.
+pub fn take_ready<S: Clone>(service: &mut S) -> S {
+    let clone = service.clone();
+    std::mem::replace(service, clone)
 }

@@ -5,12 +5,9 @@
 //! its Streamable HTTP service, but the legacy HTTP+SSE endpoints do not pass through it, so
 //! Outpost checks every MCP route here, once, with the same lists it hands to rmcp.
 
-use std::sync::Arc;
-
 use std::{
     convert::Infallible,
-    future::Future,
-    pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -22,7 +19,7 @@ use futures::future::Either;
 use http::{HeaderMap, Request, StatusCode, header};
 use tower::{Layer, Service};
 
-use crate::http::early_answer::after_draining;
+use crate::http::early_answer::{BoxedResponse, refuse};
 
 /// Which `Host` and `Origin` values the MCP endpoints accept.
 #[derive(Debug, Clone)]
@@ -158,16 +155,13 @@ pub struct Guarded<S> {
     inner: S,
 }
 
-/// The answer to a refused request, sent once its small body has been drained.
-pub type RefusalFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 impl<S> Service<Request<Body>> for Guarded<S>
 where
     S: Service<Request<Body>, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<RefusalFuture, S::Future>;
+    type Future = Either<BoxedResponse, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -178,10 +172,7 @@ where
             Ok(()) => Either::Right(self.inner.call(request)),
             Err(rejection) => {
                 tracing::warn!(%rejection, "refused MCP request");
-                let body = request.into_body();
-                Either::Left(Box::pin(async move {
-                    Ok(after_draining(body, rejection.into_response()).await)
-                }))
+                Either::Left(refuse(request, rejection.into_response()))
             }
         }
     }

@@ -15,8 +15,6 @@
 
 use std::{
     convert::Infallible,
-    future::Future,
-    pin::Pin,
     sync::{Arc, PoisonError},
     task::{Context, Poll},
     time::{Instant, SystemTime, UNIX_EPOCH},
@@ -35,7 +33,7 @@ use super::{
 };
 use crate::{
     auth::{access_token, scope::Scope},
-    http::early_answer::after_draining,
+    http::early_answer::{BoxedResponse, after_draining, refuse, take_ready},
     store::GrantId,
 };
 
@@ -213,8 +211,6 @@ pub fn bearer_token<'a>(
     Ok(Some(token))
 }
 
-type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 impl<S> Service<Request> for Bearer<S>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -233,18 +229,14 @@ where
             Verdict::Refuse(challenge) => {
                 tracing::debug!(?challenge, "refused MCP request");
                 let response = self.state.refusal(challenge);
-                Either::Right(Box::pin(async move {
-                    Ok(after_draining(request.into_body(), response).await)
-                }))
+                Either::Right(refuse(request, response))
             }
             Verdict::Accept(identity) => {
                 request.extensions_mut().insert(identity);
                 Either::Left(self.inner.call(request))
             }
             Verdict::AskRevocation(identity, grant) => {
-                let clone = self.inner.clone();
-                // The instance polled ready is the one that is called.
-                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let mut inner = take_ready(&mut self.inner);
                 let state = self.state.clone();
                 Either::Right(Box::pin(async move {
                     let revoked = state.revocation.is_revoked(grant).await;

@@ -33,8 +33,6 @@ use std::{
     borrow::Cow,
     collections::HashMap,
     convert::Infallible,
-    future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -53,7 +51,7 @@ use tower::{Layer, Service};
 use super::{challenge::Challenge, identity::Identity};
 use crate::{
     auth::scope::{Scope, ScopeError},
-    http::early_answer::after_draining,
+    http::early_answer::{BoxedResponse, refuse, take_ready},
 };
 
 /// The `_meta` key of a tool definition that names the scope the tool requires.
@@ -261,8 +259,6 @@ pub struct ScopeCheck<S> {
     inner: S,
 }
 
-type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 impl<S> Service<Request> for ScopeCheck<S>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -295,16 +291,13 @@ where
                     None => Either::Left(self.inner.call(request)),
                     Some(needed) => {
                         let response = insufficient(&self.layer, &granted, needed);
-                        Either::Right(Box::pin(async move {
-                            Ok(after_draining(request.into_body(), response).await)
-                        }))
+                        Either::Right(refuse(request, response))
                     }
                 };
             }
             None => {}
         }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let layer = self.layer.clone();
         Either::Right(Box::pin(async move {
             let (parts, body) = request.into_parts();

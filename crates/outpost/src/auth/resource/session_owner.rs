@@ -23,8 +23,6 @@
 use std::{
     collections::HashMap,
     convert::Infallible,
-    future::Future,
-    pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
     time::{Duration, Instant},
@@ -41,7 +39,7 @@ use tower::{Layer, Service};
 
 use super::identity::Identity;
 use crate::{
-    http::early_answer::after_draining,
+    http::early_answer::{BoxedResponse, after_draining, refuse, take_ready},
     mcp::{
         legacy_sse::{MESSAGE_PATH, SSE_PATH, session_id as legacy_session_id},
         session_store::PersistedSessions,
@@ -193,8 +191,6 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
-type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 impl<S> Service<Request> for SessionOwner<S>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -228,9 +224,7 @@ where
                         self.owned_in_store(persisted, request, session, subject),
                     );
                 }
-                return Either::Right(Box::pin(async move {
-                    Ok(after_draining(request.into_body(), not_found()).await)
-                }));
+                return Either::Right(refuse(request, not_found()));
             }
             if request.method() != Method::DELETE {
                 return Either::Left(self.inner.call(request));
@@ -244,8 +238,7 @@ where
         if session.is_none() && stateless && !opens_sse {
             return Either::Left(self.inner.call(request));
         }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let owners = self.owners.clone();
         let persisted = self.persisted.clone();
         Either::Right(Box::pin(async move {
@@ -286,9 +279,7 @@ where
         session: String,
         subject: String,
     ) -> BoxedResponse {
-        let clone = self.inner.clone();
-        // The instance polled ready is the one that is called.
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let owners = self.owners.clone();
         Box::pin(async move {
             if persisted.owner(&session).await.as_deref() != Some(subject.as_str()) {

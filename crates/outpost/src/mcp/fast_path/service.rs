@@ -8,8 +8,6 @@
 
 use std::{
     convert::Infallible,
-    future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -19,6 +17,7 @@ use rmcp::ServerHandler;
 use tower::Service;
 
 use super::FastPath;
+use crate::http::early_answer::BoxedResponse;
 
 /// `POST /mcp` answered by the fast path where it can, by `fallback` otherwise.
 pub struct FastPathService<H, S> {
@@ -52,7 +51,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = BoxedResponse;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Readiness is checked on the fallback's clone, when one is used.
