@@ -17,7 +17,7 @@ use outpost::{
     auth::{
         access_token,
         pkce::{CodeChallenge, CodeVerifier},
-        server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, routes, throttle},
+        server::{AuthorizationServer, Clock, routes, throttle},
     },
     store::{
         AuthorizationCodeRecord, ClientId, PasswordHash, Store, UserId, UserRecord, Username,
@@ -56,20 +56,9 @@ struct Tokens {
 }
 
 async fn spawn(store: Store) -> TestServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
-    let keyring = AuthorizationServer::load_keyring(&store, DEFAULT_ACCESS_TOKEN_LIFETIME, T0)
-        .await
-        .unwrap();
-    let state = AuthorizationServer::new(
-        base.clone(),
-        format!("{base}/mcp"),
-        store,
-        keyring,
-        vec!["mcp:read".into(), "mcp:write".into()],
-    )
-    .with_clock(clock.clone());
+    let (listener, base, state) = common::on_loopback(store, T0).await;
+    let state = state.with_clock(clock.clone());
     let app = routes(state.clone());
     let server = tokio::spawn(async move {
         axum::serve(
@@ -266,6 +255,7 @@ fn assert_no_nulls(value: &Value) {
     }
 }
 
+mod common;
 #[path = "authorization_server/discovery_and_codes.rs"]
 mod discovery_and_codes;
 #[path = "authorization_server/grants.rs"]

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use outpost::{
     auth::{
         pkce::{CodeChallenge, CodeVerifier},
-        server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock, routes},
+        server::{AuthorizationServer, Clock, SystemClock, routes},
     },
     store::{Store, UserId, UserRecord, Username, password::hash_password},
 };
@@ -51,19 +51,7 @@ async fn spawn_with(
             .await
             .unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let now = SystemClock.now();
-    let keyring = AuthorizationServer::load_keyring(&store, DEFAULT_ACCESS_TOKEN_LIFETIME, now)
-        .await
-        .unwrap();
-    let state = AuthorizationServer::new(
-        base.clone(),
-        format!("{base}/mcp"),
-        store,
-        keyring,
-        vec!["mcp:read".into(), "mcp:write".into()],
-    );
+    let (listener, base, state) = common::on_loopback(store, SystemClock.now()).await;
     let app = routes(configure(state)).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
@@ -227,6 +215,7 @@ fn assert_page_headers(response: &reqwest::Response) {
 
 #[path = "authorize/cimd.rs"]
 mod cimd;
+mod common;
 #[path = "authorize/flow.rs"]
 mod flow;
 #[path = "authorize/guards.rs"]

@@ -212,19 +212,7 @@ async fn registrations_are_throttled_per_source() {
 /// under: they are not throttled (a shared bucket would let anyone block every refresh).
 #[tokio::test]
 async fn token_failures_are_not_throttled_without_a_peer_address() {
-    let store = Store::memory();
-    let keyring = AuthorizationServer::load_keyring(&store, DEFAULT_ACCESS_TOKEN_LIFETIME, 0)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AuthorizationServer::new(
-        base.clone(),
-        format!("{base}/mcp"),
-        store,
-        keyring,
-        vec!["mcp".into()],
-    );
+    let (listener, base, state) = common::on_loopback(Store::memory(), 0).await;
     tokio::spawn(async move { axum::serve(listener, routes(state)).await.unwrap() });
     let http = reqwest::Client::new();
     let registered: Value = http

@@ -1,0 +1,27 @@
+//! What the authorization-server test binaries share: an [`AuthorizationServer`] for a free
+//! loopback port.
+
+use outpost::{
+    auth::server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
+    store::Store,
+};
+use tokio::net::TcpListener;
+
+/// A listener on a free loopback port, its base URL, and an authorization server issuing for
+/// it (resource `{base}/mcp`, scopes `mcp:read` and `mcp:write`) with keys loaded from `store`
+/// at `now`. The caller serves the routes.
+pub async fn on_loopback(store: Store, now: i64) -> (TcpListener, String, AuthorizationServer) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let keyring = AuthorizationServer::load_keyring(&store, DEFAULT_ACCESS_TOKEN_LIFETIME, now)
+        .await
+        .unwrap();
+    let state = AuthorizationServer::new(
+        base.clone(),
+        format!("{base}/mcp"),
+        store,
+        keyring,
+        vec!["mcp:read".into(), "mcp:write".into()],
+    );
+    (listener, base, state)
+}
