@@ -41,9 +41,9 @@ pub async fn resolve(
     Ok(server.store.clients.get(&id).await?)
 }
 
-/// Makes sure a metadata-document client is in the store before something is issued to it
-/// (a consent, a code): the maintenance purge may have removed an unused one since
-/// `/authorize` resolved it. Registered clients are left alone.
+/// Makes sure a metadata-document client is in the store before its first consent is
+/// remembered: the maintenance purge may have removed an unused one since `/authorize`
+/// resolved it (a client with a consent is never purged). Registered clients are left alone.
 pub async fn ensure_stored(
     server: &AuthorizationServer,
     client_id: &ClientId,

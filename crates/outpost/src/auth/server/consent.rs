@@ -124,14 +124,12 @@ pub async fn consent(
 }
 
 /// Issues the authorization code for a signed-in, consented request and redirects to the
-/// client with it.
+/// client with it. The client is in the store: a remembered consent keeps it from the purge
+/// of unused metadata-document clients, and [`consent`] puts one back before remembering.
 pub async fn issue_code(server: &AuthorizationServer, pending: PendingAuthorization) -> Response {
     let Some(user_id) = pending.user_id else {
         return expired();
     };
-    if let Err(error) = clients::ensure_stored(server, &pending.client_id).await {
-        return pages::internal_error(error);
-    }
     let code = match Secret::generate() {
         Ok(code) => code,
         Err(error) => return pages::internal_error(error),
