@@ -80,15 +80,17 @@ where
         persisted: persisted.clone(),
     };
     let rmcp = ServiceBuilder::new()
+        // Only with a store: without one, legacy-session requests skip this middleware.
+        .option_layer(
+            persisted
+                .clone()
+                .map(|persisted| middleware::from_fn_with_state(persisted, refresh_expiry)),
+        )
         .layer(middleware::from_fn_with_state(
             config.max_request_body_bytes,
             reject_malformed_jsonrpc,
         ))
         .layer(middleware::from_fn_with_state(endable, end_session))
-        .layer(middleware::from_fn_with_state(
-            persisted.clone(),
-            refresh_expiry,
-        ))
         .service(streamable_service(
             factory.clone(),
             sessions,

@@ -239,14 +239,13 @@ fn unix_now() -> i64 {
 
 /// axum middleware on the rmcp side of `/mcp`: a request naming a session keeps its stored
 /// record from expiring ([`PersistedSessions::refresh`]); a `DELETE` is about to remove it
-/// instead. Without persistence (`None`) it only passes the request on.
+/// instead. Mounted only when sessions are persisted.
 pub async fn refresh_expiry(
-    State(persisted): State<Option<Arc<PersistedSessions>>>,
+    State(persisted): State<Arc<PersistedSessions>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(persisted) = &persisted
-        && request.method() != Method::DELETE
+    if request.method() != Method::DELETE
         && let Some(id) = request
             .headers()
             .get(SESSION_HEADER)
