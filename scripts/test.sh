@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# The full test suite, as CI runs it: formatting, lints, unit and integration tests (real HTTP
-# on loopback, rmcp's client), the official Python MCP SDK against the server, the MCP App in
-# headless Chromium under the official ext-apps AppBridge, the OAuth login and consent pages in
-# headless Chromium, then the
-# official MCP conformance suite against `outpost serve --no-auth` for protocol 2025-11-25 and
-# 2026-07-28.
+# The full test suite, as CI runs it: first whatever the tests need that is missing on this
+# Debian machine (scripts/install-test-deps.sh: apt-get as root, else it prints the command to
+# run), then formatting, lints, unit and integration tests (real HTTP on loopback, rmcp's
+# client), the official Python MCP SDK against the server, the MCP App in headless Chromium under
+# the official ext-apps AppBridge, the OAuth login and consent pages in headless Chromium, then
+# the official MCP conformance suite against `outpost serve --no-auth` for protocol 2025-11-25 and
+# 2026-07-28. Each stage prints its duration, and a table of them all comes at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/stage.sh
+. scripts/stage.sh
+trap stage_summary EXIT
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --all-targets --locked
-cargo build -p outpost-cli --locked
-scripts/python-test.sh
-OUTPOST_BIN="$root/target/debug/outpost" scripts/app-host-test.sh
-OUTPOST_BIN="$root/target/debug/outpost" scripts/auth-browser-test.sh
-scripts/conformance.sh target/debug/outpost
+stage deps scripts/install-test-deps.sh
+stage fmt cargo fmt --all -- --check
+stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+stage cargo-test cargo test --workspace --all-targets --locked
+stage build cargo build -p outpost-cli --locked
+stage python scripts/python-test.sh
+stage app-host env OUTPOST_BIN="$root/target/debug/outpost" scripts/app-host-test.sh
+stage auth-browser env OUTPOST_BIN="$root/target/debug/outpost" scripts/auth-browser-test.sh
+stage conformance scripts/conformance.sh target/debug/outpost
