@@ -36,14 +36,12 @@ use super::{
     pages::{self, LoginPage},
     pending::PendingAuthorization,
 };
-use crate::{
-    auth::{
-        pkce::{CodeChallenge, CodeChallengeMethod},
-        redirect_uri::{self, RedirectUri},
-        scope::Scope,
-    },
-    store::{ApplicationType, ClientRecord},
+use outpost_oauth::{
+    pkce::{CodeChallenge, CodeChallengeMethod},
+    redirect_uri::{self, RedirectUri},
+    scope::Scope,
 };
+use outpost_store::{ApplicationType, ClientRecord};
 
 /// `GET /authorize`.
 pub async fn authorize(

@@ -18,7 +18,8 @@ use super::{
     errors::OAuthError,
     form::FormParams,
 };
-use crate::store::{ClientRecord, TokenEndpointAuthMethod, password::verify_password};
+use crate::password::verify_password;
+use outpost_store::{ClientRecord, TokenEndpointAuthMethod};
 
 /// A client whose identity the request proved.
 #[derive(Debug, Clone)]

@@ -5,13 +5,13 @@
 //! fetch); it is never taken from the store directly, so a document that changed or went away
 //! stops working once its cache entry expires, and turning the feature off turns such clients
 //! off. Any other id is a registered client (Dynamic Client Registration, or pre-registered)
-//! and comes from the [`ClientStore`](crate::store::ClientStore).
+//! and comes from the [`ClientStore`](outpost_store::ClientStore).
 
 use super::{
     AuthorizationServer,
     cimd::{CimdError, is_url_shaped},
 };
-use crate::store::{ClientId, ClientRecord, StoreError};
+use outpost_store::{ClientId, ClientRecord, StoreError};
 
 /// Why a client id could not be resolved (an unknown id is `Ok(None)`, not an error).
 #[derive(Debug, thiserror::Error)]

@@ -23,10 +23,8 @@ use super::{
     pages::{self, ConsentPage},
     pending::PendingAuthorization,
 };
-use crate::{
-    auth::{scope::Scope, secret::Secret},
-    store::{AuthorizationCodeRecord, ConsentRecord, token_hash},
-};
+use outpost_oauth::{scope::Scope, secret::Secret};
+use outpost_store::{AuthorizationCodeRecord, ConsentRecord, token_hash};
 
 /// The consent page for a signed-in pending request.
 pub fn consent_page(pending: &PendingAuthorization, request_id: &str, csrf: &str) -> Response {

@@ -10,7 +10,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use subtle::ConstantTimeEq;
 
-use crate::auth::secret::{RandomnessError, Secret};
+use outpost_oauth::secret::{RandomnessError, Secret};
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "outpost_csrf";

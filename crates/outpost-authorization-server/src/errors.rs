@@ -14,7 +14,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::store::StoreError;
+use outpost_store::StoreError;
 
 /// An OAuth error, as answered by the token, revocation, introspection and registration
 /// endpoints. The `String`s are the `error_description`.

@@ -12,10 +12,8 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
 use super::{AuthorizationServer, errors::OAuthError, issuance::grant_resource};
-use crate::{
-    auth::access_token,
-    store::{GrantId, token_hash},
-};
+use outpost_oauth::access_token;
+use outpost_store::{GrantId, token_hash};
 
 /// Which kind of token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,14 +11,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{AuthorizationServer, errors::OAuthError};
-use crate::{
-    auth::{
-        access_token::{self, AccessClaims},
-        scope::Scope,
-        secret::Secret,
-    },
-    store::{GrantRecord, TokenHash, token_hash},
+use outpost_oauth::{
+    access_token::{self, AccessClaims},
+    scope::Scope,
+    secret::Secret,
 };
+use outpost_store::{GrantRecord, TokenHash, token_hash};
 
 /// The successful token response (RFC 6749 §5.1). Optional members are left out, never `null`.
 #[derive(Debug, Serialize)]

@@ -1,4 +1,5 @@
-//! Outpost's own OAuth 2.1 authorization server: its JSON endpoints.
+//! Outpost's own OAuth 2.1 authorization server, as an axum [`Router`] over a [`Store`]. It
+//! knows nothing of MCP: the `outpost` crate embeds it next to the MCP endpoints.
 //!
 //! One file per endpoint, each citing the RFC it implements:
 //!
@@ -28,10 +29,13 @@
 //! - [`pages`] — the askama templates and the security headers of every browser response.
 //!
 //! [`maintenance`] purges expired codes, tokens and dead grants in the background.
+//! [`password`] hashes and verifies passwords and client secrets (argon2id).
 //!
 //! [`routes`] gives the endpoints as an axum [`Router`] over an [`AuthorizationServer`], which
 //! holds the configuration, the [`Store`], the [`Keyring`], a [`Clock`], the pending requests
 //! and the throttles; `Outpost::with_authorization_server` merges them into `http::router`.
+
+#![deny(missing_docs)]
 
 pub mod authorize;
 pub mod cimd;
@@ -49,6 +53,7 @@ pub mod login;
 pub mod maintenance;
 pub mod metadata;
 pub mod pages;
+pub mod password;
 pub mod pending;
 pub mod preregistered;
 pub mod register;
@@ -69,12 +74,12 @@ use axum::{
 use http::{HeaderName, Method, header};
 use tower_http::cors::{Any, CorsLayer};
 
-use super::{
+use outpost_oauth::{
     keyring::{Keyring, KeyringEntry, KeyringError},
     scope::Scope,
     signing_key::SigningKeyError,
 };
-use crate::store::{SigningKeyRecord, Store, StoreError};
+use outpost_store::{SigningKeyRecord, Store, StoreError};
 
 /// Default access-token lifetime: one hour.
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);

@@ -30,13 +30,9 @@ use super::{
     pages::{self, LoginPage},
     throttle::ClientIp,
 };
-use crate::{
-    auth::scope::Scope,
-    store::{
-        PasswordHash, UserRecord, Username,
-        password::{hash_password, verify_password},
-    },
-};
+use crate::password::{hash_password, verify_password};
+use outpost_oauth::scope::Scope;
+use outpost_store::{PasswordHash, UserRecord, Username};
 
 /// What the user is told after a failed login.
 pub const WRONG_CREDENTIALS: &str = "Wrong username or password.";

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::AuthorizationServer;
-use crate::{auth::access_token::CLOCK_LEEWAY, store::StoreError};
+use outpost_oauth::access_token::CLOCK_LEEWAY;
+use outpost_store::StoreError;
 
 /// How often [`run`] purges.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);

@@ -8,7 +8,7 @@
 
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 
-use super::model::PasswordHash;
+use outpost_store::PasswordHash;
 
 /// Hashing failed (only on an internal argon2 or randomness error).
 #[derive(Debug, thiserror::Error)]

@@ -12,14 +12,13 @@ use std::{
     time::Duration,
 };
 
-use crate::{
-    auth::{
-        pkce::CodeChallenge,
-        scope::Scope,
-        secret::{RandomnessError, Secret},
-    },
-    store::{ClientId, UserId},
+use outpost_oauth::{
+    pkce::CodeChallenge,
+    scope::Scope,
+    secret::{RandomnessError, Secret},
 };
+
+use outpost_store::{ClientId, UserId};
 
 /// How long a user has to sign in and consent: 10 minutes.
 pub const PENDING_TTL: Duration = Duration::from_secs(600);

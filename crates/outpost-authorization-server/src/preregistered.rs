@@ -30,7 +30,7 @@
 //! with a changed file updates them and keeps what was issued to them. A client removed from
 //! the file stays in the store.
 //!
-//! [`ClientStore::upsert`]: crate::store::ClientStore::upsert
+//! [`ClientStore::upsert`]: outpost_store::ClientStore::upsert
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,7 +40,7 @@ use super::{
     cimd::is_url_shaped,
     register::{self, RegistrationRequest},
 };
-use crate::store::{ClientId, ClientRecord, PasswordHash, StoreError, TokenEndpointAuthMethod};
+use outpost_store::{ClientId, ClientRecord, PasswordHash, StoreError, TokenEndpointAuthMethod};
 
 /// Longest pre-registered client id.
 pub const MAX_CLIENT_ID_LEN: usize = 200;
@@ -187,10 +187,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{
-        auth::keyring::Keyring,
-        store::{Store, password::hash_password},
-    };
+    use crate::password::hash_password;
+    use outpost_oauth::keyring::Keyring;
+    use outpost_store::Store;
 
     fn server() -> AuthorizationServer {
         let keyring = Keyring::generate(0, std::time::Duration::from_secs(3600)).unwrap();

@@ -30,16 +30,13 @@ use super::{
     errors::{OAuthError, no_store_json},
     throttle::{ClientIp, too_many_registrations},
 };
-use crate::{
-    auth::{
-        redirect_uri::{self, RedirectUri},
-        scope::Scope,
-        secret::Secret,
-    },
-    store::{
-        ApplicationType, ClientId, ClientRecord, TokenEndpointAuthMethod, password::hash_password,
-    },
+use crate::password::hash_password;
+use outpost_oauth::{
+    redirect_uri::{self, RedirectUri},
+    scope::Scope,
+    secret::Secret,
 };
+use outpost_store::{ApplicationType, ClientId, ClientRecord, TokenEndpointAuthMethod};
 
 const MAX_REDIRECT_URIS: usize = 20;
 const MAX_URI_LEN: usize = 2048;

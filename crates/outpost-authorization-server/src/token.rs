@@ -31,15 +31,13 @@ use super::{
     issuance::{self, MintedRefreshToken, TokenResponse, grant_resource},
     throttle::{ClientIp, too_many_token_failures},
 };
-use crate::{
-    auth::{
-        pkce::{self, CodeChallenge, CodeVerifier},
-        scope::Scope,
-    },
-    store::{
-        GrantId, GrantRecord, NewRefreshToken, Redemption, RefreshTokenRecord, Rotation,
-        StoreError, token_hash,
-    },
+use outpost_oauth::{
+    pkce::{self, CodeChallenge, CodeVerifier},
+    scope::Scope,
+};
+use outpost_store::{
+    GrantId, GrantRecord, NewRefreshToken, Redemption, RefreshTokenRecord, Rotation, StoreError,
+    token_hash,
 };
 
 /// `POST /token`. Past the failure limits of [`throttle`](super::throttle), 429 with

@@ -13,16 +13,16 @@ use std::{
     time::Duration,
 };
 
-use outpost::{
-    auth::{
-        access_token,
-        pkce::{CodeChallenge, CodeVerifier},
-        server::{AuthorizationServer, Clock, routes, throttle},
-    },
-    store::{
-        AuthorizationCodeRecord, ClientId, PasswordHash, Store, UserId, UserRecord, Username,
-        token_hash,
-    },
+use outpost_oauth::{
+    access_token,
+    pkce::{CodeChallenge, CodeVerifier},
+};
+
+use outpost_authorization_server::{AuthorizationServer, Clock, routes, throttle};
+
+use outpost_store::{
+    AuthorizationCodeRecord, ClientId, PasswordHash, Store, UserId, UserRecord, Username,
+    token_hash,
 };
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Value, json};

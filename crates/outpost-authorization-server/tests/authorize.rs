@@ -8,13 +8,14 @@
 
 use std::net::SocketAddr;
 
-use outpost::{
-    auth::{
-        pkce::{CodeChallenge, CodeVerifier},
-        server::{AuthorizationServer, Clock, SystemClock, routes},
-    },
-    store::{Store, UserId, UserRecord, Username, password::hash_password},
+use outpost_oauth::pkce::{CodeChallenge, CodeVerifier};
+
+use outpost_authorization_server::{
+    password::hash_password,
+    {AuthorizationServer, Clock, SystemClock, routes},
 };
+
+use outpost_store::{Store, UserId, UserRecord, Username};
 use reqwest::{StatusCode, header, redirect::Policy};
 use serde_json::{Value, json};
 use url::Url;

@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use outpost::store::password::hash_password;
+use outpost::auth::server::password::hash_password;
 
 /// Shortest accepted client secret, in characters: a shared secret must not be guessable.
 const MIN_SECRET_CHARS: usize = 16;

@@ -5,6 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
+use outpost::auth::server::password::hash_password;
 use outpost::{
     AuthMode, Outpost, ServerConfig,
     auth::{
@@ -12,7 +13,7 @@ use outpost::{
         scope::Scope,
         server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
     },
-    store::{GrantStore, Store, UserId, UserRecord, Username, password::hash_password},
+    store::{GrantStore, Store, UserId, UserRecord, Username},
 };
 use url::Url;
 

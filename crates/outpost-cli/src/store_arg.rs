@@ -20,7 +20,7 @@ pub struct StoreArg {
 impl StoreArg {
     /// Opens the store (creating and migrating a SQLite file as needed).
     pub async fn open(&self) -> anyhow::Result<Store> {
-        Store::open(&self.url)
+        outpost::store::open(&self.url)
             .await
             .with_context(|| format!("cannot open the store {}", self.url))
     }

@@ -11,7 +11,8 @@ use std::{
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use outpost::store::{Store, StoreError, UserId, UserRecord, Username, password::hash_password};
+use outpost::auth::server::password::hash_password;
+use outpost::store::{Store, StoreError, UserId, UserRecord, Username};
 
 use crate::{store_arg::StoreArg, time_format::rfc3339};
 

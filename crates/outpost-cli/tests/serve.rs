@@ -15,14 +15,11 @@ use std::{
 
 use common::{OUTPOST, TempDir, free_port, start, start_on, wait_healthy};
 
-use outpost::{
-    auth::{
-        access_token::{AccessClaims, issue},
-        resource::canonical_resource,
-        scope::Scope,
-        server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
-    },
-    store::Store,
+use outpost::auth::{
+    access_token::{AccessClaims, issue},
+    resource::canonical_resource,
+    scope::Scope,
+    server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
 };
 use serde_json::{Value, json};
 
@@ -222,7 +219,7 @@ fn terminate(child: &mut Child) -> ExitStatus {
 fn token(store_url: &str, base: &str, subject: &str) -> String {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let store = runtime
-        .block_on(Store::open(store_url))
+        .block_on(outpost::store::open(store_url))
         .expect("open the store");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

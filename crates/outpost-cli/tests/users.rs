@@ -8,7 +8,7 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
-use outpost::store::{Store, Username, password::verify_password};
+use outpost::{auth::server::password::verify_password, store::Username};
 
 const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
 
@@ -78,7 +78,7 @@ fn stderr(output: &Output) -> String {
 }
 
 async fn password_of(db: &TempDb, name: &str) -> outpost::store::PasswordHash {
-    let store = Store::open(&db.url()).await.expect("open store");
+    let store = outpost::store::open(&db.url()).await.expect("open store");
     let name = Username::parse(name).expect("valid");
     store
         .users

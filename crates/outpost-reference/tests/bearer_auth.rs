@@ -9,11 +9,12 @@ mod protected;
 use std::time::{Duration, Instant};
 
 use common::read_jsonrpc;
+use outpost::auth::server::password::hash_password;
 use outpost::{
     auth::{access_token::issue, keyring::Keyring, resource::RequiredScopes},
     store::{
         ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, TokenEndpointAuthMethod,
-        UserId, UserRecord, Username, password::hash_password,
+        UserId, UserRecord, Username,
     },
 };
 use protected::{

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, Row, params};
 
-use super::{SqliteStore, query_one, write_error};
-use crate::store::{
+use super::{Failure, SqliteStore, query_one, write_error};
+use outpost_store::{
     StoreError,
     model::{AuthorizationCodeRecord, ClientId, GrantId, TokenHash, UserId},
     traits::{AuthorizationCodeStore, Redemption},
@@ -14,7 +14,7 @@ use crate::store::{
 const COLUMNS: &str =
     "code_hash, client_id, user_id, redirect_uri, scope, resource, code_challenge, expires_at";
 
-fn code_from_row(row: &Row<'_>) -> Result<AuthorizationCodeRecord, StoreError> {
+fn code_from_row(row: &Row<'_>) -> Result<AuthorizationCodeRecord, Failure> {
     Ok(AuthorizationCodeRecord {
         code_hash: TokenHash::parse(&row.get::<_, String>(0)?)?,
         client_id: ClientId::parse(&row.get::<_, String>(1)?)?,
@@ -33,7 +33,7 @@ fn redeem(
     code_hash: &str,
     grant_id: GrantId,
     now: i64,
-) -> Result<Redemption, StoreError> {
+) -> Result<Redemption, Failure> {
     let spent = query_one(
         c,
         &format!(

@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, expect_changed, query_one, write_error};
-use crate::store::{
+use super::{Failure, SqliteStore, expect_changed, query_one, write_error};
+use outpost_store::{
     StoreError,
     model::{ClientId, GrantId, GrantRecord, RefreshTokenRecord, TokenHash, UserId},
     traits::{GrantStore, NewRefreshToken, Rotation},
 };
 
-fn grant_from_row(row: &Row<'_>) -> Result<GrantRecord, StoreError> {
+fn grant_from_row(row: &Row<'_>) -> Result<GrantRecord, Failure> {
     Ok(GrantRecord {
         grant_id: GrantId::parse(&row.get::<_, String>(0)?)?,
         user_id: UserId::parse(&row.get::<_, String>(1)?)?,
@@ -22,7 +22,7 @@ fn grant_from_row(row: &Row<'_>) -> Result<GrantRecord, StoreError> {
     })
 }
 
-fn token_from_row(row: &Row<'_>) -> Result<RefreshTokenRecord, StoreError> {
+fn token_from_row(row: &Row<'_>) -> Result<RefreshTokenRecord, Failure> {
     Ok(RefreshTokenRecord {
         token_hash: TokenHash::parse(&row.get::<_, String>(0)?)?,
         grant_id: GrantId::parse(&row.get::<_, String>(1)?)?,
@@ -31,7 +31,7 @@ fn token_from_row(row: &Row<'_>) -> Result<RefreshTokenRecord, StoreError> {
     })
 }
 
-fn grant(c: &Connection, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
+fn grant(c: &Connection, grant_id: &str) -> Result<Option<GrantRecord>, Failure> {
     query_one(
         c,
         "SELECT grant_id, user_id, client_id, scope, resource, created_at, revoked_at \
@@ -41,7 +41,7 @@ fn grant(c: &Connection, grant_id: &str) -> Result<Option<GrantRecord>, StoreErr
     )
 }
 
-fn token(c: &Connection, token_hash: &str) -> Result<Option<RefreshTokenRecord>, StoreError> {
+fn token(c: &Connection, token_hash: &str) -> Result<Option<RefreshTokenRecord>, Failure> {
     query_one(
         c,
         "SELECT token_hash, grant_id, expires_at, rotated_at FROM refresh_tokens \
@@ -56,7 +56,7 @@ fn rotate_in(
     presented: &str,
     successor: NewRefreshToken,
     now: i64,
-) -> Result<Rotation, StoreError> {
+) -> Result<Rotation, Failure> {
     let Some(token) = token(c, presented)? else {
         return Ok(Rotation::Unknown);
     };

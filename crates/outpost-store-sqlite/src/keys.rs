@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params};
 
-use super::{SqliteStore, expect_changed, query_all, write_error};
-use crate::store::{StoreError, model::SigningKeyRecord, traits::SigningKeyStore};
+use super::{Failure, SqliteStore, expect_changed, query_all, write_error};
+use outpost_store::{StoreError, model::SigningKeyRecord, traits::SigningKeyStore};
 
-fn key_from_row(row: &Row<'_>) -> Result<SigningKeyRecord, StoreError> {
+fn key_from_row(row: &Row<'_>) -> Result<SigningKeyRecord, Failure> {
     Ok(SigningKeyRecord {
         kid: row.get(0)?,
         algorithm: row.get(1)?,

@@ -1,4 +1,5 @@
-//! The SQLite backend: the durable default for a single node.
+//! The SQLite backend of Outpost's store: the durable default for a single node
+//! (`sqlite://PATH`).
 //!
 //! One connection behind a mutex, used from `spawn_blocking` so no async worker ever waits on
 //! disk. A single writer is what SQLite allows anyway, and the authorization server's traffic
@@ -9,6 +10,8 @@
 //! The schema is the numbered SQL files in `migrations/`, applied in order, each in its own
 //! transaction together with the `PRAGMA user_version` bump that records it. A database whose
 //! version is newer than this build knows is refused rather than misread.
+
+#![deny(missing_docs)]
 
 mod codes;
 mod grants;
@@ -25,7 +28,7 @@ use std::{
 
 use rusqlite::{Connection, Params, Row};
 
-use super::StoreError;
+use outpost_store::{ModelError, Store, StoreError};
 
 /// The schema, one migration per entry; the database's `user_version` is how many are applied.
 const MIGRATIONS: &[&str] = &[
@@ -36,6 +39,14 @@ const MIGRATIONS: &[&str] = &[
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens (creating if missing, migrating to the current schema) the SQLite database at `path`
+/// as a [`Store`].
+pub async fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+    Ok(Store::from_backend(Arc::new(
+        SqliteStore::open(path).await?,
+    )))
+}
 
 /// Every store concern, in one SQLite database file.
 pub struct SqliteStore {
@@ -48,9 +59,26 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-impl From<rusqlite::Error> for StoreError {
+/// A failure inside this backend, so that `?` works on rusqlite's errors, the store's and the
+/// model's alike; [`SqliteStore::call`] hands it out as the [`StoreError`] it wraps.
+#[derive(Debug)]
+struct Failure(StoreError);
+
+impl From<rusqlite::Error> for Failure {
     fn from(error: rusqlite::Error) -> Self {
-        StoreError::Backend(error.to_string())
+        Self(StoreError::Backend(error.to_string()))
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self(error)
+    }
+}
+
+impl From<ModelError> for Failure {
+    fn from(error: ModelError) -> Self {
+        Self(StoreError::Corrupt(error))
     }
 }
 
@@ -61,7 +89,8 @@ impl SqliteStore {
         let path = path.as_ref().to_owned();
         let connection = tokio::task::spawn_blocking(move || open_blocking(&path))
             .await
-            .map_err(|e| StoreError::Backend(format!("store open task failed: {e}")))??;
+            .map_err(|e| StoreError::Backend(format!("store open task failed: {e}")))?
+            .map_err(|Failure(error)| error)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
@@ -71,21 +100,21 @@ impl SqliteStore {
     async fn call<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
     {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
             // A panic mid-statement leaves no open transaction behind (rusqlite rolls back on
             // drop), so the connection under a poisoned lock is still usable.
             let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&mut connection)
+            work(&mut connection).map_err(|Failure(error)| error)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
 }
 
-fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
+fn open_blocking(path: &Path) -> Result<Connection, Failure> {
     let shown = path.display();
     let mut connection = Connection::open(path)
         .map_err(|e| StoreError::Backend(format!("cannot open SQLite database {shown}: {e}")))?;
@@ -102,7 +131,7 @@ fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
-fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+fn migrate(connection: &mut Connection) -> Result<(), Failure> {
     let applied: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let known = MIGRATIONS.len();
     let applied = usize::try_from(applied)
@@ -111,7 +140,8 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         return Err(StoreError::Migration(format!(
             "the database has schema version {applied}, newer than this outpost knows \
              ({known}); run a newer outpost or restore a backup"
-        )));
+        ))
+        .into());
     }
     for (version, sql) in (1_i64..).zip(MIGRATIONS).skip(applied) {
         let failed =
@@ -141,7 +171,7 @@ fn write_error(error: rusqlite::Error, what: &str) -> StoreError {
             _ => {}
         }
     }
-    error.into()
+    StoreError::Backend(error.to_string())
 }
 
 /// Every row a query returns, each mapped.
@@ -149,8 +179,8 @@ fn query_all<T>(
     connection: &Connection,
     sql: &str,
     params: impl Params,
-    map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
+    map: impl Fn(&Row<'_>) -> Result<T, Failure>,
+) -> Result<Vec<T>, Failure> {
     let mut statement = connection.prepare(sql)?;
     let mut rows = statement.query(params)?;
     let mut out = Vec::new();
@@ -165,28 +195,30 @@ fn query_one<T>(
     connection: &Connection,
     sql: &str,
     params: impl Params,
-    map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Option<T>, StoreError> {
+    map: impl Fn(&Row<'_>) -> Result<T, Failure>,
+) -> Result<Option<T>, Failure> {
     let mut statement = connection.prepare(sql)?;
     let mut rows = statement.query(params)?;
     rows.next()?.map(map).transpose()
 }
 
 /// `NotFound` when an `UPDATE`/`DELETE` touched no row.
-fn expect_changed(changed: usize, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+fn expect_changed(changed: usize, what: impl FnOnce() -> String) -> Result<(), Failure> {
     if changed == 0 {
-        return Err(StoreError::NotFound(what()));
+        return Err(StoreError::NotFound(what()).into());
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use outpost_store::behaviour_suite::{self, TempDir};
+
     use super::*;
 
     #[tokio::test]
     async fn newer_schema_is_refused() {
-        let dir = crate::store::conformance::TempDir::new();
+        let dir = TempDir::new();
         let path = dir.path().join("future.db");
         {
             let connection = Connection::open(&path).expect("open");
@@ -201,7 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn reopening_applies_no_migration_twice() {
-        let dir = crate::store::conformance::TempDir::new();
+        let dir = TempDir::new();
         let path = dir.path().join("twice.db");
         drop(SqliteStore::open(&path).await.expect("first open"));
         let store = SqliteStore::open(&path).await.expect("second open");
@@ -211,4 +243,22 @@ mod tests {
             .expect("version");
         assert_eq!(version, MIGRATIONS.len() as i64);
     }
+
+    #[tokio::test]
+    async fn sqlite_survives_a_restart() {
+        let dir = TempDir::new();
+        let path = dir.path().join("durable.db");
+        let written = behaviour_suite::write_durable_state(&open(&path).await.expect("open")).await;
+        let reopened = open(&path).await.expect("reopen");
+        behaviour_suite::assert_durable_state(&reopened, &written).await;
+    }
+}
+
+#[cfg(test)]
+mod behaviour {
+    outpost_store::store_behaviour_suite!(|dir: std::path::PathBuf| async move {
+        crate::open(dir.join("store.db"))
+            .await
+            .expect("open sqlite")
+    });
 }

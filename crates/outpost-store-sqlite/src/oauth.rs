@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
-use super::{SqliteStore, expect_changed, query_one, write_error};
-use crate::store::{
+use super::{Failure, SqliteStore, expect_changed, query_one, write_error};
+use outpost_store::{
     StoreError,
     model::{
         ApplicationType, ClientId, ClientRecord, ConsentRecord, PasswordHash,
@@ -21,7 +21,7 @@ fn from_json(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("stored list: {e}")))
 }
 
-fn client_from_row(row: &Row<'_>) -> Result<ClientRecord, StoreError> {
+fn client_from_row(row: &Row<'_>) -> Result<ClientRecord, Failure> {
     let secret: Option<String> = row.get(1)?;
     Ok(ClientRecord {
         client_id: ClientId::parse(&row.get::<_, String>(0)?)?,
@@ -38,11 +38,7 @@ fn client_from_row(row: &Row<'_>) -> Result<ClientRecord, StoreError> {
 }
 
 /// Inserts `client`, with `on_conflict` (empty: a taken id is a conflict) appended.
-fn write_client(
-    c: &Connection,
-    client: &ClientRecord,
-    on_conflict: &str,
-) -> Result<(), StoreError> {
+fn write_client(c: &Connection, client: &ClientRecord, on_conflict: &str) -> Result<(), Failure> {
     c.execute(
         &format!(
             "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, \

@@ -5,10 +5,10 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params};
 
-use super::{SqliteStore, expect_changed, query_one};
-use crate::store::{StoreError, model::McpSessionRecord, traits::McpSessionStore};
+use super::{Failure, SqliteStore, expect_changed, query_one};
+use outpost_store::{StoreError, model::McpSessionRecord, traits::McpSessionStore};
 
-fn session_from_row(row: &Row<'_>) -> Result<McpSessionRecord, StoreError> {
+fn session_from_row(row: &Row<'_>) -> Result<McpSessionRecord, Failure> {
     Ok(McpSessionRecord {
         session_id: row.get(0)?,
         owner: row.get(1)?,
@@ -61,9 +61,9 @@ impl McpSessionStore for SqliteStore {
                 params![session_id, owner, now, expires_at],
             )?;
             if changed == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "owner of MCP session {session_id}"
-                )));
+                return Err(
+                    StoreError::Conflict(format!("owner of MCP session {session_id}")).into(),
+                );
             }
             Ok(())
         })

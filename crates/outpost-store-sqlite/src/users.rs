@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params};
 
-use super::{SqliteStore, expect_changed, query_all, query_one, write_error};
-use crate::store::{
+use super::{Failure, SqliteStore, expect_changed, query_all, query_one, write_error};
+use outpost_store::{
     StoreError,
     model::{PasswordHash, UserId, UserRecord, Username},
     traits::UserStore,
@@ -12,7 +12,7 @@ use crate::store::{
 
 const COLUMNS: &str = "id, username, password_hash, created_at";
 
-fn user_from_row(row: &Row<'_>) -> Result<UserRecord, StoreError> {
+fn user_from_row(row: &Row<'_>) -> Result<UserRecord, Failure> {
     Ok(UserRecord {
         id: UserId::parse(&row.get::<_, String>(0)?)?,
         username: Username::parse(&row.get::<_, String>(1)?)?,

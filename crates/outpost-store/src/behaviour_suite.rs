@@ -1,26 +1,49 @@
-//! One behaviour suite for every backend: each check is a generic async fn over a [`Store`],
-//! run once on memory and once on SQLite, so backends cannot drift apart.
+//! One behaviour suite for every backend: each check is an async fn over a [`Store`], and
+//! [`store_behaviour_suite!`](crate::store_behaviour_suite) turns the whole list into one
+//! `#[tokio::test]` per check in the backend's own crate, so backends cannot drift apart. The
+//! memory backend runs it here, SQLite in `outpost-store-sqlite`; a third party's backend runs
+//! it with this crate's `test-util` feature.
 
 use std::path::{Path, PathBuf};
 
 use super::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
-    GrantRecord, McpSessionRecord, NewRefreshToken, Redemption, RefreshTokenRecord, Rotation,
-    SigningKeyRecord, Store, StoreError, TokenEndpointAuthMethod, UserId, UserRecord, Username,
-    password::hash_password, token_hash,
+    GrantRecord, McpSessionRecord, NewRefreshToken, PasswordHash, Redemption, RefreshTokenRecord,
+    Rotation, SigningKeyRecord, Store, StoreError, TokenEndpointAuthMethod, UserId, UserRecord,
+    Username, token_hash,
 };
 
-/// A directory removed on drop (the tests' own, to keep `tempfile` out of the tree).
-pub(crate) struct TempDir(PathBuf);
+/// Fixture argon2id hashes (PHC strings): the suite stores hashes, it never computes them.
+const HASHES: [&str; 3] = [
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$yJf5cO5r5xQm0ZpXQy3ZlXx2rNQ0o0V3eNfG8cXk0lQ",
+    "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0MTIz$3Qm5yT1f0f7kXb3wq2hQ1xJ8J9u7sXq0y1Z6W8q0p4A",
+    "$argon2id$v=19$m=19456,t=2,p=1$Y2xpZW50c2FsdDEy$8f2Kq1Z0wX9yV3uT6sR5pQ4oN2mL1kJ0iH9gF8eD7cA",
+];
+
+fn fixture_hash(which: usize) -> PasswordHash {
+    PasswordHash::parse(HASHES[which]).expect("fixture hash parses")
+}
+
+/// A fresh directory under the system temp dir, removed on drop: where a file-backed store
+/// under test keeps its files (the suite's own, to keep `tempfile` out of the tree).
+pub struct TempDir(PathBuf);
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl TempDir {
-    pub(crate) fn new() -> Self {
+    /// Creates the directory.
+    pub fn new() -> Self {
         let path = std::env::temp_dir().join(format!("outpost-store-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&path).expect("create temp dir");
         Self(path)
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    /// Its path.
+    pub fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -34,14 +57,10 @@ impl Drop for TempDir {
 const NOW: i64 = 1_800_000_000;
 
 fn user(name: &str) -> UserRecord {
-    // Hashing is slow by design; one fixed hash serves every fixture user.
-    static HASH: std::sync::OnceLock<super::PasswordHash> = std::sync::OnceLock::new();
     UserRecord {
         id: UserId::random(),
         username: Username::parse(name).expect("valid username"),
-        password_hash: HASH
-            .get_or_init(|| hash_password("password123").expect("hash"))
-            .clone(),
+        password_hash: fixture_hash(0),
         created_at: NOW,
     }
 }
@@ -101,7 +120,8 @@ fn successor(secret: &str) -> NewRefreshToken {
     }
 }
 
-async fn users_are_unique_case_insensitively(store: Store) {
+/// Usernames are unique case-insensitively and keep their spelling; listing, lookup by id and password changes.
+pub async fn users_are_unique_case_insensitively(store: Store) {
     store.users.create(user("Alice")).await.expect("create");
     let dup = store.users.create(user("alice")).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
@@ -129,7 +149,7 @@ async fn users_are_unique_case_insensitively(store: Store) {
         ["Alice", "bob"]
     );
 
-    let new_hash = hash_password("another secret").expect("hash");
+    let new_hash = fixture_hash(1);
     store
         .users
         .set_password_hash(found.id, new_hash.clone())
@@ -153,9 +173,10 @@ async fn users_are_unique_case_insensitively(store: Store) {
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
 }
 
-async fn clients_round_trip(store: Store) {
+/// A client is stored, read back field by field and deleted.
+pub async fn clients_round_trip(store: Store) {
     let mut record = client("https://app.example/client.json");
-    record.client_secret_hash = Some(hash_password("client secret").expect("hash"));
+    record.client_secret_hash = Some(fixture_hash(2));
     record.token_endpoint_auth_method = TokenEndpointAuthMethod::ClientSecretBasic;
     record.application_type = ApplicationType::Web;
     store.clients.insert(record.clone()).await.expect("insert");
@@ -176,7 +197,8 @@ async fn clients_round_trip(store: Store) {
     );
 }
 
-async fn client_upsert_keeps_what_was_issued(store: Store) {
+/// An upsert replaces a client's metadata but keeps its `created_at` and what was issued to it.
+pub async fn client_upsert_keeps_what_was_issued(store: Store) {
     let (user, registered, grant) = grant_fixture(&store).await;
     store
         .consents
@@ -225,7 +247,8 @@ async fn client_upsert_keeps_what_was_issued(store: Store) {
     );
 }
 
-async fn unused_document_clients_are_purged(store: Store) {
+/// Metadata-document clients nothing was issued to are purged after their age; others stay.
+pub async fn unused_document_clients_are_purged(store: Store) {
     let old = |id: &str| ClientRecord {
         created_at: NOW - 100,
         ..client(id)
@@ -268,7 +291,8 @@ async fn unused_document_clients_are_purged(store: Store) {
     }
 }
 
-async fn codes_are_redeemed_once(store: Store) {
+/// A code is redeemed once; a replay answers the grant its first redemption started.
+pub async fn codes_are_redeemed_once(store: Store) {
     let (user, client) = (user("carol"), client("client-c"));
     store.users.create(user.clone()).await.expect("user");
     store.clients.insert(client.clone()).await.expect("client");
@@ -329,7 +353,8 @@ async fn codes_are_redeemed_once(store: Store) {
     assert!(matches!(err, Err(StoreError::NotFound(_))), "{err:?}");
 }
 
-async fn purge_drops_expired_tokens_and_dead_grants(store: Store) {
+/// The purge drops expired codes and refresh tokens, revoked grants and grants no token can name.
+pub async fn purge_drops_expired_tokens_and_dead_grants(store: Store) {
     let (_, _, live) = grant_fixture(&store).await;
     let grant = |created_at| GrantRecord {
         grant_id: GrantId::random(),
@@ -406,7 +431,8 @@ async fn purge_drops_expired_tokens_and_dead_grants(store: Store) {
     assert!(!exists(live.grant_id).await);
 }
 
-async fn refresh_tokens_rotate(store: Store) {
+/// A refresh token rotates into its successor once.
+pub async fn refresh_tokens_rotate(store: Store) {
     let (_, _, grant) = grant_fixture(&store).await;
     let rotated = store
         .grants
@@ -451,7 +477,8 @@ async fn refresh_tokens_rotate(store: Store) {
     );
 }
 
-async fn reused_refresh_token_revokes_the_grant(store: Store) {
+/// A rotated refresh token presented again revokes its whole grant.
+pub async fn reused_refresh_token_revokes_the_grant(store: Store) {
     let (_, _, grant) = grant_fixture(&store).await;
     let first = store
         .grants
@@ -502,7 +529,8 @@ async fn reused_refresh_token_revokes_the_grant(store: Store) {
     assert_eq!(revoked_at, Some(NOW + 5));
 }
 
-async fn revocation_and_cascade(store: Store) {
+/// Revoking a grant kills its tokens; deleting a user or client removes what was issued to them.
+pub async fn revocation_and_cascade(store: Store) {
     let (user, _, grant) = grant_fixture(&store).await;
     store
         .grants
@@ -550,7 +578,8 @@ async fn revocation_and_cascade(store: Store) {
     );
 }
 
-async fn consent_is_remembered(store: Store) {
+/// Consent is remembered per user and client, with its scope.
+pub async fn consent_is_remembered(store: Store) {
     let (user, client) = (user("dave"), client("client-d"));
     store.users.create(user.clone()).await.expect("user");
     store.clients.insert(client.clone()).await.expect("client");
@@ -596,7 +625,8 @@ fn key(kid: &str, created_at: i64) -> SigningKeyRecord {
     }
 }
 
-async fn keys_are_listed_and_retired(store: Store) {
+/// Signing keys are listed in creation order and retired once.
+pub async fn keys_are_listed_and_retired(store: Store) {
     store
         .keys
         .insert(key("k2", NOW + 10))
@@ -620,7 +650,8 @@ async fn keys_are_listed_and_retired(store: Store) {
     );
 }
 
-async fn mcp_sessions_keep_state_and_owner_until_they_expire(store: Store) {
+/// MCP sessions keep their state and owner until they expire or are deleted.
+pub async fn mcp_sessions_keep_state_and_owner_until_they_expire(store: Store) {
     let sessions = &store.mcp_sessions;
     let (state, later) = (r#"{"initialize_params":{}}"#, NOW + 300);
     // State first, then owner: neither write loses the other's field.
@@ -703,42 +734,20 @@ async fn mcp_sessions_keep_state_and_owner_until_they_expire(store: Store) {
     ));
 }
 
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        mod memory_backend {
-            $(#[tokio::test] async fn $check() { super::$check(super::Store::memory()).await })*
-        }
-        mod sqlite_backend {
-            $(#[tokio::test] async fn $check() {
-                let dir = super::TempDir::new();
-                let url = format!("sqlite://{}", dir.path().join("store.db").display());
-                super::$check(super::Store::open(&url).await.expect("open sqlite")).await
-            })*
-        }
-    };
+/// What [`write_durable_state`] wrote: a durable backend must give it back after a reopen.
+#[derive(Debug)]
+pub struct DurableState {
+    user: UserRecord,
+    client: ClientRecord,
+    grant: GrantRecord,
+    consent: ConsentRecord,
 }
 
-on_both_backends!(
-    users_are_unique_case_insensitively,
-    clients_round_trip,
-    client_upsert_keeps_what_was_issued,
-    unused_document_clients_are_purged,
-    codes_are_redeemed_once,
-    purge_drops_expired_tokens_and_dead_grants,
-    refresh_tokens_rotate,
-    reused_refresh_token_revokes_the_grant,
-    revocation_and_cascade,
-    consent_is_remembered,
-    keys_are_listed_and_retired,
-    mcp_sessions_keep_state_and_owner_until_they_expire,
-);
-
-#[tokio::test]
-async fn sqlite_survives_a_restart() {
-    let dir = TempDir::new();
-    let url = format!("sqlite://{}", dir.path().join("durable.db").display());
-    let store = Store::open(&url).await.expect("open");
-    let (user, client, grant) = grant_fixture(&store).await;
+/// Writes a user, a client, a grant with a refresh token, a signing key, a consent and an MCP
+/// session; a durable backend's test then reopens the store and calls
+/// [`assert_durable_state`].
+pub async fn write_durable_state(store: &Store) -> DurableState {
+    let (user, client, grant) = grant_fixture(store).await;
     store.keys.insert(key("k1", NOW)).await.expect("key");
     let consent = ConsentRecord {
         user_id: user.id,
@@ -760,9 +769,23 @@ async fn sqlite_survives_a_restart() {
         .record_owner("s1", "alice", NOW, NOW + 60)
         .await
         .expect("session owner");
-    drop(store);
+    DurableState {
+        user,
+        client,
+        grant,
+        consent,
+    }
+}
 
-    let store = Store::open(&url).await.expect("reopen");
+/// Checks that a reopened store still has everything [`write_durable_state`] wrote, and that
+/// the refresh token still rotates.
+pub async fn assert_durable_state(store: &Store, written: &DurableState) {
+    let DurableState {
+        user,
+        client,
+        grant,
+        consent,
+    } = written;
     assert_eq!(
         store.users.get(user.id).await.expect("user"),
         Some(user.clone())
@@ -773,7 +796,7 @@ async fn sqlite_survives_a_restart() {
     );
     assert_eq!(
         store.grants.get_grant(grant.grant_id).await.expect("grant"),
-        Some(grant)
+        Some(grant.clone())
     );
     assert_eq!(store.keys.list().await.expect("keys"), [key("k1", NOW)]);
     assert_eq!(
@@ -782,7 +805,7 @@ async fn sqlite_survives_a_restart() {
             .get(user.id, &client.client_id)
             .await
             .expect("consent"),
-        Some(consent)
+        Some(consent.clone())
     );
     let session = store.mcp_sessions.get("s1", NOW).await.expect("session");
     assert_eq!(
@@ -797,4 +820,44 @@ async fn sqlite_survives_a_restart() {
         matches!(rotation, Ok(Rotation::Rotated { .. })),
         "refresh after restart: {rotation:?}"
     );
+}
+
+/// Expands to one `#[tokio::test]` per check of the suite, each on a fresh store that
+/// `$open` makes: an async closure (or a closure returning a future) that takes a fresh,
+/// empty directory (a [`PathBuf`] removed after the test) and returns the [`Store`]. The
+/// calling crate needs `tokio` with the `macros` and `rt` features among its dev-dependencies.
+///
+/// ```ignore
+/// outpost_store::store_behaviour_suite!(|dir: std::path::PathBuf| async move {
+///     my_backend::open(dir.join("store.db")).await.expect("open")
+/// });
+/// ```
+#[macro_export]
+macro_rules! store_behaviour_suite {
+    ($open:expr) => {
+        $crate::store_behaviour_suite!(@checks $open;
+            users_are_unique_case_insensitively,
+            clients_round_trip,
+            client_upsert_keeps_what_was_issued,
+            unused_document_clients_are_purged,
+            codes_are_redeemed_once,
+            purge_drops_expired_tokens_and_dead_grants,
+            refresh_tokens_rotate,
+            reused_refresh_token_revokes_the_grant,
+            revocation_and_cascade,
+            consent_is_remembered,
+            keys_are_listed_and_retired,
+            mcp_sessions_keep_state_and_owner_until_they_expire,
+        );
+    };
+    (@checks $open:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let dir = $crate::behaviour_suite::TempDir::new();
+                let store: $crate::Store = ($open)(dir.path().to_owned()).await;
+                $crate::behaviour_suite::$check(store).await;
+            }
+        )*
+    };
 }

@@ -1,25 +1,26 @@
-//! Durable state for Outpost as an OAuth 2.1 authorization server: users, clients,
-//! authorization codes, grants with their refresh tokens, signing keys and consents; and for
-//! the MCP transport, the Streamable HTTP sessions that outlive a restart.
+//! Outpost's durable state, seen through one trait per concern: users, clients, authorization
+//! codes, grants with their refresh tokens, signing keys and consents for the authorization
+//! server; Streamable HTTP sessions for the MCP transport.
 //!
-//! The authorization server talks only to the traits in [`traits`], one per concern, through a
-//! [`Store`] that bundles one trait object of each. A backend is a module that implements them:
-//! [`memory`] for tests, [`sqlite`] as the durable single-node default; a Redis backend for
-//! scale-out is one more module, and nothing above the traits changes. One URL picks the
-//! backend ([`Store::open`]).
+//! Callers talk only to the traits in [`traits`], through a [`Store`] that bundles one trait
+//! object of each. A backend is a type that implements them: [`memory`] here (tests,
+//! `memory://`), SQLite in the `outpost-store-sqlite` crate; a third party's backend is one more
+//! crate, and nothing above the traits changes. Every backend runs the same
+//! [`behaviour_suite`] (feature `test-util`). This crate knows nothing of HTTP, OAuth
+//! endpoints or MCP.
 //!
 //! Secrets at rest are hashed: authorization codes and refresh tokens by SHA-256
 //! ([`token_hash`]; they are random and high-entropy, so a fast hash suffices and lookups stay
-//! indexable), passwords and client secrets by argon2id ([`password`]).
+//! indexable), passwords and client secrets by argon2id (stored as a parsed PHC string,
+//! [`PasswordHash`]; hashing lives with the authorization server).
 
+#![deny(missing_docs)]
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod behaviour_suite;
 pub mod memory;
 pub mod model;
-pub mod password;
-pub mod sqlite;
 pub mod traits;
-
-#[cfg(test)]
-mod conformance;
 
 use std::{fmt::Write as _, sync::Arc};
 
@@ -100,33 +101,6 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// The URL schemes [`Store::open`] accepts.
-    pub const SUPPORTED: &'static str =
-        "memory:// or sqlite://PATH (e.g. sqlite://./outpost.db, sqlite:///var/lib/outpost.db)";
-
-    /// Opens the store a URL names: `memory://` (empty, gone at exit) or `sqlite://PATH`
-    /// (created if missing, migrated to the current schema).
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let invalid = |reason: String| StoreError::InvalidUrl {
-            url: url.to_owned(),
-            reason,
-        };
-        if url == "memory://" {
-            return Ok(Self::from_backend(Arc::new(memory::MemoryStore::new())));
-        }
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err(invalid("missing file path after sqlite://".into()));
-            }
-            let backend = sqlite::SqliteStore::open(path).await?;
-            return Ok(Self::from_backend(Arc::new(backend)));
-        }
-        Err(invalid(format!(
-            "unsupported scheme; use {}",
-            Self::SUPPORTED
-        )))
-    }
-
     /// A fresh in-memory store.
     pub fn memory() -> Self {
         Self::from_backend(Arc::new(memory::MemoryStore::new()))
@@ -157,6 +131,11 @@ impl Store {
 }
 
 #[cfg(test)]
+mod memory_behaviour {
+    crate::store_behaviour_suite!(|_dir| async { crate::Store::memory() });
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -166,21 +145,5 @@ mod tests {
             token_hash("abc").as_str(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-    }
-
-    #[tokio::test]
-    async fn unknown_scheme_names_the_supported_ones() {
-        let err = Store::open("redis://localhost")
-            .await
-            .expect_err("unsupported");
-        let message = err.to_string();
-        assert!(
-            message.contains("memory://") && message.contains("sqlite://"),
-            "{message}"
-        );
-        assert!(matches!(
-            Store::open("sqlite://").await,
-            Err(StoreError::InvalidUrl { .. })
-        ));
     }
 }

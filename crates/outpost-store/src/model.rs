@@ -125,7 +125,7 @@ pub struct PasswordHash(String);
 impl PasswordHash {
     /// Parses a PHC string; only the argon2 family is accepted.
     pub fn parse(phc: &str) -> Result<Self, ModelError> {
-        let parsed = argon2::PasswordHash::new(phc).map_err(|_| ModelError::PasswordHash)?;
+        let parsed = phc::PasswordHash::new(phc).map_err(|_| ModelError::PasswordHash)?;
         if !parsed.algorithm.as_str().starts_with("argon2") {
             return Err(ModelError::PasswordHash);
         }

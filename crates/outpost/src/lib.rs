@@ -61,6 +61,7 @@ pub type HandlerFactory<H> = Arc<dyn Fn() -> H + Send + Sync>;
 pub struct Outpost<H> {
     factory: HandlerFactory<H>,
     config: ServerConfig,
+    #[cfg(feature = "authorization-server")]
     authorization_server: Option<auth::server::AuthorizationServer>,
     session_store: Option<Arc<dyn store::McpSessionStore>>,
     shutdown: CancellationToken,
@@ -77,6 +78,7 @@ where
         Self {
             factory: Arc::new(factory),
             config: ServerConfig::default(),
+            #[cfg(feature = "authorization-server")]
             authorization_server: None,
             session_store: None,
             shutdown: CancellationToken::new(),
@@ -94,6 +96,7 @@ where
     /// `/authorize`, `/login`, `/consent` are served next to the MCP endpoints (outside the
     /// transport guard, with the security headers). Pair it with [`AuthMode::Bearer`] whose
     /// issuer is the same string as `server.issuer`, normally [`ServerConfig::base_url`].
+    #[cfg(feature = "authorization-server")]
     pub fn with_authorization_server(mut self, server: auth::server::AuthorizationServer) -> Self {
         self.authorization_server = Some(server);
         self
@@ -128,10 +131,18 @@ where
         http::router::build_router(
             self.factory.clone(),
             &self.config,
-            self.authorization_server.clone(),
+            self.authorization_routes(),
             self.session_store.clone(),
             self.shutdown.clone(),
         )
+    }
+
+    /// The embedded authorization server's routes, if there is one.
+    fn authorization_routes(&self) -> Option<Router> {
+        #[cfg(feature = "authorization-server")]
+        return self.authorization_server.clone().map(auth::server::routes);
+        #[cfg(not(feature = "authorization-server"))]
+        return None;
     }
 
     /// Validates the configuration, binds [`ServerConfig::bind`] and serves until
@@ -153,6 +164,7 @@ where
     ) -> Result<(), OutpostError> {
         self.config.validate()?;
         let router = self.router();
+        #[cfg(feature = "authorization-server")]
         if let Some(server) = &self.authorization_server {
             tokio::spawn(auth::server::maintenance::run(
                 server.clone(),

@@ -16,7 +16,7 @@ use std::{
 };
 
 use super::CimdError;
-use crate::store::ClientRecord;
+use outpost_store::ClientRecord;
 
 /// Shortest time a document is kept.
 pub const MIN_DOCUMENT_TTL: Duration = Duration::from_secs(60);
@@ -116,7 +116,7 @@ impl DocumentCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ApplicationType, ClientId, TokenEndpointAuthMethod};
+    use outpost_store::{ApplicationType, ClientId, TokenEndpointAuthMethod};
 
     fn record(id: &str) -> ClientRecord {
         ClientRecord {

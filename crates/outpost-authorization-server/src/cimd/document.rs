@@ -13,12 +13,10 @@ use serde_json::Value;
 
 use super::{CimdError, ClientIdUrl};
 use crate::{
-    auth::server::{
-        AuthorizationServer,
-        register::{self, RegistrationRequest},
-    },
-    store::{ClientId, ClientRecord},
+    AuthorizationServer,
+    register::{self, RegistrationRequest},
 };
+use outpost_store::{ClientId, ClientRecord};
 
 /// Checks `body` as the document of `url` and returns the client it describes.
 pub fn client_from_document(

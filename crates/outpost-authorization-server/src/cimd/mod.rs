@@ -21,7 +21,7 @@
 //! [`ClientMetadataDocuments`] puts them together for the
 //! [`AuthorizationServer`]; client lookups reach it through
 //! [`clients::resolve`](super::clients::resolve). After each successful fetch the client is
-//! upserted into the [`ClientStore`](crate::store::ClientStore): codes, grants and consents
+//! upserted into the [`ClientStore`](outpost_store::ClientStore): codes, grants and consents
 //! refer to clients by key.
 //!
 //! TLS is rustls on the `ring` provider with Mozilla's roots (webpki-roots), plus any
@@ -51,7 +51,7 @@ use self::{
     address::is_public, cache::DocumentCache, fetch::DocumentClient, resolver::CheckedResolver,
 };
 use super::{AuthorizationServer, throttle::SlidingWindow};
-use crate::store::ClientRecord;
+use outpost_store::ClientRecord;
 
 /// Default time limit of one fetch, connection to last byte.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);

@@ -194,7 +194,7 @@ async fn code_exchange_issues_tokens_for_the_resource() {
     assert_error(status, &replay, (StatusCode::BAD_REQUEST, "invalid_grant"));
     let (status, body) = server.refresh(&client, &refresh_token, None).await;
     assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
-    let grant = outpost::store::GrantId::parse(claims.grant_id.as_deref().unwrap()).unwrap();
+    let grant = outpost_store::GrantId::parse(claims.grant_id.as_deref().unwrap()).unwrap();
     assert!(server.state.store.grants.is_revoked(grant).await.unwrap());
 }
 

@@ -167,9 +167,8 @@ async fn revocation_and_introspection() {
 #[tokio::test]
 async fn a_restart_on_the_same_file_keeps_keys_and_grants() {
     let path = std::env::temp_dir().join(format!("outpost-as-{}.db", uuid::Uuid::new_v4()));
-    let url = format!("sqlite://{}", path.display());
     let (client, tokens, kid, issuer, user) = {
-        let server = spawn(Store::open(&url).await.unwrap()).await;
+        let server = spawn(outpost_store_sqlite::open(&path).await.unwrap()).await;
         let client = server.public_client().await;
         let user = server.user("alice").await;
         let tokens = server.tokens(&client, user).await;
@@ -177,7 +176,7 @@ async fn a_restart_on_the_same_file_keeps_keys_and_grants() {
         (client, tokens, kid, server.base.clone(), user)
     };
 
-    let server = spawn(Store::open(&url).await.unwrap()).await;
+    let server = spawn(outpost_store_sqlite::open(&path).await.unwrap()).await;
     assert_eq!(server.state.keyring().active().kid(), kid);
     let keyring = server.state.keyring().clone();
     let claims = access_token::verify(
@@ -196,7 +195,7 @@ async fn a_restart_on_the_same_file_keeps_keys_and_grants() {
     let new_kid = server.state.rotate_keys(T0 + 10).await.unwrap();
     drop(server);
     let keyring = AuthorizationServer::load_keyring(
-        &Store::open(&url).await.unwrap(),
+        &outpost_store_sqlite::open(&path).await.unwrap(),
         Duration::from_secs(3600),
         T0 + 20,
     )

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use outpost::auth::server::cimd::{self, CimdConfig};
+use outpost_authorization_server::cimd::{self, CimdConfig};
 
 use super::{
     metadata_host::{MetadataHost, Reply},

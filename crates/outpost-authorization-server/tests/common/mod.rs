@@ -1,10 +1,9 @@
 //! What the authorization-server test binaries share: an [`AuthorizationServer`] for a free
 //! loopback port.
 
-use outpost::{
-    auth::server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
-    store::Store,
-};
+use outpost_authorization_server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME};
+
+use outpost_store::Store;
 use tokio::net::TcpListener;
 
 /// A listener on a free loopback port, its base URL, and an authorization server issuing for

@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::Context;
 use axum::Router;
+use outpost::auth::server::password::hash_password;
 use outpost::{
     AuthMode, Outpost, ServerConfig,
     auth::{
@@ -19,7 +20,7 @@ use outpost::{
     },
     store::{
         ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, Store,
-        TokenEndpointAuthMethod, UserId, UserRecord, Username, password::hash_password,
+        TokenEndpointAuthMethod, UserId, UserRecord, Username,
     },
 };
 use outpost_reference::ReferenceServer;

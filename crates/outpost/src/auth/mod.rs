@@ -1,33 +1,15 @@
-//! The OAuth 2.1 building blocks: pure types and functions, no HTTP.
+//! OAuth 2.1 for the MCP endpoints.
 //!
-//! Outpost is its own authorization server; its access tokens are JWTs that the resource
-//! server (`/mcp`) verifies locally. This module holds what both sides share, each noun in its
-//! own file:
-//!
-//! - [`signing_key`] — one ES256 key: generation, `kid` (RFC 7638 thumbprint), PKCS#8 PEM,
-//!   public JWK.
-//! - [`keyring`] — the active key and the retired keys that still verify; rotation; the JWK Set.
-//! - [`access_token`] — the RFC 9068 access-token claims, `issue` and `verify` (ES256 pinned,
-//!   `typ: at+jwt`, exact `iss` and `aud`, expiry with leeway).
-//! - [`pkce`] — RFC 7636 S256 (plain and missing refused).
-//! - [`scope`] — RFC 6749 §3.3 scope sets.
-//! - [`redirect_uri`] — redirect URI registration rules and matching (exact; loopback ports
-//!   may vary, RFC 8252 §7.3).
-//! - [`secret`] — random opaque secrets (codes, refresh tokens, client secrets).
-//! - [`server`] — the authorization server's JSON endpoints: metadata, JWKS, registration,
-//!   token, revocation, introspection.
-//! - [`resource`] — the resource-server side wired onto `/mcp`: protected resource metadata,
-//!   the bearer layer, per-tool scopes, session ownership, the caller's [`resource::Identity`].
-//!
-//! `es256` (private) plugs `p256` into `jsonwebtoken` as its crypto provider.
+//! - [`resource`] — the resource-server side wired onto `/mcp`, `/sse` and `/message`:
+//!   protected resource metadata, the bearer check, per-tool scopes, session ownership, the
+//!   caller's [`resource::Identity`].
+//! - [`server`] (feature `authorization-server`) — Outpost's own authorization server, the
+//!   `outpost-authorization-server` crate, embedded with `Outpost::with_authorization_server`.
+//! - The building blocks both sides share, from the `outpost-oauth` crate: [`signing_key`],
+//!   [`keyring`], [`access_token`], [`scope`], [`pkce`], [`redirect_uri`], [`secret`].
 
-pub mod access_token;
-mod es256;
-pub mod keyring;
-pub mod pkce;
-pub mod redirect_uri;
 pub mod resource;
-pub mod scope;
-pub mod secret;
-pub mod server;
-pub mod signing_key;
+
+#[cfg(feature = "authorization-server")]
+pub use outpost_authorization_server as server;
+pub use outpost_oauth::{access_token, keyring, pkce, redirect_uri, scope, secret, signing_key};

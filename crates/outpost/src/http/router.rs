@@ -36,7 +36,6 @@ use crate::{
         BearerLayer, ProtectedResourceMetadata, ResourceServerConfig, ScopeCheckLayer,
         SessionOwnerLayer, canonical_resource, metadata, resource_metadata_url,
     },
-    auth::server::{AuthorizationServer, routes as authorization_server_routes},
     config::{AuthMode, ServerConfig},
     http::{
         browser_cors::BrowserCorsLayer, security_headers::SecurityHeadersLayer,
@@ -54,7 +53,8 @@ use crate::{
 };
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
-/// routes of `authorization_server` when one is embedded, Streamable HTTP sessions kept in
+/// `authorization_routes` (an embedded authorization server's, outside the transport guard),
+/// Streamable HTTP sessions kept in
 /// `session_store` when one is given. `shutdown` ends open streams and in-memory sessions when
 /// cancelled (stored sessions stay, to be resumed). Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (as [`crate::http::listener::serve`]
@@ -62,7 +62,7 @@ use crate::{
 pub fn build_router<H>(
     factory: HandlerFactory<H>,
     config: &ServerConfig,
-    authorization_server: Option<AuthorizationServer>,
+    authorization_routes: Option<Router>,
     session_store: Option<Arc<dyn McpSessionStore>>,
     shutdown: CancellationToken,
 ) -> Router
@@ -117,8 +117,8 @@ where
             protect(mcp, resource, config, persisted)
         }
     };
-    if let Some(server) = authorization_server {
-        router = router.merge(authorization_server_routes(server));
+    if let Some(routes) = authorization_routes {
+        router = router.merge(routes);
     }
     router
         .merge(mcp.layer(guard))

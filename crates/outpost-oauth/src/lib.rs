@@ -1,0 +1,29 @@
+//! The OAuth 2.1 building blocks Outpost's authorization server and resource server share:
+//! pure types and functions, no HTTP, no store.
+//!
+//! Outpost's access tokens are JWTs that the resource server (`/mcp`) verifies locally with
+//! the authorization server's public keys. Each noun in its own file:
+//!
+//! - [`signing_key`] — one ES256 key: generation, `kid` (RFC 7638 thumbprint), PKCS#8 PEM,
+//!   public JWK.
+//! - [`keyring`] — the active key and the retired keys that still verify; rotation; the JWK Set.
+//! - [`access_token`] — the RFC 9068 access-token claims, `issue` and `verify` (ES256 pinned,
+//!   `typ: at+jwt`, exact `iss` and `aud`, expiry with leeway).
+//! - [`pkce`] — RFC 7636 S256 (plain and missing refused).
+//! - [`scope`] — RFC 6749 §3.3 scope sets.
+//! - [`redirect_uri`] — redirect URI registration rules and matching (exact; loopback ports
+//!   may vary, RFC 8252 §7.3).
+//! - [`secret`] — random opaque secrets (codes, refresh tokens, client secrets).
+//!
+//! `es256` (private) plugs `p256` into `jsonwebtoken` as its crypto provider.
+
+#![deny(missing_docs)]
+
+pub mod access_token;
+mod es256;
+pub mod keyring;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod scope;
+pub mod secret;
+pub mod signing_key;
