@@ -18,6 +18,7 @@ stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage cargo-test cargo test --workspace --all-targets --locked
 stage build cargo build -p outpost-cli --locked
+stage no-auth-library scripts/no-auth-library-test.sh
 stage python scripts/python-test.sh
 stage app-host env OUTPOST_BIN="$root/target/debug/outpost" scripts/app-host-test.sh
 stage auth-browser env OUTPOST_BIN="$root/target/debug/outpost" scripts/auth-browser-test.sh

@@ -113,30 +113,30 @@ pub async fn run(plan: LoadPlan) -> anyhow::Result<LoadReport> {
     Ok(summarise(tally, plan.duration))
 }
 
-/// The request a connection sends: stateless, or legacy on a session opened for it.
+/// The request a connection sends: stateless, or on a session opened for it.
 async fn template_for(
     plan: &LoadPlan,
     authority: &str,
     sender: &mut SendRequest<Full<Bytes>>,
 ) -> anyhow::Result<RequestTemplate> {
-    if !plan.target.uses_legacy_session() {
+    if !plan.target.opens_session() {
         let template = RequestTemplate::stateless(authority)?;
         return match &plan.token {
             Some(token) => template.with_bearer(token),
             None => Ok(template),
         };
     }
-    let session_id = open_legacy_session(sender, authority).await?;
-    RequestTemplate::legacy(authority, &session_id)
+    let session_id = open_session(sender, authority).await?;
+    RequestTemplate::in_session(authority, &session_id)
 }
 
 /// `initialize` + `notifications/initialized`; returns the session id.
-async fn open_legacy_session(
+async fn open_session(
     sender: &mut SendRequest<Full<Bytes>>,
     authority: &str,
 ) -> anyhow::Result<HeaderValue> {
     let response = sender
-        .send_request(wire::legacy_initialize(authority)?.build())
+        .send_request(wire::session_initialize(authority)?.build())
         .await?;
     let session_id = response
         .headers()
@@ -144,7 +144,7 @@ async fn open_legacy_session(
         .cloned()
         .context("initialize answered without Mcp-Session-Id")?;
     response.into_body().collect().await?;
-    let (status, body) = send(sender, &wire::legacy_initialized(authority, &session_id)?).await?;
+    let (status, body) = send(sender, &wire::session_initialized(authority, &session_id)?).await?;
     if !status.is_success() {
         bail!(
             "notifications/initialized refused ({status}): {}",

@@ -4,8 +4,8 @@
 //! - `floor`: parses the JSON-RPC body into `serde_json::Value` and answers a fixed-shape
 //!   result. Nothing real can be cheaper; every other target is reported as a ratio of it.
 //! - `rmcp`: rmcp's `StreamableHttpService` over the reference handler, configured like Outpost
-//!   configures it (JSON responses, legacy sessions allowed), without anything in front.
-//! - `outpost`, `outpost-legacy`: `Outpost::router()` over the same handler; the two differ
+//!   configures it (JSON responses, sessions allowed), without anything in front.
+//! - `outpost`, `outpost-session`: `Outpost::router()` over the same handler; the two differ
 //!   only in the requests the load generator sends (2026-07-28 stateless vs a 2025-11-25
 //!   session).
 //! - `outpost-auth`: `outpost` in `AuthMode::Bearer`, as `outpost serve` runs it: every
@@ -38,7 +38,7 @@ pub enum Target {
     /// Outpost's router, 2026-07-28 stateless requests.
     Outpost,
     /// Outpost's router, one 2025-11-25 session per connection.
-    OutpostLegacy,
+    OutpostSession,
     /// Outpost's router with bearer authentication, 2026-07-28 stateless requests.
     OutpostAuth,
 }
@@ -50,7 +50,7 @@ impl Target {
         Target::Rmcp,
         Target::Outpost,
         Target::OutpostAuth,
-        Target::OutpostLegacy,
+        Target::OutpostSession,
     ];
 
     /// The name used on the command line and in the report.
@@ -59,14 +59,14 @@ impl Target {
             Target::Floor => "floor",
             Target::Rmcp => "rmcp",
             Target::Outpost => "outpost",
-            Target::OutpostLegacy => "outpost-legacy",
+            Target::OutpostSession => "outpost-session",
             Target::OutpostAuth => "outpost-auth",
         }
     }
 
-    /// Whether the load generator opens a legacy session on each connection.
-    pub fn uses_legacy_session(self) -> bool {
-        self == Target::OutpostLegacy
+    /// Whether the load generator opens a session on each connection.
+    pub fn opens_session(self) -> bool {
+        self == Target::OutpostSession
     }
 
     /// The router to serve and, for `outpost-auth`, the bearer token requests must carry.
@@ -83,7 +83,7 @@ impl Target {
                 );
                 Router::new().route_service("/mcp", service)
             }
-            Target::Outpost | Target::OutpostLegacy => {
+            Target::Outpost | Target::OutpostSession => {
                 outpost::Outpost::with_factory(move || reference.for_session()).router()
             }
             Target::OutpostAuth => return authenticated::router(reference).await,

@@ -1,5 +1,5 @@
 //! What goes over the wire: the `tools/call echo` requests each target is measured with, the
-//! legacy-session handshake, and the check that an answer really is `Echo: hi`.
+//! session handshake, and the check that an answer really is `Echo: hi`.
 //!
 //! Requests are built from a template (headers + a shared body) so the load generator spends
 //! its time waiting on the server, not formatting JSON.
@@ -10,18 +10,18 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::Full;
 use serde_json::Value;
 
-/// The legacy revision the session target negotiates.
-pub const LEGACY_VERSION: &str = "2025-11-25";
+/// The revision the session target negotiates.
+pub const SESSION_VERSION: &str = "2025-11-25";
 
 /// The stateless (2026-07-28) `tools/call echo` body: every required `_meta` field present.
 const STATELESS_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#;
 
-/// The same call inside a legacy session: no `_meta`, the session carries the context.
-const LEGACY_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#;
+/// The same call inside a session: no `_meta`, the session carries the context.
+const SESSION_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#;
 
-const LEGACY_INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+const SESSION_INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
 
-const LEGACY_INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+const SESSION_INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
 /// The text a correct answer carries.
 pub const EXPECTED_TEXT: &str = "Echo: hi";
@@ -49,13 +49,13 @@ impl RequestTemplate {
         })
     }
 
-    /// The legacy call on an initialized session.
-    pub fn legacy(authority: &str, session_id: &HeaderValue) -> anyhow::Result<Self> {
-        let mut headers = legacy_headers(authority)?;
+    /// The call on an initialized session.
+    pub fn in_session(authority: &str, session_id: &HeaderValue) -> anyhow::Result<Self> {
+        let mut headers = session_headers(authority)?;
         headers.insert("mcp-session-id", session_id.clone());
         Ok(Self {
             headers,
-            body: Bytes::from_static(LEGACY_CALL.as_bytes()),
+            body: Bytes::from_static(SESSION_CALL.as_bytes()),
         })
     }
 
@@ -77,24 +77,24 @@ impl RequestTemplate {
     }
 }
 
-/// The legacy `initialize` request.
-pub fn legacy_initialize(authority: &str) -> anyhow::Result<RequestTemplate> {
+/// The session-opening `initialize` request.
+pub fn session_initialize(authority: &str) -> anyhow::Result<RequestTemplate> {
     Ok(RequestTemplate {
-        headers: legacy_headers(authority)?,
-        body: Bytes::from_static(LEGACY_INITIALIZE.as_bytes()),
+        headers: session_headers(authority)?,
+        body: Bytes::from_static(SESSION_INITIALIZE.as_bytes()),
     })
 }
 
-/// The `notifications/initialized` that completes the legacy handshake.
-pub fn legacy_initialized(
+/// The `notifications/initialized` that completes the session handshake.
+pub fn session_initialized(
     authority: &str,
     session_id: &HeaderValue,
 ) -> anyhow::Result<RequestTemplate> {
-    let mut headers = legacy_headers(authority)?;
+    let mut headers = session_headers(authority)?;
     headers.insert("mcp-session-id", session_id.clone());
     Ok(RequestTemplate {
         headers,
-        body: Bytes::from_static(LEGACY_INITIALIZED.as_bytes()),
+        body: Bytes::from_static(SESSION_INITIALIZED.as_bytes()),
     })
 }
 
@@ -115,11 +115,11 @@ fn base_headers(authority: &str) -> anyhow::Result<HeaderMap> {
     Ok(headers)
 }
 
-fn legacy_headers(authority: &str) -> anyhow::Result<HeaderMap> {
+fn session_headers(authority: &str) -> anyhow::Result<HeaderMap> {
     let mut headers = base_headers(authority)?;
     headers.insert(
         "mcp-protocol-version",
-        HeaderValue::from_static(LEGACY_VERSION),
+        HeaderValue::from_static(SESSION_VERSION),
     );
     Ok(headers)
 }

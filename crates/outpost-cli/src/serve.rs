@@ -53,7 +53,7 @@ pub struct ServeArgs {
     /// refused on a non-loopback bind.
     #[arg(long, env = "OUTPOST_NO_AUTH", conflicts_with = "demo")]
     no_auth: bool,
-    /// Close a legacy session after this much inactivity (e.g. 5m, 90s).
+    /// Close a session after this much inactivity (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_SESSION_IDLE_TIMEOUT")]
     session_idle_timeout: Duration,
     /// Largest accepted request body, in bytes.

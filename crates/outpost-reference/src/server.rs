@@ -1,7 +1,7 @@
 //! [`ReferenceServer`]: the handler, its capabilities, and the dispatch to tools, resources,
 //! prompts and completions.
 //!
-//! Routers and server-wide state are built once and shared by every instance; each legacy
+//! Routers and server-wide state are built once and shared by every instance; each
 //! session (and each stateless request) gets its own [`SessionScope`] through
 //! [`ReferenceServer::for_session`].
 //!
@@ -80,7 +80,7 @@ impl ReferenceServer {
         outpost::auth::resource::RequiredScopes::from_tools(&self.tool_router.list_all())
     }
 
-    /// An instance for one new legacy session or stateless request: shares the routers and
+    /// An instance for one new session or stateless request: shares the routers and
     /// server-wide state, with its own log level and resource subscriptions.
     pub fn for_session(&self) -> Self {
         Self {
@@ -207,7 +207,7 @@ impl ServerHandler for ReferenceServer {
         Some(accepted)
     }
 
-    /// Keeps the stream registered for list-changed notifications and, like a legacy
+    /// Keeps the stream registered for list-changed notifications and, like a
     /// `resources/subscribe`, reports each watched resource as updated every
     /// `update_interval`, until the client cancels.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {

@@ -87,7 +87,7 @@ impl Drop for ListenerRegistration {
     }
 }
 
-/// Per-session state of a legacy session: its log level and resource subscriptions.
+/// Per-session state of a session: its log level and resource subscriptions.
 pub struct SessionScope {
     log_level: Mutex<LoggingLevel>,
     subscriptions: Mutex<HashMap<String, DropGuard>>,

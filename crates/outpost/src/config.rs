@@ -31,7 +31,7 @@ pub struct ServerConfig {
     pub public_url: Option<Url>,
     /// How requests are authenticated.
     pub auth: AuthMode,
-    /// A legacy (≤ 2025-11-25) session with no traffic for this long is closed.
+    /// A session (2024-11-05 … 2025-11-25) with no traffic for this long is closed.
     pub session_idle_timeout: Duration,
     /// Largest accepted JSON-RPC POST body; larger bodies get `413 Payload Too Large`.
     pub max_request_body_bytes: usize,

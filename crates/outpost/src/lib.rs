@@ -54,7 +54,7 @@ pub enum OutpostError {
     Serve(#[from] ServeError),
 }
 
-/// Makes the handler instance for one legacy session or one stateless request.
+/// Makes the handler instance for one session or one stateless request.
 pub type HandlerFactory<H> = Arc<dyn Fn() -> H + Send + Sync>;
 
 /// An MCP server for one handler: build the router, or serve it.
@@ -71,7 +71,7 @@ impl<H> Outpost<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    /// A server whose handler instances come from `factory`: called once per legacy session
+    /// A server whose handler instances come from `factory`: called once per session
     /// (at `initialize` or SSE connect) and once per stateless request. Use it when a handler
     /// keeps per-session state (a log level, resource subscriptions).
     pub fn with_factory(factory: impl Fn() -> H + Send + Sync + 'static) -> Self {
@@ -191,7 +191,7 @@ where
     H: ServerHandler + Clone + Send + Sync + 'static,
 {
     /// A server for `handler` with the default [`ServerConfig`] (loopback, port 8000). Each
-    /// legacy session and each stateless request gets a clone of `handler`, so keep routers
+    /// session and each stateless request gets a clone of `handler`, so keep routers
     /// and shared state behind `Arc`s.
     pub fn new(handler: H) -> Self {
         Self::with_factory(move || handler.clone())

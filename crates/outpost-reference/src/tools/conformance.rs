@@ -296,7 +296,7 @@ impl ReferenceServer {
 
 impl ReferenceServer {
     /// Sends a list-changed notification to every `subscriptions/listen` stream (each sink
-    /// drops it unless its client asked for it) and, on a legacy session, to the caller.
+    /// drops it unless its client asked for it) and, in a session, to the caller.
     async fn announce_list_change(&self, context: &RequestContext<RoleServer>, change: ListChange) {
         for sink in self.shared.listeners.sinks() {
             let sent = match change {

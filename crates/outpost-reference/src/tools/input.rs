@@ -30,7 +30,7 @@ pub fn elicitation(message: &str, properties: Value, required: Value) -> InputRe
     )))
 }
 
-/// The params of a form elicitation (legacy revisions send these directly).
+/// The params of a form elicitation (revisions before 2026-07-28 send these directly).
 pub fn elicitation_params(
     message: &str,
     properties: Value,

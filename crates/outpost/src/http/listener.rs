@@ -1,7 +1,7 @@
 //! The TCP listener and the serve loop: `TCP_NODELAY` on every connection, the peer address
 //! as `ConnectInfo<SocketAddr>`, graceful shutdown.
 //!
-//! Without `TCP_NODELAY`, a multi-chunk SSE response on a legacy session stalls ~44 ms per
+//! Without `TCP_NODELAY`, a multi-chunk SSE response on a session stalls ~44 ms per
 //! request on Nagle's algorithm and delayed ACKs (measured: 23 req/s instead of ~7,000).
 //! rmcp never sets it: the listener is ours.
 

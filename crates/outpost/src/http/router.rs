@@ -33,8 +33,8 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use crate::{
     HandlerFactory,
     auth::resource::{
-        BearerLayer, ProtectedResourceMetadata, ResourceServerConfig, ScopeCheckLayer,
-        SessionOwnerLayer, canonical_resource, metadata, resource_metadata_url,
+        ProtectedResourceMetadata, ResourceServerConfig, ResourceServerLayer, canonical_resource,
+        metadata, resource_metadata_url,
     },
     config::{AuthMode, ServerConfig},
     http::{
@@ -42,6 +42,7 @@ use crate::{
         transport_guard::TransportGuard,
     },
     mcp::{
+        classify::ClassifyLayer,
         fast_path::FastPath,
         jsonrpc_body::reject_malformed_jsonrpc,
         session_delete::{EndableSessions, end_session},
@@ -80,7 +81,7 @@ where
         persisted: persisted.clone(),
     };
     let rmcp = ServiceBuilder::new()
-        // Only with a store: without one, legacy-session requests skip this middleware.
+        // Only with a store: without one, session requests skip this middleware.
         .option_layer(
             persisted
                 .clone()
@@ -121,13 +122,13 @@ where
         router = router.merge(routes);
     }
     router
-        .merge(mcp.layer(guard))
+        .merge(mcp.layer(ClassifyLayer).layer(guard))
         .route("/health", get(health))
         .layer(SecurityHeadersLayer)
 }
 
-/// The MCP routes behind CORS, the bearer check, session ownership (recorded in `persisted`
-/// too, when given) and the scope check.
+/// The MCP routes behind CORS and the resource server (bearer token, session ownership —
+/// recorded in `persisted` too, when given — and scope check).
 fn protect(
     mcp: Router,
     resource: &ResourceServerConfig,
@@ -135,23 +136,15 @@ fn protect(
     persisted: Option<Arc<PersistedSessions>>,
 ) -> Router {
     let base_url = config.base_url();
-    let mut owners = SessionOwnerLayer::new(config.session_idle_timeout);
-    if let Some(persisted) = persisted {
-        owners = owners.persisted_in(persisted);
-    }
-    let resource_metadata = resource_metadata_url(&base_url);
     mcp.layer(
         ServiceBuilder::new()
             .layer(BrowserCorsLayer::new(cors()))
-            .layer(BearerLayer::new(
+            .layer(ResourceServerLayer::new(
                 resource,
                 canonical_resource(&base_url),
-                resource_metadata.clone(),
-            ))
-            .layer(owners)
-            .layer(ScopeCheckLayer::new(
-                resource.required_scopes.clone(),
-                &resource_metadata,
+                resource_metadata_url(&base_url),
+                config.session_idle_timeout,
+                persisted,
                 config.max_request_body_bytes,
             )),
     )

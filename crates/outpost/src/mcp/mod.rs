@@ -1,6 +1,7 @@
 //! The glue between HTTP and rmcp: the Streamable HTTP endpoint for every revision from
 //! 2025-03-26 on, and the legacy 2024-11-05 HTTP+SSE transport over the same handler.
 
+pub mod classify;
 pub mod fast_path;
 pub mod jsonrpc_body;
 pub mod legacy_sse;

@@ -1,4 +1,4 @@
-//! `DELETE /mcp`: ending a legacy session, with the answers clients act on.
+//! `DELETE /mcp`: ending a session (2025-03-26 … 2025-11-25), with the answers clients act on.
 //!
 //! rmcp answers every DELETE that names a session with `202 Accepted`, also when the session
 //! does not exist. The transport spec answers an unknown session with `404 Not Found` (the
@@ -16,15 +16,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{Method, StatusCode};
-use rmcp::{
-    model::ProtocolVersion,
-    transport::streamable_http_server::{SessionManager, session::local::LocalSessionManager},
+use rmcp::transport::streamable_http_server::{
+    SessionManager, session::local::LocalSessionManager,
 };
 
-use super::session_store::PersistedSessions;
-
-const SESSION_ID: &str = "mcp-session-id";
-const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+use super::{
+    classify::{Era, RequestClass},
+    session_store::PersistedSessions,
+};
 
 /// The sessions a DELETE can end: rmcp's in memory and, when persisted, the stored ones.
 #[derive(Clone, Debug)]
@@ -54,16 +53,14 @@ pub async fn end_session(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.method() != Method::DELETE || !names_legacy_session(&request) {
-        return next.run(request).await;
-    }
-    let Some(id) = request
-        .headers()
-        .get(SESSION_ID)
-        .and_then(|value| value.to_str().ok())
-        .map(Arc::<str>::from)
-    else {
-        return next.run(request).await;
+    // Sessions exist only before 2026-07-28: a DELETE declaring a later version is left to
+    // rmcp (which answers 405).
+    let class = RequestClass::from_request(&request);
+    let id = match class.session() {
+        Some(id) if request.method() == Method::DELETE && class.era() == Era::Session => {
+            Arc::<str>::from(id)
+        }
+        _ => return next.run(request).await,
     };
     if !sessions.contains(&id).await {
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
@@ -73,14 +70,4 @@ pub async fn end_session(
         return StatusCode::NO_CONTENT.into_response();
     }
     response
-}
-
-/// Sessions exist only before 2026-07-28: a DELETE declaring a later version is left to rmcp
-/// (which answers 405).
-fn names_legacy_session(request: &Request) -> bool {
-    request
-        .headers()
-        .get(PROTOCOL_VERSION)
-        .and_then(|value| value.to_str().ok())
-        .is_none_or(|version| version < ProtocolVersion::V_2026_07_28.as_str())
 }

@@ -38,10 +38,9 @@ use rmcp::transport::streamable_http_server::session::store::{
     SessionState, SessionStore, SessionStoreError,
 };
 
+use super::classify::{Era, RequestClass};
 use crate::store::{McpSessionStore, StoreError};
 
-/// The session header of the Streamable HTTP transport.
-const SESSION_HEADER: &str = "mcp-session-id";
 /// Most sessions whose last expiry write is remembered; beyond it, stale entries are dropped.
 const CAPACITY: usize = 100_000;
 /// The shortest slack, so a tiny idle timeout does not mean a write per request.
@@ -245,13 +244,11 @@ pub async fn refresh_expiry(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.method() != Method::DELETE
-        && let Some(id) = request
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|value| value.to_str().ok())
-    {
-        persisted.refresh(id);
+    if request.method() != Method::DELETE {
+        let class = RequestClass::from_request(&request);
+        if let (Era::Session, Some(id)) = (class.era(), class.session()) {
+            persisted.refresh(id);
+        }
     }
     next.run(request).await
 }

@@ -26,7 +26,7 @@ use crate::{HandlerFactory, config::ServerConfig};
 /// The `/mcp` service type Outpost mounts.
 pub type McpService<H> = StreamableHttpService<H, LocalSessionManager>;
 
-/// The legacy sessions of one server, closed after `session_idle_timeout` without traffic.
+/// The Streamable HTTP sessions of one server, closed after `session_idle_timeout` without traffic.
 pub fn session_manager(config: &ServerConfig) -> Arc<LocalSessionManager> {
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(config.session_idle_timeout);
@@ -36,7 +36,7 @@ pub fn session_manager(config: &ServerConfig) -> Arc<LocalSessionManager> {
 }
 
 /// Builds the `/mcp` service over `sessions`, persisted in `persisted` when given; `factory`
-/// makes one handler per legacy session (also per resumed one) and per stateless request.
+/// makes one handler per session (also per resumed one) and per stateless request.
 pub fn streamable_service<H>(
     factory: HandlerFactory<H>,
     sessions: Arc<LocalSessionManager>,

@@ -1,29 +1,24 @@
-//! The bearer-token layer in front of the MCP routes (RFC 6750 §2.1, RFC 9068 §4).
+//! The bearer-token check of the resource server (RFC 6750 §2.1, RFC 9068 §4).
 //!
 //! Each request must carry `Authorization: Bearer <access token>`. The token is verified
 //! locally — ES256 signature against the shared keyring, `iss` equal to the configured issuer,
 //! `aud` equal to this server's canonical MCP URL (RFC 8707 §2: a token minted for any other
-//! resource is refused, never passed through), `exp` — and its grant must not be revoked.
-//! The caller's [`Identity`] then goes into the request extensions for the layers and tools
-//! behind. Refusals are [`Challenge`]s: `401` with the `resource_metadata` URL, `400` for a
-//! token in the query string (RFC 6750 §2.3 is forbidden by the MCP spec).
+//! resource is refused, never passed through), `exp` — and its grant must not be revoked. The
+//! outcome is the caller's [`Identity`] or a [`Challenge`]: `401` with the
+//! `resource_metadata` URL, `400` for a token in the query string (RFC 6750 §2.3 is forbidden
+//! by the MCP spec). [`super::service`] runs it first, for every request.
 //!
 //! Cost on the hot path: a SHA-256 of the token and two map lookups (validation cache,
-//! revocation cache), no allocation beyond an `Arc` clone and no boxed future; the ECDSA
-//! verification runs once per token and the store is asked once per grant per revocation TTL
-//! (then the future is boxed, off the hot path).
+//! revocation cache), no allocation beyond an `Arc` clone; the ECDSA verification runs once
+//! per token and the store is asked once per grant per revocation TTL.
 
 use std::{
-    convert::Infallible,
     sync::{Arc, PoisonError},
-    task::{Context, Poll},
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{extract::Request, response::Response};
-use futures::future::Either;
 use http::{HeaderMap, header};
-use tower::{Layer, Service};
 
 use super::{
     ResourceServerConfig, RevocationCheck, SharedKeyring,
@@ -33,7 +28,6 @@ use super::{
 };
 use crate::{
     auth::{access_token, scope::Scope},
-    http::early_answer::{BoxedResponse, after_draining, refuse, take_ready},
     store::GrantId,
 };
 
@@ -42,13 +36,8 @@ const VALIDATION_CACHE_CAPACITY: usize = 100_000;
 /// Most grants kept in the revocation cache.
 const REVOCATION_CACHE_CAPACITY: usize = 100_000;
 
-/// Requires a valid bearer token on every request of the wrapped service.
-#[derive(Clone)]
-pub struct BearerLayer {
-    state: Arc<BearerState>,
-}
-
-struct BearerState {
+/// Verifies bearer tokens, with the caches that keep it off the hot path.
+pub(crate) struct TokenCheck {
     keyring: SharedKeyring,
     issuer: String,
     audience: String,
@@ -59,61 +48,43 @@ struct BearerState {
     revoked: RevocationCache,
 }
 
-impl BearerLayer {
-    /// A layer accepting tokens from `config.issuer` for `audience` (the canonical MCP URL);
-    /// refusals name `resource_metadata`.
-    pub fn new(config: &ResourceServerConfig, audience: String, resource_metadata: String) -> Self {
+impl TokenCheck {
+    /// Accepts tokens from `config.issuer` for `audience` (the canonical MCP URL); refusals
+    /// name `resource_metadata`.
+    pub(crate) fn new(
+        config: &ResourceServerConfig,
+        audience: String,
+        resource_metadata: String,
+    ) -> Self {
         Self {
-            state: Arc::new(BearerState {
-                keyring: config.keyring.clone(),
-                issuer: config.issuer.clone(),
-                audience,
-                resource_metadata,
-                baseline_scope: config.baseline_scope.clone(),
-                revocation: config.revocation.clone(),
-                validated: ValidationCache::new(VALIDATION_CACHE_CAPACITY),
-                revoked: RevocationCache::new(
-                    config.revocation_cache_ttl,
-                    REVOCATION_CACHE_CAPACITY,
-                ),
-            }),
+            keyring: config.keyring.clone(),
+            issuer: config.issuer.clone(),
+            audience,
+            resource_metadata,
+            baseline_scope: config.baseline_scope.clone(),
+            revocation: config.revocation.clone(),
+            validated: ValidationCache::new(VALIDATION_CACHE_CAPACITY),
+            revoked: RevocationCache::new(config.revocation_cache_ttl, REVOCATION_CACHE_CAPACITY),
         }
     }
-}
-
-impl<S> Layer<S> for BearerLayer {
-    type Service = Bearer<S>;
-
-    fn layer(&self, inner: S) -> Bearer<S> {
-        Bearer {
-            state: self.state.clone(),
-            inner,
-        }
-    }
-}
-
-/// A service behind a [`BearerLayer`]: it sees only authenticated requests, each with an
-/// `Arc<Identity>` in its extensions.
-#[derive(Clone)]
-pub struct Bearer<S> {
-    state: Arc<BearerState>,
-    inner: S,
 }
 
 /// The outcome of the synchronous part of the check.
-enum Verdict {
+pub(crate) enum Verdict {
     Refuse(Challenge),
     Accept(Arc<Identity>),
     /// Valid token; the grant's revocation status must be fetched.
     AskRevocation(Arc<Identity>, GrantId),
 }
 
-impl BearerState {
-    fn refusal(&self, challenge: Challenge) -> Response {
+impl TokenCheck {
+    /// The answer to a request refused with `challenge`.
+    pub(crate) fn refusal(&self, challenge: Challenge) -> Response {
         challenge.into_response(&self.resource_metadata, &self.baseline_scope)
     }
 
-    fn check(&self, request: &Request) -> Verdict {
+    /// Checks the request's token as far as the caches allow.
+    pub(crate) fn check(&self, request: &Request) -> Verdict {
         let token = match bearer_token(request.headers(), request.uri().query()) {
             Ok(Some(token)) => token,
             Ok(None) => return Verdict::Refuse(Challenge::MissingToken),
@@ -154,14 +125,27 @@ impl BearerState {
             ));
         };
         match self.revoked.get(grant, Instant::now()) {
-            Some(true) => Verdict::Refuse(revoked()),
+            Some(true) => Verdict::Refuse(revoked_challenge()),
             Some(false) => Verdict::Accept(identity),
             None => Verdict::AskRevocation(identity, grant),
         }
     }
 }
 
-fn revoked() -> Challenge {
+impl TokenCheck {
+    /// Asks whether `grant` was revoked (remembering the answer): `Err` with the refusal when
+    /// it was.
+    pub(crate) async fn ask_revocation(&self, grant: GrantId) -> Result<(), Response> {
+        let revoked = self.revocation.is_revoked(grant).await;
+        self.revoked.insert(grant, revoked, Instant::now());
+        if revoked {
+            return Err(self.refusal(revoked_challenge()));
+        }
+        Ok(())
+    }
+}
+
+fn revoked_challenge() -> Challenge {
     Challenge::InvalidToken("the access token's grant has been revoked".into())
 }
 
@@ -209,52 +193,6 @@ pub fn bearer_token<'a>(
         return Err(Challenge::InvalidRequest("the bearer token is empty"));
     }
     Ok(Some(token))
-}
-
-impl<S> Service<Request> for Bearer<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxedResponse>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        match self.state.check(&request) {
-            Verdict::Refuse(challenge) => {
-                tracing::debug!(?challenge, "refused MCP request");
-                let response = self.state.refusal(challenge);
-                Either::Right(refuse(request, response))
-            }
-            Verdict::Accept(identity) => {
-                request.extensions_mut().insert(identity);
-                Either::Left(self.inner.call(request))
-            }
-            Verdict::AskRevocation(identity, grant) => {
-                let mut inner = take_ready(&mut self.inner);
-                let state = self.state.clone();
-                Either::Right(Box::pin(async move {
-                    let revoked = state.revocation.is_revoked(grant).await;
-                    state.revoked.insert(grant, revoked, Instant::now());
-                    if revoked {
-                        let response = revoked_response(&state);
-                        return Ok(after_draining(request.into_body(), response).await);
-                    }
-                    request.extensions_mut().insert(identity);
-                    inner.call(request).await
-                }))
-            }
-        }
-    }
-}
-
-fn revoked_response(state: &BearerState) -> Response {
-    state.refusal(revoked())
 }
 
 #[cfg(test)]

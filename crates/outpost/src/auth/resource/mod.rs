@@ -6,28 +6,30 @@
 //! without a valid token with `401` and a `WWW-Authenticate: Bearer resource_metadata="…"`
 //! challenge (RFC 9728 §5.1, RFC 6750 §3), accepts only tokens whose audience is its own
 //! canonical URL (RFC 8707 §2) and never reads tokens from query strings (RFC 6750 §2.3 is
-//! forbidden by the MCP spec). Each concern is one file and, where it touches requests, one
-//! plain tower layer (no per-request boxing on the hot path):
+//! forbidden by the MCP spec). Each concern is one file; on requests they are one tower
+//! service, [`ResourceServerLayer`] (no per-request boxing on the hot path):
 //!
 //! - [`metadata`] — the RFC 9728 document and its two well-known routes.
 //! - [`challenge`] — the `401`/`403` answers: `WWW-Authenticate` and the JSON error body.
-//! - [`bearer`] — the bearer-token layer: verify, cache, revocation, [`Identity`] into the
-//!   request extensions.
+//! - `bearer` — the bearer-token check: verify, cache, revocation.
 //! - [`cache`] — the validation cache (until `exp`) and the revocation cache (seconds).
 //! - [`identity`] — [`Identity`], the caller, and how tools read it ([`Caller`]).
-//! - [`scope_check`] — per-tool required scopes and the `403 insufficient_scope` layer.
-//! - [`session_owner`] — legacy sessions bound to the subject that opened them.
+//! - [`scope_check`] — per-tool required scopes and the `403 insufficient_scope` decision.
+//! - `session_owner` — sessions bound to the subject that opened them.
+//! - `service` — the three checks in order (token, session owner, scope), one
+//!   [`Identity`] into the request extensions, one refusal path.
 //!
-//! The request flow behind the transport guard: CORS → bearer → session owner → scope check
-//! → the MCP service.
+//! The request flow behind the transport guard and the request classification
+//! ([`crate::mcp::classify`]): CORS → [`ResourceServerLayer`] → the MCP service.
 
-pub mod bearer;
+mod bearer;
 pub mod cache;
 pub mod challenge;
 pub mod identity;
 pub mod metadata;
 pub mod scope_check;
-pub mod session_owner;
+mod service;
+mod session_owner;
 
 use std::{
     fmt,
@@ -40,11 +42,10 @@ use async_trait::async_trait;
 use super::{keyring::Keyring, scope::Scope};
 use crate::store::{GrantId, GrantStore};
 
-pub use bearer::BearerLayer;
 pub use identity::{Caller, Identity};
 pub use metadata::ProtectedResourceMetadata;
-pub use scope_check::{REQUIRED_SCOPES_META_KEY, RequiredScopes, ScopeCheckLayer, requires_scope};
-pub use session_owner::SessionOwnerLayer;
+pub use scope_check::{REQUIRED_SCOPES_META_KEY, RequiredScopes, requires_scope};
+pub use service::{ResourceServer, ResourceServerLayer};
 
 /// The path of the MCP endpoint; the canonical resource URL is `{base_url}{MCP_PATH}`.
 pub const MCP_PATH: &str = "/mcp";

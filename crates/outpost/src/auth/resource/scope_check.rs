@@ -13,8 +13,9 @@
 //! `RequiredScopes::from_tools(&MyServer::tool_router().list_all())`), or builds the map
 //! directly with [`RequiredScopes::require`]. The map is fixed for the server's life.
 //!
-//! **Checking.** The check is a layer behind the bearer layer, before both MCP paths (the
-//! fast path and rmcp's service), so it is written once. It knows the caller's scopes from
+//! **Checking.** The check runs in the resource server's service ([`super::service`]) after
+//! the bearer token's, before both MCP paths (the fast path and rmcp's service), so it is
+//! written once. It knows the caller's scopes from
 //! the [`Identity`] and must learn the tool name from the body. To keep that off the hot
 //! path, it first compares the token's scopes with the *union* of all required scopes: a
 //! token holding them all (or a server requiring none) passes with no body read at all. Only
@@ -26,32 +27,24 @@
 //! A 2026-07-28 request on `/mcp` needs no body read at all: it names its method and tool in
 //! the SEP-2243 `Mcp-Method` / `Mcp-Name` headers, and rmcp (and the fast path, which mirrors
 //! it) refuses any request whose body disagrees with them, so the headers decide
-//! ([`tool_from_headers`]). The legacy `/message` endpoint does not check those headers: its
-//! bodies are always read.
+//! ([`RequestClass::headers_name_the_call`]). The legacy `/message` endpoint does not check
+//! those headers: its bodies are always read.
 
-use std::{
-    borrow::Cow,
-    collections::HashMap,
-    convert::Infallible,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{borrow::Cow, collections::HashMap, sync::Arc};
 
 use axum::{
     body::Body,
     extract::Request,
     response::{IntoResponse, Response},
 };
-use futures::future::Either;
-use http::{HeaderName, Method, StatusCode};
+use http::{Method, StatusCode};
 use rmcp::model::Tool;
 use serde::Deserialize;
-use tower::{Layer, Service};
 
-use super::{challenge::Challenge, identity::Identity};
+use super::challenge::Challenge;
 use crate::{
     auth::scope::{Scope, ScopeError},
-    http::early_answer::{BoxedResponse, refuse, take_ready},
+    mcp::classify::RequestClass,
 };
 
 /// The `_meta` key of a tool definition that names the scope the tool requires.
@@ -167,154 +160,83 @@ pub fn missing_scope(body: &[u8], required: &RequiredScopes, granted: &Scope) ->
     })
 }
 
-/// The `403`: what the token has plus what the tool needs, so that a client that replaces its
-/// scope with the challenge's keeps what it had (MCP 2025-11-25 step-up).
-fn insufficient(layer: &ScopeCheckLayer, granted: &Scope, needed: &Scope) -> Response {
-    Challenge::InsufficientScope(granted.union(needed))
-        .into_response(&layer.resource_metadata, &Scope::empty())
-}
-
-// The headers `tool_from_headers` reads, pre-parsed (a `&str` name is parsed per lookup).
-static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-static METHOD: HeaderName = HeaderName::from_static("mcp-method");
-static NAME: HeaderName = HeaderName::from_static("mcp-name");
-
-/// What the SEP-2243 headers of a request say, when they can be trusted.
-#[derive(Debug, PartialEq, Eq)]
-enum NamedInHeaders {
-    /// `Mcp-Method` is something other than `tools/call`.
-    NotAToolCall,
-    /// A `tools/call` of this tool (`Mcp-Name`).
-    Tool(String),
-}
-
-/// The method and tool a request names in its headers, when the transport will refuse a body
-/// that disagrees: a `POST /mcp` of revision 2026-07-28 or later (rmcp's
-/// `validate_standard_headers`) with exactly one `Mcp-Method` and, for `tools/call`, exactly
-/// one plain (not Base64-encoded) `Mcp-Name`. `None`: the body must be read.
-fn tool_from_headers(request: &Request) -> Option<NamedInHeaders> {
-    if request.uri().path() != super::MCP_PATH {
-        return None;
-    }
-    let headers = request.headers();
-    let version = single(headers, &PROTOCOL_VERSION)?;
-    if version < rmcp::model::ProtocolVersion::STANDARD_HEADERS.as_str() {
-        return None;
-    }
-    if single(headers, &METHOD)? != "tools/call" {
-        return Some(NamedInHeaders::NotAToolCall);
-    }
-    let name = single(headers, &NAME)?;
-    if name.starts_with("=?") {
-        return None;
-    }
-    Some(NamedInHeaders::Tool(name.to_owned()))
-}
-
-/// The value of a header present exactly once, as text.
-fn single<'a>(headers: &'a http::HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    let mut values = headers.get_all(name).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    value.to_str().ok()
+/// What the scope check decided from the headers.
+pub(crate) enum ScopeVerdict {
+    /// The token holds every scope the request can need.
+    Pass,
+    /// A `tools/call` of a tool whose scope the token lacks: the `403`.
+    Refuse(Response),
+    /// Only the body can tell which tool is called.
+    ReadBody,
 }
 
 /// Refuses `tools/call` of tools whose required scope the caller's token lacks.
-#[derive(Clone)]
-pub struct ScopeCheckLayer {
+pub(crate) struct ScopeCheck {
     required: RequiredScopes,
     resource_metadata: Arc<str>,
     max_body: usize,
 }
 
-impl ScopeCheckLayer {
-    /// A check of `required`; refusals name `resource_metadata`; bodies over `max_body`
-    /// bytes are refused with `413` as the MCP service would.
-    pub fn new(required: RequiredScopes, resource_metadata: &str, max_body: usize) -> Self {
+impl ScopeCheck {
+    /// A check of `required`; refusals name `resource_metadata`; bodies over `max_body` bytes
+    /// are refused with `413` as the MCP service would.
+    pub(crate) fn new(required: RequiredScopes, resource_metadata: &str, max_body: usize) -> Self {
         Self {
             required,
             resource_metadata: resource_metadata.into(),
             max_body,
         }
     }
-}
 
-impl<S> Layer<S> for ScopeCheckLayer {
-    type Service = ScopeCheck<S>;
-
-    fn layer(&self, inner: S) -> ScopeCheck<S> {
-        ScopeCheck {
-            layer: self.clone(),
-            inner,
+    /// The decision for a request (`class`, `method`) by a token holding `granted`.
+    pub(crate) fn verdict(
+        &self,
+        class: &RequestClass,
+        method: &Method,
+        granted: &Scope,
+    ) -> ScopeVerdict {
+        if self.required.is_empty()
+            || granted.contains_all(&self.required.union)
+            || *method != Method::POST
+        {
+            return ScopeVerdict::Pass;
+        }
+        if !class.headers_name_the_call() {
+            return ScopeVerdict::ReadBody;
+        }
+        if class.method() != Some("tools/call") {
+            return ScopeVerdict::Pass;
+        }
+        let needed = class.tool().and_then(|tool| self.required.for_tool(tool));
+        match needed.filter(|needed| !granted.contains_all(needed)) {
+            None => ScopeVerdict::Pass,
+            Some(needed) => ScopeVerdict::Refuse(self.insufficient(granted, needed)),
         }
     }
-}
 
-/// A service behind a [`ScopeCheckLayer`].
-#[derive(Clone)]
-pub struct ScopeCheck<S> {
-    layer: ScopeCheckLayer,
-    inner: S,
-}
-
-impl<S> Service<Request> for ScopeCheck<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxedResponse>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+    /// Reads the body of `request` to find the tools it calls: the request with its body
+    /// re-attached, or the refusal (`403`, or `413` past the body limit).
+    pub(crate) async fn check_body(
+        &self,
+        request: Request,
+        granted: &Scope,
+    ) -> Result<Request, Response> {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, self.max_body).await else {
+            let message = "Payload Too Large: request body exceeds the limit";
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, message).into_response());
+        };
+        if let Some(needed) = missing_scope(&bytes, &self.required, granted) {
+            return Err(self.insufficient(granted, &needed));
+        }
+        Ok(Request::from_parts(parts, Body::from(bytes)))
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        let granted = request.extensions().get::<Arc<Identity>>().cloned();
-        let sufficient = granted
-            .as_ref()
-            .is_some_and(|identity| identity.scopes.contains_all(&self.layer.required.union));
-        if self.layer.required.is_empty() || sufficient || request.method() != Method::POST {
-            return Either::Left(self.inner.call(request));
-        }
-        let granted = granted
-            .map(|identity| identity.scopes.clone())
-            .unwrap_or_default();
-        match tool_from_headers(&request) {
-            Some(NamedInHeaders::NotAToolCall) => return Either::Left(self.inner.call(request)),
-            Some(NamedInHeaders::Tool(name)) => {
-                let needed = self.layer.required.for_tool(&name);
-                return match needed.filter(|needed| !granted.contains_all(needed)) {
-                    None => Either::Left(self.inner.call(request)),
-                    Some(needed) => {
-                        let response = insufficient(&self.layer, &granted, needed);
-                        Either::Right(refuse(request, response))
-                    }
-                };
-            }
-            None => {}
-        }
-        let mut inner = take_ready(&mut self.inner);
-        let layer = self.layer.clone();
-        Either::Right(Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let bytes = match axum::body::to_bytes(body, layer.max_body).await {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    let message = "Payload Too Large: request body exceeds the limit";
-                    return Ok((StatusCode::PAYLOAD_TOO_LARGE, message).into_response());
-                }
-            };
-            if let Some(needed) = missing_scope(&bytes, &layer.required, &granted) {
-                return Ok(insufficient(&layer, &granted, &needed));
-            }
-            inner
-                .call(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }))
+    /// The `403`: what the token has plus what the tool needs, so that a client that replaces
+    /// its scope with the challenge's keeps what it had (MCP 2025-11-25 step-up).
+    fn insufficient(&self, granted: &Scope, needed: &Scope) -> Response {
+        Challenge::InsufficientScope(granted.union(needed))
+            .into_response(&self.resource_metadata, &Scope::empty())
     }
 }
 
@@ -326,55 +248,67 @@ mod tests {
         Scope::parse(value).unwrap()
     }
 
-    fn request(path: &str, headers: &[(&str, &str)]) -> Request {
-        let mut builder = Request::builder().method(Method::POST).uri(path);
+    fn class(headers: &[(&str, &str)]) -> RequestClass {
+        let mut map = http::HeaderMap::new();
         for (name, value) in headers {
-            builder = builder.header(*name, *value);
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(value).unwrap(),
+            );
         }
-        builder.body(Body::empty()).unwrap()
+        RequestClass::of("/mcp", None, &map)
     }
 
     #[test]
-    fn only_checked_headers_name_the_tool() {
-        let modern = [
-            ("mcp-protocol-version", "2026-07-28"),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", "admin"),
-        ];
-        assert_eq!(
-            tool_from_headers(&request("/mcp", &modern)),
-            Some(NamedInHeaders::Tool("admin".into()))
+    fn checked_headers_decide_without_the_body() {
+        let check = ScopeCheck::new(
+            RequiredScopes::default().require("admin", scope("mcp:admin")),
+            "https://mcp.example/.well-known/oauth-protected-resource/mcp",
+            1024,
         );
-        let listing = [
+        let post = Method::POST;
+        let held = scope("mcp");
+        let call = |tool: &str| {
+            class(&[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", tool),
+            ])
+        };
+        assert!(matches!(
+            check.verdict(&call("admin"), &post, &held),
+            ScopeVerdict::Refuse(_)
+        ));
+        assert!(matches!(
+            check.verdict(&call("echo"), &post, &held),
+            ScopeVerdict::Pass
+        ));
+        let admin = scope("mcp mcp:admin");
+        assert!(matches!(
+            check.verdict(&call("admin"), &post, &admin),
+            ScopeVerdict::Pass
+        ));
+        let listing = class(&[
             ("mcp-protocol-version", "2026-07-28"),
             ("mcp-method", "tools/list"),
-        ];
-        assert_eq!(
-            tool_from_headers(&request("/mcp", &listing)),
-            Some(NamedInHeaders::NotAToolCall)
-        );
-        // The legacy endpoint does not check the headers against the body.
-        assert_eq!(tool_from_headers(&request("/message", &modern)), None);
-        // Older revisions do not either.
-        let older = [
+        ]);
+        assert!(matches!(
+            check.verdict(&listing, &post, &held),
+            ScopeVerdict::Pass
+        ));
+        let older = class(&[
             ("mcp-protocol-version", "2025-11-25"),
             ("mcp-method", "tools/call"),
             ("mcp-name", "admin"),
-        ];
-        assert_eq!(tool_from_headers(&request("/mcp", &older)), None);
-        // Base64-encoded names and repeated headers: read the body.
-        let encoded = [
-            ("mcp-protocol-version", "2026-07-28"),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", "=?base64?YWRtaW4=?="),
-        ];
-        assert_eq!(tool_from_headers(&request("/mcp", &encoded)), None);
-        let repeated = [
-            ("mcp-protocol-version", "2026-07-28"),
-            ("mcp-method", "tools/list"),
-            ("mcp-method", "tools/call"),
-        ];
-        assert_eq!(tool_from_headers(&request("/mcp", &repeated)), None);
+        ]);
+        assert!(matches!(
+            check.verdict(&older, &post, &held),
+            ScopeVerdict::ReadBody
+        ));
+        assert!(matches!(
+            check.verdict(&older, &Method::GET, &held),
+            ScopeVerdict::Pass
+        ));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Legacy sessions bound to the subject that opened them (MCP security best practices,
+//! Sessions bound to the subject that opened them (MCP security best practices,
 //! "session hijacking": a session id is never authentication).
 //!
 //! A 2025-xx session (`Mcp-Session-Id`, created by an `initialize` answer) or a 2024-11-05
@@ -16,43 +16,32 @@
 //! or when the store has no live record. Hits stay in memory. Legacy `/sse` sessions live as
 //! long as their stream, so they are never persisted.
 //!
-//! Stateless 2026-07-28 requests name no session and are passed on untouched with no boxing;
-//! other requests without a session id have their answer inspected for a new
-//! `Mcp-Session-Id` (a boxed future, on the session path only).
+//! [`OwnerCheck::verdict`] decides synchronously where it can: stateless 2026-07-28 requests
+//! name no session and pass untouched; other requests without a session id have their answer
+//! watched for a new `Mcp-Session-Id` or `/sse` endpoint event ([`OwnerCheck::watch`]), on the
+//! session path only. [`super::service`] runs the check after the bearer token's.
 
 use std::{
     collections::HashMap,
-    convert::Infallible,
     sync::{Arc, Mutex, PoisonError},
-    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use axum::{
     body::Body,
-    extract::Request,
     response::{IntoResponse, Response},
 };
-use futures::{StreamExt, future::Either};
+use futures::StreamExt;
 use http::{HeaderName, Method, StatusCode};
-use tower::{Layer, Service};
 
-use super::identity::Identity;
-use crate::{
-    http::early_answer::{BoxedResponse, after_draining, refuse, take_ready},
-    mcp::{
-        legacy_sse::{MESSAGE_PATH, SSE_PATH, session_id as legacy_session_id},
-        session_store::PersistedSessions,
-    },
+use crate::mcp::{
+    classify::{Era, RequestClass},
+    session_store::PersistedSessions,
 };
 
 /// The session header of the Streamable HTTP transport (pre-parsed: a `&str` name is parsed
 /// on every lookup).
 static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
-/// The protocol revision header.
-static PROTOCOL_VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
-/// The revision whose requests are stateless and never create sessions.
-const STATELESS_VERSION: &str = "2026-07-28";
 /// Most sessions tracked at once; new sessions beyond it are not recorded (so not usable).
 const CAPACITY: usize = 100_000;
 
@@ -62,7 +51,7 @@ struct Owner {
 }
 
 /// Session id → owning subject.
-pub struct SessionOwners {
+pub(crate) struct SessionOwners {
     owners: Mutex<HashMap<String, Owner>>,
     idle_timeout: Duration,
 }
@@ -119,61 +108,109 @@ impl SessionOwners {
     }
 }
 
-/// Binds sessions to subjects; place it behind the bearer layer.
-#[derive(Clone)]
-pub struct SessionOwnerLayer {
+/// What the session-owner check decided before the request goes on.
+pub(crate) enum OwnerVerdict {
+    /// Nothing to check or watch: pass the request on.
+    Pass,
+    /// The request may create a session (or ends one): pass it on and [`OwnerCheck::watch`]
+    /// its answer.
+    Watch,
+    /// A Streamable HTTP session this instance does not know: ask the store.
+    AskStore,
+    /// Someone else's session, or an unknown one: `404`.
+    NotFound,
+}
+
+/// Sessions bound to subjects, in memory and, with a store, in [`PersistedSessions`].
+pub(crate) struct OwnerCheck {
     owners: Arc<SessionOwners>,
     persisted: Option<Arc<PersistedSessions>>,
 }
 
-impl SessionOwnerLayer {
-    /// A layer whose sessions idle out after `idle_timeout` (the server's session timeout).
-    pub fn new(idle_timeout: Duration) -> Self {
+impl OwnerCheck {
+    /// Sessions that idle out after `idle_timeout`, recorded in `persisted` too when given.
+    pub(crate) fn new(idle_timeout: Duration, persisted: Option<Arc<PersistedSessions>>) -> Self {
         Self {
             owners: Arc::new(SessionOwners::new(idle_timeout)),
-            persisted: None,
+            persisted,
         }
     }
 
-    /// Also records Streamable HTTP sessions' owners in `persisted`, and reads them back from
-    /// there for session ids not in memory.
-    pub fn persisted_in(mut self, persisted: Arc<PersistedSessions>) -> Self {
-        self.persisted = Some(persisted);
-        self
-    }
-}
-
-impl<S> Layer<S> for SessionOwnerLayer {
-    type Service = SessionOwner<S>;
-
-    fn layer(&self, inner: S) -> SessionOwner<S> {
-        SessionOwner {
-            owners: self.owners.clone(),
-            persisted: self.persisted.clone(),
-            inner,
+    /// Whether `subject` may send `request` (classified as `class`) as far as memory can tell.
+    pub(crate) fn verdict(
+        &self,
+        class: &RequestClass,
+        method: &Method,
+        subject: &str,
+    ) -> OwnerVerdict {
+        if let Some(session) = class.session() {
+            if !self.owners.owned_by(session, subject) {
+                return if self.persisted.is_some() && class.era() == Era::Session {
+                    OwnerVerdict::AskStore
+                } else {
+                    OwnerVerdict::NotFound
+                };
+            }
+            return if *method == Method::DELETE {
+                OwnerVerdict::Watch
+            } else {
+                OwnerVerdict::Pass
+            };
+        }
+        match class.era() {
+            Era::Stateless => OwnerVerdict::Pass,
+            Era::Session => OwnerVerdict::Watch,
+            Era::HttpSse if *method == Method::GET => OwnerVerdict::Watch,
+            Era::HttpSse => OwnerVerdict::Pass,
         }
     }
-}
 
-/// A service behind a [`SessionOwnerLayer`].
-#[derive(Clone)]
-pub struct SessionOwner<S> {
-    owners: Arc<SessionOwners>,
-    persisted: Option<Arc<PersistedSessions>>,
-    inner: S,
-}
-
-/// The session a request names: on `/message`, its `sessionId` read exactly as the legacy
-/// transport reads it to route the message (whatever headers say); elsewhere the
-/// `Mcp-Session-Id` header.
-fn named_session(request: &Request) -> Option<String> {
-    if request.uri().path() == MESSAGE_PATH {
-        return legacy_session_id(request.uri().query()).ok();
+    /// Whether the store names `subject` as the owner of `session` (remembered in memory from
+    /// then on).
+    pub(crate) async fn owned_in_store(&self, session: &str, subject: &str) -> bool {
+        let Some(persisted) = &self.persisted else {
+            return false;
+        };
+        if persisted.owner(session).await.as_deref() != Some(subject) {
+            return false;
+        }
+        self.owners.record(session, subject);
+        true
     }
-    request
-        .headers()
-        .get(&SESSION_HEADER)
-        .map(|id| String::from_utf8_lossy(id.as_bytes()).into_owned())
+
+    /// Follows up on an answer: a successful `DELETE` forgets its session; an `initialize`
+    /// answer's new `Mcp-Session-Id` is recorded for `subject` (in the store too); a `/sse`
+    /// stream's announced session is recorded while the stream lasts.
+    pub(crate) async fn watch(
+        &self,
+        class: &RequestClass,
+        method: &Method,
+        subject: String,
+        response: Response,
+    ) -> Response {
+        if let Some(session) = class.session() {
+            if *method == Method::DELETE && response.status().is_success() {
+                self.owners.remove(session);
+            }
+            return response;
+        }
+        if class.era() == Era::HttpSse {
+            return watch_sse(response, self.owners.clone(), subject);
+        }
+        if let Some(id) = response.headers().get(&SESSION_HEADER) {
+            let id = String::from_utf8_lossy(id.as_bytes());
+            self.owners.record(&id, &subject);
+            if let Some(persisted) = &self.persisted {
+                persisted.record_owner(&id, &subject).await;
+            }
+        }
+        response
+    }
+}
+
+/// The answer for someone else's or an unknown session.
+pub(crate) fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
 /// The legacy session id in the `endpoint` event of a `/sse` stream's first bytes.
@@ -185,115 +222,6 @@ fn announced_session(chunk: &[u8]) -> Option<String> {
         .take_while(char::is_ascii_alphanumeric)
         .collect();
     (!id.is_empty()).then_some(id)
-}
-
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
-}
-
-impl<S> Service<Request> for SessionOwner<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxedResponse>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let Some(subject) = request
-            .extensions()
-            .get::<Arc<Identity>>()
-            .map(|identity| identity.subject.clone())
-        else {
-            // Not authenticated: nothing to bind (the bearer layer sits in front).
-            return Either::Left(self.inner.call(request));
-        };
-        let session = named_session(&request);
-        if let Some(session) = &session {
-            if !self.owners.owned_by(session, &subject) {
-                if let Some(persisted) = &self.persisted
-                    && ![MESSAGE_PATH, SSE_PATH].contains(&request.uri().path())
-                {
-                    let (persisted, session) = (persisted.clone(), session.clone());
-                    return Either::Right(
-                        self.owned_in_store(persisted, request, session, subject),
-                    );
-                }
-                return Either::Right(refuse(request, not_found()));
-            }
-            if request.method() != Method::DELETE {
-                return Either::Left(self.inner.call(request));
-            }
-        }
-        let stateless = request
-            .headers()
-            .get(&PROTOCOL_VERSION_HEADER)
-            .is_some_and(|version| version.as_bytes() == STATELESS_VERSION.as_bytes());
-        let opens_sse = request.method() == Method::GET && request.uri().path() == SSE_PATH;
-        if session.is_none() && stateless && !opens_sse {
-            return Either::Left(self.inner.call(request));
-        }
-        let mut inner = take_ready(&mut self.inner);
-        let owners = self.owners.clone();
-        let persisted = self.persisted.clone();
-        Either::Right(Box::pin(async move {
-            let response = inner.call(request).await?;
-            if let Some(session) = session {
-                // A DELETE of an owned session: forget it once it has ended.
-                if response.status().is_success() {
-                    owners.remove(&session);
-                }
-                return Ok(response);
-            }
-            if opens_sse {
-                return Ok(watch_sse(response, owners, subject));
-            }
-            if let Some(id) = response.headers().get(&SESSION_HEADER) {
-                let id = String::from_utf8_lossy(id.as_bytes());
-                owners.record(&id, &subject);
-                if let Some(persisted) = persisted {
-                    persisted.record_owner(&id, &subject).await;
-                }
-            }
-            Ok(response)
-        }))
-    }
-}
-
-impl<S> SessionOwner<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    /// A Streamable HTTP session id this map does not know: passed on when the store names
-    /// `subject` as its owner (and remembered in memory from then on), 404 otherwise.
-    fn owned_in_store(
-        &mut self,
-        persisted: Arc<PersistedSessions>,
-        request: Request,
-        session: String,
-        subject: String,
-    ) -> BoxedResponse {
-        let mut inner = take_ready(&mut self.inner);
-        let owners = self.owners.clone();
-        Box::pin(async move {
-            if persisted.owner(&session).await.as_deref() != Some(subject.as_str()) {
-                return Ok(after_draining(request.into_body(), not_found()).await);
-            }
-            owners.record(&session, &subject);
-            let deleting = request.method() == Method::DELETE;
-            let response = inner.call(request).await?;
-            if deleting && response.status().is_success() {
-                owners.remove(&session);
-            }
-            Ok(response)
-        })
-    }
 }
 
 /// Forgets a legacy session when its stream ends.
@@ -347,26 +275,6 @@ mod tests {
         let idle = SessionOwners::new(Duration::ZERO);
         idle.record("s2", "alice");
         assert!(!idle.owned_by("s2", "alice"));
-    }
-
-    #[test]
-    fn message_posts_are_checked_against_the_session_they_are_routed_to() {
-        let request = |uri: &str| {
-            Request::post(uri)
-                .header(&SESSION_HEADER, "streamable-1")
-                .body(Body::empty())
-                .expect("request")
-        };
-        // `/message` routes by its query, so that is the session to check, not the header.
-        assert_eq!(
-            named_session(&request("/message?sessionId=legacy%31")),
-            Some("legacy1".to_owned())
-        );
-        assert_eq!(named_session(&request("/message")), None);
-        assert_eq!(
-            named_session(&request("/mcp?sessionId=legacy1")),
-            Some("streamable-1".to_owned())
-        );
     }
 
     #[test]

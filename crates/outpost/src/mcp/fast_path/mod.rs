@@ -9,7 +9,7 @@
 //! `resources/read`, `resources/templates/list`, `prompts/*`, `completion/complete`,
 //! `server/discover`, `ping`) — by calling rmcp's `Service::handle_request` directly.
 //!
-//! Everything else reaches rmcp unchanged, body re-attached: `initialize` and legacy sessions,
+//! Everything else reaches rmcp unchanged, body re-attached: `initialize` and sessions,
 //! notifications, `subscriptions/listen`, GET/DELETE, progress, and *every request rmcp would
 //! reject*. The fast path never invents an error: it only answers what rmcp would hand to the
 //! handler, so every transport-level rejection (header mismatch, unsupported version, bad
@@ -42,10 +42,7 @@ use rmcp::ServerHandler;
 
 pub use service::FastPathService;
 
-use crate::{HandlerFactory, config::ServerConfig};
-
-/// The protocol revision the fast path serves.
-const STATELESS_VERSION: &str = "2026-07-28";
+use crate::{HandlerFactory, config::ServerConfig, mcp::classify::RequestClass};
 
 /// The fast path for the handlers one factory makes; route `/mcp` to
 /// [`FastPath::in_front_of`] rmcp's service.
@@ -108,8 +105,9 @@ where
     /// The fast path's answer, or the request back (unchanged but for a buffered body) when
     /// rmcp must answer it.
     async fn try_answer(&self, request: Request) -> Result<Response, Request> {
+        let class = RequestClass::from_request(&request);
         if request.method() != Method::POST
-            || !screen::headers_allow_fast_path(request.headers(), self.inner.max_body)
+            || !screen::headers_allow_fast_path(&class, request.headers(), self.inner.max_body)
         {
             return Err(request);
         }

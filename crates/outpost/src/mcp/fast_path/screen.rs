@@ -13,12 +13,10 @@
 use http::{HeaderMap, HeaderName, header};
 use rmcp::transport::common::http_header::{EVENT_STREAM_MIME_TYPE, JSON_MIME_TYPE};
 
-use super::STATELESS_VERSION;
+use crate::mcp::classify::{Era, RequestClass};
 
 // rmcp's header names (`transport::common::http_header`), pre-parsed: looking a mixed-case
 // `&str` up in a `HeaderMap` lower-cases it on every request.
-static MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-static MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 /// `Mcp-Method` (SEP-2243).
 pub(super) static MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 /// `Mcp-Name` (SEP-2243).
@@ -46,17 +44,24 @@ const COMMON_ACCEPT: [&[u8]; 2] = [
     b"text/event-stream, application/json",
 ];
 
-/// Whether the headers allow the fast path; `max_body` is the configured POST body limit.
-pub(super) fn headers_allow_fast_path(headers: &HeaderMap, max_body: usize) -> bool {
-    accepts_json_and_sse(headers)
+/// Whether a request of `class` with `headers` may take the fast path; `max_body` is the
+/// configured POST body limit. The class says stateless (a version rmcp knows, no session)
+/// and names a fast method; the headers must be ones rmcp would accept as they are.
+pub(super) fn headers_allow_fast_path(
+    class: &RequestClass,
+    headers: &HeaderMap,
+    max_body: usize,
+) -> bool {
+    class.era() == Era::Stateless
+        && class.is_known_version()
+        && class.session().is_none()
+        && class
+            .method()
+            .is_some_and(|method| FAST_METHODS.contains(&method))
+        && accepts_json_and_sse(headers)
         && content_type_is_json(headers)
-        && headers
-            .get(&MCP_PROTOCOL_VERSION)
-            .is_some_and(|version| version.as_bytes() == STATELESS_VERSION.as_bytes())
-        && !headers.contains_key(&MCP_SESSION_ID)
         && !headers.contains_key(header::ORIGIN)
         && declared_length(headers).is_some_and(|length| length <= max_body)
-        && single_value(headers, &MCP_METHOD).is_some_and(|method| FAST_METHODS.contains(&method))
 }
 
 /// The `Content-Length`, when there is exactly one and it is a number. Chunked bodies are left
@@ -179,6 +184,10 @@ mod tests {
         map
     }
 
+    fn allowed(headers: &HeaderMap) -> bool {
+        headers_allow_fast_path(&RequestClass::of("/mcp", None, headers), headers, 1000)
+    }
+
     fn valid() -> Vec<(&'static str, &'static str)> {
         vec![
             ("content-type", "application/json"),
@@ -191,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_plain_stateless_call_passes() {
-        assert!(headers_allow_fast_path(&headers(&valid()), 1000));
+        assert!(allowed(&headers(&valid())));
     }
 
     #[test]
@@ -204,10 +213,7 @@ mod tests {
         for extra in cases {
             let mut pairs = valid();
             pairs.push(*extra);
-            assert!(
-                !headers_allow_fast_path(&headers(&pairs), 1000),
-                "{extra:?}"
-            );
+            assert!(!allowed(&headers(&pairs)), "{extra:?}");
         }
         let replaced: &[(&str, &str)] = &[
             ("content-type", "text/plain"),
@@ -223,10 +229,7 @@ mod tests {
                 .into_iter()
                 .map(|(n, v)| if n == *name { (n, *value) } else { (n, v) })
                 .collect();
-            assert!(
-                !headers_allow_fast_path(&headers(&pairs), 1000),
-                "{name}: {value}"
-            );
+            assert!(!allowed(&headers(&pairs)), "{name}: {value}");
         }
     }
 

@@ -1,0 +1,204 @@
+//! The resource server as one tower service in front of the MCP routes.
+//!
+//! Every request passes three checks, in this order, each a file of its own: the bearer token
+//! ([`super::bearer`]: `401`), the session it names ([`super::session_owner`]: `404` for
+//! someone else's), and the scope of the tool it calls ([`super::scope_check`]: `403`). They
+//! share one [`Identity`], looked up once, and one refusal path (the body is drained first so
+//! the connection survives: [`after_draining`]).
+//!
+//! Most requests are decided from the caches and headers alone; they go on to the MCP service
+//! with nothing boxed. A request that needs an await — a revocation answer not cached, a
+//! session owner to read from the store, a body to read for its tool name, an answer to watch
+//! for a new session, or a refusal — takes one boxed future that runs the checks in order.
+
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use axum::{extract::Request, response::Response};
+use futures::future::Either;
+use tower::{Layer, Service};
+
+use super::{
+    ResourceServerConfig,
+    bearer::{TokenCheck, Verdict},
+    identity::Identity,
+    scope_check::{ScopeCheck, ScopeVerdict},
+    session_owner::{OwnerCheck, OwnerVerdict, not_found},
+};
+use crate::{
+    http::early_answer::{BoxedResponse, after_draining, take_ready},
+    mcp::{classify::RequestClass, session_store::PersistedSessions},
+    store::GrantId,
+};
+
+/// Requires a valid bearer token, the caller's own sessions and the tools' scopes on every
+/// request of the wrapped service, which sees each request with an `Arc<Identity>` in its
+/// extensions.
+#[derive(Clone)]
+pub struct ResourceServerLayer {
+    checks: Arc<Checks>,
+}
+
+struct Checks {
+    tokens: TokenCheck,
+    owners: OwnerCheck,
+    scopes: ScopeCheck,
+}
+
+impl ResourceServerLayer {
+    /// Checks for `config`: tokens for `audience` (the canonical MCP URL), refusals naming
+    /// `resource_metadata`, sessions idling out after `session_idle_timeout` (their owners
+    /// also kept in `persisted`, when given), bodies read up to `max_body` bytes.
+    pub fn new(
+        config: &ResourceServerConfig,
+        audience: String,
+        resource_metadata: String,
+        session_idle_timeout: std::time::Duration,
+        persisted: Option<Arc<PersistedSessions>>,
+        max_body: usize,
+    ) -> Self {
+        let scopes = ScopeCheck::new(config.required_scopes.clone(), &resource_metadata, max_body);
+        Self {
+            checks: Arc::new(Checks {
+                tokens: TokenCheck::new(config, audience, resource_metadata),
+                owners: OwnerCheck::new(session_idle_timeout, persisted),
+                scopes,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for ResourceServerLayer {
+    type Service = ResourceServer<S>;
+
+    fn layer(&self, inner: S) -> ResourceServer<S> {
+        ResourceServer {
+            checks: self.checks.clone(),
+            inner,
+        }
+    }
+}
+
+/// A service behind a [`ResourceServerLayer`].
+#[derive(Clone)]
+pub struct ResourceServer<S> {
+    checks: Arc<Checks>,
+    inner: S,
+}
+
+impl<S> Service<Request> for ResourceServer<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxedResponse>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let (identity, revocation) = match self.checks.tokens.check(&request) {
+            Verdict::Refuse(challenge) => {
+                tracing::debug!(?challenge, "refused MCP request");
+                let response = self.checks.tokens.refusal(challenge);
+                return Either::Right(Box::pin(refuse(request, response)));
+            }
+            Verdict::Accept(identity) => (identity, None),
+            Verdict::AskRevocation(identity, grant) => (identity, Some(grant)),
+        };
+        if revocation.is_none() && self.decided_in_place(&request, &identity) {
+            request.extensions_mut().insert(identity);
+            return Either::Left(self.inner.call(request));
+        }
+        let inner = take_ready(&mut self.inner);
+        Either::Right(Box::pin(checked(
+            self.checks.clone(),
+            inner,
+            request,
+            identity,
+            revocation,
+        )))
+    }
+}
+
+impl<S> ResourceServer<S> {
+    /// Whether the session and scope checks pass without an await or a watched answer.
+    fn decided_in_place(&self, request: &Request, identity: &Identity) -> bool {
+        let class = RequestClass::from_request(request);
+        let method = request.method();
+        matches!(
+            self.checks
+                .owners
+                .verdict(&class, method, &identity.subject),
+            OwnerVerdict::Pass
+        ) && matches!(
+            self.checks.scopes.verdict(&class, method, &identity.scopes),
+            ScopeVerdict::Pass
+        )
+    }
+}
+
+async fn refuse(request: Request, response: Response) -> Result<Response, Infallible> {
+    Ok(after_draining(request.into_body(), response).await)
+}
+
+/// Every check in order, with the awaits the fast decision could not make.
+async fn checked<S>(
+    checks: Arc<Checks>,
+    mut inner: S,
+    mut request: Request,
+    identity: Arc<Identity>,
+    revocation: Option<GrantId>,
+) -> Result<Response, Infallible>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    if let Some(grant) = revocation
+        && let Err(response) = checks.tokens.ask_revocation(grant).await
+    {
+        return refuse(request, response).await;
+    }
+    let class = RequestClass::from_request(&request).into_owned();
+    let method = request.method().clone();
+    let watch = match checks.owners.verdict(&class, &method, &identity.subject) {
+        OwnerVerdict::Pass => false,
+        OwnerVerdict::Watch => true,
+        OwnerVerdict::NotFound => return refuse(request, not_found()).await,
+        OwnerVerdict::AskStore => {
+            let session = class.session().unwrap_or_default();
+            if !checks
+                .owners
+                .owned_in_store(session, &identity.subject)
+                .await
+            {
+                return refuse(request, not_found()).await;
+            }
+            // A resumed session's DELETE forgets it once it has ended.
+            method == http::Method::DELETE
+        }
+    };
+    match checks.scopes.verdict(&class, &method, &identity.scopes) {
+        ScopeVerdict::Pass => {}
+        ScopeVerdict::Refuse(response) => return refuse(request, response).await,
+        ScopeVerdict::ReadBody => match checks.scopes.check_body(request, &identity.scopes).await {
+            Ok(with_body) => request = with_body,
+            Err(response) => return Ok(response),
+        },
+    }
+    let subject = identity.subject.clone();
+    request.extensions_mut().insert(identity);
+    let response = inner.call(request).await?;
+    if !watch {
+        return Ok(response);
+    }
+    Ok(checks
+        .owners
+        .watch(&class, &method, subject, response)
+        .await)
+}
