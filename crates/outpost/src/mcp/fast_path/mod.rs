@@ -1,5 +1,5 @@
-//! The lean path for stateless 2026-07-28 requests on `POST /mcp` (see
-//! the design note `HOT-PATH.md` beside the project for the measurements behind it).
+//! The lean path for stateless 2026-07-28 requests on `POST /mcp` (`docs/hot-path.md` has
+//! the measurements and rules behind it).
 //!
 //! rmcp's `StreamableHttpService` answers a stateless `tools/call` at about a third of what a
 //! bare axum server does: it builds a service per request (serve loop, spawns, channels), parses
