@@ -4,7 +4,10 @@
 //! `Origin` get no `Vary: Origin`, which is safe because nothing on these routes is cacheable
 //! (POST answers and event streams).
 
-use std::task::{Context, Poll};
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::extract::Request;
 use futures::future::Either;
@@ -12,35 +15,41 @@ use http::header;
 use tower::{Layer, Service};
 use tower_http::cors::{Cors, CorsLayer};
 
+use super::early_answer::take_ready;
+
 /// Applies a [`CorsLayer`] to requests that carry `Origin`.
 #[derive(Debug, Clone)]
 pub struct BrowserCorsLayer {
-    cors: CorsLayer,
+    cors: Arc<CorsLayer>,
 }
 
 impl BrowserCorsLayer {
     /// `cors` for browser requests, nothing for the rest.
     pub fn new(cors: CorsLayer) -> Self {
-        Self { cors }
-    }
-}
-
-impl<S: Clone> Layer<S> for BrowserCorsLayer {
-    type Service = BrowserCors<S>;
-
-    fn layer(&self, inner: S) -> BrowserCors<S> {
-        BrowserCors {
-            browser: self.cors.layer(inner.clone()),
-            plain: inner,
+        Self {
+            cors: Arc::new(cors),
         }
     }
 }
 
-/// The service of a [`BrowserCorsLayer`].
+impl<S> Layer<S> for BrowserCorsLayer {
+    type Service = BrowserCors<S>;
+
+    fn layer(&self, inner: S) -> BrowserCors<S> {
+        BrowserCors {
+            cors: self.cors.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service of a [`BrowserCorsLayer`]. axum clones a route's service for every request,
+/// so it holds the CORS settings behind an `Arc` and wraps the inner service in [`Cors`] only
+/// for a request with `Origin` (a `CorsLayer` clone allocates).
 #[derive(Debug, Clone)]
 pub struct BrowserCors<S> {
-    browser: Cors<S>,
-    plain: S,
+    cors: Arc<CorsLayer>,
+    inner: S,
 }
 
 impl<S, B> Service<Request<B>> for BrowserCors<S>
@@ -53,18 +62,16 @@ where
     type Future = Either<S::Future, <Cors<S> as Service<Request<B>>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        // Both are polled: whichever the request picks must be ready.
-        match self.plain.poll_ready(cx)? {
-            Poll::Ready(()) => self.browser.poll_ready(cx),
-            Poll::Pending => Poll::Pending,
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         if request.headers().contains_key(header::ORIGIN) {
-            Either::Right(self.browser.call(request))
+            // `Cors` forwards readiness to the inner service, which is ready.
+            let mut browser = self.cors.layer(take_ready(&mut self.inner));
+            Either::Right(browser.call(request))
         } else {
-            Either::Left(self.plain.call(request))
+            Either::Left(self.inner.call(request))
         }
     }
 }
