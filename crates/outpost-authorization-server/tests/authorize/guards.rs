@@ -225,7 +225,7 @@ async fn token_failures_are_not_throttled_without_a_peer_address() {
         .await
         .unwrap();
     let client_id = registered["client_id"].as_str().unwrap();
-    let limit = outpost_authorization_server::throttle::TOKEN_FAILURES_PER_CLIENT;
+    let limit = outpost_authorization_server::throttle::CLIENT_FAILURES_PER_CLIENT.attempts;
     for _ in 0..2 * limit {
         let response = http
             .post(format!("{base}/token"))
