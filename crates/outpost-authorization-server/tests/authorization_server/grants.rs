@@ -268,6 +268,10 @@ async fn purging_keeps_everything_still_usable() {
     let user = server.user("alice").await;
     let tokens = server.tokens(&client, user).await;
     let code = server.code(&client, user, "mcp:read").await;
+    // A failed refresh counts per source and per client for ten minutes, as the registration
+    // does per source.
+    let (status, _) = server.refresh(&client, "guess", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Two hours on: the access token and both codes (the redeemed one and the unused one)
     // have expired; the refresh token has not, so its grant stays.
@@ -278,6 +282,7 @@ async fn purging_keeps_everything_still_usable() {
         .await
         .unwrap();
     assert_eq!(purged.codes, 2, "{purged:?}");
+    assert_eq!(purged.throttle_attempts, 3, "{purged:?}");
     let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body, _) = server.exchange(&client, &code).await;
