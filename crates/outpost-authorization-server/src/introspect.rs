@@ -6,7 +6,7 @@
 //! `active: true` with its `scope`, `client_id`, `username`, `sub`, `aud`, `iss`, `exp` (and
 //! `iat`, `token_type: "Bearer"` for access tokens); anything else — unknown, expired, rotated,
 //! revoked, forged — answers only `{"active": false}` (RFC 7662 §2.2). Failed client
-//! authentication is throttled as at the token endpoint ([`throttle`](super::throttle)).
+//! authentication is throttled as at the token endpoint ([`throttle`]).
 
 use axum::{
     body::Bytes,

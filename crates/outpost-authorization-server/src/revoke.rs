@@ -11,7 +11,7 @@
 //! Outpost answers as for an unknown token.
 //!
 //! Failed client authentication is throttled as at the token endpoint
-//! ([`throttle`](super::throttle)).
+//! ([`throttle`]).
 
 use axum::{
     body::Bytes,

@@ -50,9 +50,10 @@
 //! The source is the TCP peer, from axum's [`ConnectInfo<SocketAddr>`] (serve with
 //! `into_make_service_with_connect_info::<SocketAddr>()`). Without it every request counts as
 //! one shared source, [`ClientIp::Unknown`]: the login and registration budgets per source then
-//! apply to all callers together (fail closed), per-account ones are unaffected; the client
-//! and pending-request budgets are not applied at all, since one caller's failures would
-//! otherwise block every client's refreshes. `X-Forwarded-For` is not trusted.
+//! apply to all callers together (fail closed), and the per-account-and-source one to everyone
+//! signing in to an account; the client and pending-request budgets are not applied at all,
+//! since one caller's failures would otherwise block every client's refreshes.
+//! `X-Forwarded-For` is not trusted.
 //!
 //! Keys are `{what}:{scope}:{value}` (`login:account:alice`, `token:source:192.0.2.1`); text
 //! a caller chose (a client id) is hashed when long, so a key stays short.
@@ -237,7 +238,7 @@ pub async fn reserve_client_attempt(
     reserve_all(&*server.store.throttles, &limits, server.now())
         .await
         .map(Some)
-        .map_err(|error| error.into_oauth("failed requests for this client"))
+        .map_err(|error| error.into_oauth("failed requests from this address"))
 }
 
 /// Settles a client request's attempts by its outcome: only what guessing produces — a wrong

@@ -14,7 +14,7 @@
 //! Errors are 400 with an RFC 6749 §5.2 body (`invalid_grant` for every bad code or refresh
 //! token), except `invalid_client`, 401. Answers carry `Cache-Control: no-store` (§5.1).
 //! Repeated `invalid_client` / `invalid_grant` failures from one source are throttled
-//! ([`throttle`](super::throttle)): the attempt is reserved before the client secret is
+//! ([`throttle`]): the attempt is reserved before the client secret is
 //! verified, and given back unless the request failed that way.
 
 use axum::{
@@ -41,7 +41,7 @@ use outpost_store::{
     token_hash,
 };
 
-/// `POST /token`. Past the failure limits of [`throttle`](super::throttle), 429 with
+/// `POST /token`. Past the failure limits of [`throttle`], 429 with
 /// `Retry-After` before anything is checked (when the peer address is known).
 pub async fn token(
     State(server): State<AuthorizationServer>,
