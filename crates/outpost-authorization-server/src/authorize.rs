@@ -18,8 +18,9 @@
 //!    (RFC 8707 §2), when given, must be the protected resource this server issues tokens for
 //!    (`invalid_target`).
 //!
-//! A valid request is stored server-side ([`PendingRequests`](super::pending::PendingRequests))
-//! and the login page is shown with its id and a CSRF token.
+//! A valid request is stored server-side ([`PendingRequests`](super::pending::PendingRequests),
+//! in the store, so any instance can serve the next steps) and the login page is shown with its
+//! id and a CSRF token. A source that started too many requests lately gets a 429 page.
 
 use axum::{
     extract::{RawQuery, State},
@@ -34,7 +35,8 @@ use super::{
     csrf,
     form::FormParams,
     pages::{self, LoginPage},
-    pending::PendingAuthorization,
+    pending::{PendingAuthorization, PendingError},
+    throttle::ClientIp,
 };
 use outpost_oauth::{
     pkce::{CodeChallenge, CodeChallengeMethod},
@@ -46,6 +48,7 @@ use outpost_store::{ApplicationType, ClientRecord};
 /// `GET /authorize`.
 pub async fn authorize(
     State(server): State<AuthorizationServer>,
+    source: ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -112,8 +115,18 @@ pub async fn authorize(
     let now = server.now();
     let client_name = pending.client_name.clone();
     let pending_redirect = pending.redirect_uri.clone();
-    let request_id = match server.pending.insert(pending, now) {
+    let request_id = match server.pending().insert(pending, source, now).await {
         Ok(id) => id,
+        Err(PendingError::TooMany { retry_after }) => {
+            return pages::too_many_requests(
+                "Too many sign-in requests",
+                &format!(
+                    "Too many sign-in requests came from this network lately; try again in {}.",
+                    pages::minutes(retry_after)
+                ),
+                retry_after,
+            );
+        }
         Err(error) => return pages::internal_error(error),
     };
     let (token, cookie) = match csrf::token_for_page(&headers, server.issuer_is_https()) {

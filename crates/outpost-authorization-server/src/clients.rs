@@ -32,8 +32,11 @@ pub async fn resolve(
     client_id: &str,
 ) -> Result<Option<ClientRecord>, ClientResolutionError> {
     if is_url_shaped(client_id) {
-        let record = server.client_metadata.resolve(server, client_id).await?;
-        return Ok(Some(record));
+        return server
+            .client_metadata
+            .resolve(server, client_id)
+            .await
+            .map(Some);
     }
     let Ok(id) = ClientId::parse(client_id) else {
         return Ok(None);

@@ -62,15 +62,10 @@ pub async fn consent(
     let now = server.now();
     let request_id = form.get("request").unwrap_or_default();
     // Only a request someone signed in to may be decided; it ends here either way.
-    if server
-        .pending
-        .get(request_id, now)
-        .is_none_or(|p| p.user_id.is_none())
-    {
-        return expired();
-    }
-    let Some(pending) = server.pending.take(request_id, now) else {
-        return expired();
+    let pending = match server.pending().take_signed_in(request_id, now).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return expired(),
+        Err(error) => return pages::internal_error(error),
     };
     match form.get("decision") {
         Some("approve") => {}

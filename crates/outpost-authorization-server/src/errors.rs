@@ -3,7 +3,8 @@
 //! RFC 6749 §5.2: a JSON body `{"error": …, "error_description": …}`, status 400, except
 //! `invalid_client`, which is 401 and carries `WWW-Authenticate: Basic` when the client tried
 //! HTTP Basic. RFC 7591 §3.2.2 adds the registration errors (`invalid_redirect_uri`,
-//! `invalid_client_metadata`), RFC 8707 §2 `invalid_target`. Every answer carries
+//! `invalid_client_metadata`), RFC 8707 §2 `invalid_target`; a throttle's refusal is
+//! `too_many_requests`, 429 with `Retry-After`. Every answer carries
 //! `Cache-Control: no-store` (RFC 6749 §5.1). Internal failures answer `server_error` with a
 //! generic description; the cause goes to the log only.
 
@@ -53,6 +54,15 @@ pub enum OAuthError {
     /// A registration's metadata is refused (RFC 7591 §3.2.2).
     #[error("invalid_client_metadata: {0}")]
     InvalidClientMetadata(String),
+    /// A rate limit refused the request ([`throttle`](super::throttle)): 429 with
+    /// `Retry-After` (RFC 6585 §4). Not an RFC 6749 code; the body has the same shape.
+    #[error("too_many_requests: {description}")]
+    TooManyRequests {
+        /// What was refused, and when to retry.
+        description: String,
+        /// Seconds until the request may be retried.
+        retry_after: u64,
+    },
     /// Something failed inside the server; the description is generic.
     #[error("server_error: {0}")]
     ServerError(String),
@@ -85,6 +95,7 @@ impl OAuthError {
             Self::InvalidTarget(_) => "invalid_target",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::ServerError(_) => "server_error",
         }
     }
@@ -92,7 +103,9 @@ impl OAuthError {
     /// The `error_description`.
     pub fn description(&self) -> &str {
         match self {
-            Self::InvalidClient { description, .. } => description,
+            Self::InvalidClient { description, .. } | Self::TooManyRequests { description, .. } => {
+                description
+            }
             Self::InvalidRequest(d)
             | Self::InvalidGrant(d)
             | Self::UnauthorizedClient(d)
@@ -105,10 +118,12 @@ impl OAuthError {
         }
     }
 
-    /// The HTTP status: 401 for `invalid_client`, 500 for `server_error`, 400 otherwise.
+    /// The HTTP status: 401 for `invalid_client`, 429 for `too_many_requests`, 500 for
+    /// `server_error`, 400 otherwise.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -136,11 +151,17 @@ impl IntoResponse for OAuthError {
         let mut response = (self.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         no_store(headers);
-        if matches!(self, Self::InvalidClient { basic: true, .. }) {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"outpost\""),
-            );
+        match self {
+            Self::InvalidClient { basic: true, .. } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"outpost\""),
+                );
+            }
+            Self::TooManyRequests { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            _ => {}
         }
         response
     }

@@ -5,7 +5,8 @@
 //! a public client proves nothing): otherwise 401 `invalid_client`. An active token answers
 //! `active: true` with its `scope`, `client_id`, `username`, `sub`, `aud`, `iss`, `exp` (and
 //! `iat`, `token_type: "Bearer"` for access tokens); anything else — unknown, expired, rotated,
-//! revoked, forged — answers only `{"active": false}` (RFC 7662 §2.2).
+//! revoked, forged — answers only `{"active": false}` (RFC 7662 §2.2). Failed client
+//! authentication is throttled as at the token endpoint ([`throttle`]).
 
 use axum::{
     body::Bytes,
@@ -21,6 +22,7 @@ use super::{
     errors::{OAuthError, no_store_json},
     form::FormParams,
     inspection::{TokenKind, inspect},
+    throttle::{self, ClientIp},
 };
 
 /// The introspection response (RFC 7662 §2.2). Everything but `active` is left out for an
@@ -61,11 +63,15 @@ pub struct IntrospectionResponse {
 /// `POST /introspect`.
 pub async fn introspect(
     State(server): State<AuthorizationServer>,
+    source: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = FormParams::parse(&headers, &body)?;
-    let client = authenticate(&server, &headers, &form).await?;
+    let attempts = throttle::reserve_client_attempt(&server, source, &headers, &form).await?;
+    let client = authenticate(&server, &headers, &form).await;
+    throttle::settle(&server, attempts, &client).await;
+    let client = client?;
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(
             "introspection requires a confidential client",

@@ -24,16 +24,21 @@
 //!
 //! - [`authorize`] — `GET /authorize`: validates the request, keeps it server-side
 //!   ([`pending`]) and shows the login page.
-//! - [`login`] — `POST /login`: CSRF check ([`csrf`]), password, throttling ([`throttle`]).
+//! - [`login`] — `POST /login`: CSRF check ([`csrf`]), password, the failed-login policy
+//!   ([`throttle::lockout`]).
 //! - [`consent`] — the consent page and `POST /consent`: remembers consent, issues the code.
 //! - [`pages`] — the askama templates and the security headers of every browser response.
 //!
-//! [`maintenance`] purges expired codes, tokens and dead grants in the background.
-//! [`password`] hashes and verifies passwords and client secrets (argon2id).
+//! [`maintenance`] purges expired codes, tokens, dead grants, pending requests, throttle
+//! attempts and cached documents in the background. [`password`] hashes and verifies passwords
+//! and client secrets (argon2id).
 //!
 //! [`routes`] gives the endpoints as an axum [`Router`] over an [`AuthorizationServer`], which
-//! holds the configuration, the [`Store`], the [`Keyring`], a [`Clock`], the pending requests
-//! and the throttles; `Outpost::with_authorization_server` merges them into `http::router`.
+//! holds the configuration, the [`Store`], the [`Keyring`] and a [`Clock`];
+//! `Outpost::with_authorization_server` merges them into `http::router`. Everything a request
+//! leaves behind for the next one — pending requests ([`pending`]), throttle attempts
+//! ([`throttle`]), fetched metadata documents ([`cimd`]) — is in the store, so instances that
+//! share a store serve any step of a flow, under one set of budgets.
 
 #![deny(missing_docs)]
 
@@ -133,7 +138,8 @@ pub struct AuthorizationServer {
     /// The resource (RFC 8707) tokens are bound to when the authorization request named none:
     /// the MCP endpoint's URL.
     pub default_resource: String,
-    /// Users, clients, codes, grants, keys.
+    /// Users, clients, codes, grants, keys, and the state between requests: pending
+    /// authorization requests, throttle attempts, cached metadata documents.
     pub store: Store,
     /// The signing keys. Shared with the resource server when embedded.
     pub keyring: Arc<RwLock<Keyring>>,
@@ -149,11 +155,7 @@ pub struct AuthorizationServer {
     pub default_scope: Scope,
     /// The time source.
     pub clock: Arc<dyn Clock>,
-    /// Authorization requests waiting for login and consent (this instance's memory).
-    pub pending: Arc<pending::PendingRequests>,
-    /// Failed-login and registration limits (this instance's memory).
-    pub throttles: Arc<throttle::Throttles>,
-    /// Client ID Metadata Documents: settings, fetching client, cache (this instance's memory).
+    /// Client ID Metadata Documents: settings and fetching client.
     pub client_metadata: Arc<cimd::ClientMetadataDocuments>,
 }
 
@@ -189,8 +191,6 @@ impl AuthorizationServer {
             scopes_supported,
             default_scope,
             clock: Arc::new(SystemClock),
-            pending: Arc::default(),
-            throttles: Arc::default(),
             client_metadata: Arc::default(),
         }
     }

@@ -3,22 +3,22 @@
 //!
 //! 1. The CSRF token must match the cookie ([`csrf`]); otherwise 403.
 //! 2. The pending request must exist and be unexpired; otherwise an error page.
-//! 3. Throttling ([`throttle`](super::throttle)): an account or source address past its failed
-//!    logins in the window gets 429 with `Retry-After`, before any password is checked.
+//! 3. Throttling ([`throttle::lockout`](super::throttle::lockout)): the attempt is reserved
+//!    against the account's and the source's budgets before any password is checked; a spent
+//!    budget gets 429 with `Retry-After`.
 //! 4. The password is verified with argon2id on the blocking pool (an unknown user costs the
-//!    same hash, so timing does not tell which usernames exist). A failure counts against the
-//!    account and the source, and shows the form again with 401 and "Wrong username or
-//!    password".
-//! 5. Success clears the account's failures. When the user's remembered consent for this
-//!    client covers the requested scope, the code is issued at once; otherwise the consent
-//!    page is shown.
+//!    same hash, so timing does not tell which usernames exist). A failure keeps its reserved
+//!    attempts, and shows the form again with 401 and "Wrong username or password".
+//! 5. Success gives the attempts back and records the user on the pending request. When the
+//!    user's remembered consent for this client covers the requested scope, the code is
+//!    issued at once; otherwise the consent page is shown.
 
 use std::sync::OnceLock;
 
 use axum::{
     body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::Response,
 };
 
@@ -28,7 +28,7 @@ use super::{
     csrf,
     form::FormParams,
     pages::{self, LoginPage},
-    throttle::ClientIp,
+    throttle::{ClientIp, ThrottleError, lockout},
 };
 use crate::password::{hash_password, verify_password};
 use outpost_oauth::scope::Scope;
@@ -50,33 +50,32 @@ pub async fn login(
     };
     let now = server.now();
     let request_id = form.get("request").unwrap_or_default();
-    let Some(pending) = server.pending.get(request_id, now) else {
-        return expired();
+    let pending = match server.pending().get(request_id, now).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return expired(),
+        Err(error) => return pages::internal_error(error),
     };
     let username_text = form.get("username").unwrap_or_default().trim();
     let password = form.get("password").unwrap_or_default().to_owned();
-    let account_key = username_text.to_lowercase();
-    let source_key = ip.key();
-    let throttles = &server.throttles;
-    if let Err(retry_after) = throttles
-        .login_account
-        .check(&account_key, now)
-        .and_then(|()| throttles.login_source.check(&source_key, now))
-    {
-        return too_many_attempts(retry_after);
-    }
+    let username = Username::parse(username_text).ok();
+    let throttles = &*server.store.throttles;
+    let attempts = match lockout::admit(throttles, username.as_ref(), ip, now).await {
+        Ok(attempts) => attempts,
+        Err(ThrottleError::Refused { retry_after }) => return too_many_attempts(retry_after),
+        Err(ThrottleError::Store(error)) => return pages::internal_error(error),
+    };
 
-    let user = match Username::parse(username_text) {
-        Ok(username) => match server.store.users.get_by_username(&username).await {
+    let user = match &username {
+        Some(username) => match server.store.users.get_by_username(username).await {
             Ok(user) => user,
             Err(error) => return pages::internal_error(error),
         },
-        Err(_) => None,
+        None => None,
     };
     let Some(user) = check_password(user, password).await else {
-        throttles.login_account.record(&account_key, now);
-        throttles.login_source.record(&source_key, now);
-        tracing::info!(source = %source_key, "failed login");
+        // A failure: its attempts keep counting.
+        drop(attempts);
+        tracing::info!(source = %ip.key(), "failed login");
         let page = LoginPage {
             client_name: &pending.client_name,
             request_id,
@@ -87,8 +86,12 @@ pub async fn login(
         };
         return pages::render_form(StatusCode::UNAUTHORIZED, &page, None, &pending.redirect_uri);
     };
-    throttles.login_account.clear(&account_key);
-    server.pending.sign_in(request_id, user.id);
+    attempts.give_back(throttles).await;
+    let pending = match server.pending().sign_in(request_id, user.id, now).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return expired(),
+        Err(error) => return pages::internal_error(error),
+    };
 
     let covered = match server.store.consents.get(user.id, &pending.client_id).await {
         Ok(consent) => consent.is_some_and(|c| {
@@ -97,11 +100,11 @@ pub async fn login(
         Err(error) => return pages::internal_error(error),
     };
     if covered {
-        let Some(mut pending) = server.pending.take(request_id, now) else {
-            return expired();
+        return match server.pending().take_signed_in(request_id, now).await {
+            Ok(Some(pending)) => issue_code(&server, pending).await,
+            Ok(None) => expired(),
+            Err(error) => pages::internal_error(error),
         };
-        pending.user_id = Some(user.id);
-        return issue_code(&server, pending).await;
     }
     consent_page(
         &pending,
@@ -133,7 +136,6 @@ fn dummy_hash() -> Option<&'static PasswordHash> {
         .as_ref()
 }
 
-/// 403: the form did not come from this server's page (CSRF check failed).
 /// The posted form of a login or consent page, once its CSRF token checks out; otherwise the
 /// page to answer with (400 for an unreadable form, 403 for a missing or wrong token).
 pub fn verified_form(headers: &HeaderMap, body: &[u8]) -> Result<FormParams, Box<Response>> {
@@ -151,6 +153,7 @@ pub fn verified_form(headers: &HeaderMap, body: &[u8]) -> Result<FormParams, Box
     }
 }
 
+/// 403: the form did not come from this server's page (CSRF check failed).
 fn forbidden() -> Response {
     pages::error_page(
         StatusCode::FORBIDDEN,
@@ -170,18 +173,13 @@ pub fn expired() -> Response {
 }
 
 fn too_many_attempts(retry_after: u64) -> Response {
-    let minutes = retry_after.div_ceil(60);
-    let mut response = pages::error_page(
-        StatusCode::TOO_MANY_REQUESTS,
+    pages::too_many_requests(
         "Too many failed sign-in attempts",
         &format!(
-            "Too many failed sign-in attempts. Sign-in is locked for this account or network; \
-             try again in {minutes} minute{}.",
-            if minutes == 1 { "" } else { "s" }
+            "Too many failed sign-in attempts for this account or from this network; try \
+             again in {}.",
+            pages::minutes(retry_after)
         ),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-    response
+        retry_after,
+    )
 }

@@ -1,7 +1,8 @@
 //! Periodic work of the authorization server: the clean-up of what it stored and can no longer
 //! use — expired authorization codes, expired refresh tokens, revoked grants, grants whose
-//! every token has expired, unused metadata-document clients (without it the store only
-//! grows) — and the reload of the signing
+//! every token has expired, unused metadata-document clients, expired pending requests,
+//! throttle attempts and cached metadata documents (without it the store only grows) — and
+//! the reload of the signing
 //! keys from the store every [`KEY_RELOAD_INTERVAL`], so that a key rotated by `outpost keys
 //! rotate` or another instance is used here within a minute, without a restart.
 //!
@@ -35,6 +36,12 @@ pub struct Purged {
     pub grants_and_tokens: u64,
     /// Metadata-document clients nothing was issued to.
     pub document_clients: u64,
+    /// Expired pending authorization requests.
+    pub pending_authorizations: u64,
+    /// Throttle attempts whose window ended.
+    pub throttle_attempts: u64,
+    /// Expired cached metadata documents and failures.
+    pub client_documents: u64,
 }
 
 impl AuthorizationServer {
@@ -42,7 +49,8 @@ impl AuthorizationServer {
     /// expired refresh tokens, the revoked grants, the grants without refresh tokens that no
     /// unexpired access token can name any more, and the metadata-document clients first
     /// fetched over [`UNUSED_DOCUMENT_CLIENT_AGE`] ago that nothing was issued to (anyone can
-    /// make the server store one by presenting a client id URL).
+    /// make the server store one by presenting a client id URL), and the pending requests,
+    /// throttle attempts and cached documents expired at `now`.
     pub async fn purge_expired(&self, now: i64) -> Result<Purged, StoreError> {
         let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let codes = self
@@ -64,10 +72,14 @@ impl AuthorizationServer {
             .purge_unused_documents(now.saturating_sub(seconds(UNUSED_DOCUMENT_CLIENT_AGE)))
             .await?
             .len() as u64;
+        let store = &self.store;
         Ok(Purged {
             codes,
             grants_and_tokens,
             document_clients,
+            pending_authorizations: store.pending_authorizations.purge_expired(now).await?,
+            throttle_attempts: store.throttles.purge_expired(now).await?,
+            client_documents: store.client_documents.purge_expired(now).await?,
         })
     }
 }

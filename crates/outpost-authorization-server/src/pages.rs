@@ -145,6 +145,22 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     render(status, &ErrorPage { title, message }, None)
 }
 
+/// A 429 page with `Retry-After`: a rate limit refused the request
+/// ([`throttle`](super::throttle)).
+pub fn too_many_requests(title: &str, message: &str, retry_after: u64) -> Response {
+    let mut response = error_page(StatusCode::TOO_MANY_REQUESTS, title, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+/// "N minute(s)", rounded up: how long a refused user waits.
+pub fn minutes(seconds: u64) -> String {
+    let minutes = seconds.div_ceil(60);
+    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+}
+
 /// The generic page for an internal failure; the cause goes to the log.
 pub fn internal_error(cause: impl std::fmt::Display) -> Response {
     tracing::error!(%cause, "authorization endpoint failure");

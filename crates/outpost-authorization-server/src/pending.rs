@@ -1,16 +1,22 @@
 //! Authorization requests between `/authorize` and the redirect back to the client.
 //!
-//! A validated authorization request (RFC 6749 §4.1.1) waits here while the user signs in and
-//! consents. The pages carry only its random id (256 bits, [`Secret`]) in a hidden field, so
-//! nothing the browser sends back can change the client, redirect URI, scope, resource or
-//! PKCE challenge. Records live in memory, per instance, for [`PENDING_TTL`]; the store is
-//! bounded ([`MAX_PENDING`]), expired records are dropped as new ones arrive.
+//! A validated authorization request (RFC 6749 §4.1.1) waits in the store
+//! ([`PendingAuthorizationStore`]) while the user signs in and consents, so that any instance
+//! sharing the store can serve each step. The pages carry only its random id (256 bits,
+//! [`Secret`]) in a hidden field, so nothing the browser sends back can change the client,
+//! redirect URI, scope, resource or PKCE challenge; the store keeps the id's SHA-256, as it
+//! does for codes, since the id is a bearer secret until the request ends. A request lives
+//! [`PENDING_TTL`] and ends once: signing in is recorded atomically on a live request, and the
+//! consent step takes it.
+//!
+//! Anyone can create pending requests, so they are bounded twice: [`PENDING_PER_SOURCE`] per
+//! source address (through the [`throttle`](super::throttle) primitive; not applied without a
+//! peer address), so that one address cannot crowd out everyone else's; and [`MAX_PENDING`]
+//! in all, past which the requests expiring soonest make room (a flood from many addresses
+//! displaces old requests rather than stopping every new login). Expired requests go as new
+//! ones arrive and in the [`maintenance`](super::maintenance) purge.
 
-use std::{
-    collections::HashMap,
-    sync::{Mutex, PoisonError},
-    time::Duration,
-};
+use std::time::Duration;
 
 use outpost_oauth::{
     pkce::CodeChallenge,
@@ -18,12 +24,21 @@ use outpost_oauth::{
     secret::{RandomnessError, Secret},
 };
 
-use outpost_store::{ClientId, UserId};
+use super::{
+    AuthorizationServer,
+    throttle::{ClientIp, ThrottleError, reserve_all},
+};
+use outpost_store::{
+    Budget, ClientId, PendingAuthorizationRecord, PendingAuthorizationStore, StoreError, UserId,
+    token_hash,
+};
 
 /// How long a user has to sign in and consent: 10 minutes.
 pub const PENDING_TTL: Duration = Duration::from_secs(600);
-/// Pending requests kept at most; past it the oldest is dropped.
+/// Pending requests kept at most; past it those expiring soonest are dropped.
 pub const MAX_PENDING: usize = 10_000;
+/// Pending requests one source address may start per [`PENDING_TTL`].
+pub const PENDING_PER_SOURCE: Budget = Budget::new(100, PENDING_TTL);
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -51,54 +66,139 @@ pub struct PendingAuthorization {
     pub expires_at: i64,
 }
 
-/// The pending requests of this instance.
-#[derive(Debug, Default)]
-pub struct PendingRequests {
-    records: Mutex<HashMap<String, PendingAuthorization>>,
+/// Why a pending request could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum PendingError {
+    /// The source started [`PENDING_PER_SOURCE`] requests lately.
+    #[error("too many sign-in requests from this address; retry in {retry_after} seconds")]
+    TooMany {
+        /// Seconds until another request may start.
+        retry_after: u64,
+    },
+    /// No id could be generated.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored request does not parse back.
+    #[error("corrupt pending authorization: {0}")]
+    Corrupt(String),
 }
 
-impl PendingRequests {
-    /// Stores `request` (its `expires_at` is set from `now`) and returns its new id.
-    pub fn insert(
+impl From<ThrottleError> for PendingError {
+    fn from(error: ThrottleError) -> Self {
+        match error {
+            ThrottleError::Refused { retry_after } => Self::TooMany { retry_after },
+            ThrottleError::Store(error) => Self::Store(error),
+        }
+    }
+}
+
+/// The pending requests, seen through the server's store ([`AuthorizationServer::pending`]).
+pub struct PendingRequests<'a> {
+    server: &'a AuthorizationServer,
+}
+
+impl AuthorizationServer {
+    /// The pending authorization requests.
+    pub fn pending(&self) -> PendingRequests<'_> {
+        PendingRequests { server: self }
+    }
+}
+
+impl PendingRequests<'_> {
+    fn store(&self) -> &dyn PendingAuthorizationStore {
+        &*self.server.store.pending_authorizations
+    }
+
+    /// Stores `request` from `source` (its `expires_at` is set from `now`) and returns its new
+    /// id.
+    pub async fn insert(
         &self,
         mut request: PendingAuthorization,
+        source: ClientIp,
         now: i64,
-    ) -> Result<String, RandomnessError> {
-        let id = Secret::generate()?.expose().to_owned();
-        request.expires_at = now + i64::try_from(PENDING_TTL.as_secs()).unwrap_or(600);
-        let mut records = self.lock();
-        records.retain(|_, r| r.expires_at > now);
-        if records.len() >= MAX_PENDING
-            && let Some(oldest) = records
-                .iter()
-                .min_by_key(|(_, r)| r.expires_at)
-                .map(|(k, _)| k.clone())
-        {
-            records.remove(&oldest);
+    ) -> Result<String, PendingError> {
+        if source != ClientIp::Unknown {
+            let key = format!("authorize:source:{}", source.key());
+            reserve_all(
+                &*self.server.store.throttles,
+                &[(&key, PENDING_PER_SOURCE)],
+                now,
+            )
+            .await?;
         }
-        records.insert(id.clone(), request);
+        let id = Secret::generate()?.expose().to_owned();
+        request.expires_at = now.saturating_add(PENDING_TTL.as_secs().try_into().unwrap_or(600));
+        let record = record_of(&request, &id);
+        self.store().insert(record, now, MAX_PENDING).await?;
         Ok(id)
     }
 
     /// The request `id`, unless unknown or expired at `now`.
-    pub fn get(&self, id: &str, now: i64) -> Option<PendingAuthorization> {
-        self.lock().get(id).filter(|r| r.expires_at > now).cloned()
+    pub async fn get(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, PendingError> {
+        let record = self.store().get(&token_hash(id), now).await?;
+        record.map(request_of).transpose()
     }
 
-    /// Marks request `id` as signed in by `user_id`.
-    pub fn sign_in(&self, id: &str, user_id: UserId) {
-        if let Some(record) = self.lock().get_mut(id) {
-            record.user_id = Some(user_id);
-        }
+    /// Marks request `id` as signed in by `user_id`; the request, or `None` when it is unknown
+    /// or expired at `now`.
+    pub async fn sign_in(
+        &self,
+        id: &str,
+        user_id: UserId,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, PendingError> {
+        let record = self.store().sign_in(&token_hash(id), user_id, now).await?;
+        record.map(request_of).transpose()
     }
 
-    /// Removes and returns request `id`, unless unknown or expired at `now`: each request
-    /// ends once, in a code or a refusal.
-    pub fn take(&self, id: &str, now: i64) -> Option<PendingAuthorization> {
-        self.lock().remove(id).filter(|r| r.expires_at > now)
+    /// Removes and returns request `id` if a user signed in to it and it is unexpired at
+    /// `now`: each request is decided once, in a code or a refusal.
+    pub async fn take_signed_in(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, PendingError> {
+        let record = self.store().take_signed_in(&token_hash(id), now).await?;
+        record.map(request_of).transpose()
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingAuthorization>> {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+fn record_of(request: &PendingAuthorization, id: &str) -> PendingAuthorizationRecord {
+    PendingAuthorizationRecord {
+        id_hash: token_hash(id),
+        client_id: request.client_id.clone(),
+        client_name: request.client_name.clone(),
+        client_host: request.client_host.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: request.scope.to_string(),
+        resource: request.resource.clone(),
+        code_challenge: request.code_challenge.as_str().to_owned(),
+        state: request.state.clone(),
+        user_id: request.user_id,
+        expires_at: request.expires_at,
     }
+}
+
+fn request_of(record: PendingAuthorizationRecord) -> Result<PendingAuthorization, PendingError> {
+    let corrupt = |e: &dyn std::fmt::Display| PendingError::Corrupt(e.to_string());
+    Ok(PendingAuthorization {
+        scope: Scope::parse(&record.scope).map_err(|e| corrupt(&e))?,
+        code_challenge: CodeChallenge::parse(Some(&record.code_challenge))
+            .map_err(|e| corrupt(&e))?,
+        client_id: record.client_id,
+        client_name: record.client_name,
+        client_host: record.client_host,
+        redirect_uri: record.redirect_uri,
+        resource: record.resource,
+        state: record.state,
+        user_id: record.user_id,
+        expires_at: record.expires_at,
+    })
 }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     AuthorizationServer,
     errors::{OAuthError, no_store_json},
-    throttle::{ClientIp, too_many_registrations},
+    throttle::{ClientIp, REGISTRATIONS_PER_SOURCE, reserve_all},
 };
 use crate::password::hash_password;
 use outpost_oauth::{
@@ -106,13 +106,15 @@ pub async fn register(
     ip: ClientIp,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    if let Err(retry_after) = server
-        .throttles
-        .registration_source
-        .hit(&ip.key(), server.now())
-    {
-        return Ok(too_many_registrations(retry_after));
-    }
+    // Every registration counts, so the attempt is never given back.
+    let key = format!("register:source:{}", ip.key());
+    reserve_all(
+        &*server.store.throttles,
+        &[(&key, REGISTRATIONS_PER_SOURCE)],
+        server.now(),
+    )
+    .await
+    .map_err(|error| error.into_oauth("registrations from this address"))?;
     let request: RegistrationRequest = serde_json::from_slice(&body).map_err(|error| {
         OAuthError::InvalidClientMetadata(format!("the body is not valid metadata JSON: {error}"))
     })?;

@@ -9,6 +9,9 @@
 //! A token issued to another client is left alone, also with 200. RFC 7009 §2.1 says to refuse
 //! such a request with an error; an error would tell the caller that the token exists, so
 //! Outpost answers as for an unknown token.
+//!
+//! Failed client authentication is throttled as at the token endpoint
+//! ([`throttle`]).
 
 use axum::{
     body::Bytes,
@@ -18,18 +21,26 @@ use axum::{
 };
 
 use super::{
-    AuthorizationServer, client_auth::authenticate, errors::OAuthError, errors::no_store,
-    form::FormParams, inspection::inspect,
+    AuthorizationServer,
+    client_auth::authenticate,
+    errors::{OAuthError, no_store},
+    form::FormParams,
+    inspection::inspect,
+    throttle::{self, ClientIp},
 };
 
 /// `POST /revoke`.
 pub async fn revoke(
     State(server): State<AuthorizationServer>,
+    source: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = FormParams::parse(&headers, &body)?;
-    let client = authenticate(&server, &headers, &form).await?;
+    let attempts = throttle::reserve_client_attempt(&server, source, &headers, &form).await?;
+    let client = authenticate(&server, &headers, &form).await;
+    throttle::settle(&server, attempts, &client).await;
+    let client = client?;
     let token = form.require("token")?;
     let now = server.now();
     if let Some(facts) = inspect(&server, token, now).await?

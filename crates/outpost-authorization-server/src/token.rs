@@ -14,7 +14,8 @@
 //! Errors are 400 with an RFC 6749 §5.2 body (`invalid_grant` for every bad code or refresh
 //! token), except `invalid_client`, 401. Answers carry `Cache-Control: no-store` (§5.1).
 //! Repeated `invalid_client` / `invalid_grant` failures from one source are throttled
-//! ([`throttle`](super::throttle)); successes never count.
+//! ([`throttle`]): the attempt is reserved before the client secret is
+//! verified, and given back unless the request failed that way.
 
 use axum::{
     body::Bytes,
@@ -25,11 +26,11 @@ use axum::{
 
 use super::{
     AuthorizationServer,
-    client_auth::{AuthenticatedClient, authenticate, claimed_client_id},
+    client_auth::{AuthenticatedClient, authenticate},
     errors::{OAuthError, no_store_json},
     form::FormParams,
     issuance::{self, MintedRefreshToken, TokenResponse, grant_resource},
-    throttle::{ClientIp, too_many_token_failures},
+    throttle::{self, ClientIp},
 };
 use outpost_oauth::{
     pkce::{self, CodeChallenge, CodeVerifier},
@@ -40,7 +41,7 @@ use outpost_store::{
     token_hash,
 };
 
-/// `POST /token`. Past the failure limits of [`throttle`](super::throttle), 429 with
+/// `POST /token`. Past the failure limits of [`throttle`], 429 with
 /// `Retry-After` before anything is checked (when the peer address is known).
 pub async fn token(
     State(server): State<AuthorizationServer>,
@@ -49,34 +50,9 @@ pub async fn token(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = FormParams::parse(&headers, &body)?;
-    if source == ClientIp::Unknown {
-        // No peer address (served without connect info): a shared bucket would let anyone's
-        // failures block everyone's refreshes, so the token limits do not apply.
-        return Ok(no_store_json(
-            StatusCode::OK,
-            &exchange(&server, &headers, &form).await?,
-        ));
-    }
-    let now = server.now();
-    let source_key = source.key();
-    let client_key = format!(
-        "{source_key} {}",
-        claimed_client_id(&headers, &form).unwrap_or_default()
-    );
-    let throttles = &server.throttles;
-    if let Err(retry_after) = throttles
-        .token_source
-        .check(&source_key, now)
-        .and_then(|()| throttles.token_client.check(&client_key, now))
-    {
-        return Ok(too_many_token_failures(retry_after));
-    }
+    let attempts = throttle::reserve_client_attempt(&server, source, &headers, &form).await?;
     let outcome = exchange(&server, &headers, &form).await;
-    // Only what guessing produces counts: a wrong client secret, code or refresh token.
-    if let Err(OAuthError::InvalidClient { .. } | OAuthError::InvalidGrant(_)) = &outcome {
-        throttles.token_source.record(&source_key, now);
-        throttles.token_client.record(&client_key, now);
-    }
+    throttle::settle(&server, attempts, &outcome).await;
     Ok(no_store_json(StatusCode::OK, &outcome?))
 }
 

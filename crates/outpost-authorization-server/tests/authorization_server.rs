@@ -1,6 +1,7 @@
 //! The authorization server's JSON endpoints over real HTTP on loopback: discovery, JWKS,
 //! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
-//! revocation, introspection, and a restart on the same SQLite file.
+//! revocation, introspection, the throttling of failed client authentication, and a restart on
+//! the same SQLite file.
 //!
 //! Codes are inserted into the store directly, as `/authorize` does (`tests/authorize.rs`
 //! drives the real pages): the SHA-256 of a known code, the S256 challenge of a known verifier.
@@ -34,14 +35,6 @@ const REDIRECT: &str = "http://127.0.0.1:6276/oauth/callback";
 const SOME_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
 
-struct ManualClock(AtomicI64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 struct TestServer {
     base: String,
     http: reqwest::Client,
@@ -54,6 +47,8 @@ struct Tokens {
     access: String,
     refresh: String,
 }
+
+use common::ManualClock;
 
 async fn spawn(store: Store) -> TestServer {
     let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
@@ -255,6 +250,8 @@ fn assert_no_nulls(value: &Value) {
     }
 }
 
+#[path = "authorization_server/client_throttle.rs"]
+mod client_throttle;
 mod common;
 #[path = "authorization_server/discovery_and_codes.rs"]
 mod discovery_and_codes;

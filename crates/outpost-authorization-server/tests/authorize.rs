@@ -1,7 +1,8 @@
 //! The browser side of the authorization server over real HTTP on loopback: `/authorize`, the
 //! login and consent pages, the code they issue redeemed at `/token`, the CSRF check, the
-//! throttles, the conformance suite's login robot (`login-driver.py`), and clients whose
-//! `client_id` is the URL of a Client ID Metadata Document on a loopback https host.
+//! throttles and the failed-login policy, a login spread over two instances on one SQLite file,
+//! the conformance suite's login robot (`login-driver.py`), and clients whose `client_id` is
+//! the URL of a Client ID Metadata Document on a loopback https host.
 //!
 //! The server is served with connect info, as `serve` will, so per-source limits see
 //! `127.0.0.1`.
@@ -221,5 +222,9 @@ mod common;
 mod flow;
 #[path = "authorize/guards.rs"]
 mod guards;
+#[path = "authorize/instances.rs"]
+mod instances;
+#[path = "authorize/lockout.rs"]
+mod lockout;
 #[path = "authorize/metadata_host.rs"]
 mod metadata_host;

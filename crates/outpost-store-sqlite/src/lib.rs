@@ -14,10 +14,13 @@
 #![deny(missing_docs)]
 
 mod codes;
+mod documents;
 mod grants;
 mod keys;
 mod oauth;
+mod pending;
 mod sessions;
+mod throttles;
 mod users;
 
 use std::{
@@ -35,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_mcp_sessions.sql"),
     include_str!("migrations/0003_code_redemption.sql"),
+    include_str!("migrations/0004_authorization_state.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.
@@ -200,6 +204,35 @@ fn query_one<T>(
     let mut statement = connection.prepare(sql)?;
     let mut rows = statement.query(params)?;
     rows.next()?.map(map).transpose()
+}
+
+/// Makes room for one more row in `table`, a set of expiring entries keyed by `key` and
+/// bounded to `max` rows: deletes the rows expired at `now`, then those expiring soonest.
+fn make_room(
+    connection: &Connection,
+    table: &str,
+    key: &str,
+    max: usize,
+    now: i64,
+) -> Result<(), Failure> {
+    connection.execute(
+        &format!("DELETE FROM {table} WHERE expires_at <= ?1"),
+        [now],
+    )?;
+    let live: i64 = connection.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+        row.get(0)
+    })?;
+    let excess = (live + 1).saturating_sub(i64::try_from(max).unwrap_or(i64::MAX));
+    if excess > 0 {
+        connection.execute(
+            &format!(
+                "DELETE FROM {table} WHERE {key} IN \
+                 (SELECT {key} FROM {table} ORDER BY expires_at, {key} LIMIT ?1)"
+            ),
+            [excess],
+        )?;
+    }
+    Ok(())
 }
 
 /// `NotFound` when an `UPDATE`/`DELETE` touched no row.

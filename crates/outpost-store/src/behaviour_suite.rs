@@ -4,7 +4,22 @@
 //! memory backend runs it here, SQLite in `outpost-store-sqlite`; a third party's backend runs
 //! it with this crate's `test-util` feature.
 
+mod authorization_requests;
+mod throttles;
+
 use std::path::{Path, PathBuf};
+
+pub use self::{
+    authorization_requests::{
+        client_documents_are_kept_until_they_expire, pending_authorizations_are_bounded,
+        pending_authorizations_live_until_decided_or_expired,
+    },
+    throttles::{
+        throttle_budgets_count_attempts_in_a_sliding_window,
+        throttle_purge_forgets_only_expired_attempts,
+        throttle_reservations_are_atomic_under_a_burst,
+    },
+};
 
 use super::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
@@ -848,6 +863,12 @@ macro_rules! store_behaviour_suite {
             consent_is_remembered,
             keys_are_listed_and_retired,
             mcp_sessions_keep_state_and_owner_until_they_expire,
+            pending_authorizations_live_until_decided_or_expired,
+            pending_authorizations_are_bounded,
+            throttle_budgets_count_attempts_in_a_sliding_window,
+            throttle_purge_forgets_only_expired_attempts,
+            throttle_reservations_are_atomic_under_a_burst,
+            client_documents_are_kept_until_they_expire,
         );
     };
     (@checks $open:expr; $($check:ident),* $(,)?) => {

@@ -1,6 +1,8 @@
 //! Outpost's durable state, seen through one trait per concern: users, clients, authorization
 //! codes, grants with their refresh tokens, signing keys and consents for the authorization
-//! server; Streamable HTTP sessions for the MCP transport.
+//! server; Streamable HTTP sessions for the MCP transport; and the authorization server's
+//! short-lived state — pending authorization requests, rate-limit attempts, fetched client
+//! metadata documents — so that instances sharing a store share it too.
 //!
 //! Callers talk only to the traits in [`traits`], through a [`Store`] that bundles one trait
 //! object of each. A backend is a type that implements them: [`memory`] here (tests,
@@ -30,6 +32,10 @@ pub use model::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
     GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
     TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
+};
+pub use traits::{
+    Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
+    PendingAuthorizationRecord, PendingAuthorizationStore, Reservation, ThrottleStore,
 };
 pub use traits::{
     AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
@@ -92,6 +98,12 @@ pub struct Store {
     pub consents: Arc<dyn ConsentStore>,
     /// Streamable HTTP MCP sessions.
     pub mcp_sessions: Arc<dyn McpSessionStore>,
+    /// Authorization requests waiting for login and consent.
+    pub pending_authorizations: Arc<dyn PendingAuthorizationStore>,
+    /// Attempts counted against rate limits.
+    pub throttles: Arc<dyn ThrottleStore>,
+    /// Fetched client metadata documents and failed fetches.
+    pub client_documents: Arc<dyn ClientDocumentStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,6 +128,9 @@ impl Store {
             + SigningKeyStore
             + ConsentStore
             + McpSessionStore
+            + PendingAuthorizationStore
+            + ThrottleStore
+            + ClientDocumentStore
             + 'static,
     {
         Self {
@@ -125,7 +140,10 @@ impl Store {
             grants: backend.clone(),
             keys: backend.clone(),
             consents: backend.clone(),
-            mcp_sessions: backend,
+            mcp_sessions: backend.clone(),
+            pending_authorizations: backend.clone(),
+            throttles: backend.clone(),
+            client_documents: backend,
         }
     }
 }

@@ -2,7 +2,13 @@
 //!
 //! For tests and throwaway runs; nothing survives the process. One lock over all the maps
 //! makes each trait method atomic, and lets deletes cascade the way the SQLite foreign keys do,
-//! so both backends pass the same conformance tests.
+//! so both backends pass the same conformance tests. The authorization server's short-lived
+//! state (pending requests, throttle attempts, metadata documents) refers to nothing else and
+//! has a lock each, in the submodules.
+
+mod client_documents;
+mod pending;
+mod throttles;
 
 use std::{
     collections::HashMap,
@@ -72,6 +78,9 @@ impl State {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    pending: Mutex<pending::PendingRequests>,
+    throttles: Mutex<throttles::Attempts>,
+    documents: Mutex<client_documents::Documents>,
 }
 
 impl MemoryStore {
@@ -81,9 +90,34 @@ impl MemoryStore {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // Every method leaves the maps consistent before it can panic, so a poisoned lock
-        // still guards valid state.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
+    }
+}
+
+/// Every method leaves the maps consistent before it can panic, so a poisoned lock still
+/// guards valid state.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Makes room for one more entry in a map of expiring entries bounded to `max`: drops the
+/// entries expired at `now`, then those expiring soonest.
+fn make_room<K, V>(entries: &mut HashMap<K, V>, max: usize, now: i64, expiry: impl Fn(&V) -> i64)
+where
+    K: Clone + Eq + std::hash::Hash + Ord,
+{
+    entries.retain(|_, entry| expiry(entry) > now);
+    let excess = (entries.len() + 1).saturating_sub(max);
+    if excess == 0 {
+        return;
+    }
+    let mut by_expiry: Vec<(i64, K)> = entries
+        .iter()
+        .map(|(key, entry)| (expiry(entry), key.clone()))
+        .collect();
+    by_expiry.sort_unstable();
+    for (_, key) in by_expiry.into_iter().take(excess) {
+        entries.remove(&key);
     }
 }
 

@@ -10,8 +10,17 @@
 //! [`StoreError::NotFound`]. Times are unix seconds, passed in by the caller so that tests and
 //! callers share one clock.
 
+mod client_documents;
+mod pending;
+mod throttle;
+
 use async_trait::async_trait;
 
+pub use self::{
+    client_documents::{ClientDocumentRecord, ClientDocumentStore, DocumentOutcome},
+    pending::{PendingAuthorizationRecord, PendingAuthorizationStore},
+    throttle::{Admission, Budget, Reservation, ThrottleStore},
+};
 use super::{
     StoreError,
     model::{

@@ -21,7 +21,7 @@ pub fn is_url_shaped(client_id: &str) -> bool {
 }
 
 /// Why a client id is not a usable client id URL.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ClientIdUrlError {
     /// Not a URL at all, or longer than [`MAX_CLIENT_ID_URL_LEN`].
     #[error("the client_id is not a valid URL")]

@@ -12,11 +12,13 @@
 //!   streaming, `200` and JSON only.
 //! - [`document`] — the document's rules (`client_id` equals the URL, no secrets,
 //!   `token_endpoint_auth_method` `none`), then Dynamic Client Registration's.
-//! - [`cache`] — documents kept per `Cache-Control: max-age` within bounds, failures briefly.
+//! - [`cache`] — documents kept per `Cache-Control: max-age` within bounds, failures briefly,
+//!   in the store: instances sharing it share what was fetched.
 //!
-//! Fetches are limited per document host ([`FETCHES_PER_HOST`] in [`FETCH_WINDOW`]), so that
-//! nobody can make this server hammer a third-party host by presenting many client id URLs
-//! on it; cached documents do not count.
+//! Fetches are limited per document host ([`FETCHES_PER_HOST`], through the
+//! [`throttle`](super::throttle) primitive, so across instances), so that nobody can make this
+//! server hammer a third-party host by presenting many client id URLs on it; cached documents
+//! do not count.
 //!
 //! [`ClientMetadataDocuments`] puts them together for the
 //! [`AuthorizationServer`]; client lookups reach it through
@@ -45,13 +47,21 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use rustls::pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
 
 pub use self::client_id_url::{ClientIdUrl, ClientIdUrlError, is_url_shaped};
 use self::{
-    address::is_public, cache::DocumentCache, fetch::DocumentClient, resolver::CheckedResolver,
+    address::is_public,
+    cache::{Cached, DocumentCache},
+    fetch::DocumentClient,
+    resolver::CheckedResolver,
 };
-use super::{AuthorizationServer, throttle::SlidingWindow};
-use outpost_store::ClientRecord;
+use super::{
+    AuthorizationServer,
+    clients::ClientResolutionError,
+    throttle::{ThrottleError, reserve_all},
+};
+use outpost_store::{Budget, ClientRecord};
 
 /// Default time limit of one fetch, connection to last byte.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,10 +69,8 @@ pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// Default number of documents cached.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
-/// Fetches one host may receive from this server in [`FETCH_WINDOW`].
-pub const FETCHES_PER_HOST: usize = 30;
-/// The window fetches are counted in: 10 minutes.
-pub const FETCH_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// Fetches one host may receive from this server: 30 per 10 minutes.
+pub const FETCHES_PER_HOST: Budget = Budget::new(30, Duration::from_secs(10 * 60));
 
 /// How metadata documents are fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,8 +105,9 @@ impl Default for CimdConfig {
 }
 
 /// Why a URL client id could not be resolved to a client. The message is shown on the
-/// authorization error page and in `invalid_client` descriptions: it names what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// authorization error page and in `invalid_client` descriptions: it names what to fix. A
+/// failed fetch is cached as this error in JSON ([`cache`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CimdError {
     /// Metadata documents are turned off.
     #[error("this server does not accept client_id URLs (Client ID Metadata Documents)")]
@@ -133,20 +142,16 @@ pub enum CimdError {
     /// The TLS settings (an extra root certificate) are unusable.
     #[error("the metadata-document client cannot be set up: {0}")]
     Setup(String),
-    /// The fetched client could not be saved.
-    #[error("the client could not be saved: {0}")]
-    Store(String),
     /// This host's documents were fetched too often lately ([`FETCHES_PER_HOST`]).
     #[error("too many client metadata documents fetched from this host; retry in {0} seconds")]
     Throttled(u64),
 }
 
-/// The metadata-document side of the authorization server: settings, HTTP client, cache.
+/// The metadata-document side of the authorization server: settings and HTTP client (the
+/// cache and the fetch budgets are in the store).
 pub struct ClientMetadataDocuments {
     config: CimdConfig,
     http: OnceLock<DocumentClient>,
-    cache: DocumentCache,
-    fetches_per_host: SlidingWindow,
 }
 
 impl std::fmt::Debug for ClientMetadataDocuments {
@@ -167,12 +172,9 @@ impl ClientMetadataDocuments {
     /// Documents fetched per `config`. The HTTP client is built on first use; call
     /// [`ClientMetadataDocuments::check`] at start-up to fail early on bad settings.
     pub fn new(config: CimdConfig) -> Self {
-        let cache = DocumentCache::new(config.cache_capacity);
         Self {
             config,
             http: OnceLock::new(),
-            cache,
-            fetches_per_host: SlidingWindow::new(FETCHES_PER_HOST, FETCH_WINDOW),
         }
     }
 
@@ -192,42 +194,51 @@ impl ClientMetadataDocuments {
         &self,
         server: &AuthorizationServer,
         client_id: &str,
-    ) -> Result<ClientRecord, CimdError> {
+    ) -> Result<ClientRecord, ClientResolutionError> {
         if !self.config.enabled {
-            return Err(CimdError::Disabled);
+            return Err(CimdError::Disabled.into());
         }
-        let url = ClientIdUrl::parse(client_id)?;
+        let url = ClientIdUrl::parse(client_id).map_err(CimdError::from)?;
         let now = server.now();
-        if let Some(cached) = self.cache.get(url.as_str(), now) {
-            return cached;
+        let cache = DocumentCache::new(&*server.store.client_documents, self.config.cache_capacity);
+        match cache.get(&url, now).await? {
+            Some(Cached::Document(text)) => {
+                return Ok(document::client_from_document(
+                    server,
+                    &url,
+                    text.as_bytes(),
+                )?);
+            }
+            Some(Cached::Failure(error)) => return Err(error.into()),
+            None => {}
         }
-        self.fetches_per_host
-            .hit(&url.host_and_port(), now)
-            .map_err(CimdError::Throttled)?;
-        let record = match self.fetch_client(server, &url).await {
+        let host = format!("cimd:host:{}", url.host_and_port());
+        match reserve_all(&*server.store.throttles, &[(&host, FETCHES_PER_HOST)], now).await {
+            Ok(_) => {}
+            Err(ThrottleError::Refused { retry_after }) => {
+                return Err(CimdError::Throttled(retry_after).into());
+            }
+            Err(ThrottleError::Store(error)) => return Err(error.into()),
+        }
+        let (record, text, max_age) = match self.fetch_client(server, &url).await {
             Ok(fetched) => fetched,
             Err(error) => {
-                self.cache.put_failure(url.as_str(), error.clone(), now);
-                return Err(error);
+                cache.put_failure(&url, &error, now).await?;
+                return Err(error.into());
             }
         };
-        let (record, max_age) = record;
-        server
-            .store
-            .clients
-            .upsert(record.clone())
-            .await
-            .map_err(|e| CimdError::Store(e.to_string()))?;
-        self.cache
-            .put_document(url.as_str(), record.clone(), max_age, now);
+        server.store.clients.upsert(record.clone()).await?;
+        cache.put_document(&url, text, max_age, now).await?;
         Ok(record)
     }
 
+    /// Fetches and checks the document of `url`: the client, the document's text, its
+    /// `max-age`.
     async fn fetch_client(
         &self,
         server: &AuthorizationServer,
         url: &ClientIdUrl,
-    ) -> Result<(ClientRecord, Option<u64>), CimdError> {
+    ) -> Result<(ClientRecord, String, Option<u64>), CimdError> {
         // An IP-literal host is connected to without a lookup: check it here.
         if let Some(ip) = url.ip_literal()
             && !self.config.allow_private_addresses
@@ -245,9 +256,12 @@ impl ClientMetadataDocuments {
             self.config.timeout,
         )
         .await?;
-        let record = document::client_from_document(server, url, &fetched.body)?;
+        // RFC 8259 §8.1: JSON exchanged between systems is UTF-8.
+        let text = String::from_utf8(fetched.body)
+            .map_err(|_| CimdError::NotJson("the document is not UTF-8".into()))?;
+        let record = document::client_from_document(server, url, text.as_bytes())?;
         tracing::info!(client_id = %url.as_str(), "fetched client metadata document");
-        Ok((record, fetched.max_age))
+        Ok((record, text, fetched.max_age))
     }
 
     fn http_client(&self) -> Result<DocumentClient, CimdError> {

@@ -30,7 +30,7 @@ async fn guessing_at_the_token_endpoint_is_throttled_but_refresh_bursts_are_not(
 
     // A client that refreshes many times in a row is never throttled: successes do not count.
     let mut refresh = server.tokens(&client, user).await.refresh;
-    for _ in 0..3 * throttle::TOKEN_FAILURES_PER_CLIENT {
+    for _ in 0..3 * throttle::CLIENT_FAILURES_PER_CLIENT.attempts {
         let (status, body) = server.refresh(&client, &refresh, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         refresh = body["refresh_token"].as_str().unwrap().to_owned();
@@ -38,7 +38,7 @@ async fn guessing_at_the_token_endpoint_is_throttled_but_refresh_bursts_are_not(
 
     // Wrong refresh tokens for one client: refused until the limit, then 429.
     let guesser = server.public_client().await;
-    for _ in 0..throttle::TOKEN_FAILURES_PER_CLIENT {
+    for _ in 0..throttle::CLIENT_FAILURES_PER_CLIENT.attempts {
         let (status, body) = server.refresh(&guesser, "guess", None).await;
         assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
     }
@@ -268,6 +268,10 @@ async fn purging_keeps_everything_still_usable() {
     let user = server.user("alice").await;
     let tokens = server.tokens(&client, user).await;
     let code = server.code(&client, user, "mcp:read").await;
+    // A failed refresh counts per source and per client for ten minutes, as the registration
+    // does per source.
+    let (status, _) = server.refresh(&client, "guess", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Two hours on: the access token and both codes (the redeemed one and the unused one)
     // have expired; the refresh token has not, so its grant stays.
@@ -278,6 +282,7 @@ async fn purging_keeps_everything_still_usable() {
         .await
         .unwrap();
     assert_eq!(purged.codes, 2, "{purged:?}");
+    assert_eq!(purged.throttle_attempts, 3, "{purged:?}");
     let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body, _) = server.exchange(&client, &code).await;

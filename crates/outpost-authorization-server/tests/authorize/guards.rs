@@ -188,6 +188,23 @@ async fn normal_logins_are_never_throttled() {
 }
 
 #[tokio::test]
+async fn pending_requests_are_limited_per_source() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let url = server.authorize_url(&client_id, REDIRECT, &[]);
+    let budget = outpost_authorization_server::pending::PENDING_PER_SOURCE;
+    for _ in 0..budget.attempts {
+        assert_eq!(get(&server, url.clone()).await.status(), StatusCode::OK);
+    }
+    let response = get(&server, url).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    assert_page_headers(&response);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Too many sign-in requests"), "{html}");
+}
+
+#[tokio::test]
 async fn registrations_are_throttled_per_source() {
     let server = spawn().await;
     for _ in 0..20 {
@@ -225,7 +242,7 @@ async fn token_failures_are_not_throttled_without_a_peer_address() {
         .await
         .unwrap();
     let client_id = registered["client_id"].as_str().unwrap();
-    let limit = outpost_authorization_server::throttle::TOKEN_FAILURES_PER_CLIENT;
+    let limit = outpost_authorization_server::throttle::CLIENT_FAILURES_PER_CLIENT.attempts;
     for _ in 0..2 * limit {
         let response = http
             .post(format!("{base}/token"))

@@ -1,7 +1,9 @@
 //! What the authorization-server test binaries share: an [`AuthorizationServer`] for a free
-//! loopback port.
+//! loopback port, and a clock the test moves.
 
-use outpost_authorization_server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use outpost_authorization_server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME};
 
 use outpost_store::Store;
 use tokio::net::TcpListener;
@@ -23,4 +25,13 @@ pub async fn on_loopback(store: Store, now: i64) -> (TcpListener, String, Author
         vec!["mcp:read".into(), "mcp:write".into()],
     );
     (listener, base, state)
+}
+
+/// A clock that stands still until the test moves it (`clock.0.fetch_add(…)`).
+pub struct ManualClock(pub AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }

@@ -1,0 +1,139 @@
+//! The failed-login policy over HTTP: a concurrent burst of wrong passwords has at most the
+//! budget evaluated, and an attacker spending an account's budget from elsewhere does not keep
+//! its owner out. Sources are loopback addresses (`127.0.0.x`: the whole block reaches the
+//! server on Linux), each a browser of its own.
+
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+};
+
+use outpost_authorization_server::throttle::{
+    LOGIN_CLEAN_SOURCE_ATTEMPTS, LOGIN_FAILURES_PER_ACCOUNT, LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE,
+};
+
+use super::{common::ManualClock, *};
+
+const REDIRECT: &str = "http://127.0.0.1:6276/oauth/callback";
+
+/// One source address: a browser bound to it, with a login page open.
+struct Source {
+    browser: reqwest::Client,
+    ids: (String, String),
+}
+
+impl Source {
+    /// A browser on `127.0.0.{n}` that opened the login page for `client_id`.
+    async fn open(server: &TestServer, n: u8, client_id: &str) -> Self {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .local_address(IpAddr::from([127, 0, 0, n]))
+            .build()
+            .unwrap();
+        let url = server.authorize_url(client_id, REDIRECT, &[]);
+        let response = browser.get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let html = response.text().await.unwrap();
+        let ids = (hidden(&html, "request"), hidden(&html, "csrf"));
+        Self { browser, ids }
+    }
+
+    async fn login(&self, server: &TestServer, user: &str, pass: &str) -> reqwest::Response {
+        let (request, csrf) = &self.ids;
+        self.browser
+            .post(format!("{}/login", server.base))
+            .form(&[
+                ("request", request.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", user),
+                ("password", pass),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self, server: &TestServer, user: &str, pass: &str) -> StatusCode {
+        self.login(server, user, pass).await.status()
+    }
+}
+
+#[tokio::test]
+async fn a_concurrent_burst_of_wrong_passwords_is_evaluated_at_most_the_budget() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let source = Arc::new(Source::open(&server, 1, &client_id).await);
+    let server = Arc::new(server);
+    let burst: Vec<_> = (0..15)
+        .map(|_| {
+            let (server, source) = (server.clone(), source.clone());
+            tokio::spawn(async move { source.status(&server, "alice", "guess").await })
+        })
+        .collect();
+    let mut evaluated = 0;
+    for attempt in burst {
+        match attempt.await.unwrap() {
+            StatusCode::UNAUTHORIZED => evaluated += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        evaluated, LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE.attempts,
+        "every password checked was reserved first"
+    );
+}
+
+#[tokio::test]
+async fn the_owner_signs_in_while_others_guess_their_password() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(SystemClock.now())));
+    let server = spawn_with(|server| server.with_clock(clock.clone())).await;
+    let client_id = server.register(REDIRECT).await;
+    let per_source = LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE.attempts;
+    let sources = LOGIN_FAILURES_PER_ACCOUNT.attempts / per_source;
+
+    // Attackers on 127.0.0.2… spend alice's budget, each source its own five.
+    let mut attackers = Vec::new();
+    for n in 0..sources {
+        let attacker = Source::open(&server, 2 + n as u8, &client_id).await;
+        for _ in 0..per_source {
+            let status = attacker.status(&server, "alice", "guess").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let status = attacker.status(&server, "alice", PASSWORD).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "that source is done");
+        attackers.push(attacker);
+    }
+    // A fresh attacker address still gets one attempt through the clean-source lane…
+    let fresh = Source::open(&server, 20, &client_id).await;
+    let status = fresh.status(&server, "alice", "guess").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // …so the owner, on a clean address of their own, waits for the lane: at most 30 s.
+    let owner = Source::open(&server, 30, &client_id).await;
+    let response = owner.login(&server, "alice", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let lane = LOGIN_CLEAN_SOURCE_ATTEMPTS.window.as_secs();
+    assert!((1..=lane).contains(&retry_after), "{retry_after}");
+    clock.0.fetch_add(retry_after as i64, Ordering::SeqCst);
+    let response = owner.login(&server, "alice", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK, "the consent page");
+    assert!(response.text().await.unwrap().contains("value=\"approve\""));
+
+    // The fresh attacker failed once: it is no longer clean, and the account budget is spent.
+    clock.0.fetch_add(lane as i64, Ordering::SeqCst);
+    let status = fresh.status(&server, "alice", "guess").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Other accounts are not affected, even from the attackers' addresses.
+    let status = attackers[0].status(&server, "bob", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+}

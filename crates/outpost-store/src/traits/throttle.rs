@@ -1,0 +1,90 @@
+//! [`ThrottleStore`]: the one primitive behind every rate limit, so that the limits hold across
+//! every instance that shares the store.
+//!
+//! A limit is a [`Budget`] — at most so many attempts per key in a sliding window — and the
+//! only way to make an attempt is to [`reserve`](ThrottleStore::reserve) one: atomically,
+//! the attempt is counted when the budget has room and refused otherwise, so a concurrent
+//! burst of N attempts against a budget of B is granted exactly B (checking first and counting
+//! after would let the whole burst through). An attempt that turns out not to count (a
+//! correct password, a successful token request) is given back with
+//! [`release`](ThrottleStore::release); one that counts stays until its window ends.
+//!
+//! Keys are opaque strings that the caller builds (`login:account:alice`); the store knows
+//! nothing of their meaning.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+
+/// At most `attempts` per key in any `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Attempts allowed in the window.
+    pub attempts: u32,
+    /// How long an attempt counts.
+    pub window: Duration,
+}
+
+impl Budget {
+    /// `attempts` per `window`.
+    pub const fn new(attempts: u32, window: Duration) -> Self {
+        Self { attempts, window }
+    }
+
+    /// The window in whole seconds, as stored times are.
+    pub fn window_seconds(&self) -> i64 {
+        i64::try_from(self.window.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+/// One attempt counted against a budget ([`Admission::Reserved`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The key it is counted under.
+    pub key: String,
+    /// Which attempt: unique in the backend, never reused.
+    pub id: i64,
+    /// How many more attempts the budget allowed, this one counted.
+    pub remaining: u32,
+}
+
+/// The answer to [`ThrottleStore::reserve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// The attempt is counted; give it back with [`ThrottleStore::release`] if it should not
+    /// count.
+    Reserved(Reservation),
+    /// The budget is spent: the next attempt is possible in `retry_after` seconds (at least 1).
+    Refused {
+        /// Seconds until the budget has room again.
+        retry_after: u64,
+    },
+}
+
+impl Admission {
+    /// The refusal of a budget that has room again at `frees_at`, seen at `now`: what every
+    /// backend answers, so `retry_after` is at least one second.
+    pub fn refused_until(frees_at: i64, now: i64) -> Self {
+        let seconds = u64::try_from(frees_at.saturating_sub(now)).unwrap_or(0);
+        Self::Refused {
+            retry_after: seconds.max(1),
+        }
+    }
+}
+
+/// Attempts per key in sliding windows.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Counts one attempt under `key` at `now`, until `now` + the budget's window, if fewer
+    /// than the budget's attempts are counted there at `now`; refuses otherwise. Atomic: of
+    /// concurrent reservations for the last slot, exactly one is granted, across every
+    /// instance sharing the store.
+    async fn reserve(&self, key: &str, budget: Budget, now: i64) -> Result<Admission, StoreError>;
+    /// Gives an attempt back: it no longer counts. Releasing an attempt that is gone (released
+    /// already, or past its window and purged) does nothing.
+    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError>;
+    /// Forgets the attempts whose window has ended at `now`; returns how many.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
