@@ -4,7 +4,15 @@
 //! memory backend runs it here, SQLite in `outpost-store-sqlite`; a third party's backend runs
 //! it with this crate's `test-util` feature.
 
+mod instances;
+
 use std::path::{Path, PathBuf};
+
+pub use instances::{
+    first_request_state_key_is_inserted_once, first_signing_key_is_inserted_once,
+    request_state_key_rotates_once_per_due_time, request_state_keys_are_listed_by_activation,
+    superseded_request_state_keys_are_purged,
+};
 
 use super::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
@@ -848,6 +856,11 @@ macro_rules! store_behaviour_suite {
             consent_is_remembered,
             keys_are_listed_and_retired,
             mcp_sessions_keep_state_and_owner_until_they_expire,
+            first_signing_key_is_inserted_once,
+            first_request_state_key_is_inserted_once,
+            request_state_keys_are_listed_by_activation,
+            request_state_key_rotates_once_per_due_time,
+            superseded_request_state_keys_are_purged,
         );
     };
     (@checks $open:expr; $($check:ident),* $(,)?) => {

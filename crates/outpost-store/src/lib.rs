@@ -1,6 +1,6 @@
 //! Outpost's durable state, seen through one trait per concern: users, clients, authorization
 //! codes, grants with their refresh tokens, signing keys and consents for the authorization
-//! server; Streamable HTTP sessions for the MCP transport.
+//! server; Streamable HTTP sessions and the `requestState` keys for the MCP side.
 //!
 //! Callers talk only to the traits in [`traits`], through a [`Store`] that bundles one trait
 //! object of each. A backend is a type that implements them: [`memory`] here (tests,
@@ -20,6 +20,7 @@
 pub mod behaviour_suite;
 pub mod memory;
 pub mod model;
+pub mod request_state_keys;
 pub mod traits;
 
 use std::{fmt::Write as _, sync::Arc};
@@ -31,6 +32,7 @@ pub use model::{
     GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
     TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
+pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
 pub use traits::{
     AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
     McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
@@ -92,6 +94,8 @@ pub struct Store {
     pub consents: Arc<dyn ConsentStore>,
     /// Streamable HTTP MCP sessions.
     pub mcp_sessions: Arc<dyn McpSessionStore>,
+    /// The keys that seal MRTR `requestState` values.
+    pub request_state_keys: Arc<dyn RequestStateKeyStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,6 +120,7 @@ impl Store {
             + SigningKeyStore
             + ConsentStore
             + McpSessionStore
+            + RequestStateKeyStore
             + 'static,
     {
         Self {
@@ -125,7 +130,8 @@ impl Store {
             grants: backend.clone(),
             keys: backend.clone(),
             consents: backend.clone(),
-            mcp_sessions: backend,
+            mcp_sessions: backend.clone(),
+            request_state_keys: backend,
         }
     }
 }

@@ -25,7 +25,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -38,7 +38,10 @@ use rmcp::transport::streamable_http_server::session::store::{
     SessionState, SessionStore, SessionStoreError,
 };
 
-use crate::store::{McpSessionStore, StoreError};
+use crate::{
+    clock::unix_now,
+    store::{McpSessionStore, StoreError},
+};
 
 /// The session header of the Streamable HTTP transport.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -229,12 +232,6 @@ fn ignore_not_found(error: StoreError) -> Result<(), StoreError> {
         StoreError::NotFound(_) => Ok(()),
         other => Err(other),
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
 /// axum middleware on the rmcp side of `/mcp`: a request naming a session keeps its stored

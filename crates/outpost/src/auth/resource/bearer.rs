@@ -17,7 +17,7 @@ use std::{
     convert::Infallible,
     sync::{Arc, PoisonError},
     task::{Context, Poll},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 use axum::{extract::Request, response::Response};
@@ -33,6 +33,7 @@ use super::{
 };
 use crate::{
     auth::{access_token, scope::Scope},
+    clock::unix_now,
     http::early_answer::{BoxedResponse, after_draining, refuse, take_ready},
     store::GrantId,
 };
@@ -163,13 +164,6 @@ impl BearerState {
 
 fn revoked() -> Challenge {
     Challenge::InvalidToken("the access token's grant has been revoked".into())
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The bearer token of a request: `Ok(None)` when none is presented in the `Authorization`
