@@ -9,7 +9,10 @@
 //!   DELETE, `Last-Event-ID` resumption, idle expiry);
 //! - 2024-11-05 HTTP+SSE on `/sse` + `/message`;
 //!
-//! plus `/health`, `Host`/`Origin` validation, body limits, `TCP_NODELAY` and graceful shutdown.
+//! plus `/health`, `Host`/`Origin` validation, body limits, `TCP_NODELAY` and graceful shutdown,
+//! and, for tools that answer `input_required` (MRTR), the codec that seals their
+//! `requestState` with keys shared by every instance on a store ([`StateCodec`],
+//! [`RequestStateKeys`]).
 //!
 //! ```no_run
 //! # use rmcp::{ServerHandler, model::ServerInfo};
@@ -139,8 +142,8 @@ where
         &self.config
     }
 
-    /// A token that, when cancelled, ends every open stream and session. Cancelled by
-    /// [`Outpost::serve`] when its shutdown signal fires.
+    /// A token that, when cancelled, ends every open stream and session and stops the
+    /// background maintenance. Cancelled by [`Outpost::serve`] when its shutdown signal fires.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
@@ -149,9 +152,9 @@ where
     ///
     /// The first call also starts, on the current Tokio runtime, the background maintenance
     /// the routes rely on, until [`Outpost::shutdown_token`] is cancelled: the embedded
-    /// authorization server's purge of expired codes and grants and its signing-key reload
-    /// (every minute), and the reload and rotation of shared request-state keys (every
-    /// minute). Later calls start nothing more.
+    /// authorization server's purge of expired codes and grants (every 10 minutes) and its
+    /// signing-key reload (every minute), and the reload and rotation of shared request-state
+    /// keys (every minute). Later calls start nothing more.
     ///
     /// # Panics
     ///

@@ -55,10 +55,10 @@ use crate::{
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
 /// `authorization_routes` (an embedded authorization server's, outside the transport guard),
-/// Streamable HTTP sessions kept in
-/// `session_store` when one is given, `request_state_keys` in every MCP request's extensions
-/// (for handlers: [`RequestStateKeys::from_context`]). `shutdown` ends open streams and in-memory sessions when
-/// cancelled (stored sessions stay, to be resumed). Serve it with
+/// Streamable HTTP sessions kept in `session_store` when one is given, and
+/// `request_state_keys` in every MCP request's extensions (for handlers:
+/// [`RequestStateKeys::from_context`]). `shutdown` ends open streams and in-memory sessions
+/// when cancelled (stored sessions stay, to be resumed). Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (as [`crate::http::listener::serve`]
 /// does) so the authorization server's throttles see the client's address.
 pub fn build_router<H>(

@@ -20,7 +20,7 @@
 //!         return Ok(InputRequiredResult::new(Some(questions()), Some(sealed)).into());
 //!     };
 //!     let step: Value = codec.open_json(&sealed).map_err(|_| invalid_state())?;
-//!     …
+//!     finish(step)
 //! }
 //! ```
 //!
