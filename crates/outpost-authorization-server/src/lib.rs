@@ -229,24 +229,25 @@ impl AuthorizationServer {
     }
 
     /// Builds the keyring from the stored signing keys; when none is active (a first start),
-    /// generates one and stores it. `max_token_lifetime` is the access-token lifetime in use:
-    /// it decides how long retired keys keep verifying.
+    /// generates one and stores it unless another instance starting at the same moment stored
+    /// its own first (`SigningKeyStore::insert_if_no_active`), then builds it from what the
+    /// store holds, so that every instance signs with the same key. `max_token_lifetime` is
+    /// the access-token lifetime in use: it decides how long retired keys keep verifying.
     pub async fn load_keyring(
         store: &Store,
         max_token_lifetime: Duration,
         now: i64,
     ) -> Result<Keyring, KeyManagementError> {
         let entries = stored_entries(store).await?;
-        match Keyring::from_entries(entries.clone(), max_token_lifetime, now) {
+        match Keyring::from_entries(entries, max_token_lifetime, now) {
             Ok(keyring) => Ok(keyring),
             Err(KeyringError::NoActiveKey) => {
                 let fresh = Keyring::generate(now, max_token_lifetime)?;
-                let mut all = entries;
                 for entry in fresh.entries() {
-                    store.keys.insert(record_of(entry)?).await?;
-                    all.push(entry.clone());
+                    store.keys.insert_if_no_active(record_of(entry)?).await?;
                 }
-                Ok(Keyring::from_entries(all, max_token_lifetime, now)?)
+                let entries = stored_entries(store).await?;
+                Ok(Keyring::from_entries(entries, max_token_lifetime, now)?)
             }
             Err(other) => Err(other.into()),
         }

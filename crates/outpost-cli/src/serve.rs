@@ -1,19 +1,21 @@
 //! `outpost serve`: flags → [`outpost::ServerConfig`] (and, unless `--no-auth`, the embedded
-//! authorization server over the store, which also keeps the MCP sessions) → the reference
-//! server.
+//! authorization server over the store, which also keeps the MCP sessions and the
+//! `requestState` keys) → the reference server. Several instances may share one store and
+//! start at the same moment: the store is migrated once, the demo users, the first signing key
+//! and the first request-state key are created once.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use outpost::auth::server::password::hash_password;
 use outpost::{
-    AuthMode, Outpost, ServerConfig,
+    AuthMode, Outpost, RequestStateKeys, ServerConfig,
     auth::{
         resource::{ResourceServerConfig, canonical_resource},
         scope::Scope,
         server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
     },
-    store::{GrantStore, Store, UserId, UserRecord, Username},
+    store::{GrantStore, Store, StoreError, UserId, UserRecord, Username},
 };
 use url::Url;
 
@@ -135,10 +137,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "authorization server enabled"
         );
         config.auth = AuthMode::Bearer(resource);
-        // The same store keeps the MCP sessions, so they outlive a restart.
+        // The same store keeps the MCP sessions, so they outlive a restart, and the keys that
+        // seal requestState, so that an MRTR retry may reach any instance on the store.
+        let request_state_keys = RequestStateKeys::load(store.request_state_keys.clone())
+            .await
+            .context("cannot load the request-state keys")?;
+        tracing::info!(kid = %request_state_keys.sealing_kid(), "request-state keys loaded");
         server = server
             .with_authorization_server(authorization_server)
-            .with_session_store(store.mcp_sessions.clone());
+            .with_session_store(store.mcp_sessions.clone())
+            .with_request_state_keys(request_state_keys);
     }
     server
         .with_config(config)
@@ -168,14 +176,16 @@ pub async fn authorization_server(
     Ok(server)
 }
 
-/// Creates the demo users that are missing; existing users are left as they are.
+/// Creates the demo users that are missing; existing users are left as they are. Another
+/// instance starting on the same store at the same moment may create one first: its
+/// `Conflict` means the user exists, which is all this asks.
 async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
     for (name, password) in DEMO_USERS {
         let username = Username::parse(name)?;
         if store.users.get_by_username(&username).await?.is_some() {
             continue;
         }
-        store
+        let created = store
             .users
             .create(UserRecord {
                 id: UserId::random(),
@@ -183,8 +193,12 @@ async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
                 password_hash: hash_password(password)?,
                 created_at: SystemClock.now(),
             })
-            .await?;
-        tracing::info!(user = name, "created demo user");
+            .await;
+        match created {
+            Ok(()) => tracing::info!(user = name, "created demo user"),
+            Err(StoreError::Conflict(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
     }
     tracing::warn!(
         "--demo: anyone who can reach this server can log in as alice / password123 \

@@ -13,14 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{OUTPOST, TempDir, free_port, start, start_on, wait_healthy};
+use common::{OUTPOST, TempDir, free_port, jsonrpc_answer, start, start_on, token, wait_healthy};
 
-use outpost::auth::{
-    access_token::{AccessClaims, issue},
-    resource::canonical_resource,
-    scope::Scope,
-    server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
-};
 use serde_json::{Value, json};
 
 fn run_to_end(args: &[&str]) -> (i32, String) {
@@ -214,37 +208,6 @@ fn terminate(child: &mut Child) -> ExitStatus {
     }
 }
 
-/// An access token for `subject`, signed with the active key of the store at `store_url`, for
-/// the server at `base` (issuer `base`, audience `{base}/mcp`).
-fn token(store_url: &str, base: &str, subject: &str) -> String {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let store = runtime
-        .block_on(outpost::store::open(store_url))
-        .expect("open the store");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let keyring = runtime
-        .block_on(AuthorizationServer::load_keyring(
-            &store,
-            DEFAULT_ACCESS_TOKEN_LIFETIME,
-            now,
-        ))
-        .expect("the server's keys");
-    let claims = AccessClaims::new(
-        base,
-        subject,
-        &canonical_resource(base),
-        "session-test",
-        Scope::parse("mcp").expect("scope"),
-        now,
-        Duration::from_secs(600),
-    )
-    .expect("claims");
-    issue(&keyring, &claims).expect("token")
-}
-
 /// POSTs `body` to `/mcp` as the holder of `token`, in `session` when given.
 fn mcp_post(
     base: &str,
@@ -293,18 +256,6 @@ fn open_session(base: &str, token: &str) -> String {
     let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
     assert_eq!(mcp_post(base, token, Some(&id), &initialized).status(), 202);
     id
-}
-
-/// The JSON-RPC answer in a body that is JSON, or an SSE stream (session requests stream).
-fn jsonrpc_answer(body: &str) -> Value {
-    if let Ok(answer) = serde_json::from_str(body) {
-        return answer;
-    }
-    body.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str::<Value>(data.trim_start()).ok())
-        .find(|message| message.get("id").is_some() && message.get("method").is_none())
-        .unwrap_or_else(|| panic!("no JSON-RPC answer in {body}"))
 }
 
 /// `whoami` in `session`: the status, and the subject it names when it answers.

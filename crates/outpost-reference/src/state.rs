@@ -12,7 +12,7 @@ use std::{
 
 use rmcp::{
     Peer, RoleServer,
-    model::{LoggingLevel, RequestStateCodec, ResourceUpdatedNotificationParam},
+    model::{LoggingLevel, ResourceUpdatedNotificationParam},
     service::SubscriptionSink,
 };
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -24,8 +24,6 @@ pub const RESOURCE_UPDATE_INTERVAL: Duration = Duration::from_secs(10);
 pub struct SharedState {
     /// Open 2026-07-28 `subscriptions/listen` streams.
     pub listeners: ListenerRegistry,
-    /// Seals and verifies the opaque MRTR `requestState` (HMAC, key random per process).
-    pub request_state: RequestStateCodec,
     /// Interval between `notifications/resources/updated` for a subscribed resource.
     pub update_interval: Duration,
     /// When the server started (`serverStatus` reports the uptime).
@@ -33,12 +31,10 @@ pub struct SharedState {
 }
 
 impl SharedState {
-    /// Fresh state with a random request-state key.
+    /// Fresh state.
     pub fn new() -> Self {
-        let key: [u8; 32] = rand::random();
         Self {
             listeners: ListenerRegistry::default(),
-            request_state: RequestStateCodec::new_unchecked(key.to_vec()),
             update_interval: RESOURCE_UPDATE_INTERVAL,
             started_at: std::time::Instant::now(),
         }

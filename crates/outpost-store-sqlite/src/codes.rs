@@ -2,7 +2,7 @@
 //! redeemed_grant_id IS NULL`, so two concurrent redemptions cannot both succeed.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::{Failure, SqliteStore, query_one, write_error};
 use outpost_store::{
@@ -95,7 +95,10 @@ impl AuthorizationCodeStore for SqliteStore {
     ) -> Result<Redemption, StoreError> {
         let code_hash = code_hash.as_str().to_owned();
         self.call(move |c| {
-            let tx = c.transaction()?;
+            // IMMEDIATE: the write lock before the read, so that with another process on the
+            // file the read-then-update waits its turn (busy timeout) instead of failing with
+            // SQLITE_BUSY when a deferred read transaction cannot be upgraded.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let outcome = redeem(&tx, &code_hash, grant_id, now)?;
             tx.commit()?;
             Ok(outcome)

@@ -31,6 +31,23 @@ impl SigningKeyStore for SqliteStore {
         .await
     }
 
+    async fn insert_if_no_active(&self, key: SigningKeyRecord) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            // One statement: SQLite takes the write lock before evaluating the condition, so
+            // no other connection can store an active key in between.
+            let inserted = c
+                .execute(
+                    "INSERT INTO signing_keys (kid, algorithm, private_key_pem, created_at, retired_at) \
+                     SELECT ?1, ?2, ?3, ?4, ?5 \
+                     WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+                    params![key.kid, key.algorithm, key.private_key_pem, key.created_at, key.retired_at],
+                )
+                .map_err(|e| write_error(e, &format!("signing key {}", key.kid)))?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
     async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         self.call(|c| {
             query_all(

@@ -8,8 +8,10 @@
 //! while `outpost serve` runs) from blocking, and a busy timeout absorbs their brief locks.
 //!
 //! The schema is the numbered SQL files in `migrations/`, applied in order, each in its own
-//! transaction together with the `PRAGMA user_version` bump that records it. A database whose
-//! version is newer than this build knows is refused rather than misread.
+//! transaction together with the `PRAGMA user_version` bump that records it; the transaction
+//! takes the write lock before reading the version, so processes opening one new database at
+//! the same moment migrate it once. A database whose version is newer than this build knows is
+//! refused rather than misread.
 
 #![deny(missing_docs)]
 
@@ -19,6 +21,7 @@ mod grants;
 mod keys;
 mod oauth;
 mod pending;
+mod request_state_keys;
 mod sessions;
 mod throttles;
 mod users;
@@ -29,7 +32,7 @@ use std::{
     time::Duration,
 };
 
-use rusqlite::{Connection, Params, Row};
+use rusqlite::{Connection, Params, Row, TransactionBehavior};
 
 use outpost_store::{ModelError, Store, StoreError};
 
@@ -39,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_mcp_sessions.sql"),
     include_str!("migrations/0003_code_redemption.sql"),
     include_str!("migrations/0004_authorization_state.sql"),
+    include_str!("migrations/0005_request_state_keys.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.
@@ -135,29 +139,37 @@ fn open_blocking(path: &Path) -> Result<Connection, Failure> {
     Ok(connection)
 }
 
+/// Applies the migrations this database lacks, one transaction each. Each transaction is
+/// `BEGIN IMMEDIATE`: it takes the write lock before reading `user_version`, so of several
+/// processes opening a new database at the same moment one migrates while the others wait (the
+/// busy timeout), then find the version already bumped and apply nothing twice.
 fn migrate(connection: &mut Connection) -> Result<(), Failure> {
-    let applied: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let known = MIGRATIONS.len();
-    let applied = usize::try_from(applied)
-        .map_err(|_| StoreError::Migration(format!("invalid schema version {applied}")))?;
-    if applied > known {
-        return Err(StoreError::Migration(format!(
-            "the database has schema version {applied}, newer than this outpost knows \
-             ({known}); run a newer outpost or restore a backup"
-        ))
-        .into());
-    }
-    for (version, sql) in (1_i64..).zip(MIGRATIONS).skip(applied) {
+    loop {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let applied: i64 =
+            transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let applied = usize::try_from(applied)
+            .map_err(|_| StoreError::Migration(format!("invalid schema version {applied}")))?;
+        if applied > known {
+            return Err(StoreError::Migration(format!(
+                "the database has schema version {applied}, newer than this outpost knows \
+                 ({known}); run a newer outpost or restore a backup"
+            ))
+            .into());
+        }
+        let Some(sql) = MIGRATIONS.get(applied) else {
+            return Ok(());
+        };
+        let version = applied + 1;
         let failed =
             |e: rusqlite::Error| StoreError::Migration(format!("migration {version}: {e}"));
-        let transaction = connection.transaction().map_err(failed)?;
         transaction.execute_batch(sql).map_err(failed)?;
         transaction
-            .pragma_update(None, "user_version", version)
+            .pragma_update(None, "user_version", version as i64)
             .map_err(failed)?;
         transaction.commit().map_err(failed)?;
     }
-    Ok(())
 }
 
 /// Maps a failed write: a unique key taken is a conflict, a missing referenced row is not
@@ -286,6 +298,9 @@ mod tests {
         behaviour_suite::assert_durable_state(&reopened, &written).await;
     }
 }
+
+#[cfg(test)]
+mod shared_file_tests;
 
 #[cfg(test)]
 mod behaviour {

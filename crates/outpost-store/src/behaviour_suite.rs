@@ -5,6 +5,7 @@
 //! it with this crate's `test-util` feature.
 
 mod authorization_requests;
+mod instances;
 mod throttles;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,11 @@ pub use self::{
     authorization_requests::{
         client_documents_are_kept_until_they_expire, pending_authorizations_are_bounded,
         pending_authorizations_live_until_decided_or_expired,
+    },
+    instances::{
+        first_request_state_key_is_inserted_once, first_signing_key_is_inserted_once,
+        request_state_key_rotates_once_per_due_time, request_state_keys_are_listed_by_activation,
+        superseded_request_state_keys_are_purged,
     },
     throttles::{
         throttle_budgets_count_attempts_in_a_sliding_window,
@@ -869,6 +875,11 @@ macro_rules! store_behaviour_suite {
             throttle_purge_forgets_only_expired_attempts,
             throttle_reservations_are_atomic_under_a_burst,
             client_documents_are_kept_until_they_expire,
+            first_signing_key_is_inserted_once,
+            first_request_state_key_is_inserted_once,
+            request_state_keys_are_listed_by_activation,
+            request_state_key_rotates_once_per_due_time,
+            superseded_request_state_keys_are_purged,
         );
     };
     (@checks $open:expr; $($check:ident),* $(,)?) => {

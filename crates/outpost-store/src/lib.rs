@@ -1,6 +1,7 @@
 //! Outpost's durable state, seen through one trait per concern: users, clients, authorization
 //! codes, grants with their refresh tokens, signing keys and consents for the authorization
-//! server; Streamable HTTP sessions for the MCP transport; and the authorization server's
+//! server; Streamable HTTP sessions and the MRTR `requestState` keys for the MCP side; and the
+//! authorization server's
 //! short-lived state — pending authorization requests, rate-limit attempts, fetched client
 //! metadata documents — so that instances sharing a store share it too.
 //!
@@ -22,6 +23,7 @@
 pub mod behaviour_suite;
 pub mod memory;
 pub mod model;
+pub mod request_state_keys;
 pub mod traits;
 
 use std::{fmt::Write as _, sync::Arc};
@@ -33,6 +35,7 @@ pub use model::{
     GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
     TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
+pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
 pub use traits::{
     Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
     PendingAuthorizationRecord, PendingAuthorizationStore, Reservation, ThrottleStore,
@@ -104,6 +107,8 @@ pub struct Store {
     pub throttles: Arc<dyn ThrottleStore>,
     /// Fetched client metadata documents and failed fetches.
     pub client_documents: Arc<dyn ClientDocumentStore>,
+    /// The keys that seal MRTR `requestState` values.
+    pub request_state_keys: Arc<dyn RequestStateKeyStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,6 +136,7 @@ impl Store {
             + PendingAuthorizationStore
             + ThrottleStore
             + ClientDocumentStore
+            + RequestStateKeyStore
             + 'static,
     {
         Self {
@@ -143,7 +149,8 @@ impl Store {
             mcp_sessions: backend.clone(),
             pending_authorizations: backend.clone(),
             throttles: backend.clone(),
-            client_documents: backend,
+            client_documents: backend.clone(),
+            request_state_keys: backend,
         }
     }
 }

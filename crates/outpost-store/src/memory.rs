@@ -17,6 +17,8 @@ use std::{
 
 use async_trait::async_trait;
 
+use crate::request_state_keys::RequestStateKeyRecord;
+
 use super::{
     StoreError,
     model::{
@@ -29,6 +31,8 @@ use super::{
         McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
     },
 };
+
+mod request_state_keys;
 
 /// An issued code and, once redeemed, the grant its redemption started.
 struct StoredCode {
@@ -46,6 +50,7 @@ struct State {
     keys: Vec<SigningKeyRecord>,
     consents: HashMap<(UserId, ClientId), ConsentRecord>,
     mcp_sessions: HashMap<String, McpSessionRecord>,
+    request_state_keys: Vec<RequestStateKeyRecord>,
 }
 
 impl State {
@@ -402,6 +407,18 @@ impl SigningKeyStore for MemoryStore {
         }
         state.keys.push(key);
         Ok(())
+    }
+
+    async fn insert_if_no_active(&self, key: SigningKeyRecord) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if state.keys.iter().any(|k| k.retired_at.is_none()) {
+            return Ok(false);
+        }
+        if state.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict(format!("signing key {}", key.kid)));
+        }
+        state.keys.push(key);
+        Ok(true)
     }
 
     async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {

@@ -28,6 +28,14 @@ pub enum ModelError {
     /// A token hash is not 64 lowercase hex digits.
     #[error("invalid token hash: expected 64 lowercase hex digits (SHA-256)")]
     TokenHash,
+    /// Key material is shorter than its kind requires.
+    #[error("key material too short: {actual} bytes, at least {minimum} required")]
+    KeyMaterial {
+        /// The least accepted length, in bytes.
+        minimum: usize,
+        /// The length found.
+        actual: usize,
+    },
     /// An enumerated field holds an unknown value.
     #[error("unknown {field} {value:?}")]
     Unknown {

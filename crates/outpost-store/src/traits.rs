@@ -21,6 +21,8 @@ pub use self::{
     pending::{PendingAuthorizationRecord, PendingAuthorizationStore},
     throttle::{Admission, Budget, Reservation, ThrottleStore},
 };
+pub use super::request_state_keys::RequestStateKeyStore;
+
 use super::{
     StoreError,
     model::{
@@ -182,6 +184,11 @@ pub trait GrantStore: Send + Sync {
 pub trait SigningKeyStore: Send + Sync {
     /// Adds a key; [`StoreError::Conflict`] if the kid is taken.
     async fn insert(&self, key: SigningKeyRecord) -> Result<(), StoreError>;
+    /// Adds `key` unless some stored key is unretired (active), atomically: of several
+    /// instances starting on a store without an active key at the same moment, exactly one
+    /// stores its key (`true`); the others get `false` and load the stored one, so they all
+    /// sign with the same key.
+    async fn insert_if_no_active(&self, key: SigningKeyRecord) -> Result<bool, StoreError>;
     /// Every key, retired or not, oldest first.
     async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Marks a key retired at `at` (it no longer signs; it stays listed for verification).

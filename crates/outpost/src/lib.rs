@@ -9,7 +9,10 @@
 //!   DELETE, `Last-Event-ID` resumption, idle expiry);
 //! - 2024-11-05 HTTP+SSE on `/sse` + `/message`;
 //!
-//! plus `/health`, `Host`/`Origin` validation, body limits, `TCP_NODELAY` and graceful shutdown.
+//! plus `/health`, `Host`/`Origin` validation, body limits, `TCP_NODELAY` and graceful shutdown,
+//! and, for tools that answer `input_required` (MRTR), the codec that seals their
+//! `requestState` with keys shared by every instance on a store ([`StateCodec`],
+//! [`RequestStateKeys`]).
 //!
 //! ```no_run
 //! # use rmcp::{ServerHandler, model::ServerInfo};
@@ -27,13 +30,17 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+mod clock;
 pub mod config;
 pub mod http;
 pub mod mcp;
 pub mod ops;
 pub mod store;
 
-use std::{future::Future, sync::Arc};
+use std::{
+    future::Future,
+    sync::{Arc, Once},
+};
 
 use axum::Router;
 use rmcp::ServerHandler;
@@ -42,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{AuthMode, ConfigError, ServerConfig};
 pub use http::listener::ServeError;
+pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
 
 /// Why a server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +72,9 @@ pub struct Outpost<H> {
     #[cfg(feature = "authorization-server")]
     authorization_server: Option<auth::server::AuthorizationServer>,
     session_store: Option<Arc<dyn store::McpSessionStore>>,
+    request_state_keys: RequestStateKeys,
     shutdown: CancellationToken,
+    maintenance: Once,
 }
 
 impl<H> Outpost<H>
@@ -81,7 +91,9 @@ where
             #[cfg(feature = "authorization-server")]
             authorization_server: None,
             session_store: None,
+            request_state_keys: RequestStateKeys::process_local(),
             shutdown: CancellationToken::new(),
+            maintenance: Once::new(),
         }
     }
 
@@ -115,24 +127,55 @@ where
         self
     }
 
+    /// Seals MRTR `requestState` with `keys`: with keys loaded from a store
+    /// ([`RequestStateKeys::load`]), a value one instance hands out opens on every instance
+    /// sharing the store, and the keys are reloaded and rotated in the background (see
+    /// [`Outpost::router`]). Handlers get them from each request ([`StateCodec`],
+    /// [`RequestStateKeys::from_context`]). Without this call the key is random per process.
+    pub fn with_request_state_keys(mut self, keys: RequestStateKeys) -> Self {
+        self.request_state_keys = keys;
+        self
+    }
+
     /// The configuration this server runs with.
     pub fn config(&self) -> &ServerConfig {
         &self.config
     }
 
-    /// A token that, when cancelled, ends every open stream and session. Cancelled by
-    /// [`Outpost::serve`] when its shutdown signal fires.
+    /// A token that, when cancelled, ends every open stream and session and stops the
+    /// background maintenance. Cancelled by [`Outpost::serve`] when its shutdown signal fires.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
     /// The axum router with every Outpost route, for embedding in a larger application.
+    ///
+    /// The first call also starts, on the current Tokio runtime, the background maintenance
+    /// the routes rely on, until [`Outpost::shutdown_token`] is cancelled: the embedded
+    /// authorization server's purge of expired codes and grants (every 10 minutes) and its
+    /// signing-key reload (every minute), and the reload and rotation of shared request-state
+    /// keys (every minute). Later calls start nothing more.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a Tokio runtime.
     pub fn router(&self) -> Router {
+        self.maintenance.call_once(|| {
+            ops::maintenance::spawn(
+                ops::maintenance::Maintained {
+                    #[cfg(feature = "authorization-server")]
+                    authorization_server: self.authorization_server.clone(),
+                    request_state_keys: self.request_state_keys.clone(),
+                },
+                &self.shutdown,
+            );
+        });
         http::router::build_router(
             self.factory.clone(),
             &self.config,
             self.authorization_routes(),
             self.session_store.clone(),
+            self.request_state_keys.clone(),
             self.shutdown.clone(),
         )
     }
@@ -164,13 +207,6 @@ where
     ) -> Result<(), OutpostError> {
         self.config.validate()?;
         let router = self.router();
-        #[cfg(feature = "authorization-server")]
-        if let Some(server) = &self.authorization_server {
-            tokio::spawn(auth::server::maintenance::run(
-                server.clone(),
-                self.shutdown.clone(),
-            ));
-        }
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, base_url = %self.config.base_url(), "serving MCP at /mcp, legacy SSE at /sse");
         }

@@ -1,5 +1,5 @@
-//! What the process tests share: the `outpost` binary, free ports, temporary directories and
-//! a running `outpost serve`.
+//! What the process tests share: the `outpost` binary, free ports, temporary directories, a
+//! running `outpost serve`, access tokens signed with a store's key, and JSON-RPC answers.
 #![allow(dead_code)]
 
 use std::{
@@ -8,6 +8,14 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+
+use outpost::auth::{
+    access_token::{AccessClaims, issue},
+    resource::canonical_resource,
+    scope::Scope,
+    server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
+};
+use serde_json::Value;
 
 /// The `outpost` binary under test.
 pub const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
@@ -67,7 +75,14 @@ pub fn start(args: &[&str]) -> Server {
 
 /// Starts `outpost serve` with `args` on `bind` and waits for /health.
 pub fn start_on(bind: &str, args: &[&str]) -> Server {
-    let mut child = Command::new(OUTPOST)
+    let mut server = spawn_on(bind, args);
+    wait_healthy(&format!("{}/health", server.base), &mut server.child);
+    server
+}
+
+/// Starts `outpost serve` with `args` on `bind`, without waiting for it to come up.
+pub fn spawn_on(bind: &str, args: &[&str]) -> Server {
+    let child = Command::new(OUTPOST)
         .arg("serve")
         .args(args)
         .args(["--bind", bind])
@@ -75,9 +90,10 @@ pub fn start_on(bind: &str, args: &[&str]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start outpost");
-    let base = format!("http://{bind}");
-    wait_healthy(&format!("{base}/health"), &mut child);
-    Server { child, base }
+    Server {
+        child,
+        base: format!("http://{bind}"),
+    }
 }
 
 /// Polls `url` until it answers 200; panics if `child` exits or 20 s pass.
@@ -96,4 +112,47 @@ pub fn wait_healthy(url: &str, child: &mut Child) {
         assert!(Instant::now() < deadline, "{url} not healthy after 20s");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// An access token for `subject`, signed with the active key of the store at `store_url`, for
+/// the server at `base` (issuer `base`, audience `{base}/mcp`).
+pub fn token(store_url: &str, base: &str, subject: &str) -> String {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = runtime
+        .block_on(outpost::store::open(store_url))
+        .expect("open the store");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let keyring = runtime
+        .block_on(AuthorizationServer::load_keyring(
+            &store,
+            DEFAULT_ACCESS_TOKEN_LIFETIME,
+            now,
+        ))
+        .expect("the server's keys");
+    let claims = AccessClaims::new(
+        base,
+        subject,
+        &canonical_resource(base),
+        "session-test",
+        Scope::parse("mcp").expect("scope"),
+        now,
+        Duration::from_secs(600),
+    )
+    .expect("claims");
+    issue(&keyring, &claims).expect("token")
+}
+
+/// The JSON-RPC answer in a body that is JSON, or an SSE stream (session requests stream).
+pub fn jsonrpc_answer(body: &str) -> Value {
+    if let Ok(answer) = serde_json::from_str(body) {
+        return answer;
+    }
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim_start()).ok())
+        .find(|message| message.get("id").is_some() && message.get("method").is_none())
+        .unwrap_or_else(|| panic!("no JSON-RPC answer in {body}"))
 }

@@ -3,11 +3,13 @@
 //! retries with the `inputResponses` it asked for (and, where used, the `requestState` it
 //! handed out).
 //!
-//! `requestState` comes back from the client, so it is untrusted: it is sealed with the
-//! server's HMAC key ([`crate::state::SharedState::request_state`]) and a value that fails
+//! `requestState` comes back from the client, so it is untrusted: it is sealed with the codec
+//! Outpost hands every request ([`StateCodec`]: the server's keys, shared by every instance on
+//! the same store, so the retry may reach another instance) and a value that fails
 //! verification is rejected with `-32602 Invalid params` before anything acts on it. These
 //! tools only exist on 2026-07-28; rmcp refuses an `InputRequiredResult` to older clients.
 
+use outpost::StateCodec;
 use rmcp::{
     ErrorData as McpError, RoleServer,
     handler::server::tool::{InputResponses, RequestState},
@@ -123,8 +125,9 @@ impl ReferenceServer {
     fn test_input_required_result_request_state(
         &self,
         RequestState(state): RequestState,
+        StateCodec(codec): StateCodec,
     ) -> Result<CallToolResponse, McpError> {
-        self.confirm_with_state(state.as_deref())
+        confirm_with_state(&codec, state.as_deref())
     }
 
     /// The same flow as `..._request_state`; the suite tampers with the state on retry.
@@ -132,8 +135,9 @@ impl ReferenceServer {
     fn test_input_required_result_tampered_state(
         &self,
         RequestState(state): RequestState,
+        StateCodec(codec): StateCodec,
     ) -> Result<CallToolResponse, McpError> {
-        self.confirm_with_state(state.as_deref())
+        confirm_with_state(&codec, state.as_deref())
     }
 
     /// Asks for a name, a greeting and the roots in one round.
@@ -142,9 +146,10 @@ impl ReferenceServer {
         &self,
         InputResponses(responses): InputResponses,
         RequestState(state): RequestState,
+        StateCodec(codec): StateCodec,
     ) -> Result<CallToolResponse, McpError> {
         if let Some(sealed) = state.as_deref() {
-            self.open_state(sealed)?;
+            open_state(&codec, sealed)?;
         }
         let all_given = [USER_NAME, GREETING, CLIENT_ROOTS]
             .iter()
@@ -159,7 +164,7 @@ impl ReferenceServer {
         ]);
         Ok(required(
             requests,
-            Some(self.seal_state(&json!({ "stage": "gather" }))?),
+            Some(seal_state(&codec, &json!({ "stage": "gather" }))?),
         ))
     }
 
@@ -170,11 +175,11 @@ impl ReferenceServer {
     fn test_input_required_result_multi_round(
         &self,
         RequestState(state): RequestState,
+        StateCodec(codec): StateCodec,
     ) -> Result<CallToolResponse, McpError> {
         let round = match state.as_deref() {
             None => 0,
-            Some(sealed) => self
-                .open_state(sealed)?
+            Some(sealed) => open_state(&codec, sealed)?
                 .get("round")
                 .and_then(Value::as_u64)
                 .unwrap_or(0),
@@ -191,7 +196,7 @@ impl ReferenceServer {
             ),
             _ => return Ok(done("Multi-round flow complete")),
         };
-        let sealed = self.seal_state(&json!({ "round": round + 1 }))?;
+        let sealed = seal_state(&codec, &json!({ "round": round + 1 }))?;
         Ok(required(
             InputRequests::from([(key.to_owned(), question)]),
             Some(sealed),
@@ -226,61 +231,59 @@ impl ReferenceServer {
     }
 }
 
-impl ReferenceServer {
-    /// Round 1 (no state): ask for confirmation and hand out sealed state. Round 2: complete
-    /// if the state verifies, whatever the answer.
-    fn confirm_with_state(&self, state: Option<&str>) -> Result<CallToolResponse, McpError> {
-        match state {
-            Some(sealed) => {
-                self.open_state(sealed)?;
-                Ok(done("Confirmed: state-ok"))
-            }
-            None => {
-                let question = input::elicitation(
-                    "Please confirm",
-                    json!({ "ok": { "type": "boolean" } }),
-                    json!(["ok"]),
-                );
-                let sealed = self.seal_state(&json!({ "stage": "confirm" }))?;
-                Ok(required(
-                    InputRequests::from([("confirm".to_owned(), question)]),
-                    Some(sealed),
-                ))
-            }
+/// Round 1 (no state): ask for confirmation and hand out sealed state. Round 2: complete if
+/// the state verifies, whatever the answer.
+fn confirm_with_state(
+    codec: &RequestStateCodec,
+    state: Option<&str>,
+) -> Result<CallToolResponse, McpError> {
+    match state {
+        Some(sealed) => {
+            open_state(codec, sealed)?;
+            Ok(done("Confirmed: state-ok"))
+        }
+        None => {
+            let question = input::elicitation(
+                "Please confirm",
+                json!({ "ok": { "type": "boolean" } }),
+                json!(["ok"]),
+            );
+            let sealed = seal_state(codec, &json!({ "stage": "confirm" }))?;
+            Ok(required(
+                InputRequests::from([("confirm".to_owned(), question)]),
+                Some(sealed),
+            ))
         }
     }
+}
 
-    fn seal_state(&self, state: &Value) -> Result<String, McpError> {
-        self.shared
-            .request_state
-            .seal_json(state)
-            .map_err(|error| McpError::internal_error(error.to_string(), None))
-    }
+fn seal_state(codec: &RequestStateCodec, state: &Value) -> Result<String, McpError> {
+    codec
+        .seal_json(state)
+        .map_err(|error| McpError::internal_error(error.to_string(), None))
+}
 
-    /// Verifies and opens `sealed`; forged or tampered state is `-32602`.
-    fn open_state(&self, sealed: &str) -> Result<Value, McpError> {
-        self.shared
-            .request_state
-            .open_json(sealed)
-            .map_err(|error| {
-                tracing::debug!(%error, "rejected requestState");
-                McpError::invalid_params("requestState failed integrity verification", None)
-            })
-    }
+/// Verifies and opens `sealed`; forged, tampered or unknown-key state is `-32602` (rmcp asks
+/// that every opening failure map to one client-facing error).
+fn open_state(codec: &RequestStateCodec, sealed: &str) -> Result<Value, McpError> {
+    codec.open_json(sealed).map_err(|error| {
+        tracing::debug!(%error, "rejected requestState");
+        McpError::invalid_params("requestState failed integrity verification", None)
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use outpost::RequestStateKeys;
+
     use super::*;
 
     #[test]
     fn sealed_state_opens_and_tampered_state_is_invalid_params() {
-        let server = ReferenceServer::new();
-        let sealed = server.seal_state(&json!({ "round": 1 })).unwrap();
-        assert_eq!(server.open_state(&sealed).unwrap(), json!({ "round": 1 }));
-        let error = server
-            .open_state(&format!("{sealed}-TAMPERED"))
-            .unwrap_err();
+        let codec = RequestStateKeys::process_local().codec();
+        let sealed = seal_state(&codec, &json!({ "round": 1 })).unwrap();
+        assert_eq!(open_state(&codec, &sealed).unwrap(), json!({ "round": 1 }));
+        let error = open_state(&codec, &format!("{sealed}-TAMPERED")).unwrap_err();
         assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
     }
 }

@@ -81,6 +81,39 @@ pub async fn spawn_outpost(outpost: Outpost<ReferenceServer>) -> TestApp {
     }
 }
 
+/// Serves `outpost` the way an application embedding it does: its [`Outpost::router`] merged
+/// into the application's own axum router (which adds `/app`), on the application's own
+/// `axum::serve`, with `outpost`'s shutdown token as the graceful-shutdown signal.
+pub async fn spawn_embedded(outpost: Outpost<ReferenceServer>) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local addr");
+    let shutdown = outpost.shutdown_token();
+    let app = axum::Router::new()
+        .route("/app", axum::routing::get(|| async { "the application" }))
+        .merge(outpost.router());
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+        .expect("embedding application failed");
+    });
+    TestApp {
+        base_url: format!("http://{addr}"),
+        addr,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("http client"),
+        shutdown,
+    }
+}
+
 /// The `_meta` every 2026-07-28 request carries.
 pub fn meta_2026() -> Value {
     json!({

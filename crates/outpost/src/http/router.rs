@@ -23,7 +23,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{Router, middleware, routing::get};
+use axum::{Extension, Router, middleware, routing::get};
 use http::{HeaderName, Method};
 use rmcp::ServerHandler;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,7 @@ use crate::{
         classify::ClassifyLayer,
         fast_path::FastPath,
         jsonrpc_body::reject_malformed_jsonrpc,
+        request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
         session_store::{PersistedSessions, refresh_expiry},
         streamable::{session_manager, streamable_service},
@@ -55,9 +56,10 @@ use crate::{
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
 /// `authorization_routes` (an embedded authorization server's, outside the transport guard),
-/// Streamable HTTP sessions kept in
-/// `session_store` when one is given. `shutdown` ends open streams and in-memory sessions when
-/// cancelled (stored sessions stay, to be resumed). Serve it with
+/// Streamable HTTP sessions kept in `session_store` when one is given, and
+/// `request_state_keys` in every MCP request's extensions (for handlers:
+/// [`RequestStateKeys::from_context`]). `shutdown` ends open streams and in-memory sessions
+/// when cancelled (stored sessions stay, to be resumed). Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (as [`crate::http::listener::serve`]
 /// does) so the authorization server's throttles see the client's address.
 pub fn build_router<H>(
@@ -65,6 +67,7 @@ pub fn build_router<H>(
     config: &ServerConfig,
     authorization_routes: Option<Router>,
     session_store: Option<Arc<dyn McpSessionStore>>,
+    request_state_keys: RequestStateKeys,
     shutdown: CancellationToken,
 ) -> Router
 where
@@ -106,7 +109,8 @@ where
             config,
             shutdown.clone(),
         ))
-        .merge(Router::new().route_service("/mcp", streamable));
+        .merge(Router::new().route_service("/mcp", streamable))
+        .layer(Extension(request_state_keys));
     let mut router = Router::new();
     let mcp = match &config.auth {
         AuthMode::Disabled => mcp,

@@ -1,10 +1,12 @@
 //! The glue between HTTP and rmcp: the Streamable HTTP endpoint for every revision from
-//! 2025-03-26 on, and the legacy 2024-11-05 HTTP+SSE transport over the same handler.
+//! 2025-03-26 on, the legacy 2024-11-05 HTTP+SSE transport over the same handler, and the keys
+//! that seal MRTR `requestState` for handlers.
 
 pub mod classify;
 pub mod fast_path;
 pub mod jsonrpc_body;
 pub mod legacy_sse;
+pub mod request_state;
 pub mod session_delete;
 pub mod session_store;
 pub mod streamable;

@@ -25,7 +25,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -39,7 +39,10 @@ use rmcp::transport::streamable_http_server::session::store::{
 };
 
 use super::classify::{Era, RequestClass};
-use crate::store::{McpSessionStore, StoreError};
+use crate::{
+    clock::unix_now,
+    store::{McpSessionStore, StoreError},
+};
 
 /// Most sessions whose last expiry write is remembered; beyond it, stale entries are dropped.
 const CAPACITY: usize = 100_000;
@@ -228,12 +231,6 @@ fn ignore_not_found(error: StoreError) -> Result<(), StoreError> {
         StoreError::NotFound(_) => Ok(()),
         other => Err(other),
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
 /// axum middleware on the rmcp side of `/mcp`: a request naming a session keeps its stored

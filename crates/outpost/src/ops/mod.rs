@@ -1,3 +1,4 @@
-//! Operational endpoints: health.
+//! Operations: the health endpoint, and the background maintenance every served router gets.
 
 pub mod health;
+pub(crate) mod maintenance;

@@ -14,7 +14,7 @@
 
 use std::{
     sync::{Arc, PoisonError},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 use axum::{extract::Request, response::Response};
@@ -28,6 +28,7 @@ use super::{
 };
 use crate::{
     auth::{access_token, scope::Scope},
+    clock::unix_now,
     store::GrantId,
 };
 
@@ -147,13 +148,6 @@ impl TokenCheck {
 
 fn revoked_challenge() -> Challenge {
     Challenge::InvalidToken("the access token's grant has been revoked".into())
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The bearer token of a request: `Ok(None)` when none is presented in the `Authorization`
