@@ -122,13 +122,36 @@ impl SqliteStore {
     }
 }
 
+/// Switches the database to WAL and returns the journal mode it is in. Processes opening a
+/// new file at the same moment race for this switch, and SQLite answers the loser "database
+/// is locked" at once rather than through the busy handler, so it is retried until
+/// [`BUSY_TIMEOUT`].
+fn journal_mode_wal(connection: &Connection) -> Result<String, Failure> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(error) if is_busy(&error) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            outcome => return Ok(outcome?),
+        }
+    }
+}
+
+/// Whether SQLite refused because another connection holds a lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 fn open_blocking(path: &Path) -> Result<Connection, Failure> {
     let shown = path.display();
     let mut connection = Connection::open(path)
         .map_err(|e| StoreError::Backend(format!("cannot open SQLite database {shown}: {e}")))?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String =
-        connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    let mode = journal_mode_wal(&connection)?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %shown, mode, "SQLite store is not in WAL mode");
     }
