@@ -5,7 +5,7 @@
 //! The page names the client, the redirect URI's host and the scopes; for a Client ID Metadata
 //! Document client, whose name is whatever its document says, it shows first the host that
 //! published the document (the `client_id` URL's), which is what identifies it. The POST
-//! must carry the CSRF token ([`csrf`]) and a pending request that a user has signed in to.
+//! must carry the CSRF token ([`crate::csrf`]) and a pending request that a user has signed in to.
 //! Approve remembers the consent (so the next authorization of this user and client skips
 //! the page) and issues the authorization code: a 256-bit [`Secret`] stored only as its
 //! SHA-256 with the user, client, redirect URI, scope, resource and PKCE challenge, for the

@@ -9,7 +9,7 @@
 //! object of each. A backend is a type that implements them: [`memory`] here (tests,
 //! `memory://`), SQLite in the `outpost-store-sqlite` crate; a third party's backend is one more
 //! crate, and nothing above the traits changes. Every backend runs the same
-//! [`behaviour_suite`] (feature `test-util`). This crate knows nothing of HTTP, OAuth
+//! `behaviour_suite` (feature `test-util`). This crate knows nothing of HTTP, OAuth
 //! endpoints or MCP.
 //!
 //! Secrets at rest are hashed: authorization codes and refresh tokens by SHA-256

@@ -8,7 +8,7 @@
 //! ```ignore
 //! // As a `#[tool]` argument: `None` when the server runs without authentication.
 //! #[tool(description = "Who am I?")]
-//! async fn whoami(&self, Caller(identity): Caller) -> String { … }
+//! async fn whoami(&self, Caller(identity): Caller) -> String { /* … */ }
 //!
 //! // From any handler method that has the context:
 //! let identity: Option<Identity> = Identity::from_context(&context);

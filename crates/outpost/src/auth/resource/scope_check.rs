@@ -13,10 +13,10 @@
 //! `RequiredScopes::from_tools(&MyServer::tool_router().list_all())`), or builds the map
 //! directly with [`RequiredScopes::require`]. The map is fixed for the server's life.
 //!
-//! **Checking.** The check runs in the resource server's service ([`super::service`]) after
+//! **Checking.** The check runs in the resource server's service (`service.rs`) after
 //! the bearer token's, before both MCP paths (the fast path and rmcp's service), so it is
 //! written once. It knows the caller's scopes from
-//! the [`Identity`] and must learn the tool name from the body. To keep that off the hot
+//! the [`Identity`](super::Identity) and must learn the tool name from the body. To keep that off the hot
 //! path, it first compares the token's scopes with the *union* of all required scopes: a
 //! token holding them all (or a server requiring none) passes with no body read at all. Only
 //! a token missing some required scope has its POST body buffered and parsed (`method`,
