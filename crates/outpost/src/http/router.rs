@@ -12,10 +12,11 @@
 //!                   OAuth routes: outside the transport guard, with the security headers)
 //! ```
 //!
-//! With [`AuthMode::Bearer`] the MCP routes also pass, inside the transport guard, CORS (so
-//! browser clients can call them; preflights are answered before any token check), the
-//! bearer-token layer, the session-owner layer and the per-tool scope check, and the RFC 9728
-//! protected resource metadata is served at `/.well-known/oauth-protected-resource[/mcp]`.
+//! Every MCP route passes, in this order: the security headers, the transport guard, the
+//! request classification ([`ClassifyLayer`]) and, with [`AuthMode::Bearer`], CORS (so browser
+//! clients can call them; preflights are answered before any token check) and the resource
+//! server (bearer token, session owner, per-tool scope); the RFC 9728 protected resource
+//! metadata is then served at `/.well-known/oauth-protected-resource[/mcp]`.
 //!
 //! Given an [`McpSessionStore`], Streamable HTTP sessions are persisted: rmcp stores and
 //! resumes them ([`PersistedSessions`]), requests naming one keep it from expiring, a DELETE
@@ -33,8 +34,8 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use crate::{
     HandlerFactory,
     auth::resource::{
-        ProtectedResourceMetadata, ResourceServerConfig, ResourceServerLayer, canonical_resource,
-        metadata, resource_metadata_url,
+        ProtectedResourceMetadata, ResourceServerLayer, canonical_resource, metadata,
+        resource_metadata_url,
     },
     config::{AuthMode, ServerConfig},
     http::{
@@ -73,7 +74,6 @@ pub fn build_router<H>(
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    let guard = TransportGuard::new(config.allowed_hosts(), &config.allowed_origins());
     // The fast path answers the stateless calls it can; the rest reach the JSON-RPC body
     // check, the session DELETE answers and rmcp's service behind them.
     let sessions = session_manager(config);
@@ -103,55 +103,51 @@ where
             shutdown.clone(),
         ));
     let streamable = FastPath::new(factory.clone(), config).in_front_of(rmcp);
-    let mcp = Router::new()
-        .merge(crate::mcp::legacy_sse::routes(
-            factory.clone(),
-            config,
-            shutdown.clone(),
-        ))
-        .merge(Router::new().route_service("/mcp", streamable))
-        .layer(Extension(request_state_keys));
-    let mut router = Router::new();
-    let mcp = match &config.auth {
-        AuthMode::Disabled => mcp,
+
+    let mut router = Router::new().route("/health", get(health));
+    let resource_server = match &config.auth {
+        AuthMode::Disabled => None,
         AuthMode::Bearer(resource) => {
             let base_url = config.base_url();
             router = router.merge(metadata::routes(ProtectedResourceMetadata::new(
                 &base_url, resource,
             )));
-            protect(mcp, resource, config, persisted)
-        }
-    };
-    if let Some(routes) = authorization_routes {
-        router = router.merge(routes);
-    }
-    router
-        .merge(mcp.layer(ClassifyLayer).layer(guard))
-        .route("/health", get(health))
-        .layer(SecurityHeadersLayer)
-}
-
-/// The MCP routes behind CORS and the resource server (bearer token, session ownership —
-/// recorded in `persisted` too, when given — and scope check).
-fn protect(
-    mcp: Router,
-    resource: &ResourceServerConfig,
-    config: &ServerConfig,
-    persisted: Option<Arc<PersistedSessions>>,
-) -> Router {
-    let base_url = config.base_url();
-    mcp.layer(
-        ServiceBuilder::new()
-            .layer(BrowserCorsLayer::new(cors()))
-            .layer(ResourceServerLayer::new(
+            Some(ResourceServerLayer::new(
                 resource,
                 canonical_resource(&base_url),
                 resource_metadata_url(&base_url),
                 config.session_idle_timeout,
                 persisted,
                 config.max_request_body_bytes,
-            )),
-    )
+            ))
+        }
+    };
+    if let Some(routes) = authorization_routes {
+        router = router.merge(routes);
+    }
+    // Every MCP route passes one stack, composed once: axum boxes a route's service and clones
+    // it per request, so layers added route by route (`Router::layer`) would each add a box,
+    // a clone and a boxed future to every request on the hot path.
+    let mcp_layers = ServiceBuilder::new()
+        .layer(SecurityHeadersLayer)
+        .layer(TransportGuard::new(
+            config.allowed_hosts(),
+            &config.allowed_origins(),
+        ))
+        .layer(ClassifyLayer)
+        .option_layer(
+            resource_server
+                .as_ref()
+                .map(|_| BrowserCorsLayer::new(cors())),
+        )
+        .option_layer(resource_server)
+        .layer(Extension(request_state_keys));
+    let http_sse =
+        crate::mcp::legacy_sse::routes(factory, config, shutdown).layer(mcp_layers.clone());
+    router
+        .layer(SecurityHeadersLayer)
+        .route_service("/mcp", mcp_layers.service(streamable))
+        .merge(http_sse)
 }
 
 /// CORS for browser clients (requests with `Origin`; [`BrowserCorsLayer`]). It sits inside
