@@ -17,6 +17,7 @@ use super::{
     clients::{self, ClientResolutionError},
     errors::OAuthError,
     form::FormParams,
+    throttle::{self, ClientIp},
 };
 use crate::password::verify_password;
 use outpost_store::{ClientRecord, TokenEndpointAuthMethod};
@@ -42,6 +43,21 @@ struct Presented {
     client_id: String,
     secret: Option<String>,
     method: TokenEndpointAuthMethod,
+}
+
+/// [`authenticate`] under the failed-client budgets of [`throttle`](super::throttle), as
+/// `/revoke` and `/introspect` authenticate (RFC 7009 §2.1, RFC 7662 §2.1): the attempt is
+/// reserved before any secret is verified and given back when the client is authenticated.
+pub async fn authenticate_throttled(
+    server: &AuthorizationServer,
+    source: ClientIp,
+    headers: &HeaderMap,
+    form: &FormParams,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let attempts = throttle::reserve_client_attempt(server, source, headers, form).await?;
+    let client = authenticate(server, headers, form).await;
+    throttle::settle(server, attempts, &client).await;
+    client
 }
 
 /// Authenticates the client of a request from its headers and form.

@@ -6,7 +6,7 @@
 //! `active: true` with its `scope`, `client_id`, `username`, `sub`, `aud`, `iss`, `exp` (and
 //! `iat`, `token_type: "Bearer"` for access tokens); anything else — unknown, expired, rotated,
 //! revoked, forged — answers only `{"active": false}` (RFC 7662 §2.2). Failed client
-//! authentication is throttled as at the token endpoint ([`throttle`]).
+//! authentication is throttled as at the token endpoint ([`throttle`](super::throttle)).
 
 use axum::{
     body::Bytes,
@@ -18,11 +18,11 @@ use serde::Serialize;
 
 use super::{
     AuthorizationServer,
-    client_auth::authenticate,
+    client_auth::authenticate_throttled,
     errors::{OAuthError, no_store_json},
     form::FormParams,
     inspection::{TokenKind, inspect},
-    throttle::{self, ClientIp},
+    throttle::ClientIp,
 };
 
 /// The introspection response (RFC 7662 §2.2). Everything but `active` is left out for an
@@ -68,10 +68,7 @@ pub async fn introspect(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = FormParams::parse(&headers, &body)?;
-    let attempts = throttle::reserve_client_attempt(&server, source, &headers, &form).await?;
-    let client = authenticate(&server, &headers, &form).await;
-    throttle::settle(&server, attempts, &client).await;
-    let client = client?;
+    let client = authenticate_throttled(&server, source, &headers, &form).await?;
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(
             "introspection requires a confidential client",

@@ -11,7 +11,7 @@
 //! Outpost answers as for an unknown token.
 //!
 //! Failed client authentication is throttled as at the token endpoint
-//! ([`throttle`]).
+//! ([`throttle`](super::throttle)).
 
 use axum::{
     body::Bytes,
@@ -22,11 +22,11 @@ use axum::{
 
 use super::{
     AuthorizationServer,
-    client_auth::authenticate,
+    client_auth::authenticate_throttled,
     errors::{OAuthError, no_store},
     form::FormParams,
     inspection::inspect,
-    throttle::{self, ClientIp},
+    throttle::ClientIp,
 };
 
 /// `POST /revoke`.
@@ -37,10 +37,7 @@ pub async fn revoke(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = FormParams::parse(&headers, &body)?;
-    let attempts = throttle::reserve_client_attempt(&server, source, &headers, &form).await?;
-    let client = authenticate(&server, &headers, &form).await;
-    throttle::settle(&server, attempts, &client).await;
-    let client = client?;
+    let client = authenticate_throttled(&server, source, &headers, &form).await?;
     let token = form.require("token")?;
     let now = server.now();
     if let Some(facts) = inspect(&server, token, now).await?
