@@ -45,7 +45,7 @@ struct Presented {
     method: TokenEndpointAuthMethod,
 }
 
-/// [`authenticate`] under the failed-client budgets of [`throttle`](super::throttle), as
+/// [`authenticate`] under the failed-client budgets of [`throttle`], as
 /// `/revoke` and `/introspect` authenticate (RFC 7009 §2.1, RFC 7662 §2.1): the attempt is
 /// reserved before any secret is verified and given back when the client is authenticated.
 pub async fn authenticate_throttled(
