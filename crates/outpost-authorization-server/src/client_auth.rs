@@ -27,8 +27,6 @@ use outpost_store::{ClientRecord, TokenEndpointAuthMethod};
 pub struct AuthenticatedClient {
     /// The registered client.
     pub record: ClientRecord,
-    /// Whether it authenticated with HTTP Basic.
-    pub used_basic: bool,
 }
 
 impl AuthenticatedClient {
@@ -93,10 +91,7 @@ pub async fn authenticate(
         // A confidential method with no stored hash: the record is inconsistent; fail closed.
         return Err(refuse("client authentication failed"));
     }
-    Ok(AuthenticatedClient {
-        record,
-        used_basic: basic,
-    })
+    Ok(AuthenticatedClient { record })
 }
 
 /// The client id a request names (in Basic credentials or the form), not yet verified: what

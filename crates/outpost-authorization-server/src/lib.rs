@@ -3,31 +3,31 @@
 //!
 //! One file per endpoint, each citing the RFC it implements:
 //!
-//! - [`metadata`] — RFC 8414 authorization-server metadata, also at the OpenID discovery path.
-//! - [`jwks`] — the JWK Set (RFC 7517 §5) the resource server verifies access tokens with.
-//! - [`register`] — RFC 7591 Dynamic Client Registration.
+//! - `metadata` — RFC 8414 authorization-server metadata, also at the OpenID discovery path.
+//! - `jwks` — the JWK Set (RFC 7517 §5) the resource server verifies access tokens with.
+//! - `register` — RFC 7591 Dynamic Client Registration.
 //! - [`cimd`] — Client ID Metadata Documents: `https` URL client ids, fetched with SSRF
-//!   protection and cached; [`clients`] resolves every `client_id` (a URL through [`cimd`],
+//!   protection and cached; `clients` resolves every `client_id` (a URL through [`cimd`],
 //!   otherwise the store).
 //! - [`preregistered`] — clients with fixed ids from a JSON file, checked by the registration
 //!   rules and upserted at start.
-//! - [`token`] — RFC 6749 §4.1.3 / §6 token endpoint: `authorization_code` with PKCE (RFC 7636)
+//! - `token` — RFC 6749 §4.1.3 / §6 token endpoint: `authorization_code` with PKCE (RFC 7636)
 //!   and resource indicators (RFC 8707), `refresh_token` with rotation and reuse detection
-//!   (OAuth 2.1 §4.3.1); [`issuance`] mints what it returns.
-//! - [`revoke`] — RFC 7009 revocation; [`introspect`] — RFC 7662 introspection; both look
-//!   tokens up through [`inspection`].
-//! - [`client_auth`] — client authentication (RFC 6749 §2.3): public, `client_secret_basic`,
-//!   `client_secret_post`; [`form`] — the form-encoded request bodies; [`errors`] — the RFC 6749
+//!   (OAuth 2.1 §4.3.1); `issuance` mints what it returns.
+//! - `revoke` — RFC 7009 revocation; `introspect` — RFC 7662 introspection; both look
+//!   tokens up through `inspection`.
+//! - `client_auth` — client authentication (RFC 6749 §2.3): public, `client_secret_basic`,
+//!   `client_secret_post`; `form` — the form-encoded request bodies; `errors` — the RFC 6749
 //!   §5.2 error responses.
 //!
 //! The browser side, RFC 6749 §4.1.1–§4.1.2 with RFC 9207 `iss`:
 //!
-//! - [`authorize`] — `GET /authorize`: validates the request, keeps it server-side
+//! - `authorize` — `GET /authorize`: validates the request, keeps it server-side
 //!   ([`pending`]) and shows the login page.
-//! - [`login`] — `POST /login`: CSRF check ([`csrf`]), password, the failed-login policy
+//! - `login` — `POST /login`: CSRF check (`csrf`), password, the failed-login policy
 //!   ([`throttle::lockout`]).
-//! - [`consent`] — the consent page and `POST /consent`: remembers consent, issues the code.
-//! - [`pages`] — the askama templates and the security headers of every browser response.
+//! - `consent` — the consent page and `POST /consent`: remembers consent, issues the code.
+//! - `pages` — the askama templates and the security headers of every browser response.
 //!
 //! [`maintenance`] purges expired codes, tokens, dead grants, pending requests, throttle
 //! attempts and cached documents in the background. [`password`] hashes and verifies passwords
@@ -42,29 +42,29 @@
 
 #![deny(missing_docs)]
 
-pub mod authorize;
+mod authorize;
 pub mod cimd;
-pub mod client_auth;
-pub mod clients;
-pub mod consent;
-pub mod csrf;
-pub mod errors;
-pub mod form;
-pub mod inspection;
-pub mod introspect;
-pub mod issuance;
-pub mod jwks;
-pub mod login;
+mod client_auth;
+mod clients;
+mod consent;
+mod csrf;
+mod errors;
+mod form;
+mod inspection;
+mod introspect;
+mod issuance;
+mod jwks;
+mod login;
 pub mod maintenance;
-pub mod metadata;
-pub mod pages;
+mod metadata;
+mod pages;
 pub mod password;
 pub mod pending;
 pub mod preregistered;
-pub mod register;
-pub mod revoke;
+mod register;
+mod revoke;
 pub mod throttle;
-pub mod token;
+mod token;
 
 use std::{
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard},
@@ -315,7 +315,7 @@ fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> 
 /// The authorization server's endpoints, to be merged into the outer router at the root
 /// of the issuer: the two discovery documents, `/jwks.json`, `/register`, `/token`, `/revoke`,
 /// `/introspect`, and the browser routes `/authorize`, `/login`, `/consent` (with
-/// [`pages::BROWSER_HEADERS`]). Bodies are limited to [`MAX_BODY_BYTES`]. Per-source throttling
+/// `pages::BROWSER_HEADERS`). Bodies are limited to [`MAX_BODY_BYTES`]. Per-source throttling
 /// needs the connection's address: serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (see [`throttle`]).
 pub fn routes(state: AuthorizationServer) -> Router {

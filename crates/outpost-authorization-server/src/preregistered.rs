@@ -16,7 +16,7 @@
 //! Each entry is RFC 7591 client metadata (`client_name`, `redirect_uris`, `grant_types`,
 //! `response_types`, `token_endpoint_auth_method` — default `client_secret_basic` as in
 //! RFC 7591 §2 —, `application_type`, `scope`) checked by the same rules as Dynamic Client
-//! Registration ([`register::validate_metadata`]), plus:
+//! Registration (`register::validate_metadata`), plus:
 //!
 //! - `client_id`: required, unique in the file, no whitespace, and not URL-shaped (`://`):
 //!   those ids belong to Client ID Metadata Documents.

@@ -34,7 +34,7 @@ mod clock;
 pub mod config;
 pub mod http;
 pub mod mcp;
-pub mod ops;
+mod ops;
 pub mod store;
 
 use std::{

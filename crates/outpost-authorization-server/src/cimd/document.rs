@@ -7,7 +7,7 @@
 //! `private_key_jwt`, so `token_endpoint_auth_method` must be `none` (the default when absent,
 //! rather than RFC 7591's `client_secret_basic`). Everything else — redirect URIs per
 //! `application_type`, grant and response types, the name's length, the scopes — goes through
-//! the rules of Dynamic Client Registration ([`register::validate_metadata`]).
+//! the rules of Dynamic Client Registration (`register::validate_metadata`).
 
 use serde_json::Value;
 

@@ -22,7 +22,7 @@
 //!
 //! [`ClientMetadataDocuments`] puts them together for the
 //! [`AuthorizationServer`]; client lookups reach it through
-//! [`clients::resolve`](super::clients::resolve). After each successful fetch the client is
+//! `clients::resolve`. After each successful fetch the client is
 //! upserted into the [`ClientStore`](outpost_store::ClientStore): codes, grants and consents
 //! refer to clients by key.
 //!

@@ -2,11 +2,11 @@
 //! 2025-03-26 on, the legacy 2024-11-05 HTTP+SSE transport over the same handler, and the keys
 //! that seal MRTR `requestState` for handlers.
 
-pub mod classify;
+pub(crate) mod classify;
 pub mod fast_path;
 pub mod jsonrpc_body;
-pub mod legacy_sse;
+pub(crate) mod legacy_sse;
 pub mod request_state;
-pub mod session_delete;
-pub mod session_store;
+pub(crate) mod session_delete;
+pub(crate) mod session_store;
 pub mod streamable;

@@ -2,7 +2,7 @@
 //!
 //! One endpoint serves every revision: requests that negotiate 2026-07-28 are stateless
 //! (rmcp answers them without a session), older clients `initialize` a session that lives in
-//! rmcp's `LocalSessionManager` until it is deleted or idles out. With [`PersistedSessions`]
+//! rmcp's `LocalSessionManager` until it is deleted or idles out. With `PersistedSessions`
 //! rmcp also keeps each session in the store and resumes one it does not know from there
 //! (after a restart, or on another instance).
 

@@ -20,7 +20,7 @@
 //!   [`Identity`] into the request extensions, one refusal path.
 //!
 //! The request flow behind the transport guard and the request classification
-//! ([`crate::mcp::classify`]): CORS → [`ResourceServerLayer`] → the MCP service.
+//! (`mcp::classify`): CORS → [`ResourceServerLayer`] → the MCP service.
 
 mod bearer;
 pub mod cache;

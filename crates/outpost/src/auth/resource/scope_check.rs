@@ -27,7 +27,7 @@
 //! A 2026-07-28 request on `/mcp` needs no body read at all: it names its method and tool in
 //! the SEP-2243 `Mcp-Method` / `Mcp-Name` headers, and rmcp (and the fast path, which mirrors
 //! it) refuses any request whose body disagrees with them, so the headers decide
-//! ([`RequestClass::headers_name_the_call`]). The legacy `/message` endpoint does not check
+//! (`RequestClass::headers_name_the_call`). The legacy `/message` endpoint does not check
 //! those headers: its bodies are always read.
 
 use std::{borrow::Cow, collections::HashMap, sync::Arc};

@@ -55,7 +55,7 @@ use tokio_util::sync::CancellationToken;
 pub use message::PostError;
 /// How `/message` reads its session, shared with the session-owner check so both agree.
 pub(crate) use message::session_id;
-pub use transport::{SessionChannels, SseServerTransport, SseTransportError};
+use transport::SseServerTransport;
 
 use crate::{HandlerFactory, config::ServerConfig};
 use session::{SessionGuard, SessionStore};
