@@ -76,11 +76,13 @@ pub(super) async fn answer<H: ServerHandler>(
     request.extensions_mut().insert(parts);
     let ct = CancellationToken::new();
     // Cancelled on every exit: the answer is written, or the client left and this future is
-    // dropped mid-await (rmcp cancels the request token in both cases too).
+    // dropped mid-await (rmcp cancels the request token in both cases too). The handler gets
+    // the token itself, not a child: nothing else holds it, and a child would allocate a tree
+    // node and take its parent's lock per request.
     let _cancel_on_exit = ct.clone().drop_guard();
 
     let mut context = RequestContext::new(id.clone(), peer);
-    context.ct = ct.child_token();
+    context.ct = ct;
     context.meta = std::mem::replace(request.get_meta_mut(), RequestMetaObject::new());
     context.extensions = std::mem::replace(request.extensions_mut(), Extensions::new());
 
