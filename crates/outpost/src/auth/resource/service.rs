@@ -29,7 +29,7 @@ use super::{
     session_owner::{OwnerCheck, OwnerVerdict, not_found},
 };
 use crate::{
-    http::early_answer::{BoxedResponse, after_draining, take_ready},
+    http::early_answer::{BoxedResponse, refuse, take_ready},
     mcp::{classify::RequestClass, session_store::PersistedSessions},
     store::GrantId,
 };
@@ -107,66 +107,75 @@ where
             Verdict::Refuse(challenge) => {
                 tracing::debug!(?challenge, "refused MCP request");
                 let response = self.checks.tokens.refusal(challenge);
-                return Either::Right(Box::pin(refuse(request, response)));
+                return Either::Right(refuse(request, response));
             }
             Verdict::Accept(identity) => (identity, None),
             Verdict::AskRevocation(identity, grant) => (identity, Some(grant)),
         };
-        if revocation.is_none() && self.decided_in_place(&request, &identity) {
+        let class = RequestClass::from_request(&request);
+        let method = request.method();
+        let owner = self
+            .checks
+            .owners
+            .verdict(&class, method, &identity.subject);
+        let scope = self.checks.scopes.verdict(&class, method, &identity.scopes);
+        if revocation.is_none()
+            && matches!(owner, OwnerVerdict::Pass)
+            && matches!(scope, ScopeVerdict::Pass)
+        {
             request.extensions_mut().insert(identity);
             return Either::Left(self.inner.call(request));
         }
+        let pending = Pending {
+            class: class.into_owned(),
+            identity,
+            revocation,
+            owner,
+            scope,
+        };
         let inner = take_ready(&mut self.inner);
         Either::Right(Box::pin(checked(
             self.checks.clone(),
             inner,
             request,
-            identity,
-            revocation,
+            pending,
         )))
     }
 }
 
-impl<S> ResourceServer<S> {
-    /// Whether the session and scope checks pass without an await or a watched answer.
-    fn decided_in_place(&self, request: &Request, identity: &Identity) -> bool {
-        let class = RequestClass::from_request(request);
-        let method = request.method();
-        matches!(
-            self.checks
-                .owners
-                .verdict(&class, method, &identity.subject),
-            OwnerVerdict::Pass
-        ) && matches!(
-            self.checks.scopes.verdict(&class, method, &identity.scopes),
-            ScopeVerdict::Pass
-        )
-    }
+/// What the synchronous part decided for a request that needs an await.
+struct Pending {
+    class: RequestClass,
+    identity: Arc<Identity>,
+    revocation: Option<GrantId>,
+    owner: OwnerVerdict,
+    scope: ScopeVerdict,
 }
 
-async fn refuse(request: Request, response: Response) -> Result<Response, Infallible> {
-    Ok(after_draining(request.into_body(), response).await)
-}
-
-/// Every check in order, with the awaits the fast decision could not make.
+/// Every check in order, with the awaits the synchronous part could not make.
 async fn checked<S>(
     checks: Arc<Checks>,
     mut inner: S,
     mut request: Request,
-    identity: Arc<Identity>,
-    revocation: Option<GrantId>,
+    pending: Pending,
 ) -> Result<Response, Infallible>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
+    let Pending {
+        class,
+        identity,
+        revocation,
+        owner,
+        scope,
+    } = pending;
     if let Some(grant) = revocation
         && let Err(response) = checks.tokens.ask_revocation(grant).await
     {
         return refuse(request, response).await;
     }
-    let class = RequestClass::from_request(&request).into_owned();
     let method = request.method().clone();
-    let watch = match checks.owners.verdict(&class, &method, &identity.subject) {
+    let watch = match owner {
         OwnerVerdict::Pass => false,
         OwnerVerdict::Watch => true,
         OwnerVerdict::NotFound => return refuse(request, not_found()).await,
@@ -183,7 +192,7 @@ where
             method == http::Method::DELETE
         }
     };
-    match checks.scopes.verdict(&class, &method, &identity.scopes) {
+    match scope {
         ScopeVerdict::Pass => {}
         ScopeVerdict::Refuse(response) => return refuse(request, response).await,
         ScopeVerdict::ReadBody => match checks.scopes.check_body(request, &identity.scopes).await {
