@@ -20,6 +20,21 @@ pub struct TestApp {
     shutdown: CancellationToken,
 }
 
+impl TestApp {
+    /// The server listening at `addr`, stopped by cancelling `shutdown`.
+    fn at(addr: SocketAddr, shutdown: CancellationToken) -> Self {
+        Self {
+            base_url: format!("http://{addr}"),
+            addr,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("http client"),
+            shutdown,
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
@@ -70,15 +85,7 @@ pub async fn spawn_outpost(outpost: Outpost<ReferenceServer>) -> TestApp {
             panic!("test server failed: {error}");
         }
     });
-    TestApp {
-        base_url: format!("http://{addr}"),
-        addr,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("http client"),
-        shutdown,
-    }
+    TestApp::at(addr, shutdown)
 }
 
 /// Serves `outpost` the way an application embedding it does: its [`Outpost::router`] merged
@@ -103,15 +110,7 @@ pub async fn spawn_embedded(outpost: Outpost<ReferenceServer>) -> TestApp {
         .await
         .expect("embedding application failed");
     });
-    TestApp {
-        base_url: format!("http://{addr}"),
-        addr,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("http client"),
-        shutdown,
-    }
+    TestApp::at(addr, shutdown)
 }
 
 /// The `_meta` every 2026-07-28 request carries.
