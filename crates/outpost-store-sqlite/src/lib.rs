@@ -18,6 +18,7 @@
 mod codes;
 mod documents;
 mod grants;
+mod health;
 mod keys;
 mod oauth;
 mod pending;

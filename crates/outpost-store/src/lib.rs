@@ -38,7 +38,7 @@ pub use model::{
 pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
 pub use traits::{
     Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
-    PendingAuthorizationRecord, PendingAuthorizationStore, Reservation, ThrottleStore,
+    PendingAuthorizationRecord, PendingAuthorizationStore, Reservation, StoreHealth, ThrottleStore,
 };
 pub use traits::{
     AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
@@ -71,6 +71,11 @@ pub enum StoreError {
     /// The backend failed (I/O, database error).
     #[error("store backend: {0}")]
     Backend(String),
+    /// The backend cannot be reached or did not answer in time: a temporary condition, retried
+    /// later, that callers report as "service unavailable" rather than as a failure of the
+    /// request.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The SHA-256 of a code or refresh token, as stored and looked up.
@@ -109,6 +114,8 @@ pub struct Store {
     pub client_documents: Arc<dyn ClientDocumentStore>,
     /// The keys that seal MRTR `requestState` values.
     pub request_state_keys: Arc<dyn RequestStateKeyStore>,
+    /// Whether the backend answers.
+    pub health: Arc<dyn StoreHealth>,
 }
 
 impl std::fmt::Debug for Store {
@@ -137,6 +144,7 @@ impl Store {
             + ThrottleStore
             + ClientDocumentStore
             + RequestStateKeyStore
+            + StoreHealth
             + 'static,
     {
         Self {
@@ -150,7 +158,8 @@ impl Store {
             pending_authorizations: backend.clone(),
             throttles: backend.clone(),
             client_documents: backend.clone(),
-            request_state_keys: backend,
+            request_state_keys: backend.clone(),
+            health: backend,
         }
     }
 }

@@ -28,7 +28,8 @@ use super::{
     },
     traits::{
         AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
-        McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
+        McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, StoreHealth,
+        UserStore,
     },
 };
 
@@ -561,5 +562,13 @@ impl McpSessionStore for MemoryStore {
             .mcp_sessions
             .retain(|_, record| record.expires_at > now);
         Ok((before - store.mcp_sessions.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl StoreHealth for MemoryStore {
+    /// Memory always answers.
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

@@ -11,6 +11,7 @@
 //! callers share one clock.
 
 mod client_documents;
+mod health;
 mod pending;
 mod throttle;
 
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 
 pub use self::{
     client_documents::{ClientDocumentRecord, ClientDocumentStore, DocumentOutcome},
+    health::StoreHealth,
     pending::{PendingAuthorizationRecord, PendingAuthorizationStore},
     throttle::{Admission, Budget, Reservation, ThrottleStore},
 };
