@@ -7,13 +7,18 @@
 //! and Outpost (a 2025-11-25 session) — each
 //! in a fresh server process pinned to core 0, with the load generator pinned to core 1.
 //!
+//! `outpost-bench scale` measures one target behind a real load balancer (haproxy), on one
+//! instance and on several.
+//!
 //! Modules: [`targets`] builds and serves the servers, [`load`] is the load generator,
 //! [`wire`] the requests and answer checks, [`orchestrate`] the processes, [`report`] the
-//! table.
+//! table, [`balancer`] the haproxy child and [`scale`] the balanced measurement.
 
+mod balancer;
 mod load;
 mod orchestrate;
 mod report;
+mod scale;
 mod targets;
 mod wire;
 
@@ -34,9 +39,9 @@ struct Cli {
     run: RunArgs,
 }
 
-/// What the orchestrating run measures and how.
+/// How the load generator loads one server.
 #[derive(Args, Clone)]
-pub struct RunArgs {
+pub struct LoadArgs {
     /// Measured seconds per target.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -46,6 +51,13 @@ pub struct RunArgs {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+}
+
+/// What the orchestrating run measures and how.
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    load: LoadArgs,
     /// Passes over all targets; the table shows medians, each ratio taken within its pass.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -60,9 +72,14 @@ pub struct RunArgs {
     pin: bool,
 }
 
-/// The child processes the orchestrator starts; not meant to be run by hand.
+/// `scale`, and the child processes the orchestrator starts (hidden; not meant to be run by
+/// hand).
 #[derive(Subcommand)]
 enum Internal {
+    /// One target served by 1 instance directly, then by 1 and by `--instances` instances
+    /// behind haproxy (round robin, no affinity): what the balancer costs and what more
+    /// instances give on this machine.
+    Scale(scale::ScaleArgs),
     /// Serve one target on a loopback port until stdin closes.
     #[command(hide = true)]
     Serve {
@@ -121,6 +138,10 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
+        Some(Internal::Scale(args)) => {
+            print!("{}", scale::run(&args).context("scale benchmark aborted")?);
+            Ok(())
+        }
         None => {
             let measurements = orchestrate::run(&cli.run).context("benchmark aborted")?;
             let conditions = conditions(&cli.run);
@@ -142,9 +163,9 @@ fn conditions(args: &RunArgs) -> String {
         .unwrap_or_else(|| "unknown CPU".to_owned());
     format!(
         "tools/call echo, {} connections, {}s measured after {}s warm-up, {} round(s), server {} thread(s){}, {cpu}",
-        args.connections,
-        args.duration,
-        args.warmup,
+        args.load.connections,
+        args.load.duration,
+        args.load.warmup,
         args.rounds.max(1),
         args.server_threads,
         if args.pin {

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{RunArgs, load::LoadReport, targets::Target};
+use crate::{LoadArgs, RunArgs, load::LoadReport, targets::Target};
 
 /// How long a server may take to print its address.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
@@ -59,14 +59,40 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Vec<Measurement>> {
 }
 
 fn measure(exe: &Path, pinned: bool, target: Target, args: &RunArgs) -> anyhow::Result<LoadReport> {
-    let server = ServerProcess::start(exe, pinned, target, args.server_threads)?;
-    let mut load = command(exe, pinned.then_some(LOAD_CORE));
+    let server = ServerProcess::start(
+        exe,
+        pinned.then_some(SERVER_CORE),
+        target,
+        args.server_threads,
+    )?;
+    let report = load(
+        exe,
+        pinned.then_some(LOAD_CORE),
+        target,
+        &server.addr,
+        server.token.as_deref(),
+        &args.load,
+    );
+    drop(server);
+    report
+}
+
+/// Runs the load generator against `addr` (on `core`, if given) and returns its report.
+pub fn load(
+    exe: &Path,
+    core: Option<&str>,
+    target: Target,
+    addr: &str,
+    token: Option<&str>,
+    args: &LoadArgs,
+) -> anyhow::Result<LoadReport> {
+    let mut load = command(exe, core);
     load.args([
         "load",
         "--target",
         target.name(),
         "--addr",
-        &server.addr,
+        addr,
         "--connections",
         &args.connections.to_string(),
         "--duration",
@@ -74,14 +100,13 @@ fn measure(exe: &Path, pinned: bool, target: Target, args: &RunArgs) -> anyhow::
         "--warmup",
         &args.warmup.to_string(),
     ]);
-    if let Some(token) = &server.token {
+    if let Some(token) = token {
         load.args(["--token", token]);
     }
     let output = load
         .stderr(Stdio::inherit())
         .output()
         .context("cannot run the load generator")?;
-    drop(server);
     if !output.status.success() {
         bail!("the load generator failed ({})", output.status);
     }
@@ -89,15 +114,24 @@ fn measure(exe: &Path, pinned: bool, target: Target, args: &RunArgs) -> anyhow::
 }
 
 /// A running `outpost-bench serve` child.
-struct ServerProcess {
+pub struct ServerProcess {
     child: Child,
-    addr: String,
-    token: Option<String>,
+    /// Where it listens (`host:port`).
+    pub addr: String,
+    /// The bearer token requests must carry, for a target that requires one.
+    pub token: Option<String>,
 }
 
 impl ServerProcess {
-    fn start(exe: &Path, pinned: bool, target: Target, threads: usize) -> anyhow::Result<Self> {
-        let mut child = command(exe, pinned.then_some(SERVER_CORE))
+    /// Starts a server for `target` with `threads` runtime workers (on `core`, if given) and
+    /// waits for its address.
+    pub fn start(
+        exe: &Path,
+        core: Option<&str>,
+        target: Target,
+        threads: usize,
+    ) -> anyhow::Result<Self> {
+        let mut child = command(exe, core)
             .args([
                 "serve",
                 "--target",

@@ -64,6 +64,12 @@ impl Target {
         }
     }
 
+    /// Whether any of several instances can answer any request: no per-process token or
+    /// session is involved.
+    pub fn is_instance_independent(self) -> bool {
+        matches!(self, Target::Floor | Target::Rmcp | Target::Outpost)
+    }
+
     /// Whether the load generator opens a session on each connection.
     pub fn opens_session(self) -> bool {
         self == Target::OutpostSession
