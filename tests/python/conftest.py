@@ -22,6 +22,13 @@ STARTUP_DEADLINE_SECONDS = 30.0
 START_ATTEMPTS = 3
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "multi_instance: three instances behind haproxy (scripts/test.sh runs them as a stage of their own)",
+    )
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Run the async tests on asyncio, as the SDK's own test suite does."""
@@ -98,3 +105,16 @@ def callback() -> Iterator[CallbackListener]:
         yield listener
     finally:
         listener.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used a multi-instance cluster (any fixture value with `log_sections`)
+    gets the log of each of its processes (the instances, haproxy, Redis) in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if hasattr(value, "log_sections"):
+            report.sections.extend(value.log_sections())
