@@ -253,21 +253,23 @@ async def test_sdk_oauth_flow_runs_over_all_instances_then_refreshes(
 
 
 @pytest.mark.anyio
-async def test_all_instances_killed_and_restarted_keep_the_refresh_token(
-    cluster: Cluster, callback: CallbackListener
-) -> None:
-    """SIGKILL all three instances and start them again on the same store: the refresh token
-    issued before still works, and the new access token calls a tool."""
+async def test_restarts_keep_tokens_working(cluster: Cluster, callback: CallbackListener) -> None:
+    """A rolling restart (SIGTERM and start each instance in turn) leaves the access token
+    working throughout; then SIGKILL all three and start them again on the same store: the
+    refresh token issued before still works, and the new access token calls a tool."""
     with anyio.fail_after(TEST_TIMEOUT):
         storage = await authorized_storage(cluster.url, callback)
         assert storage.tokens is not None and storage.tokens.refresh_token and storage.client_info is not None
-
-        cluster.sigkill(*cluster.instances)
-        cluster.start_instances(*cluster.instances)
-
-        renewed = await refresh(cluster.url, storage.tokens.refresh_token, storage.client_info.client_id)
-        assert renewed.status_code == 200, renewed.text
         async with httpx2.AsyncClient(timeout=10) as http:
+            for n, instance in enumerate(cluster.instances):
+                cluster.restart(instance)
+                (await call_tool(http, cluster.url, storage.tokens.access_token, "whoami", n)).assert_whoami()
+
+            cluster.sigkill(*cluster.instances)
+            cluster.start_instances(*cluster.instances)
+
+            renewed = await refresh(cluster.url, storage.tokens.refresh_token, storage.client_info.client_id)
+            assert renewed.status_code == 200, renewed.text
             access = renewed.json()["access_token"]
             answers = [await call_tool(http, cluster.url, access, "whoami", n) for n in range(3)]
         for answer in answers:
@@ -339,7 +341,7 @@ async def test_instance_killed_while_a_client_calls_tools(cluster: Cluster, call
         assert {c.answer.backend for c in later if c.answer} == {i.name for i in cluster.instances if i is not victim}
         cluster.balancer.wait_for([victim.name], "DOWN", deadline=settle)
 
-        cluster.start_instances(victim)
+        cluster.restart(victim)
         async with httpx2.AsyncClient(timeout=10) as http:
             answers = [await call_tool(http, cluster.url, token, "whoami", n) for n in range(6)]
         for answer in answers:
