@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from processes import REPO_ROOT, free_port, outpost_bin
+from processes import REPO_ROOT, free_ports, outpost_bin
 
 STORE_MODE = os.environ.get("OUTPOST_MULTI_STORE", "sqlite")
 if STORE_MODE not in ("sqlite", "redis"):
@@ -137,9 +137,9 @@ class Redis(_Process):
     append-only file in its own directory: stopping it (SIGKILL) and starting it again on the
     same port and directory keeps what it acknowledged."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, port: int) -> None:
         super().__init__("redis", work / "redis.log")
-        self.port = free_port()
+        self.port = port
         self.dir = work / "redis-data"
         self.dir.mkdir()
         self.password = secrets.token_hex(16)
@@ -207,9 +207,9 @@ class Instance(_Process):
     """One `outpost serve` on its own loopback port; `url` reaches it directly, bypassing the
     balancer."""
 
-    def __init__(self, name: str, work: Path) -> None:
+    def __init__(self, name: str, work: Path, port: int) -> None:
         super().__init__(name, work / f"{name}.log")
-        self.port = free_port()
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
 
     def ready(self) -> bool:
@@ -232,11 +232,11 @@ class LoggedRequest:
 class Balancer(_Process):
     """haproxy in front of `instances` (see the module docstring), checking `check_path`."""
 
-    def __init__(self, work: Path, instances: list[Instance], check_path: str = READY_PATH) -> None:
+    def __init__(self, work: Path, port: int, instances: list[Instance], check_path: str = READY_PATH) -> None:
         super().__init__("haproxy", work / "haproxy.log")
         self.instances = instances
         self.check_path = check_path
-        self.port = free_port()
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = work / "haproxy.cfg"
         self.stats_socket = work / "haproxy.sock"
@@ -335,9 +335,10 @@ class Cluster:
 
     def __init__(self, work: Path, check_path: str = READY_PATH) -> None:
         self.work = work
-        self.redis = Redis(work) if STORE_MODE == "redis" else None
-        self.instances = [Instance(f"outpost{n}", work) for n in range(1, INSTANCES + 1)]
-        self.balancer = Balancer(work, self.instances, check_path)
+        balancer_port, redis_port, *instance_ports = free_ports(2 + INSTANCES)
+        self.redis = Redis(work, redis_port) if STORE_MODE == "redis" else None
+        self.instances = [Instance(f"outpost{n}", work, port) for n, port in enumerate(instance_ports, 1)]
+        self.balancer = Balancer(work, balancer_port, self.instances, check_path)
         self.url = self.balancer.url
         self._store_generation = 1
 

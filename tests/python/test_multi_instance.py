@@ -31,7 +31,7 @@ from oauth_flow import (
     post_form,
     whoami_session,
 )
-from processes import outpost_bin
+from processes import free_port, outpost_bin
 
 TEST_TIMEOUT = 60.0
 """Upper bound on any one test (seconds), start-up of the cluster excluded."""
@@ -153,7 +153,7 @@ def primaries(cluster: Cluster) -> list[str]:
 def test_redis_restart_keeps_acknowledged_writes(tmp_path: Path) -> None:
     """The Redis the harness starts keeps what it acknowledged across a kill and a start on the
     same port and directory (so 'Redis back' in the tests below is the same data)."""
-    redis = Redis(tmp_path)
+    redis = Redis(tmp_path, free_port())
     try:
         redis.start()
         assert redis.command("SET", "outpost-harness", "survives") == "OK"
