@@ -1,6 +1,6 @@
 """Three Outpost instances on one store behind a real load balancer (haproxy, round robin with
 no affinity) behave as one server: the Python SDK's OAuth flow spread over the instances, a
-restart of them all, an instance killed under load, and — with `OUTPOST_MULTI_STORE=redis` —
+rolling restart and a restart of them all, an instance killed under load, and — with `OUTPOST_MULTI_STORE=redis` —
 Redis going away and coming back. The harness is cluster.py; each test gets its own cluster
 (fresh store, every process stopped at teardown and its log in the report of a failed test).
 
