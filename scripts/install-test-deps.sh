@@ -25,6 +25,12 @@ needs() {
         test -x "${CHROMIUM_BIN:-/usr/bin/chromium}"
     want fonts-dejavu-core "a font for the text in Chromium's screenshots" \
         test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+    # The multi-instance tests (tests/python/test_multi_instance.py) put three instances behind
+    # a real load balancer, on a real Redis.
+    want haproxy "the load balancer in front of the multi-instance tests" \
+        test -x "${HAPROXY_BIN:-/usr/sbin/haproxy}"
+    want redis-server "the Redis the multi-instance tests share" \
+        command -v "${REDIS_SERVER_BIN:-redis-server}"
 }
 
 # Runs the checks; missing_pkgs gets the packages of each one that fails (each package once),

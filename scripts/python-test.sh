@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Interop tests with the official Python MCP SDK (tests/python, pinned in its requirements.txt)
 # against an already built `outpost` binary: OUTPOST_BIN, default target/debug/outpost (build it
-# first with `cargo build -p outpost-cli`). The virtualenv lives in target/py-venv.
+# first with `cargo build -p outpost-cli`). The virtualenv lives in target/py-venv. Arguments go to
+# pytest: scripts/test.sh runs `-m "not multi_instance"` and `-m multi_instance` (three instances
+# behind haproxy, tests/python/cluster.py: OUTPOST_MULTI_STORE=sqlite|redis picks their store,
+# OUTPOST_MULTI_READY_PATH what readiness is polled at) as two stages.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # A relative OUTPOST_BIN given by the caller is taken from the caller's directory.

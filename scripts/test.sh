@@ -2,7 +2,8 @@
 # The full test suite, as CI runs it: first whatever the tests need that is missing on this
 # Debian machine (scripts/install-test-deps.sh: apt-get as root, else it prints the command to
 # run), then formatting, lints, unit and integration tests (real HTTP on loopback, rmcp's
-# client), the official Python MCP SDK against the server, the MCP App in headless Chromium under
+# client), the official Python MCP SDK against the server, then against three instances on one store
+# behind haproxy (a stage of its own, multi-instance), the MCP App in headless Chromium under
 # the official ext-apps AppBridge, the OAuth login and consent pages in headless Chromium, then
 # the official MCP conformance suite against `outpost serve --no-auth` for protocol 2025-11-25 and
 # 2026-07-28. Each stage prints its duration, and a table of them all comes at the end.
@@ -19,7 +20,8 @@ stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage cargo-test cargo test --workspace --all-targets --locked
 stage build cargo build -p outpost-cli --locked
 stage no-auth-library scripts/no-auth-library-test.sh
-stage python scripts/python-test.sh
+stage python scripts/python-test.sh -m "not multi_instance"
+stage multi-instance scripts/python-test.sh -m multi_instance
 stage app-host env OUTPOST_BIN="$root/target/debug/outpost" scripts/app-host-test.sh
 stage auth-browser env OUTPOST_BIN="$root/target/debug/outpost" scripts/auth-browser-test.sh
 stage conformance scripts/conformance.sh target/debug/outpost

@@ -7,8 +7,6 @@ The binary is not built here: the caller builds it (`cargo build -p outpost-cli`
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,47 +15,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from oauth_flow import LOGIN_DRIVER, CallbackListener
+from processes import REPO_ROOT, free_port, outpost_bin, stop
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE_SECONDS = 30.0
-STOP_DEADLINE_SECONDS = 10.0
 START_ATTEMPTS = 3
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "multi_instance: three instances behind haproxy (scripts/test.sh runs them as a stage of their own)",
+    )
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Run the async tests on asyncio, as the SDK's own test suite does."""
     return "asyncio"
-
-
-def _outpost_bin() -> Path:
-    path = Path(os.environ.get("OUTPOST_BIN", "target/debug/outpost"))
-    if not path.is_absolute():
-        path = REPO_ROOT / path
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.exit(
-            f"outpost binary not found or not executable: {path} "
-            "(build it with `cargo build -p outpost-cli` or set OUTPOST_BIN)",
-            returncode=2,
-        )
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=STOP_DEADLINE_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_DEADLINE_SECONDS)
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str) -> bool:
@@ -80,11 +55,11 @@ def start_outpost(serve_args: list[str], log_dir: Path) -> tuple[subprocess.Pope
     """Starts `outpost serve SERVE_ARGS --bind 127.0.0.1:PORT` on a free port and waits until
     /health answers; returns the process and its base URL (no trailing slash). `{attempt}` in an
     argument is replaced by the attempt number (for per-attempt store files)."""
-    binary = _outpost_bin()
+    binary = outpost_bin()
     for attempt in range(1, START_ATTEMPTS + 1):
         # The port is probed free, then handed to the server: another process can take it in
         # between, in which case the server exits at once and we try another port.
-        port = _free_port()
+        port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         log_path = log_dir / f"outpost-{attempt}.log"
         args = [arg.replace("{attempt}", str(attempt)) for arg in serve_args]
@@ -99,11 +74,11 @@ def start_outpost(serve_args: list[str], log_dir: Path) -> tuple[subprocess.Pope
         try:
             healthy = _wait_healthy(proc, base_url)
         except BaseException:
-            _stop(proc)
+            stop(proc)
             raise
         if healthy:
             return proc, base_url
-        _stop(proc)
+        stop(proc)
         if attempt == START_ATTEMPTS:
             tail = log_path.read_text(errors="replace")[-4000:]
             pytest.fail(f"outpost {' '.join(args)} exited before becoming healthy (exit {proc.returncode}):\n{tail}")
@@ -117,4 +92,29 @@ def outpost_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield base_url
     finally:
-        _stop(proc)
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def callback() -> Iterator[CallbackListener]:
+    """The OAuth client's redirect URI (a loopback listener), for the tests that log in."""
+    if not LOGIN_DRIVER.is_file():
+        pytest.fail(f"login robot not found: {LOGIN_DRIVER} (set OUTPOST_LOGIN_DRIVER)")
+    listener = CallbackListener()
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used a multi-instance cluster (any fixture value with `log_sections`)
+    gets the log of each of its processes (the instances, haproxy, Redis) in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if hasattr(value, "log_sections"):
+            report.sections.extend(value.log_sections())
