@@ -254,9 +254,9 @@ impl AuthorizationServer {
     }
 
     /// Rebuilds the keyring from the stored keys at `now`, so that a key rotated elsewhere
-    /// (`outpost keys rotate`, another instance on the same store) signs and verifies here
-    /// too, and swaps it in. Returns whether the active key changed. A store without an active
-    /// key leaves the keyring as it is.
+    /// (`outpost keys rotate`, another instance on the same store) verifies here too, and signs
+    /// here from the same second as everywhere else, and swaps it in. Returns whether the set
+    /// of keys changed. A store without an active key leaves the keyring as it is.
     pub async fn reload_keyring(&self, now: i64) -> Result<bool, KeyManagementError> {
         let entries = stored_entries(&self.store).await?;
         let fresh = match Keyring::from_entries(entries, self.access_token_lifetime, now) {
@@ -265,21 +265,28 @@ impl AuthorizationServer {
             Err(other) => return Err(other.into()),
         };
         let mut keyring = self.keyring.write().unwrap_or_else(PoisonError::into_inner);
-        let changed = keyring.active().kid() != fresh.active().kid();
+        let kids = |keyring: &Keyring| -> Vec<String> {
+            keyring.entries().map(|e| e.key.kid().to_owned()).collect()
+        };
+        let changed = kids(&keyring) != kids(&fresh);
         *keyring = fresh;
         Ok(changed)
     }
 
-    /// Rotates the signing key at `now`: stores a new active key, marks the old one retired in
-    /// the store (it keeps verifying until its tokens have expired), and swaps the keyring in.
+    /// Rotates the signing key at `now`: stores a new key, published at once and signing from
+    /// `now + PUBLICATION_LEAD` ([`outpost_oauth::keyring`]), and the old key's retirement at
+    /// that same second (it keeps verifying until its tokens have expired), then swaps the
+    /// keyring in. Every instance sharing the store loads the new key before it signs anywhere.
     /// Returns the new `kid`.
     pub async fn rotate_keys(&self, now: i64) -> Result<String, KeyManagementError> {
         let mut next = self.keyring().clone();
-        let previous = next.active().kid().to_owned();
-        let record = record_of(next.rotate(now)?)?;
+        let rotation = next.rotate(now)?;
+        let record = record_of(&rotation.successor)?;
         let kid = record.kid.clone();
         self.store.keys.insert(record).await?;
-        self.store.keys.retire(&previous, now).await?;
+        for (retired, at) in &rotation.retirements {
+            self.store.keys.retire(retired, *at).await?;
+        }
         *self.keyring.write().unwrap_or_else(PoisonError::into_inner) = next;
         Ok(kid)
     }

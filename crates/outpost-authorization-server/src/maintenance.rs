@@ -113,8 +113,9 @@ async fn purge(server: &AuthorizationServer) {
 async fn reload_keys(server: &AuthorizationServer) {
     match server.reload_keyring(server.now()).await {
         Ok(true) => {
-            let kid = server.keyring().active().kid().to_owned();
-            tracing::info!(%kid, "signing key rotated in the store: now signing with it");
+            let now = server.now();
+            let kid = server.keyring().signing_key(now).kid().to_owned();
+            tracing::info!(signing = %kid, "signing keys changed in the store: reloaded");
         }
         Ok(false) => {}
         Err(error) => tracing::warn!(%error, "cannot reload the signing keys"),

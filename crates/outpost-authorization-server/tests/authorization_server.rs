@@ -16,6 +16,7 @@ use std::{
 
 use outpost_oauth::{
     access_token,
+    keyring::PUBLICATION_LEAD,
     pkce::{CodeChallenge, CodeVerifier},
 };
 

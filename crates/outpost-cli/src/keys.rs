@@ -2,9 +2,13 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use outpost::auth::{
-    access_token::CLOCK_LEEWAY,
-    server::{Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
+use outpost::{
+    auth::{
+        access_token::CLOCK_LEEWAY,
+        keyring::{Keyring, KeyringEntry, KeyringError},
+        server::{Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
+    },
+    store::SigningKeyRecord,
 };
 
 use crate::{store_arg::StoreArg, time_format::rfc3339};
@@ -20,13 +24,37 @@ pub struct KeysArgs {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Add a new signing key and retire the active one (it keeps verifying until its tokens
-    /// have expired); prints the new key id. A running `outpost serve` on the same store
-    /// signs with the new key within a minute.
+    /// Publish a new signing key, which replaces the signing one two minutes later (every
+    /// instance on the store loads it first); the old key keeps verifying until its tokens
+    /// have expired. Prints the new key id.
     Rotate,
-    /// List the signing keys: id, created, retired, and whether the key signs, still
-    /// verifies, or has expired (its tokens all have).
+    /// List the signing keys: id, state, created, retired. The state is `signing`,
+    /// `published` (signs once its two-minute lead has passed), `verifying` (retired, its
+    /// tokens not yet expired) or `expired`.
     List,
+}
+
+/// The kid of the key that signs at `now`, as every instance's keyring decides it; `None` on a
+/// store without keys.
+fn signing_kid(records: &[SigningKeyRecord], now: i64) -> anyhow::Result<Option<String>> {
+    let entries = records
+        .iter()
+        .map(|r| {
+            KeyringEntry::from_stored(
+                &r.kid,
+                &r.algorithm,
+                &r.private_key_pem,
+                r.created_at,
+                r.retired_at,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .context("a stored signing key does not load")?;
+    match Keyring::from_entries(entries, DEFAULT_ACCESS_TOKEN_LIFETIME, now) {
+        Ok(keyring) => Ok(Some(keyring.signing_key(now).kid().to_owned())),
+        Err(KeyringError::NoActiveKey) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Runs one `outpost keys` command.
@@ -45,14 +73,22 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
         }
         KeysCommand::List => {
             let now = SystemClock.now();
+            let records = store.keys.list().await?;
+            let signer = signing_kid(&records, now)?;
             let window = i64::try_from(DEFAULT_ACCESS_TOKEN_LIFETIME.as_secs())
                 .unwrap_or(i64::MAX)
                 .saturating_add(i64::try_from(CLOCK_LEEWAY.as_secs()).unwrap_or(0));
-            for key in store.keys.list().await? {
+            for key in records {
                 let state = match key.retired_at {
-                    None => "active",
-                    Some(retired) if retired.saturating_add(window) > now => "verifying",
-                    Some(_) => "expired",
+                    _ if Some(&key.kid) == signer.as_ref() => "signing",
+                    Some(retired) if retired <= now => {
+                        if retired.saturating_add(window) > now {
+                            "verifying"
+                        } else {
+                            "expired"
+                        }
+                    }
+                    _ => "published",
                 };
                 let retired = key.retired_at.map_or_else(|| "-".to_owned(), rfc3339);
                 println!(

@@ -132,7 +132,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(
             issuer = %authorization_server.issuer,
             resource = %authorization_server.default_resource,
-            kid = %authorization_server.keyring().active().kid(),
+            kid = %authorization_server.keyring().signing_key(authorization_server.now()).kid(),
             store = %args.store.url,
             "authorization server enabled"
         );

@@ -1,7 +1,7 @@
 //! `outpost serve` as a process: starts with its authorization server by default (over a SQLite
 //! store that keeps the signing key across restarts), refuses unsafe flags with a clear
 //! message, answers /health, and exits promptly on SIGTERM even while a client holds a stream
-//! open. `outpost keys rotate` changes the key the next start signs with; `keys list` shows
+//! open. `outpost keys rotate` publishes the key that signs two minutes later; `keys list` shows
 //! it. A 2025-11-25 session outlives a SIGTERM restart on the same store, still bound to its
 //! owner.
 
@@ -114,8 +114,9 @@ fn restart_keeps_the_signing_key_and_rotation_changes_it() {
             .and_then(|line| line.split('\t').nth(1))
             .map(str::to_owned)
     };
-    assert_eq!(state(&new_kid).as_deref(), Some("active"), "{listing}");
-    assert_eq!(state(&first[0]).as_deref(), Some("verifying"), "{listing}");
+    // Published at once, signing after its lead; until then the old key signs.
+    assert_eq!(state(&new_kid).as_deref(), Some("published"), "{listing}");
+    assert_eq!(state(&first[0]).as_deref(), Some("signing"), "{listing}");
 }
 
 #[test]

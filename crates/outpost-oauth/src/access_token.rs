@@ -134,10 +134,11 @@ pub enum TokenError {
     Malformed(&'static str),
 }
 
-/// Signs `claims` with the keyring's active key: header `alg: ES256`, `typ: at+jwt`, `kid`.
+/// Signs `claims` with the key that signs at their `iat`: header `alg: ES256`, `typ: at+jwt`,
+/// `kid`.
 pub fn issue(keyring: &Keyring, claims: &AccessClaims) -> Result<String, SigningError> {
     es256::install();
-    let key = keyring.active();
+    let key = keyring.signing_key(claims.iat);
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
     header.kid = Some(key.kid().to_owned());

@@ -54,7 +54,7 @@ fn header_and_claims_on_the_wire() {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[0]).unwrap()).unwrap();
     assert_eq!(header["alg"], "ES256");
     assert_eq!(header["typ"], "at+jwt");
-    assert_eq!(header["kid"], keyring.active().kid());
+    assert_eq!(header["kid"], keyring.signing_key(T0).kid());
     let payload: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
     assert_eq!(payload["scope"], "mcp:tools profile");
@@ -122,7 +122,8 @@ fn signed_by_another_key_is_unknown_or_bad() {
     );
     // Their signature under our kid.
     let parts = parts(&token);
-    let header = serde_json::json!({"alg": "ES256", "typ": "at+jwt", "kid": ours.active().kid()});
+    let header =
+        serde_json::json!({"alg": "ES256", "typ": "at+jwt", "kid": ours.signing_key(T0).kid()});
     let forged = format!("{}.{}.{}", b64(&header), parts[1], parts[2]);
     assert_eq!(
         verify(&ours, &forged, ISSUER, AUDIENCE, T0),
@@ -171,7 +172,7 @@ fn expiry_with_leeway() {
 #[test]
 fn unsigned_and_symmetric_tokens_are_refused() {
     let keyring = keyring();
-    let kid = keyring.active().kid();
+    let kid = keyring.signing_key(T0).kid();
     let payload = b64(&serde_json::to_value(claims()).unwrap());
     for alg in ["none", "None", "HS256", "HS512", "RS256", "ES384", "EdDSA"] {
         let header = serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": kid});
@@ -200,7 +201,7 @@ fn header_requirements() {
     let keyring = keyring();
     let token = issue(&keyring, &claims()).unwrap();
     let parts = parts(&token);
-    let kid = keyring.active().kid();
+    let kid = keyring.signing_key(T0).kid();
     let cases = [
         (
             serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": kid}),
@@ -248,13 +249,29 @@ fn garbage_is_malformed() {
 fn retired_key_verifies_until_its_tokens_expire() {
     let mut keyring = keyring();
     let token = issue(&keyring, &claims()).unwrap();
-    keyring.rotate(T0 + 1).unwrap();
+    let successor = keyring.rotate(T0 + 1).unwrap().successor;
+    // The old key signs until the successor's lead has passed, then retires.
+    let switch = T0 + 1 + crate::keyring::PUBLICATION_LEAD.as_secs() as i64;
     assert!(verify(&keyring, &token, ISSUER, AUDIENCE, T0 + 3600).is_ok());
-    let new_token = issue(&keyring, &claims()).unwrap();
-    assert!(verify(&keyring, &new_token, ISSUER, AUDIENCE, T0 + 2).is_ok());
-    keyring.prune(T0 + 1 + 3600 + 61);
+    let later_claims = AccessClaims::new(
+        ISSUER,
+        "user-123",
+        AUDIENCE,
+        "client-abc",
+        Scope::parse("mcp:tools").unwrap(),
+        switch,
+        LIFETIME,
+    )
+    .unwrap();
+    let new_token = issue(&keyring, &later_claims).unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts(&new_token)[0]).unwrap()).unwrap();
+    assert_eq!(header["kid"], successor.key.kid());
+    assert!(verify(&keyring, &new_token, ISSUER, AUDIENCE, switch + 1).is_ok());
+    let old_gone = switch + 3600 + 61;
+    keyring.prune(old_gone);
     assert_eq!(
-        verify(&keyring, &token, ISSUER, AUDIENCE, T0 + 1 + 3600 + 61),
+        verify(&keyring, &token, ISSUER, AUDIENCE, old_gone),
         Err(TokenError::UnknownKey)
     );
 }

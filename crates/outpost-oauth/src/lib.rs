@@ -6,7 +6,8 @@
 //!
 //! - [`signing_key`] — one ES256 key: generation, `kid` (RFC 7638 thumbprint), PKCS#8 PEM,
 //!   public JWK.
-//! - [`keyring`] — the active key and the retired keys that still verify; rotation; the JWK Set.
+//! - [`keyring`] — the signing key, its published successors and the retired keys that still
+//!   verify; rotation with a publication lead; the JWK Set.
 //! - [`access_token`] — the RFC 9068 access-token claims, `issue` and `verify` (ES256 pinned,
 //!   `typ: at+jwt`, exact `iss` and `aud`, expiry with leeway).
 //! - [`pkce`] — RFC 7636 S256 (plain and missing refused).

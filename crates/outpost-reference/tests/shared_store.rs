@@ -180,10 +180,16 @@ async fn an_embedded_router_follows_keys_rotated_by_another_instance() {
         .with_authorization_server(here.clone())
         .with_request_state_keys(keys.clone());
     let app = spawn_embedded(outpost).await;
+    // The rotated signing key is published here before it signs anywhere, and signs here from
+    // the same second as on the instance that rotated it.
     eventually("the signing-key reload", || {
-        here.keyring().active().kid() == signing_kid
+        here.keyring()
+            .verification_key(&signing_kid, unix_now())
+            .is_some()
     })
     .await;
+    let switch = now + outpost::auth::keyring::PUBLICATION_LEAD.as_secs() as i64;
+    assert_eq!(here.keyring().signing_key(switch).kid(), signing_kid);
     eventually("the request-state key reload", || {
         keys.sealing_kid() == "rotated-elsewhere"
     })

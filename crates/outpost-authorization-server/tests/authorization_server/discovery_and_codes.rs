@@ -53,10 +53,10 @@ async fn metadata_lists_the_endpoints_without_nulls() {
 }
 
 #[tokio::test]
-async fn jwks_publishes_the_active_key() {
+async fn jwks_publishes_the_signing_key() {
     let server = spawn(Store::memory()).await;
     let jwks = server.get("/jwks.json").await;
-    let kid = server.state.keyring().active().kid().to_owned();
+    let kid = server.state.keyring().signing_key(T0).kid().to_owned();
     assert_eq!(jwks["keys"][0]["kid"], json!(kid));
     assert_eq!(jwks["keys"][0]["alg"], json!("ES256"));
 }

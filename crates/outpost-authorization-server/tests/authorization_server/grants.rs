@@ -172,12 +172,12 @@ async fn a_restart_on_the_same_file_keeps_keys_and_grants() {
         let client = server.public_client().await;
         let user = server.user("alice").await;
         let tokens = server.tokens(&client, user).await;
-        let kid = server.state.keyring().active().kid().to_owned();
+        let kid = server.state.keyring().signing_key(T0).kid().to_owned();
         (client, tokens, kid, server.base.clone(), user)
     };
 
     let server = spawn(outpost_store_sqlite::open(&path).await.unwrap()).await;
-    assert_eq!(server.state.keyring().active().kid(), kid);
+    assert_eq!(server.state.keyring().signing_key(T0).kid(), kid);
     let keyring = server.state.keyring().clone();
     let claims = access_token::verify(
         &keyring,
@@ -191,18 +191,20 @@ async fn a_restart_on_the_same_file_keeps_keys_and_grants() {
     let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    // Rotation persists: a third start signs with the new key and still verifies the old one.
+    // Rotation persists: a third start, once the new key's publication lead has passed, signs
+    // with it and still verifies the old one.
     let new_kid = server.state.rotate_keys(T0 + 10).await.unwrap();
     drop(server);
+    let switch = T0 + 10 + PUBLICATION_LEAD.as_secs() as i64;
     let keyring = AuthorizationServer::load_keyring(
         &outpost_store_sqlite::open(&path).await.unwrap(),
         Duration::from_secs(3600),
-        T0 + 20,
+        switch,
     )
     .await
     .unwrap();
-    assert_eq!(keyring.active().kid(), new_kid);
-    assert!(keyring.verification_key(&kid, T0 + 20).is_some());
+    assert_eq!(keyring.signing_key(switch).kid(), new_kid);
+    assert!(keyring.verification_key(&kid, switch).is_some());
     let _ = std::fs::remove_file(&path);
 }
 
@@ -290,30 +292,45 @@ async fn purging_keeps_everything_still_usable() {
 }
 
 #[tokio::test]
-async fn a_key_rotated_elsewhere_is_picked_up_by_a_reload() {
+async fn a_key_rotated_elsewhere_is_published_everywhere_before_it_signs() {
     let store = Store::memory();
     let first = spawn(store.clone()).await;
     let second = spawn(store).await;
-    let old = first.state.keyring().active().kid().to_owned();
-    assert_eq!(second.state.keyring().active().kid(), old, "one shared key");
+    let old = first.state.keyring().signing_key(T0).kid().to_owned();
+    assert_eq!(
+        second.state.keyring().signing_key(T0).kid(),
+        old,
+        "one shared key"
+    );
 
-    // `outpost keys rotate`, or another instance, rotates in the shared store.
+    // `outpost keys rotate`, or another instance, rotates in the shared store: the new key is
+    // published, and the old one keeps signing, on the rotating instance too.
     let new = second.state.rotate_keys(T0 + 10).await.unwrap();
+    assert_eq!(second.state.keyring().signing_key(T0 + 11).kid(), old);
     assert!(
         first.state.reload_keyring(T0 + 11).await.unwrap(),
-        "the active key changed"
+        "the keys changed"
     );
-    assert_eq!(first.state.keyring().active().kid(), new);
     assert!(
         first
             .state
             .keyring()
-            .verification_key(&old, T0 + 11)
+            .verification_key(&new, T0 + 11)
             .is_some(),
-        "tokens signed with the old key still verify"
+        "the new key verifies here before any instance signs with it"
     );
     // Nothing changed since: a reload reports no change.
     assert!(!first.state.reload_keyring(T0 + 12).await.unwrap());
     let jwks = first.get("/jwks.json").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+
+    // Both switch at the same second, without another reload, and tokens signed with the old
+    // key still verify.
+    let switch = T0 + 10 + PUBLICATION_LEAD.as_secs() as i64;
+    for instance in [&first, &second] {
+        let keyring = instance.state.keyring();
+        assert_eq!(keyring.signing_key(switch - 1).kid(), old);
+        assert_eq!(keyring.signing_key(switch).kid(), new);
+        assert!(keyring.verification_key(&old, switch).is_some());
+    }
 }
