@@ -1,5 +1,5 @@
 //! The connection: one multiplexed RESP3 connection that reconnects by itself
-//! (`ConnectionManager`), every operation bounded by the response timeout, and Redis' errors
+//! (`ConnectionManager`, on the first operation after a failure), every operation bounded by the response timeout, and Redis' errors
 //! sorted into `StoreError::Unavailable` (Redis away, slow or still loading) and
 //! `StoreError::Backend` (everything else).
 
@@ -61,7 +61,8 @@ impl Connection {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))
-            .set_max_delay(options.reconnect_max_delay)
+            // One attempt per failure: an operation during an outage fails at once instead
+            // of waiting out a backoff, and the first one after Redis is back reconnects.
             .set_number_of_retries(1);
         let scrub = Scrub(password.clone());
         let manager = tokio::time::timeout(

@@ -4,9 +4,11 @@
 //!
 //! # Connection
 //!
-//! One multiplexed RESP3 connection per store (`ConnectionManager`), reconnecting by itself
-//! with a backoff capped at [`RedisOptions::reconnect_max_delay`]: after Redis comes back, the
-//! same [`Store`] works again without a restart. Every operation is bounded by
+//! One multiplexed RESP3 connection per store (`ConnectionManager`). A failed connection is
+//! replaced by one new attempt on the next operation, without a backoff: while Redis is away
+//! operations fail at once (rather than each waiting out the response timeout), and the first
+//! operation after Redis is back reconnects, so the same [`Store`] works again without a
+//! restart. Every operation is bounded by
 //! [`RedisOptions::response_timeout`]; Redis refusing, dropping or not answering the
 //! connection, or still loading its data, is `StoreError::Unavailable` (the caller answers
 //! "service unavailable"); any other failure is `StoreError::Backend`. The password comes from

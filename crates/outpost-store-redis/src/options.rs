@@ -44,9 +44,6 @@ pub struct RedisOptions {
     /// How long any store operation may wait for its answers (default 2 s); past it the
     /// operation fails with `StoreError::Unavailable`.
     pub response_timeout: Duration,
-    /// The longest pause between reconnection attempts after Redis went away (default 2 s),
-    /// so the store works again within seconds of Redis coming back.
-    pub reconnect_max_delay: Duration,
     /// Start even though Redis may evict keys (`maxmemory-policy` other than `noeviction`),
     /// with a warning instead of a refusal. Eviction silently loses grants and signing keys.
     pub allow_eviction: bool,
@@ -62,7 +59,6 @@ impl fmt::Debug for RedisOptions {
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
-            .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("allow_eviction", &self.allow_eviction)
             .field(
                 "tls_root_ca_pem",
@@ -81,7 +77,6 @@ impl RedisOptions {
             prefix: "outpost:".into(),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
-            reconnect_max_delay: Duration::from_secs(2),
             allow_eviction: false,
             tls_root_ca_pem: None,
         }

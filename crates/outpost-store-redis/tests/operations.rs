@@ -147,7 +147,7 @@ async fn an_outage_fails_fast_and_the_store_recovers_with_its_data() {
     }
 
     server.resume();
-    wait_until_healthy(&store, Duration::from_secs(10)).await;
+    wait_until_healthy(&store, Duration::from_secs(3)).await;
     assert_eq!(
         store.users.get(alice.id).await.expect("get"),
         Some(alice),
@@ -158,6 +158,39 @@ async fn an_outage_fails_fast_and_the_store_recovers_with_its_data() {
         .create(user("bob"))
         .await
         .expect("writes work again");
+}
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_fails_within_the_response_timeout() {
+    let server = RedisServer::start(&["--enable-debug-command", "yes"]);
+    let mut opts = options(server.url());
+    opts.response_timeout = Duration::from_millis(300);
+    let store = outpost_store_redis::open(opts).await.expect("open");
+
+    // Redis is single-threaded: DEBUG SLEEP keeps it from answering anyone.
+    let client = redis::Client::open(server.url()).expect("client");
+    let mut blocker = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let sleeping = tokio::spawn(async move {
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(2)
+            .query_async(&mut blocker)
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let err = store.health.check().await.expect_err("no answer");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    sleeping.await.expect("sleeper");
+    wait_until_healthy(&store, Duration::from_secs(3)).await;
 }
 
 #[tokio::test]
