@@ -108,6 +108,69 @@ async fn a_redis_without_persistence_is_a_loud_warning() {
     assert!(!logs.text().contains("persist"), "{}", logs.text());
 }
 
+#[tokio::test]
+async fn without_config_access_the_checks_are_skipped_loudly() {
+    let server = RedisServer::start(&["--rename-command", "CONFIG", ""]);
+    let logs = Captured::default();
+    let _guard = logs.install();
+    let store = outpost_store_redis::open(options(server.url()))
+        .await
+        .expect("opens anyway");
+    store.health.check().await.expect("ping");
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("could not read the Redis configuration"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_record_from_a_newer_release_is_refused_not_misread() {
+    let server = RedisServer::start(&[]);
+    let opts = options(server.url());
+    let users_key = format!("{}users", opts.prefix);
+    let store = outpost_store_redis::open(opts).await.expect("open");
+    let alice = user("alice");
+    store.users.create(alice.clone()).await.expect("create");
+
+    let client = redis::Client::open(server.url()).expect("client");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let stored: String = redis::cmd("HGET")
+        .arg(&users_key)
+        .arg(alice.id.to_string())
+        .query_async(&mut connection)
+        .await
+        .expect("read");
+    // A field this build does not know is ignored...
+    let extended = stored.replacen('{', r#"{"added_later":[1,2],"#, 1);
+    let _: () = redis::cmd("HSET")
+        .arg(&users_key)
+        .arg(alice.id.to_string())
+        .arg(&extended)
+        .query_async(&mut connection)
+        .await
+        .expect("write");
+    assert_eq!(
+        store.users.get(alice.id).await.expect("get"),
+        Some(alice.clone())
+    );
+    // ...a newer record version is not.
+    let newer = stored.replace(r#""v":1"#, r#""v":2"#);
+    let _: () = redis::cmd("HSET")
+        .arg(&users_key)
+        .arg(alice.id.to_string())
+        .arg(&newer)
+        .query_async(&mut connection)
+        .await
+        .expect("write");
+    let err = store.users.get(alice.id).await.expect_err("refused");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("newer Outpost"), "{err}");
+}
+
 async fn wait_until_healthy(store: &Store, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
