@@ -109,11 +109,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         if args.demo {
             ensure_demo_users(&store).await?;
         } else if store.users.list().await?.is_empty() {
+            let store_url = args.store.display_url();
             tracing::warn!(
-                store = %args.store.url,
+                store = %store_url,
                 "the store has no user, so nobody can log in: create one with \
-                 `outpost users add NAME --store {}` (or start with --demo for the demo users)",
-                args.store.url
+                 `outpost users add NAME --store {store_url}` (or start with --demo for the \
+                 demo users)",
             );
         }
         let authorization_server = args
@@ -133,7 +134,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             issuer = %authorization_server.issuer,
             resource = %authorization_server.default_resource,
             kid = %authorization_server.keyring().signing_key(authorization_server.now()).kid(),
-            store = %args.store.url,
+            store = %args.store.display_url(),
             "authorization server enabled"
         );
         config.auth = AuthMode::Bearer(resource);

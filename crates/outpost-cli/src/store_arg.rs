@@ -1,13 +1,20 @@
-//! The `--store` flag every command that touches durable state takes, declared once.
+//! The `--store` flags every command that touches durable state takes, declared once.
+
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
-use outpost::store::Store;
+use outpost::store::{Store, StoreOptions, redact_url};
+
+/// The environment variable the store password is read from.
+const PASSWORD_ENV: &str = "OUTPOST_STORE_PASSWORD";
 
 /// Where users, clients, grants and signing keys live: the same URL for `serve`, `users`
 /// and `keys`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArg {
-    /// Store URL: sqlite://PATH or memory://.
+    /// Store URL: sqlite://PATH, memory://, or redis://[USER@]HOST[:PORT][/DB] (rediss:// for
+    /// TLS) to share one store between instances. Put no password in it: see
+    /// --store-password-file and OUTPOST_STORE_PASSWORD.
     #[arg(
         long = "store",
         global = true,
@@ -15,13 +22,66 @@ pub struct StoreArg {
         default_value = "sqlite://./outpost.db"
     )]
     pub url: String,
+    /// Prefix of every Redis key, so deployments can share one Redis.
+    #[arg(
+        long = "store-prefix",
+        global = true,
+        env = "OUTPOST_STORE_PREFIX",
+        default_value = "outpost:"
+    )]
+    prefix: String,
+    /// File holding the Redis password (trailing newline ignored); otherwise the password is
+    /// read from OUTPOST_STORE_PASSWORD, never from the command line.
+    #[arg(
+        long = "store-password-file",
+        global = true,
+        env = "OUTPOST_STORE_PASSWORD_FILE"
+    )]
+    password_file: Option<PathBuf>,
+    /// How long connecting to Redis may take (e.g. 2s, 500ms).
+    #[arg(long = "store-connect-timeout", global = true, default_value = "2s", value_parser = humantime::parse_duration, env = "OUTPOST_STORE_CONNECT_TIMEOUT")]
+    connect_timeout: Duration,
+    /// How long one store operation may wait for Redis before it fails as unavailable.
+    #[arg(long = "store-response-timeout", global = true, default_value = "2s", value_parser = humantime::parse_duration, env = "OUTPOST_STORE_RESPONSE_TIMEOUT")]
+    response_timeout: Duration,
+    /// Start even if Redis' maxmemory-policy may evict keys (it would silently lose grants and
+    /// keys); a warning instead of a refusal.
+    #[arg(
+        long = "store-allow-eviction",
+        global = true,
+        env = "OUTPOST_STORE_ALLOW_EVICTION"
+    )]
+    allow_eviction: bool,
 }
 
 impl StoreArg {
-    /// Opens the store (creating and migrating a SQLite file as needed).
+    /// The URL as logs show it, any password redacted.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// Opens the store (creating and migrating a SQLite file as needed, checking a Redis).
     pub async fn open(&self) -> anyhow::Result<Store> {
-        outpost::store::open(&self.url)
+        let options = StoreOptions {
+            prefix: Some(self.prefix.clone()),
+            password: self.password()?,
+            connect_timeout: Some(self.connect_timeout),
+            response_timeout: Some(self.response_timeout),
+            allow_eviction: self.allow_eviction,
+        };
+        outpost::store::open_with(&self.url, &options)
             .await
-            .with_context(|| format!("cannot open the store {}", self.url))
+            .with_context(|| format!("cannot open the store {}", self.display_url()))
+    }
+
+    /// The password from --store-password-file, else from OUTPOST_STORE_PASSWORD.
+    fn password(&self) -> anyhow::Result<Option<String>> {
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the store password file {}", path.display())
+            })?;
+            return Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()));
+        }
+        Ok(std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
     }
 }

@@ -179,7 +179,7 @@ fn bad_input_is_refused_clearly() {
     );
 
     let mut unknown = Command::new(OUTPOST);
-    unknown.args(["users", "list", "--store", "redis://localhost"]);
+    unknown.args(["users", "list", "--store", "postgres://localhost"]);
     let unknown = unknown.output().expect("run outpost");
     assert!(!unknown.status.success());
     assert!(

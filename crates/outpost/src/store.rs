@@ -1,20 +1,80 @@
 //! Durable state: the `outpost-store` crate's traits, records and in-memory backend, and
-//! [`open`], which picks a backend by URL among those compiled in (feature `sqlite`).
+//! [`open`] / [`open_with`], which pick a backend by URL among those compiled in (features
+//! `sqlite` and `redis`).
+
+use std::{fmt, time::Duration};
 
 pub use outpost_store::*;
 
 /// The store URLs [`open`] accepts in this build.
-pub const SUPPORTED_URLS: &str = if cfg!(feature = "sqlite") {
-    "memory:// or sqlite://PATH (e.g. sqlite://./outpost.db, sqlite:///var/lib/outpost.db)"
-} else {
-    "memory:// (build with the `sqlite` feature for sqlite://PATH)"
+pub const SUPPORTED_URLS: &str = match (cfg!(feature = "sqlite"), cfg!(feature = "redis")) {
+    (true, true) => {
+        "memory://, sqlite://PATH (e.g. sqlite://./outpost.db, sqlite:///var/lib/outpost.db) \
+         or redis://[USER@]HOST[:PORT][/DB] (rediss:// for TLS)"
+    }
+    (true, false) => {
+        "memory:// or sqlite://PATH (e.g. sqlite://./outpost.db, sqlite:///var/lib/outpost.db)"
+    }
+    (false, true) => "memory:// or redis://[USER@]HOST[:PORT][/DB] (rediss:// for TLS)",
+    (false, false) => "memory:// (build with the `sqlite` or `redis` feature for more)",
 };
 
-/// Opens the store a URL names: `memory://` (empty, gone at exit) or, with the `sqlite`
-/// feature, `sqlite://PATH` (created if missing, migrated to the current schema).
+/// What a store needs besides its URL; only the Redis backend reads it today. The defaults
+/// are the Redis backend's own (prefix `outpost:`, 2 s timeouts).
+#[derive(Clone, Default)]
+pub struct StoreOptions {
+    /// Prefix of every key (Redis); `None` for the default `outpost:`.
+    pub prefix: Option<String>,
+    /// The password to authenticate with (Redis `AUTH`), kept out of the URL and of logs.
+    pub password: Option<String>,
+    /// How long connecting may take; `None` for the backend's default.
+    pub connect_timeout: Option<Duration>,
+    /// How long one operation may wait for its answer; `None` for the backend's default.
+    pub response_timeout: Option<Duration>,
+    /// Start on a Redis whose `maxmemory-policy` may evict keys, with a warning.
+    pub allow_eviction: bool,
+}
+
+impl fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("prefix", &self.prefix)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("allow_eviction", &self.allow_eviction)
+            .finish()
+    }
+}
+
+/// `url` as logs and errors may show it: any password in it replaced by `<redacted>`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only URLs that cannot carry a password refuse one.
+            let _ = parsed.set_password(Some("<redacted>"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) if url.contains('@') => "<unparsable URL>".into(),
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// Opens the store a URL names, with default [`StoreOptions`]: see [`open_with`].
 pub async fn open(url: &str) -> Result<Store, StoreError> {
+    open_with(url, &StoreOptions::default()).await
+}
+
+/// Opens the store a URL names: `memory://` (empty, gone at exit); with the `sqlite` feature,
+/// `sqlite://PATH` (created if missing, migrated to the current schema); with the `redis`
+/// feature, `redis://` or `rediss://` (checked at start, shared by every instance that opens
+/// it, see the `outpost-store-redis` crate).
+pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+    #[cfg(not(feature = "redis"))]
+    let _ = options;
     let invalid = |reason: String| StoreError::InvalidUrl {
-        url: url.to_owned(),
+        url: redact_url(url),
         reason,
     };
     if url == "memory://" {
@@ -31,7 +91,35 @@ pub async fn open(url: &str) -> Result<Store, StoreError> {
             "this build has no SQLite backend (feature `sqlite`)".into(),
         ));
     }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        #[cfg(feature = "redis")]
+        return outpost_store_redis::open(redis_options(url, options)).await;
+        #[cfg(not(feature = "redis"))]
+        return Err(invalid(
+            "this build has no Redis backend (feature `redis`)".into(),
+        ));
+    }
     Err(invalid(format!("unsupported scheme; use {SUPPORTED_URLS}")))
+}
+
+#[cfg(feature = "redis")]
+fn redis_options(url: &str, options: &StoreOptions) -> outpost_store_redis::RedisOptions {
+    let mut redis = outpost_store_redis::RedisOptions::new(url);
+    if let Some(prefix) = &options.prefix {
+        redis.prefix.clone_from(prefix);
+    }
+    redis.password = options
+        .password
+        .as_deref()
+        .map(outpost_store_redis::RedisPassword::new);
+    if let Some(timeout) = options.connect_timeout {
+        redis.connect_timeout = timeout;
+    }
+    if let Some(timeout) = options.response_timeout {
+        redis.response_timeout = timeout;
+    }
+    redis.allow_eviction = options.allow_eviction;
+    redis
 }
 
 #[cfg(test)]
@@ -40,12 +128,26 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_scheme_names_the_supported_ones() {
-        let err = open("redis://localhost").await.expect_err("unsupported");
+        let err = open("postgres://localhost").await.expect_err("unsupported");
         let message = err.to_string();
         assert!(message.contains("memory://"), "{message}");
         assert!(matches!(
             open("sqlite://").await,
             Err(StoreError::InvalidUrl { .. })
         ));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("redis://app:hunter2@cache:6379/0"),
+            "redis://app:%3Credacted%3E@cache:6379/0"
+        );
+        assert_eq!(redact_url("sqlite://./outpost.db"), "sqlite://./outpost.db");
+        let options = StoreOptions {
+            password: Some("hunter2".into()),
+            ..StoreOptions::default()
+        };
+        assert!(!format!("{options:?}").contains("hunter2"));
     }
 }

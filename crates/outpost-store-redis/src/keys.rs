@@ -1,0 +1,162 @@
+//! Signing keys and request-state keys: a hash of JSON records each, with retirement, and
+//! creation and activation times, kept beside them for the scripts that insert the first key
+//! and rotate atomically.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use outpost_store::{
+    RequestStateKeyRecord, RequestStateKeyStore, SigningKeyRecord, SigningKeyStore, StoreError,
+};
+
+use crate::{
+    RedisStore, parse_time,
+    records::{self, decode, encode},
+};
+
+#[async_trait]
+impl SigningKeyStore for RedisStore {
+    async fn insert(&self, key: SigningKeyRecord) -> Result<(), StoreError> {
+        let stored: bool = self
+            .query(
+                "storing a signing key",
+                redis::cmd("HSETNX")
+                    .arg(self.key("signing_keys"))
+                    .arg(&key.kid)
+                    .arg(encode(&records::SigningKey::from(&key)))
+                    .clone(),
+            )
+            .await?;
+        if !stored {
+            return Err(StoreError::Conflict(format!("signing key {}", key.kid)));
+        }
+        Ok(())
+    }
+
+    async fn insert_if_no_active(&self, key: SigningKeyRecord) -> Result<bool, StoreError> {
+        let args = [key.kid.clone(), encode(&records::SigningKey::from(&key))];
+        let stored: i64 = self
+            .eval(
+                "storing the first signing key",
+                &self.scripts.signing_key_insert_if_no_active,
+                &args,
+            )
+            .await?;
+        match stored {
+            -1 => Err(StoreError::Conflict(format!("signing key {}", key.kid))),
+            stored => Ok(stored == 1),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HGETALL")
+            .arg(self.key("signing_keys"))
+            .cmd("HGETALL")
+            .arg(self.key("signing_keys:retired"));
+        let (keys, retired): (HashMap<String, String>, HashMap<String, String>) =
+            self.atomically("listing signing keys", pipe).await?;
+        let mut listed = Vec::with_capacity(keys.len());
+        for (kid, text) in keys {
+            let retired_at = retired
+                .get(&kid)
+                .map(|at| parse_time("signing key retired_at", at))
+                .transpose()?;
+            let key: records::SigningKey = decode("signing key", &text)?;
+            listed.push(key.into_record(retired_at));
+        }
+        listed.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        Ok(listed)
+    }
+
+    async fn retire(&self, kid: &str, at: i64) -> Result<(), StoreError> {
+        let retired: i64 = self
+            .eval(
+                "retiring a signing key",
+                &self.scripts.signing_key_retire,
+                &[kid.to_owned(), at.to_string()],
+            )
+            .await?;
+        if retired == 0 {
+            return Err(StoreError::NotFound(format!("signing key {kid}")));
+        }
+        Ok(())
+    }
+}
+
+impl RedisStore {
+    /// Stores `key` if `condition` holds: `first` (no key yet) or a time after which no key
+    /// may have been published.
+    async fn add_request_state_key(
+        &self,
+        key: &RequestStateKeyRecord,
+        condition: String,
+    ) -> Result<bool, StoreError> {
+        let args = [
+            key.kid.clone(),
+            encode(&records::RequestStateKey::from(key)),
+            key.created_at.to_string(),
+            key.activates_at.to_string(),
+            condition,
+        ];
+        let stored: i64 = self
+            .eval(
+                "storing a request-state key",
+                &self.scripts.request_state_key_add,
+                &args,
+            )
+            .await?;
+        match stored {
+            -1 => Err(StoreError::Conflict(format!(
+                "request-state key {}",
+                key.kid
+            ))),
+            stored => Ok(stored == 1),
+        }
+    }
+}
+
+#[async_trait]
+impl RequestStateKeyStore for RedisStore {
+    async fn list(&self) -> Result<Vec<RequestStateKeyRecord>, StoreError> {
+        let texts: Vec<String> = self
+            .query(
+                "listing request-state keys",
+                redis::cmd("HVALS")
+                    .arg(self.key("request_state_keys"))
+                    .clone(),
+            )
+            .await?;
+        let mut keys = Vec::with_capacity(texts.len());
+        for text in texts {
+            let key: records::RequestStateKey = decode("request-state key", &text)?;
+            keys.push(RequestStateKeyRecord::try_from(key)?);
+        }
+        keys.sort_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)));
+        Ok(keys)
+    }
+
+    async fn insert_first(&self, key: RequestStateKeyRecord) -> Result<bool, StoreError> {
+        self.add_request_state_key(&key, "first".into()).await
+    }
+
+    async fn rotate(
+        &self,
+        next: RequestStateKeyRecord,
+        published_after: i64,
+    ) -> Result<bool, StoreError> {
+        self.add_request_state_key(&next, published_after.to_string())
+            .await
+    }
+
+    async fn purge_superseded(&self, before: i64) -> Result<u64, StoreError> {
+        self.eval(
+            "purging request-state keys",
+            &self.scripts.request_state_keys_purge,
+            &[before.to_string()],
+        )
+        .await
+    }
+}

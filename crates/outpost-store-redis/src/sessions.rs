@@ -1,0 +1,144 @@
+//! MCP sessions: a hash per session (`v`, `created_at`, `expires_at`, `owner`, `state`) with a
+//! TTL, written by scripts so that the transport's and the owner check's writes never clobber
+//! each other and the expiry only moves later.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use outpost_store::{McpSessionRecord, McpSessionStore, StoreError};
+
+use crate::{RedisStore, parse_time, records::check_version, script_status};
+
+impl RedisStore {
+    async fn write_session(
+        &self,
+        session_id: &str,
+        field: &str,
+        value: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let args = [
+            session_id.to_owned(),
+            field.to_owned(),
+            value.to_owned(),
+            now.to_string(),
+            expires_at.to_string(),
+        ];
+        let status: String = self
+            .eval("writing an MCP session", &self.scripts.session_write, &args)
+            .await?;
+        script_status(&status, format_args!("owner of MCP session {session_id}"))
+    }
+}
+
+#[async_trait]
+impl McpSessionStore for RedisStore {
+    async fn save_state(
+        &self,
+        session_id: &str,
+        state: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write_session(session_id, "state", state, now, expires_at)
+            .await
+    }
+
+    async fn record_owner(
+        &self,
+        session_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write_session(session_id, "owner", owner, now, expires_at)
+            .await
+    }
+
+    async fn get(
+        &self,
+        session_id: &str,
+        now: i64,
+    ) -> Result<Option<McpSessionRecord>, StoreError> {
+        let mut fields: HashMap<String, String> = self
+            .query(
+                "reading an MCP session",
+                redis::cmd("HGETALL")
+                    .arg(self.key(&format!("mcp_session:{session_id}")))
+                    .clone(),
+            )
+            .await?;
+        let time = |fields: &HashMap<String, String>, name: &str| {
+            let text = fields.get(name).map_or("", String::as_str);
+            parse_time(&format!("MCP session {name}"), text)
+        };
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+        check_version(version)?;
+        let expires_at = time(&fields, "expires_at")?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        Ok(Some(McpSessionRecord {
+            session_id: session_id.to_owned(),
+            created_at: time(&fields, "created_at")?,
+            owner: fields.remove("owner"),
+            state: fields.remove("state"),
+            expires_at,
+        }))
+    }
+
+    async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError> {
+        let touched: i64 = self
+            .eval(
+                "touching an MCP session",
+                &self.scripts.session_touch,
+                &[session_id.to_owned(), expires_at.to_string()],
+            )
+            .await?;
+        if touched == 0 {
+            return Err(StoreError::NotFound(format!("MCP session {session_id}")));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), StoreError> {
+        let deleted: i64 = self
+            .eval(
+                "deleting an MCP session",
+                &self.scripts.session_delete,
+                &[session_id.to_owned()],
+            )
+            .await?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound(format!("MCP session {session_id}")));
+        }
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        self.purge_index("mcp_sessions:by_expiry", "mcp_session:", now)
+            .await
+    }
+}
+
+impl RedisStore {
+    /// Removes the entries of a `by_expiry` index expired at `now` and their records.
+    pub(crate) async fn purge_index(
+        &self,
+        index: &str,
+        record_prefix: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        self.eval(
+            "purging expired records",
+            &self.scripts.expired_purge,
+            &[index.to_owned(), record_prefix.to_owned(), now.to_string()],
+        )
+        .await
+    }
+}
