@@ -51,9 +51,17 @@ struct Tokens {
 use common::ManualClock;
 
 async fn spawn(store: Store) -> TestServer {
+    spawn_with(store, |state| state).await
+}
+
+/// A server on `store` whose [`AuthorizationServer`] `configure` adjusts first.
+async fn spawn_with(
+    store: Store,
+    configure: impl FnOnce(AuthorizationServer) -> AuthorizationServer,
+) -> TestServer {
     let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
     let (listener, base, state) = common::on_loopback(store, T0).await;
-    let state = state.with_clock(clock.clone());
+    let state = configure(state.with_clock(clock.clone()));
     let app = routes(state.clone());
     let server = tokio::spawn(async move {
         axum::serve(
@@ -250,6 +258,8 @@ fn assert_no_nulls(value: &Value) {
     }
 }
 
+#[path = "authorization_server/argon2_limit.rs"]
+mod argon2_limit;
 #[path = "authorization_server/client_throttle.rs"]
 mod client_throttle;
 mod common;

@@ -86,6 +86,9 @@ async fn a_concurrent_burst_of_wrong_passwords_is_evaluated_at_most_the_budget()
         evaluated, LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE.attempts,
         "every password checked was reserved first"
     );
+    // Right after the burst, the right password from that source is refused: it is locked.
+    let status = source.status(&server, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
