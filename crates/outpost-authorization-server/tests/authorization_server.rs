@@ -1,6 +1,7 @@
 //! The authorization server's JSON endpoints over real HTTP on loopback: discovery, JWKS,
 //! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
-//! revocation, introspection, the throttling of failed client authentication, and a restart on
+//! revocation, introspection, the throttling of failed client authentication (bursts, two
+//! instances on one file, sources behind trusted proxies), the bound on argon2 work, and a restart on
 //! the same SQLite file.
 //!
 //! Codes are inserted into the store directly, as `/authorize` does (`tests/authorize.rs`
@@ -265,5 +266,7 @@ mod client_throttle;
 mod common;
 #[path = "authorization_server/discovery_and_codes.rs"]
 mod discovery_and_codes;
+#[path = "authorization_server/forwarded_sources.rs"]
+mod forwarded_sources;
 #[path = "authorization_server/grants.rs"]
 mod grants;

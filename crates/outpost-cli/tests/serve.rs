@@ -146,6 +146,40 @@ fn demo_creates_the_demo_users() {
 }
 
 #[test]
+fn a_bad_trusted_proxy_range_is_refused_with_its_flag() {
+    let (code, stderr) = run_to_end(&["serve", "--trusted-proxy", "10.0.0.0/33"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--trusted-proxy"), "{stderr}");
+    assert!(stderr.contains("not an IP range"), "{stderr}");
+}
+
+#[test]
+fn a_trusted_proxy_s_forwarded_client_is_the_throttled_source() {
+    let dir = TempDir::new("serve-trusted-proxy");
+    let store = dir.store();
+    let server = start(&["--store", &store, "--trusted-proxy", "127.0.0.1/32"]);
+    let introspect = |forwarded_for: &str| {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/introspect", server.base))
+            .basic_auth("no-such-client", Some("guess"))
+            .header("x-forwarded-for", forwarded_for)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=t")
+            .send()
+            .expect("POST /introspect")
+            .status()
+            .as_u16()
+    };
+    // The failed-client budget (10 per source and client id) of one forwarded address…
+    for _ in 0..10 {
+        assert_eq!(introspect("192.0.2.1"), 401);
+    }
+    assert_eq!(introspect("192.0.2.1"), 429);
+    // …is not another's, though both came through the same proxy.
+    assert_eq!(introspect("192.0.2.2"), 401);
+}
+
+#[test]
 fn no_auth_on_a_public_address_is_refused() {
     let (code, stderr) = run_to_end(&["serve", "--no-auth", "--bind", "0.0.0.0:0"]);
     assert_ne!(code, 0);
