@@ -1,8 +1,8 @@
 //! The authorization server's JSON endpoints over real HTTP on loopback: discovery, JWKS,
 //! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
 //! revocation, introspection, the throttling of failed client authentication (bursts, two
-//! instances on one file, sources behind trusted proxies), the bound on argon2 work, and a restart on
-//! the same SQLite file.
+//! instances on one file, sources behind trusted proxies), the bound on argon2 work, and a
+//! restart on the same SQLite file.
 //!
 //! Codes are inserted into the store directly, as `/authorize` does (`tests/authorize.rs`
 //! drives the real pages): the SHA-256 of a known code, the S256 challenge of a known verifier.
