@@ -7,7 +7,9 @@
 //! method it registered. The client is found by [`clients::resolve`] (a registered client,
 //! or the metadata document of a URL `client_id`, which is always public). Every failure is
 //! `invalid_client` (401), with `WWW-Authenticate: Basic` when Basic was tried (RFC 6749
-//! §5.2). Secrets are checked against their argon2id hash on the blocking pool.
+//! §5.2). Secrets are checked against their argon2id hash under the server's argon2 permits
+//! ([`password::limit`](crate::password::limit)); none free in time is 503
+//! `temporarily_unavailable`.
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
@@ -19,7 +21,6 @@ use super::{
     form::FormParams,
     throttle::{self, ClientIp},
 };
-use crate::password::verify_password;
 use outpost_store::{ClientRecord, TokenEndpointAuthMethod};
 
 /// A client whose identity the request proved.
@@ -81,10 +82,7 @@ pub async fn authenticate(
         )));
     }
     if let (Some(secret), Some(hash)) = (presented.secret, record.client_secret_hash.clone()) {
-        let matches = tokio::task::spawn_blocking(move || verify_password(&secret, &hash))
-            .await
-            .map_err(OAuthError::internal)?;
-        if !matches {
+        if !server.argon2.verify(secret, hash).await? {
             return Err(refuse("client authentication failed"));
         }
     } else if presented.method != TokenEndpointAuthMethod::None {

@@ -4,7 +4,8 @@
 //! `invalid_client`, which is 401 and carries `WWW-Authenticate: Basic` when the client tried
 //! HTTP Basic. RFC 7591 §3.2.2 adds the registration errors (`invalid_redirect_uri`,
 //! `invalid_client_metadata`), RFC 8707 §2 `invalid_target`; a throttle's refusal is
-//! `too_many_requests`, 429 with `Retry-After`. Every answer carries
+//! `too_many_requests`, 429 with `Retry-After`, and too much argon2 work at once
+//! `temporarily_unavailable`, 503 with `Retry-After`. Every answer carries
 //! `Cache-Control: no-store` (RFC 6749 §5.1). Internal failures answer `server_error` with a
 //! generic description; the cause goes to the log only.
 
@@ -15,6 +16,7 @@ use axum::{
 };
 use serde::Serialize;
 
+use crate::password::limit::{Argon2Error, BUSY_RETRY_AFTER};
 use outpost_store::StoreError;
 
 /// An OAuth error, as answered by the token, revocation, introspection and registration
@@ -63,6 +65,15 @@ pub enum OAuthError {
         /// Seconds until the request may be retried.
         retry_after: u64,
     },
+    /// Too much argon2 work is in progress ([`password::limit`](crate::password::limit)):
+    /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1's code) with `Retry-After`.
+    #[error("temporarily_unavailable: {description}")]
+    Busy {
+        /// What to do.
+        description: String,
+        /// Seconds until the request may be retried.
+        retry_after: u64,
+    },
     /// Something failed inside the server; the description is generic.
     #[error("server_error: {0}")]
     ServerError(String),
@@ -96,6 +107,7 @@ impl OAuthError {
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Busy { .. } => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",
         }
     }
@@ -103,9 +115,9 @@ impl OAuthError {
     /// The `error_description`.
     pub fn description(&self) -> &str {
         match self {
-            Self::InvalidClient { description, .. } | Self::TooManyRequests { description, .. } => {
-                description
-            }
+            Self::InvalidClient { description, .. }
+            | Self::TooManyRequests { description, .. }
+            | Self::Busy { description, .. } => description,
             Self::InvalidRequest(d)
             | Self::InvalidGrant(d)
             | Self::UnauthorizedClient(d)
@@ -118,14 +130,27 @@ impl OAuthError {
         }
     }
 
-    /// The HTTP status: 401 for `invalid_client`, 429 for `too_many_requests`, 500 for
-    /// `server_error`, 400 otherwise.
+    /// The HTTP status: 401 for `invalid_client`, 429 for `too_many_requests`, 503 for
+    /// `temporarily_unavailable`, 500 for `server_error`, 400 otherwise.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl From<Argon2Error> for OAuthError {
+    fn from(error: Argon2Error) -> Self {
+        match error {
+            Argon2Error::Busy(_) => Self::Busy {
+                description: "the server is busy; retry shortly".into(),
+                retry_after: BUSY_RETRY_AFTER,
+            },
+            other => Self::internal(other),
         }
     }
 }
@@ -158,7 +183,7 @@ impl IntoResponse for OAuthError {
                     HeaderValue::from_static("Basic realm=\"outpost\""),
                 );
             }
-            Self::TooManyRequests { retry_after, .. } => {
+            Self::TooManyRequests { retry_after, .. } | Self::Busy { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             _ => {}

@@ -29,9 +29,12 @@
 //! - `consent` — the consent page and `POST /consent`: remembers consent, issues the code.
 //! - `pages` — the askama templates and the security headers of every browser response.
 //!
+//! [`forwarded`] finds the client's address behind trusted reverse proxies, for the per-source
+//! budgets of [`throttle`].
+//!
 //! [`maintenance`] purges expired codes, tokens, dead grants, pending requests, throttle
 //! attempts and cached documents in the background. [`password`] hashes and verifies passwords
-//! and client secrets (argon2id).
+//! and client secrets (argon2id), a bounded number at once ([`password::limit`]).
 //!
 //! [`routes`] gives the endpoints as an axum [`Router`] over an [`AuthorizationServer`], which
 //! holds the configuration, the [`Store`], the [`Keyring`] and a [`Clock`];
@@ -50,6 +53,7 @@ mod consent;
 mod csrf;
 mod errors;
 mod form;
+pub mod forwarded;
 mod inspection;
 mod introspect;
 mod issuance;
@@ -157,6 +161,11 @@ pub struct AuthorizationServer {
     pub clock: Arc<dyn Clock>,
     /// Client ID Metadata Documents: settings and fetching client.
     pub client_metadata: Arc<cimd::ClientMetadataDocuments>,
+    /// The permits every argon2 call (password, client secret, registration) shares.
+    pub argon2: password::limit::Argon2Pool,
+    /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client, for
+    /// per-source throttling ([`forwarded`]); none by default.
+    pub trusted_proxies: forwarded::TrustedProxies,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -192,12 +201,27 @@ impl AuthorizationServer {
             default_scope,
             clock: Arc::new(SystemClock),
             client_metadata: Arc::default(),
+            argon2: password::limit::Argon2Pool::default(),
+            trusted_proxies: forwarded::TrustedProxies::default(),
         }
     }
 
     /// The same server fetching Client ID Metadata Documents per `config`.
     pub fn with_client_metadata_documents(mut self, config: cimd::CimdConfig) -> Self {
         self.client_metadata = Arc::new(cimd::ClientMetadataDocuments::new(config));
+        self
+    }
+
+    /// The same server running argon2 within `limits` (by default one call per CPU at once,
+    /// waiting at most 5 s for a turn).
+    pub fn with_argon2_limits(mut self, limits: password::limit::Argon2Limits) -> Self {
+        self.argon2 = password::limit::Argon2Pool::new(limits);
+        self
+    }
+
+    /// The same server believing the forwarding headers of the proxies in `proxies`.
+    pub fn with_trusted_proxies(mut self, proxies: forwarded::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 

@@ -6,9 +6,11 @@
 //! 3. Throttling ([`throttle::lockout`](super::throttle::lockout)): the attempt is reserved
 //!    against the account's and the source's budgets before any password is checked; a spent
 //!    budget gets 429 with `Retry-After`.
-//! 4. The password is verified with argon2id on the blocking pool (an unknown user costs the
-//!    same hash, so timing does not tell which usernames exist). A failure keeps its reserved
-//!    attempts, and shows the form again with 401 and "Wrong username or password".
+//! 4. The password is verified with argon2id under the server's argon2 permits (an unknown
+//!    user costs the same hash, so timing does not tell which usernames exist). A failure
+//!    keeps its reserved attempts, and shows the form again with 401 and "Wrong username or
+//!    password". No permit free in time: a 503 "busy, try again" page, the attempts given
+//!    back.
 //! 5. Success gives the attempts back and records the user on the pending request. When the
 //!    user's remembered consent for this client covers the requested scope, the code is
 //!    issued at once; otherwise the consent page is shown.
@@ -30,7 +32,11 @@ use super::{
     pages::{self, LoginPage},
     throttle::{ClientIp, ThrottleError, lockout},
 };
-use crate::password::{hash_password, verify_password};
+use crate::password::{
+    hash_password,
+    limit::{Argon2Error, Argon2Pool, BUSY_RETRY_AFTER},
+    verify_password,
+};
 use outpost_oauth::scope::Scope;
 use outpost_store::{PasswordHash, UserRecord, Username};
 
@@ -72,7 +78,16 @@ pub async fn login(
         },
         None => None,
     };
-    let Some(user) = check_password(user, password).await else {
+    let checked = match check_password(&server.argon2, user, password).await {
+        Ok(checked) => checked,
+        Err(Argon2Error::Busy(_)) => {
+            // The password was not evaluated: the attempt does not count.
+            attempts.give_back(throttles).await;
+            return pages::busy(BUSY_RETRY_AFTER);
+        }
+        Err(error) => return pages::internal_error(error),
+    };
+    let Some(user) = checked else {
         // A failure: its attempts keep counting.
         drop(attempts);
         tracing::info!(source = %ip.key(), "failed login");
@@ -113,20 +128,23 @@ pub async fn login(
     )
 }
 
-/// Verifies `password` off the async runtime; an unknown user is checked against a dummy hash
-/// so that both cases cost the same.
-async fn check_password(user: Option<UserRecord>, password: String) -> Option<UserRecord> {
-    tokio::task::spawn_blocking(move || {
-        let hash = user
-            .as_ref()
-            .map(|u| u.password_hash.clone())
-            .or_else(|| dummy_hash().cloned());
-        let matches = hash.is_some_and(|h| verify_password(&password, &h));
-        user.filter(|_| matches)
-    })
-    .await
-    .ok()
-    .flatten()
+/// Verifies `password` under an argon2 permit: the user when it matches. An unknown user is
+/// checked against a dummy hash so that both cases cost the same.
+async fn check_password(
+    argon2: &Argon2Pool,
+    user: Option<UserRecord>,
+    password: String,
+) -> Result<Option<UserRecord>, Argon2Error> {
+    argon2
+        .run(move || {
+            let hash = user
+                .as_ref()
+                .map(|u| u.password_hash.clone())
+                .or_else(|| dummy_hash().cloned());
+            let matches = hash.is_some_and(|h| verify_password(&password, &h));
+            user.filter(|_| matches)
+        })
+        .await
 }
 
 fn dummy_hash() -> Option<&'static PasswordHash> {

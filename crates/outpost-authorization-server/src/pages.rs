@@ -155,6 +155,20 @@ pub fn too_many_requests(title: &str, message: &str, retry_after: u64) -> Respon
     response
 }
 
+/// 503 with `Retry-After`: the server is too busy to check a password now.
+pub fn busy(retry_after: u64) -> Response {
+    let mut response = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Server busy",
+        "The server is busy right now and could not check your password. Go back and try \
+         again in a few seconds.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
 /// "N minute(s)", rounded up: how long a refused user waits.
 pub fn minutes(seconds: u64) -> String {
     let minutes = seconds.div_ceil(60);

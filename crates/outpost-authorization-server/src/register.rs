@@ -30,7 +30,6 @@ use super::{
     errors::{OAuthError, no_store_json},
     throttle::{ClientIp, REGISTRATIONS_PER_SOURCE, reserve_all},
 };
-use crate::password::hash_password;
 use outpost_oauth::{
     redirect_uri::{self, RedirectUri},
     scope::Scope,
@@ -106,9 +105,10 @@ pub async fn register(
     ip: ClientIp,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    // Every registration counts, so the attempt is never given back.
+    // Every registration counts (even a refused one), so the attempt is given back only when
+    // the server was too busy to hash its secret.
     let key = format!("register:source:{}", ip.key());
-    reserve_all(
+    let attempts = reserve_all(
         &*server.store.throttles,
         &[(&key, REGISTRATIONS_PER_SOURCE)],
         server.now(),
@@ -125,11 +125,14 @@ pub async fn register(
         None
     } else {
         let secret = Secret::generate().map_err(OAuthError::internal)?;
-        let clear = secret.expose().to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&clear))
-            .await
-            .map_err(OAuthError::internal)?
-            .map_err(OAuthError::internal)?;
+        let hash = match server.argon2.hash(secret.expose().to_owned()).await {
+            Ok(hash) => hash,
+            Err(error) => {
+                // Nothing was registered (the server was busy): the attempt does not count.
+                attempts.give_back(&*server.store.throttles).await;
+                return Err(error.into());
+            }
+        };
         record.client_secret_hash = Some(hash);
         Some(secret)
     };

@@ -48,15 +48,22 @@
 //! # Sources
 //!
 //! The source is the TCP peer, from axum's [`ConnectInfo<SocketAddr>`] (serve with
-//! `into_make_service_with_connect_info::<SocketAddr>()`). Without it every request counts as
-//! one shared source, [`ClientIp::Unknown`]: the login and registration budgets per source then
-//! apply to all callers together (fail closed), and the per-account-and-source one to everyone
-//! signing in to an account; the client and pending-request budgets are not applied at all,
-//! since one caller's failures would otherwise block every client's refreshes.
-//! `X-Forwarded-For` is not trusted.
+//! `into_make_service_with_connect_info::<SocketAddr>()`), or, when that peer is one of the
+//! server's [`TrustedProxies`](crate::forwarded::TrustedProxies), the client address its `Forwarded` / `X-Forwarded-For` header
+//! names ([`forwarded`](crate::forwarded)); never those headers otherwise. Without connect info
+//! every request counts as one shared source, [`ClientIp::Unknown`]: the login and
+//! registration budgets per source then apply to all callers together (fail closed), and the
+//! per-account-and-source one to everyone signing in to an account; the client and
+//! pending-request budgets are not applied at all, since one caller's failures would otherwise
+//! block every client's refreshes.
 //!
-//! Keys are `{what}:{scope}:{value}` (`login:account:alice`, `token:source:192.0.2.1`); text
-//! a caller chose (a client id) is hashed when long, so a key stays short.
+//! An IPv6 source is counted under its /64: one subscriber, or one attacker, commonly holds a
+//! whole /64 (RFC 6177's end-site assignment is at least that), so counting single addresses
+//! would give them 2^64 budgets. IPv4-mapped IPv6 addresses count as IPv4.
+//!
+//! Keys are `{what}:{scope}:{value}` (`login:account:alice`, `token:source:192.0.2.1`,
+//! `token:source:2001:db8::/64`); text a caller chose (a client id) is hashed when long, so a
+//! key stays short.
 
 pub mod lockout;
 
@@ -96,33 +103,49 @@ pub const CLIENT_FAILURES_PER_SOURCE: Budget = Budget::new(100, Duration::from_s
 /// Longest caller-chosen text kept as is in a key; longer text is hashed.
 const MAX_KEY_TEXT: usize = 128;
 
+/// How many leading bits of an IPv6 source are its key.
+const IPV6_SOURCE_PREFIX: u8 = 64;
+
 /// The caller's address, for per-source limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientIp {
-    /// The TCP peer's address.
+    /// The client's address: the TCP peer's, or the one a trusted proxy forwarded for.
     Known(IpAddr),
     /// The server was not served with connect info: one shared source.
     Unknown,
 }
 
 impl ClientIp {
-    /// The text this source is counted under.
+    /// The text this source is counted under: an IPv4 address, or an IPv6 address's /64.
     pub fn key(&self) -> String {
         match self {
-            Self::Known(ip) => ip.to_string(),
+            Self::Known(IpAddr::V4(ip)) => ip.to_string(),
+            Self::Known(IpAddr::V6(ip)) => {
+                let mask = u128::MAX << (128 - u32::from(IPV6_SOURCE_PREFIX));
+                let prefix = std::net::Ipv6Addr::from_bits(ip.to_bits() & mask);
+                format!("{prefix}/{IPV6_SOURCE_PREFIX}")
+            }
             Self::Unknown => "unknown".into(),
         }
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AuthorizationServer> for ClientIp {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(Self::Unknown, |ConnectInfo(addr)| Self::Known(addr.ip())))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        server: &AuthorizationServer,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(
+            Self::Unknown,
+            |ConnectInfo(peer)| {
+                let client = server
+                    .trusted_proxies
+                    .client_address(peer.ip().to_canonical(), &parts.headers);
+                Self::Known(client.to_canonical())
+            },
+        ))
     }
 }
 
@@ -270,6 +293,16 @@ fn key_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_are_keyed_by_ipv4_address_and_ipv6_slash_64() {
+        let key = |ip: &str| ClientIp::Known(ip.parse().unwrap()).key();
+        assert_eq!(key("192.0.2.1"), "192.0.2.1");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff::9"), key("2001:db8:1:2::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(ClientIp::Unknown.key(), "unknown");
+    }
 
     #[test]
     fn long_key_text_is_hashed() {

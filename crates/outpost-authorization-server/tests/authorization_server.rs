@@ -1,7 +1,8 @@
 //! The authorization server's JSON endpoints over real HTTP on loopback: discovery, JWKS,
 //! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
-//! revocation, introspection, the throttling of failed client authentication, and a restart on
-//! the same SQLite file.
+//! revocation, introspection, the throttling of failed client authentication (bursts, two
+//! instances on one file, sources behind trusted proxies), the bound on argon2 work, and a
+//! restart on the same SQLite file.
 //!
 //! Codes are inserted into the store directly, as `/authorize` does (`tests/authorize.rs`
 //! drives the real pages): the SHA-256 of a known code, the S256 challenge of a known verifier.
@@ -52,9 +53,17 @@ struct Tokens {
 use common::ManualClock;
 
 async fn spawn(store: Store) -> TestServer {
+    spawn_with(store, |state| state).await
+}
+
+/// A server on `store` whose [`AuthorizationServer`] `configure` adjusts first.
+async fn spawn_with(
+    store: Store,
+    configure: impl FnOnce(AuthorizationServer) -> AuthorizationServer,
+) -> TestServer {
     let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
     let (listener, base, state) = common::on_loopback(store, T0).await;
-    let state = state.with_clock(clock.clone());
+    let state = configure(state.with_clock(clock.clone()));
     let app = routes(state.clone());
     let server = tokio::spawn(async move {
         axum::serve(
@@ -251,10 +260,14 @@ fn assert_no_nulls(value: &Value) {
     }
 }
 
+#[path = "authorization_server/argon2_limit.rs"]
+mod argon2_limit;
 #[path = "authorization_server/client_throttle.rs"]
 mod client_throttle;
 mod common;
 #[path = "authorization_server/discovery_and_codes.rs"]
 mod discovery_and_codes;
+#[path = "authorization_server/forwarded_sources.rs"]
+mod forwarded_sources;
 #[path = "authorization_server/grants.rs"]
 mod grants;

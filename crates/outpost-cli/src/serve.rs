@@ -13,7 +13,10 @@ use outpost::{
     auth::{
         resource::{ResourceServerConfig, canonical_resource},
         scope::Scope,
-        server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
+        server::{
+            AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock,
+            forwarded::{ProxyRange, TrustedProxies},
+        },
     },
     store::{GrantStore, Store, StoreError, UserId, UserRecord, Username},
 };
@@ -68,6 +71,16 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     allow_origins: Vec<String>,
+    /// A reverse proxy or load balancer whose Forwarded / X-Forwarded-For headers name the
+    /// client, for per-source rate limits: a CIDR (10.0.0.0/8, fd00::/8) or one address
+    /// (repeatable). Without it those headers are ignored.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "OUTPOST_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<ProxyRange>,
 }
 
 /// Runs the reference server until SIGINT/SIGTERM.
@@ -87,6 +100,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         session_idle_timeout: args.session_idle_timeout,
         max_request_body_bytes: args.max_body_bytes,
         extra_allowed_origins: args.allow_origins,
+        trusted_proxies: TrustedProxies::new(args.trusted_proxies),
         ..ServerConfig::default()
     };
     if args.no_auth {

@@ -1,7 +1,9 @@
 //! `outpost serve` as a process: starts with its authorization server by default (over a SQLite
 //! store that keeps the signing key across restarts), refuses unsafe flags with a clear
 //! message, answers /health, and exits promptly on SIGTERM even while a client holds a stream
-//! open. `outpost keys rotate` publishes the key that signs two minutes later; `keys list` shows
+//! open, after the calls in flight have their answers (new connections are refused at once).
+//! `--trusted-proxy` makes the forwarded client the throttled source. `outpost keys rotate`
+//! publishes the key that signs two minutes later; `keys list` shows
 //! it. A 2025-11-25 session outlives a SIGTERM restart on the same store, still bound to its
 //! owner.
 
@@ -13,7 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{OUTPOST, TempDir, free_port, jsonrpc_answer, start, start_on, token, wait_healthy};
+use common::{
+    OUTPOST, TempDir, free_port, jsonrpc_answer, spawn_on, start, start_on, token, wait_healthy,
+};
 
 use serde_json::{Value, json};
 
@@ -147,6 +151,40 @@ fn demo_creates_the_demo_users() {
 }
 
 #[test]
+fn a_bad_trusted_proxy_range_is_refused_with_its_flag() {
+    let (code, stderr) = run_to_end(&["serve", "--trusted-proxy", "10.0.0.0/33"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--trusted-proxy"), "{stderr}");
+    assert!(stderr.contains("not an IP range"), "{stderr}");
+}
+
+#[test]
+fn a_trusted_proxy_s_forwarded_client_is_the_throttled_source() {
+    let dir = TempDir::new("serve-trusted-proxy");
+    let store = dir.store();
+    let server = start(&["--store", &store, "--trusted-proxy", "127.0.0.1/32"]);
+    let introspect = |forwarded_for: &str| {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/introspect", server.base))
+            .basic_auth("no-such-client", Some("guess"))
+            .header("x-forwarded-for", forwarded_for)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=t")
+            .send()
+            .expect("POST /introspect")
+            .status()
+            .as_u16()
+    };
+    // The failed-client budget (10 per source and client id) of one forwarded address…
+    for _ in 0..10 {
+        assert_eq!(introspect("192.0.2.1"), 401);
+    }
+    assert_eq!(introspect("192.0.2.1"), 429);
+    // …is not another's, though both came through the same proxy.
+    assert_eq!(introspect("192.0.2.2"), 401);
+}
+
+#[test]
 fn no_auth_on_a_public_address_is_refused() {
     let (code, stderr) = run_to_end(&["serve", "--no-auth", "--bind", "0.0.0.0:0"]);
     assert_ne!(code, 0);
@@ -189,21 +227,124 @@ fn health_answers_and_sigterm_drains_open_streams() {
     assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
 }
 
+#[test]
+fn sigterm_lets_calls_in_flight_finish_and_refuses_new_connections() {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut server = spawn_on(&bind, &["--no-auth"]);
+    wait_healthy(&format!("{}/health", server.base), &mut server.child);
+
+    // A tool that takes 3 s, called stateless (2026-07-28) and in a 2025-11-25 session.
+    let session = open_session(&server.base, "");
+    let calls = [
+        long_running_call(&server.base, None),
+        long_running_call(&server.base, Some(session)),
+    ];
+    std::thread::sleep(Duration::from_secs(1));
+    signal_term(&server.child);
+    let signalled = Instant::now();
+
+    // While the calls are still running, the listener is closed: a new connection is refused.
+    let refused = loop {
+        match std::net::TcpStream::connect(&bind) {
+            Err(error) => break error,
+            Ok(_) => {
+                assert!(
+                    signalled.elapsed() < Duration::from_secs(1),
+                    "new connections still accepted 1 s after SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert!(
+        calls.iter().all(|call| !call.is_finished()),
+        "the calls were to be in flight"
+    );
+
+    // The calls in flight complete with their normal answers…
+    for call in calls {
+        let (status, answer) = call.join().expect("the call");
+        assert_eq!(status, 200, "{answer}");
+        let text = answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            text.starts_with("Long running operation completed"),
+            "{answer}"
+        );
+    }
+    // …and the process exits 0 right after.
+    let status = wait_exit(&mut server.child, Duration::from_secs(5));
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        signalled.elapsed()
+    );
+}
+
+/// Starts a 3 s `longRunningOperation` call on a thread: stateless (2026-07-28) without a
+/// `session`, in it (2025-11-25) with one. The thread returns the status and JSON-RPC answer.
+fn long_running_call(base: &str, session: Option<String>) -> std::thread::JoinHandle<(u16, Value)> {
+    let url = format!("{base}/mcp");
+    std::thread::spawn(move || {
+        let arguments = json!({ "duration": 3, "steps": 3 });
+        let mut params = json!({ "name": "longRunningOperation", "arguments": arguments });
+        let mut request = reqwest::blocking::Client::new()
+            .post(url)
+            .header("accept", "application/json, text/event-stream");
+        request = match &session {
+            Some(session) => request
+                .header("mcp-protocol-version", "2025-11-25")
+                .header("mcp-session-id", session),
+            None => {
+                params["_meta"] = json!({
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                    "io.modelcontextprotocol/clientInfo": { "name": "outpost-cli-tests", "version": "1.0.0" }
+                });
+                request
+                    .header("mcp-protocol-version", "2026-07-28")
+                    .header("mcp-method", "tools/call")
+                    .header("mcp-name", "longRunningOperation")
+            }
+        };
+        let response = request
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params }))
+            .send()
+            .expect("POST /mcp");
+        let status = response.status().as_u16();
+        (status, jsonrpc_answer(&response.text().expect("body")))
+    })
+}
+
 /// Sends SIGTERM and waits (up to 10 s) for the process to exit.
 fn terminate(child: &mut Child) -> ExitStatus {
+    signal_term(child);
+    wait_exit(child, Duration::from_secs(10))
+}
+
+/// Sends SIGTERM to `child`.
+fn signal_term(child: &Child) {
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
+}
+
+/// Waits up to `limit` for `child` to exit.
+fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
         assert!(
             Instant::now() < deadline,
-            "outpost still running 10s after SIGTERM"
+            "outpost still running {limit:?} after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

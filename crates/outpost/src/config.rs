@@ -42,6 +42,11 @@ pub struct ServerConfig {
     pub sse_keep_alive: Duration,
     /// How long graceful shutdown waits for open connections before it gives up.
     pub shutdown_grace: Duration,
+    /// Reverse proxies (load balancers) whose `Forwarded` / `X-Forwarded-For` headers name the
+    /// client, for the embedded authorization server's per-source throttles; none by default
+    /// (the headers are ignored). Added to the authorization server's own.
+    #[cfg(feature = "authorization-server")]
+    pub trusted_proxies: crate::auth::server::forwarded::TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +60,8 @@ impl Default for ServerConfig {
             extra_allowed_origins: Vec::new(),
             sse_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
+            #[cfg(feature = "authorization-server")]
+            trusted_proxies: Default::default(),
         }
     }
 }

@@ -180,10 +180,20 @@ where
         )
     }
 
-    /// The embedded authorization server's routes, if there is one.
+    /// The embedded authorization server's routes, if there is one, trusting the proxies of
+    /// [`ServerConfig::trusted_proxies`] besides its own.
     fn authorization_routes(&self) -> Option<Router> {
         #[cfg(feature = "authorization-server")]
-        return self.authorization_server.clone().map(auth::server::routes);
+        return self.authorization_server.clone().map(|server| {
+            let proxies = server
+                .trusted_proxies
+                .ranges()
+                .iter()
+                .chain(self.config.trusted_proxies.ranges())
+                .copied();
+            let proxies = auth::server::forwarded::TrustedProxies::new(proxies);
+            auth::server::routes(server.with_trusted_proxies(proxies))
+        });
         #[cfg(not(feature = "authorization-server"))]
         return None;
     }

@@ -75,3 +75,103 @@ async fn a_concurrent_burst_of_wrong_client_secrets_is_evaluated_at_most_the_bud
     }
     assert_eq!(evaluated, throttle::CLIENT_FAILURES_PER_CLIENT.attempts);
 }
+
+/// What a burst of requests was answered: how many were evaluated (`evaluated`, the status
+/// a wrong secret gets) and how many refused with 429 and `Retry-After`; anything else fails.
+async fn tally(
+    burst: Vec<tokio::task::JoinHandle<(StatusCode, Value, HeaderMap)>>,
+    evaluated: StatusCode,
+) -> (u32, u32) {
+    let (mut answered, mut refused) = (0, 0);
+    for request in burst {
+        let (status, body, headers) = request.await.unwrap();
+        if status == evaluated {
+            answered += 1;
+        } else {
+            assert_error(
+                status,
+                &body,
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            );
+            assert!(headers.contains_key("retry-after"), "{headers:?}");
+            refused += 1;
+        }
+    }
+    (answered, refused)
+}
+
+/// `count` concurrent `/token` refreshes of `client` with `secret`, spread over `servers` in
+/// turn.
+fn token_burst(
+    servers: &[Arc<TestServer>],
+    count: usize,
+    client: &str,
+    secret: &str,
+) -> Vec<tokio::task::JoinHandle<(StatusCode, Value, HeaderMap)>> {
+    (0..count)
+        .map(|n| {
+            let server = servers[n % servers.len()].clone();
+            let (client, secret) = (client.to_owned(), secret.to_owned());
+            tokio::spawn(async move {
+                let params = [("grant_type", "refresh_token"), ("refresh_token", "r")];
+                server
+                    .post("/token", &params, Some((&client, &secret)))
+                    .await
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_concurrent_burst_of_wrong_secrets_at_token_is_evaluated_at_most_the_budget() {
+    let server = Arc::new(spawn(Store::memory()).await);
+    let (client, secret) = server.confidential_client().await;
+    let burst = token_burst(std::slice::from_ref(&server), 30, &client, WRONG);
+    let (evaluated, refused) = tally(burst, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        (evaluated, refused),
+        (throttle::CLIENT_FAILURES_PER_CLIENT.attempts, 20),
+        "every secret checked was reserved first"
+    );
+    // Right after the burst, the right secret is refused too, before it is looked at.
+    let params = [("grant_type", "refresh_token"), ("refresh_token", "r")];
+    let (status, body, _) = server
+        .post("/token", &params, Some((&client, &secret)))
+        .await;
+    assert_error(
+        status,
+        &body,
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+    );
+}
+
+#[tokio::test]
+async fn a_burst_split_over_two_instances_on_one_sqlite_file_has_one_budget() {
+    let path = std::env::temp_dir().join(format!("outpost-burst-{}.db", uuid::Uuid::new_v4()));
+    let first = Arc::new(spawn(outpost_store_sqlite::open(&path).await.unwrap()).await);
+    let second = Arc::new(spawn(outpost_store_sqlite::open(&path).await.unwrap()).await);
+    let (client, secret) = first.confidential_client().await;
+    let burst = token_burst(&[first.clone(), second.clone()], 30, &client, WRONG);
+    let (evaluated, _) = tally(burst, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        evaluated,
+        throttle::CLIENT_FAILURES_PER_CLIENT.attempts,
+        "one budget for the deployment, not one per instance"
+    );
+    for server in [&first, &second] {
+        let params = [("grant_type", "refresh_token"), ("refresh_token", "r")];
+        let (status, body, _) = server
+            .post("/token", &params, Some((&client, &secret)))
+            .await;
+        assert_error(
+            status,
+            &body,
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+        );
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}

@@ -3,6 +3,8 @@
 //! SQLite file. Every step of a login may land on either, the throttle budgets are theirs
 //! together, and a metadata document one of them fetched is the other's too.
 
+use std::sync::Arc;
+
 use outpost_authorization_server::cimd::CimdConfig;
 
 use super::{
@@ -123,6 +125,45 @@ async fn two_instances_share_the_failed_login_budget() {
         let response = instance.login(&ids, "bob", "guess").await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(response.headers().contains_key(header::RETRY_AFTER));
+    }
+}
+
+#[tokio::test]
+async fn a_concurrent_burst_split_over_two_instances_has_one_budget() {
+    let (_file, first, second) = two_instances().await;
+    let client_id = first.register(REDIRECT).await;
+    let ids = first
+        .open_login(first.authorize_url(&client_id, REDIRECT, &[]))
+        .await;
+    let (first, second) = (Arc::new(first), Arc::new(second));
+    let burst: Vec<_> = (0..16)
+        .map(|n| {
+            let instance = if n % 2 == 0 { &first } else { &second }.clone();
+            let ids = ids.clone();
+            tokio::spawn(async move {
+                let response = instance.login(&ids, "bob", "guess").await;
+                (response.status(), response.headers().clone())
+            })
+        })
+        .collect();
+    let mut evaluated = 0;
+    for attempt in burst {
+        match attempt.await.unwrap() {
+            (StatusCode::UNAUTHORIZED, _) => evaluated += 1,
+            (StatusCode::TOO_MANY_REQUESTS, headers) => {
+                assert!(headers.contains_key(header::RETRY_AFTER));
+            }
+            (other, _) => panic!("unexpected {other}"),
+        }
+    }
+    let budget = outpost_authorization_server::throttle::LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE;
+    assert_eq!(
+        evaluated, budget.attempts,
+        "one budget for the deployment, not one per instance"
+    );
+    for instance in [&first, &second] {
+        let response = instance.login(&ids, "bob", PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "locked");
     }
 }
 

@@ -5,14 +5,20 @@
 
 use std::{
     net::IpAddr,
+    num::NonZeroUsize,
     sync::{
         Arc,
         atomic::{AtomicI64, Ordering},
     },
+    time::Duration,
 };
 
-use outpost_authorization_server::throttle::{
-    LOGIN_CLEAN_SOURCE_ATTEMPTS, LOGIN_FAILURES_PER_ACCOUNT, LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE,
+use outpost_authorization_server::{
+    password::limit::Argon2Limits,
+    throttle::{
+        LOGIN_CLEAN_SOURCE_ATTEMPTS, LOGIN_FAILURES_PER_ACCOUNT,
+        LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE,
+    },
 };
 
 use super::{common::ManualClock, *};
@@ -86,6 +92,9 @@ async fn a_concurrent_burst_of_wrong_passwords_is_evaluated_at_most_the_budget()
         evaluated, LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE.attempts,
         "every password checked was reserved first"
     );
+    // Right after the burst, the right password from that source is refused: it is locked.
+    let status = source.status(&server, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
@@ -136,4 +145,48 @@ async fn the_owner_signs_in_while_others_guess_their_password() {
     // Other accounts are not affected, even from the attackers' addresses.
     let status = attackers[0].status(&server, "bob", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logins_past_the_argon2_bound_get_a_busy_page_and_spend_nothing() {
+    let limits = Argon2Limits {
+        permits: NonZeroUsize::MIN,
+        max_wait: Duration::from_millis(1),
+    };
+    let server = spawn_with(|server| server.with_argon2_limits(limits)).await;
+    let client_id = server.register(REDIRECT).await;
+    let source = Arc::new(Source::open(&server, 40, &client_id).await);
+    let server = Arc::new(server);
+    let burst: Vec<_> = (0..8)
+        .map(|_| {
+            let (server, source) = (server.clone(), source.clone());
+            tokio::spawn(async move { source.login(&server, "alice", "guess").await })
+        })
+        .collect();
+    let (mut evaluated, mut busy) = (0, 0);
+    for attempt in burst {
+        let response = attempt.await.unwrap();
+        match response.status() {
+            StatusCode::UNAUTHORIZED => evaluated += 1,
+            // Attempts reserved at that moment (busy ones give theirs back) fill the budget.
+            StatusCode::TOO_MANY_REQUESTS => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(response.headers().contains_key(header::RETRY_AFTER));
+                assert!(response.text().await.unwrap().contains("busy"));
+                busy += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "eight passwords at once, one permit: some must wait too long"
+    );
+    // Only the passwords checked counted: the rest of the budget is there, one at a time.
+    for _ in evaluated..LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE.attempts {
+        let status = source.status(&server, "alice", "guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = source.status(&server, "alice", "guess").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -1,15 +1,19 @@
 //! The TCP listener and the serve loop: `TCP_NODELAY` on every connection, the peer address
-//! as `ConnectInfo<SocketAddr>`, graceful shutdown.
+//! as `ConnectInfo<SocketAddr>`, graceful shutdown: on the signal the listener closes (new
+//! connections are refused), the requests in flight finish ([`in_flight`](super::in_flight)),
+//! then the streams close, all within the grace period.
 //!
 //! Without `TCP_NODELAY`, a multi-chunk SSE response on a session stalls ~44 ms per
 //! request on Nagle's algorithm and delayed ACKs (measured: 23 req/s instead of ~7,000).
 //! rmcp never sets it: the listener is ours.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, serve::ListenerExt};
+use axum::{Router, ServiceExt, serve::ListenerExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use super::in_flight::{InFlight, InFlightCount};
 
 /// Failure to start or run the HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +38,9 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
-/// Serves `router` on `listener` until `shutdown_signal` resolves; then cancels `streams`
-/// (which ends SSE streams and sessions) and waits up to `grace` for connections to finish.
+/// Serves `router` on `listener` until `shutdown_signal` resolves; then stops accepting, lets
+/// the requests in flight finish, cancels `streams` (which ends SSE streams and sessions) and
+/// waits for connections to close, `grace` at most from the signal.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -48,24 +53,38 @@ pub async fn serve(
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
     });
-    let stop = streams.clone();
+    let in_flight = Arc::new(InFlightCount::default());
     // The peer address reaches handlers as `ConnectInfo<SocketAddr>` (the authorization
     // server's per-IP throttles read it).
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let app = ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+        InFlight::new(router, in_flight.clone()),
+    );
+    let signalled = CancellationToken::new();
+    let stop_accepting = signalled.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal.await;
-        tracing::info!("shutting down: closing streams and draining connections");
-        stop.cancel();
+        tracing::info!("shutting down: finishing requests in flight, then closing streams");
+        stop_accepting.cancel();
     });
     let drained = async {
-        streams.cancelled().await;
-        tokio::time::sleep(grace).await;
+        signalled.cancelled().await;
+        let deadline = tokio::time::Instant::now() + grace;
+        if tokio::time::timeout_at(deadline, in_flight.idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(?grace, "requests still in flight after the grace period");
+        }
+        streams.cancel();
+        tokio::time::sleep_until(deadline).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result.map_err(ServeError::from),
         () = drained => {
             tracing::warn!(?grace, "connections still open after the grace period; exiting");
             Ok(())
         }
-    }
+    };
+    streams.cancel();
+    result
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod browser_cors;
 pub(crate) mod early_answer;
+pub(crate) mod in_flight;
 pub mod listener;
 pub(crate) mod router;
 pub(crate) mod security_headers;
