@@ -49,6 +49,7 @@ mod clients;
 mod consent;
 mod csrf;
 mod errors;
+mod failure_streak;
 mod form;
 mod inspection;
 mod introspect;

@@ -23,6 +23,8 @@
 pub mod behaviour_suite;
 pub mod memory;
 pub mod model;
+#[cfg(any(test, feature = "test-util"))]
+pub mod outage;
 pub mod request_state_keys;
 pub mod traits;
 
