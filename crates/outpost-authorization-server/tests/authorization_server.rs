@@ -1,7 +1,7 @@
 //! The authorization server's JSON endpoints over real HTTP on loopback: discovery, JWKS,
 //! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
-//! revocation, introspection, the throttling of failed client authentication, and a restart on
-//! the same SQLite file.
+//! revocation, introspection, the throttling of failed client authentication, a restart on
+//! the same SQLite file, and the answers while the store does not answer (`outage.rs`).
 //!
 //! Codes are inserted into the store directly, as `/authorize` does (`tests/authorize.rs`
 //! drives the real pages): the SHA-256 of a known code, the S256 challenge of a known verifier.
@@ -257,3 +257,5 @@ mod common;
 mod discovery_and_codes;
 #[path = "authorization_server/grants.rs"]
 mod grants;
+#[path = "authorization_server/outage.rs"]
+mod outage;
