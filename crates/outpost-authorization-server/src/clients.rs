@@ -10,6 +10,7 @@
 use super::{
     AuthorizationServer,
     cimd::{CimdError, is_url_shaped},
+    errors::ServerFailure,
 };
 use outpost_store::{ClientId, ClientRecord, StoreError};
 
@@ -23,6 +24,12 @@ pub enum ClientResolutionError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl ServerFailure for ClientResolutionError {
+    fn is_store_outage(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_store_outage())
+    }
 }
 
 /// The client `client_id` names: a metadata-document client for a URL, a registered client

@@ -8,6 +8,13 @@
 //! `temporarily_unavailable`, 503 with `Retry-After`. Every answer carries
 //! `Cache-Control: no-store` (RFC 6749 §5.1). Internal failures answer `server_error` with a
 //! generic description; the cause goes to the log only.
+//!
+//! Degraded mode: a store that cannot be reached ([`StoreError::Unavailable`], wherever it
+//! comes from — `?` on a store call, a throttle, a client lookup) is not a failure of the
+//! request but a temporary condition: `temporarily_unavailable` (the RFC 6749 §4.1.2.1 code,
+//! with the §5.2 body shape), `503 Service Unavailable`, `Retry-After:`
+//! [`RETRY_AFTER_SECONDS`]. Clients keep their tokens and registrations and retry, instead of
+//! treating a `server_error` as final. [`ServerFailure`] tells the pages the same apart.
 
 use axum::{
     Json,
@@ -65,11 +72,13 @@ pub enum OAuthError {
         /// Seconds until the request may be retried.
         retry_after: u64,
     },
-    /// Too much argon2 work is in progress ([`password::limit`](crate::password::limit)):
-    /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1's code) with `Retry-After`.
+    /// The server cannot take the request now — its store does not answer, or too much
+    /// argon2 work is in progress ([`password::limit`](crate::password::limit)): 503 with
+    /// `Retry-After` (RFC 6749 §4.1.2.1 names the code; RFC 9110 §15.6.4 the status). The
+    /// description is generic; the cause goes to the log.
     #[error("temporarily_unavailable: {description}")]
-    Busy {
-        /// What to do.
+    TemporarilyUnavailable {
+        /// What happened and when to retry.
         description: String,
         /// Seconds until the request may be retried.
         retry_after: u64,
@@ -78,6 +87,30 @@ pub enum OAuthError {
     #[error("server_error: {0}")]
     ServerError(String),
 }
+
+/// Seconds a client is asked to wait before retrying while the store does not answer.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// A failure inside the server, as the edge sees it: the store out of reach is temporary
+/// (`503`, retry), anything else is an internal error (`500`). The pages and [`OAuthError`]
+/// ask it of whatever failed.
+pub trait ServerFailure: std::fmt::Display {
+    /// Whether this is the store being unreachable ([`StoreError::Unavailable`]).
+    fn is_store_outage(&self) -> bool {
+        false
+    }
+}
+
+impl ServerFailure for StoreError {
+    fn is_store_outage(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl ServerFailure for &str {}
+impl ServerFailure for Argon2Error {}
+impl ServerFailure for outpost_oauth::secret::RandomnessError {}
+impl ServerFailure for axum::http::header::InvalidHeaderValue {}
 
 impl OAuthError {
     /// `invalid_client` without Basic.
@@ -94,6 +127,18 @@ impl OAuthError {
         Self::ServerError("the authorization server failed; try again later".into())
     }
 
+    /// The store out of reach: logged, answered as `temporarily_unavailable`.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(%cause, "store unavailable: answering 503");
+        Self::TemporarilyUnavailable {
+            description: format!(
+                "the authorization server cannot reach its store; retry in \
+                 {RETRY_AFTER_SECONDS} seconds"
+            ),
+            retry_after: RETRY_AFTER_SECONDS,
+        }
+    }
+
     /// The `error` code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -107,7 +152,7 @@ impl OAuthError {
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::TooManyRequests { .. } => "too_many_requests",
-            Self::Busy { .. } => "temporarily_unavailable",
+            Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",
         }
     }
@@ -117,7 +162,7 @@ impl OAuthError {
         match self {
             Self::InvalidClient { description, .. }
             | Self::TooManyRequests { description, .. }
-            | Self::Busy { description, .. } => description,
+            | Self::TemporarilyUnavailable { description, .. } => description,
             Self::InvalidRequest(d)
             | Self::InvalidGrant(d)
             | Self::UnauthorizedClient(d)
@@ -136,7 +181,7 @@ impl OAuthError {
         match self {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -146,7 +191,7 @@ impl OAuthError {
 impl From<Argon2Error> for OAuthError {
     fn from(error: Argon2Error) -> Self {
         match error {
-            Argon2Error::Busy(_) => Self::Busy {
+            Argon2Error::Busy(_) => Self::TemporarilyUnavailable {
                 description: "the server is busy; retry shortly".into(),
                 retry_after: BUSY_RETRY_AFTER,
             },
@@ -157,6 +202,9 @@ impl From<Argon2Error> for OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(error: StoreError) -> Self {
+        if error.is_store_outage() {
+            return Self::unavailable(error);
+        }
         Self::internal(error)
     }
 }
@@ -183,7 +231,8 @@ impl IntoResponse for OAuthError {
                     HeaderValue::from_static("Basic realm=\"outpost\""),
                 );
             }
-            Self::TooManyRequests { retry_after, .. } | Self::Busy { retry_after, .. } => {
+            Self::TooManyRequests { retry_after, .. }
+            | Self::TemporarilyUnavailable { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             _ => {}
@@ -223,5 +272,23 @@ mod tests {
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
         let response = OAuthError::invalid_client("x", false).into_response();
         assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn an_unreachable_store_is_temporarily_unavailable_other_failures_are_server_errors() {
+        let outage = OAuthError::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(outage.code(), "temporarily_unavailable");
+        assert!(
+            !outage.description().contains("refused"),
+            "the cause stays in the log"
+        );
+        let response = outage.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+
+        let failure = OAuthError::from(StoreError::Backend("disk I/O error".into()));
+        assert_eq!(failure.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(failure.code(), "server_error");
     }
 }

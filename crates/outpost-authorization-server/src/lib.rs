@@ -52,6 +52,7 @@ mod clients;
 mod consent;
 mod csrf;
 mod errors;
+mod failure_streak;
 mod form;
 pub mod forwarded;
 mod inspection;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::AuthorizationServer;
+use super::{AuthorizationServer, failure_streak::FailureStreak};
 use outpost_oauth::access_token::CLOCK_LEEWAY;
 use outpost_store::StoreError;
 
@@ -85,39 +85,46 @@ impl AuthorizationServer {
 }
 
 /// Purges every [`PURGE_INTERVAL`] and reloads the keys every [`KEY_RELOAD_INTERVAL`] until
-/// `shutdown` is cancelled. A failure is logged and retried at the next tick.
+/// `shutdown` is cancelled. A failure (the store out of reach) is retried at the next tick and
+/// logged once per outage, not once per tick; the keyring loaded last keeps signing and
+/// verifying meanwhile.
 pub async fn run(server: AuthorizationServer, shutdown: CancellationToken) {
     let mut purges = tokio::time::interval(PURGE_INTERVAL);
     purges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reloads = tokio::time::interval(KEY_RELOAD_INTERVAL);
     reloads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut purge_streak = FailureStreak::new("authorization state purge");
+    let mut reload_streak = FailureStreak::new("signing key reload");
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = purges.tick() => purge(&server).await,
-            _ = reloads.tick() => reload_keys(&server).await,
+            _ = purges.tick() => purge(&server, &mut purge_streak).await,
+            _ = reloads.tick() => reload_keys(&server, &mut reload_streak).await,
         }
     }
 }
 
-async fn purge(server: &AuthorizationServer) {
+async fn purge(server: &AuthorizationServer, streak: &mut FailureStreak) {
     match server.purge_expired(server.now()).await {
-        Ok(purged) if purged != Purged::default() => {
-            tracing::debug!(?purged, "purged expired authorization state");
+        Ok(purged) => {
+            streak.succeeded();
+            if purged != Purged::default() {
+                tracing::debug!(?purged, "purged expired authorization state");
+            }
         }
-        Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "cannot purge expired authorization state"),
+        Err(error) => streak.failed(&error),
     }
 }
 
-async fn reload_keys(server: &AuthorizationServer) {
+async fn reload_keys(server: &AuthorizationServer, streak: &mut FailureStreak) {
     match server.reload_keyring(server.now()).await {
-        Ok(true) => {
-            let now = server.now();
-            let kid = server.keyring().signing_key(now).kid().to_owned();
-            tracing::info!(signing = %kid, "signing keys changed in the store: reloaded");
+        Ok(changed) => {
+            streak.succeeded();
+            if changed {
+                let kid = server.keyring().signing_key(server.now()).kid().to_owned();
+                tracing::info!(signing = %kid, "signing keys changed in the store: reloaded");
+            }
         }
-        Ok(false) => {}
-        Err(error) => tracing::warn!(%error, "cannot reload the signing keys"),
+        Err(error) => streak.failed(&error),
     }
 }

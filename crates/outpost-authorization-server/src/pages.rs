@@ -1,4 +1,5 @@
-//! The HTML pages of the authorization endpoint: login, consent, error.
+//! The HTML pages of the authorization endpoint: login, consent, error — and the `503` page
+//! while the store does not answer ([`temporarily_unavailable`], chosen by [`internal_error`]).
 //!
 //! Templates are askama files under `crates/outpost/templates/`, checked at compile time and
 //! HTML-escaped by default, so user-provided text (client names, usernames, messages) cannot
@@ -21,6 +22,8 @@ use axum::{
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 use url::Url;
+
+use crate::errors::{RETRY_AFTER_SECONDS, ServerFailure};
 
 /// The headers every browser-facing response gets.
 pub const BROWSER_HEADERS: [(HeaderName, &str); 5] = [
@@ -175,14 +178,40 @@ pub fn minutes(seconds: u64) -> String {
     format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
 }
 
-/// The generic page for an internal failure; the cause goes to the log.
-pub fn internal_error(cause: impl std::fmt::Display) -> Response {
+/// The page for a failure inside the server; the cause goes to the log. The store out of
+/// reach ([`ServerFailure::is_store_outage`]) is [`temporarily_unavailable`]; anything else is
+/// the generic `500` page.
+pub fn internal_error(cause: impl ServerFailure) -> Response {
+    if cause.is_store_outage() {
+        tracing::warn!(%cause, "store unavailable: answering the 503 page");
+        return temporarily_unavailable();
+    }
     tracing::error!(%cause, "authorization endpoint failure");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",
         "The server could not complete the request. Try again later.",
     )
+}
+
+/// The `503` page with `Retry-After` while the store does not answer. It is a page, never a
+/// redirect with `error=temporarily_unavailable` to the client: RFC 6749 §4.1.2.1 allows
+/// that only once the client and its redirect URI are validated, which needs the store — and
+/// a user already past that point is better told to try again here than sent back to an
+/// application that may not retry.
+pub fn temporarily_unavailable() -> Response {
+    let mut response = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in is temporarily unavailable",
+        &format!(
+            "Sign-in is temporarily unavailable, try again in a moment (in about \
+             {RETRY_AFTER_SECONDS} seconds)."
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    response
 }
 
 /// `router` with [`BROWSER_HEADERS`] set on every response that has not set them itself

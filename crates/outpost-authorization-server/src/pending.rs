@@ -26,6 +26,7 @@ use outpost_oauth::{
 
 use super::{
     AuthorizationServer,
+    errors::ServerFailure,
     throttle::{ClientIp, ThrottleError, reserve_all},
 };
 use outpost_store::{
@@ -84,6 +85,12 @@ pub enum PendingError {
     /// A stored request does not parse back.
     #[error("corrupt pending authorization: {0}")]
     Corrupt(String),
+}
+
+impl ServerFailure for PendingError {
+    fn is_store_outage(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_store_outage())
+    }
 }
 
 impl From<ThrottleError> for PendingError {

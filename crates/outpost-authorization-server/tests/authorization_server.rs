@@ -1,8 +1,8 @@
 //! The authorization server's JSON endpoints over real HTTP on loopback: discovery, JWKS,
 //! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
 //! revocation, introspection, the throttling of failed client authentication (bursts, two
-//! instances on one file, sources behind trusted proxies), the bound on argon2 work, and a
-//! restart on the same SQLite file.
+//! instances on one file, sources behind trusted proxies), the bound on argon2 work, a restart
+//! on the same SQLite file, and the answers while the store does not answer (`outage.rs`).
 //!
 //! Codes are inserted into the store directly, as `/authorize` does (`tests/authorize.rs`
 //! drives the real pages): the SHA-256 of a known code, the S256 challenge of a known verifier.
@@ -271,3 +271,5 @@ mod discovery_and_codes;
 mod forwarded_sources;
 #[path = "authorization_server/grants.rs"]
 mod grants;
+#[path = "authorization_server/outage.rs"]
+mod outage;

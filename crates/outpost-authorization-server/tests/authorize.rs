@@ -2,7 +2,8 @@
 //! login and consent pages, the code they issue redeemed at `/token`, the CSRF check, the
 //! throttles and the failed-login policy, a login spread over two instances on one SQLite file,
 //! the conformance suite's login robot (`login-driver.py`), and clients whose `client_id` is
-//! the URL of a Client ID Metadata Document on a loopback https host.
+//! the URL of a Client ID Metadata Document on a loopback https host, and the pages while the
+//! store does not answer.
 //!
 //! The server is served with connect info, as `serve` will, so per-source limits see
 //! `127.0.0.1`.
@@ -40,7 +41,14 @@ async fn spawn() -> TestServer {
 async fn spawn_with(
     configure: impl FnOnce(AuthorizationServer) -> AuthorizationServer,
 ) -> TestServer {
-    let store = Store::memory();
+    spawn_on(Store::memory(), configure).await
+}
+
+/// Like [`spawn_with`], over `store`.
+async fn spawn_on(
+    store: Store,
+    configure: impl FnOnce(AuthorizationServer) -> AuthorizationServer,
+) -> TestServer {
     for name in ["alice", "bob"] {
         store
             .users
@@ -228,3 +236,5 @@ mod instances;
 mod lockout;
 #[path = "authorize/metadata_host.rs"]
 mod metadata_host;
+#[path = "authorize/outage.rs"]
+mod outage;

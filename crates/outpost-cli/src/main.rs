@@ -9,7 +9,7 @@ mod store_arg;
 mod time_format;
 mod users;
 
-use std::io::IsTerminal;
+use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -57,13 +57,27 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; a failure is printed as one line — what failed and why, causes joined by
+/// `: ` (e.g. `error: cannot open the store …: store unavailable: connection refused`) — with
+/// a non-zero exit status, so an orchestrator restarting `serve` (or a script running `users`)
+/// sees the reason in one log line.
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
+    match command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Users(args) => runtime.block_on(users::run(args)),
         Command::Keys(args) => runtime.block_on(keys::run(args)),

@@ -9,8 +9,9 @@
 //! object of each. A backend is a type that implements them: [`memory`] here (tests,
 //! `memory://`), SQLite in the `outpost-store-sqlite` crate; a third party's backend is one more
 //! crate, and nothing above the traits changes. Every backend runs the same
-//! `behaviour_suite` (feature `test-util`). This crate knows nothing of HTTP, OAuth
-//! endpoints or MCP.
+//! `behaviour_suite` (feature `test-util`), where `outage::switchable` also lives: any store
+//! behind a switch that makes it refuse or stall, for tests of what callers do in an outage.
+//! This crate knows nothing of HTTP, OAuth endpoints or MCP.
 //!
 //! Secrets at rest are hashed: authorization codes and refresh tokens by SHA-256
 //! ([`token_hash`]; they are random and high-entropy, so a fast hash suffices and lookups stay
@@ -23,6 +24,8 @@
 pub mod behaviour_suite;
 pub mod memory;
 pub mod model;
+#[cfg(any(test, feature = "test-util"))]
+pub mod outage;
 pub mod request_state_keys;
 pub mod traits;
 

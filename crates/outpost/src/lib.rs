@@ -9,7 +9,8 @@
 //!   DELETE, `Last-Event-ID` resumption, idle expiry);
 //! - 2024-11-05 HTTP+SSE on `/sse` + `/message`;
 //!
-//! plus `/health`, `Host`/`Origin` validation, body limits, `TCP_NODELAY` and graceful shutdown,
+//! plus `/health` and `/ready`, degraded answers (`503`, `Retry-After`) while the store does not
+//! answer, `Host`/`Origin` validation, body limits, `TCP_NODELAY` and graceful shutdown,
 //! and, for tools that answer `input_required` (MRTR), the codec that seals their
 //! `requestState` with keys shared by every instance on a store ([`StateCodec`],
 //! [`RequestStateKeys`]).
@@ -72,6 +73,7 @@ pub struct Outpost<H> {
     #[cfg(feature = "authorization-server")]
     authorization_server: Option<auth::server::AuthorizationServer>,
     session_store: Option<Arc<dyn store::McpSessionStore>>,
+    store_health: Option<Arc<dyn store::StoreHealth>>,
     request_state_keys: RequestStateKeys,
     shutdown: CancellationToken,
     maintenance: Once,
@@ -91,6 +93,7 @@ where
             #[cfg(feature = "authorization-server")]
             authorization_server: None,
             session_store: None,
+            store_health: None,
             request_state_keys: RequestStateKeys::process_local(),
             shutdown: CancellationToken::new(),
             maintenance: Once::new(),
@@ -124,6 +127,16 @@ where
     /// `outpost serve` passes the authorization server's store (`Store::mcp_sessions`).
     pub fn with_session_store(mut self, store: Arc<dyn store::McpSessionStore>) -> Self {
         self.session_store = Some(store);
+        self
+    }
+
+    /// Reports `store`'s health on `GET /ready` (`503` while it does not answer, which takes
+    /// this instance out of a load balancer's rotation) and `GET /health` (`"degraded"`). With
+    /// an embedded authorization server its store is the default; without either, `/ready`
+    /// has no dependency to wait for. Pass the store the session store and the request-state
+    /// keys come from (`Store::health`).
+    pub fn with_store_health(mut self, store: Arc<dyn store::StoreHealth>) -> Self {
+        self.store_health = Some(store);
         self
     }
 
@@ -175,9 +188,22 @@ where
             &self.config,
             self.authorization_routes(),
             self.session_store.clone(),
+            self.store_health(),
             self.request_state_keys.clone(),
             self.shutdown.clone(),
         )
+    }
+
+    /// The store `/ready` asks: the one given, else the embedded authorization server's.
+    fn store_health(&self) -> Option<Arc<dyn store::StoreHealth>> {
+        #[cfg(feature = "authorization-server")]
+        if self.store_health.is_none() {
+            return self
+                .authorization_server
+                .as_ref()
+                .map(|server| server.store.health.clone());
+        }
+        self.store_health.clone()
     }
 
     /// The embedded authorization server's routes, if there is one, trusting the proxies of

@@ -4,7 +4,7 @@
 //! /mcp              Streamable HTTP (all revisions)      ┐ transport guard
 //!                   (stateless fast path, else rmcp)     │
 //! /sse, /message    legacy HTTP+SSE (2024-11-05)          ┘ (Host / Origin)
-//! /health           liveness
+//! /health, /ready   liveness, readiness (ops::health)
 //! /.well-known/oauth-authorization-server, /.well-known/openid-configuration,
 //! /jwks.json, /register, /token, /revoke, /introspect,
 //! /authorize, /login, /consent
@@ -51,8 +51,11 @@ use crate::{
         session_store::{PersistedSessions, refresh_expiry},
         streamable::{session_manager, streamable_service},
     },
-    ops::health::health,
-    store::McpSessionStore,
+    ops::{
+        health::{health, ready},
+        readiness::Readiness,
+    },
+    store::{McpSessionStore, StoreHealth},
 };
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
@@ -60,7 +63,8 @@ use crate::{
 /// Streamable HTTP sessions kept in `session_store` when one is given, and
 /// `request_state_keys` in every MCP request's extensions (for handlers:
 /// [`RequestStateKeys::from_context`]). `shutdown` ends open streams and in-memory sessions
-/// when cancelled (stored sessions stay, to be resumed). Serve it with
+/// when cancelled (stored sessions stay, to be resumed). `/ready` and `/health` report
+/// `store_health`. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (as [`crate::http::listener::serve`]
 /// does) so the authorization server's throttles see the client's address.
 pub fn build_router<H>(
@@ -68,6 +72,7 @@ pub fn build_router<H>(
     config: &ServerConfig,
     authorization_routes: Option<Router>,
     session_store: Option<Arc<dyn McpSessionStore>>,
+    store_health: Option<Arc<dyn StoreHealth>>,
     request_state_keys: RequestStateKeys,
     shutdown: CancellationToken,
 ) -> Router
@@ -104,7 +109,10 @@ where
         ));
     let streamable = FastPath::new(factory.clone(), config).in_front_of(rmcp);
 
-    let mut router = Router::new().route("/health", get(health));
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(Arc::new(Readiness::new(store_health)));
     let resource_server = match &config.auth {
         AuthMode::Disabled => None,
         AuthMode::Bearer(resource) => {

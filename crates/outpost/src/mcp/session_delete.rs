@@ -7,6 +7,11 @@
 //! turns rmcp's `202` into `204 No Content`; rmcp still does the closing. A session that
 //! lives only in the store (persisted before a restart) exists too: rmcp's DELETE removes it
 //! from the store.
+//!
+//! With persisted sessions the same check runs for every request naming a session this
+//! instance does not hold in memory — one rmcp would restore from the store — so that a store
+//! that fails or does not answer gets `503` with `Retry-After` (`ops::degraded`) rather than
+//! rmcp's `500`, or a `404` that makes the client drop a session that may well exist.
 
 use std::sync::Arc;
 
@@ -24,6 +29,7 @@ use super::{
     classify::{Era, RequestClass},
     session_store::PersistedSessions,
 };
+use crate::{ops::degraded::store_unavailable, store::StoreError};
 
 /// The sessions a DELETE can end: rmcp's in memory and, when persisted, the stored ones.
 #[derive(Clone, Debug)]
@@ -35,19 +41,22 @@ pub struct EndableSessions {
 }
 
 impl EndableSessions {
-    async fn contains(&self, id: &Arc<str>) -> bool {
+    /// Whether the session exists, in memory or in the store; an error when only the store
+    /// could tell and it cannot.
+    async fn contains(&self, id: &Arc<str>) -> Result<bool, StoreError> {
         if self.memory.has_session(id).await.unwrap_or(false) {
-            return true;
+            return Ok(true);
         }
         match &self.persisted {
             Some(persisted) => persisted.is_live(id).await,
-            None => false,
+            None => Ok(false),
         }
     }
 }
 
 /// axum middleware for `/mcp`: answers DELETE of an unknown session with 404 and a successful
-/// DELETE with 204. Everything else passes through untouched.
+/// DELETE with 204, and any request naming a session the store cannot vouch for, while it
+/// does not answer, with 503. Everything else passes through untouched.
 pub async fn end_session(
     State(sessions): State<EndableSessions>,
     request: Request,
@@ -56,14 +65,27 @@ pub async fn end_session(
     // Sessions exist only before 2026-07-28: a DELETE declaring a later version is left to
     // rmcp (which answers 405).
     let class = RequestClass::from_request(&request);
+    let delete = request.method() == Method::DELETE;
     let id = match class.session() {
-        Some(id) if request.method() == Method::DELETE && class.era() == Era::Session => {
+        Some(id) if class.era() == Era::Session && (delete || sessions.persisted.is_some()) => {
             Arc::<str>::from(id)
         }
         _ => return next.run(request).await,
     };
-    if !sessions.contains(&id).await {
-        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    match sessions.contains(&id).await {
+        Ok(true) => {}
+        Ok(false) if delete => {
+            return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+        }
+        // rmcp answers an unknown session itself.
+        Ok(false) => return next.run(request).await,
+        Err(error) => {
+            let Ok(response) = store_unavailable(request, &error.to_string()).await;
+            return response;
+        }
+    }
+    if !delete {
+        return next.run(request).await;
     }
     let response = next.run(request).await;
     if response.status() == StatusCode::ACCEPTED {

@@ -17,6 +17,11 @@
 //! The handler's own per-session state (a log level, subscriptions) starts afresh on the
 //! restored session, and streams open at the restart have ended.
 //!
+//! When the store fails or does not answer, [`PersistedSessions::owner`] and
+//! [`PersistedSessions::is_live`] say so (an error, not "unknown session"), and
+//! `mcp::session_delete` answers a request for a session only the store could restore with
+//! `503` rather than rmcp's `500` or a `404` that makes the client drop its session.
+//!
 //! With authentication, the session-owner check records each new session's subject here
 //! ([`PersistedSessions::record_owner`]) and reads it back when a session id is not in its
 //! memory ([`PersistedSessions::owner`]). rmcp's `store` and the owner's record may land in
@@ -41,6 +46,7 @@ use rmcp::transport::streamable_http_server::session::store::{
 use super::classify::{Era, RequestClass};
 use crate::{
     clock::unix_now,
+    ops::degraded::bounded,
     store::{McpSessionStore, StoreError},
 };
 
@@ -80,27 +86,20 @@ impl PersistedSessions {
         }
     }
 
-    /// The subject that owns `session_id`, if the store has it live with an owner. A store
-    /// failure is logged and answers `None`, so the caller fails closed.
-    pub async fn owner(&self, session_id: &str) -> Option<String> {
-        match self.store.get(session_id, unix_now()).await {
-            Ok(record) => record.and_then(|record| record.owner),
-            Err(error) => {
-                tracing::error!(%error, "cannot read a stored MCP session's owner");
-                None
-            }
-        }
+    /// The subject that owns `session_id`, if the store has it live with an owner. An error
+    /// when the store failed or did not answer within
+    /// [`STORE_ANSWER_TIMEOUT`](crate::ops::degraded::STORE_ANSWER_TIMEOUT): the caller
+    /// cannot tell, which is not "no owner".
+    pub async fn owner(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        let record = bounded(self.store.get(session_id, unix_now())).await?;
+        Ok(record.and_then(|record| record.owner))
     }
 
-    /// Whether the store has `session_id` live (a store failure counts as no).
-    pub async fn is_live(&self, session_id: &str) -> bool {
-        match self.store.get(session_id, unix_now()).await {
-            Ok(record) => record.is_some(),
-            Err(error) => {
-                tracing::error!(%error, "cannot read a stored MCP session");
-                false
-            }
-        }
+    /// Whether the store has `session_id` live; an error as for [`PersistedSessions::owner`].
+    pub async fn is_live(&self, session_id: &str) -> Result<bool, StoreError> {
+        Ok(bounded(self.store.get(session_id, unix_now()))
+            .await?
+            .is_some())
     }
 
     /// Binds `session_id` to `subject` in the store (a failure is logged: the session then
@@ -276,7 +275,10 @@ mod tests {
             serde_json::to_value(loaded.initialize_params).expect("json"),
             serde_json::to_value(state.initialize_params).expect("json")
         );
-        assert_eq!(sessions.owner("s1").await.as_deref(), Some("alice"));
+        assert_eq!(
+            sessions.owner("s1").await.unwrap().as_deref(),
+            Some("alice")
+        );
         let record = store.mcp_sessions.get("s1", unix_now()).await.expect("get");
         let expires_at = record.expect("record").expires_at;
         assert!(
@@ -286,7 +288,7 @@ mod tests {
 
         sessions.delete("s1").await.expect("delete");
         assert!(sessions.load("s1").await.expect("load").is_none());
-        assert_eq!(sessions.owner("s1").await, None);
+        assert_eq!(sessions.owner("s1").await.unwrap(), None);
         sessions.delete("s1").await.expect("deleting twice is fine");
     }
 
@@ -294,7 +296,7 @@ mod tests {
     async fn an_owner_without_state_is_not_restored() {
         let (_store, sessions) = persisted(Duration::from_secs(60));
         sessions.record_owner("s1", "alice").await;
-        assert!(sessions.is_live("s1").await);
+        assert!(sessions.is_live("s1").await.unwrap());
         assert!(sessions.load("s1").await.expect("load").is_none());
     }
 
@@ -308,6 +310,6 @@ mod tests {
             .await
             .expect("save");
         assert!(sessions.load("old").await.expect("load").is_none());
-        assert!(!sessions.is_live("old").await);
+        assert!(!sessions.is_live("old").await.unwrap());
     }
 }

@@ -1,4 +1,8 @@
-//! Operations: the health endpoint, and the background maintenance every served router gets.
+//! Operations: liveness and readiness (`/health`, `/ready`), degraded mode on the MCP routes
+//! when the store does not answer, and the background maintenance every served router gets.
 
+pub(crate) mod degraded;
+pub(crate) mod failure_streak;
 pub mod health;
 pub(crate) mod maintenance;
+pub mod readiness;

@@ -8,6 +8,9 @@
 //! `resource_metadata` URL, `400` for a token in the query string (RFC 6750 §2.3 is forbidden
 //! by the MCP spec). [`super::service`] runs it first, for every request.
 //!
+//! A revocation status the store cannot give (an error, or no answer within
+//! [`STORE_ANSWER_TIMEOUT`]) is neither cached nor a `401`: the service answers `503`.
+//!
 //! Cost on the hot path: a SHA-256 of the token and two map lookups (validation cache,
 //! revocation cache), no allocation beyond an `Arc` clone; the ECDSA verification runs once
 //! per token and the store is asked once per grant per revocation TTL.
@@ -21,7 +24,7 @@ use axum::{extract::Request, response::Response};
 use http::{HeaderMap, header};
 
 use super::{
-    ResourceServerConfig, RevocationCheck, SharedKeyring,
+    ResourceServerConfig, RevocationCheck, RevocationStatus, SharedKeyring,
     cache::{RevocationCache, ValidationCache, digest},
     challenge::Challenge,
     identity::Identity,
@@ -29,6 +32,7 @@ use super::{
 use crate::{
     auth::{access_token, scope::Scope},
     clock::unix_now,
+    ops::degraded::STORE_ANSWER_TIMEOUT,
     store::GrantId,
 };
 
@@ -133,14 +137,37 @@ impl TokenCheck {
     }
 }
 
+/// Why a token whose revocation status was asked is not accepted.
+pub(crate) enum RevocationRefusal {
+    /// Its grant was revoked: the `401`.
+    Revoked(Response),
+    /// The check could not tell (why, for the log): the request gets the `503` of
+    /// [`crate::ops::degraded`].
+    Unknown(String),
+}
+
 impl TokenCheck {
-    /// Asks whether `grant` was revoked (remembering the answer): `Err` with the refusal when
-    /// it was.
-    pub(crate) async fn ask_revocation(&self, grant: GrantId) -> Result<(), Response> {
-        let revoked = self.revocation.is_revoked(grant).await;
+    /// Asks whether `grant` was revoked, within [`STORE_ANSWER_TIMEOUT`], remembering a
+    /// definite answer (not an unknown one, so the next request asks again).
+    pub(crate) async fn ask_revocation(&self, grant: GrantId) -> Result<(), RevocationRefusal> {
+        let status = tokio::time::timeout(STORE_ANSWER_TIMEOUT, self.revocation.status(grant))
+            .await
+            .unwrap_or_else(|_| {
+                RevocationStatus::Unknown(format!(
+                    "no revocation answer within {} s",
+                    STORE_ANSWER_TIMEOUT.as_secs()
+                ))
+            });
+        let revoked = match status {
+            RevocationStatus::Revoked => true,
+            RevocationStatus::NotRevoked => false,
+            RevocationStatus::Unknown(why) => return Err(RevocationRefusal::Unknown(why)),
+        };
         self.revoked.insert(grant, revoked, Instant::now());
         if revoked {
-            return Err(self.refusal(revoked_challenge()));
+            return Err(RevocationRefusal::Revoked(
+                self.refusal(revoked_challenge()),
+            ));
         }
         Ok(())
     }

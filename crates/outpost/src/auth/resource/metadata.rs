@@ -70,15 +70,19 @@ mod tests {
     use std::sync::{Arc, RwLock};
 
     use super::*;
-    use crate::auth::{keyring::Keyring, resource::RevocationCheck, scope::Scope};
+    use crate::auth::{
+        keyring::Keyring,
+        resource::{RevocationCheck, RevocationStatus},
+        scope::Scope,
+    };
     use crate::store::GrantId;
 
     struct NeverRevoked;
 
     #[async_trait::async_trait]
     impl RevocationCheck for NeverRevoked {
-        async fn is_revoked(&self, _grant_id: GrantId) -> bool {
-            false
+        async fn status(&self, _grant_id: GrantId) -> RevocationStatus {
+            RevocationStatus::NotRevoked
         }
     }
 

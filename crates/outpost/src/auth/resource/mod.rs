@@ -19,6 +19,12 @@
 //! - `service` — the three checks in order (token, session owner, scope), one
 //!   [`Identity`] into the request extensions, one refusal path.
 //!
+//! When the store does not answer — a revocation status not cached, a session owner this
+//! instance does not hold — the request is answered `503` with `Retry-After` and a JSON-RPC
+//! error (`ops::degraded`), never `401` or `404`: those make clients sign in again or drop
+//! their session for the server's outage. See [`RevocationCheck`] for what a token already
+//! validated may do during an outage.
+//!
 //! The request flow behind the transport guard and the request classification
 //! (`mcp::classify`): CORS → [`ResourceServerLayer`] → the MCP service.
 
@@ -54,26 +60,43 @@ pub const MCP_PATH: &str = "/mcp";
 /// `/mcp` within this long.
 pub const DEFAULT_REVOCATION_CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// Whether the grant behind a token has been revoked.
-///
-/// The bearer layer asks once per grant per [`ResourceServerConfig::revocation_cache_ttl`]; an
-/// implementation should fail closed (answer `true`) when it cannot tell.
-#[async_trait]
-pub trait RevocationCheck: Send + Sync {
-    /// `true` when tokens of `grant_id` must be refused.
-    async fn is_revoked(&self, grant_id: GrantId) -> bool;
+/// What the revocation check learned about a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationStatus {
+    /// Tokens of the grant must be refused (`401 invalid_token`).
+    Revoked,
+    /// The grant stands.
+    NotRevoked,
+    /// The check could not tell (the store failed or did not answer): the request is answered
+    /// `503` with `Retry-After`, never `401` — the token may well be good, and a `401` would
+    /// send the client to sign in again for the server's outage. The reason goes to the log.
+    Unknown(String),
 }
 
-/// The grant store answers directly; a store error counts as revoked (fail closed).
+/// Whether the grant behind a token has been revoked.
+///
+/// The bearer layer asks once per grant per [`ResourceServerConfig::revocation_cache_ttl`]
+/// and remembers [`RevocationStatus::Revoked`] and [`RevocationStatus::NotRevoked`] for that
+/// long; [`RevocationStatus::Unknown`] is not remembered, so the next request asks again. An
+/// answer that takes longer than a few seconds counts as `Unknown`.
+///
+/// During a store outage, then, a token whose answer is still cached keeps working until the
+/// cache entry expires, and is answered `503` after that until the store answers again: a
+/// revoked grant stops working within the TTL, outage or not.
+#[async_trait]
+pub trait RevocationCheck: Send + Sync {
+    /// The revocation status of `grant_id`.
+    async fn status(&self, grant_id: GrantId) -> RevocationStatus;
+}
+
+/// The grant store answers directly; a store error is [`RevocationStatus::Unknown`].
 #[async_trait]
 impl RevocationCheck for Arc<dyn GrantStore> {
-    async fn is_revoked(&self, grant_id: GrantId) -> bool {
+    async fn status(&self, grant_id: GrantId) -> RevocationStatus {
         match GrantStore::is_revoked(self.as_ref(), grant_id).await {
-            Ok(revoked) => revoked,
-            Err(error) => {
-                tracing::warn!(%grant_id, %error, "revocation check failed; refusing the token");
-                true
-            }
+            Ok(true) => RevocationStatus::Revoked,
+            Ok(false) => RevocationStatus::NotRevoked,
+            Err(error) => RevocationStatus::Unknown(error.to_string()),
         }
     }
 }

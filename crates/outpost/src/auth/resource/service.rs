@@ -4,7 +4,9 @@
 //! ([`super::bearer`]: `401`), the session it names ([`super::session_owner`]: `404` for
 //! someone else's), and the scope of the tool it calls ([`super::scope_check`]: `403`). They
 //! share one [`Identity`], looked up once, and one refusal path (the body is drained first so
-//! the connection survives: [`after_draining`]).
+//! the connection survives: [`after_draining`]). When the store cannot answer the first two
+//! (a revocation status not cached, an owner not in memory), the answer is the `503` of
+//! [`store_unavailable`].
 //!
 //! Most requests are decided from the caches and headers alone; they go on to the MCP service
 //! with nothing boxed. A request that needs an await — a revocation answer not cached, a
@@ -23,7 +25,7 @@ use tower::{Layer, Service};
 
 use super::{
     ResourceServerConfig,
-    bearer::{TokenCheck, Verdict},
+    bearer::{RevocationRefusal, TokenCheck, Verdict},
     identity::Identity,
     scope_check::{ScopeCheck, ScopeVerdict},
     session_owner::{OwnerCheck, OwnerVerdict, not_found},
@@ -31,6 +33,7 @@ use super::{
 use crate::{
     http::early_answer::{BoxedResponse, refuse, take_ready},
     mcp::{classify::RequestClass, session_store::PersistedSessions},
+    ops::degraded::store_unavailable,
     store::GrantId,
 };
 
@@ -169,10 +172,14 @@ where
         owner,
         scope,
     } = pending;
-    if let Some(grant) = revocation
-        && let Err(response) = checks.tokens.ask_revocation(grant).await
-    {
-        return refuse(request, response).await;
+    if let Some(grant) = revocation {
+        match checks.tokens.ask_revocation(grant).await {
+            Ok(()) => {}
+            Err(RevocationRefusal::Revoked(response)) => return refuse(request, response).await,
+            Err(RevocationRefusal::Unknown(why)) => {
+                return store_unavailable(request, &why).await;
+            }
+        }
     }
     let method = request.method().clone();
     let watch = match owner {
@@ -181,12 +188,14 @@ where
         OwnerVerdict::NotFound => return refuse(request, not_found()).await,
         OwnerVerdict::AskStore => {
             let session = class.session().unwrap_or_default();
-            if !checks
+            match checks
                 .owners
                 .owned_in_store(session, &identity.subject)
                 .await
             {
-                return refuse(request, not_found()).await;
+                Ok(true) => {}
+                Ok(false) => return refuse(request, not_found()).await,
+                Err(error) => return store_unavailable(request, &error.to_string()).await,
             }
             // A resumed session's DELETE forgets it once it has ended.
             method == http::Method::DELETE

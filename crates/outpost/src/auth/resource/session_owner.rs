@@ -13,8 +13,10 @@
 //! also written to the store before the `initialize` answer leaves, and a Streamable HTTP
 //! session id missing from the map is looked up there: a session resumed after a restart or
 //! on another instance is accepted for the subject the store names, and 404 for anyone else
-//! or when the store has no live record. Hits stay in memory. Legacy `/sse` sessions live as
-//! long as their stream, so they are never persisted.
+//! or when the store has no live record — and `503` when the store cannot tell
+//! (`ops::degraded`), as a 404 would make the client drop a session that may well be its own.
+//! Hits stay in memory. Legacy `/sse` sessions live as long as their stream, so they are never
+//! persisted.
 //!
 //! [`OwnerCheck::verdict`] decides synchronously where it can: stateless 2026-07-28 requests
 //! name no session and pass untouched; other requests without a session id have their answer
@@ -34,9 +36,12 @@ use axum::{
 use futures::StreamExt;
 use http::{HeaderName, Method, StatusCode};
 
-use crate::mcp::{
-    classify::{Era, RequestClass},
-    session_store::PersistedSessions,
+use crate::{
+    mcp::{
+        classify::{Era, RequestClass},
+        session_store::PersistedSessions,
+    },
+    store::StoreError,
 };
 
 /// The session header of the Streamable HTTP transport (pre-parsed: a `&str` name is parsed
@@ -166,16 +171,20 @@ impl OwnerCheck {
     }
 
     /// Whether the store names `subject` as the owner of `session` (remembered in memory from
-    /// then on).
-    pub(crate) async fn owned_in_store(&self, session: &str, subject: &str) -> bool {
+    /// then on); an error when the store cannot tell.
+    pub(crate) async fn owned_in_store(
+        &self,
+        session: &str,
+        subject: &str,
+    ) -> Result<bool, StoreError> {
         let Some(persisted) = &self.persisted else {
-            return false;
+            return Ok(false);
         };
-        if persisted.owner(session).await.as_deref() != Some(subject) {
-            return false;
+        if persisted.owner(session).await?.as_deref() != Some(subject) {
+            return Ok(false);
         }
         self.owners.record(session, subject);
-        true
+        Ok(true)
     }
 
     /// Follows up on an answer: a successful `DELETE` forgets its session; an `initialize`
