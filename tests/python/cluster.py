@@ -2,11 +2,9 @@
 loopback ports: the harness of test_multi_instance.py.
 
 Switches (environment):
-- `OUTPOST_MULTI_STORE`: `sqlite` (default: the instances share one SQLite file) or `redis` (a
-  `redis-server` started here; the instances get `--store redis://127.0.0.1:PORT`,
-  `--store-prefix` and the password in `OUTPOST_STORE_PASSWORD`).
-- `OUTPOST_MULTI_READY_PATH`: what haproxy and the harness poll to call an instance ready
-  (default `/health`; `/ready` once Outpost has it).
+- `OUTPOST_MULTI_STORE`: `redis` (default: a `redis-server` started here; the instances get
+  `--store redis://127.0.0.1:PORT`, `--store-prefix` and the password in
+  `OUTPOST_STORE_PASSWORD`) or `sqlite` (the instances share one SQLite file, as on one host).
 - `HAPROXY_BIN` (default /usr/sbin/haproxy), `REDIS_SERVER_BIN` (default redis-server on PATH).
 
 haproxy balances round robin per request with no affinity, marks an instance down after two
@@ -35,10 +33,11 @@ from typing import BinaryIO
 
 from processes import REPO_ROOT, free_ports, outpost_bin
 
-STORE_MODE = os.environ.get("OUTPOST_MULTI_STORE", "sqlite")
+STORE_MODE = os.environ.get("OUTPOST_MULTI_STORE", "redis")
 if STORE_MODE not in ("sqlite", "redis"):
     raise ValueError(f"OUTPOST_MULTI_STORE must be sqlite or redis, not {STORE_MODE!r}")
-READY_PATH = os.environ.get("OUTPOST_MULTI_READY_PATH", "/health")
+# What haproxy and the harness poll to call an instance ready.
+READY_PATH = "/ready"
 HAPROXY_BIN = os.environ.get("HAPROXY_BIN", "/usr/sbin/haproxy")
 REDIS_SERVER_BIN = os.environ.get("REDIS_SERVER_BIN", "redis-server")
 
