@@ -52,7 +52,6 @@ mod clients;
 mod consent;
 mod csrf;
 mod errors;
-mod failure_streak;
 mod form;
 pub mod forwarded;
 mod inspection;
@@ -283,11 +282,10 @@ impl AuthorizationServer {
     /// here from the same second as everywhere else, and swaps it in. Returns whether the set
     /// of keys changed. A store without an active key leaves the keyring as it is.
     pub async fn reload_keyring(&self, now: i64) -> Result<bool, KeyManagementError> {
-        let entries = stored_entries(&self.store).await?;
-        let fresh = match Keyring::from_entries(entries, self.access_token_lifetime, now) {
-            Ok(keyring) => keyring,
-            Err(KeyringError::NoActiveKey) => return Ok(false),
-            Err(other) => return Err(other.into()),
+        let Some(fresh) =
+            Self::stored_keyring(&self.store, self.access_token_lifetime, now).await?
+        else {
+            return Ok(false);
         };
         let mut keyring = self.keyring.write().unwrap_or_else(PoisonError::into_inner);
         let kids = |keyring: &Keyring| -> Vec<String> {
@@ -296,6 +294,21 @@ impl AuthorizationServer {
         let changed = kids(&keyring) != kids(&fresh);
         *keyring = fresh;
         Ok(changed)
+    }
+
+    /// The keyring the stored keys make at `now`, without generating any; `None` when no stored
+    /// key is active.
+    pub async fn stored_keyring(
+        store: &Store,
+        max_token_lifetime: Duration,
+        now: i64,
+    ) -> Result<Option<Keyring>, KeyManagementError> {
+        let entries = stored_entries(store).await?;
+        match Keyring::from_entries(entries, max_token_lifetime, now) {
+            Ok(keyring) => Ok(Some(keyring)),
+            Err(KeyringError::NoActiveKey) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Rotates the signing key at `now`: stores a new key, published at once and signing from

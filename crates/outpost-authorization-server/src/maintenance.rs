@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{AuthorizationServer, failure_streak::FailureStreak};
+use outpost_store::failure_streak::FailureStreak;
+
+use super::AuthorizationServer;
 use outpost_oauth::access_token::CLOCK_LEEWAY;
 use outpost_store::StoreError;
 

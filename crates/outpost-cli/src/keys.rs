@@ -2,13 +2,9 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use outpost::{
-    auth::{
-        access_token::CLOCK_LEEWAY,
-        keyring::{Keyring, KeyringEntry, KeyringError},
-        server::{Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
-    },
-    store::SigningKeyRecord,
+use outpost::auth::{
+    access_token::CLOCK_LEEWAY,
+    server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
 };
 
 use crate::{store_arg::StoreArg, time_format::rfc3339};
@@ -34,29 +30,6 @@ enum KeysCommand {
     List,
 }
 
-/// The kid of the key that signs at `now`, as every instance's keyring decides it; `None` on a
-/// store without keys.
-fn signing_kid(records: &[SigningKeyRecord], now: i64) -> anyhow::Result<Option<String>> {
-    let entries = records
-        .iter()
-        .map(|r| {
-            KeyringEntry::from_stored(
-                &r.kid,
-                &r.algorithm,
-                &r.private_key_pem,
-                r.created_at,
-                r.retired_at,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .context("a stored signing key does not load")?;
-    match Keyring::from_entries(entries, DEFAULT_ACCESS_TOKEN_LIFETIME, now) {
-        Ok(keyring) => Ok(Some(keyring.signing_key(now).kid().to_owned())),
-        Err(KeyringError::NoActiveKey) => Ok(None),
-        Err(other) => Err(other.into()),
-    }
-}
-
 /// Runs one `outpost keys` command.
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
     let store = args.store.open().await?;
@@ -74,7 +47,11 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
         KeysCommand::List => {
             let now = SystemClock.now();
             let records = store.keys.list().await?;
-            let signer = signing_kid(&records, now)?;
+            let signer =
+                AuthorizationServer::stored_keyring(&store, DEFAULT_ACCESS_TOKEN_LIFETIME, now)
+                    .await
+                    .context("cannot load the signing keys")?
+                    .map(|keyring| keyring.signing_key(now).kid().to_owned());
             let window = i64::try_from(DEFAULT_ACCESS_TOKEN_LIFETIME.as_secs())
                 .unwrap_or(i64::MAX)
                 .saturating_add(i64::try_from(CLOCK_LEEWAY.as_secs()).unwrap_or(0));

@@ -22,6 +22,7 @@
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod behaviour_suite;
+pub mod failure_streak;
 pub mod memory;
 pub mod model;
 #[cfg(any(test, feature = "test-util"))]

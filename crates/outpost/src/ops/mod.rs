@@ -2,7 +2,6 @@
 //! when the store does not answer, and the background maintenance every served router gets.
 
 pub(crate) mod degraded;
-pub(crate) mod failure_streak;
 pub mod health;
 pub(crate) mod maintenance;
 pub mod readiness;

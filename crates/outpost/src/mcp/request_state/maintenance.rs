@@ -4,7 +4,9 @@
 use tokio_util::sync::CancellationToken;
 
 use super::{RELOAD_INTERVAL, RequestStateKeys};
-use crate::{clock::unix_now, ops::failure_streak::FailureStreak};
+use outpost_store::failure_streak::FailureStreak;
+
+use crate::clock::unix_now;
 
 /// Reloads `keys` every [`RELOAD_INTERVAL`], the first time at once, until `shutdown` is
 /// cancelled. A failure (the store out of reach) is retried at the next tick and logged once

@@ -1,19 +1,20 @@
-//! [`FailureStreak`]: one log line per outage for a task that runs every minute, not one per
-//! tick.
+//! [`FailureStreak`]: one log line per store outage for a task that reads or purges the store
+//! every minute (key reloads, purges), not one per tick. Shared by the authorization server's
+//! and the MCP side's maintenance.
 
 use std::fmt::Display;
 
 /// Logs a recurring task's failures once per streak: the first as a warning, those that
 /// follow at debug level, and the first success after them at info level.
 #[derive(Debug)]
-pub(crate) struct FailureStreak {
+pub struct FailureStreak {
     task: &'static str,
     failing: bool,
 }
 
 impl FailureStreak {
     /// A streak for `task` (named in the log lines), not failing.
-    pub(crate) fn new(task: &'static str) -> Self {
+    pub fn new(task: &'static str) -> Self {
         Self {
             task,
             failing: false,
@@ -21,7 +22,7 @@ impl FailureStreak {
     }
 
     /// The task failed with `error`.
-    pub(crate) fn failed(&mut self, error: &dyn Display) {
+    pub fn failed(&mut self, error: &dyn Display) {
         if self.failing {
             tracing::debug!(%error, task = self.task, "still failing");
         } else {
@@ -36,7 +37,7 @@ impl FailureStreak {
     }
 
     /// The task succeeded.
-    pub(crate) fn succeeded(&mut self) {
+    pub fn succeeded(&mut self) {
         if self.failing {
             tracing::info!(task = self.task, "recovered");
         }
