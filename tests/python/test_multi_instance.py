@@ -100,8 +100,16 @@ class ToolAnswer:
         assert_whoami(self.message["result"].get("structuredContent"))
 
 
-async def call_tool(http: httpx2.AsyncClient, base_url: str, access_token: str, name: str, call_id: int) -> ToolAnswer:
-    """One stateless 2026-07-28 tools/call of `name` (no arguments) with a bearer token."""
+async def call_tool(
+    http: httpx2.AsyncClient,
+    base_url: str,
+    access_token: str,
+    name: str,
+    call_id: int,
+    extra: dict[str, Any] | None = None,
+) -> ToolAnswer:
+    """One stateless 2026-07-28 tools/call of `name` (no arguments) with a bearer token;
+    `extra` is added to its params (an MRTR retry's `inputResponses` and `requestState`)."""
     headers = {
         "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream",
@@ -114,7 +122,7 @@ async def call_tool(http: httpx2.AsyncClient, base_url: str, access_token: str, 
         "jsonrpc": "2.0",
         "id": call_id,
         "method": "tools/call",
-        "params": {"name": name, "arguments": {}, "_meta": REQUEST_META},
+        "params": {"name": name, "arguments": {}, **(extra or {}), "_meta": REQUEST_META},
     }
     response = await http.post(f"{base_url}/mcp", content=json.dumps(body), headers=headers)
     text = response.text
@@ -349,6 +357,76 @@ async def test_instance_killed_while_a_client_calls_tools(cluster: Cluster, call
         for answer in answers:
             answer.assert_whoami()
         assert {a.backend for a in answers} == set(primaries(cluster)), [a.backend for a in answers]
+
+
+# --------------------------------------------------------------------------------------------
+# Multi round-trip requests (SEP-2322): the retry on another instance
+
+
+MRTR_TOOL = "test_input_required_result_request_state"
+MRTR_ANSWER = {"inputResponses": {"confirm": {"action": "accept", "content": {"ok": True}}}}
+
+
+def request_state(answer: ToolAnswer) -> str:
+    """The sealed `requestState` of an `input_required` first leg."""
+    assert answer.ok, f"HTTP {answer.status} from {answer.backend}: {answer.body}"
+    assert answer.message is not None
+    result = answer.message["result"]
+    assert result.get("resultType") == "input_required", result
+    assert isinstance(result.get("requestState"), str) and result["requestState"], result
+    return result["requestState"]
+
+
+def assert_confirmed(answer: ToolAnswer) -> None:
+    assert answer.ok, f"HTTP {answer.status} from {answer.backend}: {answer.body}"
+    assert answer.message is not None
+    result = answer.message["result"]
+    assert result.get("resultType", "complete") == "complete", result
+    assert result["content"][0]["text"] == "Confirmed: state-ok", result
+
+
+def tampered(state: str) -> str:
+    """`state` with one character in its middle changed (same length, same alphabet)."""
+    middle = len(state) // 2
+    return state[:middle] + ("A" if state[middle] != "A" else "B") + state[middle + 1 :]
+
+
+@pytest.mark.anyio
+async def test_request_state_from_one_instance_is_accepted_by_another(
+    cluster: Cluster, callback: CallbackListener
+) -> None:
+    """The MRTR tool's first leg on one instance, its retry with the sealed `requestState` on
+    another (the instances' own ports, then through the balancer): the retry completes, as the
+    request-state keys are the store's. A tampered `requestState` is refused (-32602)."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        storage = await authorized_storage(cluster.url, callback)
+        assert storage.tokens is not None
+        token = storage.tokens.access_token
+        one, two, three = cluster.instances
+        async with httpx2.AsyncClient(timeout=10) as http:
+            state = request_state(await call_tool(http, one.url, token, MRTR_TOOL, 1))
+            retry = await call_tool(http, two.url, token, MRTR_TOOL, 2, {**MRTR_ANSWER, "requestState": state})
+            assert_confirmed(retry)
+
+            # Through haproxy: round robin with nothing else in flight sends the two legs to
+            # two instances.
+            first = await call_tool(http, cluster.url, token, MRTR_TOOL, 3)
+            state = request_state(first)
+            retry = await call_tool(http, cluster.url, token, MRTR_TOOL, 4, {**MRTR_ANSWER, "requestState": state})
+            assert_confirmed(retry)
+            assert {first.backend, retry.backend} <= set(primaries(cluster)), (first.backend, retry.backend)
+            assert first.backend != retry.backend, f"both legs on {first.backend}"
+
+            # A forged state: refused wherever it lands, as a JSON-RPC error naming requestState.
+            for n, base_url in enumerate((three.url, cluster.url), 5):
+                refused = await call_tool(
+                    http, base_url, token, MRTR_TOOL, n, {**MRTR_ANSWER, "requestState": tampered(state)}
+                )
+                assert not refused.ok, f"a tampered requestState was accepted: {refused.body}"
+                assert refused.message is not None, f"HTTP {refused.status}: {refused.body}"
+                error = refused.message.get("error") or {}
+                assert error.get("code") == -32602, refused.body
+                assert "requestState" in error.get("message", ""), refused.body
 
 
 # --------------------------------------------------------------------------------------------
