@@ -1,8 +1,11 @@
 """Three Outpost instances on one store behind a real load balancer (haproxy, round robin with
 no affinity) behave as one server: the Python SDK's OAuth flow spread over the instances, a
-rolling restart and a restart of them all, an instance killed under load, and — with `OUTPOST_MULTI_STORE=redis` —
-Redis going away and coming back. The harness is cluster.py; each test gets its own cluster
-(fresh store, every process stopped at teardown and its log in the report of a failed test).
+rolling restart and a restart of them all, an instance killed under load, an MRTR
+`requestState` handed out by one instance and completed on another, bursts of wrong client
+secrets and wrong passwords held to one budget across the instances, and — with
+`OUTPOST_MULTI_STORE=redis` — Redis going away and coming back. The harness is cluster.py; each
+test gets its own cluster (fresh store, every process stopped at teardown and its log in the
+report of a failed test).
 
 Every async test runs under `anyio.fail_after` and every wait has a deadline, so a broken build
 fails with a reason instead of hanging.
