@@ -1,8 +1,11 @@
 """Three Outpost instances on one store behind a real load balancer (haproxy, round robin with
 no affinity) behave as one server: the Python SDK's OAuth flow spread over the instances, a
-rolling restart and a restart of them all, an instance killed under load, and — with `OUTPOST_MULTI_STORE=redis` —
-Redis going away and coming back. The harness is cluster.py; each test gets its own cluster
-(fresh store, every process stopped at teardown and its log in the report of a failed test).
+rolling restart and a restart of them all, an instance killed under load, an MRTR
+`requestState` handed out by one instance and completed on another, bursts of wrong client
+secrets and wrong passwords held to one budget across the instances, and — with
+`OUTPOST_MULTI_STORE=redis` — Redis going away and coming back. The harness is cluster.py; each
+test gets its own cluster (fresh store, every process stopped at teardown and its log in the
+report of a failed test).
 
 Every async test runs under `anyio.fail_after` and every wait has a deadline, so a broken build
 fails with a reason instead of hanging.
@@ -10,7 +13,11 @@ fails with a reason instead of hanging.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +31,9 @@ import pytest
 from cluster import BACKEND_HEADER, STORE_MODE, Cluster, Redis, http_get, wait_until
 from oauth_flow import (
     MODERN,
+    PASSWORD,
+    USER,
+    WRONG_PASSWORD,
     CallbackListener,
     assert_whoami,
     authorized_storage,
@@ -100,8 +110,16 @@ class ToolAnswer:
         assert_whoami(self.message["result"].get("structuredContent"))
 
 
-async def call_tool(http: httpx2.AsyncClient, base_url: str, access_token: str, name: str, call_id: int) -> ToolAnswer:
-    """One stateless 2026-07-28 tools/call of `name` (no arguments) with a bearer token."""
+async def call_tool(
+    http: httpx2.AsyncClient,
+    base_url: str,
+    access_token: str,
+    name: str,
+    call_id: int,
+    extra: dict[str, Any] | None = None,
+) -> ToolAnswer:
+    """One stateless 2026-07-28 tools/call of `name` (no arguments) with a bearer token;
+    `extra` is added to its params (an MRTR retry's `inputResponses` and `requestState`)."""
     headers = {
         "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream",
@@ -114,7 +132,7 @@ async def call_tool(http: httpx2.AsyncClient, base_url: str, access_token: str, 
         "jsonrpc": "2.0",
         "id": call_id,
         "method": "tools/call",
-        "params": {"name": name, "arguments": {}, "_meta": REQUEST_META},
+        "params": {"name": name, "arguments": {}, **(extra or {}), "_meta": REQUEST_META},
     }
     response = await http.post(f"{base_url}/mcp", content=json.dumps(body), headers=headers)
     text = response.text
@@ -349,6 +367,249 @@ async def test_instance_killed_while_a_client_calls_tools(cluster: Cluster, call
         for answer in answers:
             answer.assert_whoami()
         assert {a.backend for a in answers} == set(primaries(cluster)), [a.backend for a in answers]
+
+
+# --------------------------------------------------------------------------------------------
+# Multi round-trip requests (SEP-2322): the retry on another instance
+
+
+MRTR_TOOL = "test_input_required_result_request_state"
+MRTR_ANSWER = {"inputResponses": {"confirm": {"action": "accept", "content": {"ok": True}}}}
+
+
+def request_state(answer: ToolAnswer) -> str:
+    """The sealed `requestState` of an `input_required` first leg."""
+    assert answer.ok, f"HTTP {answer.status} from {answer.backend}: {answer.body}"
+    assert answer.message is not None
+    result = answer.message["result"]
+    assert result.get("resultType") == "input_required", result
+    assert isinstance(result.get("requestState"), str) and result["requestState"], result
+    return result["requestState"]
+
+
+def assert_confirmed(answer: ToolAnswer) -> None:
+    assert answer.ok, f"HTTP {answer.status} from {answer.backend}: {answer.body}"
+    assert answer.message is not None
+    result = answer.message["result"]
+    assert result.get("resultType", "complete") == "complete", result
+    assert result["content"][0]["text"] == "Confirmed: state-ok", result
+
+
+def tampered(state: str) -> str:
+    """`state` with one character in its middle changed (same length, same alphabet)."""
+    middle = len(state) // 2
+    return state[:middle] + ("A" if state[middle] != "A" else "B") + state[middle + 1 :]
+
+
+@pytest.mark.anyio
+async def test_request_state_from_one_instance_is_accepted_by_another(
+    cluster: Cluster, callback: CallbackListener
+) -> None:
+    """The MRTR tool's first leg on one instance, its retry with the sealed `requestState` on
+    another (the instances' own ports, then through the balancer): the retry completes, as the
+    request-state keys are the store's. A tampered `requestState` is refused (-32602)."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        storage = await authorized_storage(cluster.url, callback)
+        assert storage.tokens is not None
+        token = storage.tokens.access_token
+        one, two, three = cluster.instances
+        async with httpx2.AsyncClient(timeout=10) as http:
+            state = request_state(await call_tool(http, one.url, token, MRTR_TOOL, 1))
+            retry = await call_tool(http, two.url, token, MRTR_TOOL, 2, {**MRTR_ANSWER, "requestState": state})
+            assert_confirmed(retry)
+
+            # Through haproxy: round robin with nothing else in flight sends the two legs to
+            # two instances.
+            first = await call_tool(http, cluster.url, token, MRTR_TOOL, 3)
+            state = request_state(first)
+            retry = await call_tool(http, cluster.url, token, MRTR_TOOL, 4, {**MRTR_ANSWER, "requestState": state})
+            assert_confirmed(retry)
+            assert {first.backend, retry.backend} <= set(primaries(cluster)), (first.backend, retry.backend)
+            assert first.backend != retry.backend, f"both legs on {first.backend}"
+
+            # A forged state: refused wherever it lands, as a JSON-RPC error naming requestState.
+            for n, base_url in enumerate((three.url, cluster.url), 5):
+                refused = await call_tool(
+                    http, base_url, token, MRTR_TOOL, n, {**MRTR_ANSWER, "requestState": tampered(state)}
+                )
+                assert not refused.ok, f"a tampered requestState was accepted: {refused.body}"
+                assert refused.message is not None, f"HTTP {refused.status}: {refused.body}"
+                error = refused.message.get("error") or {}
+                assert error.get("code") == -32602, refused.body
+                assert "requestState" in error.get("message", ""), refused.body
+
+
+# --------------------------------------------------------------------------------------------
+# Throttles hold per deployment: a burst through the balancer is spread over the three
+# instances, and every instance reserves its attempts in the one store before the argon2 work.
+#
+# Every request reaches Outpost from 127.0.0.1 (haproxy, or the test itself on an instance's
+# own port; the cluster passes no --trusted-proxy, so X-Forwarded-For is not read): one source.
+# Each test has a store of its own, so no budget starts partly spent.
+
+CLIENT_FAILURES_PER_CLIENT = 10
+"""throttle.rs: failed client requests per source and client id (10 per 10 min). The per-source
+budget (100) is reserved first and given back when the per-client one refuses, so a burst of 30
+never reaches it: the per-client budget binds."""
+LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE = 5
+"""throttle.rs: failed logins per account from one source (5 per 15 min). It binds for one
+source: the per-source budget (20) is given back when it refuses, so a burst of 15 holds at most
+15 < 20 at once; the per-account budget (10) then never refuses (at most 5 reach it), so the
+clean-source lane — tried only when the per-account budget refuses — is never used."""
+REDIRECT_URI = "http://127.0.0.1:9/callback"
+
+
+@dataclass
+class Answered:
+    """One HTTP answer of a burst, with the instance that gave it."""
+
+    status: int
+    backend: str
+    retry_after: str | None
+    body: str
+
+
+async def burst(count: int, send: Any) -> list[Answered]:
+    """`count` calls of `send()` (an awaitable HTTP request) released at the same moment."""
+    go = anyio.Event()
+    answers: list[Answered] = []
+
+    async def one() -> None:
+        await go.wait()
+        response = await send()
+        answers.append(
+            Answered(
+                response.status_code,
+                response.headers.get(BACKEND_HEADER, ""),
+                response.headers.get("retry-after"),
+                response.text,
+            )
+        )
+
+    async with anyio.create_task_group() as group:
+        for _ in range(count):
+            group.start_soon(one)
+        await anyio.sleep(0.1)
+        go.set()
+    return answers
+
+
+def assert_refused(answer: Answered, what: str) -> None:
+    assert answer.status == 429, f"{what}: HTTP {answer.status} from {answer.backend}: {answer.body[:300]}"
+    assert answer.retry_after and int(answer.retry_after) > 0, f"{what}: 429 without Retry-After"
+
+
+async def register_client(http: httpx2.AsyncClient, base_url: str, auth_method: str) -> dict[str, Any]:
+    """A client registered through DCR (RFC 7591) with `auth_method` at the token endpoint."""
+    response = await http.post(
+        f"{base_url}/register",
+        json={
+            "redirect_uris": [REDIRECT_URI],
+            "client_name": "outpost multi-instance burst",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": auth_method,
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.anyio
+async def test_wrong_client_secrets_are_limited_per_deployment(cluster: Cluster) -> None:
+    """30 concurrent /token requests with a wrong client secret through the balancer (10 per
+    instance): exactly the per-client budget of them are evaluated (401 invalid_client), the
+    rest refused (429 + Retry-After) — one budget across the instances, not one each. Then the
+    right secret is refused too, through the balancer and on every instance."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with httpx2.AsyncClient(timeout=20, limits=httpx2.Limits(max_connections=100)) as http:
+            client = await register_client(http, cluster.url, "client_secret_post")
+            assert client.get("client_secret"), client
+
+            def exchange(base_url: str, secret: str) -> Any:
+                form = {
+                    "grant_type": "authorization_code",
+                    "code": secrets.token_urlsafe(32),
+                    "redirect_uri": REDIRECT_URI,
+                    "code_verifier": secrets.token_urlsafe(48),
+                    "client_id": client["client_id"],
+                    "client_secret": secret,
+                }
+                return http.post(f"{base_url}/token", data=form)
+
+            answers = await burst(30, lambda: exchange(cluster.url, "not-the-secret"))
+            assert {a.backend for a in answers} == set(primaries(cluster)), [a.backend for a in answers]
+            evaluated = [a for a in answers if a.status == 401]
+            for answer in evaluated:
+                assert json.loads(answer.body)["error"] == "invalid_client", answer.body
+            for answer in answers:
+                if answer.status != 401:
+                    assert_refused(answer, "a wrong secret past the budget")
+                    assert json.loads(answer.body)["error"] == "too_many_requests", answer.body
+            assert len(evaluated) == CLIENT_FAILURES_PER_CLIENT, [(a.backend, a.status) for a in answers]
+
+            # Refused before the secret is checked: the right one gets no further now.
+            for base_url in (cluster.url, *(i.url for i in cluster.instances)):
+                response = await exchange(base_url, client["client_secret"])
+                assert_refused(
+                    Answered(response.status_code, base_url, response.headers.get("retry-after"), response.text),
+                    "the right secret after the burst",
+                )
+
+
+def hidden_field(page: str, name: str) -> str:
+    found = re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', page)
+    assert found, f"no hidden {name!r} field in the login page: {page[:2000]}"
+    return found.group(1)
+
+
+@pytest.mark.anyio
+async def test_wrong_passwords_are_limited_per_deployment(cluster: Cluster) -> None:
+    """15 concurrent wrong-password logins for alice through the balancer (5 per instance), on
+    one pending authorization request: exactly the per-account-and-source budget of them are
+    evaluated (401, the form again with its error), the rest refused (429 + Retry-After). Then
+    alice's right password is refused too, through the balancer and on every instance."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with httpx2.AsyncClient(timeout=20, limits=httpx2.Limits(max_connections=100)) as http:
+            client = await register_client(http, cluster.url, "none")
+            verifier = secrets.token_urlsafe(48)
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            page = await http.get(
+                f"{cluster.url}/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": client["client_id"],
+                    "redirect_uri": REDIRECT_URI,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "state": secrets.token_urlsafe(16),
+                    "scope": "mcp",
+                },
+            )
+            assert page.status_code == 200, page.text
+            # The CSRF cookie (outpost_csrf) stays in the client's jar, as in a browser.
+            form = {"request": hidden_field(page.text, "request"), "csrf": hidden_field(page.text, "csrf")}
+
+            def login(base_url: str, password: str) -> Any:
+                return http.post(f"{base_url}/login", data={**form, "username": USER, "password": password})
+
+            answers = await burst(15, lambda: login(cluster.url, WRONG_PASSWORD))
+            assert {a.backend for a in answers} == set(primaries(cluster)), [a.backend for a in answers]
+            evaluated = [a for a in answers if a.status == 401]
+            for answer in evaluated:
+                assert "Wrong username or password." in answer.body, answer.body[:2000]
+            for answer in answers:
+                if answer.status != 401:
+                    assert_refused(answer, "a wrong password past the budget")
+                    assert "Too many failed sign-in attempts" in answer.body, answer.body[:2000]
+            assert len(evaluated) == LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE, [(a.backend, a.status) for a in answers]
+
+            for base_url in (cluster.url, *(i.url for i in cluster.instances)):
+                response = await login(base_url, PASSWORD)
+                assert_refused(
+                    Answered(response.status_code, base_url, response.headers.get("retry-after"), response.text),
+                    "the right password after the burst",
+                )
 
 
 # --------------------------------------------------------------------------------------------
