@@ -4,13 +4,15 @@
 //! dropped.
 
 use std::{
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::SocketAddr,
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+
+use crate::listening::{free_loopback_port, wait_until_listening};
 
 /// Where Debian installs haproxy; `OUTPOST_BENCH_HAPROXY` overrides it.
 const DEFAULT_HAPROXY: &str = "/usr/sbin/haproxy";
@@ -54,25 +56,8 @@ impl Haproxy {
             config,
             addr,
         };
-        balancer.wait_until_listening()?;
+        wait_until_listening(&mut balancer.child, "haproxy", addr, STARTUP_DEADLINE)?;
         Ok(balancer)
-    }
-
-    fn wait_until_listening(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + STARTUP_DEADLINE;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("haproxy exited at start ({status})");
-            }
-            if TcpStream::connect(self.addr).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!(
-            "haproxy did not listen on {} within {STARTUP_DEADLINE:?}",
-            self.addr
-        )
     }
 }
 
@@ -100,12 +85,6 @@ fn configuration(addr: SocketAddr, backends: &[String]) -> String {
          frontend mcp\n    bind {addr}\n    default_backend outpost\n\
          backend outpost\n    balance roundrobin\n    http-reuse always\n{servers}"
     )
-}
-
-/// A loopback address with a port nobody listens on (bound, read, released).
-fn free_loopback_port() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
-    Ok(listener.local_addr()?)
 }
 
 #[cfg(test)]

@@ -2,21 +2,24 @@
 //! that could possibly answer the same request.
 //!
 //! Run it with `cargo run --release -p outpost-bench` (see the crate README for flags and
-//! how to read the table). It measures `tools/call echo` against five targets — the bare-axum
-//! floor, bare rmcp, Outpost (2026-07-28 stateless, without and with bearer authentication)
-//! and Outpost (a 2025-11-25 session) — each
-//! in a fresh server process pinned to core 0, with the load generator pinned to core 1.
+//! how to read the table). It measures `tools/call echo` against six targets — the bare-axum
+//! floor, bare rmcp, Outpost (2026-07-28 stateless: without bearer authentication, with it on
+//! an in-memory store, with it on Redis) and Outpost (a 2025-11-25 session) — each in a fresh
+//! server process pinned to core 0, with the load generator pinned to core 1.
 //!
 //! `outpost-bench scale` measures one target behind a real load balancer (haproxy), on one
 //! instance and on several.
 //!
 //! Modules: [`targets`] builds and serves the servers, [`load`] is the load generator,
 //! [`wire`] the requests and answer checks, [`orchestrate`] the processes, [`report`] the
-//! table, [`balancer`] the haproxy child and [`scale`] the balanced measurement.
+//! table, [`balancer`] the haproxy child, [`redis`] the redis-server child (with
+//! [`listening`], what both need) and [`scale`] the balanced measurement.
 
 mod balancer;
+mod listening;
 mod load;
 mod orchestrate;
+mod redis;
 mod report;
 mod scale;
 mod targets;
@@ -87,6 +90,12 @@ enum Internal {
         target: Target,
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// The Redis of a target that keeps its state there (`redis://HOST:PORT`).
+        #[arg(long, requires = "store_prefix")]
+        store_url: Option<String>,
+        /// The prefix of its keys in that Redis.
+        #[arg(long, requires = "store_url")]
+        store_prefix: Option<String>,
     },
     /// Load one server and print the report as JSON.
     #[command(hide = true)]
@@ -110,11 +119,21 @@ enum Internal {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Internal::Serve { target, threads }) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
-            .enable_all()
-            .build()?
-            .block_on(targets::serve(target)),
+        Some(Internal::Serve {
+            target,
+            threads,
+            store_url,
+            store_prefix,
+        }) => {
+            let redis = store_url
+                .zip(store_prefix)
+                .map(|(url, prefix)| redis::RedisStore { url, prefix });
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads.max(1))
+                .enable_all()
+                .build()?
+                .block_on(targets::serve(target, redis))
+        }
         Some(Internal::Load {
             target,
             addr,

@@ -3,7 +3,10 @@
 //! and the load generator never steals from it.
 //!
 //! Both child processes are this binary (hidden `serve` / `load` subcommands). The server's
-//! stdin is a pipe held here: when this process ends, the server sees EOF and exits.
+//! stdin is a pipe held here: when this process ends, the server sees EOF and exits. A target
+//! that keeps its state in Redis gets a fresh store (prefix) per measurement in one
+//! redis-server started here for the whole run (unpinned: it is the target's store, not the
+//! target).
 
 use std::{
     io::{BufRead, BufReader},
@@ -15,7 +18,12 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{LoadArgs, RunArgs, load::LoadReport, targets::Target};
+use crate::{
+    LoadArgs, RunArgs,
+    load::LoadReport,
+    redis::{RedisServer, RedisStore},
+    targets::Target,
+};
 
 /// How long a server may take to print its address.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
@@ -42,11 +50,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Vec<Measurement>> {
     if args.pin && !pinned {
         eprintln!("warning: `taskset` not found; server and load generator are not pinned");
     }
+    let redis = args
+        .targets
+        .iter()
+        .any(|target| target.uses_redis())
+        .then(RedisServer::start)
+        .transpose()?;
     let mut measurements = Vec::new();
     for round in 0..args.rounds.max(1) {
         for &target in &args.targets {
             eprintln!("round {}: measuring {} …", round + 1, target.name());
-            let report = measure(&exe, pinned, target, args)
+            let store = redis.as_ref().filter(|_| target.uses_redis());
+            let report = measure(&exe, pinned, target, store, args)
                 .with_context(|| format!("measuring {}", target.name()))?;
             measurements.push(Measurement {
                 round,
@@ -58,12 +73,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Vec<Measurement>> {
     Ok(measurements)
 }
 
-fn measure(exe: &Path, pinned: bool, target: Target, args: &RunArgs) -> anyhow::Result<LoadReport> {
+fn measure(
+    exe: &Path,
+    pinned: bool,
+    target: Target,
+    redis: Option<&RedisServer>,
+    args: &RunArgs,
+) -> anyhow::Result<LoadReport> {
+    let store = redis.map(RedisServer::fresh_store);
     let server = ServerProcess::start(
         exe,
         pinned.then_some(SERVER_CORE),
         target,
         args.server_threads,
+        store.as_ref(),
     )?;
     let report = load(
         exe,
@@ -123,22 +146,27 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts a server for `target` with `threads` runtime workers (on `core`, if given) and
-    /// waits for its address.
+    /// Starts a server for `target` with `threads` runtime workers (on `core`, if given; on
+    /// `store`, for a target that uses Redis) and waits for its address.
     pub fn start(
         exe: &Path,
         core: Option<&str>,
         target: Target,
         threads: usize,
+        store: Option<&RedisStore>,
     ) -> anyhow::Result<Self> {
-        let mut child = command(exe, core)
-            .args([
-                "serve",
-                "--target",
-                target.name(),
-                "--threads",
-                &threads.to_string(),
-            ])
+        let mut command = command(exe, core);
+        command.args([
+            "serve",
+            "--target",
+            target.name(),
+            "--threads",
+            &threads.to_string(),
+        ]);
+        if let Some(store) = store {
+            command.args(["--store-url", &store.url, "--store-prefix", &store.prefix]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

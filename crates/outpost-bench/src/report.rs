@@ -12,7 +12,7 @@ pub fn table(conditions: &str, measurements: &[Measurement]) -> String {
     let _ = writeln!(out, "{conditions}");
     let _ = writeln!(
         out,
-        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>13} {:>7}",
+        "{:<18} {:>10} {:>9} {:>9} {:>9} {:>13} {:>7}",
         "target", "req/s", "p50 ms", "p99 ms", "vs floor", "(min–max)", "errors"
     );
     let mut targets: Vec<Target> = Vec::new();
@@ -46,7 +46,7 @@ pub fn table(conditions: &str, measurements: &[Measurement]) -> String {
         let errors: u64 = runs.iter().map(|m| m.report.errors).sum();
         let _ = writeln!(
             out,
-            "{:<16} {rps:>10.0} {p50:>9.3} {p99:>9.3} {ratio:>9} {spread:>13} {errors:>7}",
+            "{:<18} {rps:>10.0} {p50:>9.3} {p99:>9.3} {ratio:>9} {spread:>13} {errors:>7}",
             target.name(),
         );
     }

@@ -5,7 +5,9 @@
 //!
 //! Nothing is pinned: the instances, haproxy and the load generator share every core, which
 //! is what limits a many-instance figure on a small machine (the table's last column says
-//! how each setup compares with one instance behind the balancer).
+//! how each setup compares with one instance behind the balancer). A target on Redis gets one
+//! redis-server for the three setups, and each setup a fresh prefix that all its instances
+//! share; the load carries the token the first instance minted.
 
 use std::fmt::Write as _;
 
@@ -16,6 +18,7 @@ use crate::{
     balancer::Haproxy,
     load::LoadReport,
     orchestrate::{ServerProcess, load},
+    redis::RedisServer,
     targets::Target,
 };
 
@@ -23,7 +26,8 @@ use crate::{
 #[derive(clap::Args, Clone)]
 pub struct ScaleArgs {
     /// The target every instance serves (one whose answers do not depend on which instance
-    /// gets a request: a token minted by one in-memory instance is unknown to the others).
+    /// gets a request: a token minted by one in-memory instance is unknown to the others, one
+    /// minted on Redis is known to all).
     #[arg(long, value_enum, default_value_t = Target::Outpost)]
     target: Target,
     /// Instances behind the balancer in the last setup.
@@ -47,12 +51,17 @@ pub fn run(args: &ScaleArgs) -> anyhow::Result<String> {
     if !args.target.is_instance_independent() {
         bail!(
             "{} cannot be spread over instances (each would know only its own tokens or \
-             sessions); use floor, rmcp or outpost",
+             sessions); use floor, rmcp, outpost or outpost-auth-redis",
             args.target.name()
         );
     }
     let exe = std::env::current_exe().context("cannot locate the outpost-bench binary")?;
     let instances = args.instances.max(1);
+    let redis = args
+        .target
+        .uses_redis()
+        .then(RedisServer::start)
+        .transpose()?;
     let mut setups = Vec::new();
     for (name, count, balanced) in [
         ("1 instance, direct".to_owned(), 1, false),
@@ -60,7 +69,8 @@ pub fn run(args: &ScaleArgs) -> anyhow::Result<String> {
         (format!("{instances} instances, haproxy"), instances, true),
     ] {
         eprintln!("measuring {} on {name} …", args.target.name());
-        let report = measure(&exe, args, count, balanced).with_context(|| name.clone())?;
+        let report =
+            measure(&exe, args, redis.as_ref(), count, balanced).with_context(|| name.clone())?;
         setups.push(Setup { name, report });
     }
     Ok(table(args, &setups))
@@ -69,11 +79,13 @@ pub fn run(args: &ScaleArgs) -> anyhow::Result<String> {
 fn measure(
     exe: &std::path::Path,
     args: &ScaleArgs,
+    redis: Option<&RedisServer>,
     instances: usize,
     balanced: bool,
 ) -> anyhow::Result<LoadReport> {
+    let store = redis.map(RedisServer::fresh_store);
     let servers = (0..instances)
-        .map(|_| ServerProcess::start(exe, None, args.target, args.server_threads))
+        .map(|_| ServerProcess::start(exe, None, args.target, args.server_threads, store.as_ref()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
     let balancer = balanced.then(|| Haproxy::start(&addrs)).transpose()?;
@@ -81,7 +93,8 @@ fn measure(
         Some(balancer) => balancer.addr.to_string(),
         None => addrs[0].clone(),
     };
-    load(exe, None, args.target, &addr, None, &args.load)
+    let token = servers[0].token.as_deref();
+    load(exe, None, args.target, &addr, token, &args.load)
 }
 
 fn table(args: &ScaleArgs, setups: &[Setup]) -> String {

@@ -12,14 +12,16 @@
 //!   request carries an ES256 access token bound to a grant in a store, so each one pays the
 //!   bearer layer (cached verification, cached revocation check, baseline scope) and the
 //!   per-tool scope check.
+//! - `outpost-auth-redis`: `outpost-auth` with its user, client, grant and signing key in Redis
+//!   (`--store redis://`): the revocation check asks Redis once per grant per cache period.
+//!   Instances on the same Redis and prefix share the key and the grant, so a token minted by
+//!   one verifies on all of them.
 
 use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Json, Router, body::Bytes, http::StatusCode, response::IntoResponse, routing::post};
 use outpost_reference::ReferenceServer;
-
-mod authenticated;
 use rmcp::transport::{
     StreamableHttpServerConfig, StreamableHttpService,
     streamable_http_server::session::local::LocalSessionManager,
@@ -27,6 +29,10 @@ use rmcp::transport::{
 use serde_json::{Value, json};
 use tokio::{io::AsyncReadExt, net::TcpListener};
 use tokio_util::sync::CancellationToken;
+
+use crate::redis::RedisStore;
+
+mod authenticated;
 
 /// What is being measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,15 +47,18 @@ pub enum Target {
     OutpostSession,
     /// Outpost's router with bearer authentication, 2026-07-28 stateless requests.
     OutpostAuth,
+    /// The same with the grant and the signing key in Redis.
+    OutpostAuthRedis,
 }
 
 impl Target {
     /// Every target, floor first (the others are reported relative to it).
-    pub const ALL: [Target; 5] = [
+    pub const ALL: [Target; 6] = [
         Target::Floor,
         Target::Rmcp,
         Target::Outpost,
         Target::OutpostAuth,
+        Target::OutpostAuthRedis,
         Target::OutpostSession,
     ];
 
@@ -61,13 +70,22 @@ impl Target {
             Target::Outpost => "outpost",
             Target::OutpostSession => "outpost-session",
             Target::OutpostAuth => "outpost-auth",
+            Target::OutpostAuthRedis => "outpost-auth-redis",
         }
     }
 
     /// Whether any of several instances can answer any request: no per-process token or
-    /// session is involved.
+    /// session is involved, or what the token needs (key, grant) is in the store they share.
     pub fn is_instance_independent(self) -> bool {
-        matches!(self, Target::Floor | Target::Rmcp | Target::Outpost)
+        matches!(
+            self,
+            Target::Floor | Target::Rmcp | Target::Outpost | Target::OutpostAuthRedis
+        )
+    }
+
+    /// Whether the server keeps its state in a Redis the orchestrator provides.
+    pub fn uses_redis(self) -> bool {
+        self == Target::OutpostAuthRedis
     }
 
     /// Whether the load generator opens a session on each connection.
@@ -75,8 +93,9 @@ impl Target {
         self == Target::OutpostSession
     }
 
-    /// The router to serve and, for `outpost-auth`, the bearer token requests must carry.
-    async fn router(self) -> anyhow::Result<(Router, Option<String>)> {
+    /// The router to serve and, for the authenticated targets, the bearer token requests must
+    /// carry; `redis` is the store of a target that [uses Redis](Target::uses_redis).
+    async fn router(self, redis: Option<&RedisStore>) -> anyhow::Result<(Router, Option<String>)> {
         let reference = ReferenceServer::new();
         let router = match self {
             Target::Floor => Router::new().route("/mcp", post(floor)),
@@ -92,7 +111,11 @@ impl Target {
             Target::Outpost | Target::OutpostSession => {
                 outpost::Outpost::with_factory(move || reference.for_session()).router()
             }
-            Target::OutpostAuth => return authenticated::router(reference).await,
+            Target::OutpostAuth => return authenticated::in_memory(reference).await,
+            Target::OutpostAuthRedis => {
+                let redis = redis.context("outpost-auth-redis needs --store-url")?;
+                return authenticated::on_redis(reference, redis).await;
+            }
         };
         Ok((router, None))
     }
@@ -118,15 +141,16 @@ async fn floor(body: Bytes) -> axum::response::Response {
     .into_response()
 }
 
-/// Serves `target` on a loopback port, prints `LISTENING <addr>` (then ` <token>` for a target
-/// that needs one) on stdout, and runs until stdin closes (the orchestrator holds the other
-/// end, so the server never outlives it).
-pub async fn serve(target: Target) -> anyhow::Result<()> {
+/// Serves `target` (on `redis`, for a target that [uses Redis](Target::uses_redis)) on a
+/// loopback port, prints `LISTENING <addr>` (then ` <token>` for a target that needs one) on
+/// stdout, and runs until stdin closes (the orchestrator holds the other end, so the server
+/// never outlives it).
+pub async fn serve(target: Target, redis: Option<RedisStore>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("cannot bind a loopback port")?;
     let addr = listener.local_addr()?;
-    let (router, token) = target.router().await?;
+    let (router, token) = target.router(redis.as_ref()).await?;
     let mut stdout = std::io::stdout().lock();
     match token {
         Some(token) => writeln!(stdout, "LISTENING {addr} {token}")?,

@@ -1,65 +1,23 @@
 //! `--store redis://…` from the command line: the password from OUTPOST_STORE_PASSWORD or
 //! --store-password-file (and never in an error), --store-prefix keeping deployments apart.
 
+mod common;
+
 use std::{
     io::Write as _,
-    net::{TcpListener, TcpStream},
-    process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Output, Stdio},
 };
 
-const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
+use common::{OUTPOST, redis::Redis};
+
 const PASSWORD: &str = "store-pass-7f3a";
-
-/// A password-protected redis-server on a free port, killed on drop.
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Redis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let child = Command::new("/usr/bin/redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--requirepass",
-                PASSWORD,
-            ])
-            .arg("--dir")
-            .arg(env!("CARGO_TARGET_TMPDIR"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { port, child }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn users(redis: &Redis, args: &[&str], env_password: Option<&str>, stdin: &str) -> Output {
     let mut command = Command::new(OUTPOST);
     command
         .arg("users")
         .args(args)
-        .args(["--store", &format!("redis://127.0.0.1:{}", redis.port)])
+        .args(["--store", &redis.url()])
         .env_remove("OUTPOST_STORE")
         .env_remove("OUTPOST_STORE_PASSWORD")
         .env_remove("OUTPOST_STORE_PREFIX")
@@ -84,7 +42,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn users_live_in_redis_under_their_prefix() {
-    let redis = Redis::start();
+    let redis = Redis::start(Some(PASSWORD));
     let prefix = ["--store-prefix", "cli-a:"];
     let added = users(
         &redis,

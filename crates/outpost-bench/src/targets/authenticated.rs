@@ -1,6 +1,9 @@
-//! The `outpost-auth` target: the reference server behind Outpost's resource server, set up
-//! the way `outpost serve` sets it up (baseline scope, per-tool scopes, revocation through a
-//! store), with one user, client and grant in an in-memory store and a token minted for them.
+//! The `outpost-auth` and `outpost-auth-redis` targets: the reference server behind Outpost's
+//! resource server, set up the way `outpost serve` sets it up (signing keys loaded from the
+//! store, baseline scope, per-tool scopes, revocation through the store), with a user, a
+//! client and a grant in the store and a token minted for them. `outpost-auth` keeps all of it
+//! in memory, `outpost-auth-redis` in Redis, where every instance on the same prefix finds the
+//! key and the grant of the others (so any instance's token is good on every one).
 
 use std::{
     sync::{Arc, RwLock},
@@ -9,21 +12,22 @@ use std::{
 
 use anyhow::Context;
 use axum::Router;
-use outpost::auth::server::password::hash_password;
 use outpost::{
     AuthMode, Outpost, ServerConfig,
     auth::{
         access_token::{AccessClaims, issue},
-        keyring::Keyring,
         resource::{ResourceServerConfig, RevocationCheck, canonical_resource},
         scope::Scope,
+        server::{AuthorizationServer, password::hash_password},
     },
     store::{
-        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, Store,
-        TokenEndpointAuthMethod, UserId, UserRecord, Username,
+        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, Store, StoreError,
+        StoreOptions, TokenEndpointAuthMethod, UserId, UserRecord, Username,
     },
 };
 use outpost_reference::ReferenceServer;
+
+use crate::redis::RedisStore;
 
 /// The issuer the bench's tokens name.
 const ISSUER: &str = "http://127.0.0.1:8000";
@@ -32,11 +36,36 @@ const SCOPE: &str = "mcp";
 /// How long the minted token lives: longer than any run.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
-/// The protected router and a token for it.
-pub async fn router(reference: ReferenceServer) -> anyhow::Result<(Router, Option<String>)> {
+/// `outpost-auth`: the protected router over an in-memory store, and a token for it.
+pub async fn in_memory(reference: ReferenceServer) -> anyhow::Result<(Router, Option<String>)> {
+    router(reference, Store::memory()).await
+}
+
+/// `outpost-auth-redis`: the protected router over the store `redis` names, and a token for
+/// it.
+pub async fn on_redis(
+    reference: ReferenceServer,
+    redis: &RedisStore,
+) -> anyhow::Result<(Router, Option<String>)> {
+    let options = StoreOptions {
+        prefix: Some(redis.prefix.clone()),
+        ..StoreOptions::default()
+    };
+    let store = outpost::store::open_with(&redis.url, &options)
+        .await
+        .with_context(|| format!("cannot open the store at {}", redis.url))?;
+    router(reference, store).await
+}
+
+/// The protected router over `store`, and a token for it.
+async fn router(
+    reference: ReferenceServer,
+    store: Store,
+) -> anyhow::Result<(Router, Option<String>)> {
     let now = unix_now();
-    let keyring = Keyring::generate(now, TOKEN_LIFETIME).context("cannot generate a key")?;
-    let store = Store::memory();
+    let keyring = AuthorizationServer::load_keyring(&store, TOKEN_LIFETIME, now)
+        .await
+        .context("cannot load the signing key")?;
     let grant_id = seed(&store, now).await?;
 
     let config = ServerConfig::default();
@@ -68,22 +97,14 @@ pub async fn router(reference: ReferenceServer) -> anyhow::Result<(Router, Optio
     Ok((router, Some(token)))
 }
 
-/// A user, a client and a live grant for them; returns the grant.
+/// The bench user and client (kept if another instance on the store created them) and a new
+/// live grant for them; returns the grant.
 async fn seed(store: &Store, now: i64) -> anyhow::Result<GrantId> {
-    let user = UserId::random();
-    store
-        .users
-        .create(UserRecord {
-            id: user,
-            username: Username::parse("bench")?,
-            password_hash: hash_password("bench-password")?,
-            created_at: now,
-        })
-        .await?;
+    let user = bench_user(store, now).await?;
     let client_id = ClientId::parse("bench-client")?;
     store
         .clients
-        .insert(ClientRecord {
+        .upsert(ClientRecord {
             client_id: client_id.clone(),
             client_secret_hash: None,
             client_name: Some("outpost-bench".into()),
@@ -110,6 +131,35 @@ async fn seed(store: &Store, now: i64) -> anyhow::Result<GrantId> {
         })
         .await?;
     Ok(grant_id)
+}
+
+/// The id of the user `bench`, created unless it exists.
+async fn bench_user(store: &Store, now: i64) -> anyhow::Result<UserId> {
+    let username = Username::parse("bench")?;
+    if let Some(user) = store.users.get_by_username(&username).await? {
+        return Ok(user.id);
+    }
+    let id = UserId::random();
+    let created = store
+        .users
+        .create(UserRecord {
+            id,
+            username: username.clone(),
+            password_hash: hash_password("bench-password")?,
+            created_at: now,
+        })
+        .await;
+    match created {
+        Ok(()) => Ok(id),
+        // Another instance starting at the same moment created it first.
+        Err(StoreError::Conflict(_)) => Ok(store
+            .users
+            .get_by_username(&username)
+            .await?
+            .context("the bench user vanished")?
+            .id),
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn unix_now() -> i64 {

@@ -1,6 +1,9 @@
 //! What the process tests share: the `outpost` binary, free ports, temporary directories, a
-//! running `outpost serve`, access tokens signed with a store's key, and JSON-RPC answers.
+//! running `outpost serve`, access tokens signed with a store's key (bound to a grant or not),
+//! JSON-RPC answers, and a redis-server ([`redis`]).
 #![allow(dead_code)]
+
+pub mod redis;
 
 use std::{
     net::TcpListener,
@@ -9,11 +12,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use outpost::auth::{
-    access_token::{AccessClaims, issue},
-    resource::canonical_resource,
-    scope::Scope,
-    server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
+use outpost::{
+    auth::{
+        access_token::{AccessClaims, issue},
+        resource::canonical_resource,
+        scope::Scope,
+        server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
+    },
+    store::{
+        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, Store,
+        TokenEndpointAuthMethod, Username,
+    },
 };
 use serde_json::Value;
 
@@ -121,28 +130,89 @@ pub fn token(store_url: &str, base: &str, subject: &str) -> String {
     let store = runtime
         .block_on(outpost::store::open(store_url))
         .expect("open the store");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let keyring = runtime
-        .block_on(AuthorizationServer::load_keyring(
-            &store,
-            DEFAULT_ACCESS_TOKEN_LIFETIME,
-            now,
-        ))
+    runtime.block_on(mint(&store, base, subject, None))
+}
+
+/// Like [`token`], for the user `username`, bound to a new live grant of that user to the
+/// client `{CLIENT}` (created if missing): the server checks the grant for revocation, as it
+/// does for every token its authorization server issues.
+pub fn granted_token(store_url: &str, base: &str, username: &str) -> String {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = outpost::store::open(store_url)
+            .await
+            .expect("open the store");
+        let user = store
+            .users
+            .get_by_username(&Username::parse(username).expect("username"))
+            .await
+            .expect("read the user")
+            .unwrap_or_else(|| panic!("no user {username}"));
+        let client_id = ClientId::parse(CLIENT).expect("client id");
+        store
+            .clients
+            .upsert(ClientRecord {
+                client_id: client_id.clone(),
+                client_secret_hash: None,
+                client_name: Some("outpost-cli tests".into()),
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                grant_types: vec!["authorization_code".into()],
+                response_types: vec!["code".into()],
+                token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+                application_type: ApplicationType::Native,
+                scope: Some("mcp".into()),
+                created_at: unix_now(),
+            })
+            .await
+            .expect("store the client");
+        let grant = GrantId::random();
+        store
+            .grants
+            .create_grant(GrantRecord {
+                grant_id: grant,
+                user_id: user.id,
+                client_id,
+                scope: "mcp".into(),
+                resource: None,
+                created_at: unix_now(),
+                revoked_at: None,
+            })
+            .await
+            .expect("store the grant");
+        mint(&store, base, &user.id.to_string(), Some(grant)).await
+    })
+}
+
+/// The client [`granted_token`]'s grants are for.
+const CLIENT: &str = "session-test";
+
+/// A token for `subject` (through `grant`, if given) signed with the store's active key.
+async fn mint(store: &Store, base: &str, subject: &str, grant: Option<GrantId>) -> String {
+    let now = unix_now();
+    let keyring = AuthorizationServer::load_keyring(store, DEFAULT_ACCESS_TOKEN_LIFETIME, now)
+        .await
         .expect("the server's keys");
-    let claims = AccessClaims::new(
+    let mut claims = AccessClaims::new(
         base,
         subject,
         &canonical_resource(base),
-        "session-test",
+        CLIENT,
         Scope::parse("mcp").expect("scope"),
         now,
         Duration::from_secs(600),
     )
     .expect("claims");
+    if let Some(grant) = grant {
+        claims = claims.with_grant_id(grant.to_string());
+    }
     issue(&keyring, &claims).expect("token")
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
 }
 
 /// The JSON-RPC answer in a body that is JSON, or an SSE stream (session requests stream).
