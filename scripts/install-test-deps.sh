@@ -5,6 +5,7 @@
 # it prints the one command to run and exits non-zero. scripts/test.sh runs it as its first stage.
 set -euo pipefail
 me=install-test-deps
+CARGO_DENY_VERSION=0.20.2
 
 # What the tests need, one `want` line each: the Debian packages that provide it, why, and a
 # command that succeeds when it is already there. A new need (a server the tests start, say) is
@@ -29,7 +30,7 @@ needs() {
     # a real load balancer, on a real Redis.
     want haproxy "the load balancer in front of the multi-instance tests" \
         test -x "${HAPROXY_BIN:-/usr/sbin/haproxy}"
-    want redis-server "the Redis the multi-instance tests share" \
+    want redis-server "the Redis the store tests, the multi-instance tests and the bench start" \
         command -v "${REDIS_SERVER_BIN:-redis-server}"
 }
 
@@ -74,6 +75,12 @@ if ! rustfmt --version >/dev/null 2>&1 || ! cargo-clippy --version >/dev/null 2>
     fi
     echo "$me: rustup component add rustfmt clippy (for the fmt and clippy stages)"
     rustup component add rustfmt clippy
+fi
+# cargo-deny checks licences, bans and sources (the deny stage); built from crates.io into the
+# user's ~/.cargo/bin, no root needed. Pinned, so a new release cannot change the verdict.
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+    echo "$me: cargo install cargo-deny $CARGO_DENY_VERSION (for the deny stage; takes a few minutes)"
+    cargo install --quiet --locked cargo-deny --version "$CARGO_DENY_VERSION"
 fi
 
 check

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: first whatever the tests need that is missing on this
 # Debian machine (scripts/install-test-deps.sh: apt-get as root, else it prints the command to
-# run), then formatting, lints, unit and integration tests (real HTTP on loopback, rmcp's
+# run), then formatting, lints, the dependency policy (cargo deny: licences, bans, sources;
+# deny.toml), unit and integration tests (real HTTP on loopback, rmcp's
 # client), the official Python MCP SDK against the server, then against three instances on one store
 # behind haproxy (a stage of its own, multi-instance), the MCP App in headless Chromium under
 # the official ext-apps AppBridge, the OAuth login and consent pages in headless Chromium, then
@@ -17,6 +18,7 @@ trap stage_summary EXIT
 stage deps scripts/install-test-deps.sh
 stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+stage deny cargo deny --locked check bans licenses sources
 stage cargo-test cargo test --workspace --all-targets --locked
 stage build cargo build -p outpost-cli --locked
 stage no-auth-library scripts/no-auth-library-test.sh
