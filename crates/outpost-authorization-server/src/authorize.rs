@@ -19,8 +19,9 @@
 //!    (`invalid_target`).
 //!
 //! A valid request is stored server-side ([`PendingRequests`](super::pending::PendingRequests),
-//! in the store, so any instance can serve the next steps) and the login page is shown with its
-//! id and a CSRF token. A source that started too many requests lately gets a 429 page.
+//! in the store, so any instance can serve the next steps), bound to this browser
+//! ([`BrowserBinding`]: a cookie, set here when the browser has none), and the login page is
+//! shown with its id and a CSRF token. A source that started too many requests lately gets a 429 page.
 
 use axum::{
     extract::{RawQuery, State},
@@ -31,6 +32,7 @@ use url::Url;
 
 use super::{
     AuthorizationServer,
+    browser::BrowserBinding,
     clients::{self, ClientResolutionError},
     csrf,
     form::FormParams,
@@ -115,7 +117,16 @@ pub async fn authorize(
     let now = server.now();
     let client_name = pending.client_name.clone();
     let pending_redirect = pending.redirect_uri.clone();
-    let request_id = match server.pending().insert(pending, source, now).await {
+    let (browser, browser_cookie) =
+        match BrowserBinding::for_request(&headers, server.issuer_is_https()) {
+            Ok(pair) => pair,
+            Err(error) => return pages::internal_error(error),
+        };
+    let request_id = match server
+        .pending()
+        .insert(pending, &browser, source, now)
+        .await
+    {
         Ok(id) => id,
         Err(PendingError::TooMany { retry_after }) => {
             return pages::too_many_requests(
@@ -141,7 +152,11 @@ pub async fn authorize(
         message: None,
         action: "login",
     };
-    pages::render_form(StatusCode::OK, &page, cookie, &pending_redirect)
+    let mut response = pages::render_form(StatusCode::OK, &page, cookie, &pending_redirect);
+    if let Some(cookie) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// The name shown to the user: the registered `client_name`, else the client id.

@@ -24,6 +24,7 @@
 //!
 //! - `authorize` — `GET /authorize`: validates the request, keeps it server-side
 //!   ([`pending`]) and shows the login page.
+//! - `browser` — the cookie that binds a pending request to the browser that opened it.
 //! - `login` — `POST /login`: CSRF check (`csrf`), password, the failed-login policy
 //!   ([`throttle::lockout`]).
 //! - `consent` — the consent page and `POST /consent`: remembers consent, issues the code.
@@ -46,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod authorize;
+mod browser;
 pub mod cimd;
 mod client_auth;
 mod clients;
