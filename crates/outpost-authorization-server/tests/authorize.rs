@@ -240,3 +240,5 @@ mod lockout;
 mod metadata_host;
 #[path = "authorize/outage.rs"]
 mod outage;
+#[path = "authorize/registered_scope.rs"]
+mod registered_scope;
