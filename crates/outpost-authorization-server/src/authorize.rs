@@ -13,14 +13,16 @@
 //!    `state` and `iss` (RFC 9207): `response_type` must be `code`
 //!    (`unsupported_response_type`); PKCE is required with `code_challenge_method=S256`
 //!    (OAuth 2.1 §4.1.1; missing or `plain` is `invalid_request`); `scope` defaults to the
-//!    server's default scope; unsupported scopes are left out, and a request naming no
-//!    supported scope is `invalid_scope`; `resource`
+//!    server's default scope; unsupported scopes, and scopes beyond the client's registered
+//!    `scope` when it registered one, are left out, and a request left with no scope is
+//!    `invalid_scope`; `resource`
 //!    (RFC 8707 §2), when given, must be the protected resource this server issues tokens for
 //!    (`invalid_target`).
 //!
 //! A valid request is stored server-side ([`PendingRequests`](super::pending::PendingRequests),
-//! in the store, so any instance can serve the next steps) and the login page is shown with its
-//! id and a CSRF token. A source that started too many requests lately gets a 429 page.
+//! in the store, so any instance can serve the next steps), bound to this browser
+//! ([`BrowserBinding`]: a cookie, set here when the browser has none), and the login page is
+//! shown with its id and a CSRF token. A source that started too many requests lately gets a 429 page.
 
 use axum::{
     extract::{RawQuery, State},
@@ -31,6 +33,7 @@ use url::Url;
 
 use super::{
     AuthorizationServer,
+    browser::BrowserBinding,
     clients::{self, ClientResolutionError},
     csrf,
     form::FormParams,
@@ -85,7 +88,7 @@ pub async fn authorize(
         Ok(challenge) => challenge,
         Err(error) => return fail("invalid_request", &error.to_string()),
     };
-    let scope = match requested_scope(&server, params.get("scope")) {
+    let scope = match requested_scope(&server, &client, params.get("scope")) {
         Ok(scope) => scope,
         Err(message) => return fail("invalid_scope", &message),
     };
@@ -115,7 +118,16 @@ pub async fn authorize(
     let now = server.now();
     let client_name = pending.client_name.clone();
     let pending_redirect = pending.redirect_uri.clone();
-    let request_id = match server.pending().insert(pending, source, now).await {
+    let (browser, browser_cookie) =
+        match BrowserBinding::for_request(&headers, server.issuer_is_https()) {
+            Ok(pair) => pair,
+            Err(error) => return pages::internal_error(error),
+        };
+    let request_id = match server
+        .pending()
+        .insert(pending, &browser, source, now)
+        .await
+    {
         Ok(id) => id,
         Err(PendingError::TooMany { retry_after }) => {
             return pages::too_many_requests(
@@ -141,7 +153,11 @@ pub async fn authorize(
         message: None,
         action: "login",
     };
-    pages::render_form(StatusCode::OK, &page, cookie, &pending_redirect)
+    let mut response = pages::render_form(StatusCode::OK, &page, cookie, &pending_redirect);
+    if let Some(cookie) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// The name shown to the user: the registered `client_name`, else the client id.
@@ -224,23 +240,41 @@ fn checked_redirect_uri(client: &ClientRecord, requested: Option<&str>) -> Resul
     }
 }
 
-/// The requested scope, or the default when none is named. Scopes this server does not know
-/// are left out (RFC 6749 §3.3 lets the server partially ignore the request; clients often add
-/// `offline_access` or OpenID scopes out of habit), and the token response says what was
-/// granted; a request naming no supported scope at all is refused.
-fn requested_scope(server: &AuthorizationServer, requested: Option<&str>) -> Result<Scope, String> {
-    let Some(requested) = requested else {
-        return Ok(server.default_scope.clone());
+/// The requested scope, or the default when none is named, narrowed to what this server
+/// supports and, when the client registered a `scope` (RFC 7591 §2, by registration or in its
+/// metadata document), to that: a client never gets more than it registered. Scopes beyond
+/// either are left out rather than refused (RFC 6749 §3.3 lets the server partially ignore
+/// the request, and the token response's `scope` says what was granted): MCP clients ask for
+/// the `scope` of a `WWW-Authenticate` challenge or every `scopes_supported`, not for what
+/// they registered, and would otherwise never get a token. A request left with no scope at
+/// all is refused (`invalid_scope`).
+fn requested_scope(
+    server: &AuthorizationServer,
+    client: &ClientRecord,
+    requested: Option<&str>,
+) -> Result<Scope, String> {
+    let asked = match requested.map(Scope::parse).transpose() {
+        Ok(Some(scope)) if !scope.is_empty() => scope,
+        Ok(_) => server.default_scope.clone(),
+        Err(error) => return Err(error.to_string()),
     };
-    let scope = Scope::parse(requested).map_err(|e| e.to_string())?;
-    if scope.is_empty() {
-        return Ok(server.default_scope.clone());
-    }
     let supported = Scope::parse(&server.scopes_supported.join(" ")).unwrap_or_default();
-    let granted = scope.intersection(&supported);
+    let granted = asked.intersection(&supported);
     if granted.is_empty() {
         return Err(format!(
-            "none of the requested scopes ({scope}) is supported; supported: {supported}"
+            "none of the requested scopes ({asked}) is supported; supported: {supported}"
+        ));
+    }
+    let Some(registered) = client.scope.as_deref() else {
+        return Ok(granted);
+    };
+    let registered = Scope::parse(registered)
+        .map_err(|e| format!("the client's registered scope is invalid: {e}"))?;
+    let granted = granted.intersection(&registered);
+    if granted.is_empty() {
+        return Err(format!(
+            "none of the requested scopes ({asked}) is registered for this client; \
+             registered: {registered}"
         ));
     }
     Ok(granted)

@@ -5,7 +5,8 @@
 //! The page names the client, the redirect URI's host and the scopes; for a Client ID Metadata
 //! Document client, whose name is whatever its document says, it shows first the host that
 //! published the document (the `client_id` URL's), which is what identifies it. The POST
-//! must carry the CSRF token ([`crate::csrf`]) and a pending request that a user has signed in to.
+//! must carry the CSRF token ([`crate::csrf`]) and a pending request that a user has signed in
+//! to, from the browser that opened it ([`crate::browser`]).
 //! Approve remembers the consent (so the next authorization of this user and client skips
 //! the page) and issues the authorization code: a 256-bit [`Secret`] stored only as its
 //! SHA-256 with the user, client, redirect URI, scope, resource and PKCE challenge, for the
@@ -18,6 +19,7 @@ use url::Url;
 use super::{
     AuthorizationServer,
     authorize::redirect_to_client,
+    browser::BrowserBinding,
     clients,
     login::{expired, verified_form},
     pages::{self, ConsentPage},
@@ -61,8 +63,16 @@ pub async fn consent(
     };
     let now = server.now();
     let request_id = form.get("request").unwrap_or_default();
-    // Only a request someone signed in to may be decided; it ends here either way.
-    let pending = match server.pending().take_signed_in(request_id, now).await {
+    let Some(browser) = BrowserBinding::from_headers(&headers) else {
+        return expired();
+    };
+    // Only a request someone signed in to, from the browser that opened it, may be decided;
+    // it ends here either way. Another browser's attempt leaves it pending.
+    let pending = match server
+        .pending()
+        .take_signed_in(request_id, &browser, now)
+        .await
+    {
         Ok(Some(pending)) => pending,
         Ok(None) => return expired(),
         Err(error) => return pages::internal_error(error),

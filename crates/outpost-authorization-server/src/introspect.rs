@@ -2,7 +2,11 @@
 //! verify tokens locally.
 //!
 //! The caller must be a registered confidential client (RFC 7662 §2.1 requires authorization;
-//! a public client proves nothing): otherwise 401 `invalid_client`. An active token answers
+//! a public client proves nothing): otherwise 401 `invalid_client`. It learns about a token
+//! only when the token was issued to it, or when it is one of the server's resource servers
+//! ([`AuthorizationServer::resource_servers`]); about any other client's token it hears
+//! `{"active": false}`, as RFC 7662 §4 allows, so a self-registered client cannot find out
+//! whose a token is. An active token answers
 //! `active: true` with its `scope`, `client_id`, `username`, `sub`, `aud`, `iss`, `exp` (and
 //! `iat`, `token_type: "Bearer"` for access tokens); anything else — unknown, expired, rotated,
 //! revoked, forged — answers only `{"active": false}` (RFC 7662 §2.2). Failed client
@@ -24,6 +28,7 @@ use super::{
     inspection::{TokenKind, inspect},
     throttle::ClientIp,
 };
+use outpost_store::ClientId;
 
 /// The introspection response (RFC 7662 §2.2). Everything but `active` is left out for an
 /// inactive token.
@@ -77,19 +82,29 @@ pub async fn introspect(
     }
     let token = form.require("token")?;
     let response = match inspect(&server, token, server.now()).await? {
-        Some(facts) if facts.active => IntrospectionResponse {
-            active: true,
-            scope: (!facts.scope.is_empty()).then_some(facts.scope),
-            client_id: Some(facts.client_id),
-            username: facts.username,
-            sub: Some(facts.sub),
-            aud: Some(facts.aud),
-            iss: Some(server.issuer.clone()),
-            exp: Some(facts.exp),
-            iat: facts.iat,
-            token_type: (facts.kind == TokenKind::Access).then_some("Bearer"),
-        },
+        Some(facts)
+            if facts.active && may_see(&server, &client.record.client_id, &facts.client_id) =>
+        {
+            IntrospectionResponse {
+                active: true,
+                scope: (!facts.scope.is_empty()).then_some(facts.scope),
+                client_id: Some(facts.client_id),
+                username: facts.username,
+                sub: Some(facts.sub),
+                aud: Some(facts.aud),
+                iss: Some(server.issuer.clone()),
+                exp: Some(facts.exp),
+                iat: facts.iat,
+                token_type: (facts.kind == TokenKind::Access).then_some("Bearer"),
+            }
+        }
         _ => IntrospectionResponse::default(),
     };
     Ok(no_store_json(StatusCode::OK, &response))
+}
+
+/// Whether `caller` may learn about a token issued to `issued_to`: its own, or any as a
+/// resource server.
+fn may_see(server: &AuthorizationServer, caller: &ClientId, issued_to: &str) -> bool {
+    caller.as_str() == issued_to || server.resource_servers.contains(caller)
 }

@@ -24,6 +24,7 @@
 //!
 //! - `authorize` — `GET /authorize`: validates the request, keeps it server-side
 //!   ([`pending`]) and shows the login page.
+//! - `browser` — the cookie that binds a pending request to the browser that opened it.
 //! - `login` — `POST /login`: CSRF check (`csrf`), password, the failed-login policy
 //!   ([`throttle::lockout`]).
 //! - `consent` — the consent page and `POST /consent`: remembers consent, issues the code.
@@ -46,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod authorize;
+mod browser;
 pub mod cimd;
 mod client_auth;
 mod clients;
@@ -71,6 +73,7 @@ pub mod throttle;
 mod token;
 
 use std::{
+    collections::BTreeSet,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -88,7 +91,7 @@ use outpost_oauth::{
     scope::Scope,
     signing_key::SigningKeyError,
 };
-use outpost_store::{SigningKeyRecord, Store, StoreError};
+use outpost_store::{ClientId, SigningKeyRecord, Store, StoreError};
 
 /// Default access-token lifetime: one hour.
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -166,6 +169,10 @@ pub struct AuthorizationServer {
     /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client, for
     /// per-source throttling ([`forwarded`]); none by default.
     pub trusted_proxies: forwarded::TrustedProxies,
+    /// The clients that may introspect any token (RFC 7662 §2.1): resource servers (a clients
+    /// file's `"resource_server": true`). Any other client may introspect only the tokens
+    /// issued to it. None by default.
+    pub resource_servers: Arc<BTreeSet<ClientId>>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -203,7 +210,15 @@ impl AuthorizationServer {
             client_metadata: Arc::default(),
             argon2: password::limit::Argon2Pool::default(),
             trusted_proxies: forwarded::TrustedProxies::default(),
+            resource_servers: Arc::default(),
         }
+    }
+
+    /// The same server letting the clients `clients` introspect every token, as resource
+    /// servers do ([`AuthorizationServer::resource_servers`]).
+    pub fn with_resource_servers(mut self, clients: impl IntoIterator<Item = ClientId>) -> Self {
+        self.resource_servers = Arc::new(clients.into_iter().collect());
+        self
     }
 
     /// The same server fetching Client ID Metadata Documents per `config`.

@@ -2,7 +2,8 @@
 //! in which the authorization server authenticates the resource owner" to the server).
 //!
 //! 1. The CSRF token must match the cookie ([`csrf`]); otherwise 403.
-//! 2. The pending request must exist and be unexpired; otherwise an error page.
+//! 2. The pending request must exist, be unexpired, and have been opened by this browser
+//!    ([`BrowserBinding`]); otherwise an error page.
 //! 3. Throttling ([`throttle::lockout`](super::throttle::lockout)): the attempt is reserved
 //!    against the account's and the source's budgets before any password is checked; a spent
 //!    budget gets 429 with `Retry-After`.
@@ -26,6 +27,7 @@ use axum::{
 
 use super::{
     AuthorizationServer,
+    browser::BrowserBinding,
     consent::{consent_page, issue_code},
     csrf,
     form::FormParams,
@@ -56,7 +58,10 @@ pub async fn login(
     };
     let now = server.now();
     let request_id = form.get("request").unwrap_or_default();
-    let pending = match server.pending().get(request_id, now).await {
+    let Some(browser) = BrowserBinding::from_headers(&headers) else {
+        return expired();
+    };
+    let pending = match server.pending().get(request_id, &browser, now).await {
         Ok(Some(pending)) => pending,
         Ok(None) => return expired(),
         Err(error) => return pages::internal_error(error),
@@ -102,7 +107,11 @@ pub async fn login(
         return pages::render_form(StatusCode::UNAUTHORIZED, &page, None, &pending.redirect_uri);
     };
     attempts.give_back(throttles).await;
-    let pending = match server.pending().sign_in(request_id, user.id, now).await {
+    let pending = match server
+        .pending()
+        .sign_in(request_id, &browser, user.id, now)
+        .await
+    {
         Ok(Some(pending)) => pending,
         Ok(None) => return expired(),
         Err(error) => return pages::internal_error(error),
@@ -115,7 +124,11 @@ pub async fn login(
         Err(error) => return pages::internal_error(error),
     };
     if covered {
-        return match server.pending().take_signed_in(request_id, now).await {
+        return match server
+            .pending()
+            .take_signed_in(request_id, &browser, now)
+            .await
+        {
             Ok(Some(pending)) => issue_code(&server, pending).await,
             Ok(None) => expired(),
             Err(error) => pages::internal_error(error),
@@ -181,12 +194,14 @@ fn forbidden() -> Response {
     )
 }
 
-/// 400: the pending request is unknown or expired.
+/// 400: the pending request is unknown, expired, or another browser's (the three look the
+/// same from here: the request is found only with its browser's binding).
 pub fn expired() -> Response {
     pages::error_page(
         StatusCode::BAD_REQUEST,
         "Sign-in expired",
-        "This sign-in request is unknown or has expired.",
+        "This sign-in request is unknown, has expired, or was started in another browser. \
+         Go back to the application and sign in again from this browser.",
     )
 }
 

@@ -4,8 +4,10 @@
 //! ([`PendingAuthorizationStore`]) while the user signs in and consents, so that any instance
 //! sharing the store can serve each step. The pages carry only its random id (256 bits,
 //! [`Secret`]) in a hidden field, so nothing the browser sends back can change the client,
-//! redirect URI, scope, resource or PKCE challenge; the store keeps the id's SHA-256, as it
-//! does for codes, since the id is a bearer secret until the request ends. A request lives
+//! redirect URI, scope, resource or PKCE challenge. The store keeps the SHA-256 of the id and
+//! of the [`BrowserBinding`] of the browser that opened the request, as it does for codes: the
+//! request is found only by that browser, with that id (see [`browser`](super::browser)). A
+//! request lives
 //! [`PENDING_TTL`] and ends once: signing in is recorded atomically on a live request, and the
 //! consent step takes it.
 //!
@@ -26,12 +28,13 @@ use outpost_oauth::{
 
 use super::{
     AuthorizationServer,
+    browser::BrowserBinding,
     errors::ServerFailure,
     throttle::{ClientIp, ThrottleError, reserve_all},
 };
 use outpost_store::{
-    Budget, ClientId, PendingAuthorizationRecord, PendingAuthorizationStore, StoreError, UserId,
-    token_hash,
+    Budget, ClientId, PendingAuthorizationRecord, PendingAuthorizationStore, StoreError, TokenHash,
+    UserId, token_hash,
 };
 
 /// How long a user has to sign in and consent: 10 minutes.
@@ -119,11 +122,12 @@ impl PendingRequests<'_> {
         &*self.server.store.pending_authorizations
     }
 
-    /// Stores `request` from `source` (its `expires_at` is set from `now`) and returns its new
-    /// id.
+    /// Stores `request` from `source` for the browser `browser` (its `expires_at` is set from
+    /// `now`) and returns its new id.
     pub async fn insert(
         &self,
         mut request: PendingAuthorization,
+        browser: &BrowserBinding,
         source: ClientIp,
         now: i64,
     ) -> Result<String, PendingError> {
@@ -138,48 +142,61 @@ impl PendingRequests<'_> {
         }
         let id = Secret::generate()?.expose().to_owned();
         request.expires_at = now.saturating_add(PENDING_TTL.as_secs().try_into().unwrap_or(600));
-        let record = record_of(&request, &id);
+        let record = record_of(&request, key(&id, browser));
         self.store().insert(record, now, MAX_PENDING).await?;
         Ok(id)
     }
 
-    /// The request `id`, unless unknown or expired at `now`.
+    /// The request `id` of `browser`, unless unknown, another browser's, or expired at `now`.
     pub async fn get(
         &self,
         id: &str,
+        browser: &BrowserBinding,
         now: i64,
     ) -> Result<Option<PendingAuthorization>, PendingError> {
-        let record = self.store().get(&token_hash(id), now).await?;
+        let record = self.store().get(&key(id, browser), now).await?;
         record.map(request_of).transpose()
     }
 
-    /// Marks request `id` as signed in by `user_id`; the request, or `None` when it is unknown
-    /// or expired at `now`.
+    /// Marks request `id` of `browser` as signed in by `user_id`; the request, or `None` when
+    /// it is unknown, another browser's, or expired at `now`.
     pub async fn sign_in(
         &self,
         id: &str,
+        browser: &BrowserBinding,
         user_id: UserId,
         now: i64,
     ) -> Result<Option<PendingAuthorization>, PendingError> {
-        let record = self.store().sign_in(&token_hash(id), user_id, now).await?;
+        let record = self
+            .store()
+            .sign_in(&key(id, browser), user_id, now)
+            .await?;
         record.map(request_of).transpose()
     }
 
-    /// Removes and returns request `id` if a user signed in to it and it is unexpired at
-    /// `now`: each request is decided once, in a code or a refusal.
+    /// Removes and returns request `id` of `browser` if a user signed in to it and it is
+    /// unexpired at `now`: each request is decided once, in a code or a refusal. Another
+    /// browser's attempt leaves it as it is.
     pub async fn take_signed_in(
         &self,
         id: &str,
+        browser: &BrowserBinding,
         now: i64,
     ) -> Result<Option<PendingAuthorization>, PendingError> {
-        let record = self.store().take_signed_in(&token_hash(id), now).await?;
+        let record = self.store().take_signed_in(&key(id, browser), now).await?;
         record.map(request_of).transpose()
     }
 }
 
-fn record_of(request: &PendingAuthorization, id: &str) -> PendingAuthorizationRecord {
+/// The store key of request `id` opened by `browser`: both are base64url, so the `.` between
+/// them keeps every pair distinct.
+fn key(id: &str, browser: &BrowserBinding) -> TokenHash {
+    token_hash(&format!("{id}.{}", browser.expose()))
+}
+
+fn record_of(request: &PendingAuthorization, id_hash: TokenHash) -> PendingAuthorizationRecord {
     PendingAuthorizationRecord {
-        id_hash: token_hash(id),
+        id_hash,
         client_id: request.client_id.clone(),
         client_name: request.client_name.clone(),
         client_host: request.client_host.clone(),

@@ -20,6 +20,10 @@
 //!
 //! - `client_id`: required, unique in the file, no whitespace, and not URL-shaped (`://`):
 //!   those ids belong to Client ID Metadata Documents.
+//! - `resource_server`: `true` for a resource server that introspects tokens issued to other
+//!   clients (RFC 7662; a confidential client only). Without it a client introspects only its
+//!   own tokens. The setting lives in this file, not in the store: every instance serving
+//!   with the file knows its resource servers.
 //! - A confidential client (`client_secret_basic`, `client_secret_post`) gives
 //!   `client_secret_hash`, an argon2id PHC string (`outpost clients hash-secret` makes one):
 //!   secrets are never written in plain text, and a `client_secret` member is refused. A
@@ -71,10 +75,22 @@ struct ClientsFile {
     clients: Vec<Value>,
 }
 
+/// The clients of a clients file, checked.
+#[derive(Debug)]
+pub struct PreregisteredClients {
+    /// The clients, ready to store.
+    pub clients: Vec<ClientRecord>,
+    /// The ids of those marked `"resource_server": true`, for
+    /// [`AuthorizationServer::with_resource_servers`].
+    pub resource_servers: Vec<ClientId>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Entry {
     client_id: Option<String>,
     client_secret_hash: Option<String>,
+    #[serde(default)]
+    resource_server: bool,
     #[serde(flatten)]
     metadata: RegistrationRequest,
 }
@@ -83,10 +99,11 @@ struct Entry {
 pub fn parse_clients_file(
     server: &AuthorizationServer,
     text: &str,
-) -> Result<Vec<ClientRecord>, PreregisteredClientsError> {
+) -> Result<PreregisteredClients, PreregisteredClientsError> {
     let file: ClientsFile =
         serde_json::from_str(text).map_err(|e| PreregisteredClientsError::Format(e.to_string()))?;
     let mut records: Vec<ClientRecord> = Vec::with_capacity(file.clients.len());
+    let mut resource_servers = Vec::new();
     for (position, value) in file.clients.into_iter().enumerate() {
         let index = position + 1;
         let shown = value
@@ -99,30 +116,36 @@ pub fn parse_clients_file(
             client_id: shown.clone(),
             reason,
         };
-        let record = client_of(server, value).map_err(refuse)?;
+        let (record, resource_server) = client_of(server, value).map_err(refuse)?;
         if records.iter().any(|r| r.client_id == record.client_id) {
             return Err(refuse("this client_id appears twice".into()));
         }
+        if resource_server {
+            resource_servers.push(record.client_id.clone());
+        }
         records.push(record);
     }
-    Ok(records)
+    Ok(PreregisteredClients {
+        clients: records,
+        resource_servers,
+    })
 }
 
-/// Checks and stores the clients of `text` (see the module docs); returns how many.
+/// Checks and stores the clients of `text` (see the module docs); returns them. The caller
+/// gives their `resource_servers` to [`AuthorizationServer::with_resource_servers`].
 pub async fn load_clients_file(
     server: &AuthorizationServer,
     text: &str,
-) -> Result<usize, PreregisteredClientsError> {
-    let records = parse_clients_file(server, text)?;
-    let count = records.len();
-    for record in records {
-        server.store.clients.upsert(record).await?;
+) -> Result<PreregisteredClients, PreregisteredClientsError> {
+    let checked = parse_clients_file(server, text)?;
+    for record in &checked.clients {
+        server.store.clients.upsert(record.clone()).await?;
     }
-    Ok(count)
+    Ok(checked)
 }
 
-/// One entry, checked.
-fn client_of(server: &AuthorizationServer, value: Value) -> Result<ClientRecord, String> {
+/// One entry, checked, and whether it is a resource server.
+fn client_of(server: &AuthorizationServer, value: Value) -> Result<(ClientRecord, bool), String> {
     if !value.is_object() {
         return Err("an entry must be a JSON object".into());
     }
@@ -167,7 +190,14 @@ fn client_of(server: &AuthorizationServer, value: Value) -> Result<ClientRecord,
         }
         (false, None) => None,
     };
-    Ok(record)
+    if entry.resource_server && !confidential {
+        return Err(
+            "a resource_server introspects tokens, which needs a confidential client \
+             (client_secret_basic or client_secret_post)"
+                .into(),
+        );
+    }
+    Ok((record, entry.resource_server))
 }
 
 fn parse_secret_hash(phc: &str) -> Result<PasswordHash, String> {
@@ -228,8 +258,16 @@ mod tests {
             "token_endpoint_auth_method": "none",
             "scope": "mcp other",
         });
-        let text = json!({ "clients": [confidential("reporting"), public] }).to_string();
-        assert_eq!(load_clients_file(&server, &text).await.unwrap(), 2);
+        let mut introspecting = confidential("gateway");
+        introspecting["resource_server"] = json!(true);
+        let text =
+            json!({ "clients": [confidential("reporting"), public, introspecting] }).to_string();
+        let loaded = load_clients_file(&server, &text).await.unwrap();
+        assert_eq!(loaded.clients.len(), 3);
+        assert_eq!(
+            loaded.resource_servers,
+            vec![ClientId::parse("gateway").unwrap()]
+        );
         let id = ClientId::parse("reporting").unwrap();
         let stored = server.store.clients.get(&id).await.unwrap().unwrap();
         assert_eq!(
@@ -304,6 +342,10 @@ mod tests {
                 "client #1 (has space)",
             ),
             (json!(["not an object"]), "must be a JSON object"),
+            (
+                json!([{"client_id": "p", "redirect_uris": ["http://127.0.0.1/cb"], "application_type": "native", "token_endpoint_auth_method": "none", "resource_server": true}]),
+                "needs a confidential client",
+            ),
         ];
         for (entries, expected) in cases {
             let message = refusal(entries);

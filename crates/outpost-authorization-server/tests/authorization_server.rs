@@ -1,6 +1,6 @@
 //! The authorization server's JSON endpoints over real HTTP on loopback: discovery, JWKS,
 //! Dynamic Client Registration, the token endpoint (code + PKCE, refresh rotation and reuse),
-//! revocation, introspection, the throttling of failed client authentication (bursts, two
+//! revocation, introspection and who may introspect, the throttling of failed client authentication (bursts, two
 //! instances on one file, sources behind trusted proxies), the bound on argon2 work, a restart
 //! on the same SQLite file, and the answers while the store does not answer (`outage.rs`).
 //!
@@ -21,11 +21,13 @@ use outpost_oauth::{
     pkce::{CodeChallenge, CodeVerifier},
 };
 
-use outpost_authorization_server::{AuthorizationServer, Clock, routes, throttle};
+use outpost_authorization_server::{
+    AuthorizationServer, Clock, password::hash_password, routes, throttle,
+};
 
 use outpost_store::{
-    AuthorizationCodeRecord, ClientId, PasswordHash, Store, UserId, UserRecord, Username,
-    token_hash,
+    ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, PasswordHash, Store,
+    TokenEndpointAuthMethod, UserId, UserRecord, Username, token_hash,
 };
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
@@ -36,6 +38,11 @@ const REDIRECT: &str = "http://127.0.0.1:6276/oauth/callback";
 // A valid argon2id PHC string: the tests never log in, so the password does not matter.
 const SOME_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
+
+/// The client every test server designates as a resource server (see
+/// [`TestServer::resource_server`]).
+const RS_ID: &str = "resource-server";
+const RS_SECRET: &str = "the resource server's long secret";
 
 struct TestServer {
     base: String,
@@ -63,7 +70,8 @@ async fn spawn_with(
 ) -> TestServer {
     let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
     let (listener, base, state) = common::on_loopback(store, T0).await;
-    let state = configure(state.with_clock(clock.clone()));
+    let rs = ClientId::parse(RS_ID).unwrap();
+    let state = configure(state.with_clock(clock.clone()).with_resource_servers([rs]));
     let app = routes(state.clone());
     let server = tokio::spawn(async move {
         axum::serve(
@@ -234,6 +242,25 @@ impl TestServer {
         (id, body["client_secret"].as_str().unwrap().to_owned())
     }
 
+    /// Stores the client [`RS_ID`], which the server takes for a resource server (as a clients
+    /// file's `"resource_server": true` does); returns its id and secret.
+    async fn resource_server(&self) -> (String, String) {
+        let record = ClientRecord {
+            client_id: ClientId::parse(RS_ID).unwrap(),
+            client_secret_hash: Some(hash_password(RS_SECRET).unwrap()),
+            client_name: Some("Resource server".into()),
+            redirect_uris: vec!["https://rs.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            application_type: ApplicationType::Web,
+            scope: None,
+            created_at: T0,
+        };
+        self.state.store.clients.upsert(record).await.unwrap();
+        (RS_ID.into(), RS_SECRET.into())
+    }
+
     async fn introspect(&self, token: &str, basic: (&str, &str)) -> Value {
         let (status, body, _) = self
             .post("/introspect", &[("token", token)], Some(basic))
@@ -271,5 +298,7 @@ mod discovery_and_codes;
 mod forwarded_sources;
 #[path = "authorization_server/grants.rs"]
 mod grants;
+#[path = "authorization_server/introspection_access.rs"]
+mod introspection_access;
 #[path = "authorization_server/outage.rs"]
 mod outage;

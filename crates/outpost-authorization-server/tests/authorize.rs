@@ -223,6 +223,8 @@ fn assert_page_headers(response: &reqwest::Response) {
     assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
 }
 
+#[path = "authorize/browser_binding.rs"]
+mod browser_binding;
 #[path = "authorize/cimd.rs"]
 mod cimd;
 mod common;
@@ -238,3 +240,5 @@ mod lockout;
 mod metadata_host;
 #[path = "authorize/outage.rs"]
 mod outage;
+#[path = "authorize/registered_scope.rs"]
+mod registered_scope;

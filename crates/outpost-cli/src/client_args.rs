@@ -25,7 +25,8 @@ pub struct ClientArgs {
     cimd_allow_private_addresses: bool,
     /// A JSON file of pre-registered clients ({"clients": [ … ]}: RFC 7591 metadata with a
     /// fixed client_id; confidential clients give client_secret_hash, from `outpost clients
-    /// hash-secret`). Checked and stored at start; a bad entry stops the start.
+    /// hash-secret`; "resource_server": true lets one introspect every token). Checked and
+    /// stored at start; a bad entry stops the start.
     #[arg(long, env = "OUTPOST_CLIENTS", value_name = "FILE")]
     clients: Option<PathBuf>,
 }
@@ -33,15 +34,24 @@ pub struct ClientArgs {
 impl ClientArgs {
     /// `server` with the metadata-document settings of these flags (checked now, so bad
     /// settings stop the start), after storing the clients of `--clients`.
-    pub async fn apply(&self, server: AuthorizationServer) -> anyhow::Result<AuthorizationServer> {
+    pub async fn apply(
+        &self,
+        mut server: AuthorizationServer,
+    ) -> anyhow::Result<AuthorizationServer> {
         if let Some(path) = &self.clients {
             let shown = path.display();
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the clients file {shown}"))?;
-            let count = preregistered::load_clients_file(&server, &text)
+            let loaded = preregistered::load_clients_file(&server, &text)
                 .await
                 .with_context(|| format!("refusing the clients file {shown}"))?;
-            tracing::info!(file = %shown, count, "pre-registered clients loaded");
+            tracing::info!(
+                file = %shown,
+                count = loaded.clients.len(),
+                resource_servers = loaded.resource_servers.len(),
+                "pre-registered clients loaded"
+            );
+            server = server.with_resource_servers(loaded.resource_servers);
         }
         let server = server.with_client_metadata_documents(CimdConfig {
             enabled: !self.no_cimd,

@@ -131,6 +131,11 @@ fn a_pre_registered_confidential_client_gets_tokens() {
         "redirect_uris": [CALLBACK],
         "token_endpoint_auth_method": "client_secret_basic",
         "client_secret_hash": hash,
+    }, {
+        "client_id": "gateway",
+        "resource_server": true,
+        "redirect_uris": [CALLBACK],
+        "client_secret_hash": hash,
     }]});
     std::fs::write(&file, clients.to_string()).unwrap();
     let server = start_in(&dir, &["--demo", "--clients", file.to_str().unwrap()]);
@@ -150,13 +155,14 @@ fn a_pre_registered_confidential_client_gets_tokens() {
         .append_pair("code_challenge_method", "S256");
     let response = browser.get(url).send().unwrap();
     assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    // The CSRF cookie and the cookie binding the request to this browser.
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().unwrap().split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ");
     let html = response.text().unwrap();
     assert!(html.contains("Reporting"));
     let (request, csrf) = (hidden(&html, "request"), hidden(&html, "csrf"));
@@ -214,6 +220,19 @@ fn a_pre_registered_confidential_client_gets_tokens() {
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["access_token"].is_string());
     assert!(tokens["refresh_token"].is_string());
+
+    // The client marked resource_server introspects the reporting client's token.
+    let facts: Value = browser
+        .post(format!("{}/introspect", server.base))
+        .basic_auth("gateway", Some(SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", tokens["access_token"].as_str().unwrap())]))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(facts["active"], true, "{facts}");
+    assert_eq!(facts["client_id"], "reporting", "{facts}");
 }
 
 #[test]

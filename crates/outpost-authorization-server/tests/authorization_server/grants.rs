@@ -99,7 +99,7 @@ async fn refresh_may_narrow_the_scope_but_not_widen_it() {
 async fn revocation_and_introspection() {
     let server = spawn(Store::memory()).await;
     let client = server.public_client().await;
-    let (rs_id, rs_secret) = server.confidential_client().await;
+    let (rs_id, rs_secret) = server.resource_server().await;
     let rs = (rs_id.as_str(), rs_secret.as_str());
     let user = server.user("alice").await;
     let tokens = server.tokens(&client, user).await;
@@ -241,7 +241,7 @@ async fn client_secret_post_clients_use_the_form_and_nothing_else() {
 async fn expired_tokens_are_inactive() {
     let server = spawn(Store::memory()).await;
     let client = server.public_client().await;
-    let (rs_id, rs_secret) = server.confidential_client().await;
+    let (rs_id, rs_secret) = server.resource_server().await;
     let rs = (rs_id.as_str(), rs_secret.as_str());
     let user = server.user("alice").await;
     let tokens = server.tokens(&client, user).await;

@@ -33,7 +33,7 @@ fn assert_unavailable(endpoint: &str, answer: (StatusCode, Value, HeaderMap)) {
 async fn an_unreachable_store_is_a_503_at_every_endpoint_then_the_same_tokens_work() {
     let (server, outage) = spawn_switchable().await;
     let client = server.public_client().await;
-    let (rs, rs_secret) = server.confidential_client().await;
+    let (rs, rs_secret) = server.resource_server().await;
     let user = server.user("alice").await;
     let tokens = server.tokens(&client, user).await;
     let code = server.code(&client, user, "mcp:read").await;

@@ -1,0 +1,104 @@
+//! The browser a pending authorization request belongs to.
+//!
+//! A request's id travels in the pages and forms, so it may leak (a shared screen, a logged
+//! form body, an extension); whoever holds it must still not be able to sign in to the
+//! request or decide it from another browser. So `/authorize` gives the browser a second
+//! secret, [`BrowserBinding`] (256 bits, [`Secret`]), only ever in the cookie [`COOKIE_NAME`] —
+//! `HttpOnly` (no script reads it), never in a page or form, `SameSite=Lax` (sent on the
+//! top-level navigation an MCP client opens `/authorize` with, so the tabs of one browser share
+//! one value; never on another site's POST), `Secure` when the issuer is `https` — and the
+//! request is stored under the SHA-256 of its id *and* this secret
+//! ([`pending`](super::pending)). `/login` and `/consent` find the request only with both:
+//! from another browser it does not exist, and it stays pending for its own browser.
+//!
+//! No store field is needed: the binding is part of the key, so every backend and every
+//! instance sharing the store checks it the same way.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use outpost_oauth::secret::{RandomnessError, Secret};
+
+/// The cookie's name.
+pub const COOKIE_NAME: &str = "outpost_browser";
+
+/// The secret of one browser, as its cookie carries it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrowserBinding(String);
+
+impl std::fmt::Debug for BrowserBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrowserBinding(…)")
+    }
+}
+
+impl BrowserBinding {
+    /// The binding the request's cookie carries, when it has one of the right form.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, value)| *name == COOKIE_NAME && is_secret_syntax(value))
+            .map(|(_, value)| Self(value.to_owned()))
+    }
+
+    /// The binding for a new request: the browser's own when it has one (its other tabs keep
+    /// working), else a fresh one with the `Set-Cookie` that gives it to the browser.
+    pub fn for_request(
+        headers: &HeaderMap,
+        secure: bool,
+    ) -> Result<(Self, Option<HeaderValue>), RandomnessError> {
+        if let Some(binding) = Self::from_headers(headers) {
+            return Ok((binding, None));
+        }
+        let value = Secret::generate()?.expose().to_owned();
+        let cookie = format!(
+            "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax{}",
+            if secure { "; Secure" } else { "" }
+        );
+        Ok((Self(value), HeaderValue::from_str(&cookie).ok()))
+    }
+
+    /// The secret, to derive the request's key from.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Bindings are base64url: anything else in the cookie was not set here.
+fn is_secret_syntax(value: &str) -> bool {
+    (16..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_browser_keeps_its_binding() {
+        let mut headers = HeaderMap::new();
+        assert!(BrowserBinding::from_headers(&headers).is_none());
+        let (binding, cookie) = BrowserBinding::for_request(&headers, true).unwrap();
+        let cookie = cookie.unwrap();
+        let cookie = cookie.to_str().unwrap();
+        assert!(
+            cookie.contains("HttpOnly; SameSite=Lax; Secure"),
+            "{cookie}"
+        );
+        headers.insert(
+            header::COOKIE,
+            format!("outpost_csrf=x; {COOKIE_NAME}={}", binding.expose())
+                .parse()
+                .unwrap(),
+        );
+        let (again, cookie) = BrowserBinding::for_request(&headers, false).unwrap();
+        assert_eq!(again, binding);
+        assert!(cookie.is_none());
+        assert!(!format!("{again:?}").contains(binding.expose()));
+    }
+}
