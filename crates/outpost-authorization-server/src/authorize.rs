@@ -13,8 +13,8 @@
 //!    `state` and `iss` (RFC 9207): `response_type` must be `code`
 //!    (`unsupported_response_type`); PKCE is required with `code_challenge_method=S256`
 //!    (OAuth 2.1 §4.1.1; missing or `plain` is `invalid_request`); `scope` defaults to the
-//!    server's default scope; unsupported scopes, and scopes beyond the client's registered
-//!    `scope` when it registered one, are left out, and a request left with no scope is
+//!    server's default scope; unsupported scopes, and scopes beyond the registered `scope` of a
+//!    client the operator registered, are left out, and a request left with no scope is
 //!    `invalid_scope`; `resource`
 //!    (RFC 8707 §2), when given, must be the protected resource this server issues tokens for
 //!    (`invalid_target`).
@@ -241,8 +241,9 @@ fn checked_redirect_uri(client: &ClientRecord, requested: Option<&str>) -> Resul
 }
 
 /// The requested scope, or the default when none is named, narrowed to what this server
-/// supports and, when the client registered a `scope` (RFC 7591 §2, by registration or in its
-/// metadata document), to that: a client never gets more than it registered. Scopes beyond
+/// supports and, for a client the operator registered with a `scope` (RFC 7591 §2, in the
+/// clients file; see [`AuthorizationServer::preregistered`] for why not for self-registered
+/// clients), to that: such a client never gets more than it was registered for. Scopes beyond
 /// either are left out rather than refused (RFC 6749 §3.3 lets the server partially ignore
 /// the request, and the token response's `scope` says what was granted): MCP clients ask for
 /// the `scope` of a `WWW-Authenticate` challenge or every `scopes_supported`, not for what
@@ -265,7 +266,11 @@ fn requested_scope(
             "none of the requested scopes ({asked}) is supported; supported: {supported}"
         ));
     }
-    let Some(registered) = client.scope.as_deref() else {
+    let ceiling = client
+        .scope
+        .as_deref()
+        .filter(|_| server.preregistered.contains(&client.client_id));
+    let Some(registered) = ceiling else {
         return Ok(granted);
     };
     let registered = Scope::parse(registered)

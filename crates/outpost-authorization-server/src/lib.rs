@@ -173,6 +173,12 @@ pub struct AuthorizationServer {
     /// file's `"resource_server": true`). Any other client may introspect only the tokens
     /// issued to it. None by default.
     pub resource_servers: Arc<BTreeSet<ClientId>>,
+    /// The clients an operator registered (a clients file): their registered `scope` is a
+    /// ceiling at `/authorize`. A client that registered itself (DCR, a metadata document)
+    /// chose its own `scope` and could register again with any other, so for it the registered
+    /// scope limits nothing, and enforcing it would break the official SDKs' step-up (they
+    /// register with the first challenge's scope, then ask for more with the same client).
+    pub preregistered: Arc<BTreeSet<ClientId>>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -211,7 +217,15 @@ impl AuthorizationServer {
             argon2: password::limit::Argon2Pool::default(),
             trusted_proxies: forwarded::TrustedProxies::default(),
             resource_servers: Arc::default(),
+            preregistered: Arc::default(),
         }
+    }
+
+    /// The same server treating `clients` as registered by the operator
+    /// ([`AuthorizationServer::preregistered`]).
+    pub fn with_preregistered(mut self, clients: impl IntoIterator<Item = ClientId>) -> Self {
+        self.preregistered = Arc::new(clients.into_iter().collect());
+        self
     }
 
     /// The same server letting the clients `clients` introspect every token, as resource

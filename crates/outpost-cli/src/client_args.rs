@@ -51,7 +51,9 @@ impl ClientArgs {
                 resource_servers = loaded.resource_servers.len(),
                 "pre-registered clients loaded"
             );
-            server = server.with_resource_servers(loaded.resource_servers);
+            server = server
+                .with_preregistered(loaded.clients.iter().map(|c| c.client_id.clone()))
+                .with_resource_servers(loaded.resource_servers);
         }
         let server = server.with_client_metadata_documents(CimdConfig {
             enabled: !self.no_cimd,

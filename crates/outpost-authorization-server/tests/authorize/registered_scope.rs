@@ -1,5 +1,8 @@
-//! A client gets no scope beyond the scope it registered (RFC 7591 §2 `scope`): a request for
-//! more is narrowed to what it registered.
+//! A client the operator registered with a `scope` (a clients file) gets no scope beyond it: a
+//! request for more is narrowed to what it was registered for. A self-registered client's
+//! `scope` is no limit, so the SDKs' step-up with the same client works.
+
+use outpost_store::{ApplicationType, ClientId, ClientRecord, TokenEndpointAuthMethod};
 
 use super::*;
 
@@ -40,9 +43,29 @@ async fn approve(server: &TestServer, client_id: &str, url: Url) -> Value {
 }
 
 #[tokio::test]
-async fn a_client_gets_no_scope_beyond_what_it_registered() {
-    let server = spawn().await;
-    let client_id = register_with_scope(&server, "mcp:read").await;
+async fn an_operator_registered_client_gets_no_scope_beyond_its_registration() {
+    let store = Store::memory();
+    let client_id = "reporting".to_owned();
+    store
+        .clients
+        .insert(ClientRecord {
+            client_id: ClientId::parse(&client_id).unwrap(),
+            client_secret_hash: None,
+            client_name: Some("Reporting".into()),
+            redirect_uris: vec![REDIRECT.into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            application_type: ApplicationType::Native,
+            scope: Some("mcp:read".into()),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let server = spawn_on(store, |state| {
+        state.with_preregistered([ClientId::parse("reporting").unwrap()])
+    })
+    .await;
 
     let asked = server.authorize_url(&client_id, REDIRECT, &[("scope", "mcp:read mcp:write")]);
     let tokens = approve(&server, &client_id, asked).await;
@@ -63,4 +86,13 @@ async fn a_client_gets_no_scope_beyond_what_it_registered() {
     assert_eq!(response.status(), StatusCode::FOUND);
     let (_, params) = location_params(&response);
     assert_eq!(param(&params, "error"), Some("invalid_scope"));
+}
+
+#[tokio::test]
+async fn a_self_registered_client_steps_up_beyond_its_registered_scope() {
+    let server = spawn().await;
+    let client_id = register_with_scope(&server, "mcp:read").await;
+    let asked = server.authorize_url(&client_id, REDIRECT, &[("scope", "mcp:read mcp:write")]);
+    let tokens = approve(&server, &client_id, asked).await;
+    assert_eq!(tokens["scope"], "mcp:read mcp:write", "{tokens}");
 }
