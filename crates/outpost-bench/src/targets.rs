@@ -167,6 +167,10 @@ pub async fn serve(target: Target, redis: Option<RedisStore>) -> anyhow::Result<
     outpost::http::listener::serve(
         listener,
         router,
+        outpost::http::listener::Connections::new(
+            outpost::ConnectionLimits::default(),
+            std::sync::Arc::new(|_| false),
+        ),
         stdin_closed,
         CancellationToken::new(),
         Duration::from_millis(100),

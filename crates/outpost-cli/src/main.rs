@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Serve the reference MCP server (Streamable HTTP at /mcp, legacy SSE at /sse) with its
     /// embedded OAuth 2.1 authorization server (or, for loopback development, --no-auth).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage local users (add, list, remove, passwd) in the store.
     Users(users::UsersArgs),
     /// Manage the authorization server's signing keys (rotate) in the store.
@@ -78,7 +78,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(*args)),
         Command::Users(args) => runtime.block_on(users::run(args)),
         Command::Keys(args) => runtime.block_on(keys::run(args)),
         Command::Clients(args) => clients::run(args),

@@ -9,7 +9,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::{Context, bail};
 use outpost::auth::server::password::hash_password;
 use outpost::{
-    AuthMode, Outpost, RequestStateKeys, ServerConfig,
+    AuthMode, ConnectionLimits, Outpost, RequestStateKeys, ServerConfig,
     auth::{
         resource::{ResourceServerConfig, canonical_resource},
         scope::Scope,
@@ -81,6 +81,28 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<ProxyRange>,
+    /// Close a connection whose request header has not fully arrived this long after its
+    /// first byte (after the accept, on a new connection).
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration, env = "OUTPOST_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Duration,
+    /// Fail a request (408) whose body has not fully arrived this long after the server began
+    /// reading it.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, env = "OUTPOST_BODY_READ_TIMEOUT")]
+    body_read_timeout: Duration,
+    /// Close a keep-alive connection with no request for this long (a request being answered,
+    /// an SSE stream included, is never idle).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, env = "OUTPOST_IDLE_TIMEOUT")]
+    idle_timeout: Duration,
+    /// Most open connections; more are closed at once.
+    #[arg(long, default_value_t = 10_000, env = "OUTPOST_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Most open connections from one IPv4 address or IPv6 /64 (--trusted-proxy peers exempt).
+    #[arg(
+        long,
+        default_value_t = 256,
+        env = "OUTPOST_MAX_CONNECTIONS_PER_SOURCE"
+    )]
+    max_connections_per_source: usize,
 }
 
 /// Runs the reference server until SIGINT/SIGTERM.
@@ -101,6 +123,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_request_body_bytes: args.max_body_bytes,
         extra_allowed_origins: args.allow_origins,
         trusted_proxies: TrustedProxies::new(args.trusted_proxies),
+        connection_limits: ConnectionLimits {
+            header_read_timeout: args.header_read_timeout,
+            body_read_timeout: args.body_read_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections,
+            max_connections_per_source: args.max_connections_per_source,
+        },
         ..ServerConfig::default()
     };
     if args.no_auth {

@@ -89,9 +89,20 @@ async fn spawn_plain_rmcp(reference: ReferenceServer) -> PlainRmcp {
     let streams = shutdown.clone();
     tokio::spawn(async move {
         let stopped = async move { stop.cancelled().await };
-        outpost::http::listener::serve(listener, router, stopped, streams, Duration::ZERO)
-            .await
-            .expect("plain rmcp server failed");
+        let connections = outpost::http::listener::Connections::new(
+            outpost::ConnectionLimits::default(),
+            std::sync::Arc::new(|_| false),
+        );
+        outpost::http::listener::serve(
+            listener,
+            router,
+            connections,
+            stopped,
+            streams,
+            Duration::ZERO,
+        )
+        .await
+        .expect("plain rmcp server failed");
     });
     PlainRmcp {
         url: format!("http://{addr}/mcp"),

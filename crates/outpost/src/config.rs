@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub sse_keep_alive: Duration,
     /// How long graceful shutdown waits for open connections before it gives up.
     pub shutdown_grace: Duration,
+    /// Timeouts and caps on client connections (slow headers, trickling bodies, idle
+    /// keep-alives, connection floods).
+    pub connection_limits: ConnectionLimits,
     /// Reverse proxies (load balancers) whose `Forwarded` / `X-Forwarded-For` headers name the
     /// client, for the embedded authorization server's per-source throttles; none by default
     /// (the headers are ignored). Added to the authorization server's own.
@@ -60,8 +63,64 @@ impl Default for ServerConfig {
             extra_allowed_origins: Vec::new(),
             sse_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
+            connection_limits: ConnectionLimits::default(),
             #[cfg(feature = "authorization-server")]
             trusted_proxies: Default::default(),
+        }
+    }
+}
+
+/// Timeouts and caps on client connections. None of them touches a request being answered:
+/// a long tool call or an SSE stream is never idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request's whole header must arrive within this, from its first byte (from the accept
+    /// on a new connection), however slowly it trickles; else the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this once the handler starts reading it;
+    /// else the read fails (`408` where the body is read for JSON-RPC) and the connection
+    /// closes.
+    pub body_read_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most; one more is closed at once.
+    pub max_connections: usize,
+    /// Open connections at most from one source (an IPv4 address, an IPv6 /64); peers in
+    /// the trusted proxy ranges are exempt.
+    pub max_connections_per_source: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// Generous for real clients (a header arrives in one packet; a 4 MiB body at 1 Mbit/s
+    /// takes ~34 s; clients keep a few connections each), tight for connections held open
+    /// on purpose.
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(20),
+            body_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_connections_per_source: 256,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// Refuses a zero timeout or cap, naming its flag.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let zero = [
+            ("header-read-timeout", self.header_read_timeout.is_zero()),
+            ("body-read-timeout", self.body_read_timeout.is_zero()),
+            ("idle-timeout", self.idle_timeout.is_zero()),
+            ("max-connections", self.max_connections == 0),
+            (
+                "max-connections-per-source",
+                self.max_connections_per_source == 0,
+            ),
+        ];
+        match zero.into_iter().find(|(_, is_zero)| *is_zero) {
+            Some((flag, _)) => Err(ConfigError::ZeroConnectionLimit(flag)),
+            None => Ok(()),
         }
     }
 }
@@ -83,6 +142,9 @@ pub enum ConfigError {
     /// A request body limit of zero would reject every request.
     #[error("max request body must be at least 1 byte")]
     ZeroBodyLimit,
+    /// A connection timeout or cap of zero would refuse every client.
+    #[error("--{0} must be more than zero")]
+    ZeroConnectionLimit(&'static str),
 }
 
 impl ServerConfig {
@@ -104,7 +166,7 @@ impl ServerConfig {
         if self.max_request_body_bytes == 0 {
             return Err(ConfigError::ZeroBodyLimit);
         }
-        Ok(())
+        self.connection_limits.validate()
     }
 
     /// The externally visible base URL, without a trailing slash: `public_url`, or

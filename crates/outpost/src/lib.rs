@@ -48,7 +48,7 @@ use rmcp::ServerHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuthMode, ConfigError, ServerConfig};
+pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
 
@@ -224,6 +224,20 @@ where
         return None;
     }
 
+    /// The connection timeouts and caps of [`ServerConfig::connection_limits`]; peers in
+    /// [`ServerConfig::trusted_proxies`] are exempt from the per-source cap.
+    fn connections(&self) -> http::listener::Connections {
+        let limits = self.config.connection_limits;
+        #[cfg(feature = "authorization-server")]
+        let exempt: http::connection::caps::Exempt = {
+            let proxies = self.config.trusted_proxies.clone();
+            Arc::new(move |peer| proxies.contains(peer))
+        };
+        #[cfg(not(feature = "authorization-server"))]
+        let exempt: http::connection::caps::Exempt = Arc::new(|_| false);
+        http::listener::Connections::new(limits, exempt)
+    }
+
     /// Validates the configuration, binds [`ServerConfig::bind`] and serves until
     /// `shutdown_signal` resolves.
     pub async fn serve(
@@ -249,6 +263,7 @@ where
         http::listener::serve(
             listener,
             router,
+            self.connections(),
             shutdown_signal,
             self.shutdown,
             self.config.shutdown_grace,

@@ -1,19 +1,28 @@
-//! The TCP listener and the serve loop: `TCP_NODELAY` on every connection, the peer address
-//! as `ConnectInfo<SocketAddr>`, graceful shutdown: on the signal the listener closes (new
+//! The TCP listener and the serve loop: `TCP_NODELAY` on every connection, the connection
+//! caps and timeouts ([`connection`](super::connection)), the peer address as
+//! `ConnectInfo<SocketAddr>`, graceful shutdown: on the signal the listener closes (new
 //! connections are refused), the requests in flight finish ([`in_flight`](super::in_flight)),
 //! then the streams close, all within the grace period.
 //!
 //! Without `TCP_NODELAY`, a multi-chunk SSE response on a session stalls ~44 ms per
 //! request on Nagle's algorithm and delayed ACKs (measured: 23 req/s instead of ~7,000).
-//! rmcp never sets it: the listener is ours.
+//! rmcp never sets it: the listener is ours. So is the per-connection loop: `axum::serve`
+//! has no header, body or idle timeout and no connection cap.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, ServiceExt, serve::ListenerExt};
-use tokio::net::TcpListener;
+use axum::{Router, serve::Listener};
+use tokio::{net::TcpListener, sync::watch};
 use tokio_util::sync::CancellationToken;
 
-use super::in_flight::{InFlight, InFlightCount};
+use super::{
+    connection::{
+        self,
+        caps::{ConnectionCaps, Exempt},
+    },
+    in_flight::{InFlight, InFlightCount},
+};
+use crate::config::ConnectionLimits;
 
 /// Failure to start or run the HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -38,34 +47,52 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
+/// How the serve loop admits and times connections.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    /// The timeouts every connection gets.
+    pub limits: ConnectionLimits,
+    /// The caps on open connections.
+    pub caps: Arc<ConnectionCaps>,
+}
+
+impl Connections {
+    /// Connections timed and capped by `limits`; peers `exempt` says are trusted proxies
+    /// skip the per-source cap.
+    pub fn new(limits: ConnectionLimits, exempt: Exempt) -> Self {
+        let caps = ConnectionCaps::new(
+            limits.max_connections,
+            limits.max_connections_per_source,
+            exempt,
+        );
+        Self {
+            limits,
+            caps: Arc::new(caps),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown_signal` resolves; then stops accepting, lets
 /// the requests in flight finish, cancels `streams` (which ends SSE streams and sessions) and
 /// waits for connections to close, `grace` at most from the signal.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    connections: Connections,
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
     streams: CancellationToken,
     grace: Duration,
 ) -> Result<(), ServeError> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "cannot set TCP_NODELAY");
-        }
-    });
     let in_flight = Arc::new(InFlightCount::default());
-    // The peer address reaches handlers as `ConnectInfo<SocketAddr>` (the authorization
-    // server's per-IP throttles read it).
-    let app = ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
-        InFlight::new(router, in_flight.clone()),
-    );
+    let app = InFlight::new(router, in_flight.clone());
     let signalled = CancellationToken::new();
     let stop_accepting = signalled.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         shutdown_signal.await;
         tracing::info!("shutting down: finishing requests in flight, then closing streams");
         stop_accepting.cancel();
     });
+    let server = accept_loop(listener, app, connections, signalled.clone());
     let drained = async {
         signalled.cancelled().await;
         let deadline = tokio::time::Instant::now() + grace;
@@ -78,13 +105,49 @@ pub async fn serve(
         streams.cancel();
         tokio::time::sleep_until(deadline).await;
     };
-    let result = tokio::select! {
-        result = server => result.map_err(ServeError::from),
+    tokio::select! {
+        () = server => {}
         () = drained => {
             tracing::warn!(?grace, "connections still open after the grace period; exiting");
-            Ok(())
         }
-    };
+    }
     streams.cancel();
-    result
+    Ok(())
+}
+
+/// Accepts connections until `shutdown`, each served on its own task, then waits for them
+/// to close.
+async fn accept_loop(
+    mut listener: TcpListener,
+    app: InFlight<Router>,
+    connections: Connections,
+    shutdown: CancellationToken,
+) {
+    // Every connection task holds a receiver: once all are dropped, every connection is closed.
+    let (closed_tx, closed_rx) = watch::channel(());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = Listener::accept(&mut listener) => accepted,
+            () = shutdown.cancelled() => break,
+        };
+        let Ok(admission) = connections.caps.admit(peer.ip()) else {
+            // Closed at once, unread: the client sees the connection reset or closed.
+            drop(stream);
+            continue;
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+        let app = app.clone();
+        let limits = connections.limits;
+        let shutdown = shutdown.clone();
+        let closed_rx = closed_rx.clone();
+        tokio::spawn(async move {
+            connection::serve(stream, peer, app, limits, shutdown, admission).await;
+            drop(closed_rx);
+        });
+    }
+    drop(listener);
+    drop(closed_rx);
+    closed_tx.closed().await;
 }

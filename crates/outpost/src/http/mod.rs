@@ -1,6 +1,7 @@
 //! HTTP assembly: the router, the listener, and the layers every request passes.
 
 pub(crate) mod browser_cors;
+pub mod connection;
 pub(crate) mod early_answer;
 pub(crate) mod in_flight;
 pub mod listener;

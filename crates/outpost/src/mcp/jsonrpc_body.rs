@@ -14,6 +14,8 @@ use axum::{
 };
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::http::connection::body_deadline::BodyReadTimeout;
 use rmcp::{ErrorData, model::RequestId};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -77,6 +79,9 @@ pub enum BodyReadError {
     /// Longer than the limit (said by `Content-Length`, or found while reading).
     #[error("Payload Too Large: request body exceeds {0} bytes")]
     TooLarge(usize),
+    /// The body did not arrive within the body read timeout.
+    #[error("Request Timeout: the request body did not arrive in time")]
+    TimedOut,
     /// The connection failed while the body was read.
     #[error("Bad Request: cannot read request body: {0}")]
     Read(String),
@@ -86,6 +91,7 @@ impl IntoResponse for BodyReadError {
     fn into_response(self) -> Response {
         let status = match self {
             BodyReadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyReadError::TimedOut => StatusCode::REQUEST_TIMEOUT,
             BodyReadError::Read(_) => StatusCode::BAD_REQUEST,
         };
         (status, self.to_string()).into_response()
@@ -111,6 +117,7 @@ pub async fn read_limited(
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
             Err(BodyReadError::TooLarge(limit))
         }
+        Err(error) if BodyReadTimeout::is_cause_of(&*error) => Err(BodyReadError::TimedOut),
         Err(error) => Err(BodyReadError::Read(error.to_string())),
     }
 }

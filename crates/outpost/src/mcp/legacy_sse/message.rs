@@ -58,6 +58,7 @@ impl From<BodyReadError> for PostError {
     fn from(error: BodyReadError) -> Self {
         match error {
             BodyReadError::TooLarge(limit) => Self::BodyTooLarge(limit),
+            BodyReadError::TimedOut => Self::BodyRead(error.to_string()),
             BodyReadError::Read(reason) => Self::BodyRead(reason),
         }
     }
