@@ -3,7 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
-use outpost::store::{Store, StoreOptions, redact_url};
+use outpost::store::{Store, StoreError, StoreOptions, redact_url};
 
 /// The environment variable the store password is read from.
 const PASSWORD_ENV: &str = "OUTPOST_STORE_PASSWORD";
@@ -52,6 +52,14 @@ pub struct StoreArg {
         env = "OUTPOST_STORE_ALLOW_EVICTION"
     )]
     allow_eviction: bool,
+    /// Open a SQLite store whose file (or -wal / -shm) group or others may read or write, with
+    /// a warning, instead of refusing to start. New files are created 0600 either way.
+    #[arg(
+        long = "store-allow-shared-file-mode",
+        global = true,
+        env = "OUTPOST_STORE_ALLOW_SHARED_FILE_MODE"
+    )]
+    allow_shared_file_mode: bool,
 }
 
 impl StoreArg {
@@ -68,9 +76,17 @@ impl StoreArg {
             connect_timeout: Some(self.connect_timeout),
             response_timeout: Some(self.response_timeout),
             allow_eviction: self.allow_eviction,
+            allow_shared_file_mode: self.allow_shared_file_mode,
         };
         outpost::store::open_with(&self.url, &options)
             .await
+            .map_err(|error| match error {
+                StoreError::SharedFileMode { .. } => anyhow::anyhow!(
+                    "{error} (--store-allow-shared-file-mode, \
+                     OUTPOST_STORE_ALLOW_SHARED_FILE_MODE=true)"
+                ),
+                error => error.into(),
+            })
             .with_context(|| format!("cannot open the store {}", self.display_url()))
     }
 

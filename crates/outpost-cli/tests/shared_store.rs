@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, TempDir, free_port, jsonrpc_answer, spawn_on, token, wait_healthy};
+use common::{Server, TempDir, free_port, granted_token, jsonrpc_answer, spawn_on, wait_healthy};
 use serde_json::{Value, json};
 
 /// How many instances start together, and how many times the race is run.
@@ -85,7 +85,7 @@ fn instances_started_at_once_on_one_store_all_come_up_alike() {
         }
         assert_eq!(usernames(&store), ["alice", "bob"], "round {round}");
 
-        let token = token(&store, PUBLIC_URL, "alice");
+        let token = granted_token(&store, PUBLIC_URL, "alice");
         let asked = call_mrtr(&servers[0], &token, json!({}));
         let state = asked["result"]["requestState"]
             .as_str()

@@ -74,7 +74,7 @@ async fn no_token_is_401_naming_metadata_that_resolves() {
     assert_eq!(health.status(), 200);
 
     // Tokens in the query string are refused, never read.
-    let token = auth.token("alice", "mcp:tools");
+    let token = auth.token("alice", "mcp:tools").await;
     let query = auth
         .app
         .http
@@ -91,7 +91,7 @@ async fn no_token_is_401_naming_metadata_that_resolves() {
 #[tokio::test]
 async fn whoami_names_the_caller_on_the_stateless_fast_path() {
     let auth = spawn_protected(RequiredScopes::default()).await;
-    let token = auth.token("alice", "mcp:tools profile");
+    let token = auth.token("alice", "mcp:tools profile").await;
     let response = auth.whoami(&token).await;
     assert_eq!(response.status(), 200);
     let answer = read_jsonrpc(response).await;
@@ -144,7 +144,7 @@ async fn tokens_that_must_be_refused_are_401_invalid_token() {
     let unknown_kid = issue(&stranger, &auth.claims("alice", "mcp:tools")).unwrap();
     assert_invalid_token(auth.whoami(&unknown_kid).await, "unknown kid").await;
 
-    let valid = auth.token("alice", "mcp:tools");
+    let valid = auth.token("alice", "mcp:tools").await;
     let (signed, signature) = valid.rsplit_once('.').unwrap();
     let mut bad: Vec<char> = signature.chars().collect();
     bad[10] = if bad[10] == 'A' { 'B' } else { 'A' };
@@ -152,6 +152,27 @@ async fn tokens_that_must_be_refused_are_401_invalid_token() {
     assert_invalid_token(auth.whoami(&tampered).await, "signature").await;
 
     assert_invalid_token(auth.whoami("not-a-jwt").await, "garbage").await;
+}
+
+#[tokio::test]
+async fn a_validly_signed_token_without_a_grant_is_401_invalid_token() {
+    // What a stolen signing key mints: issuer, audience and signature right, a year to live,
+    // and no grant — so nothing could revoke it. Every token the embedded authorization
+    // server issues names its grant; one that does not is refused.
+    let auth = spawn_protected(RequiredScopes::default()).await;
+    let granted = auth.token("alice", "mcp:tools").await;
+    assert_eq!(auth.whoami(&granted).await.status(), 200);
+
+    let mut forged = auth.claims("alice", "mcp:tools profile");
+    forged.exp = now() + 365 * 24 * 3600;
+    assert!(forged.grant_id.is_none());
+    let response = auth.whoami(&auth.mint(&forged)).await;
+    assert!(
+        challenge(&response).contains("no grant"),
+        "{}",
+        challenge(&response)
+    );
+    assert_invalid_token(response, "no grant").await;
 }
 
 #[tokio::test]
@@ -235,7 +256,7 @@ async fn a_tool_needing_a_missing_scope_is_403_insufficient_scope() {
             .await
         }
     };
-    let response = add(auth.token("alice", "mcp:tools")).await;
+    let response = add(auth.token("alice", "mcp:tools").await).await;
     assert_eq!(response.status(), 403);
     let value = challenge(&response);
     assert!(value.contains("error=\"insufficient_scope\""), "{value}");
@@ -248,12 +269,12 @@ async fn a_tool_needing_a_missing_scope_is_403_insufficient_scope() {
 
     // Other tools stay callable; the scope unlocks the tool.
     assert_eq!(
-        auth.whoami(&auth.token("alice", "mcp:tools"))
+        auth.whoami(&auth.token("alice", "mcp:tools").await)
             .await
             .status(),
         200
     );
-    let allowed = add(auth.token("alice", "mcp:tools math")).await;
+    let allowed = add(auth.token("alice", "mcp:tools math").await).await;
     assert_eq!(allowed.status(), 200);
     let answer = read_jsonrpc(allowed).await;
     assert_eq!(
@@ -268,7 +289,7 @@ async fn headers_that_hide_a_scoped_tool_do_not_get_it_called() {
     // transport refuses a body that disagrees with them: naming `echo` in the header while
     // the body calls `add` must never run `add`.
     let auth = spawn_protected(RequiredScopes::default().require("add", scope("math"))).await;
-    let token = auth.token("alice", "mcp:tools");
+    let token = auth.token("alice", "mcp:tools").await;
     let lying = auth
         .app
         .request_2026(
@@ -296,13 +317,13 @@ async fn the_baseline_scope_is_named_in_401s_and_required_of_every_token() {
     let value = challenge(&response);
     assert!(value.starts_with("Bearer scope=\"mcp:tools\", "), "{value}");
 
-    let lacking = auth.whoami(&auth.token("alice", "profile")).await;
+    let lacking = auth.whoami(&auth.token("alice", "profile").await).await;
     assert_eq!(lacking.status(), 403);
     let value = challenge(&lacking);
     assert!(value.contains("error=\"insufficient_scope\""), "{value}");
     assert!(value.contains("scope=\"mcp:tools profile\""), "{value}");
     assert_eq!(
-        auth.whoami(&auth.token("alice", "mcp:tools"))
+        auth.whoami(&auth.token("alice", "mcp:tools").await)
             .await
             .status(),
         200

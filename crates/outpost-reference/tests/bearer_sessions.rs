@@ -65,7 +65,7 @@ async fn session_post(auth: &AuthApp, token: &str, id: &str, body: Value) -> req
 #[tokio::test]
 async fn sessions_know_their_caller_and_refuse_other_subjects() {
     let auth = spawn_protected(RequiredScopes::default()).await;
-    let alice = auth.token("alice", "mcp:tools");
+    let alice = auth.token("alice", "mcp:tools").await;
     let id = open_session(&auth, &alice).await;
     let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "whoami" } });
     let answer = read_jsonrpc(session_post(&auth, &alice, &id, call.clone()).await).await;
@@ -79,7 +79,7 @@ async fn sessions_know_their_caller_and_refuse_other_subjects() {
     );
 
     // Another subject on alice's session: 404, as if it did not exist.
-    let mallory = auth.token("mallory", "mcp:tools");
+    let mallory = auth.token("mallory", "mcp:tools").await;
     assert_eq!(
         session_post(&auth, &mallory, &id, call.clone())
             .await
@@ -97,7 +97,7 @@ async fn sessions_know_their_caller_and_refuse_other_subjects() {
         .unwrap();
     assert_eq!(delete.status(), 404);
     // The same subject with a fresh token keeps the session; no token is 401.
-    let alice_again = auth.token("alice", "mcp:tools");
+    let alice_again = auth.token("alice", "mcp:tools").await;
     assert_eq!(
         session_post(&auth, &alice_again, &id, call.clone())
             .await
@@ -132,7 +132,7 @@ async fn sessions_know_their_caller_and_refuse_other_subjects() {
 #[tokio::test]
 async fn legacy_sse_sessions_belong_to_their_subject() {
     let auth = spawn_protected(RequiredScopes::default()).await;
-    let alice = auth.token("alice", "mcp:tools");
+    let alice = auth.token("alice", "mcp:tools").await;
     assert_eq!(
         auth.app
             .http
@@ -178,7 +178,7 @@ async fn legacy_sse_sessions_belong_to_their_subject() {
             .json(&body);
         async move { request.send().await.unwrap().status() }
     };
-    let mallory = auth.token("mallory", "mcp:tools");
+    let mallory = auth.token("mallory", "mcp:tools").await;
     assert_eq!(post(mallory.clone(), initialize.clone()).await, 404);
     // A session of her own in the header does not open alice's: `/message` is checked against
     // the session it routes to.
@@ -300,13 +300,13 @@ async fn a_session_call_needing_a_missing_scope_is_403() {
     // Sessions name no tool in their headers: the scope check reads the body.
     let auth =
         spawn_protected(RequiredScopes::default().require("add", protected::scope("math"))).await;
-    let token = auth.token("alice", "mcp:tools");
+    let token = auth.token("alice", "mcp:tools").await;
     let id = open_session(&auth, &token).await;
     let add = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": { "name": "add", "arguments": { "a": 1, "b": 2 } } });
     let refused = session_post(&auth, &token, &id, add.clone()).await;
     assert_eq!(refused.status(), 403);
-    let allowed = auth.token("alice", "mcp:tools math");
+    let allowed = auth.token("alice", "mcp:tools math").await;
     let id = open_session(&auth, &allowed).await;
     let answer = read_jsonrpc(session_post(&auth, &allowed, &id, add).await).await;
     assert_eq!(

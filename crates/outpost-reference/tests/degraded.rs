@@ -18,8 +18,7 @@ use outpost::{
     AuthMode, Outpost, ServerConfig,
     auth::{keyring::Keyring, resource::ResourceServerConfig},
     store::{
-        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, PasswordHash, Store,
-        TokenEndpointAuthMethod, UserId, UserRecord, Username,
+        Store,
         outage::{OutageSwitch, switchable},
     },
 };
@@ -72,12 +71,23 @@ async fn without_a_store_ready_has_nothing_to_wait_for() {
     assert!(body["version"].is_string(), "{body}");
 }
 
-/// A bearer-protected reference server keeping sessions in `store` and reporting its health.
-async fn spawn_on(store: &Store, keyring: &Arc<RwLock<Keyring>>) -> AuthApp {
+/// How long a revocation answer is reused where a test watches it run out (5 s by default).
+const SHORT_REVOCATION_TTL: Duration = Duration::from_secs(1);
+/// How long it is reused where a test needs a token vouched for through a whole outage, to
+/// see what the checks after the token's do without the store.
+const LONG_REVOCATION_TTL: Duration = Duration::from_secs(60);
+
+/// A bearer-protected reference server keeping sessions in `store` and reporting its health,
+/// reusing a revocation answer for `revocation_ttl`.
+async fn spawn_on(
+    store: &Store,
+    keyring: &Arc<RwLock<Keyring>>,
+    revocation_ttl: Duration,
+) -> AuthApp {
     let mut resource =
         ResourceServerConfig::new(ISSUER, keyring.clone(), Arc::new(store.grants.clone()));
     resource.scopes_supported = scope("mcp:tools");
-    resource.revocation_cache_ttl = Duration::from_secs(1);
+    resource.revocation_cache_ttl = revocation_ttl;
     let reference = ReferenceServer::new();
     let outpost = Outpost::with_factory(move || reference.for_session())
         .with_config(ServerConfig {
@@ -94,57 +104,12 @@ async fn spawn_on(store: &Store, keyring: &Arc<RwLock<Keyring>>) -> AuthApp {
 }
 
 /// A switchable store, a keyring, and one server on them.
-async fn spawn_switchable() -> (AuthApp, OutageSwitch) {
+async fn spawn_switchable(revocation_ttl: Duration) -> (AuthApp, OutageSwitch) {
     let (store, outage) = switchable(Store::memory());
     let keyring = Arc::new(RwLock::new(
         Keyring::generate(now(), Duration::from_secs(3600)).unwrap(),
     ));
-    (spawn_on(&store, &keyring).await, outage)
-}
-
-/// A valid argon2id PHC string: nobody logs in here.
-const SOME_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
-
-/// A token for `subject` (a new user of a new client) whose grant is in the store.
-async fn token_with_grant(auth: &AuthApp, subject: &str) -> String {
-    let user = UserRecord {
-        id: UserId::random(),
-        username: Username::parse(subject).unwrap(),
-        password_hash: PasswordHash::parse(SOME_HASH).unwrap(),
-        created_at: now(),
-    };
-    let client_id = ClientId::parse(&format!("client-of-{subject}")).unwrap();
-    let client = ClientRecord {
-        client_id: client_id.clone(),
-        client_secret_hash: None,
-        client_name: None,
-        redirect_uris: vec!["http://127.0.0.1/callback".into()],
-        grant_types: vec!["authorization_code".into()],
-        response_types: vec!["code".into()],
-        token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-        application_type: ApplicationType::Native,
-        scope: None,
-        created_at: now(),
-    };
-    auth.store.users.create(user.clone()).await.unwrap();
-    auth.store.clients.insert(client).await.unwrap();
-    let grant = GrantId::random();
-    let record = GrantRecord {
-        grant_id: grant,
-        user_id: user.id,
-        client_id,
-        scope: "mcp:tools".into(),
-        resource: Some(auth.audience()),
-        created_at: now(),
-        revoked_at: None,
-    };
-    auth.store.grants.create_grant(record).await.unwrap();
-    auth.mint(
-        &auth
-            .claims(subject, "mcp:tools")
-            .with_grant_id(grant.to_string()),
-    )
+    (spawn_on(&store, &keyring, revocation_ttl).await, outage)
 }
 
 /// `response` is the degraded answer: 503, `Retry-After`, a JSON-RPC error for request `id`,
@@ -165,7 +130,7 @@ async fn assert_store_unavailable(response: reqwest::Response, id: Value) {
 
 #[tokio::test]
 async fn ready_and_health_follow_the_store_without_hanging() {
-    let (auth, outage) = spawn_switchable().await;
+    let (auth, outage) = spawn_switchable(SHORT_REVOCATION_TTL).await;
     let app = &auth.app;
     let (status, cache, body) = get_json(app, "/ready").await;
     assert_eq!((status, cache.as_str()), (200, "no-store"));
@@ -208,9 +173,9 @@ async fn ready_and_health_follow_the_store_without_hanging() {
 
 #[tokio::test]
 async fn a_token_the_store_cannot_vouch_for_is_503_then_works_again() {
-    let (auth, outage) = spawn_switchable().await;
-    let token = token_with_grant(&auth, "alice").await;
-    let stalled_token = token_with_grant(&auth, "bob").await;
+    let (auth, outage) = spawn_switchable(SHORT_REVOCATION_TTL).await;
+    let token = auth.token("alice", "mcp:tools").await;
+    let stalled_token = auth.token("bob", "mcp:tools").await;
     assert_eq!(auth.whoami(&token).await.status(), 200);
 
     // The revocation answer is cached (1 s here, 5 s by default): the token keeps working,
@@ -316,29 +281,36 @@ fn echo(id: u64) -> Value {
 
 #[tokio::test]
 async fn a_session_only_the_store_knows_is_503_not_404_during_an_outage() {
-    let (first, outage) = spawn_switchable().await;
-    let token = first.token("alice", "mcp:tools");
+    let (first, outage) = spawn_switchable(LONG_REVOCATION_TTL).await;
+    let token = first.token("alice", "mcp:tools").await;
     let id = open_session(&first.app, Some(&token)).await;
-    // A second instance on the same store: the session's owner is only in the store.
-    let second = spawn_on(&first.store, &first.keyring).await;
-    let token = second.token("alice", "mcp:tools");
+    // A second instance on the same store: the session's owner is only in the store. A
+    // stateless call there has it vouch for its token's grant for the whole outage, so what
+    // needs the store below is the session alone.
+    let second = spawn_on(&first.store, &first.keyring, LONG_REVOCATION_TTL).await;
+    let token_second = second.token("alice", "mcp:tools").await;
+    assert_eq!(second.whoami(&token_second).await.status(), 200);
 
     outage.refuse();
-    let call = session_request(&second.app, Some(&token), &id, reqwest::Method::POST);
+    let call = session_request(&second.app, Some(&token_second), &id, reqwest::Method::POST);
     let response = tokio::time::timeout(NO_HANG, call.json(&echo(7)).send())
         .await
         .expect("no hang")
         .unwrap();
     assert_store_unavailable(response, json!(7)).await;
-    let delete = session_request(&second.app, Some(&token), &id, reqwest::Method::DELETE);
+    let delete = session_request(
+        &second.app,
+        Some(&token_second),
+        &id,
+        reqwest::Method::DELETE,
+    );
     assert_store_unavailable(delete.send().await.unwrap(), Value::Null).await;
     // The first instance holds the session in memory: it does not need the store.
-    let token_first = first.token("alice", "mcp:tools");
-    let call = session_request(&first.app, Some(&token_first), &id, reqwest::Method::POST);
+    let call = session_request(&first.app, Some(&token), &id, reqwest::Method::POST);
     assert_eq!(call.json(&echo(8)).send().await.unwrap().status(), 200);
 
     outage.restore();
-    let call = session_request(&second.app, Some(&token), &id, reqwest::Method::POST);
+    let call = session_request(&second.app, Some(&token_second), &id, reqwest::Method::POST);
     let answer = read_jsonrpc(call.json(&echo(9)).send().await.unwrap()).await;
     assert!(answer["result"]["content"].is_array(), "resumed: {answer}");
 }

@@ -12,11 +12,16 @@
 //! takes the write lock before reading the version, so processes opening one new database at
 //! the same moment migrate it once. A database whose version is newer than this build knows is
 //! refused rather than misread.
+//!
+//! The files are the owner's alone (`file_mode`): a new database and its `-wal` / `-shm` are
+//! created `0600`, and existing ones that group or others may read or write are refused unless
+//! [`SqliteOptions::allow_shared_file_mode`] is set.
 
 #![deny(missing_docs)]
 
 mod codes;
 mod documents;
+mod file_mode;
 mod grants;
 mod health;
 mod keys;
@@ -49,11 +54,30 @@ const MIGRATIONS: &[&str] = &[
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How to open a database beyond its path.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Open a database whose files group or others may read or write, with a warning, rather
+    /// than refusing it ([`StoreError::SharedFileMode`]). New files are created `0600` either
+    /// way.
+    pub allow_shared_file_mode: bool,
+}
+
+/// Opens (creating if missing, migrating to the current schema) the SQLite database at `path`
+/// as a [`Store`], with default [`SqliteOptions`].
+pub async fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+    open_with(path, &SqliteOptions::default()).await
+}
+
 /// Opens (creating if missing, migrating to the current schema) the SQLite database at `path`
 /// as a [`Store`].
-pub async fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+pub async fn open_with(
+    path: impl AsRef<Path>,
+    options: &SqliteOptions,
+) -> Result<Store, StoreError> {
     Ok(Store::from_backend(Arc::new(
-        SqliteStore::open(path).await?,
+        SqliteStore::open_with(path, options).await?,
     )))
 }
 
@@ -93,13 +117,26 @@ impl From<ModelError> for Failure {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and migrates it to the current
-    /// schema.
+    /// schema, with default [`SqliteOptions`].
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, &SqliteOptions::default()).await
+    }
+
+    /// Opens (creating if missing, owner-only) the database at `path`, checks its files'
+    /// permissions and migrates it to the current schema.
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        options: &SqliteOptions,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
-        let connection = tokio::task::spawn_blocking(move || open_blocking(&path))
-            .await
-            .map_err(|e| StoreError::Backend(format!("store open task failed: {e}")))?
-            .map_err(|Failure(error)| error)?;
+        let allow_shared = options.allow_shared_file_mode;
+        let connection = tokio::task::spawn_blocking(move || {
+            file_mode::prepare(&path, allow_shared)?;
+            open_blocking(&path)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store open task failed: {e}")))?
+        .map_err(|Failure(error)| error)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
@@ -289,6 +326,7 @@ mod tests {
     async fn newer_schema_is_refused() {
         let dir = TempDir::new();
         let path = dir.path().join("future.db");
+        drop(SqliteStore::open(&path).await.expect("create"));
         {
             let connection = Connection::open(&path).expect("open");
             connection
@@ -325,6 +363,9 @@ mod tests {
 
 #[cfg(test)]
 mod shared_file_tests;
+
+#[cfg(all(test, unix))]
+mod file_mode_tests;
 
 #[cfg(test)]
 mod behaviour {

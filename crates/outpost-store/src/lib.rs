@@ -30,7 +30,11 @@ pub mod outage;
 pub mod request_state_keys;
 pub mod traits;
 
-use std::{fmt::Write as _, sync::Arc};
+use std::{
+    fmt::{self, Write as _},
+    path::PathBuf,
+    sync::Arc,
+};
 
 use sha2::{Digest as _, Sha256};
 
@@ -80,6 +84,39 @@ pub enum StoreError {
     /// request.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Store files that group or others may read or write: a store holds password hashes,
+    /// grants and signing keys, so a file-based backend refuses them unless the operator
+    /// explicitly allows shared modes.
+    #[error(
+        "store files readable or writable by group or others: {}; run `chmod 600 {}`, or \
+         explicitly allow shared file modes",
+        list(.files, ", ", |file| file.to_string()),
+        list(.files, " ", |file| file.path.display().to_string())
+    )]
+    SharedFileMode {
+        /// Each file at fault, with its mode.
+        files: Vec<SharedFile>,
+    },
+}
+
+/// A store file whose permissions let group or others in ([`StoreError::SharedFileMode`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its permission bits (e.g. `0o644`).
+    pub mode: u32,
+}
+
+impl fmt::Display for SharedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (mode {:04o})", self.path.display(), self.mode)
+    }
+}
+
+/// `items`, each shown by `show`, separated by `separator`.
+fn list<T>(items: &[T], separator: &str, show: impl Fn(&T) -> String) -> String {
+    items.iter().map(show).collect::<Vec<_>>().join(separator)
 }
 
 /// The SHA-256 of a code or refresh token, as stored and looked up.

@@ -19,8 +19,8 @@ pub const SUPPORTED_URLS: &str = match (cfg!(feature = "sqlite"), cfg!(feature =
     (false, false) => "memory:// (build with the `sqlite` or `redis` feature for more)",
 };
 
-/// What a store needs besides its URL; only the Redis backend reads it today. The defaults
-/// are the Redis backend's own (prefix `outpost:`, 2 s timeouts).
+/// What a store needs besides its URL. The defaults are the backends' own (prefix `outpost:`,
+/// 2 s timeouts, store files refused when group or others may read or write them).
 #[derive(Clone, Default)]
 pub struct StoreOptions {
     /// Prefix of every key (Redis); `None` for the default `outpost:`.
@@ -33,6 +33,10 @@ pub struct StoreOptions {
     pub response_timeout: Option<Duration>,
     /// Start on a Redis whose `maxmemory-policy` may evict keys, with a warning.
     pub allow_eviction: bool,
+    /// Open a SQLite file (or its `-wal` / `-shm`) that group or others may read or write,
+    /// with a warning, rather than refusing it with [`StoreError::SharedFileMode`]. New files
+    /// are created `0600` either way (Unix).
+    pub allow_shared_file_mode: bool,
 }
 
 impl fmt::Debug for StoreOptions {
@@ -43,6 +47,7 @@ impl fmt::Debug for StoreOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("allow_eviction", &self.allow_eviction)
+            .field("allow_shared_file_mode", &self.allow_shared_file_mode)
             .finish()
     }
 }
@@ -67,11 +72,12 @@ pub async fn open(url: &str) -> Result<Store, StoreError> {
 }
 
 /// Opens the store a URL names: `memory://` (empty, gone at exit); with the `sqlite` feature,
-/// `sqlite://PATH` (created if missing, migrated to the current schema); with the `redis`
-/// feature, `redis://` or `rediss://` (checked at start, shared by every instance that opens
-/// it, see the `outpost-store-redis` crate).
+/// `sqlite://PATH` (created `0600` if missing, refused if group or others may read or write
+/// it unless [`StoreOptions::allow_shared_file_mode`], migrated to the current schema); with
+/// the `redis` feature, `redis://` or `rediss://` (checked at start, shared by every instance
+/// that opens it, see the `outpost-store-redis` crate).
 pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
-    #[cfg(not(feature = "redis"))]
+    #[cfg(not(any(feature = "sqlite", feature = "redis")))]
     let _ = options;
     let invalid = |reason: String| StoreError::InvalidUrl {
         url: redact_url(url),
@@ -85,7 +91,7 @@ pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, Store
             return Err(invalid("missing file path after sqlite://".into()));
         }
         #[cfg(feature = "sqlite")]
-        return outpost_store_sqlite::open(path).await;
+        return outpost_store_sqlite::open_with(path, &sqlite_options(options)).await;
         #[cfg(not(feature = "sqlite"))]
         return Err(invalid(
             "this build has no SQLite backend (feature `sqlite`)".into(),
@@ -100,6 +106,13 @@ pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, Store
         ));
     }
     Err(invalid(format!("unsupported scheme; use {SUPPORTED_URLS}")))
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_options(options: &StoreOptions) -> outpost_store_sqlite::SqliteOptions {
+    let mut sqlite = outpost_store_sqlite::SqliteOptions::default();
+    sqlite.allow_shared_file_mode = options.allow_shared_file_mode;
+    sqlite
 }
 
 #[cfg(feature = "redis")]

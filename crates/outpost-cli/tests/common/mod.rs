@@ -1,5 +1,5 @@
 //! What the process tests share: the `outpost` binary, free ports, temporary directories, a
-//! running `outpost serve`, access tokens signed with a store's key (bound to a grant or not),
+//! running `outpost serve`, access tokens signed with a store's key (each bound to a grant),
 //! JSON-RPC answers, and a redis-server ([`redis`]).
 #![allow(dead_code)]
 
@@ -20,8 +20,8 @@ use outpost::{
         server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
     },
     store::{
-        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, Store,
-        TokenEndpointAuthMethod, Username,
+        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, PasswordHash, Store,
+        TokenEndpointAuthMethod, UserId, UserRecord, Username,
     },
 };
 use serde_json::Value;
@@ -124,18 +124,42 @@ pub fn wait_healthy(url: &str, child: &mut Child) {
 }
 
 /// An access token for `subject`, signed with the active key of the store at `store_url`, for
-/// the server at `base` (issuer `base`, audience `{base}/mcp`).
+/// the server at `base` (issuer `base`, audience `{base}/mcp`), bound to a new live grant of
+/// the fixture user `{FIXTURE_USER}` (created if missing): the server refuses a token without
+/// a grant, as its authorization server issues none. The subject is the caller the server
+/// sees; the grant is only checked for revocation.
 pub fn token(store_url: &str, base: &str, subject: &str) -> String {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let store = runtime
-        .block_on(outpost::store::open(store_url))
-        .expect("open the store");
-    runtime.block_on(mint(&store, base, subject, None))
+    runtime.block_on(async {
+        let store = outpost::store::open(store_url)
+            .await
+            .expect("open the store");
+        let username = Username::parse(FIXTURE_USER).expect("username");
+        let user = match store.users.get_by_username(&username).await {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                let user = UserRecord {
+                    id: UserId::random(),
+                    username,
+                    password_hash: PasswordHash::parse(SOME_HASH).expect("PHC string"),
+                    created_at: unix_now(),
+                };
+                store
+                    .users
+                    .create(user.clone())
+                    .await
+                    .expect("store the user");
+                user
+            }
+            Err(error) => panic!("read the fixture user: {error}"),
+        };
+        let grant = live_grant(&store, user.id).await;
+        mint(&store, base, subject, grant).await
+    })
 }
 
-/// Like [`token`], for the user `username`, bound to a new live grant of that user to the
-/// client `{CLIENT}` (created if missing): the server checks the grant for revocation, as it
-/// does for every token its authorization server issues.
+/// Like [`token`], for the user `username` (its id as the subject), bound to a new live grant
+/// of that user.
 pub fn granted_token(store_url: &str, base: &str, username: &str) -> String {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -148,51 +172,62 @@ pub fn granted_token(store_url: &str, base: &str, username: &str) -> String {
             .await
             .expect("read the user")
             .unwrap_or_else(|| panic!("no user {username}"));
-        let client_id = ClientId::parse(CLIENT).expect("client id");
-        store
-            .clients
-            .upsert(ClientRecord {
-                client_id: client_id.clone(),
-                client_secret_hash: None,
-                client_name: Some("outpost-cli tests".into()),
-                redirect_uris: vec!["http://127.0.0.1/callback".into()],
-                grant_types: vec!["authorization_code".into()],
-                response_types: vec!["code".into()],
-                token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-                application_type: ApplicationType::Native,
-                scope: Some("mcp".into()),
-                created_at: unix_now(),
-            })
-            .await
-            .expect("store the client");
-        let grant = GrantId::random();
-        store
-            .grants
-            .create_grant(GrantRecord {
-                grant_id: grant,
-                user_id: user.id,
-                client_id,
-                scope: "mcp".into(),
-                resource: None,
-                created_at: unix_now(),
-                revoked_at: None,
-            })
-            .await
-            .expect("store the grant");
-        mint(&store, base, &user.id.to_string(), Some(grant)).await
+        let grant = live_grant(&store, user.id).await;
+        mint(&store, base, &user.id.to_string(), grant).await
     })
 }
 
-/// The client [`granted_token`]'s grants are for.
+/// The client the tests' grants are for.
 const CLIENT: &str = "session-test";
+/// The user [`token`]'s grants belong to.
+const FIXTURE_USER: &str = "token-fixture";
+/// A valid argon2id PHC string: nobody logs in as the fixture user.
+const SOME_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
 
-/// A token for `subject` (through `grant`, if given) signed with the store's active key.
-async fn mint(store: &Store, base: &str, subject: &str, grant: Option<GrantId>) -> String {
+/// A new grant of `user` to the client `{CLIENT}` (created if missing), in `store`.
+async fn live_grant(store: &Store, user: UserId) -> GrantId {
+    let client_id = ClientId::parse(CLIENT).expect("client id");
+    store
+        .clients
+        .upsert(ClientRecord {
+            client_id: client_id.clone(),
+            client_secret_hash: None,
+            client_name: Some("outpost-cli tests".into()),
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            grant_types: vec!["authorization_code".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            application_type: ApplicationType::Native,
+            scope: Some("mcp".into()),
+            created_at: unix_now(),
+        })
+        .await
+        .expect("store the client");
+    let grant = GrantId::random();
+    store
+        .grants
+        .create_grant(GrantRecord {
+            grant_id: grant,
+            user_id: user,
+            client_id,
+            scope: "mcp".into(),
+            resource: None,
+            created_at: unix_now(),
+            revoked_at: None,
+        })
+        .await
+        .expect("store the grant");
+    grant
+}
+
+/// A token for `subject` through `grant`, signed with the store's active key.
+async fn mint(store: &Store, base: &str, subject: &str, grant: GrantId) -> String {
     let now = unix_now();
     let keyring = AuthorizationServer::load_keyring(store, DEFAULT_ACCESS_TOKEN_LIFETIME, now)
         .await
         .expect("the server's keys");
-    let mut claims = AccessClaims::new(
+    let claims = AccessClaims::new(
         base,
         subject,
         &canonical_resource(base),
@@ -201,10 +236,8 @@ async fn mint(store: &Store, base: &str, subject: &str, grant: Option<GrantId>) 
         now,
         Duration::from_secs(600),
     )
-    .expect("claims");
-    if let Some(grant) = grant {
-        claims = claims.with_grant_id(grant.to_string());
-    }
+    .expect("claims")
+    .with_grant_id(grant.to_string());
     issue(&keyring, &claims).expect("token")
 }
 

@@ -15,7 +15,10 @@ use outpost::{
         resource::{RequiredScopes, ResourceServerConfig, RevocationCheck},
         scope::Scope,
     },
-    store::Store,
+    store::{
+        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, PasswordHash, Store,
+        TokenEndpointAuthMethod, UserId, UserRecord, Username,
+    },
 };
 use serde_json::{Value, json};
 
@@ -23,6 +26,15 @@ use crate::common::{TestApp, spawn_app_with};
 
 pub const ISSUER: &str = "https://auth.outpost.test";
 pub const SESSION_VERSION: &str = "2025-11-25";
+
+/// A valid argon2id PHC string: nobody logs in here.
+const SOME_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
+
+/// The user the grants of [`AuthApp::token`] belong to (tokens name their own subject).
+fn fixture_username() -> Username {
+    Username::parse("token-fixture").unwrap()
+}
 
 pub fn now() -> i64 {
     SystemTime::now()
@@ -94,12 +106,66 @@ impl AuthApp {
         issue(&self.keyring.read().unwrap(), claims).unwrap()
     }
 
-    pub fn token(&self, subject: &str, granted: &str) -> String {
+    /// A token for `subject` with the scopes `granted`, bound to a new live grant in the
+    /// store, as the embedded authorization server issues every token.
+    pub async fn token(&self, subject: &str, granted: &str) -> String {
+        let grant = self.live_grant().await;
         self.mint(
             &self
                 .claims(subject, granted)
-                .with_username(format!("{subject}-login")),
+                .with_username(format!("{subject}-login"))
+                .with_grant_id(grant.to_string()),
         )
+    }
+
+    /// A new grant in the store, of the fixture user to `client-1` (both created if missing).
+    pub async fn live_grant(&self) -> GrantId {
+        let user = match self.store.users.get_by_username(&fixture_username()).await {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                let user = UserRecord {
+                    id: UserId::random(),
+                    username: fixture_username(),
+                    password_hash: PasswordHash::parse(SOME_HASH).unwrap(),
+                    created_at: now(),
+                };
+                self.store.users.create(user.clone()).await.unwrap();
+                user
+            }
+            Err(error) => panic!("read the fixture user: {error}"),
+        };
+        let client_id = ClientId::parse("client-1").unwrap();
+        self.store
+            .clients
+            .upsert(ClientRecord {
+                client_id: client_id.clone(),
+                client_secret_hash: None,
+                client_name: None,
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                grant_types: vec!["authorization_code".into()],
+                response_types: vec!["code".into()],
+                token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+                application_type: ApplicationType::Native,
+                scope: None,
+                created_at: now(),
+            })
+            .await
+            .unwrap();
+        let grant = GrantId::random();
+        self.store
+            .grants
+            .create_grant(GrantRecord {
+                grant_id: grant,
+                user_id: user.id,
+                client_id,
+                scope: "mcp:tools".into(),
+                resource: Some(self.audience()),
+                created_at: now(),
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        grant
     }
 
     pub async fn call(

@@ -3,10 +3,12 @@
 //! Each request must carry `Authorization: Bearer <access token>`. The token is verified
 //! locally — ES256 signature against the shared keyring, `iss` equal to the configured issuer,
 //! `aud` equal to this server's canonical MCP URL (RFC 8707 §2: a token minted for any other
-//! resource is refused, never passed through), `exp` — and its grant must not be revoked. The
-//! outcome is the caller's [`Identity`] or a [`Challenge`]: `401` with the
-//! `resource_metadata` URL, `400` for a token in the query string (RFC 6750 §2.3 is forbidden
-//! by the MCP spec). [`super::service`] runs it first, for every request.
+//! resource is refused, never passed through), `exp` — and it must name a grant (`gid`) that
+//! is not revoked. Every token the embedded authorization server issues names its grant, so a
+//! token without one — signed with a stolen key, say — is refused, never accepted beyond the
+//! reach of revocation. The outcome is the caller's [`Identity`] or a [`Challenge`]: `401`
+//! with the `resource_metadata` URL, `400` for a token in the query string (RFC 6750 §2.3 is
+//! forbidden by the MCP spec). [`super::service`] runs it first, for every request.
 //!
 //! A revocation status the store cannot give (an error, or no answer within
 //! [`STORE_ANSWER_TIMEOUT`]) is neither cached nor a `401`: the service answers `503`.
@@ -122,7 +124,9 @@ impl TokenCheck {
             ));
         }
         let Some(grant) = identity.grant_id.as_deref() else {
-            return Verdict::Accept(identity);
+            return Verdict::Refuse(Challenge::InvalidToken(
+                "the access token names no grant".into(),
+            ));
         };
         let Ok(grant) = GrantId::parse(grant) else {
             return Verdict::Refuse(Challenge::InvalidToken(

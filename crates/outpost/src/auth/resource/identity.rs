@@ -40,7 +40,8 @@ pub struct Identity {
     pub client_id: String,
     /// The scopes granted to the token.
     pub scopes: Scope,
-    /// The grant the token was issued under (`gid`), when known.
+    /// The grant the token was issued under (`gid`). Always there in an identity the resource
+    /// server admits: it refuses tokens without one.
     pub grant_id: Option<String>,
 }
 
