@@ -14,9 +14,11 @@
 //! No store field is needed: the binding is part of the key, so every backend and every
 //! instance sharing the store checks it the same way.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 
-use outpost_oauth::secret::{RandomnessError, Secret};
+use outpost_oauth::secret::RandomnessError;
+
+use super::secret_cookie;
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "outpost_browser";
@@ -34,14 +36,7 @@ impl std::fmt::Debug for BrowserBinding {
 impl BrowserBinding {
     /// The binding the request's cookie carries, when it has one of the right form.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, value)| *name == COOKIE_NAME && is_secret_syntax(value))
-            .map(|(_, value)| Self(value.to_owned()))
+        secret_cookie::read(headers, COOKIE_NAME).map(|value| Self(value.to_owned()))
     }
 
     /// The binding for a new request: the browser's own when it has one (its other tabs keep
@@ -53,26 +48,14 @@ impl BrowserBinding {
         if let Some(binding) = Self::from_headers(headers) {
             return Ok((binding, None));
         }
-        let value = Secret::generate()?.expose().to_owned();
-        let cookie = format!(
-            "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax{}",
-            if secure { "; Secure" } else { "" }
-        );
-        Ok((Self(value), HeaderValue::from_str(&cookie).ok()))
+        let (value, cookie) = secret_cookie::issue(COOKIE_NAME, "Lax", secure)?;
+        Ok((Self(value), cookie))
     }
 
     /// The secret, to derive the request's key from.
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
-}
-
-/// Bindings are base64url: anything else in the cookie was not set here.
-fn is_secret_syntax(value: &str) -> bool {
-    (16..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -91,7 +74,7 @@ mod tests {
             "{cookie}"
         );
         headers.insert(
-            header::COOKIE,
+            axum::http::header::COOKIE,
             format!("outpost_csrf=x; {COOKIE_NAME}={}", binding.expose())
                 .parse()
                 .unwrap(),

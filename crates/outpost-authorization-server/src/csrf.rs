@@ -7,26 +7,21 @@
 //! equal, compared in constant time. Another site can make the browser post the form but
 //! cannot read or set the cookie, so it cannot make the two agree.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use subtle::ConstantTimeEq;
 
-use outpost_oauth::secret::{RandomnessError, Secret};
+use outpost_oauth::secret::RandomnessError;
+
+use super::secret_cookie;
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "outpost_csrf";
 /// The hidden form field's name.
 pub const FIELD_NAME: &str = "csrf";
 
-/// The token the request's cookie carries, if any.
+/// The token the request's cookie carries, if any (of the form this server sets).
 pub fn cookie_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE_NAME && !value.is_empty())
-        .map(|(_, value)| value)
+    secret_cookie::read(headers, COOKIE_NAME)
 }
 
 /// The token for the page being shown: the request's own when it has one (several tabs keep
@@ -35,15 +30,10 @@ pub fn token_for_page(
     headers: &HeaderMap,
     secure: bool,
 ) -> Result<(String, Option<HeaderValue>), RandomnessError> {
-    if let Some(token) = cookie_token(headers).filter(|t| is_token_syntax(t)) {
+    if let Some(token) = cookie_token(headers) {
         return Ok((token.to_owned(), None));
     }
-    let token = Secret::generate()?.expose().to_owned();
-    let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict{}",
-        if secure { "; Secure" } else { "" }
-    );
-    Ok((token, HeaderValue::from_str(&cookie).ok()))
+    secret_cookie::issue(COOKIE_NAME, "Strict", secure)
 }
 
 /// Whether the form's token equals the cookie's, in constant time.
@@ -52,14 +42,6 @@ pub fn verify(headers: &HeaderMap, field: Option<&str>) -> bool {
         (Some(cookie), Some(field)) => cookie.as_bytes().ct_eq(field.as_bytes()).into(),
         _ => false,
     }
-}
-
-/// Tokens are base64url: anything else in the cookie was not set here.
-fn is_token_syntax(token: &str) -> bool {
-    (16..=128).contains(&token.len())
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -73,7 +55,7 @@ mod tests {
         let (token, cookie) = token_for_page(&headers, true).unwrap();
         assert!(cookie.unwrap().to_str().unwrap().ends_with("; Secure"));
         headers.insert(
-            header::COOKIE,
+            axum::http::header::COOKIE,
             format!("a=b; {COOKIE_NAME}={token}").parse().unwrap(),
         );
         assert!(verify(&headers, Some(&token)));

@@ -69,6 +69,7 @@ pub mod pending;
 pub mod preregistered;
 mod register;
 mod revoke;
+mod secret_cookie;
 pub mod throttle;
 mod token;
 
