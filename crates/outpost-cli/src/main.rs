@@ -4,6 +4,7 @@
 mod client_args;
 mod clients;
 mod keys;
+mod open_files;
 mod serve;
 mod store_arg;
 mod time_format;

@@ -22,7 +22,7 @@ use outpost::{
 };
 use url::Url;
 
-use crate::{client_args::ClientArgs, store_arg::StoreArg};
+use crate::{client_args::ClientArgs, open_files, store_arg::StoreArg};
 
 /// The scope every request needs: granted by default, and what a `401` asks clients for.
 const MCP_SCOPE: &str = "mcp";
@@ -115,6 +115,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
+    open_files::raise_for(args.max_connections);
     let mut config = ServerConfig {
         bind: args.bind,
         public_url: args.public_url,
