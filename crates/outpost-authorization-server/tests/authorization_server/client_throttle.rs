@@ -100,6 +100,18 @@ async fn tally(
     (answered, refused)
 }
 
+/// The right secret, sent to `server` right after a burst spent the client's budget, is refused
+/// before it is looked at.
+async fn assert_right_secret_refused(server: &TestServer, client: &str, secret: &str) {
+    let params = [("grant_type", "refresh_token"), ("refresh_token", "r")];
+    let (status, body, _) = server.post("/token", &params, Some((client, secret))).await;
+    assert_error(
+        status,
+        &body,
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+    );
+}
+
 /// `count` concurrent `/token` refreshes of `client` with `secret`, spread over `servers` in
 /// turn.
 fn token_burst(
@@ -134,15 +146,7 @@ async fn a_concurrent_burst_of_wrong_secrets_at_token_is_evaluated_at_most_the_b
         "every secret checked was reserved first"
     );
     // Right after the burst, the right secret is refused too, before it is looked at.
-    let params = [("grant_type", "refresh_token"), ("refresh_token", "r")];
-    let (status, body, _) = server
-        .post("/token", &params, Some((&client, &secret)))
-        .await;
-    assert_error(
-        status,
-        &body,
-        (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-    );
+    assert_right_secret_refused(&server, &client, &secret).await;
 }
 
 #[tokio::test]
@@ -159,15 +163,7 @@ async fn a_burst_split_over_two_instances_on_one_sqlite_file_has_one_budget() {
         "one budget for the deployment, not one per instance"
     );
     for server in [&first, &second] {
-        let params = [("grant_type", "refresh_token"), ("refresh_token", "r")];
-        let (status, body, _) = server
-            .post("/token", &params, Some((&client, &secret)))
-            .await;
-        assert_error(
-            status,
-            &body,
-            (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-        );
+        assert_right_secret_refused(server, &client, &secret).await;
     }
     for suffix in ["", "-wal", "-shm"] {
         let mut file = path.clone().into_os_string();
