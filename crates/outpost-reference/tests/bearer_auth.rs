@@ -9,13 +9,9 @@ mod protected;
 use std::time::{Duration, Instant};
 
 use common::read_jsonrpc;
-use outpost::auth::server::password::hash_password;
 use outpost::{
     auth::{access_token::issue, keyring::Keyring, resource::RequiredScopes},
-    store::{
-        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, TokenEndpointAuthMethod,
-        UserId, UserRecord, Username,
-    },
+    store::GrantId,
 };
 use protected::{
     ISSUER, assert_invalid_token, challenge, now, scope, spawn_protected, spawn_protected_with,
@@ -178,43 +174,10 @@ async fn a_validly_signed_token_without_a_grant_is_401_invalid_token() {
 #[tokio::test]
 async fn a_revoked_grant_stops_working_within_the_cache_window() {
     let auth = spawn_protected(RequiredScopes::default()).await;
-    let user = UserRecord {
-        id: UserId::random(),
-        username: Username::parse("grace").unwrap(),
-        password_hash: hash_password("password123").unwrap(),
-        created_at: now(),
-    };
-    let client = ClientRecord {
-        client_id: ClientId::parse("client-1").unwrap(),
-        client_secret_hash: None,
-        client_name: None,
-        redirect_uris: vec!["http://127.0.0.1/callback".into()],
-        grant_types: vec!["authorization_code".into()],
-        response_types: vec!["code".into()],
-        token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-        application_type: ApplicationType::Native,
-        scope: None,
-        created_at: now(),
-    };
-    auth.store.users.create(user.clone()).await.unwrap();
-    auth.store.clients.insert(client).await.unwrap();
-    let grant = GrantId::random();
-    auth.store
-        .grants
-        .create_grant(GrantRecord {
-            grant_id: grant,
-            user_id: user.id,
-            client_id: ClientId::parse("client-1").unwrap(),
-            scope: "mcp:tools".into(),
-            resource: Some(auth.audience()),
-            created_at: now(),
-            revoked_at: None,
-        })
-        .await
-        .unwrap();
+    let grant = auth.live_grant().await;
     let token = auth.mint(
         &auth
-            .claims(&user.id.to_string(), "mcp:tools")
+            .claims("grace", "mcp:tools")
             .with_grant_id(grant.to_string()),
     );
     assert_eq!(auth.whoami(&token).await.status(), 200);
