@@ -11,9 +11,9 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 
-use outpost_store::StoreError;
+use outpost_store::{StoreError, redact_url};
 
-use crate::options::{RedisOptions, redact_url};
+use crate::options::RedisOptions;
 
 /// The shared connection and the bound on every operation.
 #[derive(Clone)]

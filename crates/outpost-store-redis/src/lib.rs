@@ -13,7 +13,7 @@
 //! connection, or still loading its data, is `StoreError::Unavailable` (the caller answers
 //! "service unavailable"); any other failure is `StoreError::Backend`. The password comes from
 //! [`RedisOptions::password`] (a URL may carry one, but the CLI never puts it there); logs and
-//! errors show the URL redacted ([`redact_url`]). `rediss://` verifies the server against the
+//! errors show the URL redacted ([`outpost_store::redact_url`]). `rediss://` verifies the server against the
 //! system's roots or [`RedisOptions::tls_root_ca_pem`].
 //!
 //! # Atomicity
@@ -117,9 +117,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redis::{FromRedisValue, Script};
 
-use outpost_store::{Store, StoreError, StoreHealth};
+use outpost_store::{Store, StoreError, StoreHealth, redact_url};
 
-pub use options::{RedisOptions, RedisPassword, redact_url};
+pub use options::{RedisOptions, RedisPassword};
 pub use startup::LAYOUT_VERSION;
 
 use connection::Connection;

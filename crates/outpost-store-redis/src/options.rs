@@ -3,6 +3,8 @@
 
 use std::{fmt, time::Duration};
 
+use outpost_store::redact_url;
+
 /// A Redis password: `Debug` and `Display` print `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisPassword(String);
@@ -83,22 +85,6 @@ impl RedisOptions {
     }
 }
 
-/// `url` with the password of its userinfo, if any, replaced by `<redacted>`: what logs and
-/// errors print. Text that does not parse as a URL is printed as `<unparsable URL>`, since it
-/// might hold a password in a form this cannot find.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Setting a password fails only for URLs that cannot have one.
-                let _ = parsed.set_password(Some("<redacted>"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "<unparsable URL>".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,11 +98,5 @@ mod tests {
             !debug.contains("s3cret") && !debug.contains("hunter2"),
             "{debug}"
         );
-        assert_eq!(
-            redact_url(&options.url),
-            "redis://app:%3Credacted%3E@cache:6379/2"
-        );
-        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
-        assert_eq!(redact_url("not a url :hunter2"), "<unparsable URL>");
     }
 }

@@ -27,6 +27,7 @@ pub mod memory;
 pub mod model;
 #[cfg(any(test, feature = "test-util"))]
 pub mod outage;
+pub mod redact;
 pub mod request_state_keys;
 pub mod traits;
 
@@ -43,6 +44,7 @@ pub use model::{
     GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
     TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
+pub use redact::{redact_url, redact_urls_in};
 pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
 pub use traits::{
     Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,

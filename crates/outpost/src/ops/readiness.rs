@@ -135,51 +135,13 @@ pub fn any_down(dependencies: &Dependencies) -> bool {
 
 /// A store error as reported, URL userinfo masked.
 fn describe(error: &StoreError) -> String {
-    mask_userinfo(&error.to_string())
-}
-
-/// `text` with the userinfo of every `scheme://user:password@host` in it replaced by `***`.
-fn mask_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("://") {
-        let (before, after) = rest.split_at(start + 3);
-        out.push_str(before);
-        let authority_end = after
-            .find(|c: char| c == '/' || c.is_whitespace())
-            .unwrap_or(after.len());
-        match after[..authority_end].rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                rest = &after[at..];
-            }
-            None => rest = after,
-        }
-    }
-    out.push_str(rest);
-    out
+    outpost_store::redact_urls_in(&error.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{Store, outage::switchable};
-
-    #[test]
-    fn userinfo_in_messages_is_masked() {
-        assert_eq!(
-            mask_userinfo("cannot reach redis://:hunter2@cache:6379/0: refused"),
-            "cannot reach redis://***@cache:6379/0: refused"
-        );
-        assert_eq!(
-            mask_userinfo("sqlite:///var/lib/outpost.db is locked"),
-            "sqlite:///var/lib/outpost.db is locked"
-        );
-        assert_eq!(
-            mask_userinfo("user@example.com failed"),
-            "user@example.com failed"
-        );
-    }
 
     #[tokio::test]
     async fn probes_report_up_down_and_stalls() {
