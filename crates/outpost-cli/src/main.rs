@@ -3,6 +3,7 @@
 
 mod client_args;
 mod clients;
+mod connect;
 mod keys;
 mod open_files;
 mod serve;
@@ -36,6 +37,10 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Helpers for pre-registered clients (hash-secret).
     Clients(clients::ClientsArgs),
+    /// An MCP client: sign in to an MCP server (OAuth, as an MCP host does) and list or call
+    /// its tools, resources and prompts. Exit status 0 ok, 1 the tool answered isError, 2 a
+    /// usage, connection or authorization failure.
+    Connect(connect::ConnectArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -44,10 +49,9 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat) {
-    // rmcp logs every stateless request at INFO: keep its target at WARN unless asked.
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -64,7 +68,13 @@ fn init_logging(format: LogFormat) {
 /// sees the reason in one log line.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    if let Command::Connect(args) = cli.command {
+        // A client's stderr is for the user: its own messages, no library logs unless asked.
+        init_logging(cli.log_format, "error,rmcp=off");
+        return connect::main(args);
+    }
+    // rmcp logs every stateless request at INFO: keep its target at WARN unless asked.
+    init_logging(cli.log_format, "info,rmcp=warn");
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -83,5 +93,6 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Users(args) => runtime.block_on(users::run(args)),
         Command::Keys(args) => runtime.block_on(keys::run(args)),
         Command::Clients(args) => clients::run(args),
+        Command::Connect(_) => unreachable!("connect runs from main with its own exit status"),
     }
 }
