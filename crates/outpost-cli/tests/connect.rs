@@ -52,9 +52,16 @@ fn key_value_arguments_are_typed_by_the_tools_schema() {
     let output = connect(&home, &[&url, "call", "add", "a=2", "b=3.5"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     // The text content, then the structured content as JSON.
-    assert!(stdout(&output).contains("\"sum\": 5.5"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("\"sum\": 5.5"),
+        "{}",
+        stdout(&output)
+    );
 
-    let output = connect(&home, &[&url, "call", "echo", "--json", r#"{"message":"hi"}"#]);
+    let output = connect(
+        &home,
+        &[&url, "call", "echo", "--json", r#"{"message":"hi"}"#],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains("hi"), "{}", stdout(&output));
 }
@@ -77,7 +84,11 @@ fn resources_and_prompts_are_listed_read_and_rendered() {
         &[&url, "prompt", "test_prompt_with_arguments", "arg1=hello"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stdout(&output).contains("arg1='hello'"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("arg1='hello'"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -102,7 +113,10 @@ fn images_and_embedded_resources_are_saved_to_files_whose_paths_are_printed() {
 }
 
 fn saved_path<'a>(text: &'a str, marker: &str) -> &'a str {
-    let start = text.find(marker).unwrap_or_else(|| panic!("{marker} in {text}")) + marker.len();
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {text}"))
+        + marker.len();
     let end = start + text[start..].find(']').expect("closing bracket");
     &text[start..end]
 }

@@ -291,7 +291,13 @@ async fn execute(connection: &Connection, command: Command) -> Result<Outcome, F
                 .call_tool(params)
                 .await
                 .map_err(Failure::from_service)?;
-            printed(output.content(&to_values(&result.content)))?;
+            let mut blocks = to_values(&result.content);
+            if let Some(structured) = &result.structured_content {
+                // A text block that only repeats the structured content (for older clients)
+                // is not printed twice.
+                blocks.retain(|block| !repeats(block, structured));
+            }
+            printed(output.content(&blocks))?;
             if let Some(structured) = &result.structured_content {
                 printed(output.structured(structured))?;
             }
@@ -330,6 +336,15 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Whether `block` is a text block whose text is `structured` serialized.
+fn repeats(block: &serde_json::Value, structured: &serde_json::Value) -> bool {
+    block
+        .get("text")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .is_some_and(|parsed| &parsed == structured)
 }
 
 fn to_values<T: serde::Serialize>(items: &[T]) -> Vec<serde_json::Value> {
