@@ -152,3 +152,38 @@ fn exit_status_says_what_happened() {
         stderr(&output)
     );
 }
+
+#[test]
+fn progress_notifications_draw_a_bar_on_a_terminals_stderr() {
+    let (_server, url) = no_auth_server();
+    let home = TempDir::new("connect-progress");
+    // `script` gives the client a terminal, where indicatif draws (it stays quiet on a pipe).
+    let command =
+        format!("{OUTPOST} connect {url} call longRunningOperation duration=1 steps=2 2>&1");
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("XDG_CONFIG_HOME", &home.0)
+        .env("TMPDIR", &home.0)
+        .output()
+        .expect("run outpost connect under script");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let terminal = stdout(&output);
+    assert!(terminal.contains("2/2 step 2 of 2"), "{terminal}");
+    assert!(
+        terminal.contains("Long running operation completed"),
+        "{terminal}"
+    );
+
+    // On a pipe, stderr stays empty.
+    let output = connect(
+        &home,
+        &[
+            &url,
+            "call",
+            "longRunningOperation",
+            "duration=1",
+            "steps=2",
+        ],
+    );
+    assert_eq!(stderr(&output), "");
+}

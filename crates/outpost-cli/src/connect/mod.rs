@@ -287,10 +287,9 @@ async fn execute(connection: &Connection, command: Command) -> Result<Outcome, F
                 arguments::tool_arguments(&found.input_schema, &arguments, json.as_deref())
                     .map_err(Failure::Usage)?;
             let params = CallToolRequestParams::new(tool).with_arguments(arguments);
-            let result = connection
-                .call_tool(params)
-                .await
-                .map_err(Failure::from_service)?;
+            let result = connection.call_tool(params).await;
+            connection.service().finish_progress();
+            let result = result.map_err(Failure::from_service)?;
             let mut blocks = to_values(&result.content);
             if let Some(structured) = &result.structured_content {
                 // A text block that only repeats the structured content (for older clients)
