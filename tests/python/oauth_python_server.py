@@ -4,7 +4,10 @@ protected-resource metadata) over an in-memory provider that approves every auth
 once (it has no login page: the "browser" only follows the redirect back to the client).
 `outpost connect` is tested against it in test_connect.py.
 
-    python oauth_python_server.py PORT
+    python oauth_python_server.py PORT [streamable-http|sse]
+
+With `sse`, the server speaks only the 2024-11-05 HTTP+SSE transport (`/sse`, `/messages/`), so
+its `/mcp` answers 404.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ class ApprovingProvider:
 
 def main() -> None:
     port = int(sys.argv[1])
+    transport = sys.argv[2] if len(sys.argv) > 2 else "streamable-http"
     base = f"http://127.0.0.1:{port}"
     server = MCPServer(
         name="python-oauth-server",
@@ -132,7 +136,7 @@ def main() -> None:
         """Always fails."""
         raise ValueError("this tool always fails")
 
-    server.run(transport="streamable-http", host="127.0.0.1", port=port)
+    server.run(transport=transport, host="127.0.0.1", port=port)
 
 
 if __name__ == "__main__":

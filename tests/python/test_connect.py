@@ -31,11 +31,12 @@ class PythonServer:
     url: str
 
 
-@pytest.fixture
-def python_server() -> Iterator[PythonServer]:
+def start_python_server(transport: str) -> Iterator[PythonServer]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(SERVER), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, str(SERVER), str(port), transport],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
@@ -51,6 +52,17 @@ def python_server() -> Iterator[PythonServer]:
         yield PythonServer(url=f"{base}/mcp")
     finally:
         stop(proc)
+
+
+@pytest.fixture
+def python_server() -> Iterator[PythonServer]:
+    yield from start_python_server("streamable-http")
+
+
+@pytest.fixture
+def python_sse_server() -> Iterator[PythonServer]:
+    """The same server speaking only the 2024-11-05 HTTP+SSE transport: its /mcp answers 404."""
+    yield from start_python_server("sse")
 
 
 def connect(home: Path, *args: str) -> subprocess.Popen[str]:
@@ -136,6 +148,18 @@ def test_connect_signs_in_calls_refreshes_and_logs_out(python_server: PythonServ
     assert logged_out.returncode == 0, logged_out.stderr
     assert logged_out.stdout.startswith(f"Signed out of {url}")
     assert stored(tmp_path, url) is None
+
+
+def test_connect_falls_back_to_2024_11_05_sse_and_signs_in_there(
+    python_sse_server: PythonServer, tmp_path: Path
+) -> None:
+    url = python_sse_server.url
+    signed_in = run_signing_in(tmp_path, url, "call", "multiply", "a=3", "b=4")
+    assert signed_in.returncode == 0, signed_in.stderr
+    assert signed_in.stdout.splitlines()[0] == "12"
+    summary = run(tmp_path, url)
+    assert summary.returncode == 0, summary.stderr
+    assert summary.stdout.startswith("python-oauth-server 1.0.0 (MCP 2024-11-05)"), summary.stdout
 
 
 def test_connect_exit_status_for_a_server_that_is_not_there(tmp_path: Path) -> None:

@@ -187,3 +187,25 @@ fn progress_notifications_draw_a_bar_on_a_terminals_stderr() {
     );
     assert_eq!(stderr(&output), "");
 }
+
+#[test]
+fn an_endpoint_without_streamable_http_is_spoken_to_over_2024_11_05_sse() {
+    let (server, _url) = no_auth_server();
+    let home = TempDir::new("connect-legacy");
+    // POST /sse answers 405: the client falls back to the HTTP+SSE transport there.
+    let legacy = format!("{}/sse", server.base);
+    let output = connect(&home, &[&legacy]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("(MCP 2024-11-05)"),
+        "{}",
+        stdout(&output)
+    );
+    let output = connect(&home, &[&legacy, "call", "add", "a=1", "b=2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("\"sum\": 3.0"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -7,7 +7,10 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressStyle};
 use rmcp::{
     ClientHandler, RoleClient,
-    model::{ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam},
+    model::{
+        ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam,
+        ProtocolVersion,
+    },
     service::NotificationContext,
 };
 
@@ -18,13 +21,15 @@ pub struct ConnectClient {
 }
 
 impl ConnectClient {
-    /// A client named `outpost-connect` with this binary's version.
-    pub fn new() -> Self {
+    /// A client named `outpost-connect` with this binary's version, whose `initialize` (when
+    /// the server needs one) names `protocol_version`.
+    pub fn new(protocol_version: ProtocolVersion) -> Self {
         Self {
             info: ClientConfig::new(
                 ClientCapabilities::default(),
                 Implementation::new("outpost-connect", env!("CARGO_PKG_VERSION")),
-            ),
+            )
+            .with_protocol_version(protocol_version),
             progress: Mutex::new(None),
         }
     }

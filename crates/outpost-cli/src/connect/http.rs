@@ -22,8 +22,8 @@ use rmcp::{
             EVENT_STREAM_MIME_TYPE, HEADER_LAST_EVENT_ID, HEADER_SESSION_ID, JSON_MIME_TYPE,
         },
         streamable_http_client::{
-            AuthRequiredError, InsufficientScopeError, StreamableHttpClient, StreamableHttpError,
-            StreamableHttpPostResponse,
+            AuthRequiredError, HttpStatusError, InsufficientScopeError, StreamableHttpClient,
+            StreamableHttpError, StreamableHttpPostResponse,
         },
     },
 };
@@ -108,7 +108,11 @@ impl HttpClient {
             .map_err(|_| HttpError::Timeout(timeout))?
     }
 
-    async fn open(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, HttpError> {
+    /// Sends `request` and returns the answer with its body still streaming.
+    pub async fn open(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, HttpError> {
         Ok(self.client.request(request).await?)
     }
 }
@@ -241,6 +245,19 @@ impl StreamableHttpClient for HttpClient {
                 serde_json::from_slice::<ServerJsonRpcMessage>(&body)
             {
                 return Ok(StreamableHttpPostResponse::Json(error, new_session));
+            }
+            // 404 or 405 on a POST without a session: no Streamable HTTP here (the caller may
+            // try the 2024-11-05 transport).
+            if session_id.is_none()
+                && matches!(
+                    status,
+                    StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+                )
+            {
+                return Err(StreamableHttpError::HttpStatus(HttpStatusError::new(
+                    status.as_u16(),
+                    None,
+                )));
             }
             let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
             return Err(StreamableHttpError::UnexpectedServerResponse(Cow::Owned(

@@ -12,6 +12,7 @@ mod command;
 mod credentials;
 mod handler;
 mod http;
+mod legacy_sse;
 mod oauth;
 mod output;
 mod session;
@@ -162,7 +163,13 @@ async fn signed_in(
     let mut signed_in_now = false;
     loop {
         let token = stored.as_ref().map(|c| c.access_token.as_str());
-        let error = match session::open(http, url, token).await {
+        let opened = match session::open(http, url, token).await {
+            Err(error) if session::has_no_streamable_http(&error) => {
+                session::open_legacy(http, url, token).await
+            }
+            opened => opened,
+        };
+        let error = match opened {
             Ok(connection) => return Ok(connection),
             Err(error) => error,
         };
