@@ -131,6 +131,16 @@ def main() -> None:
         """Multiplies two integers."""
         return a * b
 
+    @server.resource("ui://python/card", mime_type="text/html;profile=mcp-app")
+    def card() -> str:
+        """The UI of the `card` tool."""
+        return "<!doctype html><html><body><h1>A card from Python</h1></body></html>"
+
+    @server.tool(meta={"ui": {"resourceUri": "ui://python/card"}})
+    def card_tool(name: str) -> str:
+        """An MCP App: shows a card (its UI is the ui://python/card resource)."""
+        return f"A card for {name}"
+
     @server.tool()
     def fail() -> str:
         """Always fails."""

@@ -125,6 +125,14 @@ def test_connect_signs_in_calls_refreshes_and_logs_out(python_server: PythonServ
     assert called.returncode == 0, called.stderr
     assert called.stdout.splitlines()[0] == "42"
 
+    # An MCP App's UI resource is read and saved where a browser can open it.
+    app = run(tmp_path, url, "call", "card_tool", "name=Ada")
+    assert app.returncode == 0, app.stderr
+    assert app.stdout.startswith("A card for Ada\n"), app.stdout
+    saved = app.stdout.split("saved to ")[1].split("]")[0]
+    assert saved.endswith(".html")
+    assert "A card from Python" in Path(saved).read_text()
+
     failed = run(tmp_path, url, "call", "fail")
     assert failed.returncode == 1, failed.stderr
     assert "fail" in failed.stdout

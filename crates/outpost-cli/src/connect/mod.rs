@@ -307,6 +307,14 @@ async fn execute(connection: &Connection, command: Command) -> Result<Outcome, F
             if let Some(structured) = &result.structured_content {
                 printed(output.structured(structured))?;
             }
+            if let Some(uri) = app_resource(found).filter(|uri| !embeds(&blocks, uri)) {
+                // An MCP App: its UI is a resource the host reads; saved to open in a browser.
+                let app = connection
+                    .read_resource(ReadResourceRequestParams::new(uri))
+                    .await
+                    .map_err(Failure::from_service)?;
+                printed(output.resource_contents(&to_values(&app.contents)))?;
+            }
             if result.is_error == Some(true) {
                 return Ok(Outcome::ToolError);
             }
@@ -342,6 +350,26 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The UI resource of an MCP App tool: `_meta.ui.resourceUri` (or the older flat
+/// `_meta["ui/resourceUri"]`).
+fn app_resource(tool: &rmcp::model::Tool) -> Option<String> {
+    let meta = serde_json::to_value(tool.meta.as_ref()?).ok()?;
+    meta.pointer("/ui/resourceUri")
+        .or_else(|| meta.get("ui/resourceUri"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Whether the result already carries the resource `uri` embedded.
+fn embeds(blocks: &[serde_json::Value], uri: &str) -> bool {
+    blocks.iter().any(|block| {
+        block
+            .pointer("/resource/uri")
+            .and_then(serde_json::Value::as_str)
+            == Some(uri)
+    })
 }
 
 /// Whether `block` is a text block whose text is `structured` serialized.
