@@ -209,3 +209,17 @@ fn an_endpoint_without_streamable_http_is_spoken_to_over_2024_11_05_sse() {
         stdout(&output)
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_listing_quietly() {
+    let (_server, url) = no_auth_server();
+    let home = TempDir::new("connect-pipe");
+    let command = format!("{OUTPOST} connect {url} tools | head -n 1");
+    let output = Command::new("sh")
+        .args(["-c", &command])
+        .env("XDG_CONFIG_HOME", &home.0)
+        .output()
+        .expect("run outpost connect into head");
+    assert_eq!(stdout(&output), "add  Adds two numbers\n");
+    assert_eq!(stderr(&output), "", "no panic on the closed pipe");
+}

@@ -33,7 +33,7 @@ use self::{
     credentials::CredentialsFile,
     http::{HttpClient, HttpError},
     oauth::Browser,
-    output::Output,
+    output::{Output, say},
     session::Connection,
 };
 
@@ -210,17 +210,17 @@ async fn logout(
     file: &mut CredentialsFile,
 ) -> Result<Outcome, Failure> {
     let Some(removed) = file.remove(url.as_str()).map_err(Failure::Authorization)? else {
-        println!("No stored sign-in for {url}.");
+        say!("No stored sign-in for {url}.");
         return Ok(Outcome::Done);
     };
     match oauth::revoke(http, &removed).await {
-        Ok(true) => println!("Signed out of {url}: the grant is revoked and the tokens forgotten."),
-        Ok(false) => println!(
-            "Signed out of {url}: the tokens are forgotten (the server offers no revocation)."
-        ),
-        Err(error) => println!(
-            "Signed out of {url}: the tokens are forgotten, but revocation failed: {error:#}"
-        ),
+        Ok(true) => say!("Signed out of {url}: the grant is revoked and the tokens forgotten."),
+        Ok(false) => {
+            say!("Signed out of {url}: the tokens are forgotten (the server offers no revocation).")
+        }
+        Err(error) => {
+            say!("Signed out of {url}: the tokens are forgotten, but revocation failed: {error:#}")
+        }
     }
     Ok(Outcome::Done)
 }
@@ -237,7 +237,7 @@ async fn execute(connection: &Connection, command: Command) -> Result<Outcome, F
                     .as_ref()
                     .map(|server| format!("{} {}", server.name, server.version))
                     .unwrap_or_else(|| "(the server gives no name)".into());
-                println!("{name} (MCP {})", info.protocol_version.as_str());
+                say!("{name} (MCP {})", info.protocol_version.as_str());
             }
             let tools = peer.list_all_tools().await.map_err(Failure::from_service)?;
             output::tools(&tools);
@@ -275,7 +275,7 @@ async fn execute(connection: &Connection, command: Command) -> Result<Outcome, F
                 .map_err(Failure::from_service)?;
             for message in &result.messages {
                 let role = serde_json::to_value(&message.role).unwrap_or_default();
-                println!("[{}]", role.as_str().unwrap_or("?"));
+                say!("[{}]", role.as_str().unwrap_or("?"));
                 printed(output.content(&to_values(std::slice::from_ref(&message.content))))?;
             }
         }

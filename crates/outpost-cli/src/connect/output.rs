@@ -8,6 +8,16 @@ use std::{
     path::{Path, PathBuf},
 };
 
+/// `println!` that does not panic when stdout is closed (`outpost connect … | head`): what
+/// cannot be printed is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 use anyhow::Context as _;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use rmcp::model::{Prompt, Resource, Tool};
@@ -33,10 +43,10 @@ impl Output {
         for block in blocks {
             let mime_type = block.get("mimeType").and_then(Value::as_str);
             match block.get("type").and_then(Value::as_str) {
-                Some("text") => println!("{}", text(block, "text")),
+                Some("text") => say!("{}", text(block, "text")),
                 Some(kind @ ("image" | "audio")) => {
                     let path = self.save_base64(kind, None, mime_type, text(block, "data"))?;
-                    println!(
+                    say!(
                         "[{kind} {} saved to {}]",
                         mime_type.unwrap_or("?"),
                         path.display()
@@ -47,8 +57,8 @@ impl Output {
                         self.resource(resource, true)?;
                     }
                 }
-                Some("resource_link") => println!("[resource link: {}]", text(block, "uri")),
-                _ => println!("{block}"),
+                Some("resource_link") => say!("[resource link: {}]", text(block, "uri")),
+                _ => say!("{block}"),
             }
         }
         Ok(())
@@ -72,12 +82,12 @@ impl Output {
         } else {
             let body = text(resource, "text");
             if !embedded && !is_html {
-                println!("{body}");
+                say!("{body}");
                 return Ok(());
             }
             self.save("resource", uri, mime_type, body.as_bytes())?
         };
-        println!(
+        say!(
             "[resource {} ({}) saved to {}]",
             uri.unwrap_or("?"),
             mime_type.unwrap_or("?"),
@@ -88,7 +98,7 @@ impl Output {
 
     /// Prints structured content as pretty JSON.
     pub fn structured(&self, value: &Value) -> anyhow::Result<()> {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        say!("{}", serde_json::to_string_pretty(value)?);
         Ok(())
     }
 
@@ -218,8 +228,8 @@ fn print_entry(name: &str, description: Option<&str>) {
         .and_then(|d| d.lines().next())
         .filter(|d| !d.is_empty())
     {
-        Some(first_line) => println!("{name}  {first_line}"),
-        None => println!("{name}"),
+        Some(first_line) => say!("{name}  {first_line}"),
+        None => say!("{name}"),
     }
 }
 
