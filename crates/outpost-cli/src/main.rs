@@ -68,15 +68,15 @@ fn init_logging(format: LogFormat, default_filter: &str) {
 /// sees the reason in one log line.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Connect(args) = cli.command {
+    let default_filter = match cli.command {
         // A client's stderr is for the user: its own messages, no library logs unless asked.
-        init_logging(cli.log_format, "error,rmcp=off");
-        return connect::main(args);
-    }
-    // rmcp logs every stateless request at INFO: keep its target at WARN unless asked.
-    init_logging(cli.log_format, "info,rmcp=warn");
+        Command::Connect(_) => "error,rmcp=off",
+        // rmcp logs every stateless request at INFO: keep its target at WARN unless asked.
+        _ => "info,rmcp=warn",
+    };
+    init_logging(cli.log_format, default_filter);
     match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -84,15 +84,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match command {
-        Command::Serve(args) => runtime.block_on(serve::run(*args)),
-        Command::Users(args) => runtime.block_on(users::run(args)),
-        Command::Keys(args) => runtime.block_on(keys::run(args)),
-        Command::Clients(args) => clients::run(args),
-        Command::Connect(_) => unreachable!("connect runs from main with its own exit status"),
+        Command::Serve(args) => runtime.block_on(serve::run(*args))?,
+        Command::Users(args) => runtime.block_on(users::run(args))?,
+        Command::Keys(args) => runtime.block_on(keys::run(args))?,
+        Command::Clients(args) => clients::run(args)?,
+        // connect reports its own failures, with its own exit statuses (0, 1, 2).
+        Command::Connect(args) => return Ok(runtime.block_on(connect::run(args))),
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -92,17 +92,12 @@ enum Outcome {
     ToolError,
 }
 
-/// Runs `outpost connect`; returns its exit status.
-pub fn main(args: ConnectArgs) -> ExitCode {
-    let outcome = command::parse(args.words, args.no_browser, args.credentials)
-        .map_err(Failure::Usage)
-        .and_then(|invocation| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::Connection(e.into()))?;
-            runtime.block_on(run(invocation))
-        });
+/// Runs `outpost connect`; returns its exit status, having reported a failure on stderr.
+pub async fn run(args: ConnectArgs) -> ExitCode {
+    let outcome = match command::parse(args.words, args.no_browser, args.credentials) {
+        Ok(invocation) => execute_invocation(invocation).await,
+        Err(usage) => Err(Failure::Usage(usage)),
+    };
     match outcome {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::ToolError) => ExitCode::from(1),
@@ -113,7 +108,7 @@ pub fn main(args: ConnectArgs) -> ExitCode {
     }
 }
 
-async fn run(invocation: Invocation) -> Result<Outcome, Failure> {
+async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> {
     let http = HttpClient::new().map_err(|e| Failure::Connection(e.into()))?;
     let path = match invocation.credentials {
         Some(path) => path,
