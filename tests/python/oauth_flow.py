@@ -1,6 +1,6 @@
 """The OAuth client side of the Python SDK tests, shared by the test modules: the SDK's
 `OAuthClientProvider` with in-memory storage, a robot browser (the stdlib `login-driver.py`,
-path from `OUTPOST_LOGIN_DRIVER`, default ../shared/tools/login-driver.py beside the repository)
+path from `OUTPOST_LOGIN_DRIVER`, default tests/tools/login-driver.py in the repository)
 and the redirect-URI listener that records the authorization responses it receives, plus bare
 HTTP probes of /mcp and the OAuth form endpoints."""
 
@@ -33,7 +33,7 @@ USER, PASSWORD, WRONG_PASSWORD = "alice", "password123", "not-alices-password"
 LOGIN_DRIVER = Path(
     os.environ.get(
         "OUTPOST_LOGIN_DRIVER",
-        Path(__file__).resolve().parents[2].parent / "shared" / "tools" / "login-driver.py",
+        Path(__file__).resolve().parents[2] / "tests" / "tools" / "login-driver.py",
     )
 )
 

@@ -3,6 +3,7 @@
 
 mod client_args;
 mod clients;
+mod connect;
 mod keys;
 mod open_files;
 mod serve;
@@ -36,6 +37,10 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Helpers for pre-registered clients (hash-secret).
     Clients(clients::ClientsArgs),
+    /// An MCP client: sign in to an MCP server (OAuth, as an MCP host does) and list or call
+    /// its tools, resources and prompts. Exit status 0 ok, 1 the tool answered isError, 2 a
+    /// usage, connection or authorization failure.
+    Connect(connect::ConnectArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -44,10 +49,9 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat) {
-    // rmcp logs every stateless request at INFO: keep its target at WARN unless asked.
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -64,9 +68,15 @@ fn init_logging(format: LogFormat) {
 /// sees the reason in one log line.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let default_filter = match cli.command {
+        // A client's stderr is for the user: its own messages, no library logs unless asked.
+        Command::Connect(_) => "error,rmcp=off",
+        // rmcp logs every stateless request at INFO: keep its target at WARN unless asked.
+        _ => "info,rmcp=warn",
+    };
+    init_logging(cli.log_format, default_filter);
     match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -74,14 +84,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match command {
-        Command::Serve(args) => runtime.block_on(serve::run(*args)),
-        Command::Users(args) => runtime.block_on(users::run(args)),
-        Command::Keys(args) => runtime.block_on(keys::run(args)),
-        Command::Clients(args) => clients::run(args),
+        Command::Serve(args) => runtime.block_on(serve::run(*args))?,
+        Command::Users(args) => runtime.block_on(users::run(args))?,
+        Command::Keys(args) => runtime.block_on(keys::run(args))?,
+        Command::Clients(args) => clients::run(args)?,
+        // connect reports its own failures, with its own exit statuses (0, 1, 2).
+        Command::Connect(args) => return Ok(runtime.block_on(connect::run(args))),
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,236 @@
+//! The words after `outpost connect`: the server URL, the command and its arguments, with
+//! `--no-browser`, `--credentials FILE` and `--json JSON` taken from anywhere among them (clap
+//! reads the options that stand before the URL; this reads the rest).
+
+use std::path::PathBuf;
+
+use url::Url;
+
+/// What `outpost connect` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// No command: sign in, print the server's name and its tools.
+    Summary,
+    /// `tools`: list the tools.
+    Tools,
+    /// `call TOOL [key=value…] [--json JSON]`.
+    Call {
+        /// The tool's name.
+        tool: String,
+        /// `key=value` arguments, typed later by the tool's input schema.
+        arguments: Vec<(String, String)>,
+        /// `--json`: a JSON object of arguments, under the `key=value` ones.
+        json: Option<String>,
+    },
+    /// `resources`: list the resources.
+    Resources,
+    /// `read URI`.
+    Read {
+        /// The resource's URI.
+        uri: String,
+    },
+    /// `prompts`: list the prompts.
+    Prompts,
+    /// `prompt NAME [key=value…]`.
+    Prompt {
+        /// The prompt's name.
+        name: String,
+        /// Its arguments (prompt arguments are strings).
+        arguments: Vec<(String, String)>,
+    },
+    /// `logout`: revoke and forget the stored sign-in.
+    Logout,
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The MCP endpoint.
+    pub url: Url,
+    /// Print the authorization URL instead of opening a browser.
+    pub no_browser: bool,
+    /// The credentials file named by `--credentials`.
+    pub credentials: Option<PathBuf>,
+    /// What to do.
+    pub command: Command,
+}
+
+/// Parses `words` (everything clap did not take), starting from the options clap read.
+pub fn parse(
+    words: Vec<String>,
+    mut no_browser: bool,
+    mut credentials: Option<PathBuf>,
+) -> Result<Invocation, String> {
+    let mut json = None;
+    let mut positional = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
+            _ => (word.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| words.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "--no-browser" if inline.is_none() => no_browser = true,
+            "--credentials" => credentials = Some(PathBuf::from(value("--credentials")?)),
+            "--json" => json = Some(value("--json")?),
+            _ if word.starts_with("--") => return Err(format!("unknown option {word}")),
+            _ => positional.push(word),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let url = positional
+        .next()
+        .ok_or("the MCP server's URL is missing (e.g. http://127.0.0.1:8080/mcp)")?;
+    let url = Url::parse(&url).map_err(|e| format!("{url} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{url} is not an http or https URL"));
+    }
+    let rest: Vec<String> = positional.collect();
+    let command = command(rest, json)?;
+    Ok(Invocation {
+        url,
+        no_browser,
+        credentials,
+        command,
+    })
+}
+
+fn command(words: Vec<String>, json: Option<String>) -> Result<Command, String> {
+    let mut words = words.into_iter();
+    let Some(name) = words.next() else {
+        return none_after(json, "--json", "call").map(|()| Command::Summary);
+    };
+    let rest: Vec<String> = words.collect();
+    let command = match name.as_str() {
+        "tools" => no_arguments(&rest, "tools", Command::Tools)?,
+        "resources" => no_arguments(&rest, "resources", Command::Resources)?,
+        "prompts" => no_arguments(&rest, "prompts", Command::Prompts)?,
+        "logout" => no_arguments(&rest, "logout", Command::Logout)?,
+        "read" => match rest.as_slice() {
+            [uri] => Command::Read { uri: uri.clone() },
+            _ => return Err("usage: read URI".into()),
+        },
+        "call" => {
+            let (tool, arguments) = name_and_pairs(rest, "call TOOL [key=value…] [--json JSON]")?;
+            return Ok(Command::Call {
+                tool,
+                arguments,
+                json,
+            });
+        }
+        "prompt" => {
+            let (name, arguments) = name_and_pairs(rest, "prompt NAME [key=value…]")?;
+            Command::Prompt { name, arguments }
+        }
+        other => {
+            return Err(format!(
+                "unknown command {other}: use tools, call, resources, read, prompts, prompt or logout"
+            ));
+        }
+    };
+    none_after(json, "--json", "call").map(|()| command)
+}
+
+fn none_after(json: Option<String>, option: &str, command: &str) -> Result<(), String> {
+    match json {
+        Some(_) => Err(format!("{option} belongs to {command}")),
+        None => Ok(()),
+    }
+}
+
+fn no_arguments(rest: &[String], name: &str, command: Command) -> Result<Command, String> {
+    if rest.is_empty() {
+        Ok(command)
+    } else {
+        Err(format!(
+            "{name} takes no arguments (got {})",
+            rest.join(" ")
+        ))
+    }
+}
+
+fn name_and_pairs(
+    rest: Vec<String>,
+    usage: &str,
+) -> Result<(String, Vec<(String, String)>), String> {
+    let mut rest = rest.into_iter();
+    let name = rest.next().ok_or_else(|| format!("usage: {usage}"))?;
+    let pairs = rest
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => Err(format!("{pair} is not key=value (usage: {usage})")),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((name, pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Command, parse};
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn options_may_follow_the_url_and_the_command() {
+        let invocation = parse(
+            words("http://127.0.0.1:1/mcp --no-browser call add a=1 b=2 --credentials c.json"),
+            false,
+            None,
+        )
+        .unwrap();
+        assert!(invocation.no_browser);
+        assert_eq!(invocation.credentials.unwrap().to_str(), Some("c.json"));
+        assert_eq!(
+            invocation.command,
+            Command::Call {
+                tool: "add".into(),
+                arguments: vec![("a".into(), "1".into()), ("b".into(), "2".into())],
+                json: None,
+            }
+        );
+    }
+
+    #[test]
+    fn no_command_is_the_summary_and_json_belongs_to_call() {
+        let invocation = parse(words("https://example.com/mcp"), true, None).unwrap();
+        assert_eq!(invocation.command, Command::Summary);
+        assert!(
+            parse(
+                words("https://example.com/mcp tools --json {}"),
+                false,
+                None
+            )
+            .is_err()
+        );
+        let call = parse(
+            words("https://example.com/mcp call echo --json={\"a\":1}"),
+            false,
+            None,
+        );
+        assert!(matches!(
+            call.unwrap().command,
+            Command::Call { json: Some(_), .. }
+        ));
+    }
+
+    #[test]
+    fn bad_input_says_what_is_wrong() {
+        let error = |line: &str| parse(words(line), false, None).unwrap_err();
+        assert!(error("").contains("URL is missing"));
+        assert!(error("ftp://x/mcp").contains("not an http"));
+        assert!(error("http://x/mcp frobnicate").contains("unknown command frobnicate"));
+        assert!(error("http://x/mcp call add a").contains("not key=value"));
+        assert!(error("http://x/mcp read").contains("usage: read URI"));
+        assert!(error("http://x/mcp --bogus").contains("unknown option --bogus"));
+    }
+}

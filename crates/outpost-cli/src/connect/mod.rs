@@ -1,0 +1,384 @@
+//! `outpost connect URL [COMMAND [ARGS…]]`: an MCP client in the same binary, signing in with
+//! OAuth as an MCP host does, for trying a server from a terminal.
+//!
+//! `command.rs` reads the command line, `http.rs` is the HTTP client (rustls on ring) under
+//! rmcp's client (`session.rs`, `handler.rs`), `oauth/` signs in, `credentials.rs` keeps the
+//! tokens per server, `arguments.rs` types `key=value` by the tool's schema and `output.rs`
+//! prints results. Exit status: 0 done, 1 the tool answered `isError`, 2 a usage, connection
+//! or authorization failure, named in a one-line message on stderr.
+
+mod arguments;
+mod command;
+mod credentials;
+mod handler;
+mod http;
+mod legacy_sse;
+mod oauth;
+mod output;
+mod session;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::anyhow;
+use rmcp::{
+    ServiceError,
+    model::{CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams},
+    service::ClientInitializeError,
+    transport::streamable_http_client::StreamableHttpError,
+};
+use url::Url;
+
+use self::{
+    command::{Command, Invocation},
+    credentials::CredentialsFile,
+    http::{HttpClient, HttpError},
+    oauth::Browser,
+    output::{Output, say},
+    session::Connection,
+};
+
+/// `outpost connect`'s options; the URL, the command and options after them are in `words`.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// Do not open a browser to sign in: print the authorization URL alone on one line of
+    /// stderr and wait for the callback.
+    #[arg(long)]
+    no_browser: bool,
+    /// The credentials file [default: $XDG_CONFIG_HOME/outpost/credentials.json].
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
+    /// The MCP endpoint, then a command: tools | call TOOL [key=value…] [--json JSON] |
+    /// resources | read URI | prompts | prompt NAME [key=value…] | logout. No command signs
+    /// in and prints the server's name and tools.
+    #[arg(
+        value_name = "URL [COMMAND [ARGS…]]",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    words: Vec<String>,
+}
+
+/// Why a command failed: each is exit status 2, with a message saying which.
+enum Failure {
+    Usage(String),
+    Connection(anyhow::Error),
+    Authorization(anyhow::Error),
+    Refused(anyhow::Error),
+}
+
+impl Failure {
+    fn from_service(error: ServiceError) -> Self {
+        match error {
+            ServiceError::McpError(error) => Self::Refused(anyhow!("{}", error.message)),
+            error if error.auth_challenge().is_some() => Self::Authorization(error.into()),
+            error => Self::Connection(error.into()),
+        }
+    }
+
+    fn report(&self) {
+        match self {
+            Self::Usage(message) => eprintln!("error: usage: {message}"),
+            Self::Connection(error) => eprintln!("error: connection failed: {error:#}"),
+            Self::Authorization(error) => eprintln!("error: authorization failed: {error:#}"),
+            Self::Refused(error) => eprintln!("error: the server refused the request: {error:#}"),
+        }
+    }
+}
+
+/// What a command that ran found.
+enum Outcome {
+    Done,
+    ToolError,
+}
+
+/// Runs `outpost connect`; returns its exit status, having reported a failure on stderr.
+pub async fn run(args: ConnectArgs) -> ExitCode {
+    let outcome = match command::parse(args.words, args.no_browser, args.credentials) {
+        Ok(invocation) => execute_invocation(invocation).await,
+        Err(usage) => Err(Failure::Usage(usage)),
+    };
+    match outcome {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::ToolError) => ExitCode::from(1),
+        Err(failure) => {
+            failure.report();
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> {
+    let http = HttpClient::new().map_err(|e| Failure::Connection(e.into()))?;
+    let path = match invocation.credentials {
+        Some(path) => path,
+        None => CredentialsFile::default_path().map_err(|e| Failure::Usage(format!("{e:#}")))?,
+    };
+    let mut credentials =
+        CredentialsFile::load(path).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    let browser = if invocation.no_browser {
+        Browser::PrintOnly
+    } else {
+        Browser::Open
+    };
+    if invocation.command == Command::Logout {
+        return logout(&http, &invocation.url, &mut credentials).await;
+    }
+    let connection = signed_in(&http, &invocation.url, &mut credentials, browser).await?;
+    let outcome = execute(&connection, invocation.command).await;
+    let _ = connection.cancel().await;
+    outcome
+}
+
+/// Connects with the stored access token, refreshing it when it has expired or is refused,
+/// and signing in when there is none or the refresh is refused.
+async fn signed_in(
+    http: &HttpClient,
+    url: &Url,
+    file: &mut CredentialsFile,
+    browser: Browser,
+) -> Result<Connection, Failure> {
+    let key = url.as_str();
+    let mut stored = file.get(key).cloned();
+    let mut refreshed = false;
+    if let Some(current) = stored
+        .as_ref()
+        .filter(|c| c.access_token_expired(oauth::endpoints::now_unix()))
+    {
+        refreshed = true;
+        if let Some(fresh) = oauth::refresh(http, current)
+            .await
+            .map_err(Failure::Authorization)?
+        {
+            file.store(key, fresh.clone())
+                .map_err(Failure::Authorization)?;
+            stored = Some(fresh);
+        }
+    }
+    let mut signed_in_now = false;
+    loop {
+        let token = stored.as_ref().map(|c| c.access_token.as_str());
+        let opened = match session::open(http, url, token).await {
+            Err(error) if session::has_no_streamable_http(&error) => {
+                session::open_legacy(http, url, token).await
+            }
+            opened => opened,
+        };
+        let error = match opened {
+            Ok(connection) => return Ok(connection),
+            Err(error) => error,
+        };
+        let Some(challenge) = error.auth_challenge().map(str::to_owned) else {
+            return Err(Failure::Connection(anyhow!("{url}: {}", describe(&error))));
+        };
+        if signed_in_now {
+            return Err(Failure::Authorization(anyhow!(
+                "the server refused the token from the new sign-in ({challenge})"
+            )));
+        }
+        if let Some(current) = stored.as_ref().filter(|_| !refreshed) {
+            refreshed = true;
+            if let Some(fresh) = oauth::refresh(http, current)
+                .await
+                .map_err(Failure::Authorization)?
+            {
+                file.store(key, fresh.clone())
+                    .map_err(Failure::Authorization)?;
+                stored = Some(fresh);
+                continue;
+            }
+        }
+        let fresh = oauth::sign_in(http, url, Some(&challenge), browser)
+            .await
+            .map_err(Failure::Authorization)?;
+        file.store(key, fresh.clone())
+            .map_err(Failure::Authorization)?;
+        stored = Some(fresh);
+        signed_in_now = true;
+    }
+}
+
+/// Revokes the stored sign-in where the server allows and forgets it.
+async fn logout(
+    http: &HttpClient,
+    url: &Url,
+    file: &mut CredentialsFile,
+) -> Result<Outcome, Failure> {
+    let Some(removed) = file.remove(url.as_str()).map_err(Failure::Authorization)? else {
+        say!("No stored sign-in for {url}.");
+        return Ok(Outcome::Done);
+    };
+    match oauth::revoke(http, &removed).await {
+        Ok(true) => say!("Signed out of {url}: the grant is revoked and the tokens forgotten."),
+        Ok(false) => {
+            say!("Signed out of {url}: the tokens are forgotten (the server offers no revocation).")
+        }
+        Err(error) => {
+            say!("Signed out of {url}: the tokens are forgotten, but revocation failed: {error:#}")
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+async fn execute(connection: &Connection, command: Command) -> Result<Outcome, Failure> {
+    let peer = connection.peer();
+    let mut output = Output::new();
+    let printed = |result: anyhow::Result<()>| result.map_err(Failure::Connection);
+    match command {
+        Command::Summary => {
+            if let Some(info) = connection.peer_info() {
+                let name = info
+                    .server_info
+                    .as_ref()
+                    .map(|server| format!("{} {}", server.name, server.version))
+                    .unwrap_or_else(|| "(the server gives no name)".into());
+                say!("{name} (MCP {})", info.protocol_version.as_str());
+            }
+            let tools = peer.list_all_tools().await.map_err(Failure::from_service)?;
+            output::tools(&tools);
+        }
+        Command::Tools => {
+            output::tools(&peer.list_all_tools().await.map_err(Failure::from_service)?)
+        }
+        Command::Resources => {
+            output::resources(
+                &peer
+                    .list_all_resources()
+                    .await
+                    .map_err(Failure::from_service)?,
+            );
+        }
+        Command::Prompts => output::prompts(
+            &peer
+                .list_all_prompts()
+                .await
+                .map_err(Failure::from_service)?,
+        ),
+        Command::Read { uri } => {
+            let result = connection
+                .read_resource(ReadResourceRequestParams::new(uri))
+                .await
+                .map_err(Failure::from_service)?;
+            printed(output.resource_contents(&to_values(&result.contents)))?;
+        }
+        Command::Prompt { name, arguments } => {
+            let params = GetPromptRequestParams::new(name)
+                .with_arguments(arguments::prompt_arguments(&arguments));
+            let result = connection
+                .get_prompt(params)
+                .await
+                .map_err(Failure::from_service)?;
+            for message in &result.messages {
+                let role = serde_json::to_value(&message.role).unwrap_or_default();
+                say!("[{}]", role.as_str().unwrap_or("?"));
+                printed(output.content(&to_values(std::slice::from_ref(&message.content))))?;
+            }
+        }
+        Command::Call {
+            tool,
+            arguments,
+            json,
+        } => {
+            let tools = peer.list_all_tools().await.map_err(Failure::from_service)?;
+            let Some(found) = tools.iter().find(|t| t.name == tool) else {
+                return Err(Failure::Usage(format!(
+                    "the server has no tool {tool} (see `tools`)"
+                )));
+            };
+            let arguments =
+                arguments::tool_arguments(&found.input_schema, &arguments, json.as_deref())
+                    .map_err(Failure::Usage)?;
+            let params = CallToolRequestParams::new(tool).with_arguments(arguments);
+            let result = connection.call_tool(params).await;
+            connection.service().finish_progress();
+            let result = result.map_err(Failure::from_service)?;
+            let mut blocks = to_values(&result.content);
+            if let Some(structured) = &result.structured_content {
+                // A text block that only repeats the structured content (for older clients)
+                // is not printed twice.
+                blocks.retain(|block| !repeats(block, structured));
+            }
+            printed(output.content(&blocks))?;
+            if let Some(structured) = &result.structured_content {
+                printed(output.structured(structured))?;
+            }
+            if let Some(uri) = app_resource(found).filter(|uri| !embeds(&blocks, uri)) {
+                // An MCP App: its UI is a resource the host reads; saved to open in a browser.
+                let app = connection
+                    .read_resource(ReadResourceRequestParams::new(uri))
+                    .await
+                    .map_err(Failure::from_service)?;
+                printed(output.resource_contents(&to_values(&app.contents)))?;
+            }
+            if result.is_error == Some(true) {
+                return Ok(Outcome::ToolError);
+            }
+        }
+        Command::Logout => unreachable!("logout needs no connection"),
+    }
+    Ok(Outcome::Done)
+}
+
+/// What went wrong below rmcp, without the Rust type names its transport error shows:
+/// `client error (Connect): tcp connect error: Connection refused (os error 111)`.
+fn describe(error: &ClientInitializeError) -> String {
+    match error {
+        ClientInitializeError::TransportError { error, .. } => {
+            let inner = error.error.as_ref();
+            match inner.downcast_ref::<StreamableHttpError<HttpError>>() {
+                Some(StreamableHttpError::Client(http)) => chain(http),
+                _ => chain(inner),
+            }
+        }
+        ClientInitializeError::LegacyFallbackFailed { fallback, .. } => describe(fallback),
+        other => other.to_string(),
+    }
+}
+
+/// An error and its causes, `: `-joined.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The UI resource of an MCP App tool: `_meta.ui.resourceUri` (or the older flat
+/// `_meta["ui/resourceUri"]`).
+fn app_resource(tool: &rmcp::model::Tool) -> Option<String> {
+    let meta = serde_json::to_value(tool.meta.as_ref()?).ok()?;
+    meta.pointer("/ui/resourceUri")
+        .or_else(|| meta.get("ui/resourceUri"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Whether the result already carries the resource `uri` embedded.
+fn embeds(blocks: &[serde_json::Value], uri: &str) -> bool {
+    blocks.iter().any(|block| {
+        block
+            .pointer("/resource/uri")
+            .and_then(serde_json::Value::as_str)
+            == Some(uri)
+    })
+}
+
+/// Whether `block` is a text block whose text is `structured` serialized.
+fn repeats(block: &serde_json::Value, structured: &serde_json::Value) -> bool {
+    block
+        .get("text")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .is_some_and(|parsed| &parsed == structured)
+}
+
+fn to_values<T: serde::Serialize>(items: &[T]) -> Vec<serde_json::Value> {
+    items
+        .iter()
+        .filter_map(|item| serde_json::to_value(item).ok())
+        .collect()
+}

@@ -1,0 +1,243 @@
+//! `outpost connect` signing in to the real `outpost serve --demo` as a user would with
+//! `--no-browser`: the authorization URL is read from stderr and the browser is played by
+//! `tests/tools/login-driver.py` (stdlib Python: the login and consent pages, then the redirect
+//! to the loopback callback). Then: the stored credentials (0600) are reused without a
+//! sign-in, an expired access token is refreshed, a refused refresh leads to a new sign-in,
+//! `logout` revokes, and a callback with the wrong `state` is an authorization failure.
+
+mod common;
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _},
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    thread::JoinHandle,
+};
+
+use common::{OUTPOST, Server, TempDir};
+use serde_json::Value;
+
+const LOGIN_DRIVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/tools/login-driver.py"
+);
+
+struct Client {
+    url: String,
+    credentials: PathBuf,
+    home: TempDir,
+}
+
+impl Client {
+    fn new(server: &Server, name: &str) -> Self {
+        let home = TempDir::new(name);
+        Self {
+            url: format!("{}/mcp", server.base),
+            credentials: home.0.join("outpost").join("credentials.json"),
+            home,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(OUTPOST);
+        command
+            .args(["connect", "--no-browser", &self.url])
+            .args(args)
+            .env("XDG_CONFIG_HOME", &self.home.0)
+            .env("TMPDIR", &self.home.0);
+        command
+    }
+
+    /// Runs a command that must not need a sign-in (stdin closed, nobody plays the browser).
+    fn run(&self, args: &[&str]) -> Output {
+        let output = self
+            .command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run outpost connect");
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).contains("/authorize?"),
+            "asked for a sign-in: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Runs a command that signs in: reads the authorization URL from stderr and lets the
+    /// login driver sign in as alice.
+    fn run_signing_in(&self, args: &[&str]) -> Output {
+        let mut child = self.spawn(args);
+        let (url, rest) = authorization_url(&mut child);
+        let driver = Command::new("python3")
+            .args([LOGIN_DRIVER, &url, "alice", "password123"])
+            .output()
+            .expect("run the login driver");
+        assert!(
+            driver.status.success(),
+            "login driver: {}",
+            String::from_utf8_lossy(&driver.stderr)
+        );
+        let mut output = child.wait_with_output().expect("outpost connect ends");
+        output.stderr = rest.join().expect("stderr reader").into_bytes();
+        output
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start outpost connect")
+    }
+
+    fn stored(&self) -> Value {
+        let text = std::fs::read_to_string(&self.credentials).expect("the credentials file");
+        serde_json::from_str::<Value>(&text).expect("JSON")["servers"][&self.url].clone()
+    }
+
+    fn edit_stored(&self, edit: impl FnOnce(&mut Value)) {
+        let text = std::fs::read_to_string(&self.credentials).expect("the credentials file");
+        let mut file: Value = serde_json::from_str(&text).expect("JSON");
+        edit(&mut file["servers"][&self.url]);
+        std::fs::write(&self.credentials, file.to_string()).expect("write the credentials");
+    }
+}
+
+/// The authorization URL, alone on its stderr line with `--no-browser`, and the rest of
+/// stderr (read on a thread, so the client never writes to a closed pipe).
+fn authorization_url(child: &mut Child) -> (String, JoinHandle<String>) {
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = stderr.read_line(&mut line).expect("read stderr");
+        assert!(read > 0, "stderr ended without an authorization URL");
+        if line.contains("/authorize?") {
+            break;
+        }
+    }
+    let url = line.trim_end().to_owned();
+    assert!(
+        !url.contains(' '),
+        "the URL is not alone on its line: {url}"
+    );
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    (url, rest)
+}
+
+fn query_param(url: &str, name: &str) -> String {
+    let parsed = url::Url::parse(url).expect("a URL");
+    parsed
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_else(|| panic!("{name} in {url}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn sign_in_reuse_refresh_and_logout() {
+    let dir = TempDir::new("connect-oauth-server");
+    let server = common::start(&["--demo", "--store", &dir.store()]);
+    let client = Client::new(&server, "connect-oauth");
+
+    // Without credentials: 401, discovery, registration, the browser, then the tools.
+    let output = client.run_signing_in(&["tools"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("whoami  "));
+    assert_eq!(mode(&client.credentials), 0o600);
+    let first = client.stored();
+    assert!(first["refresh_token"].is_string());
+
+    // The stored token is reused: no sign-in.
+    let output = client.run(&["call", "whoami"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("\"username\": \"alice\""));
+
+    // An expired access token is refreshed without a sign-in.
+    client.edit_stored(|stored| stored["expires_at"] = 0.into());
+    let output = client.run(&["call", "whoami"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let refreshed = client.stored();
+    assert_ne!(refreshed["access_token"], first["access_token"]);
+    assert_ne!(
+        refreshed["refresh_token"], first["refresh_token"],
+        "rotated"
+    );
+    assert_eq!(mode(&client.credentials), 0o600);
+
+    // A refused refresh (and a refused access token) leads to a new sign-in.
+    client.edit_stored(|stored| {
+        stored["access_token"] = "not-a-token".into();
+        stored["refresh_token"] = "not-a-refresh-token".into();
+    });
+    let output = client.run_signing_in(&["call", "whoami"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("\"username\": \"alice\""));
+
+    // logout revokes the grant and forgets the tokens.
+    let revoked = client.stored();
+    let output = client.run(&["logout"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("revoked"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(client.stored().is_null());
+    let refresh = reqwest::blocking::Client::new()
+        .post(format!("{}/token", server.base))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", revoked["refresh_token"].as_str().unwrap()),
+            ("client_id", revoked["client_id"].as_str().unwrap()),
+        ])
+        .send()
+        .expect("token request");
+    assert_eq!(
+        refresh.status(),
+        400,
+        "the revoked refresh token still works"
+    );
+}
+
+#[test]
+fn a_callback_with_the_wrong_state_is_an_authorization_failure() {
+    let dir = TempDir::new("connect-state-server");
+    let server = common::start(&["--demo", "--store", &dir.store()]);
+    let client = Client::new(&server, "connect-state");
+    let mut child = client.spawn(&["tools"]);
+    let (url, rest) = authorization_url(&mut child);
+    let callback = format!(
+        "{}?code=forged&state=not-the-state&iss={}",
+        query_param(&url, "redirect_uri"),
+        server.base
+    );
+    reqwest::blocking::get(callback).expect("the callback answers");
+    let status = child.wait().expect("outpost connect ends");
+    let stderr = rest.join().expect("stderr reader");
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        stderr.contains(
+            "error: authorization failed: the authorization response's state does not match"
+        ),
+        "{stderr}"
+    );
+}
