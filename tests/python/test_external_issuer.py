@@ -8,7 +8,10 @@ honoured within seconds."""
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +32,7 @@ from oidc_provider import (
     rotate_keys,
     running_provider,
 )
-from processes import stop
+from processes import REPO_ROOT, free_port, outpost_bin, stop
 
 pytestmark = pytest.mark.anyio
 
@@ -183,3 +186,83 @@ async def test_opaque_tokens_are_introspected_and_revocation_is_honoured(
             assert time.monotonic() - started < REVOCATION_DEADLINE_SECONDS, "the revoked token still works"
             await anyio.sleep(0.5)
         await assert_refused(introspecting_server, token, "not active")
+
+
+async def test_an_introspection_endpoint_that_refuses_outpost_is_a_503_not_a_401(
+    issuer: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Wrong introspection credentials are the server's trouble, not the caller's: 503, retry."""
+    client_id, _ = INTROSPECTOR
+    proc, base_url = start_outpost(
+        [
+            "--issuer", issuer,
+            "--introspection-endpoint", f"{issuer}/token/introspection",
+            "--introspection-client-id", client_id,
+            "--introspection-client-secret", "wrong-secret",
+            "--store", "memory://",
+        ],
+        tmp_path_factory.mktemp("outpost-bad-introspection"),
+    )  # fmt: skip
+    try:
+        with anyio.fail_after(TEST_TIMEOUT):
+            resource = f"{base_url}/mcp"
+            issue_opaque_tokens_for(issuer, resource)
+            response = await probe_mcp(base_url, access_token(issuer, resource))
+            assert response.status_code == 503, (response.status_code, response.text)
+            assert response.headers["retry-after"] == "5"
+            assert response.json()["error"]["data"]["reason"] == "issuer_unavailable"
+    finally:
+        stop(proc)
+
+
+def failed_start(args: list[str]) -> str:
+    """Runs `outpost serve ARGS`, which must fail at once; returns its stderr."""
+    result = subprocess.run(
+        [str(outpost_bin()), "serve", "--bind", "127.0.0.1:0", "--store", "memory://", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode != 0, result.stderr
+    return result.stderr
+
+
+def test_a_bad_issuer_stops_the_start_naming_the_setting_and_the_cause(issuer: str) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    error = failed_start(["--issuer", unreachable])
+    assert "--issuer" in error and "cannot reach it" in error, error
+
+    # The issuer identifier is exact: a trailing slash names another issuer.
+    error = failed_start(["--issuer", f"{issuer}/"])
+    assert f'names the issuer "{issuer}", not "{issuer}/"' in error, error
+
+    error = failed_start(["--issuer", "http://idp.example"])
+    assert "must be an https URL" in error, error
+
+
+def test_a_discovery_document_without_jwks_uri_stops_the_start() -> None:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+
+    class Discovery(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = json.dumps({"issuer": issuer, "token_endpoint": f"{issuer}/token"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Discovery)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        error = failed_start(["--issuer", issuer])
+        assert "has no jwks_uri" in error and "--introspection-endpoint" in error, error
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -177,7 +177,9 @@ where
             let response = checks.tokens.refusal(challenge);
             return refuse(request, response).await;
         }
-        Err(IssuerRefusal::Unavailable(why)) => return store_unavailable(request, &why).await,
+        Err(IssuerRefusal::Unavailable(why)) => {
+            return crate::ops::degraded::issuer_unavailable(request, &why).await;
+        }
     };
     let class = RequestClass::from_request(&request);
     let owner = checks
