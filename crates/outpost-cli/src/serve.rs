@@ -41,7 +41,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8000", env = "OUTPOST_BIND")]
     bind: SocketAddr,
     /// Externally visible base URL (e.g. https://mcp.example.com); defaults to http://BIND.
-    /// It is also the OAuth issuer; the MCP resource is {BASE}/mcp.
+    /// It is also the OAuth issuer (unless --issuer); the MCP resource is {BASE}/mcp.
     #[arg(long, env = "OUTPOST_PUBLIC_URL")]
     public_url: Option<Url>,
     #[command(flatten)]
