@@ -1,6 +1,7 @@
 //! `outpost serve`: flags → [`outpost::ServerConfig`] (and, unless `--no-auth`, the embedded
 //! authorization server over the store, which also keeps the MCP sessions and the
-//! `requestState` keys) → the reference server. Several instances may share one store and
+//! `requestState` keys — or, with `--issuer`, no authorization server: tokens from an external
+//! identity provider, the store keeping only sessions and keys) → the reference server. Several instances may share one store and
 //! start at the same moment: the store is migrated once, the demo users, the first signing key
 //! and the first request-state key are created once.
 
@@ -11,6 +12,7 @@ use outpost::auth::server::password::hash_password;
 use outpost::{
     AuthMode, ConnectionLimits, Outpost, RequestStateKeys, ServerConfig,
     auth::{
+        external::{ExternalIssuerConfig, ExternalTokens, IntrospectionSettings},
         resource::{ResourceServerConfig, canonical_resource},
         scope::Scope,
         server::{
@@ -39,7 +41,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8000", env = "OUTPOST_BIND")]
     bind: SocketAddr,
     /// Externally visible base URL (e.g. https://mcp.example.com); defaults to http://BIND.
-    /// It is also the OAuth issuer; the MCP resource is {BASE}/mcp.
+    /// It is also the OAuth issuer (unless --issuer); the MCP resource is {BASE}/mcp.
     #[arg(long, env = "OUTPOST_PUBLIC_URL")]
     public_url: Option<Url>,
     #[command(flatten)]
@@ -58,6 +60,8 @@ pub struct ServeArgs {
     /// refused on a non-loopback bind.
     #[arg(long, env = "OUTPOST_NO_AUTH", conflicts_with = "demo")]
     no_auth: bool,
+    #[command(flatten)]
+    issuer: IssuerArgs,
     /// Close a session after this much inactivity (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_SESSION_IDLE_TIMEOUT")]
     session_idle_timeout: Duration,
@@ -105,6 +109,89 @@ pub struct ServeArgs {
     max_connections_per_source: usize,
 }
 
+/// Flags of the resource-server-only mode: tokens from an identity provider of your own.
+#[derive(Debug, clap::Args)]
+struct IssuerArgs {
+    /// Trust this OAuth / OpenID issuer instead of running the embedded authorization server
+    /// (no /authorize, /token, users or clients here): exactly its issuer identifier, as in
+    /// its tokens' `iss` (e.g. https://tenant.eu.auth0.com/, https://kc.example/realms/acme).
+    /// JWT access tokens are verified with the keys at its discovery document's jwks_uri.
+    #[arg(
+        long,
+        env = "OUTPOST_ISSUER",
+        value_name = "URL",
+        conflicts_with_all = ["demo", "no_auth", "clients", "no_cimd", "cimd_allow_private_addresses"]
+    )]
+    issuer: Option<String>,
+    /// The audience tokens must carry (in `aud`); default {public-url}/mcp. For IdPs that
+    /// cannot mint that audience, e.g. an Auth0 API identifier.
+    #[arg(
+        long,
+        env = "OUTPOST_AUDIENCE",
+        value_name = "AUD",
+        requires = "issuer"
+    )]
+    audience: Option<String>,
+    /// Accept only RFC 9068 access tokens (`typ: at+jwt`).
+    #[arg(long, env = "OUTPOST_REQUIRE_AT_JWT", requires = "issuer")]
+    require_at_jwt: bool,
+    /// How far a token's exp and nbf may be off, for clock skew with the issuer.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "OUTPOST_CLOCK_LEEWAY")]
+    clock_leeway: Duration,
+    /// Check tokens by RFC 7662 introspection at this endpoint (opaque tokens) instead of
+    /// verifying JWTs.
+    #[arg(
+        long,
+        env = "OUTPOST_INTROSPECTION_ENDPOINT",
+        value_name = "URL",
+        requires_all = ["issuer", "introspection_client_id", "introspection_client_secret"]
+    )]
+    introspection_endpoint: Option<Url>,
+    /// The client id Outpost authenticates to the introspection endpoint with.
+    #[arg(
+        long,
+        env = "OUTPOST_INTROSPECTION_CLIENT_ID",
+        value_name = "ID",
+        requires = "introspection_endpoint"
+    )]
+    introspection_client_id: Option<String>,
+    /// Its client secret (client_secret_basic); prefer the environment variable.
+    #[arg(
+        long,
+        env = "OUTPOST_INTROSPECTION_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        requires = "introspection_endpoint"
+    )]
+    introspection_client_secret: Option<String>,
+}
+
+impl IssuerArgs {
+    /// The external issuer's settings for the MCP endpoint under `base_url`, if `--issuer`.
+    fn config(&self, base_url: &str) -> Option<ExternalIssuerConfig> {
+        let issuer = self.issuer.clone()?;
+        let audience = self
+            .audience
+            .clone()
+            .unwrap_or_else(|| canonical_resource(base_url));
+        let mut config = ExternalIssuerConfig::new(issuer, audience);
+        config.require_at_jwt = self.require_at_jwt;
+        config.clock_leeway = self.clock_leeway;
+        if let (Some(endpoint), Some(client_id), Some(client_secret)) = (
+            &self.introspection_endpoint,
+            &self.introspection_client_id,
+            &self.introspection_client_secret,
+        ) {
+            config.introspection = Some(IntrospectionSettings {
+                endpoint: endpoint.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+            });
+        }
+        Some(config)
+    }
+}
+
 /// Runs the reference server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo && !args.bind.ip().is_loopback() && !args.demo_on_public_bind {
@@ -148,7 +235,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let reference = outpost_reference::ReferenceServer::new();
     let required_scopes = reference.required_scopes()?;
     let mut server = Outpost::with_factory(move || reference.for_session());
-    if !args.no_auth {
+    if let Some(external) = args.issuer.config(&config.base_url()) {
+        let store = args.store.open().await?;
+        let tokens = ExternalTokens::connect(external)
+            .await
+            .context("cannot use the external issuer (--issuer)")?;
+        let mut resource = ResourceServerConfig::external(tokens.clone());
+        resource.scopes_supported = Scope::parse(&SCOPES_SUPPORTED.join(" "))?;
+        resource.baseline_scope = Scope::parse(MCP_SCOPE)?;
+        resource.required_scopes = required_scopes;
+        tracing::info!(
+            issuer = %tokens.issuer(),
+            audience = %tokens.audience(),
+            tokens = if tokens.introspects() { "introspected" } else { "JWT, verified with the issuer's keys" },
+            store = %args.store.display_url(),
+            "resource server only: tokens from an external issuer"
+        );
+        config.auth = AuthMode::Bearer(resource);
+        // The store keeps the MCP sessions, so they outlive a restart, and the request-state
+        // keys; it is what /ready probes.
+        server = server
+            .with_store_health(store.health.clone())
+            .with_session_store(store.mcp_sessions.clone())
+            .with_request_state_keys(request_state_keys(&store).await?);
+    } else if !args.no_auth {
         let store = args.store.open().await?;
         if args.demo {
             ensure_demo_users(&store).await?;
@@ -183,21 +293,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
         config.auth = AuthMode::Bearer(resource);
         // The same store keeps the MCP sessions, so they outlive a restart, and the keys that
-        // seal requestState, so that an MRTR retry may reach any instance on the store.
-        let request_state_keys = RequestStateKeys::load(store.request_state_keys.clone())
-            .await
-            .context("cannot load the request-state keys")?;
-        tracing::info!(kid = %request_state_keys.sealing_kid(), "request-state keys loaded");
+        // seal requestState.
         server = server
             .with_authorization_server(authorization_server)
             .with_session_store(store.mcp_sessions.clone())
-            .with_request_state_keys(request_state_keys);
+            .with_request_state_keys(request_state_keys(&store).await?);
     }
     server
         .with_config(config)
         .serve_on(listener, outpost::shutdown_signal())
         .await
         .context("outpost serve")
+}
+
+/// The keys that seal requestState, from `store`, so that an MRTR retry may reach any
+/// instance on the store.
+async fn request_state_keys(store: &Store) -> anyhow::Result<RequestStateKeys> {
+    let keys = RequestStateKeys::load(store.request_state_keys.clone())
+        .await
+        .context("cannot load the request-state keys")?;
+    tracing::info!(kid = %keys.sealing_kid(), "request-state keys loaded");
+    Ok(keys)
 }
 
 /// The embedded authorization server for `base_url` (the issuer; the resource is

@@ -60,6 +60,26 @@ pub(crate) async fn bounded<T>(
 /// a kept-alive connection usable), then `503` with `Retry-After` and the JSON-RPC error.
 pub(crate) fn store_unavailable(request: Request, why: &str) -> BoxedResponse {
     tracing::warn!(%why, "store unavailable: answering 503");
+    unavailable(request, Unavailable::Store)
+}
+
+/// The same `503` when the external issuer could not answer (an introspection endpoint
+/// that fails): `reason` `issuer_unavailable`.
+#[cfg(feature = "external-issuer")]
+pub(crate) fn issuer_unavailable(request: Request, why: &str) -> BoxedResponse {
+    tracing::warn!(%why, "token issuer unavailable: answering 503");
+    unavailable(request, Unavailable::Issuer)
+}
+
+/// What did not answer.
+#[derive(Clone, Copy)]
+enum Unavailable {
+    Store,
+    #[cfg(feature = "external-issuer")]
+    Issuer,
+}
+
+fn unavailable(request: Request, what: Unavailable) -> BoxedResponse {
     Box::pin(async move {
         let (id, read) = match Limited::new(request.into_body(), DRAIN_LIMIT)
             .collect()
@@ -68,7 +88,7 @@ pub(crate) fn store_unavailable(request: Request, why: &str) -> BoxedResponse {
             Ok(body) => (request_id(&body.to_bytes()), true),
             Err(_) => (None, false),
         };
-        let mut response = unavailable_response(id.as_ref());
+        let mut response = unavailable_response(id.as_ref(), what);
         if !read {
             response
                 .headers_mut()
@@ -79,12 +99,24 @@ pub(crate) fn store_unavailable(request: Request, why: &str) -> BoxedResponse {
 }
 
 /// The `503` itself, for request `id`.
-fn unavailable_response(id: Option<&RequestId>) -> Response {
+fn unavailable_response(id: Option<&RequestId>, what: Unavailable) -> Response {
+    let (message, reason) = match what {
+        Unavailable::Store => (
+            "Service temporarily unavailable: the server's store does not answer; retry in a \
+             few seconds",
+            "store_unavailable",
+        ),
+        #[cfg(feature = "external-issuer")]
+        Unavailable::Issuer => (
+            "Service temporarily unavailable: the token issuer does not answer; retry in a few \
+             seconds",
+            "issuer_unavailable",
+        ),
+    };
     let error = ErrorData::internal_error(
-        "Service temporarily unavailable: the server's store does not answer; \
-         retry in a few seconds",
+        message,
         Some(serde_json::json!({
-            "reason": "store_unavailable",
+            "reason": reason,
             "retryAfter": RETRY_AFTER_SECONDS,
         })),
     );

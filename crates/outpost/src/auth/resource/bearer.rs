@@ -16,6 +16,13 @@
 //! Cost on the hot path: a SHA-256 of the token and two map lookups (validation cache,
 //! revocation cache), no allocation beyond an `Arc` clone; the ECDSA verification runs once
 //! per token and the store is asked once per grant per revocation TTL.
+//!
+//! With an external issuer ([`TokenAuthority::External`], feature `external-issuer`) the
+//! token is checked by [`crate::auth::external`] instead — a JWT verified with the issuer's
+//! keys (then cached here until `exp` + leeway, forgotten when the issuer drops a key), or an
+//! opaque token introspected (cached there) — and names no grant: no revocation check here.
+//! An unknown `kid` or an introspection not cached is [`Verdict::AskIssuer`]; an issuer that
+//! cannot answer an introspection gets the request a `503`.
 
 use std::{
     sync::{Arc, PoisonError},
@@ -25,8 +32,10 @@ use std::{
 use axum::{extract::Request, response::Response};
 use http::{HeaderMap, header};
 
+#[cfg(feature = "external-issuer")]
+use super::cache::TokenDigest;
 use super::{
-    ResourceServerConfig, RevocationCheck, RevocationStatus, SharedKeyring,
+    ResourceServerConfig, RevocationCheck, RevocationStatus, SharedKeyring, TokenAuthority,
     cache::{RevocationCache, ValidationCache, digest},
     challenge::Challenge,
     identity::Identity,
@@ -45,14 +54,27 @@ const REVOCATION_CACHE_CAPACITY: usize = 100_000;
 
 /// Verifies bearer tokens, with the caches that keep it off the hot path.
 pub(crate) struct TokenCheck {
-    keyring: SharedKeyring,
-    issuer: String,
-    audience: String,
+    authority: Authority,
     resource_metadata: String,
     baseline_scope: Scope,
-    revocation: Arc<dyn RevocationCheck>,
     validated: ValidationCache,
-    revoked: RevocationCache,
+}
+
+/// Where tokens are checked.
+enum Authority {
+    Embedded {
+        keyring: SharedKeyring,
+        issuer: String,
+        audience: String,
+        revocation: Arc<dyn RevocationCheck>,
+        revoked: RevocationCache,
+    },
+    #[cfg(feature = "external-issuer")]
+    External {
+        tokens: Arc<crate::auth::external::ExternalTokens>,
+        /// The key epoch the validation cache was filled under.
+        epoch: std::sync::atomic::AtomicU64,
+    },
 }
 
 impl TokenCheck {
@@ -63,15 +85,31 @@ impl TokenCheck {
         audience: String,
         resource_metadata: String,
     ) -> Self {
+        let authority = match &config.tokens {
+            TokenAuthority::Embedded {
+                keyring,
+                revocation,
+            } => Authority::Embedded {
+                keyring: keyring.clone(),
+                issuer: config.issuer.clone(),
+                audience,
+                revocation: revocation.clone(),
+                revoked: RevocationCache::new(
+                    config.revocation_cache_ttl,
+                    REVOCATION_CACHE_CAPACITY,
+                ),
+            },
+            #[cfg(feature = "external-issuer")]
+            TokenAuthority::External(tokens) => Authority::External {
+                epoch: std::sync::atomic::AtomicU64::new(tokens.key_epoch()),
+                tokens: tokens.clone(),
+            },
+        };
         Self {
-            keyring: config.keyring.clone(),
-            issuer: config.issuer.clone(),
-            audience,
+            authority,
             resource_metadata,
             baseline_scope: config.baseline_scope.clone(),
-            revocation: config.revocation.clone(),
             validated: ValidationCache::new(VALIDATION_CACHE_CAPACITY),
-            revoked: RevocationCache::new(config.revocation_cache_ttl, REVOCATION_CACHE_CAPACITY),
         }
     }
 }
@@ -82,6 +120,9 @@ pub(crate) enum Verdict {
     Accept(Arc<Identity>),
     /// Valid token; the grant's revocation status must be fetched.
     AskRevocation(Arc<Identity>, GrantId),
+    /// The external issuer must be asked about the token.
+    #[cfg(feature = "external-issuer")]
+    AskIssuer(String, TokenDigest),
 }
 
 impl TokenCheck {
@@ -99,12 +140,24 @@ impl TokenCheck {
         };
         let now = unix_now();
         let key = digest(token);
+        let (keyring, issuer, audience, revoked) = match &self.authority {
+            Authority::Embedded {
+                keyring,
+                issuer,
+                audience,
+                revoked,
+                ..
+            } => (keyring, issuer, audience, revoked),
+            #[cfg(feature = "external-issuer")]
+            Authority::External { tokens, epoch } => {
+                return self.check_external(tokens, epoch, token, key, now);
+            }
+        };
         let identity = match self.validated.get(&key, now) {
             Some(identity) => identity,
             None => {
-                let keyring = self.keyring.read().unwrap_or_else(PoisonError::into_inner);
-                let verified =
-                    access_token::verify(&keyring, token, &self.issuer, &self.audience, now);
+                let keyring = keyring.read().unwrap_or_else(PoisonError::into_inner);
+                let verified = access_token::verify(&keyring, token, issuer, audience, now);
                 drop(keyring);
                 let claims = match verified {
                     Ok(claims) => claims,
@@ -118,10 +171,8 @@ impl TokenCheck {
                 identity
             }
         };
-        if !identity.scopes.contains_all(&self.baseline_scope) {
-            return Verdict::Refuse(Challenge::InsufficientScope(
-                identity.scopes.union(&self.baseline_scope),
-            ));
+        if let Err(challenge) = self.within_baseline(&identity) {
+            return Verdict::Refuse(challenge);
         }
         let Some(grant) = identity.grant_id.as_deref() else {
             return Verdict::Refuse(Challenge::InvalidToken(
@@ -133,13 +184,111 @@ impl TokenCheck {
                 "the access token names a malformed grant".into(),
             ));
         };
-        match self.revoked.get(grant, Instant::now()) {
+        match revoked.get(grant, Instant::now()) {
             Some(true) => Verdict::Refuse(revoked_challenge()),
             Some(false) => Verdict::Accept(identity),
             None => Verdict::AskRevocation(identity, grant),
         }
     }
+
+    /// `403 insufficient_scope` for a token without the baseline scope.
+    fn within_baseline(&self, identity: &Identity) -> Result<(), Challenge> {
+        if identity.scopes.contains_all(&self.baseline_scope) {
+            return Ok(());
+        }
+        Err(Challenge::InsufficientScope(
+            identity.scopes.union(&self.baseline_scope),
+        ))
+    }
 }
+
+#[cfg(feature = "external-issuer")]
+mod external {
+    use std::sync::{Arc, atomic::AtomicU64, atomic::Ordering};
+
+    use super::{Authority, TokenCheck, Verdict};
+    use crate::auth::{
+        external::{ExternalRefusal, ExternalTokens, Quick},
+        resource::{cache::TokenDigest, challenge::Challenge, identity::Identity},
+    };
+
+    /// Why a token the external issuer was asked about is not accepted.
+    pub(crate) enum IssuerRefusal {
+        /// Refused: the `401` (or `403` below the baseline scope).
+        Refused(Challenge),
+        /// The issuer could not answer (why, for the log): `503`.
+        Unavailable(String),
+    }
+
+    impl TokenCheck {
+        pub(super) fn check_external(
+            &self,
+            tokens: &ExternalTokens,
+            epoch: &AtomicU64,
+            token: &str,
+            key: TokenDigest,
+            now: i64,
+        ) -> Verdict {
+            let current = tokens.key_epoch();
+            if epoch.swap(current, Ordering::AcqRel) != current {
+                self.validated.clear();
+            }
+            let identity = match self.validated.get(&key, now) {
+                Some(identity) => identity,
+                None => match tokens.check(token, &key, now) {
+                    Quick::Known(identity) => identity,
+                    Quick::Verified(identity, exp) => {
+                        let until = exp.saturating_add(tokens.leeway_seconds());
+                        self.validated
+                            .insert_until(key, identity.clone(), until, now);
+                        identity
+                    }
+                    Quick::Refused(why) => return Verdict::Refuse(Challenge::InvalidToken(why)),
+                    Quick::Ask => return Verdict::AskIssuer(token.to_owned(), key),
+                },
+            };
+            match self.within_baseline(&identity) {
+                Ok(()) => Verdict::Accept(identity),
+                Err(challenge) => Verdict::Refuse(challenge),
+            }
+        }
+
+        /// Asks the external issuer about `token` (digest `key`).
+        pub(crate) async fn ask_issuer(
+            &self,
+            token: &str,
+            key: TokenDigest,
+        ) -> Result<Arc<Identity>, IssuerRefusal> {
+            let Authority::External { tokens, .. } = &self.authority else {
+                return Err(IssuerRefusal::Unavailable(
+                    "no external issuer is configured".into(),
+                ));
+            };
+            let now = crate::clock::unix_now();
+            let identity = match tokens.ask(token, key, now).await {
+                Ok((identity, exp)) => {
+                    if let Some(exp) = exp {
+                        let until = exp.saturating_add(tokens.leeway_seconds());
+                        self.validated
+                            .insert_until(key, identity.clone(), until, now);
+                    }
+                    identity
+                }
+                Err(ExternalRefusal::Invalid(why)) => {
+                    return Err(IssuerRefusal::Refused(Challenge::InvalidToken(why)));
+                }
+                Err(ExternalRefusal::Unavailable(why)) => {
+                    return Err(IssuerRefusal::Unavailable(why));
+                }
+            };
+            self.within_baseline(&identity)
+                .map_err(IssuerRefusal::Refused)?;
+            Ok(identity)
+        }
+    }
+}
+#[cfg(feature = "external-issuer")]
+pub(crate) use external::IssuerRefusal;
 
 /// Why a token whose revocation status was asked is not accepted.
 pub(crate) enum RevocationRefusal {
@@ -154,7 +303,16 @@ impl TokenCheck {
     /// Asks whether `grant` was revoked, within [`STORE_ANSWER_TIMEOUT`], remembering a
     /// definite answer (not an unknown one, so the next request asks again).
     pub(crate) async fn ask_revocation(&self, grant: GrantId) -> Result<(), RevocationRefusal> {
-        let status = tokio::time::timeout(STORE_ANSWER_TIMEOUT, self.revocation.status(grant))
+        let (revocation, cache) = match &self.authority {
+            Authority::Embedded {
+                revocation,
+                revoked,
+                ..
+            } => (revocation, revoked),
+            #[cfg(feature = "external-issuer")]
+            Authority::External { .. } => return Ok(()),
+        };
+        let status = tokio::time::timeout(STORE_ANSWER_TIMEOUT, revocation.status(grant))
             .await
             .unwrap_or_else(|_| {
                 RevocationStatus::Unknown(format!(
@@ -167,7 +325,7 @@ impl TokenCheck {
             RevocationStatus::NotRevoked => false,
             RevocationStatus::Unknown(why) => return Err(RevocationRefusal::Unknown(why)),
         };
-        self.revoked.insert(grant, revoked, Instant::now());
+        cache.insert(grant, revoked, Instant::now());
         if revoked {
             return Err(RevocationRefusal::Revoked(
                 self.refusal(revoked_challenge()),

@@ -74,7 +74,18 @@ impl ValidationCache {
     /// Remembers a token verified at `now` that expires at `exp`.
     pub fn insert(&self, key: TokenDigest, identity: Arc<Identity>, exp: i64, now: i64) {
         let leeway = i64::try_from(CLOCK_LEEWAY.as_secs()).unwrap_or(0);
-        let valid_until = exp.saturating_add(leeway);
+        self.insert_until(key, identity, exp.saturating_add(leeway), now);
+    }
+
+    /// Remembers a token verified at `now` that is refused after `valid_until` (Unix seconds:
+    /// its `exp` plus the verifier's leeway).
+    pub fn insert_until(
+        &self,
+        key: TokenDigest,
+        identity: Arc<Identity>,
+        valid_until: i64,
+        now: i64,
+    ) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         entries.inserts = entries.inserts.wrapping_add(1);
         if entries.map.len() >= self.capacity || entries.inserts.is_multiple_of(SWEEP_EVERY) {
@@ -89,6 +100,12 @@ impl ValidationCache {
                 },
             );
         }
+    }
+
+    /// Forgets every token (the keys that verified them changed).
+    pub fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.map.clear();
     }
 
     /// How many tokens are cached.
@@ -151,7 +168,7 @@ mod tests {
         Arc::new(Identity {
             subject: subject.into(),
             username: None,
-            client_id: "client".into(),
+            client_id: Some("client".into()),
             scopes: Scope::empty(),
             grant_id: None,
         })

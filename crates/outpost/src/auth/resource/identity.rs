@@ -36,12 +36,13 @@ pub struct Identity {
     pub subject: String,
     /// The user's login name, when the token carries it.
     pub username: Option<String>,
-    /// The OAuth client acting for the user.
-    pub client_id: String,
+    /// The OAuth client acting for the user (`client_id`, else `azp`), when the token names it.
+    pub client_id: Option<String>,
     /// The scopes granted to the token.
     pub scopes: Scope,
-    /// The grant the token was issued under (`gid`). Always there in an identity the resource
-    /// server admits: it refuses tokens without one.
+    /// The grant the token was issued under (`gid`). Always there in an identity admitted from
+    /// Outpost's own authorization server (the resource server refuses its tokens without
+    /// one); `None` for tokens from an external issuer.
     pub grant_id: Option<String>,
 }
 
@@ -51,7 +52,7 @@ impl Identity {
         Self {
             subject: claims.sub,
             username: claims.username,
-            client_id: claims.client_id,
+            client_id: Some(claims.client_id),
             scopes: claims.scope,
             grant_id: claims.grant_id,
         }

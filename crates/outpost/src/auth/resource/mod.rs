@@ -104,12 +104,30 @@ impl RevocationCheck for Arc<dyn GrantStore> {
 /// The keys that verify access tokens, shared with whatever rotates them.
 pub type SharedKeyring = Arc<RwLock<Keyring>>;
 
+/// Who issues the tokens the resource server accepts, and how they are checked.
+#[derive(Clone)]
+pub enum TokenAuthority {
+    /// Outpost's own authorization server: ES256 JWTs verified with the keyring it shares,
+    /// each naming a grant whose revocation is checked.
+    Embedded {
+        /// The keys that verify access tokens.
+        keyring: SharedKeyring,
+        /// Asks whether a token's grant was revoked.
+        revocation: Arc<dyn RevocationCheck>,
+    },
+    /// An identity provider of your own (feature `external-issuer`): JWTs verified with the
+    /// keys it publishes, or opaque tokens introspected.
+    #[cfg(feature = "external-issuer")]
+    External(Arc<crate::auth::external::ExternalTokens>),
+}
+
 /// Settings of the resource server: who issues tokens, with which keys, which scopes exist,
 /// which tools need which, and how revocation is checked.
 #[derive(Clone)]
 pub struct ResourceServerConfig {
     /// The authorization server's issuer identifier, exactly as in its metadata and in the
-    /// tokens' `iss` (one string everywhere: a trailing slash matters).
+    /// tokens' `iss` (one string everywhere: a trailing slash matters). The protected
+    /// resource metadata names it.
     pub issuer: String,
     /// The scopes the protected resource metadata advertises (`scopes_supported`).
     pub scopes_supported: Scope,
@@ -118,11 +136,9 @@ pub struct ResourceServerConfig {
     /// advertised scope (MCP authorization, scope selection). Tools may require more
     /// ([`RequiredScopes`]). Empty (the default): no baseline, no hint.
     pub baseline_scope: Scope,
-    /// The keys that verify access tokens.
-    pub keyring: SharedKeyring,
-    /// Asks whether a token's grant was revoked.
-    pub revocation: Arc<dyn RevocationCheck>,
-    /// How long one revocation answer is reused (default
+    /// Who issues tokens and how they are checked.
+    pub tokens: TokenAuthority,
+    /// How long one revocation answer is reused, with [`TokenAuthority::Embedded`] (default
     /// [`DEFAULT_REVOCATION_CACHE_TTL`]).
     pub revocation_cache_ttl: Duration,
     /// The scope each tool requires ([`RequiredScopes`]); tools not listed need none.
@@ -137,12 +153,32 @@ impl ResourceServerConfig {
         keyring: SharedKeyring,
         revocation: Arc<dyn RevocationCheck>,
     ) -> Self {
+        Self::with_tokens(
+            issuer.into(),
+            TokenAuthority::Embedded {
+                keyring,
+                revocation,
+            },
+        )
+    }
+
+    /// Settings for tokens from an external issuer (`outpost serve --issuer`): the metadata
+    /// names [`ExternalTokens::issuer`](crate::auth::external::ExternalTokens::issuer), and
+    /// tokens are checked as `external` says; no scopes advertised or required yet.
+    #[cfg(feature = "external-issuer")]
+    pub fn external(external: Arc<crate::auth::external::ExternalTokens>) -> Self {
+        Self::with_tokens(
+            external.issuer().to_owned(),
+            TokenAuthority::External(external),
+        )
+    }
+
+    fn with_tokens(issuer: String, tokens: TokenAuthority) -> Self {
         Self {
-            issuer: issuer.into(),
+            issuer,
             scopes_supported: Scope::empty(),
             baseline_scope: Scope::empty(),
-            keyring,
-            revocation,
+            tokens,
             revocation_cache_ttl: DEFAULT_REVOCATION_CACHE_TTL,
             required_scopes: RequiredScopes::default(),
         }

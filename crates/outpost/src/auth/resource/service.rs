@@ -114,6 +114,17 @@ where
             }
             Verdict::Accept(identity) => (identity, None),
             Verdict::AskRevocation(identity, grant) => (identity, Some(grant)),
+            #[cfg(feature = "external-issuer")]
+            Verdict::AskIssuer(token, key) => {
+                let inner = take_ready(&mut self.inner);
+                return Either::Right(Box::pin(asked_issuer(
+                    self.checks.clone(),
+                    inner,
+                    request,
+                    token,
+                    key,
+                )));
+            }
         };
         let class = RequestClass::from_request(&request);
         let method = request.method();
@@ -144,6 +155,47 @@ where
             pending,
         )))
     }
+}
+
+/// The checks of a request whose token the external issuer must be asked about first.
+#[cfg(feature = "external-issuer")]
+async fn asked_issuer<S>(
+    checks: Arc<Checks>,
+    inner: S,
+    request: Request,
+    token: String,
+    key: super::cache::TokenDigest,
+) -> Result<Response, Infallible>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    use super::bearer::IssuerRefusal;
+    let identity = match checks.tokens.ask_issuer(&token, key).await {
+        Ok(identity) => identity,
+        Err(IssuerRefusal::Refused(challenge)) => {
+            tracing::debug!(?challenge, "refused MCP request");
+            let response = checks.tokens.refusal(challenge);
+            return refuse(request, response).await;
+        }
+        Err(IssuerRefusal::Unavailable(why)) => {
+            return crate::ops::degraded::issuer_unavailable(request, &why).await;
+        }
+    };
+    let class = RequestClass::from_request(&request);
+    let owner = checks
+        .owners
+        .verdict(&class, request.method(), &identity.subject);
+    let scope = checks
+        .scopes
+        .verdict(&class, request.method(), &identity.scopes);
+    let pending = Pending {
+        class: class.into_owned(),
+        identity,
+        revocation: None,
+        owner,
+        scope,
+    };
+    checked(checks, inner, request, pending).await
 }
 
 /// What the synchronous part decided for a request that needs an await.

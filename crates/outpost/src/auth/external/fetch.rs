@@ -1,0 +1,147 @@
+//! The https client that talks to the identity provider: discovery documents, JWK Sets and
+//! RFC 7662 introspection. hyper's client on rustls (`ring`, Mozilla's roots), no redirects
+//! followed, every exchange bounded in time and size.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode, header};
+use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+/// Largest document read from the issuer: discovery documents and key sets are a few KiB.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Connection to last byte, per exchange.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why an exchange with the issuer failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// No answer within the time limit.
+    #[error("no answer within {} s", EXCHANGE_TIMEOUT.as_secs())]
+    Timeout,
+    /// Connection, TLS or HTTP failure.
+    #[error("cannot reach it: {0}")]
+    Transport(String),
+    /// An answer other than `200`.
+    #[error("it answered HTTP {0}")]
+    Status(u16),
+    /// The body was larger than the limit.
+    #[error("its answer is larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    /// The body is not the JSON expected.
+    #[error("its answer is not the expected JSON: {0}")]
+    Json(String),
+}
+
+/// The client; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct IssuerClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl IssuerClient {
+    /// A client trusting Mozilla's root certificates. Plain `http` URLs are accepted by the
+    /// client; the settings admit them only on loopback hosts.
+    pub(crate) fn new() -> Result<Self, rustls::Error> {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(EXCHANGE_TIMEOUT));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    /// `GET url`, `200` and JSON expected.
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, FetchError> {
+        let request = Request::get(url.as_str())
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, user_agent())
+            .body(Full::default())
+            .map_err(|e| FetchError::Transport(e.to_string()))?;
+        self.exchange(request).await
+    }
+
+    /// `POST url` with a form body and an `Authorization` header, `200` and JSON expected.
+    pub(crate) async fn post_form<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        authorization: &str,
+        form: String,
+    ) -> Result<T, FetchError> {
+        let request = Request::post(url.as_str())
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, user_agent())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, authorization)
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|e| FetchError::Transport(e.to_string()))?;
+        self.exchange(request).await
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<T, FetchError> {
+        tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| FetchError::Transport(error_chain(&e)))?;
+            if response.status() != StatusCode::OK {
+                return Err(FetchError::Status(response.status().as_u16()));
+            }
+            let mut body = response.into_body();
+            let mut bytes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| FetchError::Transport(error_chain(&e)))?;
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if bytes.len() + data.len() > MAX_BODY_BYTES {
+                    return Err(FetchError::TooLarge);
+                }
+                bytes.extend_from_slice(&data);
+            }
+            serde_json::from_slice(&bytes).map_err(|e| FetchError::Json(e.to_string()))
+        })
+        .await
+        .map_err(|_| FetchError::Timeout)?
+    }
+}
+
+fn user_agent() -> &'static str {
+    concat!("outpost/", env!("CARGO_PKG_VERSION"))
+}
+
+/// `error: cause: cause…`, as hyper's own `Display` leaves the causes out.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,246 @@
+//! Opaque tokens: RFC 7662 introspection at the issuer, with a short cache.
+//!
+//! Outpost authenticates to the introspection endpoint with `client_secret_basic` (RFC 6749
+//! §2.3.1) and sends `token` with `token_type_hint=access_token`. An `active: true` answer is
+//! held to the same rules as a JWT ([`super::jwt::check_claims`]): `iss` (when given) the
+//! issuer, `aud` containing the audience, `exp` not passed, `sub` present. Answers are cached
+//! by the token's SHA-256 for [`ACTIVE_TTL`] (never past the token's `exp`), refusals for
+//! [`INACTIVE_TTL`]; so a token revoked at the issuer stops working here within
+//! [`ACTIVE_TTL`]. The cache is bounded ([`CAPACITY`]). An endpoint that cannot answer is
+//! neither cached nor a `401`: the request gets `503`.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use serde::Deserialize;
+use url::{Url, form_urlencoded};
+
+use super::{
+    Expectations, ExternalRefusal,
+    fetch::IssuerClient,
+    jwt::{Claims, check_claims},
+};
+use crate::auth::resource::{
+    Identity,
+    cache::{SWEEP_EVERY, TokenDigest},
+};
+
+/// How long an `active: true` answer is reused (never past the token's `exp`).
+pub const ACTIVE_TTL: Duration = Duration::from_secs(5);
+/// How long a refusal (`active: false`, or an answer that fails the checks) is reused.
+pub const INACTIVE_TTL: Duration = Duration::from_secs(2);
+/// Most answers kept.
+pub const CAPACITY: usize = 10_000;
+
+/// The introspection endpoint and the credentials Outpost presents to it.
+#[derive(Clone)]
+pub struct IntrospectionSettings {
+    /// The RFC 7662 endpoint (`--introspection-endpoint`).
+    pub endpoint: Url,
+    /// The client id Outpost authenticates with (`--introspection-client-id`).
+    pub client_id: String,
+    /// Its secret (`--introspection-client-secret`).
+    pub client_secret: String,
+}
+
+impl fmt::Debug for IntrospectionSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionSettings")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+type Answer = Result<Arc<Identity>, String>;
+
+/// Introspects tokens, caching the answers.
+pub(crate) struct Introspector {
+    endpoint: Url,
+    authorization: String,
+    client: IssuerClient,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    answers: HashMap<TokenDigest, (Answer, Instant)>,
+    inserts: usize,
+}
+
+#[derive(Deserialize)]
+struct IntrospectionAnswer {
+    active: bool,
+    #[serde(flatten)]
+    claims: Claims,
+}
+
+impl Introspector {
+    pub(crate) fn new(settings: IntrospectionSettings, client: IssuerClient) -> Self {
+        let encode =
+            |value: &str| form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+        let credentials = format!(
+            "{}:{}",
+            encode(&settings.client_id),
+            encode(&settings.client_secret)
+        );
+        Self {
+            endpoint: settings.endpoint,
+            authorization: format!("Basic {}", STANDARD.encode(credentials)),
+            client,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// The cached answer for the token with digest `key`, if still fresh.
+    pub(crate) fn cached(&self, key: &TokenDigest) -> Option<Answer> {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .answers
+            .get(key)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(answer, _)| answer.clone())
+    }
+
+    /// Asks the endpoint about `token` (digest `key`) and caches the answer.
+    pub(crate) async fn introspect(
+        &self,
+        token: &str,
+        key: TokenDigest,
+        expect: &Expectations,
+        now: i64,
+    ) -> Result<Arc<Identity>, ExternalRefusal> {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("token_type_hint", "access_token")
+            .finish();
+        let answer: IntrospectionAnswer = self
+            .client
+            .post_form(&self.endpoint, &self.authorization, form)
+            .await
+            .map_err(|cause| {
+                ExternalRefusal::Unavailable(format!(
+                    "the introspection endpoint {} (--introspection-endpoint) failed: {cause}",
+                    self.endpoint
+                ))
+            })?;
+        let (answer, ttl) = judge(answer, expect, now);
+        self.remember(key, answer.clone(), ttl);
+        answer.map_err(ExternalRefusal::Invalid)
+    }
+
+    fn remember(&self, key: TokenDigest, answer: Answer, ttl: Duration) {
+        let now = Instant::now();
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.inserts = cache.inserts.wrapping_add(1);
+        if cache.answers.len() >= CAPACITY || cache.inserts.is_multiple_of(SWEEP_EVERY) {
+            cache.answers.retain(|_, (_, until)| now < *until);
+        }
+        if cache.answers.len() < CAPACITY {
+            cache.answers.insert(key, (answer, now + ttl));
+        }
+    }
+}
+
+/// The answer and how long to keep it.
+fn judge(answer: IntrospectionAnswer, expect: &Expectations, now: i64) -> (Answer, Duration) {
+    if !answer.active {
+        return (
+            Err("the access token is not active (introspection)".to_owned()),
+            INACTIVE_TTL,
+        );
+    }
+    let mut claims = answer.claims;
+    // RFC 7662 makes `iss` and `exp` optional: without them, the endpoint vouches for the
+    // issuer and the cache for the lifetime.
+    claims.iss.get_or_insert_with(|| expect.issuer.clone());
+    let ttl_seconds = i64::try_from(ACTIVE_TTL.as_secs()).unwrap_or(i64::MAX);
+    let exp = *claims.exp.get_or_insert(now.saturating_add(ttl_seconds));
+    match check_claims(claims, expect, now) {
+        Ok(verified) => {
+            let left = u64::try_from(exp.saturating_sub(now)).unwrap_or(0);
+            (
+                Ok(Arc::new(verified.identity)),
+                ACTIVE_TTL.min(Duration::from_secs(left)),
+            )
+        }
+        Err(refusal) => (Err(refusal.reason()), INACTIVE_TTL),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect() -> Expectations {
+        Expectations {
+            issuer: "https://idp.example".into(),
+            audience: "https://mcp.example/mcp".into(),
+            require_at_jwt: false,
+            leeway_seconds: 0,
+        }
+    }
+
+    fn answer(json: serde_json::Value) -> IntrospectionAnswer {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn active_answers_are_kept_briefly_and_never_past_exp() {
+        let (identity, ttl) = judge(
+            answer(
+                serde_json::json!({"active": true, "sub": "alice", "aud": ["https://mcp.example/mcp"],
+                "exp": 1_002, "scope": "mcp", "client_id": "app", "username": "alice@example"}),
+            ),
+            &expect(),
+            1_000,
+        );
+        let identity = identity.unwrap();
+        assert_eq!(identity.subject, "alice");
+        assert_eq!(identity.username.as_deref(), Some("alice@example"));
+        assert_eq!(identity.client_id.as_deref(), Some("app"));
+        assert_eq!(ttl, Duration::from_secs(2));
+        let (_, ttl) = judge(
+            answer(
+                serde_json::json!({"active": true, "sub": "a", "aud": "https://mcp.example/mcp", "exp": 9_000}),
+            ),
+            &expect(),
+            1_000,
+        );
+        assert_eq!(ttl, ACTIVE_TTL);
+    }
+
+    #[test]
+    fn inactive_and_foreign_answers_are_refusals() {
+        let (refused, ttl) = judge(
+            answer(serde_json::json!({"active": false})),
+            &expect(),
+            1_000,
+        );
+        assert!(refused.is_err());
+        assert_eq!(ttl, INACTIVE_TTL);
+        let (refused, _) = judge(
+            answer(
+                serde_json::json!({"active": true, "sub": "a", "aud": "https://other.example/mcp", "exp": 9_000}),
+            ),
+            &expect(),
+            1_000,
+        );
+        assert!(refused.unwrap_err().contains("audience"));
+        let (refused, _) = judge(
+            answer(
+                serde_json::json!({"active": true, "sub": "a", "aud": "https://mcp.example/mcp",
+                "iss": "https://evil.example", "exp": 9_000}),
+            ),
+            &expect(),
+            1_000,
+        );
+        assert!(refused.unwrap_err().contains("issued by"));
+    }
+}

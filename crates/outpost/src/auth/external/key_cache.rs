@@ -1,0 +1,154 @@
+//! The issuer's keys, kept fresh.
+//!
+//! Loaded at start (no usable key is an error then), refreshed every [`REFRESH_INTERVAL`] by a
+//! background task, and refetched when a token names an unknown `kid` — at most once per
+//! [`UNKNOWN_KID_REFETCH_INTERVAL`], so tokens with made-up `kid`s cannot make Outpost hammer
+//! the issuer. When the issuer cannot be reached (or serves no usable key) the last good set
+//! stays, and the outage is logged once. A request costs one read lock and a map lookup.
+//!
+//! A key the issuer drops stops verifying at the next refresh; the [`epoch`](KeyCache::epoch)
+//! is bumped then, so the resource server forgets the tokens it had verified with the old set.
+
+use std::{
+    sync::{
+        Arc, Mutex, PoisonError, RwLock, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use url::Url;
+
+use super::{
+    ExternalIssuerError,
+    fetch::{FetchError, IssuerClient},
+    jwk::{JwkSetDocument, KeySet},
+};
+use crate::store::failure_streak::FailureStreak;
+
+/// How often the key set is fetched in the background.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// The shortest time between two fetches caused by unknown `kid`s.
+pub const UNKNOWN_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The cached key set of one issuer.
+pub(crate) struct KeyCache {
+    jwks_uri: Url,
+    client: IssuerClient,
+    keys: RwLock<Arc<KeySet>>,
+    epoch: AtomicU64,
+    /// When a fetch last started; held across the fetch, so concurrent refetches wait for one.
+    last_fetch: tokio::sync::Mutex<Instant>,
+    streak: Mutex<FailureStreak>,
+}
+
+impl KeyCache {
+    /// Fetches the key set at `jwks_uri` and starts refreshing it in the background (until the
+    /// cache is dropped).
+    pub(crate) async fn load(
+        jwks_uri: Url,
+        client: IssuerClient,
+    ) -> Result<Arc<Self>, ExternalIssuerError> {
+        let keys = fetch(&client, &jwks_uri)
+            .await
+            .map_err(|cause| ExternalIssuerError::Jwks {
+                jwks_uri: jwks_uri.to_string(),
+                cause: cause.to_string(),
+            })?;
+        let cache = Arc::new(Self {
+            jwks_uri,
+            client,
+            keys: RwLock::new(Arc::new(keys)),
+            epoch: AtomicU64::new(0),
+            last_fetch: tokio::sync::Mutex::new(Instant::now()),
+            streak: Mutex::new(FailureStreak::new("issuer key set (JWKS) refresh")),
+        });
+        tokio::spawn(refresh_forever(Arc::downgrade(&cache)));
+        Ok(cache)
+    }
+
+    /// The current key set.
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Bumped whenever a refresh drops a key.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A token named a `kid` not in the set: fetch the set again, unless a fetch started less
+    /// than [`UNKNOWN_KID_REFETCH_INTERVAL`] ago (then the set that fetch brought stands).
+    pub(crate) async fn refetch_for_unknown_kid(&self) {
+        let mut last = self.last_fetch.lock().await;
+        if last.elapsed() < UNKNOWN_KID_REFETCH_INTERVAL {
+            return;
+        }
+        *last = Instant::now();
+        self.refresh().await;
+    }
+
+    async fn refresh(&self) {
+        match fetch(&self.client, &self.jwks_uri).await {
+            Ok(fresh) => {
+                self.streak
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .succeeded();
+                let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+                let dropped = keys.kids().any(|kid| fresh.get(kid).is_none());
+                *keys = Arc::new(fresh);
+                if dropped {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            Err(cause) => {
+                let error = ExternalIssuerError::Jwks {
+                    jwks_uri: self.jwks_uri.to_string(),
+                    cause: cause.to_string(),
+                };
+                self.streak
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .failed(&error);
+            }
+        }
+    }
+}
+
+/// Why a key set could not be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KeySetError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(
+        "it holds no signature key Outpost can use (RSA, EC P-256/P-384 or Ed25519, with a kid)"
+    )]
+    NoUsableKey,
+}
+
+async fn fetch(client: &IssuerClient, jwks_uri: &Url) -> Result<KeySet, KeySetError> {
+    let document: JwkSetDocument = client.get_json(jwks_uri).await?;
+    let keys = KeySet::from_document(&document);
+    if keys.is_empty() {
+        return Err(KeySetError::NoUsableKey);
+    }
+    Ok(keys)
+}
+
+async fn refresh_forever(cache: Weak<KeyCache>) {
+    let mut ticks = tokio::time::interval(REFRESH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(cache) = cache.upgrade() else {
+            return;
+        };
+        *cache.last_fetch.lock().await = Instant::now();
+        cache.refresh().await;
+    }
+}

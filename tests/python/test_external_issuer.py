@@ -1,0 +1,268 @@
+"""Outpost as a resource server only (`outpost serve --issuer`), against a real OpenID provider
+(panva's oidc-provider, tests/oidc-provider): the Python SDK calls tools with the provider's JWT
+access tokens on a 2025-11-25 session and a stateless 2026-07-28 client; tokens for another
+audience, expired, forged and unsigned ones get 401; the provider rotates its keys mid-run and
+Outpost follows without a restart; and opaque tokens through RFC 7662 introspection, revocation
+honoured within seconds."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from conftest import start_outpost
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from oauth_flow import MODERN, probe_mcp, whoami_session
+from oidc_provider import (
+    INTROSPECTOR,
+    SHORT_LIVED_CLIENT,
+    access_token,
+    issue_opaque_tokens_for,
+    revoke,
+    rotate_keys,
+    running_provider,
+)
+from processes import REPO_ROOT, free_port, outpost_bin, stop
+
+pytestmark = pytest.mark.anyio
+
+TEST_TIMEOUT = 60
+# Outpost refreshes the issuer's keys every 30 s; a dropped key must stop verifying within a minute.
+DROPPED_KEY_DEADLINE_SECONDS = 65
+# Introspection answers are reused for 5 s.
+REVOCATION_DEADLINE_SECONDS = 10
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_provider(tmp_path_factory.mktemp("oidc-provider")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def jwt_server(issuer: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`outpost serve --issuer` verifying the provider's JWTs (1 s clock leeway, so that the
+    expiry test is short)."""
+    proc, base_url = start_outpost(
+        ["--issuer", issuer, "--require-at-jwt", "--clock-leeway", "1s", "--store", "memory://"],
+        tmp_path_factory.mktemp("outpost-jwt"),
+    )
+    try:
+        yield base_url
+    finally:
+        stop(proc)
+
+
+def assert_provider_user(whoami: dict[str, Any] | None) -> None:
+    assert whoami is not None
+    assert whoami["subject"] == "sub-alice", whoami
+    assert whoami["username"] == "alice", whoami
+    assert whoami["client_id"] == "mcp-test", whoami
+    assert whoami["scopes"] == ["mcp"], whoami
+
+
+def bearer(token: str) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=20)
+
+
+async def assert_refused(base_url: str, token: str, because: str) -> None:
+    response = await probe_mcp(base_url, token)
+    assert response.status_code == 401, (response.status_code, response.text)
+    challenge = response.headers["www-authenticate"]
+    assert 'error="invalid_token"' in challenge, challenge
+    assert because in response.json()["error_description"], response.json()
+
+
+async def status_of(base_url: str, token: str) -> int:
+    return (await probe_mcp(base_url, token)).status_code
+
+
+async def test_the_metadata_names_the_provider(issuer: str, jwt_server: str) -> None:
+    async with httpx2.AsyncClient(timeout=10) as http:
+        metadata = (await http.get(f"{jwt_server}/.well-known/oauth-protected-resource/mcp")).json()
+        assert metadata["authorization_servers"] == [issuer]
+        assert metadata["resource"] == f"{jwt_server}/mcp"
+        # No embedded authorization server.
+        assert (await http.get(f"{jwt_server}/.well-known/oauth-authorization-server")).status_code != 200
+
+
+async def test_tools_see_the_providers_user_on_both_eras(issuer: str, jwt_server: str) -> None:
+    with anyio.fail_after(TEST_TIMEOUT):
+        token = access_token(issuer, f"{jwt_server}/mcp")
+        async with bearer(token) as http:
+            assert_provider_user(await whoami_session(jwt_server, http))
+            async with Client(streamable_http_client(f"{jwt_server}/mcp", http_client=http), mode=MODERN) as client:
+                assert client.protocol_version == MODERN
+                result = await client.call_tool("whoami", {})
+                assert not result.is_error, result.content
+                assert_provider_user(result.structured_content)
+
+
+async def test_foreign_expired_forged_and_unsigned_tokens_are_refused(issuer: str, jwt_server: str) -> None:
+    with anyio.fail_after(TEST_TIMEOUT):
+        other = access_token(issuer, "https://other.example/mcp")
+        await assert_refused(jwt_server, other, "not for this resource")
+
+        short = access_token(issuer, f"{jwt_server}/mcp", client_id=SHORT_LIVED_CLIENT)
+        assert await status_of(jwt_server, short) == 200
+        time.sleep(4)  # lifetime 2 s, leeway 1 s
+        await assert_refused(jwt_server, short, "expired")
+
+        good = access_token(issuer, f"{jwt_server}/mcp")
+        header, payload, signature = good.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["sub"] = "sub-admin"
+        forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        await assert_refused(jwt_server, f"{header}.{forged_payload}.{signature}", "signature is invalid")
+        unsigned_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"at+jwt"}').rstrip(b"=").decode()
+        await assert_refused(jwt_server, f"{unsigned_header}.{payload}.", "algorithm")
+        assert await status_of(jwt_server, good) == 200
+
+
+async def test_key_rotation_is_followed_without_a_restart(issuer: str, jwt_server: str) -> None:
+    with anyio.fail_after(DROPPED_KEY_DEADLINE_SECONDS + 30):
+        old = access_token(issuer, f"{jwt_server}/mcp")
+        assert await status_of(jwt_server, old) == 200
+        rotate_keys(issuer)
+        # The background refresh drops the old key within a minute.
+        started = time.monotonic()
+        while await status_of(jwt_server, old) == 200:
+            assert time.monotonic() - started < DROPPED_KEY_DEADLINE_SECONDS, "the dropped key still verifies"
+            await anyio.sleep(1)
+        await assert_refused(jwt_server, old, "kid")
+        # A token of the new key works (its kid is fetched on first sight, or already known).
+        new = access_token(issuer, f"{jwt_server}/mcp")
+        async with bearer(new) as http:
+            assert_provider_user(await whoami_session(jwt_server, http))
+
+
+@pytest.fixture(scope="module")
+def introspecting_server(issuer: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`outpost serve --issuer --introspection-endpoint`: opaque tokens."""
+    client_id, secret = INTROSPECTOR
+    proc, base_url = start_outpost(
+        [
+            "--issuer", issuer,
+            "--introspection-endpoint", f"{issuer}/token/introspection",
+            "--introspection-client-id", client_id,
+            "--introspection-client-secret", secret,
+            "--store", "memory://",
+        ],
+        tmp_path_factory.mktemp("outpost-introspection"),
+    )  # fmt: skip
+    try:
+        yield base_url
+    finally:
+        stop(proc)
+
+
+async def test_opaque_tokens_are_introspected_and_revocation_is_honoured(
+    issuer: str, introspecting_server: str
+) -> None:
+    with anyio.fail_after(TEST_TIMEOUT):
+        resource = f"{introspecting_server}/mcp"
+        issue_opaque_tokens_for(issuer, resource)
+        token = access_token(issuer, resource)
+        assert token.count(".") != 2, "expected an opaque token"
+        async with bearer(token) as http:
+            assert_provider_user(await whoami_session(introspecting_server, http))
+        issue_opaque_tokens_for(issuer, "https://other.example/opaque")
+        foreign = access_token(issuer, "https://other.example/opaque")
+        await assert_refused(introspecting_server, foreign, "not for this resource")
+
+        revoke(issuer, token)
+        started = time.monotonic()
+        while await status_of(introspecting_server, token) == 200:
+            assert time.monotonic() - started < REVOCATION_DEADLINE_SECONDS, "the revoked token still works"
+            await anyio.sleep(0.5)
+        await assert_refused(introspecting_server, token, "not active")
+
+
+async def test_an_introspection_endpoint_that_refuses_outpost_is_a_503_not_a_401(
+    issuer: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Wrong introspection credentials are the server's trouble, not the caller's: 503, retry."""
+    client_id, _ = INTROSPECTOR
+    proc, base_url = start_outpost(
+        [
+            "--issuer", issuer,
+            "--introspection-endpoint", f"{issuer}/token/introspection",
+            "--introspection-client-id", client_id,
+            "--introspection-client-secret", "wrong-secret",
+            "--store", "memory://",
+        ],
+        tmp_path_factory.mktemp("outpost-bad-introspection"),
+    )  # fmt: skip
+    try:
+        with anyio.fail_after(TEST_TIMEOUT):
+            resource = f"{base_url}/mcp"
+            issue_opaque_tokens_for(issuer, resource)
+            response = await probe_mcp(base_url, access_token(issuer, resource))
+            assert response.status_code == 503, (response.status_code, response.text)
+            assert response.headers["retry-after"] == "5"
+            assert response.json()["error"]["data"]["reason"] == "issuer_unavailable"
+    finally:
+        stop(proc)
+
+
+def failed_start(args: list[str]) -> str:
+    """Runs `outpost serve ARGS`, which must fail at once; returns its stderr."""
+    result = subprocess.run(
+        [str(outpost_bin()), "serve", "--bind", "127.0.0.1:0", "--store", "memory://", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode != 0, result.stderr
+    return result.stderr
+
+
+def test_a_bad_issuer_stops_the_start_naming_the_setting_and_the_cause(issuer: str) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    error = failed_start(["--issuer", unreachable])
+    assert "--issuer" in error and "cannot reach it" in error, error
+
+    # The issuer identifier is exact: a trailing slash names another issuer.
+    error = failed_start(["--issuer", f"{issuer}/"])
+    assert f'names the issuer "{issuer}", not "{issuer}/"' in error, error
+
+    error = failed_start(["--issuer", "http://idp.example"])
+    assert "must be an https URL" in error, error
+
+
+def test_a_discovery_document_without_jwks_uri_stops_the_start() -> None:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+
+    class Discovery(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = json.dumps({"issuer": issuer, "token_endpoint": f"{issuer}/token"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Discovery)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        error = failed_start(["--issuer", issuer])
+        assert "has no jwks_uri" in error and "--introspection-endpoint" in error, error
+    finally:
+        server.shutdown()
+        server.server_close()
