@@ -149,7 +149,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let required_scopes = reference.required_scopes()?;
     let mut server = Outpost::with_factory(move || reference.for_session());
     if !args.no_auth {
-        let store = args.store.open().await?;
+        let store = args.store.open_with_keys().await?;
         if args.demo {
             ensure_demo_users(&store).await?;
         } else if store.users.list().await?.is_empty() {
