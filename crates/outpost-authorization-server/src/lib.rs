@@ -92,7 +92,9 @@ use outpost_oauth::{
     scope::Scope,
     signing_key::SigningKeyError,
 };
-use outpost_store::{ClientId, SigningKeyRecord, Store, StoreError};
+use outpost_store::{
+    ClientId, KeyEncryptionError, PrivateKeyPem, SecretAtRest, SigningKeyRecord, Store, StoreError,
+};
 
 /// Default access-token lifetime: one hour.
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -363,25 +365,37 @@ impl AuthorizationServer {
 /// Every stored signing key as a keyring entry.
 async fn stored_entries(store: &Store) -> Result<Vec<KeyringEntry>, KeyManagementError> {
     let records = store.keys.list().await?;
-    Ok(records
+    records
         .iter()
         .map(|r| {
-            KeyringEntry::from_stored(
+            let pem = match &r.private_key {
+                SecretAtRest::Clear(pem) => pem,
+                // Sealed keys are opened by the store `encrypt_keys_at_rest` gives; this one
+                // was not, so it was opened without the key-encryption key.
+                SecretAtRest::Sealed(sealed) => {
+                    return Err(StoreError::from(KeyEncryptionError::NotGiven {
+                        record: format!("signing key {}", r.kid),
+                        key_id: sealed.key_id().clone(),
+                    })
+                    .into());
+                }
+            };
+            Ok(KeyringEntry::from_stored(
                 &r.kid,
                 &r.algorithm,
-                &r.private_key_pem,
+                pem.expose(),
                 r.created_at,
                 r.retired_at,
-            )
+            )?)
         })
-        .collect::<Result<Vec<_>, _>>()?)
+        .collect()
 }
 
 fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> {
     Ok(SigningKeyRecord {
         kid: entry.key.kid().to_owned(),
         algorithm: entry.key.algorithm().to_owned(),
-        private_key_pem: entry.key.to_pem()?,
+        private_key: SecretAtRest::Clear(PrivateKeyPem::new(entry.key.to_pem()?)),
         created_at: entry.created_at,
         retired_at: entry.retired_at,
     })

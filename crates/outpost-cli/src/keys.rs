@@ -1,4 +1,6 @@
-//! `outpost keys`: manage the authorization server's signing keys in the store.
+//! `outpost keys`: manage the authorization server's signing keys in the store (sealed at rest
+//! when OUTPOST_KEY_ENCRYPTION_KEY is set, see [`crate::key_encryption`]), and make a
+//! key-encryption key.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -28,13 +30,21 @@ enum KeysCommand {
     /// `published` (signs once its two-minute lead has passed), `verifying` (retired, its
     /// tokens not yet expired) or `expired`.
     List,
+    /// Print a new key-encryption key (the base64 of 32 random bytes) for
+    /// OUTPOST_KEY_ENCRYPTION_KEY, which encrypts the signing and request-state keys at rest.
+    /// Keep it apart from the store (a secret manager): without it the store's keys are lost.
+    GenerateEncryptionKey,
 }
 
 /// Runs one `outpost keys` command.
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let store = args.store.open().await?;
     match args.command {
+        KeysCommand::GenerateEncryptionKey => {
+            println!("{}", crate::key_encryption::generate()?);
+            Ok(())
+        }
         KeysCommand::Rotate => {
+            let store = args.store.open_with_keys().await?;
             // The issuer does not matter for rotation: only the store and the keyring do.
             let server = crate::serve::authorization_server(&store, "http://localhost").await?;
             let kid = server
@@ -45,6 +55,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::List => {
+            let store = args.store.open_with_keys().await?;
             let now = SystemClock.now();
             let records = store.keys.list().await?;
             let signer =

@@ -4,6 +4,7 @@
 mod client_args;
 mod clients;
 mod connect;
+mod key_encryption;
 mod keys;
 mod open_files;
 mod serve;
@@ -33,7 +34,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Manage local users (add, list, remove, passwd) in the store.
     Users(users::UsersArgs),
-    /// Manage the authorization server's signing keys (rotate) in the store.
+    /// Manage the authorization server's signing keys (rotate, list) in the store, and make
+    /// a key-encryption key (generate-encryption-key).
     Keys(keys::KeysArgs),
     /// Helpers for pre-registered clients (hash-secret).
     Clients(clients::ClientsArgs),

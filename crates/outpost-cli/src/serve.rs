@@ -236,7 +236,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let required_scopes = reference.required_scopes()?;
     let mut server = Outpost::with_factory(move || reference.for_session());
     if let Some(external) = args.issuer.config(&config.base_url()) {
-        let store = args.store.open().await?;
+        let store = args.store.open_with_keys().await?;
         let tokens = ExternalTokens::connect(external)
             .await
             .context("cannot use the external issuer (--issuer)")?;
@@ -259,7 +259,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_session_store(store.mcp_sessions.clone())
             .with_request_state_keys(request_state_keys(&store).await?);
     } else if !args.no_auth {
-        let store = args.store.open().await?;
+        let store = args.store.open_with_keys().await?;
         if args.demo {
             ensure_demo_users(&store).await?;
         } else if store.users.list().await?.is_empty() {

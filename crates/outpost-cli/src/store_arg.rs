@@ -90,6 +90,17 @@ impl StoreArg {
             .with_context(|| format!("cannot open the store {}", self.display_url()))
     }
 
+    /// Opens the store for a command that uses its signing and request-state keys: sealed
+    /// at rest with the key-encryption key the environment gives
+    /// ([`crate::key_encryption`]).
+    pub async fn open_with_keys(&self) -> anyhow::Result<Store> {
+        let keys = crate::key_encryption::from_env()?;
+        let store = self.open().await?;
+        crate::key_encryption::apply(store, keys)
+            .await
+            .with_context(|| format!("cannot open the keys in the store {}", self.display_url()))
+    }
+
     /// The password from --store-password-file, else from OUTPOST_STORE_PASSWORD.
     fn password(&self) -> anyhow::Result<Option<String>> {
         if let Some(path) = &self.password_file {

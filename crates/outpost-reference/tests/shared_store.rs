@@ -15,7 +15,7 @@ use common::{TestApp, spawn_embedded, spawn_outpost};
 use outpost::{
     Outpost, RequestStateKeys,
     auth::server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
-    store::{RequestStateKeyRecord, RequestStateSecret, Store},
+    store::{RequestStateKeyRecord, RequestStateSecret, SecretAtRest, Store},
 };
 use outpost_reference::ReferenceServer;
 use rmcp::model::RequestStateCodec;
@@ -168,7 +168,9 @@ async fn an_embedded_router_follows_keys_rotated_by_another_instance() {
     let secret = vec![7; 32];
     let rotated = RequestStateKeyRecord {
         kid: "rotated-elsewhere".into(),
-        secret: RequestStateSecret::from_bytes(secret.clone()).expect("secret"),
+        secret: SecretAtRest::Clear(
+            RequestStateSecret::from_bytes(secret.clone()).expect("secret"),
+        ),
         created_at: now,
         activates_at: now,
     };

@@ -1,13 +1,15 @@
 //! Signing keys and request-state keys: a hash of JSON records each, with retirement, and
 //! creation and activation times, kept beside them for the scripts that insert the first key
-//! and rotate atomically.
+//! and rotate atomically. Sealing a key at rest replaces its record only if it is still the
+//! one read (`record_replace.lua`).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
 use outpost_store::{
-    RequestStateKeyRecord, RequestStateKeyStore, SigningKeyRecord, SigningKeyStore, StoreError,
+    KeyEncryptionKeyId, RequestStateKeyRecord, RequestStateKeyStore, SealedSecret,
+    SigningKeyRecord, SigningKeyStore, StoreError,
 };
 
 use crate::{
@@ -65,7 +67,7 @@ impl SigningKeyStore for RedisStore {
                 .map(|at| parse_time("signing key retired_at", at))
                 .transpose()?;
             let key: records::SigningKey = decode("signing key", &text)?;
-            listed.push(key.into_record(retired_at));
+            listed.push(key.into_record(retired_at)?);
         }
         listed.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
         Ok(listed)
@@ -84,9 +86,52 @@ impl SigningKeyStore for RedisStore {
         }
         Ok(())
     }
+
+    async fn reseal(
+        &self,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let Some(text) = self.read_field("signing_keys", kid).await? else {
+            return Ok(false);
+        };
+        let key: records::SigningKey = decode("signing key", &text)?;
+        if !key.is_sealed_with(from) {
+            return Ok(false);
+        }
+        let next = encode(&key.resealed(&sealed));
+        self.replace_if_unchanged("signing_keys", kid, text, next)
+            .await
+    }
 }
 
 impl RedisStore {
+    /// The value of `field` in the hash `hash` (after the prefix).
+    async fn read_field(&self, hash: &str, field: &str) -> Result<Option<String>, StoreError> {
+        self.query(
+            "reading a key",
+            redis::cmd("HGET").arg(self.key(hash)).arg(field).clone(),
+        )
+        .await
+    }
+
+    /// Replaces `field`'s value `read` in the hash `hash` by `next`, unless it changed since
+    /// it was read; whether it did.
+    async fn replace_if_unchanged(
+        &self,
+        hash: &str,
+        field: &str,
+        read: String,
+        next: String,
+    ) -> Result<bool, StoreError> {
+        let args = [hash.to_owned(), field.to_owned(), read, next];
+        let replaced: i64 = self
+            .eval("sealing a key", &self.scripts.record_replace, &args)
+            .await?;
+        Ok(replaced == 1)
+    }
+
     /// Stores `key` if `condition` holds: `first` (no key yet) or a time after which no key
     /// may have been published.
     async fn add_request_state_key(
@@ -158,5 +203,23 @@ impl RequestStateKeyStore for RedisStore {
             &[before.to_string()],
         )
         .await
+    }
+
+    async fn reseal(
+        &self,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let Some(text) = self.read_field("request_state_keys", kid).await? else {
+            return Ok(false);
+        };
+        let key: records::RequestStateKey = decode("request-state key", &text)?;
+        if !key.is_sealed_with(from) {
+            return Ok(false);
+        }
+        let next = encode(&key.resealed(&sealed));
+        self.replace_if_unchanged("request_state_keys", kid, text, next)
+            .await
     }
 }

@@ -56,7 +56,7 @@
 //! | `P user:{id}:codes` / `:grants` / `:consents` | set | — | what was issued to the user (code hashes, grant ids, client ids) |
 //! | `P client:{id}:codes` / `:grants` / `:consents` | set | — | what was issued to the client (code hashes, grant ids, user ids) |
 //! | `P consents` | hash | — | `"{user id} {client id}"` → consent JSON |
-//! | `P signing_keys` | hash | — | kid → signing key JSON (without `retired_at`; the PEM in clear, as SQLite keeps it) |
+//! | `P signing_keys` | hash | — | kid → signing key JSON (without `retired_at`; the PEM in the clear, or `sealed` with a key-encryption key) |
 //! | `P signing_keys:retired` | hash | — | kid → `retired_at` |
 //! | `P mcp_session:{id}` | hash | expiry | `v`, `created_at`, `expires_at`, `owner`, `state` |
 //! | `P mcp_sessions:by_expiry` | zset | — | session id by `expires_at` |
@@ -68,7 +68,7 @@
 //! | `P throttles:by_expiry` | zset | — | attempt id by window end (purge) |
 //! | `P throttles:keys` | hash | — | attempt id → throttle key |
 //! | `P throttles:next_id` | string | — | the last attempt id (`INCR`) |
-//! | `P request_state_keys` | hash | — | kid → request-state key JSON (secret in base64) |
+//! | `P request_state_keys` | hash | — | kid → request-state key JSON (secret in base64 in the clear, or `sealed`) |
 //! | `P request_state_keys:by_creation` / `:by_activation` | zset | — | kid by `created_at` / `activates_at` |
 //!
 //! # TTLs

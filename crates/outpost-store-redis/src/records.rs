@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use outpost_store::{
     ApplicationType, AuthorizationCodeRecord, ClientDocumentRecord, ClientId, ClientRecord,
-    ConsentRecord, DocumentOutcome, GrantId, GrantRecord, ModelError, PasswordHash,
-    PendingAuthorizationRecord, RequestStateKeyRecord, RequestStateSecret, SigningKeyRecord,
-    StoreError, TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
+    ConsentRecord, DocumentOutcome, GrantId, GrantRecord, KeyEncryptionKeyId, ModelError,
+    PasswordHash, PendingAuthorizationRecord, PrivateKeyPem, RequestStateKeyRecord,
+    RequestStateSecret, SealedSecret, SecretAtRest, SigningKeyRecord, StoreError,
+    TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
 
 /// The record version this build writes and the newest it reads.
@@ -228,23 +229,82 @@ impl Grant {
     }
 }
 
+/// A secret sealed with a key-encryption key, as stored: the key's id and the sealed bytes
+/// in base64. A record holds it instead of its clear field.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Sealed {
+    key_id: String,
+    ciphertext: String,
+}
+
+impl From<&SealedSecret> for Sealed {
+    fn from(sealed: &SealedSecret) -> Self {
+        Self {
+            key_id: sealed.key_id().as_str().into(),
+            ciphertext: STANDARD.encode(sealed.ciphertext()),
+        }
+    }
+}
+
+impl TryFrom<Sealed> for SealedSecret {
+    type Error = ModelError;
+    fn try_from(sealed: Sealed) -> Result<Self, ModelError> {
+        Ok(Self::new(
+            KeyEncryptionKeyId::parse(&sealed.key_id)?,
+            base64("sealed key encoding", &sealed.ciphertext)?,
+        ))
+    }
+}
+
+fn base64(field: &'static str, text: &str) -> Result<Vec<u8>, ModelError> {
+    STANDARD.decode(text).map_err(|_| ModelError::Unknown {
+        field,
+        value: "not base64".into(),
+    })
+}
+
+/// A stored secret from its clear field and its `sealed` field, exactly one of which is set.
+fn at_rest<T>(
+    what: &'static str,
+    clear: Option<T>,
+    sealed: Option<Sealed>,
+) -> Result<SecretAtRest<T>, ModelError> {
+    match (clear, sealed) {
+        (Some(clear), None) => Ok(SecretAtRest::Clear(clear)),
+        (None, Some(sealed)) => Ok(SecretAtRest::Sealed(sealed.try_into()?)),
+        _ => Err(ModelError::Unknown {
+            field: what,
+            value: "neither one secret in the clear nor one sealed".into(),
+        }),
+    }
+}
+
 /// [`SigningKeyRecord`] as stored, but for `retired_at`, kept apart (`signing_keys:retired`).
+/// The private key is `private_key_pem` in the clear or `sealed`.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SigningKey {
     v: u32,
     kid: String,
     algorithm: String,
-    private_key_pem: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<Sealed>,
     created_at: i64,
 }
 
 impl From<&SigningKeyRecord> for SigningKey {
     fn from(k: &SigningKeyRecord) -> Self {
+        let (private_key_pem, sealed) = match &k.private_key {
+            SecretAtRest::Clear(pem) => (Some(pem.expose().to_owned()), None),
+            SecretAtRest::Sealed(sealed) => (None, Some(sealed.into())),
+        };
         Self {
             v: RECORD_VERSION,
             kid: k.kid.clone(),
             algorithm: k.algorithm.clone(),
-            private_key_pem: k.private_key_pem.clone(),
+            private_key_pem,
+            sealed,
             created_at: k.created_at,
         }
     }
@@ -252,14 +312,30 @@ impl From<&SigningKeyRecord> for SigningKey {
 
 impl SigningKey {
     /// The record, retired at `retired_at`.
-    pub(crate) fn into_record(self, retired_at: Option<i64>) -> SigningKeyRecord {
-        SigningKeyRecord {
+    pub(crate) fn into_record(
+        self,
+        retired_at: Option<i64>,
+    ) -> Result<SigningKeyRecord, ModelError> {
+        let pem = self.private_key_pem.map(PrivateKeyPem::new);
+        Ok(SigningKeyRecord {
             kid: self.kid,
             algorithm: self.algorithm,
-            private_key_pem: self.private_key_pem,
+            private_key: at_rest("signing key private key", pem, self.sealed)?,
             created_at: self.created_at,
             retired_at,
-        }
+        })
+    }
+
+    /// Whether the private key is as `from` says: in the clear (`None`) or sealed with it.
+    pub(crate) fn is_sealed_with(&self, from: Option<&KeyEncryptionKeyId>) -> bool {
+        self.sealed.as_ref().map(|s| s.key_id.as_str()) == from.map(KeyEncryptionKeyId::as_str)
+    }
+
+    /// The same key, its private key replaced by `sealed`.
+    pub(crate) fn resealed(mut self, sealed: &SealedSecret) -> Self {
+        self.private_key_pem = None;
+        self.sealed = Some(sealed.into());
+        self
     }
 }
 
@@ -402,40 +478,62 @@ impl TryFrom<Document> for ClientDocumentRecord {
     }
 }
 
-/// [`RequestStateKeyRecord`] as stored, the secret in base64.
+/// [`RequestStateKeyRecord`] as stored: the secret in base64 in the clear, or `sealed`.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct RequestStateKey {
     v: u32,
     kid: String,
-    secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<Sealed>,
     created_at: i64,
     activates_at: i64,
 }
 
 impl From<&RequestStateKeyRecord> for RequestStateKey {
     fn from(k: &RequestStateKeyRecord) -> Self {
+        let (secret, sealed) = match &k.secret {
+            SecretAtRest::Clear(secret) => (Some(STANDARD.encode(secret.expose())), None),
+            SecretAtRest::Sealed(sealed) => (None, Some(sealed.into())),
+        };
         Self {
             v: RECORD_VERSION,
             kid: k.kid.clone(),
-            secret: STANDARD.encode(k.secret.expose()),
+            secret,
+            sealed,
             created_at: k.created_at,
             activates_at: k.activates_at,
         }
     }
 }
 
+impl RequestStateKey {
+    /// Whether the secret is as `from` says: in the clear (`None`) or sealed with it.
+    pub(crate) fn is_sealed_with(&self, from: Option<&KeyEncryptionKeyId>) -> bool {
+        self.sealed.as_ref().map(|s| s.key_id.as_str()) == from.map(KeyEncryptionKeyId::as_str)
+    }
+
+    /// The same key, its secret replaced by `sealed`.
+    pub(crate) fn resealed(mut self, sealed: &SealedSecret) -> Self {
+        self.secret = None;
+        self.sealed = Some(sealed.into());
+        self
+    }
+}
+
 impl TryFrom<RequestStateKey> for RequestStateKeyRecord {
     type Error = ModelError;
     fn try_from(k: RequestStateKey) -> Result<Self, ModelError> {
-        let bytes = STANDARD
-            .decode(&k.secret)
-            .map_err(|_| ModelError::Unknown {
-                field: "request-state key encoding",
-                value: "not base64".into(),
-            })?;
+        let secret = k
+            .secret
+            .map(|text| {
+                RequestStateSecret::from_bytes(base64("request-state key encoding", &text)?)
+            })
+            .transpose()?;
         Ok(Self {
             kid: k.kid,
-            secret: RequestStateSecret::from_bytes(bytes)?,
+            secret: at_rest("request-state key secret", secret, k.sealed)?,
             created_at: k.created_at,
             activates_at: k.activates_at,
         })

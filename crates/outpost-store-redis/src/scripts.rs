@@ -41,6 +41,7 @@ scripts!(
     pending_insert,
     pending_sign_in,
     pending_take,
+    record_replace,
     request_state_key_add,
     request_state_keys_purge,
     session_delete,

@@ -3,27 +3,56 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params};
 
-use super::{Failure, SqliteStore, expect_changed, query_all, write_error};
-use outpost_store::{StoreError, model::SigningKeyRecord, traits::SigningKeyStore};
+use super::{
+    Failure, SqliteStore, expect_changed, forget_overwritten, query_all,
+    secret_columns::{from_columns, to_columns},
+    write_error,
+};
+use outpost_store::{
+    KeyEncryptionKeyId, ModelError, PrivateKeyPem, SealedSecret, StoreError,
+    model::SigningKeyRecord, traits::SigningKeyStore,
+};
 
 fn key_from_row(row: &Row<'_>) -> Result<SigningKeyRecord, Failure> {
+    let pem = |bytes: Vec<u8>| {
+        String::from_utf8(bytes)
+            .map(PrivateKeyPem::new)
+            .map_err(|_| ModelError::Unknown {
+                field: "signing key PEM encoding",
+                value: "not UTF-8".into(),
+            })
+    };
     Ok(SigningKeyRecord {
         kid: row.get(0)?,
         algorithm: row.get(1)?,
-        private_key_pem: row.get(2)?,
-        created_at: row.get(3)?,
-        retired_at: row.get(4)?,
+        private_key: from_columns(row.get(2)?, row.get(3)?, pem)?,
+        created_at: row.get(4)?,
+        retired_at: row.get(5)?,
     })
+}
+
+/// The private key's two columns.
+fn private_key_columns(key: &SigningKeyRecord) -> (&[u8], Option<&str>) {
+    to_columns(&key.private_key, |pem| pem.expose().as_bytes())
 }
 
 #[async_trait]
 impl SigningKeyStore for SqliteStore {
     async fn insert(&self, key: SigningKeyRecord) -> Result<(), StoreError> {
         self.call(move |c| {
+            let (private_key, sealed_with) = private_key_columns(&key);
             c.execute(
-                "INSERT INTO signing_keys (kid, algorithm, private_key_pem, created_at, retired_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.kid, key.algorithm, key.private_key_pem, key.created_at, key.retired_at],
+                "INSERT INTO signing_keys \
+                 (kid, algorithm, private_key, sealed_with, created_at, retired_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    key.kid,
+                    key.algorithm,
+                    private_key,
+                    sealed_with,
+                    key.created_at,
+                    key.retired_at
+                ],
             )
             .map_err(|e| write_error(e, &format!("signing key {}", key.kid)))?;
             Ok(())
@@ -33,14 +62,23 @@ impl SigningKeyStore for SqliteStore {
 
     async fn insert_if_no_active(&self, key: SigningKeyRecord) -> Result<bool, StoreError> {
         self.call(move |c| {
+            let (private_key, sealed_with) = private_key_columns(&key);
             // One statement: SQLite takes the write lock before evaluating the condition, so
             // no other connection can store an active key in between.
             let inserted = c
                 .execute(
-                    "INSERT INTO signing_keys (kid, algorithm, private_key_pem, created_at, retired_at) \
-                     SELECT ?1, ?2, ?3, ?4, ?5 \
+                    "INSERT INTO signing_keys \
+                     (kid, algorithm, private_key, sealed_with, created_at, retired_at) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
                      WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
-                    params![key.kid, key.algorithm, key.private_key_pem, key.created_at, key.retired_at],
+                    params![
+                        key.kid,
+                        key.algorithm,
+                        private_key,
+                        sealed_with,
+                        key.created_at,
+                        key.retired_at
+                    ],
                 )
                 .map_err(|e| write_error(e, &format!("signing key {}", key.kid)))?;
             Ok(inserted == 1)
@@ -52,8 +90,8 @@ impl SigningKeyStore for SqliteStore {
         self.call(|c| {
             query_all(
                 c,
-                "SELECT kid, algorithm, private_key_pem, created_at, retired_at FROM signing_keys \
-                 ORDER BY created_at, kid",
+                "SELECT kid, algorithm, private_key, sealed_with, created_at, retired_at \
+                 FROM signing_keys ORDER BY created_at, kid",
                 [],
                 key_from_row,
             )
@@ -69,6 +107,27 @@ impl SigningKeyStore for SqliteStore {
                 params![kid, at],
             )?;
             expect_changed(changed, || format!("signing key {kid}"))
+        })
+        .await
+    }
+
+    async fn reseal(
+        &self,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let kid = kid.to_owned();
+        let from = from.map(|id| id.as_str().to_owned());
+        self.call(move |c| {
+            // `IS` compares NULL (in the clear) as a value.
+            let changed = c.execute(
+                "UPDATE signing_keys SET private_key = ?2, sealed_with = ?3 \
+                 WHERE kid = ?1 AND sealed_with IS ?4",
+                params![kid, sealed.ciphertext(), sealed.key_id().as_str(), from],
+            )?;
+            forget_overwritten(c);
+            Ok(changed == 1)
         })
         .await
     }

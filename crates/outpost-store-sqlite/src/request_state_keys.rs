@@ -3,21 +3,28 @@
 //! the insert cannot be split by another connection or process.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, ToSql};
+use rusqlite::{Connection, Row, ToSql, params};
 
-use super::{Failure, SqliteStore, query_all, write_error};
-use outpost_store::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret, StoreError};
+use super::{
+    Failure, SqliteStore, forget_overwritten, query_all,
+    secret_columns::{from_columns, to_columns},
+    write_error,
+};
+use outpost_store::{
+    KeyEncryptionKeyId, RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret,
+    SealedSecret, StoreError,
+};
 
 fn key_from_row(row: &Row<'_>) -> Result<RequestStateKeyRecord, Failure> {
     Ok(RequestStateKeyRecord {
         kid: row.get(0)?,
-        secret: RequestStateSecret::from_bytes(row.get(1)?)?,
+        secret: from_columns(row.get(1)?, row.get(4)?, RequestStateSecret::from_bytes)?,
         created_at: row.get(2)?,
         activates_at: row.get(3)?,
     })
 }
 
-/// Inserts `key` when `condition` holds (a SQL boolean over `?5`…, bound to `arguments`);
+/// Inserts `key` when `condition` holds (a SQL boolean over `?6`…, bound to `arguments`);
 /// whether it did.
 fn insert_when(
     connection: &Connection,
@@ -26,11 +33,17 @@ fn insert_when(
     arguments: &[&dyn ToSql],
 ) -> Result<bool, Failure> {
     let sql = format!(
-        "INSERT INTO request_state_keys (kid, secret, created_at, activates_at) \
-         SELECT ?1, ?2, ?3, ?4 WHERE {condition}"
+        "INSERT INTO request_state_keys (kid, secret, created_at, activates_at, sealed_with) \
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE {condition}"
     );
-    let secret = key.secret.expose();
-    let mut bound: Vec<&dyn ToSql> = vec![&key.kid, &secret, &key.created_at, &key.activates_at];
+    let (secret, sealed_with) = to_columns(&key.secret, RequestStateSecret::expose);
+    let mut bound: Vec<&dyn ToSql> = vec![
+        &key.kid,
+        &secret,
+        &key.created_at,
+        &key.activates_at,
+        &sealed_with,
+    ];
     bound.extend_from_slice(arguments);
     let inserted = connection
         .execute(&sql, bound.as_slice())
@@ -44,7 +57,7 @@ impl RequestStateKeyStore for SqliteStore {
         self.call(|c| {
             query_all(
                 c,
-                "SELECT kid, secret, created_at, activates_at FROM request_state_keys \
+                "SELECT kid, secret, created_at, activates_at, sealed_with FROM request_state_keys \
                  ORDER BY activates_at, kid",
                 [],
                 key_from_row,
@@ -74,7 +87,7 @@ impl RequestStateKeyStore for SqliteStore {
             insert_when(
                 c,
                 &next,
-                "NOT EXISTS (SELECT 1 FROM request_state_keys WHERE created_at > ?5)",
+                "NOT EXISTS (SELECT 1 FROM request_state_keys WHERE created_at > ?6)",
                 &[&published_after],
             )
         })
@@ -91,6 +104,27 @@ impl RequestStateKeyStore for SqliteStore {
                 [before],
             )?;
             Ok(purged as u64)
+        })
+        .await
+    }
+
+    async fn reseal(
+        &self,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let kid = kid.to_owned();
+        let from = from.map(|id| id.as_str().to_owned());
+        self.call(move |c| {
+            // `IS` compares NULL (in the clear) as a value.
+            let changed = c.execute(
+                "UPDATE request_state_keys SET secret = ?2, sealed_with = ?3 \
+                 WHERE kid = ?1 AND sealed_with IS ?4",
+                params![kid, sealed.ciphertext(), sealed.key_id().as_str(), from],
+            )?;
+            forget_overwritten(c);
+            Ok(changed == 1)
         })
         .await
     }

@@ -3,7 +3,8 @@
 //! stored once across connections.
 
 use outpost_store::{
-    RequestStateKeyRecord, RequestStateSecret, SigningKeyRecord, Store, behaviour_suite::TempDir,
+    PrivateKeyPem, RequestStateKeyRecord, RequestStateSecret, SecretAtRest, SigningKeyRecord,
+    Store, behaviour_suite::TempDir,
 };
 
 use super::{MIGRATIONS, SqliteStore, open};
@@ -55,7 +56,7 @@ async fn first_keys_are_stored_once_across_connections() {
                     keys.insert_if_no_active(SigningKeyRecord {
                         kid: format!("k{n}"),
                         algorithm: "ES256".into(),
-                        private_key_pem: "pem".into(),
+                        private_key: SecretAtRest::Clear(PrivateKeyPem::new("pem".into())),
                         created_at: 1,
                         retired_at: None,
                     })
@@ -71,7 +72,9 @@ async fn first_keys_are_stored_once_across_connections() {
                 tokio::spawn(async move {
                     keys.insert_first(RequestStateKeyRecord {
                         kid: format!("r{n}"),
-                        secret: RequestStateSecret::from_bytes(vec![n as u8; 32]).expect("secret"),
+                        secret: SecretAtRest::Clear(
+                            RequestStateSecret::from_bytes(vec![n as u8; 32]).expect("secret"),
+                        ),
                         created_at: 1,
                         activates_at: 1,
                     })

@@ -6,6 +6,7 @@
 
 mod authorization_requests;
 mod instances;
+mod key_encryption;
 mod throttles;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,11 @@ pub use self::{
         request_state_key_rotates_once_per_due_time, request_state_keys_are_listed_by_activation,
         superseded_request_state_keys_are_purged,
     },
+    key_encryption::{
+        altered_or_moved_sealed_keys_are_refused, clear_keys_are_sealed_at_the_first_start,
+        instances_sealing_together_agree, rotation_reseals_with_the_current_key,
+        sealed_keys_refuse_a_start_without_their_key,
+    },
     throttles::{
         throttle_budgets_count_attempts_in_a_sliding_window,
         throttle_purge_forgets_only_expired_attempts,
@@ -29,9 +35,9 @@ pub use self::{
 
 use super::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
-    GrantRecord, McpSessionRecord, NewRefreshToken, PasswordHash, Redemption, RefreshTokenRecord,
-    Rotation, SigningKeyRecord, Store, StoreError, TokenEndpointAuthMethod, UserId, UserRecord,
-    Username, token_hash,
+    GrantRecord, McpSessionRecord, NewRefreshToken, PasswordHash, PrivateKeyPem, Redemption,
+    RefreshTokenRecord, Rotation, SecretAtRest, SigningKeyRecord, Store, StoreError,
+    TokenEndpointAuthMethod, UserId, UserRecord, Username, token_hash,
 };
 
 /// Fixture argon2id hashes (PHC strings): the suite stores hashes, it never computes them.
@@ -640,7 +646,9 @@ fn key(kid: &str, created_at: i64) -> SigningKeyRecord {
     SigningKeyRecord {
         kid: kid.into(),
         algorithm: "ES256".into(),
-        private_key_pem: format!("-----BEGIN PRIVATE KEY-----\n{kid}\n-----END PRIVATE KEY-----\n"),
+        private_key: SecretAtRest::Clear(PrivateKeyPem::new(format!(
+            "-----BEGIN PRIVATE KEY-----\n{kid}\n-----END PRIVATE KEY-----\n"
+        ))),
         created_at,
         retired_at: None,
     }
@@ -880,6 +888,11 @@ macro_rules! store_behaviour_suite {
             request_state_keys_are_listed_by_activation,
             request_state_key_rotates_once_per_due_time,
             superseded_request_state_keys_are_purged,
+            clear_keys_are_sealed_at_the_first_start,
+            sealed_keys_refuse_a_start_without_their_key,
+            rotation_reseals_with_the_current_key,
+            altered_or_moved_sealed_keys_are_refused,
+            instances_sealing_together_agree,
         );
     };
     (@checks $open:expr; $($check:ident),* $(,)?) => {

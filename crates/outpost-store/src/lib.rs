@@ -16,19 +16,23 @@
 //! Secrets at rest are hashed: authorization codes and refresh tokens by SHA-256
 //! ([`token_hash`]; they are random and high-entropy, so a fast hash suffices and lookups stay
 //! indexable), passwords and client secrets by argon2id (stored as a parsed PHC string,
-//! [`PasswordHash`]; hashing lives with the authorization server).
+//! [`PasswordHash`]; hashing lives with the authorization server). The secrets that must be
+//! kept whole — signing keys, request-state keys — are sealed with a key-encryption key when
+//! one is given ([`key_encryption`], [`sealed`]), and in the clear otherwise.
 
 #![deny(missing_docs)]
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod behaviour_suite;
 pub mod failure_streak;
+pub mod key_encryption;
 pub mod memory;
 pub mod model;
 #[cfg(any(test, feature = "test-util"))]
 pub mod outage;
 pub mod redact;
 pub mod request_state_keys;
+pub mod sealed;
 pub mod traits;
 
 use std::{
@@ -39,6 +43,9 @@ use std::{
 
 use sha2::{Digest as _, Sha256};
 
+pub use key_encryption::{
+    KeyEncryptionError, KeyEncryptionKey, KeyEncryptionKeys, encrypt_keys_at_rest,
+};
 pub use model::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
     GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
@@ -46,6 +53,7 @@ pub use model::{
 };
 pub use redact::{redact_url, redact_urls_in};
 pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
+pub use sealed::{KeyEncryptionKeyId, PrivateKeyPem, SealedSecret, SecretAtRest};
 pub use traits::{
     Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
     PendingAuthorizationRecord, PendingAuthorizationStore, Reservation, StoreHealth, ThrottleStore,
@@ -81,6 +89,10 @@ pub enum StoreError {
     /// The backend failed (I/O, database error).
     #[error("store backend: {0}")]
     Backend(String),
+    /// Keys at rest could not be sealed or opened: a missing or wrong key-encryption key, or
+    /// an altered sealed key.
+    #[error("keys encrypted at rest: {0}")]
+    KeyEncryption(#[from] KeyEncryptionError),
     /// The backend cannot be reached or did not answer in time: a temporary condition, retried
     /// later, that callers report as "service unavailable" rather than as a failure of the
     /// request.

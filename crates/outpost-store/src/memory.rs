@@ -26,6 +26,7 @@ use super::{
         McpSessionRecord, PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId,
         UserRecord, Username,
     },
+    sealed::{KeyEncryptionKeyId, SealedSecret, SecretAtRest},
     traits::{
         AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
         McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, StoreHealth,
@@ -435,6 +436,23 @@ impl SigningKeyStore for MemoryStore {
                 Ok(())
             }
             None => Err(StoreError::NotFound(format!("signing key {kid}"))),
+        }
+    }
+
+    async fn reseal(
+        &self,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let key = state.keys.iter_mut().find(|k| k.kid == kid);
+        match key {
+            Some(key) if key.private_key.sealed_with() == from => {
+                key.private_key = SecretAtRest::Sealed(sealed);
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 }

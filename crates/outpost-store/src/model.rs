@@ -3,12 +3,15 @@
 //! Values are parsed once, where they enter (a CLI argument, a form field, a database row), so
 //! that a `Username` or a `PasswordHash` in hand is always well-formed: nothing downstream
 //! re-checks them. Secrets never appear here in clear: codes and refresh tokens are kept as
-//! [`TokenHash`]es, passwords and client secrets as argon2id [`PasswordHash`]es, and the one
-//! secret that must be kept whole (a signing key) has a redacting `Debug`.
+//! [`TokenHash`]es, passwords and client secrets as argon2id [`PasswordHash`]es, and the
+//! secrets that must be kept whole (signing keys, request-state keys) are a
+//! [`SecretAtRest`]: in the clear with a redacting `Debug`, or sealed.
 
 use std::fmt;
 
 use uuid::Uuid;
+
+use super::sealed::{PrivateKeyPem, SecretAtRest};
 
 /// A value that did not parse into one of the model's types.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +39,9 @@ pub enum ModelError {
         /// The length found.
         actual: usize,
     },
+    /// A key-encryption key id is not 16 lowercase hex digits.
+    #[error("invalid key-encryption key id {0:?}: expected 16 lowercase hex digits")]
+    KeyEncryptionKeyId(String),
     /// An enumerated field holds an unknown value.
     #[error("unknown {field} {value:?}")]
     Unknown {
@@ -365,30 +371,19 @@ pub struct RefreshTokenRecord {
 }
 
 /// A key that signs access tokens. The auth layer converts to and from its own key type.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     /// Key id, the JWT `kid`.
     pub kid: String,
     /// JWS algorithm, e.g. `ES256`.
     pub algorithm: String,
-    /// The private key, PKCS#8 PEM. Secret: `Debug` redacts it.
-    pub private_key_pem: String,
+    /// The private key, PKCS#8 PEM, in the clear or sealed ([`crate::key_encryption`]).
+    /// Secret: `Debug` redacts it.
+    pub private_key: SecretAtRest<PrivateKeyPem>,
     /// Creation time, unix seconds.
     pub created_at: i64,
     /// When it stopped signing, unix seconds; it stays published until its tokens expire.
     pub retired_at: Option<i64>,
-}
-
-impl fmt::Debug for SigningKeyRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKeyRecord")
-            .field("kid", &self.kid)
-            .field("algorithm", &self.algorithm)
-            .field("private_key_pem", &"<redacted>")
-            .field("created_at", &self.created_at)
-            .field("retired_at", &self.retired_at)
-            .finish()
-    }
 }
 
 /// Scopes a user has already approved for a client, so the consent page can be skipped.
@@ -456,7 +451,9 @@ mod tests {
         let key = SigningKeyRecord {
             kid: "k1".into(),
             algorithm: "ES256".into(),
-            private_key_pem: "-----BEGIN PRIVATE KEY-----".into(),
+            private_key: SecretAtRest::Clear(PrivateKeyPem::new(
+                "-----BEGIN PRIVATE KEY-----".into(),
+            )),
             created_at: 1,
             retired_at: None,
         };

@@ -22,6 +22,7 @@ use crate::{
     PendingAuthorizationRecord, PendingAuthorizationStore, RefreshTokenRecord,
     RequestStateKeyRecord, RequestStateKeyStore, Reservation, SigningKeyRecord, Store, StoreError,
     StoreHealth, ThrottleStore, TokenHash, UserId, UserRecord, Username,
+    sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
         Admission, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
         McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
@@ -141,6 +142,7 @@ gated!(SigningKeyStore {
     fn insert_if_no_active(&self, key: SigningKeyRecord) -> bool;
     fn list(&self) -> Vec<SigningKeyRecord>;
     fn retire(&self, kid: &str, at: i64) -> ();
+    fn reseal(&self, kid: &str, from: Option<&KeyEncryptionKeyId>, sealed: SealedSecret) -> bool;
 });
 
 gated!(ConsentStore {
@@ -183,6 +185,7 @@ gated!(RequestStateKeyStore {
     fn insert_first(&self, key: RequestStateKeyRecord) -> bool;
     fn rotate(&self, next: RequestStateKeyRecord, published_after: i64) -> bool;
     fn purge_superseded(&self, before: i64) -> u64;
+    fn reseal(&self, kid: &str, from: Option<&KeyEncryptionKeyId>, sealed: SealedSecret) -> bool;
 });
 
 gated!(StoreHealth {

@@ -14,15 +14,16 @@ use std::fmt;
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use super::{StoreError, model::ModelError};
+use super::{
+    StoreError,
+    model::ModelError,
+    sealed::{KeyEncryptionKeyId, SealedSecret, SecretAtRest},
+};
 
 /// The secret of a request-state key: HMAC-SHA256 key material, at least
 /// [`RequestStateSecret::MIN_LEN`] bytes. `Debug` redacts it and it is wiped from memory when
 /// dropped; it never reaches a log.
 ///
-/// Backends keep it as an opaque byte string of any length from the minimum up, so that
-/// encryption at rest can later store a sealed form (nonce, ciphertext, tag) in the same field
-/// and hand the record back decrypted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RequestStateSecret(Zeroizing<Vec<u8>>);
 
@@ -59,8 +60,8 @@ impl fmt::Debug for RequestStateSecret {
 pub struct RequestStateKeyRecord {
     /// Key id, carried in every value the key seals (rmcp's `rs2` format).
     pub kid: String,
-    /// The key material.
-    pub secret: RequestStateSecret,
+    /// The key material, in the clear or sealed ([`crate::key_encryption`]).
+    pub secret: SecretAtRest<RequestStateSecret>,
     /// When the key was published in the store, unix seconds.
     pub created_at: i64,
     /// From when it seals new values, unix seconds; until then it only opens them.
@@ -89,4 +90,14 @@ pub trait RequestStateKeyStore: Send + Sync {
     /// later had already activated by then. Returns how many went. The newest active key is
     /// never superseded, so the store is never emptied by a purge.
     async fn purge_superseded(&self, before: i64) -> Result<u64, StoreError>;
+    /// Replaces the secret of key `kid` with `sealed` if it is still as `from` says — in the
+    /// clear (`None`) or sealed with that key-encryption key —, atomically: of several
+    /// instances sealing one key at the same moment, one writes (`true`) and the others find
+    /// it changed (`false`). `false` too if there is no such key (purged meanwhile).
+    async fn reseal(
+        &self,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: SealedSecret,
+    ) -> Result<bool, StoreError>;
 }

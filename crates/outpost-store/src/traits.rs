@@ -32,6 +32,7 @@ use super::{
         McpSessionRecord, PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId,
         UserRecord, Username,
     },
+    sealed::{KeyEncryptionKeyId, SealedSecret},
 };
 
 /// Local users.
@@ -195,6 +196,16 @@ pub trait SigningKeyStore: Send + Sync {
     async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Marks a key retired at `at` (it no longer signs; it stays listed for verification).
     async fn retire(&self, kid: &str, at: i64) -> Result<(), StoreError>;
+    /// Replaces the private key of key `kid` with `sealed` if it is still as `from` says — in
+    /// the clear (`None`) or sealed with that key-encryption key —, atomically: of several
+    /// instances sealing one key at the same moment, one writes (`true`) and the others find
+    /// it changed (`false`). `false` too if there is no such key.
+    async fn reseal(
+        &self,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: SealedSecret,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Remembered consent per user and client.

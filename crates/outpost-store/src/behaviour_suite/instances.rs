@@ -4,16 +4,18 @@
 //! are purged while the newest active one stays.
 
 use super::{NOW, key};
-use crate::{RequestStateKeyRecord, RequestStateSecret, Store, StoreError};
+use crate::{RequestStateKeyRecord, RequestStateSecret, SecretAtRest, Store, StoreError};
 
 /// How many callers race in the concurrent checks.
 const RACERS: usize = 8;
 
-fn state_key(kid: &str, created_at: i64, activates_at: i64) -> RequestStateKeyRecord {
+pub(super) fn state_key(kid: &str, created_at: i64, activates_at: i64) -> RequestStateKeyRecord {
     RequestStateKeyRecord {
         kid: kid.into(),
-        secret: RequestStateSecret::from_bytes(kid.bytes().cycle().take(32).collect())
-            .expect("32 bytes"),
+        secret: SecretAtRest::Clear(
+            RequestStateSecret::from_bytes(kid.bytes().cycle().take(32).collect())
+                .expect("32 bytes"),
+        ),
         created_at,
         activates_at,
     }

@@ -7,6 +7,7 @@ use super::MemoryStore;
 use crate::{
     StoreError,
     request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore},
+    sealed::{KeyEncryptionKeyId, SealedSecret, SecretAtRest},
 };
 
 impl MemoryStore {
@@ -68,5 +69,22 @@ impl RequestStateKeyStore for MemoryStore {
                 .any(|&later| later > key.activates_at && later <= before)
         });
         Ok((count - keys.len()) as u64)
+    }
+
+    async fn reseal(
+        &self,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let key = state.request_state_keys.iter_mut().find(|k| k.kid == kid);
+        match key {
+            Some(key) if key.secret.sealed_with() == from => {
+                key.secret = SecretAtRest::Sealed(sealed);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

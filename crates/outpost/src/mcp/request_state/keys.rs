@@ -12,7 +12,10 @@ use super::schedule;
 use crate::{
     auth::secret::RandomnessError,
     clock::unix_now,
-    store::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret, StoreError},
+    store::{
+        KeyEncryptionError, RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret,
+        SecretAtRest, StoreError,
+    },
 };
 
 /// Why the request-state keys could not be loaded or refreshed.
@@ -46,7 +49,8 @@ impl Loaded {
         let opening = keys
             .iter()
             .filter(|key| schedule::opens(key, keys, now))
-            .map(|key| (key.kid.clone(), key.secret.expose().to_vec()));
+            .map(|key| Ok((key.kid.clone(), clear_secret(key)?.expose().to_vec())))
+            .collect::<Result<Vec<_>, RequestStateKeyError>>()?;
         Ok(Self {
             codec: Arc::new(RequestStateCodec::new_with_keyring(
                 sealing.kid.clone(),
@@ -54,6 +58,19 @@ impl Loaded {
             )?),
             sealing_kid: sealing.kid.clone(),
         })
+    }
+}
+
+/// The key material of `key`. A sealed one means the store was opened without its
+/// key-encryption key (`encrypt_keys_at_rest` gives a store that opens them).
+fn clear_secret(key: &RequestStateKeyRecord) -> Result<&RequestStateSecret, RequestStateKeyError> {
+    match &key.secret {
+        SecretAtRest::Clear(secret) => Ok(secret),
+        SecretAtRest::Sealed(sealed) => Err(StoreError::from(KeyEncryptionError::NotGiven {
+            record: format!("request-state key {}", key.kid),
+            key_id: sealed.key_id().clone(),
+        })
+        .into()),
     }
 }
 
@@ -205,7 +222,9 @@ fn new_key(created_at: i64, activates_at: i64) -> Result<RequestStateKeyRecord, 
     getrandom::fill(&mut id)?;
     Ok(RequestStateKeyRecord {
         kid: id.iter().map(|byte| format!("{byte:02x}")).collect(),
-        secret: RequestStateSecret::from_bytes(secret).expect("MIN_LEN bytes are long enough"),
+        secret: SecretAtRest::Clear(
+            RequestStateSecret::from_bytes(secret).expect("MIN_LEN bytes are long enough"),
+        ),
         created_at,
         activates_at,
     })

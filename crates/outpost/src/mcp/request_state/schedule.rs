@@ -69,7 +69,7 @@ pub(super) fn rotation_due(keys: &[RequestStateKeyRecord], now: i64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use outpost_store::RequestStateSecret;
+    use outpost_store::{RequestStateSecret, SecretAtRest};
 
     use super::*;
 
@@ -79,7 +79,9 @@ mod tests {
     fn key(kid: &str, created_at: i64, activates_at: i64) -> RequestStateKeyRecord {
         RequestStateKeyRecord {
             kid: kid.into(),
-            secret: RequestStateSecret::from_bytes(vec![0; 32]).expect("secret"),
+            secret: SecretAtRest::Clear(
+                RequestStateSecret::from_bytes(vec![0; 32]).expect("secret"),
+            ),
             created_at,
             activates_at,
         }
