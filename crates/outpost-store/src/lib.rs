@@ -40,8 +40,8 @@ use sha2::{Digest as _, Sha256};
 
 pub use model::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
-    GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
-    TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
+    GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, ScopeSet,
+    SigningKeyRecord, TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
 pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
 pub use traits::{
