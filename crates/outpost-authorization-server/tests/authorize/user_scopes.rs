@@ -239,3 +239,37 @@ async fn a_custom_directory_signs_users_in_and_a_removed_user_cannot_refresh() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     assert_eq!(refused["error"], "invalid_grant", "{refused}");
 }
+
+/// A directory that cannot be reached (its database down).
+struct UnreachableDirectory;
+
+#[async_trait]
+impl UserDirectory for UnreachableDirectory {
+    async fn verify_password(
+        &self,
+        _: &Username,
+        _: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        Err(DirectoryError::Unavailable("connection refused".into()))
+    }
+
+    async fn find(&self, _: UserId) -> Result<Option<DirectoryUser>, DirectoryError> {
+        Err(DirectoryError::Unavailable("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_directory_is_a_temporary_503_that_says_nothing_of_the_password() {
+    let server =
+        spawn_with(|state| state.with_user_directory(Arc::new(UnreachableDirectory))).await;
+    let client_id = server.register(REDIRECT).await;
+    let ids = server
+        .open_login(server.authorize_url(&client_id, REDIRECT, &[]))
+        .await;
+    let answer = server.login(&ids, "alice", PASSWORD).await;
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.headers().contains_key(header::RETRY_AFTER));
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("temporarily unavailable"), "{page}");
+    assert!(!page.contains("Wrong username or password"), "{page}");
+}
