@@ -7,10 +7,14 @@
 //! published the document (the `client_id` URL's), which is what identifies it. The POST
 //! must carry the CSRF token ([`crate::csrf`]) and a pending request that a user has signed in
 //! to, from the browser that opened it ([`crate::browser`]).
-//! Approve remembers the consent (so the next authorization of this user and client skips
-//! the page) and issues the authorization code: a 256-bit [`Secret`] stored only as its
-//! SHA-256 with the user, client, redirect URI, scope, resource and PKCE challenge, for the
-//! code lifetime; the user is sent to `redirect_uri?code=…&state=…&iss=…` (RFC 6749
+//!
+//! The page lists the scope narrowed to what the signed-in user may be granted (the per-user
+//! policy of [`crate::users`]) and posts it back: approval grants that, narrowed again to the
+//! user's current allowed scopes, never more. Approve remembers the consent — what was
+//! granted, with what was granted before; a later authorization whose narrowed scope it
+//! covers skips the page, so a scope the user is allowed later is asked for again — and
+//! issues the authorization code: a 256-bit [`Secret`] stored only as its SHA-256 with the
+//! user, client, redirect URI, scope, resource and PKCE challenge, for the code lifetime; the user is sent to `redirect_uri?code=…&state=…&iss=…` (RFC 6749
 //! §4.1.2, RFC 9207). Deny sends `error=access_denied` (RFC 6749 §4.1.2.1).
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, response::Response};
@@ -21,12 +25,12 @@ use super::{
     authorize::redirect_to_client,
     browser::BrowserBinding,
     clients,
-    login::{expired, verified_form},
+    login::{expired, grantable_scope, verified_form},
     pages::{self, ConsentPage},
     pending::PendingAuthorization,
 };
 use outpost_oauth::{scope::Scope, secret::Secret};
-use outpost_store::{AuthorizationCodeRecord, ConsentRecord, token_hash};
+use outpost_store::{AuthorizationCodeRecord, ConsentRecord, UserId, token_hash};
 
 /// The consent page for a signed-in pending request.
 pub fn consent_page(pending: &PendingAuthorization, request_id: &str, csrf: &str) -> Response {
@@ -101,6 +105,11 @@ pub async fn consent(
     let Some(user_id) = pending.user_id else {
         return expired();
     };
+    let pending = match granted_now(&server, pending, user_id, form.get("scope")).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return expired(),
+        Err(response) => return *response,
+    };
     if let Err(error) = clients::ensure_stored(&server, &pending.client_id).await {
         return pages::internal_error(error);
     }
@@ -124,6 +133,42 @@ pub async fn consent(
         return pages::internal_error(error);
     }
     issue_code(&server, pending).await
+}
+
+/// The request with its scope narrowed to what user `user_id` may be granted now and to what
+/// the consent page listed (`shown`; a page that listed nothing grants from the request), as
+/// the page was drawn before the user's scopes could change; `None` when the user is gone.
+/// Nothing left is `invalid_scope` to the client (RFC 6749 §4.1.2.1).
+async fn granted_now(
+    server: &AuthorizationServer,
+    pending: PendingAuthorization,
+    user_id: UserId,
+    shown: Option<&str>,
+) -> Result<Option<PendingAuthorization>, Box<Response>> {
+    let user = match server.users().find(user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Ok(None),
+        Err(error) => return Err(Box::new(pages::internal_error(error))),
+    };
+    let mut scope = grantable_scope(server, &pending, &user);
+    if let Some(shown) = shown {
+        scope = scope.intersection(&Scope::parse(shown).unwrap_or_default());
+    }
+    if scope.is_empty() {
+        return Err(Box::new(redirect_to_client(
+            server,
+            &pending.redirect_uri,
+            &[
+                ("error", "invalid_scope"),
+                (
+                    "error_description",
+                    "this user may not be granted any of the requested scopes",
+                ),
+            ],
+            pending.state.as_deref(),
+        )));
+    }
+    Ok(Some(PendingAuthorization { scope, ..pending }))
 }
 
 /// Issues the authorization code for a signed-in, consented request and redirects to the

@@ -209,6 +209,15 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+impl From<crate::users::DirectoryError> for OAuthError {
+    fn from(error: crate::users::DirectoryError) -> Self {
+        if error.is_store_outage() {
+            return Self::unavailable(error);
+        }
+        Self::internal(error)
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'static str,

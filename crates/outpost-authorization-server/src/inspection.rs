@@ -123,11 +123,10 @@ async fn inspect_refresh_token(
         return Ok(None);
     };
     let username = server
-        .store
-        .users
-        .get(grant.user_id)
+        .users()
+        .find(grant.user_id)
         .await?
-        .map(|user| user.username.to_string());
+        .map(|user| user.username);
     let active = record.rotated_at.is_none()
         && grant.revoked_at.is_none()
         && now < record.expires_at

@@ -2,6 +2,9 @@
 //! keyring's active key) and, when the client may refresh, a new opaque refresh token, in the
 //! RFC 6749 §5.1 response.
 //!
+//! Every access token carries only what its user may be granted when it is issued
+//! ([`scope_for_user`]), looked up through the server's user directory ([`grant_user`]).
+//!
 //! Every access token is bound to one grant: `aud` is the grant's resource (RFC 8707 §2), `sub`
 //! the user's stable id, `gid` the grant id, so that revoking the grant (RFC 7009) reaches the
 //! access tokens too wherever they are checked.
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{AuthorizationServer, errors::OAuthError};
+use super::{AuthorizationServer, errors::OAuthError, users::DirectoryUser};
 use outpost_oauth::{
     access_token::{self, AccessClaims},
     scope::Scope,
@@ -66,21 +69,51 @@ pub fn grant_resource<'a>(server: &'a AuthorizationServer, grant: &'a GrantRecor
         .unwrap_or(server.default_resource.as_str())
 }
 
-/// Signs an access token for `grant` with `scope` (the grant's or a narrower one) at `now`.
-pub async fn access_token(
+/// The user `grant` was issued to, as the server's user directory knows them now;
+/// `invalid_grant` when they are gone (deleted from the store or the directory).
+pub async fn grant_user(
     server: &AuthorizationServer,
     grant: &GrantRecord,
+) -> Result<DirectoryUser, OAuthError> {
+    server
+        .users()
+        .find(grant.user_id)
+        .await?
+        .ok_or_else(|| OAuthError::InvalidGrant("the user of this grant no longer exists".into()))
+}
+
+/// What of `scope` (a grant's, or a narrower one the client asked for) `user` may be granted
+/// now: the per-user scope policy ([`crate::users`]), applied on every issue, so that a user
+/// whose allowed scopes shrank gets the narrowed scope on the next refresh. Nothing left:
+/// `invalid_scope` when the client named the scope, else `invalid_grant` (the grant gives this
+/// user nothing any more; the client must ask again).
+pub fn scope_for_user(
+    server: &AuthorizationServer,
+    scope: &Scope,
+    user: &DirectoryUser,
+    client_named_it: bool,
+) -> Result<Scope, OAuthError> {
+    let allowed = scope.intersection(&user.grantable(&server.default_scope));
+    if !allowed.is_empty() {
+        return Ok(allowed);
+    }
+    let message = format!("this user may no longer be granted any of \"{scope}\"");
+    Err(if client_named_it {
+        OAuthError::InvalidScope(message)
+    } else {
+        OAuthError::InvalidGrant(message)
+    })
+}
+
+/// Signs an access token for `grant` of `user` with `scope` (the grant's or a narrower one) at
+/// `now`.
+pub fn access_token(
+    server: &AuthorizationServer,
+    grant: &GrantRecord,
+    user: &DirectoryUser,
     scope: &Scope,
     now: i64,
 ) -> Result<String, OAuthError> {
-    let user = server
-        .store
-        .users
-        .get(grant.user_id)
-        .await?
-        .ok_or_else(|| {
-            OAuthError::InvalidGrant("the user of this grant no longer exists".into())
-        })?;
     let claims = AccessClaims::new(
         &server.issuer,
         &grant.user_id.to_string(),

@@ -30,6 +30,11 @@
 //! - `consent` — the consent page and `POST /consent`: remembers consent, issues the code.
 //! - `pages` — the askama templates and the security headers of every browser response.
 //!
+//! [`users`] is where users come from: the [`UserDirectory`](users::UserDirectory) trait a
+//! library user implements over their own database or directory, the built-in
+//! [`StoreDirectory`](users::StoreDirectory) over the store's users, and the per-user scope
+//! policy (the baseline scope for everyone, more only for users allowed it).
+//!
 //! [`forwarded`] finds the client's address behind trusted reverse proxies, for the per-source
 //! budgets of [`throttle`].
 //!
@@ -72,6 +77,7 @@ mod revoke;
 mod secret_cookie;
 pub mod throttle;
 mod token;
+pub mod users;
 
 use std::{
     collections::BTreeSet,
@@ -161,7 +167,9 @@ pub struct AuthorizationServer {
     pub code_lifetime: Duration,
     /// The scopes advertised in the metadata and accepted at registration.
     pub scopes_supported: Vec<String>,
-    /// The scope granted when a request names none.
+    /// The scope granted when a request names none, and the baseline every user may be
+    /// granted: scopes beyond it only to users allowed them ([`users`]). By default every
+    /// supported scope (so the per-user policy limits nothing until it is set narrower).
     pub default_scope: Scope,
     /// The time source.
     pub clock: Arc<dyn Clock>,
@@ -182,6 +190,9 @@ pub struct AuthorizationServer {
     /// scope limits nothing, and enforcing it would break the official SDKs' step-up (they
     /// register with the first challenge's scope, then ask for more with the same client).
     pub preregistered: Arc<BTreeSet<ClientId>>,
+    /// Where users sign in and which scopes each may be granted ([`users`]); `None`: the
+    /// store's users ([`users::StoreDirectory`], under [`AuthorizationServer::argon2`]).
+    pub user_directory: Option<Arc<dyn users::UserDirectory>>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -221,6 +232,27 @@ impl AuthorizationServer {
             trusted_proxies: forwarded::TrustedProxies::default(),
             resource_servers: Arc::default(),
             preregistered: Arc::default(),
+            user_directory: None,
+        }
+    }
+
+    /// The same server signing users in against `directory` instead of the store's users
+    /// ([`users::UserDirectory`]). The login throttles apply to it as to the built-in one.
+    pub fn with_user_directory(mut self, directory: Arc<dyn users::UserDirectory>) -> Self {
+        self.user_directory = Some(directory);
+        self
+    }
+
+    /// The user directory in use: the one given to
+    /// [`with_user_directory`](Self::with_user_directory), else the store's users checked
+    /// under this server's argon2 permits.
+    pub fn users(&self) -> Arc<dyn users::UserDirectory> {
+        match &self.user_directory {
+            Some(directory) => directory.clone(),
+            None => Arc::new(users::StoreDirectory::new(
+                self.store.users.clone(),
+                self.argon2.clone(),
+            )),
         }
     }
 

@@ -7,16 +7,17 @@
 //! 3. Throttling ([`throttle::lockout`](super::throttle::lockout)): the attempt is reserved
 //!    against the account's and the source's budgets before any password is checked; a spent
 //!    budget gets 429 with `Retry-After`.
-//! 4. The password is verified with argon2id under the server's argon2 permits (an unknown
-//!    user costs the same hash, so timing does not tell which usernames exist). A failure
-//!    keeps its reserved attempts, and shows the form again with 401 and "Wrong username or
-//!    password". No permit free in time: a 503 "busy, try again" page, the attempts given
-//!    back.
-//! 5. Success gives the attempts back and records the user on the pending request. When the
-//!    user's remembered consent for this client covers the requested scope, the code is
-//!    issued at once; otherwise the consent page is shown.
-
-use std::sync::OnceLock;
+//! 4. The server's [`UserDirectory`](crate::users::UserDirectory) verifies the password (the
+//!    built-in one with argon2id under the server's argon2 permits; an unknown user costs the
+//!    same hash, so timing does not tell which usernames exist). A failure keeps its reserved
+//!    attempts, and shows the form again with 401 and "Wrong username or password". No
+//!    answer — the directory busy (503 "busy, try again") or unreachable (503 "temporarily
+//!    unavailable") — gives the attempts back.
+//! 5. Success gives the attempts back and records the user on the pending request. The
+//!    requested scope is narrowed to what this user may be granted (the per-user scope policy
+//!    of [`users`](crate::users)); nothing left is `invalid_scope` to the client (RFC 6749
+//!    §4.1.2.1). When the user's remembered consent for this client covers the narrowed scope,
+//!    the code is issued at once; otherwise the consent page lists it.
 
 use axum::{
     body::Bytes,
@@ -34,13 +35,14 @@ use super::{
     pages::{self, LoginPage},
     throttle::{ClientIp, ThrottleError, lockout},
 };
-use crate::password::{
-    hash_password,
-    limit::{Argon2Error, Argon2Pool, BUSY_RETRY_AFTER},
-    verify_password,
+use crate::{
+    authorize::redirect_to_client,
+    password::limit::BUSY_RETRY_AFTER,
+    pending::PendingAuthorization,
+    users::{self, DirectoryError, DirectoryUser},
 };
 use outpost_oauth::scope::Scope;
-use outpost_store::{PasswordHash, UserRecord, Username};
+use outpost_store::Username;
 
 /// What the user is told after a failed login.
 pub const WRONG_CREDENTIALS: &str = "Wrong username or password.";
@@ -76,48 +78,68 @@ pub async fn login(
         Err(ThrottleError::Store(error)) => return pages::internal_error(error),
     };
 
-    let user = match &username {
-        Some(username) => match server.store.users.get_by_username(username).await {
-            Ok(user) => user,
-            Err(error) => return pages::internal_error(error),
-        },
-        None => None,
+    let verified = match &username {
+        Some(username) => server.users().verify_password(username, &password).await,
+        // No account can have this name: no directory is asked, and the answer is the same.
+        None => Ok(None),
     };
-    let checked = match check_password(&server.argon2, user, password).await {
-        Ok(checked) => checked,
-        Err(Argon2Error::Busy(_)) => {
+    let user = match verified {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            // A failure: its attempts keep counting.
+            drop(attempts);
+            tracing::info!(source = %ip.key(), "failed login");
+            let page = LoginPage {
+                client_name: &pending.client_name,
+                request_id,
+                csrf: form.get(csrf::FIELD_NAME).unwrap_or_default(),
+                username: username_text,
+                message: Some(WRONG_CREDENTIALS),
+                action: "login",
+            };
+            return pages::render_form(
+                StatusCode::UNAUTHORIZED,
+                &page,
+                None,
+                &pending.redirect_uri,
+            );
+        }
+        Err(error) => {
             // The password was not evaluated: the attempt does not count.
             attempts.give_back(throttles).await;
-            return pages::busy(BUSY_RETRY_AFTER);
+            return match error {
+                DirectoryError::Busy(_) => pages::busy(BUSY_RETRY_AFTER),
+                other => pages::internal_error(other),
+            };
         }
-        Err(error) => return pages::internal_error(error),
-    };
-    let Some(user) = checked else {
-        // A failure: its attempts keep counting.
-        drop(attempts);
-        tracing::info!(source = %ip.key(), "failed login");
-        let page = LoginPage {
-            client_name: &pending.client_name,
-            request_id,
-            csrf: form.get(csrf::FIELD_NAME).unwrap_or_default(),
-            username: username_text,
-            message: Some(WRONG_CREDENTIALS),
-            action: "login",
-        };
-        return pages::render_form(StatusCode::UNAUTHORIZED, &page, None, &pending.redirect_uri);
     };
     attempts.give_back(throttles).await;
+    if server.user_directory.is_some()
+        && let Err(error) = users::ensure_stored(&server, &user).await
+    {
+        return pages::internal_error(error);
+    }
     let pending = match server
         .pending()
-        .sign_in(request_id, &browser, user.id, now)
+        .sign_in(request_id, &browser, user.subject, now)
         .await
     {
         Ok(Some(pending)) => pending,
         Ok(None) => return expired(),
         Err(error) => return pages::internal_error(error),
     };
+    let scope = grantable_scope(&server, &pending, &user);
+    if scope.is_empty() {
+        return refuse_scope(&server, request_id, &browser, now).await;
+    }
+    let pending = PendingAuthorization { scope, ..pending };
 
-    let covered = match server.store.consents.get(user.id, &pending.client_id).await {
+    let covered = match server
+        .store
+        .consents
+        .get(user.subject, &pending.client_id)
+        .await
+    {
         Ok(consent) => consent.is_some_and(|c| {
             Scope::parse(&c.scope).is_ok_and(|granted| granted.contains_all(&pending.scope))
         }),
@@ -129,7 +151,16 @@ pub async fn login(
             .take_signed_in(request_id, &browser, now)
             .await
         {
-            Ok(Some(pending)) => issue_code(&server, pending).await,
+            Ok(Some(taken)) => {
+                issue_code(
+                    &server,
+                    PendingAuthorization {
+                        scope: pending.scope,
+                        ..taken
+                    },
+                )
+                .await
+            }
             Ok(None) => expired(),
             Err(error) => pages::internal_error(error),
         };
@@ -141,30 +172,46 @@ pub async fn login(
     )
 }
 
-/// Verifies `password` under an argon2 permit: the user when it matches. An unknown user is
-/// checked against a dummy hash so that both cases cost the same.
-async fn check_password(
-    argon2: &Argon2Pool,
-    user: Option<UserRecord>,
-    password: String,
-) -> Result<Option<UserRecord>, Argon2Error> {
-    argon2
-        .run(move || {
-            let hash = user
-                .as_ref()
-                .map(|u| u.password_hash.clone())
-                .or_else(|| dummy_hash().cloned());
-            let matches = hash.is_some_and(|h| verify_password(&password, &h));
-            user.filter(|_| matches)
-        })
-        .await
+/// What of the request's scope `user` may be granted: the per-user scope policy
+/// ([`users`](crate::users)), the baseline and the user's allowed scopes.
+pub fn grantable_scope(
+    server: &AuthorizationServer,
+    pending: &PendingAuthorization,
+    user: &DirectoryUser,
+) -> Scope {
+    pending
+        .scope
+        .intersection(&user.grantable(&server.default_scope))
 }
 
-fn dummy_hash() -> Option<&'static PasswordHash> {
-    static DUMMY: OnceLock<Option<PasswordHash>> = OnceLock::new();
-    DUMMY
-        .get_or_init(|| hash_password("outpost dummy password").ok())
-        .as_ref()
+/// Ends signed-in request `request_id`: the user may be granted none of the requested scope,
+/// so the client gets `invalid_scope` (RFC 6749 §4.1.2.1) with its `state`.
+pub async fn refuse_scope(
+    server: &AuthorizationServer,
+    request_id: &str,
+    browser: &BrowserBinding,
+    now: i64,
+) -> Response {
+    match server
+        .pending()
+        .take_signed_in(request_id, browser, now)
+        .await
+    {
+        Ok(Some(pending)) => redirect_to_client(
+            server,
+            &pending.redirect_uri,
+            &[
+                ("error", "invalid_scope"),
+                (
+                    "error_description",
+                    "this user may not be granted any of the requested scopes",
+                ),
+            ],
+            pending.state.as_deref(),
+        ),
+        Ok(None) => expired(),
+        Err(error) => pages::internal_error(error),
+    }
 }
 
 /// The posted form of a login or consent page, once its CSRF token checks out; otherwise the

@@ -66,7 +66,8 @@ pub struct ConsentPage<'a> {
     pub client_host: Option<&'a str>,
     /// The host the user will be sent back to.
     pub redirect_host: &'a str,
-    /// The scopes asked for.
+    /// The scopes that will be granted (what was asked for, narrowed to what the user may be
+    /// granted); posted back, so that approval never grants more than the page listed.
     pub scopes: Vec<&'a str>,
     /// The pending request's id.
     pub request_id: &'a str,

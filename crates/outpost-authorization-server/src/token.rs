@@ -9,7 +9,9 @@
 //! - `refresh_token` (RFC 6749 §6): the token must belong to this client; it is rotated on
 //!   every use (OAuth 2.1 §4.3.1), and presenting a rotated one revokes the whole family. A
 //!   `scope` may narrow the grant's scope, never widen it (`invalid_scope`); the `resource`
-//!   must stay the grant's.
+//!   must stay the grant's. The user is looked up again in the server's user directory
+//!   ([`crate::users`]): a user who is gone gets `invalid_grant`, and the scope is narrowed to
+//!   what the user may be granted now (their allowed scopes may have shrunk since).
 //!
 //! Errors are 400 with an RFC 6749 §5.2 body (`invalid_grant` for every bad code or refresh
 //! token), except `invalid_client`, 401. Answers carry `Cache-Control: no-store` (§5.1).
@@ -29,7 +31,9 @@ use super::{
     client_auth::{AuthenticatedClient, authenticate},
     errors::{OAuthError, no_store_json},
     form::FormParams,
-    issuance::{self, MintedRefreshToken, TokenResponse, grant_resource},
+    issuance::{
+        self, MintedRefreshToken, TokenResponse, grant_resource, grant_user, scope_for_user,
+    },
     throttle::{self, ClientIp},
 };
 use outpost_oauth::{
@@ -148,8 +152,11 @@ async fn authorization_code(
         created_at: now,
         revoked_at: None,
     };
+    // The user's scopes may have shrunk since the consent page.
+    let user = grant_user(server, &grant).await?;
+    let scope = scope_for_user(server, &scope, &user, false)?;
     server.store.grants.create_grant(grant.clone()).await?;
-    let access_token = issuance::access_token(server, &grant, &scope, now).await?;
+    let access_token = issuance::access_token(server, &grant, &user, &scope, now)?;
     let refresh = if client
         .record
         .grant_types
@@ -201,11 +208,16 @@ async fn refresh_token(
     let granted = Scope::parse(&grant.scope).map_err(OAuthError::internal)?;
     // A current token's request is checked before it is spent; a rotated one goes straight to
     // `rotate`, which detects the reuse and revokes the family.
-    let scope = if record.rotated_at.is_none() && grant.revoked_at.is_none() {
+    // The user is looked up before the token is spent: a user who is gone, or who may no
+    // longer have any of the scope, is refused with the token left as it was.
+    let (scope, user) = if record.rotated_at.is_none() && grant.revoked_at.is_none() {
         check_resource(form, grant_resource(server, &grant))?;
-        narrowed_scope(form, &granted)?
+        let requested = narrowed_scope(form, &granted)?;
+        let user = grant_user(server, &grant).await?;
+        let scope = scope_for_user(server, &requested, &user, form.get("scope").is_some())?;
+        (scope, Some(user))
     } else {
-        granted
+        (granted, None)
     };
 
     let now = server.now();
@@ -221,7 +233,11 @@ async fn refresh_token(
         .await?
     {
         Rotation::Rotated { grant, .. } => {
-            let access_token = issuance::access_token(server, &grant, &scope, now).await?;
+            let user = match user {
+                Some(user) => user,
+                None => grant_user(server, &grant).await?,
+            };
+            let access_token = issuance::access_token(server, &grant, &user, &scope, now)?;
             Ok(issuance::response(
                 server,
                 access_token,

@@ -164,6 +164,7 @@ impl TestServer {
             id,
             username: Username::parse(name).unwrap(),
             password_hash: PasswordHash::parse(SOME_HASH).unwrap(),
+            allowed_scopes: Default::default(),
             created_at: T0,
         };
         self.state.store.users.create(record).await.unwrap();

@@ -56,6 +56,7 @@ async fn spawn_on(
                 id: UserId::random(),
                 username: Username::parse(name).unwrap(),
                 password_hash: hash_password(PASSWORD).unwrap(),
+                allowed_scopes: Default::default(),
                 created_at: 0,
             })
             .await
@@ -242,3 +243,5 @@ mod metadata_host;
 mod outage;
 #[path = "authorize/registered_scope.rs"]
 mod registered_scope;
+#[path = "authorize/user_scopes.rs"]
+mod user_scopes;

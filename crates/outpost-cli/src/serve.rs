@@ -20,7 +20,7 @@ use outpost::{
             forwarded::{ProxyRange, TrustedProxies},
         },
     },
-    store::{GrantStore, Store, StoreError, UserId, UserRecord, Username},
+    store::{GrantStore, ScopeSet, Store, StoreError, UserId, UserRecord, Username},
 };
 use url::Url;
 
@@ -29,10 +29,19 @@ use crate::{client_args::ClientArgs, open_files, store_arg::StoreArg};
 /// The scope every request needs: granted by default, and what a `401` asks clients for.
 const MCP_SCOPE: &str = "mcp";
 /// Every scope the reference server knows: the baseline and what its tools require beyond it.
-const SCOPES_SUPPORTED: [&str; 2] = [MCP_SCOPE, outpost_reference::tools::identity::ADMIN_SCOPE];
+pub(crate) const SCOPES_SUPPORTED: [&str; 2] =
+    [MCP_SCOPE, outpost_reference::tools::identity::ADMIN_SCOPE];
 
-/// The users `--demo` ensures exist: name and password.
-const DEMO_USERS: [(&str, &str); 2] = [("alice", "password123"), ("bob", "password456")];
+/// The users `--demo` ensures exist: name, password, and the scopes beyond the baseline each
+/// may be granted (alice may be granted `mcp:admin`, bob not).
+const DEMO_USERS: [(&str, &str, &str); 2] = [
+    (
+        "alice",
+        "password123",
+        outpost_reference::tools::identity::ADMIN_SCOPE,
+    ),
+    ("bob", "password456", ""),
+];
 
 /// Flags of `outpost serve`.
 #[derive(Debug, clap::Args)]
@@ -337,13 +346,26 @@ pub async fn authorization_server(
     Ok(server)
 }
 
-/// Creates the demo users that are missing; existing users are left as they are. Another
-/// instance starting on the same store at the same moment may create one first: its
-/// `Conflict` means the user exists, which is all this asks.
+/// Creates the demo users that are missing, and gives an existing demo user the scopes the
+/// demo allows them when they lack one (a store from before per-user scopes); passwords and
+/// anything else of an existing user are left as they are. Another instance starting on the
+/// same store at the same moment may create one first: its `Conflict` means the user exists,
+/// which is all this asks.
 async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
-    for (name, password) in DEMO_USERS {
+    for (name, password, scopes) in DEMO_USERS {
         let username = Username::parse(name)?;
-        if store.users.get_by_username(&username).await?.is_some() {
+        let allowed_scopes = ScopeSet::parse(scopes)?;
+        if let Some(user) = store.users.get_by_username(&username).await? {
+            if allowed_scopes
+                .iter()
+                .any(|s| !user.allowed_scopes.contains(s))
+            {
+                let mut widened: Vec<&str> = user.allowed_scopes.iter().collect();
+                widened.extend(allowed_scopes.iter());
+                let widened = ScopeSet::from_tokens(widened)?;
+                store.users.set_allowed_scopes(user.id, widened).await?;
+                tracing::info!(user = name, scopes, "gave the demo user its scopes");
+            }
             continue;
         }
         let created = store
@@ -352,6 +374,7 @@ async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
                 id: UserId::random(),
                 username,
                 password_hash: hash_password(password)?,
+                allowed_scopes,
                 created_at: SystemClock.now(),
             })
             .await;
@@ -363,7 +386,7 @@ async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
     }
     tracing::warn!(
         "--demo: anyone who can reach this server can log in as alice / password123 \
-         or bob / password456"
+         (who may be granted mcp:admin) or bob / password456"
     );
     Ok(())
 }

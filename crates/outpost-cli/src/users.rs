@@ -1,5 +1,10 @@
-//! `outpost users`: add, list, remove local users and change their passwords, in the store the
-//! server uses (`--store`, the same URL `outpost serve` takes).
+//! `outpost users`: add, list, remove local users, change their passwords and the scopes they
+//! may be granted, in the store the server uses (`--store`, the same URL `outpost serve` takes).
+//!
+//! Every user may be granted the baseline scope (`mcp`); a scope beyond it (`mcp:admin`) only
+//! when the user is allowed it: `users add NAME --scope mcp:admin`, or later `users set-scopes
+//! NAME mcp:admin` (no scope: the baseline only). Scopes the server does not support are
+//! refused. A user's tokens carry a scope taken away from the next refresh on.
 //!
 //! Passwords never appear on the command line (where `ps` and shell history would see them):
 //! they are typed at a terminal without echo, twice, or piped in with `--password-stdin`.
@@ -12,9 +17,9 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use outpost::auth::server::password::hash_password;
-use outpost::store::{Store, StoreError, UserId, UserRecord, Username};
+use outpost::store::{ScopeSet, Store, StoreError, UserId, UserRecord, Username};
 
-use crate::{store_arg::StoreArg, time_format::rfc3339};
+use crate::{serve::SCOPES_SUPPORTED, store_arg::StoreArg, time_format::rfc3339};
 
 /// Shortest accepted password, in characters.
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -31,9 +36,26 @@ pub struct UsersArgs {
 #[derive(Debug, Subcommand)]
 enum UsersCommand {
     /// Add a user (asks for the password).
-    Add(PasswordArgs),
-    /// List users, one per line, with their creation time.
+    Add {
+        #[command(flatten)]
+        user: PasswordArgs,
+        /// A scope beyond the baseline (`mcp`) this user may be granted, e.g. `mcp:admin`;
+        /// repeat it or separate scopes with spaces.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// List users, one per line: name, creation time, the scopes beyond the baseline they may
+    /// be granted (`-` for none).
     List,
+    /// Replace the scopes beyond the baseline a user may be granted (none: the baseline only).
+    SetScopes {
+        /// The username.
+        #[arg(value_parser = parse_username)]
+        name: Username,
+        /// The scopes, e.g. `mcp:admin` (repeat or separate with spaces).
+        #[arg(value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
     /// Remove a user and everything issued to them.
     Remove {
         /// The username.
@@ -62,14 +84,38 @@ fn parse_username(text: &str) -> Result<Username, outpost::store::ModelError> {
 pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
     let store = args.store.open().await?;
     match args.command {
-        UsersCommand::Add(user) => add(&store, user).await,
+        UsersCommand::Add { user, scopes } => add(&store, user, &allowed_scopes(&scopes)?).await,
         UsersCommand::List => list(&store).await,
+        UsersCommand::SetScopes { name, scopes } => {
+            set_scopes(&store, &name, allowed_scopes(&scopes)?).await
+        }
         UsersCommand::Remove { name } => remove(&store, &name).await,
         UsersCommand::Passwd(user) => passwd(&store, user).await,
     }
 }
 
-async fn add(store: &Store, args: PasswordArgs) -> anyhow::Result<()> {
+/// The scopes named on the command line, each one the server supports.
+fn allowed_scopes(args: &[String]) -> anyhow::Result<ScopeSet> {
+    let scopes = ScopeSet::from_tokens(args.iter().flat_map(|arg| arg.split_whitespace()))?;
+    if let Some(unknown) = scopes.iter().find(|s| !SCOPES_SUPPORTED.contains(s)) {
+        bail!(
+            "unknown scope {unknown:?}: this server supports {}",
+            SCOPES_SUPPORTED.join(", ")
+        );
+    }
+    Ok(scopes)
+}
+
+/// How a user's allowed scopes print: space-separated, `-` for none.
+fn shown(scopes: &ScopeSet) -> String {
+    if scopes.is_empty() {
+        "-".into()
+    } else {
+        scopes.to_string()
+    }
+}
+
+async fn add(store: &Store, args: PasswordArgs, scopes: &ScopeSet) -> anyhow::Result<()> {
     let name = &args.name;
     if store.users.get_by_username(name).await?.is_some() {
         bail!(
@@ -81,20 +127,46 @@ async fn add(store: &Store, args: PasswordArgs) -> anyhow::Result<()> {
         id: UserId::random(),
         username: name.clone(),
         password_hash,
+        allowed_scopes: scopes.clone(),
         created_at: now(),
     };
     match store.users.create(user).await {
         Err(StoreError::Conflict(_)) => bail!("user {name} already exists"),
         other => other?,
     }
-    println!("added user {name}");
+    if scopes.is_empty() {
+        println!("added user {name}");
+    } else {
+        println!("added user {name}, who may be granted {scopes}");
+    }
     Ok(())
 }
 
 async fn list(store: &Store) -> anyhow::Result<()> {
     for user in store.users.list().await? {
-        println!("{}\t{}", user.username, rfc3339(user.created_at));
+        println!(
+            "{}\t{}\t{}",
+            user.username,
+            rfc3339(user.created_at),
+            shown(&user.allowed_scopes)
+        );
     }
+    Ok(())
+}
+
+async fn set_scopes(store: &Store, name: &Username, scopes: ScopeSet) -> anyhow::Result<()> {
+    let Some(user) = store.users.get_by_username(name).await? else {
+        bail!("no user named {name} in this store (add one with `outpost users add {name}`)");
+    };
+    store
+        .users
+        .set_allowed_scopes(user.id, scopes.clone())
+        .await?;
+    println!(
+        "{} may be granted the baseline scope and: {}",
+        user.username,
+        shown(&scopes)
+    );
     Ok(())
 }
 

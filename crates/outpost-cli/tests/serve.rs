@@ -136,6 +136,22 @@ fn demo_on_a_public_address_needs_the_explicit_flag() {
 fn demo_creates_the_demo_users() {
     let dir = TempDir::new("serve-demo-users");
     let store = dir.store();
+    // An alice from before per-user scopes: the demo gives her mcp:admin, keeping her password.
+    let mut add = Command::new(OUTPOST)
+        .args([
+            "users",
+            "add",
+            "alice",
+            "--password-stdin",
+            "--store",
+            &store,
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run outpost users add");
+    std::io::Write::write_all(&mut add.stdin.take().expect("stdin"), b"password123\n")
+        .expect("write the password");
+    assert!(add.wait().expect("users add").success());
     drop(start(&["--demo", "--store", &store]));
     let output = Command::new(OUTPOST)
         .args(["users", "list", "--store", &store])
@@ -143,11 +159,18 @@ fn demo_creates_the_demo_users() {
         .expect("run outpost users list");
     assert!(output.status.success());
     let listing = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        listing.lines().any(|l| l.starts_with("alice\t"))
-            && listing.lines().any(|l| l.starts_with("bob\t")),
+    let scopes_of = |name: &str| {
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}\t")));
+        line.and_then(|l| l.split('\t').nth(2)).map(str::to_owned)
+    };
+    assert_eq!(
+        scopes_of("alice").as_deref(),
+        Some("mcp:admin"),
         "{listing}"
     );
+    assert_eq!(scopes_of("bob").as_deref(), Some("-"), "{listing}");
 }
 
 #[test]

@@ -188,3 +188,76 @@ fn bad_input_is_refused_clearly() {
         stderr(&unknown)
     );
 }
+
+#[tokio::test]
+async fn scopes_beyond_the_baseline_are_granted_changed_and_listed() {
+    let db = TempDb::new("users-scopes");
+    let added = users(
+        &db,
+        &["add", "alice", "--scope", "mcp:admin", "--password-stdin"],
+        "first-password\n",
+    );
+    assert!(added.status.success(), "add: {}", stderr(&added));
+    let added = users(
+        &db,
+        &["add", "bob", "--password-stdin"],
+        "second-password\n",
+    );
+    assert!(added.status.success(), "add: {}", stderr(&added));
+
+    let unknown = users(
+        &db,
+        &["add", "carol", "--scope", "mcp:root", "--password-stdin"],
+        "third-password\n",
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("unknown scope \"mcp:root\"")
+            && stderr(&unknown).contains("mcp:admin"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let scopes_of = |listing: &str, name: &str| {
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}\t")));
+        line.and_then(|l| l.split('\t').nth(2)).map(str::to_owned)
+    };
+    let listing = stdout(&users(&db, &["list"], ""));
+    assert_eq!(
+        scopes_of(&listing, "alice").as_deref(),
+        Some("mcp:admin"),
+        "{listing}"
+    );
+    assert_eq!(
+        scopes_of(&listing, "bob").as_deref(),
+        Some("-"),
+        "{listing}"
+    );
+    assert!(scopes_of(&listing, "carol").is_none(), "{listing}");
+
+    let changed = users(&db, &["set-scopes", "bob", "mcp:admin"], "");
+    assert!(changed.status.success(), "set-scopes: {}", stderr(&changed));
+    let cleared = users(&db, &["set-scopes", "alice"], "");
+    assert!(cleared.status.success(), "set-scopes: {}", stderr(&cleared));
+    let listing = stdout(&users(&db, &["list"], ""));
+    assert_eq!(
+        scopes_of(&listing, "alice").as_deref(),
+        Some("-"),
+        "{listing}"
+    );
+    assert_eq!(
+        scopes_of(&listing, "bob").as_deref(),
+        Some("mcp:admin"),
+        "{listing}"
+    );
+
+    let missing = users(&db, &["set-scopes", "nobody", "mcp:admin"], "");
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no user named nobody"),
+        "{}",
+        stderr(&missing)
+    );
+}

@@ -14,7 +14,7 @@ use outpost_store::{
     ApplicationType, AuthorizationCodeRecord, ClientDocumentRecord, ClientId, ClientRecord,
     ConsentRecord, DocumentOutcome, GrantId, GrantRecord, KeyEncryptionKeyId, ModelError,
     PasswordHash, PendingAuthorizationRecord, PrivateKeyPem, RequestStateKeyRecord,
-    RequestStateSecret, SealedSecret, SecretAtRest, SigningKeyRecord, StoreError,
+    RequestStateSecret, ScopeSet, SealedSecret, SecretAtRest, SigningKeyRecord, StoreError,
     TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
 
@@ -59,6 +59,10 @@ pub(crate) struct User {
     username: String,
     password_hash: String,
     created_at: i64,
+    /// Space-separated; records written before the field existed read as none (the baseline
+    /// only), so the record version stays 1.
+    #[serde(default)]
+    allowed_scopes: String,
 }
 
 impl From<&UserRecord> for User {
@@ -69,6 +73,7 @@ impl From<&UserRecord> for User {
             username: u.username.as_str().into(),
             password_hash: u.password_hash.as_str().into(),
             created_at: u.created_at,
+            allowed_scopes: u.allowed_scopes.to_string(),
         }
     }
 }
@@ -80,6 +85,7 @@ impl TryFrom<User> for UserRecord {
             id: UserId::parse(&u.id)?,
             username: Username::parse(&u.username)?,
             password_hash: PasswordHash::parse(&u.password_hash)?,
+            allowed_scopes: ScopeSet::parse(&u.allowed_scopes)?,
             created_at: u.created_at,
         })
     }
@@ -556,5 +562,16 @@ mod tests {
         let consent: Consent = decode("consent", &extended).expect("readable");
         let consent = ConsentRecord::try_from(consent).expect("valid");
         assert_eq!((consent.user_id, consent.granted_at), (user, 5));
+    }
+
+    #[test]
+    fn users_written_before_allowed_scopes_read_as_baseline_only() {
+        let id = UserId::random();
+        let old = format!(
+            r#"{{"v":1,"id":"{id}","username":"olduser","password_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$yJf5cO5r5xQm0ZpXQy3ZlXx2rNQ0o0V3eNfG8cXk0lQ","created_at":5}}"#
+        );
+        let user: User = decode("user", &old).expect("readable");
+        let user = UserRecord::try_from(user).expect("valid");
+        assert_eq!((user.id, user.allowed_scopes), (id, ScopeSet::default()));
     }
 }

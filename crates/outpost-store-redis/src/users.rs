@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use outpost_store::{
     ClientId, ClientRecord, ClientStore, ConsentRecord, ConsentStore, DOCUMENT_CLIENT_PREFIX,
-    PasswordHash, StoreError, UserId, UserRecord, UserStore, Username,
+    PasswordHash, ScopeSet, StoreError, UserId, UserRecord, UserStore, Username,
 };
 
 use crate::{
@@ -96,13 +96,32 @@ impl UserStore for RedisStore {
     }
 
     async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), StoreError> {
+        self.replace_user(id, "changing a password", |user| user.password_hash = hash)
+            .await
+    }
+
+    async fn set_allowed_scopes(&self, id: UserId, scopes: ScopeSet) -> Result<(), StoreError> {
+        self.replace_user(id, "changing a user's scopes", |user| {
+            user.allowed_scopes = scopes;
+        })
+        .await
+    }
+}
+
+impl RedisStore {
+    /// Reads user `id`, applies `change`, and writes the record back (`NotFound` when there is
+    /// no such user, before or at the write).
+    async fn replace_user(
+        &self,
+        id: UserId,
+        doing: &str,
+        change: impl FnOnce(&mut UserRecord) + Send,
+    ) -> Result<(), StoreError> {
         let not_found = || StoreError::NotFound(format!("user {id}"));
         let mut user = UserStore::get(self, id).await?.ok_or_else(not_found)?;
-        user.password_hash = hash;
+        change(&mut user);
         let args = [id.to_string(), encode(&records::User::from(&user))];
-        let replaced: i64 = self
-            .eval("changing a password", &self.scripts.user_replace, &args)
-            .await?;
+        let replaced: i64 = self.eval(doing, &self.scripts.user_replace, &args).await?;
         if replaced == 0 {
             return Err(not_found());
         }

@@ -27,6 +27,7 @@ fn user(name: &str) -> UserRecord {
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$yJf5cO5r5xQm0ZpXQy3ZlXx2rNQ0o0V3eNfG8cXk0lQ",
         )
         .expect("hash"),
+        allowed_scopes: outpost_store::ScopeSet::default(),
         created_at: 1_800_000_000,
     }
 }

@@ -51,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_authorization_state.sql"),
     include_str!("migrations/0005_request_state_keys.sql"),
     include_str!("migrations/0006_keys_at_rest.sql"),
+    include_str!("migrations/0007_user_allowed_scopes.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.
@@ -364,6 +365,48 @@ mod tests {
             .await
             .expect("version");
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    /// Users who were there before migration 0007 may be granted the baseline only.
+    #[tokio::test]
+    async fn users_from_before_allowed_scopes_get_none() {
+        let dir = TempDir::new();
+        let path = dir.path().join("old.db");
+        {
+            let connection = Connection::open(&path).expect("open");
+            let earlier: Vec<_> = MIGRATIONS
+                .iter()
+                .filter(|sql| !sql.contains("allowed_scopes"))
+                .collect();
+            for sql in &earlier {
+                connection.execute_batch(sql).expect("earlier migration");
+            }
+            connection
+                .pragma_update(None, "user_version", earlier.len() as i64)
+                .expect("set version");
+            connection
+                .execute(
+                    "INSERT INTO users (id, username, password_hash, created_at) \
+                     VALUES (?1, 'olduser', ?2, 0)",
+                    [
+                        "6f1c1d2e-4a0b-4c55-9d3e-0a1b2c3d4e5f",
+                        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$yJf5cO5r5xQm0ZpXQy3ZlXx2rNQ0o0V3eNfG8cXk0lQ",
+                    ],
+                )
+                .expect("old user");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        let store = open(&path).await.expect("migrate");
+        let username = outpost_store::Username::parse("olduser").expect("valid");
+        let user = store.users.get_by_username(&username).await.expect("get");
+        assert_eq!(
+            user.map(|u| u.allowed_scopes),
+            Some(outpost_store::ScopeSet::default())
+        );
     }
 
     #[tokio::test]

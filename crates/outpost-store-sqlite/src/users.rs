@@ -6,11 +6,11 @@ use rusqlite::{Row, params};
 use super::{Failure, SqliteStore, expect_changed, query_all, query_one, write_error};
 use outpost_store::{
     StoreError,
-    model::{PasswordHash, UserId, UserRecord, Username},
+    model::{PasswordHash, ScopeSet, UserId, UserRecord, Username},
     traits::UserStore,
 };
 
-const COLUMNS: &str = "id, username, password_hash, created_at";
+const COLUMNS: &str = "id, username, password_hash, created_at, allowed_scopes";
 
 fn user_from_row(row: &Row<'_>) -> Result<UserRecord, Failure> {
     Ok(UserRecord {
@@ -18,6 +18,7 @@ fn user_from_row(row: &Row<'_>) -> Result<UserRecord, Failure> {
         username: Username::parse(&row.get::<_, String>(1)?)?,
         password_hash: PasswordHash::parse(&row.get::<_, String>(2)?)?,
         created_at: row.get(3)?,
+        allowed_scopes: ScopeSet::parse(&row.get::<_, String>(4)?)?,
     })
 }
 
@@ -26,12 +27,14 @@ impl UserStore for SqliteStore {
     async fn create(&self, user: UserRecord) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
-                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO users (id, username, password_hash, created_at, allowed_scopes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     user.id.to_string(),
                     user.username.as_str(),
                     user.password_hash.as_str(),
-                    user.created_at
+                    user.created_at,
+                    user.allowed_scopes.to_string()
                 ],
             )
             .map_err(|e| write_error(e, &format!("user {}", user.username)))?;
@@ -79,6 +82,17 @@ impl UserStore for SqliteStore {
             let changed = c.execute(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
                 params![id.to_string(), hash.as_str()],
+            )?;
+            expect_changed(changed, || format!("user {id}"))
+        })
+        .await
+    }
+
+    async fn set_allowed_scopes(&self, id: UserId, scopes: ScopeSet) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let changed = c.execute(
+                "UPDATE users SET allowed_scopes = ?2 WHERE id = ?1",
+                params![id.to_string(), scopes.to_string()],
             )?;
             expect_changed(changed, || format!("user {id}"))
         })

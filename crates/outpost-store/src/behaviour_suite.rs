@@ -36,7 +36,7 @@ pub use self::{
 use super::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
     GrantRecord, McpSessionRecord, NewRefreshToken, PasswordHash, PrivateKeyPem, Redemption,
-    RefreshTokenRecord, Rotation, SecretAtRest, SigningKeyRecord, Store, StoreError,
+    RefreshTokenRecord, Rotation, ScopeSet, SecretAtRest, SigningKeyRecord, Store, StoreError,
     TokenEndpointAuthMethod, UserId, UserRecord, Username, token_hash,
 };
 
@@ -88,6 +88,7 @@ fn user(name: &str) -> UserRecord {
         id: UserId::random(),
         username: Username::parse(name).expect("valid username"),
         password_hash: fixture_hash(0),
+        allowed_scopes: ScopeSet::default(),
         created_at: NOW,
     }
 }
@@ -109,7 +110,8 @@ fn client(id: &str) -> ClientRecord {
 
 /// A user, a client and a grant with one refresh token `"rt-0"`.
 async fn grant_fixture(store: &Store) -> (UserRecord, ClientRecord, GrantRecord) {
-    let (user, client) = (user("grace"), client("client-g"));
+    let (mut user, client) = (user("grace"), client("client-g"));
+    user.allowed_scopes = ScopeSet::parse("mcp:admin").expect("valid scope");
     store.users.create(user.clone()).await.expect("user");
     store.clients.insert(client.clone()).await.expect("client");
     let grant = GrantRecord {
@@ -198,6 +200,68 @@ pub async fn users_are_unique_case_insensitively(store: Store) {
     ));
     let missing = store.users.set_password_hash(found.id, new_hash).await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
+}
+
+/// A user's allowed scopes are kept as created, replaced as a whole, and listed; a user
+/// created without any has none.
+pub async fn users_keep_their_allowed_scopes(store: Store) {
+    let mut admin = user("ada");
+    admin.allowed_scopes = ScopeSet::parse("mcp:admin tools:write").expect("valid");
+    store.users.create(admin.clone()).await.expect("create");
+    store.users.create(user("bob")).await.expect("create");
+    let read = |name: &'static str| {
+        let users = store.users.clone();
+        async move {
+            let username = Username::parse(name).expect("valid");
+            users
+                .get_by_username(&username)
+                .await
+                .expect("get")
+                .expect("found")
+        }
+    };
+    assert_eq!(read("ada").await, admin);
+    assert!(read("bob").await.allowed_scopes.is_empty());
+
+    let narrowed = ScopeSet::parse("tools:write").expect("valid");
+    store
+        .users
+        .set_allowed_scopes(admin.id, narrowed.clone())
+        .await
+        .expect("set");
+    assert_eq!(
+        store
+            .users
+            .get(admin.id)
+            .await
+            .expect("get")
+            .map(|u| u.allowed_scopes),
+        Some(narrowed)
+    );
+    let listed: Vec<_> = store
+        .users
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|u| u.allowed_scopes.to_string())
+        .collect();
+    assert_eq!(listed, ["tools:write", ""]);
+    store
+        .users
+        .set_allowed_scopes(admin.id, ScopeSet::default())
+        .await
+        .expect("clear");
+    assert!(read("ada").await.allowed_scopes.is_empty());
+
+    let missing = store
+        .users
+        .set_allowed_scopes(UserId::random(), ScopeSet::default())
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
 }
 
 /// A client is stored, read back field by field and deleted.
@@ -866,6 +930,7 @@ macro_rules! store_behaviour_suite {
     ($open:expr) => {
         $crate::store_behaviour_suite!(@checks $open;
             users_are_unique_case_insensitively,
+            users_keep_their_allowed_scopes,
             clients_round_trip,
             client_upsert_keeps_what_was_issued,
             unused_document_clients_are_purged,

@@ -48,8 +48,8 @@ pub use key_encryption::{
 };
 pub use model::{
     ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId,
-    GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, SigningKeyRecord,
-    TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
+    GrantRecord, McpSessionRecord, ModelError, PasswordHash, RefreshTokenRecord, ScopeSet,
+    SigningKeyRecord, TokenEndpointAuthMethod, TokenHash, UserId, UserRecord, Username,
 };
 pub use redact::{redact_url, redact_urls_in};
 pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};

@@ -23,8 +23,8 @@ use super::{
     StoreError,
     model::{
         AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId, GrantRecord,
-        McpSessionRecord, PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId,
-        UserRecord, Username,
+        McpSessionRecord, PasswordHash, RefreshTokenRecord, ScopeSet, SigningKeyRecord, TokenHash,
+        UserId, UserRecord, Username,
     },
     sealed::{KeyEncryptionKeyId, SealedSecret, SecretAtRest},
     traits::{
@@ -178,6 +178,16 @@ impl UserStore for MemoryStore {
         match self.state().users.get_mut(&id) {
             Some(user) => {
                 user.password_hash = hash;
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(format!("user {id}"))),
+        }
+    }
+
+    async fn set_allowed_scopes(&self, id: UserId, scopes: ScopeSet) -> Result<(), StoreError> {
+        match self.state().users.get_mut(&id) {
+            Some(user) => {
+                user.allowed_scopes = scopes;
                 Ok(())
             }
             None => Err(StoreError::NotFound(format!("user {id}"))),

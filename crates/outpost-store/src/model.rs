@@ -7,7 +7,7 @@
 //! secrets that must be kept whole (signing keys, request-state keys) are a
 //! [`SecretAtRest`]: in the clear with a redacting `Debug`, or sealed.
 
-use std::fmt;
+use std::{collections::BTreeSet, fmt};
 
 use uuid::Uuid;
 
@@ -28,6 +28,11 @@ pub enum ModelError {
     /// A client id is empty or contains whitespace or control characters.
     #[error("invalid client id {0:?}: expected a non-empty string without spaces")]
     ClientId(String),
+    /// A scope token has a character RFC 6749 §3.3 does not allow.
+    #[error(
+        "invalid scope token {0:?}: scope tokens are printable ASCII without spaces, '\"' or '\\'"
+    )]
+    ScopeToken(String),
     /// A token hash is not 64 lowercase hex digits.
     #[error("invalid token hash: expected 64 lowercase hex digits (SHA-256)")]
     TokenHash,
@@ -211,6 +216,66 @@ impl TokenHash {
     }
 }
 
+/// A set of OAuth scope tokens (RFC 6749 §3.3: each printable ASCII without space, `"` or
+/// `\`), such as the scopes a user may be granted. Order and repetition do not matter; it
+/// prints its tokens sorted, space-separated, which is also how backends keep it.
+///
+/// The store's own type, as stores depend on no OAuth crate; the authorization server turns it
+/// into its `Scope`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ScopeSet(BTreeSet<String>);
+
+impl ScopeSet {
+    /// Parses space-separated tokens (runs of spaces tolerated); an empty string is the empty
+    /// set.
+    pub fn parse(text: &str) -> Result<Self, ModelError> {
+        Self::from_tokens(text.split(' ').filter(|t| !t.is_empty()))
+    }
+
+    /// The set of `tokens`, each checked.
+    pub fn from_tokens<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Result<Self, ModelError> {
+        let nqchar = |b: u8| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+        tokens
+            .into_iter()
+            .map(|token| {
+                if !token.is_empty() && token.bytes().all(nqchar) {
+                    Ok(token.to_owned())
+                } else {
+                    Err(ModelError::ScopeToken(token.to_owned()))
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// Whether the set has no token.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `token` is in the set.
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.contains(token)
+    }
+
+    /// The tokens, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, token) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(token)?;
+        }
+        Ok(())
+    }
+}
+
 /// A local user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -220,6 +285,9 @@ pub struct UserRecord {
     pub username: Username,
     /// argon2id hash of the password.
     pub password_hash: PasswordHash,
+    /// The scopes beyond the server's baseline (its default scope) this user may be granted,
+    /// e.g. `mcp:admin`; empty: the baseline only (what users created before this field had).
+    pub allowed_scopes: ScopeSet,
     /// Creation time, unix seconds.
     pub created_at: i64,
 }
@@ -425,6 +493,23 @@ pub struct McpSessionRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scope_sets_parse_sorted_and_refuse_bad_tokens() {
+        let scopes = ScopeSet::parse("mcp:admin  mcp mcp").expect("valid");
+        assert_eq!(scopes.to_string(), "mcp mcp:admin");
+        assert!(scopes.contains("mcp:admin"));
+        assert_eq!(ScopeSet::parse(""), Ok(ScopeSet::default()));
+        assert_eq!(ScopeSet::parse(&scopes.to_string()), Ok(scopes));
+        for bad in ["a\"b", "a\\b", "caf\u{e9}"] {
+            assert_eq!(
+                ScopeSet::parse(bad),
+                Err(ModelError::ScopeToken(bad.into())),
+                "{bad}"
+            );
+        }
+        assert!(ScopeSet::from_tokens([""]).is_err());
+    }
 
     #[test]
     fn usernames_parse_or_not() {

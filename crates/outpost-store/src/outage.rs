@@ -20,8 +20,8 @@ use crate::{
     AuthorizationCodeRecord, ClientDocumentRecord, ClientDocumentStore, ClientId, ClientRecord,
     ConsentRecord, GrantId, GrantRecord, McpSessionRecord, PasswordHash,
     PendingAuthorizationRecord, PendingAuthorizationStore, RefreshTokenRecord,
-    RequestStateKeyRecord, RequestStateKeyStore, Reservation, SigningKeyRecord, Store, StoreError,
-    StoreHealth, ThrottleStore, TokenHash, UserId, UserRecord, Username,
+    RequestStateKeyRecord, RequestStateKeyStore, Reservation, ScopeSet, SigningKeyRecord, Store,
+    StoreError, StoreHealth, ThrottleStore, TokenHash, UserId, UserRecord, Username,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
         Admission, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
@@ -110,6 +110,7 @@ gated!(UserStore {
     fn list(&self) -> Vec<UserRecord>;
     fn delete(&self, username: &Username) -> ();
     fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> ();
+    fn set_allowed_scopes(&self, id: UserId, scopes: ScopeSet) -> ();
 });
 
 gated!(ClientStore {

@@ -29,8 +29,8 @@ use super::{
     StoreError,
     model::{
         AuthorizationCodeRecord, ClientId, ClientRecord, ConsentRecord, GrantId, GrantRecord,
-        McpSessionRecord, PasswordHash, RefreshTokenRecord, SigningKeyRecord, TokenHash, UserId,
-        UserRecord, Username,
+        McpSessionRecord, PasswordHash, RefreshTokenRecord, ScopeSet, SigningKeyRecord, TokenHash,
+        UserId, UserRecord, Username,
     },
     sealed::{KeyEncryptionKeyId, SealedSecret},
 };
@@ -51,6 +51,9 @@ pub trait UserStore: Send + Sync {
     async fn delete(&self, username: &Username) -> Result<(), StoreError>;
     /// Replaces a user's password hash.
     async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), StoreError>;
+    /// Replaces the scopes beyond the baseline a user may be granted
+    /// ([`UserRecord::allowed_scopes`]); [`StoreError::NotFound`] if there is no such user.
+    async fn set_allowed_scopes(&self, id: UserId, scopes: ScopeSet) -> Result<(), StoreError>;
 }
 
 /// How the ids of metadata-document clients (an `https` URL) begin.

@@ -72,6 +72,7 @@ async fn add_users(store: &Store) {
             id: UserId::random(),
             username: Username::parse(name).unwrap(),
             password_hash: hash_password(PASSWORD).unwrap(),
+            allowed_scopes: Default::default(),
             created_at: 0,
         };
         store.users.create(user).await.unwrap();

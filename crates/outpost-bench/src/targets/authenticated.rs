@@ -146,6 +146,7 @@ async fn bench_user(store: &Store, now: i64) -> anyhow::Result<UserId> {
             id,
             username: username.clone(),
             password_hash: hash_password("bench-password")?,
+            allowed_scopes: Default::default(),
             created_at: now,
         })
         .await;

@@ -142,6 +142,7 @@ pub fn token(store_url: &str, base: &str, subject: &str) -> String {
                     id: UserId::random(),
                     username,
                     password_hash: PasswordHash::parse(SOME_HASH).expect("PHC string"),
+                    allowed_scopes: Default::default(),
                     created_at: unix_now(),
                 };
                 store

@@ -127,6 +127,7 @@ impl AuthApp {
                     id: UserId::random(),
                     username: fixture_username(),
                     password_hash: PasswordHash::parse(SOME_HASH).unwrap(),
+                    allowed_scopes: Default::default(),
                     created_at: now(),
                 };
                 self.store.users.create(user.clone()).await.unwrap();
