@@ -6,7 +6,9 @@
 #   scripts/fuzz.sh short [TARGET...]   a short run of each (FUZZ_SHORT_SECONDS, default 15 s):
 #                                       the `fuzz` stage of scripts/test.sh
 #   scripts/fuzz.sh long [TARGET...]    FUZZ_LONG_RUNS executions of each (default 10 million):
-#                                       for a work session, not CI; one target at a time
+#                                       for a work session, not CI; one target at a time;
+#                                       FUZZ_LONG_SECONDS caps each target's time (a run cut
+#                                       short is marked in the summary)
 #
 # Each target starts from its committed seeds (fuzz/seeds/TARGET, real requests) plus what
 # earlier runs here found (fuzz/corpus/TARGET, not committed). A crash stops the script
@@ -33,7 +35,10 @@ shift
 # run); the long run optimised, as cargo fuzz does by default. Both keep debug assertions.
 case $mode in
 short) limits=(-max_total_time="${FUZZ_SHORT_SECONDS:-15}") profile=(--dev) ;;
-long) limits=(-runs="${FUZZ_LONG_RUNS:-10000000}") profile=() ;;
+long)
+    limits=(-runs="${FUZZ_LONG_RUNS:-10000000}") profile=()
+    [ -z "${FUZZ_LONG_SECONDS:-}" ] || limits+=(-max_total_time="$FUZZ_LONG_SECONDS")
+    ;;
 *) usage ;;
 esac
 
@@ -75,6 +80,9 @@ for target in "${targets[@]}"; do
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$logs/$target.log")
     seconds=$(sed -n 's/.*Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$logs/$target.log")
     line=$(printf '%-20s %12s executions %8s exec/s %6s s' "$target" "$runs" "$rate" "$seconds")
+    if [ "$mode" = long ] && [ "${runs:-0}" -lt "${FUZZ_LONG_RUNS:-10000000}" ]; then
+        line+="  (cut short by FUZZ_LONG_SECONDS)"
+    fi
     echo "fuzz: $line"
     summary+=("$line")
 done
