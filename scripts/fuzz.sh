@@ -66,12 +66,11 @@ logs=$(mktemp -d -t outpost-fuzz.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 summary=()
 for target in "${targets[@]}"; do
-    mkdir -p "corpus/$target" "artifacts/$target"
+    mkdir -p "corpus/$target"
     echo "fuzz: $target ($mode)"
     if ! "${cargo[@]}" fuzz run "${flags[@]}" "$target" \
-        "corpus/$target" "seeds/$target" -- \
-        "${limits[@]}" -print_final_stats=1 -artifact_prefix="artifacts/$target/" \
-        >"$logs/$target.log" 2>&1; then
+        "$root/fuzz/corpus/$target" "$root/fuzz/seeds/$target" -- \
+        "${limits[@]}" -print_final_stats=1 >"$logs/$target.log" 2>&1; then
         tail -n 60 "$logs/$target.log" >&2
         echo "fuzz: $target FAILED (input saved under fuzz/artifacts/$target/)" >&2
         exit 1
