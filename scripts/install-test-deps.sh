@@ -6,6 +6,7 @@
 set -euo pipefail
 me=install-test-deps
 CARGO_DENY_VERSION=0.20.2
+CARGO_FUZZ_VERSION=0.13.2
 
 # What the tests need, one `want` line each: the Debian packages that provide it, why, and a
 # command that succeeds when it is already there. A new need (a server the tests start, say) is
@@ -81,6 +82,12 @@ fi
 if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
     echo "$me: cargo install cargo-deny $CARGO_DENY_VERSION (for the deny stage; takes a few minutes)"
     cargo install --quiet --locked cargo-deny --version "$CARGO_DENY_VERSION"
+fi
+# cargo-fuzz builds and runs the fuzz targets of fuzz/ (the fuzz stage, scripts/fuzz.sh); its
+# nightly flags come from a nightly toolchain when rustup has one, else RUSTC_BOOTSTRAP=1.
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    echo "$me: cargo install cargo-fuzz $CARGO_FUZZ_VERSION (for the fuzz stage; takes a few minutes)"
+    cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 
 check

@@ -98,4 +98,13 @@ mod tests {
         assert!(FormParams::parse(&form_headers(), b"a=1&a=2").is_err());
         assert!(FormParams::parse(&HeaderMap::new(), b"a=1").is_err());
     }
+
+    #[test]
+    fn a_content_type_that_is_not_ascii_is_no_form() {
+        // An input of the `oauth_form` fuzz target: obs-text in a Content-Type parameter.
+        let mut headers = HeaderMap::new();
+        let value = b"application/x-www-form-urlencoded; ch\x9f\x95set=UTF-8";
+        headers.insert(header::CONTENT_TYPE, value.as_slice().try_into().unwrap());
+        assert!(FormParams::parse(&headers, b"a=1").is_err());
+    }
 }

@@ -61,6 +61,9 @@ mod csrf;
 mod errors;
 mod form;
 pub mod forwarded;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod inspection;
 mod introspect;
 mod issuance;

@@ -8,12 +8,13 @@
 //! server process pinned to core 0, with the load generator pinned to core 1.
 //!
 //! `outpost-bench scale` measures one target behind a real load balancer (haproxy), on one
-//! instance and on several.
+//! instance and on several. `outpost-bench soak` runs one `outpost serve` under mixed traffic
+//! for a long time and watches its memory.
 //!
 //! Modules: [`targets`] builds and serves the servers, [`load`] is the load generator,
 //! [`wire`] the requests and answer checks, [`orchestrate`] the processes, [`report`] the
 //! table, [`balancer`] the haproxy child, [`redis`] the redis-server child (with
-//! [`listening`], what both need) and [`scale`] the balanced measurement.
+//! [`listening`], what both need), [`scale`] the balanced measurement and [`soak`] the soak.
 
 mod balancer;
 mod listening;
@@ -22,6 +23,7 @@ mod orchestrate;
 mod redis;
 mod report;
 mod scale;
+mod soak;
 mod targets;
 mod wire;
 
@@ -83,6 +85,11 @@ enum Internal {
     /// behind haproxy (round robin, no affinity): what the balancer costs and what more
     /// instances give on this machine.
     Scale(scale::ScaleArgs),
+    /// One `outpost serve --demo` on SQLite under mixed traffic (stateless calls with tokens,
+    /// sessions opened and deleted, logins, refreshes, revocations) for `--duration` seconds;
+    /// prints the server's memory curve and fails on any unexpected answer or on memory that
+    /// keeps growing after the warm-up.
+    Soak(soak::SoakArgs),
     /// Serve one target on a loopback port until stdin closes.
     #[command(hide = true)]
     Serve {
@@ -157,6 +164,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
+        Some(Internal::Soak(args)) => soak::run(&args).context("soak failed"),
         Some(Internal::Scale(args)) => {
             print!("{}", scale::run(&args).context("scale benchmark aborted")?);
             Ok(())

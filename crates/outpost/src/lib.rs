@@ -33,6 +33,9 @@
 pub mod auth;
 mod clock;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod mcp;
 mod ops;

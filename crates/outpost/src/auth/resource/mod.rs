@@ -28,7 +28,7 @@
 //! The request flow behind the transport guard and the request classification
 //! (`mcp::classify`): CORS → [`ResourceServerLayer`] → the MCP service.
 
-mod bearer;
+pub(crate) mod bearer;
 pub mod cache;
 pub mod challenge;
 pub mod identity;

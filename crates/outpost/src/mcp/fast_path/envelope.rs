@@ -73,7 +73,10 @@ pub(super) fn parse(body: &[u8]) -> Option<FastRequest> {
     if *first != b'{' {
         return None;
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
+    // A body that is not UTF-8 is not JSON (RFC 8259 §8.1), and rmcp refuses it, even when
+    // the bad bytes sit in a member nothing reads (serde_json skips those unchecked).
+    let text = std::str::from_utf8(body).ok()?;
+    let envelope: Envelope<'_> = serde_json::from_str(text).ok()?;
     // The transport's JSON-RPC body check (`jsonrpc_body`) compares the raw text.
     if envelope.jsonrpc.get() != "\"2.0\"" || envelope.result || envelope.error {
         return None;
@@ -244,6 +247,18 @@ mod tests {
                 "{method}"
             );
         }
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_declined() {
+        // Found by the `fast_path_envelope` fuzz target: a byte that is not UTF-8 in a member
+        // the envelope ignores. rmcp refuses the body, so the fast path must not answer it.
+        let mut text = br#"{"x":""#.to_vec();
+        text.push(0xd4);
+        text.extend_from_slice(b"\",");
+        text.extend_from_slice(&body("ping", META).as_bytes()[1..]);
+        assert!(serde_json::from_slice::<ClientJsonRpcMessage>(&text).is_err());
+        assert!(parse(&text).is_none());
     }
 
     #[test]

@@ -26,6 +26,8 @@
 
 mod dispatch;
 mod envelope;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod screen;
 mod service;
 mod standard_headers;
