@@ -105,6 +105,10 @@ fn session_request(app: &TestApp, id: &str, method: reqwest::Method) -> reqwest:
 }
 
 async fn initialize(app: &TestApp) -> String {
+    initialize_with(app, json!({})).await
+}
+
+async fn initialize_with(app: &TestApp, capabilities: Value) -> String {
     let response = app
         .http
         .post(app.url("/mcp"))
@@ -114,7 +118,7 @@ async fn initialize(app: &TestApp) -> String {
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {
                 "protocolVersion": VERSION,
-                "capabilities": {},
+                "capabilities": capabilities,
                 "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
             }
         }))
@@ -329,4 +333,83 @@ async fn the_get_stream_opens_for_a_live_session_only() {
         .await
         .expect("GET");
     assert_eq!(unknown.status(), 404);
+}
+
+/// Reads `response`'s SSE stream until a message satisfies `wanted`.
+async fn read_until(
+    response: &mut reqwest::Response,
+    seen: &mut String,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        if let Some(found) = common::sse_messages(seen).into_iter().find(&wanted) {
+            return found;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("nothing wanted within 10 s: {seen}"))
+            .expect("read")
+            .unwrap_or_else(|| panic!("the stream ended: {seen}"));
+        seen.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+    }
+}
+
+#[tokio::test]
+async fn a_server_to_client_request_rides_the_request_stream_and_its_answer_comes_back() {
+    let store = Store::memory();
+    let app = spawn_parked(store.mcp_sessions.clone(), Arc::new(AtomicUsize::new(0))).await;
+    let id = initialize_with(&app, json!({ "sampling": {} })).await;
+    // Two calls at once: each handler's peer numbers its requests from zero, the client
+    // sees distinct ids and each answer reaches its own call.
+    let mut first = post(
+        &app,
+        &id,
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": { "name": "sampleLLM", "arguments": { "prompt": "one" } }
+        }),
+    )
+    .await;
+    let mut second = post(
+        &app,
+        &id,
+        json!({
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": { "name": "sampleLLM", "arguments": { "prompt": "two" } }
+        }),
+    )
+    .await;
+    let (mut seen_first, mut seen_second) = (String::new(), String::new());
+    let is_sampling = |m: &Value| m["method"] == "sampling/createMessage";
+    let ask_first = read_until(&mut first, &mut seen_first, is_sampling).await;
+    let ask_second = read_until(&mut second, &mut seen_second, is_sampling).await;
+    assert_ne!(
+        ask_first["id"], ask_second["id"],
+        "distinct ids on one session"
+    );
+    for (ask, text) in [(&ask_second, "sampled two"), (&ask_first, "sampled one")] {
+        let answered = post(
+            &app,
+            &id,
+            json!({
+                "jsonrpc": "2.0", "id": ask["id"],
+                "result": {
+                    "role": "assistant", "model": "test",
+                    "content": { "type": "text", "text": text }
+                }
+            }),
+        )
+        .await;
+        assert_eq!(answered.status(), 202);
+    }
+    let done_first = read_until(&mut first, &mut seen_first, |m| m["id"] == 1).await;
+    let done_second = read_until(&mut second, &mut seen_second, |m| m["id"] == 2).await;
+    assert!(
+        done_first.to_string().contains("sampled one"),
+        "{done_first}"
+    );
+    assert!(
+        done_second.to_string().contains("sampled two"),
+        "{done_second}"
+    );
 }
