@@ -54,10 +54,16 @@ pub struct ServeArgs {
     /// demo users).
     #[arg(long, requires = "demo")]
     demo_on_public_bind: bool,
-    /// Serve without authentication (no authorization server, no store). Development only:
-    /// refused on a non-loopback bind.
+    /// Serve without authentication (no authorization server; no store unless --store is
+    /// given, which then keeps the sessions and request-state keys, shared by the instances on
+    /// it). Development only: refused on a non-loopback bind.
     #[arg(long, env = "OUTPOST_NO_AUTH", conflicts_with = "demo")]
     no_auth: bool,
+    /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
+    /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
+    /// Last-Event-ID resumption.
+    #[arg(long, env = "OUTPOST_PARKED_SESSIONS")]
+    parked_sessions: bool,
     /// Close a session after this much inactivity (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_SESSION_IDLE_TIMEOUT")]
     session_idle_timeout: Duration,
@@ -148,6 +154,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let reference = outpost_reference::ReferenceServer::new();
     let required_scopes = reference.required_scopes()?;
     let mut server = Outpost::with_factory(move || reference.for_session());
+    if args.parked_sessions {
+        server = server.with_parked_sessions();
+    }
+    if args.no_auth && args.store.is_given() {
+        let store = args.store.open().await?;
+        let request_state_keys = RequestStateKeys::load(store.request_state_keys.clone())
+            .await
+            .context("cannot load the request-state keys")?;
+        tracing::info!(store = %args.store.display_url(), "sessions kept in the store, without authentication");
+        server = server
+            .with_session_store(store.mcp_sessions.clone())
+            .with_store_health(store.health.clone())
+            .with_request_state_keys(request_state_keys);
+    }
     if !args.no_auth {
         let store = args.store.open().await?;
         if args.demo {
