@@ -318,7 +318,7 @@ async fn progress_rides_the_request_stream_and_cancellation_reaches_the_request(
 }
 
 #[tokio::test]
-async fn the_get_stream_opens_for_a_live_session_only() {
+async fn the_get_stream_opens_for_a_live_session_only_and_ends_with_it() {
     let store = Store::memory();
     let app = spawn_parked(store.mcp_sessions.clone(), Arc::new(AtomicUsize::new(0))).await;
     let id = initialize(&app).await;
@@ -327,7 +327,15 @@ async fn the_get_stream_opens_for_a_live_session_only() {
         .await
         .expect("GET");
     assert_eq!(stream.status(), 200);
-    drop(stream);
+    let deleted = session_request(&app, &id, reqwest::Method::DELETE)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    tokio::time::timeout(Duration::from_secs(5), stream.text())
+        .await
+        .expect("a DELETE ends the session's GET stream")
+        .expect("body");
     let unknown = session_request(&app, "nope", reqwest::Method::GET)
         .send()
         .await

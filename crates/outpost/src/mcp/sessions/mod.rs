@@ -34,7 +34,10 @@ mod request;
 use std::{
     collections::HashMap,
     pin::Pin,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -145,7 +148,9 @@ struct Cached {
     touched: Instant,
 }
 
-type StandaloneStreams = Arc<Mutex<HashMap<SessionId, mpsc::Sender<ServerJsonRpcMessage>>>>;
+/// The open GET streams on this instance: session → (the stream's number, its channel). Only
+/// the map holds the sender, so removing the entry ends the stream.
+type StandaloneStreams = Arc<Mutex<HashMap<SessionId, (u64, mpsc::Sender<ServerJsonRpcMessage>)>>>;
 
 /// Sessions kept as store records and served by whichever instance a request reaches.
 pub struct OutpostSessionManager<H> {
@@ -157,6 +162,7 @@ pub struct OutpostSessionManager<H> {
     cache: Mutex<HashMap<SessionId, Cached>>,
     in_flight: Arc<InFlight>,
     standalone: StandaloneStreams,
+    next_standalone: AtomicU64,
     shutdown: CancellationToken,
     housekeeping: Mutex<Option<Instant>>,
 }
@@ -191,6 +197,7 @@ where
             cache: Mutex::new(HashMap::new()),
             in_flight: Arc::new(InFlight::default()),
             standalone: Arc::new(Mutex::new(HashMap::new())),
+            next_standalone: AtomicU64::new(0),
             shutdown,
             housekeeping: Mutex::new(None),
         }
@@ -461,14 +468,15 @@ where
             return Err(SessionError::NotFound(id.clone()));
         }
         let (sender, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
-        // A second GET replaces the first, whose stream then ends.
-        lock(&self.standalone).insert(id.clone(), sender.clone());
+        let number = self.next_standalone.fetch_add(1, Ordering::Relaxed);
+        // A second GET replaces the first, whose stream then ends; so does a DELETE.
+        lock(&self.standalone).insert(id.clone(), (number, sender));
         Ok(StandaloneStream {
             receiver,
             _registration: StandaloneRegistration {
                 streams: self.standalone.clone(),
                 id: id.clone(),
-                sender,
+                number,
             },
         })
     }
@@ -512,7 +520,7 @@ impl Stream for ResponseStream {
 struct StandaloneRegistration {
     streams: StandaloneStreams,
     id: SessionId,
-    sender: mpsc::Sender<ServerJsonRpcMessage>,
+    number: u64,
 }
 
 impl Drop for StandaloneRegistration {
@@ -520,7 +528,7 @@ impl Drop for StandaloneRegistration {
         let mut streams = lock(&self.streams);
         if streams
             .get(&self.id)
-            .is_some_and(|registered| registered.same_channel(&self.sender))
+            .is_some_and(|(number, _)| *number == self.number)
         {
             streams.remove(&self.id);
         }
