@@ -16,6 +16,10 @@
 //!   (`--store redis://`): the revocation check asks Redis once per grant per cache period.
 //!   Instances on the same Redis and prefix share the key and the grant, so a token minted by
 //!   one verifies on all of them.
+//! - `outpost-parked-session`, `outpost-parked-session-redis`: `outpost-session` with
+//!   Outpost's own session manager (`Outpost::with_parked_sessions`), the session records in a
+//!   SQLite file (`outpost serve`'s default store) or in Redis: every request loads its
+//!   session from a cache the store revalidates each second, so any instance serves it.
 
 use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -49,17 +53,23 @@ pub enum Target {
     OutpostAuth,
     /// The same with the grant and the signing key in Redis.
     OutpostAuthRedis,
+    /// Outpost's router, one 2025-11-25 parked session per connection, records in SQLite.
+    OutpostParkedSession,
+    /// The same with the records in Redis.
+    OutpostParkedSessionRedis,
 }
 
 impl Target {
     /// Every target, floor first (the others are reported relative to it).
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 8] = [
         Target::Floor,
         Target::Rmcp,
         Target::Outpost,
         Target::OutpostAuth,
         Target::OutpostAuthRedis,
         Target::OutpostSession,
+        Target::OutpostParkedSession,
+        Target::OutpostParkedSessionRedis,
     ];
 
     /// The name used on the command line and in the report.
@@ -71,6 +81,8 @@ impl Target {
             Target::OutpostSession => "outpost-session",
             Target::OutpostAuth => "outpost-auth",
             Target::OutpostAuthRedis => "outpost-auth-redis",
+            Target::OutpostParkedSession => "outpost-parked-session",
+            Target::OutpostParkedSessionRedis => "outpost-parked-session-redis",
         }
     }
 
@@ -79,18 +91,30 @@ impl Target {
     pub fn is_instance_independent(self) -> bool {
         matches!(
             self,
-            Target::Floor | Target::Rmcp | Target::Outpost | Target::OutpostAuthRedis
+            Target::Floor
+                | Target::Rmcp
+                | Target::Outpost
+                | Target::OutpostAuthRedis
+                | Target::OutpostParkedSessionRedis
         )
     }
 
     /// Whether the server keeps its state in a Redis the orchestrator provides.
     pub fn uses_redis(self) -> bool {
-        self == Target::OutpostAuthRedis
+        matches!(
+            self,
+            Target::OutpostAuthRedis | Target::OutpostParkedSessionRedis
+        )
     }
 
     /// Whether the load generator opens a session on each connection.
     pub fn opens_session(self) -> bool {
-        self == Target::OutpostSession
+        matches!(
+            self,
+            Target::OutpostSession
+                | Target::OutpostParkedSession
+                | Target::OutpostParkedSessionRedis
+        )
     }
 
     /// The router to serve and, for the authenticated targets, the bearer token requests must
@@ -110,6 +134,27 @@ impl Target {
             }
             Target::Outpost | Target::OutpostSession => {
                 outpost::Outpost::with_factory(move || reference.for_session()).router()
+            }
+            Target::OutpostParkedSession => {
+                let file = std::env::temp_dir()
+                    .join(format!("outpost-bench-sessions-{}.db", std::process::id()));
+                let _ = std::fs::remove_file(&file);
+                let url = format!("sqlite://{}", file.display());
+                let store = outpost::store::open(&url)
+                    .await
+                    .with_context(|| format!("cannot open the store at {url}"))?;
+                parked(reference, store)
+            }
+            Target::OutpostParkedSessionRedis => {
+                let redis = redis.context("outpost-parked-session-redis needs --store-url")?;
+                let options = outpost::store::StoreOptions {
+                    prefix: Some(redis.prefix.clone()),
+                    ..outpost::store::StoreOptions::default()
+                };
+                let store = outpost::store::open_with(&redis.url, &options)
+                    .await
+                    .with_context(|| format!("cannot open the store at {}", redis.url))?;
+                parked(reference, store)
             }
             Target::OutpostAuth => return authenticated::in_memory(reference).await,
             Target::OutpostAuthRedis => {
@@ -139,6 +184,14 @@ async fn floor(body: Bytes) -> axum::response::Response {
         },
     }))
     .into_response()
+}
+
+/// Outpost's router with parked sessions kept in `store`.
+fn parked(reference: ReferenceServer, store: outpost::store::Store) -> Router {
+    outpost::Outpost::with_factory(move || reference.for_session())
+        .with_session_store(store.mcp_sessions.clone())
+        .with_parked_sessions()
+        .router()
 }
 
 /// Serves `target` (on `redis`, for a target that [uses Redis](Target::uses_redis)) on a

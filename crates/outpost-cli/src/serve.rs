@@ -65,12 +65,18 @@ pub struct ServeArgs {
     /// demo users).
     #[arg(long, requires = "demo")]
     demo_on_public_bind: bool,
-    /// Serve without authentication (no authorization server, no store). Development only:
-    /// refused on a non-loopback bind.
+    /// Serve without authentication (no authorization server; no store unless --store is
+    /// given, which then keeps the sessions and request-state keys, shared by the instances on
+    /// it). Development only: refused on a non-loopback bind.
     #[arg(long, env = "OUTPOST_NO_AUTH", conflicts_with = "demo")]
     no_auth: bool,
     #[command(flatten)]
     issuer: IssuerArgs,
+    /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
+    /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
+    /// Last-Event-ID resumption.
+    #[arg(long, env = "OUTPOST_PARKED_SESSIONS")]
+    parked_sessions: bool,
     /// Close a session after this much inactivity (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_SESSION_IDLE_TIMEOUT")]
     session_idle_timeout: Duration,
@@ -244,6 +250,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let reference = outpost_reference::ReferenceServer::new();
     let required_scopes = reference.required_scopes()?;
     let mut server = Outpost::with_factory(move || reference.for_session());
+    if args.parked_sessions {
+        server = server.with_parked_sessions();
+    }
     if let Some(external) = args.issuer.config(&config.base_url()) {
         let store = args.store.open_with_keys().await?;
         let tokens = ExternalTokens::connect(external)
@@ -266,6 +275,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         server = server
             .with_store_health(store.health.clone())
             .with_session_store(store.mcp_sessions.clone())
+            .with_request_state_keys(request_state_keys(&store).await?);
+    } else if args.no_auth && args.store.is_given() {
+        let store = args.store.open_with_keys().await?;
+        tracing::info!(store = %args.store.display_url(), "sessions kept in the store, without authentication");
+        server = server
+            .with_session_store(store.mcp_sessions.clone())
+            .with_store_health(store.health.clone())
             .with_request_state_keys(request_state_keys(&store).await?);
     } else if !args.no_auth {
         let store = args.store.open_with_keys().await?;

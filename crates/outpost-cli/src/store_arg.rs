@@ -14,14 +14,9 @@ const PASSWORD_ENV: &str = "OUTPOST_STORE_PASSWORD";
 pub struct StoreArg {
     /// Store URL: sqlite://PATH, memory://, or redis://[USER@]HOST[:PORT][/DB] (rediss:// for
     /// TLS) to share one store between instances. Put no password in it: see
-    /// --store-password-file and OUTPOST_STORE_PASSWORD.
-    #[arg(
-        long = "store",
-        global = true,
-        env = "OUTPOST_STORE",
-        default_value = "sqlite://./outpost.db"
-    )]
-    pub url: String,
+    /// --store-password-file and OUTPOST_STORE_PASSWORD. [default: sqlite://./outpost.db]
+    #[arg(long = "store", global = true, env = "OUTPOST_STORE")]
+    url: Option<String>,
     /// Prefix of every Redis key, so deployments can share one Redis.
     #[arg(
         long = "store-prefix",
@@ -62,10 +57,23 @@ pub struct StoreArg {
     allow_shared_file_mode: bool,
 }
 
+/// The store of a command given no `--store`.
+const DEFAULT_STORE_URL: &str = "sqlite://./outpost.db";
+
 impl StoreArg {
+    /// The store URL: the one given, else `sqlite://./outpost.db`.
+    pub fn url(&self) -> &str {
+        self.url.as_deref().unwrap_or(DEFAULT_STORE_URL)
+    }
+
+    /// Whether a store was named (`--store` or `OUTPOST_STORE`) rather than defaulted.
+    pub fn is_given(&self) -> bool {
+        self.url.is_some()
+    }
+
     /// The URL as logs show it, any password redacted.
     pub fn display_url(&self) -> String {
-        redact_url(&self.url)
+        redact_url(self.url())
     }
 
     /// Opens the store (creating and migrating a SQLite file as needed, checking a Redis).
@@ -78,7 +86,7 @@ impl StoreArg {
             allow_eviction: self.allow_eviction,
             allow_shared_file_mode: self.allow_shared_file_mode,
         };
-        outpost::store::open_with(&self.url, &options)
+        outpost::store::open_with(self.url(), &options)
             .await
             .map_err(|error| match error {
                 StoreError::SharedFileMode { .. } => anyhow::anyhow!(

@@ -78,6 +78,7 @@ pub struct Outpost<H> {
     session_store: Option<Arc<dyn store::McpSessionStore>>,
     store_health: Option<Arc<dyn store::StoreHealth>>,
     request_state_keys: RequestStateKeys,
+    parked_sessions: bool,
     shutdown: CancellationToken,
     maintenance: Once,
 }
@@ -98,6 +99,7 @@ where
             session_store: None,
             store_health: None,
             request_state_keys: RequestStateKeys::process_local(),
+            parked_sessions: false,
             shutdown: CancellationToken::new(),
             maintenance: Once::new(),
         }
@@ -130,6 +132,19 @@ where
     /// `outpost serve` passes the authorization server's store (`Store::mcp_sessions`).
     pub fn with_session_store(mut self, store: Arc<dyn store::McpSessionStore>) -> Self {
         self.session_store = Some(store);
+        self
+    }
+
+    /// Serves Streamable HTTP sessions (2025-03-26 … 2025-11-25) with Outpost's own session
+    /// manager instead of rmcp's `LocalSessionManager`: an idle session is a record in the
+    /// session store ([`Outpost::with_session_store`]; in memory without one) — no task,
+    /// channel or handler — and any instance sharing the store serves its next request
+    /// without replaying `initialize`; its owner is checked from the record. Each request
+    /// gets a fresh handler from the factory, its notifications and server→client requests
+    /// ride its own SSE stream. Not yet supported: `Last-Event-ID` resumption, and delivering
+    /// what a handler sends outside a request (the GET stream) from another instance.
+    pub fn with_parked_sessions(mut self) -> Self {
+        self.parked_sessions = true;
         self
     }
 
@@ -190,7 +205,10 @@ where
             self.factory.clone(),
             &self.config,
             self.authorization_routes(),
-            self.session_store.clone(),
+            http::router::SessionSetup {
+                store: self.session_store.clone(),
+                parked: self.parked_sessions,
+            },
             self.store_health(),
             self.request_state_keys.clone(),
             self.shutdown.clone(),

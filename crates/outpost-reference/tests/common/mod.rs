@@ -68,6 +68,14 @@ pub async fn spawn_with_session_store(sessions: Arc<dyn McpSessionStore>) -> Tes
 
 /// Serves `outpost` on a random loopback port (its configured `bind` is replaced).
 pub async fn spawn_outpost(outpost: Outpost<ReferenceServer>) -> TestApp {
+    spawn_generic(outpost).await
+}
+
+/// Like [`spawn_outpost`], for any handler type.
+pub async fn spawn_generic<H>(outpost: Outpost<H>) -> TestApp
+where
+    H: rmcp::ServerHandler + Send + Sync + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");

@@ -21,6 +21,11 @@
 //! Given an [`McpSessionStore`], Streamable HTTP sessions are persisted: rmcp stores and
 //! resumes them ([`PersistedSessions`]), requests naming one keep it from expiring, a DELETE
 //! ends a stored one too, and the session-owner layer records and reads owners there.
+//!
+//! With parked sessions ([`OutpostSessionManager`]) rmcp's service runs on Outpost's own
+//! session manager instead: sessions are records in the store (in memory without one), rmcp
+//! keeps no `session_store`, the DELETE answers end the record and the session-owner layer
+//! reads the owner from it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -28,11 +33,12 @@ use axum::{Extension, Router, middleware, routing::get};
 use http::{HeaderName, Method};
 use rmcp::ServerHandler;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, util::Either};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::{
     HandlerFactory,
+    auth::resource::session_owner::StoredOwners,
     auth::resource::{
         ProtectedResourceMetadata, ResourceServerLayer, canonical_resource, metadata,
         resource_metadata_url,
@@ -49,18 +55,28 @@ use crate::{
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
         session_store::{PersistedSessions, refresh_expiry},
-        streamable::{session_manager, streamable_service},
+        sessions::{OutpostSessionManager, SessionRecords},
+        streamable::{parked_service, session_manager, streamable_service},
     },
     ops::{
         health::{health, ready},
         readiness::Readiness,
     },
-    store::{McpSessionStore, StoreHealth},
+    store::{McpSessionStore, Store, StoreHealth},
 };
+
+/// Where Streamable HTTP sessions are kept, and by which session manager.
+#[derive(Clone, Default)]
+pub struct SessionSetup {
+    /// The store sessions are kept in, if any.
+    pub store: Option<Arc<dyn McpSessionStore>>,
+    /// Outpost's own session manager ([`OutpostSessionManager`]) instead of rmcp's.
+    pub parked: bool,
+}
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
 /// `authorization_routes` (an embedded authorization server's, outside the transport guard),
-/// Streamable HTTP sessions kept in `session_store` when one is given, and
+/// Streamable HTTP sessions kept as `sessions` says, and
 /// `request_state_keys` in every MCP request's extensions (for handlers:
 /// [`RequestStateKeys::from_context`]). `shutdown` ends open streams and in-memory sessions
 /// when cancelled (stored sessions stay, to be resumed). `/ready` and `/health` report
@@ -71,7 +87,7 @@ pub fn build_router<H>(
     factory: HandlerFactory<H>,
     config: &ServerConfig,
     authorization_routes: Option<Router>,
-    session_store: Option<Arc<dyn McpSessionStore>>,
+    sessions: SessionSetup,
     store_health: Option<Arc<dyn StoreHealth>>,
     request_state_keys: RequestStateKeys,
     shutdown: CancellationToken,
@@ -81,32 +97,58 @@ where
 {
     // The fast path answers the stateless calls it can; the rest reach the JSON-RPC body
     // check, the session DELETE answers and rmcp's service behind them.
-    let sessions = session_manager(config);
-    let persisted = session_store
-        .map(|store| Arc::new(PersistedSessions::new(store, config.session_idle_timeout)));
-    let endable = EndableSessions {
-        memory: sessions.clone(),
-        persisted: persisted.clone(),
-    };
-    let rmcp = ServiceBuilder::new()
-        // Only with a store: without one, session requests skip this middleware.
-        .option_layer(
-            persisted
-                .clone()
-                .map(|persisted| middleware::from_fn_with_state(persisted, refresh_expiry)),
-        )
-        .layer(middleware::from_fn_with_state(
-            config.max_request_body_bytes,
-            reject_malformed_jsonrpc,
-        ))
-        .layer(middleware::from_fn_with_state(endable, end_session))
-        .service(streamable_service(
+    let body_check =
+        middleware::from_fn_with_state(config.max_request_body_bytes, reject_malformed_jsonrpc);
+    let SessionSetup { store, parked } = sessions;
+    let (rmcp, stored_owners) = if parked {
+        let store = store.unwrap_or_else(|| Store::memory().mcp_sessions);
+        let manager = Arc::new(OutpostSessionManager::new(
             factory.clone(),
-            sessions,
-            persisted.clone(),
-            config,
+            store,
+            config.session_idle_timeout,
             shutdown.clone(),
         ));
+        let records: Arc<dyn SessionRecords> = manager.clone();
+        let rmcp = ServiceBuilder::new()
+            .layer(body_check)
+            .layer(middleware::from_fn_with_state(
+                EndableSessions::Parked(records.clone()),
+                end_session,
+            ))
+            .service(parked_service(
+                factory.clone(),
+                manager,
+                config,
+                shutdown.clone(),
+            ));
+        (Either::Left(rmcp), StoredOwners::Parked(records))
+    } else {
+        let sessions = session_manager(config);
+        let persisted =
+            store.map(|store| Arc::new(PersistedSessions::new(store, config.session_idle_timeout)));
+        let endable = EndableSessions::Rmcp {
+            memory: sessions.clone(),
+            persisted: persisted.clone(),
+        };
+        let rmcp = ServiceBuilder::new()
+            // Only with a store: without one, session requests skip this middleware.
+            .option_layer(
+                persisted
+                    .clone()
+                    .map(|persisted| middleware::from_fn_with_state(persisted, refresh_expiry)),
+            )
+            .layer(body_check)
+            .layer(middleware::from_fn_with_state(endable, end_session))
+            .service(streamable_service(
+                factory.clone(),
+                sessions,
+                persisted.clone(),
+                config,
+                shutdown.clone(),
+            ));
+        let stored = persisted.map_or(StoredOwners::Memory, StoredOwners::Persisted);
+        (Either::Right(rmcp), stored)
+    };
     let streamable = FastPath::new(factory.clone(), config).in_front_of(rmcp);
 
     let mut router = Router::new()
@@ -125,7 +167,7 @@ where
                 canonical_resource(&base_url),
                 resource_metadata_url(&base_url),
                 config.session_idle_timeout,
-                persisted,
+                stored_owners,
                 config.max_request_body_bytes,
             ))
         }

@@ -9,4 +9,5 @@ pub(crate) mod legacy_sse;
 pub mod request_state;
 pub(crate) mod session_delete;
 pub(crate) mod session_store;
+pub mod sessions;
 pub mod streamable;

@@ -8,7 +8,11 @@
 //! lives only in the store (persisted before a restart) exists too: rmcp's DELETE removes it
 //! from the store.
 //!
-//! With persisted sessions the same check runs for every request naming a session this
+//! With parked sessions (`mcp::sessions`) this layer ends the session itself
+//! ([`SessionRecords::end`]): rmcp's DELETE would reach the manager's `close_session`, which is
+//! also what rmcp calls when a handshake ends, so the two could not be told apart there.
+//!
+//! With persisted or parked sessions the same check runs for every request naming a session this
 //! instance does not hold in memory — one rmcp would restore from the store — so that a store
 //! that fails or does not answer gets `503` with `Retry-After` (`ops::degraded`) rather than
 //! rmcp's `500`, or a `404` that makes the client drop a session that may well exist.
@@ -28,29 +32,54 @@ use rmcp::transport::streamable_http_server::{
 use super::{
     classify::{Era, RequestClass},
     session_store::PersistedSessions,
+    sessions::SessionRecords,
 };
 use crate::{ops::degraded::store_unavailable, store::StoreError};
 
-/// The sessions a DELETE can end: rmcp's in memory and, when persisted, the stored ones.
-#[derive(Clone, Debug)]
-pub struct EndableSessions {
-    /// rmcp's session manager.
-    pub memory: Arc<LocalSessionManager>,
-    /// The persisted sessions, if the server has a store.
-    pub persisted: Option<Arc<PersistedSessions>>,
+/// The sessions a DELETE can end.
+#[derive(Clone)]
+pub(crate) enum EndableSessions {
+    /// rmcp's sessions in memory and, when persisted, the stored ones.
+    Rmcp {
+        /// rmcp's session manager.
+        memory: Arc<LocalSessionManager>,
+        /// The persisted sessions, if the server has a store.
+        persisted: Option<Arc<PersistedSessions>>,
+    },
+    /// Outpost's parked sessions, records in the store.
+    Parked(Arc<dyn SessionRecords>),
 }
 
 impl EndableSessions {
     /// Whether the session exists, in memory or in the store; an error when only the store
     /// could tell and it cannot.
     async fn contains(&self, id: &Arc<str>) -> Result<bool, StoreError> {
-        if self.memory.has_session(id).await.unwrap_or(false) {
-            return Ok(true);
+        match self {
+            EndableSessions::Rmcp { memory, persisted } => {
+                if memory.has_session(id).await.unwrap_or(false) {
+                    return Ok(true);
+                }
+                match persisted {
+                    Some(persisted) => persisted.is_live(id).await,
+                    None => Ok(false),
+                }
+            }
+            EndableSessions::Parked(records) => records
+                .contains(id)
+                .await
+                .map_err(|error| error.into_store_error()),
         }
-        match &self.persisted {
-            Some(persisted) => persisted.is_live(id).await,
-            None => Ok(false),
-        }
+    }
+
+    /// Whether requests naming a session need the store's answer before rmcp sees them.
+    fn checks_every_request(&self) -> bool {
+        !matches!(
+            self,
+            EndableSessions::Rmcp {
+                persisted: None,
+                ..
+            }
+        )
     }
 }
 
@@ -67,7 +96,7 @@ pub async fn end_session(
     let class = RequestClass::from_request(&request);
     let delete = request.method() == Method::DELETE;
     let id = match class.session() {
-        Some(id) if class.era() == Era::Session && (delete || sessions.persisted.is_some()) => {
+        Some(id) if class.era() == Era::Session && (delete || sessions.checks_every_request()) => {
             Arc::<str>::from(id)
         }
         _ => return next.run(request).await,
@@ -86,6 +115,19 @@ pub async fn end_session(
     }
     if !delete {
         return next.run(request).await;
+    }
+    if let EndableSessions::Parked(records) = &sessions
+        && class.is_known_version()
+    {
+        return match records.end(&id).await {
+            Ok(true) => StatusCode::NO_CONTENT.into_response(),
+            Ok(false) => (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response(),
+            Err(error) => {
+                let Ok(response) =
+                    store_unavailable(request, &error.into_store_error().to_string()).await;
+                response
+            }
+        };
     }
     let response = next.run(request).await;
     if response.status() == StatusCode::ACCEPTED {

@@ -20,11 +20,14 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::session_store::PersistedSessions;
+use super::{session_store::PersistedSessions, sessions::OutpostSessionManager};
 use crate::{HandlerFactory, config::ServerConfig};
 
 /// The `/mcp` service type Outpost mounts.
 pub type McpService<H> = StreamableHttpService<H, LocalSessionManager>;
+
+/// The `/mcp` service type with parked sessions.
+pub type ParkedMcpService<H> = StreamableHttpService<H, OutpostSessionManager<H>>;
 
 /// The Streamable HTTP sessions of one server, closed after `session_idle_timeout` without traffic.
 pub fn session_manager(config: &ServerConfig) -> Arc<LocalSessionManager> {
@@ -47,14 +50,37 @@ pub fn streamable_service<H>(
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    let mut rmcp_config = StreamableHttpServerConfig::default()
+    let mut rmcp_config = rmcp_config(config, shutdown);
+    rmcp_config.session_store = persisted.map(|store| store as Arc<dyn SessionStore>);
+    StreamableHttpService::new(move || Ok(factory()), sessions, rmcp_config)
+}
+
+/// Builds the `/mcp` service over Outpost's own session manager: no `session_store` (the
+/// manager keeps sessions as records and never replays `initialize`).
+pub fn parked_service<H>(
+    factory: HandlerFactory<H>,
+    sessions: Arc<OutpostSessionManager<H>>,
+    config: &ServerConfig,
+    shutdown: CancellationToken,
+) -> ParkedMcpService<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    StreamableHttpService::new(
+        move || Ok(factory()),
+        sessions,
+        rmcp_config(config, shutdown),
+    )
+}
+
+/// rmcp's settings from `config`.
+fn rmcp_config(config: &ServerConfig, shutdown: CancellationToken) -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts())
         .with_allowed_origins(config.allowed_origins())
         .enforce_origin_validation()
         .with_sse_keep_alive(Some(config.sse_keep_alive))
         .with_max_request_body_bytes(config.max_request_body_bytes)
         .with_json_response(true)
-        .with_cancellation_token(shutdown);
-    rmcp_config.session_store = persisted.map(|store| store as Arc<dyn SessionStore>);
-    StreamableHttpService::new(move || Ok(factory()), sessions, rmcp_config)
+        .with_cancellation_token(shutdown)
 }

@@ -35,7 +35,7 @@ pub mod identity;
 pub mod metadata;
 pub mod scope_check;
 mod service;
-mod session_owner;
+pub(crate) mod session_owner;
 
 use std::{
     fmt,

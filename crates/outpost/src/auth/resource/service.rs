@@ -28,11 +28,11 @@ use super::{
     bearer::{RevocationRefusal, TokenCheck, Verdict},
     identity::Identity,
     scope_check::{ScopeCheck, ScopeVerdict},
-    session_owner::{OwnerCheck, OwnerVerdict, not_found},
+    session_owner::{OwnerCheck, OwnerVerdict, StoredOwners, not_found},
 };
 use crate::{
     http::early_answer::{BoxedResponse, refuse, take_ready},
-    mcp::{classify::RequestClass, session_store::PersistedSessions},
+    mcp::classify::RequestClass,
     ops::degraded::store_unavailable,
     store::GrantId,
 };
@@ -54,20 +54,20 @@ struct Checks {
 impl ResourceServerLayer {
     /// Checks for `config`: tokens for `audience` (the canonical MCP URL), refusals naming
     /// `resource_metadata`, sessions idling out after `session_idle_timeout` (their owners
-    /// also kept in `persisted`, when given), bodies read up to `max_body` bytes.
-    pub fn new(
+    /// also kept in `stored`), bodies read up to `max_body` bytes.
+    pub(crate) fn new(
         config: &ResourceServerConfig,
         audience: String,
         resource_metadata: String,
         session_idle_timeout: std::time::Duration,
-        persisted: Option<Arc<PersistedSessions>>,
+        stored: StoredOwners,
         max_body: usize,
     ) -> Self {
         let scopes = ScopeCheck::new(config.required_scopes.clone(), &resource_metadata, max_body);
         Self {
             checks: Arc::new(Checks {
                 tokens: TokenCheck::new(config, audience, resource_metadata),
-                owners: OwnerCheck::new(session_idle_timeout, persisted),
+                owners: OwnerCheck::new(session_idle_timeout, stored),
                 scopes,
             }),
         }

@@ -18,6 +18,13 @@
 //! Hits stay in memory. Legacy `/sse` sessions live as long as their stream, so they are never
 //! persisted.
 //!
+//! With parked sessions (`mcp::sessions`) a Streamable HTTP session's owner is in its record,
+//! written by the session manager at `initialize` from the caller's [`Identity`]: the check
+//! asks the manager (its cache, else the store) on every request naming such a session, on
+//! every instance, and keeps no map of its own for them.
+//!
+//! [`Identity`]: super::Identity
+//!
 //! [`OwnerCheck::verdict`] decides synchronously where it can: stateless 2026-07-28 requests
 //! name no session and pass untouched; other requests without a session id have their answer
 //! watched for a new `Mcp-Session-Id` or `/sse` endpoint event ([`OwnerCheck::watch`]), on the
@@ -40,6 +47,7 @@ use crate::{
     mcp::{
         classify::{Era, RequestClass},
         session_store::PersistedSessions,
+        sessions::SessionRecords,
     },
     store::StoreError,
 };
@@ -126,18 +134,30 @@ pub(crate) enum OwnerVerdict {
     NotFound,
 }
 
-/// Sessions bound to subjects, in memory and, with a store, in [`PersistedSessions`].
+/// Where the owners of Streamable HTTP sessions are kept besides this instance's map.
+#[derive(Clone, Default)]
+pub(crate) enum StoredOwners {
+    /// Nowhere: rmcp's sessions in memory only.
+    #[default]
+    Memory,
+    /// rmcp's sessions, their owners also in [`PersistedSessions`].
+    Persisted(Arc<PersistedSessions>),
+    /// Parked sessions: the owner is in each session's record, and only there.
+    Parked(Arc<dyn SessionRecords>),
+}
+
+/// Sessions bound to subjects, in memory and, with a store, in the store.
 pub(crate) struct OwnerCheck {
     owners: Arc<SessionOwners>,
-    persisted: Option<Arc<PersistedSessions>>,
+    stored: StoredOwners,
 }
 
 impl OwnerCheck {
-    /// Sessions that idle out after `idle_timeout`, recorded in `persisted` too when given.
-    pub(crate) fn new(idle_timeout: Duration, persisted: Option<Arc<PersistedSessions>>) -> Self {
+    /// Sessions that idle out after `idle_timeout`, their owners kept in `stored` too.
+    pub(crate) fn new(idle_timeout: Duration, stored: StoredOwners) -> Self {
         Self {
             owners: Arc::new(SessionOwners::new(idle_timeout)),
-            persisted,
+            stored,
         }
     }
 
@@ -148,9 +168,15 @@ impl OwnerCheck {
         method: &Method,
         subject: &str,
     ) -> OwnerVerdict {
+        let parked = matches!(self.stored, StoredOwners::Parked(_)) && class.era() == Era::Session;
         if let Some(session) = class.session() {
+            if parked {
+                return OwnerVerdict::AskStore;
+            }
             if !self.owners.owned_by(session, subject) {
-                return if self.persisted.is_some() && class.era() == Era::Session {
+                return if !matches!(self.stored, StoredOwners::Memory)
+                    && class.era() == Era::Session
+                {
                     OwnerVerdict::AskStore
                 } else {
                     OwnerVerdict::NotFound
@@ -163,6 +189,8 @@ impl OwnerCheck {
             };
         }
         match class.era() {
+            // The session manager records the owner of a session it creates.
+            Era::Session if parked => OwnerVerdict::Pass,
             Era::Stateless => OwnerVerdict::Pass,
             Era::Session => OwnerVerdict::Watch,
             Era::HttpSse if *method == Method::GET => OwnerVerdict::Watch,
@@ -177,10 +205,18 @@ impl OwnerCheck {
         session: &str,
         subject: &str,
     ) -> Result<bool, StoreError> {
-        let Some(persisted) = &self.persisted else {
-            return Ok(false);
+        let owner = match &self.stored {
+            StoredOwners::Memory => return Ok(false),
+            StoredOwners::Persisted(persisted) => persisted.owner(session).await?,
+            StoredOwners::Parked(records) => {
+                let owner = records
+                    .owner(session)
+                    .await
+                    .map_err(|error| error.into_store_error())?;
+                return Ok(owner.flatten().as_deref() == Some(subject));
+            }
         };
-        if persisted.owner(session).await?.as_deref() != Some(subject) {
+        if owner.as_deref() != Some(subject) {
             return Ok(false);
         }
         self.owners.record(session, subject);
@@ -209,7 +245,7 @@ impl OwnerCheck {
         if let Some(id) = response.headers().get(&SESSION_HEADER) {
             let id = String::from_utf8_lossy(id.as_bytes());
             self.owners.record(&id, &subject);
-            if let Some(persisted) = &self.persisted {
+            if let StoredOwners::Persisted(persisted) = &self.stored {
                 persisted.record_owner(&id, &subject).await;
             }
         }

@@ -1,0 +1,556 @@
+//! Outpost's own session manager for the Streamable HTTP sessions of 2025-03-26 … 2025-11-25:
+//! an idle session is a record in the store, not tasks and channels in memory, and a request
+//! brings it to life on whichever instance receives it.
+//!
+//! [`OutpostSessionManager`] implements rmcp's public `SessionManager` trait, so rmcp's
+//! `StreamableHttpService` still owns the HTTP side (headers, validation, errors):
+//!
+//! - `initialize`: rmcp runs the handler's handshake on a [`handshake`] transport; the
+//!   manager writes the negotiated peer info and the owner (the caller's [`Identity`]) to the
+//!   store's [`McpSessionStore`] ([`record`]) and the handshake's serve loop ends — no task
+//!   stays behind;
+//! - every later request: the record is loaded (from a local cache trusted for
+//!   [`REVALIDATE_AFTER`], else from the store — on any instance) and the request is served by
+//!   a fresh handler through `serve_directly` with the session's peer info ([`request`]), its
+//!   progress, logs and server→client requests riding its own SSE stream; the handler's
+//!   `initialize` is never replayed;
+//! - the client's `notifications/cancelled` and answers to server→client requests reach the
+//!   running request they concern on this instance;
+//! - the standalone GET stream is a local channel while it is open;
+//! - idle expiry is the record's: each use pushes it at most once per slack (a quarter of the
+//!   idle timeout), expired records are never loaded and are purged as sessions are created;
+//! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
+//!
+//! Not yet here (the later parts of the sessions issue): `Last-Event-ID` resumption (an event
+//! store), delivery to a GET stream or a running request held by another instance (a bus),
+//! client notifications other than cancellation reaching the handler.
+//!
+//! [`Identity`]: crate::auth::resource::Identity
+
+mod handshake;
+mod record;
+mod request;
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use futures::Stream;
+use rmcp::{
+    ServerHandler,
+    model::{
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions,
+        ServerJsonRpcMessage, ServerResult,
+    },
+    service::serve_directly_with_ct,
+    transport::streamable_http_server::{SessionId, SessionManager, session::ServerSseMessage},
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+pub use handshake::HandshakeTransport;
+use handshake::{Handshake, handshake};
+use record::ParkedSession;
+use request::{InFlight, OUTBOUND_CAPACITY, RequestTransport};
+
+use crate::{
+    HandlerFactory,
+    auth::resource::Identity,
+    clock::unix_now,
+    ops::degraded::bounded,
+    store::{McpSessionStore, StoreError},
+};
+
+/// How long a session loaded from the store is served from this instance's cache before the
+/// store is asked again: the bound on how long a session deleted or expired elsewhere still
+/// answers here.
+pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
+/// The shortest slack between two expiry pushes, so a tiny idle timeout does not mean a
+/// write per request.
+const MIN_SLACK: Duration = Duration::from_secs(1);
+
+/// Why the session manager could not do what rmcp asked (rmcp answers `500`; the answers
+/// clients act on — `404`, `503` — are given before, by `mcp::session_delete`).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No live session has this id.
+    #[error("session not found: {0}")]
+    NotFound(SessionId),
+    /// The store failed or did not answer.
+    #[error("the session store failed: {0}")]
+    Store(#[from] StoreError),
+    /// A stored session's record could not be read or written.
+    #[error("a session record is not valid JSON: {0}")]
+    Record(#[from] serde_json::Error),
+    /// The handler's `initialize` handshake did not produce an answer.
+    #[error("the initialize handshake of session {0} did not complete")]
+    Handshake(SessionId),
+    /// Only a JSON-RPC request opens a response stream.
+    #[error("only a request opens a response stream")]
+    NotARequest,
+    /// Replaying events after `Last-Event-ID` needs an event store, which parked sessions do
+    /// not have yet; rmcp answers with an empty stream.
+    #[error("stream resumption is not available for parked sessions")]
+    ResumeUnavailable,
+}
+
+impl SessionError {
+    /// The store's error, for the `503` of a store that cannot answer; other failures as a
+    /// backend error.
+    pub(crate) fn into_store_error(self) -> StoreError {
+        match self {
+            SessionError::Store(error) => error,
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// What the HTTP edge asks of parked sessions, whatever the handler type: the session-owner
+/// check and the `DELETE` answers.
+#[async_trait::async_trait]
+pub(crate) trait SessionRecords: Send + Sync {
+    /// Whether `id` names a live session.
+    async fn contains(&self, id: &str) -> Result<bool, SessionError>;
+    /// The owner of `id`: `None` for no live session, `Some(None)` for one without owner.
+    async fn owner(&self, id: &str) -> Result<Option<Option<String>>, SessionError>;
+    /// Ends `id`; `false` when there was no such session.
+    async fn end(&self, id: &str) -> Result<bool, SessionError>;
+}
+
+#[async_trait::async_trait]
+impl<H> SessionRecords for OutpostSessionManager<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    async fn contains(&self, id: &str) -> Result<bool, SessionError> {
+        OutpostSessionManager::contains(self, id).await
+    }
+
+    async fn owner(&self, id: &str) -> Result<Option<Option<String>>, SessionError> {
+        OutpostSessionManager::owner(self, id).await
+    }
+
+    async fn end(&self, id: &str) -> Result<bool, SessionError> {
+        OutpostSessionManager::end(self, id).await
+    }
+}
+
+struct Cached {
+    session: Arc<ParkedSession>,
+    checked: Instant,
+    touched: Instant,
+}
+
+/// The open GET streams on this instance: session → (the stream's number, its channel). Only
+/// the map holds the sender, so removing the entry ends the stream.
+type StandaloneStreams = Arc<Mutex<HashMap<SessionId, (u64, mpsc::Sender<ServerJsonRpcMessage>)>>>;
+
+/// Sessions kept as store records and served by whichever instance a request reaches.
+pub struct OutpostSessionManager<H> {
+    factory: HandlerFactory<H>,
+    store: Arc<dyn McpSessionStore>,
+    idle_timeout: Duration,
+    slack: Duration,
+    handshakes: Mutex<HashMap<SessionId, Handshake>>,
+    cache: Mutex<HashMap<SessionId, Cached>>,
+    in_flight: Arc<InFlight>,
+    standalone: StandaloneStreams,
+    next_standalone: AtomicU64,
+    shutdown: CancellationToken,
+    housekeeping: Mutex<Option<Instant>>,
+}
+
+impl<H> std::fmt::Debug for OutpostSessionManager<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutpostSessionManager")
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H> OutpostSessionManager<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    /// Sessions recorded in `store` whose requests are served by handlers from `factory`;
+    /// a session expires `idle_timeout` (plus a quarter of it) after its last request, and
+    /// requests in flight end when `shutdown` is cancelled.
+    pub fn new(
+        factory: HandlerFactory<H>,
+        store: Arc<dyn McpSessionStore>,
+        idle_timeout: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            factory,
+            store,
+            idle_timeout,
+            slack: (idle_timeout / 4).max(MIN_SLACK),
+            handshakes: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(InFlight::default()),
+            standalone: Arc::new(Mutex::new(HashMap::new())),
+            next_standalone: AtomicU64::new(0),
+            shutdown,
+            housekeeping: Mutex::new(None),
+        }
+    }
+
+    /// Whether `id` names a live session (asking the store when the cache cannot tell); an
+    /// error when the store cannot tell either.
+    pub async fn contains(&self, id: &str) -> Result<bool, SessionError> {
+        Ok(self.load(&SessionId::from(id)).await?.is_some())
+    }
+
+    /// The owner of session `id`: `None` when there is no such live session, `Some(None)`
+    /// for a session created without authentication.
+    pub async fn owner(&self, id: &str) -> Result<Option<Option<String>>, SessionError> {
+        Ok(self
+            .load(&SessionId::from(id))
+            .await?
+            .map(|session| session.owner.clone()))
+    }
+
+    /// Ends session `id` everywhere (`DELETE`): its record goes; its GET stream here closes.
+    /// `false` when there was no such session.
+    pub async fn end(&self, id: &str) -> Result<bool, SessionError> {
+        let id = SessionId::from(id);
+        lock(&self.cache).remove(&id);
+        lock(&self.standalone).remove(&id);
+        match bounded(self.store.delete(&id)).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotFound(_)) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The live session `id`, from the cache when checked within [`REVALIDATE_AFTER`], else
+    /// from the store; pushes its expiry when a slack has passed since the last push.
+    async fn load(&self, id: &SessionId) -> Result<Option<Arc<ParkedSession>>, SessionError> {
+        let now = Instant::now();
+        let mut touched = None;
+        if let Some(cached) = lock(&self.cache).get_mut(id) {
+            if now.saturating_duration_since(cached.checked) < REVALIDATE_AFTER {
+                let session = cached.session.clone();
+                if now.saturating_duration_since(cached.touched) >= self.slack {
+                    cached.touched = now;
+                    self.push_expiry(id);
+                }
+                return Ok(Some(session));
+            }
+            touched = Some(cached.touched);
+        }
+        let record = bounded(self.store.get(id, unix_now())).await?;
+        let Some(session) = record
+            .map(ParkedSession::from_record)
+            .transpose()?
+            .flatten()
+        else {
+            lock(&self.cache).remove(id);
+            return Ok(None);
+        };
+        let session = Arc::new(session);
+        // A session first loaded here is being used: it gets a full idle period from now.
+        let touched = match touched {
+            Some(at) if now.saturating_duration_since(at) < self.slack => at,
+            _ => {
+                self.push_expiry(id);
+                now
+            }
+        };
+        self.housekeeping(now);
+        lock(&self.cache).insert(
+            id.clone(),
+            Cached {
+                session: session.clone(),
+                checked: now,
+                touched,
+            },
+        );
+        Ok(Some(session))
+    }
+
+    /// Writes a new session's record and caches it.
+    async fn park(&self, id: &SessionId, session: ParkedSession) -> Result<(), SessionError> {
+        let now = unix_now();
+        let expires_at = self.expires_at(now);
+        bounded(
+            self.store
+                .save_state(id, &session.state_json()?, now, expires_at),
+        )
+        .await?;
+        if let Some(owner) = &session.owner {
+            bounded(self.store.record_owner(id, owner, now, expires_at)).await?;
+        }
+        let at = Instant::now();
+        self.housekeeping(at);
+        lock(&self.cache).insert(
+            id.clone(),
+            Cached {
+                session: Arc::new(session),
+                checked: at,
+                touched: at,
+            },
+        );
+        Ok(())
+    }
+
+    /// The expiry of a session used at `now` (unix seconds).
+    fn expires_at(&self, now: i64) -> i64 {
+        let lifetime = (self.idle_timeout + self.slack).as_secs_f64().ceil() as i64;
+        now.saturating_add(lifetime)
+    }
+
+    fn push_expiry(&self, id: &SessionId) {
+        let (store, id) = (self.store.clone(), id.clone());
+        let expires_at = self.expires_at(unix_now());
+        tokio::spawn(async move {
+            match store.touch(&id, expires_at).await {
+                // Deleted or purged meanwhile: nothing left to keep alive.
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(error) => tracing::warn!(%error, "cannot extend an MCP session"),
+            }
+        });
+    }
+
+    /// At most once per slack: drops cache entries not used for an idle timeout and purges
+    /// expired records from the store, off the request's path.
+    fn housekeeping(&self, now: Instant) {
+        {
+            let mut last = lock(&self.housekeeping);
+            if last.is_some_and(|at| now.saturating_duration_since(at) < self.slack) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let idle = self.idle_timeout;
+        lock(&self.cache).retain(|_, cached| now.saturating_duration_since(cached.checked) < idle);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            match store.purge_expired(unix_now()).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "purged expired MCP sessions"),
+                Err(error) => tracing::warn!(%error, "cannot purge expired MCP sessions"),
+            }
+        });
+    }
+}
+
+impl<H> SessionManager for OutpostSessionManager<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    type Error = SessionError;
+    type Transport = HandshakeTransport;
+
+    async fn create_session(&self) -> Result<(SessionId, HandshakeTransport), SessionError> {
+        let id = SessionId::from(uuid::Uuid::new_v4().to_string());
+        let (handshake, transport) = handshake();
+        lock(&self.handshakes).insert(id.clone(), handshake);
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, SessionError> {
+        let handshake = lock(&self.handshakes)
+            .remove(id)
+            .ok_or_else(|| SessionError::Handshake(id.clone()))?;
+        let (client, owner) = match &message {
+            ClientJsonRpcMessage::Request(request) => match &request.request {
+                ClientRequest::InitializeRequest(initialize) => (
+                    initialize.params.clone(),
+                    Identity::from_extensions(request.request.extensions())
+                        .map(|identity| identity.subject),
+                ),
+                _ => return Err(SessionError::Handshake(id.clone())),
+            },
+            _ => return Err(SessionError::Handshake(id.clone())),
+        };
+        handshake
+            .initialize
+            .send(message)
+            .map_err(|_| SessionError::Handshake(id.clone()))?;
+        let answer = handshake
+            .answer
+            .await
+            .map_err(|_| SessionError::Handshake(id.clone()))?;
+        if let ServerJsonRpcMessage::Response(response) = &answer
+            && let ServerResult::InitializeResult(result) = &response.result
+        {
+            let mut peer = client;
+            peer.protocol_version = result.protocol_version.clone();
+            let session = ParkedSession {
+                peer: Arc::new(peer),
+                owner,
+            };
+            self.park(id, session).await?;
+        }
+        Ok(answer)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, SessionError> {
+        Ok(self.load(id).await?.is_some())
+    }
+
+    /// Called by rmcp when a session's handshake serve loop ends — right after the handshake,
+    /// by design — and by rmcp's own `DELETE`, which Outpost answers before it gets there
+    /// ([`OutpostSessionManager::end`]). Only an unfinished handshake is dropped here.
+    async fn close_session(&self, id: &SessionId) -> Result<(), SessionError> {
+        lock(&self.handshakes).remove(id);
+        Ok(())
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        let session = self
+            .load(id)
+            .await?
+            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let ClientJsonRpcMessage::Request(request) = &message else {
+            return Err(SessionError::NotARequest);
+        };
+        let request_id = request.id.clone();
+        let (transport, receiver) =
+            RequestTransport::new(id.clone(), request_id, message, self.in_flight.clone());
+        let cancel = self.shutdown.child_token();
+        let running = serve_directly_with_ct(
+            (self.factory)(),
+            transport,
+            Some((*session.peer).clone()),
+            cancel.clone(),
+        );
+        tokio::spawn(async move {
+            let _ = running.waiting().await;
+        });
+        Ok(ResponseStream {
+            receiver,
+            cancel_on_drop: Some(cancel.drop_guard()),
+        })
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), SessionError> {
+        if let ClientJsonRpcMessage::Notification(notification) = &message
+            && matches!(
+                notification.notification,
+                ClientNotification::InitializedNotification(_)
+            )
+        {
+            return Ok(());
+        }
+        if !self.in_flight.deliver(id, message) {
+            tracing::debug!(session = %id, "client message for no request running here");
+        }
+        Ok(())
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        if self.load(id).await?.is_none() {
+            return Err(SessionError::NotFound(id.clone()));
+        }
+        let (sender, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
+        let number = self.next_standalone.fetch_add(1, Ordering::Relaxed);
+        // A second GET replaces the first, whose stream then ends; so does a DELETE.
+        lock(&self.standalone).insert(id.clone(), (number, sender));
+        Ok(StandaloneStream {
+            receiver,
+            _registration: StandaloneRegistration {
+                streams: self.standalone.clone(),
+                id: id.clone(),
+                number,
+            },
+        })
+    }
+
+    async fn resume(
+        &self,
+        _id: &SessionId,
+        _last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        Err::<futures::stream::Empty<ServerSseMessage>, _>(SessionError::ResumeUnavailable)
+    }
+}
+
+/// A request's SSE stream; dropping it before the answer (the client went away) cancels the
+/// request, as rmcp does for stateless requests.
+struct ResponseStream {
+    receiver: mpsc::Receiver<ServerJsonRpcMessage>,
+    cancel_on_drop: Option<DropGuard>,
+}
+
+impl Stream for ResponseStream {
+    type Item = ServerSseMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.receiver.poll_recv(cx) {
+            Poll::Ready(Some(message)) => {
+                Poll::Ready(Some(ServerSseMessage::from_message(message)))
+            }
+            Poll::Ready(None) => {
+                if let Some(guard) = self.cancel_on_drop.take() {
+                    guard.disarm();
+                }
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Keeps a GET stream's channel registered while the stream is open.
+struct StandaloneRegistration {
+    streams: StandaloneStreams,
+    id: SessionId,
+    number: u64,
+}
+
+impl Drop for StandaloneRegistration {
+    fn drop(&mut self) {
+        let mut streams = lock(&self.streams);
+        if streams
+            .get(&self.id)
+            .is_some_and(|(number, _)| *number == self.number)
+        {
+            streams.remove(&self.id);
+        }
+    }
+}
+
+/// A session's GET stream on this instance.
+struct StandaloneStream {
+    receiver: mpsc::Receiver<ServerJsonRpcMessage>,
+    _registration: StandaloneRegistration,
+}
+
+impl Stream for StandaloneStream {
+    type Item = ServerSseMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.receiver
+            .poll_recv(cx)
+            .map(|message| message.map(ServerSseMessage::from_message))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,232 @@
+//! One request of a parked session, served like a stateless one on its own transport.
+//!
+//! Each request gets a fresh handler and a [`RequestTransport`] run by rmcp's
+//! `serve_directly` with the session's recorded peer info: the request goes in first, and
+//! everything the handler sends — progress, log messages, server→client requests, the
+//! answer — comes out on that request's own SSE stream. The transport ends with the answer.
+//!
+//! While the request runs, the client may send messages meant for it: a
+//! `notifications/cancelled` naming it, or the answer to a server→client request it made
+//! (sampling, elicitation, roots). [`InFlight`] routes those to the transport, where rmcp's
+//! serve loop handles them as it would on any transport. Every handler's peer numbers its own
+//! requests from zero, so the ids of server→client requests are rewritten to ones unique on
+//! this instance on the way out and back on the way in.
+
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicI64, Ordering},
+    },
+};
+
+use rmcp::{
+    RoleServer,
+    model::{ClientJsonRpcMessage, ClientNotification, RequestId, ServerJsonRpcMessage},
+    transport::{Transport, streamable_http_server::SessionId},
+};
+use tokio::sync::{Semaphore, mpsc};
+
+/// Room for messages the client sends to one running request (cancellation, answers).
+const INBOUND_CAPACITY: usize = 8;
+/// Room for messages a request's handler sends before the SSE stream takes them.
+pub(crate) const OUTBOUND_CAPACITY: usize = 16;
+
+type Route = mpsc::Sender<ClientJsonRpcMessage>;
+
+/// The requests running on this instance, for messages the client sends them.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    /// (session, client request id) → the request's transport.
+    requests: Mutex<HashMap<(SessionId, RequestId), Route>>,
+    /// (session, rewritten id) → the transport that sent the server→client request, and the
+    /// id its peer gave it.
+    server_requests: Mutex<HashMap<(SessionId, i64), (Route, RequestId)>>,
+    next_server_request: AtomicI64,
+}
+
+impl InFlight {
+    /// Hands `message` from `session`'s client to the running request it concerns; `false`
+    /// when it concerns none (a request that has ended, or another instance's).
+    pub(crate) fn deliver(&self, session: &SessionId, message: ClientJsonRpcMessage) -> bool {
+        match message {
+            ClientJsonRpcMessage::Notification(ref notification) => {
+                let ClientNotification::CancelledNotification(cancelled) =
+                    &notification.notification
+                else {
+                    return false;
+                };
+                let Some(request_id) = cancelled.params.request_id.clone() else {
+                    return false;
+                };
+                let route = lock(&self.requests)
+                    .get(&(session.clone(), request_id))
+                    .cloned();
+                route.is_some_and(|route| route.try_send(message).is_ok())
+            }
+            ClientJsonRpcMessage::Response(mut response) => {
+                let Some((route, original)) = self.take_server_request(session, &response.id)
+                else {
+                    return false;
+                };
+                response.id = original;
+                route
+                    .try_send(ClientJsonRpcMessage::Response(response))
+                    .is_ok()
+            }
+            ClientJsonRpcMessage::Error(mut error) => {
+                let Some((route, original)) = error
+                    .id
+                    .as_ref()
+                    .and_then(|id| self.take_server_request(session, id))
+                else {
+                    return false;
+                };
+                error.id = Some(original);
+                route.try_send(ClientJsonRpcMessage::Error(error)).is_ok()
+            }
+            ClientJsonRpcMessage::Request(_) => false,
+        }
+    }
+
+    fn take_server_request(
+        &self,
+        session: &SessionId,
+        id: &RequestId,
+    ) -> Option<(Route, RequestId)> {
+        let RequestId::Number(number) = id else {
+            return None;
+        };
+        lock(&self.server_requests).remove(&(session.clone(), *number))
+    }
+}
+
+/// The transport of one request: its message in, everything the handler sends out.
+pub(crate) struct RequestTransport {
+    first: Option<ClientJsonRpcMessage>,
+    inbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    route: Route,
+    outbound: mpsc::Sender<ServerJsonRpcMessage>,
+    answered: Arc<Semaphore>,
+    session: SessionId,
+    request_id: RequestId,
+    issued: Vec<i64>,
+    cancelled: bool,
+    in_flight: Arc<InFlight>,
+}
+
+impl RequestTransport {
+    /// A transport that gives `request` (a JSON-RPC request of `session`) to the serve loop
+    /// and hands the handler's messages to the returned receiver; registered in `in_flight`
+    /// until dropped.
+    pub(crate) fn new(
+        session: SessionId,
+        request_id: RequestId,
+        request: ClientJsonRpcMessage,
+        in_flight: Arc<InFlight>,
+    ) -> (Self, mpsc::Receiver<ServerJsonRpcMessage>) {
+        let (route, inbound) = mpsc::channel(INBOUND_CAPACITY);
+        let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
+        lock(&in_flight.requests).insert((session.clone(), request_id.clone()), route.clone());
+        let transport = Self {
+            first: Some(request),
+            inbound,
+            route,
+            outbound,
+            answered: Arc::new(Semaphore::new(0)),
+            session,
+            request_id,
+            issued: Vec::new(),
+            cancelled: false,
+            in_flight,
+        };
+        (transport, receiver)
+    }
+}
+
+impl Transport<RoleServer> for RequestTransport {
+    type Error = mpsc::error::SendError<ServerJsonRpcMessage>;
+
+    fn name() -> Cow<'static, str> {
+        "outpost-session-request".into()
+    }
+
+    fn send(
+        &mut self,
+        mut item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let ServerJsonRpcMessage::Request(request) = &mut item {
+            let unique = self
+                .in_flight
+                .next_server_request
+                .fetch_add(1, Ordering::Relaxed);
+            let original = std::mem::replace(&mut request.id, RequestId::Number(unique));
+            lock(&self.in_flight.server_requests).insert(
+                (self.session.clone(), unique),
+                (self.route.clone(), original),
+            );
+            self.issued.push(unique);
+        }
+        let answer = matches!(
+            item,
+            ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+        );
+        let outbound = self.outbound.clone();
+        let answered = self.answered.clone();
+        async move {
+            outbound.send(item).await?;
+            if answer {
+                answered.add_permits(1);
+            }
+            Ok(())
+        }
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        // A cancelled request is never answered (the serve loop drops its handler): end the
+        // transport, and with it the request's stream, once the loop has seen the
+        // cancellation.
+        if self.cancelled {
+            return None;
+        }
+        let message = tokio::select! {
+            biased;
+            _ = self.answered.acquire() => None,
+            message = self.inbound.recv() => message,
+        };
+        if let Some(ClientJsonRpcMessage::Notification(notification)) = &message
+            && matches!(
+                notification.notification,
+                ClientNotification::CancelledNotification(_)
+            )
+        {
+            self.cancelled = true;
+        }
+        message
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.first.take();
+        Ok(())
+    }
+}
+
+impl Drop for RequestTransport {
+    fn drop(&mut self) {
+        lock(&self.in_flight.requests).remove(&(self.session.clone(), self.request_id.clone()));
+        if !self.issued.is_empty() {
+            let mut server_requests = lock(&self.in_flight.server_requests);
+            for unique in &self.issued {
+                server_requests.remove(&(self.session.clone(), *unique));
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
