@@ -44,18 +44,24 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr in `format` until the returned guard is dropped (which flushes what is
+/// queued). Lines go through a non-blocking writer: a request formats its line and queues
+/// it; a thread of its own writes them, so a slow stderr (a pipe, a full disk behind it) never
+/// stalls a request. When the queue is full, lines are dropped rather than waited for.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     // rmcp logs every stateless request at INFO: keep its target at WARN unless asked.
     let filter = tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 /// Runs the command; a failure is printed as one line — what failed and why, causes joined by
@@ -64,7 +70,7 @@ fn init_logging(format: LogFormat) {
 /// sees the reason in one log line.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let _flush_on_exit = init_logging(cli.log_format);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

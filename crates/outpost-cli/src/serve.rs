@@ -246,8 +246,8 @@ async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
         }
     }
     tracing::warn!(
-        "--demo: anyone who can reach this server can log in as alice / password123 \
-         or bob / password456"
+        "--demo: anyone who can reach this server can log in as the demo users alice and bob, \
+         whose passwords are public (`outpost serve --help`)"
     );
     Ok(())
 }

@@ -12,7 +12,8 @@
 //!                   OAuth routes: outside the transport guard, with the security headers)
 //! ```
 //!
-//! Every MCP route passes, in this order: the security headers, the transport guard, the
+//! Every route passes the request log first ([`RequestLogLayer`]: `x-request-id`, one line
+//! per request). Every MCP route passes, in this order: the request log, the security headers, the transport guard, the
 //! request classification ([`ClassifyLayer`]) and, with [`AuthMode::Bearer`], CORS (so browser
 //! clients can call them; preflights are answered before any token check) and the resource
 //! server (bearer token, session owner, per-tool scope); the RFC 9728 protected resource
@@ -54,6 +55,7 @@ use crate::{
     ops::{
         health::{health, ready},
         readiness::Readiness,
+        request_log::RequestLogLayer,
     },
     store::{McpSessionStore, StoreHealth},
 };
@@ -137,6 +139,7 @@ where
     // it per request, so layers added route by route (`Router::layer`) would each add a box,
     // a clone and a boxed future to every request on the hot path.
     let mcp_layers = ServiceBuilder::new()
+        .layer(RequestLogLayer)
         .layer(SecurityHeadersLayer)
         .layer(TransportGuard::new(
             config.allowed_hosts(),
@@ -150,10 +153,19 @@ where
         )
         .option_layer(resource_server)
         .layer(Extension(request_state_keys));
+    // `route_layer`: `layer` would also wrap this router's fallback, which the merge below
+    // makes every unknown path's, answering them 401 instead of 404.
     let http_sse =
-        crate::mcp::legacy_sse::routes(factory, config, shutdown).layer(mcp_layers.clone());
+        crate::mcp::legacy_sse::routes(factory, config, shutdown).route_layer(mcp_layers.clone());
+    // An explicit 404, so that the layers below wrap it: the merges after them keep a
+    // router's own fallback over a default one.
     router
-        .layer(SecurityHeadersLayer)
+        .fallback(|| async { http::StatusCode::NOT_FOUND })
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestLogLayer)
+                .layer(SecurityHeadersLayer),
+        )
         .route_service("/mcp", mcp_layers.service(streamable))
         .merge(http_sse)
 }

@@ -1,7 +1,10 @@
 //! Operations: liveness and readiness (`/health`, `/ready`), degraded mode on the MCP routes
-//! when the store does not answer, and the background maintenance every served router gets.
+//! when the store does not answer, the background maintenance every served router gets, and
+//! the request log (`x-request-id`, one line per request).
 
 pub(crate) mod degraded;
 pub mod health;
 pub(crate) mod maintenance;
 pub mod readiness;
+pub(crate) mod request_facts;
+pub(crate) mod request_log;
