@@ -5,6 +5,7 @@
 //!                   (stateless fast path, else rmcp)     │
 //! /sse, /message    legacy HTTP+SSE (2024-11-05)          ┘ (Host / Origin)
 //! /health, /ready   liveness, readiness (ops::health)
+//! /                 the landing page (ops::landing_page; ServerConfig::landing_page)
 //! /.well-known/oauth-authorization-server, /.well-known/openid-configuration,
 //! /jwks.json, /register, /token, /revoke, /introspect,
 //! /authorize, /login, /consent
@@ -54,6 +55,7 @@ use crate::{
     },
     ops::{
         health::{health, ready},
+        landing_page::{self, LandingPage},
         readiness::Readiness,
         request_log::RequestLogLayer,
     },
@@ -113,8 +115,12 @@ where
 
     let mut router = Router::new()
         .route("/health", get(health))
-        .route("/ready", get(ready))
-        .with_state(Arc::new(Readiness::new(store_health)));
+        .route("/ready", get(ready));
+    if config.landing_page {
+        let page = LandingPage::new(&factory().get_info().server_info, config);
+        router = router.route("/", landing_page::route(Arc::new(page)));
+    }
+    let mut router = router.with_state(Arc::new(Readiness::new(store_health)));
     let resource_server = match &config.auth {
         AuthMode::Disabled => None,
         AuthMode::Bearer(resource) => {

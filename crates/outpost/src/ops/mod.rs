@@ -1,9 +1,10 @@
-//! Operations: liveness and readiness (`/health`, `/ready`), degraded mode on the MCP routes
+//! Operations: liveness and readiness (`/health`, `/ready`), the landing page (`/`), degraded mode on the MCP routes
 //! when the store does not answer, the background maintenance every served router gets, and
 //! the request log (`x-request-id`, one line per request).
 
 pub(crate) mod degraded;
 pub mod health;
+pub(crate) mod landing_page;
 pub(crate) mod maintenance;
 pub mod readiness;
 pub(crate) mod request_facts;
