@@ -56,6 +56,7 @@ use crate::{
     ops::{
         health::{health, ready},
         landing_page::{self, LandingPage},
+        metrics::RequestMetrics,
         readiness::Readiness,
         request_log::RequestLogLayer,
     },
@@ -144,8 +145,9 @@ where
     // Every MCP route passes one stack, composed once: axum boxes a route's service and clones
     // it per request, so layers added route by route (`Router::layer`) would each add a box,
     // a clone and a boxed future to every request on the hot path.
+    let request_log = RequestLogLayer::new(Arc::new(RequestMetrics::default()));
     let mcp_layers = ServiceBuilder::new()
-        .layer(RequestLogLayer)
+        .layer(request_log.clone())
         .layer(SecurityHeadersLayer)
         .layer(TransportGuard::new(
             config.allowed_hosts(),
@@ -169,7 +171,7 @@ where
         .fallback(|| async { http::StatusCode::NOT_FOUND })
         .layer(
             ServiceBuilder::new()
-                .layer(RequestLogLayer)
+                .layer(request_log)
                 .layer(SecurityHeadersLayer),
         )
         .route_service("/mcp", mcp_layers.service(streamable))

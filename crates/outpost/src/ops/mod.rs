@@ -6,6 +6,9 @@ pub(crate) mod degraded;
 pub mod health;
 pub(crate) mod landing_page;
 pub(crate) mod maintenance;
+pub mod metrics;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod readiness;
 pub(crate) mod request_facts;
 pub(crate) mod request_log;

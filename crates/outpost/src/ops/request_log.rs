@@ -1,4 +1,4 @@
-//! One log line per request, and the `x-request-id` on every response.
+//! One log line per request, its metrics, and the `x-request-id` on every response.
 //!
 //! [`RequestLogLayer`] wraps every route. It gives the request its [`RequestId`] (the
 //! client's, or a new one) — in the request's headers, so handlers see it in rmcp's `Parts`,
@@ -24,27 +24,45 @@ use std::{
 };
 
 use axum::{
+    body::{Body, Bytes, HttpBody},
     extract::{MatchedPath, Request},
     response::Response,
 };
-use http::Method;
+use http::{Method, header};
+use http_body::{Frame, SizeHint};
 use tower::{Layer, Service};
 
-use super::request_facts::RequestFacts;
+use super::{
+    metrics::{OpenStream, RequestMetrics},
+    request_facts::RequestFacts,
+};
 use crate::http::request_id::{REQUEST_ID, RequestId};
 
 /// The longest unmatched path written to a log line.
 const MAX_LOGGED_PATH: usize = 100;
 
-/// Adds `x-request-id` to every request and response and logs one line per request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestLogLayer;
+/// Adds `x-request-id` to every request and response, logs one line per request and counts
+/// it in [`RequestMetrics`].
+#[derive(Debug, Clone)]
+pub struct RequestLogLayer {
+    metrics: Arc<RequestMetrics>,
+}
+
+impl RequestLogLayer {
+    /// Counts requests in `metrics`.
+    pub(crate) fn new(metrics: Arc<RequestMetrics>) -> Self {
+        Self { metrics }
+    }
+}
 
 impl<S> Layer<S> for RequestLogLayer {
     type Service = RequestLog<S>;
 
     fn layer(&self, inner: S) -> RequestLog<S> {
-        RequestLog { inner }
+        RequestLog {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -52,6 +70,7 @@ impl<S> Layer<S> for RequestLogLayer {
 #[derive(Debug, Clone)]
 pub struct RequestLog<S> {
     inner: S,
+    metrics: Arc<RequestMetrics>,
 }
 
 impl<S> Service<Request> for RequestLog<S>
@@ -84,6 +103,7 @@ where
             method: request.method().clone(),
             route,
             facts,
+            metrics: self.metrics.clone(),
         };
         Logged {
             inner: self.inner.call(request),
@@ -99,6 +119,7 @@ struct Seen {
     method: Method,
     route: Route,
     facts: Arc<RequestFacts>,
+    metrics: Arc<RequestMetrics>,
 }
 
 /// The route a request took.
@@ -112,6 +133,13 @@ impl Route {
         match self {
             Route::Matched(matched) => matched.as_str(),
             Route::Unmatched(path) => path,
+        }
+    }
+
+    fn matched(&self) -> Option<&str> {
+        match self {
+            Route::Matched(matched) => Some(matched.as_str()),
+            Route::Unmatched(_) => None,
         }
     }
 }
@@ -148,14 +176,25 @@ where
                 .headers_mut()
                 .insert(REQUEST_ID.clone(), seen.id.header_value().clone());
             log(&seen, &response);
+            if is_event_stream(&response) {
+                let open = OpenStream::opened();
+                response = response.map(|body| Body::new(CountedStream { body, _open: open }));
+            }
         }
         Poll::Ready(Ok(response))
     }
 }
 
-/// The one line of a request.
+/// The one line of a request, and its counts.
 fn log(seen: &Seen, response: &Response) {
     let latency = seen.started.elapsed();
+    seen.metrics.record(
+        seen.route.matched(),
+        seen.facts.method(),
+        seen.facts.tool(),
+        response.status(),
+        latency,
+    );
     let identity = seen.facts.identity();
     tracing::info!(
         target: "outpost::request",
@@ -170,6 +209,39 @@ fn log(seen: &Seen, response: &Response) {
         latency_ms = latency.as_micros() as f64 / 1000.0,
         "request",
     );
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// An SSE answer, counted in the open-streams gauge until it ends or is dropped.
+struct CountedStream {
+    body: Body,
+    _open: OpenStream,
+}
+
+impl HttpBody for CountedStream {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 #[cfg(test)]
