@@ -57,6 +57,7 @@ pub mod cimd;
 mod client_auth;
 mod clients;
 mod consent;
+mod counters;
 mod csrf;
 mod errors;
 mod form;

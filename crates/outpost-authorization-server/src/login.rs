@@ -30,7 +30,7 @@ use super::{
     AuthorizationServer,
     browser::BrowserBinding,
     consent::{consent_page, issue_code},
-    csrf,
+    counters, csrf,
     form::FormParams,
     pages::{self, LoginPage},
     throttle::{ClientIp, ThrottleError, lockout},
@@ -89,6 +89,7 @@ pub async fn login(
             // A failure: its attempts keep counting.
             drop(attempts);
             tracing::info!(source = %ip.key(), "failed login");
+            counters::login_failed();
             let page = LoginPage {
                 client_name: &pending.client_name,
                 request_id,

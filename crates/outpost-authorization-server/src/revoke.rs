@@ -23,6 +23,7 @@ use axum::{
 use super::{
     AuthorizationServer,
     client_auth::authenticate_throttled,
+    counters,
     errors::{OAuthError, no_store},
     form::FormParams,
     inspection::inspect,
@@ -46,6 +47,7 @@ pub async fn revoke(
     {
         server.store.grants.revoke_grant(grant_id, now).await?;
         tracing::info!(%grant_id, "grant revoked");
+        counters::token_revoked();
     }
     let mut response = StatusCode::OK.into_response();
     no_store(response.headers_mut());

@@ -79,7 +79,8 @@ use axum::{
 };
 
 use super::{
-    AuthorizationServer, client_auth::claimed_client_id, errors::OAuthError, form::FormParams,
+    AuthorizationServer, client_auth::claimed_client_id, counters, errors::OAuthError,
+    form::FormParams,
 };
 use outpost_store::{Admission, Budget, Reservation, StoreError, ThrottleStore, token_hash};
 
@@ -209,7 +210,10 @@ impl Attempts {
                 self.reservations.push(reservation.clone());
                 Ok(reservation)
             }
-            Admission::Refused { retry_after } => Err(ThrottleError::Refused { retry_after }),
+            Admission::Refused { retry_after } => {
+                counters::attempt_throttled();
+                Err(ThrottleError::Refused { retry_after })
+            }
         }
     }
 }

@@ -29,6 +29,7 @@ use axum::{
 use super::{
     AuthorizationServer,
     client_auth::{AuthenticatedClient, authenticate},
+    counters,
     errors::{OAuthError, no_store_json},
     form::FormParams,
     issuance::{
@@ -79,9 +80,13 @@ async fn exchange(
         )));
     }
     if grant_type == "authorization_code" {
-        authorization_code(server, &client, form).await
+        let issued = authorization_code(server, &client, form).await?;
+        counters::token_issued();
+        Ok(issued)
     } else {
-        refresh_token(server, &client, form).await
+        let refreshed = refresh_token(server, &client, form).await?;
+        counters::token_refreshed();
+        Ok(refreshed)
     }
 }
 

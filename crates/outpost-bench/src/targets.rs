@@ -194,6 +194,23 @@ fn parked(reference: ReferenceServer, store: outpost::store::Store) -> Router {
         .router()
 }
 
+/// Logs and metrics on, as `outpost serve` runs them: Prometheus' recorder installed, and every
+/// INFO line formatted as JSON and queued to a non-blocking writer — whose thread shares the
+/// server's core — that throws it away (a terminal would measure the terminal). Every target
+/// pays it; only Outpost's emit request lines and metrics.
+fn observed() -> tracing_appender::non_blocking::WorkerGuard {
+    if let Err(error) = outpost::prometheus::PrometheusMetrics::install() {
+        eprintln!("metrics: {error}");
+    }
+    let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,rmcp=warn"))
+        .with_writer(writer)
+        .json()
+        .init();
+    guard
+}
+
 /// Serves `target` (on `redis`, for a target that [uses Redis](Target::uses_redis)) on a
 /// loopback port, prints `LISTENING <addr>` (then ` <token>` for a target that needs one) on
 /// stdout, and runs until stdin closes (the orchestrator holds the other end, so the server
@@ -203,6 +220,7 @@ pub async fn serve(target: Target, redis: Option<RedisStore>) -> anyhow::Result<
         .await
         .context("cannot bind a loopback port")?;
     let addr = listener.local_addr()?;
+    let _flush_on_exit = observed();
     let (router, token) = target.router(redis.as_ref()).await?;
     let mut stdout = std::io::stdout().lock();
     match token {

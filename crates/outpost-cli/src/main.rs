@@ -51,17 +51,26 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat, default_filter: &str) {
+/// Logs to stderr in `format` (filtered by `OUTPOST_LOG`, else by `default_filter`) until the returned guard is dropped (which flushes what is
+/// queued). Lines go through a non-blocking writer: a request formats its line and queues
+/// it; a thread of its own writes them, so a slow stderr (a pipe, a full disk behind it) never
+/// stalls a request. When the queue is full, lines are dropped rather than waited for.
+fn init_logging(
+    format: LogFormat,
+    default_filter: &str,
+) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 /// Runs the command; a failure is printed as one line — what failed and why, causes joined by
@@ -76,7 +85,7 @@ fn main() -> ExitCode {
         // rmcp logs every stateless request at INFO: keep its target at WARN unless asked.
         _ => "info,rmcp=warn",
     };
-    init_logging(cli.log_format, default_filter);
+    let _flush_on_exit = init_logging(cli.log_format, default_filter);
     match run(cli.command) {
         Ok(status) => status,
         Err(error) => {

@@ -20,6 +20,7 @@ use outpost::{
             forwarded::{ProxyRange, TrustedProxies},
         },
     },
+    prometheus::PrometheusMetrics,
     store::{GrantStore, ScopeSet, Store, StoreError, UserId, UserRecord, Username},
 };
 use url::Url;
@@ -122,6 +123,10 @@ pub struct ServeArgs {
         env = "OUTPOST_MAX_CONNECTIONS_PER_SOURCE"
     )]
     max_connections_per_source: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the
+    /// public one; keep it on a private address). Off by default; metrics are recorded anyway.
+    #[arg(long, value_name = "ADDR", env = "OUTPOST_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
 }
 
 /// Flags of the resource-server-only mode: tokens from an identity provider of your own.
@@ -217,7 +222,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
+    if let Some(metrics_bind) = args.metrics_bind
+        && metrics_bind.port() == args.bind.port()
+        && (metrics_bind.ip() == args.bind.ip()
+            || metrics_bind.ip().is_unspecified()
+            || args.bind.ip().is_unspecified())
+    {
+        bail!(
+            "refusing --metrics-bind {metrics_bind}: it is the public address {}; give the \
+             metrics a listener of their own (another port, e.g. 127.0.0.1:9100)",
+            args.bind
+        );
+    }
     open_files::raise_for(args.max_connections);
+    // Before anything records: metric handles are resolved on first use.
+    let metrics = PrometheusMetrics::install()?;
     let mut config = ServerConfig {
         bind: args.bind,
         public_url: args.public_url,
@@ -324,6 +343,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_session_store(store.mcp_sessions.clone())
             .with_request_state_keys(request_state_keys(&store).await?);
     }
+    let shutdown = server.shutdown_token();
+    tokio::spawn(metrics.clone().upkeep(shutdown.clone().cancelled_owned()));
+    if let Some(metrics_bind) = args.metrics_bind {
+        let listener = outpost::http::listener::bind(metrics_bind).await?;
+        tracing::info!(addr = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
+        tokio::spawn(async move {
+            if let Err(error) = metrics.serve(listener, shutdown.cancelled_owned()).await {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        });
+    }
     server
         .with_config(config)
         .serve_on(listener, outpost::shutdown_signal())
@@ -401,8 +431,9 @@ async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
         }
     }
     tracing::warn!(
-        "--demo: anyone who can reach this server can log in as alice / password123 \
-         (who may be granted mcp:admin) or bob / password456"
+        "--demo: anyone who can reach this server can log in as the demo users alice (who may
+         be granted mcp:admin) and bob, \
+         whose passwords are public (`outpost serve --help`)"
     );
     Ok(())
 }

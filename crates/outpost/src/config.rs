@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// Timeouts and caps on client connections (slow headers, trickling bodies, idle
     /// keep-alives, connection floods).
     pub connection_limits: ConnectionLimits,
+    /// Serve the landing page at `GET /` (default): the server's name, version and MCP URL,
+    /// how to connect, its revisions, authentication and status. Set it to `false` when the
+    /// application embedding [`crate::Outpost::router`] serves its own `/`.
+    pub landing_page: bool,
     /// Reverse proxies (load balancers) whose `Forwarded` / `X-Forwarded-For` headers name the
     /// client, for the embedded authorization server's per-source throttles; none by default
     /// (the headers are ignored). Added to the authorization server's own.
@@ -64,6 +68,7 @@ impl Default for ServerConfig {
             sse_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
             connection_limits: ConnectionLimits::default(),
+            landing_page: true,
             #[cfg(feature = "authorization-server")]
             trusted_proxies: Default::default(),
         }

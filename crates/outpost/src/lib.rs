@@ -54,6 +54,10 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
+/// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
+pub use ops::metrics;
+#[cfg(feature = "prometheus")]
+pub use ops::prometheus;
 
 /// Why a server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ pub mod connection;
 pub(crate) mod early_answer;
 pub(crate) mod in_flight;
 pub mod listener;
+pub(crate) mod request_id;
 pub(crate) mod router;
 pub(crate) mod security_headers;
 pub(crate) mod transport_guard;

@@ -5,6 +5,7 @@
 //!                   (stateless fast path, else rmcp)     │
 //! /sse, /message    legacy HTTP+SSE (2024-11-05)          ┘ (Host / Origin)
 //! /health, /ready   liveness, readiness (ops::health)
+//! /                 the landing page (ops::landing_page; ServerConfig::landing_page)
 //! /.well-known/oauth-authorization-server, /.well-known/openid-configuration,
 //! /jwks.json, /register, /token, /revoke, /introspect,
 //! /authorize, /login, /consent
@@ -12,7 +13,8 @@
 //!                   OAuth routes: outside the transport guard, with the security headers)
 //! ```
 //!
-//! Every MCP route passes, in this order: the security headers, the transport guard, the
+//! Every route passes the request log first ([`RequestLogLayer`]: `x-request-id`, one line
+//! per request). Every MCP route passes, in this order: the request log, the security headers, the transport guard, the
 //! request classification ([`ClassifyLayer`]) and, with [`AuthMode::Bearer`], CORS (so browser
 //! clients can call them; preflights are answered before any token check) and the resource
 //! server (bearer token, session owner, per-tool scope); the RFC 9728 protected resource
@@ -60,7 +62,10 @@ use crate::{
     },
     ops::{
         health::{health, ready},
+        landing_page::{self, LandingPage},
+        metrics::RequestMetrics,
         readiness::Readiness,
+        request_log::RequestLogLayer,
     },
     store::{McpSessionStore, Store, StoreHealth},
 };
@@ -153,8 +158,12 @@ where
 
     let mut router = Router::new()
         .route("/health", get(health))
-        .route("/ready", get(ready))
-        .with_state(Arc::new(Readiness::new(store_health)));
+        .route("/ready", get(ready));
+    if config.landing_page {
+        let page = LandingPage::new(&factory().get_info().server_info, config);
+        router = router.route("/", landing_page::route(Arc::new(page)));
+    }
+    let mut router = router.with_state(Arc::new(Readiness::new(store_health)));
     let resource_server = match &config.auth {
         AuthMode::Disabled => None,
         AuthMode::Bearer(resource) => {
@@ -178,7 +187,9 @@ where
     // Every MCP route passes one stack, composed once: axum boxes a route's service and clones
     // it per request, so layers added route by route (`Router::layer`) would each add a box,
     // a clone and a boxed future to every request on the hot path.
+    let request_log = RequestLogLayer::new(Arc::new(RequestMetrics::default()));
     let mcp_layers = ServiceBuilder::new()
+        .layer(request_log.clone())
         .layer(SecurityHeadersLayer)
         .layer(TransportGuard::new(
             config.allowed_hosts(),
@@ -192,10 +203,19 @@ where
         )
         .option_layer(resource_server)
         .layer(Extension(request_state_keys));
+    // `route_layer`: `layer` would also wrap this router's fallback, which the merge below
+    // makes every unknown path's, answering them 401 instead of 404.
     let http_sse =
-        crate::mcp::legacy_sse::routes(factory, config, shutdown).layer(mcp_layers.clone());
+        crate::mcp::legacy_sse::routes(factory, config, shutdown).route_layer(mcp_layers.clone());
+    // An explicit 404, so that the layers below wrap it: the merges after them keep a
+    // router's own fallback over a default one.
     router
-        .layer(SecurityHeadersLayer)
+        .fallback(|| async { http::StatusCode::NOT_FOUND })
+        .layer(
+            ServiceBuilder::new()
+                .layer(request_log)
+                .layer(SecurityHeadersLayer),
+        )
         .route_service("/mcp", mcp_layers.service(streamable))
         .merge(http_sse)
 }

@@ -23,6 +23,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::model::ProtocolVersion;
 use tower::{Layer, Service};
 
+use crate::ops::request_facts::RequestFacts;
+
 use super::legacy_sse::{MESSAGE_PATH, SSE_PATH, session_id as message_session_id};
 
 // rmcp's header names (`transport::common::http_header`, SEP-2243), pre-parsed: a `&str` name
@@ -141,6 +143,16 @@ impl RequestClass {
         self.tool.as_ref().and_then(|value| value.to_str().ok())
     }
 
+    /// The raw `Mcp-Method` header [`RequestClass::method`] reads.
+    pub(crate) fn method_header(&self) -> Option<&HeaderValue> {
+        self.method.as_ref()
+    }
+
+    /// The raw `Mcp-Name` header [`RequestClass::tool`] reads.
+    pub(crate) fn tool_header(&self) -> Option<&HeaderValue> {
+        self.tool.as_ref()
+    }
+
     /// The session it names: `Mcp-Session-Id` on `/mcp`, the `sessionId` query parameter on
     /// `/message`.
     pub fn session(&self) -> Option<&str> {
@@ -200,6 +212,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let class = RequestClass::of_request(&request);
+        RequestFacts::record_call(request.extensions(), &class);
         request.extensions_mut().insert(class);
         self.inner.call(request)
     }

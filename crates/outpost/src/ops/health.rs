@@ -49,11 +49,7 @@ pub struct Ready {
 /// `GET /health`: always `200`, from the last readiness result.
 pub async fn health(State(readiness): State<Arc<Readiness>>) -> Response {
     let dependencies = readiness.last_known();
-    let status = if any_down(&dependencies) {
-        "degraded"
-    } else {
-        "ok"
-    };
+    let status = status_of(&dependencies);
     no_store(
         StatusCode::OK,
         Health {
@@ -62,6 +58,19 @@ pub async fn health(State(readiness): State<Arc<Readiness>>) -> Response {
             dependencies,
         },
     )
+}
+
+/// What `GET /health` would say now: `"ok"`, or `"degraded"` while a dependency is down.
+pub(crate) fn health_status(readiness: &Arc<Readiness>) -> &'static str {
+    status_of(&readiness.last_known())
+}
+
+fn status_of(dependencies: &Dependencies) -> &'static str {
+    if any_down(dependencies) {
+        "degraded"
+    } else {
+        "ok"
+    }
 }
 
 /// `GET /ready`: `200` when every dependency answers now, `503` naming those that do not.

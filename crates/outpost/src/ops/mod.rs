@@ -1,7 +1,14 @@
-//! Operations: liveness and readiness (`/health`, `/ready`), degraded mode on the MCP routes
-//! when the store does not answer, and the background maintenance every served router gets.
+//! Operations: liveness and readiness (`/health`, `/ready`), the landing page (`/`), degraded mode on the MCP routes
+//! when the store does not answer, the background maintenance every served router gets, and
+//! the request log (`x-request-id`, one line per request).
 
 pub(crate) mod degraded;
 pub mod health;
+pub(crate) mod landing_page;
 pub(crate) mod maintenance;
+pub mod metrics;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod readiness;
+pub(crate) mod request_facts;
+pub(crate) mod request_log;

@@ -33,7 +33,7 @@ use super::{
 use crate::{
     http::early_answer::{BoxedResponse, refuse, take_ready},
     mcp::classify::RequestClass,
-    ops::degraded::store_unavailable,
+    ops::{degraded::store_unavailable, request_facts::RequestFacts},
     store::GrantId,
 };
 
@@ -126,6 +126,8 @@ where
                 )));
             }
         };
+        // Logged with the answer, refusals from here on included.
+        RequestFacts::record_identity(request.extensions(), &identity);
         let class = RequestClass::from_request(&request);
         let method = request.method();
         let owner = self

@@ -1,0 +1,258 @@
+//! One log line per request, its metrics, and the `x-request-id` on every response.
+//!
+//! [`RequestLogLayer`] wraps every route. It gives the request its [`RequestId`] (the
+//! client's, or a new one) — in the request's headers, so handlers see it in rmcp's `Parts`,
+//! and on the response — and a [`RequestFacts`] slot the layers below fill. When the answer's
+//! head is ready it logs one line at INFO, target `outpost::request`: request id, HTTP method,
+//! route, MCP method and tool, subject and client id, status and latency in milliseconds (to
+//! the answer's head: an SSE stream's line comes when the stream starts).
+//!
+//! What is logged is chosen, never copied wholesale: no header, query string or body is
+//! written, so no token, code, secret or password can reach the line. The route is the
+//! path pattern that matched, or for an unmatched request its path, cut to 100 bytes.
+//!
+//! A plain tower layer, composed once into the MCP stack: one small allocation (the facts
+//! slot) and one id per request, nothing boxed. The event is formatted by whatever subscriber
+//! the application installed; `outpost serve` writes through a non-blocking writer.
+
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
+
+use axum::{
+    body::{Body, Bytes, HttpBody},
+    extract::{MatchedPath, Request},
+    response::Response,
+};
+use http::{Method, header};
+use http_body::{Frame, SizeHint};
+use tower::{Layer, Service};
+
+use super::{
+    metrics::{OpenStream, RequestMetrics},
+    request_facts::RequestFacts,
+};
+use crate::http::request_id::{REQUEST_ID, RequestId};
+
+/// The longest unmatched path written to a log line.
+const MAX_LOGGED_PATH: usize = 100;
+
+/// Adds `x-request-id` to every request and response, logs one line per request and counts
+/// it in [`RequestMetrics`].
+#[derive(Debug, Clone)]
+pub struct RequestLogLayer {
+    metrics: Arc<RequestMetrics>,
+}
+
+impl RequestLogLayer {
+    /// Counts requests in `metrics`.
+    pub(crate) fn new(metrics: Arc<RequestMetrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> Layer<S> for RequestLogLayer {
+    type Service = RequestLog<S>;
+
+    fn layer(&self, inner: S) -> RequestLog<S> {
+        RequestLog {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// A service behind a [`RequestLogLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestLog<S> {
+    inner: S,
+    metrics: Arc<RequestMetrics>,
+}
+
+impl<S> Service<Request> for RequestLog<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Logged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let id = RequestId::of(request.headers());
+        request
+            .headers_mut()
+            .insert(REQUEST_ID.clone(), id.header_value().clone());
+        let facts = Arc::new(RequestFacts::default());
+        request.extensions_mut().insert(facts.clone());
+        let route = match request.extensions().get::<MatchedPath>() {
+            Some(matched) => Route::Matched(matched.clone()),
+            None => Route::Unmatched(bounded(request.uri().path()).to_owned()),
+        };
+        let seen = Seen {
+            started,
+            id,
+            method: request.method().clone(),
+            route,
+            facts,
+            metrics: self.metrics.clone(),
+        };
+        Logged {
+            inner: self.inner.call(request),
+            seen: Some(seen),
+        }
+    }
+}
+
+/// What a request's line needs from before its answer.
+struct Seen {
+    started: Instant,
+    id: RequestId,
+    method: Method,
+    route: Route,
+    facts: Arc<RequestFacts>,
+    metrics: Arc<RequestMetrics>,
+}
+
+/// The route a request took.
+enum Route {
+    Matched(MatchedPath),
+    Unmatched(String),
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Route::Matched(matched) => matched.as_str(),
+            Route::Unmatched(path) => path,
+        }
+    }
+
+    fn matched(&self) -> Option<&str> {
+        match self {
+            Route::Matched(matched) => Some(matched.as_str()),
+            Route::Unmatched(_) => None,
+        }
+    }
+}
+
+/// `path` cut to at most [`MAX_LOGGED_PATH`] bytes, on a character boundary.
+fn bounded(path: &str) -> &str {
+    let mut end = path.len().min(MAX_LOGGED_PATH);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RequestLog`]: stamps the id and logs the line.
+    pub struct Logged<F> {
+        #[pin]
+        inner: F,
+        seen: Option<Seen>,
+    }
+}
+
+impl<F> Future for Logged<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.inner.poll(cx));
+        if let Some(seen) = this.seen.take() {
+            response
+                .headers_mut()
+                .insert(REQUEST_ID.clone(), seen.id.header_value().clone());
+            log(&seen, &response);
+            if is_event_stream(&response) {
+                let open = OpenStream::opened();
+                response = response.map(|body| Body::new(CountedStream { body, _open: open }));
+            }
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The one line of a request, and its counts.
+fn log(seen: &Seen, response: &Response) {
+    let latency = seen.started.elapsed();
+    seen.metrics.record(
+        seen.route.matched(),
+        seen.facts.method(),
+        seen.facts.tool(),
+        response.status(),
+        latency,
+    );
+    let identity = seen.facts.identity();
+    tracing::info!(
+        target: "outpost::request",
+        request_id = seen.id.as_str(),
+        method = seen.method.as_str(),
+        route = seen.route.as_str(),
+        mcp_method = seen.facts.method(),
+        tool = seen.facts.tool(),
+        subject = identity.map(|identity| identity.subject.as_str()),
+        client_id = identity.and_then(|identity| identity.client_id.as_deref()),
+        status = response.status().as_u16(),
+        latency_ms = latency.as_micros() as f64 / 1000.0,
+        "request",
+    );
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// An SSE answer, counted in the open-streams gauge until it ends or is dropped.
+struct CountedStream {
+    body: Body,
+    _open: OpenStream,
+}
+
+impl HttpBody for CountedStream {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_are_cut_on_a_character_boundary() {
+        let path = format!("/{}", "é".repeat(80));
+        let cut = bounded(&path);
+        assert!(cut.len() <= MAX_LOGGED_PATH && path.starts_with(cut));
+        assert_eq!(bounded("/mcp"), "/mcp");
+    }
+}
