@@ -344,7 +344,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_request_state_keys(request_state_keys(&store).await?);
     }
     let shutdown = server.shutdown_token();
-    tokio::spawn(metrics.clone().upkeep(shutdown.clone().cancelled_owned()));
     if let Some(metrics_bind) = args.metrics_bind {
         let listener = outpost::http::listener::bind(metrics_bind).await?;
         tracing::info!(addr = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
