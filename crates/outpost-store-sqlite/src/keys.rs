@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Row, params};
 
 use super::{
-    Failure, SqliteStore, expect_changed, forget_overwritten, query_all,
+    Failure, SqliteStore, expect_changed, query_all, reseal_key_row,
     secret_columns::{from_columns, to_columns},
     write_error,
 };
@@ -118,16 +118,16 @@ impl SigningKeyStore for SqliteStore {
         sealed: SealedSecret,
     ) -> Result<bool, StoreError> {
         let kid = kid.to_owned();
-        let from = from.map(|id| id.as_str().to_owned());
+        let from = from.cloned();
         self.call(move |c| {
-            // `IS` compares NULL (in the clear) as a value.
-            let changed = c.execute(
-                "UPDATE signing_keys SET private_key = ?2, sealed_with = ?3 \
-                 WHERE kid = ?1 AND sealed_with IS ?4",
-                params![kid, sealed.ciphertext(), sealed.key_id().as_str(), from],
-            )?;
-            forget_overwritten(c);
-            Ok(changed == 1)
+            Ok(reseal_key_row(
+                c,
+                "signing_keys",
+                "private_key",
+                &kid,
+                from.as_ref(),
+                &sealed,
+            )?)
         })
         .await
     }

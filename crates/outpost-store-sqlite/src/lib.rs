@@ -41,7 +41,7 @@ use std::{
 
 use rusqlite::{Connection, Params, Row, TransactionBehavior};
 
-use outpost_store::{ModelError, Store, StoreError};
+use outpost_store::{KeyEncryptionKeyId, ModelError, SealedSecret, Store, StoreError};
 
 /// The schema, one migration per entry; the database's `user_version` is how many are applied.
 const MIGRATIONS: &[&str] = &[
@@ -239,14 +239,37 @@ fn migrate(connection: &mut Connection) -> Result<(), Failure> {
     }
 }
 
-/// Writes the WAL back into the database and empties it, so that a page holding a secret
-/// just overwritten (a key sealed at rest) does not linger in the `-wal` file. Best effort:
-/// a reader of another process may hold the WAL, then its frames are reused later.
-fn forget_overwritten(connection: &Connection) {
+/// Replaces the secret of the key `kid` in `table` (its `secret_column`) with `sealed`, if the
+/// row is still sealed with `from` (`None`: in the clear), then writes the WAL back into the
+/// database and empties it, so that a page holding the secret just overwritten does not linger
+/// in the `-wal` file (best effort: a reader of another process may hold the WAL, then its
+/// frames are reused later). Whether the row was replaced.
+fn reseal_key_row(
+    connection: &Connection,
+    table: &str,
+    secret_column: &str,
+    kid: &str,
+    from: Option<&KeyEncryptionKeyId>,
+    sealed: &SealedSecret,
+) -> rusqlite::Result<bool> {
+    // `IS` compares NULL (in the clear) as a value.
+    let changed = connection.execute(
+        &format!(
+            "UPDATE {table} SET {secret_column} = ?2, sealed_with = ?3 \
+             WHERE kid = ?1 AND sealed_with IS ?4"
+        ),
+        rusqlite::params![
+            kid,
+            sealed.ciphertext(),
+            sealed.key_id().as_str(),
+            from.map(KeyEncryptionKeyId::as_str)
+        ],
+    )?;
     let checkpoint = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     if let Err(error) = checkpoint {
         tracing::debug!(%error, "WAL checkpoint after sealing a key");
     }
+    Ok(changed == 1)
 }
 
 /// Maps a failed write: a unique key taken is a conflict, a missing referenced row is not

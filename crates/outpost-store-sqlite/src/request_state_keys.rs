@@ -3,10 +3,10 @@
 //! the insert cannot be split by another connection or process.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, ToSql, params};
+use rusqlite::{Connection, Row, ToSql};
 
 use super::{
-    Failure, SqliteStore, forget_overwritten, query_all,
+    Failure, SqliteStore, query_all, reseal_key_row,
     secret_columns::{from_columns, to_columns},
     write_error,
 };
@@ -115,16 +115,16 @@ impl RequestStateKeyStore for SqliteStore {
         sealed: SealedSecret,
     ) -> Result<bool, StoreError> {
         let kid = kid.to_owned();
-        let from = from.map(|id| id.as_str().to_owned());
+        let from = from.cloned();
         self.call(move |c| {
-            // `IS` compares NULL (in the clear) as a value.
-            let changed = c.execute(
-                "UPDATE request_state_keys SET secret = ?2, sealed_with = ?3 \
-                 WHERE kid = ?1 AND sealed_with IS ?4",
-                params![kid, sealed.ciphertext(), sealed.key_id().as_str(), from],
-            )?;
-            forget_overwritten(c);
-            Ok(changed == 1)
+            Ok(reseal_key_row(
+                c,
+                "request_state_keys",
+                "secret",
+                &kid,
+                from.as_ref(),
+                &sealed,
+            )?)
         })
         .await
     }
