@@ -20,11 +20,12 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use axum::body::{Body, Bytes, HttpBody};
-use http::{Method, Request, Response, header};
-use http_body::{Frame, SizeHint};
+use axum::body::Body;
+use http::{Method, Request, Response};
 use tokio::sync::Notify;
 use tower::Service;
+
+use super::held_body::{hold, is_event_stream};
 
 /// The count of requests in flight, shared by a serve loop and its [`InFlight`] service.
 #[derive(Debug, Default)]
@@ -121,47 +122,8 @@ where
         let result = ready!(this.inner.poll(cx));
         let guard = this.guard.take();
         Poll::Ready(result.map(|response| match guard {
-            Some(guard) if is_event_stream(&response) => response.map(|body| {
-                Body::new(GuardedBody {
-                    body,
-                    _guard: guard,
-                })
-            }),
+            Some(guard) if is_event_stream(&response) => hold(response, guard),
             _ => response,
         }))
-    }
-}
-
-fn is_event_stream(response: &Response<Body>) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"))
-}
-
-/// An SSE answer that counts as in flight until it ends or is dropped.
-struct GuardedBody {
-    body: Body,
-    _guard: Guard,
-}
-
-impl HttpBody for GuardedBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }

@@ -3,6 +3,7 @@
 pub(crate) mod browser_cors;
 pub mod connection;
 pub(crate) mod early_answer;
+pub(crate) mod held_body;
 pub(crate) mod in_flight;
 pub mod listener;
 pub(crate) mod request_id;

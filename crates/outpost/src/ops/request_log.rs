@@ -24,19 +24,20 @@ use std::{
 };
 
 use axum::{
-    body::{Body, Bytes, HttpBody},
     extract::{MatchedPath, Request},
     response::Response,
 };
-use http::{Method, header};
-use http_body::{Frame, SizeHint};
+use http::Method;
 use tower::{Layer, Service};
 
 use super::{
     metrics::{OpenStream, RequestMetrics},
     request_facts::RequestFacts,
 };
-use crate::http::request_id::{REQUEST_ID, RequestId};
+use crate::http::{
+    held_body::{hold, is_event_stream},
+    request_id::{REQUEST_ID, RequestId},
+};
 
 /// The longest unmatched path written to a log line.
 const MAX_LOGGED_PATH: usize = 100;
@@ -178,7 +179,7 @@ where
             log(&seen, &response);
             if is_event_stream(&response) {
                 let open = OpenStream::opened();
-                response = response.map(|body| Body::new(CountedStream { body, _open: open }));
+                response = hold(response, open);
             }
         }
         Poll::Ready(Ok(response))
@@ -209,39 +210,6 @@ fn log(seen: &Seen, response: &Response) {
         latency_ms = latency.as_micros() as f64 / 1000.0,
         "request",
     );
-}
-
-fn is_event_stream(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
-}
-
-/// An SSE answer, counted in the open-streams gauge until it ends or is dropped.
-struct CountedStream {
-    body: Body,
-    _open: OpenStream,
-}
-
-impl HttpBody for CountedStream {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 #[cfg(test)]
