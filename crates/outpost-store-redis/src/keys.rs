@@ -93,20 +93,32 @@ impl SigningKeyStore for RedisStore {
         from: Option<&KeyEncryptionKeyId>,
         sealed: SealedSecret,
     ) -> Result<bool, StoreError> {
-        let Some(text) = self.read_field("signing_keys", kid).await? else {
-            return Ok(false);
-        };
-        let key: records::SigningKey = decode("signing key", &text)?;
-        if !key.is_sealed_with(from) {
-            return Ok(false);
-        }
-        let next = encode(&key.resealed(&sealed));
-        self.replace_if_unchanged("signing_keys", kid, text, next)
+        self.reseal_record::<records::SigningKey>("signing_keys", kid, from, &sealed)
             .await
     }
 }
 
 impl RedisStore {
+    /// Replaces the secret of the key `kid` in the hash `hash` by `sealed`, if it is still
+    /// sealed with `from` (`None`: in the clear) and unchanged since read; whether it was.
+    async fn reseal_record<R: records::Resealable>(
+        &self,
+        hash: &str,
+        kid: &str,
+        from: Option<&KeyEncryptionKeyId>,
+        sealed: &SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let Some(text) = self.read_field(hash, kid).await? else {
+            return Ok(false);
+        };
+        let key: R = decode(R::WHAT, &text)?;
+        if !key.is_sealed_with(from) {
+            return Ok(false);
+        }
+        let next = encode(&key.resealed(sealed));
+        self.replace_if_unchanged(hash, kid, text, next).await
+    }
+
     /// The value of `field` in the hash `hash` (after the prefix).
     async fn read_field(&self, hash: &str, field: &str) -> Result<Option<String>, StoreError> {
         self.query(
@@ -211,15 +223,7 @@ impl RequestStateKeyStore for RedisStore {
         from: Option<&KeyEncryptionKeyId>,
         sealed: SealedSecret,
     ) -> Result<bool, StoreError> {
-        let Some(text) = self.read_field("request_state_keys", kid).await? else {
-            return Ok(false);
-        };
-        let key: records::RequestStateKey = decode("request-state key", &text)?;
-        if !key.is_sealed_with(from) {
-            return Ok(false);
-        }
-        let next = encode(&key.resealed(&sealed));
-        self.replace_if_unchanged("request_state_keys", kid, text, next)
+        self.reseal_record::<records::RequestStateKey>("request_state_keys", kid, from, &sealed)
             .await
     }
 }

@@ -331,14 +331,16 @@ impl SigningKey {
             retired_at,
         })
     }
+}
 
-    /// Whether the private key is as `from` says: in the clear (`None`) or sealed with it.
-    pub(crate) fn is_sealed_with(&self, from: Option<&KeyEncryptionKeyId>) -> bool {
-        self.sealed.as_ref().map(|s| s.key_id.as_str()) == from.map(KeyEncryptionKeyId::as_str)
+impl Resealable for SigningKey {
+    const WHAT: &'static str = "signing key";
+
+    fn sealed_with(&self) -> Option<&str> {
+        self.sealed.as_ref().map(|s| s.key_id.as_str())
     }
 
-    /// The same key, its private key replaced by `sealed`.
-    pub(crate) fn resealed(mut self, sealed: &SealedSecret) -> Self {
+    fn resealed(mut self, sealed: &SealedSecret) -> Self {
         self.private_key_pem = None;
         self.sealed = Some(sealed.into());
         self
@@ -514,18 +516,35 @@ impl From<&RequestStateKeyRecord> for RequestStateKey {
     }
 }
 
-impl RequestStateKey {
-    /// Whether the secret is as `from` says: in the clear (`None`) or sealed with it.
-    pub(crate) fn is_sealed_with(&self, from: Option<&KeyEncryptionKeyId>) -> bool {
-        self.sealed.as_ref().map(|s| s.key_id.as_str()) == from.map(KeyEncryptionKeyId::as_str)
+impl Resealable for RequestStateKey {
+    const WHAT: &'static str = "request-state key";
+
+    fn sealed_with(&self) -> Option<&str> {
+        self.sealed.as_ref().map(|s| s.key_id.as_str())
     }
 
-    /// The same key, its secret replaced by `sealed`.
-    pub(crate) fn resealed(mut self, sealed: &SealedSecret) -> Self {
+    fn resealed(mut self, sealed: &SealedSecret) -> Self {
         self.secret = None;
         self.sealed = Some(sealed.into());
         self
     }
+}
+
+/// A stored key whose secret can be sealed at rest: what a reseal reads and writes back.
+pub(crate) trait Resealable: Serialize + DeserializeOwned {
+    /// The kind of key, for errors.
+    const WHAT: &'static str;
+
+    /// The id of the key-encryption key that sealed the secret; `None` in the clear.
+    fn sealed_with(&self) -> Option<&str>;
+
+    /// Whether the secret is as `from` says: in the clear (`None`) or sealed with it.
+    fn is_sealed_with(&self, from: Option<&KeyEncryptionKeyId>) -> bool {
+        self.sealed_with() == from.map(KeyEncryptionKeyId::as_str)
+    }
+
+    /// The same key, its secret replaced by `sealed`.
+    fn resealed(self, sealed: &SealedSecret) -> Self;
 }
 
 impl TryFrom<RequestStateKey> for RequestStateKeyRecord {
