@@ -431,9 +431,8 @@ async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
         }
     }
     tracing::warn!(
-        "--demo: anyone who can reach this server can log in as the demo users alice (who may
-         be granted mcp:admin) and bob, \
-         whose passwords are public (`outpost serve --help`)"
+        "--demo: anyone who can reach this server can log in as the demo users alice (who may \
+         be granted mcp:admin) and bob, whose passwords are public (`outpost serve --help`)"
     );
     Ok(())
 }
