@@ -26,7 +26,7 @@ use super::{
         McpSessionRecord, PasswordHash, RefreshTokenRecord, ScopeSet, SigningKeyRecord, TokenHash,
         UserId, UserRecord, Username,
     },
-    sealed::{KeyEncryptionKeyId, SealedSecret, SecretAtRest},
+    sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
         AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
         McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, StoreHealth,
@@ -457,13 +457,7 @@ impl SigningKeyStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
         let key = state.keys.iter_mut().find(|k| k.kid == kid);
-        match key {
-            Some(key) if key.private_key.sealed_with() == from => {
-                key.private_key = SecretAtRest::Sealed(sealed);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(key.is_some_and(|key| key.private_key.reseal(from, sealed)))
     }
 }
 

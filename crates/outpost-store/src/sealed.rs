@@ -95,6 +95,17 @@ impl<T> SecretAtRest<T> {
             Self::Sealed(sealed) => Some(sealed.key_id()),
         }
     }
+
+    /// Replaces the secret by `sealed` if it is as `from` says (in the clear for `None`,
+    /// else sealed with that key): a conditional reseal's check and write in one step;
+    /// whether it was replaced.
+    pub fn reseal(&mut self, from: Option<&KeyEncryptionKeyId>, sealed: SealedSecret) -> bool {
+        if self.sealed_with() != from {
+            return false;
+        }
+        *self = Self::Sealed(sealed);
+        true
+    }
 }
 
 /// A signing key's private key, PKCS#8 PEM. Secret: `Debug` redacts it, and it is wiped from

@@ -7,7 +7,7 @@ use super::MemoryStore;
 use crate::{
     StoreError,
     request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore},
-    sealed::{KeyEncryptionKeyId, SealedSecret, SecretAtRest},
+    sealed::{KeyEncryptionKeyId, SealedSecret},
 };
 
 impl MemoryStore {
@@ -79,12 +79,6 @@ impl RequestStateKeyStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
         let key = state.request_state_keys.iter_mut().find(|k| k.kid == kid);
-        match key {
-            Some(key) if key.secret.sealed_with() == from => {
-                key.secret = SecretAtRest::Sealed(sealed);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(key.is_some_and(|key| key.secret.reseal(from, sealed)))
     }
 }
