@@ -207,6 +207,9 @@ fn observed() -> tracing_appender::non_blocking::WorkerGuard {
         .with_env_filter(tracing_subscriber::EnvFilter::new("info,rmcp=warn"))
         .with_writer(writer)
         .json()
+        .event_format(outpost::json_lines::JsonRequestLines::new(
+            tracing_subscriber::fmt::format().json(),
+        ))
         .init();
     guard
 }

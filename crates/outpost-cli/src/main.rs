@@ -69,7 +69,14 @@ fn init_logging(
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // The per-request lines (the bulk of a busy server's log) by Outpost's own JSON
+        // writer, everything else by tracing-subscriber's: the same objects, a fifth of the cost.
+        LogFormat::Json => builder
+            .json()
+            .event_format(outpost::json_lines::JsonRequestLines::new(
+                tracing_subscriber::fmt::format().json(),
+            ))
+            .init(),
     }
     guard
 }

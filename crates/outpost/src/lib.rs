@@ -54,6 +54,8 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
+#[cfg(feature = "json-lines")]
+pub use ops::json_lines;
 /// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
 pub use ops::metrics;
 #[cfg(feature = "prometheus")]

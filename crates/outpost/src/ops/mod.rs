@@ -1,9 +1,12 @@
 //! Operations: liveness and readiness (`/health`, `/ready`), the landing page (`/`), degraded mode on the MCP routes
 //! when the store does not answer, the background maintenance every served router gets, and
-//! the request log (`x-request-id`, one line per request).
+//! the request log (`x-request-id`, one line per request) and, with the feature `json-lines`, a
+//! cheap JSON formatter for its lines.
 
 pub(crate) mod degraded;
 pub mod health;
+#[cfg(feature = "json-lines")]
+pub mod json_lines;
 pub(crate) mod landing_page;
 pub(crate) mod maintenance;
 pub mod metrics;
