@@ -124,9 +124,7 @@ impl RoleArgs {
     /// The resource the auth role issues tokens for: `--resource` as given, the canonical form
     /// of a URL with no path (no trailing slash) — the exact string the MCP role expects.
     pub fn resource(&self) -> Option<String> {
-        self.resource
-            .as_ref()
-            .map(|resource| canonical_resource_text(resource))
+        self.resource.as_ref().map(canonical_resource_text)
     }
 }
 
