@@ -1,6 +1,7 @@
 //! `outpost serve --role auth|mcp` as processes: nonsense combinations are refused naming the
-//! setting; the auth role serves the authorization server and no MCP; and an MCP role that
-//! introspects makes one introspection call for concurrent requests bearing the same new
+//! setting; the auth role serves the authorization server and no MCP; the MCP role on the
+//! auth role's store refuses a token naming no grant, and one whose grant was revoked there
+//! within seconds; and an MCP role that introspects makes one introspection call for concurrent requests bearing the same new
 //! token (the endpoint is served by the test on loopback and counts its calls).
 
 mod common;
@@ -14,10 +15,10 @@ use std::{
         atomic::{AtomicUsize, Ordering},
     },
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use common::{OUTPOST, TempDir, free_port, start, start_on};
+use common::{OUTPOST, TempDir, free_port, revoke_grant, role_token, start, start_on};
 use serde_json::{Value, json};
 
 /// `outpost serve ARGS` run to its end (it must refuse to start): exit code, stderr.
@@ -122,6 +123,48 @@ fn the_auth_role_serves_the_authorization_server_and_no_mcp() {
     assert_eq!(metadata["issuer"], base.as_str());
     assert_eq!(get(&format!("{base}/jwks.json")).status(), 200);
     assert_eq!(get(&format!("{base}/ready")).status(), 200);
+}
+
+#[test]
+fn the_mcp_role_on_the_auth_roles_store_checks_each_tokens_grant() {
+    let dir = TempDir::new("roles-shared-store");
+    let store = dir.store();
+    let mcp_port = free_port();
+    let resource = format!("http://127.0.0.1:{mcp_port}/mcp");
+    let auth = start(&["--role", "auth", "--store", &store, "--resource", &resource]);
+    let mcp = start_on(
+        &format!("127.0.0.1:{mcp_port}"),
+        &["--role", "mcp", "--issuer", &auth.base, "--store", &store],
+    );
+    let metadata: Value = get(&format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        mcp.base
+    ))
+    .json()
+    .expect("metadata JSON");
+    assert_eq!(metadata["authorization_servers"], json!([auth.base]));
+
+    let (grantless, _) = role_token(&store, &auth.base, &resource, false);
+    let refused = post_mcp(&mcp.base, Some(&grantless));
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("names no grant"), "{challenge}");
+
+    let (token, grant) = role_token(&store, &auth.base, &resource, true);
+    assert_eq!(post_mcp(&mcp.base, Some(&token)).status(), 200);
+    revoke_grant(&store, grant);
+    let revoked = Instant::now();
+    while post_mcp(&mcp.base, Some(&token)).status() == 200 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(12),
+            "the revoked grant's token still works at the MCP role"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(post_mcp(&mcp.base, Some(&token)).status(), 401);
 }
 
 /// An RFC 7662 endpoint on loopback that counts its calls and answers each, `active`, after
