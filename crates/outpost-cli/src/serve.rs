@@ -4,7 +4,10 @@
 //! identity provider, the store keeping only sessions and keys) → the reference server.
 //! Several instances may share one store and start at the same moment: the store is migrated
 //! once, the demo users, the first signing key and the first request-state key are created
-//! once.
+//! once. `--role auth|mcp` splits the authorization server and the MCP endpoint into two
+//! processes ([`roles`]).
+
+mod roles;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -74,6 +77,8 @@ pub struct ServeArgs {
     no_auth: bool,
     #[command(flatten)]
     issuer: IssuerArgs,
+    #[command(flatten)]
+    role: roles::RoleArgs,
     /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
     /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
     /// Last-Event-ID resumption.
@@ -215,6 +220,7 @@ impl IssuerArgs {
 
 /// Runs the reference server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    args.role.check(&args)?;
     if args.demo && !args.bind.ip().is_loopback() && !args.demo_on_public_bind {
         bail!(
             "refusing --demo on non-loopback address {}: the demo users' passwords are public. \
@@ -273,8 +279,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.parked_sessions {
         server = server.with_parked_sessions();
     }
-    if let Some(external) = args.issuer.config(&config.base_url()) {
+    if args.role.role() == roles::Role::Auth {
         let store = args.store.open_with_keys().await?;
+        ensure_users(args.demo, &args.store, &store).await?;
+        let authorization_server = authorization_server(&store, &config.base_url()).await?;
+        server = roles::auth(&args.role, &args.clients, authorization_server, server).await?;
+    } else if let Some(external) = args.issuer.config(&config.base_url()) {
+        let store = args.store.open_with_keys().await?;
+        let external = roles::with_grant_revocation(&args.role, &args.store, external, &store);
         let tokens = ExternalTokens::connect(external)
             .await
             .context("cannot use the external issuer (--issuer)")?;
@@ -286,6 +298,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             issuer = %tokens.issuer(),
             audience = %tokens.audience(),
             tokens = if tokens.introspects() { "introspected" } else { "JWT, verified with the issuer's keys" },
+            grants_checked_in_store = tokens.checks_grants(),
             store = %args.store.display_url(),
             "resource server only: tokens from an external issuer"
         );
@@ -305,17 +318,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_request_state_keys(request_state_keys(&store).await?);
     } else if !args.no_auth {
         let store = args.store.open_with_keys().await?;
-        if args.demo {
-            ensure_demo_users(&store).await?;
-        } else if store.users.list().await?.is_empty() {
-            let store_url = args.store.display_url();
-            tracing::warn!(
-                store = %store_url,
-                "the store has no user, so nobody can log in: create one with \
-                 `outpost users add NAME --store {store_url}` (or start with --demo for the \
-                 demo users)",
-            );
-        }
+        ensure_users(args.demo, &args.store, &store).await?;
         let authorization_server = args
             .clients
             .apply(authorization_server(&store, &config.base_url()).await?)
@@ -359,6 +362,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .serve_on(listener, outpost::shutdown_signal())
         .await
         .context("outpost serve")
+}
+
+/// With `--demo`, the demo users; without, a warning when the store has no user to log in.
+async fn ensure_users(demo: bool, store_arg: &StoreArg, store: &Store) -> anyhow::Result<()> {
+    if demo {
+        ensure_demo_users(store).await?;
+    } else if store.users.list().await?.is_empty() {
+        let store_url = store_arg.display_url();
+        tracing::warn!(
+            store = %store_url,
+            "the store has no user, so nobody can log in: create one with \
+             `outpost users add NAME --store {store_url}` (or start with --demo for the \
+             demo users)",
+        );
+    }
+    Ok(())
 }
 
 /// The keys that seal requestState, from `store`, so that an MRTR retry may reach any

@@ -158,6 +158,12 @@ impl ServerConfig {
         if matches!(self.auth, AuthMode::Disabled) && !self.bind.ip().is_loopback() {
             return Err(ConfigError::NoAuthOnPublicBind(self.bind));
         }
+        self.validate_listener()
+    }
+
+    /// The checks that do not depend on serving MCP: the public URL, the body and connection
+    /// limits.
+    pub(crate) fn validate_listener(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.public_url {
             let plain_base = matches!(url.scheme(), "http" | "https")
                 && url.host_str().is_some()

@@ -85,6 +85,7 @@ pub struct Outpost<H> {
     store_health: Option<Arc<dyn store::StoreHealth>>,
     request_state_keys: RequestStateKeys,
     parked_sessions: bool,
+    mcp: bool,
     shutdown: CancellationToken,
     maintenance: Once,
 }
@@ -106,6 +107,7 @@ where
             store_health: None,
             request_state_keys: RequestStateKeys::process_local(),
             parked_sessions: false,
+            mcp: true,
             shutdown: CancellationToken::new(),
             maintenance: Once::new(),
         }
@@ -125,6 +127,17 @@ where
     #[cfg(feature = "authorization-server")]
     pub fn with_authorization_server(mut self, server: auth::server::AuthorizationServer) -> Self {
         self.authorization_server = Some(server);
+        self
+    }
+
+    /// Serves no MCP endpoint — no `/mcp`, `/sse`, `/message`, protected resource metadata or
+    /// landing page (`404`) —, only the embedded authorization server
+    /// ([`Outpost::with_authorization_server`]) with `/health` and `/ready`: the authorization
+    /// server of MCP servers that run elsewhere and verify its tokens with its JWK Set
+    /// (`outpost serve --role auth`). [`ServerConfig::auth`] and the session settings are
+    /// then unused, and a non-loopback bind needs no [`AuthMode::Bearer`].
+    pub fn without_mcp(mut self) -> Self {
+        self.mcp = false;
         self
     }
 
@@ -207,6 +220,12 @@ where
                 &self.shutdown,
             );
         });
+        if !self.mcp {
+            return http::router::authorization_router(
+                self.authorization_routes(),
+                self.store_health(),
+            );
+        }
         http::router::build_router(
             self.factory.clone(),
             &self.config,
@@ -271,9 +290,18 @@ where
         self,
         shutdown_signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), OutpostError> {
-        self.config.validate()?;
+        self.validate()?;
         let listener = http::listener::bind(self.config.bind).await?;
         self.serve_on(listener, shutdown_signal).await
+    }
+
+    /// The configuration's checks; without MCP, those of the listener alone.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.mcp {
+            self.config.validate()
+        } else {
+            self.config.validate_listener()
+        }
     }
 
     /// Like [`Outpost::serve`], on a listener the caller bound (tests bind port 0).
@@ -282,10 +310,15 @@ where
         listener: TcpListener,
         shutdown_signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), OutpostError> {
-        self.config.validate()?;
+        self.validate()?;
         let router = self.router();
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!(%addr, base_url = %self.config.base_url(), "serving MCP at /mcp, legacy SSE at /sse");
+            let serving = if self.mcp {
+                "serving MCP at /mcp, legacy SSE at /sse"
+            } else {
+                "serving the authorization server only (no MCP endpoint)"
+            };
+            tracing::info!(%addr, base_url = %self.config.base_url(), "{serving}");
         }
         http::listener::serve(
             listener,

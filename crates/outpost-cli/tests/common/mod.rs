@@ -178,6 +178,71 @@ pub fn granted_token(store_url: &str, base: &str, username: &str) -> String {
     })
 }
 
+/// For split roles: a token of the auth role at `issuer` (signed with the key in the store
+/// at `store_url`) for the MCP role's `resource`, bound to a new live grant of the fixture
+/// user (returned, to revoke) — or, without `with_grant`, naming no grant.
+pub fn role_token(
+    store_url: &str,
+    issuer: &str,
+    resource: &str,
+    with_grant: bool,
+) -> (String, GrantId) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = outpost::store::open(store_url)
+            .await
+            .expect("open the store");
+        let user = UserRecord {
+            id: UserId::random(),
+            username: Username::parse(&format!("role-{}", GrantId::random())).expect("username"),
+            password_hash: PasswordHash::parse(SOME_HASH).expect("PHC string"),
+            allowed_scopes: Default::default(),
+            created_at: unix_now(),
+        };
+        store
+            .users
+            .create(user.clone())
+            .await
+            .expect("store the user");
+        let grant = live_grant(&store, user.id).await;
+        let now = unix_now();
+        let keyring = AuthorizationServer::load_keyring(&store, DEFAULT_ACCESS_TOKEN_LIFETIME, now)
+            .await
+            .expect("the server's keys");
+        let claims = AccessClaims::new(
+            issuer,
+            &user.id.to_string(),
+            resource,
+            CLIENT,
+            Scope::parse("mcp").expect("scope"),
+            now,
+            Duration::from_secs(600),
+        )
+        .expect("claims");
+        let claims = if with_grant {
+            claims.with_grant_id(grant.to_string())
+        } else {
+            claims
+        };
+        (issue(&keyring, &claims).expect("token"), grant)
+    })
+}
+
+/// Revokes `grant` in the store at `store_url`, as the auth role's `/revoke` does.
+pub fn revoke_grant(store_url: &str, grant: GrantId) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = outpost::store::open(store_url)
+            .await
+            .expect("open the store");
+        store
+            .grants
+            .revoke_grant(grant, unix_now())
+            .await
+            .expect("revoke the grant");
+    })
+}
+
 /// The client the tests' grants are for.
 const CLIENT: &str = "session-test";
 /// The user [`token`]'s grants belong to.

@@ -13,6 +13,9 @@
 //!                   OAuth routes: outside the transport guard, with the security headers)
 //! ```
 //!
+//! Without MCP ([`authorization_router`], `Outpost::without_mcp`): the authorization server's
+//! routes, `/health` and `/ready` only; every other path is `404`.
+//!
 //! Every route passes the request log first ([`RequestLogLayer`]: `x-request-id`, one line
 //! per request). Every MCP route passes, in this order: the request log, the security headers, the transport guard, the
 //! request classification ([`ClassifyLayer`]) and, with [`AuthMode::Bearer`], CORS (so browser
@@ -218,6 +221,30 @@ where
         )
         .route_service("/mcp", mcp_layers.service(streamable))
         .merge(http_sse)
+}
+
+/// The router of a server that serves no MCP: `authorization_routes` (the embedded
+/// authorization server's), `/health` and `/ready` (reporting `store_health`), `404` for
+/// every other path — `/mcp` and the protected resource metadata included —, each behind the
+/// request log and the security headers.
+pub fn authorization_router(
+    authorization_routes: Option<Router>,
+    store_health: Option<Arc<dyn StoreHealth>>,
+) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(Arc::new(Readiness::new(store_health)));
+    if let Some(routes) = authorization_routes {
+        router = router.merge(routes);
+    }
+    router
+        .fallback(|| async { http::StatusCode::NOT_FOUND })
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestLogLayer::new(Arc::new(RequestMetrics::default())))
+                .layer(SecurityHeadersLayer),
+        )
 }
 
 /// CORS for browser clients (requests with `Origin`; [`BrowserCorsLayer`]). It sits inside

@@ -8,6 +8,12 @@
 //! [`INACTIVE_TTL`]; so a token revoked at the issuer stops working here within
 //! [`ACTIVE_TTL`]. The cache is bounded ([`CAPACITY`]). An endpoint that cannot answer is
 //! neither cached nor a `401`: the request gets `503`.
+//!
+//! **Single flight**: requests bearing the same token while its answer is not cached make one
+//! introspection call; the others wait for its answer (a `503` included) instead of each
+//! asking the endpoint — a client that fires its first requests in parallel, or a burst after
+//! the cache entry expired, costs the issuer one call. Should the request making the call be
+//! cancelled (its client went away), one of the waiting ones makes it.
 
 use std::{
     collections::HashMap,
@@ -15,6 +21,8 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
+
+use tokio::sync::OnceCell;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde::Deserialize;
@@ -60,12 +68,17 @@ impl fmt::Debug for IntrospectionSettings {
 
 type Answer = Result<Arc<Identity>, String>;
 
+/// The answer of one introspection call, shared by every request waiting for it.
+type Flight = Arc<OnceCell<Result<Arc<Identity>, ExternalRefusal>>>;
+
 /// Introspects tokens, caching the answers.
 pub(crate) struct Introspector {
     endpoint: Url,
     authorization: String,
     client: IssuerClient,
     cache: Mutex<Cache>,
+    /// The calls under way, by token digest.
+    flights: Mutex<HashMap<TokenDigest, Flight>>,
 }
 
 #[derive(Default)]
@@ -95,6 +108,7 @@ impl Introspector {
             authorization: format!("Basic {}", STANDARD.encode(credentials)),
             client,
             cache: Mutex::new(Cache::default()),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -108,8 +122,42 @@ impl Introspector {
             .map(|(answer, _)| answer.clone())
     }
 
-    /// Asks the endpoint about `token` (digest `key`) and caches the answer.
+    /// The answer about `token` (digest `key`): from the cache, from the call another request
+    /// is making for the same token, or from a call made now (and cached).
     pub(crate) async fn introspect(
+        &self,
+        token: &str,
+        key: TokenDigest,
+        expect: &Expectations,
+        now: i64,
+    ) -> Result<Arc<Identity>, ExternalRefusal> {
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+            match flights.get(&key) {
+                Some(flight) => flight.clone(),
+                None => {
+                    // A call that just ended cached its answer before leaving `flights`.
+                    if let Some(answer) = self.cached(&key) {
+                        return answer.map_err(ExternalRefusal::Invalid);
+                    }
+                    flights.entry(key).or_default().clone()
+                }
+            }
+        };
+        let boarded = Boarded {
+            flights: &self.flights,
+            key,
+            flight,
+        };
+        boarded
+            .flight
+            .get_or_init(|| self.call(token, key, expect, now))
+            .await
+            .clone()
+    }
+
+    /// Asks the endpoint about `token` (digest `key`) and caches the answer.
+    async fn call(
         &self,
         token: &str,
         key: TokenDigest,
@@ -144,6 +192,29 @@ impl Introspector {
         }
         if cache.answers.len() < CAPACITY {
             cache.answers.insert(key, (answer, now + ttl));
+        }
+    }
+}
+
+/// A request's place on a flight: leaving, the last one aboard — or any, once the answer is
+/// in — takes the flight off the list (so one whose every request was cancelled does not
+/// stay, and the next request makes a new call).
+struct Boarded<'a> {
+    flights: &'a Mutex<HashMap<TokenDigest, Flight>>,
+    key: TokenDigest,
+    flight: Flight,
+}
+
+impl Drop for Boarded<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        let listed = flights
+            .get(&self.key)
+            .is_some_and(|listed| Arc::ptr_eq(listed, &self.flight));
+        // Requests board under this lock: the list's reference and ours are all there are
+        // when nobody else is aboard.
+        if listed && (self.flight.initialized() || Arc::strong_count(&self.flight) == 2) {
+            flights.remove(&self.key);
         }
     }
 }
@@ -184,6 +255,7 @@ mod tests {
             audience: "https://mcp.example/mcp".into(),
             require_at_jwt: false,
             leeway_seconds: 0,
+            names_grants: false,
         }
     }
 

@@ -73,6 +73,9 @@ pub(crate) struct Claims {
     email: Option<String>,
     name: Option<String>,
     username: Option<String>,
+    /// Outpost's private claim naming the token's grant (read only with
+    /// [`Expectations::names_grants`]).
+    gid: Option<String>,
 }
 
 /// `aud`: one string or an array of them (RFC 7519 §4.1.3).
@@ -236,7 +239,7 @@ pub(crate) fn check_claims(
                 .or(claims.name),
             client_id: claims.client_id.or(claims.azp),
             scopes,
-            grant_id: None,
+            grant_id: claims.gid.filter(|_| expect.names_grants),
         },
         exp,
     })

@@ -48,6 +48,7 @@ fn expect() -> Expectations {
         audience: AUDIENCE.into(),
         require_at_jwt: false,
         leeway_seconds: 30,
+        names_grants: false,
     }
 }
 
@@ -105,6 +106,22 @@ fn a_good_token_gives_the_callers_identity() {
         .identity;
     assert_eq!(identity.client_id.as_deref(), Some("cli"));
     assert_eq!(identity.scopes.to_string(), "mcp");
+}
+
+#[test]
+fn the_grant_claim_is_read_only_where_grants_are_checked() {
+    let signers = signers();
+    let mut claims = claims();
+    claims["gid"] = json!("grant-1");
+    let token = sign(&signers, es256(), &claims);
+    let foreign = verify(&token, &signers.keys, &expect(), NOW).unwrap();
+    assert_eq!(foreign.identity.grant_id, None);
+    let auth_role = Expectations {
+        names_grants: true,
+        ..expect()
+    };
+    let own = verify(&token, &signers.keys, &auth_role, NOW).unwrap();
+    assert_eq!(own.identity.grant_id.as_deref(), Some("grant-1"));
 }
 
 #[test]

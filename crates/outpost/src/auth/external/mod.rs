@@ -34,13 +34,13 @@ pub use key_cache::{REFRESH_INTERVAL, UNKNOWN_KID_REFETCH_INTERVAL};
 use self::{
     fetch::IssuerClient, introspection::Introspector, jwt::JwtRefusal, key_cache::KeyCache,
 };
-use crate::auth::resource::{Identity, cache::TokenDigest};
+use crate::auth::resource::{Identity, RevocationCheck, cache::TokenDigest};
 
 /// The default clock leeway for `exp` and `nbf`.
 pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(30);
 
 /// Settings of the external issuer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExternalIssuerConfig {
     /// The issuer identifier, exactly as in its metadata and its tokens' `iss` (a trailing
     /// slash matters: Auth0's has one). https, or http on a loopback host.
@@ -54,6 +54,28 @@ pub struct ExternalIssuerConfig {
     pub clock_leeway: Duration,
     /// Introspect every token (RFC 7662) instead of verifying JWTs.
     pub introspection: Option<IntrospectionSettings>,
+    /// For tokens of Outpost's own authorization server run elsewhere (`outpost serve --role
+    /// mcp` given the auth role's store): each JWT must name its grant in the private `gid`
+    /// claim, and the grant's revocation is checked here as the embedded mode checks it
+    /// (answers reused for [`ResourceServerConfig::revocation_cache_ttl`]; a check that cannot
+    /// answer is a `503`). A token without `gid` is refused. Only with JWT access tokens: an
+    /// introspection answer is itself the revocation check.
+    ///
+    /// [`ResourceServerConfig::revocation_cache_ttl`]: crate::auth::resource::ResourceServerConfig::revocation_cache_ttl
+    pub grant_revocation: Option<Arc<dyn RevocationCheck>>,
+}
+
+impl std::fmt::Debug for ExternalIssuerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalIssuerConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("require_at_jwt", &self.require_at_jwt)
+            .field("clock_leeway", &self.clock_leeway)
+            .field("introspection", &self.introspection)
+            .field("grant_revocation", &self.grant_revocation.is_some())
+            .finish()
+    }
 }
 
 impl ExternalIssuerConfig {
@@ -65,6 +87,7 @@ impl ExternalIssuerConfig {
             require_at_jwt: false,
             clock_leeway: DEFAULT_CLOCK_LEEWAY,
             introspection: None,
+            grant_revocation: None,
         }
     }
 }
@@ -139,6 +162,13 @@ pub enum ExternalIssuerError {
     /// TLS could not be set up.
     #[error("cannot set up TLS for the issuer client: {0}")]
     Tls(String),
+    /// Grants checked in a store while tokens are introspected: introspection already tells
+    /// whether a token was revoked, and its answers name no grant.
+    #[error(
+        "tokens are introspected (--introspection-endpoint), which already checks revocation: \
+         a grant revocation check (the auth role's --store) applies to JWT access tokens only"
+    )]
+    GrantsWithIntrospection,
 }
 
 /// What a token must satisfy.
@@ -148,6 +178,8 @@ pub(crate) struct Expectations {
     pub(crate) audience: String,
     pub(crate) require_at_jwt: bool,
     pub(crate) leeway_seconds: i64,
+    /// Whether the identity carries the token's `gid` (its grant is checked for revocation).
+    pub(crate) names_grants: bool,
 }
 
 /// Why a token was not accepted after asking the issuer.
@@ -180,6 +212,7 @@ enum Mode {
 pub struct ExternalTokens {
     expect: Expectations,
     mode: Mode,
+    grant_revocation: Option<Arc<dyn RevocationCheck>>,
 }
 
 impl std::fmt::Debug for ExternalTokens {
@@ -203,12 +236,16 @@ impl ExternalTokens {
     /// its keys (refreshed in the background from then on, on the current Tokio runtime).
     pub async fn connect(config: ExternalIssuerConfig) -> Result<Arc<Self>, ExternalIssuerError> {
         let issuer_url = checked_url("--issuer", &config.issuer)?;
+        if config.introspection.is_some() && config.grant_revocation.is_some() {
+            return Err(ExternalIssuerError::GrantsWithIntrospection);
+        }
         let client = IssuerClient::new().map_err(|e| ExternalIssuerError::Tls(e.to_string()))?;
         let expect = Expectations {
             issuer: config.issuer.clone(),
             audience: config.audience,
             require_at_jwt: config.require_at_jwt,
             leeway_seconds: i64::try_from(config.clock_leeway.as_secs()).unwrap_or(i64::MAX),
+            names_grants: config.grant_revocation.is_some(),
         };
         let mode = match config.introspection {
             Some(settings) => {
@@ -220,7 +257,11 @@ impl ExternalTokens {
                 Mode::Jwks(KeyCache::load(jwks_uri, client).await?)
             }
         };
-        Ok(Arc::new(Self { expect, mode }))
+        Ok(Arc::new(Self {
+            expect,
+            mode,
+            grant_revocation: config.grant_revocation,
+        }))
     }
 
     /// The issuer identifier.
@@ -236,6 +277,17 @@ impl ExternalTokens {
     /// Whether tokens are introspected (else verified as JWTs).
     pub fn introspects(&self) -> bool {
         matches!(self.mode, Mode::Introspection(_))
+    }
+
+    /// Whether each token's grant (`gid`) is checked for revocation
+    /// ([`ExternalIssuerConfig::grant_revocation`]).
+    pub fn checks_grants(&self) -> bool {
+        self.grant_revocation.is_some()
+    }
+
+    /// The grant revocation check, if tokens name their grants.
+    pub(crate) fn grant_revocation(&self) -> Option<&Arc<dyn RevocationCheck>> {
+        self.grant_revocation.as_ref()
     }
 
     /// Changes whenever a key the issuer dropped stops verifying: tokens verified before are

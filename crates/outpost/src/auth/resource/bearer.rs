@@ -20,9 +20,13 @@
 //! With an external issuer ([`TokenAuthority::External`], feature `external-issuer`) the
 //! token is checked by [`crate::auth::external`] instead — a JWT verified with the issuer's
 //! keys (then cached here until `exp` + leeway, forgotten when the issuer drops a key), or an
-//! opaque token introspected (cached there) — and names no grant: no revocation check here.
-//! An unknown `kid` or an introspection not cached is [`Verdict::AskIssuer`]; an issuer that
-//! cannot answer an introspection gets the request a `503`.
+//! opaque token introspected (cached there). Such tokens name no grant, so there is no
+//! revocation check here — unless the issuer is Outpost's own authorization server run as a
+//! separate role whose store this server shares
+//! ([`ExternalIssuerConfig::grant_revocation`](crate::auth::external::ExternalIssuerConfig::grant_revocation)):
+//! then each token's `gid` is checked exactly as in the embedded mode. An unknown `kid` or an
+//! introspection not cached is [`Verdict::AskIssuer`]; an issuer that cannot answer an
+//! introspection gets the request a `503`.
 
 use std::{
     sync::{Arc, PoisonError},
@@ -55,9 +59,18 @@ const REVOCATION_CACHE_CAPACITY: usize = 100_000;
 /// Verifies bearer tokens, with the caches that keep it off the hot path.
 pub(crate) struct TokenCheck {
     authority: Authority,
+    /// The revocation check of the grants tokens name: always with the embedded authorization
+    /// server, with an external issuer only when its grants are checked.
+    grants: Option<Grants>,
     resource_metadata: String,
     baseline_scope: Scope,
     validated: ValidationCache,
+}
+
+/// Asks whether a token's grant was revoked, remembering the answers for seconds.
+struct Grants {
+    revocation: Arc<dyn RevocationCheck>,
+    revoked: RevocationCache,
 }
 
 /// Where tokens are checked.
@@ -66,8 +79,6 @@ enum Authority {
         keyring: SharedKeyring,
         issuer: String,
         audience: String,
-        revocation: Arc<dyn RevocationCheck>,
-        revoked: RevocationCache,
     },
     #[cfg(feature = "external-issuer")]
     External {
@@ -85,28 +96,34 @@ impl TokenCheck {
         audience: String,
         resource_metadata: String,
     ) -> Self {
-        let authority = match &config.tokens {
+        let grants = |revocation: &Arc<dyn RevocationCheck>| Grants {
+            revocation: revocation.clone(),
+            revoked: RevocationCache::new(config.revocation_cache_ttl, REVOCATION_CACHE_CAPACITY),
+        };
+        let (authority, grants) = match &config.tokens {
             TokenAuthority::Embedded {
                 keyring,
                 revocation,
-            } => Authority::Embedded {
-                keyring: keyring.clone(),
-                issuer: config.issuer.clone(),
-                audience,
-                revocation: revocation.clone(),
-                revoked: RevocationCache::new(
-                    config.revocation_cache_ttl,
-                    REVOCATION_CACHE_CAPACITY,
-                ),
-            },
+            } => (
+                Authority::Embedded {
+                    keyring: keyring.clone(),
+                    issuer: config.issuer.clone(),
+                    audience,
+                },
+                Some(grants(revocation)),
+            ),
             #[cfg(feature = "external-issuer")]
-            TokenAuthority::External(tokens) => Authority::External {
-                epoch: std::sync::atomic::AtomicU64::new(tokens.key_epoch()),
-                tokens: tokens.clone(),
-            },
+            TokenAuthority::External(tokens) => (
+                Authority::External {
+                    epoch: std::sync::atomic::AtomicU64::new(tokens.key_epoch()),
+                    tokens: tokens.clone(),
+                },
+                tokens.grant_revocation().map(grants),
+            ),
         };
         Self {
             authority,
+            grants,
             resource_metadata,
             baseline_scope: config.baseline_scope.clone(),
             validated: ValidationCache::new(VALIDATION_CACHE_CAPACITY),
@@ -140,14 +157,12 @@ impl TokenCheck {
         };
         let now = unix_now();
         let key = digest(token);
-        let (keyring, issuer, audience, revoked) = match &self.authority {
+        let (keyring, issuer, audience) = match &self.authority {
             Authority::Embedded {
                 keyring,
                 issuer,
                 audience,
-                revoked,
-                ..
-            } => (keyring, issuer, audience, revoked),
+            } => (keyring, issuer, audience),
             #[cfg(feature = "external-issuer")]
             Authority::External { tokens, epoch } => {
                 return self.check_external(tokens, epoch, token, key, now);
@@ -171,23 +186,40 @@ impl TokenCheck {
                 identity
             }
         };
-        if let Err(challenge) = self.within_baseline(&identity) {
-            return Verdict::Refuse(challenge);
+        self.admit(identity)
+    }
+
+    /// The verdict on a verified token's `identity`: the baseline scope, then — when grants
+    /// are checked — its grant's revocation as far as the cache knows it.
+    fn admit(&self, identity: Arc<Identity>) -> Verdict {
+        match self.grant_to_ask(&identity) {
+            Ok(None) => Verdict::Accept(identity),
+            Ok(Some(grant)) => Verdict::AskRevocation(identity, grant),
+            Err(challenge) => Verdict::Refuse(challenge),
         }
+    }
+
+    /// `Ok(None)` when `identity` passes on what is known, the grant whose revocation status
+    /// must be fetched, or the refusal.
+    fn grant_to_ask(&self, identity: &Identity) -> Result<Option<GrantId>, Challenge> {
+        self.within_baseline(identity)?;
+        let Some(Grants { revoked, .. }) = &self.grants else {
+            return Ok(None);
+        };
         let Some(grant) = identity.grant_id.as_deref() else {
-            return Verdict::Refuse(Challenge::InvalidToken(
+            return Err(Challenge::InvalidToken(
                 "the access token names no grant".into(),
             ));
         };
         let Ok(grant) = GrantId::parse(grant) else {
-            return Verdict::Refuse(Challenge::InvalidToken(
+            return Err(Challenge::InvalidToken(
                 "the access token names a malformed grant".into(),
             ));
         };
         match revoked.get(grant, Instant::now()) {
-            Some(true) => Verdict::Refuse(revoked_challenge()),
-            Some(false) => Verdict::Accept(identity),
-            None => Verdict::AskRevocation(identity, grant),
+            Some(true) => Err(revoked_challenge()),
+            Some(false) => Ok(None),
+            None => Ok(Some(grant)),
         }
     }
 
@@ -207,9 +239,12 @@ mod external {
     use std::sync::{Arc, atomic::AtomicU64, atomic::Ordering};
 
     use super::{Authority, TokenCheck, Verdict};
-    use crate::auth::{
-        external::{ExternalRefusal, ExternalTokens, Quick},
-        resource::{cache::TokenDigest, challenge::Challenge, identity::Identity},
+    use crate::{
+        auth::{
+            external::{ExternalRefusal, ExternalTokens, Quick},
+            resource::{cache::TokenDigest, challenge::Challenge, identity::Identity},
+        },
+        store::GrantId,
     };
 
     /// Why a token the external issuer was asked about is not accepted.
@@ -247,18 +282,16 @@ mod external {
                     Quick::Ask => return Verdict::AskIssuer(token.to_owned(), key),
                 },
             };
-            match self.within_baseline(&identity) {
-                Ok(()) => Verdict::Accept(identity),
-                Err(challenge) => Verdict::Refuse(challenge),
-            }
+            self.admit(identity)
         }
 
-        /// Asks the external issuer about `token` (digest `key`).
+        /// Asks the external issuer about `token` (digest `key`): the caller, with the grant
+        /// whose revocation status must still be fetched when grants are checked.
         pub(crate) async fn ask_issuer(
             &self,
             token: &str,
             key: TokenDigest,
-        ) -> Result<Arc<Identity>, IssuerRefusal> {
+        ) -> Result<(Arc<Identity>, Option<GrantId>), IssuerRefusal> {
             let Authority::External { tokens, .. } = &self.authority else {
                 return Err(IssuerRefusal::Unavailable(
                     "no external issuer is configured".into(),
@@ -281,9 +314,10 @@ mod external {
                     return Err(IssuerRefusal::Unavailable(why));
                 }
             };
-            self.within_baseline(&identity)
+            let grant = self
+                .grant_to_ask(&identity)
                 .map_err(IssuerRefusal::Refused)?;
-            Ok(identity)
+            Ok((identity, grant))
         }
     }
 }
@@ -303,14 +337,12 @@ impl TokenCheck {
     /// Asks whether `grant` was revoked, within [`STORE_ANSWER_TIMEOUT`], remembering a
     /// definite answer (not an unknown one, so the next request asks again).
     pub(crate) async fn ask_revocation(&self, grant: GrantId) -> Result<(), RevocationRefusal> {
-        let (revocation, cache) = match &self.authority {
-            Authority::Embedded {
-                revocation,
-                revoked,
-                ..
-            } => (revocation, revoked),
-            #[cfg(feature = "external-issuer")]
-            Authority::External { .. } => return Ok(()),
+        let Some(Grants {
+            revocation,
+            revoked: cache,
+        }) = &self.grants
+        else {
+            return Ok(());
         };
         let status = tokio::time::timeout(STORE_ANSWER_TIMEOUT, revocation.status(grant))
             .await

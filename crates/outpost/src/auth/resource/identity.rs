@@ -42,7 +42,8 @@ pub struct Identity {
     pub scopes: Scope,
     /// The grant the token was issued under (`gid`). Always there in an identity admitted from
     /// Outpost's own authorization server (the resource server refuses its tokens without
-    /// one); `None` for tokens from an external issuer.
+    /// one), and from Outpost's own authorization server run as a separate role when its
+    /// grants are checked; `None` for other external issuers' tokens.
     pub grant_id: Option<String>,
 }
 

@@ -172,8 +172,8 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     use super::bearer::IssuerRefusal;
-    let identity = match checks.tokens.ask_issuer(&token, key).await {
-        Ok(identity) => identity,
+    let (identity, revocation) = match checks.tokens.ask_issuer(&token, key).await {
+        Ok(asked) => asked,
         Err(IssuerRefusal::Refused(challenge)) => {
             tracing::debug!(?challenge, "refused MCP request");
             let response = checks.tokens.refusal(challenge);
@@ -193,7 +193,7 @@ where
     let pending = Pending {
         class: class.into_owned(),
         identity,
-        revocation: None,
+        revocation,
         owner,
         scope,
     };
