@@ -19,6 +19,7 @@ use outpost::{
         server::{
             AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock,
             forwarded::{ProxyRange, TrustedProxies},
+            upstream::{UpstreamOidc, UpstreamSettings},
         },
     },
     prometheus::PrometheusMetrics,
@@ -74,6 +75,8 @@ pub struct ServeArgs {
     no_auth: bool,
     #[command(flatten)]
     issuer: IssuerArgs,
+    #[command(flatten)]
+    upstream: UpstreamArgs,
     /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
     /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
     /// Last-Event-ID resumption.
@@ -156,7 +159,8 @@ struct IssuerArgs {
     /// Accept only RFC 9068 access tokens (`typ: at+jwt`).
     #[arg(long, env = "OUTPOST_REQUIRE_AT_JWT", requires = "issuer")]
     require_at_jwt: bool,
-    /// How far a token's exp and nbf may be off, for clock skew with the issuer.
+    /// How far a token's exp and nbf (an upstream ID token's exp and iat) may be off, for clock
+    /// skew with the issuer.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "OUTPOST_CLOCK_LEEWAY")]
     clock_leeway: Duration,
     /// Check tokens by RFC 7662 introspection at this endpoint (opaque tokens) instead of
@@ -185,6 +189,64 @@ struct IssuerArgs {
         requires = "introspection_endpoint"
     )]
     introspection_client_secret: Option<String>,
+}
+
+/// Upstream OpenID login: users sign in at an OpenID provider instead of the password page;
+/// Outpost stays the MCP clients' authorization server.
+#[derive(Debug, clap::Args)]
+struct UpstreamArgs {
+    /// Sign users in at this OpenID provider (its issuer URL, exactly as in its discovery
+    /// document) instead of the password page. Register
+    /// `{public-url}/oauth/upstream/callback` as a redirect URI there.
+    #[arg(
+        long,
+        env = "OUTPOST_UPSTREAM_OIDC",
+        value_name = "ISSUER_URL",
+        conflicts_with_all = ["issuer", "no_auth", "demo"],
+        requires_all = ["upstream_client_id", "upstream_client_secret"]
+    )]
+    upstream_oidc: Option<String>,
+    /// Outpost's client id at the upstream provider.
+    #[arg(
+        long,
+        env = "OUTPOST_UPSTREAM_CLIENT_ID",
+        value_name = "ID",
+        requires = "upstream_oidc"
+    )]
+    upstream_client_id: Option<String>,
+    /// Outpost's client secret at the upstream provider (better from the environment
+    /// variable than on a command line).
+    #[arg(
+        long,
+        env = "OUTPOST_UPSTREAM_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        requires = "upstream_oidc"
+    )]
+    upstream_client_secret: Option<String>,
+    /// Only users whose email the provider verified, in one of these domains, may sign in
+    /// (comma-separated; subdomains are not included).
+    #[arg(
+        long,
+        env = "OUTPOST_UPSTREAM_ALLOWED_DOMAINS",
+        value_name = "DOMAIN",
+        value_delimiter = ',',
+        requires = "upstream_oidc"
+    )]
+    upstream_allowed_domains: Vec<String>,
+}
+
+impl UpstreamArgs {
+    fn settings(&self, clock_leeway: Duration) -> Option<UpstreamSettings> {
+        let mut settings = UpstreamSettings::new(
+            self.upstream_oidc.clone()?,
+            self.upstream_client_id.clone().unwrap_or_default(),
+            self.upstream_client_secret.clone().unwrap_or_default(),
+        );
+        settings.allowed_domains = self.upstream_allowed_domains.clone();
+        settings.clock_leeway = clock_leeway;
+        Some(settings)
+    }
 }
 
 impl IssuerArgs {
@@ -305,9 +367,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_request_state_keys(request_state_keys(&store).await?);
     } else if !args.no_auth {
         let store = args.store.open_with_keys().await?;
+        let upstream = args.upstream.settings(args.issuer.clock_leeway);
         if args.demo {
             ensure_demo_users(&store).await?;
-        } else if store.users.list().await?.is_empty() {
+        } else if upstream.is_none() && store.users.list().await?.is_empty() {
             let store_url = args.store.display_url();
             tracing::warn!(
                 store = %store_url,
@@ -316,10 +379,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                  demo users)",
             );
         }
-        let authorization_server = args
+        let mut authorization_server = args
             .clients
             .apply(authorization_server(&store, &config.base_url()).await?)
             .await?;
+        if let Some(settings) = upstream {
+            let upstream = UpstreamOidc::connect(settings, &authorization_server.issuer)
+                .await
+                .context("cannot use the upstream provider (--upstream-oidc)")?;
+            tracing::info!(
+                provider = %upstream.settings().issuer,
+                client_id = %upstream.settings().client_id,
+                redirect_uri = %upstream.redirect_uri(),
+                "users sign in at the upstream provider (register the redirect URI there)"
+            );
+            authorization_server = authorization_server.with_upstream_oidc(upstream);
+        }
         let grants: Arc<dyn GrantStore> = store.grants.clone();
         let mut resource = ResourceServerConfig::new(
             authorization_server.issuer.clone(),
