@@ -2,9 +2,11 @@
 (panva's oidc-provider, tests/oidc-provider): the Python SDK's OAuth client signs in through
 Outpost, whose /authorize sends the browser to the provider (login and consent interactions
 played by a robot), back to Outpost's callback and consent page, then to the client; `whoami`
-names the provider's user, and the same user twice is one subject; allowed domains refuse other
+names the provider's user, and the same user twice is one subject; a response naming another
+issuer (RFC 9207) or carrying another sign-in's code is refused; allowed domains refuse other
 accounts; the provider down gets a 503 page, and once it is back sign-in works without a
-restart; an unreachable provider at start is an error naming the setting."""
+restart; an unreachable provider at start is an error naming the setting. The same flow in
+headless Chromium across two sites: tests/auth-browser/upstream-login.test.mjs."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import re
 import secrets
 import subprocess
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +50,12 @@ class Journey:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def browse(authorize_url: str, login: str) -> Journey:
+def browse(authorize_url: str, login: str, tamper: Callable[[str], str] | None = None) -> Journey:
     """Plays the browser from `authorize_url`: follows redirects across both origins, signs in
     as `login` at the provider's login interaction (its consent is granted by the provider's
     test server), approves Outpost's consent page, and stops at the first other page (the
-    client's redirect URI answers 200 text)."""
+    client's redirect URI answers 200 text). `tamper` rewrites the provider's redirect to
+    Outpost's callback (an attacker's changed response)."""
     journey = Journey()
     with httpx2.Client(timeout=10, follow_redirects=False) as http:
         url = authorize_url
@@ -61,6 +64,8 @@ def browse(authorize_url: str, login: str) -> Journey:
             journey.visited.append(url)
             if response.status_code in (302, 303):
                 url = urllib.parse.urljoin(url, response.headers["location"])
+                if tamper is not None and "/oauth/upstream/callback?" in url:
+                    url = tamper(url)
                 response = http.get(url)
             elif response.status_code == 200 and response.text == "login":
                 url = f"{url}/login"
@@ -223,6 +228,40 @@ async def test_a_forged_callback_finds_no_sign_in(upstream_server: str) -> None:
         response = await http.get(f"{upstream_server}/oauth/upstream/callback", params={"code": "x", "state": "y"})
         assert response.status_code == 400, response.status_code
         assert "Sign-in expired" in response.text
+
+
+def with_query(url: str, **changes: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    return parts._replace(query=urllib.parse.urlencode({**query, **changes})).geturl()
+
+
+async def test_a_response_from_another_issuer_or_a_replayed_code_is_refused(
+    issuer: str, upstream_server: str, callback: CallbackListener
+) -> None:
+    mixed_up = await anyio.to_thread.run_sync(
+        lambda: browse(authorize_url(upstream_server, callback), "alice", lambda url: with_query(url, iss="https://evil.example"))
+    )
+    assert mixed_up.status == 502, (mixed_up.status, mixed_up.text)
+    assert "names another provider" in mixed_up.text, mixed_up.text
+
+    # A code the provider issued for another sign-in (another browser's, already redeemed)
+    # injected into this browser's callback: this request's PKCE verifier does not match it,
+    # and the provider refuses it.
+    seen: list[str] = []
+
+    def remember(url: str) -> str:
+        seen.append(url)
+        return url
+
+    first = await anyio.to_thread.run_sync(lambda: browse(authorize_url(upstream_server, callback), "alice", remember))
+    assert first.status == 200 and first.visited[-1].startswith(callback.redirect_uri), first
+    code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(seen[0]).query))["code"]
+    swapped = await anyio.to_thread.run_sync(
+        lambda: browse(authorize_url(upstream_server, callback), "alice", lambda url: with_query(url, code=code))
+    )
+    assert swapped.status == 502, (swapped.status, swapped.text)
+    assert "did not confirm the sign-in" in swapped.text, swapped.text
 
 
 async def test_allowed_domains_refuse_other_accounts(
