@@ -6,23 +6,23 @@
 //!
 //! 1. `GET /authorize` validates the client's request and keeps it pending, as without
 //!    upstream login ([`pending`](crate::pending)); then, instead of the login page, it sends
-//!    the browser to the provider's authorization endpoint ([`start`]): authorization code with
+//!    the browser to the provider's authorization endpoint (`start.rs`): authorization code with
 //!    PKCE S256, `state`, `nonce`, `scope=openid email profile`, and the redirect URI
 //!    `{issuer}/oauth/upstream/callback`.
 //! 2. The provider signs the user in and sends the browser back to
-//!    `GET /oauth/upstream/callback` ([`callback`]): the pending request is found by `state`
+//!    `GET /oauth/upstream/callback` (`callback.rs`): the pending request is found by `state`
 //!    and the browser's binding cookie, the RFC 9207 `iss` is checked, the code redeemed at the
 //!    provider's token endpoint with the client secret and the PKCE verifier, and the ID token
 //!    validated ([`id_token`]: signature by the provider's published keys, `iss`, `aud`, `azp`,
 //!    `exp`, `iat`, `nonce`).
-//! 3. The provider's user becomes a user of this server ([`account`]): keyed by (issuer,
+//! 3. The provider's user becomes a user of this server (`account.rs`): keyed by (issuer,
 //!    `sub`), created on first sign-in, optionally limited to verified emails of some domains;
 //!    from there it is the password flow's: the per-user scope policy, the consent page, the
 //!    code.
 //!
 //! Nothing of the upstream leg is kept in memory between requests: `state` is the pending
 //! request's id, and the `nonce` and the PKCE verifier are derived from that id and the
-//! browser's binding ([`leg`]), so the pending request in the store is the leg's whole state
+//! browser's binding (`leg.rs`), so the pending request in the store is the leg's whole state
 //! and the callback can land on any instance. The provider's tokens are used once, to read the
 //! ID token, and never stored or passed on: MCP clients only ever see this server's tokens.
 //!
@@ -31,7 +31,7 @@
 //! at every sign-in (`provider.rs`): a provider that is down gets the user a 503 page instead
 //! of a browser sent nowhere, and one that comes back works without a restart. Its keys are
 //! refetched when an ID token names a key not seen yet, at most every
-//! [`KEY_REFETCH_INTERVAL`](provider::KEY_REFETCH_INTERVAL).
+//! [`KEY_REFETCH_INTERVAL`].
 
 pub(crate) mod account;
 pub(crate) mod callback;
@@ -165,7 +165,7 @@ pub enum UpstreamError {
 }
 
 /// Upstream login, connected: the settings, the https client and what the provider published
-/// (its discovery document and keys, refreshed as [`provider`] says). Shared by the server's
+/// (its discovery document and keys, refreshed as `provider.rs` says). Shared by the server's
 /// clones.
 pub struct UpstreamOidc {
     settings: UpstreamSettings,
