@@ -9,6 +9,11 @@
 //   mcp-short      the same, access tokens live 2 s
 //   introspector   confidential (client_secret_basic, secret "introspector-secret"), may
 //                  introspect every token
+//   (POST /admin/client adds a client: its JSON metadata, e.g. Outpost's upstream-login client
+//   with its secret and callback; a known client_id gets the new redirect_uris added)
+// Users: NAME signs in as subject "sub-NAME" with preferred_username NAME and the verified email
+// NAME@example.com; NAME "unverified-X" has an unverified email, NAME "X@DOMAIN" the verified
+// email X@DOMAIN (preferred_username X). ID tokens carry the email and profile claims.
 // Interactions are headless: GET /interaction/UID answers 200 "login" for the login prompt
 // (POST /interaction/UID/login with login=NAME signs NAME in, subject "sub-NAME") and grants
 // every requested scope at once for the consent prompt.
@@ -23,13 +28,28 @@ const port = Number(process.argv[2] ?? process.env.PORT);
 const issuer = `http://127.0.0.1:${port}`;
 const opaqueResources = new Set();
 const REDIRECT_URI = 'http://127.0.0.1/callback';
+const extraClients = [];
+let currentKey;
 
 function signingKey() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), use: 'sig', alg: 'RS256' };
 }
 
+function claimsOf(accountId) {
+  const login = accountId.replace(/^sub-/, '');
+  const [name, domain] = login.includes('@') ? login.split('@') : [login, 'example.com'];
+  return {
+    sub: accountId,
+    preferred_username: name,
+    name,
+    email: `${name}@${domain}`,
+    email_verified: !name.startsWith('unverified-'),
+  };
+}
+
 function makeProvider(key) {
+  currentKey = key;
   const provider = new Provider(issuer, {
     clients: [
       ...['mcp-test', 'mcp-short'].map((client_id) => ({
@@ -47,14 +67,19 @@ function makeProvider(key) {
         grant_types: [],
         response_types: [],
       },
+      ...extraClients,
     ],
     jwks: { keys: [key] },
     cookies: { keys: ['outpost-test-cookie-key'] },
-    scopes: ['openid', 'mcp', 'mcp:admin'],
-    findAccount: (_ctx, accountId) => ({
-      accountId,
-      claims: () => ({ sub: accountId, preferred_username: accountId.replace(/^sub-/, '') }),
-    }),
+    scopes: ['openid', 'email', 'profile', 'mcp', 'mcp:admin'],
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['preferred_username', 'name'],
+    },
+    // The scopes' claims in the ID token too (Outpost's upstream login reads only the ID token).
+    conformIdTokenClaims: false,
+    findAccount: (_ctx, accountId) => ({ accountId, claims: () => claimsOf(accountId) }),
     extraTokenClaims: (_ctx, token) =>
       token.accountId ? { preferred_username: token.accountId.replace(/^sub-/, '') } : undefined,
     features: {
@@ -126,6 +151,14 @@ const server = createServer(async (req, res) => {
     if (match) return await interaction(req, res, match[1], match[2]);
     if (req.method === 'POST' && url.pathname === '/admin/opaque') {
       opaqueResources.add((await readBody(req)).trim());
+      return res.writeHead(204).end();
+    }
+    if (req.method === 'POST' && url.pathname === '/admin/client') {
+      const client = JSON.parse(await readBody(req));
+      const known = extraClients.find((c) => c.client_id === client.client_id);
+      if (known) known.redirect_uris = [...new Set([...known.redirect_uris, ...client.redirect_uris])];
+      else extraClients.push(client);
+      provider = makeProvider(currentKey);
       return res.writeHead(204).end();
     }
     if (req.method === 'POST' && url.pathname === '/admin/rotate') {

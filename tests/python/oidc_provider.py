@@ -39,12 +39,14 @@ def install() -> None:
 
 
 @contextmanager
-def running_provider(log_dir: Path) -> Iterator[str]:
-    """Runs the provider on a free port until the block ends; yields its issuer URL."""
+def running_provider(log_dir: Path, port: int | None = None) -> Iterator[str]:
+    """Runs the provider on `port` (default: a free one) until the block ends; yields its issuer
+    URL. Its clients, keys and sessions live in its memory: a provider started again on the same
+    port is the same issuer with new keys and only the built-in clients."""
     install()
-    port = free_port()
+    port = port or free_port()
     issuer = f"http://127.0.0.1:{port}"
-    with (log_dir / "oidc-provider.log").open("wb") as log:
+    with (log_dir / "oidc-provider.log").open("ab") as log:
         proc = subprocess.Popen(
             [str(NODE), "server.mjs", str(port)],
             cwd=PROVIDER_DIR,
@@ -133,3 +135,9 @@ def revoke(issuer: str, token: str, client_id: str = CLIENT) -> None:
     """RFC 7009 revocation by the client the token was issued to."""
     response = httpx2.post(f"{issuer}/token/revocation", data={"token": token, "client_id": client_id})
     assert response.status_code == 200, response.text
+
+
+def register_client(issuer: str, metadata: dict[str, object]) -> None:
+    """Adds a client (its metadata, as oidc-provider's `clients` configuration takes it)."""
+    response = httpx2.post(f"{issuer}/admin/client", json=metadata)
+    assert response.status_code == 204, response.text

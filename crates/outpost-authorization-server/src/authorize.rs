@@ -22,7 +22,9 @@
 //! A valid request is stored server-side ([`PendingRequests`](super::pending::PendingRequests),
 //! in the store, so any instance can serve the next steps), bound to this browser
 //! ([`BrowserBinding`]: a cookie, set here when the browser has none), and the login page is
-//! shown with its id and a CSRF token. A source that started too many requests lately gets a 429 page.
+//! shown with its id and a CSRF token — or, with upstream login ([`upstream`](crate::upstream)),
+//! the browser is sent to the provider (a 503 page when the provider cannot be reached). A
+//! source that started too many requests lately gets a 429 page.
 
 use axum::{
     extract::{RawQuery, State},
@@ -40,6 +42,7 @@ use super::{
     pages::{self, LoginPage},
     pending::{PendingAuthorization, PendingError},
     throttle::ClientIp,
+    upstream::leg::Leg,
 };
 use outpost_oauth::{
     pkce::{CodeChallenge, CodeChallengeMethod},
@@ -103,6 +106,13 @@ pub async fn authorize(
         );
     }
 
+    let provider = match &server.upstream {
+        Some(upstream) => match upstream.reachable_provider().await {
+            Ok(metadata) => Some((upstream.clone(), metadata)),
+            Err(unavailable) => return unavailable,
+        },
+        None => None,
+    };
     let pending = PendingAuthorization {
         client_name: display_name(&client),
         client_host: clients::document_host(&client.client_id),
@@ -141,6 +151,14 @@ pub async fn authorize(
         }
         Err(error) => return pages::internal_error(error),
     };
+    if let Some((upstream, metadata)) = provider {
+        let mut response =
+            upstream.redirect_to_provider(&metadata, &Leg::of(&request_id, &browser));
+        if let Some(cookie) = browser_cookie {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        return response;
+    }
     let (token, cookie) = match csrf::token_for_page(&headers, server.issuer_is_https()) {
         Ok(pair) => pair,
         Err(error) => return pages::internal_error(error),

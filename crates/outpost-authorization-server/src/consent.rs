@@ -33,7 +33,12 @@ use outpost_oauth::{scope::Scope, secret::Secret};
 use outpost_store::{AuthorizationCodeRecord, ConsentRecord, UserId, token_hash};
 
 /// The consent page for a signed-in pending request.
-pub fn consent_page(pending: &PendingAuthorization, request_id: &str, csrf: &str) -> Response {
+pub fn consent_page(
+    pending: &PendingAuthorization,
+    request_id: &str,
+    csrf: &str,
+    action: &str,
+) -> Response {
     let redirect_host = Url::parse(&pending.redirect_uri)
         .ok()
         .and_then(|url| {
@@ -50,7 +55,7 @@ pub fn consent_page(pending: &PendingAuthorization, request_id: &str, csrf: &str
         scopes: pending.scope.iter().collect(),
         request_id,
         csrf,
-        action: "consent",
+        action,
     };
     pages::render_form(StatusCode::OK, &page, None, &pending.redirect_uri)
 }

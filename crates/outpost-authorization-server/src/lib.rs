@@ -35,6 +35,10 @@
 //! [`StoreDirectory`](users::StoreDirectory) over the store's users, and the per-user scope
 //! policy (the baseline scope for everyone, more only for users allowed it).
 //!
+//! [`upstream`] signs users in at an upstream OpenID provider instead of the password page
+//! (`/authorize` sends the browser there, `GET /oauth/upstream/callback` brings it back):
+//! this server stays the clients' authorization server and issues its own tokens.
+//!
 //! [`forwarded`] finds the client's address behind trusted reverse proxies, for the per-source
 //! budgets of [`throttle`].
 //!
@@ -81,6 +85,7 @@ mod revoke;
 mod secret_cookie;
 pub mod throttle;
 mod token;
+pub mod upstream;
 pub mod users;
 
 use std::{
@@ -197,6 +202,9 @@ pub struct AuthorizationServer {
     /// Where users sign in and which scopes each may be granted ([`users`]); `None`: the
     /// store's users ([`users::StoreDirectory`], under [`AuthorizationServer::argon2`]).
     pub user_directory: Option<Arc<dyn users::UserDirectory>>,
+    /// Upstream OpenID login ([`upstream`]): when set, users sign in at that provider instead
+    /// of the password page (`/login` is not served). `None` by default.
+    pub upstream: Option<Arc<upstream::UpstreamOidc>>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -237,6 +245,7 @@ impl AuthorizationServer {
             resource_servers: Arc::default(),
             preregistered: Arc::default(),
             user_directory: None,
+            upstream: None,
         }
     }
 
@@ -244,6 +253,13 @@ impl AuthorizationServer {
     /// ([`users::UserDirectory`]). The login throttles apply to it as to the built-in one.
     pub fn with_user_directory(mut self, directory: Arc<dyn users::UserDirectory>) -> Self {
         self.user_directory = Some(directory);
+        self
+    }
+
+    /// The same server signing users in at an upstream OpenID provider ([`upstream`]) instead
+    /// of the password page; its users are the store's, created on first sign-in.
+    pub fn with_upstream_oidc(mut self, upstream: upstream::UpstreamOidc) -> Self {
+        self.upstream = Some(Arc::new(upstream));
         self
     }
 
@@ -440,15 +456,21 @@ fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> 
 /// The authorization server's endpoints, to be merged into the outer router at the root
 /// of the issuer: the two discovery documents, `/jwks.json`, `/register`, `/token`, `/revoke`,
 /// `/introspect`, and the browser routes `/authorize`, `/login`, `/consent` (with
-/// `pages::BROWSER_HEADERS`). Bodies are limited to [`MAX_BODY_BYTES`]. Per-source throttling
+/// `pages::BROWSER_HEADERS`) — with upstream login, `/oauth/upstream/callback` instead of
+/// `/login`. Bodies are limited to [`MAX_BODY_BYTES`]. Per-source throttling
 /// needs the connection's address: serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (see [`throttle`]).
 pub fn routes(state: AuthorizationServer) -> Router {
+    let sign_in = if state.upstream.is_some() {
+        Router::new().route(upstream::CALLBACK_PATH, get(upstream::callback::callback))
+    } else {
+        Router::new().route("/login", post(login::login))
+    };
     let browser = pages::with_browser_headers(
         Router::new()
             .route("/authorize", get(authorize::authorize))
-            .route("/login", post(login::login))
-            .route("/consent", post(consent::consent)),
+            .route("/consent", post(consent::consent))
+            .merge(sign_in),
     );
     // Browser-based clients (MCP Inspector in direct mode) call discovery, registration, token
     // and revocation from a web page: allow any origin, without credentials (these endpoints

@@ -120,18 +120,44 @@ pub async fn login(
     {
         return pages::internal_error(error);
     }
+    signed_in(
+        &server,
+        request_id,
+        &browser,
+        &user,
+        form.get(csrf::FIELD_NAME).unwrap_or_default(),
+        "consent",
+        now,
+    )
+    .await
+}
+
+/// What follows a sign-in, by password or at the upstream provider: the sign-in recorded on
+/// pending request `request_id` of `browser`, the scope narrowed to what `user` may be granted
+/// (`invalid_scope` to the client when nothing is left), then the code at once when the user's
+/// remembered consent covers it, else the consent page (its form carrying `csrf`, posted to
+/// `consent_action`: `/consent` relative to the page's own path).
+pub async fn signed_in(
+    server: &AuthorizationServer,
+    request_id: &str,
+    browser: &BrowserBinding,
+    user: &DirectoryUser,
+    csrf: &str,
+    consent_action: &str,
+    now: i64,
+) -> Response {
     let pending = match server
         .pending()
-        .sign_in(request_id, &browser, user.subject, now)
+        .sign_in(request_id, browser, user.subject, now)
         .await
     {
         Ok(Some(pending)) => pending,
         Ok(None) => return expired(),
         Err(error) => return pages::internal_error(error),
     };
-    let scope = grantable_scope(&server, &pending, &user);
+    let scope = grantable_scope(server, &pending, user);
     if scope.is_empty() {
-        return refuse_scope(&server, request_id, &browser, now).await;
+        return refuse_scope(server, request_id, browser, now).await;
     }
     let pending = PendingAuthorization { scope, ..pending };
 
@@ -149,12 +175,12 @@ pub async fn login(
     if covered {
         return match server
             .pending()
-            .take_signed_in(request_id, &browser, now)
+            .take_signed_in(request_id, browser, now)
             .await
         {
             Ok(Some(taken)) => {
                 issue_code(
-                    &server,
+                    server,
                     PendingAuthorization {
                         scope: pending.scope,
                         ..taken
@@ -166,11 +192,7 @@ pub async fn login(
             Err(error) => pages::internal_error(error),
         };
     }
-    consent_page(
-        &pending,
-        request_id,
-        form.get(csrf::FIELD_NAME).unwrap_or_default(),
-    )
+    consent_page(&pending, request_id, csrf, consent_action)
 }
 
 /// What of the request's scope `user` may be granted: the per-user scope policy

@@ -22,6 +22,7 @@ use outpost::{
         server::{
             AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock,
             forwarded::{ProxyRange, TrustedProxies},
+            upstream::{UpstreamOidc, UpstreamSettings},
         },
     },
     prometheus::PrometheusMetrics,
@@ -79,6 +80,7 @@ pub struct ServeArgs {
     issuer: IssuerArgs,
     #[command(flatten)]
     role: roles::RoleArgs,
+    upstream: UpstreamArgs,
     /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
     /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
     /// Last-Event-ID resumption.
@@ -161,7 +163,8 @@ struct IssuerArgs {
     /// Accept only RFC 9068 access tokens (`typ: at+jwt`).
     #[arg(long, env = "OUTPOST_REQUIRE_AT_JWT", requires = "issuer")]
     require_at_jwt: bool,
-    /// How far a token's exp and nbf may be off, for clock skew with the issuer.
+    /// How far a token's exp and nbf (an upstream ID token's exp and iat) may be off, for clock
+    /// skew with the issuer.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "OUTPOST_CLOCK_LEEWAY")]
     clock_leeway: Duration,
     /// Check tokens by RFC 7662 introspection at this endpoint (opaque tokens) instead of
@@ -190,6 +193,64 @@ struct IssuerArgs {
         requires = "introspection_endpoint"
     )]
     introspection_client_secret: Option<String>,
+}
+
+/// Upstream OpenID login: users sign in at an OpenID provider instead of the password page;
+/// Outpost stays the MCP clients' authorization server.
+#[derive(Debug, clap::Args)]
+struct UpstreamArgs {
+    /// Sign users in at this OpenID provider (its issuer URL, exactly as in its discovery
+    /// document) instead of the password page. Register
+    /// `{public-url}/oauth/upstream/callback` as a redirect URI there.
+    #[arg(
+        long,
+        env = "OUTPOST_UPSTREAM_OIDC",
+        value_name = "ISSUER_URL",
+        conflicts_with_all = ["issuer", "no_auth", "demo"],
+        requires_all = ["upstream_client_id", "upstream_client_secret"]
+    )]
+    upstream_oidc: Option<String>,
+    /// Outpost's client id at the upstream provider.
+    #[arg(
+        long,
+        env = "OUTPOST_UPSTREAM_CLIENT_ID",
+        value_name = "ID",
+        requires = "upstream_oidc"
+    )]
+    upstream_client_id: Option<String>,
+    /// Outpost's client secret at the upstream provider (better from the environment
+    /// variable than on a command line).
+    #[arg(
+        long,
+        env = "OUTPOST_UPSTREAM_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        requires = "upstream_oidc"
+    )]
+    upstream_client_secret: Option<String>,
+    /// Only users whose email the provider verified, in one of these domains, may sign in
+    /// (comma-separated; subdomains are not included).
+    #[arg(
+        long,
+        env = "OUTPOST_UPSTREAM_ALLOWED_DOMAINS",
+        value_name = "DOMAIN",
+        value_delimiter = ',',
+        requires = "upstream_oidc"
+    )]
+    upstream_allowed_domains: Vec<String>,
+}
+
+impl UpstreamArgs {
+    fn settings(&self, clock_leeway: Duration) -> Option<UpstreamSettings> {
+        let mut settings = UpstreamSettings::new(
+            self.upstream_oidc.clone()?,
+            self.upstream_client_id.clone().unwrap_or_default(),
+            self.upstream_client_secret.clone().unwrap_or_default(),
+        );
+        settings.allowed_domains = self.upstream_allowed_domains.clone();
+        settings.clock_leeway = clock_leeway;
+        Some(settings)
+    }
 }
 
 impl IssuerArgs {
@@ -281,8 +342,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if args.role.role() == roles::Role::Auth {
         let store = args.store.open_with_keys().await?;
-        ensure_users(args.demo, &args.store, &store).await?;
-        let authorization_server = authorization_server(&store, &config.base_url()).await?;
+        let upstream = args.upstream.settings(args.issuer.clock_leeway);
+        ensure_users(args.demo, upstream.is_none(), &args.store, &store).await?;
+        let authorization_server =
+            with_upstream(authorization_server(&store, &config.base_url()).await?, upstream)
+                .await?;
         server = roles::auth(&args.role, &args.clients, authorization_server, server).await?;
     } else if let Some(external) = args.issuer.config(&config.base_url()) {
         let store = args.store.open_with_keys().await?;
@@ -318,11 +382,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_request_state_keys(request_state_keys(&store).await?);
     } else if !args.no_auth {
         let store = args.store.open_with_keys().await?;
-        ensure_users(args.demo, &args.store, &store).await?;
+        let upstream = args.upstream.settings(args.issuer.clock_leeway);
+        ensure_users(args.demo, upstream.is_none(), &args.store, &store).await?;
         let authorization_server = args
             .clients
             .apply(authorization_server(&store, &config.base_url()).await?)
             .await?;
+        let authorization_server = with_upstream(authorization_server, upstream).await?;
         let grants: Arc<dyn GrantStore> = store.grants.clone();
         let mut resource = ResourceServerConfig::new(
             authorization_server.issuer.clone(),
@@ -364,11 +430,37 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("outpost serve")
 }
 
-/// With `--demo`, the demo users; without, a warning when the store has no user to log in.
-async fn ensure_users(demo: bool, store_arg: &StoreArg, store: &Store) -> anyhow::Result<()> {
+/// `server` with users signing in at the upstream provider when `--upstream-oidc` is given.
+async fn with_upstream(
+    server: AuthorizationServer,
+    upstream: Option<UpstreamSettings>,
+) -> anyhow::Result<AuthorizationServer> {
+    let Some(settings) = upstream else {
+        return Ok(server);
+    };
+    let upstream = UpstreamOidc::connect(settings, &server.issuer)
+        .await
+        .context("cannot use the upstream provider (--upstream-oidc)")?;
+    tracing::info!(
+        provider = %upstream.settings().issuer,
+        client_id = %upstream.settings().client_id,
+        redirect_uri = %upstream.redirect_uri(),
+        "users sign in at the upstream provider (register the redirect URI there)"
+    );
+    Ok(server.with_upstream_oidc(upstream))
+}
+
+/// With `--demo`, the demo users; without, a warning when the store has no user to log in
+/// with a password (`password_logins`: not when users sign in at an upstream provider).
+async fn ensure_users(
+    demo: bool,
+    password_logins: bool,
+    store_arg: &StoreArg,
+    store: &Store,
+) -> anyhow::Result<()> {
     if demo {
         ensure_demo_users(store).await?;
-    } else if store.users.list().await?.is_empty() {
+    } else if password_logins && store.users.list().await?.is_empty() {
         let store_url = store_arg.display_url();
         tracing::warn!(
             store = %store_url,

@@ -1,5 +1,5 @@
 //! The OAuth 2.1 building blocks Outpost's authorization server and resource server share:
-//! pure types and functions, no HTTP, no store.
+//! pure types and functions, no store, and no HTTP outside the `issuer-client` feature.
 //!
 //! Outpost's access tokens are JWTs that the resource server (`/mcp`) verifies locally with
 //! the authorization server's public keys. Each noun in its own file:
@@ -16,12 +16,19 @@
 //!   may vary, RFC 8252 §7.3).
 //! - [`secret`] — random opaque secrets (codes, refresh tokens, client secrets).
 //!
+//! - [`issuer_client`] and [`jwk`] (feature `issuer-client`, the one place with HTTP) — the
+//!   https client that talks to an identity provider, and its JWK Set's keys and algorithms.
+//!
 //! `es256` (private) plugs `p256` into `jsonwebtoken` as its crypto provider.
 
 #![deny(missing_docs)]
 
 pub mod access_token;
 mod es256;
+#[cfg(feature = "issuer-client")]
+pub mod issuer_client;
+#[cfg(feature = "issuer-client")]
+pub mod jwk;
 pub mod keyring;
 pub mod pkce;
 pub mod redirect_uri;

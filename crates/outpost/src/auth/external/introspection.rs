@@ -30,13 +30,13 @@ use url::{Url, form_urlencoded};
 
 use super::{
     Expectations, ExternalRefusal,
-    fetch::IssuerClient,
     jwt::{Claims, check_claims},
 };
 use crate::auth::resource::{
     Identity,
     cache::{SWEEP_EVERY, TokenDigest},
 };
+use outpost_oauth::issuer_client::IssuerClient;
 
 /// How long an `active: true` answer is reused (never past the token's `exp`).
 pub const ACTIVE_TTL: Duration = Duration::from_secs(5);
@@ -170,7 +170,7 @@ impl Introspector {
             .finish();
         let answer: IntrospectionAnswer = self
             .client
-            .post_form(&self.endpoint, &self.authorization, form)
+            .post_form(&self.endpoint, Some(&self.authorization), form)
             .await
             .map_err(|cause| {
                 ExternalRefusal::Unavailable(format!(

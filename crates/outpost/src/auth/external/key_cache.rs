@@ -19,12 +19,12 @@ use std::{
 
 use url::Url;
 
-use super::{
-    ExternalIssuerError,
-    fetch::{FetchError, IssuerClient},
+use super::ExternalIssuerError;
+use crate::store::failure_streak::FailureStreak;
+use outpost_oauth::{
+    issuer_client::{FetchError, IssuerClient},
     jwk::{JwkSetDocument, KeySet},
 };
-use crate::store::failure_streak::FailureStreak;
 
 /// How often the key set is fetched in the background.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);

@@ -16,25 +16,22 @@
 //! are errors that name the setting and the cause. The result goes into
 //! [`ResourceServerConfig::external`](crate::auth::resource::ResourceServerConfig::external).
 
-mod fetch;
 pub mod introspection;
-pub mod jwk;
 mod jwt;
 mod key_cache;
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use serde::Deserialize;
-use url::{Host, Url};
+use url::Url;
 
-pub use fetch::FetchError;
 pub use introspection::IntrospectionSettings;
 pub use key_cache::{REFRESH_INTERVAL, UNKNOWN_KID_REFETCH_INTERVAL};
+pub use outpost_oauth::{issuer_client::FetchError, jwk};
 
-use self::{
-    fetch::IssuerClient, introspection::Introspector, jwt::JwtRefusal, key_cache::KeyCache,
-};
+use self::{introspection::Introspector, jwt::JwtRefusal, key_cache::KeyCache};
 use crate::auth::resource::{Identity, RevocationCheck, cache::TokenDigest};
+use outpost_oauth::issuer_client::{IssuerClient, is_https_or_loopback};
 
 /// The default clock leeway for `exp` and `nbf`.
 pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(30);
@@ -350,14 +347,7 @@ fn checked_url(setting: &'static str, value: &str) -> Result<Url, ExternalIssuer
         url: value.to_owned(),
     };
     let url = Url::parse(value).map_err(|_| refused())?;
-    let loopback = match url.host() {
-        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    };
-    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-    if !scheme_ok || url.fragment().is_some() || url.host().is_none() {
+    if !is_https_or_loopback(&url) {
         return Err(refused());
     }
     Ok(url)

@@ -1,6 +1,8 @@
-//! The https client that talks to the identity provider: discovery documents, JWK Sets and
-//! RFC 7662 introspection. hyper's client on rustls (`ring`, Mozilla's roots), no redirects
-//! followed, every exchange bounded in time and size.
+//! The https client that talks to an identity provider (feature `issuer-client`): discovery
+//! documents, JWK Sets, RFC 7662 introspection and token requests. hyper's client on rustls
+//! (`ring`, Mozilla's roots), no redirects followed, every exchange bounded in time and size.
+//! Shared by the resource server's external issuer and the authorization server's upstream
+//! sign-in, so both talk to a provider alike.
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use serde::de::DeserializeOwned;
-use url::Url;
+use url::{Host, Url};
 
 /// Largest document read from the issuer: discovery documents and key sets are a few KiB.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -42,14 +44,14 @@ pub enum FetchError {
 
 /// The client; cheap to clone.
 #[derive(Clone)]
-pub(crate) struct IssuerClient {
+pub struct IssuerClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl IssuerClient {
     /// A client trusting Mozilla's root certificates. Plain `http` URLs are accepted by the
     /// client; the settings admit them only on loopback hosts.
-    pub(crate) fn new() -> Result<Self, rustls::Error> {
+    pub fn new() -> Result<Self, rustls::Error> {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -72,7 +74,7 @@ impl IssuerClient {
     }
 
     /// `GET url`, `200` and JSON expected.
-    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, FetchError> {
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, FetchError> {
         let request = Request::get(url.as_str())
             .header(header::ACCEPT, "application/json")
             .header(header::USER_AGENT, user_agent())
@@ -81,18 +83,22 @@ impl IssuerClient {
         self.exchange(request).await
     }
 
-    /// `POST url` with a form body and an `Authorization` header, `200` and JSON expected.
-    pub(crate) async fn post_form<T: DeserializeOwned>(
+    /// `POST url` with a form body and, when given, an `Authorization` header; `200` and JSON
+    /// expected.
+    pub async fn post_form<T: DeserializeOwned>(
         &self,
         url: &Url,
-        authorization: &str,
+        authorization: Option<&str>,
         form: String,
     ) -> Result<T, FetchError> {
-        let request = Request::post(url.as_str())
+        let mut request = Request::post(url.as_str())
             .header(header::ACCEPT, "application/json")
             .header(header::USER_AGENT, user_agent())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::AUTHORIZATION, authorization)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        let request = request
             .body(Full::new(Bytes::from(form)))
             .map_err(|e| FetchError::Transport(e.to_string()))?;
         self.exchange(request).await
@@ -128,6 +134,19 @@ impl IssuerClient {
         .await
         .map_err(|_| FetchError::Timeout)?
     }
+}
+
+/// Whether `url` may name a provider: https, or plain http on a loopback host (a provider
+/// run on this machine, as in tests); a host and no fragment either way.
+pub fn is_https_or_loopback(url: &Url) -> bool {
+    let loopback = match url.host() {
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    scheme_ok && url.fragment().is_none() && url.host().is_some()
 }
 
 fn user_agent() -> &'static str {

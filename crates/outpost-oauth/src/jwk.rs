@@ -4,7 +4,7 @@
 //! (P-384) and EdDSA (Ed25519). Never `none`, never HMAC: a public key is no shared secret, so
 //! an `HS256` token "signed" with it is refused before any key is looked at (RFC 8725 §3.1,
 //! §3.2). A key is used only for the algorithms of its type, and only for its own `alg` when
-//! it names one. Signatures are verified by `ring`.
+//! it names one. Signatures are verified by `ring` (feature `issuer-client`).
 
 use std::collections::HashMap;
 
@@ -64,7 +64,7 @@ enum PublicKey {
 
 /// A usable key of the set: the key and the one algorithm it is pinned to, if any.
 #[derive(Debug, Clone)]
-pub(crate) struct VerificationKey {
+pub struct VerificationKey {
     key: PublicKey,
     alg: Option<Algorithm>,
 }
@@ -72,7 +72,7 @@ pub(crate) struct VerificationKey {
 impl VerificationKey {
     /// Whether `signature` over `message` verifies with this key under `alg`; `false` too when
     /// `alg` does not fit the key.
-    pub(crate) fn verifies(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+    pub fn verifies(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
         if self.alg.is_some_and(|pinned| pinned != alg) {
             return false;
         }
@@ -119,30 +119,30 @@ impl VerificationKey {
 
 /// The issuer's signing keys by `kid`.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct KeySet {
+pub struct KeySet {
     keys: HashMap<String, VerificationKey>,
 }
 
 impl KeySet {
     /// The key named `kid`.
-    pub(crate) fn get(&self, kid: &str) -> Option<&VerificationKey> {
+    pub fn get(&self, kid: &str) -> Option<&VerificationKey> {
         self.keys.get(kid)
     }
 
     /// The key ids of the set.
-    pub(crate) fn kids(&self) -> impl Iterator<Item = &str> {
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)
     }
 
     /// Whether no key is usable.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// The usable keys of a JWK Set document: signature keys (`use` absent or `sig`) with a
     /// `kid`, of a type and curve Outpost verifies, with well-formed members. Other keys
     /// (encryption keys, symmetric keys, unknown types) are skipped, as RFC 7517 §5 asks.
-    pub(crate) fn from_document(document: &JwkSetDocument) -> Self {
+    pub fn from_document(document: &JwkSetDocument) -> Self {
         let keys = document
             .keys
             .iter()
@@ -155,7 +155,7 @@ impl KeySet {
 
 /// A JWK Set as served at the issuer's `jwks_uri`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct JwkSetDocument {
+pub struct JwkSetDocument {
     keys: Vec<Jwk>,
 }
 

@@ -1,0 +1,225 @@
+//! The provider's user as a user of this server.
+//!
+//! **Subject.** A user is keyed by (provider issuer, `sub`): their subject here is the v5 UUID
+//! (RFC 9562 §5.5, SHA-1 name-based) of the issuer and `sub`, in a namespace of Outpost's own.
+//! The same person signing in again, on any instance, gets the same subject, with no lookup
+//! table to keep consistent and no race between two first sign-ins; another provider's user
+//! with the same `sub` gets another.
+//!
+//! **Record.** On first sign-in the user gets a store record (codes, grants and consents refer
+//! to stored users), with the hash of a random password nobody is told and no allowed scopes:
+//! the per-user scope policy then applies as to every user (`outpost users set-scopes NAME …`
+//! widens it). The username shown — the tokens' `username` claim, `whoami` — is the
+//! provider's `preferred_username`, else the email, else the `sub`, with characters a username
+//! cannot hold replaced by `_`; when another user already has that name, the subject's first
+//! eight hex digits are appended.
+//!
+//! **Allowed domains.** With `--upstream-allowed-domains`, only a user whose email the
+//! provider verified (`email_verified` true) and whose domain is in the list signs in.
+
+use outpost_oauth::scope::Scope;
+use outpost_store::{UserId, Username};
+use uuid::Uuid;
+
+use super::{UpstreamError, id_token::UpstreamUser};
+use crate::{
+    AuthorizationServer,
+    users::{self, DirectoryError, DirectoryUser, UserDirectory as _},
+};
+
+/// The namespace of upstream subjects (a v4 UUID chosen once; never change it: every upstream
+/// user's subject depends on it).
+const SUBJECT_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_7f0e_2b0a_4f4e_9a55_6d1d_3c39_8e21);
+
+/// The allowed domains, lowercase, each checked to be a domain name.
+pub(crate) fn parse_domains(domains: &[String]) -> Result<Vec<String>, UpstreamError> {
+    domains
+        .iter()
+        .map(|domain| {
+            let domain = domain.trim().trim_start_matches('@').to_ascii_lowercase();
+            let label_ok = |label: &str| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            };
+            if domain.contains('.') && domain.split('.').all(label_ok) {
+                Ok(domain)
+            } else {
+                Err(UpstreamError::Domain(domain))
+            }
+        })
+        .collect()
+}
+
+/// Why the provider's user may not sign in here.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AccountRefusal {
+    /// `--upstream-allowed-domains` is set and the user has no verified email.
+    #[error("this server accepts only accounts with a verified email address")]
+    NoVerifiedEmail,
+    /// The verified email's domain is not allowed.
+    #[error("accounts of the domain {0} may not sign in to this server")]
+    Domain(String),
+}
+
+/// Checks `user` against the allowed domains (all domains when the list is empty).
+pub(crate) fn check_domain(
+    user: &UpstreamUser,
+    allowed_domains: &[String],
+) -> Result<(), AccountRefusal> {
+    if allowed_domains.is_empty() {
+        return Ok(());
+    }
+    let email = user
+        .email
+        .as_deref()
+        .filter(|_| user.email_verified)
+        .ok_or(AccountRefusal::NoVerifiedEmail)?;
+    let domain = email
+        .rsplit_once('@')
+        .map(|(_, domain)| domain.to_ascii_lowercase())
+        .ok_or(AccountRefusal::NoVerifiedEmail)?;
+    if allowed_domains.contains(&domain) {
+        Ok(())
+    } else {
+        Err(AccountRefusal::Domain(domain))
+    }
+}
+
+/// The subject of `sub` at the provider `issuer`.
+pub(crate) fn subject(issuer: &str, sub: &str) -> UserId {
+    let name = format!("{issuer}\0{sub}");
+    let uuid = Uuid::new_v5(&SUBJECT_NAMESPACE, name.as_bytes());
+    // A hyphenated UUID always parses back.
+    UserId::parse(&uuid.hyphenated().to_string()).unwrap_or_else(|_| UserId::random())
+}
+
+/// The username to show for `user`: see the module documentation.
+fn base_username(user: &UpstreamUser) -> String {
+    let source = [&user.preferred_username, &user.email]
+        .into_iter()
+        .flatten()
+        .find(|text| !text.trim().is_empty())
+        .map_or(user.sub.as_str(), String::as_str);
+    let mut name: String = source
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(Username::MAX_LEN - 9)
+        .collect();
+    if name.is_empty() {
+        name.push_str("user");
+    }
+    name
+}
+
+/// The provider's `user` as a user here: their store record made on first sign-in, then read
+/// back with their allowed scopes.
+pub(crate) async fn sign_in(
+    server: &AuthorizationServer,
+    issuer: &str,
+    user: &UpstreamUser,
+) -> Result<DirectoryUser, DirectoryError> {
+    let subject = subject(issuer, &user.sub);
+    let directory = users::StoreDirectory::new(server.store.users.clone(), server.argon2.clone());
+    if let Some(known) = directory.find(subject).await? {
+        return Ok(known);
+    }
+    let base = base_username(user);
+    let taken = match Username::parse(&base) {
+        Ok(name) => server
+            .store
+            .users
+            .get_by_username(&name)
+            .await?
+            .is_some_and(|other| other.id != subject),
+        Err(_) => true,
+    };
+    let username = if taken {
+        let short = subject.as_uuid().simple().to_string();
+        format!("{base}-{}", &short[..8])
+    } else {
+        base
+    };
+    users::ensure_stored(
+        server,
+        &DirectoryUser {
+            subject,
+            username,
+            allowed_scopes: Scope::default(),
+        },
+    )
+    .await?;
+    directory.find(subject).await?.ok_or_else(|| {
+        DirectoryError::Failed(format!(
+            "the upstream user {subject} was stored, then not found"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(email: Option<&str>, verified: bool) -> UpstreamUser {
+        UpstreamUser {
+            sub: "sub-1".into(),
+            email: email.map(str::to_owned),
+            email_verified: verified,
+            preferred_username: None,
+            name: None,
+        }
+    }
+
+    #[test]
+    fn one_subject_per_issuer_and_sub() {
+        let a = subject("https://idp.example", "123");
+        assert_eq!(a, subject("https://idp.example", "123"));
+        assert_ne!(a, subject("https://other.example", "123"));
+        assert_ne!(a, subject("https://idp.example", "1234"));
+        assert_ne!(
+            subject("https://idp.example/a", "b"),
+            subject("https://idp.example/", "ab")
+        );
+    }
+
+    #[test]
+    fn allowed_domains_need_a_verified_email_of_the_domain() {
+        let domains = parse_domains(&["Example.com".into(), "@corp.example".into()]).unwrap();
+        assert_eq!(domains, ["example.com", "corp.example"]);
+        assert!(check_domain(&user(Some("jane@EXAMPLE.com"), true), &domains).is_ok());
+        assert!(matches!(
+            check_domain(&user(Some("jane@example.com"), false), &domains),
+            Err(AccountRefusal::NoVerifiedEmail)
+        ));
+        assert!(matches!(
+            check_domain(&user(None, true), &domains),
+            Err(AccountRefusal::NoVerifiedEmail)
+        ));
+        assert!(matches!(
+            check_domain(&user(Some("jane@sub.example.com"), true), &domains),
+            Err(AccountRefusal::Domain(d)) if d == "sub.example.com"
+        ));
+        assert!(check_domain(&user(None, false), &[]).is_ok());
+        assert!(parse_domains(&["not a domain".into()]).is_err());
+        assert!(parse_domains(&["localhost".into()]).is_err());
+    }
+
+    #[test]
+    fn usernames_come_from_the_provider_claims() {
+        let mut jane = user(Some("jane.doe@example.com"), true);
+        assert_eq!(base_username(&jane), "jane.doe_example.com");
+        jane.preferred_username = Some("jane".into());
+        assert_eq!(base_username(&jane), "jane");
+        assert_eq!(base_username(&user(None, false)), "sub-1");
+        assert!(Username::parse(&base_username(&jane)).is_ok());
+    }
+}

@@ -1,0 +1,229 @@
+//! Validation of the provider's ID token (OpenID Connect Core 1.0 §3.1.3.7), as received from
+//! its token endpoint.
+//!
+//! The JWS is verified first, with the provider's published keys ([`KeySet`]): the header's
+//! `alg` must be one Outpost verifies (never `none`, never HMAC — RFC 8725 §3.1) and its `kid`
+//! a key of the set. Then the claims: `iss` exactly the provider's issuer; `aud` (a string or
+//! an array) containing this server's client id, and with several audiences an `azp`, which,
+//! when present, must be the client id; `exp` not past and `iat` not ahead (both within the
+//! clock leeway); `nonce` the one this sign-in sent; `sub` present.
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::Deserialize;
+use subtle::ConstantTimeEq as _;
+
+use outpost_oauth::jwk::{Algorithm, KeySet};
+
+/// Longer tokens are refused unread.
+const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// What the ID token must say.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// The provider's issuer identifier.
+    pub issuer: &'a str,
+    /// This server's client id at the provider.
+    pub client_id: &'a str,
+    /// The `nonce` the authorization request carried.
+    pub nonce: &'a str,
+    /// The current time, Unix seconds.
+    pub now: i64,
+    /// How far `exp` and `iat` may be off, seconds.
+    pub leeway_seconds: i64,
+}
+
+/// The provider's user, as a valid ID token names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUser {
+    /// The provider's identifier for the user: stable and unique within the issuer.
+    pub sub: String,
+    /// The user's email, when the provider shares it.
+    pub email: Option<String>,
+    /// Whether the provider verified that email (`email_verified` true).
+    pub email_verified: bool,
+    /// The user's preferred username, when shared.
+    pub preferred_username: Option<String>,
+    /// The user's full name, when shared.
+    pub name: Option<String>,
+}
+
+/// Why an ID token is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdTokenError {
+    /// Not a compact JWS with JSON header and claims.
+    #[error("the ID token is malformed: {0}")]
+    Malformed(&'static str),
+    /// The `alg` is not one Outpost verifies.
+    #[error("the ID token's algorithm {0:?} is not accepted")]
+    Algorithm(String),
+    /// No `kid`, or one the provider does not publish.
+    #[error("the ID token was signed by a key the provider does not publish (kid {0:?})")]
+    UnknownKey(Option<String>),
+    /// The signature does not verify.
+    #[error("the ID token's signature does not verify")]
+    Signature,
+    /// Another issuer.
+    #[error("the ID token is from the issuer {found:?}, not {expected:?}")]
+    Issuer {
+        /// The `iss` found.
+        found: String,
+        /// The provider's issuer.
+        expected: String,
+    },
+    /// Not for this client.
+    #[error("the ID token's audience does not include this server's client id")]
+    Audience,
+    /// `azp` missing with several audiences, or another client's.
+    #[error("the ID token's authorized party (azp) is not this server's client id")]
+    AuthorizedParty,
+    /// Past `exp`.
+    #[error("the ID token has expired")]
+    Expired,
+    /// `iat` missing or in the future.
+    #[error("the ID token's issue time (iat) is missing or in the future")]
+    IssuedAt,
+    /// The `nonce` is missing or not this sign-in's.
+    #[error("the ID token's nonce is not this sign-in's")]
+    Nonce,
+    /// No `sub`.
+    #[error("the ID token names no subject (sub)")]
+    Subject,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    // Some providers (Amazon Cognito) send "true" / "false".
+    Text(String),
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    azp: Option<String>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    nonce: Option<String>,
+    email: Option<String>,
+    email_verified: Option<Flag>,
+    preferred_username: Option<String>,
+    name: Option<String>,
+}
+
+/// The `kid` of `token`'s header, to pick the key set to verify with (`None` when it has
+/// none; a malformed token is refused by [`verify`] anyway).
+pub fn key_id(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    decode_json::<Header>(header)?.kid
+}
+
+/// The user `token` names, once it is verified with `keys` and its claims are `expected`.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected<'_>,
+) -> Result<UpstreamUser, IdTokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(IdTokenError::Malformed("longer than 16 KiB"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header_part), Some(claims_part), Some(signature_part), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(IdTokenError::Malformed("not three dot-separated parts"));
+    };
+    let header: Header =
+        decode_json(header_part).ok_or(IdTokenError::Malformed("the header is not JSON"))?;
+    let alg = Algorithm::parse(&header.alg).ok_or(IdTokenError::Algorithm(header.alg.clone()))?;
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.get(kid))
+        .ok_or_else(|| IdTokenError::UnknownKey(header.kid.clone()))?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_part)
+        .map_err(|_| IdTokenError::Malformed("the signature is not base64url"))?;
+    let signed = &token[..header_part.len() + 1 + claims_part.len()];
+    if !key.verifies(alg, signed.as_bytes(), &signature) {
+        return Err(IdTokenError::Signature);
+    }
+    let claims: Claims =
+        decode_json(claims_part).ok_or(IdTokenError::Malformed("the claims are not JSON"))?;
+    check(claims, expected)
+}
+
+fn check(claims: Claims, expected: &Expected<'_>) -> Result<UpstreamUser, IdTokenError> {
+    let issuer = claims.iss.unwrap_or_default();
+    if issuer != expected.issuer {
+        return Err(IdTokenError::Issuer {
+            found: issuer,
+            expected: expected.issuer.to_owned(),
+        });
+    }
+    let audiences = match claims.aud {
+        Some(Audience::One(one)) => vec![one],
+        Some(Audience::Many(many)) => many,
+        None => Vec::new(),
+    };
+    if !audiences.iter().any(|aud| aud == expected.client_id) {
+        return Err(IdTokenError::Audience);
+    }
+    match claims.azp.as_deref() {
+        Some(azp) if azp != expected.client_id => return Err(IdTokenError::AuthorizedParty),
+        None if audiences.len() > 1 => return Err(IdTokenError::AuthorizedParty),
+        _ => {}
+    }
+    let exp = claims.exp.ok_or(IdTokenError::Expired)?;
+    if exp.saturating_add(expected.leeway_seconds) <= expected.now {
+        return Err(IdTokenError::Expired);
+    }
+    let iat = claims.iat.ok_or(IdTokenError::IssuedAt)?;
+    if iat > expected.now.saturating_add(expected.leeway_seconds) {
+        return Err(IdTokenError::IssuedAt);
+    }
+    let nonce = claims.nonce.unwrap_or_default();
+    if !bool::from(nonce.as_bytes().ct_eq(expected.nonce.as_bytes())) || nonce.is_empty() {
+        return Err(IdTokenError::Nonce);
+    }
+    let sub = claims
+        .sub
+        .filter(|sub| !sub.is_empty())
+        .ok_or(IdTokenError::Subject)?;
+    let email_verified = match claims.email_verified {
+        Some(Flag::Bool(verified)) => verified,
+        Some(Flag::Text(text)) => text.eq_ignore_ascii_case("true"),
+        None => false,
+    };
+    Ok(UpstreamUser {
+        sub,
+        email: claims.email,
+        email_verified,
+        preferred_username: claims.preferred_username,
+        name: claims.name,
+    })
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+#[path = "id_token_tests.rs"]
+mod tests;
