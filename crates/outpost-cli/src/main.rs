@@ -1,7 +1,6 @@
 //! The `outpost` binary: wiring and flags only. Everything it runs lives in the `outpost` and
 //! `outpost-reference` libraries.
 
-mod allocator;
 mod client_args;
 mod clients;
 mod connect;
@@ -80,7 +79,6 @@ fn init_logging(
 /// a non-zero exit status, so an orchestrator restarting `serve` (or a script running `users`)
 /// sees the reason in one log line.
 fn main() -> ExitCode {
-    allocator::return_large_blocks();
     let cli = Cli::parse();
     let default_filter = match cli.command {
         // A client's stderr is for the user: its own messages, no library logs unless asked.
