@@ -1,21 +1,21 @@
 //! The HTML pages of the authorization endpoint: login, consent, error — and the `503` page
-//! while the store does not answer ([`temporarily_unavailable`], chosen by [`internal_error`]).
+//! while the store does not answer (`temporarily_unavailable`, chosen by `internal_error`).
 //!
 //! The handlers say which page to show and with what ([`LoginView`], [`ConsentView`],
 //! [`ErrorView`]): they answer with the page as a response extension, and one layer over the
-//! browser routes ([`render_pages`]) draws it with the server's [`PageRenderer`] — the
+//! browser routes (`render_pages`) draws it with the server's [`PageRenderer`] — the
 //! [`BuiltInPages`] (askama templates under `templates/`, with the product's
 //! [`Branding`](crate::branding::Branding)), a directory of templates
-//! ([`TemplateDirectory`], feature `page-templates`), or the library user's own. Pages are
+//! (`TemplateDirectory`, feature `page-templates`), or the library user's own. Pages are
 //! self-contained: inline CSS, no scripts, no external assets (a logo is a `data:` URL),
-//! plain forms. Every response of the browser routes carries [`BROWSER_HEADERS`] (a strict
+//! plain forms. Every response of the browser routes carries `BROWSER_HEADERS` (a strict
 //! Content-Security-Policy, `X-Frame-Options: DENY` against clickjacking — RFC 6749 §10.13,
 //! `Cache-Control: no-store`, `Referrer-Policy: no-referrer` so that codes in URLs do not
 //! leak), whoever drew the page.
 //!
 //! The login and consent forms may end in a 302 to the client's redirect URI, and browsers
 //! (Chromium) apply `form-action` to the redirects that follow a form submission, so those two
-//! pages widen `form-action` to the redirect URI's origin ([`render_form`]); every other page
+//! pages widen `form-action` to the redirect URI's origin (`render_form`); every other page
 //! keeps `form-action 'self'`.
 
 mod built_in;
