@@ -3,6 +3,10 @@
 // Chromium: login page, a wrong password, the right one, the consent page, approve, and the
 // redirect back to a loopback callback. The code is then redeemed at /token.
 //
+// A second run does the same through pages replaced by the example templates
+// (examples/page-templates, `outpost serve --page-templates`, with --brand-* flags): a replaced
+// login page still signs in, under the server's CSP.
+//
 // Run with `node --test` in this folder (scripts/auth-browser-test.sh does the npm ci first).
 // The caller builds outpost: OUTPOST_BIN=/path/to/outpost, default <repo>/target/debug/outpost.
 // Screenshots go to artifacts/auth-browser/.
@@ -52,11 +56,19 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function startOutpost(bin, dir) {
+async function startOutpost(bin, dir, extraArgs = []) {
   const port = await freePort();
   const child = spawn(
     bin,
-    ["serve", "--demo", "--bind", `127.0.0.1:${port}`, "--store", `sqlite://${join(dir, "o.db")}`],
+    [
+      "serve",
+      "--demo",
+      "--bind",
+      `127.0.0.1:${port}`,
+      "--store",
+      `sqlite://${join(dir, "o.db")}`,
+      ...extraArgs,
+    ],
     { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
   );
   let log = "";
@@ -123,6 +135,84 @@ function stopCallback(cb) {
 
 const b64url = (buf) => buf.toString("base64url");
 
+/**
+ * Registers a public native client (RFC 7591) redirecting to `redirectUri`, and builds its
+ * /authorize URL with PKCE (S256), `state` and `resource`.
+ */
+async function startAuthorization(base, redirectUri, resource) {
+  // Dynamic client registration of a public native client.
+  const regRes = await fetch(`${base}/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      redirect_uris: [redirectUri],
+      token_endpoint_auth_method: "none",
+      application_type: "native",
+      client_name: CLIENT_NAME,
+    }),
+  });
+  const regText = await regRes.text();
+  assert.equal(regRes.status, 201, `POST /register: ${regRes.status} ${regText}`);
+  const reg = JSON.parse(regText);
+  assert.ok(reg.client_id, `registration returned a client_id: ${regText}`);
+  const clientId = reg.client_id;
+
+  const verifier = b64url(randomBytes(32));
+  const challenge = b64url(createHash("sha256").update(verifier).digest());
+  const authorize = new URL(`${base}/authorize`);
+  for (const [k, v] of Object.entries({
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    state: STATE,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    scope: SCOPE,
+    resource,
+  })) {
+    authorize.searchParams.set(k, v);
+  }
+  return { clientId, verifier, authorize };
+}
+
+/** Redeems `code` at /token and checks that an access token comes back. */
+async function redeemCode(base, { clientId, redirectUri, code, verifier }) {
+  const tokenRes = await fetch(`${base}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: redirectUri,
+      client_id: clientId,
+      code_verifier: verifier,
+    }),
+  });
+  const tokenText = await tokenRes.text();
+  assert.equal(tokenRes.status, 200, `POST /token: ${tokenRes.status} ${tokenText}`);
+  const token = JSON.parse(tokenText);
+  assert.ok(typeof token.access_token === "string" && token.access_token.length > 0, tokenText);
+  assert.match(String(token.token_type), /^bearer$/i, tokenText);
+}
+
+/** Headless Chromium, as the tests drive it. */
+function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe("OAuth 2.1 authorization code + PKCE through the login and consent pages", () => {
@@ -141,20 +231,7 @@ describe("OAuth 2.1 authorization code + PKCE through the login and consent page
     callback = await startCallback();
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -169,38 +246,7 @@ describe("OAuth 2.1 authorization code + PKCE through the login and consent page
     const redirectUri = `http://127.0.0.1:${callback.port}/callback`;
     const resource = `${base}/mcp`;
 
-    // Dynamic client registration of a public native client.
-    const regRes = await fetch(`${base}/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        redirect_uris: [redirectUri],
-        token_endpoint_auth_method: "none",
-        application_type: "native",
-        client_name: CLIENT_NAME,
-      }),
-    });
-    const regText = await regRes.text();
-    assert.equal(regRes.status, 201, `POST /register: ${regRes.status} ${regText}`);
-    const reg = JSON.parse(regText);
-    assert.ok(reg.client_id, `registration returned a client_id: ${regText}`);
-    const clientId = reg.client_id;
-
-    const verifier = b64url(randomBytes(32));
-    const challenge = b64url(createHash("sha256").update(verifier).digest());
-    const authorize = new URL(`${base}/authorize`);
-    for (const [k, v] of Object.entries({
-      response_type: "code",
-      client_id: clientId,
-      redirect_uri: redirectUri,
-      state: STATE,
-      code_challenge: challenge,
-      code_challenge_method: "S256",
-      scope: SCOPE,
-      resource,
-    })) {
-      authorize.searchParams.set(k, v);
-    }
+    const { clientId, verifier, authorize } = await startAuthorization(base, redirectUri, resource);
 
     const context = await browser.newContext({ viewport: { width: 800, height: 700 }, deviceScaleFactor: 1 });
     const page = await context.newPage();
@@ -285,26 +331,124 @@ describe("OAuth 2.1 authorization code + PKCE through the login and consent page
       assert.deepEqual(record.pageErrors, [], "no page errors");
 
       // 5. Redeem the code.
-      const tokenRes = await fetch(`${base}/token`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({
-          grant_type: "authorization_code",
-          code,
-          redirect_uri: redirectUri,
-          client_id: clientId,
-          code_verifier: verifier,
-        }),
-      });
-      const tokenText = await tokenRes.text();
-      assert.equal(tokenRes.status, 200, `POST /token: ${tokenRes.status} ${tokenText}`);
-      const token = JSON.parse(tokenText);
-      assert.ok(typeof token.access_token === "string" && token.access_token.length > 0, tokenText);
-      assert.match(String(token.token_type), /^bearer$/i, tokenText);
+      await redeemCode(base, { clientId, redirectUri, code, verifier });
     } catch (err) {
       await page.screenshot({ path: join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});
       err.message += `\n--- page ${page.url()}\n--- requests:\n${record.requests.join("\n")}` +
         `\n--- console:\n${JSON.stringify(record.console, null, 1)}\n--- server log:\n${server.output()}`;
+      throw err;
+    }
+  });
+});
+
+describe("the same flow through pages replaced by templates (--page-templates, --brand-*)", () => {
+  const TEMPLATES = join(REPO, "examples", "page-templates");
+  let replaced; // the server with replaced pages
+  let replacedDir;
+  let replacedCallback;
+  let chromiumForReplaced;
+
+  before(async () => {
+    replacedDir = mkdtempSync(join(tmpdir(), "outpost-auth-browser-pages-"));
+    replaced = await startOutpost(OUTPOST_BIN, replacedDir, [
+      "--page-templates",
+      TEMPLATES,
+      "--brand-name",
+      "Acme Cloud",
+      "--brand-logo",
+      join(TEMPLATES, "logo.svg"),
+      "--brand-color",
+      "accent=#0f766e",
+    ]);
+    replacedCallback = await startCallback();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    chromiumForReplaced = await launchChromium();
+  });
+
+  after(async () => {
+    await chromiumForReplaced?.close().catch(() => {});
+    await stopCallback(replacedCallback).catch(() => {});
+    await stopOutpost(replaced).catch(() => {});
+    if (replacedDir) rmSync(replacedDir, { recursive: true, force: true });
+  });
+
+  test("a replaced login page signs in; consent, code, token as before", async (t) => {
+    const base = replaced.base;
+    const redirectUri = `http://127.0.0.1:${replacedCallback.port}/callback`;
+    const { clientId, verifier, authorize } = await startAuthorization(base, redirectUri, `${base}/mcp`);
+
+    const context = await chromiumForReplaced.newContext({ viewport: { width: 800, height: 700 }, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    const record = { requests: [], console: [], pageErrors: [] };
+    context.on("request", (req) => record.requests.push(req.url()));
+    page.on("console", (m) => record.console.push({ type: m.type(), text: m.text(), url: m.location().url }));
+    page.on("pageerror", (e) => record.pageErrors.push(String(e)));
+    t.after(() => context.close().catch(() => {}));
+
+    try {
+      // The replaced login page: its own heading, labels and button, the brand, the logo.
+      const first = await page.goto(authorize.href);
+      assert.equal(first.status(), 200);
+      const csp = first.headers()["content-security-policy"];
+      assert.match(csp, /^default-src 'none';/, `the server's CSP stays: ${csp}`);
+      await page.getByRole("heading", { name: "Welcome back" }).waitFor({ state: "visible" });
+      assert.match(await page.locator(".masthead").innerText(), /Acme Cloud/);
+      const logoLoaded = await page
+        .locator(".masthead img")
+        .evaluate((img) => img.complete && img.naturalWidth > 0);
+      assert.ok(logoLoaded, "the inlined logo is shown under the CSP");
+      const accent = await page.evaluate(() =>
+        getComputedStyle(document.documentElement).getPropertyValue("--accent").trim(),
+      );
+      assert.equal(accent, "#0f766e", "--brand-color accent reaches the template");
+      await page.screenshot({ path: join(ARTIFACTS, "replaced-1-login.png"), fullPage: true });
+
+      // A wrong password: the replaced page again, with the message.
+      await page.getByLabel("Account name").fill("alice");
+      await page.getByLabel("Password").fill("not-the-password");
+      const [wrong] = await Promise.all([
+        page.waitForNavigation(),
+        page.getByRole("button", { name: "Continue" }).click(),
+      ]);
+      assert.equal(wrong.status(), 401);
+      await page.getByText("Wrong username or password").waitFor({ state: "visible" });
+
+      // The right password, the replaced consent page, Allow.
+      await page.getByLabel("Account name").fill("alice");
+      await page.getByLabel("Password").fill("password123");
+      await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Continue" }).click()]);
+      await page.getByRole("heading", { name: `Allow ${CLIENT_NAME}?` }).waitFor({ state: "visible" });
+      await page.screenshot({ path: join(ARTIFACTS, "replaced-2-consent.png"), fullPage: true });
+      await Promise.all([
+        page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 15_000 }),
+        page.getByRole("button", { name: "Allow", exact: true }).click(),
+      ]);
+      const landed = new URL(page.url());
+      const code = landed.searchParams.get("code");
+      assert.ok(code, `callback carries a code: ${landed.href}`);
+      assert.equal(landed.searchParams.get("state"), STATE);
+
+      const foreign = record.requests.filter((u) => {
+        try {
+          return !["127.0.0.1"].includes(new URL(u).hostname) && !u.startsWith("data:");
+        } catch {
+          return true;
+        }
+      });
+      assert.deepEqual(foreign, [], "no request left 127.0.0.1");
+      const expected401 = (m) =>
+        m.url === `${base}/login` && /status of 401 \(Unauthorized\)/.test(m.text);
+      const consoleErrors = record.console.filter(
+        (m) => (m.type === "error" || m.type === "warning") && !expected401(m),
+      );
+      assert.deepEqual(consoleErrors, [], "no console errors or warnings (no CSP violation)");
+      assert.deepEqual(record.pageErrors, [], "no page errors");
+
+      await redeemCode(base, { clientId, redirectUri, code, verifier });
+    } catch (err) {
+      await page.screenshot({ path: join(ARTIFACTS, "replaced-failure.png"), fullPage: true }).catch(() => {});
+      err.message += `\n--- page ${page.url()}\n--- requests:\n${record.requests.join("\n")}` +
+        `\n--- console:\n${JSON.stringify(record.console, null, 1)}\n--- server log:\n${replaced.output()}`;
       throw err;
     }
   });

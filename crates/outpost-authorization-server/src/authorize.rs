@@ -39,7 +39,7 @@ use super::{
     clients::{self, ClientResolutionError},
     csrf,
     form::FormParams,
-    pages::{self, LoginPage},
+    pages::{self, LoginView},
     pending::{PendingAuthorization, PendingError},
     throttle::ClientIp,
     upstream::leg::Leg,
@@ -163,15 +163,15 @@ pub async fn authorize(
         Ok(pair) => pair,
         Err(error) => return pages::internal_error(error),
     };
-    let page = LoginPage {
-        client_name: &client_name,
-        request_id: &request_id,
-        csrf: &token,
-        username: "",
+    let page = LoginView {
+        client_name,
+        request_id,
+        csrf: token,
+        username: String::new(),
         message: None,
-        action: "login",
+        action: "login".to_owned(),
     };
-    let mut response = pages::render_form(StatusCode::OK, &page, cookie, &pending_redirect);
+    let mut response = pages::render_form(StatusCode::OK, page, cookie, &pending_redirect);
     if let Some(cookie) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }

@@ -26,7 +26,7 @@ use super::{
     browser::BrowserBinding,
     clients,
     login::{expired, grantable_scope, verified_form},
-    pages::{self, ConsentPage},
+    pages::{self, ConsentView},
     pending::PendingAuthorization,
 };
 use outpost_oauth::{scope::Scope, secret::Secret};
@@ -48,16 +48,17 @@ pub fn consent_page(
             })
         })
         .unwrap_or_else(|| pending.redirect_uri.clone());
-    let page = ConsentPage {
-        client_name: &pending.client_name,
-        client_host: pending.client_host.as_deref(),
-        redirect_host: &redirect_host,
-        scopes: pending.scope.iter().collect(),
-        request_id,
-        csrf,
-        action,
+    let page = ConsentView {
+        client_name: pending.client_name.clone(),
+        client_host: pending.client_host.clone(),
+        redirect_host,
+        scopes: pending.scope.iter().map(str::to_owned).collect(),
+        scope: pending.scope.to_string(),
+        request_id: request_id.to_owned(),
+        csrf: csrf.to_owned(),
+        action: action.to_owned(),
     };
-    pages::render_form(StatusCode::OK, &page, None, &pending.redirect_uri)
+    pages::render_form(StatusCode::OK, page, None, &pending.redirect_uri)
 }
 
 /// `POST /consent`.

@@ -28,7 +28,10 @@
 //! - `login` — `POST /login`: CSRF check (`csrf`), password, the failed-login policy
 //!   ([`throttle::lockout`]).
 //! - `consent` — the consent page and `POST /consent`: remembers consent, issues the code.
-//! - `pages` — the askama templates and the security headers of every browser response.
+//! - [`pages`] — the login, consent and error pages: drawn by a [`PageRenderer`](pages::PageRenderer)
+//!   (the built-in askama templates with the product's [`branding`], a directory of
+//!   templates with the `page-templates` feature, or the library user's own), and the security
+//!   headers of every browser response.
 //!
 //! [`users`] is where users come from: the [`UserDirectory`](users::UserDirectory) trait a
 //! library user implements over their own database or directory, the built-in
@@ -56,6 +59,7 @@
 #![deny(missing_docs)]
 
 mod authorize;
+pub mod branding;
 mod browser;
 pub mod cimd;
 mod client_auth;
@@ -76,7 +80,7 @@ mod jwks;
 mod login;
 pub mod maintenance;
 mod metadata;
-mod pages;
+pub mod pages;
 pub mod password;
 pub mod pending;
 pub mod preregistered;
@@ -97,6 +101,7 @@ use std::{
 use axum::{
     Router,
     extract::DefaultBodyLimit,
+    middleware,
     routing::{get, post},
 };
 use http::{HeaderName, Method, header};
@@ -205,6 +210,10 @@ pub struct AuthorizationServer {
     /// Upstream OpenID login ([`upstream`]): when set, users sign in at that provider instead
     /// of the password page (`/login` is not served). `None` by default.
     pub upstream: Option<Arc<upstream::UpstreamOidc>>,
+    /// What draws the login, consent and error pages: by default the built-in pages with
+    /// Outpost's branding ([`with_branding`](Self::with_branding),
+    /// [`with_page_renderer`](Self::with_page_renderer)).
+    pub pages: Arc<dyn pages::PageRenderer>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -246,7 +255,23 @@ impl AuthorizationServer {
             preregistered: Arc::default(),
             user_directory: None,
             upstream: None,
+            pages: Arc::new(pages::BuiltInPages::default()),
         }
+    }
+
+    /// The same server drawing the built-in pages with `branding`: the product's name, logo
+    /// and colours.
+    pub fn with_branding(mut self, branding: &branding::Branding) -> Self {
+        self.pages = Arc::new(pages::BuiltInPages::new(branding));
+        self
+    }
+
+    /// The same server drawing the login, consent and error pages with `renderer` (replacing
+    /// them wholesale, e.g. `pages::TemplateDirectory` with the `page-templates` feature).
+    /// CSRF, the security headers and every check of the posted forms stay the server's.
+    pub fn with_page_renderer(mut self, renderer: Arc<dyn pages::PageRenderer>) -> Self {
+        self.pages = renderer;
+        self
     }
 
     /// The same server signing users in against `directory` instead of the store's users
@@ -455,9 +480,10 @@ fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> 
 
 /// The authorization server's endpoints, to be merged into the outer router at the root
 /// of the issuer: the two discovery documents, `/jwks.json`, `/register`, `/token`, `/revoke`,
-/// `/introspect`, and the browser routes `/authorize`, `/login`, `/consent` (with
-/// `pages::BROWSER_HEADERS`) — with upstream login, `/oauth/upstream/callback` instead of
-/// `/login`. Bodies are limited to [`MAX_BODY_BYTES`]. Per-source throttling
+/// `/introspect`, and the browser routes `/authorize`, `/login`, `/consent` (their pages drawn
+/// by [`AuthorizationServer::pages`], with `pages::BROWSER_HEADERS`) — with upstream login,
+/// `/oauth/upstream/callback` instead of `/login`. Bodies are limited to [`MAX_BODY_BYTES`].
+/// Per-source throttling
 /// needs the connection's address: serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (see [`throttle`]).
 pub fn routes(state: AuthorizationServer) -> Router {
@@ -470,7 +496,11 @@ pub fn routes(state: AuthorizationServer) -> Router {
         Router::new()
             .route("/authorize", get(authorize::authorize))
             .route("/consent", post(consent::consent))
-            .merge(sign_in),
+            .merge(sign_in)
+            .layer(middleware::map_response_with_state(
+                state.clone(),
+                pages::render_pages,
+            )),
     );
     // Browser-based clients (MCP Inspector in direct mode) call discovery, registration, token
     // and revocation from a web page: allow any origin, without credentials (these endpoints

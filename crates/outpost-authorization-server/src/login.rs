@@ -32,7 +32,7 @@ use super::{
     consent::{consent_page, issue_code},
     counters, csrf,
     form::FormParams,
-    pages::{self, LoginPage},
+    pages::{self, LoginView},
     throttle::{ClientIp, ThrottleError, lockout},
 };
 use crate::{
@@ -90,20 +90,15 @@ pub async fn login(
             drop(attempts);
             tracing::info!(source = %ip.key(), "failed login");
             counters::login_failed();
-            let page = LoginPage {
-                client_name: &pending.client_name,
-                request_id,
-                csrf: form.get(csrf::FIELD_NAME).unwrap_or_default(),
-                username: username_text,
-                message: Some(WRONG_CREDENTIALS),
-                action: "login",
+            let page = LoginView {
+                client_name: pending.client_name.clone(),
+                request_id: request_id.to_owned(),
+                csrf: form.get(csrf::FIELD_NAME).unwrap_or_default().to_owned(),
+                username: username_text.to_owned(),
+                message: Some(WRONG_CREDENTIALS.to_owned()),
+                action: "login".to_owned(),
             };
-            return pages::render_form(
-                StatusCode::UNAUTHORIZED,
-                &page,
-                None,
-                &pending.redirect_uri,
-            );
+            return pages::render_form(StatusCode::UNAUTHORIZED, page, None, &pending.redirect_uri);
         }
         Err(error) => {
             // The password was not evaluated: the attempt does not count.

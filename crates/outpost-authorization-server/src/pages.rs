@@ -1,105 +1,90 @@
 //! The HTML pages of the authorization endpoint: login, consent, error — and the `503` page
-//! while the store does not answer ([`temporarily_unavailable`], chosen by [`internal_error`]).
+//! while the store does not answer (`temporarily_unavailable`, chosen by `internal_error`).
 //!
-//! Templates are askama files under `crates/outpost/templates/`, checked at compile time and
-//! HTML-escaped by default, so user-provided text (client names, usernames, messages) cannot
-//! inject markup. Pages are self-contained: inline CSS, no scripts, no external assets, plain
-//! forms. Every response of the browser routes carries [`BROWSER_HEADERS`] (a strict
+//! The handlers say which page to show and with what ([`LoginView`], [`ConsentView`],
+//! [`ErrorView`]): they answer with the page as a response extension, and one layer over the
+//! browser routes (`render_pages`) draws it with the server's [`PageRenderer`] — the
+//! [`BuiltInPages`] (askama templates under `templates/`, with the product's
+//! [`Branding`](crate::branding::Branding)), a directory of templates
+//! (`TemplateDirectory`, feature `page-templates`), or the library user's own. Pages are
+//! self-contained: inline CSS, no scripts, no external assets (a logo is a `data:` URL),
+//! plain forms. Every response of the browser routes carries `BROWSER_HEADERS` (a strict
 //! Content-Security-Policy, `X-Frame-Options: DENY` against clickjacking — RFC 6749 §10.13,
 //! `Cache-Control: no-store`, `Referrer-Policy: no-referrer` so that codes in URLs do not
-//! leak).
+//! leak), whoever drew the page.
 //!
 //! The login and consent forms may end in a 302 to the client's redirect URI, and browsers
 //! (Chromium) apply `form-action` to the redirects that follow a form submission, so those two
-//! pages widen `form-action` to the redirect URI's origin ([`render_form`]); every other page
+//! pages widen `form-action` to the redirect URI's origin (`render_form`); every other page
 //! keeps `form-action 'self'`.
 
-use askama::Template;
+mod built_in;
+mod renderer;
+#[cfg(feature = "page-templates")]
+mod template_directory;
+mod view;
+
 use axum::{
     Router,
+    body::Body,
+    extract::State,
     http::{HeaderName, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 use url::Url;
 
-use crate::errors::{RETRY_AFTER_SECONDS, ServerFailure};
+pub use built_in::BuiltInPages;
+pub use renderer::{PageRenderer, RenderError};
+#[cfg(feature = "page-templates")]
+pub use template_directory::{TemplateDirectory, TemplateDirectoryError};
+pub use view::{BrandView, ConsentView, ErrorView, LoginView};
+
+use crate::{
+    AuthorizationServer,
+    errors::{RETRY_AFTER_SECONDS, ServerFailure},
+};
+
+/// The Content-Security-Policy of every page but the forms' ([`render_form`]).
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+                        img-src data:; frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers every browser-facing response gets.
-pub const BROWSER_HEADERS: [(HeaderName, &str); 5] = [
-    (
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
-    ),
+pub(crate) const BROWSER_HEADERS: [(HeaderName, &str); 5] = [
+    (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
     (header::X_FRAME_OPTIONS, "DENY"),
     (header::CACHE_CONTROL, "no-store"),
     (header::PRAGMA, "no-cache"),
     (header::REFERRER_POLICY, "no-referrer"),
 ];
 
-/// The login form.
-#[derive(Debug, Template)]
-#[template(path = "login.html")]
-pub struct LoginPage<'a> {
-    /// Who asks.
-    pub client_name: &'a str,
-    /// The pending request's id.
-    pub request_id: &'a str,
-    /// The CSRF token.
-    pub csrf: &'a str,
-    /// The username to prefill (after a failed attempt).
-    pub username: &'a str,
-    /// Why the last attempt failed.
-    pub message: Option<&'a str>,
-    /// Where the form posts.
-    pub action: &'a str,
+/// A page to draw: the response extension a handler answers with, drawn by [`render_pages`].
+#[derive(Debug, Clone)]
+pub(crate) enum Page {
+    Login(LoginView),
+    Consent(ConsentView),
+    Error(ErrorView),
 }
 
-/// The consent form.
-#[derive(Debug, Template)]
-#[template(path = "consent.html")]
-pub struct ConsentPage<'a> {
-    /// Who asks.
-    pub client_name: &'a str,
-    /// The host of a metadata-document client's `client_id` URL (its name is self-asserted).
-    pub client_host: Option<&'a str>,
-    /// The host the user will be sent back to.
-    pub redirect_host: &'a str,
-    /// The scopes that will be granted (what was asked for, narrowed to what the user may be
-    /// granted); posted back, so that approval never grants more than the page listed.
-    pub scopes: Vec<&'a str>,
-    /// The pending request's id.
-    pub request_id: &'a str,
-    /// The CSRF token.
-    pub csrf: &'a str,
-    /// Where the form posts.
-    pub action: &'a str,
+impl From<LoginView> for Page {
+    fn from(view: LoginView) -> Self {
+        Self::Login(view)
+    }
 }
 
-/// An error shown to the user rather than sent to the client.
-#[derive(Debug, Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage<'a> {
-    /// The heading.
-    pub title: &'a str,
-    /// What went wrong.
-    pub message: &'a str,
+impl From<ConsentView> for Page {
+    fn from(view: ConsentView) -> Self {
+        Self::Consent(view)
+    }
 }
 
-/// `template` rendered with `status`, plus `Set-Cookie` when given.
-pub fn render(
+/// `page` with `status`, plus `Set-Cookie` when given; drawn by [`render_pages`].
+pub(crate) fn render(
     status: StatusCode,
-    template: &impl Template,
+    page: impl Into<Page>,
     set_cookie: Option<HeaderValue>,
 ) -> Response {
-    let mut response = match template.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "page rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response()
-        }
-    };
+    let mut response = (status, axum::Extension(page.into())).into_response();
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -108,13 +93,13 @@ pub fn render(
 
 /// A page whose form may end in a redirect to `redirect_uri`: like [`render`], with
 /// `form-action` allowing that URI's origin (or its scheme, for a private-use scheme).
-pub fn render_form(
+pub(crate) fn render_form(
     status: StatusCode,
-    template: &impl Template,
+    page: impl Into<Page>,
     set_cookie: Option<HeaderValue>,
     redirect_uri: &str,
 ) -> Response {
-    let mut response = render(status, template, set_cookie);
+    let mut response = render(status, page, set_cookie);
     if let Some(csp) = form_csp(redirect_uri) {
         response
             .headers_mut()
@@ -137,21 +122,56 @@ fn form_csp(redirect_uri: &str) -> Option<HeaderValue> {
     {
         return None;
     }
-    HeaderValue::from_str(&format!(
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {source}; \
-         frame-ancestors 'none'; base-uri 'none'"
+    HeaderValue::from_str(&PAGE_CSP.replace(
+        "form-action 'self';",
+        &format!("form-action 'self' {source};"),
     ))
     .ok()
 }
 
+/// Draws the page a browser route answered with ([`Page`]) with the server's
+/// [`PageRenderer`]; a page that cannot be drawn is a plain `500` (the cause logged).
+pub(crate) async fn render_pages(
+    State(server): State<AuthorizationServer>,
+    mut response: Response,
+) -> Response {
+    let Some(page) = response.extensions_mut().remove::<Page>() else {
+        return response;
+    };
+    let html = match &page {
+        Page::Login(view) => server.pages.login(view),
+        Page::Consent(view) => server.pages.consent(view),
+        Page::Error(view) => server.pages.error(view),
+    };
+    match html {
+        Ok(html) => {
+            *response.body_mut() = Body::from(html);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "page rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response()
+        }
+    }
+}
+
 /// An error page with `status`.
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    render(status, &ErrorPage { title, message }, None)
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let view = ErrorView {
+        status: status.as_u16(),
+        title: title.to_owned(),
+        message: message.to_owned(),
+    };
+    (status, axum::Extension(Page::Error(view))).into_response()
 }
 
 /// A 429 page with `Retry-After`: a rate limit refused the request
 /// ([`throttle`](super::throttle)).
-pub fn too_many_requests(title: &str, message: &str, retry_after: u64) -> Response {
+pub(crate) fn too_many_requests(title: &str, message: &str, retry_after: u64) -> Response {
     let mut response = error_page(StatusCode::TOO_MANY_REQUESTS, title, message);
     response
         .headers_mut()
@@ -160,7 +180,7 @@ pub fn too_many_requests(title: &str, message: &str, retry_after: u64) -> Respon
 }
 
 /// 503 with `Retry-After`: the server is too busy to check a password now.
-pub fn busy(retry_after: u64) -> Response {
+pub(crate) fn busy(retry_after: u64) -> Response {
     let mut response = error_page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Server busy",
@@ -174,7 +194,7 @@ pub fn busy(retry_after: u64) -> Response {
 }
 
 /// "N minute(s)", rounded up: how long a refused user waits.
-pub fn minutes(seconds: u64) -> String {
+pub(crate) fn minutes(seconds: u64) -> String {
     let minutes = seconds.div_ceil(60);
     format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
 }
@@ -182,7 +202,7 @@ pub fn minutes(seconds: u64) -> String {
 /// The page for a failure inside the server; the cause goes to the log. The store out of
 /// reach ([`ServerFailure::is_store_outage`]) is [`temporarily_unavailable`]; anything else is
 /// the generic `500` page.
-pub fn internal_error(cause: impl ServerFailure) -> Response {
+pub(crate) fn internal_error(cause: impl ServerFailure) -> Response {
     if cause.is_store_outage() {
         tracing::warn!(%cause, "store unavailable: answering the 503 page");
         return temporarily_unavailable();
@@ -200,7 +220,7 @@ pub fn internal_error(cause: impl ServerFailure) -> Response {
 /// that only once the client and its redirect URI are validated, which needs the store — and
 /// a user already past that point is better told to try again here than sent back to an
 /// application that may not retry.
-pub fn temporarily_unavailable() -> Response {
+pub(crate) fn temporarily_unavailable() -> Response {
     let mut response = error_page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Sign-in is temporarily unavailable",
@@ -217,7 +237,7 @@ pub fn temporarily_unavailable() -> Response {
 
 /// `router` with [`BROWSER_HEADERS`] set on every response that has not set them itself
 /// (tower-http layers).
-pub fn with_browser_headers<S>(router: Router<S>) -> Router<S>
+pub(crate) fn with_browser_headers<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -236,24 +256,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_user_text() {
-        let html = LoginPage {
-            client_name: "<script>alert(1)</script>",
-            request_id: "r",
-            csrf: "c",
-            username: "\"><b>",
-            message: Some("Wrong username or password"),
-            action: "login",
-        }
-        .render()
-        .unwrap();
-        assert!(!html.contains("<script>alert"));
-        assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"));
-        assert!(!html.contains("\"><b>"));
-        assert!(html.contains("type=\"password\""));
-    }
-
-    #[test]
     fn form_pages_allow_the_redirect_origin() {
         let csp = form_csp("http://127.0.0.1:6276/cb?x=1").unwrap();
         assert!(
@@ -267,5 +269,6 @@ mod tests {
                 .unwrap()
                 .contains("form-action 'self' com.example.app:;")
         );
+        assert!(csp.to_str().unwrap().contains("img-src data:;"));
     }
 }

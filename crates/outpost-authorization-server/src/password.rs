@@ -2,35 +2,34 @@
 //!
 //! Parameters are the `argon2` crate's defaults, which are OWASP's recommendation for argon2id
 //! (19 MiB of memory, 2 iterations, 1 lane); they are recorded in each PHC string, so raising
-//! them later leaves existing hashes verifiable. Verification compares in constant time inside
-//! the crate. Hashing costs tens of milliseconds of CPU and 19 MiB by design: the endpoints run
-//! it through the server's [`limit::Argon2Pool`], on the blocking pool, a bounded number at once.
+//! them later leaves existing hashes verifiable. Verification compares in constant time
+//! (`phc::Output`'s equality). Hashing costs tens of milliseconds of CPU and 19 MiB by design: the
+//! endpoints run it through the server's [`limit::Argon2Pool`], on the blocking pool, a bounded
+//! number at once, each permit with its own working memory kept from call to call
+//! (`working_memory`), so that repeated logins do not leave freed 19 MiB blocks resident.
 
 pub mod limit;
-
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+mod working_memory;
 
 use outpost_store::PasswordHash;
+
+use working_memory::WorkingMemory;
 
 /// Hashing failed (only on an internal argon2 or randomness error).
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
-/// Hashes a password with argon2id and a fresh random salt.
+/// Hashes a password with argon2id and a fresh random salt, in memory allocated for this one
+/// call (a server hashes through its [`limit::Argon2Pool`] instead).
 pub fn hash_password(password: &str) -> Result<PasswordHash, HashError> {
-    let phc = Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| HashError(e.to_string()))?
-        .to_string();
-    PasswordHash::parse(&phc).map_err(|e| HashError(e.to_string()))
+    WorkingMemory::default().hash(password)
 }
 
-/// Whether `password` matches `hash`, using the parameters recorded in the hash.
+/// Whether `password` matches `hash`, using the parameters recorded in the hash, in memory
+/// allocated for this one call (a server verifies through its [`limit::Argon2Pool`] instead).
 pub fn verify_password(password: &str, hash: &PasswordHash) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash.as_str())
-        .is_ok()
+    WorkingMemory::default().verify(password, hash)
 }
 
 #[cfg(test)]

@@ -32,7 +32,6 @@ use crate::{
     password::{
         hash_password,
         limit::{Argon2Error, Argon2Pool},
-        verify_password,
     },
 };
 use outpost_oauth::{scope::Scope, secret::Secret};
@@ -215,12 +214,12 @@ impl UserDirectory for StoreDirectory {
         let password = password.to_owned();
         let user = self
             .argon2
-            .run(move || {
+            .run(move |memory| {
                 let hash = user
                     .as_ref()
                     .map(|u| u.password_hash.clone())
                     .or_else(|| dummy_hash().cloned());
-                let matches = hash.is_some_and(|h| verify_password(&password, &h));
+                let matches = hash.is_some_and(|h| memory.verify(&password, &h));
                 user.filter(|_| matches)
             })
             .await?;

@@ -2,8 +2,8 @@
 //! login and consent pages, the code they issue redeemed at `/token`, the CSRF check, the
 //! throttles and the failed-login policy, a login spread over two instances on one SQLite file,
 //! the conformance suite's login robot (`login-driver.py`), and clients whose `client_id` is
-//! the URL of a Client ID Metadata Document on a loopback https host, and the pages while the
-//! store does not answer.
+//! the URL of a Client ID Metadata Document on a loopback https host, the pages while the
+//! store does not answer, and the pages branded or replaced by templates.
 //!
 //! The server is served with connect info, as `serve` will, so per-source limits see
 //! `127.0.0.1`.
@@ -241,6 +241,8 @@ mod lockout;
 mod metadata_host;
 #[path = "authorize/outage.rs"]
 mod outage;
+#[path = "authorize/pages.rs"]
+mod pages;
 #[path = "authorize/registered_scope.rs"]
 mod registered_scope;
 #[path = "authorize/user_scopes.rs"]

@@ -1,13 +1,13 @@
 //! The `outpost` binary: wiring and flags only. Everything it runs lives in the `outpost` and
 //! `outpost-reference` libraries.
 
-mod allocator;
 mod client_args;
 mod clients;
 mod connect;
 mod key_encryption;
 mod keys;
 mod open_files;
+mod page_args;
 mod serve;
 mod store_arg;
 mod time_format;
@@ -86,7 +86,6 @@ fn init_logging(
 /// a non-zero exit status, so an orchestrator restarting `serve` (or a script running `users`)
 /// sees the reason in one log line.
 fn main() -> ExitCode {
-    allocator::return_large_blocks();
     let cli = Cli::parse();
     let default_filter = match cli.command {
         // A client's stderr is for the user: its own messages, no library logs unless asked.

@@ -63,6 +63,8 @@ pub struct ServeArgs {
     store: StoreArg,
     #[command(flatten)]
     clients: ClientArgs,
+    #[command(flatten)]
+    pages: crate::page_args::PageArgs,
     /// Ensure the demo users alice / password123 and bob / password456 exist. Refused on a
     /// non-loopback bind unless --demo-on-public-bind is also given.
     #[arg(long, env = "OUTPOST_DEMO")]
@@ -386,7 +388,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ensure_users(args.demo, upstream.is_none(), &args.store, &store).await?;
         let authorization_server = args
             .clients
-            .apply(authorization_server(&store, &config.base_url()).await?)
+            .apply(
+                args.pages
+                    .apply(authorization_server(&store, &config.base_url()).await?)?,
+            )
             .await?;
         let authorization_server = with_upstream(authorization_server, upstream).await?;
         let grants: Arc<dyn GrantStore> = store.grants.clone();

@@ -182,6 +182,41 @@ fn a_bad_trusted_proxy_range_is_refused_with_its_flag() {
 }
 
 #[test]
+fn a_bad_logo_or_template_directory_is_refused_naming_the_file() {
+    let dir = TempDir::new("bad-pages");
+    let store = dir.store();
+    let logo = dir.0.join("logo.txt");
+    std::fs::write(&logo, "not an image").unwrap();
+    let logo = logo.to_str().unwrap();
+    let (code, stderr) = run_to_end(&["serve", "--store", &store, "--brand-logo", logo]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("refusing the logo") && stderr.contains("logo.txt"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not a PNG, JPEG, GIF, WebP or SVG image"),
+        "{stderr}"
+    );
+
+    let templates = dir.0.join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("login.html"),
+        "<form>{{ request_id }}</form>",
+    )
+    .unwrap();
+    let templates = templates.to_str().unwrap();
+    let (code, stderr) = run_to_end(&["serve", "--store", &store, "--page-templates", templates]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--page-templates"), "{stderr}");
+    assert!(
+        stderr.contains("login.html does not keep the form contract") && stderr.contains("csrf"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_trusted_proxy_s_forwarded_client_is_the_throttled_source() {
     let dir = TempDir::new("serve-trusted-proxy");
     let store = dir.store();

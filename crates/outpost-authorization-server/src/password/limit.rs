@@ -13,12 +13,21 @@
 //!
 //! A permit is held by the blocking task itself: a request whose client goes away does not
 //! free its permit before its argon2 work is done.
+//!
+//! Each permit comes with its working memory (`working_memory`), allocated the first time it
+//! is used and kept: the pool holds at most [`Argon2Limits::permits`] blocks of 19 MiB, for as
+//! long as it lives, instead of allocating and freeing one per call (which glibc's malloc
+//! would leave resident, one block per malloc arena).
 
-use std::{num::NonZeroUsize, sync::Arc, time::Duration};
+use std::{
+    num::NonZeroUsize,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use tokio::sync::Semaphore;
 
-use super::{HashError, hash_password, verify_password};
+use super::{HashError, working_memory::WorkingMemory};
 use outpost_store::PasswordHash;
 
 /// Default longest wait for a permit.
@@ -60,10 +69,14 @@ pub enum Argon2Error {
     Hash(#[from] HashError),
 }
 
-/// The argon2 permits of one authorization server; clones share them.
+/// The argon2 permits of one authorization server, and their working memory; clones share
+/// them.
 #[derive(Debug, Clone)]
 pub struct Argon2Pool {
     permits: Arc<Semaphore>,
+    /// The working memory of the permits not in use: a call takes one (or starts one, the first
+    /// times) and puts it back, so there are never more than permits.
+    memories: Arc<Mutex<Vec<WorkingMemory>>>,
     limits: Argon2Limits,
 }
 
@@ -78,6 +91,7 @@ impl Argon2Pool {
     pub fn new(limits: Argon2Limits) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(limits.permits.get())),
+            memories: Arc::default(),
             limits,
         }
     }
@@ -87,33 +101,55 @@ impl Argon2Pool {
         self.limits
     }
 
-    /// Whether `password` matches `hash` ([`verify_password`]), under a permit.
+    /// Whether `password` matches `hash` ([`verify_password`](super::verify_password)), under
+    /// a permit, in its working memory.
     pub async fn verify(&self, password: String, hash: PasswordHash) -> Result<bool, Argon2Error> {
-        self.run(move || verify_password(&password, &hash)).await
+        self.run(move |memory| memory.verify(&password, &hash))
+            .await
     }
 
-    /// Hashes `password` ([`hash_password`]), under a permit.
+    /// Hashes `password` ([`hash_password`](super::hash_password)), under a permit, in its
+    /// working memory.
     pub async fn hash(&self, password: String) -> Result<PasswordHash, Argon2Error> {
-        Ok(self.run(move || hash_password(&password)).await??)
+        Ok(self.run(move |memory| memory.hash(&password)).await??)
     }
 
     /// Runs `work` (argon2 calls) on the blocking pool once a permit is free, waiting at most
-    /// [`Argon2Limits::max_wait`] for it.
+    /// [`Argon2Limits::max_wait`] for it, with the permit's working memory.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut WorkingMemory) -> T + Send + 'static,
     ) -> Result<T, Argon2Error> {
         let max_wait = self.limits.max_wait;
         let permit = tokio::time::timeout(max_wait, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| Argon2Error::Busy(max_wait))?
             .expect("the semaphore is never closed");
+        let memories = self.memories.clone();
         Ok(tokio::task::spawn_blocking(move || {
-            let answer = work();
+            let taken = memories
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let mut memory = taken.unwrap_or_default();
+            let answer = work(&mut memory);
+            memories
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(memory);
             drop(permit);
             answer
         })
         .await?)
+    }
+
+    /// How many working memories the pool keeps (one per permit used so far at once).
+    #[cfg(test)]
+    fn memories_kept(&self) -> usize {
+        self.memories
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -136,18 +172,18 @@ mod tests {
         let (release, held) = mpsc::channel::<()>();
         let holder = tokio::spawn({
             let pool = pool.clone();
-            async move { pool.run(move || held.recv().is_ok()).await }
+            async move { pool.run(move |_| held.recv().is_ok()).await }
         });
         // The holder's permit is taken once it is queued on the blocking pool.
         while pool.permits.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
-        let refused = pool.run(|| ()).await;
+        let refused = pool.run(|_| ()).await;
         assert!(matches!(refused, Err(Argon2Error::Busy(_))), "{refused:?}");
         release.send(()).unwrap();
         assert!(holder.await.unwrap().unwrap());
         // Free again: the next call runs.
-        pool.run(|| ()).await.unwrap();
+        pool.run(|_| ()).await.unwrap();
     }
 
     #[tokio::test]
@@ -166,5 +202,36 @@ mod tests {
             answers.push(check.await.unwrap().unwrap());
         }
         assert_eq!(answers, [true, false, true, false]);
+        assert_eq!(pool.memories_kept(), 1, "one permit, one working memory");
+    }
+
+    #[tokio::test]
+    async fn answers_as_argon2_does_with_one_memory_per_permit() {
+        use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+
+        let pool = pool(2, DEFAULT_MAX_WAIT);
+        let by_argon2 = Argon2::default()
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        let by_argon2 = PasswordHash::parse(&by_argon2).unwrap();
+        let calls: Vec<_> = (0..8)
+            .map(|n| {
+                let (pool, by_argon2) = (pool.clone(), by_argon2.clone());
+                tokio::spawn(async move {
+                    let password = if n % 2 == 0 { "correct horse" } else { "wrong" };
+                    let by_pool = pool.hash(password.into()).await.unwrap();
+                    let argon2_verifies = Argon2::default()
+                        .verify_password(password.as_bytes(), by_pool.as_str())
+                        .is_ok();
+                    let pool_verifies = pool.verify(password.into(), by_argon2).await.unwrap();
+                    (argon2_verifies, pool_verifies)
+                })
+            })
+            .collect();
+        for (n, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap(), (true, n % 2 == 0));
+        }
+        assert!(pool.memories_kept() <= 2, "{}", pool.memories_kept());
     }
 }
