@@ -8,6 +8,7 @@ mod connect;
 mod key_encryption;
 mod keys;
 mod open_files;
+mod otlp_args;
 mod serve;
 mod store_arg;
 mod time_format;

@@ -1,12 +1,15 @@
 //! Operations: liveness and readiness (`/health`, `/ready`), the landing page (`/`), degraded mode on the MCP routes
 //! when the store does not answer, the background maintenance every served router gets, and
-//! the request log (`x-request-id`, one line per request).
+//! the request log (`x-request-id`, one line per request), its metrics and, with the feature
+//! `opentelemetry`, its spans.
 
 pub(crate) mod degraded;
 pub mod health;
 pub(crate) mod landing_page;
 pub(crate) mod maintenance;
 pub mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod readiness;
