@@ -267,6 +267,7 @@ static SESSION_MANAGERS: Mutex<Vec<(Weak<LocalSessionManager>, AtomicU64)>> =
 /// long as it lives.
 pub(crate) fn count_sessions_of(sessions: &std::sync::Arc<LocalSessionManager>) {
     let mut managers = SESSION_MANAGERS.lock().unwrap_or_else(|e| e.into_inner());
+    managers.retain(|(manager, _)| manager.strong_count() > 0);
     managers.push((std::sync::Arc::downgrade(sessions), AtomicU64::new(0)));
 }
 
