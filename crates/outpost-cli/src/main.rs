@@ -7,6 +7,7 @@ mod connect;
 mod key_encryption;
 mod keys;
 mod open_files;
+mod otlp_args;
 mod page_args;
 mod serve;
 mod store_arg;

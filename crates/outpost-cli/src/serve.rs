@@ -30,7 +30,12 @@ use outpost::{
 };
 use url::Url;
 
-use crate::{client_args::ClientArgs, open_files, store_arg::StoreArg};
+use crate::{
+    client_args::ClientArgs,
+    open_files,
+    otlp_args::{self, OtlpArgs},
+    store_arg::StoreArg,
+};
 
 /// The scope every request needs: granted by default, and what a `401` asks clients for.
 const MCP_SCOPE: &str = "mcp";
@@ -137,6 +142,8 @@ pub struct ServeArgs {
     /// public one; keep it on a private address). Off by default; metrics are recorded anyway.
     #[arg(long, value_name = "ADDR", env = "OUTPOST_METRICS_BIND")]
     metrics_bind: Option<SocketAddr>,
+    #[command(flatten)]
+    otlp: OtlpArgs,
 }
 
 /// Flags of the resource-server-only mode: tokens from an identity provider of your own.
@@ -307,6 +314,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     open_files::raise_for(args.max_connections);
     // Before anything records: metric handles are resolved on first use.
     let metrics = PrometheusMetrics::install()?;
+    let otlp = args.otlp.start()?;
     let mut config = ServerConfig {
         bind: args.bind,
         public_url: args.public_url,
@@ -428,11 +436,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
-    server
+    let served = server
         .with_config(config)
         .serve_on(listener, outpost::shutdown_signal())
         .await
-        .context("outpost serve")
+        .context("outpost serve");
+    otlp_args::finish(otlp).await;
+    served
 }
 
 /// `server` with users signing in at the upstream provider when `--upstream-oidc` is given.

@@ -11,7 +11,8 @@
 //! crate, and nothing above the traits changes. Every backend runs the same
 //! `behaviour_suite` (feature `test-util`), where `outage::switchable` also lives: any store
 //! behind a switch that makes it refuse or stall, for tests of what callers do in an outage.
-//! This crate knows nothing of HTTP, OAuth endpoints or MCP.
+//! [`metered::metered`] puts any store behind timing and error counters (the [`metrics`]
+//! facade). This crate knows nothing of HTTP, OAuth endpoints or MCP.
 //!
 //! Secrets at rest are hashed: authorization codes and refresh tokens by SHA-256
 //! ([`token_hash`]; they are random and high-entropy, so a fast hash suffices and lookups stay
@@ -24,9 +25,11 @@
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod behaviour_suite;
+mod concerns;
 pub mod failure_streak;
 pub mod key_encryption;
 pub mod memory;
+pub mod metered;
 pub mod model;
 #[cfg(any(test, feature = "test-util"))]
 pub mod outage;

@@ -22,6 +22,7 @@ use crate::{
     PendingAuthorizationRecord, PendingAuthorizationStore, RefreshTokenRecord,
     RequestStateKeyRecord, RequestStateKeyStore, Reservation, ScopeSet, SigningKeyRecord, Store,
     StoreError, StoreHealth, ThrottleStore, TokenHash, UserId, UserRecord, Username,
+    concerns::for_each_concern,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
         Admission, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
@@ -90,7 +91,7 @@ struct Gated<T: ?Sized>(Arc<T>, OutageSwitch);
 
 /// Implements `$trait` for `Gated<dyn $trait>`: each method passes the switch, then delegates.
 macro_rules! gated {
-    ($trait:ident { $( fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )* }) => {
+    ($field:ident: $trait:ident { $( fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )* }) => {
         #[async_trait]
         impl $trait for Gated<dyn $trait> {
             $(
@@ -103,95 +104,7 @@ macro_rules! gated {
     };
 }
 
-gated!(UserStore {
-    fn create(&self, user: UserRecord) -> ();
-    fn get_by_username(&self, username: &Username) -> Option<UserRecord>;
-    fn get(&self, id: UserId) -> Option<UserRecord>;
-    fn list(&self) -> Vec<UserRecord>;
-    fn delete(&self, username: &Username) -> ();
-    fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> ();
-    fn set_allowed_scopes(&self, id: UserId, scopes: ScopeSet) -> ();
-});
-
-gated!(ClientStore {
-    fn insert(&self, client: ClientRecord) -> ();
-    fn upsert(&self, client: ClientRecord) -> ();
-    fn get(&self, client_id: &ClientId) -> Option<ClientRecord>;
-    fn delete(&self, client_id: &ClientId) -> ();
-    fn purge_unused_documents(&self, before: i64) -> Vec<ClientId>;
-});
-
-gated!(AuthorizationCodeStore {
-    fn insert(&self, code: AuthorizationCodeRecord) -> ();
-    fn redeem(&self, code_hash: &TokenHash, grant_id: GrantId, now: i64) -> Redemption;
-    fn purge_expired(&self, before: i64) -> u64;
-});
-
-gated!(GrantStore {
-    fn create_grant(&self, grant: GrantRecord) -> ();
-    fn get_grant(&self, grant_id: GrantId) -> Option<GrantRecord>;
-    fn insert_refresh_token(&self, token: RefreshTokenRecord) -> ();
-    fn get_refresh_token(&self, token_hash: &TokenHash) -> Option<RefreshTokenRecord>;
-    fn rotate(&self, presented: &TokenHash, successor: NewRefreshToken, now: i64) -> Rotation;
-    fn revoke_grant(&self, grant_id: GrantId, now: i64) -> ();
-    fn is_revoked(&self, grant_id: GrantId) -> bool;
-    fn purge_expired(&self, now: i64, idle_grants_before: i64) -> u64;
-});
-
-gated!(SigningKeyStore {
-    fn insert(&self, key: SigningKeyRecord) -> ();
-    fn insert_if_no_active(&self, key: SigningKeyRecord) -> bool;
-    fn list(&self) -> Vec<SigningKeyRecord>;
-    fn retire(&self, kid: &str, at: i64) -> ();
-    fn reseal(&self, kid: &str, from: Option<&KeyEncryptionKeyId>, sealed: SealedSecret) -> bool;
-});
-
-gated!(ConsentStore {
-    fn remember(&self, consent: ConsentRecord) -> ();
-    fn get(&self, user_id: UserId, client_id: &ClientId) -> Option<ConsentRecord>;
-});
-
-gated!(McpSessionStore {
-    fn save_state(&self, session_id: &str, state: &str, now: i64, expires_at: i64) -> ();
-    fn record_owner(&self, session_id: &str, owner: &str, now: i64, expires_at: i64) -> ();
-    fn get(&self, session_id: &str, now: i64) -> Option<McpSessionRecord>;
-    fn touch(&self, session_id: &str, expires_at: i64) -> ();
-    fn delete(&self, session_id: &str) -> ();
-    fn purge_expired(&self, now: i64) -> u64;
-});
-
-gated!(PendingAuthorizationStore {
-    fn insert(&self, record: PendingAuthorizationRecord, now: i64, max_live: usize) -> ();
-    fn get(&self, id_hash: &TokenHash, now: i64) -> Option<PendingAuthorizationRecord>;
-    fn sign_in(&self, id_hash: &TokenHash, user_id: UserId, now: i64)
-        -> Option<PendingAuthorizationRecord>;
-    fn take_signed_in(&self, id_hash: &TokenHash, now: i64) -> Option<PendingAuthorizationRecord>;
-    fn purge_expired(&self, now: i64) -> u64;
-});
-
-gated!(ThrottleStore {
-    fn reserve(&self, key: &str, budget: Budget, now: i64) -> Admission;
-    fn release(&self, reservation: &Reservation) -> ();
-    fn purge_expired(&self, now: i64) -> u64;
-});
-
-gated!(ClientDocumentStore {
-    fn get(&self, client_id: &ClientId, now: i64) -> Option<ClientDocumentRecord>;
-    fn put(&self, record: ClientDocumentRecord, now: i64, max_entries: usize) -> ();
-    fn purge_expired(&self, now: i64) -> u64;
-});
-
-gated!(RequestStateKeyStore {
-    fn list(&self) -> Vec<RequestStateKeyRecord>;
-    fn insert_first(&self, key: RequestStateKeyRecord) -> bool;
-    fn rotate(&self, next: RequestStateKeyRecord, published_after: i64) -> bool;
-    fn purge_superseded(&self, before: i64) -> u64;
-    fn reseal(&self, kid: &str, from: Option<&KeyEncryptionKeyId>, sealed: SealedSecret) -> bool;
-});
-
-gated!(StoreHealth {
-    fn check(&self) -> ();
-});
+for_each_concern!(gated);
 
 #[cfg(test)]
 mod tests {

@@ -58,6 +58,9 @@ pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec}
 pub use ops::json_lines;
 /// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
 pub use ops::metrics;
+/// OpenTelemetry export of request spans (feature `opentelemetry`).
+#[cfg(feature = "opentelemetry")]
+pub use ops::otel;
 #[cfg(feature = "prometheus")]
 pub use ops::prometheus;
 

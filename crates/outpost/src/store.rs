@@ -61,8 +61,14 @@ pub async fn open(url: &str) -> Result<Store, StoreError> {
 /// `sqlite://PATH` (created `0600` if missing, refused if group or others may read or write
 /// it unless [`StoreOptions::allow_shared_file_mode`], migrated to the current schema); with
 /// the `redis` feature, `redis://` or `rediss://` (checked at start, shared by every instance
-/// that opens it, see the `outpost-store-redis` crate).
+/// that opens it, see the `outpost-store-redis` crate). Every call to the store is timed and
+/// every failure counted in the process's metrics ([`metered`](outpost_store::metered)).
 pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+    open_backend(url, options).await.map(metered::metered)
+}
+
+/// The backend `url` names, as [`open_with`] describes, not metered.
+async fn open_backend(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
     #[cfg(not(any(feature = "sqlite", feature = "redis")))]
     let _ = options;
     let invalid = |reason: String| StoreError::InvalidUrl {

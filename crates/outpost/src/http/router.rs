@@ -132,6 +132,7 @@ where
         (Either::Left(rmcp), StoredOwners::Parked(records))
     } else {
         let sessions = session_manager(config);
+        crate::ops::metrics::count_sessions_of(&sessions);
         let persisted =
             store.map(|store| Arc::new(PersistedSessions::new(store, config.session_idle_timeout)));
         let endable = EndableSessions::Rmcp {

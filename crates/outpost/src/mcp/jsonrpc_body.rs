@@ -187,6 +187,12 @@ pub async fn reject_malformed_jsonrpc(
     if let Err(error) = check_message(&bytes) {
         return error.into_response();
     }
+    #[cfg(feature = "opentelemetry")]
+    if crate::ops::otel::tracer().is_some()
+        && let Some(parent) = crate::ops::otel::trace_context::from_body(&bytes)
+    {
+        crate::ops::request_facts::RequestFacts::record_meta_parent(&parts.extensions, parent);
+    }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }

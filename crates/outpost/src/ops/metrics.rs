@@ -1,27 +1,50 @@
 //! What Outpost counts per request, through the [`metrics`] facade: requests by route, MCP
-//! method and status, their latency (`_seconds` histogram), tool calls by tool and outcome.
-//! Whatever recorder the application installed receives them (`outpost serve` installs
-//! Prometheus' before serving: [`super::prometheus`]); without one they cost a lookup.
+//! method and status, their latency (`_seconds` histogram), tool calls by tool and outcome,
+//! open streams by kind and open sessions by transport. Whatever recorder the application
+//! installed receives them (`outpost serve` installs Prometheus' before serving:
+//! [`super::prometheus`]); without one they cost a lookup.
 //!
 //! Labels are bounded: the route is one of the router's own patterns (an unknown path is
 //! `unmatched`), the MCP method one of MCP's (else `other`; `none` when the body alone names
 //! it), tools are the first [`MAX_TOOLS`] names seen (then `other`), since `Mcp-Name` is
 //! whatever the client sends. Handles are resolved once per label set and kept: a request
 //! then costs a read lock on a small map and atomic increments, with no allocation.
+//!
+//! Sessions held in memory by rmcp's session manager are counted when the metrics are
+//! rendered ([`sample`]), from its session table: nothing is added to a request for them.
 
-use std::{collections::HashMap, sync::RwLock, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex, OnceLock, RwLock, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
-use http::StatusCode;
-use metrics::{Counter, Histogram};
+use http::{Method, StatusCode};
+use metrics::{Counter, Gauge, Histogram};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+
+use super::request_facts::ToolOutcome;
 
 /// Requests answered, by `route`, `mcp_method` and `status`.
 pub const REQUESTS_TOTAL: &str = "outpost_requests_total";
 /// Time to the answer's head, by `route` and `mcp_method`.
 pub const REQUEST_DURATION_SECONDS: &str = "outpost_request_duration_seconds";
-/// `tools/call` requests, by `tool` and `outcome` (`ok` for a 2xx answer, else `error`).
+/// `tools/call` requests, by `tool` and `outcome`: `ok`, `tool_error` (a result with
+/// `isError: true`) or `error` (a JSON-RPC error or a refused request). The fast path knows
+/// each call's outcome; on rmcp's path a 2xx answer counts as `ok`, and only 2026-07-28
+/// calls, whose headers name the tool, are counted.
 pub const TOOL_CALLS_TOTAL: &str = "outpost_tool_calls_total";
-/// SSE answers streaming now.
+/// SSE answers streaming now, by `kind`: `get` (a standalone `GET /mcp` stream), `sse` (a
+/// 2024-11-05 `/sse` stream), `listen` (a 2026-07-28 `subscriptions/listen`) or `response` (a
+/// POST answered as a stream).
 pub const OPEN_STREAMS: &str = "outpost_open_streams";
+/// MCP sessions open now, by `transport`: `streamable_http` (sessions of 2025-03-26 …
+/// 2025-11-25 in this process's memory; parked sessions, which are store records between
+/// requests, are not counted) or `sse` (2024-11-05 sessions, one per `/sse` stream).
+pub const OPEN_SESSIONS: &str = "outpost_open_sessions";
 
 /// The most tool names given a label of their own.
 const MAX_TOOLS: usize = 256;
@@ -84,6 +107,7 @@ pub(crate) struct RequestMetrics {
     requests: HandleCache<RequestKey, Counter>,
     durations: HandleCache<DurationKey, Histogram>,
     tools: RwLock<HashMap<String, ToolCounters>>,
+    streams: OnceLock<StreamGauges>,
 }
 
 impl RequestMetrics {
@@ -93,6 +117,7 @@ impl RequestMetrics {
         route: Option<&str>,
         mcp_method: Option<&str>,
         tool: Option<&str>,
+        tool_outcome: Option<ToolOutcome>,
         status: StatusCode,
         latency: Duration,
     ) {
@@ -111,18 +136,42 @@ impl RequestMetrics {
             })
             .record(latency.as_secs_f64());
         if method == "tools/call" {
-            let ok = status.is_success();
-            self.tool_counter(tool.unwrap_or("other"), ok).increment(1);
+            let outcome = tool_outcome.unwrap_or(if status.is_success() {
+                ToolOutcome::Ok
+            } else {
+                ToolOutcome::Error
+            });
+            self.tool_counter(tool.unwrap_or("other"), outcome)
+                .increment(1);
         }
     }
 
-    fn tool_counter(&self, tool: &str, ok: bool) -> Counter {
-        let pick = |counters: &ToolCounters| {
-            if ok {
-                counters.ok.clone()
-            } else {
-                counters.error.clone()
-            }
+    /// Counts a stream that starts now, answering a `method` request to `route` (a matched
+    /// pattern) for the MCP `mcp_method`, until the returned guard is dropped.
+    pub(crate) fn stream_opened(
+        &self,
+        method: &Method,
+        route: Option<&str>,
+        mcp_method: Option<&str>,
+    ) -> Open {
+        let gauges = self.streams.get_or_init(StreamGauges::new);
+        let gauge = if route == Some("/sse") {
+            &gauges.sse
+        } else if method == Method::GET {
+            &gauges.get
+        } else if mcp_method == Some("subscriptions/listen") {
+            &gauges.listen
+        } else {
+            &gauges.response
+        };
+        Open::counted(gauge.clone())
+    }
+
+    fn tool_counter(&self, tool: &str, outcome: ToolOutcome) -> Counter {
+        let pick = |counters: &ToolCounters| match outcome {
+            ToolOutcome::Ok => counters.ok.clone(),
+            ToolOutcome::ToolError => counters.tool_error.clone(),
+            ToolOutcome::Error => counters.error.clone(),
         };
         {
             let tools = self.tools.read().unwrap_or_else(|e| e.into_inner());
@@ -143,40 +192,101 @@ impl RequestMetrics {
     }
 }
 
-/// The two outcomes of one tool.
+/// The outcomes of one tool.
 #[derive(Debug)]
 struct ToolCounters {
     ok: Counter,
+    tool_error: Counter,
     error: Counter,
 }
 
 impl ToolCounters {
     fn new(tool: &str) -> Self {
-        let counter = |outcome: &'static str| metrics::counter!(TOOL_CALLS_TOTAL, "tool" => tool.to_owned(), "outcome" => outcome);
+        let counter = |outcome: ToolOutcome| {
+            metrics::counter!(TOOL_CALLS_TOTAL, "tool" => tool.to_owned(),
+                "outcome" => outcome.label())
+        };
         Self {
-            ok: counter("ok"),
-            error: counter("error"),
+            ok: counter(ToolOutcome::Ok),
+            tool_error: counter(ToolOutcome::ToolError),
+            error: counter(ToolOutcome::Error),
         }
     }
 }
 
-/// One SSE answer streaming, counted in [`OPEN_STREAMS`] until dropped.
+/// The [`OPEN_STREAMS`] gauge of each kind.
 #[derive(Debug)]
-pub(crate) struct OpenStream(metrics::Gauge);
+struct StreamGauges {
+    get: Gauge,
+    sse: Gauge,
+    listen: Gauge,
+    response: Gauge,
+}
 
-impl OpenStream {
-    /// Counts a stream that starts now.
-    pub(crate) fn opened() -> Self {
-        let gauge = metrics::gauge!(OPEN_STREAMS);
-        gauge.increment(1.0);
-        Self(gauge)
+impl StreamGauges {
+    fn new() -> Self {
+        let gauge = |kind: &'static str| metrics::gauge!(OPEN_STREAMS, "kind" => kind);
+        Self {
+            get: gauge("get"),
+            sse: gauge("sse"),
+            listen: gauge("listen"),
+            response: gauge("response"),
+        }
     }
 }
 
-impl Drop for OpenStream {
+/// One thing counted in a gauge (a stream, a session) for as long as this lives.
+#[derive(Debug)]
+pub(crate) struct Open(Gauge);
+
+impl Open {
+    fn counted(gauge: Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+
+    /// Counts a 2024-11-05 session that starts now.
+    pub(crate) fn http_sse_session() -> Self {
+        static GAUGE: OnceLock<Gauge> = OnceLock::new();
+        let gauge = GAUGE.get_or_init(|| metrics::gauge!(OPEN_SESSIONS, "transport" => "sse"));
+        Self::counted(gauge.clone())
+    }
+}
+
+impl Drop for Open {
     fn drop(&mut self) {
         self.0.decrement(1.0);
     }
+}
+
+/// The session managers whose sessions [`sample`] counts, with the last count read from each.
+static SESSION_MANAGERS: Mutex<Vec<(Weak<LocalSessionManager>, AtomicU64)>> =
+    Mutex::new(Vec::new());
+
+/// Counts `sessions`' sessions in [`OPEN_SESSIONS`] whenever metrics are sampled, for as
+/// long as it lives.
+pub(crate) fn count_sessions_of(sessions: &std::sync::Arc<LocalSessionManager>) {
+    let mut managers = SESSION_MANAGERS.lock().unwrap_or_else(|e| e.into_inner());
+    managers.retain(|(manager, _)| manager.strong_count() > 0);
+    managers.push((std::sync::Arc::downgrade(sessions), AtomicU64::new(0)));
+}
+
+/// Brings the gauges that are read rather than kept up to date ([`OPEN_SESSIONS`] of
+/// Streamable HTTP) to their current values: an exporter calls it before rendering.
+pub fn sample() {
+    let mut managers = SESSION_MANAGERS.lock().unwrap_or_else(|e| e.into_inner());
+    managers.retain(|(manager, _)| manager.strong_count() > 0);
+    let mut open = 0;
+    for (manager, last) in managers.iter() {
+        if let Some(manager) = manager.upgrade()
+            // A table being written now keeps its last count until the next sample.
+            && let Ok(sessions) = manager.sessions.try_read()
+        {
+            last.store(sessions.len() as u64, Ordering::Relaxed);
+        }
+        open += last.load(Ordering::Relaxed);
+    }
+    metrics::gauge!(OPEN_SESSIONS, "transport" => "streamable_http").set(open as f64);
 }
 
 fn route_label(route: Option<&str>) -> &'static str {

@@ -1,7 +1,8 @@
 //! Operations: liveness and readiness (`/health`, `/ready`), the landing page (`/`), degraded mode on the MCP routes
 //! when the store does not answer, the background maintenance every served router gets, and
-//! the request log (`x-request-id`, one line per request) and, with the feature `json-lines`, a
-//! cheap JSON formatter for its lines.
+//! the request log (`x-request-id`, one line per request), its metrics, with the feature
+//! `json-lines` a cheap JSON formatter for its lines and, with the feature `opentelemetry`, its
+//! spans.
 
 pub(crate) mod degraded;
 pub mod health;
@@ -10,6 +11,8 @@ pub mod json_lines;
 pub(crate) mod landing_page;
 pub(crate) mod maintenance;
 pub mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod readiness;

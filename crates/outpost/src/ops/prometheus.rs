@@ -3,7 +3,10 @@
 //! recorder backed by the official Prometheus client (`prometheus-client`) the process's
 //! [`metrics`] recorder — so the request metrics ([`super::metrics`]) and the authorization
 //! server's counters reach it — and [`PrometheusMetrics::serve`] answers `GET /metrics` on the
-//! listener it is given.
+//! listener it is given. The store's latency and errors (`outpost_store::metered`) reach it
+//! the same way. Before each rendering the sampled gauges are read ([`super::metrics::sample`]).
+//! HELP texts are the descriptions without a final full stop (the encoder adds one); gauges
+//! are integers.
 //!
 //! Each metric name is one `prometheus-client` family keyed by its label set. Resolving a handle
 //! (once per label set, [`super::metrics`] keeps them) takes a lock; counting then is an atomic
@@ -14,7 +17,7 @@
 use std::{
     collections::HashMap,
     future::Future,
-    sync::{Arc, Mutex, RwLock, atomic::AtomicU64},
+    sync::{Arc, Mutex, RwLock},
 };
 
 use axum::{Router, routing::get};
@@ -33,7 +36,10 @@ use prometheus_client::{
 };
 use tokio::net::TcpListener;
 
-use super::metrics::{OPEN_STREAMS, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, TOOL_CALLS_TOTAL};
+use super::metrics::{
+    OPEN_SESSIONS, OPEN_STREAMS, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, TOOL_CALLS_TOTAL,
+};
+use crate::store::metered as store;
 
 /// The histogram buckets of every `_seconds` metric.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -81,6 +87,7 @@ impl PrometheusMetrics {
 
     /// Every metric, in Prometheus' text format (version 0.0.4).
     pub fn render(&self) -> String {
+        super::metrics::sample();
         let registry = self
             .shared
             .registry
@@ -129,7 +136,7 @@ type Labels = Vec<(String, String)>;
 #[derive(Debug, Clone)]
 enum MetricFamily {
     Counter(Family<Labels, PromCounter>),
-    Gauge(Family<Labels, PromGauge<f64, AtomicU64>>),
+    Gauge(Family<Labels, PromGauge>),
     Histogram(Family<Labels, PromHistogram, fn() -> PromHistogram>),
 }
 
@@ -191,7 +198,8 @@ impl Shared {
             return (family.kind() == kind).then(|| family.clone());
         }
         let family = MetricFamily::new(kind, name);
-        let help = help.unwrap_or(name);
+        // The encoder ends every HELP text with a full stop: one already there would double.
+        let help = help.unwrap_or(name).trim_end_matches('.');
         let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         match &family {
             // The encoder appends `_total` to a counter's name: registered without it, the
@@ -285,19 +293,22 @@ impl CounterFn for CounterHandle {
 
 /// A series of a gauge family, as the facade's gauge.
 #[derive(Debug)]
-struct GaugeHandle(PromGauge<f64, AtomicU64>);
+///
+/// Every gauge Outpost keeps counts things (streams, sessions), so the series are integers and
+/// print as such (`3`, not `3.0`); the facade's `f64` values are rounded.
+struct GaugeHandle(PromGauge);
 
 impl GaugeFn for GaugeHandle {
     fn increment(&self, value: f64) {
-        self.0.inc_by(value);
+        self.0.inc_by(value.round() as i64);
     }
 
     fn decrement(&self, value: f64) {
-        self.0.dec_by(value);
+        self.0.dec_by(value.round() as i64);
     }
 
     fn set(&self, value: f64) {
-        self.0.set(value);
+        self.0.set(value.round() as i64);
     }
 }
 
@@ -323,8 +334,21 @@ fn describe() {
         Unit::Seconds,
         "Time to the answer's head, by route and MCP method"
     );
-    describe_counter!(TOOL_CALLS_TOTAL, "tools/call requests, by tool and outcome");
-    describe_gauge!(OPEN_STREAMS, "SSE answers streaming now");
+    describe_counter!(
+        TOOL_CALLS_TOTAL,
+        "tools/call requests, by tool and outcome (ok, tool_error, error)"
+    );
+    describe_gauge!(OPEN_STREAMS, "SSE answers streaming now, by kind");
+    describe_gauge!(OPEN_SESSIONS, "MCP sessions open now, by transport");
+    describe_histogram!(
+        store::OPERATION_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time a store operation took, by operation"
+    );
+    describe_counter!(
+        store::ERRORS_TOTAL,
+        "Store operations that failed in the backend, by operation and kind (unavailable, backend)."
+    );
     describe_counter!(
         "outpost_tokens_issued_total",
         "Access tokens issued for a code"
@@ -354,10 +378,13 @@ mod tests {
             requests.increment(2);
             requests.absolute(1);
             metrics::counter!("outpost_tokens_issued_total").increment(1);
+            metrics::counter!(store::ERRORS_TOTAL, "operation" => "users.get",
+                "kind" => "unavailable")
+            .increment(1);
             metrics::histogram!(REQUEST_DURATION_SECONDS, "route" => "/mcp",
                 "mcp_method" => "tools/call")
             .record(0.003);
-            let streams = metrics::gauge!(OPEN_STREAMS);
+            let streams = metrics::gauge!(OPEN_STREAMS, "kind" => "get");
             streams.increment(2.0);
             streams.decrement(1.0);
             // Another kind under a taken name is dropped, not rendered twice.
@@ -377,7 +404,9 @@ mod tests {
              le=\"0.005\"} 1",
             "outpost_request_duration_seconds_count{route=\"/mcp\",mcp_method=\"tools/call\"} 1",
             "# TYPE outpost_open_streams gauge",
-            "outpost_open_streams 1.0",
+            "outpost_open_streams{kind=\"get\"} 1",
+            "# HELP outpost_store_errors_total Store operations that failed in the backend, by \
+             operation and kind (unavailable, backend).",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -4,8 +4,8 @@
 //! anyone has classified it or checked its token, and its answer after the request itself
 //! has been moved down the stack. It puts one [`RequestFacts`] slot into the request's
 //! extensions; the classification writes the MCP method and tool its headers name, the
-//! resource server writes the caller, and the log reads them back when the answer comes.
-//! Each fact is written at most once, without a lock.
+//! resource server writes the caller, the fast path writes a tool call's outcome, and the log
+//! reads them back when the answer comes. Each fact is written at most once, without a lock.
 
 use std::sync::{Arc, OnceLock};
 
@@ -21,6 +21,33 @@ use crate::{
 pub(crate) struct RequestFacts {
     call: OnceLock<McpCall>,
     identity: OnceLock<Arc<Identity>>,
+    tool_outcome: OnceLock<ToolOutcome>,
+    /// The trace context of an MCP request's `_meta`, read only while tracing is installed.
+    #[cfg(feature = "opentelemetry")]
+    meta_parent: OnceLock<opentelemetry::trace::SpanContext>,
+}
+
+/// How a `tools/call` ended, as the [`TOOL_CALLS_TOTAL`](super::metrics::TOOL_CALLS_TOTAL)
+/// label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToolOutcome {
+    /// A result that is not an error.
+    Ok,
+    /// A result with `isError: true`: the tool ran and reported a failure.
+    ToolError,
+    /// A JSON-RPC error (unknown tool, bad arguments, …) or a refused HTTP request.
+    Error,
+}
+
+impl ToolOutcome {
+    /// The label value.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::ToolError => "tool_error",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// The MCP method and tool a request names.
@@ -56,6 +83,39 @@ impl RequestFacts {
         if let Some(facts) = Self::of(extensions) {
             let _ = facts.identity.set(identity.clone());
         }
+    }
+
+    /// The slot of the request whose extensions are `extensions`, shared, for a writer that
+    /// outlives the extensions (the fast path moves them into the handler's context).
+    pub(crate) fn shared(extensions: &Extensions) -> Option<Arc<Self>> {
+        extensions.get::<Arc<Self>>().cloned()
+    }
+
+    /// Records how the request's tool call ended.
+    pub(crate) fn record_tool_outcome(&self, outcome: ToolOutcome) {
+        let _ = self.tool_outcome.set(outcome);
+    }
+
+    /// How the request's tool call ended, when the one who answered it said so.
+    pub(crate) fn tool_outcome(&self) -> Option<ToolOutcome> {
+        self.tool_outcome.get().copied()
+    }
+
+    /// Records the trace context an MCP request's `_meta` names (its span's parent).
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn record_meta_parent(
+        extensions: &Extensions,
+        parent: opentelemetry::trace::SpanContext,
+    ) {
+        if let Some(facts) = Self::of(extensions) {
+            let _ = facts.meta_parent.set(parent);
+        }
+    }
+
+    /// The trace context the request's `_meta` named, when read.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn meta_parent(&self) -> Option<&opentelemetry::trace::SpanContext> {
+        self.meta_parent.get()
     }
 
     /// The MCP method, when known.

@@ -11,6 +11,9 @@
 //! written, so no token, code, secret or password can reach the line. The route is the
 //! path pattern that matched, or for an unmatched request its path, cut to 100 bytes.
 //!
+//! With OpenTelemetry installed (feature `opentelemetry`, [`super::otel`]) each request also
+//! gets a server span, ended with the answer's head or its stream.
+//!
 //! A plain tower layer, composed once into the MCP stack: one small allocation (the facts
 //! slot) and one id per request, nothing boxed. The event is formatted by whatever subscriber
 //! the application installed; `outpost serve` writes through a non-blocking writer.
@@ -30,10 +33,9 @@ use axum::{
 use http::Method;
 use tower::{Layer, Service};
 
-use super::{
-    metrics::{OpenStream, RequestMetrics},
-    request_facts::RequestFacts,
-};
+#[cfg(feature = "opentelemetry")]
+use super::otel::request_span::{Answered, RequestTrace};
+use super::{metrics::RequestMetrics, request_facts::RequestFacts};
 use crate::http::{
     held_body::{hold, is_event_stream},
     request_id::{REQUEST_ID, RequestId},
@@ -99,6 +101,8 @@ where
             None => Route::Unmatched(bounded(request.uri().path()).to_owned()),
         };
         let seen = Seen {
+            #[cfg(feature = "opentelemetry")]
+            trace: RequestTrace::begin(request.headers()),
             started,
             id,
             method: request.method().clone(),
@@ -121,6 +125,8 @@ struct Seen {
     route: Route,
     facts: Arc<RequestFacts>,
     metrics: Arc<RequestMetrics>,
+    #[cfg(feature = "opentelemetry")]
+    trace: Option<RequestTrace>,
 }
 
 /// The route a request took.
@@ -177,12 +183,38 @@ where
                 .headers_mut()
                 .insert(REQUEST_ID.clone(), seen.id.header_value().clone());
             log(&seen, &response);
+            // Ends when dropped: now, or with the stream it rides in.
+            #[cfg(feature = "opentelemetry")]
+            let span = seen
+                .trace
+                .as_ref()
+                .and_then(|trace| trace.span(&answered(&seen, &response)));
+            #[cfg(not(feature = "opentelemetry"))]
+            let span = ();
             if is_event_stream(&response) {
-                let open = OpenStream::opened();
-                response = hold(response, open);
+                let open = seen.metrics.stream_opened(
+                    &seen.method,
+                    seen.route.matched(),
+                    seen.facts.method(),
+                );
+                response = hold(response, (open, span));
             }
         }
         Poll::Ready(Ok(response))
+    }
+}
+
+/// What the request's span says about it.
+#[cfg(feature = "opentelemetry")]
+fn answered<'a>(seen: &'a Seen, response: &Response) -> Answered<'a> {
+    Answered {
+        method: &seen.method,
+        route: seen.route.matched(),
+        mcp_method: seen.facts.method(),
+        tool: seen.facts.tool(),
+        meta_parent: seen.facts.meta_parent(),
+        request_id: seen.id.as_str(),
+        status: response.status(),
     }
 }
 
@@ -193,6 +225,7 @@ fn log(seen: &Seen, response: &Response) {
         seen.route.matched(),
         seen.facts.method(),
         seen.facts.tool(),
+        seen.facts.tool_outcome(),
         response.status(),
         latency,
     );

@@ -13,7 +13,9 @@
 //!   both paths.
 //! - `ct`: cancelled when the answer is done or the client goes away (the future is dropped).
 //!
-//! The answer is serialised once, with rmcp's HTTP status mapping for JSON-RPC errors.
+//! The answer is serialised once, with rmcp's HTTP status mapping for JSON-RPC errors. A tool
+//! call's outcome — a result, an `isError` result or a JSON-RPC error — is written into the
+//! request's facts for the tool-call metrics (`ops/request_log.rs`).
 
 use std::sync::OnceLock;
 
@@ -22,8 +24,9 @@ use http::{HeaderValue, StatusCode, header, request::Parts};
 use rmcp::{
     Peer, RoleServer, ServerHandler, Service,
     model::{
-        ClientCapabilities, ErrorCode, Extensions, GetExtensions, GetMeta, Implementation,
-        InitializeRequestParams, ProtocolVersion, RequestMetaObject, ServerJsonRpcMessage,
+        ClientCapabilities, ClientRequest, ErrorCode, ErrorData, Extensions, GetExtensions,
+        GetMeta, Implementation, InitializeRequestParams, ProtocolVersion, RequestMetaObject,
+        ServerJsonRpcMessage, ServerResult,
     },
     service::{RequestContext, RxJsonRpcMessage, TxJsonRpcMessage},
     transport::common::http_header::JSON_MIME_TYPE,
@@ -31,6 +34,7 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 
 use super::envelope::FastRequest;
+use crate::ops::request_facts::{RequestFacts, ToolOutcome};
 
 /// The `Peer` every fast-path request context gets a clone of.
 #[derive(Default)]
@@ -73,6 +77,16 @@ pub(super) async fn answer<H: ServerHandler>(
     parts: Parts,
 ) -> Response {
     let FastRequest { id, mut request } = request;
+    // Only a tool call's outcome is counted: one reference count more for those.
+    let facts = matches!(request, ClientRequest::CallToolRequest(_))
+        .then(|| RequestFacts::shared(&parts.extensions))
+        .flatten();
+    #[cfg(feature = "opentelemetry")]
+    if crate::ops::otel::tracer().is_some()
+        && let Some(parent) = crate::ops::otel::trace_context::from_meta(request.get_meta())
+    {
+        RequestFacts::record_meta_parent(&parts.extensions, parent);
+    }
     request.extensions_mut().insert(parts);
     let ct = CancellationToken::new();
     // Cancelled on every exit: the answer is written, or the client left and this future is
@@ -88,11 +102,26 @@ pub(super) async fn answer<H: ServerHandler>(
 
     // Boxed: rmcp's dispatch future is ~4 KiB, and inline it would more than double the size of
     // every future around it (each of which is moved at least once).
-    let message = match Box::pin(handler.handle_request(request, context)).await {
+    let answer = Box::pin(handler.handle_request(request, context)).await;
+    if let Some(facts) = facts {
+        facts.record_tool_outcome(tool_outcome(&answer));
+    }
+    let message = match answer {
         Ok(result) => ServerJsonRpcMessage::response(result, id),
         Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
     };
     render(&message)
+}
+
+/// How a tool call's answer ended: `isError` results are the tool's own failures.
+fn tool_outcome(answer: &Result<ServerResult, ErrorData>) -> ToolOutcome {
+    match answer {
+        Ok(ServerResult::CallToolResult(result)) if result.is_error == Some(true) => {
+            ToolOutcome::ToolError
+        }
+        Ok(_) => ToolOutcome::Ok,
+        Err(_) => ToolOutcome::Error,
+    }
 }
 
 fn render(message: &ServerJsonRpcMessage) -> Response {

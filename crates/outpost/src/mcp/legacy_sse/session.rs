@@ -15,6 +15,8 @@ use rmcp::model::ClientJsonRpcMessage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::ops::metrics::Open;
+
 /// Live sessions: id → the sender feeding that session's transport.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SessionStore {
@@ -39,6 +41,7 @@ impl SessionStore {
             store: self.clone(),
             id,
             ct,
+            _counted: Open::http_sse_session(),
         }
     }
 
@@ -65,6 +68,8 @@ pub(crate) struct SessionGuard {
     store: SessionStore,
     id: String,
     ct: CancellationToken,
+    /// Counts the session in the open-sessions gauge while it lives.
+    _counted: Open,
 }
 
 impl Drop for SessionGuard {
