@@ -269,9 +269,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let reference = outpost_reference::ReferenceServer::new();
     let required_scopes = reference.required_scopes()?;
+    let resource_updates = reference.resource_update_task();
     let mut server = Outpost::with_factory(move || reference.for_session());
     if args.parked_sessions {
-        server = server.with_parked_sessions();
+        server = server
+            .with_parked_sessions()
+            .with_standalone_stream_task(resource_updates);
     }
     if let Some(external) = args.issuer.config(&config.base_url()) {
         let store = args.store.open_with_keys().await?;

@@ -54,6 +54,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
+pub use mcp::sessions::{SessionData, SessionDataError, SessionStream, StandaloneStreamTask};
 /// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
 pub use ops::metrics;
 #[cfg(feature = "prometheus")]
@@ -83,6 +84,7 @@ pub struct Outpost<H> {
     store_health: Option<Arc<dyn store::StoreHealth>>,
     request_state_keys: RequestStateKeys,
     parked_sessions: bool,
+    stream_task: Option<StandaloneStreamTask>,
     shutdown: CancellationToken,
     maintenance: Once,
 }
@@ -104,6 +106,7 @@ where
             store_health: None,
             request_state_keys: RequestStateKeys::process_local(),
             parked_sessions: false,
+            stream_task: None,
             shutdown: CancellationToken::new(),
             maintenance: Once::new(),
         }
@@ -145,10 +148,23 @@ where
     /// channel or handler — and any instance sharing the store serves its next request
     /// without replaying `initialize`; its owner is checked from the record. Each request
     /// gets a fresh handler from the factory, its notifications and server→client requests
-    /// ride its own SSE stream. Not yet supported: `Last-Event-ID` resumption, and delivering
-    /// what a handler sends outside a request (the GET stream) from another instance.
+    /// ride its own SSE stream. What a handler keeps per session (a log level, resource
+    /// subscriptions) goes in the record through [`SessionData`], in every request's
+    /// context. Not yet supported: `Last-Event-ID` resumption, and delivering what is sent
+    /// outside a request (the GET stream) from another instance.
     pub fn with_parked_sessions(mut self) -> Self {
         self.parked_sessions = true;
+        self
+    }
+
+    /// With parked sessions ([`Outpost::with_parked_sessions`]), runs `task` on the instance
+    /// holding a session's GET stream for as long as it is open: the place for what a
+    /// session's handler would do between requests, such as sending
+    /// `notifications/resources/updated` for the subscriptions in its [`SessionData`]
+    /// ([`SessionStream`]). Sessions of rmcp's manager keep their handler, which does it
+    /// itself.
+    pub fn with_standalone_stream_task(mut self, task: StandaloneStreamTask) -> Self {
+        self.stream_task = Some(task);
         self
     }
 
@@ -212,6 +228,7 @@ where
             http::router::SessionSetup {
                 store: self.session_store.clone(),
                 parked: self.parked_sessions,
+                stream_task: self.stream_task.clone(),
             },
             self.store_health(),
             self.request_state_keys.clone(),
