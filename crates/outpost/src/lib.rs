@@ -51,7 +51,7 @@ use rmcp::ServerHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig};
+pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig, SessionLimits};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
 pub use mcp::sessions::{SessionData, SessionDataError, SessionStream, StandaloneStreamTask};
