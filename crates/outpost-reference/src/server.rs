@@ -3,7 +3,10 @@
 //!
 //! Routers and server-wide state are built once and shared by every instance; each
 //! session (and each stateless request) gets its own [`SessionScope`] through
-//! [`ReferenceServer::for_session`].
+//! [`ReferenceServer::for_session`]. With parked sessions a handler lives for one request, so
+//! the log level and subscriptions are kept in the session's record instead
+//! ([`outpost::SessionData`]) and updates are sent beside the GET stream
+//! ([`ReferenceServer::resource_update_task`]).
 //!
 //! Logging, sampling and `resources/subscribe` are deprecated by SEP-2577 and SEP-2567 in
 //! favour of 2026-07-28 mechanisms; the reference server still serves them to older clients.
