@@ -186,7 +186,7 @@ async fn a_subscription_made_on_one_instance_is_updated_on_the_get_stream_of_ano
     read_until(&mut stream, &mut seen, is_update_of(SECOND)).await;
     let updates = sse_messages(&seen)
         .iter()
-        .filter(|m| is_update_of(FIRST)(*m))
+        .filter(|m| is_update_of(FIRST)(m))
         .count();
     assert!(updates >= 1, "{seen}");
 
