@@ -14,7 +14,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::{Context, bail};
 use outpost::auth::server::password::hash_password;
 use outpost::{
-    AuthMode, ConnectionLimits, Outpost, RequestStateKeys, ServerConfig,
+    AuthMode, ConnectionLimits, Outpost, RequestStateKeys, ServerConfig, SessionLimits,
     auth::{
         external::{ExternalIssuerConfig, ExternalTokens, IntrospectionSettings},
         resource::{ResourceServerConfig, canonical_resource},
@@ -138,6 +138,14 @@ pub struct ServeArgs {
         env = "OUTPOST_MAX_CONNECTIONS_PER_SOURCE"
     )]
     max_connections_per_source: usize,
+    /// Most sessions this instance holds open (each 2024-11-05 /sse stream); one more is
+    /// refused with 503 and Retry-After.
+    #[arg(long, default_value_t = 10_000, env = "OUTPOST_MAX_SESSIONS")]
+    max_sessions: usize,
+    /// Most sessions one subject (token `sub`) holds open on this instance; one more is refused
+    /// with 429.
+    #[arg(long, default_value_t = 100, env = "OUTPOST_MAX_SESSIONS_PER_SUBJECT")]
+    max_sessions_per_subject: usize,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the
     /// public one; keep it on a private address). Off by default; metrics are recorded anyway.
     #[arg(long, value_name = "ADDR", env = "OUTPOST_METRICS_BIND")]
@@ -330,6 +338,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.max_connections,
             max_connections_per_source: args.max_connections_per_source,
         },
+        session_limits: SessionLimits {
+            max_sessions: args.max_sessions,
+            max_sessions_per_subject: args.max_sessions_per_subject,
+        },
         ..ServerConfig::default()
     };
     if args.no_auth {
@@ -346,9 +358,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let reference = outpost_reference::ReferenceServer::new();
     let required_scopes = reference.required_scopes()?;
+    let resource_updates = reference.resource_update_task();
     let mut server = Outpost::with_factory(move || reference.for_session());
     if args.parked_sessions {
-        server = server.with_parked_sessions();
+        server = server
+            .with_parked_sessions()
+            .with_standalone_stream_task(resource_updates);
     }
     if args.role.role() == roles::Role::Auth {
         let store = args.store.open_with_keys().await?;

@@ -2,9 +2,14 @@
 //!
 //! Up to 2025-11-25 a session sets its minimum level with `logging/setLevel`; on 2026-07-28 a
 //! request carries `io.modelcontextprotocol/logLevel` in `_meta`, and without it the server
-//! sends no log messages for that request. Logging is deprecated by SEP-2577; the reference
+//! sends no log messages for that request. A parked session keeps its level in its record
+//! ([`outpost::SessionData`]), so it holds for every request on every instance. Log messages
+//! about a request ride that request's own stream wherever Outpost serves it alone (parked
+//! sessions, 2026-07-28, 2024-11-05's one stream); rmcp's session manager sends them on the
+//! GET stream. Logging is deprecated by SEP-2577; the reference
 //! server still demonstrates it because current clients use it.
 
+use outpost::SessionData;
 use rmcp::{
     RoleServer,
     model::{LoggingLevel, LoggingMessageNotificationParam},
@@ -12,7 +17,11 @@ use rmcp::{
 };
 use serde_json::Value;
 
-use crate::{ReferenceServer, tools::input::uses_input_required};
+use crate::{
+    ReferenceServer,
+    state::{DEFAULT_LOG_LEVEL, LOG_LEVEL},
+    tools::input::uses_input_required,
+};
 
 /// Every level, least severe first.
 pub const ALL_LEVELS: [LoggingLevel; 8] = [
@@ -41,10 +50,16 @@ impl ReferenceServer {
         context: &RequestContext<RoleServer>,
     ) -> Option<LoggingLevel> {
         if uses_input_required(context) {
-            context.meta.log_level()
-        } else {
-            Some(self.session.log_level())
+            return context.meta.log_level();
         }
+        let Some(data) = SessionData::from_context(context) else {
+            return Some(self.session.log_level());
+        };
+        let level = data.get::<LoggingLevel>(LOG_LEVEL).unwrap_or_else(|error| {
+            tracing::warn!(%error, "a session's log level is not a level");
+            None
+        });
+        Some(level.unwrap_or(DEFAULT_LOG_LEVEL))
     }
 
     /// Sends `data` at `level` from `logger` if the client wants that level. A failed send

@@ -3,7 +3,10 @@
 //!
 //! Routers and server-wide state are built once and shared by every instance; each
 //! session (and each stateless request) gets its own [`SessionScope`] through
-//! [`ReferenceServer::for_session`].
+//! [`ReferenceServer::for_session`]. With parked sessions a handler lives for one request, so
+//! the log level and subscriptions are kept in the session's record instead
+//! ([`outpost::SessionData`]) and updates are sent beside the GET stream
+//! ([`ReferenceServer::resource_update_task`]).
 //!
 //! Logging, sampling and `resources/subscribe` are deprecated by SEP-2577 and SEP-2567 in
 //! favour of 2026-07-28 mechanisms; the reference server still serves them to older clients.
@@ -21,8 +24,13 @@ use rmcp::{
     tool_handler,
 };
 
+use outpost::{SessionData, SessionDataError, StandaloneStreamTask};
+
 use crate::{
-    completion, prompts::PromptInputs, resources, state::SessionScope, state::SharedState,
+    completion,
+    prompts::PromptInputs,
+    resources,
+    state::{LOG_LEVEL, SUBSCRIPTIONS, SessionScope, SharedState},
 };
 
 /// The reference MCP server. Cheap to clone: clones share routers, server-wide state and the
@@ -78,6 +86,12 @@ impl ReferenceServer {
         &self,
     ) -> Result<outpost::auth::resource::RequiredScopes, outpost::auth::scope::ScopeError> {
         outpost::auth::resource::RequiredScopes::from_tools(&self.tool_router.list_all())
+    }
+
+    /// What runs beside a parked session's GET stream (`Outpost::with_standalone_stream_task`):
+    /// the updates of the resources the session subscribed to, at this server's interval.
+    pub fn resource_update_task(&self) -> StandaloneStreamTask {
+        crate::state::resource_updates(self.shared.update_interval)
     }
 
     /// An instance for one new session or stateless request: shares the routers and
@@ -180,8 +194,27 @@ impl ServerHandler for ReferenceServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         resources::ensure_exists(&request.uri)?;
-        self.session
-            .subscribe(request.uri, context.peer, self.shared.update_interval);
+        let Some(data) = SessionData::from_context(&context) else {
+            self.session
+                .subscribe(request.uri, context.peer, self.shared.update_interval);
+            return Ok(());
+        };
+        // A parked session: the record keeps the subscription, the instance holding the
+        // session's GET stream sends the updates (`state::resource_updates`); the first one
+        // goes out at once, on this request's stream.
+        data.update::<Vec<String>>(SUBSCRIPTIONS, |uris| {
+            let mut uris = uris.unwrap_or_default();
+            if !uris.contains(&request.uri) {
+                uris.push(request.uri.clone());
+            }
+            Some(uris)
+        })
+        .await
+        .map_err(session_data_error)?;
+        let updated = ResourceUpdatedNotificationParam::new(request.uri);
+        if let Err(error) = context.peer.notify_resource_updated(updated).await {
+            tracing::debug!(%error, "resource update not delivered");
+        }
         Ok(())
     }
 
@@ -189,10 +222,19 @@ impl ServerHandler for ReferenceServer {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.session.unsubscribe(&request.uri);
-        Ok(())
+        let Some(data) = SessionData::from_context(&context) else {
+            self.session.unsubscribe(&request.uri);
+            return Ok(());
+        };
+        data.update::<Vec<String>>(SUBSCRIPTIONS, |uris| {
+            let mut uris = uris.unwrap_or_default();
+            uris.retain(|uri| *uri != request.uri);
+            (!uris.is_empty()).then_some(uris)
+        })
+        .await
+        .map_err(session_data_error)
     }
 
     fn accepted_subscription_filter(
@@ -249,9 +291,29 @@ impl ServerHandler for ReferenceServer {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.session.set_log_level(request.level);
-        Ok(())
+        match SessionData::from_context(&context) {
+            Some(data) => data
+                .set(LOG_LEVEL, &request.level)
+                .await
+                .map_err(session_data_error),
+            None => {
+                self.session.set_log_level(request.level);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The client's answer when a parked session's record cannot take a change: too much state
+/// is the client's doing (too many subscriptions), anything else the server's.
+fn session_data_error(error: SessionDataError) -> McpError {
+    match error {
+        SessionDataError::TooLarge { .. } => McpError::invalid_request(
+            format!("this session keeps too much state ({error}); unsubscribe first"),
+            None,
+        ),
+        other => McpError::internal_error(format!("cannot keep session state: {other}"), None),
     }
 }

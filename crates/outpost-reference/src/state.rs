@@ -1,5 +1,7 @@
-//! State the reference server keeps: server-wide ([`SharedState`]) and per session
-//! ([`SessionScope`]).
+//! State the reference server keeps: server-wide ([`SharedState`]) and per session — in the
+//! handler instance of a session of rmcp's manager ([`SessionScope`]), or, with parked
+//! sessions, in the session's record ([`outpost::SessionData`], under [`LOG_LEVEL`] and
+//! [`SUBSCRIPTIONS`]), where [`resource_updates`] reads the subscriptions from.
 
 use std::{
     collections::HashMap,
@@ -10,15 +12,25 @@ use std::{
     time::Duration,
 };
 
+use outpost::{SessionDataError, SessionStream, StandaloneStreamTask};
 use rmcp::{
     Peer, RoleServer,
-    model::{LoggingLevel, ResourceUpdatedNotificationParam},
+    model::{
+        LoggingLevel, ResourceUpdatedNotification, ResourceUpdatedNotificationParam,
+        ServerNotification,
+    },
     service::SubscriptionSink,
 };
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How often a subscribed resource reports an update (the seed server's cadence).
 pub const RESOURCE_UPDATE_INTERVAL: Duration = Duration::from_secs(10);
+/// The log level a session starts with, until `logging/setLevel`.
+pub const DEFAULT_LOG_LEVEL: LoggingLevel = LoggingLevel::Debug;
+/// The name of a parked session's log level in its [`outpost::SessionData`].
+pub const LOG_LEVEL: &str = "logLevel";
+/// The name of a parked session's subscribed resource URIs in its [`outpost::SessionData`].
+pub const SUBSCRIPTIONS: &str = "resourceSubscriptions";
 
 /// State every session and request of one server shares.
 pub struct SharedState {
@@ -92,7 +104,7 @@ pub struct SessionScope {
 impl Default for SessionScope {
     fn default() -> Self {
         Self {
-            log_level: Mutex::new(LoggingLevel::Debug),
+            log_level: Mutex::new(DEFAULT_LOG_LEVEL),
             subscriptions: Mutex::new(HashMap::new()),
         }
     }
@@ -109,8 +121,8 @@ impl SessionScope {
         *lock(&self.log_level) = level;
     }
 
-    /// Starts sending `notifications/resources/updated` for `uri` to `peer` every `interval`,
-    /// until unsubscribed or the session ends. Subscribing twice keeps one timer.
+    /// Sends `notifications/resources/updated` for `uri` to `peer` at once and then every
+    /// `interval`, until unsubscribed or the session ends. Subscribing twice keeps one timer.
     pub fn subscribe(&self, uri: String, peer: Peer<RoleServer>, interval: Duration) {
         let mut subscriptions = lock(&self.subscriptions);
         if subscriptions.contains_key(&uri) {
@@ -121,7 +133,6 @@ impl SessionScope {
         let task_uri = uri.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
-            ticks.tick().await;
             loop {
                 tokio::select! {
                     () = task_stop.cancelled() => break,
@@ -141,6 +152,48 @@ impl SessionScope {
     pub fn unsubscribe(&self, uri: &str) {
         lock(&self.subscriptions).remove(uri);
     }
+}
+
+/// One run of [`resource_updates`] beside one GET stream.
+type UpdatesRun = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What runs beside a parked session's GET stream: every `interval` (the first at once),
+/// `notifications/resources/updated` for each resource the session subscribed to, as its
+/// record says now — whichever instance took the `resources/subscribe`.
+pub fn resource_updates(interval: Duration) -> StandaloneStreamTask {
+    Arc::new(move |stream: SessionStream| -> UpdatesRun {
+        Box::pin(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    () = stream.closed() => return,
+                    _ = ticks.tick() => {}
+                }
+                let uris = match stream.data().await {
+                    Ok(data) => data.get::<Vec<String>>(SUBSCRIPTIONS),
+                    Err(SessionDataError::Ended) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read a session's subscriptions");
+                        continue;
+                    }
+                };
+                let uris = uris.unwrap_or_else(|error| {
+                    tracing::warn!(%error, "a session's subscriptions are not a list of URIs");
+                    None
+                });
+                for uri in uris.unwrap_or_default() {
+                    let updated = ServerNotification::ResourceUpdatedNotification(
+                        ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(
+                            uri,
+                        )),
+                    );
+                    if !stream.notify(updated).await {
+                        return;
+                    }
+                }
+            }
+        })
+    })
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.

@@ -6,7 +6,6 @@
 mod common;
 
 use std::{
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -14,7 +13,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{TestApp, read_jsonrpc};
+use common::{
+    TestApp,
+    parked::{
+        initialize, initialize_with, post, read_until, session_request, sqlite_file, sqlite_store,
+    },
+    read_jsonrpc,
+};
 use outpost::{
     Outpost,
     store::{McpSessionStore, Store},
@@ -29,8 +34,6 @@ use rmcp::{
     service::RequestContext,
 };
 use serde_json::{Value, json};
-
-const VERSION: &str = "2025-11-25";
 
 /// The reference server, counting how often a handler answers `initialize`.
 #[derive(Clone)]
@@ -80,75 +83,6 @@ async fn spawn_parked(store: Arc<dyn McpSessionStore>, initialized: Arc<AtomicUs
     .with_session_store(store)
     .with_parked_sessions();
     common::spawn_generic(outpost).await
-}
-
-/// A fresh SQLite file path for `name`, under cargo's per-target temp dir.
-fn sqlite_file(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("parked-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the temp dir");
-    dir.join("outpost.db")
-}
-
-async fn sqlite_store(name: &str) -> Store {
-    let url = format!("sqlite://{}", sqlite_file(name).display());
-    outpost::store::open(&url).await.expect("open SQLite")
-}
-
-fn session_request(app: &TestApp, id: &str, method: reqwest::Method) -> reqwest::RequestBuilder {
-    app.http
-        .request(method, app.url("/mcp"))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", id)
-        .header("mcp-protocol-version", VERSION)
-}
-
-async fn initialize(app: &TestApp) -> String {
-    initialize_with(app, json!({})).await
-}
-
-async fn initialize_with(app: &TestApp, capabilities: Value) -> String {
-    let response = app
-        .http
-        .post(app.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {
-                "protocolVersion": VERSION,
-                "capabilities": capabilities,
-                "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
-            }
-        }))
-        .send()
-        .await
-        .expect("initialize");
-    assert_eq!(response.status(), 200);
-    let id = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let init = read_jsonrpc(response).await;
-    assert_eq!(init["result"]["protocolVersion"], VERSION, "{init}");
-    let ack = post(
-        app,
-        &id,
-        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
-    )
-    .await;
-    assert_eq!(ack.status(), 202);
-    id
-}
-
-async fn post(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
-    session_request(app, id, reqwest::Method::POST)
-        .header("content-type", "application/json")
-        .json(&body)
-        .send()
-        .await
-        .expect("post")
 }
 
 fn echo(message: &str) -> Value {
@@ -341,25 +275,6 @@ async fn the_get_stream_opens_for_a_live_session_only_and_ends_with_it() {
         .await
         .expect("GET");
     assert_eq!(unknown.status(), 404);
-}
-
-/// Reads `response`'s SSE stream until a message satisfies `wanted`.
-async fn read_until(
-    response: &mut reqwest::Response,
-    seen: &mut String,
-    wanted: impl Fn(&Value) -> bool,
-) -> Value {
-    loop {
-        if let Some(found) = common::sse_messages(seen).into_iter().find(&wanted) {
-            return found;
-        }
-        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("nothing wanted within 10 s: {seen}"))
-            .expect("read")
-            .unwrap_or_else(|| panic!("the stream ended: {seen}"));
-        seen.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
-    }
 }
 
 #[tokio::test]

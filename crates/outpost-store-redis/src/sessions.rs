@@ -1,6 +1,7 @@
-//! MCP sessions: a hash per session (`v`, `created_at`, `expires_at`, `owner`, `state`) with a
-//! TTL, written by scripts so that the transport's and the owner check's writes never clobber
-//! each other and the expiry only moves later.
+//! MCP sessions: a hash per session (`v`, `created_at`, `expires_at`, `owner`, `state`,
+//! `data`) with a TTL, written by scripts so that the transport's and the owner check's writes
+//! never clobber each other, the expiry only moves later and the handler's `data` is replaced
+//! only if it is still what the writer read.
 
 use std::collections::HashMap;
 
@@ -88,8 +89,37 @@ impl McpSessionStore for RedisStore {
             created_at: time(&fields, "created_at")?,
             owner: fields.remove("owner"),
             state: fields.remove("state"),
+            data: fields.remove("data"),
             expires_at,
         }))
+    }
+
+    async fn replace_data(
+        &self,
+        session_id: &str,
+        expected: Option<&str>,
+        data: &str,
+    ) -> Result<bool, StoreError> {
+        let args = [
+            session_id.to_owned(),
+            expected.unwrap_or_default().to_owned(),
+            data.to_owned(),
+        ];
+        let status: String = self
+            .eval(
+                "replacing an MCP session's data",
+                &self.scripts.session_data_replace,
+                &args,
+            )
+            .await?;
+        match status.as_str() {
+            "ok" => Ok(true),
+            "changed" => Ok(false),
+            "no session" => Err(StoreError::NotFound(format!("MCP session {session_id}"))),
+            other => Err(StoreError::Backend(format!(
+                "unexpected script answer {other:?} for MCP session {session_id}"
+            ))),
+        }
     }
 
     async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError> {

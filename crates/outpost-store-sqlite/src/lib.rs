@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_request_state_keys.sql"),
     include_str!("migrations/0006_keys_at_rest.sql"),
     include_str!("migrations/0007_user_allowed_scopes.sql"),
+    include_str!("migrations/0008_mcp_session_data.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.
@@ -399,7 +400,7 @@ mod tests {
             let connection = Connection::open(&path).expect("open");
             let earlier: Vec<_> = MIGRATIONS
                 .iter()
-                .filter(|sql| !sql.contains("allowed_scopes"))
+                .take_while(|sql| !sql.contains("allowed_scopes"))
                 .collect();
             for sql in &earlier {
                 connection.execute_batch(sql).expect("earlier migration");

@@ -13,8 +13,9 @@ fn session_from_row(row: &Row<'_>) -> Result<McpSessionRecord, Failure> {
         session_id: row.get(0)?,
         owner: row.get(1)?,
         state: row.get(2)?,
-        created_at: row.get(3)?,
-        expires_at: row.get(4)?,
+        data: row.get(3)?,
+        created_at: row.get(4)?,
+        expires_at: row.get(5)?,
     })
 }
 
@@ -79,11 +80,45 @@ impl McpSessionStore for SqliteStore {
         self.call(move |c| {
             query_one(
                 c,
-                "SELECT session_id, owner, state, created_at, expires_at FROM mcp_sessions \
+                "SELECT session_id, owner, state, data, created_at, expires_at FROM mcp_sessions \
                  WHERE session_id = ?1 AND expires_at > ?2",
                 params![session_id, now],
                 session_from_row,
             )
+        })
+        .await
+    }
+
+    async fn replace_data(
+        &self,
+        session_id: &str,
+        expected: Option<&str>,
+        data: &str,
+    ) -> Result<bool, StoreError> {
+        let (session_id, expected, data) = (
+            session_id.to_owned(),
+            expected.map(str::to_owned),
+            data.to_owned(),
+        );
+        self.call(move |c| {
+            // `IS` compares NULL with NULL as equal: a first write expects no data.
+            let changed = c.execute(
+                "UPDATE mcp_sessions SET data = ?3 WHERE session_id = ?1 AND data IS ?2",
+                params![session_id, expected, data],
+            )?;
+            if changed == 1 {
+                return Ok(true);
+            }
+            let exists: Option<i64> = query_one(
+                c,
+                "SELECT 1 FROM mcp_sessions WHERE session_id = ?1",
+                params![session_id],
+                |row| Ok(row.get(0)?),
+            )?;
+            match exists {
+                Some(_) => Ok(false),
+                None => Err(StoreError::NotFound(format!("MCP session {session_id}")).into()),
+            }
         })
         .await
     }

@@ -7,6 +7,7 @@
 mod authorization_requests;
 mod instances;
 mod key_encryption;
+mod session_data;
 mod throttles;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,9 @@ pub use self::{
         altered_or_moved_sealed_keys_are_refused, clear_keys_are_sealed_at_the_first_start,
         instances_sealing_together_agree, rotation_reseals_with_the_current_key,
         sealed_keys_refuse_a_start_without_their_key,
+    },
+    session_data::{
+        mcp_session_data_is_replaced_only_if_unchanged, mcp_session_data_writers_lose_no_change,
     },
     throttles::{
         throttle_budgets_count_attempts_in_a_sliding_window,
@@ -776,6 +780,7 @@ pub async fn mcp_sessions_keep_state_and_owner_until_they_expire(store: Store) {
             session_id: "s1".into(),
             owner: Some("alice".into()),
             state: Some(state.into()),
+            data: None,
             created_at: NOW,
             expires_at: later,
         }
@@ -862,6 +867,12 @@ pub async fn write_durable_state(store: &Store) -> DurableState {
         .record_owner("s1", "alice", NOW, NOW + 60)
         .await
         .expect("session owner");
+    assert!(
+        sessions
+            .replace_data("s1", None, r#"{"level":"info"}"#)
+            .await
+            .expect("session data")
+    );
     DurableState {
         user,
         client,
@@ -902,8 +913,12 @@ pub async fn assert_durable_state(store: &Store, written: &DurableState) {
     );
     let session = store.mcp_sessions.get("s1", NOW).await.expect("session");
     assert_eq!(
-        session.map(|s| (s.owner, s.state)),
-        Some((Some("alice".into()), Some("{}".into())))
+        session.map(|s| (s.owner, s.state, s.data)),
+        Some((
+            Some("alice".into()),
+            Some("{}".into()),
+            Some(r#"{"level":"info"}"#.into())
+        ))
     );
     let rotation = store
         .grants
@@ -942,6 +957,8 @@ macro_rules! store_behaviour_suite {
             consent_is_remembered,
             keys_are_listed_and_retired,
             mcp_sessions_keep_state_and_owner_until_they_expire,
+            mcp_session_data_is_replaced_only_if_unchanged,
+            mcp_session_data_writers_lose_no_change,
             pending_authorizations_live_until_decided_or_expired,
             pending_authorizations_are_bounded,
             throttle_budgets_count_attempts_in_a_sliding_window,

@@ -60,6 +60,7 @@ macro_rules! for_each_concern {
             fn save_state(&self, session_id: &str, state: &str, now: i64, expires_at: i64) -> ();
             fn record_owner(&self, session_id: &str, owner: &str, now: i64, expires_at: i64) -> ();
             fn get(&self, session_id: &str, now: i64) -> Option<McpSessionRecord>;
+            fn replace_data(&self, session_id: &str, expected: Option<&str>, data: &str) -> bool;
             fn touch(&self, session_id: &str, expires_at: i64) -> ();
             fn delete(&self, session_id: &str) -> ();
             fn purge_expired(&self, now: i64) -> u64;

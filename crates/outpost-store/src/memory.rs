@@ -501,6 +501,7 @@ impl State {
                 session_id: session_id.to_owned(),
                 owner: None,
                 state: None,
+                data: None,
                 created_at: now,
                 expires_at,
             });
@@ -556,6 +557,24 @@ impl McpSessionStore for MemoryStore {
             .get(session_id)
             .filter(|record| record.expires_at > now)
             .cloned())
+    }
+
+    async fn replace_data(
+        &self,
+        session_id: &str,
+        expected: Option<&str>,
+        data: &str,
+    ) -> Result<bool, StoreError> {
+        let mut store = self.state();
+        let record = store
+            .mcp_sessions
+            .get_mut(session_id)
+            .ok_or_else(|| StoreError::NotFound(format!("MCP session {session_id}")))?;
+        if record.data.as_deref() != expected {
+            return Ok(false);
+        }
+        record.data = Some(data.to_owned());
+        Ok(true)
     }
 
     async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError> {

@@ -482,6 +482,10 @@ pub struct McpSessionRecord {
     /// rmcp's `SessionState` (the client's `initialize` parameters) as JSON; `None` until the
     /// handshake has been stored.
     pub state: Option<String>,
+    /// What the session's handler keeps between requests (a log level, resource
+    /// subscriptions…) as one JSON object; `None` until first written
+    /// ([`McpSessionStore::replace_data`](super::traits::McpSessionStore::replace_data)).
+    pub data: Option<String>,
     /// Creation time, unix seconds.
     pub created_at: i64,
     /// After this instant (unix seconds) the session has idled out: it is not loaded again,

@@ -257,6 +257,17 @@ pub trait McpSessionStore: Send + Sync {
     /// The session, unless unknown or expired at `now`.
     async fn get(&self, session_id: &str, now: i64)
     -> Result<Option<McpSessionRecord>, StoreError>;
+    /// Replaces the session's handler data (`data`, JSON text) if it is still `expected`
+    /// (`None`: never written), atomically, so that concurrent requests of one session each
+    /// read, change and write it without losing another's change: `Ok(true)` when replaced,
+    /// `Ok(false)` when another writer changed it first (read it again and retry). The owner,
+    /// state and expiry stay as they are. [`StoreError::NotFound`] if there is no such record.
+    async fn replace_data(
+        &self,
+        session_id: &str,
+        expected: Option<&str>,
+        data: &str,
+    ) -> Result<bool, StoreError>;
     /// Pushes the session's expiry to `expires_at` (never earlier than it is);
     /// [`StoreError::NotFound`] if there is no such record.
     async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError>;

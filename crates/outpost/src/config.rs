@@ -45,6 +45,8 @@ pub struct ServerConfig {
     /// Timeouts and caps on client connections (slow headers, trickling bodies, idle
     /// keep-alives, connection floods).
     pub connection_limits: ConnectionLimits,
+    /// Caps on the sessions this instance holds open (each 2024-11-05 `/sse` stream).
+    pub session_limits: SessionLimits,
     /// Serve the landing page at `GET /` (default): the server's name, version and MCP URL,
     /// how to connect, its revisions, authentication and status. Set it to `false` when the
     /// application embedding [`crate::Outpost::router`] serves its own `/`.
@@ -68,9 +70,32 @@ impl Default for ServerConfig {
             sse_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
             connection_limits: ConnectionLimits::default(),
+            session_limits: SessionLimits::default(),
             landing_page: true,
             #[cfg(feature = "authorization-server")]
             trusted_proxies: Default::default(),
+        }
+    }
+}
+
+/// Caps on the sessions one instance holds open: each 2024-11-05 `/sse` stream counts
+/// (`mcp::session_limits`). One session over a cap is refused before anything is made for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Open sessions at most; one more gets `503 Service Unavailable` with `Retry-After`.
+    pub max_sessions: usize,
+    /// Open sessions at most per subject (the access token's `sub`); one more gets `429 Too
+    /// Many Requests`. Without authentication only [`SessionLimits::max_sessions`] applies.
+    pub max_sessions_per_subject: usize,
+}
+
+impl Default for SessionLimits {
+    /// Far above what a client needs (an editor opens a session or two per window), low
+    /// enough that one subject cannot hold every slot.
+    fn default() -> Self {
+        Self {
+            max_sessions: 10_000,
+            max_sessions_per_subject: 100,
         }
     }
 }
@@ -147,7 +172,7 @@ pub enum ConfigError {
     /// A request body limit of zero would reject every request.
     #[error("max request body must be at least 1 byte")]
     ZeroBodyLimit,
-    /// A connection timeout or cap of zero would refuse every client.
+    /// A connection or session timeout or cap of zero would refuse every client.
     #[error("--{0} must be more than zero")]
     ZeroConnectionLimit(&'static str),
 }
@@ -176,6 +201,12 @@ impl ServerConfig {
         }
         if self.max_request_body_bytes == 0 {
             return Err(ConfigError::ZeroBodyLimit);
+        }
+        if self.session_limits.max_sessions == 0 {
+            return Err(ConfigError::ZeroConnectionLimit("max-sessions"));
+        }
+        if self.session_limits.max_sessions_per_subject == 0 {
+            return Err(ConfigError::ZeroConnectionLimit("max-sessions-per-subject"));
         }
         self.connection_limits.validate()
     }

@@ -51,11 +51,12 @@ use rmcp::ServerHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig};
+pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig, SessionLimits};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
 #[cfg(feature = "json-lines")]
 pub use ops::json_lines;
+pub use mcp::sessions::{SessionData, SessionDataError, SessionStream, StandaloneStreamTask};
 /// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
 pub use ops::metrics;
 /// OpenTelemetry export of request spans (feature `opentelemetry`).
@@ -89,6 +90,7 @@ pub struct Outpost<H> {
     request_state_keys: RequestStateKeys,
     parked_sessions: bool,
     mcp: bool,
+    stream_task: Option<StandaloneStreamTask>,
     shutdown: CancellationToken,
     maintenance: Once,
 }
@@ -111,6 +113,7 @@ where
             request_state_keys: RequestStateKeys::process_local(),
             parked_sessions: false,
             mcp: true,
+            stream_task: None,
             shutdown: CancellationToken::new(),
             maintenance: Once::new(),
         }
@@ -163,10 +166,23 @@ where
     /// channel or handler — and any instance sharing the store serves its next request
     /// without replaying `initialize`; its owner is checked from the record. Each request
     /// gets a fresh handler from the factory, its notifications and server→client requests
-    /// ride its own SSE stream. Not yet supported: `Last-Event-ID` resumption, and delivering
-    /// what a handler sends outside a request (the GET stream) from another instance.
+    /// ride its own SSE stream. What a handler keeps per session (a log level, resource
+    /// subscriptions) goes in the record through [`SessionData`], in every request's
+    /// context. Not yet supported: `Last-Event-ID` resumption, and delivering what is sent
+    /// outside a request (the GET stream) from another instance.
     pub fn with_parked_sessions(mut self) -> Self {
         self.parked_sessions = true;
+        self
+    }
+
+    /// With parked sessions ([`Outpost::with_parked_sessions`]), runs `task` on the instance
+    /// holding a session's GET stream for as long as it is open: the place for what a
+    /// session's handler would do between requests, such as sending
+    /// `notifications/resources/updated` for the subscriptions in its [`SessionData`]
+    /// ([`SessionStream`]). Sessions of rmcp's manager keep their handler, which does it
+    /// itself.
+    pub fn with_standalone_stream_task(mut self, task: StandaloneStreamTask) -> Self {
+        self.stream_task = Some(task);
         self
     }
 
@@ -236,6 +252,7 @@ where
             http::router::SessionSetup {
                 store: self.session_store.clone(),
                 parked: self.parked_sessions,
+                stream_task: self.stream_task.clone(),
             },
             self.store_health(),
             self.request_state_keys.clone(),

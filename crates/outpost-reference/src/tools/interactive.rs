@@ -74,7 +74,8 @@ const CONFIRM_KEY: &str = "confirm_booking";
 
 #[tool_router(router = interactive_tools, vis = "pub(crate)")]
 impl ReferenceServer {
-    /// Sleeps through `steps` steps, reporting progress after each; stops when cancelled.
+    /// Sleeps through `steps` steps, reporting progress after each and logging what it does
+    /// (at the level the client asked for); stops when cancelled.
     #[tool(
         name = "longRunningOperation",
         description = "Demonstrates a long running operation with progress updates"
@@ -93,13 +94,24 @@ impl ReferenceServer {
         }
         let step = Duration::from_secs_f64(args.duration / f64::from(args.steps));
         let token = context.meta.get_progress_token();
+        let logger = "longRunningOperation";
+        let started = format!(
+            "started: {} steps over {} seconds",
+            args.steps, args.duration
+        );
+        self.log(&context, LoggingLevel::Info, logger, json!(started))
+            .await;
         for done in 1..=args.steps {
             tokio::select! {
                 () = cancelled.cancelled() => {
+                    self.log(&context, LoggingLevel::Warning, logger, json!("cancelled")).await;
                     return Err(McpError::internal_error("operation cancelled", None));
                 }
                 () = tokio::time::sleep(step) => {}
             }
+            let message = format!("step {done} of {} done", args.steps);
+            self.log(&context, LoggingLevel::Debug, logger, json!(message))
+                .await;
             if let Some(token) = &token {
                 let progress = ProgressNotificationParam::new(token.clone(), f64::from(done))
                     .with_total(f64::from(args.steps))
@@ -109,6 +121,8 @@ impl ReferenceServer {
                 }
             }
         }
+        self.log(&context, LoggingLevel::Info, logger, json!("completed"))
+            .await;
         Ok(CallToolResult::success(vec![ContentBlock::text(format!(
             "Long running operation completed. Duration: {} seconds, Steps: {}.",
             args.duration, args.steps

@@ -2,6 +2,8 @@
 //! loopback port, served by Outpost exactly as `outpost serve --no-auth` serves it.
 #![allow(dead_code)]
 
+pub mod parked;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use outpost::{Outpost, ServerConfig, store::McpSessionStore};

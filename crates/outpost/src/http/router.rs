@@ -60,7 +60,7 @@ use crate::{
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
         session_store::{PersistedSessions, refresh_expiry},
-        sessions::{OutpostSessionManager, SessionRecords},
+        sessions::{OutpostSessionManager, SessionRecords, StandaloneStreamTask},
         streamable::{parked_service, session_manager, streamable_service},
     },
     ops::{
@@ -80,6 +80,8 @@ pub struct SessionSetup {
     pub store: Option<Arc<dyn McpSessionStore>>,
     /// Outpost's own session manager ([`OutpostSessionManager`]) instead of rmcp's.
     pub parked: bool,
+    /// What runs beside a parked session's GET stream ([`StandaloneStreamTask`]).
+    pub stream_task: Option<StandaloneStreamTask>,
 }
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
@@ -107,15 +109,22 @@ where
     // check, the session DELETE answers and rmcp's service behind them.
     let body_check =
         middleware::from_fn_with_state(config.max_request_body_bytes, reject_malformed_jsonrpc);
-    let SessionSetup { store, parked } = sessions;
+    let SessionSetup {
+        store,
+        parked,
+        stream_task,
+    } = sessions;
     let (rmcp, stored_owners) = if parked {
         let store = store.unwrap_or_else(|| Store::memory().mcp_sessions);
-        let manager = Arc::new(OutpostSessionManager::new(
-            factory.clone(),
-            store,
-            config.session_idle_timeout,
-            shutdown.clone(),
-        ));
+        let manager = Arc::new(
+            OutpostSessionManager::new(
+                factory.clone(),
+                store,
+                config.session_idle_timeout,
+                shutdown.clone(),
+            )
+            .with_stream_task(stream_task),
+        );
         let records: Arc<dyn SessionRecords> = manager.clone();
         let rmcp = ServiceBuilder::new()
             .layer(body_check)

@@ -35,7 +35,7 @@ pub mod transport;
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{Request, State},
     response::{
         IntoResponse, Response,
@@ -57,7 +57,12 @@ pub use message::PostError;
 pub(crate) use message::session_id;
 use transport::SseServerTransport;
 
-use crate::{HandlerFactory, config::ServerConfig};
+use crate::{
+    HandlerFactory,
+    auth::resource::Identity,
+    config::ServerConfig,
+    mcp::session_limits::{OpenSessions, SessionPermit},
+};
 use session::{SessionGuard, SessionStore};
 
 /// Path of the SSE stream a legacy client opens first.
@@ -77,6 +82,7 @@ struct LegacySse<H> {
     sessions: SessionStore,
     keep_alive: Duration,
     max_body_bytes: usize,
+    open: Arc<OpenSessions>,
     shutdown: CancellationToken,
 }
 
@@ -95,6 +101,7 @@ where
         sessions: SessionStore::default(),
         keep_alive: config.sse_keep_alive.max(MIN_KEEP_ALIVE),
         max_body_bytes: config.max_request_body_bytes,
+        open: OpenSessions::new(config.session_limits),
         shutdown,
     });
     Router::new()
@@ -103,8 +110,12 @@ where
         .with_state(state)
 }
 
-/// `GET /sse`: registers a session, starts its rmcp service, streams its messages.
-async fn open_stream<H>(State(state): State<Arc<LegacySse<H>>>) -> Response
+/// `GET /sse`: registers a session, starts its rmcp service, streams its messages; a
+/// session over the caps (`mcp::session_limits`) is refused.
+async fn open_stream<H>(
+    State(state): State<Arc<LegacySse<H>>>,
+    identity: Option<Extension<Arc<Identity>>>,
+) -> Response
 where
     H: ServerHandler + Send + Sync + 'static,
 {
@@ -115,6 +126,11 @@ where
         )
             .into_response();
     }
+    let subject = identity.as_ref().map(|identity| identity.subject.as_str());
+    let permit = match state.open.admit(subject) {
+        Ok(permit) => permit,
+        Err(refused) => return refused.into_response(),
+    };
     let id = session::new_session_id();
     let ct = state.shutdown.child_token();
     let (transport, channels) = SseServerTransport::new(CHANNEL_CAPACITY, ct.clone());
@@ -132,7 +148,7 @@ where
         id.clone(),
     ));
 
-    let events = event_stream(&id, channels.to_client, ct, guard);
+    let events = event_stream(&id, channels.to_client, ct, (guard, permit));
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(state.keep_alive));
     (
         [(
@@ -172,7 +188,7 @@ async fn run_session<H>(
 struct StreamState {
     to_client: mpsc::Receiver<String>,
     ct: CancellationToken,
-    _guard: SessionGuard,
+    _guard: (SessionGuard, SessionPermit),
 }
 
 /// `endpoint` first, then one `message` event per server message until the session ends.
@@ -181,7 +197,7 @@ fn event_stream(
     id: &str,
     to_client: mpsc::Receiver<String>,
     ct: CancellationToken,
-    guard: SessionGuard,
+    guard: (SessionGuard, SessionPermit),
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let endpoint = Event::default()
         .event("endpoint")

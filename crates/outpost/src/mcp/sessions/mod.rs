@@ -16,7 +16,10 @@
 //!   `initialize` is never replayed;
 //! - the client's `notifications/cancelled` and answers to server→client requests reach the
 //!   running request they concern on this instance;
-//! - the standalone GET stream is a local channel while it is open;
+//! - the standalone GET stream is a local channel while it is open, and a server's
+//!   [`StandaloneStreamTask`] runs beside it (resource updates: [`stream_task`]);
+//! - what the handler keeps per session (a log level, subscriptions) is [`SessionData`] in
+//!   the record, given to every request's handler ([`data`]);
 //! - idle expiry is the record's: each use pushes it at most once per slack (a quarter of the
 //!   idle timeout), expired records are never loaded and are purged as sessions are created;
 //! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
@@ -27,9 +30,11 @@
 //!
 //! [`Identity`]: crate::auth::resource::Identity
 
+pub mod data;
 mod handshake;
 mod record;
 mod request;
+pub mod stream_task;
 
 use std::{
     collections::HashMap,
@@ -47,7 +52,7 @@ use rmcp::{
     ServerHandler,
     model::{
         ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions,
-        ServerJsonRpcMessage, ServerResult,
+        ServerJsonRpcMessage, ServerNotification, ServerResult,
     },
     service::serve_directly_with_ct,
     transport::streamable_http_server::{SessionId, SessionManager, session::ServerSseMessage},
@@ -55,10 +60,13 @@ use rmcp::{
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+pub use data::{MAX_SESSION_DATA_BYTES, SessionData, SessionDataError};
 pub use handshake::HandshakeTransport;
 use handshake::{Handshake, handshake};
 use record::ParkedSession;
 use request::{InFlight, OUTBOUND_CAPACITY, RequestTransport};
+use stream_task::send_to_session;
+pub use stream_task::{SessionStream, StandaloneStreamTask};
 
 use crate::{
     HandlerFactory,
@@ -165,6 +173,7 @@ pub struct OutpostSessionManager<H> {
     next_standalone: AtomicU64,
     shutdown: CancellationToken,
     housekeeping: Mutex<Option<Instant>>,
+    stream_task: Option<StandaloneStreamTask>,
 }
 
 impl<H> std::fmt::Debug for OutpostSessionManager<H> {
@@ -200,7 +209,25 @@ where
             next_standalone: AtomicU64::new(0),
             shutdown,
             housekeeping: Mutex::new(None),
+            stream_task: None,
         }
+    }
+
+    /// Runs `task` on this instance while a session's GET stream is open here.
+    pub fn with_stream_task(mut self, task: Option<StandaloneStreamTask>) -> Self {
+        self.stream_task = task;
+        self
+    }
+
+    /// Sends `notification` to session `id`'s GET stream if it is open on this instance;
+    /// `false` when it is not.
+    pub async fn notify_session(&self, id: &SessionId, notification: ServerNotification) -> bool {
+        send_to_session(
+            &self.standalone,
+            id,
+            ServerJsonRpcMessage::notification(notification),
+        )
+        .await
     }
 
     /// Whether `id` names a live session (asking the store when the cache cannot tell); an
@@ -392,6 +419,7 @@ where
             let session = ParkedSession {
                 peer: Arc::new(peer),
                 owner,
+                data: data::DataCell::default(),
             };
             self.park(id, session).await?;
         }
@@ -419,9 +447,15 @@ where
             .load(id)
             .await?
             .ok_or_else(|| SessionError::NotFound(id.clone()))?;
-        let ClientJsonRpcMessage::Request(request) = &message else {
+        let mut message = message;
+        let ClientJsonRpcMessage::Request(request) = &mut message else {
             return Err(SessionError::NotARequest);
         };
+        request.request.extensions_mut().insert(SessionData::new(
+            id,
+            session.data.clone(),
+            self.store.clone(),
+        ));
         let request_id = request.id.clone();
         let (transport, receiver) =
             RequestTransport::new(id.clone(), request_id, message, self.in_flight.clone());
@@ -471,6 +505,23 @@ where
         let number = self.next_standalone.fetch_add(1, Ordering::Relaxed);
         // A second GET replaces the first, whose stream then ends; so does a DELETE.
         lock(&self.standalone).insert(id.clone(), (number, sender));
+        let closed = self.shutdown.child_token();
+        if let Some(task) = &self.stream_task {
+            let stream = SessionStream::new(
+                id.clone(),
+                self.standalone.clone(),
+                self.store.clone(),
+                closed.clone(),
+            );
+            let work = task(stream);
+            let stop = closed.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = work => {}
+                }
+            });
+        }
         Ok(StandaloneStream {
             receiver,
             _registration: StandaloneRegistration {
@@ -478,6 +529,7 @@ where
                 id: id.clone(),
                 number,
             },
+            _task: closed.drop_guard(),
         })
     }
 
@@ -539,6 +591,8 @@ impl Drop for StandaloneRegistration {
 struct StandaloneStream {
     receiver: mpsc::Receiver<ServerJsonRpcMessage>,
     _registration: StandaloneRegistration,
+    /// Stops the server's [`StandaloneStreamTask`] for this stream when it closes.
+    _task: DropGuard,
 }
 
 impl Stream for StandaloneStream {

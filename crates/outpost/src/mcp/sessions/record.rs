@@ -4,12 +4,14 @@
 //! `None` without authentication) and, as `state`, rmcp's serializable `SessionState`: the
 //! client's `initialize` parameters with the negotiated protocol version — the peer info every
 //! request is served with. It is the shape rmcp's own `SessionStore` writes, so a record
-//! written by the restore path of earlier releases loads here too.
+//! written by the restore path of earlier releases loads here too. The record's `data` is what
+//! the handler keeps between requests ([`super::data`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rmcp::{model::ClientConfig, transport::streamable_http_server::session::store::SessionState};
 
+use super::data::DataCell;
 use crate::store::McpSessionRecord;
 
 /// A session between requests: no task, channel or handler, only this.
@@ -19,6 +21,8 @@ pub(crate) struct ParkedSession {
     pub(crate) peer: Arc<ClientConfig>,
     /// The subject of the access token that created the session.
     pub(crate) owner: Option<String>,
+    /// The handler's data as last read or written here.
+    pub(crate) data: DataCell,
 }
 
 impl ParkedSession {
@@ -32,6 +36,7 @@ impl ParkedSession {
         Ok(Some(Self {
             peer: Arc::new(state.initialize_params),
             owner: record.owner,
+            data: Arc::new(Mutex::new(record.data)),
         }))
     }
 
@@ -55,11 +60,13 @@ mod tests {
         let parked = ParkedSession {
             peer: Arc::new(peer),
             owner: Some("alice".into()),
+            data: DataCell::default(),
         };
         let record = McpSessionRecord {
             session_id: "s".into(),
             owner: parked.owner.clone(),
             state: Some(parked.state_json().expect("json")),
+            data: Some(r#"{"level":"info"}"#.into()),
             created_at: 0,
             expires_at: 1,
         };
@@ -69,6 +76,10 @@ mod tests {
         assert_eq!(loaded.peer.protocol_version, ProtocolVersion::V_2025_06_18);
         assert_eq!(loaded.peer.client_info.name, "client");
         assert_eq!(loaded.owner.as_deref(), Some("alice"));
+        assert_eq!(
+            loaded.data.lock().expect("lock").as_deref(),
+            Some(r#"{"level":"info"}"#)
+        );
     }
 
     #[test]
@@ -77,6 +88,7 @@ mod tests {
             session_id: "s".into(),
             owner: Some("alice".into()),
             state: None,
+            data: None,
             created_at: 0,
             expires_at: 1,
         };

@@ -1,0 +1,156 @@
+//! Two `outpost serve --no-auth --parked-sessions --store redis://…` processes on one Redis
+//! share what the reference server keeps per session (`outpost::SessionData` in the record): a
+//! `logging/setLevel` on one filters the log messages of a call on the other, and a
+//! `resources/subscribe` on one is updated on the GET stream the other holds.
+
+mod common;
+
+use std::{
+    io::Read,
+    time::{Duration, Instant},
+};
+
+use common::{Server, redis::Redis, start};
+use serde_json::{Value, json};
+
+const VERSION: &str = "2025-11-25";
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+fn parked(redis: &Redis) -> Server {
+    start(&["--no-auth", "--parked-sessions", "--store", &redis.url()])
+}
+
+/// Every JSON `data:` payload of an SSE body, in order.
+fn messages(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim_start()).ok())
+        .collect()
+}
+
+fn request(
+    server: &Server,
+    id: Option<&str>,
+    method: reqwest::Method,
+) -> reqwest::blocking::RequestBuilder {
+    let builder = client()
+        .request(method, format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", VERSION);
+    match id {
+        Some(id) => builder.header("mcp-session-id", id),
+        None => builder,
+    }
+}
+
+/// POSTs `body` in session `id`: every message of the answer's stream.
+fn post(server: &Server, id: &str, body: Value) -> Vec<Value> {
+    let response = request(server, Some(id), reqwest::Method::POST)
+        .json(&body)
+        .send()
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    messages(&response.text().expect("body"))
+}
+
+fn initialize(server: &Server) -> String {
+    let response = request(server, None, reqwest::Method::POST)
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": VERSION, "capabilities": {},
+                "clientInfo": { "name": "outpost-cli-tests", "version": "1.0.0" }
+            }
+        }))
+        .send()
+        .expect("initialize");
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["mcp-session-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let ack = request(server, Some(&id), reqwest::Method::POST)
+        .json(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+        .send()
+        .expect("initialized");
+    assert_eq!(ack.status(), 202);
+    id
+}
+
+#[test]
+fn two_instances_on_one_redis_share_a_sessions_log_level_and_subscriptions() {
+    let redis = Redis::start(None);
+    let (first, second) = (parked(&redis), parked(&redis));
+    let id = initialize(&first);
+
+    let set = post(
+        &first,
+        &id,
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "logging/setLevel",
+            "params": { "level": "critical" }
+        }),
+    );
+    assert!(
+        set.iter().any(|m| m["id"] == 1 && m["result"].is_object()),
+        "{set:?}"
+    );
+    let call = post(
+        &second,
+        &id,
+        json!({
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": { "name": "emitLogMessages", "arguments": {} }
+        }),
+    );
+    let levels: Vec<&str> = call
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .filter_map(|m| m["params"]["level"].as_str())
+        .collect();
+    assert_eq!(levels, ["critical", "alert", "emergency"], "{call:?}");
+
+    let uri = "test://static/resource/7";
+    let subscribed = post(
+        &first,
+        &id,
+        json!({
+            "jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
+            "params": { "uri": uri }
+        }),
+    );
+    assert!(
+        subscribed
+            .iter()
+            .any(|m| m["id"] == 3 && m["result"].is_object()),
+        "{subscribed:?}"
+    );
+    // The GET stream on the other instance hears of the subscription as it opens.
+    let mut stream = request(&second, Some(&id), reqwest::Method::GET)
+        .send()
+        .expect("GET");
+    assert_eq!(stream.status(), 200);
+    let (deadline, mut seen, mut buffer) = (
+        Instant::now() + Duration::from_secs(10),
+        String::new(),
+        [0; 4096],
+    );
+    while !messages(&seen)
+        .iter()
+        .any(|m| m["method"] == "notifications/resources/updated" && m["params"]["uri"] == uri)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no update on the GET stream: {seen}"
+        );
+        let read = stream.read(&mut buffer).expect("read the GET stream");
+        assert!(read > 0, "the GET stream ended: {seen}");
+        seen.push_str(std::str::from_utf8(&buffer[..read]).expect("utf-8"));
+    }
+}
