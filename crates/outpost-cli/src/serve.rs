@@ -1,7 +1,8 @@
-//! `outpost serve`: flags → [`outpost::ServerConfig`] (and, unless `--no-auth`, the embedded
-//! authorization server over the store, which also keeps the MCP sessions and the
-//! `requestState` keys — or, with `--issuer`, no authorization server: tokens from an external
-//! identity provider, the store keeping only sessions and keys) → the reference server.
+//! `outpost serve`: flags → [`outpost::ServerConfig`] and an [`outpost::OutpostBuilder`] (and,
+//! unless `--no-auth`, the embedded authorization server over the store, which also keeps the
+//! MCP sessions and the `requestState` keys — or, with `--issuer`, no authorization server:
+//! tokens from an external identity provider, the store keeping only sessions and keys) → the
+//! reference server.
 //! Several instances may share one store and start at the same moment: the store is migrated
 //! once, the demo users, the first signing key and the first request-state key are created
 //! once.

@@ -15,6 +15,25 @@
 //! `requestState` with keys shared by every instance on a store ([`StateCodec`],
 //! [`RequestStateKeys`]).
 //!
+//! With authentication — the embedded OAuth 2.1 authorization server over the store
+//! `sqlite://./outpost.db`, on `127.0.0.1:8000`, as `outpost serve` runs — it is the
+//! [`OutpostBuilder`]:
+//!
+//! ```no_run
+//! # use rmcp::{ServerHandler, model::ServerInfo};
+//! # #[derive(Clone)] struct MyTools;
+//! # impl ServerHandler for MyTools { fn get_info(&self) -> ServerInfo { ServerInfo::default() } }
+//! # async fn run() -> Result<(), outpost::OutpostError> {
+//! outpost::Outpost::builder(MyTools)
+//!     .demo_users() // alice / password123, bob / password456
+//!     .serve(outpost::shutdown_signal())
+//!     .await
+//! # }
+//! ```
+//!
+//! Without authentication (loopback only; `default-features = false` compiles no SQLite,
+//! argon2, rustls, ring or askama):
+//!
 //! ```no_run
 //! # use rmcp::{ServerHandler, model::ServerInfo};
 //! # #[derive(Clone)] struct MyTools;

@@ -1,15 +1,13 @@
-//! A minimal authenticated MCP server: two tools behind Outpost's own OAuth authorization
-//! server, with the demo users alice / password123 and bob / password456. Serves
-//! http://127.0.0.1:8000/mcp; OUTPOST_BIND, OUTPOST_PUBLIC_URL and OUTPOST_STORE change that.
+//! Two tools behind Outpost's OAuth authorization server, demo users alice / password123 and
+//! bob / password456, on http://127.0.0.1:8000/mcp (OUTPOST_BIND, OUTPOST_STORE change it).
 use outpost::{Outpost, auth::resource::Caller};
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
-use schemars::JsonSchema;
 
 #[derive(Clone)]
 struct Tools(std::sync::Arc<ToolRouter<Tools>>);
 
-#[derive(serde::Deserialize, JsonSchema)]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Greet {
     name: String,
 }

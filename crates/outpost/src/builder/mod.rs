@@ -69,7 +69,7 @@ enum Authentication {
     Embedded,
     /// An identity provider of the user's own.
     #[cfg(feature = "external-issuer")]
-    External(crate::auth::external::ExternalIssuerConfig),
+    External(Box<crate::auth::external::ExternalIssuerConfig>),
     /// Nobody: no authentication (loopback only).
     Disabled,
 }
@@ -267,7 +267,7 @@ where
     /// opaque tokens introspected. The store keeps only sessions and `requestState` keys.
     #[cfg(feature = "external-issuer")]
     pub fn external_issuer(mut self, issuer: crate::auth::external::ExternalIssuerConfig) -> Self {
-        self.authentication = Authentication::External(issuer);
+        self.authentication = Authentication::External(Box::new(issuer));
         self
     }
 
@@ -412,7 +412,7 @@ where
             }
             #[cfg(feature = "external-issuer")]
             (Authentication::External(issuer), Some(_)) => {
-                AuthMode::Bearer(self.external(issuer, &store_url).await?)
+                AuthMode::Bearer(self.external(*issuer, &store_url).await?)
             }
             // Without the feature `check_settings` refused it; with it, a store was opened.
             (_, _) => return Err(BuildError::NoAuthentication),
