@@ -368,14 +368,14 @@ where
         self.build().await?.serve(shutdown_signal).await
     }
 
-    /// Checks the settings, binds port 0 if asked for it, opens and migrates the store, loads
+    /// Binds port 0 if asked for it, checks the settings, opens and migrates the store, loads
     /// (or creates) its keys, ensures the demo users, and assembles the server.
     pub async fn build(mut self) -> Result<Outpost<H>, BuildError> {
         if let Some(error) = self.deferred_error.take() {
             return Err(error);
         }
-        self.check_settings()?;
         self.resolve_address().await?;
+        self.check_settings()?;
         let auth_on = !matches!(self.authentication, Authentication::Disabled);
         let (store, store_url) = self.open_store(auth_on).await?;
         let request_state_keys = match &store {
@@ -421,7 +421,7 @@ where
         Ok(outpost.with_config(self.config))
     }
 
-    /// Refuses settings that cannot work, before anything is opened.
+    /// Refuses settings that cannot work, before the store is opened.
     fn check_settings(&self) -> Result<(), BuildError> {
         #[cfg(feature = "authorization-server")]
         let conflict = |setting, other| Err(BuildError::Conflict { setting, other });
