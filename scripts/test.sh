@@ -3,7 +3,8 @@
 # Debian machine (scripts/install-test-deps.sh: apt-get as root, else it prints the command to
 # run), then formatting, lints, the dependency policy (cargo deny: licences, bans, sources;
 # deny.toml), unit and integration tests (real HTTP on loopback, rmcp's
-# client), a short run of each fuzz target (scripts/fuzz.sh short), the official Python MCP SDK against the server, then against three instances on one store
+# client), a short run of each fuzz target (scripts/fuzz.sh short), the build (the binary and the
+# library examples), `cargo package` of every published crate, the official Python MCP SDK against the server, then against three instances on one store
 # behind haproxy (a stage of its own, multi-instance), the MCP App in headless Chromium under
 # the official ext-apps AppBridge, the OAuth login and consent pages in headless Chromium, then
 # the official MCP conformance suite against `outpost serve --no-auth` for protocol 2025-11-25 and
@@ -21,7 +22,8 @@ stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage deny cargo deny --locked check bans licenses sources
 stage cargo-test cargo test --workspace --all-targets --locked
 stage fuzz scripts/fuzz.sh short
-stage build cargo build -p outpost-cli --locked
+stage build cargo build -p outpost-cli -p outpost-example-authenticated -p outpost-example-custom-users --locked
+stage package scripts/package-check.sh
 stage no-auth-library scripts/no-auth-library-test.sh
 stage python scripts/python-test.sh -m "not multi_instance"
 stage multi-instance scripts/python-test.sh -m multi_instance

@@ -7,6 +7,7 @@ The binary is not built here: the caller builds it (`cargo build -p outpost-cli`
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import urllib.error
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from oauth_flow import LOGIN_DRIVER, CallbackListener
-from processes import REPO_ROOT, free_port, outpost_bin, stop
+from processes import REPO_ROOT, example_bin, free_port, outpost_bin, stop
 
 STARTUP_DEADLINE_SECONDS = 30.0
 START_ATTEMPTS = 3
@@ -82,6 +83,33 @@ def start_outpost(serve_args: list[str], log_dir: Path) -> tuple[subprocess.Pope
         if attempt == START_ATTEMPTS:
             tail = log_path.read_text(errors="replace")[-4000:]
             pytest.fail(f"outpost {' '.join(args)} exited before becoming healthy (exit {proc.returncode}):\n{tail}")
+    raise AssertionError("unreachable: START_ATTEMPTS >= 1")
+
+
+def start_example(package: str, store: str, log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Starts the example `package` (examples/) on a free port with the store URL `store`
+    (OUTPOST_BIND, OUTPOST_STORE: the builder's `settings_from_env`) and waits until /health
+    answers; returns the process and its base URL."""
+    binary = example_bin(package)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        log_path = log_dir / f"{package}-{attempt}.log"
+        env = {**os.environ, "OUTPOST_BIND": f"127.0.0.1:{port}", "OUTPOST_STORE": store.replace("{attempt}", str(attempt))}
+        env.pop("OUTPOST_PUBLIC_URL", None)
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen([str(binary)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=log_dir, env=env)
+        try:
+            healthy = _wait_healthy(proc, base_url)
+        except BaseException:
+            stop(proc)
+            raise
+        if healthy:
+            return proc, base_url
+        stop(proc)
+        if attempt == START_ATTEMPTS:
+            tail = log_path.read_text(errors="replace")[-4000:]
+            pytest.fail(f"{package} exited before becoming healthy (exit {proc.returncode}):\n{tail}")
     raise AssertionError("unreachable: START_ATTEMPTS >= 1")
 
 

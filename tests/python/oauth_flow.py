@@ -100,9 +100,9 @@ class MemoryStorage:
         self.client_info = client_info
 
 
-def run_login_driver(url: str, password: str) -> subprocess.CompletedProcess[str]:
+def run_login_driver(url: str, password: str, user: str = USER) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(LOGIN_DRIVER), url, USER, password],
+        [sys.executable, str(LOGIN_DRIVER), url, user, password],
         capture_output=True,
         text=True,
         timeout=DRIVER_TIMEOUT,
@@ -129,6 +129,7 @@ class RobotBrowser:
 
     listener: CallbackListener
     passwords: tuple[str, ...] = (WRONG_PASSWORD, PASSWORD)
+    user: str = USER
     authorize_urls: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     _state: str | None = None
@@ -138,7 +139,7 @@ class RobotBrowser:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(authorization_url).query)
         self._state = query["state"][0]
         for password in self.passwords:
-            done = await anyio.to_thread.run_sync(run_login_driver, authorization_url, password)
+            done = await anyio.to_thread.run_sync(run_login_driver, authorization_url, password, self.user)
             self.attempts.append(
                 Attempt(password, done.returncode, done.stdout + done.stderr, self.listener.for_state(self._state))
             )
@@ -152,7 +153,8 @@ class RobotBrowser:
 
     def assert_wrong_then_right(self, base_url: str) -> None:
         assert len(self.authorize_urls) == 1, self.authorize_urls
-        assert [a.password for a in self.attempts] == [WRONG_PASSWORD, PASSWORD]
+        assert [a.password for a in self.attempts] == list(self.passwords)
+        assert len(self.attempts) == 2, self.attempts
         wrong, right = self.attempts
         assert wrong.returncode != 0, f"login with the wrong password succeeded: {wrong.output}"
         assert "401" in wrong.output, wrong.output
@@ -164,10 +166,13 @@ class RobotBrowser:
 
 
 def make_provider(
-    base_url: str, listener: CallbackListener, passwords: tuple[str, ...] = (WRONG_PASSWORD, PASSWORD)
+    base_url: str,
+    listener: CallbackListener,
+    passwords: tuple[str, ...] = (WRONG_PASSWORD, PASSWORD),
+    user: str = USER,
 ) -> tuple[OAuthClientProvider, MemoryStorage, RobotBrowser]:
     storage = MemoryStorage()
-    browser = RobotBrowser(listener, passwords)
+    browser = RobotBrowser(listener, passwords, user)
     metadata = OAuthClientMetadata(
         redirect_uris=[listener.redirect_uri],
         client_name="outpost python interop",

@@ -29,6 +29,15 @@ def outpost_bin() -> Path:
     return path
 
 
+def example_bin(package: str) -> Path:
+    """The binary of the example `package` (examples/), built beside the binary under test
+    (`cargo build -p PACKAGE`); ends the test session at once when it is missing."""
+    path = outpost_bin().parent / package
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.exit(f"example binary not found: {path} (build it with `cargo build -p {package}`)", returncode=2)
+    return path
+
+
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago (another process may take it before use)."""
     return free_ports(1)[0]

@@ -5,8 +5,8 @@
 //! sharing the store can serve each step. The pages carry only its random id (256 bits,
 //! [`Secret`]) in a hidden field, so nothing the browser sends back can change the client,
 //! redirect URI, scope, resource or PKCE challenge. The store keeps the SHA-256 of the id and
-//! of the [`BrowserBinding`] of the browser that opened the request, as it does for codes: the
-//! request is found only by that browser, with that id (see [`browser`](super::browser)). A
+//! of the `BrowserBinding` of the browser that opened the request, as it does for codes: the
+//! request is found only by that browser, with that id (see `browser`). A
 //! request lives
 //! [`PENDING_TTL`] and ends once: signing in is recorded atomically on a live request, and the
 //! consent step takes it.

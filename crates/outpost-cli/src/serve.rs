@@ -9,15 +9,14 @@
 
 mod roles;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::{Context, bail};
-use outpost::auth::server::password::hash_password;
 use outpost::{
-    AuthMode, ConnectionLimits, Outpost, RequestStateKeys, ServerConfig, SessionLimits,
+    AuthMode, ConnectionLimits, Outpost, ServerConfig, SessionLimits,
     auth::{
-        external::{ExternalIssuerConfig, ExternalTokens, IntrospectionSettings},
-        resource::{ResourceServerConfig, canonical_resource},
+        external::{ExternalIssuerConfig, IntrospectionSettings},
+        resource::canonical_resource,
         scope::Scope,
         server::{
             AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock,
@@ -26,7 +25,7 @@ use outpost::{
         },
     },
     prometheus::PrometheusMetrics,
-    store::{GrantStore, ScopeSet, Store, StoreError, UserId, UserRecord, Username},
+    store::Store,
 };
 use url::Url;
 
@@ -42,17 +41,6 @@ const MCP_SCOPE: &str = "mcp";
 /// Every scope the reference server knows: the baseline and what its tools require beyond it.
 pub(crate) const SCOPES_SUPPORTED: [&str; 2] =
     [MCP_SCOPE, outpost_reference::tools::identity::ADMIN_SCOPE];
-
-/// The users `--demo` ensures exist: name, password, and the scopes beyond the baseline each
-/// may be granted (alice may be granted `mcp:admin`, bob not).
-const DEMO_USERS: [(&str, &str, &str); 2] = [
-    (
-        "alice",
-        "password123",
-        outpost_reference::tools::identity::ADMIN_SCOPE,
-    ),
-    ("bob", "password456", ""),
-];
 
 /// Flags of `outpost serve`.
 #[derive(Debug, clap::Args)]
@@ -357,89 +345,49 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.bind = listener.local_addr().context("local address")?;
 
     let reference = outpost_reference::ReferenceServer::new();
-    let required_scopes = reference.required_scopes()?;
     let resource_updates = reference.resource_update_task();
-    let mut server = Outpost::with_factory(move || reference.for_session());
+    let mut builder = Outpost::builder_with_factory(move || reference.for_session())
+        .listener(listener)
+        .scopes_supported(SCOPES_SUPPORTED);
     if args.parked_sessions {
-        server = server
-            .with_parked_sessions()
-            .with_standalone_stream_task(resource_updates);
+        builder = builder.parked_sessions();
     }
-    if args.role.role() == roles::Role::Auth {
-        let store = args.store.open_with_keys().await?;
+    let auth_role = args.role.role() == roles::Role::Auth;
+    let store = if !args.no_auth || args.store.is_given() {
+        Some(args.store.open_with_keys().await?)
+    } else {
+        None
+    };
+    if let Some(external) = args.issuer.config(&config.base_url()) {
+        let external = match &store {
+            Some(store) => roles::with_grant_revocation(&args.role, &args.store, external, store),
+            None => external,
+        };
+        builder = builder.external_issuer(external);
+    } else if args.no_auth {
+        builder = builder.no_auth();
+    } else {
+        if args.demo {
+            builder = builder.demo_users().allow_demo_users_on_public_bind();
+        }
         let upstream = args.upstream.settings(args.issuer.clock_leeway);
-        ensure_users(args.demo, upstream.is_none(), &args.store, &store).await?;
-        let authorization_server =
-            with_upstream(authorization_server(&store, &config.base_url()).await?, upstream)
-                .await?;
-        server = roles::auth(&args.role, &args.clients, authorization_server, server).await?;
-    } else if let Some(external) = args.issuer.config(&config.base_url()) {
-        let store = args.store.open_with_keys().await?;
-        let external = roles::with_grant_revocation(&args.role, &args.store, external, &store);
-        let tokens = ExternalTokens::connect(external)
-            .await
-            .context("cannot use the external issuer (--issuer)")?;
-        let mut resource = ResourceServerConfig::external(tokens.clone());
-        resource.scopes_supported = Scope::parse(&SCOPES_SUPPORTED.join(" "))?;
-        resource.baseline_scope = Scope::parse(MCP_SCOPE)?;
-        resource.required_scopes = required_scopes;
-        tracing::info!(
-            issuer = %tokens.issuer(),
-            audience = %tokens.audience(),
-            tokens = if tokens.introspects() { "introspected" } else { "JWT, verified with the issuer's keys" },
-            grants_checked_in_store = tokens.checks_grants(),
-            store = %args.store.display_url(),
-            "resource server only: tokens from an external issuer"
-        );
-        config.auth = AuthMode::Bearer(resource);
-        // The store keeps the MCP sessions, so they outlive a restart, and the request-state
-        // keys; it is what /ready probes.
-        server = server
-            .with_store_health(store.health.clone())
-            .with_session_store(store.mcp_sessions.clone())
-            .with_request_state_keys(request_state_keys(&store).await?);
-    } else if args.no_auth && args.store.is_given() {
-        let store = args.store.open_with_keys().await?;
-        tracing::info!(store = %args.store.display_url(), "sessions kept in the store, without authentication");
-        server = server
-            .with_session_store(store.mcp_sessions.clone())
-            .with_store_health(store.health.clone())
-            .with_request_state_keys(request_state_keys(&store).await?);
-    } else if !args.no_auth {
-        let store = args.store.open_with_keys().await?;
-        let upstream = args.upstream.settings(args.issuer.clock_leeway);
-        ensure_users(args.demo, upstream.is_none(), &args.store, &store).await?;
-        let authorization_server = args
-            .clients
-            .apply(
-                args.pages
-                    .apply(authorization_server(&store, &config.base_url()).await?)?,
-            )
-            .await?;
-        let authorization_server = with_upstream(authorization_server, upstream).await?;
-        let grants: Arc<dyn GrantStore> = store.grants.clone();
-        let mut resource = ResourceServerConfig::new(
-            authorization_server.issuer.clone(),
-            authorization_server.keyring.clone(),
-            Arc::new(grants),
-        );
-        resource.scopes_supported = Scope::parse(&SCOPES_SUPPORTED.join(" "))?;
-        resource.baseline_scope = Scope::parse(MCP_SCOPE)?;
-        resource.required_scopes = required_scopes;
-        tracing::info!(
-            issuer = %authorization_server.issuer,
-            resource = %authorization_server.default_resource,
-            kid = %authorization_server.keyring().signing_key(authorization_server.now()).kid(),
-            store = %args.store.display_url(),
-            "authorization server enabled"
-        );
-        config.auth = AuthMode::Bearer(resource);
-        // The same store keeps the MCP sessions, so they outlive a restart, and the keys that
-        // seal requestState.
-        server = server
-            .with_authorization_server(authorization_server)
-            .with_session_store(store.mcp_sessions.clone())
-            .with_request_state_keys(request_state_keys(&store).await?);
+        let (clients, pages, role) = (args.clients, args.pages, args.role);
+        let role = auth_role.then_some(role);
+        builder = builder.configure_authorization_server(move |server| async move {
+            prepare_authorization_server(server, pages, role, clients, upstream)
+                .await
+                .map_err(|error| format!("{error:#}"))
+        });
+    }
+    if let Some(store) = store {
+        builder = builder.opened_store(store, args.store.display_url());
+    }
+    let mut server = builder.config(config).build().await?;
+    if auth_role {
+        server = server.without_mcp();
+    }
+    if args.parked_sessions {
+        server = server.with_standalone_stream_task(resource_updates);
     }
     let shutdown = server.shutdown_token();
     if let Some(metrics_bind) = args.metrics_bind {
@@ -452,12 +400,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     let served = server
-        .with_config(config)
-        .serve_on(listener, outpost::shutdown_signal())
+        .serve(outpost::shutdown_signal())
         .await
         .context("outpost serve");
     otlp_args::finish(otlp).await;
     served
+}
+
+/// The embedded authorization server as the flags shape it: branded or replaced pages, the
+/// MCP role's resource for the auth role (`role`), the pre-registered clients, upstream login.
+async fn prepare_authorization_server(
+    server: AuthorizationServer,
+    pages: crate::page_args::PageArgs,
+    role: Option<roles::RoleArgs>,
+    clients: ClientArgs,
+    upstream: Option<UpstreamSettings>,
+) -> anyhow::Result<AuthorizationServer> {
+    let mut server = pages.apply(server)?;
+    if let Some(role) = role {
+        server = roles::for_mcp_role(&role, server)?;
+    }
+    let server = clients.apply(server).await?;
+    with_upstream(server, upstream).await
 }
 
 /// `server` with users signing in at the upstream provider when `--upstream-oidc` is given.
@@ -478,38 +442,6 @@ async fn with_upstream(
         "users sign in at the upstream provider (register the redirect URI there)"
     );
     Ok(server.with_upstream_oidc(upstream))
-}
-
-/// With `--demo`, the demo users; without, a warning when the store has no user to log in
-/// with a password (`password_logins`: not when users sign in at an upstream provider).
-async fn ensure_users(
-    demo: bool,
-    password_logins: bool,
-    store_arg: &StoreArg,
-    store: &Store,
-) -> anyhow::Result<()> {
-    if demo {
-        ensure_demo_users(store).await?;
-    } else if password_logins && store.users.list().await?.is_empty() {
-        let store_url = store_arg.display_url();
-        tracing::warn!(
-            store = %store_url,
-            "the store has no user, so nobody can log in: create one with \
-             `outpost users add NAME --store {store_url}` (or start with --demo for the \
-             demo users)",
-        );
-    }
-    Ok(())
-}
-
-/// The keys that seal requestState, from `store`, so that an MRTR retry may reach any
-/// instance on the store.
-async fn request_state_keys(store: &Store) -> anyhow::Result<RequestStateKeys> {
-    let keys = RequestStateKeys::load(store.request_state_keys.clone())
-        .await
-        .context("cannot load the request-state keys")?;
-    tracing::info!(kid = %keys.sealing_kid(), "request-state keys loaded");
-    Ok(keys)
 }
 
 /// The embedded authorization server for `base_url` (the issuer; the resource is
@@ -533,47 +465,3 @@ pub async fn authorization_server(
     Ok(server)
 }
 
-/// Creates the demo users that are missing, and gives an existing demo user the scopes the
-/// demo allows them when they lack one (a store from before per-user scopes); passwords and
-/// anything else of an existing user are left as they are. Another instance starting on the
-/// same store at the same moment may create one first: its `Conflict` means the user exists,
-/// which is all this asks.
-async fn ensure_demo_users(store: &Store) -> anyhow::Result<()> {
-    for (name, password, scopes) in DEMO_USERS {
-        let username = Username::parse(name)?;
-        let allowed_scopes = ScopeSet::parse(scopes)?;
-        if let Some(user) = store.users.get_by_username(&username).await? {
-            if allowed_scopes
-                .iter()
-                .any(|s| !user.allowed_scopes.contains(s))
-            {
-                let mut widened: Vec<&str> = user.allowed_scopes.iter().collect();
-                widened.extend(allowed_scopes.iter());
-                let widened = ScopeSet::from_tokens(widened)?;
-                store.users.set_allowed_scopes(user.id, widened).await?;
-                tracing::info!(user = name, scopes, "gave the demo user its scopes");
-            }
-            continue;
-        }
-        let created = store
-            .users
-            .create(UserRecord {
-                id: UserId::random(),
-                username,
-                password_hash: hash_password(password)?,
-                allowed_scopes,
-                created_at: SystemClock.now(),
-            })
-            .await;
-        match created {
-            Ok(()) => tracing::info!(user = name, "created demo user"),
-            Err(StoreError::Conflict(_)) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    tracing::warn!(
-        "--demo: anyone who can reach this server can log in as the demo users alice (who may \
-         be granted mcp:admin) and bob, whose passwords are public (`outpost serve --help`)"
-    );
-    Ok(())
-}

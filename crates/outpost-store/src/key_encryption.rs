@@ -7,7 +7,7 @@
 //! secret still in the clear and re-seals those sealed with a previous key, one conditional
 //! write per record (so instances starting together on one store agree), then wraps the
 //! store so that keys are sealed as they are written and opened as they are read
-//! ([`sealing_store`]). Without a key-encryption key, a store holding sealed secrets is
+//! (`sealing_store`). Without a key-encryption key, a store holding sealed secrets is
 //! refused, naming the key that sealed them.
 //!
 //! The cipher is XChaCha20-Poly1305 (RustCrypto): its 192-bit nonces are drawn at random for

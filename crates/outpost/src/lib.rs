@@ -15,6 +15,25 @@
 //! `requestState` with keys shared by every instance on a store ([`StateCodec`],
 //! [`RequestStateKeys`]).
 //!
+//! With authentication — the embedded OAuth 2.1 authorization server over the store
+//! `sqlite://./outpost.db`, on `127.0.0.1:8000`, as `outpost serve` runs — it is the
+//! [`OutpostBuilder`]:
+//!
+//! ```no_run
+//! # use rmcp::{ServerHandler, model::ServerInfo};
+//! # #[derive(Clone)] struct MyTools;
+//! # impl ServerHandler for MyTools { fn get_info(&self) -> ServerInfo { ServerInfo::default() } }
+//! # async fn run() -> Result<(), outpost::OutpostError> {
+//! outpost::Outpost::builder(MyTools)
+//!     .demo_users() // alice / password123, bob / password456
+//!     .serve(outpost::shutdown_signal())
+//!     .await
+//! # }
+//! ```
+//!
+//! Without authentication (loopback only; `default-features = false` compiles no SQLite,
+//! argon2, rustls, ring or askama):
+//!
 //! ```no_run
 //! # use rmcp::{ServerHandler, model::ServerInfo};
 //! # #[derive(Clone)] struct MyTools;
@@ -31,6 +50,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod builder;
 mod clock;
 pub mod config;
 #[cfg(feature = "fuzzing")]
@@ -51,6 +71,7 @@ use rmcp::ServerHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use builder::{BuildError, OutpostBuilder};
 pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig, SessionLimits};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
@@ -74,6 +95,9 @@ pub enum OutpostError {
     /// Binding or serving failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// The builder could not make the server.
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 /// Makes the handler instance for one session or one stateless request.
@@ -91,6 +115,8 @@ pub struct Outpost<H> {
     parked_sessions: bool,
     mcp: bool,
     stream_task: Option<StandaloneStreamTask>,
+    /// The listener [`OutpostBuilder::build`] bound or was given, served by [`Outpost::serve`].
+    listener: Option<TcpListener>,
     shutdown: CancellationToken,
     maintenance: Once,
 }
@@ -103,8 +129,21 @@ where
     /// (at `initialize` or SSE connect) and once per stateless request. Use it when a handler
     /// keeps per-session state (a log level, resource subscriptions).
     pub fn with_factory(factory: impl Fn() -> H + Send + Sync + 'static) -> Self {
+        Self::from_factory(Arc::new(factory))
+    }
+
+    /// A builder for a server whose handler instances come from `factory` (see
+    /// [`Outpost::with_factory`]), with authentication, a store and the rest of
+    /// [`OutpostBuilder`]'s settings.
+    pub fn builder_with_factory(
+        factory: impl Fn() -> H + Send + Sync + 'static,
+    ) -> OutpostBuilder<H> {
+        OutpostBuilder::new(Arc::new(factory))
+    }
+
+    fn from_factory(factory: HandlerFactory<H>) -> Self {
         Self {
-            factory: Arc::new(factory),
+            factory,
             config: ServerConfig::default(),
             #[cfg(feature = "authorization-server")]
             authorization_server: None,
@@ -114,6 +153,7 @@ where
             parked_sessions: false,
             mcp: true,
             stream_task: None,
+            listener: None,
             shutdown: CancellationToken::new(),
             maintenance: Once::new(),
         }
@@ -304,14 +344,17 @@ where
         http::listener::Connections::new(limits, exempt)
     }
 
-    /// Validates the configuration, binds [`ServerConfig::bind`] and serves until
-    /// `shutdown_signal` resolves.
+    /// Validates the configuration, binds [`ServerConfig::bind`] (unless the builder already
+    /// bound it) and serves until `shutdown_signal` resolves.
     pub async fn serve(
-        self,
+        mut self,
         shutdown_signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), OutpostError> {
         self.validate()?;
-        let listener = http::listener::bind(self.config.bind).await?;
+        let listener = match self.listener.take() {
+            Some(listener) => listener,
+            None => http::listener::bind(self.config.bind).await?,
+        };
         self.serve_on(listener, shutdown_signal).await
     }
 
@@ -362,6 +405,14 @@ where
     /// and shared state behind `Arc`s.
     pub fn new(handler: H) -> Self {
         Self::with_factory(move || handler.clone())
+    }
+
+    /// A builder for a server for `handler` (each session and stateless request gets a
+    /// clone): authentication on with the embedded authorization server, the store
+    /// `sqlite://./outpost.db`, `127.0.0.1:8000` — `outpost serve`'s defaults — changed by
+    /// [`OutpostBuilder`]'s settings.
+    pub fn builder(handler: H) -> OutpostBuilder<H> {
+        Self::builder_with_factory(move || handler.clone())
     }
 }
 

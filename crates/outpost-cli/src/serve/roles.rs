@@ -138,29 +138,19 @@ fn canonical_resource_text(url: &Url) -> String {
     }
 }
 
-/// The auth role: `authorization_server` (over the auth role's store) issuing tokens for the
-/// MCP role's resource, with the clients of `clients`, and nothing of MCP.
-pub async fn auth<H>(
+/// For the auth role: `server` issuing its tokens for the MCP role's resource (`--resource`):
+/// their `aud`, what `resource` must name at `/authorize` and `/token`.
+pub fn for_mcp_role(
     role: &RoleArgs,
-    clients: &ClientArgs,
-    mut authorization_server: AuthorizationServer,
-    server: Outpost<H>,
-) -> anyhow::Result<Outpost<H>>
-where
-    H: rmcp::ServerHandler + Send + Sync + 'static,
-{
-    authorization_server.default_resource =
-        role.resource().context("--role auth needs --resource")?;
-    let authorization_server = clients.apply(authorization_server).await?;
+    mut server: AuthorizationServer,
+) -> anyhow::Result<AuthorizationServer> {
+    server.default_resource = role.resource().context("--role auth needs --resource")?;
     tracing::info!(
-        issuer = %authorization_server.issuer,
-        resource = %authorization_server.default_resource,
-        kid = %authorization_server.keyring().signing_key(authorization_server.now()).kid(),
+        issuer = %server.issuer,
+        resource = %server.default_resource,
         "auth role: the authorization server only, issuing tokens for the MCP role's resource"
     );
-    Ok(server
-        .with_authorization_server(authorization_server)
-        .without_mcp())
+    Ok(server)
 }
 
 /// For the MCP role given a store (the auth role's): `external` checking each token's grant

@@ -1,7 +1,7 @@
 //! The TCP listener and the serve loop: `TCP_NODELAY` on every connection, the connection
-//! caps and timeouts ([`connection`](super::connection)), the peer address as
+//! caps and timeouts (`connection`), the peer address as
 //! `ConnectInfo<SocketAddr>`, graceful shutdown: on the signal the listener closes (new
-//! connections are refused), the requests in flight finish ([`in_flight`](super::in_flight)),
+//! connections are refused), the requests in flight finish (`in_flight`),
 //! then the streams close, all within the grace period.
 //!
 //! Without `TCP_NODELAY`, a multi-chunk SSE response on a session stalls ~44 ms per

@@ -1,6 +1,8 @@
 //! HTTP assembly: the router, the listener, and the layers every request passes.
 
 pub(crate) mod browser_cors;
+// Public for outpost-bench, hidden from the docs: not part of the stable API.
+#[doc(hidden)]
 pub mod connection;
 pub(crate) mod early_answer;
 pub(crate) mod held_body;

@@ -6,7 +6,7 @@
 //!
 //! Labels are bounded: the route is one of the router's own patterns (an unknown path is
 //! `unmatched`), the MCP method one of MCP's (else `other`; `none` when the body alone names
-//! it), tools are the first [`MAX_TOOLS`] names seen (then `other`), since `Mcp-Name` is
+//! it), tools are the first `MAX_TOOLS` names seen (then `other`), since `Mcp-Name` is
 //! whatever the client sends. Handles are resolved once per label set and kept: a request
 //! then costs a read lock on a small map and atomic increments, with no allocation.
 //!

@@ -2,7 +2,7 @@
 //!
 //! Outpost authenticates to the introspection endpoint with `client_secret_basic` (RFC 6749
 //! §2.3.1) and sends `token` with `token_type_hint=access_token`. An `active: true` answer is
-//! held to the same rules as a JWT ([`super::jwt::check_claims`]): `iss` (when given) the
+//! held to the same rules as a JWT (`jwt::check_claims`): `iss` (when given) the
 //! issuer, `aud` containing the audience, `exp` not passed, `sub` present. Answers are cached
 //! by the token's SHA-256 for [`ACTIVE_TTL`] (never past the token's `exp`), refusals for
 //! [`INACTIVE_TTL`]; so a token revoked at the issuer stops working here within

@@ -6,7 +6,7 @@
 //!
 //! - **JWT access tokens** (the default): verified locally with the keys the issuer publishes
 //!   at the `jwks_uri` of its discovery document (RFC 8414 `oauth-authorization-server`, else
-//!   OpenID `openid-configuration`) — [`jwt`] the checks, [`jwk`] the keys and algorithms,
+//!   OpenID `openid-configuration`) — `jwt` the checks, `jwk` the keys and algorithms,
 //!   `key_cache` the refreshes.
 //! - **Opaque tokens**: RFC 7662 introspection at the issuer, answers cached for seconds
 //!   ([`introspection`]).

@@ -50,7 +50,7 @@ use crate::store::{GrantId, GrantStore};
 
 pub use identity::{Caller, Identity};
 pub use metadata::ProtectedResourceMetadata;
-pub use scope_check::{REQUIRED_SCOPES_META_KEY, RequiredScopes, requires_scope};
+pub use scope_check::{REQUIRED_SCOPES_META_KEY, RequiredScopes, ToolScopesError, requires_scope};
 pub use service::{ResourceServer, ResourceServerLayer};
 
 /// The path of the MCP endpoint; the canonical resource URL is `{base_url}{MCP_PATH}`.

@@ -38,7 +38,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{Method, StatusCode};
-use rmcp::model::Tool;
+use rmcp::{
+    ErrorData, ServerHandler,
+    model::{PaginatedRequestParams, RequestId, Tool},
+    service::RequestContext,
+};
 use serde::Deserialize;
 
 use super::challenge::Challenge;
@@ -59,6 +63,18 @@ pub fn requires_scope(scope: &str) -> rmcp::model::MetaObject {
         serde_json::Value::String(scope.to_owned()),
     );
     meta
+}
+
+/// Why the scopes a handler's tools require could not be collected
+/// ([`RequiredScopes::from_handler`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ToolScopesError {
+    /// The handler's `tools/list` failed.
+    #[error("cannot list the handler's tools: {0}")]
+    ListTools(ErrorData),
+    /// A tool declares a malformed scope.
+    #[error("a tool's required scope ({REQUIRED_SCOPES_META_KEY}): {0}")]
+    Scope(#[from] ScopeError),
 }
 
 /// Which tools need which scopes (tool name → scope). Tools not listed need none.
@@ -96,6 +112,52 @@ impl RequiredScopes {
             union: union(by_tool.values()),
             by_tool: Arc::new(by_tool),
         })
+    }
+
+    /// The scopes declared by the tools `handler` lists (`tools/list`, every page), as
+    /// [`RequiredScopes::from_tools`] reads them: what a handler written with `#[tool_router]`
+    /// declares with [`requires_scope`], found without naming its router.
+    pub async fn from_handler<H: ServerHandler + Clone>(
+        handler: H,
+    ) -> Result<Self, ToolScopesError> {
+        let peer = crate::mcp::fast_path::closed_peer(handler.clone());
+        Self::listed_by(&handler, peer).await
+    }
+
+    /// [`RequiredScopes::from_handler`] for the handlers a factory makes.
+    #[cfg(any(feature = "authorization-server", feature = "external-issuer"))]
+    pub(crate) async fn from_factory<H: ServerHandler>(
+        factory: &crate::HandlerFactory<H>,
+    ) -> Result<Self, ToolScopesError> {
+        let peer = crate::mcp::fast_path::closed_peer(factory());
+        Self::listed_by(&factory(), peer).await
+    }
+
+    async fn listed_by<H: ServerHandler>(
+        handler: &H,
+        peer: rmcp::Peer<rmcp::RoleServer>,
+    ) -> Result<Self, ToolScopesError> {
+        let mut tools = Vec::new();
+        let mut cursor = None;
+        loop {
+            let context = RequestContext::new(RequestId::Number(0), peer.clone());
+            let request = PaginatedRequestParams::default().with_cursor(cursor);
+            let page = handler
+                .list_tools(Some(request), context)
+                .await
+                .map_err(ToolScopesError::ListTools)?;
+            tools.extend(page.tools);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(Self::from_tools(&tools)?)
+    }
+
+    /// Every scope some tool requires.
+    pub fn all(&self) -> &Scope {
+        &self.union
     }
 
     /// The scope `tool` requires (empty when none).

@@ -44,21 +44,23 @@ impl TemplatePeer {
     /// The template, made on first use with a handler from `handler` (inside the runtime:
     /// `serve_directly` spawns its loop, which ends at once on the closed transport).
     pub(super) fn get<H: ServerHandler>(&self, handler: impl FnOnce() -> H) -> Peer<RoleServer> {
-        self.0
-            .get_or_init(|| {
-                let closed = (
-                    futures::sink::drain::<TxJsonRpcMessage<RoleServer>>(),
-                    futures::stream::empty::<RxJsonRpcMessage<RoleServer>>(),
-                );
-                let running =
-                    rmcp::service::serve_directly(handler(), closed, Some(stateless_peer_info()));
-                let peer = running.peer().clone();
-                // Its loop has nothing to serve; stop it now rather than on drop.
-                running.cancellation_token().cancel();
-                peer
-            })
-            .clone()
+        self.0.get_or_init(|| closed_peer(handler())).clone()
     }
+}
+
+/// A `Peer` for requests made to `handler` outside any connection: made by `serve_directly`
+/// over a transport that is already closed (inside the runtime: it spawns its loop, which ends
+/// at once), with the peer info of a 2026-07-28 stateless request. Sends on it fail.
+pub(crate) fn closed_peer<H: ServerHandler>(handler: H) -> Peer<RoleServer> {
+    let closed = (
+        futures::sink::drain::<TxJsonRpcMessage<RoleServer>>(),
+        futures::stream::empty::<RxJsonRpcMessage<RoleServer>>(),
+    );
+    let running = rmcp::service::serve_directly(handler, closed, Some(stateless_peer_info()));
+    let peer = running.peer().clone();
+    // Its loop has nothing to serve; stop it now rather than on drop.
+    running.cancellation_token().cancel();
+    peer
 }
 
 /// What rmcp's `peer_info_for_stateless_request` gives a 2026-07-28 request.

@@ -42,6 +42,7 @@ use axum::{
 use http::{HeaderMap, Method, StatusCode};
 use rmcp::ServerHandler;
 
+pub(crate) use dispatch::closed_peer;
 pub use service::FastPathService;
 
 use crate::{HandlerFactory, config::ServerConfig, mcp::classify::RequestClass};

@@ -20,7 +20,7 @@ use rmcp::{
 };
 use tokio::sync::oneshot;
 
-/// The server's side of one handshake: [`Handshake`] is the manager's side.
+/// The server's side of one handshake: `Handshake` is the manager's side.
 pub struct HandshakeTransport {
     initialize: Option<oneshot::Receiver<ClientJsonRpcMessage>>,
     answer: Option<oneshot::Sender<ServerJsonRpcMessage>>,

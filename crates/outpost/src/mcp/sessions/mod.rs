@@ -5,13 +5,13 @@
 //! [`OutpostSessionManager`] implements rmcp's public `SessionManager` trait, so rmcp's
 //! `StreamableHttpService` still owns the HTTP side (headers, validation, errors):
 //!
-//! - `initialize`: rmcp runs the handler's handshake on a [`handshake`] transport; the
+//! - `initialize`: rmcp runs the handler's handshake on a `handshake` transport; the
 //!   manager writes the negotiated peer info and the owner (the caller's [`Identity`]) to the
-//!   store's [`McpSessionStore`] ([`record`]) and the handshake's serve loop ends — no task
+//!   store's [`McpSessionStore`] (`record`) and the handshake's serve loop ends — no task
 //!   stays behind;
 //! - every later request: the record is loaded (from a local cache trusted for
 //!   [`REVALIDATE_AFTER`], else from the store — on any instance) and the request is served by
-//!   a fresh handler through `serve_directly` with the session's peer info ([`request`]), its
+//!   a fresh handler through `serve_directly` with the session's peer info (`request`), its
 //!   progress, logs and server→client requests riding its own SSE stream; the handler's
 //!   `initialize` is never replayed;
 //! - the client's `notifications/cancelled` and answers to server→client requests reach the
