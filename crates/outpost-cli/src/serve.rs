@@ -75,6 +75,7 @@ pub struct ServeArgs {
     issuer: IssuerArgs,
     #[command(flatten)]
     role: roles::RoleArgs,
+    #[command(flatten)]
     upstream: UpstreamArgs,
     /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
     /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
@@ -464,4 +465,3 @@ pub async fn authorization_server(
     server.default_scope = Scope::parse(MCP_SCOPE)?;
     Ok(server)
 }
-

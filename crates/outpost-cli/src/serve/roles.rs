@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use outpost::{
-    Outpost,
     auth::{
         external::ExternalIssuerConfig, resource::RevocationCheck, server::AuthorizationServer,
     },
@@ -27,7 +26,7 @@ use outpost::{
 use url::Url;
 
 use super::ServeArgs;
-use crate::{client_args::ClientArgs, store_arg::StoreArg};
+use crate::store_arg::StoreArg;
 
 /// What one `outpost serve` process serves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
