@@ -22,7 +22,9 @@ use outpost::{
         },
     },
     prometheus::PrometheusMetrics,
-    store::{GrantStore, ScopeSet, Store, StoreError, UserId, UserRecord, Username},
+    store::{
+        EventRetention, GrantStore, ScopeSet, Store, StoreError, UserId, UserRecord, Username,
+    },
 };
 use url::Url;
 
@@ -75,10 +77,16 @@ pub struct ServeArgs {
     #[command(flatten)]
     issuer: IssuerArgs,
     /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
-    /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
-    /// Last-Event-ID resumption.
+    /// in the store (memory with --no-auth), served by any instance sharing it; its GET
+    /// stream's events are kept there too (Last-Event-ID on any instance).
     #[arg(long, env = "OUTPOST_PARKED_SESSIONS")]
     parked_sessions: bool,
+    /// With --parked-sessions: events a session's GET stream keeps for Last-Event-ID.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), env = "OUTPOST_EVENT_RETENTION_COUNT")]
+    event_retention_count: u32,
+    /// With --parked-sessions: how long those events are kept (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_EVENT_RETENTION_AGE")]
+    event_retention_age: Duration,
     /// Close a session after this much inactivity (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_SESSION_IDLE_TIMEOUT")]
     session_idle_timeout: Duration,
@@ -243,6 +251,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         auth: AuthMode::Disabled,
         session_idle_timeout: args.session_idle_timeout,
+        session_event_retention: EventRetention {
+            max_count: args.event_retention_count,
+            max_age: args.event_retention_age,
+        },
         max_request_body_bytes: args.max_body_bytes,
         extra_allowed_origins: args.allow_origins,
         trusted_proxies: TrustedProxies::new(args.trusted_proxies),
@@ -295,12 +307,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         server = server
             .with_store_health(store.health.clone())
             .with_session_store(store.mcp_sessions.clone())
+            .with_event_store(store.events.clone())
             .with_request_state_keys(request_state_keys(&store).await?);
     } else if args.no_auth && args.store.is_given() {
         let store = args.store.open_with_keys().await?;
         tracing::info!(store = %args.store.display_url(), "sessions kept in the store, without authentication");
         server = server
             .with_session_store(store.mcp_sessions.clone())
+            .with_event_store(store.events.clone())
             .with_store_health(store.health.clone())
             .with_request_state_keys(request_state_keys(&store).await?);
     } else if !args.no_auth {
@@ -342,6 +356,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         server = server
             .with_authorization_server(authorization_server)
             .with_session_store(store.mcp_sessions.clone())
+            .with_event_store(store.events.clone())
             .with_request_state_keys(request_state_keys(&store).await?);
     }
     let shutdown = server.shutdown_token();

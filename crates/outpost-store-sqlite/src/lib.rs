@@ -21,6 +21,7 @@
 
 mod codes;
 mod documents;
+mod events;
 mod file_mode;
 mod grants;
 mod health;
@@ -52,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_request_state_keys.sql"),
     include_str!("migrations/0006_keys_at_rest.sql"),
     include_str!("migrations/0007_user_allowed_scopes.sql"),
+    include_str!("migrations/0010_mcp_events.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.
@@ -87,6 +89,8 @@ pub async fn open_with(
 /// Every store concern, in one SQLite database file.
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// Who waits for which event stream in this process (the bus of a single instance).
+    event_listeners: outpost_store::EventListeners,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -142,6 +146,7 @@ impl SqliteStore {
         .map_err(|Failure(error)| error)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            event_listeners: outpost_store::EventListeners::new(),
         })
     }
 

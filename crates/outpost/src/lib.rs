@@ -54,6 +54,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
+pub use mcp::session_notifier::SessionNotifier;
 /// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
 pub use ops::metrics;
 #[cfg(feature = "prometheus")]
@@ -83,6 +84,7 @@ pub struct Outpost<H> {
     store_health: Option<Arc<dyn store::StoreHealth>>,
     request_state_keys: RequestStateKeys,
     parked_sessions: bool,
+    events: Arc<dyn store::EventStore>,
     shutdown: CancellationToken,
     maintenance: Once,
 }
@@ -104,6 +106,7 @@ where
             store_health: None,
             request_state_keys: RequestStateKeys::process_local(),
             parked_sessions: false,
+            events: store::Store::memory().events,
             shutdown: CancellationToken::new(),
             maintenance: Once::new(),
         }
@@ -145,11 +148,32 @@ where
     /// channel or handler — and any instance sharing the store serves its next request
     /// without replaying `initialize`; its owner is checked from the record. Each request
     /// gets a fresh handler from the factory, its notifications and server→client requests
-    /// ride its own SSE stream. Not yet supported: `Last-Event-ID` resumption, and delivering
-    /// what a handler sends outside a request (the GET stream) from another instance.
+    /// ride its own SSE stream. A session's GET stream follows its events in the event
+    /// store ([`Outpost::with_event_store`]): what any instance sends it
+    /// ([`Outpost::session_notifier`]) arrives, and `Last-Event-ID` resumes it on any
+    /// instance.
     pub fn with_parked_sessions(mut self) -> Self {
         self.parked_sessions = true;
         self
+    }
+
+    /// Keeps parked sessions' GET-stream events in `events` ([`store::Store::events`]), kept
+    /// as [`ServerConfig::session_event_retention`] says: instances sharing the store resume
+    /// each other's streams with `Last-Event-ID`, and its bus (in-process for memory and
+    /// SQLite, Redis pub/sub for Redis) brings what one instance emits to the one holding
+    /// the stream. In memory, for this process only, without this call.
+    pub fn with_event_store(mut self, events: Arc<dyn store::EventStore>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Sends notifications to parked sessions' GET streams from outside a request (a timer,
+    /// a background job), whichever instance holds the stream.
+    pub fn session_notifier(&self) -> SessionNotifier {
+        SessionNotifier::new(mcp::sessions::SessionEvents::new(
+            self.events.clone(),
+            self.config.session_event_retention,
+        ))
     }
 
     /// Reports `store`'s health on `GET /ready` (`503` while it does not answer, which takes
@@ -212,6 +236,7 @@ where
             http::router::SessionSetup {
                 store: self.session_store.clone(),
                 parked: self.parked_sessions,
+                events: self.events.clone(),
             },
             self.store_health(),
             self.request_state_keys.clone(),

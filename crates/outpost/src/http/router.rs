@@ -57,7 +57,7 @@ use crate::{
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
         session_store::{PersistedSessions, refresh_expiry},
-        sessions::{OutpostSessionManager, SessionRecords},
+        sessions::{OutpostSessionManager, SessionEvents, SessionRecords},
         streamable::{parked_service, session_manager, streamable_service},
     },
     ops::{
@@ -67,16 +67,19 @@ use crate::{
         readiness::Readiness,
         request_log::RequestLogLayer,
     },
-    store::{McpSessionStore, Store, StoreHealth},
+    store::{EventStore, McpSessionStore, Store, StoreHealth},
 };
 
 /// Where Streamable HTTP sessions are kept, and by which session manager.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SessionSetup {
     /// The store sessions are kept in, if any.
     pub store: Option<Arc<dyn McpSessionStore>>,
     /// Outpost's own session manager ([`OutpostSessionManager`]) instead of rmcp's.
     pub parked: bool,
+    /// Where parked sessions' GET streams are kept (their events, for `Last-Event-ID`) and
+    /// the bus that brings what any instance emits to the one holding the stream.
+    pub events: Arc<dyn EventStore>,
 }
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
@@ -104,12 +107,17 @@ where
     // check, the session DELETE answers and rmcp's service behind them.
     let body_check =
         middleware::from_fn_with_state(config.max_request_body_bytes, reject_malformed_jsonrpc);
-    let SessionSetup { store, parked } = sessions;
+    let SessionSetup {
+        store,
+        parked,
+        events,
+    } = sessions;
     let (rmcp, stored_owners) = if parked {
         let store = store.unwrap_or_else(|| Store::memory().mcp_sessions);
         let manager = Arc::new(OutpostSessionManager::new(
             factory.clone(),
             store,
+            SessionEvents::new(events, config.session_event_retention),
             config.session_idle_timeout,
             shutdown.clone(),
         ));

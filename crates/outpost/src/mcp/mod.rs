@@ -8,6 +8,7 @@ pub mod jsonrpc_body;
 pub(crate) mod legacy_sse;
 pub mod request_state;
 pub(crate) mod session_delete;
+pub mod session_notifier;
 pub(crate) mod session_store;
 pub mod sessions;
 pub mod streamable;
