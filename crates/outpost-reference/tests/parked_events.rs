@@ -46,6 +46,10 @@ fn sqlite_file(name: &str) -> PathBuf {
 }
 
 async fn initialize(app: &TestApp) -> String {
+    initialize_with(app, json!({})).await
+}
+
+async fn initialize_with(app: &TestApp, capabilities: Value) -> String {
     let response = app
         .http
         .post(app.url("/mcp"))
@@ -55,7 +59,7 @@ async fn initialize(app: &TestApp) -> String {
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {
                 "protocolVersion": VERSION,
-                "capabilities": {},
+                "capabilities": capabilities,
                 "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
             }
         }))
@@ -97,8 +101,8 @@ struct SseReader {
 }
 
 impl SseReader {
-    /// The next event carrying a message: its id and the message.
-    async fn next(&mut self) -> (String, Value) {
+    /// The next event carrying a message: its id (if it has one) and the message.
+    async fn next(&mut self) -> (Option<String>, Value) {
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 if let Some(end) = self.buffer.find("\n\n") {
@@ -114,7 +118,6 @@ impl SseReader {
                     if data.is_empty() {
                         continue;
                     }
-                    let id = id.expect("a GET-stream event has an id");
                     return (id, serde_json::from_str(&data).expect("JSON data"));
                 }
                 let chunk = self
@@ -136,6 +139,7 @@ impl SseReader {
         let mut logs = Vec::new();
         for _ in 0..n {
             let (id, message) = self.next().await;
+            let id = id.expect("a GET-stream event has an id");
             assert_eq!(
                 message["method"], "notifications/resources/updated",
                 "{message}"
@@ -262,4 +266,70 @@ async fn a_resumption_with_an_id_no_server_gave_gets_an_empty_stream() {
     assert_eq!(response.status(), 200);
     let body = response.text().await.expect("body");
     assert!(!body.contains("data:"), "{body}");
+}
+
+fn post(app: &TestApp, session: &str, body: Value) -> reqwest::RequestBuilder {
+    app.http
+        .post(app.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", VERSION)
+        .json(&body)
+}
+
+/// A tool on A asks the client to sample; the client POSTs its answer to B; the answer
+/// reaches the tool on A, whose result carries it.
+async fn an_answer_posted_to_another_instance_reaches_the_request(a: &Store, b: &Store) {
+    let ((app_a, _), (app_b, _)) = (instance(a).await, instance(b).await);
+    let session = initialize_with(&app_a, json!({ "sampling": {} })).await;
+    let call = post(
+        &app_a,
+        &session,
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": { "name": "sampleLLM", "arguments": { "prompt": "hello" } }
+        }),
+    )
+    .send()
+    .await
+    .expect("call");
+    assert_eq!(call.status(), 200);
+    let mut call = SseReader {
+        response: call,
+        buffer: String::new(),
+    };
+    let (_, ask) = call.next().await;
+    assert_eq!(ask["method"], "sampling/createMessage", "{ask}");
+    let answered = post(
+        &app_b,
+        &session,
+        json!({
+            "jsonrpc": "2.0", "id": ask["id"],
+            "result": {
+                "role": "assistant", "model": "test",
+                "content": { "type": "text", "text": "sampled on B" }
+            }
+        }),
+    )
+    .send()
+    .await
+    .expect("answer");
+    assert_eq!(answered.status(), 202);
+    let (_, done) = call.next().await;
+    assert_eq!(done["id"], 1, "{done}");
+    assert!(done.to_string().contains("sampled on B"), "{done}");
+}
+
+#[tokio::test]
+async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_over_redis() {
+    let redis = redis::Redis::start(None);
+    let (a, b) = (redis_store(&redis).await, redis_store(&redis).await);
+    an_answer_posted_to_another_instance_reaches_the_request(&a, &b).await;
+}
+
+#[tokio::test]
+async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_in_one_process() {
+    let store = Store::memory();
+    an_answer_posted_to_another_instance_reaches_the_request(&store, &store).await;
 }

@@ -3,6 +3,10 @@
 //! store's bus); the stream follows it from where the client is, so `Last-Event-ID` on any
 //! instance replays exactly the events after that id, none twice.
 //!
+//! The client's answers to server→client requests that reach an instance where no request
+//! waits for them are relayed the same way, on the session's client stream
+//! ([`SessionEvents::relay_client_message`], [`SessionEvents::client_messages`]).
+//!
 //! Only the GET stream is kept. A request's own SSE stream is not: its events are the
 //! request's progress and answer, and keeping them would cost a store write per message on
 //! the hot path of every session request; a client that loses a request's stream retries
@@ -18,7 +22,7 @@ use std::{
 
 use futures::Stream;
 use rmcp::{
-    model::ServerJsonRpcMessage,
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
     transport::streamable_http_server::{SessionId, session::ServerSseMessage},
 };
 use tokio::sync::mpsc;
@@ -26,7 +30,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::{
     clock::unix_now,
-    store::{EventId, EventRetention, EventStore, StoreError},
+    store::{EventId, EventRetention, EventStore, StoreError, StoredEvent},
 };
 
 /// Events read from the store at once.
@@ -60,6 +64,11 @@ fn get_stream(session: &str) -> String {
     format!("mcp-session:{session}:get")
 }
 
+/// The store key of the client messages of `session` relayed between instances.
+fn client_stream(session: &str) -> String {
+    format!("mcp-session:{session}:client")
+}
+
 impl SessionEvents {
     /// Events in `store`, kept as `retention` says.
     pub(crate) fn new(store: Arc<dyn EventStore>, retention: EventRetention) -> Self {
@@ -80,9 +89,33 @@ impl SessionEvents {
             .await
     }
 
+    /// Relays `message` — the client's answer to a server→client request no request here
+    /// waits for — to the instances running `session`'s requests.
+    pub(crate) async fn relay_client_message(
+        &self,
+        session: &str,
+        message: &ClientJsonRpcMessage,
+    ) -> Result<EventId, StoreError> {
+        let data = serde_json::to_string(message)
+            .map_err(|error| StoreError::Backend(format!("an MCP message as JSON: {error}")))?;
+        self.store
+            .append(&client_stream(session), &data, unix_now(), self.retention)
+            .await
+    }
+
+    /// The client messages of `session` relayed from now on, until `stop` is cancelled.
+    pub(crate) async fn client_messages(
+        &self,
+        session: &str,
+        stop: CancellationToken,
+    ) -> Result<mpsc::Receiver<StoredEvent>, StoreError> {
+        self.tail(client_stream(session), None, stop).await
+    }
+
     /// Forgets `session`'s events (it ended).
     pub(crate) async fn forget(&self, session: &str) -> Result<(), StoreError> {
-        self.store.delete_stream(&get_stream(session)).await
+        self.store.delete_stream(&get_stream(session)).await?;
+        self.store.delete_stream(&client_stream(session)).await
     }
 
     /// Drops every event older than the retention's age (maintenance).
@@ -100,7 +133,18 @@ impl SessionEvents {
         after: Option<EventId>,
         stop: CancellationToken,
     ) -> Result<EventFeed, StoreError> {
-        let stream = get_stream(session);
+        let receiver = self.tail(get_stream(session), after, stop).await?;
+        Ok(EventFeed { receiver })
+    }
+
+    /// The events of `stream` after `after` (from now with `None`) as they come, read by a
+    /// task until `stop` is cancelled or the receiver dropped.
+    async fn tail(
+        &self,
+        stream: String,
+        after: Option<EventId>,
+        stop: CancellationToken,
+    ) -> Result<mpsc::Receiver<StoredEvent>, StoreError> {
         // Listening before the tail is read: nothing appended in between is missed.
         let listener = self.store.listen(&stream);
         let after = match after {
@@ -117,15 +161,7 @@ impl SessionEvents {
                         let full = events.len() == BATCH;
                         for event in events {
                             cursor = Some(event.id);
-                            let message = match serde_json::from_str(&event.data) {
-                                Ok(message) => message,
-                                Err(error) => {
-                                    tracing::warn!(%error, id = %event.id, "skipping a stored event that is not an MCP message");
-                                    continue;
-                                }
-                            };
-                            let sse = ServerSseMessage::new(event.id.to_string(), message);
-                            if sender.send(sse).await.is_err() {
+                            if sender.send(event).await.is_err() {
                                 return;
                             }
                         }
@@ -140,7 +176,7 @@ impl SessionEvents {
                         }
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "cannot read a session's GET stream events");
+                        tracing::warn!(%error, stream, "cannot read a session's events");
                         tokio::select! {
                             _ = tokio::time::sleep(RETRY_AFTER) => {}
                             _ = sender.closed() => return,
@@ -150,20 +186,32 @@ impl SessionEvents {
                 }
             }
         });
-        Ok(EventFeed { receiver })
+        Ok(receiver)
     }
 }
 
 /// The events of one open GET stream, as SSE messages with their ids.
 pub(crate) struct EventFeed {
-    receiver: mpsc::Receiver<ServerSseMessage>,
+    receiver: mpsc::Receiver<StoredEvent>,
 }
 
 impl Stream for EventFeed {
     type Item = ServerSseMessage;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver.poll_recv(cx)
+        loop {
+            let Some(event) = std::task::ready!(self.receiver.poll_recv(cx)) else {
+                return Poll::Ready(None);
+            };
+            match serde_json::from_str::<ServerJsonRpcMessage>(&event.data) {
+                Ok(message) => {
+                    return Poll::Ready(Some(ServerSseMessage::new(event.id.to_string(), message)));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, id = %event.id, "skipping a stored event that is not an MCP message");
+                }
+            }
+        }
     }
 }
 

@@ -14,8 +14,9 @@
 //!   a fresh handler through `serve_directly` with the session's peer info ([`request`]), its
 //!   progress, logs and server→client requests riding its own SSE stream; the handler's
 //!   `initialize` is never replayed;
-//! - the client's `notifications/cancelled` and answers to server→client requests reach the
-//!   running request they concern on this instance;
+//! - the client's `notifications/cancelled` reaches the running request it concerns on this
+//!   instance, and its answers to server→client requests reach the request that asked on
+//!   any instance (relayed over the event store's bus);
 //! - the GET stream follows the session's stream in the store's event store ([`events`]):
 //!   whatever any instance emits for the session ([`SessionNotifier`]) reaches it, and
 //!   `Last-Event-ID` on any instance replays exactly the events after that id;
@@ -23,9 +24,9 @@
 //!   idle timeout), expired records are never loaded and are purged as sessions are created;
 //! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
 //!
-//! Not yet here (the later parts of the sessions issue): the client's answer to a
-//! server→client request, or its cancellation, reaching a request running on another
-//! instance; client notifications other than cancellation reaching the handler.
+//! Not yet here (the later parts of the sessions issue): the client's cancellation reaching a
+//! request running on another instance, a fast error for an answer whose request's instance
+//! died; client notifications other than cancellation reaching the handler.
 //!
 //! [`SessionNotifier`]: crate::mcp::session_notifier::SessionNotifier
 //!
@@ -198,7 +199,7 @@ where
             slack: (idle_timeout / 4).max(MIN_SLACK),
             handshakes: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
-            in_flight: Arc::new(InFlight::default()),
+            in_flight: Arc::new(InFlight::new(events.clone())),
             events,
             get_streams: Arc::default(),
             shutdown,
@@ -470,8 +471,17 @@ where
         {
             return Ok(());
         }
-        if !self.in_flight.deliver(id, message) {
-            tracing::debug!(session = %id, "client message for no request running here");
+        let answer = matches!(
+            message,
+            ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_)
+        );
+        if !self.in_flight.deliver(id, message.clone()) {
+            if answer {
+                // The request that asked may run on another instance.
+                bounded(self.events.relay_client_message(id, &message)).await?;
+            } else {
+                tracing::debug!(session = %id, "client message for no request running here");
+            }
         }
         Ok(())
     }
