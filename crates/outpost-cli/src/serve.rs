@@ -25,7 +25,7 @@ use outpost::{
         },
     },
     prometheus::PrometheusMetrics,
-    store::Store,
+    store::{EventRetention, Store},
 };
 use url::Url;
 
@@ -78,10 +78,16 @@ pub struct ServeArgs {
     #[command(flatten)]
     upstream: UpstreamArgs,
     /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
-    /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
-    /// Last-Event-ID resumption.
+    /// in the store (memory with --no-auth), served by any instance sharing it; its GET
+    /// stream's events are kept there too (Last-Event-ID on any instance).
     #[arg(long, env = "OUTPOST_PARKED_SESSIONS")]
     parked_sessions: bool,
+    /// With --parked-sessions: events a session's GET stream keeps for Last-Event-ID.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), env = "OUTPOST_EVENT_RETENTION_COUNT")]
+    event_retention_count: u32,
+    /// With --parked-sessions: how long those events are kept (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_EVENT_RETENTION_AGE")]
+    event_retention_age: Duration,
     /// Close a session after this much inactivity (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_SESSION_IDLE_TIMEOUT")]
     session_idle_timeout: Duration,
@@ -317,6 +323,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         auth: AuthMode::Disabled,
         session_idle_timeout: args.session_idle_timeout,
+        session_event_retention: EventRetention {
+            max_count: args.event_retention_count,
+            max_age: args.event_retention_age,
+        },
         max_request_body_bytes: args.max_body_bytes,
         extra_allowed_origins: args.allow_origins,
         trusted_proxies: TrustedProxies::new(args.trusted_proxies),

@@ -27,43 +27,14 @@ pub(crate) struct Connection {
 impl Connection {
     /// Connects as `options` say, within the connect timeout.
     pub(crate) async fn open(options: &RedisOptions) -> Result<Self, StoreError> {
-        let shown = redact_url(&options.url);
-        let invalid = |reason: String| StoreError::InvalidUrl {
-            url: shown.clone(),
-            reason,
-        };
-        let info: ConnectionInfo = options
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| invalid(e.to_string()))?;
-        let mut settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        if let Some(password) = &options.password {
-            settings = settings.set_password(password.expose());
-        }
-        let password = settings.password().map(str::to_owned);
-        let info = info.set_redis_settings(settings);
-        let client = if options.url.starts_with("rediss://") {
-            // Exactly one rustls provider is built into the workspace (ring); make it the
-            // process default unless something else already chose one.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let certificates = TlsCertificates {
-                client_tls: None,
-                root_cert: options.tls_root_ca_pem.clone(),
-            };
-            Client::build_with_tls(info, certificates).map_err(|e| invalid(e.to_string()))?
-        } else {
-            Client::open(info).map_err(|e| invalid(e.to_string()))?
-        };
+        let (client, password) = client(options)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))
             // One attempt per failure: an operation during an outage fails at once instead
             // of waiting out a backoff, and the first one after Redis is back reconnects.
             .set_number_of_retries(1);
+        let shown = redact_url(&options.url);
         let scrub = Scrub(password.clone());
         let manager = tokio::time::timeout(
             options.connect_timeout,
@@ -103,11 +74,48 @@ impl Connection {
     }
 }
 
+/// The client for `options` (RESP3, the password, TLS as the URL says) and the password, to
+/// scrub from error texts.
+pub(crate) fn client(options: &RedisOptions) -> Result<(Client, Option<String>), StoreError> {
+    let shown = redact_url(&options.url);
+    let invalid = |reason: String| StoreError::InvalidUrl {
+        url: shown.clone(),
+        reason,
+    };
+    let info: ConnectionInfo = options
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    if let Some(password) = &options.password {
+        settings = settings.set_password(password.expose());
+    }
+    let password = settings.password().map(str::to_owned);
+    let info = info.set_redis_settings(settings);
+    let client = if options.url.starts_with("rediss://") {
+        // Exactly one rustls provider is built into the workspace (ring); make it the
+        // process default unless something else already chose one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let certificates = TlsCertificates {
+            client_tls: None,
+            root_cert: options.tls_root_ca_pem.clone(),
+        };
+        Client::build_with_tls(info, certificates).map_err(|e| invalid(e.to_string()))?
+    } else {
+        Client::open(info).map_err(|e| invalid(e.to_string()))?
+    };
+    Ok((client, password))
+}
+
 /// Removes a known password from error texts.
-struct Scrub(Option<String>);
+pub(crate) struct Scrub(pub(crate) Option<String>);
 
 impl Scrub {
-    fn error(&self, error: &RedisError, what: &str) -> StoreError {
+    pub(crate) fn error(&self, error: &RedisError, what: &str) -> StoreError {
         let mut text = format!("{what}: {error}");
         if let Some(password) = self.0.as_deref().filter(|p| !p.is_empty()) {
             text = text.replace(password, "<redacted>");

@@ -70,6 +70,10 @@
 //! | `P throttles:next_id` | string | — | the last attempt id (`INCR`) |
 //! | `P request_state_keys` | hash | — | kid → request-state key JSON (secret in base64 in the clear, or `sealed`) |
 //! | `P request_state_keys:by_creation` / `:by_activation` | zset | — | kid by `created_at` / `activates_at` |
+//! | `P event_stream:{name}` | stream | max age + 5 min after the last append | server-sent events for `Last-Event-ID` (`data`), ids `{ms}-{seq}` |
+//! | `P events:streams` | zset | — | stream name by its last append (ms; purge) |
+//! | `P events:last` | string | — | the last event id given (ids never repeat) |
+//! | `P events` | pub/sub channel | — | a stream's name, published at each append (the bus) |
 //!
 //! # TTLs
 //!
@@ -101,6 +105,7 @@
 #![deny(missing_docs)]
 
 mod connection;
+mod events;
 mod keys;
 mod oauth;
 mod options;
@@ -136,6 +141,7 @@ pub async fn open(options: RedisOptions) -> Result<Store, StoreError> {
 /// Every store concern, in one Redis.
 pub struct RedisStore {
     conn: Connection,
+    events: events::EventBus,
     prefix: String,
     scripts: Scripts,
 }
@@ -152,8 +158,10 @@ impl RedisStore {
     /// Connects and runs the start-up checks (see the crate documentation).
     pub async fn open(options: RedisOptions) -> Result<Self, StoreError> {
         let conn = Connection::open(&options).await?;
+        let events = events::EventBus::subscribe(&options).await?;
         let store = Self {
             conn,
+            events,
             prefix: options.prefix.clone(),
             scripts: Scripts::new(),
         };

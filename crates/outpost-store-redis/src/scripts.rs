@@ -34,6 +34,8 @@ scripts!(
     codes_purge,
     consent_remember,
     document_put,
+    event_append,
+    events_purge,
     expired_purge,
     grant_create,
     grant_revoke,

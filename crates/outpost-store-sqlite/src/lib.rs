@@ -21,6 +21,7 @@
 
 mod codes;
 mod documents;
+mod events;
 mod file_mode;
 mod grants;
 mod health;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_keys_at_rest.sql"),
     include_str!("migrations/0007_user_allowed_scopes.sql"),
     include_str!("migrations/0008_mcp_session_data.sql"),
+    include_str!("migrations/0009_mcp_events.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.
@@ -88,6 +90,8 @@ pub async fn open_with(
 /// Every store concern, in one SQLite database file.
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// Who waits for which event stream in this process (the bus of a single instance).
+    event_listeners: outpost_store::EventListeners,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -143,6 +147,7 @@ impl SqliteStore {
         .map_err(|Failure(error)| error)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            event_listeners: outpost_store::EventListeners::new(),
         })
     }
 
@@ -398,6 +403,7 @@ mod tests {
         let path = dir.path().join("old.db");
         {
             let connection = Connection::open(&path).expect("open");
+            // The migrations before 0007, as a database of that time has them.
             let earlier: Vec<_> = MIGRATIONS
                 .iter()
                 .take_while(|sql| !sql.contains("allowed_scopes"))

@@ -5,6 +5,7 @@
 //! it with this crate's `test-util` feature.
 
 mod authorization_requests;
+mod events;
 mod instances;
 mod key_encryption;
 mod session_data;
@@ -16,6 +17,10 @@ pub use self::{
     authorization_requests::{
         client_documents_are_kept_until_they_expire, pending_authorizations_are_bounded,
         pending_authorizations_live_until_decided_or_expired,
+    },
+    events::{
+        appended_events_wake_listeners, event_retention_bounds_count_and_age,
+        events_replay_exactly_after_the_id_given,
     },
     instances::{
         first_request_state_key_is_inserted_once, first_signing_key_is_inserted_once,
@@ -975,6 +980,9 @@ macro_rules! store_behaviour_suite {
             rotation_reseals_with_the_current_key,
             altered_or_moved_sealed_keys_are_refused,
             instances_sealing_together_agree,
+            events_replay_exactly_after_the_id_given,
+            event_retention_bounds_count_and_age,
+            appended_events_wake_listeners,
         );
     };
     (@checks $open:expr; $($check:ident),* $(,)?) => {

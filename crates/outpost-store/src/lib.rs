@@ -26,6 +26,7 @@
 #[cfg(any(test, feature = "test-util"))]
 pub mod behaviour_suite;
 mod concerns;
+pub mod event_listeners;
 pub mod failure_streak;
 pub mod key_encryption;
 pub mod memory;
@@ -46,6 +47,7 @@ use std::{
 
 use sha2::{Digest as _, Sha256};
 
+pub use event_listeners::{EventListener, EventListeners};
 pub use key_encryption::{
     KeyEncryptionError, KeyEncryptionKey, KeyEncryptionKeys, encrypt_keys_at_rest,
 };
@@ -58,8 +60,9 @@ pub use redact::{redact_url, redact_urls_in};
 pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
 pub use sealed::{KeyEncryptionKeyId, PrivateKeyPem, SealedSecret, SecretAtRest};
 pub use traits::{
-    Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
-    PendingAuthorizationRecord, PendingAuthorizationStore, Reservation, StoreHealth, ThrottleStore,
+    Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome, EventId,
+    EventRetention, EventStore, InvalidEventId, PendingAuthorizationRecord,
+    PendingAuthorizationStore, Reservation, StoreHealth, StoredEvent, ThrottleStore,
 };
 pub use traits::{
     AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
@@ -172,6 +175,8 @@ pub struct Store {
     pub client_documents: Arc<dyn ClientDocumentStore>,
     /// The keys that seal MRTR `requestState` values.
     pub request_state_keys: Arc<dyn RequestStateKeyStore>,
+    /// Server-sent events kept for `Last-Event-ID`, and their bus.
+    pub events: Arc<dyn EventStore>,
     /// Whether the backend answers.
     pub health: Arc<dyn StoreHealth>,
 }
@@ -202,6 +207,7 @@ impl Store {
             + ThrottleStore
             + ClientDocumentStore
             + RequestStateKeyStore
+            + EventStore
             + StoreHealth
             + 'static,
     {
@@ -217,6 +223,7 @@ impl Store {
             throttles: backend.clone(),
             client_documents: backend.clone(),
             request_state_keys: backend.clone(),
+            events: backend.clone(),
             health: backend,
         }
     }

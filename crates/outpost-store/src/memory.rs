@@ -7,6 +7,7 @@
 //! has a lock each, in the submodules.
 
 mod client_documents;
+mod events;
 mod pending;
 mod throttles;
 
@@ -88,6 +89,8 @@ pub struct MemoryStore {
     pending: Mutex<pending::PendingRequests>,
     throttles: Mutex<throttles::Attempts>,
     documents: Mutex<client_documents::Documents>,
+    events: Mutex<events::Events>,
+    event_listeners: crate::event_listeners::EventListeners,
 }
 
 impl MemoryStore {

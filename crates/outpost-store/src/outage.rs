@@ -9,20 +9,23 @@
 //! and the same store answers again with everything it held. It exercises the callers'
 //! mapping of an outage, not a backend: a real backend's outage is its own crate's test.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU8, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::Duration,
 };
 
 use async_trait::async_trait;
 
 use crate::{
     AuthorizationCodeRecord, ClientDocumentRecord, ClientDocumentStore, ClientId, ClientRecord,
-    ConsentRecord, GrantId, GrantRecord, McpSessionRecord, PasswordHash,
-    PendingAuthorizationRecord, PendingAuthorizationStore, RefreshTokenRecord,
-    RequestStateKeyRecord, RequestStateKeyStore, Reservation, ScopeSet, SigningKeyRecord, Store,
-    StoreError, StoreHealth, ThrottleStore, TokenHash, UserId, UserRecord, Username,
-    concerns::for_each_concern,
+    ConsentRecord, EventId, EventListener, EventRetention, EventStore, GrantId, GrantRecord,
+    McpSessionRecord, PasswordHash, PendingAuthorizationRecord, PendingAuthorizationStore,
+    RefreshTokenRecord, RequestStateKeyRecord, RequestStateKeyStore, Reservation, ScopeSet,
+    SigningKeyRecord, Store, StoreError, StoreHealth, StoredEvent, ThrottleStore, TokenHash,
+    UserId, UserRecord, Username, concerns::for_each_concern,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
         Admission, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
@@ -81,6 +84,7 @@ pub fn switchable(store: Store) -> (Store, OutageSwitch) {
         throttles: Arc::new(Gated(store.throttles, switch.clone())),
         client_documents: Arc::new(Gated(store.client_documents, switch.clone())),
         request_state_keys: Arc::new(Gated(store.request_state_keys, switch.clone())),
+        events: Arc::new(Gated(store.events, switch.clone())),
         health: Arc::new(Gated(store.health, switch.clone())),
     };
     (store, switch)
@@ -105,6 +109,51 @@ macro_rules! gated {
 }
 
 for_each_concern!(gated);
+
+#[async_trait]
+impl EventStore for Gated<dyn EventStore> {
+    async fn append(
+        &self,
+        stream: &str,
+        data: &str,
+        now: i64,
+        retention: EventRetention,
+    ) -> Result<EventId, StoreError> {
+        self.1.pass().await?;
+        self.0.append(stream, data, now, retention).await
+    }
+
+    async fn read_after(
+        &self,
+        stream: &str,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.1.pass().await?;
+        self.0.read_after(stream, after, limit).await
+    }
+
+    async fn last_event_id(&self, stream: &str) -> Result<Option<EventId>, StoreError> {
+        self.1.pass().await?;
+        self.0.last_event_id(stream).await
+    }
+
+    async fn delete_stream(&self, stream: &str) -> Result<(), StoreError> {
+        self.1.pass().await?;
+        self.0.delete_stream(stream).await
+    }
+
+    async fn purge_events(&self, now: i64, max_age: Duration) -> Result<u64, StoreError> {
+        self.1.pass().await?;
+        self.0.purge_events(now, max_age).await
+    }
+
+    /// Listening needs no answer from the store; what wakes it is the wrapped store's.
+    fn listen(&self, stream: &str) -> EventListener {
+        self.0.listen(stream)
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@
 //! callers share one clock.
 
 mod client_documents;
+mod events;
 mod health;
 mod pending;
 mod throttle;
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 
 pub use self::{
     client_documents::{ClientDocumentRecord, ClientDocumentStore, DocumentOutcome},
+    events::{EventId, EventRetention, EventStore, InvalidEventId, StoredEvent},
     health::StoreHealth,
     pending::{PendingAuthorizationRecord, PendingAuthorizationStore},
     throttle::{Admission, Budget, Reservation, ThrottleStore},

@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub auth: AuthMode,
     /// A session (2024-11-05 … 2025-11-25) with no traffic for this long is closed.
     pub session_idle_timeout: Duration,
+    /// How many events a parked session's GET stream keeps for `Last-Event-ID`, and for how
+    /// long (default: 256 events, 5 minutes).
+    pub session_event_retention: crate::store::EventRetention,
     /// Largest accepted JSON-RPC POST body; larger bodies get `413 Payload Too Large`.
     pub max_request_body_bytes: usize,
     /// Extra browser origins allowed to call the MCP endpoints, besides the public URL's own
@@ -65,6 +68,10 @@ impl Default for ServerConfig {
             public_url: None,
             auth: AuthMode::Disabled,
             session_idle_timeout: Duration::from_secs(5 * 60),
+            session_event_retention: crate::store::EventRetention {
+                max_count: 256,
+                max_age: Duration::from_secs(5 * 60),
+            },
             max_request_body_bytes: 4 * 1024 * 1024,
             extra_allowed_origins: Vec::new(),
             sse_keep_alive: Duration::from_secs(15),

@@ -78,6 +78,7 @@ pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec}
 pub use mcp::sessions::{SessionData, SessionDataError, SessionStream, StandaloneStreamTask};
 #[cfg(feature = "json-lines")]
 pub use ops::json_lines;
+pub use mcp::session_notifier::SessionNotifier;
 /// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
 pub use ops::metrics;
 /// OpenTelemetry export of request spans (feature `opentelemetry`).
@@ -117,6 +118,7 @@ pub struct Outpost<H> {
     stream_task: Option<StandaloneStreamTask>,
     /// The listener [`OutpostBuilder::build`] bound or was given, served by [`Outpost::serve`].
     listener: Option<TcpListener>,
+    events: Arc<dyn store::EventStore>,
     shutdown: CancellationToken,
     maintenance: Once,
 }
@@ -154,6 +156,7 @@ where
             mcp: true,
             stream_task: None,
             listener: None,
+            events: store::Store::memory().events,
             shutdown: CancellationToken::new(),
             maintenance: Once::new(),
         }
@@ -208,8 +211,10 @@ where
     /// gets a fresh handler from the factory, its notifications and server→client requests
     /// ride its own SSE stream. What a handler keeps per session (a log level, resource
     /// subscriptions) goes in the record through [`SessionData`], in every request's
-    /// context. Not yet supported: `Last-Event-ID` resumption, and delivering what is sent
-    /// outside a request (the GET stream) from another instance.
+    /// context. A session's GET stream follows its events in the event store
+    /// ([`Outpost::with_event_store`]): what any instance sends it
+    /// ([`Outpost::session_notifier`]) arrives, and `Last-Event-ID` resumes it on any
+    /// instance.
     pub fn with_parked_sessions(mut self) -> Self {
         self.parked_sessions = true;
         self
@@ -224,6 +229,25 @@ where
     pub fn with_standalone_stream_task(mut self, task: StandaloneStreamTask) -> Self {
         self.stream_task = Some(task);
         self
+    }
+
+    /// Keeps parked sessions' GET-stream events in `events` ([`store::Store::events`]), kept
+    /// as [`ServerConfig::session_event_retention`] says: instances sharing the store resume
+    /// each other's streams with `Last-Event-ID`, and its bus (in-process for memory and
+    /// SQLite, Redis pub/sub for Redis) brings what one instance emits to the one holding
+    /// the stream. In memory, for this process only, without this call.
+    pub fn with_event_store(mut self, events: Arc<dyn store::EventStore>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Sends notifications to parked sessions' GET streams from outside a request (a timer,
+    /// a background job), whichever instance holds the stream.
+    pub fn session_notifier(&self) -> SessionNotifier {
+        SessionNotifier::new(mcp::sessions::SessionEvents::new(
+            self.events.clone(),
+            self.config.session_event_retention,
+        ))
     }
 
     /// Reports `store`'s health on `GET /ready` (`503` while it does not answer, which takes
@@ -293,6 +317,7 @@ where
                 store: self.session_store.clone(),
                 parked: self.parked_sessions,
                 stream_task: self.stream_task.clone(),
+                events: self.events.clone(),
             },
             self.store_health(),
             self.request_state_keys.clone(),

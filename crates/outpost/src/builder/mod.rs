@@ -394,6 +394,7 @@ where
         if let Some(store) = &store {
             outpost = outpost
                 .with_session_store(store.mcp_sessions.clone())
+                .with_event_store(store.events.clone())
                 .with_store_health(store.health.clone());
         }
         let authentication = std::mem::replace(&mut self.authentication, Authentication::Disabled);

@@ -60,7 +60,7 @@ use crate::{
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
         session_store::{PersistedSessions, refresh_expiry},
-        sessions::{OutpostSessionManager, SessionRecords, StandaloneStreamTask},
+        sessions::{OutpostSessionManager, SessionEvents, SessionRecords, StandaloneStreamTask},
         streamable::{parked_service, session_manager, streamable_service},
     },
     ops::{
@@ -70,11 +70,11 @@ use crate::{
         readiness::Readiness,
         request_log::RequestLogLayer,
     },
-    store::{McpSessionStore, Store, StoreHealth},
+    store::{EventStore, McpSessionStore, Store, StoreHealth},
 };
 
 /// Where Streamable HTTP sessions are kept, and by which session manager.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SessionSetup {
     /// The store sessions are kept in, if any.
     pub store: Option<Arc<dyn McpSessionStore>>,
@@ -82,6 +82,9 @@ pub struct SessionSetup {
     pub parked: bool,
     /// What runs beside a parked session's GET stream ([`StandaloneStreamTask`]).
     pub stream_task: Option<StandaloneStreamTask>,
+    /// Where parked sessions' GET streams are kept (their events, for `Last-Event-ID`) and
+    /// the bus that brings what any instance emits to the one holding the stream.
+    pub events: Arc<dyn EventStore>,
 }
 
 /// Builds the complete router for the handlers `factory` makes under `config`, with the
@@ -113,6 +116,7 @@ where
         store,
         parked,
         stream_task,
+        events,
     } = sessions;
     let (rmcp, stored_owners) = if parked {
         let store = store.unwrap_or_else(|| Store::memory().mcp_sessions);
@@ -120,6 +124,7 @@ where
             OutpostSessionManager::new(
                 factory.clone(),
                 store,
+                SessionEvents::new(events, config.session_event_retention),
                 config.session_idle_timeout,
                 shutdown.clone(),
             )

@@ -14,6 +14,7 @@ pub(crate) mod legacy_sse;
 pub mod request_state;
 pub(crate) mod session_delete;
 pub(crate) mod session_limits;
+pub mod session_notifier;
 pub(crate) mod session_store;
 pub mod sessions;
 #[doc(hidden)]

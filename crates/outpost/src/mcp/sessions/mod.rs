@@ -14,23 +14,30 @@
 //!   a fresh handler through `serve_directly` with the session's peer info (`request`), its
 //!   progress, logs and server→client requests riding its own SSE stream; the handler's
 //!   `initialize` is never replayed;
-//! - the client's `notifications/cancelled` and answers to server→client requests reach the
-//!   running request they concern on this instance;
-//! - the standalone GET stream is a local channel while it is open, and a server's
-//!   [`StandaloneStreamTask`] runs beside it (resource updates: [`stream_task`]);
+//! - the client's `notifications/cancelled` reaches the running request it concerns on this
+//!   instance, and its answers to server→client requests reach the request that asked on
+//!   any instance (relayed over the event store's bus);
+//! - the GET stream follows the session's stream in the store's event store ([`events`]):
+//!   whatever any instance emits for the session ([`SessionNotifier`]) reaches it, and
+//!   `Last-Event-ID` on any instance replays exactly the events after that id;
+//! - a server's [`StandaloneStreamTask`] runs beside an open GET stream (resource updates:
+//!   [`stream_task`]), sending through the same events;
 //! - what the handler keeps per session (a log level, subscriptions) is [`SessionData`] in
 //!   the record, given to every request's handler ([`data`]);
 //! - idle expiry is the record's: each use pushes it at most once per slack (a quarter of the
 //!   idle timeout), expired records are never loaded and are purged as sessions are created;
 //! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
 //!
-//! Not yet here (the later parts of the sessions issue): `Last-Event-ID` resumption (an event
-//! store), delivery to a GET stream or a running request held by another instance (a bus),
-//! client notifications other than cancellation reaching the handler.
+//! Not yet here (the later parts of the sessions issue): the client's cancellation reaching a
+//! request running on another instance, a fast error for an answer whose request's instance
+//! died; client notifications other than cancellation reaching the handler.
+//!
+//! [`SessionNotifier`]: crate::mcp::session_notifier::SessionNotifier
 //!
 //! [`Identity`]: crate::auth::resource::Identity
 
 pub mod data;
+mod events;
 mod handshake;
 mod record;
 mod request;
@@ -39,10 +46,7 @@ pub mod stream_task;
 use std::{
     collections::HashMap,
     pin::Pin,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -61,19 +65,21 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub use data::{MAX_SESSION_DATA_BYTES, SessionData, SessionDataError};
+pub(crate) use events::SessionEvents;
+use events::{GetStream, OpenGetStreams};
 pub use handshake::HandshakeTransport;
 use handshake::{Handshake, handshake};
 use record::ParkedSession;
-use request::{InFlight, OUTBOUND_CAPACITY, RequestTransport};
-use stream_task::send_to_session;
+use request::{InFlight, RequestTransport};
 pub use stream_task::{SessionStream, StandaloneStreamTask};
 
 use crate::{
     HandlerFactory,
     auth::resource::Identity,
     clock::unix_now,
+    mcp::session_notifier::{SessionBinding, SessionNotifier},
     ops::degraded::bounded,
-    store::{McpSessionStore, StoreError},
+    store::{EventId, InvalidEventId, McpSessionStore, StoreError},
 };
 
 /// How long a session loaded from the store is served from this instance's cache before the
@@ -103,10 +109,10 @@ pub enum SessionError {
     /// Only a JSON-RPC request opens a response stream.
     #[error("only a request opens a response stream")]
     NotARequest,
-    /// Replaying events after `Last-Event-ID` needs an event store, which parked sessions do
-    /// not have yet; rmcp answers with an empty stream.
-    #[error("stream resumption is not available for parked sessions")]
-    ResumeUnavailable,
+    /// A `Last-Event-ID` that no event of this server ever had (rmcp answers an empty
+    /// stream).
+    #[error("cannot resume: {0}")]
+    LastEventId(#[from] InvalidEventId),
 }
 
 impl SessionError {
@@ -156,10 +162,6 @@ struct Cached {
     touched: Instant,
 }
 
-/// The open GET streams on this instance: session → (the stream's number, its channel). Only
-/// the map holds the sender, so removing the entry ends the stream.
-type StandaloneStreams = Arc<Mutex<HashMap<SessionId, (u64, mpsc::Sender<ServerJsonRpcMessage>)>>>;
-
 /// Sessions kept as store records and served by whichever instance a request reaches.
 pub struct OutpostSessionManager<H> {
     factory: HandlerFactory<H>,
@@ -169,8 +171,8 @@ pub struct OutpostSessionManager<H> {
     handshakes: Mutex<HashMap<SessionId, Handshake>>,
     cache: Mutex<HashMap<SessionId, Cached>>,
     in_flight: Arc<InFlight>,
-    standalone: StandaloneStreams,
-    next_standalone: AtomicU64,
+    events: SessionEvents,
+    get_streams: Arc<OpenGetStreams>,
     shutdown: CancellationToken,
     housekeeping: Mutex<Option<Instant>>,
     stream_task: Option<StandaloneStreamTask>,
@@ -189,11 +191,12 @@ where
     H: ServerHandler + Send + Sync + 'static,
 {
     /// Sessions recorded in `store` whose requests are served by handlers from `factory`;
-    /// a session expires `idle_timeout` (plus a quarter of it) after its last request, and
-    /// requests in flight end when `shutdown` is cancelled.
-    pub fn new(
+    /// a session expires `idle_timeout` (plus a quarter of it) after its last request, its
+    /// GET stream follows `events`, and requests in flight end when `shutdown` is cancelled.
+    pub(crate) fn new(
         factory: HandlerFactory<H>,
         store: Arc<dyn McpSessionStore>,
+        events: SessionEvents,
         idle_timeout: Duration,
         shutdown: CancellationToken,
     ) -> Self {
@@ -204,9 +207,9 @@ where
             slack: (idle_timeout / 4).max(MIN_SLACK),
             handshakes: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
-            in_flight: Arc::new(InFlight::default()),
-            standalone: Arc::new(Mutex::new(HashMap::new())),
-            next_standalone: AtomicU64::new(0),
+            in_flight: Arc::new(InFlight::new(events.clone())),
+            events,
+            get_streams: Arc::default(),
             shutdown,
             housekeeping: Mutex::new(None),
             stream_task: None,
@@ -217,17 +220,6 @@ where
     pub fn with_stream_task(mut self, task: Option<StandaloneStreamTask>) -> Self {
         self.stream_task = task;
         self
-    }
-
-    /// Sends `notification` to session `id`'s GET stream if it is open on this instance;
-    /// `false` when it is not.
-    pub async fn notify_session(&self, id: &SessionId, notification: ServerNotification) -> bool {
-        send_to_session(
-            &self.standalone,
-            id,
-            ServerJsonRpcMessage::notification(notification),
-        )
-        .await
     }
 
     /// Whether `id` names a live session (asking the store when the cache cannot tell); an
@@ -245,12 +237,16 @@ where
             .map(|session| session.owner.clone()))
     }
 
-    /// Ends session `id` everywhere (`DELETE`): its record goes; its GET stream here closes.
+    /// Ends session `id` everywhere (`DELETE`): its record and its events go; its GET stream
+    /// here closes (on another instance, at its next event or re-check).
     /// `false` when there was no such session.
     pub async fn end(&self, id: &str) -> Result<bool, SessionError> {
         let id = SessionId::from(id);
         lock(&self.cache).remove(&id);
-        lock(&self.standalone).remove(&id);
+        self.get_streams.close(&id);
+        if let Err(error) = bounded(self.events.forget(&id)).await {
+            tracing::warn!(%error, "cannot forget an ended session's events");
+        }
         match bounded(self.store.delete(&id)).await {
             Ok(()) => Ok(true),
             Err(StoreError::NotFound(_)) => Ok(false),
@@ -359,12 +355,17 @@ where
         }
         let idle = self.idle_timeout;
         lock(&self.cache).retain(|_, cached| now.saturating_duration_since(cached.checked) < idle);
-        let store = self.store.clone();
+        let (store, events) = (self.store.clone(), self.events.clone());
         tokio::spawn(async move {
             match store.purge_expired(unix_now()).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "purged expired MCP sessions"),
                 Err(error) => tracing::warn!(%error, "cannot purge expired MCP sessions"),
+            }
+            match events.purge().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "purged old MCP session events"),
+                Err(error) => tracing::warn!(%error, "cannot purge old MCP session events"),
             }
         });
     }
@@ -441,13 +442,12 @@ where
     async fn create_stream(
         &self,
         id: &SessionId,
-        message: ClientJsonRpcMessage,
+        mut message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
         let session = self
             .load(id)
             .await?
             .ok_or_else(|| SessionError::NotFound(id.clone()))?;
-        let mut message = message;
         let ClientJsonRpcMessage::Request(request) = &mut message else {
             return Err(SessionError::NotARequest);
         };
@@ -456,6 +456,10 @@ where
             session.data.clone(),
             self.store.clone(),
         ));
+        request.request.extensions_mut().insert(SessionBinding {
+            notifier: SessionNotifier::new(self.events.clone()),
+            session_id: id.to_string(),
+        });
         let request_id = request.id.clone();
         let (transport, receiver) =
             RequestTransport::new(id.clone(), request_id, message, self.in_flight.clone());
@@ -488,8 +492,17 @@ where
         {
             return Ok(());
         }
-        if !self.in_flight.deliver(id, message) {
-            tracing::debug!(session = %id, "client message for no request running here");
+        let answer = matches!(
+            message,
+            ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_)
+        );
+        if !self.in_flight.deliver(id, message.clone()) {
+            if answer {
+                // The request that asked may run on another instance.
+                bounded(self.events.relay_client_message(id, &message)).await?;
+            } else {
+                tracing::debug!(session = %id, "client message for no request running here");
+            }
         }
         Ok(())
     }
@@ -498,23 +511,43 @@ where
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        self.follow(id, None).await
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        let after: EventId = last_event_id.parse()?;
+        self.follow(id, Some(after)).await
+    }
+}
+
+impl<H> OutpostSessionManager<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    /// Opens `id`'s GET stream here from after `after` (from now with `None`); a GET stream
+    /// of the session open here before ends.
+    async fn follow(
+        &self,
+        id: &SessionId,
+        after: Option<EventId>,
+    ) -> Result<GetStream, SessionError> {
         if self.load(id).await?.is_none() {
             return Err(SessionError::NotFound(id.clone()));
         }
-        let (sender, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
-        let number = self.next_standalone.fetch_add(1, Ordering::Relaxed);
-        // A second GET replaces the first, whose stream then ends; so does a DELETE.
-        lock(&self.standalone).insert(id.clone(), (number, sender));
-        let closed = self.shutdown.child_token();
+        let (stop, registration) = self.get_streams.open(id, &self.shutdown);
+        let feed = bounded(self.events.follow(id, after, stop.clone())).await?;
         if let Some(task) = &self.stream_task {
             let stream = SessionStream::new(
                 id.clone(),
-                self.standalone.clone(),
+                self.events.clone(),
                 self.store.clone(),
-                closed.clone(),
+                stop.clone(),
             );
             let work = task(stream);
-            let stop = closed.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     () = stop.cancelled() => {}
@@ -522,23 +555,10 @@ where
                 }
             });
         }
-        Ok(StandaloneStream {
-            receiver,
-            _registration: StandaloneRegistration {
-                streams: self.standalone.clone(),
-                id: id.clone(),
-                number,
-            },
-            _task: closed.drop_guard(),
+        Ok(GetStream {
+            feed,
+            _registration: registration,
         })
-    }
-
-    async fn resume(
-        &self,
-        _id: &SessionId,
-        _last_event_id: String,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
-        Err::<futures::stream::Empty<ServerSseMessage>, _>(SessionError::ResumeUnavailable)
     }
 }
 
@@ -565,43 +585,6 @@ impl Stream for ResponseStream {
             }
             Poll::Pending => Poll::Pending,
         }
-    }
-}
-
-/// Keeps a GET stream's channel registered while the stream is open.
-struct StandaloneRegistration {
-    streams: StandaloneStreams,
-    id: SessionId,
-    number: u64,
-}
-
-impl Drop for StandaloneRegistration {
-    fn drop(&mut self) {
-        let mut streams = lock(&self.streams);
-        if streams
-            .get(&self.id)
-            .is_some_and(|(number, _)| *number == self.number)
-        {
-            streams.remove(&self.id);
-        }
-    }
-}
-
-/// A session's GET stream on this instance.
-struct StandaloneStream {
-    receiver: mpsc::Receiver<ServerJsonRpcMessage>,
-    _registration: StandaloneRegistration,
-    /// Stops the server's [`StandaloneStreamTask`] for this stream when it closes.
-    _task: DropGuard,
-}
-
-impl Stream for StandaloneStream {
-    type Item = ServerSseMessage;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver
-            .poll_recv(cx)
-            .map(|message| message.map(ServerSseMessage::from_message))
     }
 }
 

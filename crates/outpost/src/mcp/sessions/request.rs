@@ -9,8 +9,12 @@
 //! `notifications/cancelled` naming it, or the answer to a server→client request it made
 //! (sampling, elicitation, roots). [`InFlight`] routes those to the transport, where rmcp's
 //! serve loop handles them as it would on any transport. Every handler's peer numbers its own
-//! requests from zero, so the ids of server→client requests are rewritten to ones unique on
-//! this instance on the way out and back on the way in.
+//! requests from zero, so the ids of server→client requests are rewritten to ones unique
+//! across instances (`"{instance}-{n}"`) on the way out and back on the way in.
+//!
+//! The client may POST its answer to another instance: that one relays it over the store's
+//! event bus ([`SessionEvents::relay_client_message`]), and a request that has sent a
+//! server→client request listens there until it ends ([`InFlight::watch_answers`]).
 
 use std::{
     borrow::Cow,
@@ -27,6 +31,10 @@ use rmcp::{
     transport::{Transport, streamable_http_server::SessionId},
 };
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::SessionEvents;
+use crate::ops::degraded::bounded;
 
 /// Room for messages the client sends to one running request (cancellation, answers).
 const INBOUND_CAPACITY: usize = 8;
@@ -36,17 +44,70 @@ pub(crate) const OUTBOUND_CAPACITY: usize = 16;
 type Route = mpsc::Sender<ClientJsonRpcMessage>;
 
 /// The requests running on this instance, for messages the client sends them.
-#[derive(Default)]
 pub(crate) struct InFlight {
     /// (session, client request id) → the request's transport.
     requests: Mutex<HashMap<(SessionId, RequestId), Route>>,
     /// (session, rewritten id) → the transport that sent the server→client request, and the
     /// id its peer gave it.
-    server_requests: Mutex<HashMap<(SessionId, i64), (Route, RequestId)>>,
+    server_requests: Mutex<HashMap<(SessionId, String), (Route, RequestId)>>,
     next_server_request: AtomicI64,
+    /// This instance's part of the rewritten ids, random.
+    instance: String,
+    /// Where answers POSTed to other instances arrive.
+    events: SessionEvents,
 }
 
 impl InFlight {
+    /// No request running yet; answers from other instances arrive through `events`.
+    pub(crate) fn new(events: SessionEvents) -> Self {
+        let mut instance = uuid::Uuid::new_v4().simple().to_string();
+        instance.truncate(12);
+        Self {
+            requests: Mutex::default(),
+            server_requests: Mutex::default(),
+            next_server_request: AtomicI64::new(0),
+            instance,
+            events,
+        }
+    }
+
+    /// Starts listening for `session`'s client messages relayed by other instances, handing
+    /// them to the requests running here; resolves once listening (so an answer relayed after
+    /// is not missed) to the guard that stops it, or to `None` when the store cannot answer.
+    fn watch_answers(
+        self: &Arc<Self>,
+        session: &SessionId,
+    ) -> impl Future<Output = Option<DropGuard>> + Send + 'static {
+        let (in_flight, session) = (Arc::downgrade(self), session.clone());
+        let events = self.events.clone();
+        async move {
+            let stop = CancellationToken::new();
+            let mut relayed = match bounded(events.client_messages(&session, stop.clone())).await {
+                Ok(relayed) => relayed,
+                Err(error) => {
+                    tracing::warn!(%error, "answers POSTed to other instances will not arrive");
+                    return None;
+                }
+            };
+            tokio::spawn(async move {
+                while let Some(event) = relayed.recv().await {
+                    let Some(in_flight) = in_flight.upgrade() else {
+                        return;
+                    };
+                    match serde_json::from_str::<ClientJsonRpcMessage>(&event.data) {
+                        Ok(message) => {
+                            in_flight.deliver(&session, message);
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "a relayed client message is not JSON-RPC")
+                        }
+                    }
+                }
+            });
+            Some(stop.drop_guard())
+        }
+    }
+
     /// Hands `message` from `session`'s client to the running request it concerns; `false`
     /// when it concerns none (a request that has ended, or another instance's).
     pub(crate) fn deliver(&self, session: &SessionId, message: ClientJsonRpcMessage) -> bool {
@@ -95,10 +156,10 @@ impl InFlight {
         session: &SessionId,
         id: &RequestId,
     ) -> Option<(Route, RequestId)> {
-        let RequestId::Number(number) = id else {
+        let RequestId::String(text) = id else {
             return None;
         };
-        lock(&self.server_requests).remove(&(session.clone(), *number))
+        lock(&self.server_requests).remove(&(session.clone(), text.to_string()))
     }
 }
 
@@ -111,9 +172,11 @@ pub(crate) struct RequestTransport {
     answered: Arc<Semaphore>,
     session: SessionId,
     request_id: RequestId,
-    issued: Vec<i64>,
+    issued: Vec<String>,
     cancelled: bool,
     in_flight: Arc<InFlight>,
+    /// Listening for answers relayed by other instances while the request runs.
+    watching: Arc<Mutex<Option<DropGuard>>>,
 }
 
 impl RequestTransport {
@@ -140,6 +203,7 @@ impl RequestTransport {
             issued: Vec::new(),
             cancelled: false,
             in_flight,
+            watching: Arc::default(),
         };
         (transport, receiver)
     }
@@ -156,18 +220,25 @@ impl Transport<RoleServer> for RequestTransport {
         &mut self,
         mut item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let mut watch = None;
         if let ServerJsonRpcMessage::Request(request) = &mut item {
-            let unique = self
+            let number = self
                 .in_flight
                 .next_server_request
                 .fetch_add(1, Ordering::Relaxed);
-            let original = std::mem::replace(&mut request.id, RequestId::Number(unique));
+            let unique = format!("{}-{number}", self.in_flight.instance);
+            let original =
+                std::mem::replace(&mut request.id, RequestId::String(unique.as_str().into()));
             lock(&self.in_flight.server_requests).insert(
-                (self.session.clone(), unique),
+                (self.session.clone(), unique.clone()),
                 (self.route.clone(), original),
             );
             self.issued.push(unique);
+            if lock(&self.watching).is_none() {
+                watch = Some(self.in_flight.watch_answers(&self.session));
+            }
         }
+        let watching = self.watching.clone();
         let answer = matches!(
             item,
             ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
@@ -175,6 +246,11 @@ impl Transport<RoleServer> for RequestTransport {
         let outbound = self.outbound.clone();
         let answered = self.answered.clone();
         async move {
+            if let Some(watch) = watch
+                && let Some(guard) = watch.await
+            {
+                lock(&watching).get_or_insert(guard);
+            }
             outbound.send(item).await?;
             if answer {
                 answered.add_permits(1);
@@ -220,8 +296,8 @@ impl Drop for RequestTransport {
         lock(&self.in_flight.requests).remove(&(self.session.clone(), self.request_id.clone()));
         if !self.issued.is_empty() {
             let mut server_requests = lock(&self.in_flight.server_requests);
-            for unique in &self.issued {
-                server_requests.remove(&(self.session.clone(), *unique));
+            for unique in self.issued.drain(..) {
+                server_requests.remove(&(self.session.clone(), unique));
             }
         }
     }

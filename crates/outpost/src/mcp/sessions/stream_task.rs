@@ -6,8 +6,8 @@
 //! (`Outpost::with_standalone_stream_task`): each time a session opens its GET stream on an
 //! instance, the task runs there with a [`SessionStream`], until the stream closes. It reads
 //! what the handler recorded ([`SessionStream::data`], from the store, so a subscription made
-//! through any instance counts) and sends through [`send_to_session`], the one way out to a
-//! session's GET stream.
+//! through any instance counts) and sends as the session's events, which reach its GET stream
+//! wherever it is open and are replayed on `Last-Event-ID`.
 
 use std::{pin::Pin, sync::Arc};
 
@@ -18,9 +18,8 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    StandaloneStreams,
+    SessionEvents,
     data::{SessionData, SessionDataError},
-    lock,
 };
 use crate::{clock::unix_now, ops::degraded::bounded, store::McpSessionStore};
 
@@ -31,7 +30,7 @@ pub type StandaloneStreamTask =
 /// A parked session's open GET stream, as a [`StandaloneStreamTask`] sees it.
 pub struct SessionStream {
     session_id: SessionId,
-    streams: StandaloneStreams,
+    events: SessionEvents,
     store: Arc<dyn McpSessionStore>,
     closed: CancellationToken,
 }
@@ -47,13 +46,13 @@ impl std::fmt::Debug for SessionStream {
 impl SessionStream {
     pub(crate) fn new(
         session_id: SessionId,
-        streams: StandaloneStreams,
+        events: SessionEvents,
         store: Arc<dyn McpSessionStore>,
         closed: CancellationToken,
     ) -> Self {
         Self {
             session_id,
-            streams,
+            events,
             store,
             closed,
         }
@@ -78,34 +77,25 @@ impl SessionStream {
         ))
     }
 
-    /// Sends `notification` on the session's GET stream; `false` once it is closed.
+    /// Sends `notification` as the session's next event, to its GET stream; `false` when it
+    /// is closed or the event store failed.
     pub async fn notify(&self, notification: ServerNotification) -> bool {
-        send_to_session(
-            &self.streams,
-            &self.session_id,
-            ServerJsonRpcMessage::notification(notification),
-        )
-        .await
+        if self.closed.is_cancelled() {
+            return false;
+        }
+        let message = ServerJsonRpcMessage::notification(notification);
+        match self.events.emit(&self.session_id, &message).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%error, "cannot send a notification to a session's GET stream");
+                false
+            }
+        }
     }
 
     /// Resolves when the GET stream closes: the client went away, opened another GET stream,
     /// or ended the session, or the server shuts down.
     pub async fn closed(&self) {
         self.closed.cancelled().await;
-    }
-}
-
-/// Sends `message` to session `id`'s GET stream if this instance holds one; `false` when it
-/// does not (none open here, or closed). Everything sent to a session outside its requests
-/// goes through here — the seam where a bus will carry it to the instance holding the stream.
-pub(crate) async fn send_to_session(
-    streams: &StandaloneStreams,
-    id: &SessionId,
-    message: ServerJsonRpcMessage,
-) -> bool {
-    let sender = lock(streams).get(id).map(|(_, sender)| sender.clone());
-    match sender {
-        Some(sender) => sender.send(message).await.is_ok(),
-        None => false,
     }
 }

@@ -1,0 +1,335 @@
+//! The GET stream of a parked session across instances: a client resuming it with
+//! `Last-Event-ID` on another instance gets exactly the events it missed, none twice (two
+//! servers on one SQLite file; two on one real Redis), and what one instance emits for a
+//! session reaches the GET stream held on another (Redis: the bus).
+
+mod common;
+#[path = "../../outpost-cli/tests/common/redis.rs"]
+#[allow(dead_code)]
+mod redis;
+
+use std::{net::TcpListener, path::PathBuf, time::Duration};
+
+use common::{TestApp, read_jsonrpc};
+use outpost::{Outpost, SessionNotifier, store::Store};
+use outpost_reference::ReferenceServer;
+use rmcp::model::{ResourceUpdatedNotificationParam, ServerNotification};
+use serde_json::{Value, json};
+
+const VERSION: &str = "2025-11-25";
+
+/// A loopback port nobody listens on (for the redis-server launcher).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A parked-session server of the reference server on `store`, and its notifier.
+async fn instance(store: &Store) -> (TestApp, SessionNotifier) {
+    let reference = ReferenceServer::new();
+    let outpost = Outpost::with_factory(move || reference.for_session())
+        .with_session_store(store.mcp_sessions.clone())
+        .with_event_store(store.events.clone())
+        .with_parked_sessions();
+    let notifier = outpost.session_notifier();
+    (common::spawn_generic(outpost).await, notifier)
+}
+
+fn sqlite_file(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("parked-events-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the temp dir");
+    dir.join("outpost.db")
+}
+
+async fn initialize(app: &TestApp) -> String {
+    initialize_with(app, json!({})).await
+}
+
+async fn initialize_with(app: &TestApp, capabilities: Value) -> String {
+    let response = app
+        .http
+        .post(app.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": VERSION,
+                "capabilities": capabilities,
+                "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+            }
+        }))
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    read_jsonrpc(response).await;
+    id
+}
+
+/// The session's GET stream on `app`, resumed after `last_event_id` if given.
+async fn open_get(app: &TestApp, session: &str, last_event_id: Option<&str>) -> SseReader {
+    let mut request = app
+        .http
+        .get(app.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", VERSION);
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    let response = request.send().await.expect("GET /mcp");
+    assert_eq!(response.status(), 200);
+    SseReader {
+        response,
+        buffer: String::new(),
+    }
+}
+
+/// Reads SSE events (id and JSON data) off a response as they arrive.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    /// The next event carrying a message: its id (if it has one) and the message.
+    async fn next(&mut self) -> (Option<String>, Value) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let (mut id, mut data) = (None, String::new());
+                    for line in block.lines() {
+                        if let Some(value) = line.strip_prefix("id:") {
+                            id = Some(value.trim().to_owned());
+                        } else if let Some(value) = line.strip_prefix("data:") {
+                            data.push_str(value.trim());
+                        }
+                    }
+                    if data.is_empty() {
+                        continue;
+                    }
+                    return (id, serde_json::from_str(&data).expect("JSON data"));
+                }
+                let chunk = self
+                    .response
+                    .chunk()
+                    .await
+                    .expect("read the stream")
+                    .expect("the stream stays open");
+                self.buffer
+                    .push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            }
+        })
+        .await
+        .expect("an event within 10 s")
+    }
+
+    /// The ids and resource URIs of the next `n` events, all `notifications/resources/updated`.
+    async fn next_updates(&mut self, n: usize) -> Vec<(String, String)> {
+        let mut logs = Vec::new();
+        for _ in 0..n {
+            let (id, message) = self.next().await;
+            let id = id.expect("a GET-stream event has an id");
+            assert_eq!(
+                message["method"], "notifications/resources/updated",
+                "{message}"
+            );
+            logs.push((id, message["params"]["uri"].as_str().unwrap().to_owned()));
+        }
+        logs
+    }
+}
+
+/// A `notifications/resources/updated` for the resource `text`.
+fn updated(text: &str) -> ServerNotification {
+    ServerNotification::ResourceUpdatedNotification(rmcp::model::Notification::new(
+        ResourceUpdatedNotificationParam::new(text),
+    ))
+}
+
+async fn emit(notifier: &SessionNotifier, session: &str, texts: &[&str]) {
+    for text in texts {
+        notifier
+            .notify(session, updated(text))
+            .await
+            .expect("notify");
+    }
+}
+
+fn texts(logs: &[(String, String)]) -> Vec<&str> {
+    logs.iter().map(|(_, text)| text.as_str()).collect()
+}
+
+/// The client reads two events on A, loses the stream, misses two, and resumes on B with the
+/// last id it saw: it gets exactly the two it missed, then what comes next.
+async fn resumes_on_another_instance(a: (TestApp, SessionNotifier), b: (TestApp, SessionNotifier)) {
+    let ((app_a, notify_a), (app_b, notify_b)) = (a, b);
+    let session = initialize(&app_a).await;
+    let mut stream = open_get(&app_a, &session, None).await;
+    // The stream starts from now: events emitted before it opened are not sent.
+    emit(&notify_a, &session, &["one", "two"]).await;
+    let seen = stream.next_updates(2).await;
+    assert_eq!(texts(&seen), ["one", "two"]);
+    drop(stream);
+
+    emit(&notify_a, &session, &["three"]).await;
+    emit(&notify_b, &session, &["four"]).await;
+    let mut resumed = open_get(&app_b, &session, Some(&seen[1].0)).await;
+    let missed = resumed.next_updates(2).await;
+    assert_eq!(
+        texts(&missed),
+        ["three", "four"],
+        "exactly the missed events"
+    );
+    emit(&notify_b, &session, &["five"]).await;
+    let next = resumed.next_updates(1).await;
+    assert_eq!(texts(&next), ["five"]);
+    let ids: Vec<&String> = seen
+        .iter()
+        .chain(&missed)
+        .chain(&next)
+        .map(|(id, _)| id)
+        .collect();
+    let unique: std::collections::HashSet<&String> = ids.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        5,
+        "every event once, with its own id: {ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_get_stream_resumes_on_another_instance_sharing_a_sqlite_file() {
+    let file = sqlite_file("resume");
+    let url = format!("sqlite://{}", file.display());
+    let store_a = outpost::store::open(&url).await.expect("open SQLite");
+    let store_b = outpost::store::open(&url).await.expect("open SQLite again");
+    resumes_on_another_instance(instance(&store_a).await, instance(&store_b).await).await;
+}
+
+async fn redis_store(redis: &redis::Redis) -> Store {
+    outpost::store::open(&redis.url())
+        .await
+        .expect("open Redis")
+}
+
+#[tokio::test]
+async fn a_get_stream_resumes_on_another_instance_sharing_redis() {
+    let redis = redis::Redis::start(None);
+    let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
+    resumes_on_another_instance(instance(&store_a).await, instance(&store_b).await).await;
+}
+
+#[tokio::test]
+async fn what_one_instance_emits_reaches_the_get_stream_held_by_another_over_redis() {
+    let redis = redis::Redis::start(None);
+    let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let ((app_a, notify_a), (app_b, _notify_b)) =
+        (instance(&store_a).await, instance(&store_b).await);
+    let session = initialize(&app_a).await;
+    let mut stream = open_get(&app_b, &session, None).await;
+    let started = std::time::Instant::now();
+    emit(&notify_a, &session, &["from A"]).await;
+    assert_eq!(texts(&stream.next_updates(1).await), ["from A"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "delivered by the bus, not by the periodic re-check"
+    );
+    drop(app_a);
+}
+
+#[tokio::test]
+async fn a_resumption_with_an_id_no_server_gave_gets_an_empty_stream() {
+    let store = Store::memory();
+    let (app, _) = instance(&store).await;
+    let session = initialize(&app).await;
+    let response = app
+        .http
+        .get(app.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", VERSION)
+        .header("last-event-id", "not-an-id")
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("body");
+    assert!(!body.contains("data:"), "{body}");
+}
+
+fn post(app: &TestApp, session: &str, body: Value) -> reqwest::RequestBuilder {
+    app.http
+        .post(app.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", VERSION)
+        .json(&body)
+}
+
+/// A tool on A asks the client to sample; the client POSTs its answer to B; the answer
+/// reaches the tool on A, whose result carries it.
+async fn an_answer_posted_to_another_instance_reaches_the_request(a: &Store, b: &Store) {
+    let ((app_a, _), (app_b, _)) = (instance(a).await, instance(b).await);
+    let session = initialize_with(&app_a, json!({ "sampling": {} })).await;
+    let call = post(
+        &app_a,
+        &session,
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": { "name": "sampleLLM", "arguments": { "prompt": "hello" } }
+        }),
+    )
+    .send()
+    .await
+    .expect("call");
+    assert_eq!(call.status(), 200);
+    let mut call = SseReader {
+        response: call,
+        buffer: String::new(),
+    };
+    let (_, ask) = call.next().await;
+    assert_eq!(ask["method"], "sampling/createMessage", "{ask}");
+    let answered = post(
+        &app_b,
+        &session,
+        json!({
+            "jsonrpc": "2.0", "id": ask["id"],
+            "result": {
+                "role": "assistant", "model": "test",
+                "content": { "type": "text", "text": "sampled on B" }
+            }
+        }),
+    )
+    .send()
+    .await
+    .expect("answer");
+    assert_eq!(answered.status(), 202);
+    let (_, done) = call.next().await;
+    assert_eq!(done["id"], 1, "{done}");
+    assert!(done.to_string().contains("sampled on B"), "{done}");
+}
+
+#[tokio::test]
+async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_over_redis() {
+    let redis = redis::Redis::start(None);
+    let (a, b) = (redis_store(&redis).await, redis_store(&redis).await);
+    an_answer_posted_to_another_instance_reaches_the_request(&a, &b).await;
+}
+
+#[tokio::test]
+async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_in_one_process() {
+    let store = Store::memory();
+    an_answer_posted_to_another_instance_reaches_the_request(&store, &store).await;
+}

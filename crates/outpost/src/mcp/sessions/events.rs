@@ -1,0 +1,288 @@
+//! A parked session's GET stream, kept in the store's [`EventStore`]: whatever any instance
+//! emits for the session is appended there (and wakes the instance holding the stream, the
+//! store's bus); the stream follows it from where the client is, so `Last-Event-ID` on any
+//! instance replays exactly the events after that id, none twice.
+//!
+//! The client's answers to server→client requests that reach an instance where no request
+//! waits for them are relayed the same way, on the session's client stream
+//! ([`SessionEvents::relay_client_message`], [`SessionEvents::client_messages`]).
+//!
+//! Only the GET stream is kept. A request's own SSE stream is not: its events are the
+//! request's progress and answer, and keeping them would cost a store write per message on
+//! the hot path of every session request; a client that loses a request's stream retries
+//! the request.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use futures::Stream;
+use rmcp::{
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    transport::streamable_http_server::{SessionId, session::ServerSseMessage},
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::{
+    clock::unix_now,
+    store::{EventId, EventRetention, EventStore, StoreError, StoredEvent},
+};
+
+/// Events read from the store at once.
+const BATCH: usize = 64;
+/// Room for events read but not yet taken by the SSE stream.
+const CAPACITY: usize = 16;
+/// How often an open GET stream looks at the store without a wake-up: wake-ups from another
+/// process can be lost with a connection (Redis), or never come (two processes on one SQLite
+/// file).
+const RECHECK_EVERY: Duration = Duration::from_secs(10);
+/// The pause before reading again after the store failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The events of parked sessions' GET streams, in the store, kept as `retention` says.
+#[derive(Clone)]
+pub(crate) struct SessionEvents {
+    store: Arc<dyn EventStore>,
+    retention: EventRetention,
+}
+
+impl std::fmt::Debug for SessionEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionEvents")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store key of `session`'s GET stream.
+fn get_stream(session: &str) -> String {
+    format!("mcp-session:{session}:get")
+}
+
+/// The store key of the client messages of `session` relayed between instances.
+fn client_stream(session: &str) -> String {
+    format!("mcp-session:{session}:client")
+}
+
+impl SessionEvents {
+    /// Events in `store`, kept as `retention` says.
+    pub(crate) fn new(store: Arc<dyn EventStore>, retention: EventRetention) -> Self {
+        Self { store, retention }
+    }
+
+    /// Appends `message` to `session`'s GET stream, for whichever instance holds it now or
+    /// the client resuming it later.
+    pub(crate) async fn emit(
+        &self,
+        session: &str,
+        message: &ServerJsonRpcMessage,
+    ) -> Result<EventId, StoreError> {
+        let data = serde_json::to_string(message)
+            .map_err(|error| StoreError::Backend(format!("an MCP message as JSON: {error}")))?;
+        self.store
+            .append(&get_stream(session), &data, unix_now(), self.retention)
+            .await
+    }
+
+    /// Relays `message` — the client's answer to a server→client request no request here
+    /// waits for — to the instances running `session`'s requests.
+    pub(crate) async fn relay_client_message(
+        &self,
+        session: &str,
+        message: &ClientJsonRpcMessage,
+    ) -> Result<EventId, StoreError> {
+        let data = serde_json::to_string(message)
+            .map_err(|error| StoreError::Backend(format!("an MCP message as JSON: {error}")))?;
+        self.store
+            .append(&client_stream(session), &data, unix_now(), self.retention)
+            .await
+    }
+
+    /// The client messages of `session` relayed from now on, until `stop` is cancelled.
+    pub(crate) async fn client_messages(
+        &self,
+        session: &str,
+        stop: CancellationToken,
+    ) -> Result<mpsc::Receiver<StoredEvent>, StoreError> {
+        self.tail(client_stream(session), None, stop).await
+    }
+
+    /// Forgets `session`'s events (it ended).
+    pub(crate) async fn forget(&self, session: &str) -> Result<(), StoreError> {
+        self.store.delete_stream(&get_stream(session)).await?;
+        self.store.delete_stream(&client_stream(session)).await
+    }
+
+    /// Drops every event older than the retention's age (maintenance).
+    pub(crate) async fn purge(&self) -> Result<u64, StoreError> {
+        self.store
+            .purge_events(unix_now(), self.retention.max_age)
+            .await
+    }
+
+    /// `session`'s GET stream from after `after` (a client's `Last-Event-ID`), or from now
+    /// with `None`; it ends when `stop` is cancelled or the client goes.
+    pub(crate) async fn follow(
+        &self,
+        session: &SessionId,
+        after: Option<EventId>,
+        stop: CancellationToken,
+    ) -> Result<EventFeed, StoreError> {
+        let receiver = self.tail(get_stream(session), after, stop).await?;
+        Ok(EventFeed { receiver })
+    }
+
+    /// The events of `stream` after `after` (from now with `None`) as they come, read by a
+    /// task until `stop` is cancelled or the receiver dropped.
+    async fn tail(
+        &self,
+        stream: String,
+        after: Option<EventId>,
+        stop: CancellationToken,
+    ) -> Result<mpsc::Receiver<StoredEvent>, StoreError> {
+        // Listening before the tail is read: nothing appended in between is missed.
+        let listener = self.store.listen(&stream);
+        let after = match after {
+            Some(id) => Some(id),
+            None => self.store.last_event_id(&stream).await?,
+        };
+        let (sender, receiver) = mpsc::channel(CAPACITY);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut cursor = after;
+            loop {
+                match store.read_after(&stream, cursor, BATCH).await {
+                    Ok(events) => {
+                        let full = events.len() == BATCH;
+                        for event in events {
+                            cursor = Some(event.id);
+                            if sender.send(event).await.is_err() {
+                                return;
+                            }
+                        }
+                        if full {
+                            continue;
+                        }
+                        tokio::select! {
+                            _ = listener.appended() => {}
+                            _ = tokio::time::sleep(RECHECK_EVERY) => {}
+                            _ = sender.closed() => return,
+                            _ = stop.cancelled() => return,
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, stream, "cannot read a session's events");
+                        tokio::select! {
+                            _ = tokio::time::sleep(RETRY_AFTER) => {}
+                            _ = sender.closed() => return,
+                            _ = stop.cancelled() => return,
+                        }
+                    }
+                }
+            }
+        });
+        Ok(receiver)
+    }
+}
+
+/// The events of one open GET stream, as SSE messages with their ids.
+pub(crate) struct EventFeed {
+    receiver: mpsc::Receiver<StoredEvent>,
+}
+
+impl Stream for EventFeed {
+    type Item = ServerSseMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let Some(event) = std::task::ready!(self.receiver.poll_recv(cx)) else {
+                return Poll::Ready(None);
+            };
+            match serde_json::from_str::<ServerJsonRpcMessage>(&event.data) {
+                Ok(message) => {
+                    return Poll::Ready(Some(ServerSseMessage::new(event.id.to_string(), message)));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, id = %event.id, "skipping a stored event that is not an MCP message");
+                }
+            }
+        }
+    }
+}
+
+/// The GET streams open on this instance: session → (the stream's number, what stops it).
+/// A second GET of a session here replaces the first, and `DELETE` ends it: dropping the
+/// entry stops the stream.
+#[derive(Default)]
+pub(crate) struct OpenGetStreams {
+    streams: Mutex<HashMap<SessionId, (u64, DropGuard)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl OpenGetStreams {
+    /// Registers a new GET stream of `session`, stopping the one open before; the stream
+    /// stops when the returned token is cancelled.
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        session: &SessionId,
+        parent: &CancellationToken,
+    ) -> (CancellationToken, GetRegistration) {
+        let stop = parent.child_token();
+        let number = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock()
+            .insert(session.clone(), (number, stop.clone().drop_guard()));
+        let registration = GetRegistration {
+            streams: self.clone(),
+            session: session.clone(),
+            number,
+        };
+        (stop, registration)
+    }
+
+    /// Stops `session`'s GET stream here, if one is open.
+    pub(crate) fn close(&self, session: &SessionId) {
+        self.lock().remove(session);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, (u64, DropGuard)>> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Keeps a GET stream registered while it is open.
+pub(crate) struct GetRegistration {
+    streams: Arc<OpenGetStreams>,
+    session: SessionId,
+    number: u64,
+}
+
+impl Drop for GetRegistration {
+    fn drop(&mut self) {
+        let mut streams = self.streams.lock();
+        if streams
+            .get(&self.session)
+            .is_some_and(|(number, _)| *number == self.number)
+        {
+            streams.remove(&self.session);
+        }
+    }
+}
+
+/// A session's GET stream on this instance.
+pub(crate) struct GetStream {
+    pub(crate) feed: EventFeed,
+    pub(crate) _registration: GetRegistration,
+}
+
+impl Stream for GetStream {
+    type Item = ServerSseMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.feed).poll_next(cx)
+    }
+}
