@@ -55,6 +55,8 @@ pub fn metered(store: Store) -> Store {
         throttles: Arc::new(Metered(store.throttles)),
         client_documents: Arc::new(Metered(store.client_documents)),
         request_state_keys: Arc::new(Metered(store.request_state_keys)),
+        // Not timed: a GET stream's reads and its listener's wake-ups are not one call each.
+        events: store.events,
         health: Arc::new(Metered(store.health)),
     }
 }
