@@ -197,6 +197,11 @@ pub struct AuthorizationServer {
     /// Where users sign in and which scopes each may be granted ([`users`]); `None`: the
     /// store's users ([`users::StoreDirectory`], under [`AuthorizationServer::argon2`]).
     pub user_directory: Option<Arc<dyn users::UserDirectory>>,
+    /// Whether clients may register themselves (RFC 7591 Dynamic Client Registration at
+    /// `/register`); on by default. Off, `/register` is not served (`404`) and the metadata
+    /// has no `registration_endpoint`: only Client ID Metadata Documents and pre-registered
+    /// clients can authorize.
+    pub dynamic_client_registration: bool,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -237,7 +242,15 @@ impl AuthorizationServer {
             resource_servers: Arc::default(),
             preregistered: Arc::default(),
             user_directory: None,
+            dynamic_client_registration: true,
         }
+    }
+
+    /// The same server without Dynamic Client Registration
+    /// ([`AuthorizationServer::dynamic_client_registration`]).
+    pub fn without_dynamic_client_registration(mut self) -> Self {
+        self.dynamic_client_registration = false;
+        self
     }
 
     /// The same server signing users in against `directory` instead of the store's users
@@ -438,7 +451,8 @@ fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> 
 }
 
 /// The authorization server's endpoints, to be merged into the outer router at the root
-/// of the issuer: the two discovery documents, `/jwks.json`, `/register`, `/token`, `/revoke`,
+/// of the issuer: the two discovery documents, `/jwks.json`, `/register` (unless
+/// [`AuthorizationServer::dynamic_client_registration`] is off), `/token`, `/revoke`,
 /// `/introspect`, and the browser routes `/authorize`, `/login`, `/consent` (with
 /// `pages::BROWSER_HEADERS`). Bodies are limited to [`MAX_BODY_BYTES`]. Per-source throttling
 /// needs the connection's address: serve with
@@ -462,14 +476,17 @@ pub fn routes(state: AuthorizationServer) -> Router {
             HeaderName::from_static("mcp-protocol-version"),
         ])
         .expose_headers([header::WWW_AUTHENTICATE]);
-    let endpoints = Router::new()
+    let mut endpoints = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),
         )
         .route("/.well-known/openid-configuration", get(metadata::metadata))
-        .route("/jwks.json", get(jwks::jwks))
-        .route("/register", post(register::register))
+        .route("/jwks.json", get(jwks::jwks));
+    if state.dynamic_client_registration {
+        endpoints = endpoints.route("/register", post(register::register));
+    }
+    let endpoints = endpoints
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
         .route("/introspect", post(introspect::introspect))

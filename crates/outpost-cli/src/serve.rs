@@ -26,7 +26,9 @@ use outpost::{
 };
 use url::Url;
 
-use crate::{client_args::ClientArgs, open_files, store_arg::StoreArg};
+use crate::{
+    client_args::ClientArgs, open_files, rate_limit_args::RateLimitArgs, store_arg::StoreArg,
+};
 
 /// The scope every request needs: granted by default, and what a `401` asks clients for.
 const MCP_SCOPE: &str = "mcp";
@@ -74,6 +76,8 @@ pub struct ServeArgs {
     no_auth: bool,
     #[command(flatten)]
     issuer: IssuerArgs,
+    #[command(flatten)]
+    rate_limits: RateLimitArgs,
     /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
     /// in the store (memory with --no-auth), served by any instance sharing it. Not yet:
     /// Last-Event-ID resumption.
@@ -141,7 +145,7 @@ struct IssuerArgs {
         long,
         env = "OUTPOST_ISSUER",
         value_name = "URL",
-        conflicts_with_all = ["demo", "no_auth", "clients", "no_cimd", "cimd_allow_private_addresses"]
+        conflicts_with_all = ["demo", "no_auth", "clients", "no_cimd", "no_dcr", "cimd_allow_private_addresses"]
     )]
     issuer: Option<String>,
     /// The audience tokens must carry (in `aud`); default {public-url}/mcp. For IdPs that
@@ -282,6 +286,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         resource.scopes_supported = Scope::parse(&SCOPES_SUPPORTED.join(" "))?;
         resource.baseline_scope = Scope::parse(MCP_SCOPE)?;
         resource.required_scopes = required_scopes;
+        args.rate_limits.apply(&mut resource, &store);
         tracing::info!(
             issuer = %tokens.issuer(),
             audience = %tokens.audience(),
@@ -329,6 +334,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         resource.scopes_supported = Scope::parse(&SCOPES_SUPPORTED.join(" "))?;
         resource.baseline_scope = Scope::parse(MCP_SCOPE)?;
         resource.required_scopes = required_scopes;
+        args.rate_limits.apply(&mut resource, &store);
         tracing::info!(
             issuer = %authorization_server.issuer,
             resource = %authorization_server.default_resource,

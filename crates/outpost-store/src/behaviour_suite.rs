@@ -27,6 +27,7 @@ pub use self::{
         sealed_keys_refuse_a_start_without_their_key,
     },
     throttles::{
+        throttle_batches_take_what_the_budget_allows,
         throttle_budgets_count_attempts_in_a_sliding_window,
         throttle_purge_forgets_only_expired_attempts,
         throttle_reservations_are_atomic_under_a_burst,
@@ -947,6 +948,7 @@ macro_rules! store_behaviour_suite {
             throttle_budgets_count_attempts_in_a_sliding_window,
             throttle_purge_forgets_only_expired_attempts,
             throttle_reservations_are_atomic_under_a_burst,
+            throttle_batches_take_what_the_budget_allows,
             client_documents_are_kept_until_they_expire,
             first_signing_key_is_inserted_once,
             first_request_state_key_is_inserted_once,

@@ -55,7 +55,7 @@ pub use redact::{redact_url, redact_urls_in};
 pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
 pub use sealed::{KeyEncryptionKeyId, PrivateKeyPem, SealedSecret, SecretAtRest};
 pub use traits::{
-    Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
+    Admission, Allowance, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
     PendingAuthorizationRecord, PendingAuthorizationStore, Reservation, StoreHealth, ThrottleStore,
 };
 pub use traits::{

@@ -24,7 +24,7 @@ use crate::{
     StoreError, StoreHealth, ThrottleStore, TokenHash, UserId, UserRecord, Username,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
-        Admission, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
+        Admission, Allowance, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
         McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
     },
 };
@@ -171,6 +171,7 @@ gated!(PendingAuthorizationStore {
 
 gated!(ThrottleStore {
     fn reserve(&self, key: &str, budget: Budget, now: i64) -> Admission;
+    fn reserve_many(&self, key: &str, budget: Budget, count: u32, now: i64) -> Allowance;
     fn release(&self, reservation: &Reservation) -> ();
     fn purge_expired(&self, now: i64) -> u64;
 });

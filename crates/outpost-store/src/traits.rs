@@ -21,7 +21,7 @@ pub use self::{
     client_documents::{ClientDocumentRecord, ClientDocumentStore, DocumentOutcome},
     health::StoreHealth,
     pending::{PendingAuthorizationRecord, PendingAuthorizationStore},
-    throttle::{Admission, Budget, Reservation, ThrottleStore},
+    throttle::{Admission, Allowance, Budget, Reservation, ThrottleStore},
 };
 pub use super::request_state_keys::RequestStateKeyStore;
 
