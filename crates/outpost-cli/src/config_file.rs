@@ -149,8 +149,12 @@ fn read_settings(path: &Path, serve: &Command, root: &Command) -> anyhow::Result
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {shown}"))?;
-    let document = toml_span::parse(&text)
-        .map_err(|error| anyhow!("{shown}:{}: not TOML: {error}", line_of(&text, error.span.start)))?;
+    let document = toml_span::parse(&text).map_err(|error| {
+        anyhow!(
+            "{shown}:{}: not TOML: {error}",
+            line_of(&text, error.span.start)
+        )
+    })?;
     let Some(table) = document.as_table() else {
         bail!("{shown}: not a TOML table of settings");
     };
@@ -166,7 +170,18 @@ fn read_settings(path: &Path, serve: &Command, root: &Command) -> anyhow::Result
             )
         })?;
         let values = values_of(arg, value.as_ref())
-            .and_then(|values| check_values(arg, &values).map(|()| values))
+            .and_then(|values| {
+                check_values(arg, &values)
+                    .map(|()| values)
+                    // A secret's value is not repeated in an error message.
+                    .map_err(|why| {
+                        if arg.is_hide_env_values_set() {
+                            "not a valid value".to_owned()
+                        } else {
+                            why
+                        }
+                    })
+            })
             .map_err(|why| anyhow!("{at}: bad value for the setting `{name}`: {why}"))?;
         if arg.is_hide_env_values_set() {
             secrets.push(name.to_owned());
@@ -217,10 +232,9 @@ fn values_of(arg: &Arg, value: &ValueInner<'_>) -> Result<Vec<String>, String> {
     match (arg.get_action(), value) {
         (ArgAction::SetTrue, ValueInner::Boolean(on)) => Ok(vec![on.to_string()]),
         (ArgAction::SetTrue, other) => Err(format!("expected a boolean, found {}", kind(other))),
-        (ArgAction::Append, ValueInner::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|item| scalar(item.as_ref()))
-            .collect(),
+        (ArgAction::Append, ValueInner::Array(items)) if !items.is_empty() => {
+            items.iter().map(|item| scalar(item.as_ref())).collect()
+        }
         (ArgAction::Append, ValueInner::Array(_)) => Err("expected at least one value".into()),
         (_, ValueInner::Array(_)) => Err("expected one value, found an array".into()),
         (_, other) => scalar(other).map(|text| vec![text]),
@@ -234,7 +248,10 @@ fn scalar(value: &ValueInner<'_>) -> Result<String, String> {
         ValueInner::Integer(number) => Ok(number.to_string()),
         ValueInner::Float(number) => Ok(number.to_string()),
         ValueInner::Boolean(on) => Ok(on.to_string()),
-        other => Err(format!("expected a string or a number, found {}", kind(other))),
+        other => Err(format!(
+            "expected a string or a number, found {}",
+            kind(other)
+        )),
     }
 }
 
@@ -307,7 +324,10 @@ fn check_conflicts(
             && (!matches!(arg.get_action(), ArgAction::SetTrue)
                 || matches.get_flag(arg.get_id().as_str()))
     };
-    for setting in serve.get_arguments().filter(|a| from_file(a) && in_effect(a)) {
+    for setting in serve
+        .get_arguments()
+        .filter(|a| from_file(a) && in_effect(a))
+    {
         for other in serve.get_arguments().filter(|a| in_effect(a)) {
             let names = |of: &Arg, wanted: &Arg| {
                 serve

@@ -16,8 +16,8 @@ fn start(bind: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
     command
         .arg("serve")
         .args(args)
-        .envs(env.iter().copied())
         .env_remove("OUTPOST_PUBLIC_URL")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut server = Server {
@@ -30,11 +30,13 @@ fn start(bind: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
 
 /// The issuer the server's authorization-server metadata names: its public URL.
 fn issuer(server: &Server) -> String {
-    let metadata: Value =
-        reqwest::blocking::get(format!("{}/.well-known/oauth-authorization-server", server.base))
-            .expect("GET metadata")
-            .json()
-            .expect("JSON");
+    let metadata: Value = reqwest::blocking::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        server.base
+    ))
+    .expect("GET metadata")
+    .json()
+    .expect("JSON");
     metadata["issuer"].as_str().expect("issuer").to_owned()
 }
 
@@ -64,11 +66,13 @@ fn a_flag_beats_the_environment_which_beats_the_file() {
 
     let server = start(&bind, &["--config", &file], &[]);
     assert_eq!(issuer(&server), "http://from-the-file.example");
-    let metadata: Value =
-        reqwest::blocking::get(format!("{}/.well-known/oauth-authorization-server", server.base))
-            .expect("GET metadata")
-            .json()
-            .expect("JSON");
+    let metadata: Value = reqwest::blocking::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        server.base
+    ))
+    .expect("GET metadata")
+    .json()
+    .expect("JSON");
     assert!(
         metadata.get("registration_endpoint").is_none(),
         "no-dcr = true from the file: {metadata}"
@@ -88,7 +92,12 @@ fn a_flag_beats_the_environment_which_beats_the_file() {
 
     let server = start(
         &bind,
-        &["--config", &file, "--public-url", "http://from-the-flag.example"],
+        &[
+            "--config",
+            &file,
+            "--public-url",
+            "http://from-the-flag.example",
+        ],
         &[("OUTPOST_PUBLIC_URL", "http://from-the-env.example")],
     );
     assert_eq!(issuer(&server), "http://from-the-flag.example");
@@ -122,32 +131,38 @@ fn a_bad_file_is_an_error_naming_the_file_the_line_and_the_setting() {
         (
             "bind = 8000\n",
             &[],
-            format!("error: {shown}:1: bad value for the setting `bind`: \"8000\": invalid socket address"),
+            format!(
+                "error: {shown}:1: bad value for the setting `bind`: \"8000\": invalid socket address"
+            ),
         ),
         (
             "demo = \"yes\"\n",
             &[],
-            format!("error: {shown}:1: bad value for the setting `demo`: expected a boolean, found a string"),
+            format!(
+                "error: {shown}:1: bad value for the setting `demo`: expected a boolean, found a string"
+            ),
         ),
         (
             "rate-limit = [\"5/s\"]\n",
             &[],
-            format!("error: {shown}:1: bad value for the setting `rate-limit`: expected one value, found an array"),
+            format!(
+                "error: {shown}:1: bad value for the setting `rate-limit`: expected one value, found an array"
+            ),
         ),
         (
             "log-format = \"xml\"\n",
             &[],
-            format!("error: {shown}:1: bad value for the setting `log-format`: \"xml\": expected one of text, json"),
+            format!(
+                "error: {shown}:1: bad value for the setting `log-format`: \"xml\": expected one of text, json"
+            ),
         ),
-        (
-            "demo = \n",
-            &[],
-            format!("error: {shown}:1: not TOML"),
-        ),
+        ("demo = \n", &[], format!("error: {shown}:1: not TOML")),
         (
             "no-auth = true\n",
             &["--demo"],
-            format!("error: {shown}: the setting `no-auth` cannot be used with `demo` (given on the command line)"),
+            format!(
+                "error: {shown}: the setting `no-auth` cannot be used with `demo` (given on the command line)"
+            ),
         ),
     ] {
         let (status, stderr) = refused(&dir, text, args);
@@ -161,10 +176,10 @@ fn a_bad_file_is_an_error_naming_the_file_the_line_and_the_setting() {
         .output()
         .expect("run outpost serve");
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&output.stderr)
-            .contains(&format!("cannot read the config file {}", missing.display()))
-    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!(
+        "cannot read the config file {}",
+        missing.display()
+    )));
 }
 
 #[cfg(unix)]
@@ -200,5 +215,8 @@ fn a_secret_in_a_file_others_may_read_is_warned_about() {
         stderr.contains("holds a secret (introspection-client-secret) and other users may read it"),
         "{stderr}"
     );
-    assert!(!stderr.contains("s3cret"), "the secret itself is never logged");
+    assert!(
+        !stderr.contains("s3cret"),
+        "the secret itself is never logged"
+    );
 }

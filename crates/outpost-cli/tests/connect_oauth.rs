@@ -76,8 +76,9 @@ impl Client {
     fn run_signing_in_as(&self, user: (&str, &str), sign_ins: usize, args: &[&str]) -> Output {
         let mut child = self.spawn(args);
         let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut before = String::new();
         for _ in 0..sign_ins {
-            let url = authorization_url_from(&mut stderr);
+            let url = authorization_url_from(&mut stderr, &mut before);
             let driver = Command::new("python3")
                 .args([LOGIN_DRIVER, &url, user.0, user.1])
                 .output()
@@ -89,9 +90,8 @@ impl Client {
             );
         }
         let rest = std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-            rest
+            let _ = stderr.read_to_string(&mut before);
+            before
         });
         let mut output = child.wait_with_output().expect("outpost connect ends");
         output.stderr = rest.join().expect("stderr reader").into_bytes();
@@ -124,7 +124,7 @@ impl Client {
 /// stderr (read on a thread, so the client never writes to a closed pipe).
 fn authorization_url(child: &mut Child) -> (String, JoinHandle<String>) {
     let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let url = authorization_url_from(&mut stderr);
+    let url = authorization_url_from(&mut stderr, &mut String::new());
     let rest = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = stderr.read_to_string(&mut rest);
@@ -133,16 +133,21 @@ fn authorization_url(child: &mut Child) -> (String, JoinHandle<String>) {
     (url, rest)
 }
 
-/// The next authorization URL on `stderr`, which must be alone on its line.
-fn authorization_url_from(stderr: &mut impl BufRead) -> String {
+/// The next authorization URL on `stderr`, which must be alone on its line; the lines before
+/// it are added to `before`.
+fn authorization_url_from(stderr: &mut impl BufRead, before: &mut String) -> String {
     let mut line = String::new();
     loop {
         line.clear();
         let read = stderr.read_line(&mut line).expect("read stderr");
-        assert!(read > 0, "stderr ended without an authorization URL");
+        assert!(
+            read > 0,
+            "stderr ended without an authorization URL: {before}"
+        );
         if line.contains("/authorize?") {
             break;
         }
+        before.push_str(&line);
     }
     let url = line.trim_end().to_owned();
     assert!(
@@ -294,9 +299,8 @@ fn a_tool_that_needs_more_scope_is_stepped_up_or_named() {
     let output = bob.run_signing_in_as(("bob", "password456"), 2, &["call", "serverStatus"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(
-        text(&output.stderr).contains(
-            "error: authorization failed: the request needs the scope \"mcp mcp:admin\""
-        ),
+        text(&output.stderr)
+            .contains("error: authorization failed: the request needs the scope \"mcp mcp:admin\""),
         "{}",
         text(&output.stderr)
     );
@@ -313,7 +317,12 @@ fn help_may_follow_the_url() {
             .args(&args)
             .output()
             .expect("run outpost connect");
-        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", text(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
         let help = text(&output.stdout);
         assert!(help.contains("Usage: outpost connect"), "{args:?}: {help}");
         assert!(help.contains("--no-browser"), "{args:?}: {help}");

@@ -51,7 +51,10 @@ fn assert_limited(response: Response, id: u64, limit: &str, rate: &str) {
         .expect("ASCII")
         .parse()
         .expect("Retry-After in seconds");
-    assert!((1..=60).contains(&retry_after), "Retry-After: {retry_after}");
+    assert!(
+        (1..=60).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
     assert_eq!(
         response.headers()["content-type"],
         "application/json",
@@ -73,7 +76,11 @@ fn a_subject_over_its_limit_gets_429_and_others_do_not() {
     let server = start(&["--store", &dir.store(), "--rate-limit", "3/m"]);
     let alice = token(&dir.store(), PUBLIC_URL, "alice");
     for id in 1..=3 {
-        assert_eq!(list_tools(&server, &alice, id).status(), 200, "request {id}");
+        assert_eq!(
+            list_tools(&server, &alice, id).status(),
+            200,
+            "request {id}"
+        );
     }
     assert_limited(list_tools(&server, &alice, 4), 4, "subject", "3/m");
     // A new token of the same subject is the same principal.

@@ -84,9 +84,8 @@ impl ThrottleStore for SqliteStore {
                 Allowance::refused_until(frees_at.unwrap_or(expires_at), now)
             } else {
                 let granted = (allowed - live).min(i64::from(count.max(1)));
-                let mut insert = tx.prepare(
-                    "INSERT INTO throttle_attempts (key, expires_at) VALUES (?1, ?2)",
-                )?;
+                let mut insert =
+                    tx.prepare("INSERT INTO throttle_attempts (key, expires_at) VALUES (?1, ?2)")?;
                 for _ in 0..granted {
                     insert.execute(params![key, expires_at])?;
                 }

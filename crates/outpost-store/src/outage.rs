@@ -24,8 +24,9 @@ use crate::{
     StoreError, StoreHealth, ThrottleStore, TokenHash, UserId, UserRecord, Username,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
-        Admission, Allowance, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
-        McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
+        Admission, Allowance, AuthorizationCodeStore, Budget, ClientStore, ConsentStore,
+        GrantStore, McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore,
+        UserStore,
     },
 };
 

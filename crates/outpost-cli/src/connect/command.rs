@@ -243,7 +243,9 @@ mod tests {
     fn help_may_follow_the_url_but_is_no_option_value() {
         assert!(asks_for_help(&words("http://x/mcp --help")));
         assert!(asks_for_help(&words("http://x/mcp call add -h")));
-        assert!(!asks_for_help(&words("http://x/mcp call add --json --help")));
+        assert!(!asks_for_help(&words(
+            "http://x/mcp call add --json --help"
+        )));
         assert!(!asks_for_help(&words("http://x/mcp call add a=--help")));
     }
 

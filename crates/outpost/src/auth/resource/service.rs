@@ -82,10 +82,7 @@ impl ResourceServerLayer {
         Self {
             checks: Arc::new(Checks {
                 tokens: TokenCheck::new(config, audience, resource_metadata),
-                limits: config
-                    .request_limits
-                    .as_ref()
-                    .and_then(RequestLimiter::new),
+                limits: config.request_limits.as_ref().and_then(RequestLimiter::new),
                 owners: OwnerCheck::new(session_idle_timeout, stored),
                 scopes,
             }),

@@ -258,7 +258,12 @@ mod tests {
         let allowances = Allowances::new(rate(1), "test:");
         let throttles = Arc::clone(&store.throttles);
         for _ in 0..3 {
-            assert!(allowances.ask("alice", throttles.as_ref(), || NOW).await.is_ok());
+            assert!(
+                allowances
+                    .ask("alice", throttles.as_ref(), || NOW)
+                    .await
+                    .is_ok()
+            );
         }
     }
 }

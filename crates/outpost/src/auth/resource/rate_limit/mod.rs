@@ -40,9 +40,7 @@ use self::allowance::{Allowances, Take};
 pub use self::rate::{Rate, RateError};
 use super::identity::Identity;
 use crate::{
-    clock::unix_now,
-    http::early_answer::BoxedResponse,
-    ops::degraded::retry_later,
+    clock::unix_now, http::early_answer::BoxedResponse, ops::degraded::retry_later,
     store::ThrottleStore,
 };
 
@@ -237,9 +235,7 @@ pub(crate) fn rate_limited(request: Request, refusal: Refusal) -> BoxedResponse 
         Principal::Client => "client",
     };
     let error = ErrorData::internal_error(
-        format!(
-            "Too many requests: this {who} may make {rate} requests; retry in {retry_after} s"
-        ),
+        format!("Too many requests: this {who} may make {rate} requests; retry in {retry_after} s"),
         Some(serde_json::json!({
             "reason": "rate_limited",
             "limit": principal.name(),
