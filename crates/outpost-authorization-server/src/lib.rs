@@ -214,6 +214,11 @@ pub struct AuthorizationServer {
     /// Outpost's branding ([`with_branding`](Self::with_branding),
     /// [`with_page_renderer`](Self::with_page_renderer)).
     pub pages: Arc<dyn pages::PageRenderer>,
+    /// Whether clients may register themselves (RFC 7591 Dynamic Client Registration at
+    /// `/register`); on by default. Off, `/register` is not served (`404`) and the metadata
+    /// has no `registration_endpoint`: only Client ID Metadata Documents and pre-registered
+    /// clients can authorize.
+    pub dynamic_client_registration: bool,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -271,6 +276,13 @@ impl AuthorizationServer {
     /// CSRF, the security headers and every check of the posted forms stay the server's.
     pub fn with_page_renderer(mut self, renderer: Arc<dyn pages::PageRenderer>) -> Self {
         self.pages = renderer;
+        self
+    }
+
+    /// The same server without Dynamic Client Registration
+    /// ([`AuthorizationServer::dynamic_client_registration`]).
+    pub fn without_dynamic_client_registration(mut self) -> Self {
+        self.dynamic_client_registration = false;
         self
     }
 
@@ -479,7 +491,8 @@ fn record_of(entry: &KeyringEntry) -> Result<SigningKeyRecord, SigningKeyError> 
 }
 
 /// The authorization server's endpoints, to be merged into the outer router at the root
-/// of the issuer: the two discovery documents, `/jwks.json`, `/register`, `/token`, `/revoke`,
+/// of the issuer: the two discovery documents, `/jwks.json`, `/register` (unless
+/// [`AuthorizationServer::dynamic_client_registration`] is off), `/token`, `/revoke`,
 /// `/introspect`, and the browser routes `/authorize`, `/login`, `/consent` (their pages drawn
 /// by [`AuthorizationServer::pages`], with `pages::BROWSER_HEADERS`) — with upstream login,
 /// `/oauth/upstream/callback` instead of `/login`. Bodies are limited to [`MAX_BODY_BYTES`].
@@ -514,14 +527,17 @@ pub fn routes(state: AuthorizationServer) -> Router {
             HeaderName::from_static("mcp-protocol-version"),
         ])
         .expose_headers([header::WWW_AUTHENTICATE]);
-    let endpoints = Router::new()
+    let mut endpoints = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),
         )
         .route("/.well-known/openid-configuration", get(metadata::metadata))
-        .route("/jwks.json", get(jwks::jwks))
-        .route("/register", post(register::register))
+        .route("/jwks.json", get(jwks::jwks));
+    if state.dynamic_client_registration {
+        endpoints = endpoints.route("/register", post(register::register));
+    }
+    let endpoints = endpoints
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
         .route("/introspect", post(introspect::introspect))

@@ -27,8 +27,10 @@ pub struct AuthorizationServerMetadata {
     pub authorization_endpoint: String,
     /// `{issuer}/token`.
     pub token_endpoint: String,
-    /// `{issuer}/register` (RFC 7591).
-    pub registration_endpoint: String,
+    /// `{issuer}/register` (RFC 7591); left out when Dynamic Client Registration is off
+    /// ([`AuthorizationServer::dynamic_client_registration`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     /// `{issuer}/revoke` (RFC 7009).
     pub revocation_endpoint: String,
     /// `{issuer}/introspect` (RFC 7662).
@@ -65,7 +67,9 @@ impl AuthorizationServerMetadata {
             issuer: server.issuer.clone(),
             authorization_endpoint: server.endpoint("authorize"),
             token_endpoint: server.endpoint("token"),
-            registration_endpoint: server.endpoint("register"),
+            registration_endpoint: server
+                .dynamic_client_registration
+                .then(|| server.endpoint("register")),
             revocation_endpoint: server.endpoint("revoke"),
             introspection_endpoint: server.endpoint("introspect"),
             jwks_uri: server.endpoint("jwks.json"),

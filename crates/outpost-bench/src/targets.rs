@@ -12,6 +12,9 @@
 //!   request carries an ES256 access token bound to a grant in a store, so each one pays the
 //!   bearer layer (cached verification, cached revocation check, baseline scope) and the
 //!   per-tool scope check.
+//! - `outpost-auth-limited`: `outpost-auth` with request limits per subject and per client
+//!   (`--rate-limit`, `--rate-limit-client`) too high to refuse: each request spends a local
+//!   permit of each, and the in-memory store is asked once per batch.
 //! - `outpost-auth-redis`: `outpost-auth` with its user, client, grant and signing key in Redis
 //!   (`--store redis://`): the revocation check asks Redis once per grant per cache period.
 //!   Instances on the same Redis and prefix share the key and the grant, so a token minted by
@@ -51,6 +54,8 @@ pub enum Target {
     OutpostSession,
     /// Outpost's router with bearer authentication, 2026-07-28 stateless requests.
     OutpostAuth,
+    /// `outpost-auth` with per-subject and per-client request limits that never refuse.
+    OutpostAuthLimited,
     /// The same with the grant and the signing key in Redis.
     OutpostAuthRedis,
     /// Outpost's router, one 2025-11-25 parked session per connection, records in SQLite.
@@ -61,11 +66,12 @@ pub enum Target {
 
 impl Target {
     /// Every target, floor first (the others are reported relative to it).
-    pub const ALL: [Target; 8] = [
+    pub const ALL: [Target; 9] = [
         Target::Floor,
         Target::Rmcp,
         Target::Outpost,
         Target::OutpostAuth,
+        Target::OutpostAuthLimited,
         Target::OutpostAuthRedis,
         Target::OutpostSession,
         Target::OutpostParkedSession,
@@ -80,6 +86,7 @@ impl Target {
             Target::Outpost => "outpost",
             Target::OutpostSession => "outpost-session",
             Target::OutpostAuth => "outpost-auth",
+            Target::OutpostAuthLimited => "outpost-auth-limited",
             Target::OutpostAuthRedis => "outpost-auth-redis",
             Target::OutpostParkedSession => "outpost-parked-session",
             Target::OutpostParkedSessionRedis => "outpost-parked-session-redis",
@@ -156,7 +163,11 @@ impl Target {
                     .with_context(|| format!("cannot open the store at {}", redis.url))?;
                 parked(reference, store)
             }
-            Target::OutpostAuth => return authenticated::in_memory(reference).await,
+            Target::OutpostAuth => return authenticated::in_memory(reference, None).await,
+            Target::OutpostAuthLimited => {
+                return authenticated::in_memory(reference, Some(authenticated::UNREACHED_RATE))
+                    .await;
+            }
             Target::OutpostAuthRedis => {
                 let redis = redis.context("outpost-auth-redis needs --store-url")?;
                 return authenticated::on_redis(reference, redis).await;

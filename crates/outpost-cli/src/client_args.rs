@@ -1,6 +1,7 @@
-//! The flags of `outpost serve` that decide which clients the authorization server accepts
-//! besides those it registers dynamically (RFC 7591): Client ID Metadata Documents (a client
-//! whose `client_id` is an https URL; on by default) and pre-registered clients from a file.
+//! The flags of `outpost serve` that decide which clients the authorization server accepts:
+//! those it registers dynamically (RFC 7591; on unless `--no-dcr`), Client ID Metadata
+//! Documents (a client whose `client_id` is an https URL; on by default) and pre-registered
+//! clients from a file.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,11 @@ pub struct ClientArgs {
     /// authorize, and the metadata stops advertising client_id_metadata_document_supported.
     #[arg(long, env = "OUTPOST_NO_CIMD")]
     no_cimd: bool,
+    /// Turn Dynamic Client Registration (RFC 7591) off: /register answers 404 and the
+    /// metadata has no registration_endpoint, so only clients with a metadata document (URL
+    /// client ids) and those of --clients can authorize.
+    #[arg(long, env = "OUTPOST_NO_DCR")]
+    no_dcr: bool,
     /// Fetch client metadata documents from loopback, private, link-local and other
     /// non-public addresses too. Development only: it lets anyone who can start an
     /// authorization make this server send requests into its own network.
@@ -54,6 +60,9 @@ impl ClientArgs {
             server = server
                 .with_preregistered(loaded.clients.iter().map(|c| c.client_id.clone()))
                 .with_resource_servers(loaded.resource_servers);
+        }
+        if self.no_dcr {
+            server = server.without_dynamic_client_registration();
         }
         let server = server.with_client_metadata_documents(CimdConfig {
             enabled: !self.no_cimd,

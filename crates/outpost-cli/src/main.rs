@@ -3,12 +3,14 @@
 
 mod client_args;
 mod clients;
+mod config_file;
 mod connect;
 mod key_encryption;
 mod keys;
 mod open_files;
 mod otlp_args;
 mod page_args;
+mod rate_limit_args;
 mod serve;
 mod store_arg;
 mod time_format;
@@ -17,6 +19,8 @@ mod users;
 use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
+
+use crate::config_file::LoadedFile;
 
 /// Outpost: a production remote MCP server.
 #[derive(Debug, Parser)]
@@ -87,7 +91,14 @@ fn init_logging(
 /// a non-zero exit status, so an orchestrator restarting `serve` (or a script running `users`)
 /// sees the reason in one log line.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, config_file) = match config_file::parse::<Cli>() {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            // A usage error, as clap's own.
+            return ExitCode::from(2);
+        }
+    };
     let default_filter = match cli.command {
         // A client's stderr is for the user: its own messages, no library logs unless asked.
         Command::Connect(_) => "error,rmcp=off",
@@ -95,6 +106,12 @@ fn main() -> ExitCode {
         _ => "info,rmcp=warn",
     };
     let _flush_on_exit = init_logging(cli.log_format, default_filter);
+    if let Some(LoadedFile { path, warnings }) = config_file {
+        tracing::info!(file = %path.display(), "settings read from the config file");
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+    }
     match run(cli.command) {
         Ok(status) => status,
         Err(error) => {

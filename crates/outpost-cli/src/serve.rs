@@ -33,6 +33,7 @@ use crate::{
     client_args::ClientArgs,
     open_files,
     otlp_args::{self, OtlpArgs},
+    rate_limit_args::RateLimitArgs,
     store_arg::StoreArg,
 };
 
@@ -77,6 +78,8 @@ pub struct ServeArgs {
     role: roles::RoleArgs,
     #[command(flatten)]
     upstream: UpstreamArgs,
+    #[command(flatten)]
+    rate_limits: RateLimitArgs,
     /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
     /// in the store (memory with --no-auth), served by any instance sharing it; its GET
     /// stream's events are kept there too (Last-Event-ID on any instance).
@@ -160,7 +163,7 @@ struct IssuerArgs {
         long,
         env = "OUTPOST_ISSUER",
         value_name = "URL",
-        conflicts_with_all = ["demo", "no_auth", "clients", "no_cimd", "cimd_allow_private_addresses"]
+        conflicts_with_all = ["demo", "no_auth", "clients", "no_cimd", "no_dcr", "cimd_allow_private_addresses"]
     )]
     issuer: Option<String>,
     /// The audience tokens must carry (in `aud`); default {public-url}/mcp. For IdPs that
@@ -391,7 +394,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     if let Some(store) = store {
-        builder = builder.opened_store(store, args.store.display_url());
+        let (limits, throttled) = (args.rate_limits, store.clone());
+        builder = builder
+            .configure_resource_server(move |resource| limits.apply(resource, &throttled))
+            .opened_store(store, args.store.display_url());
     }
     let mut server = builder.config(config).build().await?;
     if auth_role {

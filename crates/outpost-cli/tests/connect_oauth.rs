@@ -3,12 +3,14 @@
 //! `tests/tools/login-driver.py` (stdlib Python: the login and consent pages, then the redirect
 //! to the loopback callback). Then: the stored credentials (0600) are reused without a
 //! sign-in, an expired access token is refreshed, a refused refresh leads to a new sign-in,
-//! `logout` revokes, and a callback with the wrong `state` is an authorization failure.
+//! `logout` revokes, and a callback with the wrong `state` is an authorization failure. A tool
+//! that needs more scope (`serverStatus`, `mcp:admin`) is stepped up with a new sign-in for
+//! alice, who may be granted it, and fails naming the scope for bob, who may not.
 
 mod common;
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _},
+    io::{BufRead, BufReader, Read as _},
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
@@ -67,17 +69,30 @@ impl Client {
     /// Runs a command that signs in: reads the authorization URL from stderr and lets the
     /// login driver sign in as alice.
     fn run_signing_in(&self, args: &[&str]) -> Output {
+        self.run_signing_in_as(("alice", "password123"), 1, args)
+    }
+
+    /// Runs a command that signs in `sign_ins` times as `user` (name, password).
+    fn run_signing_in_as(&self, user: (&str, &str), sign_ins: usize, args: &[&str]) -> Output {
         let mut child = self.spawn(args);
-        let (url, rest) = authorization_url(&mut child);
-        let driver = Command::new("python3")
-            .args([LOGIN_DRIVER, &url, "alice", "password123"])
-            .output()
-            .expect("run the login driver");
-        assert!(
-            driver.status.success(),
-            "login driver: {}",
-            String::from_utf8_lossy(&driver.stderr)
-        );
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut before = String::new();
+        for _ in 0..sign_ins {
+            let url = authorization_url_from(&mut stderr, &mut before);
+            let driver = Command::new("python3")
+                .args([LOGIN_DRIVER, &url, user.0, user.1])
+                .output()
+                .expect("run the login driver");
+            assert!(
+                driver.status.success(),
+                "login driver: {}",
+                String::from_utf8_lossy(&driver.stderr)
+            );
+        }
+        let rest = std::thread::spawn(move || {
+            let _ = stderr.read_to_string(&mut before);
+            before
+        });
         let mut output = child.wait_with_output().expect("outpost connect ends");
         output.stderr = rest.join().expect("stderr reader").into_bytes();
         output
@@ -109,26 +124,37 @@ impl Client {
 /// stderr (read on a thread, so the client never writes to a closed pipe).
 fn authorization_url(child: &mut Child) -> (String, JoinHandle<String>) {
     let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let read = stderr.read_line(&mut line).expect("read stderr");
-        assert!(read > 0, "stderr ended without an authorization URL");
-        if line.contains("/authorize?") {
-            break;
-        }
-    }
-    let url = line.trim_end().to_owned();
-    assert!(
-        !url.contains(' '),
-        "the URL is not alone on its line: {url}"
-    );
+    let url = authorization_url_from(&mut stderr, &mut String::new());
     let rest = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = stderr.read_to_string(&mut rest);
         rest
     });
     (url, rest)
+}
+
+/// The next authorization URL on `stderr`, which must be alone on its line; the lines before
+/// it are added to `before`.
+fn authorization_url_from(stderr: &mut impl BufRead, before: &mut String) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = stderr.read_line(&mut line).expect("read stderr");
+        assert!(
+            read > 0,
+            "stderr ended without an authorization URL: {before}"
+        );
+        if line.contains("/authorize?") {
+            break;
+        }
+        before.push_str(&line);
+    }
+    let url = line.trim_end().to_owned();
+    assert!(
+        !url.contains(' '),
+        "the URL is not alone on its line: {url}"
+    );
+    url
 }
 
 fn query_param(url: &str, name: &str) -> String {
@@ -240,4 +266,65 @@ fn a_callback_with_the_wrong_state_is_an_authorization_failure() {
         ),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_tool_that_needs_more_scope_is_stepped_up_or_named() {
+    let dir = TempDir::new("connect-step-up-server");
+    let server = common::start(&["--demo", "--store", &dir.store()]);
+
+    // alice signs in with the baseline scope; serverStatus needs mcp:admin, which she may be
+    // granted: one more sign-in, then the call succeeds.
+    let alice = Client::new(&server, "connect-step-up-alice");
+    let output = alice.run_signing_in(&["tools"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = alice.run_signing_in_as(("alice", "password123"), 1, &["call", "serverStatus"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("asks for the scope \"mcp mcp:admin\""),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = alice.run(&["call", "serverStatus"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the stepped-up token is kept: {}",
+        text(&output.stderr)
+    );
+
+    // bob may not be granted mcp:admin: the new sign-in is narrowed, the call is refused
+    // again, and connect says which scope is missing.
+    let bob = Client::new(&server, "connect-step-up-bob");
+    let output = bob.run_signing_in_as(("bob", "password456"), 2, &["call", "serverStatus"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr)
+            .contains("error: authorization failed: the request needs the scope \"mcp mcp:admin\""),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn help_may_follow_the_url() {
+    for args in [
+        vec!["connect", "http://127.0.0.1:9/mcp", "--help"],
+        vec!["connect", "http://127.0.0.1:9/mcp", "call", "echo", "-h"],
+        vec!["connect", "--help"],
+    ] {
+        let output = Command::new(OUTPOST)
+            .args(&args)
+            .output()
+            .expect("run outpost connect");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        let help = text(&output.stdout);
+        assert!(help.contains("Usage: outpost connect"), "{args:?}: {help}");
+        assert!(help.contains("--no-browser"), "{args:?}: {help}");
+    }
 }

@@ -54,6 +54,7 @@ scripts!(
     signing_key_retire,
     throttle_release,
     throttle_reserve,
+    throttle_reserve_many,
     throttles_purge,
     token_insert,
     token_rotate,

@@ -1,10 +1,10 @@
 //! Throttles: a sorted set of attempts per key (attempt id by the end of its window) with a
 //! TTL, a global index of attempts by window end for the purge, and ids from `INCR`; a
-//! reservation checks and counts in one script.
+//! reservation (or a batch of them) checks and counts in one script.
 
 use async_trait::async_trait;
 
-use outpost_store::{Admission, Budget, Reservation, StoreError, ThrottleStore};
+use outpost_store::{Admission, Allowance, Budget, Reservation, StoreError, ThrottleStore};
 
 use crate::{RedisStore, parse_time};
 
@@ -43,6 +43,43 @@ impl ThrottleStore for RedisStore {
             }
             other => Err(StoreError::Backend(format!(
                 "unexpected answer {other:?} reserving a throttle attempt"
+            ))),
+        }
+    }
+
+    async fn reserve_many(
+        &self,
+        key: &str,
+        budget: Budget,
+        count: u32,
+        now: i64,
+    ) -> Result<Allowance, StoreError> {
+        let args = [
+            key.to_owned(),
+            budget.attempts.to_string(),
+            budget.window_seconds().min(MAX_WINDOW_SECONDS).to_string(),
+            now.to_string(),
+            count.to_string(),
+        ];
+        let reply: Vec<String> = self
+            .eval(
+                "reserving throttle attempts",
+                &self.scripts.throttle_reserve_many,
+                &args,
+            )
+            .await?;
+        match reply.as_slice() {
+            [status, frees_at] if status == "refused" => Ok(Allowance::refused_until(
+                parse_time("throttle window end", frees_at)?,
+                now,
+            )),
+            [status, granted] if status == "granted" => Ok(Allowance::Granted {
+                granted: granted.parse().map_err(|_| {
+                    StoreError::Backend(format!("malformed granted attempts {granted:?}"))
+                })?,
+            }),
+            other => Err(StoreError::Backend(format!(
+                "unexpected answer {other:?} reserving throttle attempts"
             ))),
         }
     }

@@ -1,13 +1,14 @@
 //! [`ThrottleStore`] on SQLite: one row per counted attempt. A reservation is one
 //! `BEGIN IMMEDIATE` transaction — forget the key's expired attempts, count the rest, insert
 //! one if the budget has room — so the database's write lock is held from the count to the
-//! insert, and no other connection (another instance on the same file) counts in between.
+//! insert, and no other connection (another instance on the same file) counts in between. A
+//! batch ([`ThrottleStore::reserve_many`]) is the same transaction inserting up to N rows.
 
 use async_trait::async_trait;
 use rusqlite::{TransactionBehavior, params};
 
 use super::{SqliteStore, query_one};
-use outpost_store::{Admission, Budget, Reservation, StoreError, ThrottleStore};
+use outpost_store::{Admission, Allowance, Budget, Reservation, StoreError, ThrottleStore};
 
 #[async_trait]
 impl ThrottleStore for SqliteStore {
@@ -47,6 +48,54 @@ impl ThrottleStore for SqliteStore {
             };
             tx.commit()?;
             Ok(admission)
+        })
+        .await
+    }
+
+    async fn reserve_many(
+        &self,
+        key: &str,
+        budget: Budget,
+        count: u32,
+        now: i64,
+    ) -> Result<Allowance, StoreError> {
+        let key = key.to_owned();
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM throttle_attempts WHERE key = ?1 AND expires_at <= ?2",
+                params![key, now],
+            )?;
+            let live: i64 = tx.query_row(
+                "SELECT count(*) FROM throttle_attempts WHERE key = ?1",
+                [&key],
+                |row| row.get(0),
+            )?;
+            let allowed = i64::from(budget.attempts);
+            let expires_at = now.saturating_add(budget.window_seconds());
+            let allowance = if live >= allowed {
+                let frees_at = query_one(
+                    &tx,
+                    "SELECT expires_at FROM throttle_attempts WHERE key = ?1 \
+                     ORDER BY expires_at LIMIT 1 OFFSET ?2",
+                    params![key, live - allowed],
+                    |row| Ok(row.get::<_, i64>(0)?),
+                )?;
+                Allowance::refused_until(frees_at.unwrap_or(expires_at), now)
+            } else {
+                let granted = (allowed - live).min(i64::from(count.max(1)));
+                let mut insert =
+                    tx.prepare("INSERT INTO throttle_attempts (key, expires_at) VALUES (?1, ?2)")?;
+                for _ in 0..granted {
+                    insert.execute(params![key, expires_at])?;
+                }
+                drop(insert);
+                Allowance::Granted {
+                    granted: u32::try_from(granted).unwrap_or(u32::MAX),
+                }
+            };
+            tx.commit()?;
+            Ok(allowance)
         })
         .await
     }
@@ -109,5 +158,33 @@ mod tests {
             }
         }
         assert_eq!(granted, 5);
+    }
+
+    /// Batches from two connections on one file never count more than the budget between
+    /// them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_hold_a_budget_across_connections_to_one_file() {
+        let dir = TempDir::new();
+        let path = dir.path().join("shared.db");
+        let first = crate::open(&path).await.expect("open");
+        let second = crate::open(&path).await.expect("open again");
+        let budget = Budget::new(50, Duration::from_secs(1));
+        let tasks: Vec<_> = (0..20)
+            .map(|n| {
+                let throttles = if n % 2 == 0 {
+                    first.throttles.clone()
+                } else {
+                    second.throttles.clone()
+                };
+                tokio::spawn(async move { throttles.reserve_many("rate", budget, 5, 1_000).await })
+            })
+            .collect();
+        let mut granted = 0;
+        for task in tasks {
+            if let Allowance::Granted { granted: n } = task.await.expect("task").expect("reserve") {
+                granted += n;
+            }
+        }
+        assert_eq!(granted, 50);
     }
 }

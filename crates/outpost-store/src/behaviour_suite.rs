@@ -36,6 +36,7 @@ pub use self::{
         mcp_session_data_is_replaced_only_if_unchanged, mcp_session_data_writers_lose_no_change,
     },
     throttles::{
+        throttle_batches_take_what_the_budget_allows,
         throttle_budgets_count_attempts_in_a_sliding_window,
         throttle_purge_forgets_only_expired_attempts,
         throttle_reservations_are_atomic_under_a_burst,
@@ -969,6 +970,7 @@ macro_rules! store_behaviour_suite {
             throttle_budgets_count_attempts_in_a_sliding_window,
             throttle_purge_forgets_only_expired_attempts,
             throttle_reservations_are_atomic_under_a_burst,
+            throttle_batches_take_what_the_budget_allows,
             client_documents_are_kept_until_they_expire,
             first_signing_key_is_inserted_once,
             first_request_state_key_is_inserted_once,

@@ -77,6 +77,7 @@ macro_rules! for_each_concern {
 
         $callback!(throttles: ThrottleStore {
             fn reserve(&self, key: &str, budget: Budget, now: i64) -> Admission;
+            fn reserve_many(&self, key: &str, budget: Budget, count: u32, now: i64) -> Allowance;
             fn release(&self, reservation: &Reservation) -> ();
             fn purge_expired(&self, now: i64) -> u64;
         });

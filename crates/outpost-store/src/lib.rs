@@ -60,8 +60,8 @@ pub use redact::{redact_url, redact_urls_in};
 pub use request_state_keys::{RequestStateKeyRecord, RequestStateKeyStore, RequestStateSecret};
 pub use sealed::{KeyEncryptionKeyId, PrivateKeyPem, SealedSecret, SecretAtRest};
 pub use traits::{
-    Admission, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome, EventId,
-    EventRetention, EventStore, InvalidEventId, PendingAuthorizationRecord,
+    Admission, Allowance, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
+    EventId, EventRetention, EventStore, InvalidEventId, PendingAuthorizationRecord,
     PendingAuthorizationStore, Reservation, StoreHealth, StoredEvent, ThrottleStore,
 };
 pub use traits::{

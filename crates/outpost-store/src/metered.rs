@@ -28,7 +28,7 @@ use crate::{
     concerns::for_each_concern,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
-        Admission, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
+        Admission, Allowance, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
         McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
     },
 };

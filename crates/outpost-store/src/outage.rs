@@ -28,8 +28,9 @@ use crate::{
     UserId, UserRecord, Username, concerns::for_each_concern,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
-        Admission, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
-        McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
+        Admission, Allowance, AuthorizationCodeStore, Budget, ClientStore, ConsentStore,
+        GrantStore, McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore,
+        UserStore,
     },
 };
 

@@ -23,7 +23,7 @@ pub use self::{
     events::{EventId, EventRetention, EventStore, InvalidEventId, StoredEvent},
     health::StoreHealth,
     pending::{PendingAuthorizationRecord, PendingAuthorizationStore},
-    throttle::{Admission, Budget, Reservation, ThrottleStore},
+    throttle::{Admission, Allowance, Budget, Reservation, ThrottleStore},
 };
 pub use super::request_state_keys::RequestStateKeyStore;
 

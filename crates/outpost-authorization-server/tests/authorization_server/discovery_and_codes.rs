@@ -287,3 +287,29 @@ async fn browser_clients_may_call_discovery_registration_and_token() {
         .unwrap();
     assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
 }
+
+#[tokio::test]
+async fn without_dynamic_registration_register_is_not_found_and_not_advertised() {
+    let server = spawn_with(
+        Store::memory(),
+        AuthorizationServer::without_dynamic_client_registration,
+    )
+    .await;
+    let metadata = server.get("/.well-known/oauth-authorization-server").await;
+    assert!(
+        metadata.get("registration_endpoint").is_none(),
+        "{metadata}"
+    );
+    assert_eq!(
+        metadata["token_endpoint"],
+        json!(format!("{}/token", server.base))
+    );
+    let response = server
+        .http
+        .post(format!("{}/register", server.base))
+        .json(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

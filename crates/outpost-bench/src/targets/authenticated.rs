@@ -4,8 +4,11 @@
 //! client and a grant in the store and a token minted for them. `outpost-auth` keeps all of it
 //! in memory, `outpost-auth-redis` in Redis, where every instance on the same prefix finds the
 //! key and the grant of the others (so any instance's token is good on every one).
+//! `outpost-auth-limited` adds request limits per subject and per client that the load never
+//! reaches, so it measures what counting costs.
 
 use std::{
+    num::NonZeroU32,
     sync::{Arc, RwLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -16,7 +19,9 @@ use outpost::{
     AuthMode, Outpost, ServerConfig,
     auth::{
         access_token::{AccessClaims, issue},
-        resource::{ResourceServerConfig, RevocationCheck, canonical_resource},
+        resource::{
+            Rate, RequestLimits, ResourceServerConfig, RevocationCheck, canonical_resource,
+        },
         scope::Scope,
         server::{AuthorizationServer, password::hash_password},
     },
@@ -36,9 +41,17 @@ const SCOPE: &str = "mcp";
 /// How long the minted token lives: longer than any run.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
-/// `outpost-auth`: the protected router over an in-memory store, and a token for it.
-pub async fn in_memory(reference: ReferenceServer) -> anyhow::Result<(Router, Option<String>)> {
-    router(reference, Store::memory()).await
+/// The per-subject and per-client limit of `outpost-auth-limited`: far above what one core
+/// serves, so nothing is refused and the local allowance takes its largest batches.
+pub const UNREACHED_RATE: Rate = Rate::per_second(NonZeroU32::new(1_000_000).unwrap());
+
+/// `outpost-auth`: the protected router over an in-memory store, and a token for it; with
+/// `limit`, requests limited to it per subject and per client.
+pub async fn in_memory(
+    reference: ReferenceServer,
+    limit: Option<Rate>,
+) -> anyhow::Result<(Router, Option<String>)> {
+    router(reference, Store::memory(), limit).await
 }
 
 /// `outpost-auth-redis`: the protected router over the store `redis` names, and a token for
@@ -54,13 +67,15 @@ pub async fn on_redis(
     let store = outpost::store::open_with(&redis.url, &options)
         .await
         .with_context(|| format!("cannot open the store at {}", redis.url))?;
-    router(reference, store).await
+    router(reference, store, None).await
 }
 
-/// The protected router over `store`, and a token for it.
+/// The protected router over `store`, and a token for it; with `limit`, requests limited to it
+/// per subject and per client, counted in `store`.
 async fn router(
     reference: ReferenceServer,
     store: Store,
+    limit: Option<Rate>,
 ) -> anyhow::Result<(Router, Option<String>)> {
     let now = unix_now();
     let keyring = AuthorizationServer::load_keyring(&store, TOKEN_LIFETIME, now)
@@ -88,6 +103,11 @@ async fn router(
     resource.scopes_supported = Scope::parse("mcp mcp:admin")?;
     resource.baseline_scope = Scope::parse(SCOPE)?;
     resource.required_scopes = reference.required_scopes()?;
+    resource.request_limits = limit.map(|rate| RequestLimits {
+        per_subject: Some(rate),
+        per_client: Some(rate),
+        store: store.throttles.clone(),
+    });
     let router = Outpost::with_factory(move || reference.for_session())
         .with_config(ServerConfig {
             auth: AuthMode::Bearer(resource),

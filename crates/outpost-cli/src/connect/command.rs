@@ -55,6 +55,22 @@ pub struct Invocation {
     pub command: Command,
 }
 
+/// Whether `words` ask for help: `--help` or `-h` where an option may stand (not as the value
+/// of `--json` or `--credentials`), before or after the URL.
+pub fn asks_for_help(words: &[String]) -> bool {
+    let mut words = words.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--help" | "-h" => return true,
+            "--json" | "--credentials" => {
+                words.next();
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses `words` (everything clap did not take), starting from the options clap read.
 pub fn parse(
     words: Vec<String>,
@@ -174,7 +190,7 @@ fn name_and_pairs(
 
 #[cfg(test)]
 mod tests {
-    use super::{Command, parse};
+    use super::{Command, asks_for_help, parse};
 
     fn words(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_owned).collect()
@@ -221,6 +237,16 @@ mod tests {
             call.unwrap().command,
             Command::Call { json: Some(_), .. }
         ));
+    }
+
+    #[test]
+    fn help_may_follow_the_url_but_is_no_option_value() {
+        assert!(asks_for_help(&words("http://x/mcp --help")));
+        assert!(asks_for_help(&words("http://x/mcp call add -h")));
+        assert!(!asks_for_help(&words(
+            "http://x/mcp call add --json --help"
+        )));
+        assert!(!asks_for_help(&words("http://x/mcp call add a=--help")));
     }
 
     #[test]

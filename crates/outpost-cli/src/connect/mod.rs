@@ -6,6 +6,11 @@
 //! tokens per server, `arguments.rs` types `key=value` by the tool's schema and `output.rs`
 //! prints results. Exit status: 0 done, 1 the tool answered `isError`, 2 a usage, connection
 //! or authorization failure, named in a one-line message on stderr.
+//!
+//! A request refused `403 insufficient_scope` (a tool that needs more than the sign-in was
+//! granted) is stepped up as the MCP authorization spec has clients do: one new sign-in asking
+//! for the scope the challenge names, then the command once more. Refused again (the user may
+//! not be granted that scope), it fails with exit status 2 and a message naming the scope.
 
 mod arguments;
 mod command;
@@ -32,7 +37,7 @@ use self::{
     command::{Command, Invocation},
     credentials::CredentialsFile,
     http::{HttpClient, HttpError},
-    oauth::Browser,
+    oauth::{Browser, challenge::Challenge},
     output::{Output, say},
     session::Connection,
 };
@@ -64,16 +69,30 @@ enum Failure {
     Usage(String),
     Connection(anyhow::Error),
     Authorization(anyhow::Error),
+    /// `403 insufficient_scope`: the `WWW-Authenticate` challenge, and the scope it names.
+    InsufficientScope {
+        challenge: String,
+        scope: String,
+    },
     Refused(anyhow::Error),
 }
 
 impl Failure {
     fn from_service(error: ServiceError) -> Self {
-        match error {
-            ServiceError::McpError(error) => Self::Refused(anyhow!("{}", error.message)),
-            error if error.auth_challenge().is_some() => Self::Authorization(error.into()),
-            error => Self::Connection(error.into()),
+        if let ServiceError::McpError(error) = &error {
+            return Self::Refused(anyhow!("{}", error.message));
         }
+        let Some(header) = error.auth_challenge().map(str::to_owned) else {
+            return Self::Connection(error.into());
+        };
+        let challenge = Challenge::parse(&header);
+        if challenge.error.as_deref() == Some("insufficient_scope") {
+            return Self::InsufficientScope {
+                challenge: header,
+                scope: challenge.scope.unwrap_or_default(),
+            };
+        }
+        Self::Authorization(error.into())
     }
 
     fn report(&self) {
@@ -81,6 +100,10 @@ impl Failure {
             Self::Usage(message) => eprintln!("error: usage: {message}"),
             Self::Connection(error) => eprintln!("error: connection failed: {error:#}"),
             Self::Authorization(error) => eprintln!("error: authorization failed: {error:#}"),
+            Self::InsufficientScope { scope, .. } => eprintln!(
+                "error: authorization failed: the request needs the scope \"{scope}\", which \
+                 the sign-in was not granted"
+            ),
             Self::Refused(error) => eprintln!("error: the server refused the request: {error:#}"),
         }
     }
@@ -94,6 +117,9 @@ enum Outcome {
 
 /// Runs `outpost connect`; returns its exit status, having reported a failure on stderr.
 pub async fn run(args: ConnectArgs) -> ExitCode {
+    if command::asks_for_help(&args.words) {
+        return print_help();
+    }
     let outcome = match command::parse(args.words, args.no_browser, args.credentials) {
         Ok(invocation) => execute_invocation(invocation).await,
         Err(usage) => Err(Failure::Usage(usage)),
@@ -105,6 +131,18 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             failure.report();
             ExitCode::from(2)
         }
+    }
+}
+
+/// Prints what `outpost connect --help` prints (options may follow the URL, `--help` too).
+fn print_help() -> ExitCode {
+    use clap::CommandFactory;
+    match crate::Cli::command().try_get_matches_from(["outpost", "connect", "--help"]) {
+        Err(help) => {
+            let _ = help.print();
+            ExitCode::SUCCESS
+        }
+        Ok(_) => ExitCode::SUCCESS,
     }
 }
 
@@ -124,6 +162,22 @@ async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> 
     if invocation.command == Command::Logout {
         return logout(&http, &invocation.url, &mut credentials).await;
     }
+    let connection = signed_in(&http, &invocation.url, &mut credentials, browser).await?;
+    let outcome = execute(&connection, invocation.command.clone()).await;
+    let _ = connection.cancel().await;
+    let Err(Failure::InsufficientScope { challenge, scope }) = outcome else {
+        return outcome;
+    };
+    // Step-up: a new sign-in asking for the scope the challenge names (Outpost names the
+    // scope held and the one missing), then the command once more. The 403 came before the
+    // tool ran, so running it again does not repeat it.
+    eprintln!("The server asks for the scope \"{scope}\": signing in again.");
+    let fresh = oauth::sign_in(&http, &invocation.url, Some(&challenge), browser)
+        .await
+        .map_err(Failure::Authorization)?;
+    credentials
+        .store(invocation.url.as_str(), fresh)
+        .map_err(Failure::Authorization)?;
     let connection = signed_in(&http, &invocation.url, &mut credentials, browser).await?;
     let outcome = execute(&connection, invocation.command).await;
     let _ = connection.cancel().await;

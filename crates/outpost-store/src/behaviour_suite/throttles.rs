@@ -1,10 +1,10 @@
 //! The suite's checks of [`ThrottleStore`](crate::ThrottleStore): budgets, windows, release,
-//! purge, and atomicity under a concurrent burst.
+//! purge, batches, and atomicity under a concurrent burst.
 
 use std::time::Duration;
 
 use super::NOW;
-use crate::{Admission, Budget, Reservation, Store};
+use crate::{Admission, Allowance, Budget, Reservation, Store};
 
 const FIVE_PER_MINUTE: Budget = Budget::new(5, Duration::from_secs(60));
 
@@ -133,4 +133,48 @@ pub async fn throttle_reservations_are_atomic_under_a_burst(store: Store) {
         }
     }
     assert_eq!(granted_count, 7);
+}
+
+/// A batch counts as many attempts as the budget has room for, refuses when it has none, and
+/// shares the budget with single reservations; concurrent batches never exceed it.
+pub async fn throttle_batches_take_what_the_budget_allows(store: Store) {
+    let ten_per_second = Budget::new(10, Duration::from_secs(1));
+    let many = |count, now| {
+        let throttles = store.throttles.clone();
+        async move {
+            throttles
+                .reserve_many("rate", ten_per_second, count, now)
+                .await
+                .expect("reserve many")
+        }
+    };
+    assert_eq!(many(4, NOW).await, Allowance::Granted { granted: 4 });
+    assert_eq!(many(0, NOW).await, Allowance::Granted { granted: 1 });
+    granted(reserve(&store, "rate", ten_per_second, NOW).await);
+    assert_eq!(
+        many(10, NOW).await,
+        Allowance::Granted { granted: 4 },
+        "only the room left"
+    );
+    assert_eq!(many(1, NOW).await, Allowance::Refused { retry_after: 1 });
+    assert_eq!(
+        many(3, NOW + 1).await,
+        Allowance::Granted { granted: 3 },
+        "the window has passed"
+    );
+
+    let budget = Budget::new(50, Duration::from_secs(900));
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let throttles = store.throttles.clone();
+            tokio::spawn(async move { throttles.reserve_many("burst-many", budget, 4, NOW).await })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        if let Allowance::Granted { granted } = task.await.expect("task").expect("reserve many") {
+            total += granted;
+        }
+    }
+    assert_eq!(total, 50);
 }

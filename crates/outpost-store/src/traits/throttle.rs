@@ -9,6 +9,11 @@
 //! correct password, a successful token request) is given back with
 //! [`release`](ThrottleStore::release); one that counts stays until its window ends.
 //!
+//! A caller that counts many attempts per key — a request rate on `/mcp` — takes them in
+//! batches with [`reserve_many`](ThrottleStore::reserve_many): one round trip counts up to N
+//! attempts, which the caller then spends locally, so the budget holds across instances
+//! without a store call per attempt.
+//!
 //! Keys are opaque strings that the caller builds (`login:account:alice`); the store knows
 //! nothing of their meaning.
 
@@ -74,6 +79,33 @@ impl Admission {
     }
 }
 
+/// The answer to [`ThrottleStore::reserve_many`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// `granted` attempts (at least one, at most the count asked for) are counted until the
+    /// window ends; they are not given back.
+    Granted {
+        /// How many attempts were counted.
+        granted: u32,
+    },
+    /// The budget is spent: the next attempt is possible in `retry_after` seconds (at least 1).
+    Refused {
+        /// Seconds until the budget has room again.
+        retry_after: u64,
+    },
+}
+
+impl Allowance {
+    /// The refusal of a budget that has room again at `frees_at`, seen at `now` (as
+    /// [`Admission::refused_until`]).
+    pub fn refused_until(frees_at: i64, now: i64) -> Self {
+        match Admission::refused_until(frees_at, now) {
+            Admission::Refused { retry_after } => Self::Refused { retry_after },
+            Admission::Reserved(_) => unreachable!("refused_until always refuses"),
+        }
+    }
+}
+
 /// Attempts per key in sliding windows.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
@@ -82,6 +114,17 @@ pub trait ThrottleStore: Send + Sync {
     /// concurrent reservations for the last slot, exactly one is granted, across every
     /// instance sharing the store.
     async fn reserve(&self, key: &str, budget: Budget, now: i64) -> Result<Admission, StoreError>;
+    /// Counts up to `count` attempts (at least one: a `count` of 0 counts as 1) under `key` at
+    /// `now`, until `now` + the budget's window: as many as the budget has room for, refused
+    /// when it has none. Atomic as [`reserve`](Self::reserve) is: concurrent batches never
+    /// count more than the budget between them. The attempts counted are not released.
+    async fn reserve_many(
+        &self,
+        key: &str,
+        budget: Budget,
+        count: u32,
+        now: i64,
+    ) -> Result<Allowance, StoreError>;
     /// Gives an attempt back: it no longer counts. Releasing an attempt that is gone (released
     /// already, or past its window and purged) does nothing.
     async fn release(&self, reservation: &Reservation) -> Result<(), StoreError>;

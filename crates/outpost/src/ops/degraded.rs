@@ -21,7 +21,7 @@
 
 use std::{future::Future, time::Duration};
 
-use axum::{body::Bytes, extract::Request, response::Response};
+use axum::{body::Bytes, extract::Request};
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use rmcp::{ErrorData, model::RequestId};
@@ -80,26 +80,6 @@ enum Unavailable {
 }
 
 fn unavailable(request: Request, what: Unavailable) -> BoxedResponse {
-    Box::pin(async move {
-        let (id, read) = match Limited::new(request.into_body(), DRAIN_LIMIT)
-            .collect()
-            .await
-        {
-            Ok(body) => (request_id(&body.to_bytes()), true),
-            Err(_) => (None, false),
-        };
-        let mut response = unavailable_response(id.as_ref(), what);
-        if !read {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        Ok(response)
-    })
-}
-
-/// The `503` itself, for request `id`.
-fn unavailable_response(id: Option<&RequestId>, what: Unavailable) -> Response {
     let (message, reason) = match what {
         Unavailable::Store => (
             "Service temporarily unavailable: the server's store does not answer; retry in a \
@@ -120,11 +100,43 @@ fn unavailable_response(id: Option<&RequestId>, what: Unavailable) -> Response {
             "retryAfter": RETRY_AFTER_SECONDS,
         })),
     );
-    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, id, error);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-    response
+    retry_later(
+        request,
+        StatusCode::SERVICE_UNAVAILABLE,
+        RETRY_AFTER_SECONDS,
+        error,
+    )
+}
+
+/// `request` answered `status` with `Retry-After: retry_after` seconds and the JSON-RPC
+/// `error`: the body is read up to [`DRAIN_LIMIT`] for the request's `id` (which also keeps a
+/// kept-alive connection usable; a larger body closes the connection). Shared by the `503` of
+/// an outage and the `429` of a request limit (`auth::resource::rate_limit`).
+pub(crate) fn retry_later(
+    request: Request,
+    status: StatusCode,
+    retry_after: u64,
+    error: ErrorData,
+) -> BoxedResponse {
+    Box::pin(async move {
+        let (id, read) = match Limited::new(request.into_body(), DRAIN_LIMIT)
+            .collect()
+            .await
+        {
+            Ok(body) => (request_id(&body.to_bytes()), true),
+            Err(_) => (None, false),
+        };
+        let mut response = error_response(status, id.as_ref(), error);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        if !read {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Ok(response)
+    })
 }
 
 /// The `id` of a body holding one JSON-RPC request.
@@ -138,7 +150,7 @@ fn request_id(body: &Bytes) -> Option<RequestId> {
 
 #[cfg(test)]
 mod tests {
-    use axum::body::Body;
+    use axum::{body::Body, response::Response};
 
     use super::*;
 

@@ -8,6 +8,8 @@ pub struct Challenge {
     pub resource_metadata: Option<String>,
     /// `scope`: the scopes the server asks for, space-separated.
     pub scope: Option<String>,
+    /// `error`: why the request was refused (`invalid_token`, `insufficient_scope`).
+    pub error: Option<String>,
 }
 
 impl Challenge {
@@ -22,6 +24,7 @@ impl Challenge {
             match name.to_ascii_lowercase().as_str() {
                 "resource_metadata" => challenge.resource_metadata = Some(value),
                 "scope" => challenge.scope = Some(value),
+                "error" => challenge.error = Some(value),
                 _ => {}
             }
         }

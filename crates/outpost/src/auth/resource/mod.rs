@@ -14,6 +14,7 @@
 //! - `bearer` — the bearer-token check: verify, cache, revocation.
 //! - [`cache`] — the validation cache (until `exp`) and the revocation cache (seconds).
 //! - [`identity`] — [`Identity`], the caller, and how tools read it ([`Caller`]).
+//! - [`rate_limit`] — per-subject and per-client request limits (`429`), counted in the store.
 //! - [`scope_check`] — per-tool required scopes and the `403 insufficient_scope` decision.
 //! - `session_owner` — sessions bound to the subject that opened them.
 //! - `service` — the three checks in order (token, session owner, scope), one
@@ -33,6 +34,7 @@ pub mod cache;
 pub mod challenge;
 pub mod identity;
 pub mod metadata;
+pub mod rate_limit;
 pub mod scope_check;
 mod service;
 pub(crate) mod session_owner;
@@ -50,6 +52,7 @@ use crate::store::{GrantId, GrantStore};
 
 pub use identity::{Caller, Identity};
 pub use metadata::ProtectedResourceMetadata;
+pub use rate_limit::{Rate, RequestLimits};
 pub use scope_check::{REQUIRED_SCOPES_META_KEY, RequiredScopes, ToolScopesError, requires_scope};
 pub use service::{ResourceServer, ResourceServerLayer};
 
@@ -143,6 +146,8 @@ pub struct ResourceServerConfig {
     pub revocation_cache_ttl: Duration,
     /// The scope each tool requires ([`RequiredScopes`]); tools not listed need none.
     pub required_scopes: RequiredScopes,
+    /// Per-subject and per-client request limits ([`RequestLimits`]); none by default.
+    pub request_limits: Option<RequestLimits>,
 }
 
 impl ResourceServerConfig {
@@ -181,6 +186,7 @@ impl ResourceServerConfig {
             tokens,
             revocation_cache_ttl: DEFAULT_REVOCATION_CACHE_TTL,
             required_scopes: RequiredScopes::default(),
+            request_limits: None,
         }
     }
 }
@@ -193,6 +199,7 @@ impl fmt::Debug for ResourceServerConfig {
             .field("baseline_scope", &self.baseline_scope)
             .field("revocation_cache_ttl", &self.revocation_cache_ttl)
             .field("required_scopes", &self.required_scopes)
+            .field("request_limits", &self.request_limits)
             .finish_non_exhaustive()
     }
 }

@@ -2,15 +2,18 @@
 //!
 //! Every request passes three checks, in this order, each a file of its own: the bearer token
 //! ([`super::bearer`]: `401`), the session it names ([`super::session_owner`]: `404` for
-//! someone else's), and the scope of the tool it calls ([`super::scope_check`]: `403`). They
+//! someone else's), and the scope of the tool it calls ([`super::scope_check`]: `403`); with
+//! request limits configured, the caller's limits come right after the token
+//! ([`super::rate_limit`]: `429`). They
 //! share one [`Identity`], looked up once, and one refusal path (the body is drained first so
 //! the connection survives: [`after_draining`]). When the store cannot answer the first two
 //! (a revocation status not cached, an owner not in memory), the answer is the `503` of
 //! [`store_unavailable`].
 //!
-//! Most requests are decided from the caches and headers alone; they go on to the MCP service
-//! with nothing boxed. A request that needs an await — a revocation answer not cached, a
-//! session owner to read from the store, a body to read for its tool name, an answer to watch
+//! Most requests are decided from the caches and headers alone (and, with limits, a local
+//! permit); they go on to the MCP service with nothing boxed. A request that needs an await —
+//! a revocation answer not cached, a batch of permits to take from the store, a session owner
+//! to read from the store, a body to read for its tool name, an answer to watch
 //! for a new session, or a refusal — takes one boxed future that runs the checks in order.
 
 use std::{
@@ -27,6 +30,7 @@ use super::{
     ResourceServerConfig,
     bearer::{RevocationRefusal, TokenCheck, Verdict},
     identity::Identity,
+    rate_limit::{LimitVerdict, RequestLimiter, rate_limited},
     scope_check::{ScopeCheck, ScopeVerdict},
     session_owner::{OwnerCheck, OwnerVerdict, StoredOwners, not_found},
 };
@@ -47,8 +51,19 @@ pub struct ResourceServerLayer {
 
 struct Checks {
     tokens: TokenCheck,
+    limits: Option<RequestLimiter>,
     owners: OwnerCheck,
     scopes: ScopeCheck,
+}
+
+impl Checks {
+    /// The request limits' verdict for `identity` (no limit: pass).
+    fn limit(&self, identity: &Identity) -> LimitVerdict {
+        match &self.limits {
+            Some(limiter) => limiter.verdict(identity),
+            None => LimitVerdict::Pass,
+        }
+    }
 }
 
 impl ResourceServerLayer {
@@ -67,6 +82,7 @@ impl ResourceServerLayer {
         Self {
             checks: Arc::new(Checks {
                 tokens: TokenCheck::new(config, audience, resource_metadata),
+                limits: config.request_limits.as_ref().and_then(RequestLimiter::new),
                 owners: OwnerCheck::new(session_idle_timeout, stored),
                 scopes,
             }),
@@ -128,6 +144,10 @@ where
         };
         // Logged with the answer, refusals from here on included.
         RequestFacts::record_identity(request.extensions(), &identity);
+        let limit = self.checks.limit(&identity);
+        if let LimitVerdict::Refuse(refusal) = limit {
+            return Either::Right(rate_limited(request, refusal));
+        }
         let class = RequestClass::from_request(&request);
         let method = request.method();
         let owner = self
@@ -136,6 +156,7 @@ where
             .verdict(&class, method, &identity.subject);
         let scope = self.checks.scopes.verdict(&class, method, &identity.scopes);
         if revocation.is_none()
+            && matches!(limit, LimitVerdict::Pass)
             && matches!(owner, OwnerVerdict::Pass)
             && matches!(scope, ScopeVerdict::Pass)
         {
@@ -146,6 +167,7 @@ where
             class: class.into_owned(),
             identity,
             revocation,
+            limit,
             owner,
             scope,
         };
@@ -183,6 +205,10 @@ where
             return crate::ops::degraded::issuer_unavailable(request, &why).await;
         }
     };
+    let limit = checks.limit(&identity);
+    if let LimitVerdict::Refuse(refusal) = limit {
+        return rate_limited(request, refusal).await;
+    }
     let class = RequestClass::from_request(&request);
     let owner = checks
         .owners
@@ -194,6 +220,7 @@ where
         class: class.into_owned(),
         identity,
         revocation,
+        limit,
         owner,
         scope,
     };
@@ -205,6 +232,7 @@ struct Pending {
     class: RequestClass,
     identity: Arc<Identity>,
     revocation: Option<GrantId>,
+    limit: LimitVerdict,
     owner: OwnerVerdict,
     scope: ScopeVerdict,
 }
@@ -223,6 +251,7 @@ where
         class,
         identity,
         revocation,
+        limit,
         owner,
         scope,
     } = pending;
@@ -234,6 +263,11 @@ where
                 return store_unavailable(request, &why).await;
             }
         }
+    }
+    if let (LimitVerdict::Ask { subject, client }, Some(limiter)) = (limit, &checks.limits)
+        && let Err(refusal) = limiter.ask(&identity, subject, client).await
+    {
+        return rate_limited(request, refusal).await;
     }
     let method = request.method().clone();
     let watch = match owner {
