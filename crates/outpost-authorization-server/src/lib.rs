@@ -261,6 +261,7 @@ impl AuthorizationServer {
             user_directory: None,
             upstream: None,
             pages: Arc::new(pages::BuiltInPages::default()),
+            dynamic_client_registration: true,
         }
     }
 

@@ -28,8 +28,9 @@ use crate::{
     concerns::for_each_concern,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
-        Admission, Allowance, AuthorizationCodeStore, Budget, ClientStore, ConsentStore, GrantStore,
-        McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, UserStore,
+        Admission, Allowance, AuthorizationCodeStore, Budget, ClientStore, ConsentStore,
+        GrantStore, McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore,
+        UserStore,
     },
 };
 

@@ -25,7 +25,8 @@ use crate::{
     McpSessionRecord, PasswordHash, PendingAuthorizationRecord, PendingAuthorizationStore,
     RefreshTokenRecord, RequestStateKeyRecord, RequestStateKeyStore, Reservation, ScopeSet,
     SigningKeyRecord, Store, StoreError, StoreHealth, StoredEvent, ThrottleStore, TokenHash,
-    UserId, UserRecord, Username, concerns::for_each_concern,
+    UserId, UserRecord, Username,
+    concerns::for_each_concern,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
         Admission, Allowance, AuthorizationCodeStore, Budget, ClientStore, ConsentStore,
@@ -154,7 +155,6 @@ impl EventStore for Gated<dyn EventStore> {
         self.0.listen(stream)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -75,10 +75,10 @@ pub use builder::{BuildError, OutpostBuilder};
 pub use config::{AuthMode, ConfigError, ConnectionLimits, ServerConfig, SessionLimits};
 pub use http::listener::ServeError;
 pub use mcp::request_state::{RequestStateKeyError, RequestStateKeys, StateCodec};
+pub use mcp::session_notifier::SessionNotifier;
 pub use mcp::sessions::{SessionData, SessionDataError, SessionStream, StandaloneStreamTask};
 #[cfg(feature = "json-lines")]
 pub use ops::json_lines;
-pub use mcp::session_notifier::SessionNotifier;
 /// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
 pub use ops::metrics;
 /// OpenTelemetry export of request spans (feature `opentelemetry`).

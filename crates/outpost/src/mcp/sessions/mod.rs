@@ -56,7 +56,7 @@ use rmcp::{
     ServerHandler,
     model::{
         ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions,
-        ServerJsonRpcMessage, ServerNotification, ServerResult,
+        ServerJsonRpcMessage, ServerResult,
     },
     service::serve_directly_with_ct,
     transport::streamable_http_server::{SessionId, SessionManager, session::ServerSseMessage},
