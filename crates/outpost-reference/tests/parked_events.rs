@@ -8,15 +8,16 @@ mod common;
 #[allow(dead_code)]
 mod redis;
 
-use std::{net::TcpListener, path::PathBuf, time::Duration};
+use std::{net::TcpListener, time::Duration};
 
-use common::{TestApp, read_jsonrpc};
+use common::{
+    TestApp,
+    parked::{VERSION, initialize, initialize_with, sqlite_file},
+};
 use outpost::{Outpost, SessionNotifier, store::Store};
 use outpost_reference::ReferenceServer;
 use rmcp::model::{ResourceUpdatedNotificationParam, ServerNotification};
 use serde_json::{Value, json};
-
-const VERSION: &str = "2025-11-25";
 
 /// A loopback port nobody listens on (for the redis-server launcher).
 fn free_port() -> u16 {
@@ -35,44 +36,6 @@ async fn instance(store: &Store) -> (TestApp, SessionNotifier) {
         .with_parked_sessions();
     let notifier = outpost.session_notifier();
     (common::spawn_generic(outpost).await, notifier)
-}
-
-fn sqlite_file(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("parked-events-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the temp dir");
-    dir.join("outpost.db")
-}
-
-async fn initialize(app: &TestApp) -> String {
-    initialize_with(app, json!({})).await
-}
-
-async fn initialize_with(app: &TestApp, capabilities: Value) -> String {
-    let response = app
-        .http
-        .post(app.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {
-                "protocolVersion": VERSION,
-                "capabilities": capabilities,
-                "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
-            }
-        }))
-        .send()
-        .await
-        .expect("initialize");
-    assert_eq!(response.status(), 200);
-    let id = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    read_jsonrpc(response).await;
-    id
 }
 
 /// The session's GET stream on `app`, resumed after `last_event_id` if given.

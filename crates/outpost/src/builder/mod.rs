@@ -60,7 +60,7 @@ enum StoreSetting {
     /// A URL to open.
     Url(String),
     /// A store the caller opened, and how logs show it.
-    Opened(Store, String),
+    Opened(Box<Store>, String),
 }
 
 /// Who issues the tokens `/mcp` accepts.
@@ -242,7 +242,7 @@ where
     /// A store the caller opened instead of a URL (e.g. a backend of their own,
     /// [`Store::from_backend`]); `name` is how logs show it (a URL's password is redacted).
     pub fn opened_store(mut self, store: Store, name: impl Into<String>) -> Self {
-        self.store = StoreSetting::Opened(store, redact_url(&name.into()));
+        self.store = StoreSetting::Opened(Box::new(store), redact_url(&name.into()));
         self
     }
 
@@ -494,6 +494,7 @@ where
         let setting = std::mem::replace(&mut self.store, StoreSetting::Default);
         let (store, shown) = match setting {
             StoreSetting::Opened(store, name) => {
+                let store = *store;
                 let store = match self.key_encryption.take() {
                     Some(keys) => encrypt_keys_at_rest(store, Some(keys))
                         .await
