@@ -6,6 +6,8 @@ against the official Python MCP SDK's OAuth client and the login robot.
   and a tool call that sees the signed-in user.
 - examples/custom-users, users in the example's own table (a `UserDirectory`): carol, who
   exists only there, signs in; a wrong password is refused; her tool sees her id.
+- examples/authenticated on Redis (`OUTPOST_STORE=redis://…`, a `redis-server` started here):
+  the same flow, with the users, client, grant and keys in Redis.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from collections.abc import Iterator
 import anyio
 import httpx2
 import pytest
+from cluster import Redis
 from conftest import start_example
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from oauth_flow import CallbackListener, make_provider
-from processes import stop
+from processes import free_port, stop
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +41,23 @@ def minimal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base_url
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def redis_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Redis]]:
+    """examples/authenticated with its store in a fresh redis-server; its URL and the Redis."""
+    work = tmp_path_factory.mktemp("example-redis")
+    redis = Redis(work, free_port())
+    redis.start()
+    try:
+        store = f"redis://:{redis.password}@127.0.0.1:{redis.port}"
+        proc, base_url = start_example("outpost-example-authenticated", store, work)
+        try:
+            yield base_url, redis
+        finally:
+            stop(proc)
+    finally:
+        redis.stop()
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +87,19 @@ async def test_minimal_example_passes_the_sdk_oauth_flow(minimal_url: str, callb
             assert await call_tool_text(minimal_url, http, "whoami") == "alice (mcp)"
         browser.assert_wrong_then_right(minimal_url)
         assert storage.tokens is not None and storage.tokens.scope == "mcp"
+
+
+async def test_minimal_example_runs_on_redis(
+    redis_example: tuple[str, Redis], callback: CallbackListener
+) -> None:
+    base_url, redis = redis_example
+    with anyio.fail_after(TEST_TIMEOUT):
+        provider, storage, browser = make_provider(base_url, callback)
+        async with httpx2.AsyncClient(auth=provider, timeout=20) as http:
+            assert await call_tool_text(base_url, http, "whoami") == "alice (mcp)"
+        browser.assert_wrong_then_right(base_url)
+    keys = redis.command("DBSIZE")
+    assert isinstance(keys, int) and keys > 0, "the example's store is the Redis"
 
 
 async def test_custom_users_example_signs_in_a_user_of_its_own_table(
