@@ -208,14 +208,18 @@ fn parked(reference: ReferenceServer, store: outpost::store::Store) -> Router {
 /// Logs and metrics on, as `outpost serve` runs them: Prometheus' recorder installed, and every
 /// INFO line formatted as JSON and queued to a non-blocking writer — whose thread shares the
 /// server's core — that throws it away (a terminal would measure the terminal). Every target
-/// pays it; only Outpost's emit request lines and metrics.
+/// pays it; only Outpost's emit request lines and metrics. `OUTPOST_LOG` filters as it does for
+/// `outpost serve` (`OUTPOST_LOG=warn`: no request lines, to see what they cost).
 fn observed() -> tracing_appender::non_blocking::WorkerGuard {
     if let Err(error) = outpost::prometheus::PrometheusMetrics::install() {
         eprintln!("metrics: {error}");
     }
     let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info,rmcp=warn"))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn")),
+        )
         .with_writer(writer)
         .json()
         .event_format(outpost::json_lines::JsonRequestLines::new(
