@@ -76,6 +76,9 @@ pub(super) fn parse(body: &[u8]) -> Option<FastRequest> {
     // A body that is not UTF-8 is not JSON (RFC 8259 §8.1), and rmcp refuses it, even when
     // the bad bytes sit in a member nothing reads (serde_json skips those unchecked).
     let text = std::str::from_utf8(body).ok()?;
+    if may_hold_an_out_of_range_number(text) {
+        return None;
+    }
     let envelope: Envelope<'_> = serde_json::from_str(text).ok()?;
     // The transport's JSON-RPC body check (`jsonrpc_body`) compares the raw text.
     if envelope.jsonrpc.get() != "\"2.0\"" || envelope.result || envelope.error {
@@ -87,6 +90,43 @@ pub(super) fn parse(body: &[u8]) -> Option<FastRequest> {
         id: envelope.id,
         request,
     })
+}
+
+/// Whether `text` may hold a number outside `f64`'s range: one with an exponent, or more than
+/// 300 digits in a row, outside strings. rmcp reads every number of a body and refuses such a
+/// body ("number out of range"); the typed parse skips the members it does not know without
+/// reading their numbers, so it would accept it. The fast path leaves these to rmcp (found by
+/// the `fast_path_envelope` fuzz target). One pass over the bytes; a string's escapes are
+/// skipped, so an `e` after digits inside a string (a hex id) does not count.
+fn may_hold_an_out_of_range_number(text: &str) -> bool {
+    const LONGEST_DIGIT_RUN: usize = 300;
+    let (mut in_string, mut escaped, mut digits) = (false, false, 0usize);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => {
+                in_string = true;
+                digits = 0;
+            }
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits > LONGEST_DIGIT_RUN {
+                    return true;
+                }
+            }
+            b'e' | b'E' if digits > 0 => return true,
+            _ => digits = 0,
+        }
+    }
+    false
 }
 
 /// The typed request for `method`, built as rmcp's deserializers build it.
@@ -259,6 +299,20 @@ mod tests {
         text.extend_from_slice(&body("ping", META).as_bytes()[1..]);
         assert!(serde_json::from_slice::<ClientJsonRpcMessage>(&text).is_err());
         assert!(parse(&text).is_none());
+    }
+
+    #[test]
+    fn a_number_out_of_range_in_an_ignored_member_is_declined() {
+        // Found by the `fast_path_envelope` fuzz target (10M-run): a member the typed parse
+        // ignores held `333313.33333333E13363`. rmcp reads every number and refuses the body.
+        for number in ["333313.33333333E13363", "1e400", &"9".repeat(400)] {
+            let text = body("ping", &format!(r#""x":{number},{META}"#));
+            assert!(serde_json::from_str::<ClientJsonRpcMessage>(&text).is_err());
+            assert!(parse(text.as_bytes()).is_none(), "{number}");
+        }
+        // Digits and an `e` inside a string are not a number: still the fast path's.
+        let hex = body("ping", &format!(r#""x":"3f8e5a52e9","y":12.5,{META}"#));
+        assert!(parse(hex.as_bytes()).is_some());
     }
 
     #[test]
