@@ -5,9 +5,9 @@
 //! batch ([`ThrottleStore::reserve_many`]) is the same transaction inserting up to N rows.
 
 use async_trait::async_trait;
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::{SqliteStore, query_one};
+use super::{Failure, SqliteStore, query_one};
 use outpost_store::{Admission, Allowance, Budget, Reservation, StoreError, ThrottleStore};
 
 #[async_trait]
@@ -16,35 +16,19 @@ impl ThrottleStore for SqliteStore {
         let key = key.to_owned();
         self.call(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "DELETE FROM throttle_attempts WHERE key = ?1 AND expires_at <= ?2",
-                params![key, now],
-            )?;
-            let live: i64 = tx.query_row(
-                "SELECT count(*) FROM throttle_attempts WHERE key = ?1",
-                [&key],
-                |row| row.get(0),
-            )?;
             let allowed = i64::from(budget.attempts);
             let expires_at = now.saturating_add(budget.window_seconds());
-            let admission = if live >= allowed {
-                // Room comes back when all but `allowed - 1` of the live attempts have expired.
-                let frees_at = query_one(
-                    &tx,
-                    "SELECT expires_at FROM throttle_attempts WHERE key = ?1 \
-                     ORDER BY expires_at LIMIT 1 OFFSET ?2",
-                    params![key, live - allowed],
-                    |row| Ok(row.get::<_, i64>(0)?),
-                )?;
-                Admission::refused_until(frees_at.unwrap_or(expires_at), now)
-            } else {
-                let id = tx.query_row(
+            let admission = match room(&tx, &key, budget, now)? {
+                Room::FullUntil(frees_at) => Admission::refused_until(frees_at, now),
+                Room::Live(live) => {
+                    let id = tx.query_row(
                     "INSERT INTO throttle_attempts (key, expires_at) VALUES (?1, ?2) RETURNING id",
                     params![key, expires_at],
                     |row| row.get(0),
                 )?;
-                let remaining = u32::try_from(allowed - live - 1).unwrap_or(0);
-                Admission::Reserved(Reservation { key, id, remaining })
+                    let remaining = u32::try_from(allowed - live - 1).unwrap_or(0);
+                    Admission::Reserved(Reservation { key, id, remaining })
+                }
             };
             tx.commit()?;
             Ok(admission)
@@ -62,36 +46,22 @@ impl ThrottleStore for SqliteStore {
         let key = key.to_owned();
         self.call(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "DELETE FROM throttle_attempts WHERE key = ?1 AND expires_at <= ?2",
-                params![key, now],
-            )?;
-            let live: i64 = tx.query_row(
-                "SELECT count(*) FROM throttle_attempts WHERE key = ?1",
-                [&key],
-                |row| row.get(0),
-            )?;
             let allowed = i64::from(budget.attempts);
             let expires_at = now.saturating_add(budget.window_seconds());
-            let allowance = if live >= allowed {
-                let frees_at = query_one(
-                    &tx,
-                    "SELECT expires_at FROM throttle_attempts WHERE key = ?1 \
-                     ORDER BY expires_at LIMIT 1 OFFSET ?2",
-                    params![key, live - allowed],
-                    |row| Ok(row.get::<_, i64>(0)?),
-                )?;
-                Allowance::refused_until(frees_at.unwrap_or(expires_at), now)
-            } else {
-                let granted = (allowed - live).min(i64::from(count.max(1)));
-                let mut insert =
-                    tx.prepare("INSERT INTO throttle_attempts (key, expires_at) VALUES (?1, ?2)")?;
-                for _ in 0..granted {
-                    insert.execute(params![key, expires_at])?;
-                }
-                drop(insert);
-                Allowance::Granted {
-                    granted: u32::try_from(granted).unwrap_or(u32::MAX),
+            let allowance = match room(&tx, &key, budget, now)? {
+                Room::FullUntil(frees_at) => Allowance::refused_until(frees_at, now),
+                Room::Live(live) => {
+                    let granted = (allowed - live).min(i64::from(count.max(1)));
+                    let mut insert = tx.prepare(
+                        "INSERT INTO throttle_attempts (key, expires_at) VALUES (?1, ?2)",
+                    )?;
+                    for _ in 0..granted {
+                        insert.execute(params![key, expires_at])?;
+                    }
+                    drop(insert);
+                    Allowance::Granted {
+                        granted: u32::try_from(granted).unwrap_or(u32::MAX),
+                    }
                 }
             };
             tx.commit()?;
@@ -122,6 +92,44 @@ impl ThrottleStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Where a key's budget stands at `now`, its expired attempts forgotten.
+enum Room {
+    /// This many attempts are live, fewer than the budget allows.
+    Live(i64),
+    /// The budget is spent until then.
+    FullUntil(i64),
+}
+
+/// The first step of [`ThrottleStore::reserve`] and [`ThrottleStore::reserve_many`], inside
+/// their `BEGIN IMMEDIATE` transaction: forget `key`'s expired attempts, count the rest, and when
+/// the budget is spent, say when it has room again.
+fn room(tx: &Connection, key: &str, budget: Budget, now: i64) -> Result<Room, Failure> {
+    tx.execute(
+        "DELETE FROM throttle_attempts WHERE key = ?1 AND expires_at <= ?2",
+        params![key, now],
+    )?;
+    let live: i64 = tx.query_row(
+        "SELECT count(*) FROM throttle_attempts WHERE key = ?1",
+        [key],
+        |row| row.get(0),
+    )?;
+    let allowed = i64::from(budget.attempts);
+    if live < allowed {
+        return Ok(Room::Live(live));
+    }
+    // Room comes back when all but `allowed - 1` of the live attempts have expired.
+    let frees_at = query_one(
+        tx,
+        "SELECT expires_at FROM throttle_attempts WHERE key = ?1 \
+         ORDER BY expires_at LIMIT 1 OFFSET ?2",
+        params![key, live - allowed],
+        |row| Ok(row.get::<_, i64>(0)?),
+    )?;
+    Ok(Room::FullUntil(frees_at.unwrap_or_else(|| {
+        now.saturating_add(budget.window_seconds())
+    })))
 }
 
 #[cfg(test)]
