@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 crates=(outpost-store outpost-store-sqlite outpost-store-redis outpost-oauth
-        outpost-authorization-server outpost outpost-reference outpost-cli)
+        outpost-authorization-server outpost-mcp outpost-reference outpost-cli)
 cargo package --locked --no-verify --allow-dirty "${crates[@]/#/-p=}"
 echo "package: ${#crates[@]} crates packaged (target/package)"

@@ -206,26 +206,33 @@ fn parked(reference: ReferenceServer, store: outpost::store::Store) -> Router {
 }
 
 /// Logs and metrics on, as `outpost serve` runs them: Prometheus' recorder installed, and every
-/// INFO line formatted as JSON and queued to a non-blocking writer — whose thread shares the
-/// server's core — that throws it away (a terminal would measure the terminal). Every target
-/// pays it; only Outpost's emit request lines and metrics. `OUTPOST_LOG` filters as it does for
-/// `outpost serve` (`OUTPOST_LOG=warn`: no request lines, to see what they cost).
-fn observed() -> tracing_appender::non_blocking::WorkerGuard {
+/// INFO line formatted as JSON (`OUTPOST_LOG_FORMAT=text`: as text) and appended to the
+/// batches of Outpost's log writer — whose thread shares the server's core — that throws them
+/// away (a terminal would measure the terminal). Every target pays it; only Outpost's emit
+/// request lines and metrics. `OUTPOST_LOG` filters as it does for `outpost serve`
+/// (`OUTPOST_LOG=warn`: no request lines, to see what they cost).
+fn observed() -> outpost::log_writer::FlushGuard {
     if let Err(error) = outpost::prometheus::PrometheusMetrics::install() {
         eprintln!("metrics: {error}");
     }
-    let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
-    tracing_subscriber::fmt()
+    let (writer, guard) = outpost::log_writer::BatchedLogWriter::new(std::io::sink());
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn")),
         )
         .with_writer(writer)
-        .json()
-        .event_format(outpost::json_lines::JsonRequestLines::new(
-            tracing_subscriber::fmt::format().json(),
-        ))
-        .init();
+        .with_ansi(false);
+    if std::env::var("OUTPOST_LOG_FORMAT").is_ok_and(|format| format == "text") {
+        subscriber.init();
+    } else {
+        subscriber
+            .json()
+            .event_format(outpost::json_lines::JsonRequestLines::new(
+                tracing_subscriber::fmt::format().json(),
+            ))
+            .init();
+    }
     guard
 }
 

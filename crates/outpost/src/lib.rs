@@ -79,6 +79,8 @@ pub use mcp::session_notifier::SessionNotifier;
 pub use mcp::sessions::{SessionData, SessionDataError, SessionStream, StandaloneStreamTask};
 #[cfg(feature = "json-lines")]
 pub use ops::json_lines;
+#[cfg(feature = "log-writer")]
+pub use ops::log_writer;
 /// The request metrics' names ([`ops::metrics`](crate::metrics)), and Prometheus' exporter.
 pub use ops::metrics;
 /// OpenTelemetry export of request spans (feature `opentelemetry`).

@@ -1,6 +1,7 @@
 //! The `outpost-auth` and `outpost-auth-redis` targets: the reference server behind Outpost's
-//! resource server, set up the way `outpost serve` sets it up (signing keys loaded from the
-//! store, baseline scope, per-tool scopes, revocation through the store), with a user, a
+//! resource server, built by `Outpost::builder` as `outpost serve` builds it (signing keys
+//! loaded from the store, baseline scope, per-tool scopes, revocation through the store,
+//! the embedded authorization server beside it), with a user, a
 //! client and a grant in the store and a token minted for them. `outpost-auth` keeps all of it
 //! in memory, `outpost-auth-redis` in Redis, where every instance on the same prefix finds the
 //! key and the grant of the others (so any instance's token is good on every one).
@@ -9,19 +10,16 @@
 
 use std::{
     num::NonZeroU32,
-    sync::{Arc, RwLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::Context;
 use axum::Router;
 use outpost::{
-    AuthMode, Outpost, ServerConfig,
+    Outpost,
     auth::{
         access_token::{AccessClaims, issue},
-        resource::{
-            Rate, RequestLimits, ResourceServerConfig, RevocationCheck, canonical_resource,
-        },
+        resource::{Rate, RequestLimits, canonical_resource},
         scope::Scope,
         server::{AuthorizationServer, password::hash_password},
     },
@@ -34,8 +32,6 @@ use outpost_reference::ReferenceServer;
 
 use crate::redis::RedisStore;
 
-/// The issuer the bench's tokens name.
-const ISSUER: &str = "http://127.0.0.1:8000";
 /// The scope the token carries (what `outpost serve` grants by default).
 const SCOPE: &str = "mcp";
 /// How long the minted token lives: longer than any run.
@@ -70,25 +66,39 @@ pub async fn on_redis(
     router(reference, store, None).await
 }
 
-/// The protected router over `store`, and a token for it; with `limit`, requests limited to it
-/// per subject and per client, counted in `store`.
+/// The protected router over `store`, assembled by [`Outpost::builder_with_factory`] as
+/// `outpost serve` assembles it, and a token for it; with `limit`, requests limited to it per
+/// subject and per client, counted in `store`.
 async fn router(
     reference: ReferenceServer,
     store: Store,
     limit: Option<Rate>,
 ) -> anyhow::Result<(Router, Option<String>)> {
+    let throttles = store.throttles.clone();
+    let outpost = Outpost::builder_with_factory(move || reference.for_session())
+        .opened_store(store.clone(), "bench")
+        .configure_resource_server(move |resource| {
+            resource.request_limits = limit.map(|rate| RequestLimits {
+                per_subject: Some(rate),
+                per_client: Some(rate),
+                store: throttles,
+            });
+        })
+        .build()
+        .await
+        .context("cannot build the server")?;
+
+    // The key the build loaded (or created) signs the bench's token.
     let now = unix_now();
     let keyring = AuthorizationServer::load_keyring(&store, TOKEN_LIFETIME, now)
         .await
         .context("cannot load the signing key")?;
     let grant_id = seed(&store, now).await?;
-
-    let config = ServerConfig::default();
-    let audience = canonical_resource(&config.base_url());
+    let issuer = outpost.config().base_url();
     let claims = AccessClaims::new(
-        ISSUER,
+        &issuer,
         "bench-user",
-        &audience,
+        &canonical_resource(&issuer),
         "bench-client",
         Scope::parse(SCOPE)?,
         now,
@@ -96,25 +106,7 @@ async fn router(
     )?
     .with_grant_id(grant_id.to_string());
     let token = issue(&keyring, &claims).context("cannot mint the token")?;
-
-    let revocation: Arc<dyn RevocationCheck> = Arc::new(store.grants.clone());
-    let mut resource =
-        ResourceServerConfig::new(ISSUER, Arc::new(RwLock::new(keyring)), revocation);
-    resource.scopes_supported = Scope::parse("mcp mcp:admin")?;
-    resource.baseline_scope = Scope::parse(SCOPE)?;
-    resource.required_scopes = reference.required_scopes()?;
-    resource.request_limits = limit.map(|rate| RequestLimits {
-        per_subject: Some(rate),
-        per_client: Some(rate),
-        store: store.throttles.clone(),
-    });
-    let router = Outpost::with_factory(move || reference.for_session())
-        .with_config(ServerConfig {
-            auth: AuthMode::Bearer(resource),
-            ..config
-        })
-        .router();
-    Ok((router, Some(token)))
+    Ok((outpost.router(), Some(token)))
 }
 
 /// The bench user and client (kept if another instance on the store created them) and a new

@@ -46,6 +46,10 @@ pub const OPEN_STREAMS: &str = "outpost_open_streams";
 /// requests, are not counted) or `sse` (2024-11-05 sessions, one per `/sse` stream).
 pub const OPEN_SESSIONS: &str = "outpost_open_sessions";
 
+/// Log lines dropped because the log destination fell behind (see
+/// `outpost::log_writer`, feature `log-writer`).
+pub const LOG_LINES_DROPPED_TOTAL: &str = "outpost_log_lines_dropped_total";
+
 /// The most tool names given a label of their own.
 const MAX_TOOLS: usize = 256;
 

@@ -37,7 +37,8 @@ use prometheus_client::{
 use tokio::net::TcpListener;
 
 use super::metrics::{
-    OPEN_SESSIONS, OPEN_STREAMS, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, TOOL_CALLS_TOTAL,
+    LOG_LINES_DROPPED_TOTAL, OPEN_SESSIONS, OPEN_STREAMS, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL,
+    TOOL_CALLS_TOTAL,
 };
 use crate::store::metered as store;
 
@@ -340,6 +341,10 @@ fn describe() {
     );
     describe_gauge!(OPEN_STREAMS, "SSE answers streaming now, by kind");
     describe_gauge!(OPEN_SESSIONS, "MCP sessions open now, by transport");
+    describe_counter!(
+        LOG_LINES_DROPPED_TOTAL,
+        "Log lines dropped because the log destination fell behind"
+    );
     describe_histogram!(
         store::OPERATION_DURATION_SECONDS,
         Unit::Seconds,
