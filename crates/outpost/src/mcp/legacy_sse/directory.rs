@@ -91,7 +91,7 @@ impl LegacyDirectory {
         owner: Option<&str>,
         open: CancellationToken,
     ) -> Result<(), StoreError> {
-        bounded(self.relay.listen()).await?;
+        self.relay.listen().await?;
         let key = key(session);
         let state = serde_json::to_string(&HeldBy {
             instance: self.relay.instance().to_owned(),

@@ -123,28 +123,25 @@ impl Relay {
     }
 
     /// Starts following this instance's streams, once; resolves when following (a message
-    /// relayed after is not missed). An error when the store cannot answer (tried again at
-    /// the next call).
+    /// relayed after is not missed). An error when the store cannot answer in time (tried
+    /// again at the next call).
     pub(crate) async fn listen(self: &Arc<Self>) -> Result<(), StoreError> {
-        self.listening
-            .get_or_try_init(|| async {
-                let stop = self.shutdown.child_token();
-                let own = tail(
-                    self.store.clone(),
-                    inbox(&self.instance),
-                    None,
-                    stop.clone(),
-                );
-                let own = own.await?;
-                // Dropping `own` on an error here ends its tail: a retry starts afresh.
-                let all = tail(self.store.clone(), BROADCAST.to_owned(), None, stop).await?;
-                for events in [own, all] {
-                    tokio::spawn(dispatch(Arc::downgrade(self), events));
-                }
-                Ok(())
-            })
-            .await
-            .map(|_| ())
+        // Every session request asks: once listening, no timer, no store.
+        if self.listening.initialized() {
+            return Ok(());
+        }
+        let started = self.listening.get_or_try_init(|| async {
+            let stop = self.shutdown.child_token();
+            let inbox = inbox(&self.instance);
+            let own = tail(self.store.clone(), inbox, None, stop.clone()).await?;
+            // Dropping `own` on an error here ends its tail: a retry starts afresh.
+            let all = tail(self.store.clone(), BROADCAST.to_owned(), None, stop).await?;
+            for events in [own, all] {
+                tokio::spawn(dispatch(Arc::downgrade(self), events));
+            }
+            Ok(())
+        });
+        bounded(started).await.map(|_| ())
     }
 
     /// Tells every instance that the client cancelled a request of `session` (`message` is
@@ -171,7 +168,7 @@ impl Relay {
         messages: Vec<ClientJsonRpcMessage>,
         caller: Option<&Identity>,
     ) -> Result<Outcome, StoreError> {
-        bounded(self.listen()).await?;
+        self.listen().await?;
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let (sender, receipt) = oneshot::channel();
         lock(&self.receipts).insert(ticket, sender);

@@ -490,7 +490,7 @@ where
         };
         // Cancellations and answers POSTed to other instances reach this request through
         // the relay, which follows its streams from the first request on.
-        if let Err(error) = bounded(self.relay.listen()).await {
+        if let Err(error) = self.relay.listen().await {
             tracing::warn!(%error, "messages POSTed to other instances will not reach this request");
         }
         request.request.extensions_mut().insert(SessionData::new(
@@ -546,7 +546,11 @@ where
                 ) =>
             {
                 let message = ClientJsonRpcMessage::Notification(notification);
-                bounded(self.relay.broadcast_cancel(id, message)).await?;
+                // Advisory (the request may have ended): a store that cannot take it costs
+                // the cancellation, not the client's POST.
+                if let Err(error) = bounded(self.relay.broadcast_cancel(id, message)).await {
+                    tracing::warn!(%error, "a cancellation cannot reach other instances");
+                }
                 Ok(())
             }
             ClientJsonRpcMessage::Response(ref response) => {

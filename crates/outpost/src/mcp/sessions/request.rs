@@ -290,3 +290,30 @@ impl Drop for RequestTransport {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_request_id_names_the_instance_that_gave_it() {
+        let id = |text: &str| RequestId::String(text.into());
+        assert_eq!(
+            InFlight::issuer(&id("0123456789ab-7")),
+            Some("0123456789ab")
+        );
+        for foreign in [
+            "0123456789ab",
+            "0123456789ab-x",
+            "nobody-0",
+            "0123456789abc-1",
+            "-1",
+        ] {
+            assert_eq!(InFlight::issuer(&id(foreign)), None, "{foreign}");
+        }
+        assert_eq!(InFlight::issuer(&RequestId::Number(3)), None);
+        let here = InFlight::new("0123456789ab");
+        assert!(here.is_this_instance("0123456789ab"));
+        assert!(!here.is_this_instance("ba9876543210"));
+    }
+}
