@@ -16,7 +16,7 @@
 //!   `initialize` is never replayed;
 //! - the client's `notifications/cancelled` reaches the running request it concerns, and its
 //!   answers to server→client requests reach the request that asked, on any instance (relayed
-//!   over the event store's bus by [`crate::mcp::relay`]); an answer no request awaits any
+//!   over the event store's bus by `mcp::relay`); an answer no request awaits any
 //!   more — its request ended, or the instance running it is gone — is refused at once
 //!   ([`UnawaitedAnswer`]);
 //! - the GET stream follows the session's stream in the store's event store ([`events`]):
