@@ -27,7 +27,10 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
+from mcp import ClientSession
+from mcp.client.sse import sse_client
 from cluster import BACKEND_HEADER, STORE_MODE, Cluster, Redis, http_get, wait_until
 from oauth_flow import (
     MODERN,
@@ -43,6 +46,7 @@ from oauth_flow import (
 )
 from processes import free_port, outpost_bin
 
+LEGACY_SSE = "2024-11-05"
 TEST_TIMEOUT = 60.0
 """Upper bound on any one test (seconds), start-up of the cluster excluded."""
 STORE_DOWN_ANSWER_SECONDS = 5.0
@@ -367,6 +371,81 @@ async def test_instance_killed_while_a_client_calls_tools(cluster: Cluster, call
         for answer in answers:
             answer.assert_whoami()
         assert {a.backend for a in answers} == set(primaries(cluster)), [a.backend for a in answers]
+
+
+# --------------------------------------------------------------------------------------------
+# 2024-11-05 HTTP+SSE: the stream on one instance, the POSTs on the others
+
+
+@needs_redis
+@pytest.mark.anyio
+async def test_2024_sse_client_posts_to_other_instances_than_its_stream(
+    cluster: Cluster, callback: CallbackListener
+) -> None:
+    """The SDK's 2024-11-05 client holds `/sse` on one instance while haproxy spreads its
+    `/message` POSTs over all three: initialize, tools/list and tools/call succeed, their answers
+    arriving on the stream; once the stream closes, its session is unknown on every instance."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        storage = await authorized_storage(cluster.url, callback)
+        assert storage.tokens is not None
+        headers = {"Authorization": f"Bearer {storage.tokens.access_token}"}
+        async with sse_client(f"{cluster.url}/sse", headers=headers) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.send_request(
+                    types.InitializeRequest(
+                        params=types.InitializeRequestParams(
+                            protocol_version=LEGACY_SSE,
+                            capabilities=types.ClientCapabilities(),
+                            client_info=types.Implementation(name="outpost multi-instance test", version="0"),
+                        )
+                    ),
+                    types.InitializeResult,
+                )
+                assert init.protocol_version == LEGACY_SSE
+                session.adopt(init)
+                await session.send_notification(types.InitializedNotification())
+                tools = await session.list_tools()
+                assert "echo" in {tool.name for tool in tools.tools}
+                for n in range(4):
+                    echo = await session.call_tool("echo", {"message": f"hello {n}"})
+                    assert not echo.is_error, echo.content
+                    assert echo.content[0].text == f"Echo: hello {n}"
+                whoami = await session.call_tool("whoami", {})
+                assert_whoami(whoami.structured_content)
+
+        logged = cluster.balancer.requests()
+        stream_servers = {r.server for r in logged if r.path.startswith("/sse")}
+        post_servers = {r.server for r in logged if r.path.startswith("/message") and r.method == "POST"}
+        assert len(stream_servers) == 1, logged
+        assert post_servers - stream_servers, f"no POST reached another instance than {stream_servers}"
+        assert all(r.status == 202 for r in logged if r.path.startswith("/message")), logged
+
+        # A stream closed: its session is gone on every instance.
+        async with httpx2.AsyncClient(timeout=10) as http:
+            endpoint = ""
+            async with http.stream("GET", f"{cluster.url}/sse", headers=headers) as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        endpoint = line[5:].strip()
+                        break
+            assert endpoint.startswith("/message?sessionId="), endpoint
+            deadline = time.monotonic() + 10
+            statuses: list[int] = []
+            while time.monotonic() < deadline:
+                statuses = [
+                    (
+                        await http.post(
+                            f"{cluster.url}{endpoint}",
+                            headers={**headers, "Content-Type": "application/json"},
+                            content=json.dumps({"jsonrpc": "2.0", "id": 99, "method": "ping"}),
+                        )
+                    ).status_code
+                    for _ in range(len(cluster.instances))
+                ]
+                if statuses == [404] * len(cluster.instances):
+                    break
+                await anyio.sleep(0.2)
+            assert statuses == [404] * len(cluster.instances), statuses
 
 
 # --------------------------------------------------------------------------------------------

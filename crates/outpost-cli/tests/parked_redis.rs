@@ -1,7 +1,9 @@
 //! Two `outpost serve --no-auth --parked-sessions --store redis://…` processes on one Redis
 //! share what the reference server keeps per session (`outpost::SessionData` in the record): a
 //! `logging/setLevel` on one filters the log messages of a call on the other, and a
-//! `resources/subscribe` on one is updated on the GET stream the other holds.
+//! `resources/subscribe` on one is updated on the GET stream the other holds; and when the
+//! instance running a tool that asked the client something is SIGKILLed, the client's answer
+//! POSTed to the other is refused within moments, saying so.
 
 mod common;
 
@@ -60,11 +62,16 @@ fn post(server: &Server, id: &str, body: Value) -> Vec<Value> {
 }
 
 fn initialize(server: &Server) -> String {
+    initialize_with(server, json!({}))
+}
+
+/// Like [`initialize`], declaring the client's `capabilities`.
+fn initialize_with(server: &Server, capabilities: Value) -> String {
     let response = request(server, None, reqwest::Method::POST)
         .json(&json!({
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {
-                "protocolVersion": VERSION, "capabilities": {},
+                "protocolVersion": VERSION, "capabilities": capabilities,
                 "clientInfo": { "name": "outpost-cli-tests", "version": "1.0.0" }
             }
         }))
@@ -153,4 +160,56 @@ fn two_instances_on_one_redis_share_a_sessions_log_level_and_subscriptions() {
         assert!(read > 0, "the GET stream ended: {seen}");
         seen.push_str(std::str::from_utf8(&buffer[..read]).expect("utf-8"));
     }
+}
+
+#[test]
+fn an_answer_for_a_tool_on_a_sigkilled_instance_is_refused_at_once() {
+    let redis = Redis::start(None);
+    let (mut first, second) = (parked(&redis), parked(&redis));
+    let id = initialize_with(&first, json!({ "sampling": {} }));
+    let mut call = request(&first, Some(&id), reqwest::Method::POST)
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": { "name": "sampleLLM", "arguments": { "prompt": "hello" } }
+        }))
+        .send()
+        .expect("call");
+    assert_eq!(call.status(), 200);
+    let (deadline, mut seen, mut buffer) = (
+        Instant::now() + Duration::from_secs(10),
+        String::new(),
+        [0; 4096],
+    );
+    let ask = loop {
+        if let Some(ask) = messages(&seen)
+            .into_iter()
+            .find(|m| m["method"] == "sampling/createMessage")
+        {
+            break ask;
+        }
+        assert!(Instant::now() < deadline, "no sampling request: {seen}");
+        let read = call.read(&mut buffer).expect("read the call's stream");
+        assert!(read > 0, "the call's stream ended: {seen}");
+        seen.push_str(std::str::from_utf8(&buffer[..read]).expect("utf-8"));
+    };
+    first.child.kill().expect("SIGKILL the first instance");
+    first.child.wait().expect("reap it");
+
+    let started = Instant::now();
+    let answered = request(&second, Some(&id), reqwest::Method::POST)
+        .json(&json!({
+            "jsonrpc": "2.0", "id": ask["id"],
+            "result": {
+                "role": "assistant", "model": "test",
+                "content": { "type": "text", "text": "too late" }
+            }
+        }))
+        .send()
+        .expect("answer");
+    let waited = started.elapsed();
+    let status = answered.status();
+    let body = answered.text().expect("body");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("instance") && body.contains("gone"), "{body}");
+    assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
 }

@@ -207,4 +207,9 @@ impl EventStore for RedisStore {
     fn listen(&self, stream: &str) -> EventListener {
         self.events.listeners.listen(stream)
     }
+
+    /// Appends are published on `{prefix}events`, which every process on the Redis hears.
+    fn wakes_other_processes(&self) -> bool {
+        true
+    }
 }

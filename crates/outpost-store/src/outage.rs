@@ -154,6 +154,10 @@ impl EventStore for Gated<dyn EventStore> {
     fn listen(&self, stream: &str) -> EventListener {
         self.0.listen(stream)
     }
+
+    fn wakes_other_processes(&self) -> bool {
+        self.0.wakes_other_processes()
+    }
 }
 
 #[cfg(test)]

@@ -138,4 +138,12 @@ pub trait EventStore: Send + Sync {
     /// wake-up may be spurious or, across a lost connection, missing: readers re-read the
     /// stream after their last id and re-check now and then.
     fn listen(&self, stream: &str) -> EventListener;
+
+    /// Whether [`EventStore::listen`] hears appends made by other processes sharing the
+    /// backend (Redis), not only by this one (memory; SQLite, whose other processes are seen
+    /// only when a reader looks again): whether instances in other processes can relay to
+    /// each other through it. `false` unless a backend says otherwise.
+    fn wakes_other_processes(&self) -> bool {
+        false
+    }
 }

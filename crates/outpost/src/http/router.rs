@@ -57,6 +57,8 @@ use crate::{
         classify::ClassifyLayer,
         fast_path::FastPath,
         jsonrpc_body::reject_malformed_jsonrpc,
+        legacy_sse::directory::LegacyDirectory,
+        relay::Relay,
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
         session_store::{PersistedSessions, refresh_expiry},
@@ -118,13 +120,23 @@ where
         stream_task,
         events,
     } = sessions;
+    let relay = Relay::new(events.clone(), shutdown.clone());
+    // 2024-11-05 sessions are shared between instances only where the bus reaches them
+    // (Redis); with memory or SQLite a session stays known to its instance alone.
+    let legacy = match &store {
+        Some(store) if events.wakes_other_processes() => {
+            Some(Arc::new(LegacyDirectory::new(store.clone(), relay.clone())))
+        }
+        _ => None,
+    };
     let (rmcp, stored_owners) = if parked {
         let store = store.unwrap_or_else(|| Store::memory().mcp_sessions);
         let manager = Arc::new(
             OutpostSessionManager::new(
                 factory.clone(),
                 store,
-                SessionEvents::new(events, config.session_event_retention),
+                SessionEvents::new(events.clone(), config.session_event_retention),
+                relay.clone(),
                 config.session_idle_timeout,
                 shutdown.clone(),
             )
@@ -195,6 +207,7 @@ where
                 resource_metadata_url(&base_url),
                 config.session_idle_timeout,
                 stored_owners,
+                legacy.clone(),
                 config.max_request_body_bytes,
             ))
         }
@@ -223,8 +236,8 @@ where
         .layer(Extension(request_state_keys));
     // `route_layer`: `layer` would also wrap this router's fallback, which the merge below
     // makes every unknown path's, answering them 401 instead of 404.
-    let http_sse =
-        crate::mcp::legacy_sse::routes(factory, config, shutdown).route_layer(mcp_layers.clone());
+    let http_sse = crate::mcp::legacy_sse::routes(factory, config, legacy, shutdown)
+        .route_layer(mcp_layers.clone());
     // An explicit 404, so that the layers below wrap it: the merges after them keep a
     // router's own fallback over a default one.
     router

@@ -11,6 +11,7 @@ pub mod fast_path;
 #[doc(hidden)]
 pub mod jsonrpc_body;
 pub(crate) mod legacy_sse;
+pub(crate) mod relay;
 pub mod request_state;
 pub(crate) mod session_delete;
 pub(crate) mod session_limits;

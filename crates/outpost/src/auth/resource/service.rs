@@ -36,7 +36,7 @@ use super::{
 };
 use crate::{
     http::early_answer::{BoxedResponse, refuse, take_ready},
-    mcp::classify::RequestClass,
+    mcp::{classify::RequestClass, legacy_sse::directory::LegacyDirectory},
     ops::{degraded::store_unavailable, request_facts::RequestFacts},
     store::GrantId,
 };
@@ -69,13 +69,15 @@ impl Checks {
 impl ResourceServerLayer {
     /// Checks for `config`: tokens for `audience` (the canonical MCP URL), refusals naming
     /// `resource_metadata`, sessions idling out after `session_idle_timeout` (their owners
-    /// also kept in `stored`), bodies read up to `max_body` bytes.
+    /// also kept in `stored`, and legacy sessions' in `legacy` when those are shared),
+    /// bodies read up to `max_body` bytes.
     pub(crate) fn new(
         config: &ResourceServerConfig,
         audience: String,
         resource_metadata: String,
         session_idle_timeout: std::time::Duration,
         stored: StoredOwners,
+        legacy: Option<Arc<LegacyDirectory>>,
         max_body: usize,
     ) -> Self {
         let scopes = ScopeCheck::new(config.required_scopes.clone(), &resource_metadata, max_body);
@@ -83,7 +85,7 @@ impl ResourceServerLayer {
             checks: Arc::new(Checks {
                 tokens: TokenCheck::new(config, audience, resource_metadata),
                 limits: config.request_limits.as_ref().and_then(RequestLimiter::new),
-                owners: OwnerCheck::new(session_idle_timeout, stored),
+                owners: OwnerCheck::new(session_idle_timeout, stored, legacy),
                 scopes,
             }),
         }
@@ -278,7 +280,7 @@ where
             let session = class.session().unwrap_or_default();
             match checks
                 .owners
-                .owned_in_store(session, &identity.subject)
+                .owned_in_store(class.era(), session, &identity.subject)
                 .await
             {
                 Ok(true) => {}

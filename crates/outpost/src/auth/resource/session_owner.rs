@@ -15,8 +15,10 @@
 //! on another instance is accepted for the subject the store names, and 404 for anyone else
 //! or when the store has no live record — and `503` when the store cannot tell
 //! (`ops::degraded`), as a 404 would make the client drop a session that may well be its own.
-//! Hits stay in memory. Legacy `/sse` sessions live as long as their stream, so they are never
-//! persisted.
+//! Hits stay in memory. Legacy `/sse` sessions live as long as their stream; when they are
+//! shared between instances (a store whose bus reaches other processes: `LegacyDirectory`),
+//! a legacy session missing from the map is looked up in the store the same way, its owner
+//! being in the record the holding instance wrote.
 //!
 //! With parked sessions (`mcp::sessions`) a Streamable HTTP session's owner is in its record,
 //! written by the session manager at `initialize` from the caller's [`Identity`]: the check
@@ -46,6 +48,7 @@ use http::{HeaderName, Method, StatusCode};
 use crate::{
     mcp::{
         classify::{Era, RequestClass},
+        legacy_sse::directory::LegacyDirectory,
         session_store::PersistedSessions,
         sessions::SessionRecords,
     },
@@ -150,14 +153,21 @@ pub(crate) enum StoredOwners {
 pub(crate) struct OwnerCheck {
     owners: Arc<SessionOwners>,
     stored: StoredOwners,
+    legacy: Option<Arc<LegacyDirectory>>,
 }
 
 impl OwnerCheck {
-    /// Sessions that idle out after `idle_timeout`, their owners kept in `stored` too.
-    pub(crate) fn new(idle_timeout: Duration, stored: StoredOwners) -> Self {
+    /// Sessions that idle out after `idle_timeout`, their owners kept in `stored` too, and
+    /// legacy sessions' owners in `legacy` when those are shared between instances.
+    pub(crate) fn new(
+        idle_timeout: Duration,
+        stored: StoredOwners,
+        legacy: Option<Arc<LegacyDirectory>>,
+    ) -> Self {
         Self {
             owners: Arc::new(SessionOwners::new(idle_timeout)),
             stored,
+            legacy,
         }
     }
 
@@ -174,9 +184,12 @@ impl OwnerCheck {
                 return OwnerVerdict::AskStore;
             }
             if !self.owners.owned_by(session, subject) {
-                return if !matches!(self.stored, StoredOwners::Memory)
-                    && class.era() == Era::Session
-                {
+                let stored = match class.era() {
+                    Era::Session => !matches!(self.stored, StoredOwners::Memory),
+                    Era::HttpSse => self.legacy.is_some(),
+                    Era::Stateless => false,
+                };
+                return if stored {
                     OwnerVerdict::AskStore
                 } else {
                     OwnerVerdict::NotFound
@@ -202,9 +215,24 @@ impl OwnerCheck {
     /// then on); an error when the store cannot tell.
     pub(crate) async fn owned_in_store(
         &self,
+        era: Era,
         session: &str,
         subject: &str,
     ) -> Result<bool, StoreError> {
+        if era == Era::HttpSse {
+            let Some(legacy) = &self.legacy else {
+                return Ok(false);
+            };
+            let owner = legacy
+                .holder(session)
+                .await?
+                .and_then(|holder| holder.owner);
+            if owner.as_deref() != Some(subject) {
+                return Ok(false);
+            }
+            self.owners.record(session, subject);
+            return Ok(true);
+        }
         let owner = match &self.stored {
             StoredOwners::Memory => return Ok(false),
             StoredOwners::Persisted(persisted) => persisted.owner(session).await?,

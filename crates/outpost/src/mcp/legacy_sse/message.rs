@@ -13,7 +13,7 @@ use axum::{
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use rmcp::{
     ErrorData,
-    model::{ClientJsonRpcMessage, RequestId},
+    model::{ClientJsonRpcMessage, GetExtensions, RequestId},
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -52,6 +52,13 @@ pub enum PostError {
     /// The session's inbox stayed full for the whole wait: retry later.
     #[error("Service Unavailable: session is busy, retry later")]
     Overloaded,
+    /// The session's stream is held by another instance that did not take the message in
+    /// time (it has stopped, or the store cannot reach it): retry later.
+    #[error("Service Unavailable: the instance holding this session's stream did not answer")]
+    HolderUnreachable,
+    /// The store, needed to find the session's instance, did not answer.
+    #[error("Service Unavailable: the session store cannot answer")]
+    StoreUnavailable,
 }
 
 impl From<BodyReadError> for PostError {
@@ -74,7 +81,9 @@ impl PostError {
             Self::UnknownSession => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::HolderUnreachable | Self::StoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -105,6 +114,29 @@ impl IntoResponse for PostError {
         }
         response
     }
+}
+
+/// `messages` carrying the HTTP request's `parts`, as rmcp's Streamable HTTP service gives
+/// them: handlers read the caller (`auth::resource::Identity`) there on every transport.
+pub(crate) fn with_parts(
+    mut messages: Vec<ClientJsonRpcMessage>,
+    parts: &http::request::Parts,
+) -> Vec<ClientJsonRpcMessage> {
+    for message in &mut messages {
+        match message {
+            ClientJsonRpcMessage::Request(request) => {
+                request.request.extensions_mut().insert(parts.clone());
+            }
+            ClientJsonRpcMessage::Notification(notification) => {
+                notification
+                    .notification
+                    .extensions_mut()
+                    .insert(parts.clone());
+            }
+            _ => {}
+        }
+    }
+    messages
 }
 
 /// The `sessionId` query parameter.

@@ -13,6 +13,12 @@
 //! POST /message?sessionId=<id>   → 202 at once; the answer arrives on the SSE stream
 //! ```
 //!
+//! - **Any instance**: with a store whose bus reaches other processes (Redis), the instance
+//!   holding the `/sse` stream records the session in the store (`directory`), and a POST to
+//!   another instance is relayed to it (`mcp::relay`): `202` once the holder has queued the
+//!   message, `404` when the session is gone everywhere, `503` with `Retry-After` when the
+//!   holder does not take it in time. With memory or SQLite nothing is recorded: a session is
+//!   known to its instance only, as before.
 //! - **Lifetime**: a session lives exactly as long as its SSE response. Client disconnect, the
 //!   rmcp service ending, or server shutdown (the `shutdown` token) ends the stream, cancels the
 //!   service and removes the session; later POSTs get 404.
@@ -21,13 +27,15 @@
 //!   SSE reader makes rmcp's sends wait (until the session ends), never buffers unboundedly.
 //! - **Batches** (allowed by 2024-11-05): accepted, up to [`CHANNEL_CAPACITY`] messages; each
 //!   element is fed to the session in order and each answer is its own `message` event.
-//! - **Errors on POST**: 400 no `sessionId`, 404 unknown session, 415 non-JSON `Content-Type`
+//! - **Errors on POST**: 400 no `sessionId`, 404 unknown session, 503 store or holder not
+//!   answering, 415 non-JSON `Content-Type`
 //!   (a missing one is accepted), 413 body over `max_request_body_bytes`, 400 with a JSON-RPC
 //!   `-32700`/`-32600` body for malformed JSON or a non-message. See [`PostError`].
 //!
 //! Host/Origin validation is not done here: the router mounts these routes behind the same
 //! transport guard as `/mcp`.
 
+pub(crate) mod directory;
 mod message;
 mod session;
 pub mod transport;
@@ -45,10 +53,7 @@ use axum::{
 };
 use futures::{Stream, StreamExt, stream};
 use http::{HeaderName, HeaderValue, StatusCode};
-use rmcp::{
-    ServerHandler, ServiceExt,
-    model::{ClientJsonRpcMessage, GetExtensions},
-};
+use rmcp::{ServerHandler, ServiceExt, model::ClientJsonRpcMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -61,8 +66,12 @@ use crate::{
     HandlerFactory,
     auth::resource::Identity,
     config::ServerConfig,
-    mcp::session_limits::{OpenSessions, SessionPermit},
+    mcp::{
+        relay::{Destination, Outcome, Recipient},
+        session_limits::{OpenSessions, SessionPermit},
+    },
 };
+use directory::LegacyDirectory;
 use session::{SessionGuard, SessionStore};
 
 /// Path of the SSE stream a legacy client opens first.
@@ -79,26 +88,37 @@ const MIN_KEEP_ALIVE: Duration = Duration::from_millis(10);
 /// Shared state of the two routes.
 struct LegacySse<H> {
     factory: HandlerFactory<H>,
-    sessions: SessionStore,
+    sessions: Arc<SessionStore>,
+    /// Sessions of every instance, when they are shared (`directory`).
+    directory: Option<Arc<LegacyDirectory>>,
     keep_alive: Duration,
     max_body_bytes: usize,
     open: Arc<OpenSessions>,
     shutdown: CancellationToken,
 }
 
-/// The `/sse` and `/message` routes for the handlers `factory` makes. Cancelling `shutdown`
-/// ends every SSE stream and session. Mount them behind the Host/Origin transport guard.
-pub fn routes<H>(
+/// The `/sse` and `/message` routes for the handlers `factory` makes; with a `directory`,
+/// sessions are recorded there and POSTs for sessions held by other instances relayed.
+/// Cancelling `shutdown` ends every SSE stream and session. Mount them behind the Host/Origin
+/// transport guard.
+pub(crate) fn routes<H>(
     factory: HandlerFactory<H>,
     config: &ServerConfig,
+    directory: Option<Arc<LegacyDirectory>>,
     shutdown: CancellationToken,
 ) -> Router
 where
     H: ServerHandler + Send + Sync + 'static,
 {
+    let sessions = Arc::new(SessionStore::default());
+    if let Some(directory) = &directory {
+        let recipient: Arc<dyn Recipient> = sessions.clone();
+        directory.register(Destination::LegacySessions, Arc::downgrade(&recipient));
+    }
     let state = Arc::new(LegacySse {
         factory,
-        sessions: SessionStore::default(),
+        sessions,
+        directory,
         keep_alive: config.sse_keep_alive.max(MIN_KEEP_ALIVE),
         max_body_bytes: config.max_request_body_bytes,
         open: OpenSessions::new(config.session_limits),
@@ -138,13 +158,19 @@ where
         .sessions
         .insert(id.clone(), channels.to_server, ct.clone());
     tracing::debug!(session = session::log_id(&id), "legacy SSE session opened");
+    if let Some(directory) = &state.directory
+        && let Err(error) = directory.hold(&id, subject, ct.clone()).await
+    {
+        // The session still works for POSTs that reach this instance.
+        tracing::warn!(%error, "a legacy SSE session is not shared with other instances");
+    }
 
     let handler = (state.factory)();
     tokio::spawn(run_session(
         handler,
         transport,
         ct.clone(),
-        state.sessions.clone(),
+        (*state.sessions).clone(),
         id.clone(),
     ));
 
@@ -228,28 +254,44 @@ where
 {
     let (parts, body) = request.into_parts();
     let id = message::session_id(parts.uri.query())?;
-    let inbox = state.sessions.get(&id).ok_or(PostError::UnknownSession)?;
+    let destination = match state.sessions.get(&id) {
+        Some(inbox) => Ok(inbox),
+        None => Err(elsewhere(state.directory.as_deref(), &id).await?),
+    };
     message::check_content_type(&parts.headers)?;
     let body = message::read_body(&parts.headers, body, state.max_body_bytes).await?;
-    let mut messages = message::parse_messages(&body, CHANNEL_CAPACITY)?;
-    // As rmcp's Streamable HTTP service does: each message carries the HTTP request's
-    // `Parts`, so handlers read the caller (`auth::resource::Identity`) on every transport.
-    for message in &mut messages {
-        match message {
-            ClientJsonRpcMessage::Request(request) => {
-                request.request.extensions_mut().insert(parts.clone());
+    let messages = message::parse_messages(&body, CHANNEL_CAPACITY)?;
+    match destination {
+        Ok(inbox) => enqueue(&inbox, message::with_parts(messages, &parts)).await?,
+        Err((directory, holder)) => {
+            let caller = parts.extensions.get::<Arc<Identity>>().map(Arc::as_ref);
+            let outcome = directory
+                .relay(&holder, &id, messages, caller)
+                .await
+                .map_err(|_| PostError::StoreUnavailable)?;
+            match outcome {
+                Outcome::Delivered => {}
+                Outcome::NoRecipient => return Err(PostError::UnknownSession),
+                Outcome::Busy => return Err(PostError::Overloaded),
+                Outcome::Unanswered => return Err(PostError::HolderUnreachable),
             }
-            ClientJsonRpcMessage::Notification(notification) => {
-                notification
-                    .notification
-                    .extensions_mut()
-                    .insert(parts.clone());
-            }
-            _ => {}
         }
     }
-    enqueue(&inbox, messages).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// The instance holding session `id` when it is not this one, as `directory` says; the POST's
+/// `404` when no instance holds it (or sessions are not shared).
+async fn elsewhere<'a>(
+    directory: Option<&'a LegacyDirectory>,
+    id: &str,
+) -> Result<(&'a LegacyDirectory, directory::Holder), PostError> {
+    let directory = directory.ok_or(PostError::UnknownSession)?;
+    match directory.holder(id).await {
+        Ok(Some(holder)) if !directory.is_here(&holder) => Ok((directory, holder)),
+        Ok(_) => Err(PostError::UnknownSession),
+        Err(_) => Err(PostError::StoreUnavailable),
+    }
 }
 
 /// Queues all of `messages` at once (a batch is never half-delivered), waiting at most

@@ -12,10 +12,15 @@ use std::{
 };
 
 use rmcp::model::ClientJsonRpcMessage;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use crate::ops::metrics::Open;
+use super::{MESSAGE_PATH, message::with_parts};
+use crate::{
+    auth::resource::Identity,
+    mcp::relay::{Outcome, Recipient},
+    ops::metrics::Open,
+};
 
 /// Live sessions: id → the sender feeding that session's transport.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +64,41 @@ impl SessionStore {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+impl Recipient for SessionStore {
+    /// Messages POSTed to another instance for a session whose stream is held here: queued
+    /// as a POST here would queue them (all or none), without waiting for room. The handler
+    /// sees the caller the other instance authenticated, on a `POST /message` without its
+    /// headers (the bearer token is never relayed).
+    fn deliver(
+        &self,
+        session: &str,
+        messages: Vec<ClientJsonRpcMessage>,
+        caller: Option<Arc<Identity>>,
+    ) -> Outcome {
+        let Some(inbox) = self.get(session) else {
+            return Outcome::NoRecipient;
+        };
+        let (mut parts, ()) = http::Request::post(MESSAGE_PATH)
+            .body(())
+            .unwrap_or_default()
+            .into_parts();
+        if let Some(caller) = caller {
+            parts.extensions.insert(caller);
+        }
+        let messages = with_parts(messages, &parts);
+        match inbox.try_reserve_many(messages.len()) {
+            Ok(permits) => {
+                for (permit, message) in permits.zip(messages) {
+                    permit.send(message);
+                }
+                Outcome::Delivered
+            }
+            Err(TrySendError::Full(())) => Outcome::Busy,
+            Err(TrySendError::Closed(())) => Outcome::NoRecipient,
+        }
     }
 }
 

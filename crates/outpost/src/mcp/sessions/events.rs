@@ -3,9 +3,8 @@
 //! store's bus); the stream follows it from where the client is, so `Last-Event-ID` on any
 //! instance replays exactly the events after that id, none twice.
 //!
-//! The client's answers to server→client requests that reach an instance where no request
-//! waits for them are relayed the same way, on the session's client stream
-//! ([`SessionEvents::relay_client_message`], [`SessionEvents::client_messages`]).
+//! The same store carries the client's messages relayed between instances
+//! (`mcp::relay`, which follows its streams with [`tail`]).
 //!
 //! Only the GET stream is kept. A request's own SSE stream is not: its events are the
 //! request's progress and answer, and keeping them would cost a store write per message on
@@ -22,7 +21,7 @@ use std::{
 
 use futures::Stream;
 use rmcp::{
-    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    model::ServerJsonRpcMessage,
     transport::streamable_http_server::{SessionId, session::ServerSseMessage},
 };
 use tokio::sync::mpsc;
@@ -64,11 +63,6 @@ fn get_stream(session: &str) -> String {
     format!("mcp-session:{session}:get")
 }
 
-/// The store key of the client messages of `session` relayed between instances.
-fn client_stream(session: &str) -> String {
-    format!("mcp-session:{session}:client")
-}
-
 impl SessionEvents {
     /// Events in `store`, kept as `retention` says.
     pub(crate) fn new(store: Arc<dyn EventStore>, retention: EventRetention) -> Self {
@@ -89,33 +83,9 @@ impl SessionEvents {
             .await
     }
 
-    /// Relays `message` — the client's answer to a server→client request no request here
-    /// waits for — to the instances running `session`'s requests.
-    pub(crate) async fn relay_client_message(
-        &self,
-        session: &str,
-        message: &ClientJsonRpcMessage,
-    ) -> Result<EventId, StoreError> {
-        let data = serde_json::to_string(message)
-            .map_err(|error| StoreError::Backend(format!("an MCP message as JSON: {error}")))?;
-        self.store
-            .append(&client_stream(session), &data, unix_now(), self.retention)
-            .await
-    }
-
-    /// The client messages of `session` relayed from now on, until `stop` is cancelled.
-    pub(crate) async fn client_messages(
-        &self,
-        session: &str,
-        stop: CancellationToken,
-    ) -> Result<mpsc::Receiver<StoredEvent>, StoreError> {
-        self.tail(client_stream(session), None, stop).await
-    }
-
     /// Forgets `session`'s events (it ended).
     pub(crate) async fn forget(&self, session: &str) -> Result<(), StoreError> {
-        self.store.delete_stream(&get_stream(session)).await?;
-        self.store.delete_stream(&client_stream(session)).await
+        self.store.delete_stream(&get_stream(session)).await
     }
 
     /// Drops every event older than the retention's age (maintenance).
@@ -133,61 +103,60 @@ impl SessionEvents {
         after: Option<EventId>,
         stop: CancellationToken,
     ) -> Result<EventFeed, StoreError> {
-        let receiver = self.tail(get_stream(session), after, stop).await?;
+        let receiver = tail(self.store.clone(), get_stream(session), after, stop).await?;
         Ok(EventFeed { receiver })
     }
+}
 
-    /// The events of `stream` after `after` (from now with `None`) as they come, read by a
-    /// task until `stop` is cancelled or the receiver dropped.
-    async fn tail(
-        &self,
-        stream: String,
-        after: Option<EventId>,
-        stop: CancellationToken,
-    ) -> Result<mpsc::Receiver<StoredEvent>, StoreError> {
-        // Listening before the tail is read: nothing appended in between is missed.
-        let listener = self.store.listen(&stream);
-        let after = match after {
-            Some(id) => Some(id),
-            None => self.store.last_event_id(&stream).await?,
-        };
-        let (sender, receiver) = mpsc::channel(CAPACITY);
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            let mut cursor = after;
-            loop {
-                match store.read_after(&stream, cursor, BATCH).await {
-                    Ok(events) => {
-                        let full = events.len() == BATCH;
-                        for event in events {
-                            cursor = Some(event.id);
-                            if sender.send(event).await.is_err() {
-                                return;
-                            }
-                        }
-                        if full {
-                            continue;
-                        }
-                        tokio::select! {
-                            _ = listener.appended() => {}
-                            _ = tokio::time::sleep(RECHECK_EVERY) => {}
-                            _ = sender.closed() => return,
-                            _ = stop.cancelled() => return,
+/// The events of `stream` in `store` after `after` (from now with `None`) as they come, read
+/// by a task until `stop` is cancelled or the receiver dropped.
+pub(crate) async fn tail(
+    store: Arc<dyn EventStore>,
+    stream: String,
+    after: Option<EventId>,
+    stop: CancellationToken,
+) -> Result<mpsc::Receiver<StoredEvent>, StoreError> {
+    // Listening before the tail is read: nothing appended in between is missed.
+    let listener = store.listen(&stream);
+    let after = match after {
+        Some(id) => Some(id),
+        None => store.last_event_id(&stream).await?,
+    };
+    let (sender, receiver) = mpsc::channel(CAPACITY);
+    tokio::spawn(async move {
+        let mut cursor = after;
+        loop {
+            match store.read_after(&stream, cursor, BATCH).await {
+                Ok(events) => {
+                    let full = events.len() == BATCH;
+                    for event in events {
+                        cursor = Some(event.id);
+                        if sender.send(event).await.is_err() {
+                            return;
                         }
                     }
-                    Err(error) => {
-                        tracing::warn!(%error, stream, "cannot read a session's events");
-                        tokio::select! {
-                            _ = tokio::time::sleep(RETRY_AFTER) => {}
-                            _ = sender.closed() => return,
-                            _ = stop.cancelled() => return,
-                        }
+                    if full {
+                        continue;
+                    }
+                    tokio::select! {
+                        _ = listener.appended() => {}
+                        _ = tokio::time::sleep(RECHECK_EVERY) => {}
+                        _ = sender.closed() => return,
+                        _ = stop.cancelled() => return,
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, stream, "cannot read a session's events");
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_AFTER) => {}
+                        _ = sender.closed() => return,
+                        _ = stop.cancelled() => return,
                     }
                 }
             }
-        });
-        Ok(receiver)
-    }
+        }
+    });
+    Ok(receiver)
 }
 
 /// The events of one open GET stream, as SSE messages with their ids.

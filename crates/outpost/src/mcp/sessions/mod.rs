@@ -14,9 +14,11 @@
 //!   a fresh handler through `serve_directly` with the session's peer info (`request`), its
 //!   progress, logs and server→client requests riding its own SSE stream; the handler's
 //!   `initialize` is never replayed;
-//! - the client's `notifications/cancelled` reaches the running request it concerns on this
-//!   instance, and its answers to server→client requests reach the request that asked on
-//!   any instance (relayed over the event store's bus);
+//! - the client's `notifications/cancelled` reaches the running request it concerns, and its
+//!   answers to server→client requests reach the request that asked, on any instance (relayed
+//!   over the event store's bus by `mcp::relay`); an answer no request awaits any
+//!   more — its request ended, or the instance running it is gone — is refused at once
+//!   ([`UnawaitedAnswer`]);
 //! - the GET stream follows the session's stream in the store's event store ([`events`]):
 //!   whatever any instance emits for the session ([`SessionNotifier`]) reaches it, and
 //!   `Last-Event-ID` on any instance replays exactly the events after that id;
@@ -28,16 +30,15 @@
 //!   idle timeout), expired records are never loaded and are purged as sessions are created;
 //! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
 //!
-//! Not yet here (the later parts of the sessions issue): the client's cancellation reaching a
-//! request running on another instance, a fast error for an answer whose request's instance
-//! died; client notifications other than cancellation reaching the handler.
+//! Not yet here (the later parts of the sessions issue): client notifications other than
+//! cancellation reaching the handler; one GET stream per session across instances.
 //!
 //! [`SessionNotifier`]: crate::mcp::session_notifier::SessionNotifier
 //!
 //! [`Identity`]: crate::auth::resource::Identity
 
 pub mod data;
-mod events;
+pub(crate) mod events;
 mod handshake;
 mod record;
 mod request;
@@ -55,7 +56,7 @@ use futures::Stream;
 use rmcp::{
     ServerHandler,
     model::{
-        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions,
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, RequestId,
         ServerJsonRpcMessage, ServerResult,
     },
     service::serve_directly_with_ct,
@@ -77,7 +78,11 @@ use crate::{
     HandlerFactory,
     auth::resource::Identity,
     clock::unix_now,
-    mcp::session_notifier::{SessionBinding, SessionNotifier},
+    mcp::{
+        legacy_sse,
+        relay::{Destination, Outcome, Recipient, Relay},
+        session_notifier::{SessionBinding, SessionNotifier},
+    },
     ops::degraded::bounded,
     store::{EventId, InvalidEventId, McpSessionStore, StoreError},
 };
@@ -113,6 +118,27 @@ pub enum SessionError {
     /// stream).
     #[error("cannot resume: {0}")]
     LastEventId(#[from] InvalidEventId),
+    /// The client answered a server→client request no request awaits (rmcp answers `500`
+    /// with this text, at once).
+    #[error("{0}")]
+    UnawaitedAnswer(UnawaitedAnswer),
+}
+
+/// Why nothing takes a client's answer to a server→client request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnawaitedAnswer {
+    /// The id is not one this server gives its server→client requests.
+    #[error("no request of this session asked for this answer (unknown id)")]
+    UnknownId,
+    /// The request that asked has ended (answered, cancelled or timed out).
+    #[error("the request that asked for this answer has ended")]
+    Ended,
+    /// The instance running the request that asked did not confirm within
+    /// `RECEIPT_WAIT` (2 s): it has stopped, and the request with it; retry the request.
+    #[error(
+        "the server instance running the request that asked for this answer is gone; retry the request"
+    )]
+    InstanceGone,
 }
 
 impl SessionError {
@@ -171,6 +197,7 @@ pub struct OutpostSessionManager<H> {
     handshakes: Mutex<HashMap<SessionId, Handshake>>,
     cache: Mutex<HashMap<SessionId, Cached>>,
     in_flight: Arc<InFlight>,
+    relay: Arc<Relay>,
     events: SessionEvents,
     get_streams: Arc<OpenGetStreams>,
     shutdown: CancellationToken,
@@ -192,14 +219,19 @@ where
 {
     /// Sessions recorded in `store` whose requests are served by handlers from `factory`;
     /// a session expires `idle_timeout` (plus a quarter of it) after its last request, its
-    /// GET stream follows `events`, and requests in flight end when `shutdown` is cancelled.
+    /// GET stream follows `events`, client messages for requests running elsewhere go
+    /// through `relay`, and requests in flight end when `shutdown` is cancelled.
     pub(crate) fn new(
         factory: HandlerFactory<H>,
         store: Arc<dyn McpSessionStore>,
         events: SessionEvents,
+        relay: Arc<Relay>,
         idle_timeout: Duration,
         shutdown: CancellationToken,
     ) -> Self {
+        let in_flight = Arc::new(InFlight::new(relay.instance()));
+        let recipient: Arc<dyn Recipient> = in_flight.clone();
+        relay.register(Destination::ParkedRequests, Arc::downgrade(&recipient));
         Self {
             factory,
             store,
@@ -207,7 +239,8 @@ where
             slack: (idle_timeout / 4).max(MIN_SLACK),
             handshakes: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
-            in_flight: Arc::new(InFlight::new(events.clone())),
+            in_flight,
+            relay,
             events,
             get_streams: Arc::default(),
             shutdown,
@@ -257,6 +290,10 @@ where
     /// The live session `id`, from the cache when checked within [`REVALIDATE_AFTER`], else
     /// from the store; pushes its expiry when a slack has passed since the last push.
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<ParkedSession>>, SessionError> {
+        // A 2024-11-05 session's record shares the store's table; it is no session here.
+        if id.starts_with(legacy_sse::directory::KEY_PREFIX) {
+            return Ok(None);
+        }
         let now = Instant::now();
         let mut touched = None;
         if let Some(cached) = lock(&self.cache).get_mut(id) {
@@ -451,6 +488,11 @@ where
         let ClientJsonRpcMessage::Request(request) = &mut message else {
             return Err(SessionError::NotARequest);
         };
+        // Cancellations and answers POSTed to other instances reach this request through
+        // the relay, which follows its streams from the first request on.
+        if let Err(error) = self.relay.listen().await {
+            tracing::warn!(%error, "messages POSTed to other instances will not reach this request");
+        }
         request.request.extensions_mut().insert(SessionData::new(
             id,
             session.data.clone(),
@@ -492,19 +534,38 @@ where
         {
             return Ok(());
         }
-        let answer = matches!(
-            message,
-            ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_)
-        );
-        if !self.in_flight.deliver(id, message.clone()) {
-            if answer {
-                // The request that asked may run on another instance.
-                bounded(self.events.relay_client_message(id, &message)).await?;
-            } else {
+        if self.in_flight.deliver(id, message.clone()) {
+            return Ok(());
+        }
+        match message {
+            // The request may run on another instance; which one, no instance knows.
+            ClientJsonRpcMessage::Notification(notification)
+                if matches!(
+                    notification.notification,
+                    ClientNotification::CancelledNotification(_)
+                ) =>
+            {
+                let message = ClientJsonRpcMessage::Notification(notification);
+                // Advisory (the request may have ended): a store that cannot take it costs
+                // the cancellation, not the client's POST.
+                if let Err(error) = bounded(self.relay.broadcast_cancel(id, message)).await {
+                    tracing::warn!(%error, "a cancellation cannot reach other instances");
+                }
+                Ok(())
+            }
+            ClientJsonRpcMessage::Response(ref response) => {
+                let asker = response.id.clone();
+                self.relay_answer(id, &asker, message).await
+            }
+            ClientJsonRpcMessage::Error(ref error) => match error.id.clone() {
+                Some(asker) => self.relay_answer(id, &asker, message).await,
+                None => Err(SessionError::UnawaitedAnswer(UnawaitedAnswer::UnknownId)),
+            },
+            _ => {
                 tracing::debug!(session = %id, "client message for no request running here");
+                Ok(())
             }
         }
-        Ok(())
     }
 
     async fn create_standalone_stream(
@@ -528,6 +589,41 @@ impl<H> OutpostSessionManager<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
+    /// Hands `answer` (to the server→client request `asker`) to the instance that issued
+    /// that id, waiting for its receipt; an error at once when nothing takes it.
+    async fn relay_answer(
+        &self,
+        id: &SessionId,
+        asker: &RequestId,
+        answer: ClientJsonRpcMessage,
+    ) -> Result<(), SessionError> {
+        let Some(instance) = InFlight::issuer(asker) else {
+            return Err(SessionError::UnawaitedAnswer(UnawaitedAnswer::UnknownId));
+        };
+        if self.in_flight.is_this_instance(instance) {
+            return Err(SessionError::UnawaitedAnswer(UnawaitedAnswer::Ended));
+        }
+        let outcome = self
+            .relay
+            .deliver_to(
+                instance,
+                Destination::ParkedRequests,
+                id,
+                vec![answer],
+                None,
+            )
+            .await?;
+        match outcome {
+            Outcome::Delivered => Ok(()),
+            Outcome::NoRecipient | Outcome::Busy => {
+                Err(SessionError::UnawaitedAnswer(UnawaitedAnswer::Ended))
+            }
+            Outcome::Unanswered => {
+                Err(SessionError::UnawaitedAnswer(UnawaitedAnswer::InstanceGone))
+            }
+        }
+    }
+
     /// Opens `id`'s GET stream here from after `after` (from now with `None`); a GET stream
     /// of the session open here before ends.
     async fn follow(

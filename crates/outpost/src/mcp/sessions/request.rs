@@ -12,9 +12,9 @@
 //! requests from zero, so the ids of server→client requests are rewritten to ones unique
 //! across instances (`"{instance}-{n}"`) on the way out and back on the way in.
 //!
-//! The client may POST its answer to another instance: that one relays it over the store's
-//! event bus ([`SessionEvents::relay_client_message`]), and a request that has sent a
-//! server→client request listens there until it ends ([`InFlight::watch_answers`]).
+//! The client may POST its answer, or its cancellation, to another instance: that one relays
+//! it (`mcp::relay`) — an answer to the instance named in the rewritten id, a cancellation to
+//! every instance — and [`InFlight`], this instance's recipient, hands it to the request.
 
 use std::{
     borrow::Cow,
@@ -31,10 +31,11 @@ use rmcp::{
     transport::{Transport, streamable_http_server::SessionId},
 };
 use tokio::sync::{Semaphore, mpsc};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::SessionEvents;
-use crate::ops::degraded::bounded;
+use crate::{
+    auth::resource::Identity,
+    mcp::relay::{INSTANCE_ID_LEN, Outcome, Recipient},
+};
 
 /// Room for messages the client sends to one running request (cancellation, answers).
 const INBOUND_CAPACITY: usize = 8;
@@ -51,61 +52,37 @@ pub(crate) struct InFlight {
     /// id its peer gave it.
     server_requests: Mutex<HashMap<(SessionId, String), (Route, RequestId)>>,
     next_server_request: AtomicI64,
-    /// This instance's part of the rewritten ids, random.
+    /// This instance's relay id, the first part of the rewritten ids.
     instance: String,
-    /// Where answers POSTed to other instances arrive.
-    events: SessionEvents,
 }
 
 impl InFlight {
-    /// No request running yet; answers from other instances arrive through `events`.
-    pub(crate) fn new(events: SessionEvents) -> Self {
-        let mut instance = uuid::Uuid::new_v4().simple().to_string();
-        instance.truncate(12);
+    /// No request running yet; rewritten ids start with `instance` (the relay's).
+    pub(crate) fn new(instance: &str) -> Self {
         Self {
             requests: Mutex::default(),
             server_requests: Mutex::default(),
             next_server_request: AtomicI64::new(0),
-            instance,
-            events,
+            instance: instance.to_owned(),
         }
     }
 
-    /// Starts listening for `session`'s client messages relayed by other instances, handing
-    /// them to the requests running here; resolves once listening (so an answer relayed after
-    /// is not missed) to the guard that stops it, or to `None` when the store cannot answer.
-    fn watch_answers(
-        self: &Arc<Self>,
-        session: &SessionId,
-    ) -> impl Future<Output = Option<DropGuard>> + Send + 'static {
-        let (in_flight, session) = (Arc::downgrade(self), session.clone());
-        let events = self.events.clone();
-        async move {
-            let stop = CancellationToken::new();
-            let mut relayed = match bounded(events.client_messages(&session, stop.clone())).await {
-                Ok(relayed) => relayed,
-                Err(error) => {
-                    tracing::warn!(%error, "answers POSTed to other instances will not arrive");
-                    return None;
-                }
-            };
-            tokio::spawn(async move {
-                while let Some(event) = relayed.recv().await {
-                    let Some(in_flight) = in_flight.upgrade() else {
-                        return;
-                    };
-                    match serde_json::from_str::<ClientJsonRpcMessage>(&event.data) {
-                        Ok(message) => {
-                            in_flight.deliver(&session, message);
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, "a relayed client message is not JSON-RPC")
-                        }
-                    }
-                }
-            });
-            Some(stop.drop_guard())
-        }
+    /// The instance a server→client request id was given by (`"{instance}-{n}"`), `None`
+    /// for an id this server never gives.
+    pub(crate) fn issuer(id: &RequestId) -> Option<&str> {
+        let RequestId::String(text) = id else {
+            return None;
+        };
+        let (instance, number) = text.split_once('-')?;
+        let ours = instance.len() == INSTANCE_ID_LEN
+            && instance.bytes().all(|b| b.is_ascii_hexdigit())
+            && number.parse::<u64>().is_ok();
+        ours.then_some(instance)
+    }
+
+    /// Whether this instance gave `instance`'s ids.
+    pub(crate) fn is_this_instance(&self, instance: &str) -> bool {
+        self.instance == instance
     }
 
     /// Hands `message` from `session`'s client to the running request it concerns; `false`
@@ -163,6 +140,26 @@ impl InFlight {
     }
 }
 
+impl Recipient for InFlight {
+    /// Messages relayed by other instances: cancellations (to every instance; most find no
+    /// request here) and answers to server→client requests issued here.
+    fn deliver(
+        &self,
+        session: &str,
+        messages: Vec<ClientJsonRpcMessage>,
+        _caller: Option<Arc<Identity>>,
+    ) -> Outcome {
+        let session = SessionId::from(session);
+        let mut outcome = Outcome::Delivered;
+        for message in messages {
+            if !InFlight::deliver(self, &session, message) {
+                outcome = Outcome::NoRecipient;
+            }
+        }
+        outcome
+    }
+}
+
 /// The transport of one request: its message in, everything the handler sends out.
 pub(crate) struct RequestTransport {
     first: Option<ClientJsonRpcMessage>,
@@ -175,8 +172,6 @@ pub(crate) struct RequestTransport {
     issued: Vec<String>,
     cancelled: bool,
     in_flight: Arc<InFlight>,
-    /// Listening for answers relayed by other instances while the request runs.
-    watching: Arc<Mutex<Option<DropGuard>>>,
 }
 
 impl RequestTransport {
@@ -203,7 +198,6 @@ impl RequestTransport {
             issued: Vec::new(),
             cancelled: false,
             in_flight,
-            watching: Arc::default(),
         };
         (transport, receiver)
     }
@@ -220,7 +214,6 @@ impl Transport<RoleServer> for RequestTransport {
         &mut self,
         mut item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let mut watch = None;
         if let ServerJsonRpcMessage::Request(request) = &mut item {
             let number = self
                 .in_flight
@@ -234,11 +227,7 @@ impl Transport<RoleServer> for RequestTransport {
                 (self.route.clone(), original),
             );
             self.issued.push(unique);
-            if lock(&self.watching).is_none() {
-                watch = Some(self.in_flight.watch_answers(&self.session));
-            }
         }
-        let watching = self.watching.clone();
         let answer = matches!(
             item,
             ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
@@ -246,11 +235,6 @@ impl Transport<RoleServer> for RequestTransport {
         let outbound = self.outbound.clone();
         let answered = self.answered.clone();
         async move {
-            if let Some(watch) = watch
-                && let Some(guard) = watch.await
-            {
-                lock(&watching).get_or_insert(guard);
-            }
             outbound.send(item).await?;
             if answer {
                 answered.add_permits(1);
@@ -305,4 +289,31 @@ impl Drop for RequestTransport {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_request_id_names_the_instance_that_gave_it() {
+        let id = |text: &str| RequestId::String(text.into());
+        assert_eq!(
+            InFlight::issuer(&id("0123456789ab-7")),
+            Some("0123456789ab")
+        );
+        for foreign in [
+            "0123456789ab",
+            "0123456789ab-x",
+            "nobody-0",
+            "0123456789abc-1",
+            "-1",
+        ] {
+            assert_eq!(InFlight::issuer(&id(foreign)), None, "{foreign}");
+        }
+        assert_eq!(InFlight::issuer(&RequestId::Number(3)), None);
+        let here = InFlight::new("0123456789ab");
+        assert!(here.is_this_instance("0123456789ab"));
+        assert!(!here.is_this_instance("ba9876543210"));
+    }
 }
