@@ -28,8 +28,9 @@ use crate::config_file::LoadedFile;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "OUTPOST_LOG_FORMAT")]
+    /// Log format on stderr: `auto` is `text` on a terminal and `json` otherwise (a service
+    /// manager, a container, a pipe: what log pipelines parse).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto, env = "OUTPOST_LOG_FORMAT")]
     log_format: LogFormat,
 }
 
@@ -53,7 +54,11 @@ enum Command {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
+    /// `text` when stderr is a terminal, `json` otherwise.
+    Auto,
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
@@ -66,15 +71,17 @@ fn init_logging(format: LogFormat, default_filter: &str) -> outpost::log_writer:
     let filter = tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let (writer, guard) = outpost::log_writer::BatchedLogWriter::new(std::io::stderr());
+    let terminal = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(terminal);
     match format {
+        LogFormat::Auto if terminal => builder.init(),
         LogFormat::Text => builder.init(),
         // The per-request lines (the bulk of a busy server's log) by Outpost's own JSON
         // writer, everything else by tracing-subscriber's: the same objects, a fifth of the cost.
-        LogFormat::Json => builder
+        LogFormat::Auto | LogFormat::Json => builder
             .json()
             .event_format(outpost::json_lines::JsonRequestLines::new(
                 tracing_subscriber::fmt::format().json(),

@@ -153,7 +153,7 @@ fn a_bad_file_is_an_error_naming_the_file_the_line_and_the_setting() {
             "log-format = \"xml\"\n",
             &[],
             format!(
-                "error: {shown}:1: bad value for the setting `log-format`: \"xml\": expected one of text, json"
+                "error: {shown}:1: bad value for the setting `log-format`: \"xml\": expected one of auto, text, json"
             ),
         ),
         ("demo = \n", &[], format!("error: {shown}:1: not TOML")),

@@ -37,8 +37,19 @@ impl RequestId {
     pub fn generate() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let count = NEXT.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}-{count:x}", prefix());
-        Self(HeaderValue::try_from(id).expect("hex digits and a dash are a valid header value"))
+        // `{prefix}-{count:x}` on the stack: 16 + 1 + at most 16 bytes.
+        let mut id = [0u8; 33];
+        id[..16].copy_from_slice(prefix().as_bytes());
+        id[16] = b'-';
+        let digits = (64 - count.leading_zeros()).div_ceil(4).max(1) as usize;
+        for (at, slot) in id[17..17 + digits].iter_mut().enumerate() {
+            let nibble = (count >> (4 * (digits - 1 - at))) & 0xf;
+            *slot = b"0123456789abcdef"[nibble as usize];
+        }
+        Self(
+            HeaderValue::from_bytes(&id[..17 + digits])
+                .expect("hex digits and a dash are a valid header value"),
+        )
     }
 
     /// The id as text (always visible ASCII).
@@ -113,6 +124,18 @@ mod tests {
             RequestId::of(&sent(&[&long[..MAX_LEN]])).as_str().len(),
             MAX_LEN
         );
+    }
+
+    #[test]
+    fn made_ids_are_the_prefix_a_dash_and_the_count_in_hex() {
+        let (first, second) = (RequestId::generate(), RequestId::generate());
+        let count = |id: &RequestId| {
+            let (head, count) = id.as_str().split_once('-').unwrap();
+            assert_eq!(head, prefix());
+            u64::from_str_radix(count, 16).unwrap()
+        };
+        assert!(count(&second) > count(&first));
+        assert!(!second.as_str().ends_with("-"));
     }
 
     #[test]

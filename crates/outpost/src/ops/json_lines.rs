@@ -12,23 +12,34 @@
 //! tracing-subscriber's own `SystemTime`, strings escaped as serde_json escapes them, numbers
 //! as JSON numbers. `tests/json_lines.rs` holds both formatters to the same objects.
 
-use std::fmt::{self, Debug, Write};
+use std::{
+    cell::{Cell, RefCell},
+    fmt::{self, Debug, Write},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
 };
 use tracing_subscriber::{
-    fmt::{
-        FmtContext, FormatEvent, FormatFields,
-        format::Writer,
-        time::{FormatTime, SystemTime},
-    },
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer, time::FormatTime},
     registry::LookupSpan,
 };
 
 /// The target of the per-request lines this formatter writes itself.
-const REQUEST_TARGET: &str = "outpost::request";
+const REQUEST_TARGET: &str = super::request_log::REQUEST_LOG_TARGET;
+
+/// A line buffer kept by a thread longer than this is given back rather than reused.
+const KEPT_LINE_CAPACITY: usize = 4096;
+
+thread_local! {
+    /// This thread's line buffer: a line is built in it with plain pushes, then handed to the
+    /// subscriber's writer in one call.
+    static LINE: Cell<String> = const { Cell::new(String::new()) };
+    /// The second this thread last wrote a timestamp in, and its `YYYY-MM-DDTHH:MM:SS`.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
 
 /// A tracing-subscriber event formatter that writes Outpost's request lines as JSON itself
 /// and hands every other event to `fallback` (normally `tracing_subscriber::fmt::format().json()`).
@@ -72,87 +83,200 @@ where
         {
             return self.fallback.format_event(ctx, writer, event);
         }
-        writer.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut writer)?;
-        write!(writer, "\",\"level\":\"{}\",\"fields\":{{", meta.level())?;
-        let mut fields = FieldsObject {
-            out: &mut writer,
+        let mut line = LINE.take();
+        line.clear();
+        line.push_str("{\"timestamp\":\"");
+        push_timestamp(&mut line, SystemTime::now())?;
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push_str("\",\"fields\":{");
+        event.record(&mut FieldsObject {
+            out: &mut line,
             first: true,
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        writer.write_str("},\"target\":")?;
-        write_string(&mut writer, meta.target())?;
-        writer.write_str("}\n")
+        });
+        line.push_str("},\"target\":");
+        push_string(&mut line, meta.target());
+        line.push_str("}\n");
+        let written = writer.write_str(&line);
+        if line.capacity() <= KEPT_LINE_CAPACITY {
+            LINE.set(line);
+        }
+        written
+    }
+}
+
+/// Pushes `now` as tracing-subscriber's `SystemTime` writes it (RFC 3339, UTC, microseconds:
+/// `2026-12-06T13:22:01.123456Z`), formatting the date and time of day once per second.
+fn push_timestamp(line: &mut String, now: SystemTime) -> fmt::Result {
+    let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
+        // Before 1970: rare enough for the general formatter.
+        let mut formatted = String::new();
+        tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(&mut formatted))?;
+        line.push_str(&formatted);
+        return Ok(());
+    };
+    let seconds = since_epoch.as_secs();
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != seconds {
+            text.clear();
+            write_date_time(text, seconds)?;
+            *cached = seconds;
+        }
+        line.push_str(text);
+        Ok::<_, fmt::Error>(())
+    })?;
+    line.push('.');
+    push_padded(line, since_epoch.subsec_micros(), 6);
+    line.push('Z');
+    Ok(())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of `seconds` since the Unix epoch, in UTC (the proleptic Gregorian
+/// calendar, as tracing-subscriber writes it; a year past 9999 gets a `+`).
+fn write_date_time(out: &mut String, seconds: u64) -> fmt::Result {
+    let days = seconds / 86_400;
+    let of_day = seconds % 86_400;
+    // Days to a civil date (Howard Hinnant's `civil_from_days`), from 0000-03-01 eras.
+    let days = days + 719_468;
+    let era = days / 146_097;
+    let of_era = days % 146_097;
+    let year_of_era = (of_era - of_era / 1460 + of_era / 36_524 - of_era / 146_096) / 365;
+    let day_of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    if year > 9999 {
+        write!(out, "+{year}")?;
+    } else {
+        write!(out, "{year:04}")?;
+    }
+    write!(
+        out,
+        "-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// `value` in decimal, left-padded with zeros to `width` digits.
+fn push_padded(out: &mut String, value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut at = digits.len();
+    let mut rest = value;
+    while rest > 0 || at == digits.len() {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    for _ in (digits.len() - at)..width {
+        out.push('0');
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
     }
 }
 
 /// Writes an event's fields as the members of a JSON object.
-struct FieldsObject<'a, W> {
-    out: &'a mut W,
+struct FieldsObject<'a> {
+    out: &'a mut String,
     first: bool,
-    result: fmt::Result,
 }
 
-impl<W: Write> FieldsObject<'_, W> {
-    /// Writes `"name":` and then the value by `value`.
-    fn member(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
-        if self.result.is_err() {
-            return;
+impl FieldsObject<'_> {
+    /// Pushes `"name":`, after a comma unless it is the first member.
+    fn name(&mut self, field: &Field) {
+        if !self.first {
+            self.out.push(',');
         }
-        let separator = if self.first { "" } else { "," };
         self.first = false;
-        self.result = self
-            .out
-            .write_str(separator)
-            .and_then(|()| write_string(self.out, field.name()))
-            .and_then(|()| self.out.write_char(':'))
-            .and_then(|()| value(self.out));
+        push_string(self.out, field.name());
+        self.out.push(':');
     }
 }
 
-impl<W: Write> Visit for FieldsObject<'_, W> {
+impl Visit for FieldsObject<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.member(field, |out| write_string(out, value));
+        self.name(field);
+        push_string(self.out, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.member(field, |out| write!(out, "{value}"));
+        self.name(field);
+        let _ = write!(self.out, "{value}");
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.member(field, |out| write!(out, "{value}"));
+        self.name(field);
+        let _ = write!(self.out, "{value}");
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.member(field, |out| write!(out, "{value}"));
+        self.name(field);
+        self.out.push_str(if value { "true" } else { "false" });
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        // `{:?}` keeps a fraction or an exponent, so the number reads back as a float, as
-        // serde_json writes it; JSON has no NaN or infinity: serde_json writes null.
-        if value.is_finite() {
-            self.member(field, |out| write!(out, "{value:?}"));
-        } else {
-            self.member(field, |out| out.write_str("null"));
-        }
+        self.name(field);
+        push_f64(self.out, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.member(field, |out| {
-            out.write_char('"')?;
-            write!(Escaped(&mut *out), "{value:?}")?;
-            out.write_char('"')
-        });
+        self.name(field);
+        self.out.push('"');
+        let _ = write!(Escaped(&mut *self.out), "{value:?}");
+        self.out.push('"');
     }
 }
 
-/// `text` as a JSON string.
-fn write_string(out: &mut impl Write, text: &str) -> fmt::Result {
-    out.write_char('"')?;
-    Escaped(&mut *out).write_str(text)?;
-    out.write_char('"')
+/// The largest number of thousandths [`push_f64`] writes itself.
+const MAX_THOUSANDTHS: f64 = 1e12;
+
+/// Pushes `value` as serde_json writes an `f64`: the shortest decimal that reads back as
+/// the same number, with a fraction or an exponent; `null` for NaN and the infinities, which
+/// JSON lacks. Whole thousandths (a request's latency in milliseconds is microseconds / 1000)
+/// are written digit by digit: for them the shortest decimal is the thousandths themselves.
+fn push_f64(out: &mut String, value: f64) {
+    if !value.is_finite() {
+        out.push_str("null");
+        return;
+    }
+    let thousandths = (value * 1000.0).round();
+    if value.is_sign_positive() && thousandths < MAX_THOUSANDTHS && thousandths / 1000.0 == value {
+        // Exact below 2^53: `thousandths` is a whole number under 10^12.
+        let thousandths = thousandths as u64;
+        let _ = write!(out, "{}.", thousandths / 1000);
+        let fraction = (thousandths % 1000) as u32;
+        match fraction {
+            0 => out.push('0'),
+            _ if fraction % 100 == 0 => push_padded(out, fraction / 100, 1),
+            _ if fraction % 10 == 0 => push_padded(out, fraction / 10, 2),
+            _ => push_padded(out, fraction, 3),
+        }
+    } else {
+        let _ = write!(out, "{}", serde_json::Value::from(value));
+    }
+}
+
+/// Pushes `text` as a JSON string.
+fn push_string(out: &mut String, text: &str) {
+    out.push('"');
+    if text.bytes().any(needs_escape) {
+        let _ = Escaped(&mut *out).write_str(text);
+    } else {
+        out.push_str(text);
+    }
+    out.push('"');
+}
+
+/// Whether serde_json escapes `byte` inside a string.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 /// Escapes what is written through it as serde_json escapes string contents: `"`, `\` and the
@@ -197,8 +321,64 @@ mod tests {
 
     fn escaped(text: &str) -> String {
         let mut out = String::new();
-        write_string(&mut out, text).unwrap();
+        push_string(&mut out, text);
         out
+    }
+
+    #[test]
+    fn numbers_are_written_as_serde_json_writes_them() {
+        let mut values: Vec<f64> = (0..20_000).map(|micros| micros as f64 / 1000.0).collect();
+        values.extend([
+            123_456_789.012,
+            999_999_999.999,
+            1e12,
+            1e-7,
+            0.1 + 0.2,
+            -0.5,
+            -0.0,
+            12345678.5,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ]);
+        for value in values {
+            let mut out = String::new();
+            push_f64(&mut out, value);
+            assert_eq!(out, serde_json::to_string(&value).unwrap(), "{value:?}");
+        }
+        let mut out = String::new();
+        push_f64(&mut out, f64::NAN);
+        assert_eq!(out, "null");
+    }
+
+    #[test]
+    fn timestamps_are_written_as_tracing_subscriber_writes_them() {
+        for (seconds, expected) in [
+            (0, "1970-01-01T00:00:00"),
+            (951_782_400, "2000-02-29T00:00:00"),
+            (1_796_561_934, "2026-12-06T12:58:54"),
+            (4_107_542_399, "2100-02-28T23:59:59"),
+            (253_402_300_799, "9999-12-31T23:59:59"),
+            (253_402_300_800, "+10000-01-01T00:00:00"),
+        ] {
+            let mut out = String::new();
+            write_date_time(&mut out, seconds).unwrap();
+            assert_eq!(out, expected);
+        }
+        // And now, against tracing-subscriber itself (again if the second turned meanwhile).
+        loop {
+            let now = SystemTime::now();
+            let mut theirs = String::new();
+            tracing_subscriber::fmt::time::SystemTime
+                .format_time(&mut Writer::new(&mut theirs))
+                .unwrap();
+            let mut ours = String::new();
+            push_timestamp(&mut ours, now).unwrap();
+            if theirs[..19] == ours[..19] {
+                assert_eq!(ours.len(), theirs.len(), "{ours} / {theirs}");
+                assert!(ours.ends_with('Z') && ours.as_bytes()[19] == b'.');
+                break;
+            }
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! [`BatchedLogWriter`]: where log lines go so that writing one costs a request a short,
 //! uncontended lock and a copy — no system call, no thread woken.
 //!
-//! A line is appended to a buffer under a mutex; a thread of its own swaps the buffer out every
-//! [`FLUSH_INTERVAL`] (or as soon as it holds [`FLUSH_AT_BYTES`]) and writes the whole batch
-//! at once. A queue handing each line to a writer thread (tracing-appender's non-blocking
+//! A per-request line (target `outpost::request`) is appended to a buffer under a mutex; a
+//! thread of its own swaps the buffer out every [`FLUSH_INTERVAL`] (or as soon as it holds
+//! [`FLUSH_AT_BYTES`]) and writes the whole batch at once. Every other line — rare, and
+//! often what an operator needs before a crash (a warning at start, an error) — also wakes
+//! the thread, so it is written at once. A queue handing each line to a writer thread (tracing-appender's non-blocking
 //! writer) wakes that thread for every line: on a busy server, a futex call and several
 //! `sched_yield`s per request, on the same cores as the requests.
 //!
@@ -29,8 +31,10 @@ use std::{
     time::Duration,
 };
 
+use tracing::Metadata;
 use tracing_subscriber::fmt::MakeWriter;
 
+use super::request_log::REQUEST_LOG_TARGET;
 use crate::metrics::LOG_LINES_DROPPED_TOTAL;
 
 /// How long a line waits at most before it is written.
@@ -57,6 +61,8 @@ pub struct FlushGuard {
 /// One log line being written: an [`io::Write`] that appends to the batch.
 pub struct BatchedLine<'a> {
     shared: &'a Shared,
+    /// Whether the line wakes the writing thread rather than waiting for the batch.
+    urgent: bool,
 }
 
 struct Shared {
@@ -70,6 +76,8 @@ struct Pending {
     bytes: Vec<u8>,
     /// Lines dropped since the last batch was written.
     dropped: u64,
+    /// Whether the batch holds a line to write at once.
+    urgent: bool,
     stopping: bool,
 }
 
@@ -105,6 +113,14 @@ impl<'a> MakeWriter<'a> for BatchedLogWriter {
     fn make_writer(&'a self) -> Self::Writer {
         BatchedLine {
             shared: &self.shared,
+            urgent: true,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
+        BatchedLine {
+            shared: &self.shared,
+            urgent: meta.target() != REQUEST_LOG_TARGET,
         }
     }
 }
@@ -118,7 +134,8 @@ impl Write for BatchedLine<'_> {
             pending.dropped += 1;
         } else {
             pending.bytes.extend_from_slice(line);
-            if before < FLUSH_AT_BYTES && pending.bytes.len() >= FLUSH_AT_BYTES {
+            pending.urgent |= self.urgent;
+            if self.urgent || (before < FLUSH_AT_BYTES && pending.bytes.len() >= FLUSH_AT_BYTES) {
                 self.shared.wake.notify_one();
             }
         }
@@ -145,7 +162,7 @@ impl Shared {
         loop {
             let (dropped, stopping) = {
                 let mut pending = self.lock();
-                if !pending.stopping && pending.bytes.len() < FLUSH_AT_BYTES {
+                if !pending.stopping && !pending.urgent && pending.bytes.len() < FLUSH_AT_BYTES {
                     pending = self
                         .wake
                         .wait_timeout(pending, FLUSH_INTERVAL)
@@ -153,6 +170,7 @@ impl Shared {
                         .0;
                 }
                 mem::swap(&mut pending.bytes, &mut batch);
+                pending.urgent = false;
                 (mem::take(&mut pending.dropped), pending.stopping)
             };
             // A destination that fails loses this batch; there is nowhere to report it.

@@ -41,6 +41,10 @@ use crate::http::{
     request_id::{REQUEST_ID, RequestId},
 };
 
+/// The target of the per-request lines: the bulk of a busy server's log, which the JSON
+/// formatter and the log writer treat apart.
+pub(crate) const REQUEST_LOG_TARGET: &str = "outpost::request";
+
 /// The longest unmatched path written to a log line.
 const MAX_LOGGED_PATH: usize = 100;
 
@@ -231,7 +235,7 @@ fn log(seen: &Seen, response: &Response) {
     );
     let identity = seen.facts.identity();
     tracing::info!(
-        target: "outpost::request",
+        target: REQUEST_LOG_TARGET,
         request_id = seen.id.as_str(),
         method = seen.method.as_str(),
         route = seen.route.as_str(),
