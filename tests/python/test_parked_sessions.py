@@ -51,9 +51,6 @@ UPDATE_INTERVAL = 1.0
 """Seconds between two `notifications/resources/updated` of a subscribed resource."""
 TEST_TIMEOUT = 60.0
 """Upper bound on any one session test (seconds)."""
-REVALIDATE_AFTER = 1.0
-"""How long an instance serves a session from its cache before asking the store again
-(`outpost::mcp::sessions::REVALIDATE_AFTER`): the bound on a DELETE reaching the others."""
 KILL_NOTICED = 0.1
 """How long after a killed instance is gone haproxy may still hand it a request (seconds)."""
 CONFORMANCE_SUITE = REPO_ROOT.parent / "shared" / "tools" / "conformance.sh"
@@ -194,18 +191,9 @@ async def post_ping(base_url: str, session_id: str) -> httpx2.Response:
 
 
 async def assert_ended_everywhere(cluster: Cluster, session_id: str) -> None:
-    """Every instance answers 404 for `session_id` once its cached copy is stale (an instance
-    trusts a session it loaded for REVALIDATE_AFTER)."""
-    statuses: dict[str, int] = {}
-
-    async def all_404() -> bool:
-        for instance in cluster.instances:
-            statuses[instance.name] = (await post_ping(instance.url, session_id)).status_code
-        return set(statuses.values()) == {404}
-
-    with anyio.move_on_after(REVALIDATE_AFTER + 1.0):
-        while not await all_404():
-            await anyio.sleep(0.1)
+    """Every instance answers 404 for `session_id` at once, though each has served it a moment
+    ago (MCP: a terminated session's id MUST get 404)."""
+    statuses = {i.name: (await post_ping(i.url, session_id)).status_code for i in cluster.instances}
     assert set(statuses.values()) == {404}, f"the ended session still answers: {statuses}"
 
 
@@ -225,7 +213,9 @@ async def test_sdk_session_spread_over_instances(cluster: Cluster) -> None:
     updated: list[str] = []
     progress: list[tuple[float, float | None, str | None]] = []
 
-    async def sample(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    async def sample(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
         sampled.append(params)
         return types.CreateMessageResult(
             role="assistant",
@@ -467,7 +457,7 @@ async def test_session_survives_each_instance_killed_in_turn(cluster: Cluster) -
     stream resumes on another instance with `Last-Event-ID` each time its instance dies, and
     follows on: the resource subscriptions made after the first kill report on it, and no
     event comes twice (event ids only grow). The DELETE then ends the session everywhere."""
-    workers, calls_between, settle = 2, 15, 1.5
+    workers, calls_between, settle = 2, 10, 1.0
     with anyio.fail_after(TEST_TIMEOUT):
         async with httpx2.AsyncClient(timeout=httpx2.Timeout(10.0, read=30.0)) as http:
             client = RawSession(http, cluster.url)
@@ -537,7 +527,7 @@ async def test_session_survives_each_instance_killed_in_turn(cluster: Cluster) -
     # Only calls in flight at a kill may fail: sent from the kill until haproxy has seen the
     # victim's connections close.
     def in_flight(call: Call) -> bool:
-        return any(call.started <= done + KILL_NOTICED and call.ended >= sent for _, sent, done in kills)
+        return any(call.started <= gone + KILL_NOTICED and call.ended >= sent for _, sent, gone in kills)
 
     failed = [call for call in calls if call.error]
     assert all(in_flight(call) for call in failed), [(c.started, c.error) for c in failed if not in_flight(c)]
@@ -568,7 +558,7 @@ def test_conformance_suites_through_the_balancer(cluster: Cluster, tmp_path: Pat
     stateless) against the balancer's URL: every scenario passes with each request on the next
     instance."""
     if not CONFORMANCE_SUITE.is_file():
-        pytest.fail(f"conformance suite runner not found at {CONFORMANCE_SUITE} (a copy of shared/ beside the repository)")
+        pytest.fail(f"conformance suite runner not found at {CONFORMANCE_SUITE} (shared/ beside the repository)")
     before = len(cluster.balancer.requests())
     run = subprocess.run(
         ["bash", str(CONFORMANCE_SUITE), "server", f"{cluster.url}/mcp"],
