@@ -155,6 +155,31 @@ async fn delete_on_one_instance_ends_the_session_on_the_other() {
     );
 }
 
+/// The GET stream held by one instance ends once a DELETE on another has ended the session
+/// (at its next look at the store, every 10 s), rather than staying open for nothing.
+#[tokio::test]
+async fn delete_on_one_instance_ends_the_get_stream_held_by_the_other() {
+    let store = sqlite_store("delete-get").await;
+    let initialized = Arc::new(AtomicUsize::new(0));
+    let first = spawn_parked(store.mcp_sessions.clone(), initialized.clone()).await;
+    let second = spawn_parked(store.mcp_sessions.clone(), initialized).await;
+    let id = initialize(&first).await;
+    let stream = session_request(&first, &id, reqwest::Method::GET)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(stream.status(), 200);
+    let deleted = session_request(&second, &id, reqwest::Method::DELETE)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    tokio::time::timeout(Duration::from_secs(15), stream.text())
+        .await
+        .expect("the GET stream ends after a DELETE on another instance")
+        .expect("body");
+}
+
 #[tokio::test]
 async fn a_restart_keeps_the_session() {
     let file = sqlite_file("restart");

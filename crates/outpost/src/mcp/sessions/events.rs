@@ -40,7 +40,7 @@ const CAPACITY: usize = 16;
 /// How often an open GET stream looks at the store without a wake-up: wake-ups from another
 /// process can be lost with a connection (Redis), or never come (two processes on one SQLite
 /// file).
-const RECHECK_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(10);
 /// The pause before reading again after the store failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The position of a stream with no event yet: every id the store gives is greater.

@@ -244,7 +244,7 @@ where
     }
 
     /// Ends session `id` everywhere (`DELETE`): its record and its events go; its GET stream
-    /// here closes (on another instance, at its next event or re-check).
+    /// here closes (on another instance, at its next look at the store, within 10 s).
     /// `false` when there was no such session.
     pub async fn end(&self, id: &str) -> Result<bool, SessionError> {
         let id = SessionId::from(id);
@@ -561,6 +561,7 @@ where
         }
         let (stop, registration) = self.get_streams.open(id, &self.shutdown);
         let feed = bounded(self.events.follow(id, after, stop.clone())).await?;
+        self.end_when_gone(id, stop.clone());
         if let Some(task) = &self.stream_task {
             let stream = SessionStream::new(
                 id.clone(),
@@ -580,6 +581,31 @@ where
             feed,
             _registration: registration,
         })
+    }
+}
+
+impl<H> OutpostSessionManager<H> {
+    /// Ends the GET stream `stop` stops once session `id` is gone from the store — ended by a
+    /// `DELETE` on another instance, or expired — looking every [`events::RECHECK_EVERY`]
+    /// while the stream is open (a `DELETE` here ends it at once). A store that cannot answer
+    /// keeps the stream open.
+    fn end_when_gone(&self, id: &SessionId, stop: CancellationToken) {
+        let (store, id) = (self.store.clone(), id.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(events::RECHECK_EVERY) => {}
+                }
+                match bounded(store.get(&id, unix_now())).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return stop.cancel(),
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot tell whether a GET stream's session lives")
+                    }
+                }
+            }
+        });
     }
 }
 
