@@ -5,6 +5,8 @@ its GET stream and its DELETE land on different instances.
 - The Python SDK's session: tools, progress, sampling and elicitation round trips (the client's
   answer POSTed to another instance than the tool's), a log level set on one instance and obeyed
   on another, a resource subscription whose updates arrive on the GET stream.
+- The SDK's GET stream resumes on another instance with `Last-Event-ID` when its instance is
+  SIGKILLed.
 - The kill test: a session calling tools in a loop while each instance in turn is SIGKILLed and
   started again; its GET stream resumes on another instance with `Last-Event-ID`.
 - The official conformance server suites (../shared/tools/conformance.sh) through the balancer.
@@ -547,6 +549,57 @@ async def test_session_survives_each_instance_killed_in_turn(cluster: Cluster) -
     assert orders == sorted(orders) and len(set(orders)) == len(orders), [e.id for e in client.events]
     assert all(e.message.get("method") == "notifications/resources/updated" for e in client.events)
     assert {e.message["params"]["uri"] for e in client.events} == set(SUBSCRIBED)
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_sdk_get_stream_resumes_after_its_instance_is_killed(cluster: Cluster) -> None:
+    """The SDK's own GET stream, its instance SIGKILLed: the SDK opens it again (after the
+    server's `retry` hint) with `Last-Event-ID` through the balancer, another instance takes
+    it, and the subscribed resource's updates keep coming on it; the session is never
+    initialized again. (The SDK gives its GET stream two failed reconnections in all, so the
+    kill test below drives its own.)"""
+    exchanges = Exchanges()
+    last_event_ids: list[str | None] = []
+    updated: list[float] = []
+
+    async def on_request(request: httpx2.Request) -> None:
+        if request.method == "GET":
+            last_event_ids.append(request.headers.get("last-event-id"))
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.append(time.monotonic())
+
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with httpx2.AsyncClient(
+            timeout=httpx2.Timeout(10.0, read=60.0),
+            event_hooks={"request": [on_request], "response": [exchanges.record]},
+        ) as http:
+            async with streamable_http_client(f"{cluster.url}/mcp", http_client=http) as (read, write):
+                async with ClientSession(read, write, message_handler=on_message) as session:
+                    await session.initialize()
+                    await wait_for(lambda: any(e.method == "GET" for e in exchanges), 5.0, "the SDK's GET stream")
+                    holder = next(i for i in cluster.instances if i.name == exchanges.get_backend)
+                    await session.subscribe_resource(SUBSCRIBED[0])
+                    await wait_for(lambda: len(updated) >= 2, 3 * UPDATE_INTERVAL + 2, "updates on the GET stream")
+
+                    await anyio.to_thread.run_sync(cluster.sigkill, holder)
+                    killed_at = time.monotonic()
+                    await wait_for(lambda: len(last_event_ids) >= 2, 10.0, "the SDK opening its GET stream again")
+                    await wait_for(
+                        lambda: sum(at > killed_at for at in updated) >= 2,
+                        3 * UPDATE_INTERVAL + 2,
+                        "updates on the resumed GET stream",
+                    )
+                    echo = await session.call_tool("echo", {"message": "still here"})
+                    assert only_text(echo) == "Echo: still here"
+
+    gets = [e for e in exchanges if e.method == "GET"]
+    assert len(gets) == 2 and all(e.status == 200 for e in gets), gets
+    assert gets[1].backend != holder.name, f"the GET stream reopened on its dead instance {holder.name}"
+    assert last_event_ids[0] is None and last_event_ids[1], last_event_ids
+    assert [e.rpc for e in exchanges].count("initialize") == 1
 
 
 # --------------------------------------------------------------------------------------------
