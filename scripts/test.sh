@@ -5,7 +5,8 @@
 # deny.toml), unit and integration tests (real HTTP on loopback, rmcp's
 # client), a short run of each fuzz target (scripts/fuzz.sh short), the build (the binary and the
 # library examples), `cargo package` of every published crate, the official Python MCP SDK against the server, then against three instances on one store
-# behind haproxy (a stage of its own, multi-instance), the MCP App in headless Chromium under
+# behind haproxy (a stage of its own, multi-instance: with parked sessions it also runs the
+# official conformance server suites through the balancer), the MCP App in headless Chromium under
 # the official ext-apps AppBridge, the OAuth login and consent pages in headless Chromium, then
 # the official MCP conformance suite against `outpost serve --no-auth` for protocol 2025-11-25 and
 # 2026-07-28. Each stage prints its duration, and a table of them all comes at the end.

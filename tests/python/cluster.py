@@ -1,5 +1,6 @@
-"""Three `outpost serve --demo` instances on one store behind haproxy, as child processes on free
-loopback ports: the harness of test_multi_instance.py.
+"""Three `outpost serve --demo` instances (or with other `serve` flags) on one store behind
+haproxy, as child processes on free loopback ports: the harness of test_multi_instance.py and
+test_parked_sessions.py.
 
 Switches (environment):
 - `OUTPOST_MULTI_STORE`: `redis` (default: a `redis-server` started here; the instances get
@@ -329,11 +330,13 @@ backend outpost
 
 
 class Cluster:
-    """Redis (in redis mode), INSTANCES instances of `outpost serve --demo` on one store with the
-    balancer's URL as `--public-url`, and the balancer. `close()` stops whatever runs."""
+    """Redis (in redis mode), INSTANCES instances of `outpost serve SERVE_ARGS` (default `--demo`)
+    on one store with the balancer's URL as `--public-url`, and the balancer. `close()` stops
+    whatever runs."""
 
-    def __init__(self, work: Path, check_path: str = READY_PATH) -> None:
+    def __init__(self, work: Path, check_path: str = READY_PATH, serve_args: tuple[str, ...] = ("--demo",)) -> None:
         self.work = work
+        self.serve_args = serve_args
         balancer_port, redis_port, *instance_ports = free_ports(2 + INSTANCES)
         self.redis = Redis(work, redis_port) if STORE_MODE == "redis" else None
         self.instances = [Instance(f"outpost{n}", work, port) for n, port in enumerate(instance_ports, 1)]
@@ -371,7 +374,7 @@ class Cluster:
     def start_instances(self, *instances: Instance) -> None:
         """Starts `instances` together (all spawned before any is waited for) and waits until
         each is ready, directly and (once the balancer runs) for haproxy."""
-        argv = [str(outpost_bin()), "serve", "--demo", *self.store_args(), "--public-url", self.url]
+        argv = [str(outpost_bin()), "serve", *self.serve_args, *self.store_args(), "--public-url", self.url]
         for instance in instances:
             instance.spawn([*argv, "--bind", f"127.0.0.1:{instance.port}"], self.env())
         for instance in instances:

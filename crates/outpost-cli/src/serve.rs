@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// With --parked-sessions: how long those events are kept (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_EVENT_RETENTION_AGE")]
     event_retention_age: Duration,
+    /// How often the reference server reports a subscribed resource as updated (e.g. 10s,
+    /// 500ms): the cadence of `notifications/resources/updated`.
+    #[arg(long, default_value = "10s", value_parser = parse_update_interval, env = "OUTPOST_RESOURCE_UPDATE_INTERVAL")]
+    resource_update_interval: Duration,
     /// Close a session after this much inactivity (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_SESSION_IDLE_TIMEOUT")]
     session_idle_timeout: Duration,
@@ -358,7 +362,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = outpost::http::listener::bind(config.bind).await?;
     config.bind = listener.local_addr().context("local address")?;
 
-    let reference = outpost_reference::ReferenceServer::new();
+    let reference = outpost_reference::ReferenceServer::with_resource_update_interval(
+        args.resource_update_interval,
+    );
     let resource_updates = reference.resource_update_task();
     let mut builder = Outpost::builder_with_factory(move || reference.for_session())
         .listener(listener)
@@ -480,4 +486,13 @@ pub async fn authorization_server(
     );
     server.default_scope = Scope::parse(MCP_SCOPE)?;
     Ok(server)
+}
+
+/// `--resource-update-interval`: a duration, more than zero (a timer cannot tick every 0 s).
+fn parse_update_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if interval.is_zero() {
+        return Err("must be more than zero".to_owned());
+    }
+    Ok(interval)
 }

@@ -97,6 +97,32 @@ impl SseReader {
         .expect("an event within 10 s")
     }
 
+    /// The id a client holds once the stream has sent what it sends at once (its priming
+    /// events, without data) and then nothing for 300 ms.
+    async fn last_id_when_quiet(&mut self) -> String {
+        let mut last = None;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("id:") {
+                        last = Some(value.trim().to_owned());
+                    }
+                }
+            }
+            match tokio::time::timeout(Duration::from_millis(300), self.response.chunk()).await {
+                Ok(chunk) => {
+                    let chunk = chunk
+                        .expect("read the stream")
+                        .expect("the stream stays open");
+                    self.buffer
+                        .push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+                }
+                Err(_) => return last.expect("the stream sent an id"),
+            }
+        }
+    }
+
     /// The ids and resource URIs of the next `n` events, all `notifications/resources/updated`.
     async fn next_updates(&mut self, n: usize) -> Vec<(String, String)> {
         let mut logs = Vec::new();
@@ -191,6 +217,41 @@ async fn a_get_stream_resumes_on_another_instance_sharing_redis() {
     let redis = redis::Redis::start(None);
     let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
     resumes_on_another_instance(instance(&store_a).await, instance(&store_b).await).await;
+}
+
+/// A stream lost before any event (most GET streams are quiet) resumes on B from where it
+/// opened on A: what was emitted in between comes, and then what comes next.
+#[tokio::test]
+async fn a_get_stream_lost_before_any_event_resumes_on_another_instance_sharing_redis() {
+    let redis = redis::Redis::start(None);
+    let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let ((app_a, notify_a), (app_b, notify_b)) =
+        (instance(&store_a).await, instance(&store_b).await);
+    let session = initialize(&app_a).await;
+    emit(&notify_a, &session, &["before the stream"]).await;
+    let mut stream = open_get(&app_a, &session, None).await;
+    let opened_at = stream.last_id_when_quiet().await;
+    drop(stream);
+
+    emit(&notify_a, &session, &["missed"]).await;
+    let mut resumed = open_get(&app_b, &session, Some(&opened_at)).await;
+    assert_eq!(texts(&resumed.next_updates(1).await), ["missed"]);
+    emit(&notify_b, &session, &["next"]).await;
+    assert_eq!(texts(&resumed.next_updates(1).await), ["next"]);
+}
+
+/// A client that kept only rmcp's priming id (`0`) gets a live stream from now, not an empty
+/// one it would ask for again and again.
+#[tokio::test]
+async fn a_resumption_with_the_priming_id_follows_from_now() {
+    let store = Store::memory();
+    let (app, notify) = instance(&store).await;
+    let session = initialize(&app).await;
+    emit(&notify, &session, &["before"]).await;
+    let mut resumed = open_get(&app, &session, Some("0")).await;
+    resumed.last_id_when_quiet().await;
+    emit(&notify, &session, &["after"]).await;
+    assert_eq!(texts(&resumed.next_updates(1).await), ["after"]);
 }
 
 #[tokio::test]

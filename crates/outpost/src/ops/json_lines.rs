@@ -254,8 +254,8 @@ fn push_f64(out: &mut String, value: f64) {
         let fraction = (thousandths % 1000) as u32;
         match fraction {
             0 => out.push('0'),
-            _ if fraction % 100 == 0 => push_padded(out, fraction / 100, 1),
-            _ if fraction % 10 == 0 => push_padded(out, fraction / 10, 2),
+            _ if fraction.is_multiple_of(100) => push_padded(out, fraction / 100, 1),
+            _ if fraction.is_multiple_of(10) => push_padded(out, fraction / 10, 2),
             _ => push_padded(out, fraction, 3),
         }
     } else {

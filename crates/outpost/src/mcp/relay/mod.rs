@@ -133,9 +133,9 @@ impl Relay {
         let started = self.listening.get_or_try_init(|| async {
             let stop = self.shutdown.child_token();
             let inbox = inbox(&self.instance);
-            let own = tail(self.store.clone(), inbox, None, stop.clone()).await?;
+            let (own, _) = tail(self.store.clone(), inbox, None, stop.clone()).await?;
             // Dropping `own` on an error here ends its tail: a retry starts afresh.
-            let all = tail(self.store.clone(), BROADCAST.to_owned(), None, stop).await?;
+            let (all, _) = tail(self.store.clone(), BROADCAST.to_owned(), None, stop).await?;
             for events in [own, all] {
                 tokio::spawn(dispatch(Arc::downgrade(self), events));
             }

@@ -39,9 +39,14 @@ const CAPACITY: usize = 16;
 /// How often an open GET stream looks at the store without a wake-up: wake-ups from another
 /// process can be lost with a connection (Redis), or never come (two processes on one SQLite
 /// file).
-const RECHECK_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(10);
 /// The pause before reading again after the store failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The position of a stream with no event yet: every id the store gives is greater.
+const BEFORE_EVERY_EVENT: EventId = EventId::new(0, 0);
+/// The id of the priming event rmcp sends first on a GET stream (it knows no store): a client
+/// that lost the stream before Outpost's own position event resumes with it.
+pub(crate) const RMCP_PRIMING_ID: &str = "0";
 
 /// The events of parked sessions' GET streams, in the store, kept as `retention` says.
 #[derive(Clone)]
@@ -96,26 +101,31 @@ impl SessionEvents {
     }
 
     /// `session`'s GET stream from after `after` (a client's `Last-Event-ID`), or from now
-    /// with `None`; it ends when `stop` is cancelled or the client goes.
+    /// with `None`, when it first tells the client where now is; it ends when `stop` is
+    /// cancelled or the client goes.
     pub(crate) async fn follow(
         &self,
         session: &SessionId,
         after: Option<EventId>,
         stop: CancellationToken,
     ) -> Result<EventFeed, StoreError> {
-        let receiver = tail(self.store.clone(), get_stream(session), after, stop).await?;
-        Ok(EventFeed { receiver })
+        let (receiver, from) = tail(self.store.clone(), get_stream(session), after, stop).await?;
+        Ok(EventFeed {
+            position: after.is_none().then(|| from.unwrap_or(BEFORE_EVERY_EVENT)),
+            receiver,
+        })
     }
 }
 
 /// The events of `stream` in `store` after `after` (from now with `None`) as they come, read
-/// by a task until `stop` is cancelled or the receiver dropped.
+/// by a task until `stop` is cancelled or the receiver dropped; and the id they follow
+/// (`None`: every event of the stream).
 pub(crate) async fn tail(
     store: Arc<dyn EventStore>,
     stream: String,
     after: Option<EventId>,
     stop: CancellationToken,
-) -> Result<mpsc::Receiver<StoredEvent>, StoreError> {
+) -> Result<(mpsc::Receiver<StoredEvent>, Option<EventId>), StoreError> {
     // Listening before the tail is read: nothing appended in between is missed.
     let listener = store.listen(&stream);
     let after = match after {
@@ -156,11 +166,16 @@ pub(crate) async fn tail(
             }
         }
     });
-    Ok(receiver)
+    Ok((receiver, after))
 }
 
 /// The events of one open GET stream, as SSE messages with their ids.
 pub(crate) struct EventFeed {
+    /// For a stream opened without `Last-Event-ID`: the id it follows, sent first as an event
+    /// without data (SEP-1699's priming event), so that a client that loses the stream
+    /// before any event resumes from where it opened. rmcp's own priming event says `0`,
+    /// which no store gives.
+    position: Option<EventId>,
     receiver: mpsc::Receiver<StoredEvent>,
 }
 
@@ -168,6 +183,13 @@ impl Stream for EventFeed {
     type Item = ServerSseMessage;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(position) = self.position.take() {
+            // An event without data (rmcp's type is non-exhaustive: its priming event without
+            // the retry hint rmcp already sent).
+            let mut event = ServerSseMessage::priming(position.to_string(), Duration::ZERO);
+            event.retry = None;
+            return Poll::Ready(Some(event));
+        }
         loop {
             let Some(event) = std::task::ready!(self.receiver.poll_recv(cx)) else {
                 return Poll::Ready(None);

@@ -9,8 +9,9 @@
 //!   manager writes the negotiated peer info and the owner (the caller's [`Identity`]) to the
 //!   store's [`McpSessionStore`] (`record`) and the handshake's serve loop ends — no task
 //!   stays behind;
-//! - every later request: the record is loaded (from a local cache trusted for
-//!   [`REVALIDATE_AFTER`], else from the store — on any instance) and the request is served by
+//! - every later request: the record is read from the store — on any instance, once per
+//!   request (the edge asks [`OutpostSessionManager::contains`] first; the request's later
+//!   steps reuse that read for [`REVALIDATE_AFTER`]) — and the request is served by
 //!   a fresh handler through `serve_directly` with the session's peer info (`request`), its
 //!   progress, logs and server→client requests riding its own SSE stream; the handler's
 //!   `initialize` is never replayed;
@@ -87,9 +88,11 @@ use crate::{
     store::{EventId, InvalidEventId, McpSessionStore, StoreError},
 };
 
-/// How long a session loaded from the store is served from this instance's cache before the
-/// store is asked again: the bound on how long a session deleted or expired elsewhere still
-/// answers here.
+/// How long a session read from the store is reused here without asking again: by the later
+/// steps of the request that read it (rmcp's session check, the request's stream) and by the
+/// session-owner check (an owner never changes). A request's first step,
+/// [`OutpostSessionManager::contains`], always asks the store, so a session ended or changed
+/// on another instance is seen by the next request at once.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 /// The shortest slack between two expiry pushes, so a tiny idle timeout does not mean a
 /// write per request.
@@ -255,10 +258,13 @@ where
         self
     }
 
-    /// Whether `id` names a live session (asking the store when the cache cannot tell); an
-    /// error when the store cannot tell either.
+    /// Whether `id` names a live session, as the store says now (a `DELETE` or a change of
+    /// the session's data on another instance is seen at once); an error when the store
+    /// cannot tell. The edge asks this first for every request naming a session; the request's
+    /// later steps reuse what it read.
     pub async fn contains(&self, id: &str) -> Result<bool, SessionError> {
-        Ok(self.load(&SessionId::from(id)).await?.is_some())
+        let id = SessionId::from(id);
+        Ok(self.load_within(&id, Duration::ZERO).await?.is_some())
     }
 
     /// The owner of session `id`: `None` when there is no such live session, `Some(None)`
@@ -271,7 +277,7 @@ where
     }
 
     /// Ends session `id` everywhere (`DELETE`): its record and its events go; its GET stream
-    /// here closes (on another instance, at its next event or re-check).
+    /// here closes (on another instance, at its next look at the store, within 10 s).
     /// `false` when there was no such session.
     pub async fn end(&self, id: &str) -> Result<bool, SessionError> {
         let id = SessionId::from(id);
@@ -287,9 +293,19 @@ where
         }
     }
 
-    /// The live session `id`, from the cache when checked within [`REVALIDATE_AFTER`], else
-    /// from the store; pushes its expiry when a slack has passed since the last push.
+    /// The live session `id`, from the cache when read within [`REVALIDATE_AFTER`], else
+    /// from the store.
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<ParkedSession>>, SessionError> {
+        self.load_within(id, REVALIDATE_AFTER).await
+    }
+
+    /// The live session `id`, from the cache when read from the store within `trusted`, else
+    /// from the store; pushes its expiry when a slack has passed since the last push.
+    async fn load_within(
+        &self,
+        id: &SessionId,
+        trusted: Duration,
+    ) -> Result<Option<Arc<ParkedSession>>, SessionError> {
         // A 2024-11-05 session's record shares the store's table; it is no session here.
         if id.starts_with(legacy_sse::directory::KEY_PREFIX) {
             return Ok(None);
@@ -297,7 +313,7 @@ where
         let now = Instant::now();
         let mut touched = None;
         if let Some(cached) = lock(&self.cache).get_mut(id) {
-            if now.saturating_duration_since(cached.checked) < REVALIDATE_AFTER {
+            if now.saturating_duration_since(cached.checked) < trusted {
                 let session = cached.session.clone();
                 if now.saturating_duration_since(cached.touched) >= self.slack {
                     cached.touched = now;
@@ -580,6 +596,11 @@ where
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        if last_event_id == events::RMCP_PRIMING_ID {
+            // Lost before Outpost's position event: where it opened is unknown, so from now
+            // (an empty stream instead would have the client ask again and again).
+            return self.follow(id, None).await;
+        }
         let after: EventId = last_event_id.parse()?;
         self.follow(id, Some(after)).await
     }
@@ -636,6 +657,7 @@ where
         }
         let (stop, registration) = self.get_streams.open(id, &self.shutdown);
         let feed = bounded(self.events.follow(id, after, stop.clone())).await?;
+        self.end_when_gone(id, stop.clone());
         if let Some(task) = &self.stream_task {
             let stream = SessionStream::new(
                 id.clone(),
@@ -655,6 +677,31 @@ where
             feed,
             _registration: registration,
         })
+    }
+}
+
+impl<H> OutpostSessionManager<H> {
+    /// Ends the GET stream `stop` stops once session `id` is gone from the store — ended by a
+    /// `DELETE` on another instance, or expired — looking every [`events::RECHECK_EVERY`]
+    /// while the stream is open (a `DELETE` here ends it at once). A store that cannot answer
+    /// keeps the stream open.
+    fn end_when_gone(&self, id: &SessionId, stop: CancellationToken) {
+        let (store, id) = (self.store.clone(), id.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(events::RECHECK_EVERY) => {}
+                }
+                match bounded(store.get(&id, unix_now())).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return stop.cancel(),
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot tell whether a GET stream's session lives")
+                    }
+                }
+            }
+        });
     }
 }
 
