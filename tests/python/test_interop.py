@@ -28,6 +28,7 @@ from mcp import Client, ClientSession
 from mcp.client.session import ClientRequestContext
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from sdk_helpers import LEGACY_SSE, initialize_2024_11_05, only_text
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +37,6 @@ TEST_TIMEOUT = 20.0
 
 MODERN = "2026-07-28"
 SESSION_ERA = "2025-11-25"
-LEGACY_SSE = "2024-11-05"
 SERVER_NAME = "outpost-reference"
 
 EXPECTED_TOOLS = {
@@ -62,15 +62,6 @@ ERROR_AND_ABOVE = ["error", "critical", "alert", "emergency"]
 
 # --------------------------------------------------------------------------------------------
 # Helpers
-
-
-def only_text(result: types.CallToolResult) -> str:
-    """The text of a tool result that must be a single, successful text block."""
-    assert not result.is_error, f"tool returned an error: {result.content}"
-    assert len(result.content) == 1, result.content
-    block = result.content[0]
-    assert isinstance(block, types.TextContent), block
-    return block.text
 
 
 class Recorder:
@@ -441,22 +432,8 @@ async def test_2024_legacy_sse(outpost_url: str) -> None:
     with anyio.fail_after(TEST_TIMEOUT):
         async with sse_client(f"{outpost_url}/sse") as (read, write):
             async with ClientSession(read, write) as session:
-                # ClientSession.initialize() always offers the newest handshake version; to ask
-                # for 2024-11-05 itself, send the initialize request by hand and adopt its result.
-                init = await session.send_request(
-                    types.InitializeRequest(
-                        params=types.InitializeRequestParams(
-                            protocol_version=LEGACY_SSE,
-                            capabilities=types.ClientCapabilities(),
-                            client_info=types.Implementation(name="outpost-python-interop", version="0"),
-                        )
-                    ),
-                    types.InitializeResult,
-                )
-                assert init.protocol_version == LEGACY_SSE
+                init = await initialize_2024_11_05(session, "outpost-python-interop")
                 assert init.server_info.name == SERVER_NAME
-                session.adopt(init)
-                await session.send_notification(types.InitializedNotification())
                 assert session.protocol_version == LEGACY_SSE
 
                 names = await all_tool_names(

@@ -27,7 +27,6 @@ from typing import Any
 
 import anyio
 import httpx2
-import mcp_types as types
 import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
@@ -45,8 +44,8 @@ from oauth_flow import (
     whoami_session,
 )
 from processes import free_port, outpost_bin
+from sdk_helpers import initialize_2024_11_05
 
-LEGACY_SSE = "2024-11-05"
 TEST_TIMEOUT = 60.0
 """Upper bound on any one test (seconds), start-up of the cluster excluded."""
 STORE_DOWN_ANSWER_SECONDS = 5.0
@@ -391,19 +390,7 @@ async def test_2024_sse_client_posts_to_other_instances_than_its_stream(
         headers = {"Authorization": f"Bearer {storage.tokens.access_token}"}
         async with sse_client(f"{cluster.url}/sse", headers=headers) as (read, write):
             async with ClientSession(read, write) as session:
-                init = await session.send_request(
-                    types.InitializeRequest(
-                        params=types.InitializeRequestParams(
-                            protocol_version=LEGACY_SSE,
-                            capabilities=types.ClientCapabilities(),
-                            client_info=types.Implementation(name="outpost multi-instance test", version="0"),
-                        )
-                    ),
-                    types.InitializeResult,
-                )
-                assert init.protocol_version == LEGACY_SSE
-                session.adopt(init)
-                await session.send_notification(types.InitializedNotification())
+                await initialize_2024_11_05(session, "outpost multi-instance test")
                 tools = await session.list_tools()
                 assert "echo" in {tool.name for tool in tools.tools}
                 for n in range(4):

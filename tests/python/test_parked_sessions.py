@@ -35,6 +35,7 @@ import mcp_types as types
 import pytest
 from cluster import BACKEND_HEADER, STORE_MODE, Cluster, Instance
 from mcp import ClientSession
+from sdk_helpers import only_text
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from processes import REPO_ROOT
@@ -93,14 +94,6 @@ def cluster(parked_cluster: Cluster) -> Cluster:
 
 def names(cluster: Cluster) -> set[str]:
     return {instance.name for instance in cluster.instances}
-
-
-def only_text(result: types.CallToolResult) -> str:
-    assert not result.is_error, f"tool returned an error: {result.content}"
-    assert len(result.content) == 1, result.content
-    block = result.content[0]
-    assert isinstance(block, types.TextContent), block
-    return block.text
 
 
 async def wait_for(predicate: Any, timeout: float, what: str) -> None:
