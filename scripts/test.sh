@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: first whatever the tests need that is missing on this
 # Debian machine (scripts/install-test-deps.sh: apt-get as root, else it prints the command to
-# run), then formatting, lints, the dependency policy (cargo deny: licences, bans, sources;
+# run), then formatting, lints, the API documentation (no warning, its examples compiled and
+# run), the dependency policy (cargo deny: licences, bans, sources;
 # deny.toml), unit and integration tests (real HTTP on loopback, rmcp's
 # client), a short run of each fuzz target (scripts/fuzz.sh short), the build (the binary and the
 # library examples), `cargo package` of every published crate, the official Python MCP SDK against the server, then against three instances on one store
@@ -20,6 +21,7 @@ trap stage_summary EXIT
 stage deps scripts/install-test-deps.sh
 stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+stage doc scripts/doc-check.sh
 stage deny cargo deny --locked check bans licenses sources
 stage cargo-test cargo test --workspace --all-targets --locked
 stage fuzz scripts/fuzz.sh short

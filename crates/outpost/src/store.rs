@@ -62,7 +62,7 @@ pub async fn open(url: &str) -> Result<Store, StoreError> {
 /// it unless [`StoreOptions::allow_shared_file_mode`], migrated to the current schema); with
 /// the `redis` feature, `redis://` or `rediss://` (checked at start, shared by every instance
 /// that opens it, see the `outpost-store-redis` crate). Every call to the store is timed and
-/// every failure counted in the process's metrics ([`metered`](outpost_store::metered)).
+/// every failure counted in the process's metrics ([`metered`]).
 pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
     open_backend(url, options).await.map(metered::metered)
 }

@@ -20,7 +20,7 @@
 //!   over the event store's bus by `mcp::relay`); an answer no request awaits any
 //!   more — its request ended, or the instance running it is gone — is refused at once
 //!   ([`UnawaitedAnswer`]);
-//! - the GET stream follows the session's stream in the store's event store ([`events`]):
+//! - the GET stream follows the session's stream in the store's event store (`events`):
 //!   whatever any instance emits for the session ([`SessionNotifier`]) reaches it, and
 //!   `Last-Event-ID` on any instance replays exactly the events after that id;
 //! - a server's [`StandaloneStreamTask`] runs beside an open GET stream (resource updates:

@@ -2,13 +2,13 @@
 //!
 //! [`OtlpTracing::install`] builds the official SDK's tracer provider — a batch span
 //! processor on a thread of its own, so exporting never runs on a request's task — with the
-//! official OTLP exporter (`http/protobuf`) sending through [`exporter_client`], hyper's client
+//! official OTLP exporter (`http/protobuf`) sending through `exporter_client`, hyper's client
 //! on the application's Tokio runtime (no second HTTP or TLS stack). It is installed for the
-//! whole process, as the metrics recorder is: the request log ([`super::request_log`]) asks
-//! [`tracer`] and, when there is one, gives each request a server span
-//! ([`request_span`]). Without it a request pays one atomic load.
+//! whole process, as the metrics recorder is: the request log (`ops::request_log`) asks
+//! `tracer` and, when there is one, gives each request a server span
+//! (`request_span`). Without it a request pays one atomic load.
 //!
-//! A span's parent is the W3C trace context the client sent ([`trace_context`]): an MCP
+//! A span's parent is the W3C trace context the client sent (`trace_context`): an MCP
 //! request's `params._meta.traceparent` (SEP-414) — read where Outpost parses the body anyway,
 //! on the fast path and in the JSON-RPC body check — else the `traceparent` header. With
 //! neither, the span starts a trace.

@@ -10,7 +10,7 @@
 //!
 //! **Across instances**: the budget is the store's ([`ThrottleStore::reserve_many`], the same
 //! primitive as the authorization server's throttles), taken in batches into a local
-//! allowance ([`allowance`]), so a request under its limit costs two uncontended locks and no
+//! allowance (`allowance`), so a request under its limit costs two uncontended locks and no
 //! await; the store is asked about once per batch. A batch is spent only in the clock second
 //! it was reserved in, so the budget holds exactly, whichever instances the requests reach.
 //! `50/s` means at most 50 in each clock second; `3000/m` at most 3000 in any 60 seconds
