@@ -88,8 +88,12 @@ impl TransportGuard {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<http::uri::Authority>().ok())
             .ok_or(GuardRejection::MalformedHost)?;
-        let host_name = host.host().trim_matches(['[', ']']).to_ascii_lowercase();
-        if !self.hosts.contains(&host_name) {
+        let host_name = host.host().trim_matches(['[', ']']);
+        if !self
+            .hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(host_name))
+        {
             return Err(GuardRejection::HostNotAllowed);
         }
         let Some(origin) = headers.get(header::ORIGIN) else {
