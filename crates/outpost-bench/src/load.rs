@@ -131,7 +131,7 @@ async fn template_for(
 }
 
 /// `initialize` + `notifications/initialized`; returns the session id.
-async fn open_session(
+pub(crate) async fn open_session(
     sender: &mut SendRequest<Full<Bytes>>,
     authority: &str,
 ) -> anyhow::Result<HeaderValue> {
@@ -185,7 +185,7 @@ async fn drive(
 }
 
 /// Opens one keep-alive connection with `TCP_NODELAY`.
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub(crate) async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
@@ -196,7 +196,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 }
 
 /// Sends one request and reads the whole answer.
-async fn send(
+pub(crate) async fn send(
     sender: &mut SendRequest<Full<Bytes>>,
     template: &RequestTemplate,
 ) -> anyhow::Result<(http::StatusCode, Bytes)> {

@@ -9,17 +9,22 @@
 //!
 //! `outpost-bench scale` measures one target behind a real load balancer (haproxy), on one
 //! instance and on several. `outpost-bench soak` runs one `outpost serve` under mixed traffic
-//! for a long time and watches its memory.
+//! for a long time and watches its memory. `outpost-bench memory` measures what idle
+//! sessions and open `subscriptions/listen` streams cost in resident memory and whether it is
+//! returned once they end.
 //!
 //! Modules: [`targets`] builds and serves the servers, [`load`] is the load generator,
 //! [`wire`] the requests and answer checks, [`orchestrate`] the processes, [`report`] the
 //! table, [`balancer`] the haproxy child, [`redis`] the redis-server child (with
-//! [`listening`], what both need), [`scale`] the balanced measurement and [`soak`] the soak.
+//! [`listening`], what both need), [`scale`] the balanced measurement, [`soak`] the soak,
+//! [`memory`] the memory measurement and [`procfs`] what those two read of a child.
 
 mod balancer;
 mod listening;
 mod load;
+mod memory;
 mod orchestrate;
+mod procfs;
 mod redis;
 mod report;
 mod scale;
@@ -90,6 +95,10 @@ enum Internal {
     /// prints the server's memory curve and fails on any unexpected answer or on memory that
     /// keeps growing after the warm-up.
     Soak(soak::SoakArgs),
+    /// Resident memory of a server child: idle 2025-11-25 parked sessions (SQLite, Redis) and
+    /// open 2026-07-28 `subscriptions/listen` streams, held and then ended (and after
+    /// `malloc_trim`).
+    Memory(memory::MemoryArgs),
     /// Serve one target on a loopback port until stdin closes.
     #[command(hide = true)]
     Serve {
@@ -103,6 +112,10 @@ enum Internal {
         /// The prefix of its keys in that Redis.
         #[arg(long, requires = "store_url")]
         store_prefix: Option<String>,
+        /// Connections admitted in all and from one source (the open-file limit is raised
+        /// for them); Outpost's defaults if absent.
+        #[arg(long)]
+        max_connections: Option<usize>,
     },
     /// Load one server and print the report as JSON.
     #[command(hide = true)]
@@ -131,6 +144,7 @@ fn main() -> anyhow::Result<()> {
             threads,
             store_url,
             store_prefix,
+            max_connections,
         }) => {
             let redis = store_url
                 .zip(store_prefix)
@@ -139,7 +153,7 @@ fn main() -> anyhow::Result<()> {
                 .worker_threads(threads.max(1))
                 .enable_all()
                 .build()?
-                .block_on(targets::serve(target, redis))
+                .block_on(targets::serve(target, redis, max_connections))
         }
         Some(Internal::Load {
             target,
@@ -165,6 +179,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Internal::Soak(args)) => soak::run(&args).context("soak failed"),
+        Some(Internal::Memory(args)) => {
+            print!(
+                "{}",
+                memory::run(&args).context("memory benchmark aborted")?
+            );
+            Ok(())
+        }
         Some(Internal::Scale(args)) => {
             print!("{}", scale::run(&args).context("scale benchmark aborted")?);
             Ok(())

@@ -3,13 +3,14 @@
 //! and the load generator never steals from it.
 //!
 //! Both child processes are this binary (hidden `serve` / `load` subcommands). The server's
-//! stdin is a pipe held here: when this process ends, the server sees EOF and exits. A target
+//! stdin is a pipe held here: when this process ends, the server sees EOF and exits; a line
+//! `trim` on it asks the server to return its free heap to the OS ([`ServerProcess::trim_heap`]). A target
 //! that keeps its state in Redis gets a fresh store (prefix) per measurement in one
 //! redis-server started here for the whole run (unpinned: it is the target's store, not the
 //! target).
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Write},
     path::Path,
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -22,7 +23,7 @@ use crate::{
     LoadArgs, RunArgs,
     load::LoadReport,
     redis::{RedisServer, RedisStore},
-    targets::Target,
+    targets::{TRIM_COMMAND, TRIMMED, Target},
 };
 
 /// How long a server may take to print its address.
@@ -87,6 +88,7 @@ fn measure(
         target,
         args.server_threads,
         store.as_ref(),
+        None,
     )?;
     let report = load(
         exe,
@@ -136,9 +138,14 @@ pub fn load(
     serde_json::from_slice(&output.stdout).context("the load generator printed no report")
 }
 
+/// How long a server may take to return freed memory when asked ([`ServerProcess::trim_heap`]).
+const TRIM_DEADLINE: Duration = Duration::from_secs(30);
+
 /// A running `outpost-bench serve` child.
 pub struct ServerProcess {
     child: Child,
+    /// The lines it prints after `LISTENING`.
+    lines: mpsc::Receiver<String>,
     /// Where it listens (`host:port`).
     pub addr: String,
     /// The bearer token requests must carry, for a target that requires one.
@@ -147,13 +154,16 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts a server for `target` with `threads` runtime workers (on `core`, if given; on
-    /// `store`, for a target that uses Redis) and waits for its address.
+    /// `store`, for a target that uses Redis; admitting `max_connections` connections in all
+    /// and from one source, with its open-file limit raised for them, if given) and waits for
+    /// its address.
     pub fn start(
         exe: &Path,
         core: Option<&str>,
         target: Target,
         threads: usize,
         store: Option<&RedisStore>,
+        max_connections: Option<usize>,
     ) -> anyhow::Result<Self> {
         let mut command = command(exe, core);
         command.args([
@@ -166,6 +176,9 @@ impl ServerProcess {
         if let Some(store) = store {
             command.args(["--store-url", &store.url, "--store-prefix", &store.prefix]);
         }
+        if let Some(max_connections) = max_connections {
+            command.args(["--max-connections", &max_connections.to_string()]);
+        }
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -173,18 +186,25 @@ impl ServerProcess {
             .spawn()
             .context("cannot start the server process")?;
         let stdout = child.stdout.take().context("server stdout is not piped")?;
-        let (lines, line) = mpsc::channel();
+        let (sender, lines) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut first = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut first);
-            let _ = lines.send(first);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
         });
         let mut server = Self {
             child,
+            lines,
             addr: String::new(),
             token: None,
         };
-        let first = line.recv_timeout(STARTUP_DEADLINE).unwrap_or_default();
+        let first = server
+            .lines
+            .recv_timeout(STARTUP_DEADLINE)
+            .unwrap_or_default();
         let Some(announced) = first.trim().strip_prefix("LISTENING ") else {
             bail!("the server did not start (said {first:?})");
         };
@@ -192,6 +212,28 @@ impl ServerProcess {
         server.addr = words.next().unwrap_or_default().to_owned();
         server.token = words.next().map(str::to_owned);
         Ok(server)
+    }
+
+    /// Its process id (`taskset` execs the server, so the id is the server's).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks the server to return the free memory of its heap to the OS (glibc's
+    /// `malloc_trim(0)`) and waits until it has.
+    pub fn trim_heap(&mut self) -> anyhow::Result<()> {
+        let stdin = self
+            .child
+            .stdin
+            .as_mut()
+            .context("server stdin is closed")?;
+        writeln!(stdin, "{TRIM_COMMAND}").context("cannot write to the server")?;
+        stdin.flush()?;
+        match self.lines.recv_timeout(TRIM_DEADLINE) {
+            Ok(line) if line == TRIMMED => Ok(()),
+            Ok(line) => bail!("the server answered {line:?} to {TRIM_COMMAND:?}"),
+            Err(_) => bail!("the server did not trim its heap within {TRIM_DEADLINE:?}"),
+        }
     }
 }
 
@@ -216,7 +258,8 @@ fn command(exe: &Path, core: Option<&str>) -> Command {
     }
 }
 
-fn taskset_available() -> bool {
+/// Whether `taskset` (util-linux) is on the `PATH`.
+pub fn taskset_available() -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("taskset").is_file()))
 }

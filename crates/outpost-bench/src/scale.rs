@@ -85,7 +85,16 @@ fn measure(
 ) -> anyhow::Result<LoadReport> {
     let store = redis.map(RedisServer::fresh_store);
     let servers = (0..instances)
-        .map(|_| ServerProcess::start(exe, None, args.target, args.server_threads, store.as_ref()))
+        .map(|_| {
+            ServerProcess::start(
+                exe,
+                None,
+                args.target,
+                args.server_threads,
+                store.as_ref(),
+                None,
+            )
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
     let balancer = balanced.then(|| Haproxy::start(&addrs)).transpose()?;

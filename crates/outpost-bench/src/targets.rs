@@ -34,7 +34,7 @@ use rmcp::transport::{
     streamable_http_server::session::local::LocalSessionManager,
 };
 use serde_json::{Value, json};
-use tokio::{io::AsyncReadExt, net::TcpListener};
+use tokio::{io::AsyncBufReadExt, net::TcpListener};
 use tokio_util::sync::CancellationToken;
 
 use crate::redis::RedisStore;
@@ -236,16 +236,34 @@ fn observed() -> outpost::log_writer::FlushGuard {
     guard
 }
 
+/// The line on a server's stdin that asks it to return its free heap to the OS.
+pub const TRIM_COMMAND: &str = "trim";
+
+/// The line the server prints on stdout once it has.
+pub const TRIMMED: &str = "TRIMMED";
+
 /// Serves `target` (on `redis`, for a target that [uses Redis](Target::uses_redis)) on a
 /// loopback port, prints `LISTENING <addr>` (then ` <token>` for a target that needs one) on
 /// stdout, and runs until stdin closes (the orchestrator holds the other end, so the server
-/// never outlives it).
-pub async fn serve(target: Target, redis: Option<RedisStore>) -> anyhow::Result<()> {
+/// never outlives it); each [`TRIM_COMMAND`] line on stdin is answered by [`trim_heap`] and
+/// [`TRIMMED`]. `max_connections`, if given, is the cap on connections in all and from one
+/// source (the load comes from one address), with the open-file limit raised for it.
+pub async fn serve(
+    target: Target,
+    redis: Option<RedisStore>,
+    max_connections: Option<usize>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("cannot bind a loopback port")?;
     let addr = listener.local_addr()?;
     let _flush_on_exit = observed();
+    let mut limits = outpost::ConnectionLimits::default();
+    if let Some(max_connections) = max_connections {
+        outpost::http::open_files::raise_for(max_connections);
+        limits.max_connections = max_connections;
+        limits.max_connections_per_source = max_connections;
+    }
     let (router, token) = target.router(redis.as_ref()).await?;
     let mut stdout = std::io::stdout().lock();
     match token {
@@ -256,17 +274,18 @@ pub async fn serve(target: Target, redis: Option<RedisStore>) -> anyhow::Result<
     drop(stdout);
 
     let stdin_closed = async {
-        let mut sink = [0u8; 64];
-        let mut stdin = tokio::io::stdin();
-        while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+        let mut commands = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(command)) = commands.next_line().await {
+            if command == TRIM_COMMAND {
+                trim_heap();
+                println!("{TRIMMED}");
+            }
+        }
     };
     outpost::http::listener::serve(
         listener,
         router,
-        outpost::http::listener::Connections::new(
-            outpost::ConnectionLimits::default(),
-            std::sync::Arc::new(|_| false),
-        ),
+        outpost::http::listener::Connections::new(limits, std::sync::Arc::new(|_| false)),
         stdin_closed,
         CancellationToken::new(),
         Duration::from_millis(100),
@@ -274,3 +293,19 @@ pub async fn serve(target: Target, redis: Option<RedisStore>) -> anyhow::Result<
     .await?;
     Ok(())
 }
+
+/// Returns the free memory at the top and inside glibc's heaps to the OS (`malloc_trim(0)`): what
+/// `outpost-bench memory` compares with the RSS before it, to tell memory held from memory
+/// freed but kept by the allocator.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks and releases the allocator's own free lists; it takes the
+    // arena locks itself and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// No glibc, no `malloc_trim`: nothing to do.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim_heap() {}

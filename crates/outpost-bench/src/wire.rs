@@ -24,6 +24,13 @@ pub(crate) const SESSION_INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":
 pub(crate) const SESSION_INITIALIZED: &str =
     r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
+/// A 2026-07-28 `subscriptions/listen` asking for tool list changes: a stream the server
+/// holds open until the client goes.
+pub(crate) const LISTEN: &str = r#"{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#;
+
+/// The notification that opens every `subscriptions/listen` stream.
+pub const LISTEN_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
+
 /// The text a correct answer carries.
 pub const EXPECTED_TEXT: &str = "Echo: hi";
 
@@ -76,6 +83,38 @@ impl RequestTemplate {
         *request.headers_mut() = self.headers.clone();
         request
     }
+}
+
+/// The 2026-07-28 `subscriptions/listen` request ([`LISTEN`]).
+pub fn listen(authority: &str) -> anyhow::Result<RequestTemplate> {
+    let mut headers = base_headers(authority)?;
+    headers.insert(
+        "mcp-protocol-version",
+        HeaderValue::from_static("2026-07-28"),
+    );
+    headers.insert(
+        "mcp-method",
+        HeaderValue::from_static("subscriptions/listen"),
+    );
+    Ok(RequestTemplate {
+        headers,
+        body: Bytes::from_static(LISTEN.as_bytes()),
+    })
+}
+
+/// The `DELETE /mcp` that ends a session.
+pub fn session_delete(
+    authority: &str,
+    session_id: &HeaderValue,
+) -> anyhow::Result<Request<Full<Bytes>>> {
+    let mut request = Request::new(Full::new(Bytes::new()));
+    *request.method_mut() = Method::DELETE;
+    *request.uri_mut() = http::Uri::from_static("/mcp");
+    let mut headers = session_headers(authority)?;
+    headers.insert("mcp-session-id", session_id.clone());
+    headers.remove(header::CONTENT_TYPE);
+    *request.headers_mut() = headers;
+    Ok(request)
 }
 
 /// The session-opening `initialize` request.

@@ -7,7 +7,6 @@ mod config_file;
 mod connect;
 mod key_encryption;
 mod keys;
-mod open_files;
 mod otlp_args;
 mod page_args;
 mod rate_limit_args;

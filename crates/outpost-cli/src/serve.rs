@@ -31,7 +31,6 @@ use url::Url;
 
 use crate::{
     client_args::ClientArgs,
-    open_files,
     otlp_args::{self, OtlpArgs},
     rate_limit_args::RateLimitArgs,
     store_arg::StoreArg,
@@ -321,7 +320,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
-    open_files::raise_for(args.max_connections);
+    outpost::http::open_files::raise_for(args.max_connections);
     // Before anything records: metric handles are resolved on first use.
     let metrics = PrometheusMetrics::install()?;
     let otlp = args.otlp.start()?;

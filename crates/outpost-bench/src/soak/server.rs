@@ -68,12 +68,7 @@ impl ServerProcess {
         if let Some(status) = self.child.try_wait()? {
             bail!("the server exited ({status})");
         }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS in /proc/PID/status")
+        crate::procfs::rss_kib(self.child.id())
     }
 }
 
