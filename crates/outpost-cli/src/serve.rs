@@ -7,6 +7,7 @@
 //! once. `--role auth|mcp` splits the authorization server and the MCP endpoint into two
 //! processes ([`roles`]).
 
+mod heap_trim;
 mod roles;
 
 use std::{net::SocketAddr, time::Duration};
@@ -412,6 +413,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         server = server.with_standalone_stream_task(resource_updates);
     }
     let shutdown = server.shutdown_token();
+    heap_trim::spawn(shutdown.clone());
     if let Some(metrics_bind) = args.metrics_bind {
         let listener = outpost::http::listener::bind(metrics_bind).await?;
         tracing::info!(addr = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
