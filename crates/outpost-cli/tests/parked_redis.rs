@@ -1,4 +1,4 @@
-//! Two `outpost serve --no-auth --parked-sessions --store redis://…` processes on one Redis
+//! Two `outpost serve --no-auth --store redis://…` processes on one Redis
 //! share what the reference server keeps per session (`outpost::SessionData` in the record): a
 //! `logging/setLevel` on one filters the log messages of a call on the other, and a
 //! `resources/subscribe` on one is updated on the GET stream the other holds; and when the
@@ -25,7 +25,7 @@ fn client() -> reqwest::blocking::Client {
 }
 
 fn parked(redis: &Redis) -> Server {
-    start(&["--no-auth", "--parked-sessions", "--store", &redis.url()])
+    start(&["--no-auth", "--store", &redis.url()])
 }
 
 /// Every JSON `data:` payload of an SSE body, in order.

@@ -35,8 +35,7 @@ async fn spawn_instance(store: &Store, keyring: &Arc<RwLock<Keyring>>) -> AuthAp
             auth: AuthMode::Bearer(resource),
             ..ServerConfig::default()
         })
-        .with_session_store(store.mcp_sessions.clone())
-        .with_parked_sessions();
+        .with_session_store(store.mcp_sessions.clone());
     AuthApp {
         app: spawn_outpost(outpost).await,
         keyring: keyring.clone(),

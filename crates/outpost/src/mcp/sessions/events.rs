@@ -12,7 +12,7 @@
 //! the request.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
@@ -211,6 +211,11 @@ impl OpenGetStreams {
             number,
         };
         (stop, registration)
+    }
+
+    /// Adds the sessions with a GET stream open here to `sessions`.
+    pub(crate) fn sessions_into(&self, sessions: &mut HashSet<SessionId>) {
+        sessions.extend(self.lock().keys().cloned());
     }
 
     /// Stops `session`'s GET stream here, if one is open.

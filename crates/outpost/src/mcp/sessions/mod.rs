@@ -45,7 +45,7 @@ mod request;
 pub mod stream_task;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
@@ -83,7 +83,7 @@ use crate::{
         relay::{Destination, Outcome, Recipient, Relay},
         session_notifier::{SessionBinding, SessionNotifier},
     },
-    ops::degraded::bounded,
+    ops::{degraded::bounded, metrics::CountedSessions},
     store::{EventId, InvalidEventId, McpSessionStore, StoreError},
 };
 
@@ -179,6 +179,19 @@ where
 
     async fn end(&self, id: &str) -> Result<bool, SessionError> {
         OutpostSessionManager::end(self, id).await
+    }
+}
+
+/// Open here: a session with a request running or its GET stream open on this instance.
+impl<H> CountedSessions for OutpostSessionManager<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    fn open_sessions(&self) -> Option<u64> {
+        let mut open = HashSet::new();
+        self.in_flight.sessions_into(&mut open);
+        self.get_streams.sessions_into(&mut open);
+        Some(open.len() as u64)
     }
 }
 
