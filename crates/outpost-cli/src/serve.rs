@@ -143,12 +143,13 @@ pub struct ServeArgs {
         env = "OUTPOST_MAX_CONNECTIONS_PER_SOURCE"
     )]
     max_connections_per_source: usize,
-    /// Most sessions this instance holds open (each 2024-11-05 /sse stream); one more is
-    /// refused with 503 and Retry-After.
+    /// Most sessions open at once: 2024-11-05 /sse streams on this instance, and live
+    /// 2025-xx sessions in the store (across the instances sharing it); one more is refused
+    /// with 503 and Retry-After.
     #[arg(long, default_value_t = 10_000, env = "OUTPOST_MAX_SESSIONS")]
     max_sessions: usize,
-    /// Most sessions one subject (token `sub`) holds open on this instance; one more is refused
-    /// with 429.
+    /// Most sessions one subject (token `sub`) holds open: /sse streams on this instance, and
+    /// 2025-xx sessions in the store; one more is refused with 429.
     #[arg(long, default_value_t = 100, env = "OUTPOST_MAX_SESSIONS_PER_SUBJECT")]
     max_sessions_per_subject: usize,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the

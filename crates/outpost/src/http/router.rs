@@ -59,6 +59,7 @@ use crate::{
         relay::Relay,
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
+        session_limits::answer_refusals,
         sessions::{OutpostSessionManager, SessionEvents, SessionRecords, StandaloneStreamTask},
         streamable::{parked_service, session_manager, streamable_service},
     },
@@ -152,6 +153,7 @@ where
                 SessionEvents::new(events.clone(), config.session_event_retention),
                 relay.clone(),
                 config.session_idle_timeout,
+                config.session_limits,
                 shutdown.clone(),
             )
             .with_stream_task(stream_task),
@@ -164,6 +166,7 @@ where
                 EndableSessions::Parked(records.clone()),
                 end_session,
             ))
+            .layer(middleware::from_fn(answer_refusals))
             .service(parked_service(
                 factory.clone(),
                 manager,

@@ -8,7 +8,9 @@
 //! - `initialize`: rmcp runs the handler's handshake on a `handshake` transport; the
 //!   manager writes the negotiated peer info and the owner (the caller's [`Identity`]) to the
 //!   store's [`McpSessionStore`] (`record`) and the handshake's serve loop ends — no task
-//!   stays behind;
+//!   stays behind. The record is created only within the session caps, counted in the store
+//!   across instances (`McpSessionStore::create_counted`; a refusal is answered by
+//!   `mcp::session_limits`);
 //! - every later request: the record is loaded (from a local cache trusted for
 //!   [`REVALIDATE_AFTER`], else from the store — on any instance) and the request is served by
 //!   a fresh handler through `serve_directly` with the session's peer info (`request`), its
@@ -78,13 +80,15 @@ use crate::{
     HandlerFactory,
     auth::resource::Identity,
     clock::unix_now,
+    config::SessionLimits,
     mcp::{
         legacy_sse,
         relay::{Destination, Outcome, Recipient, Relay},
+        session_limits::{RefusalSlot, Refused, store_caps},
         session_notifier::{SessionBinding, SessionNotifier},
     },
     ops::{degraded::bounded, metrics::CountedSessions},
-    store::{EventId, InvalidEventId, McpSessionStore, StoreError},
+    store::{EventId, InvalidEventId, McpSessionStore, SessionAdmission, StoreError},
 };
 
 /// How long a session loaded from the store is served from this instance's cache before the
@@ -122,6 +126,11 @@ pub enum SessionError {
     /// with this text, at once).
     #[error("{0}")]
     UnawaitedAnswer(UnawaitedAnswer),
+    /// No session was created: a session cap is reached, the owner's
+    /// ([`SessionAdmission::OwnerAtCap`]) or the total ([`SessionAdmission::StoreAtCap`])
+    /// (answered `429` or `503` by `mcp::session_limits::answer_refusals`).
+    #[error("no session created: a session cap is reached ({0:?})")]
+    AtCapacity(SessionAdmission),
 }
 
 /// Why nothing takes a client's answer to a server→client request.
@@ -207,6 +216,7 @@ pub struct OutpostSessionManager<H> {
     store: Arc<dyn McpSessionStore>,
     idle_timeout: Duration,
     slack: Duration,
+    limits: SessionLimits,
     handshakes: Mutex<HashMap<SessionId, Handshake>>,
     cache: Mutex<HashMap<SessionId, Cached>>,
     in_flight: Arc<InFlight>,
@@ -233,13 +243,15 @@ where
     /// Sessions recorded in `store` whose requests are served by handlers from `factory`;
     /// a session expires `idle_timeout` (plus a quarter of it) after its last request, its
     /// GET stream follows `events`, client messages for requests running elsewhere go
-    /// through `relay`, and requests in flight end when `shutdown` is cancelled.
+    /// through `relay`, and requests in flight end when `shutdown` is cancelled. New
+    /// sessions are created within `limits`, counted in `store`.
     pub(crate) fn new(
         factory: HandlerFactory<H>,
         store: Arc<dyn McpSessionStore>,
         events: SessionEvents,
         relay: Arc<Relay>,
         idle_timeout: Duration,
+        limits: SessionLimits,
         shutdown: CancellationToken,
     ) -> Self {
         let in_flight = Arc::new(InFlight::new(relay.instance()));
@@ -250,6 +262,7 @@ where
             store,
             idle_timeout,
             slack: (idle_timeout / 4).max(MIN_SLACK),
+            limits,
             handshakes: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             in_flight,
@@ -350,17 +363,20 @@ where
         Ok(Some(session))
     }
 
-    /// Writes a new session's record and caches it.
+    /// Writes a new session's record, within the session caps, and caches it.
     async fn park(&self, id: &SessionId, session: ParkedSession) -> Result<(), SessionError> {
         let now = unix_now();
-        let expires_at = self.expires_at(now);
-        bounded(
-            self.store
-                .save_state(id, &session.state_json()?, now, expires_at),
-        )
+        let admission = bounded(self.store.create_counted(
+            id,
+            &session.state_json()?,
+            session.owner.as_deref(),
+            now,
+            self.expires_at(now),
+            store_caps(self.limits),
+        ))
         .await?;
-        if let Some(owner) = &session.owner {
-            bounded(self.store.record_owner(id, owner, now, expires_at)).await?;
+        if admission != SessionAdmission::Created {
+            return Err(SessionError::AtCapacity(admission));
         }
         let at = Instant::now();
         self.housekeeping(at);
@@ -443,12 +459,13 @@ where
         let handshake = lock(&self.handshakes)
             .remove(id)
             .ok_or_else(|| SessionError::Handshake(id.clone()))?;
-        let (client, owner) = match &message {
+        let (client, owner, refusals) = match &message {
             ClientJsonRpcMessage::Request(request) => match &request.request {
                 ClientRequest::InitializeRequest(initialize) => (
                     initialize.params.clone(),
                     Identity::from_extensions(request.request.extensions())
                         .map(|identity| identity.subject),
+                    RefusalSlot::from_extensions(request.request.extensions()),
                 ),
                 _ => return Err(SessionError::Handshake(id.clone())),
             },
@@ -472,7 +489,14 @@ where
                 owner,
                 data: data::DataCell::default(),
             };
-            self.park(id, session).await?;
+            if let Err(error) = self.park(id, session).await {
+                if let (SessionError::AtCapacity(admission), Some(slot)) = (&error, &refusals)
+                    && let Some(refused) = Refused::from_admission(*admission, self.limits)
+                {
+                    slot.refuse(refused);
+                }
+                return Err(error);
+            }
         }
         Ok(answer)
     }
