@@ -23,7 +23,9 @@
 //!   ([`UnawaitedAnswer`]);
 //! - the GET stream follows the session's stream in the store's event store ([`events`]):
 //!   whatever any instance emits for the session ([`SessionNotifier`]) reaches it, and
-//!   `Last-Event-ID` on any instance replays exactly the events after that id;
+//!   `Last-Event-ID` on any instance replays exactly the events after that id; a session
+//!   has one GET stream across instances: the latest GET wins, ending the one open before
+//!   here or on another instance (announced through `mcp::relay`);
 //! - a server's [`StandaloneStreamTask`] runs beside an open GET stream (resource updates:
 //!   [`stream_task`]), sending through the same events;
 //! - what the handler keeps per session (a log level, subscriptions) is [`SessionData`] in
@@ -32,8 +34,7 @@
 //!   idle timeout), expired records are never loaded and are purged as sessions are created;
 //! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
 //!
-//! Not yet here (the later parts of the sessions issue): client notifications other than
-//! cancellation reaching the handler; one GET stream per session across instances.
+//! Not yet here: client notifications other than cancellation reaching the handler.
 //!
 //! [`SessionNotifier`]: crate::mcp::session_notifier::SessionNotifier
 //!
@@ -83,7 +84,7 @@ use crate::{
     config::SessionLimits,
     mcp::{
         legacy_sse,
-        relay::{Destination, Outcome, Recipient, Relay},
+        relay::{Destination, GetStreams, Outcome, Recipient, Relay},
         session_limits::{RefusalSlot, Refused, store_caps},
         session_notifier::{SessionBinding, SessionNotifier},
     },
@@ -257,6 +258,9 @@ where
         let in_flight = Arc::new(InFlight::new(relay.instance()));
         let recipient: Arc<dyn Recipient> = in_flight.clone();
         relay.register(Destination::ParkedRequests, Arc::downgrade(&recipient));
+        let get_streams = Arc::new(OpenGetStreams::default());
+        let holder: Arc<dyn GetStreams> = get_streams.clone();
+        relay.register_get_streams(Arc::downgrade(&holder));
         Self {
             factory,
             store,
@@ -268,7 +272,7 @@ where
             in_flight,
             relay,
             events,
-            get_streams: Arc::default(),
+            get_streams,
             shutdown,
             housekeeping: Mutex::new(None),
             stream_task: None,
@@ -662,7 +666,7 @@ where
     }
 
     /// Opens `id`'s GET stream here from after `after` (from now with `None`); a GET stream
-    /// of the session open here before ends.
+    /// of the session open before, here or on another instance, ends.
     async fn follow(
         &self,
         id: &SessionId,
@@ -671,7 +675,18 @@ where
         if self.load(id).await?.is_none() {
             return Err(SessionError::NotFound(id.clone()));
         }
-        let (stop, registration) = self.get_streams.open(id, &self.shutdown);
+        // Following the broadcast stream first, so a later GET elsewhere ends this one.
+        if let Err(error) = self.relay.listen().await {
+            tracing::warn!(%error, "a GET stream opened elsewhere later will not end this one");
+        }
+        let announced = match bounded(self.relay.announce_get_stream(id)).await {
+            Ok(at) => Some(at),
+            Err(error) => {
+                tracing::warn!(%error, "a GET stream of this session open elsewhere stays open");
+                None
+            }
+        };
+        let (stop, registration) = self.get_streams.open(id, announced, &self.shutdown);
         let feed = bounded(self.events.follow(id, after, stop.clone())).await?;
         if let Some(task) = &self.stream_task {
             let stream = SessionStream::new(
