@@ -5,8 +5,9 @@ DELETE-ing them all.
 
     scripts/session-rss.py BINARY [--sessions 2000] [-- EXTRA SERVE FLAGS...]
 
-Without extra flags the server runs `--no-auth` (sessions in memory); pass e.g.
-`--parked-sessions` to measure Outpost's own session manager.
+Without extra flags the server runs `--no-auth` (parked sessions in a memory store); pass e.g.
+`--store sqlite://…` to park them in SQLite, or `--in-memory-sessions` to measure rmcp's
+session manager.
 """
 import argparse, http.client, json, os, socket, subprocess, sys, time
 

@@ -176,6 +176,8 @@ def test_is_error_results_are_counted_apart(served: tuple[str, str]) -> None:
 
 
 def test_sessions_and_get_streams_are_gauged(served: tuple[str, str]) -> None:
+    """A parked session is counted on the instance while it has a request or its GET stream
+    open there; between requests it is a record in the store, held by no instance."""
     base_url, metrics_url = served
     sessions = {"transport": "streamable_http"}
     streams = {"kind": "get"}
@@ -189,9 +191,9 @@ def test_sessions_and_get_streams_are_gauged(served: tuple[str, str]) -> None:
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     with session_request(base_url, "POST", initialized, session) as response:
         assert response.status == 202
-    opened = value(before, "outpost_open_sessions", **sessions) + 1
-    eventually(metrics_url, lambda s: value(s, "outpost_open_sessions", **sessions) == opened,
-               "the new session counted")
+    idle = value(before, "outpost_open_sessions", **sessions)
+    assert value(scrape(metrics_url), "outpost_open_sessions", **sessions) == idle, \
+        "an idle parked session is held by no instance"
 
     stream = session_request(base_url, "GET", None, session, accept="text/event-stream")
     try:
@@ -199,15 +201,17 @@ def test_sessions_and_get_streams_are_gauged(served: tuple[str, str]) -> None:
         during = scrape(metrics_url)
         assert value(during, "outpost_open_streams", **streams) == value(
             before, "outpost_open_streams", **streams) + 1
+        assert value(during, "outpost_open_sessions", **sessions) == idle + 1, \
+            "a session with its GET stream open here is counted"
     finally:
         stream.close()
     eventually(metrics_url, lambda s: value(s, "outpost_open_streams", **streams) == value(
         before, "outpost_open_streams", **streams), "the closed GET stream uncounted")
+    eventually(metrics_url, lambda s: value(s, "outpost_open_sessions", **sessions) == idle,
+               "the session uncounted once its stream closed")
 
     with session_request(base_url, "DELETE", None, session) as response:
         assert response.status in (200, 204)
-    eventually(metrics_url, lambda s: value(s, "outpost_open_sessions", **sessions) == opened - 1,
-               "the deleted session uncounted")
 
 
 def test_http_sse_sessions_and_streams_are_gauged(served: tuple[str, str]) -> None:

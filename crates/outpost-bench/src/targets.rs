@@ -7,7 +7,7 @@
 //!   configures it (JSON responses, sessions allowed), without anything in front.
 //! - `outpost`, `outpost-session`: `Outpost::router()` over the same handler; the two differ
 //!   only in the requests the load generator sends (2026-07-28 stateless vs a 2025-11-25
-//!   session).
+//!   session, parked — the default — in a memory store).
 //! - `outpost-auth`: `outpost` in `AuthMode::Bearer`, as `outpost serve` runs it: every
 //!   request carries an ES256 access token bound to a grant in a store, so each one pays the
 //!   bearer layer (cached verification, cached revocation check, baseline scope) and the
@@ -20,8 +20,7 @@
 //!   Instances on the same Redis and prefix share the key and the grant, so a token minted by
 //!   one verifies on all of them.
 //! - `outpost-parked-session`, `outpost-parked-session-redis`: `outpost-session` with
-//!   Outpost's own session manager (`Outpost::with_parked_sessions`), the session records in a
-//!   SQLite file (`outpost serve`'s default store) or in Redis: every request loads its
+//!   the session records in a SQLite file (`outpost serve`'s default store) or in Redis: every request loads its
 //!   session from a cache the store revalidates each second, so any instance serves it.
 
 use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
@@ -201,7 +200,6 @@ async fn floor(body: Bytes) -> axum::response::Response {
 fn parked(reference: ReferenceServer, store: outpost::store::Store) -> Router {
     outpost::Outpost::with_factory(move || reference.for_session())
         .with_session_store(store.mcp_sessions.clone())
-        .with_parked_sessions()
         .router()
 }
 

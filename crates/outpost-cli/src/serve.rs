@@ -80,15 +80,22 @@ pub struct ServeArgs {
     upstream: UpstreamArgs,
     #[command(flatten)]
     rate_limits: RateLimitArgs,
-    /// Serve 2025-xx sessions with Outpost's own session manager: an idle session is a record
-    /// in the store (memory with --no-auth), served by any instance sharing it; its GET
-    /// stream's events are kept there too (Last-Event-ID on any instance).
-    #[arg(long, env = "OUTPOST_PARKED_SESSIONS")]
+    /// Keep 2025-xx sessions in this process's memory (rmcp's session manager, ~50 KiB per
+    /// idle session, known to this instance only) instead of parking them in the store.
+    #[arg(long, env = "OUTPOST_IN_MEMORY_SESSIONS")]
+    in_memory_sessions: bool,
+    /// Parked sessions are the default; accepted so that existing command lines keep working.
+    #[arg(
+        long,
+        env = "OUTPOST_PARKED_SESSIONS",
+        hide = true,
+        conflicts_with = "in_memory_sessions"
+    )]
     parked_sessions: bool,
-    /// With --parked-sessions: events a session's GET stream keeps for Last-Event-ID.
+    /// Events a session's GET stream keeps for Last-Event-ID.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), env = "OUTPOST_EVENT_RETENTION_COUNT")]
     event_retention_count: u32,
-    /// With --parked-sessions: how long those events are kept (e.g. 5m, 90s).
+    /// How long those events are kept (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "OUTPOST_EVENT_RETENTION_AGE")]
     event_retention_age: Duration,
     /// How often the reference server reports a subscribed resource as updated (e.g. 10s,
@@ -140,12 +147,13 @@ pub struct ServeArgs {
         env = "OUTPOST_MAX_CONNECTIONS_PER_SOURCE"
     )]
     max_connections_per_source: usize,
-    /// Most sessions this instance holds open (each 2024-11-05 /sse stream); one more is
-    /// refused with 503 and Retry-After.
+    /// Most sessions open at once: 2024-11-05 /sse streams on this instance, and live
+    /// 2025-xx sessions in the store (across the instances sharing it); one more is refused
+    /// with 503 and Retry-After.
     #[arg(long, default_value_t = 10_000, env = "OUTPOST_MAX_SESSIONS")]
     max_sessions: usize,
-    /// Most sessions one subject (token `sub`) holds open on this instance; one more is refused
-    /// with 429.
+    /// Most sessions one subject (token `sub`) holds open: /sse streams on this instance, and
+    /// 2025-xx sessions in the store; one more is refused with 429.
     #[arg(long, default_value_t = 100, env = "OUTPOST_MAX_SESSIONS_PER_SUBJECT")]
     max_sessions_per_subject: usize,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the
@@ -369,8 +377,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut builder = Outpost::builder_with_factory(move || reference.for_session())
         .listener(listener)
         .scopes_supported(SCOPES_SUPPORTED);
-    if args.parked_sessions {
-        builder = builder.parked_sessions();
+    if args.in_memory_sessions {
+        builder = builder.in_memory_sessions();
     }
     let auth_role = args.role.role() == roles::Role::Auth;
     let store = if !args.no_auth || args.store.is_given() {
@@ -409,7 +417,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if auth_role {
         server = server.without_mcp();
     }
-    if args.parked_sessions {
+    if !args.in_memory_sessions {
         server = server.with_standalone_stream_task(resource_updates);
     }
     let shutdown = server.shutdown_token();

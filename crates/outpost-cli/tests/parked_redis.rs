@@ -1,9 +1,10 @@
-//! Two `outpost serve --no-auth --parked-sessions --store redis://…` processes on one Redis
+//! Two `outpost serve --no-auth --store redis://…` processes on one Redis
 //! share what the reference server keeps per session (`outpost::SessionData` in the record): a
 //! `logging/setLevel` on one filters the log messages of a call on the other, and a
 //! `resources/subscribe` on one is updated on the GET stream the other holds; and when the
 //! instance running a tool that asked the client something is SIGKILLed, the client's answer
-//! POSTed to the other is refused within moments, saying so.
+//! POSTed to the other is refused within moments, saying so; `--max-sessions` holds for both
+//! together.
 
 mod common;
 
@@ -25,7 +26,7 @@ fn client() -> reqwest::blocking::Client {
 }
 
 fn parked(redis: &Redis) -> Server {
-    start(&["--no-auth", "--parked-sessions", "--store", &redis.url()])
+    start(&["--no-auth", "--store", &redis.url()])
 }
 
 /// Every JSON `data:` payload of an SSE body, in order.
@@ -212,4 +213,43 @@ fn an_answer_for_a_tool_on_a_sigkilled_instance_is_refused_at_once() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("instance") && body.contains("gone"), "{body}");
     assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
+}
+
+#[test]
+fn max_sessions_holds_across_two_instances_until_a_session_is_deleted() {
+    let redis = Redis::start(None);
+    let limited = || start(&["--no-auth", "--store", &redis.url(), "--max-sessions", "2"]);
+    let (first, second) = (limited(), limited());
+    initialize(&first);
+    let ended = initialize(&second);
+
+    let refused = request(&first, None, reqwest::Method::POST)
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": VERSION, "capabilities": {},
+                "clientInfo": { "name": "outpost-cli-tests", "version": "1.0.0" }
+            }
+        }))
+        .send()
+        .expect("initialize");
+    assert_eq!(refused.status(), 503, "two sessions in all, one on each");
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: Value = refused.json().expect("a JSON-RPC error");
+    assert_eq!(
+        body["error"]["data"]["reason"], "session_capacity",
+        "{body}"
+    );
+
+    let deleted = request(&first, Some(&ended), reqwest::Method::DELETE)
+        .send()
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204, "ended on the other instance");
+    let again = initialize(&first);
+    let listed = post(
+        &second,
+        &again,
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
+    );
+    assert!(listed[0]["result"]["tools"].is_array(), "{listed:?}");
 }

@@ -77,13 +77,7 @@ async fn spawn_plain_rmcp(reference: ReferenceServer) -> PlainRmcp {
     let shutdown = CancellationToken::new();
     let router = axum::Router::new().route_service(
         "/mcp",
-        streamable_service(
-            factory,
-            session_manager(&config),
-            None,
-            &config,
-            shutdown.clone(),
-        ),
+        streamable_service(factory, session_manager(&config), &config, shutdown.clone()),
     );
     let stop = shutdown.clone();
     let streams = shutdown.clone();

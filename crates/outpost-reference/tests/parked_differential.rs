@@ -38,9 +38,9 @@ async fn spawn(parked: bool) -> TestApp {
     let reference = ReferenceServer::new();
     let outpost = Outpost::with_factory(move || reference.for_session());
     spawn_outpost(if parked {
-        outpost.with_parked_sessions()
-    } else {
         outpost
+    } else {
+        outpost.with_in_memory_sessions()
     })
     .await
 }

@@ -1,7 +1,8 @@
 //! The GET stream of a parked session across instances: a client resuming it with
 //! `Last-Event-ID` on another instance gets exactly the events it missed, none twice (two
 //! servers on one SQLite file; two on one real Redis), and what one instance emits for a
-//! session reaches the GET stream held on another (Redis: the bus).
+//! session reaches the GET stream held on another (Redis: the bus); a session has one GET
+//! stream across instances, the latest.
 
 mod common;
 #[path = "../../outpost-cli/tests/common/redis.rs"]
@@ -32,8 +33,7 @@ async fn instance(store: &Store) -> (TestApp, SessionNotifier) {
     let reference = ReferenceServer::new();
     let outpost = Outpost::with_factory(move || reference.for_session())
         .with_session_store(store.mcp_sessions.clone())
-        .with_event_store(store.events.clone())
-        .with_parked_sessions();
+        .with_event_store(store.events.clone());
     let notifier = outpost.session_notifier();
     (common::spawn_generic(outpost).await, notifier)
 }
@@ -121,6 +121,18 @@ impl SseReader {
                 Err(_) => return last.expect("the stream sent an id"),
             }
         }
+    }
+
+    /// Waits for the stream to end (within 10 s); the events left in it, unread.
+    async fn ended(mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(chunk) = self.response.chunk().await.expect("read the stream") {
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .expect("the stream ends within 10 s");
+        self.buffer
     }
 
     /// The ids and resource URIs of the next `n` events, all `notifications/resources/updated`.
@@ -356,4 +368,31 @@ async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_ove
 async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_in_one_process() {
     let store = Store::memory();
     an_answer_posted_to_another_instance_reaches_the_request(&store, &store).await;
+}
+
+#[tokio::test]
+async fn a_second_get_stream_on_another_instance_replaces_the_first_over_redis() {
+    let redis = redis::Redis::start(None);
+    let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let ((app_a, notify_a), (app_b, notify_b)) =
+        (instance(&store_a).await, instance(&store_b).await);
+    let session = initialize(&app_a).await;
+    let first = open_get(&app_a, &session, None).await;
+    let mut second = open_get(&app_b, &session, None).await;
+    let left = first.ended().await;
+    assert!(
+        !left.contains("jsonrpc"),
+        "the replaced stream got no message: {left}"
+    );
+    emit(&notify_a, &session, &["after"]).await;
+    assert_eq!(
+        texts(&second.next_updates(1).await),
+        ["after"],
+        "only the latest stream hears the session"
+    );
+    // And back: a GET on the first instance replaces the one on the second.
+    let mut third = open_get(&app_a, &session, None).await;
+    second.ended().await;
+    emit(&notify_b, &session, &["again"]).await;
+    assert_eq!(texts(&third.next_updates(1).await), ["again"]);
 }

@@ -35,8 +35,7 @@ async fn instance(store: &Store) -> TestApp {
     let reference = ReferenceServer::new();
     let outpost = Outpost::with_factory(move || reference.for_session())
         .with_session_store(store.mcp_sessions.clone())
-        .with_event_store(store.events.clone())
-        .with_parked_sessions();
+        .with_event_store(store.events.clone());
     common::spawn_generic(outpost).await
 }
 

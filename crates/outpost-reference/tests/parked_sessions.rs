@@ -1,4 +1,4 @@
-//! Parked sessions (`Outpost::with_parked_sessions`): a 2025-11-25 session is a record in the
+//! Parked sessions (the default): a 2025-11-25 session is a record in the
 //! store, served by whichever instance a request reaches, without the handler's `initialize`
 //! being replayed; its owner holds on every instance; DELETE on one instance ends it on all;
 //! a restart keeps it. Two in-process servers share one SQLite file (or one memory store).
@@ -80,8 +80,7 @@ async fn spawn_parked(store: Arc<dyn McpSessionStore>, initialized: Arc<AtomicUs
         inner: reference.for_session(),
         initialized: initialized.clone(),
     })
-    .with_session_store(store)
-    .with_parked_sessions();
+    .with_session_store(store);
     common::spawn_generic(outpost).await
 }
 

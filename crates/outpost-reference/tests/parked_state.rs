@@ -26,7 +26,6 @@ async fn spawn_parked(store: std::sync::Arc<dyn McpSessionStore>) -> TestApp {
     let updates = reference.resource_update_task();
     let outpost = Outpost::with_factory(move || reference.for_session())
         .with_session_store(store)
-        .with_parked_sessions()
         .with_standalone_stream_task(updates);
     common::spawn_outpost(outpost).await
 }

@@ -226,40 +226,28 @@ async fn unknown_session_is_404_and_missing_session_is_400() {
 }
 
 #[tokio::test]
-async fn session_honours_log_level() {
+async fn session_honours_log_level_on_the_request_s_own_stream() {
     let app = spawn_app().await;
     let session = Session::open(&app).await;
     let set = session
         .call(json!({ "jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": { "level": "error" } }))
         .await;
     assert!(set.get("result").is_some(), "{set}");
-    // rmcp's session routes log notifications to the session's GET stream (only progress
-    // notifications ride the request's own stream), so listen there.
-    let mut stream = session
-        .request(reqwest::Method::GET)
-        .send()
-        .await
-        .expect("GET stream");
-    assert_eq!(stream.status(), 200);
-    let done = session
-        .call(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "emitLogMessages", "arguments": {} } }))
+    // `notifications/message` is about a request: it rides that request's own stream, before
+    // its answer (a client that never opens the GET stream still sees it).
+    let response = session
+        .post(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "emitLogMessages", "arguments": {} } }))
         .await;
-    assert!(done.get("result").is_some(), "{done}");
-    let mut body = String::new();
-    let mut levels: Vec<Value> = Vec::new();
-    while levels.len() < 4 {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("only {levels:?} arrived: {body}"))
-            .expect("read")
-            .expect("stream open");
-        body.push_str(std::str::from_utf8(&chunk).unwrap());
-        levels = sse_messages(&body)
-            .into_iter()
-            .filter(|m| m["method"] == "notifications/message")
-            .map(|m| m["params"]["level"].clone())
-            .collect();
-    }
+    let body = tokio::time::timeout(Duration::from_secs(5), response.text())
+        .await
+        .expect("the answer within 5s")
+        .expect("body");
+    let messages = sse_messages(&body);
+    let levels: Vec<Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .map(|m| m["params"]["level"].clone())
+        .collect();
     assert_eq!(
         levels,
         vec![
@@ -267,13 +255,27 @@ async fn session_honours_log_level() {
             json!("critical"),
             json!("alert"),
             json!("emergency")
-        ]
+        ],
+        "{body}"
+    );
+    assert!(
+        messages
+            .last()
+            .is_some_and(|m| m["id"] == 2 && m.get("result").is_some()),
+        "the answer comes last: {body}"
     );
 }
 
+/// rmcp's in-memory sessions keep a request's stream for `Last-Event-ID`; parked sessions
+/// keep only the GET stream's events (`parked_events.rs`): a client that loses a request's
+/// stream retries the request.
 #[tokio::test]
-async fn interrupted_stream_resumes_with_last_event_id() {
-    let app = spawn_app().await;
+async fn an_in_memory_session_s_interrupted_stream_resumes_with_last_event_id() {
+    let reference = outpost_reference::ReferenceServer::new();
+    let app = common::spawn_outpost(
+        outpost::Outpost::with_factory(move || reference.for_session()).with_in_memory_sessions(),
+    )
+    .await;
     let session = Session::open(&app).await;
     let mut response = session
         .post(json!({

@@ -1,6 +1,7 @@
 //! `ServerConfig::session_limits` (`--max-sessions`): an instance holding as many 2024-11-05
 //! `/sse` streams as it may refuses one more with `503`, `Retry-After` and a JSON-RPC error
-//! body, and admits one again once a stream closes.
+//! body, and admits one again once a stream closes; a server holding as many parked 2025-11-25
+//! sessions as it may refuses one more `initialize` the same way, until one idles out.
 
 mod common;
 
@@ -49,5 +50,63 @@ async fn one_stream_over_the_cap_is_refused_until_another_closes() {
             "the closed stream's slot never came back"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_initialize_over_the_cap_is_refused_until_a_session_idles_out() {
+    let config = ServerConfig {
+        session_limits: SessionLimits {
+            max_sessions: 1,
+            ..SessionLimits::default()
+        },
+        // The record expires 2 s after its last request (1 s + the 1 s minimum slack).
+        session_idle_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    let initialize = || {
+        app.http
+            .post(app.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&serde_json::json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+                }
+            }))
+            .send()
+    };
+    let first = initialize().await.expect("initialize");
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().contains_key("mcp-session-id"));
+
+    let refused = initialize().await.expect("initialize");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert!(
+        !refused.headers().contains_key("mcp-session-id"),
+        "no session is made"
+    );
+    let body: Value = refused.json().await.expect("a JSON-RPC error");
+    assert_eq!(body["error"]["code"], -32603);
+    assert_eq!(body["error"]["data"]["reason"], "session_capacity");
+    assert_eq!(body["error"]["data"]["limit"], 1);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = initialize().await.expect("initialize");
+        if again.status() == 200 {
+            break;
+        }
+        assert_eq!(again.status(), 503);
+        assert!(
+            Instant::now() < deadline,
+            "the idle session's slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

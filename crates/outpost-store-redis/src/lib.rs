@@ -58,8 +58,10 @@
 //! | `P consents` | hash | — | `"{user id} {client id}"` → consent JSON |
 //! | `P signing_keys` | hash | — | kid → signing key JSON (without `retired_at`; the PEM in the clear, or `sealed` with a key-encryption key) |
 //! | `P signing_keys:retired` | hash | — | kid → `retired_at` |
-//! | `P mcp_session:{id}` | hash | expiry | `v`, `created_at`, `expires_at`, `owner`, `state`, `data` |
+//! | `P mcp_session:{id}` | hash | expiry | `v`, `created_at`, `expires_at`, `owner`, `state`, `data`, `counted` |
 //! | `P mcp_sessions:by_expiry` | zset | — | session id by `expires_at` |
+//! | `P mcp_sessions:counted` | zset | — | counted session id by `expires_at` (expired members trimmed before counting) |
+//! | `P mcp_sessions:counted:owner:{owner}` | zset | latest member's expiry | the owner's counted session ids by `expires_at` |
 //! | `P pending:{sha256}` | hash | expiry | `record` (JSON), `expires_at`, `user` (once signed in) |
 //! | `P pending:by_expiry` | zset | — | request id hash by `expires_at` (bound, purge) |
 //! | `P client_document:{url}` | string | expiry | document JSON (`fetched` or `failed`) |

@@ -46,6 +46,7 @@ scripts!(
     record_replace,
     request_state_key_add,
     request_state_keys_purge,
+    session_create_counted,
     session_data_replace,
     session_delete,
     session_touch,

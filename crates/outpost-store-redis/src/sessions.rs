@@ -1,13 +1,15 @@
 //! MCP sessions: a hash per session (`v`, `created_at`, `expires_at`, `owner`, `state`,
 //! `data`) with a TTL, written by scripts so that the transport's and the owner check's writes
 //! never clobber each other, the expiry only moves later and the handler's `data` is replaced
-//! only if it is still what the writer read.
+//! only if it is still what the writer read. Sessions made by `create_counted` are also members
+//! of sorted sets by expiry (`mcp_sessions:counted`, `mcp_sessions:counted:owner:{owner}`),
+//! counted and written by one script.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use outpost_store::{McpSessionRecord, McpSessionStore, StoreError};
+use outpost_store::{McpSessionRecord, McpSessionStore, SessionAdmission, SessionCaps, StoreError};
 
 use crate::{RedisStore, parse_time, records::check_version, script_status};
 
@@ -119,6 +121,39 @@ impl McpSessionStore for RedisStore {
             other => Err(StoreError::Backend(format!(
                 "unexpected script answer {other:?} for MCP session {session_id}"
             ))),
+        }
+    }
+
+    async fn create_counted(
+        &self,
+        session_id: &str,
+        state: &str,
+        owner: Option<&str>,
+        now: i64,
+        expires_at: i64,
+        caps: SessionCaps,
+    ) -> Result<SessionAdmission, StoreError> {
+        let args = [
+            session_id.to_owned(),
+            state.to_owned(),
+            owner.unwrap_or_default().to_owned(),
+            now.to_string(),
+            expires_at.to_string(),
+            caps.per_owner.to_string(),
+            caps.total.to_string(),
+        ];
+        let status: String = self
+            .eval(
+                "creating a counted MCP session",
+                &self.scripts.session_create_counted,
+                &args,
+            )
+            .await?;
+        match status.as_str() {
+            "owner at cap" => Ok(SessionAdmission::OwnerAtCap),
+            "store at cap" => Ok(SessionAdmission::StoreAtCap),
+            other => script_status(other, format_args!("MCP session {session_id}"))
+                .map(|()| SessionAdmission::Created),
         }
     }
 

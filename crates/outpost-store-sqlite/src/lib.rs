@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_user_allowed_scopes.sql"),
     include_str!("migrations/0008_mcp_session_data.sql"),
     include_str!("migrations/0009_mcp_events.sql"),
+    include_str!("migrations/0010_mcp_session_counted.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.

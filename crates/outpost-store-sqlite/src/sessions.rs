@@ -1,12 +1,15 @@
 //! [`McpSessionStore`] on SQLite: one row per session, written by two upserts that each fill
 //! only their own column, so the transport's state and the owner check's subject can arrive in
-//! either order.
+//! either order. Sessions made by `create_counted` carry `counted = 1` (migration 0010) and are
+//! counted against the caps inside the transaction that inserts them.
 
 use async_trait::async_trait;
-use rusqlite::{Row, params};
+use rusqlite::{Row, TransactionBehavior, params};
 
 use super::{Failure, SqliteStore, expect_changed, query_one};
-use outpost_store::{StoreError, model::McpSessionRecord, traits::McpSessionStore};
+use outpost_store::{
+    SessionAdmission, SessionCaps, StoreError, model::McpSessionRecord, traits::McpSessionStore,
+};
 
 fn session_from_row(row: &Row<'_>) -> Result<McpSessionRecord, Failure> {
     Ok(McpSessionRecord {
@@ -119,6 +122,61 @@ impl McpSessionStore for SqliteStore {
                 Some(_) => Ok(false),
                 None => Err(StoreError::NotFound(format!("MCP session {session_id}")).into()),
             }
+        })
+        .await
+    }
+
+    async fn create_counted(
+        &self,
+        session_id: &str,
+        state: &str,
+        owner: Option<&str>,
+        now: i64,
+        expires_at: i64,
+        caps: SessionCaps,
+    ) -> Result<SessionAdmission, StoreError> {
+        let (session_id, state) = (session_id.to_owned(), state.to_owned());
+        let owner = owner.map(str::to_owned);
+        self.call(move |c| {
+            // IMMEDIATE: the write lock before the counts, so that two processes on the file
+            // cannot both count room for the last slot.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists: Option<i64> = query_one(
+                &tx,
+                "SELECT 1 FROM mcp_sessions WHERE session_id = ?1",
+                params![session_id],
+                |row| Ok(row.get(0)?),
+            )?;
+            if exists.is_some() {
+                return Err(StoreError::Conflict(format!("MCP session {session_id}")).into());
+            }
+            if let Some(owner) = &owner {
+                let owned: i64 = tx.query_row(
+                    "SELECT count(*) FROM mcp_sessions \
+                     WHERE counted = 1 AND owner = ?1 AND expires_at > ?2",
+                    params![owner, now],
+                    |row| row.get(0),
+                )?;
+                if owned as u64 >= caps.per_owner {
+                    return Ok(SessionAdmission::OwnerAtCap);
+                }
+            }
+            let total: i64 = tx.query_row(
+                "SELECT count(*) FROM mcp_sessions WHERE counted = 1 AND expires_at > ?1",
+                params![now],
+                |row| row.get(0),
+            )?;
+            if total as u64 >= caps.total {
+                return Ok(SessionAdmission::StoreAtCap);
+            }
+            tx.execute(
+                "INSERT INTO mcp_sessions \
+                 (session_id, owner, state, created_at, expires_at, counted) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+                params![session_id, owner, state, now, expires_at],
+            )?;
+            tx.commit()?;
+            Ok(SessionAdmission::Created)
         })
         .await
     }

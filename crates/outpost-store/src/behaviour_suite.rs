@@ -8,6 +8,7 @@ mod authorization_requests;
 mod events;
 mod instances;
 mod key_encryption;
+mod session_caps;
 mod session_data;
 mod throttles;
 
@@ -31,6 +32,10 @@ pub use self::{
         altered_or_moved_sealed_keys_are_refused, clear_keys_are_sealed_at_the_first_start,
         instances_sealing_together_agree, rotation_reseals_with_the_current_key,
         sealed_keys_refuse_a_start_without_their_key,
+    },
+    session_caps::{
+        counted_sessions_are_admitted_atomically_under_a_burst,
+        counted_sessions_hold_the_caps_per_owner_and_in_total,
     },
     session_data::{
         mcp_session_data_is_replaced_only_if_unchanged, mcp_session_data_writers_lose_no_change,
@@ -965,6 +970,8 @@ macro_rules! store_behaviour_suite {
             mcp_sessions_keep_state_and_owner_until_they_expire,
             mcp_session_data_is_replaced_only_if_unchanged,
             mcp_session_data_writers_lose_no_change,
+            counted_sessions_hold_the_caps_per_owner_and_in_total,
+            counted_sessions_are_admitted_atomically_under_a_burst,
             pending_authorizations_live_until_decided_or_expired,
             pending_authorizations_are_bounded,
             throttle_budgets_count_attempts_in_a_sliding_window,

@@ -61,6 +61,8 @@ macro_rules! for_each_concern {
             fn record_owner(&self, session_id: &str, owner: &str, now: i64, expires_at: i64) -> ();
             fn get(&self, session_id: &str, now: i64) -> Option<McpSessionRecord>;
             fn replace_data(&self, session_id: &str, expected: Option<&str>, data: &str) -> bool;
+            fn create_counted(&self, session_id: &str, state: &str, owner: Option<&str>, now: i64,
+                expires_at: i64, caps: SessionCaps) -> SessionAdmission;
             fn touch(&self, session_id: &str, expires_at: i64) -> ();
             fn delete(&self, session_id: &str) -> ();
             fn purge_expired(&self, now: i64) -> u64;

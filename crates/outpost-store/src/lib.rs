@@ -62,7 +62,8 @@ pub use sealed::{KeyEncryptionKeyId, PrivateKeyPem, SealedSecret, SecretAtRest};
 pub use traits::{
     Admission, Allowance, Budget, ClientDocumentRecord, ClientDocumentStore, DocumentOutcome,
     EventId, EventRetention, EventStore, InvalidEventId, PendingAuthorizationRecord,
-    PendingAuthorizationStore, Reservation, StoreHealth, StoredEvent, ThrottleStore,
+    PendingAuthorizationStore, Reservation, SessionAdmission, SessionCaps, StoreHealth,
+    StoredEvent, ThrottleStore,
 };
 pub use traits::{
     AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,

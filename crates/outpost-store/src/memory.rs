@@ -12,7 +12,7 @@ mod pending;
 mod throttles;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
@@ -30,8 +30,8 @@ use super::{
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{
         AuthorizationCodeStore, ClientStore, ConsentStore, DOCUMENT_CLIENT_PREFIX, GrantStore,
-        McpSessionStore, NewRefreshToken, Redemption, Rotation, SigningKeyStore, StoreHealth,
-        UserStore,
+        McpSessionStore, NewRefreshToken, Redemption, Rotation, SessionAdmission, SessionCaps,
+        SigningKeyStore, StoreHealth, UserStore,
     },
 };
 
@@ -53,6 +53,8 @@ struct State {
     keys: Vec<SigningKeyRecord>,
     consents: HashMap<(UserId, ClientId), ConsentRecord>,
     mcp_sessions: HashMap<String, McpSessionRecord>,
+    /// The sessions made by `create_counted`, which count against the caps.
+    counted_mcp_sessions: HashSet<String>,
     request_state_keys: Vec<RequestStateKeyRecord>,
 }
 
@@ -233,7 +235,7 @@ impl ClientStore for MemoryStore {
 
     async fn purge_unused_documents(&self, before: i64) -> Result<Vec<ClientId>, StoreError> {
         let mut state = self.state();
-        let in_use: std::collections::HashSet<&ClientId> = state
+        let in_use: HashSet<&ClientId> = state
             .codes
             .values()
             .map(|code| &code.record.client_id)
@@ -580,6 +582,44 @@ impl McpSessionStore for MemoryStore {
         Ok(true)
     }
 
+    async fn create_counted(
+        &self,
+        session_id: &str,
+        state: &str,
+        owner: Option<&str>,
+        now: i64,
+        expires_at: i64,
+        caps: SessionCaps,
+    ) -> Result<SessionAdmission, StoreError> {
+        let mut store = self.state();
+        if store.mcp_sessions.contains_key(session_id) {
+            return Err(StoreError::Conflict(format!("MCP session {session_id}")));
+        }
+        let (mut total, mut owned) = (0, 0);
+        for id in &store.counted_mcp_sessions {
+            let Some(record) = store.mcp_sessions.get(id) else {
+                continue;
+            };
+            if record.expires_at > now {
+                total += 1;
+                if owner.is_some() && record.owner.as_deref() == owner {
+                    owned += 1;
+                }
+            }
+        }
+        if owner.is_some() && owned >= caps.per_owner {
+            return Ok(SessionAdmission::OwnerAtCap);
+        }
+        if total >= caps.total {
+            return Ok(SessionAdmission::StoreAtCap);
+        }
+        let record = store.mcp_session_entry(session_id, now, expires_at);
+        record.state = Some(state.to_owned());
+        record.owner = owner.map(str::to_owned);
+        store.counted_mcp_sessions.insert(session_id.to_owned());
+        Ok(SessionAdmission::Created)
+    }
+
     async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError> {
         let mut store = self.state();
         let record = store
@@ -592,6 +632,7 @@ impl McpSessionStore for MemoryStore {
 
     async fn delete(&self, session_id: &str) -> Result<(), StoreError> {
         let mut store = self.state();
+        store.counted_mcp_sessions.remove(session_id);
         store
             .mcp_sessions
             .remove(session_id)
@@ -605,6 +646,12 @@ impl McpSessionStore for MemoryStore {
         store
             .mcp_sessions
             .retain(|_, record| record.expires_at > now);
+        let State {
+            mcp_sessions,
+            counted_mcp_sessions,
+            ..
+        } = &mut *store;
+        counted_mcp_sessions.retain(|id| mcp_sessions.contains_key(id));
         Ok((before - store.mcp_sessions.len()) as u64)
     }
 }

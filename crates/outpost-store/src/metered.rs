@@ -23,8 +23,9 @@ use crate::{
     AuthorizationCodeRecord, ClientDocumentRecord, ClientDocumentStore, ClientId, ClientRecord,
     ConsentRecord, GrantId, GrantRecord, McpSessionRecord, PasswordHash,
     PendingAuthorizationRecord, PendingAuthorizationStore, RefreshTokenRecord,
-    RequestStateKeyRecord, RequestStateKeyStore, Reservation, ScopeSet, SigningKeyRecord, Store,
-    StoreError, StoreHealth, ThrottleStore, TokenHash, UserId, UserRecord, Username,
+    RequestStateKeyRecord, RequestStateKeyStore, Reservation, ScopeSet, SessionAdmission,
+    SessionCaps, SigningKeyRecord, Store, StoreError, StoreHealth, ThrottleStore, TokenHash,
+    UserId, UserRecord, Username,
     concerns::for_each_concern,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{

@@ -24,8 +24,8 @@ use crate::{
     ConsentRecord, EventId, EventListener, EventRetention, EventStore, GrantId, GrantRecord,
     McpSessionRecord, PasswordHash, PendingAuthorizationRecord, PendingAuthorizationStore,
     RefreshTokenRecord, RequestStateKeyRecord, RequestStateKeyStore, Reservation, ScopeSet,
-    SigningKeyRecord, Store, StoreError, StoreHealth, StoredEvent, ThrottleStore, TokenHash,
-    UserId, UserRecord, Username,
+    SessionAdmission, SessionCaps, SigningKeyRecord, Store, StoreError, StoreHealth, StoredEvent,
+    ThrottleStore, TokenHash, UserId, UserRecord, Username,
     concerns::for_each_concern,
     sealed::{KeyEncryptionKeyId, SealedSecret},
     traits::{

@@ -227,6 +227,26 @@ pub trait ConsentStore: Send + Sync {
     ) -> Result<Option<ConsentRecord>, StoreError>;
 }
 
+/// The caps [`McpSessionStore::create_counted`] checks before it creates a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCaps {
+    /// Most live counted sessions one owner may hold.
+    pub per_owner: u64,
+    /// Most live counted sessions the whole store may hold.
+    pub total: u64,
+}
+
+/// What [`McpSessionStore::create_counted`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAdmission {
+    /// The session was created.
+    Created,
+    /// Nothing was created: the owner holds [`SessionCaps::per_owner`] live sessions.
+    OwnerAtCap,
+    /// Nothing was created: the store holds [`SessionCaps::total`] live sessions.
+    StoreAtCap,
+}
+
 /// Streamable HTTP MCP sessions, so that a session outlives the process that created it.
 ///
 /// A record has two writers that may come in either order: [`McpSessionStore::save_state`]
@@ -270,6 +290,24 @@ pub trait McpSessionStore: Send + Sync {
         expected: Option<&str>,
         data: &str,
     ) -> Result<bool, StoreError>;
+    /// Creates the record of a new session that counts against `caps`, with its `state` and
+    /// its `owner` (`None` without authentication: only the total applies), created at `now`
+    /// and expiring at `expires_at` — unless `owner` already holds `caps.per_owner` live
+    /// counted sessions ([`SessionAdmission::OwnerAtCap`], checked first) or the store holds
+    /// `caps.total` ([`SessionAdmission::StoreAtCap`]). The counts and the write are one atomic
+    /// step, so instances sharing the store never admit more than the caps between them. A
+    /// session stops counting once deleted or expired at the `now` of a later call; records
+    /// made by [`McpSessionStore::save_state`] or [`McpSessionStore::record_owner`] never
+    /// count. [`StoreError::Conflict`] if a record with this id exists.
+    async fn create_counted(
+        &self,
+        session_id: &str,
+        state: &str,
+        owner: Option<&str>,
+        now: i64,
+        expires_at: i64,
+        caps: SessionCaps,
+    ) -> Result<SessionAdmission, StoreError>;
     /// Pushes the session's expiry to `expires_at` (never earlier than it is);
     /// [`StoreError::NotFound`] if there is no such record.
     async fn touch(&self, session_id: &str, expires_at: i64) -> Result<(), StoreError>;

@@ -85,11 +85,14 @@ impl Default for ServerConfig {
     }
 }
 
-/// Caps on the sessions one instance holds open: each 2024-11-05 `/sse` stream counts
-/// (`mcp::session_limits`). One session over a cap is refused before anything is made for it.
+/// Caps on open sessions (`mcp::session_limits`), each counted on its own: the 2024-11-05
+/// `/sse` streams one instance holds, and the live parked 2025-xx sessions in the store, across
+/// every instance sharing it (in-memory sessions are not counted). One session over a cap is
+/// refused before anything is kept for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// Open sessions at most; one more gets `503 Service Unavailable` with `Retry-After`.
+    /// Open sessions of each kind at most; one more gets `503 Service Unavailable` with
+    /// `Retry-After`.
     pub max_sessions: usize,
     /// Open sessions at most per subject (the access token's `sub`); one more gets `429 Too
     /// Many Requests`. Without authentication only [`SessionLimits::max_sessions`] applies.

@@ -115,7 +115,7 @@ pub struct Outpost<H> {
     session_store: Option<Arc<dyn store::McpSessionStore>>,
     store_health: Option<Arc<dyn store::StoreHealth>>,
     request_state_keys: RequestStateKeys,
-    parked_sessions: bool,
+    in_memory_sessions: bool,
     mcp: bool,
     stream_task: Option<StandaloneStreamTask>,
     /// The listener [`OutpostBuilder::build`] bound or was given, served by [`Outpost::serve`].
@@ -129,9 +129,10 @@ impl<H> Outpost<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    /// A server whose handler instances come from `factory`: called once per session
-    /// (at `initialize` or SSE connect) and once per stateless request. Use it when a handler
-    /// keeps per-session state (a log level, resource subscriptions).
+    /// A server whose handler instances come from `factory`: called once per request of a
+    /// (parked) session and per stateless request, once per 2024-11-05 session (at SSE
+    /// connect) and per in-memory session ([`Outpost::with_in_memory_sessions`]). A handler
+    /// keeps what a parked session needs between requests in [`SessionData`].
     pub fn with_factory(factory: impl Fn() -> H + Send + Sync + 'static) -> Self {
         Self::from_factory(Arc::new(factory))
     }
@@ -154,7 +155,7 @@ where
             session_store: None,
             store_health: None,
             request_state_keys: RequestStateKeys::process_local(),
-            parked_sessions: false,
+            in_memory_sessions: false,
             mcp: true,
             stream_task: None,
             listener: None,
@@ -193,41 +194,43 @@ where
     }
 
     /// Keeps Streamable HTTP sessions (2025-03-26 … 2025-11-25) in `store`, so that they
-    /// survive a restart and another instance sharing the store can resume them: a request
-    /// naming a session this process does not know replays its stored `initialize` on a fresh
-    /// handler, and the client carries on without initializing again. Stored sessions expire
-    /// after [`ServerConfig::session_idle_timeout`] without requests (plus a quarter of it);
-    /// a `DELETE` removes them; a shutdown keeps them. With [`AuthMode::Bearer`] the store
-    /// also keeps each session's owner, so a resumed session still answers only its creator.
-    /// `outpost serve` passes the authorization server's store (`Store::mcp_sessions`).
+    /// survive a restart and every instance sharing the store serves them. By default a
+    /// session is parked: Outpost's own session manager keeps an idle session as a record in
+    /// this store (in memory without one) — no task, channel or handler — and any instance
+    /// sharing the store serves its next request without replaying `initialize`; with
+    /// [`AuthMode::Bearer`] the record names its owner, so it answers only its creator on every
+    /// instance. Each request gets a fresh handler from the factory; its notifications, log
+    /// messages and server→client requests ride its own SSE stream. What a handler keeps per
+    /// session (a log level, resource subscriptions) goes in the record through
+    /// [`SessionData`], in every request's context. A session's GET stream follows its events
+    /// in the event store ([`Outpost::with_event_store`]): what any instance sends it
+    /// ([`Outpost::session_notifier`]) arrives, and `Last-Event-ID` resumes it on any
+    /// instance. Sessions expire after [`ServerConfig::session_idle_timeout`] without
+    /// requests (plus a quarter of it); a `DELETE` removes them; a shutdown keeps them.
+    /// `outpost serve` passes its store (`Store::mcp_sessions`).
     pub fn with_session_store(mut self, store: Arc<dyn store::McpSessionStore>) -> Self {
         self.session_store = Some(store);
         self
     }
 
-    /// Serves Streamable HTTP sessions (2025-03-26 … 2025-11-25) with Outpost's own session
-    /// manager instead of rmcp's `LocalSessionManager`: an idle session is a record in the
-    /// session store ([`Outpost::with_session_store`]; in memory without one) — no task,
-    /// channel or handler — and any instance sharing the store serves its next request
-    /// without replaying `initialize`; its owner is checked from the record. Each request
-    /// gets a fresh handler from the factory, its notifications and server→client requests
-    /// ride its own SSE stream. What a handler keeps per session (a log level, resource
-    /// subscriptions) goes in the record through [`SessionData`], in every request's
-    /// context. A session's GET stream follows its events in the event store
-    /// ([`Outpost::with_event_store`]): what any instance sends it
-    /// ([`Outpost::session_notifier`]) arrives, and `Last-Event-ID` resumes it on any
-    /// instance.
-    pub fn with_parked_sessions(mut self) -> Self {
-        self.parked_sessions = true;
+    /// Serves Streamable HTTP sessions with rmcp's `LocalSessionManager` instead of parked
+    /// sessions: each session keeps its handler instance, tasks and channels in this process's
+    /// memory (about 50 KiB per idle session) until it is deleted or idles out, and is known
+    /// to this instance only — not to another instance, nor after a restart, even with a
+    /// session store. Log messages about a request then ride the session's GET stream, as rmcp
+    /// routes them. For a handler that must keep live per-session state in itself rather
+    /// than in [`SessionData`], and for comparing the two managers.
+    pub fn with_in_memory_sessions(mut self) -> Self {
+        self.in_memory_sessions = true;
         self
     }
 
-    /// With parked sessions ([`Outpost::with_parked_sessions`]), runs `task` on the instance
+    /// With parked sessions (the default), runs `task` on the instance
     /// holding a session's GET stream for as long as it is open: the place for what a
     /// session's handler would do between requests, such as sending
     /// `notifications/resources/updated` for the subscriptions in its [`SessionData`]
-    /// ([`SessionStream`]). Sessions of rmcp's manager keep their handler, which does it
-    /// itself.
+    /// ([`SessionStream`]). In-memory sessions ([`Outpost::with_in_memory_sessions`]) keep
+    /// their handler, which does it itself.
     pub fn with_standalone_stream_task(mut self, task: StandaloneStreamTask) -> Self {
         self.stream_task = Some(task);
         self
@@ -317,7 +320,7 @@ where
             self.authorization_routes(),
             http::router::SessionSetup {
                 store: self.session_store.clone(),
-                parked: self.parked_sessions,
+                in_memory: self.in_memory_sessions,
                 stream_task: self.stream_task.clone(),
                 events: self.events.clone(),
             },

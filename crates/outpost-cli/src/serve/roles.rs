@@ -78,6 +78,7 @@ impl RoleArgs {
                 let refused = [
                     (args.issuer.issuer.is_some(), "--issuer"),
                     (args.no_auth, "--no-auth"),
+                    (args.in_memory_sessions, "--in-memory-sessions"),
                     (args.parked_sessions, "--parked-sessions"),
                     (!args.allow_origins.is_empty(), "--allow-origin"),
                 ];

@@ -53,9 +53,16 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
     spawn_reference(ReferenceServer::new(), config).await
 }
 
-/// Starts `reference` with `config` (its `bind` is replaced by a random port).
+/// Starts `reference` with `config` (its `bind` is replaced by a random port), its resource
+/// updates running beside parked sessions' GET streams as `outpost serve` runs them.
 pub async fn spawn_reference(reference: ReferenceServer, config: ServerConfig) -> TestApp {
-    spawn_outpost(Outpost::with_factory(move || reference.for_session()).with_config(config)).await
+    let updates = reference.resource_update_task();
+    spawn_outpost(
+        Outpost::with_factory(move || reference.for_session())
+            .with_config(config)
+            .with_standalone_stream_task(updates),
+    )
+    .await
 }
 
 /// Starts the reference server keeping its sessions in `sessions` (a store another

@@ -1,4 +1,4 @@
-//! Helpers for the tests of parked sessions (`Outpost::with_parked_sessions`): a 2025-11-25
+//! Helpers for the tests of parked sessions (the default): a 2025-11-25
 //! session over raw HTTP, its SSE streams, and stores on a fresh SQLite file.
 
 use std::{path::PathBuf, time::Duration};

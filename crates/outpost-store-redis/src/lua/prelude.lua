@@ -117,3 +117,19 @@ local function add_token(hash, grant, record, expires_at)
   redis.call('ZADD', P .. 'refresh_tokens:by_expiry', expires_at, hash)
   redis.call('SADD', P .. 'grant:' .. grant .. ':tokens', hash)
 end
+
+-- The sorted set (by expiry) of `owner`'s sessions counted against the caps.
+local function counted_by_owner(owner)
+  return P .. 'mcp_sessions:counted:owner:' .. owner
+end
+
+-- Counts session `id` (of `owner`, '' for none) as live until `expires_at`: in total and by
+-- owner. An owner's set lives as long as its latest session.
+local function count_session(id, owner, expires_at)
+  redis.call('ZADD', P .. 'mcp_sessions:counted', expires_at, id)
+  if owner ~= '' then
+    local owned = counted_by_owner(owner)
+    redis.call('ZADD', owned, expires_at, id)
+    extend_expiry(owned, expires_at)
+  end
+end

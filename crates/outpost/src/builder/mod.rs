@@ -129,7 +129,7 @@ pub struct OutpostBuilder<H> {
     user_directory: Option<std::sync::Arc<dyn crate::auth::server::users::UserDirectory>>,
     #[cfg(feature = "authorization-server")]
     server_adjustments: Vec<ServerAdjustment>,
-    parked_sessions: bool,
+    in_memory_sessions: bool,
     deferred_error: Option<BuildError>,
 }
 
@@ -158,7 +158,7 @@ where
             user_directory: None,
             #[cfg(feature = "authorization-server")]
             server_adjustments: Vec::new(),
-            parked_sessions: false,
+            in_memory_sessions: false,
             deferred_error: None,
         }
     }
@@ -352,10 +352,10 @@ where
         self
     }
 
-    /// Serves 2025-xx sessions with Outpost's own session manager
-    /// ([`Outpost::with_parked_sessions`]).
-    pub fn parked_sessions(mut self) -> Self {
-        self.parked_sessions = true;
+    /// Serves 2025-xx sessions with rmcp's in-memory session manager instead of parked
+    /// sessions ([`Outpost::with_in_memory_sessions`]).
+    pub fn in_memory_sessions(mut self) -> Self {
+        self.in_memory_sessions = true;
         self
     }
 
@@ -388,8 +388,8 @@ where
         };
         let mut outpost =
             Outpost::from_factory(self.factory.clone()).with_request_state_keys(request_state_keys);
-        if self.parked_sessions {
-            outpost = outpost.with_parked_sessions();
+        if self.in_memory_sessions {
+            outpost = outpost.with_in_memory_sessions();
         }
         if let Some(store) = &store {
             outpost = outpost

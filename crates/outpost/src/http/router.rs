@@ -23,14 +23,12 @@
 //! server (bearer token, session owner, per-tool scope); the RFC 9728 protected resource
 //! metadata is then served at `/.well-known/oauth-protected-resource[/mcp]`.
 //!
-//! Given an [`McpSessionStore`], Streamable HTTP sessions are persisted: rmcp stores and
-//! resumes them ([`PersistedSessions`]), requests naming one keep it from expiring, a DELETE
-//! ends a stored one too, and the session-owner layer records and reads owners there.
-//!
-//! With parked sessions ([`OutpostSessionManager`]) rmcp's service runs on Outpost's own
-//! session manager instead: sessions are records in the store (in memory without one), rmcp
-//! keeps no `session_store`, the DELETE answers end the record and the session-owner layer
-//! reads the owner from it.
+//! Streamable HTTP sessions are parked by default: rmcp's service runs on Outpost's own
+//! session manager ([`OutpostSessionManager`]), sessions are records in the given
+//! [`McpSessionStore`] (in memory without one), rmcp keeps no `session_store`, the DELETE
+//! answers end the record and the session-owner layer reads the owner from it. With
+//! [`SessionSetup::in_memory`] they live in rmcp's `LocalSessionManager` instead, on this
+//! instance only, their owners in the session-owner layer's map.
 
 use std::{sync::Arc, time::Duration};
 
@@ -61,7 +59,7 @@ use crate::{
         relay::Relay,
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
-        session_store::{PersistedSessions, refresh_expiry},
+        session_limits::answer_refusals,
         sessions::{OutpostSessionManager, SessionEvents, SessionRecords, StandaloneStreamTask},
         streamable::{parked_service, session_manager, streamable_service},
     },
@@ -78,10 +76,11 @@ use crate::{
 /// Where Streamable HTTP sessions are kept, and by which session manager.
 #[derive(Clone)]
 pub struct SessionSetup {
-    /// The store sessions are kept in, if any.
+    /// The store parked sessions are kept in (in memory without one).
     pub store: Option<Arc<dyn McpSessionStore>>,
-    /// Outpost's own session manager ([`OutpostSessionManager`]) instead of rmcp's.
-    pub parked: bool,
+    /// rmcp's `LocalSessionManager`, sessions in this process's memory, instead of Outpost's
+    /// own session manager ([`OutpostSessionManager`]).
+    pub in_memory: bool,
     /// What runs beside a parked session's GET stream ([`StandaloneStreamTask`]).
     pub stream_task: Option<StandaloneStreamTask>,
     /// Where parked sessions' GET streams are kept (their events, for `Last-Event-ID`) and
@@ -116,7 +115,7 @@ where
         middleware::from_fn_with_state(config.max_request_body_bytes, reject_malformed_jsonrpc);
     let SessionSetup {
         store,
-        parked,
+        in_memory,
         stream_task,
         events,
     } = sessions;
@@ -129,7 +128,23 @@ where
         }
         _ => None,
     };
-    let (rmcp, stored_owners) = if parked {
+    let (rmcp, stored_owners) = if in_memory {
+        let sessions = session_manager(config);
+        crate::ops::metrics::count_sessions_of(sessions.clone());
+        let rmcp = ServiceBuilder::new()
+            .layer(body_check)
+            .layer(middleware::from_fn_with_state(
+                EndableSessions::InMemory(sessions.clone()),
+                end_session,
+            ))
+            .service(streamable_service(
+                factory.clone(),
+                sessions,
+                config,
+                shutdown.clone(),
+            ));
+        (Either::Right(rmcp), StoredOwners::Memory)
+    } else {
         let store = store.unwrap_or_else(|| Store::memory().mcp_sessions);
         let manager = Arc::new(
             OutpostSessionManager::new(
@@ -138,10 +153,12 @@ where
                 SessionEvents::new(events.clone(), config.session_event_retention),
                 relay.clone(),
                 config.session_idle_timeout,
+                config.session_limits,
                 shutdown.clone(),
             )
             .with_stream_task(stream_task),
         );
+        crate::ops::metrics::count_sessions_of(manager.clone());
         let records: Arc<dyn SessionRecords> = manager.clone();
         let rmcp = ServiceBuilder::new()
             .layer(body_check)
@@ -149,6 +166,7 @@ where
                 EndableSessions::Parked(records.clone()),
                 end_session,
             ))
+            .layer(middleware::from_fn(answer_refusals))
             .service(parked_service(
                 factory.clone(),
                 manager,
@@ -156,33 +174,6 @@ where
                 shutdown.clone(),
             ));
         (Either::Left(rmcp), StoredOwners::Parked(records))
-    } else {
-        let sessions = session_manager(config);
-        crate::ops::metrics::count_sessions_of(&sessions);
-        let persisted =
-            store.map(|store| Arc::new(PersistedSessions::new(store, config.session_idle_timeout)));
-        let endable = EndableSessions::Rmcp {
-            memory: sessions.clone(),
-            persisted: persisted.clone(),
-        };
-        let rmcp = ServiceBuilder::new()
-            // Only with a store: without one, session requests skip this middleware.
-            .option_layer(
-                persisted
-                    .clone()
-                    .map(|persisted| middleware::from_fn_with_state(persisted, refresh_expiry)),
-            )
-            .layer(body_check)
-            .layer(middleware::from_fn_with_state(endable, end_session))
-            .service(streamable_service(
-                factory.clone(),
-                sessions,
-                persisted.clone(),
-                config,
-                shutdown.clone(),
-            ));
-        let stored = persisted.map_or(StoredOwners::Memory, StoredOwners::Persisted);
-        (Either::Right(rmcp), stored)
     };
     let streamable = FastPath::new(factory.clone(), config).in_front_of(rmcp);
 

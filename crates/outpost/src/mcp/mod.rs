@@ -16,7 +16,6 @@ pub mod request_state;
 pub(crate) mod session_delete;
 pub(crate) mod session_limits;
 pub mod session_notifier;
-pub(crate) mod session_store;
 pub mod sessions;
 #[doc(hidden)]
 pub mod streamable;

@@ -3,19 +3,18 @@
 //! rmcp answers every DELETE that names a session with `202 Accepted`, also when the session
 //! does not exist. The transport spec answers an unknown session with `404 Not Found` (the
 //! client then knows its id is stale), and clients treat `200`/`204` as success (the official
-//! Python SDK reports a failed termination on `202`). This layer checks the session first and
-//! turns rmcp's `202` into `204 No Content`; rmcp still does the closing. A session that
-//! lives only in the store (persisted before a restart) exists too: rmcp's DELETE removes it
-//! from the store.
+//! Python SDK reports a failed termination on `202`). This layer checks the session first.
 //!
-//! With parked sessions (`mcp::sessions`) this layer ends the session itself
+//! With parked sessions (`mcp::sessions`, the default) this layer ends the session itself
 //! ([`SessionRecords::end`]): rmcp's DELETE would reach the manager's `close_session`, which is
-//! also what rmcp calls when a handshake ends, so the two could not be told apart there.
+//! also what rmcp calls when a handshake ends, so the two could not be told apart there. The
+//! same check runs for every request naming a session — one that may be known only to the
+//! store — so that a store that fails or does not answer gets `503` with `Retry-After`
+//! (`ops::degraded`) rather than rmcp's `500`, or a `404` that makes the client drop a session
+//! that may well exist.
 //!
-//! With persisted or parked sessions the same check runs for every request naming a session this
-//! instance does not hold in memory — one rmcp would restore from the store — so that a store
-//! that fails or does not answer gets `503` with `Retry-After` (`ops::degraded`) rather than
-//! rmcp's `500`, or a `404` that makes the client drop a session that may well exist.
+//! With in-memory sessions (rmcp's `LocalSessionManager`) rmcp does the closing and this
+//! layer turns its `202` into `204 No Content`.
 
 use std::sync::Arc;
 
@@ -31,7 +30,6 @@ use rmcp::transport::streamable_http_server::{
 
 use super::{
     classify::{Era, RequestClass},
-    session_store::PersistedSessions,
     sessions::SessionRecords,
 };
 use crate::{ops::degraded::store_unavailable, store::StoreError};
@@ -39,31 +37,17 @@ use crate::{ops::degraded::store_unavailable, store::StoreError};
 /// The sessions a DELETE can end.
 #[derive(Clone)]
 pub(crate) enum EndableSessions {
-    /// rmcp's sessions in memory and, when persisted, the stored ones.
-    Rmcp {
-        /// rmcp's session manager.
-        memory: Arc<LocalSessionManager>,
-        /// The persisted sessions, if the server has a store.
-        persisted: Option<Arc<PersistedSessions>>,
-    },
+    /// rmcp's sessions, in this process's memory.
+    InMemory(Arc<LocalSessionManager>),
     /// Outpost's parked sessions, records in the store.
     Parked(Arc<dyn SessionRecords>),
 }
 
 impl EndableSessions {
-    /// Whether the session exists, in memory or in the store; an error when only the store
-    /// could tell and it cannot.
+    /// Whether the session exists; an error when only the store could tell and it cannot.
     async fn contains(&self, id: &Arc<str>) -> Result<bool, StoreError> {
         match self {
-            EndableSessions::Rmcp { memory, persisted } => {
-                if memory.has_session(id).await.unwrap_or(false) {
-                    return Ok(true);
-                }
-                match persisted {
-                    Some(persisted) => persisted.is_live(id).await,
-                    None => Ok(false),
-                }
-            }
+            EndableSessions::InMemory(memory) => Ok(memory.has_session(id).await.unwrap_or(false)),
             EndableSessions::Parked(records) => records
                 .contains(id)
                 .await
@@ -73,13 +57,7 @@ impl EndableSessions {
 
     /// Whether requests naming a session need the store's answer before rmcp sees them.
     fn checks_every_request(&self) -> bool {
-        !matches!(
-            self,
-            EndableSessions::Rmcp {
-                persisted: None,
-                ..
-            }
-        )
+        matches!(self, EndableSessions::Parked(_))
     }
 }
 

@@ -1,27 +1,43 @@
-//! Caps on the sessions one instance holds open ([`SessionLimits`]): in total, and per
-//! subject (the access token's `sub`), so that one client cannot hold every slot.
+//! Caps on sessions ([`SessionLimits`]): in total, and per subject (the access token's `sub`),
+//! so that one client cannot hold every slot.
 //!
-//! What counts is what holds memory and a connection here: each open 2024-11-05 `/sse`
-//! stream. A session over the cap is refused before anything is made for it, with a JSON-RPC
-//! error body (`-32603`, as for the other refusals at the edge: `ops::degraded`) whose `data`
-//! names the reason and the cap:
+//! Two kinds of session count:
+//!
+//! - each open 2024-11-05 `/sse` stream, which holds memory and a connection on its instance:
+//!   counted per instance ([`OpenSessions`]);
+//! - each live parked Streamable HTTP session (2025-03-26 … 2025-11-25), a record any instance
+//!   serves: counted in the store, across instances, by the session manager when it creates
+//!   the record (`McpSessionStore::create_counted`, per owner and in total, atomically). A
+//!   `DELETE` or the record's idle expiry gives the slot back. rmcp answers a session manager's
+//!   error with `500`, so the manager leaves its refusal in the request's [`RefusalSlot`] and
+//!   [`answer_refusals`] answers it. In-memory sessions (rmcp's manager) are not counted.
+//!
+//! A session over a cap is refused before anything is kept for it, with a JSON-RPC error body
+//! (`-32603`, as for the other refusals at the edge: `ops::degraded`) whose `data` names the
+//! reason and the cap:
 //!
 //! - per subject: `429 Too Many Requests` — the client's own sessions fill its share; it must
 //!   end one (no `Retry-After`: waiting does not help);
-//! - in total: `503 Service Unavailable` with `Retry-After: 5` — this instance is full; a load
+//! - in total: `503 Service Unavailable` with `Retry-After: 5` — the server is full; a load
 //!   balancer or the client may try again, or elsewhere.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
 };
 
-use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
-use rmcp::ErrorData;
+use axum::{extract::Request, middleware::Next, response::Response};
+use http::{HeaderValue, Method, StatusCode, header, request::Parts};
+use rmcp::{ErrorData, model::Extensions};
 
 use crate::{
-    config::SessionLimits, mcp::jsonrpc_body::error_response, ops::degraded::RETRY_AFTER_SECONDS,
+    config::SessionLimits,
+    mcp::{
+        classify::{Era, RequestClass},
+        jsonrpc_body::error_response,
+    },
+    ops::degraded::RETRY_AFTER_SECONDS,
+    store::{SessionAdmission, SessionCaps},
 };
 
 /// The sessions open on this instance, against the caps.
@@ -45,12 +61,77 @@ pub(crate) struct SessionPermit {
 }
 
 /// Why a session was not admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Refused {
-    /// The instance holds [`SessionLimits::max_sessions`].
+    /// The instance (or, for parked sessions, the store) holds
+    /// [`SessionLimits::max_sessions`].
+    #[error("the server holds as many sessions as it may ({0})")]
     Total(usize),
     /// The subject holds [`SessionLimits::max_sessions_per_subject`].
+    #[error("the subject holds as many sessions as it may ({0})")]
     Subject(usize),
+}
+
+impl Refused {
+    /// Why the store did not create a session under `limits`; `None` when it did.
+    pub(crate) fn from_admission(
+        admission: SessionAdmission,
+        limits: SessionLimits,
+    ) -> Option<Self> {
+        match admission {
+            SessionAdmission::Created => None,
+            SessionAdmission::OwnerAtCap => Some(Refused::Subject(limits.max_sessions_per_subject)),
+            SessionAdmission::StoreAtCap => Some(Refused::Total(limits.max_sessions)),
+        }
+    }
+}
+
+/// `limits` as the store counts them.
+pub(crate) fn store_caps(limits: SessionLimits) -> SessionCaps {
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    SessionCaps {
+        per_owner: count(limits.max_sessions_per_subject),
+        total: count(limits.max_sessions),
+    }
+}
+
+/// Where the session manager leaves why it did not create a session, for [`answer_refusals`]
+/// to answer (rmcp turns the manager's error into a `500`). It rides in the extensions of a
+/// request that may create a session; rmcp hands the manager those extensions as `Parts`.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalSlot(OnceLock<Refused>);
+
+impl RefusalSlot {
+    /// The slot of the request whose JSON-RPC message has `extensions`, if it has one.
+    pub(crate) fn from_extensions(extensions: &Extensions) -> Option<Arc<Self>> {
+        extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<Arc<Self>>())
+            .cloned()
+    }
+
+    /// Records why the session was not created.
+    pub(crate) fn refuse(&self, refused: Refused) {
+        let _ = self.0.set(refused);
+    }
+}
+
+/// axum middleware for `/mcp` with parked sessions: a request that may create a session (a
+/// 2025-xx POST naming none) carries a [`RefusalSlot`]; when the session manager refused the
+/// session over a cap, the answer is that refusal's `429` or `503` instead of rmcp's `500`.
+pub(crate) async fn answer_refusals(mut request: Request, next: Next) -> Response {
+    let class = RequestClass::from_request(&request);
+    if request.method() != Method::POST || class.era() != Era::Session || class.session().is_some()
+    {
+        return next.run(request).await;
+    }
+    let slot = Arc::new(RefusalSlot::default());
+    request.extensions_mut().insert(slot.clone());
+    let response = next.run(request).await;
+    match slot.0.get() {
+        Some(refused) => refused.into_response(),
+        None => response,
+    }
 }
 
 impl OpenSessions {

@@ -1,10 +1,12 @@
 //! The Streamable HTTP endpoint (`/mcp`): rmcp's `StreamableHttpService`, configured.
 //!
 //! One endpoint serves every revision: requests that negotiate 2026-07-28 are stateless
-//! (rmcp answers them without a session), older clients `initialize` a session that lives in
-//! rmcp's `LocalSessionManager` until it is deleted or idles out. With `PersistedSessions`
-//! rmcp also keeps each session in the store and resumes one it does not know from there
-//! (after a restart, or on another instance).
+//! (rmcp answers them without a session), older clients `initialize` a session. By default
+//! the session is parked: a record in the store served by Outpost's own session manager on
+//! any instance ([`parked_service`]). With in-memory sessions (an opt-out) it lives in rmcp's
+//! `LocalSessionManager` on one instance until it is deleted or idles out
+//! ([`streamable_service`]). rmcp's own `session_store` is never set: nothing replays a
+//! session's `initialize`.
 
 use std::sync::Arc;
 
@@ -12,21 +14,18 @@ use rmcp::{
     ServerHandler,
     transport::{
         StreamableHttpServerConfig, StreamableHttpService,
-        streamable_http_server::session::{
-            local::{LocalSessionManager, SessionConfig},
-            store::SessionStore,
-        },
+        streamable_http_server::session::local::{LocalSessionManager, SessionConfig},
     },
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{session_store::PersistedSessions, sessions::OutpostSessionManager};
+use super::sessions::OutpostSessionManager;
 use crate::{HandlerFactory, config::ServerConfig};
 
-/// The `/mcp` service type Outpost mounts.
+/// The `/mcp` service type with in-memory sessions (rmcp's `LocalSessionManager`).
 pub type McpService<H> = StreamableHttpService<H, LocalSessionManager>;
 
-/// The `/mcp` service type with parked sessions.
+/// The `/mcp` service type with parked sessions (the default).
 pub type ParkedMcpService<H> = StreamableHttpService<H, OutpostSessionManager<H>>;
 
 /// The Streamable HTTP sessions of one server, closed after `session_idle_timeout` without traffic.
@@ -38,21 +37,22 @@ pub fn session_manager(config: &ServerConfig) -> Arc<LocalSessionManager> {
     Arc::new(sessions)
 }
 
-/// Builds the `/mcp` service over `sessions`, persisted in `persisted` when given; `factory`
-/// makes one handler per session (also per resumed one) and per stateless request.
+/// Builds the `/mcp` service over rmcp's in-memory `sessions`; `factory` makes one handler per
+/// session and per stateless request.
 pub fn streamable_service<H>(
     factory: HandlerFactory<H>,
     sessions: Arc<LocalSessionManager>,
-    persisted: Option<Arc<PersistedSessions>>,
     config: &ServerConfig,
     shutdown: CancellationToken,
 ) -> McpService<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    let mut rmcp_config = rmcp_config(config, shutdown);
-    rmcp_config.session_store = persisted.map(|store| store as Arc<dyn SessionStore>);
-    StreamableHttpService::new(move || Ok(factory()), sessions, rmcp_config)
+    StreamableHttpService::new(
+        move || Ok(factory()),
+        sessions,
+        rmcp_config(config, shutdown),
+    )
 }
 
 /// Builds the `/mcp` service over Outpost's own session manager: no `session_store` (the

@@ -10,13 +10,13 @@
 //! whatever the client sends. Handles are resolved once per label set and kept: a request
 //! then costs a read lock on a small map and atomic increments, with no allocation.
 //!
-//! Sessions held in memory by rmcp's session manager are counted when the metrics are
-//! rendered ([`sample`]), from its session table: nothing is added to a request for them.
+//! Streamable HTTP sessions are counted when the metrics are rendered ([`sample`]), from the
+//! session manager's own tables: nothing is added to a request for them.
 
 use std::{
     collections::HashMap,
     sync::{
-        Mutex, OnceLock, RwLock, Weak,
+        Arc, Mutex, OnceLock, RwLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -42,8 +42,10 @@ pub const TOOL_CALLS_TOTAL: &str = "outpost_tool_calls_total";
 /// POST answered as a stream).
 pub const OPEN_STREAMS: &str = "outpost_open_streams";
 /// MCP sessions open now, by `transport`: `streamable_http` (sessions of 2025-03-26 …
-/// 2025-11-25 in this process's memory; parked sessions, which are store records between
-/// requests, are not counted) or `sse` (2024-11-05 sessions, one per `/sse` stream).
+/// 2025-11-25 with a request or a GET stream open on this instance — a parked session is a
+/// store record between requests, held by no instance; with in-memory sessions, those in
+/// this process's memory) or `sse` (2024-11-05 sessions, one per `/sse` stream). Summed over
+/// instances, parked sessions busy on two instances at once count twice.
 pub const OPEN_SESSIONS: &str = "outpost_open_sessions";
 
 /// Log lines dropped because the log destination fell behind (see
@@ -263,16 +265,31 @@ impl Drop for Open {
     }
 }
 
-/// The session managers whose sessions [`sample`] counts, with the last count read from each.
-static SESSION_MANAGERS: Mutex<Vec<(Weak<LocalSessionManager>, AtomicU64)>> =
-    Mutex::new(Vec::new());
+/// A session manager whose open sessions [`sample`] counts.
+pub(crate) trait CountedSessions: Send + Sync {
+    /// How many sessions are open now; `None` when that cannot be read without waiting (the
+    /// last count then stands).
+    fn open_sessions(&self) -> Option<u64>;
+}
 
-/// Counts `sessions`' sessions in [`OPEN_SESSIONS`] whenever metrics are sampled, for as
+impl CountedSessions for LocalSessionManager {
+    fn open_sessions(&self) -> Option<u64> {
+        // A table being written now keeps its last count until the next sample.
+        Some(self.sessions.try_read().ok()?.len() as u64)
+    }
+}
+
+/// The session managers whose sessions [`sample`] counts, with the last count read from each.
+type Counted = (Weak<dyn CountedSessions>, AtomicU64);
+static SESSION_MANAGERS: Mutex<Vec<Counted>> = Mutex::new(Vec::new());
+
+/// Counts `sessions`' open sessions in [`OPEN_SESSIONS`] whenever metrics are sampled, for as
 /// long as it lives.
-pub(crate) fn count_sessions_of(sessions: &std::sync::Arc<LocalSessionManager>) {
+pub(crate) fn count_sessions_of<S: CountedSessions + 'static>(sessions: Arc<S>) {
+    let sessions: Arc<dyn CountedSessions> = sessions;
     let mut managers = SESSION_MANAGERS.lock().unwrap_or_else(|e| e.into_inner());
     managers.retain(|(manager, _)| manager.strong_count() > 0);
-    managers.push((std::sync::Arc::downgrade(sessions), AtomicU64::new(0)));
+    managers.push((Arc::downgrade(&sessions), AtomicU64::new(0)));
 }
 
 /// Brings the gauges that are read rather than kept up to date ([`OPEN_SESSIONS`] of
@@ -282,11 +299,11 @@ pub fn sample() {
     managers.retain(|(manager, _)| manager.strong_count() > 0);
     let mut open = 0;
     for (manager, last) in managers.iter() {
-        if let Some(manager) = manager.upgrade()
-            // A table being written now keeps its last count until the next sample.
-            && let Ok(sessions) = manager.sessions.try_read()
+        if let Some(count) = manager
+            .upgrade()
+            .and_then(|manager| manager.open_sessions())
         {
-            last.store(sessions.len() as u64, Ordering::Relaxed);
+            last.store(count, Ordering::Relaxed);
         }
         open += last.load(Ordering::Relaxed);
     }

@@ -9,21 +9,16 @@
 //! even learn that it exists. Entries leave on a successful `DELETE`, when the SSE stream
 //! ends, or after the session idle timeout without requests; the map is bounded.
 //!
-//! With [`PersistedSessions`] (a server with a store), a new Streamable HTTP session's owner is
-//! also written to the store before the `initialize` answer leaves, and a Streamable HTTP
-//! session id missing from the map is looked up there: a session resumed after a restart or
-//! on another instance is accepted for the subject the store names, and 404 for anyone else
-//! or when the store has no live record — and `503` when the store cannot tell
-//! (`ops::degraded`), as a 404 would make the client drop a session that may well be its own.
-//! Hits stay in memory. Legacy `/sse` sessions live as long as their stream; when they are
-//! shared between instances (a store whose bus reaches other processes: `LegacyDirectory`),
-//! a legacy session missing from the map is looked up in the store the same way, its owner
-//! being in the record the holding instance wrote.
-//!
-//! With parked sessions (`mcp::sessions`) a Streamable HTTP session's owner is in its record,
-//! written by the session manager at `initialize` from the caller's [`Identity`]: the check
-//! asks the manager (its cache, else the store) on every request naming such a session, on
-//! every instance, and keeps no map of its own for them.
+//! With parked sessions (`mcp::sessions`, the default) a Streamable HTTP session's owner is
+//! in its record, written by the session manager at `initialize` from the caller's
+//! [`Identity`]: the check asks the manager (its cache, else the store) on every request naming
+//! such a session, on every instance, and keeps no map of its own for them — `503` when the
+//! store cannot tell (`ops::degraded`), as a 404 would make the client drop a session that may
+//! well be its own. The map holds the owners of in-memory sessions (rmcp's manager, an opt-out)
+//! and of 2024-11-05 sessions, which live as long as their stream; when those are shared
+//! between instances (a store whose bus reaches other processes: `LegacyDirectory`), a legacy
+//! session missing from the map is looked up in the store the same way, its owner being in
+//! the record the holding instance wrote.
 //!
 //! [`Identity`]: super::Identity
 //!
@@ -49,7 +44,6 @@ use crate::{
     mcp::{
         classify::{Era, RequestClass},
         legacy_sse::directory::LegacyDirectory,
-        session_store::PersistedSessions,
         sessions::SessionRecords,
     },
     store::StoreError,
@@ -143,8 +137,6 @@ pub(crate) enum StoredOwners {
     /// Nowhere: rmcp's sessions in memory only.
     #[default]
     Memory,
-    /// rmcp's sessions, their owners also in [`PersistedSessions`].
-    Persisted(Arc<PersistedSessions>),
     /// Parked sessions: the owner is in each session's record, and only there.
     Parked(Arc<dyn SessionRecords>),
 }
@@ -184,12 +176,7 @@ impl OwnerCheck {
                 return OwnerVerdict::AskStore;
             }
             if !self.owners.owned_by(session, subject) {
-                let stored = match class.era() {
-                    Era::Session => !matches!(self.stored, StoredOwners::Memory),
-                    Era::HttpSse => self.legacy.is_some(),
-                    Era::Stateless => false,
-                };
-                return if stored {
+                return if class.era() == Era::HttpSse && self.legacy.is_some() {
                     OwnerVerdict::AskStore
                 } else {
                     OwnerVerdict::NotFound
@@ -233,26 +220,20 @@ impl OwnerCheck {
             self.owners.record(session, subject);
             return Ok(true);
         }
-        let owner = match &self.stored {
-            StoredOwners::Memory => return Ok(false),
-            StoredOwners::Persisted(persisted) => persisted.owner(session).await?,
+        match &self.stored {
+            StoredOwners::Memory => Ok(false),
             StoredOwners::Parked(records) => {
                 let owner = records
                     .owner(session)
                     .await
                     .map_err(|error| error.into_store_error())?;
-                return Ok(owner.flatten().as_deref() == Some(subject));
+                Ok(owner.flatten().as_deref() == Some(subject))
             }
-        };
-        if owner.as_deref() != Some(subject) {
-            return Ok(false);
         }
-        self.owners.record(session, subject);
-        Ok(true)
     }
 
     /// Follows up on an answer: a successful `DELETE` forgets its session; an `initialize`
-    /// answer's new `Mcp-Session-Id` is recorded for `subject` (in the store too); a `/sse`
+    /// answer's new `Mcp-Session-Id` is recorded for `subject`; a `/sse`
     /// stream's announced session is recorded while the stream lasts.
     pub(crate) async fn watch(
         &self,
@@ -273,9 +254,6 @@ impl OwnerCheck {
         if let Some(id) = response.headers().get(&SESSION_HEADER) {
             let id = String::from_utf8_lossy(id.as_bytes());
             self.owners.record(&id, &subject);
-            if let StoredOwners::Persisted(persisted) = &self.stored {
-                persisted.record_owner(&id, &subject).await;
-            }
         }
         response
     }

@@ -98,6 +98,12 @@ pub(crate) enum Envelope {
         /// The sender's number for the receipt.
         ticket: u64,
     },
+    /// A GET stream of a parked session opened, to every instance: any other GET stream of
+    /// the session, announced before, ends (a session has one GET stream across instances).
+    GetStreamOpened {
+        /// The session.
+        session: String,
+    },
     /// What became of a [`Envelope::Deliver`].
     Receipt {
         /// The sender's number.

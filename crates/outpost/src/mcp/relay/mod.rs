@@ -15,6 +15,10 @@
 //! - A cancellation of a parked session's request ([`Relay::broadcast_cancel`]) goes to every
 //!   instance: no instance knows where another's requests run. Cancellation is advisory
 //!   (the request may end first), so it has no receipt.
+//! - The opening of a parked session's GET stream ([`Relay::announce_get_stream`]) goes to
+//!   every instance too: each ends its GET stream of the session if that was announced
+//!   earlier ([`GetStreams`]), so the latest GET wins and a session has one GET stream across
+//!   instances. The announcement's id in the broadcast stream orders two GETs opened at once.
 //!
 //! Nothing here costs a request that stays on one instance: the streams are followed by one
 //! task per instance, and only relayed messages are written. The relay streams keep their
@@ -44,7 +48,7 @@ use crate::{
     clock::unix_now,
     mcp::sessions::events::tail,
     ops::degraded::bounded,
-    store::{EventRetention, EventStore, StoreError, StoredEvent},
+    store::{EventId, EventRetention, EventStore, StoreError, StoredEvent},
 };
 
 /// How long a sender waits for the receipt of a relayed message before it tells the client
@@ -71,6 +75,13 @@ pub(crate) trait Recipient: Send + Sync {
     ) -> Outcome;
 }
 
+/// What holds parked sessions' GET streams on this instance.
+pub(crate) trait GetStreams: Send + Sync {
+    /// A GET stream of `session` was opened, announced as `at`: one here announced before
+    /// ends.
+    fn opened(&self, session: &str, at: EventId);
+}
+
 /// This instance's end of the relay.
 pub(crate) struct Relay {
     store: Arc<dyn EventStore>,
@@ -79,6 +90,7 @@ pub(crate) struct Relay {
     receipts: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
     next_ticket: AtomicU64,
     recipients: Mutex<HashMap<Destination, Weak<dyn Recipient>>>,
+    get_streams: Mutex<Option<Weak<dyn GetStreams>>>,
     shutdown: CancellationToken,
 }
 
@@ -108,6 +120,7 @@ impl Relay {
             receipts: Mutex::default(),
             next_ticket: AtomicU64::new(0),
             recipients: Mutex::default(),
+            get_streams: Mutex::default(),
             shutdown,
         })
     }
@@ -120,6 +133,11 @@ impl Relay {
     /// Makes `recipient` take the messages relayed to `destination` here (while it lives).
     pub(crate) fn register(&self, destination: Destination, recipient: Weak<dyn Recipient>) {
         lock(&self.recipients).insert(destination, recipient);
+    }
+
+    /// Makes `streams` hear of the GET streams opened on every instance (while it lives).
+    pub(crate) fn register_get_streams(&self, streams: Weak<dyn GetStreams>) {
+        *lock(&self.get_streams) = Some(streams);
     }
 
     /// Starts following this instance's streams, once; resolves when following (a message
@@ -154,6 +172,15 @@ impl Relay {
         let envelope = Envelope::Cancel {
             session: session.to_owned(),
             message,
+        };
+        self.append(BROADCAST, &envelope).await.map(|_| ())
+    }
+
+    /// Tells every instance (this one too) that a GET stream of `session` opens here; the
+    /// announcement's id, which orders it among the others.
+    pub(crate) async fn announce_get_stream(&self, session: &str) -> Result<EventId, StoreError> {
+        let envelope = Envelope::GetStreamOpened {
+            session: session.to_owned(),
         };
         self.append(BROADCAST, &envelope).await
     }
@@ -192,18 +219,23 @@ impl Relay {
         })
     }
 
-    async fn append(&self, stream: &str, envelope: &Envelope) -> Result<(), StoreError> {
+    async fn append(&self, stream: &str, envelope: &Envelope) -> Result<EventId, StoreError> {
         let data = serde_json::to_string(envelope)
             .map_err(|error| StoreError::Backend(format!("a relayed message as JSON: {error}")))?;
         self.store
             .append(stream, &data, unix_now(), RELAY_RETENTION)
             .await
-            .map(|_| ())
     }
 
-    /// Acts on one envelope read from this instance's streams.
-    fn receive(self: &Arc<Self>, envelope: Envelope) {
+    /// Acts on one envelope, `id` in this instance's streams.
+    fn receive(self: &Arc<Self>, envelope: Envelope, id: EventId) {
         match envelope {
+            Envelope::GetStreamOpened { session } => {
+                let streams = lock(&self.get_streams).as_ref().and_then(Weak::upgrade);
+                if let Some(streams) = streams {
+                    streams.opened(&session, id);
+                }
+            }
             Envelope::Cancel { session, message } => {
                 if let Some(recipient) = self.recipient(Destination::ParkedRequests) {
                     recipient.deliver(&session, vec![message], None);
@@ -253,7 +285,7 @@ async fn dispatch(relay: Weak<Relay>, mut events: tokio::sync::mpsc::Receiver<St
             return;
         };
         match serde_json::from_str::<Envelope>(&event.data) {
-            Ok(envelope) => relay.receive(envelope),
+            Ok(envelope) => relay.receive(envelope, event.id),
             Err(error) => tracing::warn!(%error, "skipping a relayed message that is not ours"),
         }
     }

@@ -66,10 +66,10 @@ pub(crate) type DataCell = Arc<Mutex<Option<String>>>;
 
 /// A session's data: typed values keyed by name, kept in the session's record in the store.
 ///
-/// Given to the handler in every request of a parked session
-/// (`Outpost::with_parked_sessions`); `None` from [`SessionData::from_context`] for the
-/// sessions of rmcp's own manager and for stateless requests, where a handler instance lives
-/// as long as its session and keeps such state itself.
+/// Given to the handler in every request of a parked session (the default); `None` from
+/// [`SessionData::from_context`] for in-memory sessions (`Outpost::with_in_memory_sessions`),
+/// 2024-11-05 sessions and stateless requests, where a handler instance lives as long as its
+/// session (or request) and keeps such state itself.
 #[derive(Clone)]
 pub struct SessionData {
     session_id: Arc<str>,

@@ -12,7 +12,7 @@
 //! the request.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
@@ -206,27 +206,45 @@ impl Stream for EventFeed {
     }
 }
 
-/// The GET streams open on this instance: session → (the stream's number, what stops it).
-/// A second GET of a session here replaces the first, and `DELETE` ends it: dropping the
+/// One GET stream open here.
+struct OpenGet {
+    /// Its number on this instance.
+    number: u64,
+    /// The id of the relay's announcement of its opening (`None` when the store could not
+    /// take it: any later GET of the session elsewhere replaces it).
+    announced: Option<EventId>,
+    /// Dropped, stops the stream.
+    _stop: DropGuard,
+}
+
+/// The GET streams open on this instance. A session has one GET stream across instances: a
+/// second GET of a session here replaces the first, one opened on another instance replaces
+/// it too ([`OpenGetStreams::opened`], told by the relay), and `DELETE` ends it: dropping the
 /// entry stops the stream.
 #[derive(Default)]
 pub(crate) struct OpenGetStreams {
-    streams: Mutex<HashMap<SessionId, (u64, DropGuard)>>,
+    streams: Mutex<HashMap<SessionId, OpenGet>>,
     next: std::sync::atomic::AtomicU64,
 }
 
 impl OpenGetStreams {
-    /// Registers a new GET stream of `session`, stopping the one open before; the stream
-    /// stops when the returned token is cancelled.
+    /// Registers a new GET stream of `session`, whose opening the relay announced as
+    /// `announced`, stopping the one open before; the stream stops when the returned token
+    /// is cancelled.
     pub(crate) fn open(
         self: &Arc<Self>,
         session: &SessionId,
+        announced: Option<EventId>,
         parent: &CancellationToken,
     ) -> (CancellationToken, GetRegistration) {
         let stop = parent.child_token();
         let number = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.lock()
-            .insert(session.clone(), (number, stop.clone().drop_guard()));
+        let open = OpenGet {
+            number,
+            announced,
+            _stop: stop.clone().drop_guard(),
+        };
+        self.lock().insert(session.clone(), open);
         let registration = GetRegistration {
             streams: self.clone(),
             session: session.clone(),
@@ -235,13 +253,37 @@ impl OpenGetStreams {
         (stop, registration)
     }
 
+    /// Adds the sessions with a GET stream open here to `sessions`.
+    pub(crate) fn sessions_into(&self, sessions: &mut HashSet<SessionId>) {
+        sessions.extend(self.lock().keys().cloned());
+    }
+
     /// Stops `session`'s GET stream here, if one is open.
     pub(crate) fn close(&self, session: &SessionId) {
         self.lock().remove(session);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, (u64, DropGuard)>> {
+    /// A GET stream of `session` was opened (on any instance) with the announcement `at`:
+    /// the one here ends if it was announced before (the latest GET wins everywhere).
+    pub(crate) fn opened(&self, session: &str, at: EventId) {
+        let mut streams = self.lock();
+        let session = SessionId::from(session);
+        if streams
+            .get(&session)
+            .is_some_and(|open| open.announced.is_none_or(|announced| announced < at))
+        {
+            streams.remove(&session);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, OpenGet>> {
         self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl crate::mcp::relay::GetStreams for OpenGetStreams {
+    fn opened(&self, session: &str, at: EventId) {
+        OpenGetStreams::opened(self, session, at);
     }
 }
 
@@ -257,7 +299,7 @@ impl Drop for GetRegistration {
         let mut streams = self.streams.lock();
         if streams
             .get(&self.session)
-            .is_some_and(|(number, _)| *number == self.number)
+            .is_some_and(|open| open.number == self.number)
         {
             streams.remove(&self.session);
         }

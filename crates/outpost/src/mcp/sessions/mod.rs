@@ -8,7 +8,9 @@
 //! - `initialize`: rmcp runs the handler's handshake on a `handshake` transport; the
 //!   manager writes the negotiated peer info and the owner (the caller's [`Identity`]) to the
 //!   store's [`McpSessionStore`] (`record`) and the handshake's serve loop ends — no task
-//!   stays behind;
+//!   stays behind. The record is created only within the session caps, counted in the store
+//!   across instances (`McpSessionStore::create_counted`; a refusal is answered by
+//!   `mcp::session_limits`);
 //! - every later request: the record is read from the store — on any instance, once per
 //!   request (the edge asks [`OutpostSessionManager::contains`] first; the request's later
 //!   steps reuse that read for [`REVALIDATE_AFTER`]) — and the request is served by
@@ -22,7 +24,9 @@
 //!   ([`UnawaitedAnswer`]);
 //! - the GET stream follows the session's stream in the store's event store (`events`):
 //!   whatever any instance emits for the session ([`SessionNotifier`]) reaches it, and
-//!   `Last-Event-ID` on any instance replays exactly the events after that id;
+//!   `Last-Event-ID` on any instance replays exactly the events after that id; a session
+//!   has one GET stream across instances: the latest GET wins, ending the one open before
+//!   here or on another instance (announced through `mcp::relay`);
 //! - a server's [`StandaloneStreamTask`] runs beside an open GET stream (resource updates:
 //!   [`stream_task`]), sending through the same events;
 //! - what the handler keeps per session (a log level, subscriptions) is [`SessionData`] in
@@ -31,8 +35,7 @@
 //!   idle timeout), expired records are never loaded and are purged as sessions are created;
 //! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
 //!
-//! Not yet here (the later parts of the sessions issue): client notifications other than
-//! cancellation reaching the handler; one GET stream per session across instances.
+//! Not yet here: client notifications other than cancellation reaching the handler.
 //!
 //! [`SessionNotifier`]: crate::mcp::session_notifier::SessionNotifier
 //!
@@ -46,7 +49,7 @@ mod request;
 pub mod stream_task;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
@@ -79,13 +82,15 @@ use crate::{
     HandlerFactory,
     auth::resource::Identity,
     clock::unix_now,
+    config::SessionLimits,
     mcp::{
         legacy_sse,
-        relay::{Destination, Outcome, Recipient, Relay},
+        relay::{Destination, GetStreams, Outcome, Recipient, Relay},
+        session_limits::{RefusalSlot, Refused, store_caps},
         session_notifier::{SessionBinding, SessionNotifier},
     },
-    ops::degraded::bounded,
-    store::{EventId, InvalidEventId, McpSessionStore, StoreError},
+    ops::{degraded::bounded, metrics::CountedSessions},
+    store::{EventId, InvalidEventId, McpSessionStore, SessionAdmission, StoreError},
 };
 
 /// How long a session read from the store is reused here without asking again: by the later
@@ -125,6 +130,11 @@ pub enum SessionError {
     /// with this text, at once).
     #[error("{0}")]
     UnawaitedAnswer(UnawaitedAnswer),
+    /// No session was created: a session cap is reached, the owner's
+    /// ([`SessionAdmission::OwnerAtCap`]) or the total ([`SessionAdmission::StoreAtCap`])
+    /// (answered `429` or `503` by `mcp::session_limits::answer_refusals`).
+    #[error("no session created: a session cap is reached ({0:?})")]
+    AtCapacity(SessionAdmission),
 }
 
 /// Why nothing takes a client's answer to a server→client request.
@@ -185,6 +195,19 @@ where
     }
 }
 
+/// Open here: a session with a request running or its GET stream open on this instance.
+impl<H> CountedSessions for OutpostSessionManager<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    fn open_sessions(&self) -> Option<u64> {
+        let mut open = HashSet::new();
+        self.in_flight.sessions_into(&mut open);
+        self.get_streams.sessions_into(&mut open);
+        Some(open.len() as u64)
+    }
+}
+
 struct Cached {
     session: Arc<ParkedSession>,
     checked: Instant,
@@ -197,6 +220,7 @@ pub struct OutpostSessionManager<H> {
     store: Arc<dyn McpSessionStore>,
     idle_timeout: Duration,
     slack: Duration,
+    limits: SessionLimits,
     handshakes: Mutex<HashMap<SessionId, Handshake>>,
     cache: Mutex<HashMap<SessionId, Cached>>,
     in_flight: Arc<InFlight>,
@@ -223,29 +247,35 @@ where
     /// Sessions recorded in `store` whose requests are served by handlers from `factory`;
     /// a session expires `idle_timeout` (plus a quarter of it) after its last request, its
     /// GET stream follows `events`, client messages for requests running elsewhere go
-    /// through `relay`, and requests in flight end when `shutdown` is cancelled.
+    /// through `relay`, and requests in flight end when `shutdown` is cancelled. New
+    /// sessions are created within `limits`, counted in `store`.
     pub(crate) fn new(
         factory: HandlerFactory<H>,
         store: Arc<dyn McpSessionStore>,
         events: SessionEvents,
         relay: Arc<Relay>,
         idle_timeout: Duration,
+        limits: SessionLimits,
         shutdown: CancellationToken,
     ) -> Self {
         let in_flight = Arc::new(InFlight::new(relay.instance()));
         let recipient: Arc<dyn Recipient> = in_flight.clone();
         relay.register(Destination::ParkedRequests, Arc::downgrade(&recipient));
+        let get_streams = Arc::new(OpenGetStreams::default());
+        let holder: Arc<dyn GetStreams> = get_streams.clone();
+        relay.register_get_streams(Arc::downgrade(&holder));
         Self {
             factory,
             store,
             idle_timeout,
             slack: (idle_timeout / 4).max(MIN_SLACK),
+            limits,
             handshakes: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             in_flight,
             relay,
             events,
-            get_streams: Arc::default(),
+            get_streams,
             shutdown,
             housekeeping: Mutex::new(None),
             stream_task: None,
@@ -353,17 +383,20 @@ where
         Ok(Some(session))
     }
 
-    /// Writes a new session's record and caches it.
+    /// Writes a new session's record, within the session caps, and caches it.
     async fn park(&self, id: &SessionId, session: ParkedSession) -> Result<(), SessionError> {
         let now = unix_now();
-        let expires_at = self.expires_at(now);
-        bounded(
-            self.store
-                .save_state(id, &session.state_json()?, now, expires_at),
-        )
+        let admission = bounded(self.store.create_counted(
+            id,
+            &session.state_json()?,
+            session.owner.as_deref(),
+            now,
+            self.expires_at(now),
+            store_caps(self.limits),
+        ))
         .await?;
-        if let Some(owner) = &session.owner {
-            bounded(self.store.record_owner(id, owner, now, expires_at)).await?;
+        if admission != SessionAdmission::Created {
+            return Err(SessionError::AtCapacity(admission));
         }
         let at = Instant::now();
         self.housekeeping(at);
@@ -446,12 +479,13 @@ where
         let handshake = lock(&self.handshakes)
             .remove(id)
             .ok_or_else(|| SessionError::Handshake(id.clone()))?;
-        let (client, owner) = match &message {
+        let (client, owner, refusals) = match &message {
             ClientJsonRpcMessage::Request(request) => match &request.request {
                 ClientRequest::InitializeRequest(initialize) => (
                     initialize.params.clone(),
                     Identity::from_extensions(request.request.extensions())
                         .map(|identity| identity.subject),
+                    RefusalSlot::from_extensions(request.request.extensions()),
                 ),
                 _ => return Err(SessionError::Handshake(id.clone())),
             },
@@ -475,7 +509,14 @@ where
                 owner,
                 data: data::DataCell::default(),
             };
-            self.park(id, session).await?;
+            if let Err(error) = self.park(id, session).await {
+                if let (SessionError::AtCapacity(admission), Some(slot)) = (&error, &refusals)
+                    && let Some(refused) = Refused::from_admission(*admission, self.limits)
+                {
+                    slot.refuse(refused);
+                }
+                return Err(error);
+            }
         }
         Ok(answer)
     }
@@ -646,7 +687,7 @@ where
     }
 
     /// Opens `id`'s GET stream here from after `after` (from now with `None`); a GET stream
-    /// of the session open here before ends.
+    /// of the session open before, here or on another instance, ends.
     async fn follow(
         &self,
         id: &SessionId,
@@ -655,7 +696,18 @@ where
         if self.load(id).await?.is_none() {
             return Err(SessionError::NotFound(id.clone()));
         }
-        let (stop, registration) = self.get_streams.open(id, &self.shutdown);
+        // Following the broadcast stream first, so a later GET elsewhere ends this one.
+        if let Err(error) = self.relay.listen().await {
+            tracing::warn!(%error, "a GET stream opened elsewhere later will not end this one");
+        }
+        let announced = match bounded(self.relay.announce_get_stream(id)).await {
+            Ok(at) => Some(at),
+            Err(error) => {
+                tracing::warn!(%error, "a GET stream of this session open elsewhere stays open");
+                None
+            }
+        };
+        let (stop, registration) = self.get_streams.open(id, announced, &self.shutdown);
         let feed = bounded(self.events.follow(id, after, stop.clone())).await?;
         self.end_when_gone(id, stop.clone());
         if let Some(task) = &self.stream_task {

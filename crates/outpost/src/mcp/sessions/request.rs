@@ -18,7 +18,7 @@
 
 use std::{
     borrow::Cow,
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicI64, Ordering},
@@ -65,6 +65,15 @@ impl InFlight {
             next_server_request: AtomicI64::new(0),
             instance: instance.to_owned(),
         }
+    }
+
+    /// Adds the sessions with a request running here to `sessions`.
+    pub(crate) fn sessions_into(&self, sessions: &mut HashSet<SessionId>) {
+        sessions.extend(
+            lock(&self.requests)
+                .keys()
+                .map(|(session, _)| session.clone()),
+        );
     }
 
     /// The instance a server→client request id was given by (`"{instance}-{n}"`), `None`
