@@ -1,4 +1,4 @@
-"""2025-11-25 sessions on three instances: `outpost serve --no-auth --parked-sessions` on one
+"""2025-11-25 sessions on three instances: `outpost serve --no-auth` (parked sessions, the default) on one
 Redis behind haproxy (round robin per request, no affinity; cluster.py), so a session's POSTs,
 its GET stream and its DELETE land on different instances.
 
@@ -66,12 +66,11 @@ ERROR_AND_ABOVE = ["error", "critical", "alert", "emergency"]
 
 @pytest.fixture(scope="module")
 def parked_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Three `--no-auth --parked-sessions` instances on Redis behind haproxy, for the module."""
+    """Three `--no-auth` instances on Redis behind haproxy, for the module."""
     started = Cluster(
         tmp_path_factory.mktemp("parked"),
         serve_args=(
             "--no-auth",
-            "--parked-sessions",
             "--resource-update-interval",
             f"{int(UPDATE_INTERVAL * 1000)}ms",
         ),

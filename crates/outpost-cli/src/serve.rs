@@ -84,14 +84,6 @@ pub struct ServeArgs {
     /// idle session, known to this instance only) instead of parking them in the store.
     #[arg(long, env = "OUTPOST_IN_MEMORY_SESSIONS")]
     in_memory_sessions: bool,
-    /// Parked sessions are the default; accepted so that existing command lines keep working.
-    #[arg(
-        long,
-        env = "OUTPOST_PARKED_SESSIONS",
-        hide = true,
-        conflicts_with = "in_memory_sessions"
-    )]
-    parked_sessions: bool,
     /// Events a session's GET stream keeps for Last-Event-ID.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), env = "OUTPOST_EVENT_RETENTION_COUNT")]
     event_retention_count: u32,

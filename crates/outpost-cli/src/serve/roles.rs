@@ -79,7 +79,6 @@ impl RoleArgs {
                     (args.issuer.issuer.is_some(), "--issuer"),
                     (args.no_auth, "--no-auth"),
                     (args.in_memory_sessions, "--in-memory-sessions"),
-                    (args.parked_sessions, "--parked-sessions"),
                     (!args.allow_origins.is_empty(), "--allow-origin"),
                 ];
                 if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
