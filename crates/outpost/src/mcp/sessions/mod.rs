@@ -342,6 +342,7 @@ where
         }
         let now = Instant::now();
         let mut touched = None;
+        let mut known = None;
         if let Some(cached) = lock(&self.cache).get_mut(id) {
             if now.saturating_duration_since(cached.checked) < trusted {
                 let session = cached.session.clone();
@@ -352,8 +353,24 @@ where
                 return Ok(Some(session));
             }
             touched = Some(cached.touched);
+            if now.saturating_duration_since(cached.checked) < self.idle_timeout {
+                known = Some(cached.session.clone());
+            }
         }
-        let record = bounded(self.store.get(id, unix_now())).await?;
+        let record = match bounded(self.store.get(id, unix_now())).await {
+            Ok(record) => record,
+            // The store does not answer: a session this instance read within an idle timeout
+            // goes on as it was (no DELETE reaches the store meanwhile either); one it does
+            // not know waits for the store (503).
+            Err(StoreError::Unavailable(reason)) => match known {
+                Some(session) => {
+                    tracing::debug!(session = %id, %reason, "store unavailable: serving the session as last read");
+                    return Ok(Some(session));
+                }
+                None => return Err(StoreError::Unavailable(reason).into()),
+            },
+            Err(error) => return Err(error.into()),
+        };
         let Some(session) = record
             .map(ParkedSession::from_record)
             .transpose()?
