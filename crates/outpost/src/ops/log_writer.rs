@@ -26,7 +26,7 @@
 use std::{
     io::{self, Write},
     mem,
-    sync::{Arc, Condvar, Mutex, MutexGuard},
+    sync::{Arc, Condvar, Mutex, MutexGuard, mpsc},
     thread::{self, JoinHandle},
     time::Duration,
 };
@@ -43,6 +43,9 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 pub const FLUSH_AT_BYTES: usize = 64 * 1024;
 /// Pending bytes beyond which lines are dropped until the destination catches up.
 pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
+/// How long dropping the [`FlushGuard`] waits for the last lines to be written: a destination
+/// that takes nothing more (a pipe nobody reads) must not keep the process from exiting.
+pub const FLUSH_ON_EXIT_WAIT: Duration = Duration::from_secs(1);
 
 /// A tracing-subscriber writer that batches lines for a thread of its own; see the
 /// [module docs](self). Cheap to clone.
@@ -56,6 +59,8 @@ pub struct BatchedLogWriter {
 pub struct FlushGuard {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// Says when the writing thread has written its last batch.
+    finished: mpsc::Receiver<()>,
 }
 
 /// One log line being written: an [`io::Write`] that appends to the batch.
@@ -92,16 +97,21 @@ impl BatchedLogWriter {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
         });
+        let (done, finished) = mpsc::channel();
         let thread = thread::Builder::new()
             .name("outpost-log".into())
             .spawn({
                 let shared = Arc::clone(&shared);
-                move || shared.write_batches(destination)
+                move || {
+                    shared.write_batches(destination);
+                    let _ = done.send(());
+                }
             })
             .expect("cannot spawn the log-writing thread");
         let guard = FlushGuard {
             shared: Arc::clone(&shared),
             thread: Some(thread),
+            finished,
         };
         (Self { shared }, guard)
     }
@@ -199,7 +209,11 @@ impl Drop for FlushGuard {
     fn drop(&mut self) {
         self.shared.lock().stopping = true;
         self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
+        // Joined only once it has finished: a stuck destination is left behind after
+        // FLUSH_ON_EXIT_WAIT rather than waited for.
+        if self.finished.recv_timeout(FLUSH_ON_EXIT_WAIT).is_ok()
+            && let Some(thread) = self.thread.take()
+        {
             let _ = thread.join();
         }
     }
@@ -274,6 +288,22 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_destination_that_never_takes_a_line_does_not_hold_up_the_exit() {
+        let release = Arc::new((Mutex::new(false), Condvar::new()));
+        let (writer, guard) = BatchedLogWriter::new(Stuck {
+            release: Arc::clone(&release),
+            inner: Captured::default(),
+        });
+        writeln!(writer.make_writer(), "never written").unwrap();
+        let started = std::time::Instant::now();
+        drop(guard);
+        assert!(started.elapsed() < FLUSH_ON_EXIT_WAIT * 3);
+        // Let the thread go, so the test leaves none behind.
+        *release.0.lock().unwrap() = true;
+        release.1.notify_all();
     }
 
     #[test]
