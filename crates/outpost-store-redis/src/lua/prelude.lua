@@ -133,3 +133,29 @@ local function count_session(id, owner, expires_at)
     extend_expiry(owned, expires_at)
   end
 end
+
+-- Throttle `key`'s attempts (a sorted set by expiry, returned) with those expired at `now`
+-- forgotten, and how many are live.
+local function live_attempts(key, now)
+  local attempts = P .. 'throttle:' .. key
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', attempts, '-inf', now)) do
+    redis.call('ZREM', P .. 'throttles:by_expiry', id)
+    redis.call('HDEL', P .. 'throttles:keys', id)
+  end
+  redis.call('ZREMRANGEBYSCORE', attempts, '-inf', now)
+  return attempts, redis.call('ZCARD', attempts)
+end
+
+-- When a budget of `allowed` attempts, `live` of them live, has room again: once all but
+-- `allowed - 1` of the live attempts have expired (`fallback` when none says).
+local function room_again(attempts, live, allowed, fallback)
+  local frees = redis.call('ZRANGE', attempts, live - allowed, live - allowed, 'WITHSCORES')
+  return frees[2] or tostring(fallback)
+end
+
+-- Records attempt `id` of throttle `key` in `attempts` until `expires_at`.
+local function add_attempt(attempts, key, id, expires_at)
+  redis.call('ZADD', attempts, expires_at, id)
+  redis.call('ZADD', P .. 'throttles:by_expiry', expires_at, id)
+  redis.call('HSET', P .. 'throttles:keys', id, key)
+end

@@ -1,23 +1,12 @@
 -- ARGV: 2 throttle key, 3 attempts allowed, 4 window seconds, 5 now.
 -- {'reserved', id, remaining} or {'refused', when the budget has room again}.
-local attempts = P .. 'throttle:' .. ARGV[2]
-local now = tonumber(ARGV[5])
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', attempts, '-inf', now)) do
-  redis.call('ZREM', P .. 'throttles:by_expiry', id)
-  redis.call('HDEL', P .. 'throttles:keys', id)
-end
-redis.call('ZREMRANGEBYSCORE', attempts, '-inf', now)
-local live = redis.call('ZCARD', attempts)
+local attempts, live = live_attempts(ARGV[2], tonumber(ARGV[5]))
 local allowed = tonumber(ARGV[3])
-local expires_at = now + tonumber(ARGV[4])
+local expires_at = tonumber(ARGV[5]) + tonumber(ARGV[4])
 if live >= allowed then
-  -- Room comes back when all but `allowed - 1` of the live attempts have expired.
-  local frees = redis.call('ZRANGE', attempts, live - allowed, live - allowed, 'WITHSCORES')
-  return {'refused', frees[2] or tostring(expires_at)}
+  return {'refused', room_again(attempts, live, allowed, expires_at)}
 end
 local id = redis.call('INCR', P .. 'throttles:next_id')
-redis.call('ZADD', attempts, expires_at, id)
-redis.call('ZADD', P .. 'throttles:by_expiry', expires_at, id)
-redis.call('HSET', P .. 'throttles:keys', id, ARGV[2])
+add_attempt(attempts, ARGV[2], id, expires_at)
 extend_expiry(attempts, expires_at)
 return {'reserved', tostring(id), tostring(allowed - live - 1)}
