@@ -6,9 +6,12 @@
 //! else is replaced. A made id is a random per-process prefix and a counter — unique across
 //! instances without a random draw per request: one atomic increment and one short string.
 
-use std::sync::{
-    OnceLock,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    io::Write,
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -37,17 +40,15 @@ impl RequestId {
     pub fn generate() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let count = NEXT.fetch_add(1, Ordering::Relaxed);
-        // `{prefix}-{count:x}` on the stack: 16 + 1 + at most 16 bytes.
-        let mut id = [0u8; 33];
-        id[..16].copy_from_slice(prefix().as_bytes());
-        id[16] = b'-';
-        let digits = (64 - count.leading_zeros()).div_ceil(4).max(1) as usize;
-        for (at, slot) in id[17..17 + digits].iter_mut().enumerate() {
-            let nibble = (count >> (4 * (digits - 1 - at))) & 0xf;
-            *slot = b"0123456789abcdef"[nibble as usize];
-        }
+        // `{prefix}-{count:x}` written on the stack: 16 + 1 + at most 16 bytes, no allocation
+        // but the header value's own.
+        const LONGEST: usize = 33;
+        let mut id = [0u8; LONGEST];
+        let mut unwritten = &mut id[..];
+        write!(unwritten, "{}-{count:x}", prefix()).expect("33 bytes hold the longest id");
+        let written = LONGEST - unwritten.len();
         Self(
-            HeaderValue::from_bytes(&id[..17 + digits])
+            HeaderValue::from_bytes(&id[..written])
                 .expect("hex digits and a dash are a valid header value"),
         )
     }
