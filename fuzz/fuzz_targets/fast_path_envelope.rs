@@ -1,4 +1,5 @@
-//! The fast path's body parse (`mcp/fast_path/envelope.rs`) on arbitrary bytes.
+//! The fast path's body parses (`mcp/fast_path/envelope.rs`: stateless requests and session
+//! requests) on arbitrary bytes.
 //!
 //! Beyond "no panic": whatever the fast path parses, rmcp's own parser must read as the same
 //! request — same id, same method, same params and `_meta` — because the fast path promises to
@@ -7,10 +8,20 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rmcp::model::{ClientJsonRpcMessage, GetMeta};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, RequestId};
 
 fuzz_target!(|body: &[u8]| {
-    let Some((id, ours)) = outpost::fuzzing::parse_envelope(body) else {
+    for parse in [
+        outpost::fuzzing::parse_envelope,
+        outpost::fuzzing::parse_session_envelope,
+    ] {
+        check(body, parse);
+    }
+});
+
+/// Whatever `parse` makes of `body`, rmcp reads the same.
+fn check(body: &[u8], parse: fn(&[u8]) -> Option<(RequestId, ClientRequest)>) {
+    let Some((id, ours)) = parse(body) else {
         return;
     };
     let theirs = match serde_json::from_slice::<ClientJsonRpcMessage>(body) {
@@ -25,4 +36,4 @@ fuzz_target!(|body: &[u8]| {
         "params"
     );
     assert_eq!(ours.get_meta(), theirs.request.get_meta(), "_meta");
-});
+}

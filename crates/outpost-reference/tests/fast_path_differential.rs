@@ -19,15 +19,9 @@ mod common;
 #[path = "fast_path_differential/corpus.rs"]
 mod corpus;
 
-use std::{
-    fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
+use common::serve_loops::ServeLoopCounter;
 use corpus::Case;
 use outpost::{
     HandlerFactory, ServerConfig,
@@ -36,11 +30,6 @@ use outpost::{
 use outpost_reference::ReferenceServer;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tracing::{
-    Event, Metadata, Subscriber,
-    field::{Field, Visit},
-    span,
-};
 
 /// What a client can observe of one answer.
 #[derive(Debug, PartialEq)]
@@ -189,52 +178,5 @@ async fn malformed_bodies_differ_only_by_outposts_body_check() {
         assert_eq!(ours.body["error"]["code"], code, "{case:#?}");
         let theirs = send(&outpost.http, &rmcp.url, &case).await;
         assert_eq!(theirs.status, 415, "{case:#?}: {theirs:?}");
-    }
-}
-
-/// Counts rmcp's "Service initialized as server" events: one per service rmcp builds.
-#[derive(Clone, Default)]
-struct ServeLoopCounter(Arc<AtomicUsize>);
-
-impl ServeLoopCounter {
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Subscriber for ServeLoopCounter {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("rmcp")
-    }
-
-    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-        span::Id::from_u64(1)
-    }
-
-    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut message = MessageIs("Service initialized as server", false);
-        event.record(&mut message);
-        if message.1 {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn enter(&self, _: &span::Id) {}
-
-    fn exit(&self, _: &span::Id) {}
-}
-
-/// Whether an event's message is the given text.
-struct MessageIs(&'static str, bool);
-
-impl Visit for MessageIs {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" && format!("{value:?}") == self.0 {
-            self.1 = true;
-        }
     }
 }

@@ -189,6 +189,11 @@ impl McpSessionStore for RedisStore {
         self.purge_index("mcp_sessions:by_expiry", "mcp_session:", now)
             .await
     }
+
+    /// Other instances change the same records: only reading one tells.
+    async fn changes_here(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 impl RedisStore {

@@ -36,7 +36,7 @@ mod users;
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError, atomic::AtomicU64},
     time::Duration,
 };
 
@@ -93,6 +93,8 @@ pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
     /// Who waits for which event stream in this process (the bus of a single instance).
     event_listeners: outpost_store::EventListeners,
+    /// `McpSessionStore::changes_here`: the session changes made through this process.
+    session_changes: AtomicU64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -149,6 +151,7 @@ impl SqliteStore {
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
             event_listeners: outpost_store::EventListeners::new(),
+            session_changes: AtomicU64::new(0),
         })
     }
 

@@ -3,6 +3,8 @@
 //! either order. Sessions made by `create_counted` carry `counted = 1` (migration 0010) and are
 //! counted against the caps inside the transaction that inserts them.
 
+use std::sync::atomic::Ordering;
+
 use async_trait::async_trait;
 use rusqlite::{Row, TransactionBehavior, params};
 
@@ -43,6 +45,7 @@ impl McpSessionStore for SqliteStore {
             Ok(())
         })
         .await
+        .inspect(|()| self.session_changed())
     }
 
     async fn record_owner(
@@ -72,6 +75,7 @@ impl McpSessionStore for SqliteStore {
             Ok(())
         })
         .await
+        .inspect(|()| self.session_changed())
     }
 
     async fn get(
@@ -124,6 +128,11 @@ impl McpSessionStore for SqliteStore {
             }
         })
         .await
+        .inspect(|&replaced| {
+            if replaced {
+                self.session_changed();
+            }
+        })
     }
 
     async fn create_counted(
@@ -203,6 +212,7 @@ impl McpSessionStore for SqliteStore {
             expect_changed(changed, || format!("MCP session {session_id}"))
         })
         .await
+        .inspect(|()| self.session_changed())
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
@@ -214,5 +224,21 @@ impl McpSessionStore for SqliteStore {
             Ok(removed as u64)
         })
         .await
+        .inspect(|&removed| {
+            if removed > 0 {
+                self.session_changed();
+            }
+        })
+    }
+
+    async fn changes_here(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.session_changes.load(Ordering::Acquire)))
+    }
+}
+
+impl SqliteStore {
+    /// Called after every committed change to an existing session.
+    fn session_changed(&self) {
+        self.session_changes.fetch_add(1, Ordering::AcqRel);
     }
 }

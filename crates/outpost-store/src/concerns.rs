@@ -66,6 +66,7 @@ macro_rules! for_each_concern {
             fn touch(&self, session_id: &str, expires_at: i64) -> ();
             fn delete(&self, session_id: &str) -> ();
             fn purge_expired(&self, now: i64) -> u64;
+            fn changes_here(&self) -> Option<u64>;
         });
 
         $callback!(pending_authorizations: PendingAuthorizationStore {

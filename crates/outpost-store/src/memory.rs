@@ -13,7 +13,10 @@ mod throttles;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{
+        Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use async_trait::async_trait;
@@ -93,6 +96,8 @@ pub struct MemoryStore {
     documents: Mutex<client_documents::Documents>,
     events: Mutex<events::Events>,
     event_listeners: crate::event_listeners::EventListeners,
+    /// [`McpSessionStore::changes_here`].
+    session_changes: AtomicU64,
 }
 
 impl MemoryStore {
@@ -526,6 +531,7 @@ impl McpSessionStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut store = self.state();
         store.mcp_session_entry(session_id, now, expires_at).state = Some(state.to_owned());
+        self.session_changed();
         Ok(())
     }
 
@@ -548,6 +554,7 @@ impl McpSessionStore for MemoryStore {
             )));
         }
         store.mcp_session_entry(session_id, now, expires_at).owner = Some(owner.to_owned());
+        self.session_changed();
         Ok(())
     }
 
@@ -579,6 +586,7 @@ impl McpSessionStore for MemoryStore {
             return Ok(false);
         }
         record.data = Some(data.to_owned());
+        self.session_changed();
         Ok(true)
     }
 
@@ -636,7 +644,7 @@ impl McpSessionStore for MemoryStore {
         store
             .mcp_sessions
             .remove(session_id)
-            .map(drop)
+            .map(|_| self.session_changed())
             .ok_or_else(|| StoreError::NotFound(format!("MCP session {session_id}")))
     }
 
@@ -652,7 +660,22 @@ impl McpSessionStore for MemoryStore {
             ..
         } = &mut *store;
         counted_mcp_sessions.retain(|id| mcp_sessions.contains_key(id));
-        Ok((before - store.mcp_sessions.len()) as u64)
+        let removed = (before - store.mcp_sessions.len()) as u64;
+        if removed > 0 {
+            self.session_changed();
+        }
+        Ok(removed)
+    }
+
+    async fn changes_here(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.session_changes.load(Ordering::Acquire)))
+    }
+}
+
+impl MemoryStore {
+    /// Called under the state lock by every change to an existing session.
+    fn session_changed(&self) {
+        self.session_changes.fetch_add(1, Ordering::AcqRel);
     }
 }
 

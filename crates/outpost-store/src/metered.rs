@@ -3,7 +3,7 @@
 //! [`metered`] wraps every concern of a [`Store`] (memory, SQLite, Redis, a third party's):
 //! each call is timed into [`OPERATION_DURATION_SECONDS`] and each failure of the backend
 //! counted in [`ERRORS_TOTAL`], labelled by operation — `concern.method`, e.g.
-//! `grants.rotate`, a fixed set of 53. The store still knows no HTTP and no exporter:
+//! `grants.rotate`, one per method of the store traits. The store still knows no HTTP and no exporter:
 //! whatever recorder the application installed receives the numbers.
 //!
 //! Cost per call: one more boxed future (the traits are `async_trait`s), a clock read before

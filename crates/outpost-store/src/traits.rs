@@ -315,4 +315,12 @@ pub trait McpSessionStore: Send + Sync {
     async fn delete(&self, session_id: &str) -> Result<(), StoreError>;
     /// Removes every session expired at `now`; returns how many.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+    /// A count of the changes to existing sessions made through this store, that moves with
+    /// every one of them (a delete or purge, replaced data, a new state or owner), so that a
+    /// reader holding a copy of a record can tell, without reading it again, that nothing
+    /// changed since. `None` from a store that other processes change as well (Redis): only
+    /// reading the record tells there. Memory and SQLite count the changes of this process
+    /// (another process writing the same SQLite file is not seen: their sessions are served
+    /// by one process).
+    async fn changes_here(&self) -> Result<Option<u64>, StoreError>;
 }

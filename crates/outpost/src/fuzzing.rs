@@ -6,4 +6,6 @@
 //! whenever the parsers change.
 
 pub use crate::auth::resource::bearer::bearer_token;
-pub use crate::mcp::fast_path::fuzzing::{parse_envelope, screen, standard_headers_match};
+pub use crate::mcp::fast_path::fuzzing::{
+    parse_envelope, parse_session_envelope, screen, standard_headers_match,
+};

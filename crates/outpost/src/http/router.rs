@@ -128,6 +128,7 @@ where
         }
         _ => None,
     };
+    let mut fast_path = FastPath::new(factory.clone(), config);
     let (rmcp, stored_owners) = if in_memory {
         let sessions = session_manager(config);
         crate::ops::metrics::count_sessions_of(sessions.clone());
@@ -159,6 +160,7 @@ where
             .with_stream_task(stream_task),
         );
         crate::ops::metrics::count_sessions_of(manager.clone());
+        fast_path = fast_path.with_sessions(manager.clone());
         let records: Arc<dyn SessionRecords> = manager.clone();
         let rmcp = ServiceBuilder::new()
             .layer(body_check)
@@ -175,7 +177,7 @@ where
             ));
         (Either::Left(rmcp), StoredOwners::Parked(records))
     };
-    let streamable = FastPath::new(factory.clone(), config).in_front_of(rmcp);
+    let streamable = fast_path.in_front_of(rmcp);
 
     let mut router = Router::new()
         .route("/health", get(health))

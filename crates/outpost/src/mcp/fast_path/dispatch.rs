@@ -17,7 +17,7 @@
 //! call's outcome — a result, an `isError` result or a JSON-RPC error — is written into the
 //! request's facts for the tool-call metrics (`ops/request_log.rs`).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::{body::Body, response::Response};
 use http::{HeaderValue, StatusCode, header, request::Parts};
@@ -25,8 +25,8 @@ use rmcp::{
     Peer, RoleServer, ServerHandler, Service,
     model::{
         ClientCapabilities, ClientRequest, ErrorCode, ErrorData, Extensions, GetExtensions,
-        GetMeta, Implementation, InitializeRequestParams, ProtocolVersion, RequestMetaObject,
-        ServerJsonRpcMessage, ServerResult,
+        GetMeta, Implementation, InitializeRequestParams, ProtocolVersion, RequestId,
+        RequestMetaObject, ServerJsonRpcMessage, ServerResult,
     },
     service::{RequestContext, RxJsonRpcMessage, TxJsonRpcMessage},
     transport::common::http_header::JSON_MIME_TYPE,
@@ -79,6 +79,36 @@ pub(super) async fn answer<H: ServerHandler>(
     parts: Parts,
 ) -> Response {
     let FastRequest { id, mut request } = request;
+    let ct = CancellationToken::new();
+    // Cancelled on every exit: the answer is written, or the client left and this future is
+    // dropped mid-await (rmcp cancels the request token in both cases too). The handler gets
+    // the token itself, not a child: nothing else holds it, and a child would allocate a tree
+    // node and take its parent's lock per request.
+    let _cancel_on_exit = ct.clone().drop_guard();
+    let (context, facts) = context(id.clone(), peer, &mut request, parts, ct);
+
+    // Boxed: rmcp's dispatch future is ~4 KiB, and inline it would more than double the size of
+    // every future around it (each of which is moved at least once).
+    let answer = Box::pin(handler.handle_request(request, context)).await;
+    record_outcome(facts.as_deref(), &answer);
+    let message = match answer {
+        Ok(result) => ServerJsonRpcMessage::response(result, id),
+        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+    };
+    render(&message)
+}
+
+/// The context rmcp's serve loop would give `request` (id `id`, answered through `peer`,
+/// cancelled by `ct`): its `_meta` and extensions moved out of the request, with the HTTP
+/// `parts` among the extensions. Also the request's facts, when it is a tool call whose
+/// outcome the metrics count ([`record_outcome`]).
+pub(super) fn context(
+    id: RequestId,
+    peer: Peer<RoleServer>,
+    request: &mut ClientRequest,
+    parts: Parts,
+    ct: CancellationToken,
+) -> (RequestContext<RoleServer>, Option<Arc<RequestFacts>>) {
     // Only a tool call's outcome is counted: one reference count more for those.
     let facts = matches!(request, ClientRequest::CallToolRequest(_))
         .then(|| RequestFacts::shared(&parts.extensions))
@@ -90,29 +120,21 @@ pub(super) async fn answer<H: ServerHandler>(
         RequestFacts::record_meta_parent(&parts.extensions, parent);
     }
     request.extensions_mut().insert(parts);
-    let ct = CancellationToken::new();
-    // Cancelled on every exit: the answer is written, or the client left and this future is
-    // dropped mid-await (rmcp cancels the request token in both cases too). The handler gets
-    // the token itself, not a child: nothing else holds it, and a child would allocate a tree
-    // node and take its parent's lock per request.
-    let _cancel_on_exit = ct.clone().drop_guard();
-
-    let mut context = RequestContext::new(id.clone(), peer);
+    let mut context = RequestContext::new(id, peer);
     context.ct = ct;
     context.meta = std::mem::replace(request.get_meta_mut(), RequestMetaObject::new());
     context.extensions = std::mem::replace(request.extensions_mut(), Extensions::new());
+    (context, facts)
+}
 
-    // Boxed: rmcp's dispatch future is ~4 KiB, and inline it would more than double the size of
-    // every future around it (each of which is moved at least once).
-    let answer = Box::pin(handler.handle_request(request, context)).await;
+/// Writes a tool call's outcome into its facts, for the tool-call metrics.
+pub(super) fn record_outcome(
+    facts: Option<&RequestFacts>,
+    answer: &Result<ServerResult, ErrorData>,
+) {
     if let Some(facts) = facts {
-        facts.record_tool_outcome(tool_outcome(&answer));
+        facts.record_tool_outcome(tool_outcome(answer));
     }
-    let message = match answer {
-        Ok(result) => ServerJsonRpcMessage::response(result, id),
-        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
-    };
-    render(&message)
 }
 
 /// How a tool call's answer ended: `isError` results are the tool's own failures.

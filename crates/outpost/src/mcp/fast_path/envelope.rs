@@ -24,8 +24,12 @@ use rmcp::model::{
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
+use super::screen::SESSION_METHODS;
+
 /// `_meta` keys that ask the server to send notifications while it works.
 const STREAMING_META_KEYS: [&str; 2] = ["progressToken", "io.modelcontextprotocol/logLevel"];
+/// The `_meta` key of a per-request protocol version.
+const PROTOCOL_VERSION_META_KEY: &str = "io.modelcontextprotocol/protocolVersion";
 
 /// A request the fast path can answer.
 #[derive(Debug)]
@@ -66,8 +70,32 @@ struct WithMeta<P> {
     rest: P,
 }
 
-/// Parses `body` into a request the fast path answers, or `None` to leave it to rmcp.
+/// Parses `body` into a stateless request the fast path answers, or `None` to leave it to
+/// rmcp.
 pub(super) fn parse(body: &[u8]) -> Option<FastRequest> {
+    parse_where(body, stateless_meta_is_complete)
+}
+
+/// Parses `body` into a request of a session the fast path answers, or `None` to leave it to
+/// rmcp: one of [`SESSION_METHODS`] whose `_meta` names no protocol version (rmcp checks a
+/// version there against the header) and asks for no progress (which streams).
+pub(super) fn parse_session(body: &[u8]) -> Option<FastRequest> {
+    parse_where(body, |request| {
+        use rmcp::model::GetMeta;
+        let meta = request.get_meta();
+        SESSION_METHODS.contains(&request.method())
+            && !meta.contains_key(PROTOCOL_VERSION_META_KEY)
+            && !STREAMING_META_KEYS
+                .iter()
+                .any(|key| meta.contains_key(*key))
+    })
+}
+
+/// Parses `body` into a request `acceptable` accepts.
+fn parse_where(
+    body: &[u8],
+    acceptable: impl FnOnce(&ClientRequest) -> bool,
+) -> Option<FastRequest> {
     // serde would also read a struct from a JSON array; rmcp reads only objects.
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace())?;
     if *first != b'{' {
@@ -84,9 +112,8 @@ pub(super) fn parse(body: &[u8]) -> Option<FastRequest> {
     if envelope.jsonrpc.get() != "\"2.0\"" || envelope.result || envelope.error {
         return None;
     }
-    let params = envelope.params?;
-    let request = typed_request(&envelope.method, params)?;
-    stateless_meta_is_complete(&request).then_some(FastRequest {
+    let request = typed_request(&envelope.method, envelope.params)?;
+    acceptable(&request).then_some(FastRequest {
         id: envelope.id,
         request,
     })
@@ -129,15 +156,16 @@ fn may_hold_an_out_of_range_number(text: &str) -> bool {
     false
 }
 
-/// The typed request for `method`, built as rmcp's deserializers build it.
-fn typed_request(method: &str, params: &RawValue) -> Option<ClientRequest> {
+/// The typed request for `method`, built as rmcp's deserializers build it; `params` absent
+/// only where rmcp's request type allows it (lists, `ping`).
+fn typed_request(method: &str, params: Option<&RawValue>) -> Option<ClientRequest> {
     use rmcp::model::ClientRequest as R;
     Some(match method {
-        "tools/call" => R::CallToolRequest(with_params(params)?),
-        "resources/read" => R::ReadResourceRequest(with_params(params)?),
-        "prompts/get" => R::GetPromptRequest(with_params(params)?),
-        "completion/complete" => R::CompleteRequest(with_params(params)?),
-        "server/discover" => R::DiscoverRequest(discover(params)?),
+        "tools/call" => R::CallToolRequest(with_params(params?)?),
+        "resources/read" => R::ReadResourceRequest(with_params(params?)?),
+        "prompts/get" => R::GetPromptRequest(with_params(params?)?),
+        "completion/complete" => R::CompleteRequest(with_params(params?)?),
+        "server/discover" => R::DiscoverRequest(discover(params?)?),
         "tools/list" => R::ListToolsRequest(with_optional_params(params)?),
         "resources/list" => R::ListResourcesRequest(with_optional_params(params)?),
         "resources/templates/list" => {
@@ -177,11 +205,18 @@ fn discover(params: &RawValue) -> Option<DiscoverRequest> {
 }
 
 /// rmcp's `RequestOptionalParam<M, P>`; `params: null` reads as absent.
-fn with_optional_params<M, P>(params: &RawValue) -> Option<RequestOptionalParam<M, P>>
+fn with_optional_params<M, P>(params: Option<&RawValue>) -> Option<RequestOptionalParam<M, P>>
 where
     M: Default,
     P: DeserializeOwned + RequestParamsMeta,
 {
+    let Some(params) = params else {
+        return Some(RequestOptionalParam {
+            method: M::default(),
+            params: None,
+            extensions: Default::default(),
+        });
+    };
     let Request {
         params, extensions, ..
     } = with_params::<M, P>(params)?;
@@ -191,14 +226,16 @@ where
 }
 
 /// rmcp's `RequestNoParam<M>`: only `_meta` is kept, other keys must still form an object.
-fn without_params<M: Default>(params: &RawValue) -> Option<RequestNoParam<M>> {
-    let WithMeta { meta, rest: _ } =
-        serde_json::from_str::<WithMeta<Option<JsonObject>>>(params.get()).ok()?;
+fn without_params<M: Default>(params: Option<&RawValue>) -> Option<RequestNoParam<M>> {
     let mut request = RequestNoParam {
         method: M::default(),
         extensions: Default::default(),
     };
-    insert_meta(&mut request.extensions, meta);
+    if let Some(params) = params {
+        let WithMeta { meta, rest: _ } =
+            serde_json::from_str::<WithMeta<Option<JsonObject>>>(params.get()).ok()?;
+        insert_meta(&mut request.extensions, meta);
+    }
     Some(request)
 }
 
@@ -286,6 +323,40 @@ mod tests {
                 theirs.extensions().len(),
                 "{method}"
             );
+        }
+    }
+
+    #[test]
+    fn session_requests_parse_to_what_rmcp_builds_and_leave_the_rest() {
+        let parsed = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"k":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":null}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#,
+        ];
+        for text in parsed {
+            let ours = parse_session(text.as_bytes()).unwrap_or_else(|| panic!("{text}"));
+            let theirs = rmcp_request(text);
+            assert_eq!(
+                serde_json::to_value(&ours.request).unwrap(),
+                serde_json::to_value(&theirs).unwrap(),
+                "{text}"
+            );
+            assert_eq!(ours.request.get_meta(), theirs.get_meta(), "{text}");
+        }
+        let left = [
+            // Required params, absent.
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            // Progress streams; a version in `_meta` is checked against the header by rmcp.
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e","_meta":{"progressToken":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25"}}}"#,
+            // Not a session method here.
+            r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":"info"}}"#,
+        ];
+        for text in left {
+            assert!(parse_session(text.as_bytes()).is_none(), "{text}");
         }
     }
 

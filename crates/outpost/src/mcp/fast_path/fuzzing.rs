@@ -20,6 +20,12 @@ pub fn parse_envelope(body: &[u8]) -> Option<(RequestId, ClientRequest)> {
     envelope::parse(body).map(|parsed| (parsed.id, parsed.request))
 }
 
+/// The id and request the fast path parses from the `body` of a session's request, or `None`
+/// when it leaves the body to rmcp.
+pub fn parse_session_envelope(body: &[u8]) -> Option<(RequestId, ClientRequest)> {
+    envelope::parse_session(body).map(|parsed| (parsed.id, parsed.request))
+}
+
 /// Whether the SEP-2243 headers (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`) agree with
 /// `request`, the called tool having `input_schema`.
 pub fn standard_headers_match(

@@ -30,6 +30,7 @@ mod envelope;
 pub(crate) mod fuzzing;
 mod screen;
 mod service;
+mod session;
 mod standard_headers;
 
 use std::{convert::Infallible, future::Future, sync::Arc};
@@ -45,7 +46,11 @@ use rmcp::ServerHandler;
 pub(crate) use dispatch::closed_peer;
 pub use service::FastPathService;
 
-use crate::{HandlerFactory, config::ServerConfig, mcp::classify::RequestClass};
+use crate::{
+    HandlerFactory,
+    config::ServerConfig,
+    mcp::{classify::RequestClass, sessions::OutpostSessionManager},
+};
 
 /// The fast path for the handlers one factory makes; route `/mcp` to
 /// [`FastPath::in_front_of`] rmcp's service.
@@ -57,6 +62,10 @@ struct Inner<H> {
     factory: HandlerFactory<H>,
     max_body: usize,
     template: dispatch::TemplatePeer,
+    /// Parked sessions, whose requests the fast path serves too (`session`).
+    sessions: Option<session::Sessions<H>>,
+    /// The SSE keep-alive interval of a streaming session answer (rmcp's).
+    keep_alive: Option<std::time::Duration>,
 }
 
 impl<H> Clone for FastPath<H> {
@@ -79,6 +88,20 @@ where
                 factory,
                 max_body: config.max_request_body_bytes,
                 template: dispatch::TemplatePeer::default(),
+                sessions: None,
+                keep_alive: Some(config.sse_keep_alive),
+            }),
+        }
+    }
+
+    /// The same fast path also serving the requests of the parked sessions `manager` keeps.
+    pub(crate) fn with_sessions(self, manager: Arc<OutpostSessionManager<H>>) -> Self {
+        let inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| unreachable!("a fast path is configured before it is cloned"));
+        Self {
+            inner: Arc::new(Inner {
+                sessions: Some(manager),
+                ..inner
             }),
         }
     }
@@ -108,12 +131,22 @@ where
     /// The fast path's answer, or the request back (unchanged but for a buffered body) when
     /// rmcp must answer it.
     async fn try_answer(&self, request: Request) -> Result<Response, Request> {
-        let class = RequestClass::from_request(&request);
-        if request.method() != Method::POST
-            || !screen::headers_allow_fast_path(&class, request.headers(), self.inner.max_body)
-        {
+        if request.method() != Method::POST {
             return Err(request);
         }
+        let class = RequestClass::from_request(&request);
+        let (headers, max_body) = (request.headers(), self.inner.max_body);
+        let session = if screen::headers_allow_fast_path(&class, headers, max_body) {
+            None
+        } else {
+            match (
+                &self.inner.sessions,
+                screen::session_allowing_fast_path(&class, headers, max_body),
+            ) {
+                (Some(manager), Some(id)) => Some((manager.clone(), id.to_owned())),
+                _ => return Err(request),
+            }
+        };
         let (parts, body) = request.into_parts();
         // The screen admitted a `Content-Length` within the limit; the limit here only guards
         // bodies that are not hyper's (hyper enforces the declared length).
@@ -124,6 +157,18 @@ where
                 return Ok((StatusCode::BAD_REQUEST, message).into_response());
             }
         };
+        if let Some((manager, id)) = session {
+            return session::answer(
+                &manager,
+                &self.inner.factory,
+                self.inner.keep_alive,
+                &id,
+                parts,
+                bytes,
+            )
+            .await
+            .map_err(|(parts, bytes)| Request::from_parts(parts, Body::from(bytes)));
+        }
         match self.classify(&parts.headers, &bytes) {
             Some((handler, request)) => {
                 let peer = self.inner.template.get(|| (self.inner.factory)());

@@ -21,6 +21,8 @@ use crate::mcp::classify::{Era, RequestClass};
 pub(super) static MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 /// `Mcp-Name` (SEP-2243).
 pub(super) static MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+/// `MCP-Protocol-Version`.
+static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
 /// Methods the fast path answers: the ones whose 2026-07-28 handling never streams and never
 /// needs a session (SEP-2567). Everything else (`initialize`, `subscriptions/listen`,
@@ -35,6 +37,21 @@ pub(super) const FAST_METHODS: [&str; 10] = [
     "prompts/get",
     "completion/complete",
     "server/discover",
+    "ping",
+];
+
+/// Methods a session request may take the fast path with: the stateless ones but
+/// `server/discover` (2026-07-28 only). The body names the method: clients of these revisions
+/// send no `Mcp-Method`.
+pub(super) const SESSION_METHODS: [&str; 9] = [
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
     "ping",
 ];
 
@@ -62,6 +79,25 @@ pub(super) fn headers_allow_fast_path(
         && content_type_is_json(headers)
         && !headers.contains_key(header::ORIGIN)
         && declared_length(headers).is_some_and(|length| length <= max_body)
+}
+
+/// The session a request of `class` with `headers` names, when it may take the session fast
+/// path (`session`): a 2025-03-26 … 2025-11-25 request naming a version rmcp knows and a
+/// session, with headers rmcp would accept as they are (as for [`headers_allow_fast_path`]).
+/// rmcp assumes 2025-03-26 for a request without `MCP-Protocol-Version`: those are left to it.
+pub(super) fn session_allowing_fast_path<'a>(
+    class: &'a RequestClass,
+    headers: &HeaderMap,
+    max_body: usize,
+) -> Option<&'a str> {
+    let allowed = class.era() == Era::Session
+        && class.is_known_version()
+        && headers.contains_key(&PROTOCOL_VERSION)
+        && accepts_json_and_sse(headers)
+        && content_type_is_json(headers)
+        && !headers.contains_key(header::ORIGIN)
+        && declared_length(headers).is_some_and(|length| length <= max_body);
+    allowed.then(|| class.session()).flatten()
 }
 
 /// The `Content-Length`, when there is exactly one and it is a number. Chunked bodies are left

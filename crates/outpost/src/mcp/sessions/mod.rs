@@ -44,6 +44,8 @@
 pub mod data;
 pub(crate) mod events;
 mod handshake;
+mod hot;
+mod inline;
 mod record;
 mod request;
 pub mod stream_task;
@@ -60,8 +62,8 @@ use futures::Stream;
 use rmcp::{
     ServerHandler,
     model::{
-        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, RequestId,
-        ServerJsonRpcMessage, ServerResult,
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, Extensions, GetExtensions,
+        RequestId, ServerJsonRpcMessage, ServerResult,
     },
     service::serve_directly_with_ct,
     transport::streamable_http_server::{SessionId, SessionManager, session::ServerSseMessage},
@@ -74,6 +76,8 @@ pub(crate) use events::SessionEvents;
 use events::{GetStream, OpenGetStreams};
 pub use handshake::HandshakeTransport;
 use handshake::{Handshake, handshake};
+use hot::HotPeers;
+pub(crate) use inline::{InlineOutcome, InlineSession};
 use record::ParkedSession;
 use request::{InFlight, RequestTransport};
 pub use stream_task::{SessionStream, StandaloneStreamTask};
@@ -212,6 +216,8 @@ struct Cached {
     session: Arc<ParkedSession>,
     checked: Instant,
     touched: Instant,
+    /// The store's [`McpSessionStore::changes_here`] just before it was read.
+    changes: Option<u64>,
 }
 
 /// Sessions kept as store records and served by whichever instance a request reaches.
@@ -224,6 +230,7 @@ pub struct OutpostSessionManager<H> {
     handshakes: Mutex<HashMap<SessionId, Handshake>>,
     cache: Mutex<HashMap<SessionId, Cached>>,
     in_flight: Arc<InFlight>,
+    hot: HotPeers<H>,
     relay: Arc<Relay>,
     events: SessionEvents,
     get_streams: Arc<OpenGetStreams>,
@@ -265,6 +272,7 @@ where
         let holder: Arc<dyn GetStreams> = get_streams.clone();
         relay.register_get_streams(Arc::downgrade(&holder));
         Self {
+            hot: HotPeers::new(factory.clone(), in_flight.clone(), shutdown.clone()),
             factory,
             store,
             idle_timeout,
@@ -312,6 +320,7 @@ where
     pub async fn end(&self, id: &str) -> Result<bool, SessionError> {
         let id = SessionId::from(id);
         lock(&self.cache).remove(&id);
+        self.hot.forget(&id);
         self.get_streams.close(&id);
         if let Err(error) = bounded(self.events.forget(&id)).await {
             tracing::warn!(%error, "cannot forget an ended session's events");
@@ -321,6 +330,74 @@ where
             Err(StoreError::NotFound(_)) => Ok(false),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Session `id` ready to serve one request in the caller's task (`inline`), its handler's
+    /// `extensions` given the session's data and notifier. `None` leaves the request to the
+    /// per-request path (which answers what this does not: an unknown session, a store that
+    /// fails): no live session, or another request of the session holds its hot peer.
+    pub(crate) async fn inline(
+        &self,
+        id: &SessionId,
+        extensions: &mut Extensions,
+    ) -> Option<InlineSession> {
+        let session = self.load_unchanged(id).await?;
+        // Cancellations and answers POSTed to other instances reach this request through
+        // the relay, which follows its streams from the first request on.
+        if let Err(error) = self.relay.listen().await {
+            tracing::warn!(%error, "messages POSTed to other instances will not reach this request");
+        }
+        let lease = self.hot.lend(id, &session.peer)?;
+        self.bind(id, &session, extensions);
+        Some(InlineSession {
+            id: id.clone(),
+            lease,
+            in_flight: self.in_flight.clone(),
+            shutdown: self.shutdown.clone(),
+        })
+    }
+
+    /// Gives a request of session `id` what its handler finds in its extensions: the
+    /// session's data and its notifier.
+    fn bind(&self, id: &SessionId, session: &ParkedSession, extensions: &mut Extensions) {
+        extensions.insert(SessionData::new(
+            id,
+            session.data.clone(),
+            self.store.clone(),
+        ));
+        extensions.insert(SessionBinding {
+            notifier: SessionNotifier::new(self.events.clone()),
+            session_id: id.to_string(),
+        });
+    }
+
+    /// The live session `id` for an inline request: from the cache when read within
+    /// [`REVALIDATE_AFTER`] and the store reports no change to any session since
+    /// ([`McpSessionStore::changes_here`]: memory and SQLite, whose sessions one process
+    /// serves), else from the store (Redis: every time, as for the first step of any
+    /// request). `None` for no live session or a store that fails: the per-request path
+    /// answers those.
+    async fn load_unchanged(&self, id: &SessionId) -> Option<Arc<ParkedSession>> {
+        if let Some(changes) = self.store.changes_here().await.ok()? {
+            let now = Instant::now();
+            if let Some(cached) = lock(&self.cache).get_mut(id)
+                && cached.changes == Some(changes)
+                && now.saturating_duration_since(cached.checked) < REVALIDATE_AFTER
+            {
+                return Some(self.reuse(id, cached, now));
+            }
+        }
+        self.load_within(id, Duration::ZERO).await.ok()?
+    }
+
+    /// A cached session used again at `now`; pushes its expiry when a slack has passed since
+    /// the last push.
+    fn reuse(&self, id: &SessionId, cached: &mut Cached, now: Instant) -> Arc<ParkedSession> {
+        if now.saturating_duration_since(cached.touched) >= self.slack {
+            cached.touched = now;
+            self.push_expiry(id);
+        }
+        cached.session.clone()
     }
 
     /// The live session `id`, from the cache when read within [`REVALIDATE_AFTER`], else
@@ -345,18 +422,15 @@ where
         let mut known = None;
         if let Some(cached) = lock(&self.cache).get_mut(id) {
             if now.saturating_duration_since(cached.checked) < trusted {
-                let session = cached.session.clone();
-                if now.saturating_duration_since(cached.touched) >= self.slack {
-                    cached.touched = now;
-                    self.push_expiry(id);
-                }
-                return Ok(Some(session));
+                return Ok(Some(self.reuse(id, cached, now)));
             }
             touched = Some(cached.touched);
             if now.saturating_duration_since(cached.checked) < self.idle_timeout {
                 known = Some(cached.session.clone());
             }
         }
+        // Asked before the read: a change made between the two is seen by the next look.
+        let changes = self.store.changes_here().await.ok().flatten();
         let record = match bounded(self.store.get(id, unix_now())).await {
             Ok(record) => record,
             // The store does not answer: a session this instance read within an idle timeout
@@ -395,6 +469,7 @@ where
                 session: session.clone(),
                 checked: now,
                 touched,
+                changes,
             },
         );
         Ok(Some(session))
@@ -423,6 +498,8 @@ where
                 session: Arc::new(session),
                 checked: at,
                 touched: at,
+                // Unknown: the first inline request reads the record.
+                changes: None,
             },
         );
         Ok(())
@@ -567,15 +644,7 @@ where
         if let Err(error) = self.relay.listen().await {
             tracing::warn!(%error, "messages POSTed to other instances will not reach this request");
         }
-        request.request.extensions_mut().insert(SessionData::new(
-            id,
-            session.data.clone(),
-            self.store.clone(),
-        ));
-        request.request.extensions_mut().insert(SessionBinding {
-            notifier: SessionNotifier::new(self.events.clone()),
-            session_id: id.to_string(),
-        });
+        self.bind(id, &session, request.request.extensions_mut());
         let request_id = request.id.clone();
         let (transport, receiver) =
             RequestTransport::new(id.clone(), request_id, message, self.in_flight.clone());

@@ -31,6 +31,7 @@ use rmcp::{
     transport::{Transport, streamable_http_server::SessionId},
 };
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::resource::Identity,
@@ -38,16 +39,26 @@ use crate::{
 };
 
 /// Room for messages the client sends to one running request (cancellation, answers).
-const INBOUND_CAPACITY: usize = 8;
+pub(crate) const INBOUND_CAPACITY: usize = 8;
 /// Room for messages a request's handler sends before the SSE stream takes them.
 pub(crate) const OUTBOUND_CAPACITY: usize = 16;
 
-type Route = mpsc::Sender<ClientJsonRpcMessage>;
+/// Where the client's messages for a server→client request go: into a serve loop's transport.
+pub(crate) type Route = mpsc::Sender<ClientJsonRpcMessage>;
+
+/// How a running request is reached by the client's `notifications/cancelled`.
+pub(crate) enum Running {
+    /// Served by a serve loop of its own: the cancellation goes into its transport, and rmcp's
+    /// loop drops the handler.
+    Transport(Route),
+    /// Served in the connection's task (`sessions::inline`): the token stops it.
+    Inline(CancellationToken),
+}
 
 /// The requests running on this instance, for messages the client sends them.
 pub(crate) struct InFlight {
-    /// (session, client request id) → the request's transport.
-    requests: Mutex<HashMap<(SessionId, RequestId), Route>>,
+    /// (session, client request id) → how to reach the running request.
+    requests: Mutex<HashMap<(SessionId, RequestId), Running>>,
     /// (session, rewritten id) → the transport that sent the server→client request, and the
     /// id its peer gave it.
     server_requests: Mutex<HashMap<(SessionId, String), (Route, RequestId)>>,
@@ -107,10 +118,14 @@ impl InFlight {
                 let Some(request_id) = cancelled.params.request_id.clone() else {
                     return false;
                 };
-                let route = lock(&self.requests)
-                    .get(&(session.clone(), request_id))
-                    .cloned();
-                route.is_some_and(|route| route.try_send(message).is_ok())
+                match lock(&self.requests).get(&(session.clone(), request_id)) {
+                    Some(Running::Transport(route)) => route.try_send(message).is_ok(),
+                    Some(Running::Inline(cancel)) => {
+                        cancel.cancel();
+                        true
+                    }
+                    None => false,
+                }
             }
             ClientJsonRpcMessage::Response(mut response) => {
                 let Some((route, original)) = self.take_server_request(session, &response.id)
@@ -146,6 +161,45 @@ impl InFlight {
             return None;
         };
         lock(&self.server_requests).remove(&(session.clone(), text.to_string()))
+    }
+
+    /// Registers `request` of `session` as running, reached as `running`, until
+    /// [`InFlight::finished`].
+    pub(crate) fn started(&self, session: &SessionId, request: &RequestId, running: Running) {
+        lock(&self.requests).insert((session.clone(), request.clone()), running);
+    }
+
+    /// `request` of `session` has ended.
+    pub(crate) fn finished(&self, session: &SessionId, request: &RequestId) {
+        lock(&self.requests).remove(&(session.clone(), request.clone()));
+    }
+
+    /// Gives the server→client request `id` (numbered by its peer) an id unique across
+    /// instances, and remembers that the client's answer goes back to `route` under the
+    /// original id; returns the new id, to forget it with [`InFlight::forget_issued`].
+    pub(crate) fn issue(&self, session: &SessionId, route: &Route, id: &mut RequestId) -> String {
+        let number = self.next_server_request.fetch_add(1, Ordering::Relaxed);
+        let unique = format!("{}-{number}", self.instance);
+        let original = std::mem::replace(id, RequestId::String(unique.as_str().into()));
+        lock(&self.server_requests)
+            .insert((session.clone(), unique.clone()), (route.clone(), original));
+        unique
+    }
+
+    /// The server→client requests `issued` for `session` await no answer any more.
+    pub(crate) fn forget_issued(
+        &self,
+        session: &SessionId,
+        issued: impl IntoIterator<Item = String>,
+    ) {
+        let mut issued = issued.into_iter().peekable();
+        if issued.peek().is_none() {
+            return;
+        }
+        let mut server_requests = lock(&self.server_requests);
+        for unique in issued {
+            server_requests.remove(&(session.clone(), unique));
+        }
     }
 }
 
@@ -195,7 +249,7 @@ impl RequestTransport {
     ) -> (Self, mpsc::Receiver<ServerJsonRpcMessage>) {
         let (route, inbound) = mpsc::channel(INBOUND_CAPACITY);
         let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
-        lock(&in_flight.requests).insert((session.clone(), request_id.clone()), route.clone());
+        in_flight.started(&session, &request_id, Running::Transport(route.clone()));
         let transport = Self {
             first: Some(request),
             inbound,
@@ -224,17 +278,9 @@ impl Transport<RoleServer> for RequestTransport {
         mut item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         if let ServerJsonRpcMessage::Request(request) = &mut item {
-            let number = self
+            let unique = self
                 .in_flight
-                .next_server_request
-                .fetch_add(1, Ordering::Relaxed);
-            let unique = format!("{}-{number}", self.in_flight.instance);
-            let original =
-                std::mem::replace(&mut request.id, RequestId::String(unique.as_str().into()));
-            lock(&self.in_flight.server_requests).insert(
-                (self.session.clone(), unique.clone()),
-                (self.route.clone(), original),
-            );
+                .issue(&self.session, &self.route, &mut request.id);
             self.issued.push(unique);
         }
         let answer = matches!(
@@ -286,13 +332,9 @@ impl Transport<RoleServer> for RequestTransport {
 
 impl Drop for RequestTransport {
     fn drop(&mut self) {
-        lock(&self.in_flight.requests).remove(&(self.session.clone(), self.request_id.clone()));
-        if !self.issued.is_empty() {
-            let mut server_requests = lock(&self.in_flight.server_requests);
-            for unique in self.issued.drain(..) {
-                server_requests.remove(&(self.session.clone(), unique));
-            }
-        }
+        self.in_flight.finished(&self.session, &self.request_id);
+        self.in_flight
+            .forget_issued(&self.session, self.issued.drain(..));
     }
 }
 

@@ -1,0 +1,163 @@
+//! Session requests (2025-03-26 … 2025-11-25) on the lean path: a parked session's request
+//! answered in the connection's task, through the session's hot peer (`mcp::sessions`'s
+//! `inline`), instead of rmcp's session path with a serve loop per request.
+//!
+//! The screen and the parse are the stateless path's, with the session rules
+//! (`screen::session_allowing_fast_path`, `envelope::parse_session`). The answer is what
+//! rmcp's session path sends: `200` with an SSE body (`text/event-stream`, `no-cache`,
+//! `X-Accel-Buffering: no`) holding one `data:` event per message — the answer last —,
+//! framed by the same `sse-stream` crate; a complete answer goes out as one body, a request
+//! that streams keeps rmcp's keep-alive comments. Everything the manager does not take (an
+//! unknown or expired session, a store that fails, a second request of the session running
+//! at once) goes to rmcp unchanged, which answers it as before.
+//! `crates/outpost-reference/tests/fast_path_differential.rs` holds the two paths to the same
+//! answers.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{body::Body, response::Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderValue, StatusCode, header, request::Parts};
+use rmcp::{
+    ServerHandler, Service,
+    model::{GetExtensions, ServerJsonRpcMessage},
+    transport::{common::http_header::EVENT_STREAM_MIME_TYPE, streamable_http_server::SessionId},
+};
+use sse_stream::{KeepAlive, Sse, SseBody, Timer};
+use tokio_util::sync::CancellationToken;
+
+use super::{dispatch, envelope};
+use crate::{
+    HandlerFactory,
+    mcp::sessions::{InlineOutcome, OutpostSessionManager},
+};
+
+/// Answers a request of session `session`, or gives its parts and body back for rmcp.
+pub(super) async fn answer<H>(
+    manager: &OutpostSessionManager<H>,
+    factory: &HandlerFactory<H>,
+    keep_alive: Option<Duration>,
+    session: &str,
+    parts: Parts,
+    body: Bytes,
+) -> Result<Response, (Parts, Bytes)>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    let Some(parsed) = envelope::parse_session(&body) else {
+        return Err((parts, body));
+    };
+    let (id, mut request) = (parsed.id, parsed.request);
+    let session = SessionId::from(session);
+    let Some(inline) = manager.inline(&session, request.extensions_mut()).await else {
+        return Err((parts, body));
+    };
+    let cancel = CancellationToken::new();
+    let (context, facts) = dispatch::context(
+        id.clone(),
+        inline.peer(),
+        &mut request,
+        parts,
+        cancel.clone(),
+    );
+    let handler = factory();
+    // Boxed: rmcp's dispatch future is ~4 KiB (see `dispatch::answer`), and it may move into
+    // a task of its own.
+    let running = Box::pin(async move { handler.handle_request(request, context).await });
+    let outcome = inline
+        .run(id, cancel, running, move |answer| {
+            dispatch::record_outcome(facts.as_deref(), answer);
+        })
+        .await;
+    Ok(match outcome {
+        InlineOutcome::Answered(messages) => sse_response(Body::from(events(&messages))),
+        InlineOutcome::Cancelled => sse_response(Body::empty()),
+        InlineOutcome::Streaming(stream) => {
+            let frames = stream.map(|message| Ok::<_, std::convert::Infallible>(event(&message)));
+            let body = SseBody::new(frames);
+            match keep_alive {
+                Some(interval) => sse_response(Body::new(
+                    body.with_keep_alive::<TokioSleep>(KeepAlive::new().interval(interval)),
+                )),
+                None => sse_response(Body::new(body)),
+            }
+        }
+    })
+}
+
+/// rmcp's SSE response (`sse_stream_response`): `200`, the event-stream headers, `body`.
+fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(EVENT_STREAM_MIME_TYPE),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+/// `messages` as consecutive SSE events.
+fn events(messages: &[ServerJsonRpcMessage]) -> Bytes {
+    match messages {
+        [only] => Bytes::from(event(only)),
+        _ => {
+            let mut all = Vec::new();
+            for message in messages {
+                all.extend_from_slice(&Bytes::from(event(message)));
+            }
+            Bytes::from(all)
+        }
+    }
+}
+
+/// One message as rmcp frames it: an event with its JSON as `data`, no id.
+fn event(message: &ServerJsonRpcMessage) -> Sse {
+    let data = serde_json::to_string(message).unwrap_or_else(|error| {
+        // rmcp's `expect("valid message")`; a server message always serialises.
+        tracing::error!(%error, "cannot serialise a server message");
+        String::new()
+    });
+    Sse::default().data(data)
+}
+
+pin_project_lite::pin_project! {
+    /// The keep-alive timer of a streaming body: a Tokio sleep (rmcp's `TokioTimer`).
+    struct TokioSleep {
+        #[pin]
+        sleep: tokio::time::Sleep,
+    }
+}
+
+impl Future for TokioSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.project().sleep.poll(cx)
+    }
+}
+
+impl Timer for TokioSleep {
+    fn from_duration(duration: Duration) -> Self {
+        Self {
+            sleep: tokio::time::sleep(duration),
+        }
+    }
+
+    fn reset(self: Pin<&mut Self>, when: std::time::Instant) {
+        self.project()
+            .sleep
+            .reset(tokio::time::Instant::from_std(when));
+    }
+}
+
+/// Session requests the fast path may answer: the parked sessions' manager.
+pub(super) type Sessions<H> = Arc<OutpostSessionManager<H>>;

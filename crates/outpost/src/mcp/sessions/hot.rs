@@ -1,0 +1,343 @@
+//! A session's peer kept while the session is in use on this instance ("hot"), lent to one
+//! request at a time.
+//!
+//! A handler talks to its client through rmcp's `Peer`, and only rmcp's serve loop makes one:
+//! serving each request through a serve loop of its own (`request`) costs a loop task, a
+//! handler task and three channels per request. For the common case — one request of a session
+//! at a time — a [`HotPeer`] keeps one serve loop per session (over a [`HotTransport`], with
+//! the session's peer info) and lends its `Peer` to the request running now (`inline`), which
+//! calls the handler in the connection's task. Whatever the handler sends through the peer —
+//! progress, log messages, server→client requests — the loop hands to the transport, which
+//! gives it to the request holding the [`Lease`]: exactly one, so nothing reaches another
+//! request's stream. The client's answers to server→client requests go back into the loop
+//! (through [`InFlight`]), where rmcp resolves the waiting call.
+//!
+//! A second request of the same session arriving while the peer is lent takes the per-request
+//! path. A send with no lease out (a handler that kept the peer after its request ended) fails,
+//! as it does on an ended request's transport. Hot peers not used for [`HOT_FOR`] are dropped
+//! by a sweep, which ends their loop: an idle session is only its record again.
+
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use rmcp::{
+    Peer, RoleServer, ServerHandler,
+    model::{ClientConfig, ClientJsonRpcMessage, ServerJsonRpcMessage},
+    service::serve_directly_with_ct,
+    transport::{Transport, streamable_http_server::SessionId},
+};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::request::{INBOUND_CAPACITY, InFlight, OUTBOUND_CAPACITY, Route};
+use crate::HandlerFactory;
+
+/// How long a hot peer stays after its last request.
+pub(crate) const HOT_FOR: Duration = Duration::from_secs(30);
+/// How often hot peers are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// The hot peers of this instance's sessions.
+pub(crate) struct HotPeers<H> {
+    factory: HandlerFactory<H>,
+    in_flight: Arc<InFlight>,
+    peers: Arc<Mutex<HashMap<SessionId, Arc<HotPeer>>>>,
+    sweeping: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+}
+
+impl<H> HotPeers<H>
+where
+    H: ServerHandler + Send + Sync + 'static,
+{
+    /// No hot peer yet; peers serve handlers from `factory`, answers to their server→client
+    /// requests are routed by `in_flight`, and every loop ends with `shutdown`.
+    pub(crate) fn new(
+        factory: HandlerFactory<H>,
+        in_flight: Arc<InFlight>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            factory,
+            in_flight,
+            peers: Arc::default(),
+            sweeping: Arc::default(),
+            shutdown,
+        }
+    }
+
+    /// Session `id`'s peer, lent to the caller until the [`Lease`] drops; made hot now (with
+    /// `peer_info`) when it is not. `None` while another request of the session holds it.
+    pub(crate) fn lend(&self, id: &SessionId, peer_info: &ClientConfig) -> Option<Lease> {
+        let hot = {
+            let mut peers = lock(&self.peers);
+            match peers.get(id) {
+                Some(hot) => hot.clone(),
+                None => {
+                    let hot = Arc::new(self.start(id, peer_info));
+                    peers.insert(id.clone(), hot.clone());
+                    hot
+                }
+            }
+        };
+        self.sweep_later();
+        hot.lend()
+    }
+
+    /// Ends session `id`'s hot peer, if any (the session ended).
+    pub(crate) fn forget(&self, id: &SessionId) {
+        lock(&self.peers).remove(id);
+    }
+
+    fn start(&self, id: &SessionId, peer_info: &ClientConfig) -> HotPeer {
+        let (answers, inbound) = mpsc::channel(INBOUND_CAPACITY);
+        let shared = Arc::new(Shared {
+            session: id.clone(),
+            in_flight: self.in_flight.clone(),
+            answers,
+            current: Mutex::new(None),
+            lent: AtomicBool::new(false),
+            last_used: Mutex::new(Instant::now()),
+        });
+        let transport = HotTransport {
+            shared: shared.clone(),
+            inbound,
+        };
+        let stop = self.shutdown.child_token();
+        let running = serve_directly_with_ct(
+            (self.factory)(),
+            transport,
+            Some(peer_info.clone()),
+            stop.clone(),
+        );
+        let peer = running.peer().clone();
+        tokio::spawn(async move {
+            let _ = running.waiting().await;
+        });
+        HotPeer {
+            peer,
+            shared,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    /// Starts the sweep unless it runs: it stops by itself once no peer is hot.
+    fn sweep_later(&self) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (peers, sweeping, shutdown) = (
+            self.peers.clone(),
+            self.sweeping.clone(),
+            self.shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(SWEEP_EVERY) => {}
+                }
+                let mut hot = lock(&peers);
+                hot.retain(|_, peer| peer.in_use(HOT_FOR));
+                if hot.is_empty() {
+                    // Cleared under the lock: a peer inserted after this starts a new sweep.
+                    sweeping.store(false, Ordering::Release);
+                    return;
+                }
+            }
+            lock(&peers).clear();
+            sweeping.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// One session's serve loop and its peer; dropping it ends the loop.
+pub(crate) struct HotPeer {
+    peer: Peer<RoleServer>,
+    shared: Arc<Shared>,
+    _stop: DropGuard,
+}
+
+impl HotPeer {
+    fn lend(&self) -> Option<Lease> {
+        if self.shared.lent.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let outbox = Arc::new(Outbox::default());
+        *lock(&self.shared.current) = Some(outbox.clone());
+        *lock(&self.shared.last_used) = Instant::now();
+        Some(Lease {
+            peer: self.peer.clone(),
+            shared: self.shared.clone(),
+            outbox,
+        })
+    }
+
+    /// Lent now, or used within `within`.
+    fn in_use(&self, within: Duration) -> bool {
+        self.shared.lent.load(Ordering::Acquire) || lock(&self.shared.last_used).elapsed() < within
+    }
+}
+
+/// What a hot peer's loop and its lender share.
+struct Shared {
+    session: SessionId,
+    in_flight: Arc<InFlight>,
+    /// Into the loop: the client's answers to server→client requests.
+    answers: Route,
+    /// The outbox of the request holding the lease.
+    current: Mutex<Option<Arc<Outbox>>>,
+    lent: AtomicBool,
+    last_used: Mutex<Instant>,
+}
+
+/// A hot peer lent to one request; dropping it returns the peer (later sends fail) and
+/// forgets the server→client requests the request made.
+pub(crate) struct Lease {
+    peer: Peer<RoleServer>,
+    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
+}
+
+impl Lease {
+    /// The peer to give the request's handler.
+    pub(crate) fn peer(&self) -> Peer<RoleServer> {
+        self.peer.clone()
+    }
+
+    /// What the handler sends while it runs.
+    pub(crate) fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        *lock(&self.shared.current) = None;
+        *lock(&self.shared.last_used) = Instant::now();
+        let issued = std::mem::take(&mut lock(&self.outbox.state).issued);
+        self.shared
+            .in_flight
+            .forget_issued(&self.shared.session, issued);
+        self.shared.lent.store(false, Ordering::Release);
+    }
+}
+
+/// The messages one request's handler sends through the lent peer: no channel until the
+/// first one (most requests send nothing but their answer).
+#[derive(Default)]
+pub(crate) struct Outbox {
+    state: Mutex<OutboxState>,
+    opened: Notify,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    sender: Option<mpsc::Sender<ServerJsonRpcMessage>>,
+    receiver: Option<mpsc::Receiver<ServerJsonRpcMessage>>,
+    /// The ids given to the server→client requests made through this outbox.
+    issued: Vec<String>,
+}
+
+impl Outbox {
+    /// Completes once the handler has sent something (at once if it already has).
+    pub(crate) async fn opened(&self) {
+        self.opened.notified().await;
+    }
+
+    /// The messages sent so far and the rest to come, once something was sent.
+    pub(crate) fn take_receiver(&self) -> Option<mpsc::Receiver<ServerJsonRpcMessage>> {
+        lock(&self.state).receiver.take()
+    }
+
+    /// A sender into the outbox, to add the answer after what the handler sent; opens the
+    /// channel if nothing was sent.
+    pub(crate) fn sender(&self) -> mpsc::Sender<ServerJsonRpcMessage> {
+        let mut state = lock(&self.state);
+        match &state.sender {
+            Some(sender) => sender.clone(),
+            None => {
+                let (sender, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
+                state.sender = Some(sender.clone());
+                state.receiver = Some(receiver);
+                drop(state);
+                self.opened.notify_one();
+                sender
+            }
+        }
+    }
+
+    fn issued(&self, id: String) {
+        lock(&self.state).issued.push(id);
+    }
+}
+
+/// Why a hot peer's loop could not hand a message on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HotSendError {
+    /// No request of the session holds the peer now.
+    #[error("no request of this session is running on this instance")]
+    NoRequest,
+    /// The request's stream has ended (the client went away).
+    #[error("the request's stream has ended")]
+    StreamEnded,
+}
+
+/// A hot peer's transport: the client's answers in; the handler's messages out, to the
+/// request holding the lease.
+struct HotTransport {
+    shared: Arc<Shared>,
+    inbound: mpsc::Receiver<ClientJsonRpcMessage>,
+}
+
+impl Transport<RoleServer> for HotTransport {
+    type Error = HotSendError;
+
+    fn name() -> Cow<'static, str> {
+        "outpost-hot-session".into()
+    }
+
+    fn send(
+        &mut self,
+        mut item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let outbox = lock(&self.shared.current).clone();
+        let sender = outbox.map(|outbox| {
+            if let ServerJsonRpcMessage::Request(request) = &mut item {
+                let unique = self.shared.in_flight.issue(
+                    &self.shared.session,
+                    &self.shared.answers,
+                    &mut request.id,
+                );
+                outbox.issued(unique);
+            }
+            outbox.sender()
+        });
+        async move {
+            let sender = sender.ok_or(HotSendError::NoRequest)?;
+            sender
+                .send(item)
+                .await
+                .map_err(|_| HotSendError::StreamEnded)
+        }
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        self.inbound.recv().await
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
