@@ -38,7 +38,8 @@ pub use self::{
         counted_sessions_hold_the_caps_per_owner_and_in_total,
     },
     session_data::{
-        mcp_session_data_is_replaced_only_if_unchanged, mcp_session_data_writers_lose_no_change,
+        mcp_session_changes_are_counted_here, mcp_session_data_is_replaced_only_if_unchanged,
+        mcp_session_data_writers_lose_no_change,
     },
     throttles::{
         throttle_batches_take_what_the_budget_allows,
@@ -970,6 +971,7 @@ macro_rules! store_behaviour_suite {
             mcp_sessions_keep_state_and_owner_until_they_expire,
             mcp_session_data_is_replaced_only_if_unchanged,
             mcp_session_data_writers_lose_no_change,
+            mcp_session_changes_are_counted_here,
             counted_sessions_hold_the_caps_per_owner_and_in_total,
             counted_sessions_are_admitted_atomically_under_a_burst,
             pending_authorizations_live_until_decided_or_expired,

@@ -117,3 +117,45 @@ pub async fn mcp_session_data_writers_lose_no_change(store: Store) {
     values.sort_unstable();
     assert_eq!(values, (0..8).collect::<Vec<_>>());
 }
+
+/// [`McpSessionStore::changes_here`](crate::McpSessionStore::changes_here) moves with every
+/// change to an existing session (replaced data, a delete, a purge) and stays where it is for
+/// reads, expiry pushes and new sessions — or is `None` throughout, for a store that cannot
+/// tell.
+pub async fn mcp_session_changes_are_counted_here(store: Store) {
+    let sessions = &store.mcp_sessions;
+    let changes = || async { sessions.changes_here().await.expect("changes") };
+    let caps = crate::SessionCaps {
+        per_owner: 10,
+        total: 10,
+    };
+    let state = r#"{"initialize_params":{}}"#;
+    for id in ["s1", "s2", "s3"] {
+        sessions
+            .create_counted(id, state, None, NOW, NOW + 100, caps)
+            .await
+            .expect("create");
+    }
+    let Some(start) = changes().await else {
+        for change in 0..3 {
+            match change {
+                0 => assert!(sessions.replace_data("s1", None, "{}").await.expect("data")),
+                1 => sessions.delete("s2").await.expect("delete"),
+                _ => assert_eq!(sessions.purge_expired(NOW + 100).await.expect("purge"), 2),
+            }
+            assert_eq!(changes().await, None, "a store that cannot tell never can");
+        }
+        return;
+    };
+    sessions.get("s1", NOW).await.expect("get");
+    sessions.touch("s1", NOW + 200).await.expect("touch");
+    assert_eq!(changes().await, Some(start), "reads and expiry pushes change nothing");
+    assert!(sessions.replace_data("s1", None, "{}").await.expect("data"));
+    let replaced = changes().await.expect("counted");
+    assert_ne!(replaced, start, "replaced data");
+    sessions.delete("s2").await.expect("delete");
+    let deleted = changes().await.expect("counted");
+    assert_ne!(deleted, replaced, "a delete");
+    assert_eq!(sessions.purge_expired(NOW + 100).await.expect("purge"), 1);
+    assert_ne!(changes().await.expect("counted"), deleted, "a purge");
+}
