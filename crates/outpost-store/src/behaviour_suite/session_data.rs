@@ -149,7 +149,11 @@ pub async fn mcp_session_changes_are_counted_here(store: Store) {
     };
     sessions.get("s1", NOW).await.expect("get");
     sessions.touch("s1", NOW + 200).await.expect("touch");
-    assert_eq!(changes().await, Some(start), "reads and expiry pushes change nothing");
+    assert_eq!(
+        changes().await,
+        Some(start),
+        "reads and expiry pushes change nothing"
+    );
     assert!(sessions.replace_data("s1", None, "{}").await.expect("data"));
     let replaced = changes().await.expect("counted");
     assert_ne!(replaced, start, "replaced data");

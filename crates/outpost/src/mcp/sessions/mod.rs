@@ -17,6 +17,11 @@
 //!   a fresh handler through `serve_directly` with the session's peer info (`request`), its
 //!   progress, logs and server→client requests riding its own SSE stream; the handler's
 //!   `initialize` is never replayed;
+//! - the common request — a call that asks for no progress, one at a time per session — is
+//!   served by the fast path in the connection's task instead (`OutpostSessionManager::inline`,
+//!   `inline`), with the session's hot peer (`hot`): one serve loop per session in use here,
+//!   lent to one request at a time; it skips the store read while the store vouches that no
+//!   session changed ([`McpSessionStore::changes_here`]);
 //! - the client's `notifications/cancelled` reaches the running request it concerns, and its
 //!   answers to server→client requests reach the request that asked, on any instance (relayed
 //!   over the event store's bus by `mcp::relay`); an answer no request awaits any
@@ -342,11 +347,7 @@ where
         extensions: &mut Extensions,
     ) -> Option<InlineSession> {
         let session = self.load_unchanged(id).await?;
-        // Cancellations and answers POSTed to other instances reach this request through
-        // the relay, which follows its streams from the first request on.
-        if let Err(error) = self.relay.listen().await {
-            tracing::warn!(%error, "messages POSTed to other instances will not reach this request");
-        }
+        self.follow_relay().await;
         let lease = self.hot.lend(id, &session.peer)?;
         self.bind(id, &session, extensions);
         Some(InlineSession {
@@ -355,6 +356,14 @@ where
             in_flight: self.in_flight.clone(),
             shutdown: self.shutdown.clone(),
         })
+    }
+
+    /// Cancellations and answers POSTed to other instances reach a request running here through
+    /// the relay, which follows its streams from the first request on.
+    async fn follow_relay(&self) {
+        if let Err(error) = self.relay.listen().await {
+            tracing::warn!(%error, "messages POSTed to other instances will not reach this request");
+        }
     }
 
     /// Gives a request of session `id` what its handler finds in its extensions: the
@@ -639,11 +648,7 @@ where
         let ClientJsonRpcMessage::Request(request) = &mut message else {
             return Err(SessionError::NotARequest);
         };
-        // Cancellations and answers POSTed to other instances reach this request through
-        // the relay, which follows its streams from the first request on.
-        if let Err(error) = self.relay.listen().await {
-            tracing::warn!(%error, "messages POSTed to other instances will not reach this request");
-        }
+        self.follow_relay().await;
         self.bind(id, &session, request.request.extensions_mut());
         let request_id = request.id.clone();
         let (transport, receiver) =

@@ -1,6 +1,8 @@
 //! One request of a parked session, served like a stateless one on its own transport.
 //!
-//! Each request gets a fresh handler and a [`RequestTransport`] run by rmcp's
+//! Each request the fast path does not serve inline (`inline`: a request that asks for
+//! progress, a second one of a session at once, every request rmcp must refuse) gets a fresh
+//! handler and a [`RequestTransport`] run by rmcp's
 //! `serve_directly` with the session's recorded peer info: the request goes in first, and
 //! everything the handler sends — progress, log messages, server→client requests, the
 //! answer — comes out on that request's own SSE stream. The transport ends with the answer.
