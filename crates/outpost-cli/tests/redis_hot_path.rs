@@ -1,6 +1,7 @@
-//! `outpost serve --store redis://…` keeps Redis off the stateless hot path: a burst of
+//! `outpost serve --store redis://…` keeps Redis off the stateless hot path (a burst of
 //! 2026-07-28 `tools/call`s with one token asks Redis about its grant once, and once more only
-//! after the revocation cache period.
+//! after the revocation cache period), and asks it once per call of a 2025-11-25 session (the
+//! session's record).
 //!
 //! What is counted is Redis' own `INFO commandstats`. The revocation check is one transaction
 //! (`MULTI`, `HEXISTS` on the grants, `HEXISTS` on the revoked grants, `EXEC`), and nothing
@@ -113,5 +114,74 @@ fn a_burst_of_calls_with_one_token_asks_redis_once_per_revocation_period() {
     assert_eq!(
         hexists, HEXISTS_PER_CHECK,
         "after the period: exactly one more revocation check"
+    );
+}
+
+/// A 2025-11-25 session's calls, served by the fast path with the session's hot peer, read the
+/// session's record once per call (`HGETALL`: a DELETE or a change on another instance is seen
+/// by the next call) and ask Redis nothing else.
+#[test]
+fn a_session_call_reads_its_record_once() {
+    const VERSION: &str = "2025-11-25";
+    let redis = Redis::start(None);
+    let server = start(&["--no-auth", "--store", &redis.url()]);
+    let client = reqwest::blocking::Client::new();
+    let post = |session: Option<&str>, body: serde_json::Value| {
+        let mut request = client
+            .post(format!("{}/mcp", server.base))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", VERSION)
+            .json(&body);
+        if let Some(id) = session {
+            request = request.header("mcp-session-id", id);
+        }
+        request.send().expect("POST /mcp")
+    };
+    let opened = post(
+        None,
+        json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": VERSION, "capabilities": {},
+                "clientInfo": { "name": "outpost-cli-tests", "version": "1.0.0" }
+            }
+        }),
+    );
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .expect("a session id")
+        .to_owned();
+    let initialized = post(
+        Some(&session),
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+    );
+    assert_eq!(initialized.status(), 202);
+
+    let before = redis.command_calls();
+    for id in 1..=CALLS {
+        let answer = post(
+            Some(&session),
+            json!({
+                "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": { "name": "echo", "arguments": { "message": "hi" } }
+            }),
+        );
+        assert_eq!(answer.status(), 200);
+        let answer = jsonrpc_answer(&answer.text().expect("body"));
+        assert_eq!(answer["result"]["content"][0]["text"], "Echo: hi");
+    }
+    let after = redis.command_calls();
+    let ran =
+        |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+    let reads = ran("hgetall");
+    assert!(
+        (CALLS as u64..=CALLS as u64 + 8).contains(&reads),
+        "{CALLS} calls read the session record {reads} times: {after:?}"
+    );
+    let (_, all) = delta(&before, &after);
+    assert!(
+        all <= CALLS as u64 + MOST_COMMANDS_PER_BURST,
+        "{CALLS} calls ran {all} Redis commands: {after:?}"
     );
 }
