@@ -2,7 +2,8 @@
 //! through the session's hot peer) answer exactly as the per-request path does (a serve loop
 //! per request, behind rmcp's `StreamableHttpService`), and keep what a session offers:
 //! notifications before the answer, server→client requests answered by a later POST,
-//! cancellation, a second request of the session at the same time.
+//! cancellation, a second request of the session at the same time — and a client notification
+//! reaching the session's handler, whose request to the client rides the GET stream.
 //!
 //! Each request is sent twice with the same body: with a `Content-Length` (the fast path takes
 //! it) and chunked (the fast path leaves bodies without a declared length to rmcp). The two
@@ -12,7 +13,10 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use common::{
     TestApp,
@@ -20,8 +24,11 @@ use common::{
     serve_loops::ServeLoopCounter,
     sse_messages,
 };
-use outpost::ServerConfig;
+use outpost::{Outpost, ServerConfig};
 use outpost_reference::ReferenceServer;
+use rmcp::{
+    RoleServer, ServerHandler, model::ServerConfig as ServerInfo, service::NotificationContext,
+};
 use serde_json::{Value, json};
 
 /// What a client can observe of one answer, headers that vary per response aside.
@@ -214,9 +221,8 @@ async fn a_cancelled_inline_request_ends_without_an_answer() {
 
 #[tokio::test]
 async fn a_second_request_of_a_session_runs_beside_the_first() {
-    let app = std::sync::Arc::new(
-        common::spawn_reference(ReferenceServer::new(), ServerConfig::default()).await,
-    );
+    let app =
+        Arc::new(common::spawn_reference(ReferenceServer::new(), ServerConfig::default()).await);
     let session = initialize(&app).await;
     let slow = {
         let (app, session) = (app.clone(), session.clone());
@@ -249,4 +255,69 @@ async fn a_second_request_of_a_session_runs_beside_the_first() {
     );
     let slow = slow.await.expect("the slow call");
     assert_eq!(sse_messages(&slow.body).last().expect("an answer")["id"], 2);
+}
+
+/// The reference server, asking the client for its roots whenever it says they changed, and
+/// keeping what it answered.
+#[derive(Clone)]
+struct RootsWatcher {
+    inner: ReferenceServer,
+    roots: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServerHandler for RootsWatcher {
+    fn get_info(&self) -> ServerInfo {
+        self.inner.get_info()
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        let listed = context.peer.list_roots().await.expect("the client's roots");
+        let mut roots = self.roots.lock().expect("roots");
+        roots.extend(listed.roots.into_iter().map(|root| root.uri));
+    }
+}
+
+#[tokio::test]
+async fn a_client_notification_reaches_the_handler_which_asks_on_the_get_stream() {
+    let roots = Arc::new(Mutex::new(Vec::new()));
+    let watcher = RootsWatcher {
+        inner: ReferenceServer::new(),
+        roots: roots.clone(),
+    };
+    let app = common::spawn_generic(Outpost::with_factory(move || watcher.clone())).await;
+    let session = initialize_with(&app, json!({ "roots": { "listChanged": true } })).await;
+    let mut get = session_request(&app, &session, reqwest::Method::GET)
+        .send()
+        .await
+        .expect("GET stream");
+    assert_eq!(get.status(), 200);
+    let changed = post(
+        &app,
+        &session,
+        json!({ "jsonrpc": "2.0", "method": "notifications/roots/list_changed" }),
+    )
+    .await;
+    assert_eq!(changed.status(), 202);
+    let mut seen = String::new();
+    let asked = read_until(&mut get, &mut seen, |message| {
+        message["method"] == "roots/list"
+    })
+    .await;
+    let answer = post(
+        &app,
+        &session,
+        json!({
+            "jsonrpc": "2.0", "id": asked["id"],
+            "result": { "roots": [{ "uri": "file:///work", "name": "work" }] }
+        }),
+    )
+    .await;
+    assert_eq!(answer.status(), 202);
+    for _ in 0..100 {
+        if !roots.lock().expect("roots").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*roots.lock().expect("roots"), ["file:///work"]);
 }

@@ -13,9 +13,11 @@
 //! (through [`InFlight`]), where rmcp resolves the waiting call.
 //!
 //! A second request of the same session arriving while the peer is lent takes the per-request
-//! path. A send with no lease out (a handler that kept the peer after its request ended) fails,
-//! as it does on an ended request's transport. Hot peers not used for [`HOT_FOR`] are dropped
-//! by a sweep, which ends their loop: an idle session is only its record again.
+//! path. A message sent with no lease out — by a handler that kept the peer after its request
+//! ended, or while handling a client notification ([`HotPeers::notify`]) — belongs to no
+//! request: it goes to the session's GET stream (its events), where the spec puts messages
+//! unrelated to a request. Hot peers not used for [`HOT_FOR`] are dropped by a sweep, which
+//! ends their loop: an idle session is only its record again.
 
 use std::{
     borrow::Cow,
@@ -36,8 +38,11 @@ use rmcp::{
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::request::{INBOUND_CAPACITY, InFlight, OUTBOUND_CAPACITY, Route};
-use crate::HandlerFactory;
+use super::{
+    events::SessionEvents,
+    request::{INBOUND_CAPACITY, InFlight, OUTBOUND_CAPACITY, Route},
+};
+use crate::{HandlerFactory, store::StoreError};
 
 /// How long a hot peer stays after its last request.
 pub(crate) const HOT_FOR: Duration = Duration::from_secs(30);
@@ -48,6 +53,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 pub(crate) struct HotPeers<H> {
     factory: HandlerFactory<H>,
     in_flight: Arc<InFlight>,
+    events: SessionEvents,
     peers: Arc<Mutex<HashMap<SessionId, Arc<HotPeer>>>>,
     sweeping: Arc<AtomicBool>,
     shutdown: CancellationToken,
@@ -58,15 +64,18 @@ where
     H: ServerHandler + Send + Sync + 'static,
 {
     /// No hot peer yet; peers serve handlers from `factory`, answers to their server→client
-    /// requests are routed by `in_flight`, and every loop ends with `shutdown`.
+    /// requests are routed by `in_flight`, what they send outside a request goes to the
+    /// session's `events`, and every loop ends with `shutdown`.
     pub(crate) fn new(
         factory: HandlerFactory<H>,
         in_flight: Arc<InFlight>,
+        events: SessionEvents,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             factory,
             in_flight,
+            events,
             peers: Arc::default(),
             sweeping: Arc::default(),
             shutdown,
@@ -76,6 +85,24 @@ where
     /// Session `id`'s peer, lent to the caller until the [`Lease`] drops; made hot now (with
     /// `peer_info`) when it is not. `None` while another request of the session holds it.
     pub(crate) fn lend(&self, id: &SessionId, peer_info: &ClientConfig) -> Option<Lease> {
+        self.hot(id, peer_info).lend()
+    }
+
+    /// Hands the client's `notification` to session `id`'s handler (made hot now, with
+    /// `peer_info`, when it is not); `false` when the handler has more waiting than it takes.
+    pub(crate) fn notify(
+        &self,
+        id: &SessionId,
+        peer_info: &ClientConfig,
+        notification: ClientJsonRpcMessage,
+    ) -> bool {
+        let hot = self.hot(id, peer_info);
+        *lock(&hot.shared.last_used) = Instant::now();
+        hot.shared.answers.try_send(notification).is_ok()
+    }
+
+    /// Session `id`'s hot peer, made now when there is none.
+    fn hot(&self, id: &SessionId, peer_info: &ClientConfig) -> Arc<HotPeer> {
         let hot = {
             let mut peers = lock(&self.peers);
             match peers.get(id) {
@@ -88,7 +115,7 @@ where
             }
         };
         self.sweep_later();
-        hot.lend()
+        hot
     }
 
     /// Ends session `id`'s hot peer, if any (the session ended).
@@ -101,8 +128,10 @@ where
         let shared = Arc::new(Shared {
             session: id.clone(),
             in_flight: self.in_flight.clone(),
+            events: self.events.clone(),
             answers,
             current: Mutex::new(None),
+            issued_unleased: Mutex::default(),
             lent: AtomicBool::new(false),
             last_used: Mutex::new(Instant::now()),
         });
@@ -165,6 +194,15 @@ pub(crate) struct HotPeer {
     _stop: DropGuard,
 }
 
+impl Drop for HotPeer {
+    fn drop(&mut self) {
+        let issued = std::mem::take(&mut *lock(&self.shared.issued_unleased));
+        self.shared
+            .in_flight
+            .forget_issued(&self.shared.session, issued);
+    }
+}
+
 impl HotPeer {
     fn lend(&self) -> Option<Lease> {
         if self.shared.lent.swap(true, Ordering::AcqRel) {
@@ -190,10 +228,14 @@ impl HotPeer {
 struct Shared {
     session: SessionId,
     in_flight: Arc<InFlight>,
-    /// Into the loop: the client's answers to server→client requests.
+    /// The session's GET stream, for what is sent outside a request.
+    events: SessionEvents,
+    /// Into the loop: the client's answers to server→client requests, and its notifications.
     answers: Route,
     /// The outbox of the request holding the lease.
     current: Mutex<Option<Arc<Outbox>>>,
+    /// The ids given to server→client requests sent outside a request.
+    issued_unleased: Mutex<Vec<String>>,
     lent: AtomicBool,
     last_used: Mutex<Instant>,
 }
@@ -282,12 +324,12 @@ impl Outbox {
 /// Why a hot peer's loop could not hand a message on.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HotSendError {
-    /// No request of the session holds the peer now.
-    #[error("no request of this session is running on this instance")]
-    NoRequest,
     /// The request's stream has ended (the client went away).
     #[error("the request's stream has ended")]
     StreamEnded,
+    /// The session's GET stream could not take a message sent outside a request.
+    #[error("the session's GET stream cannot take the message: {0}")]
+    GetStream(#[from] StoreError),
 }
 
 /// A hot peer's transport: the client's answers in; the handler's messages out, to the
@@ -309,23 +351,32 @@ impl Transport<RoleServer> for HotTransport {
         mut item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let outbox = lock(&self.shared.current).clone();
-        let sender = outbox.map(|outbox| {
-            if let ServerJsonRpcMessage::Request(request) = &mut item {
-                let unique = self.shared.in_flight.issue(
-                    &self.shared.session,
-                    &self.shared.answers,
-                    &mut request.id,
-                );
-                outbox.issued(unique);
+        if let ServerJsonRpcMessage::Request(request) = &mut item {
+            let unique = self.shared.in_flight.issue(
+                &self.shared.session,
+                &self.shared.answers,
+                &mut request.id,
+            );
+            // Forgotten with the request holding the lease; outside one, when the session's
+            // hot peer goes (the answer comes or not).
+            match &outbox {
+                Some(outbox) => outbox.issued(unique),
+                None => lock(&self.shared.issued_unleased).push(unique),
             }
-            outbox.sender()
-        });
+        }
+        let to_request = outbox.map(|outbox| outbox.sender());
+        let shared = self.shared.clone();
         async move {
-            let sender = sender.ok_or(HotSendError::NoRequest)?;
-            sender
-                .send(item)
-                .await
-                .map_err(|_| HotSendError::StreamEnded)
+            match to_request {
+                Some(sender) => sender
+                    .send(item)
+                    .await
+                    .map_err(|_| HotSendError::StreamEnded),
+                None => {
+                    shared.events.emit(&shared.session, &item).await?;
+                    Ok(())
+                }
+            }
         }
     }
 

@@ -40,7 +40,9 @@
 //!   idle timeout), expired records are never loaded and are purged as sessions are created;
 //! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
 //!
-//! Not yet here: client notifications other than cancellation reaching the handler.
+//! - the client's other notifications (`notifications/roots/list_changed`, …) reach the
+//!   session's handler on the instance they arrive at, through its hot peer; what the handler
+//!   sends outside a request goes to the session's GET stream.
 //!
 //! [`SessionNotifier`]: crate::mcp::session_notifier::SessionNotifier
 //!
@@ -277,7 +279,12 @@ where
         let holder: Arc<dyn GetStreams> = get_streams.clone();
         relay.register_get_streams(Arc::downgrade(&holder));
         Self {
-            hot: HotPeers::new(factory.clone(), in_flight.clone(), shutdown.clone()),
+            hot: HotPeers::new(
+                factory.clone(),
+                in_flight.clone(),
+                events.clone(),
+                shutdown.clone(),
+            ),
             factory,
             store,
             idle_timeout,
@@ -709,8 +716,12 @@ where
                 Some(asker) => self.relay_answer(id, &asker, message).await,
                 None => Err(SessionError::UnawaitedAnswer(UnawaitedAnswer::UnknownId)),
             },
-            _ => {
-                tracing::debug!(session = %id, "client message for no request running here");
+            ClientJsonRpcMessage::Notification(_) => {
+                self.notify_handler(id, message).await;
+                Ok(())
+            }
+            ClientJsonRpcMessage::Request(_) => {
+                tracing::debug!(session = %id, "a request where rmcp passes only other messages");
                 Ok(())
             }
         }
@@ -742,6 +753,24 @@ impl<H> OutpostSessionManager<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
+    /// Hands the client's `notification` (one that concerns no running request, e.g.
+    /// `notifications/roots/list_changed`) to the session's handler, through its hot peer; what
+    /// the handler sends back goes to the session's GET stream. Advisory, as notifications
+    /// are: a session the store cannot read now does not hear it.
+    async fn notify_handler(&self, id: &SessionId, notification: ClientJsonRpcMessage) {
+        match self.load(id).await {
+            Ok(Some(session)) => {
+                if !self.hot.notify(id, &session.peer, notification) {
+                    tracing::warn!(session = %id, "the session's handler takes no more notifications now");
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "a notification cannot reach its session's handler")
+            }
+        }
+    }
+
     /// Hands `answer` (to the server→client request `asker`) to the instance that issued
     /// that id, waiting for its receipt; an error at once when nothing takes it.
     async fn relay_answer(
