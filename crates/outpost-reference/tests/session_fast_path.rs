@@ -270,6 +270,8 @@ impl ServerHandler for RootsWatcher {
         self.inner.get_info()
     }
 
+    // Roots are deprecated by SEP-2577 from 2026-07-28 on; 2025-11-25 sessions still have them.
+    #[allow(deprecated)]
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
         let listed = context.peer.list_roots().await.expect("the client's roots");
         let mut roots = self.roots.lock().expect("roots");
