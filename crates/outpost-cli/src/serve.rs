@@ -321,7 +321,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
-    outpost::http::open_files::raise_for(args.max_connections);
     // Before anything records: metric handles are resolved on first use.
     let metrics = PrometheusMetrics::install()?;
     let otlp = args.otlp.start()?;

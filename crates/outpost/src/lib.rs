@@ -375,7 +375,9 @@ where
     }
 
     /// Validates the configuration, binds [`ServerConfig::bind`] (unless the builder already
-    /// bound it) and serves until `shutdown_signal` resolves.
+    /// bound it) and serves until `shutdown_signal` resolves. The process's open-file soft
+    /// limit is raised first, towards what the connection cap needs
+    /// ([`http::open_files::raise_for`]).
     pub async fn serve(
         mut self,
         shutdown_signal: impl Future<Output = ()> + Send + 'static,
@@ -404,6 +406,9 @@ where
         shutdown_signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), OutpostError> {
         self.validate()?;
+        // Every connection is a file descriptor: room for the connection cap, as far as the
+        // hard limit allows (logged either way).
+        http::open_files::raise_for(self.config.connection_limits.max_connections);
         let router = self.router();
         if let Ok(addr) = listener.local_addr() {
             let serving = if self.mcp {

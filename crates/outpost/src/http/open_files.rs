@@ -1,7 +1,8 @@
 //! The open-file limit: every connection is a file descriptor, so a server raises its soft
 //! `RLIMIT_NOFILE` towards what its connection cap needs (the hard limit caps it; only the
-//! operator can raise that) and says what it got. `outpost serve` calls [`raise_for`] at start
-//! with `--max-connections`; a library user serving many connections can do the same.
+//! operator can raise that) and says what it got. `Outpost::serve` (and so `outpost serve`)
+//! calls [`raise_for`] at start with the connection cap (`--max-connections`); a library user
+//! serving `Outpost::router()` on a server of its own can do the same.
 
 /// Descriptors beyond the connections: the listener, the store, logs, Redis, DNS.
 const HEADROOM: u64 = 256;
