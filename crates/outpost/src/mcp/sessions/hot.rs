@@ -46,6 +46,10 @@ use crate::{HandlerFactory, store::StoreError};
 
 /// How long a hot peer stays after its last request.
 pub(crate) const HOT_FOR: Duration = Duration::from_secs(30);
+/// The most sessions made hot for requests at once (a hot peer holds about what a per-request
+/// serve loop allocates — ~45 KiB of tasks and channels, heaptrack, last session — and its
+/// handler); past it, a session's requests take the per-request path until peers go cold.
+pub(crate) const MOST_HOT: usize = 1024;
 /// How often hot peers are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
@@ -85,28 +89,37 @@ where
     /// Session `id`'s peer, lent to the caller until the [`Lease`] drops; made hot now (with
     /// `peer_info`) when it is not. `None` while another request of the session holds it.
     pub(crate) fn lend(&self, id: &SessionId, peer_info: &ClientConfig) -> Option<Lease> {
-        self.hot(id, peer_info).lend()
+        self.hot(id, peer_info, Some(MOST_HOT))?.lend()
     }
 
     /// Hands the client's `notification` to session `id`'s handler (made hot now, with
-    /// `peer_info`, when it is not); `false` when the handler has more waiting than it takes.
+    /// `peer_info`, when it is not, past [`MOST_HOT`] too: notifications are rare and have no
+    /// other way in); `false` when the handler has more waiting than it takes.
     pub(crate) fn notify(
         &self,
         id: &SessionId,
         peer_info: &ClientConfig,
         notification: ClientJsonRpcMessage,
     ) -> bool {
-        let hot = self.hot(id, peer_info);
+        let Some(hot) = self.hot(id, peer_info, None) else {
+            return false;
+        };
         *lock(&hot.shared.last_used) = Instant::now();
         hot.shared.answers.try_send(notification).is_ok()
     }
 
-    /// Session `id`'s hot peer, made now when there is none.
-    fn hot(&self, id: &SessionId, peer_info: &ClientConfig) -> Arc<HotPeer> {
+    /// Session `id`'s hot peer, made now when there is none — unless `most` peers are hot.
+    fn hot(
+        &self,
+        id: &SessionId,
+        peer_info: &ClientConfig,
+        most: Option<usize>,
+    ) -> Option<Arc<HotPeer>> {
         let hot = {
             let mut peers = lock(&self.peers);
             match peers.get(id) {
                 Some(hot) => hot.clone(),
+                None if most.is_some_and(|most| peers.len() >= most) => return None,
                 None => {
                     let hot = Arc::new(self.start(id, peer_info));
                     peers.insert(id.clone(), hot.clone());
@@ -115,7 +128,7 @@ where
             }
         };
         self.sweep_later();
-        hot
+        Some(hot)
     }
 
     /// Ends session `id`'s hot peer, if any (the session ended).
