@@ -405,3 +405,65 @@ impl Transport<RoleServer> for HotTransport {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rmcp::ServerHandler;
+
+    use super::*;
+    use crate::store::{EventRetention, Store};
+
+    /// A handler with nothing to say.
+    #[derive(Clone)]
+    struct Quiet;
+
+    impl ServerHandler for Quiet {}
+
+    fn peers() -> HotPeers<Quiet> {
+        let retention = EventRetention {
+            max_count: 16,
+            max_age: Duration::from_secs(60),
+        };
+        HotPeers::new(
+            Arc::new(|| Quiet),
+            Arc::new(InFlight::new("0123456789ab")),
+            SessionEvents::new(Store::memory().events, retention),
+            CancellationToken::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_peer_is_lent_to_one_request_at_a_time() {
+        let peers = peers();
+        let (id, info) = (SessionId::from("s1"), ClientConfig::default());
+        let lease = peers
+            .lend(&id, &info)
+            .expect("the first request gets the peer");
+        assert!(
+            peers.lend(&id, &info).is_none(),
+            "a second request at once takes the per-request path"
+        );
+        assert!(
+            peers.lend(&SessionId::from("s2"), &info).is_some(),
+            "another session has a peer of its own"
+        );
+        drop(lease);
+        assert!(peers.lend(&id, &info).is_some(), "returned, lent again");
+    }
+
+    #[tokio::test]
+    async fn past_the_cap_no_session_is_made_hot_but_the_hot_ones_stay() {
+        let peers = peers();
+        let info = ClientConfig::default();
+        let hot = |id: &str, most| peers.hot(&SessionId::from(id), &info, most).is_some();
+        assert!(hot("s1", Some(1)));
+        assert!(!hot("s2", Some(1)), "the cap is reached");
+        assert!(hot("s1", Some(1)), "a hot session stays hot");
+        assert!(
+            hot("s2", None),
+            "a notification makes a session hot past the cap"
+        );
+    }
+}
