@@ -19,28 +19,13 @@ mod common;
 #[path = "fast_path_differential/corpus.rs"]
 mod corpus;
 
-use std::{
-    fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::sync::Arc;
 
+use common::plain_rmcp::{ServeLoopCounter, spawn_plain_rmcp};
 use corpus::Case;
-use outpost::{
-    HandlerFactory, ServerConfig,
-    mcp::streamable::{session_manager, streamable_service},
-};
+use outpost::{HandlerFactory, ServerConfig};
 use outpost_reference::ReferenceServer;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
-use tracing::{
-    Event, Metadata, Subscriber,
-    field::{Field, Visit},
-    span,
-};
 
 /// What a client can observe of one answer.
 #[derive(Debug, PartialEq)]
@@ -52,56 +37,10 @@ struct Answer {
     body: Value,
 }
 
-/// rmcp's plain `StreamableHttpService` on a loopback port.
-struct PlainRmcp {
-    url: String,
-    shutdown: CancellationToken,
-}
-
-impl Drop for PlainRmcp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn spawn_plain_rmcp(reference: ReferenceServer) -> PlainRmcp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("local addr");
-    let config = ServerConfig {
-        bind: addr,
-        ..ServerConfig::default()
-    };
+/// rmcp's plain service over `reference`, configured as Outpost's default.
+async fn plain_rmcp(reference: ReferenceServer) -> common::plain_rmcp::PlainRmcp {
     let factory: HandlerFactory<ReferenceServer> = Arc::new(move || reference.for_session());
-    let shutdown = CancellationToken::new();
-    let router = axum::Router::new().route_service(
-        "/mcp",
-        streamable_service(factory, session_manager(&config), &config, shutdown.clone()),
-    );
-    let stop = shutdown.clone();
-    let streams = shutdown.clone();
-    tokio::spawn(async move {
-        let stopped = async move { stop.cancelled().await };
-        let connections = outpost::http::listener::Connections::new(
-            outpost::ConnectionLimits::default(),
-            std::sync::Arc::new(|_| false),
-        );
-        outpost::http::listener::serve(
-            listener,
-            router,
-            connections,
-            stopped,
-            streams,
-            Duration::ZERO,
-        )
-        .await
-        .expect("plain rmcp server failed");
-    });
-    PlainRmcp {
-        url: format!("http://{addr}/mcp"),
-        shutdown,
-    }
+    spawn_plain_rmcp(factory, ServerConfig::default()).await
 }
 
 async fn send(http: &reqwest::Client, url: &str, case: &Case) -> Answer {
@@ -147,7 +86,7 @@ async fn fast_path_answers_as_rmcp_does() {
     let _subscriber = tracing::subscriber::set_default(serve_loops.clone());
     let reference = ReferenceServer::new();
     let outpost = common::spawn_reference(reference.clone(), ServerConfig::default()).await;
-    let rmcp = spawn_plain_rmcp(reference).await;
+    let rmcp = plain_rmcp(reference).await;
     let outpost_url = outpost.url("/mcp");
     let cases = corpus::equal_answers();
 
@@ -182,59 +121,12 @@ async fn fast_path_answers_as_rmcp_does() {
 async fn malformed_bodies_differ_only_by_outposts_body_check() {
     let reference = ReferenceServer::new();
     let outpost = common::spawn_reference(reference.clone(), ServerConfig::default()).await;
-    let rmcp = spawn_plain_rmcp(reference).await;
+    let rmcp = plain_rmcp(reference).await;
     for (case, code) in corpus::body_check_differences() {
         let ours = send(&outpost.http, &outpost.url("/mcp"), &case).await;
         assert_eq!((ours.status, ours.content_type), (400, "json"), "{case:#?}");
         assert_eq!(ours.body["error"]["code"], code, "{case:#?}");
         let theirs = send(&outpost.http, &rmcp.url, &case).await;
         assert_eq!(theirs.status, 415, "{case:#?}: {theirs:?}");
-    }
-}
-
-/// Counts rmcp's "Service initialized as server" events: one per service rmcp builds.
-#[derive(Clone, Default)]
-struct ServeLoopCounter(Arc<AtomicUsize>);
-
-impl ServeLoopCounter {
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Subscriber for ServeLoopCounter {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("rmcp")
-    }
-
-    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-        span::Id::from_u64(1)
-    }
-
-    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut message = MessageIs("Service initialized as server", false);
-        event.record(&mut message);
-        if message.1 {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn enter(&self, _: &span::Id) {}
-
-    fn exit(&self, _: &span::Id) {}
-}
-
-/// Whether an event's message is the given text.
-struct MessageIs(&'static str, bool);
-
-impl Visit for MessageIs {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" && format!("{value:?}") == self.0 {
-            self.1 = true;
-        }
     }
 }

@@ -175,7 +175,7 @@ where
             ));
         (Either::Left(rmcp), StoredOwners::Parked(records))
     };
-    let streamable = FastPath::new(factory.clone(), config).in_front_of(rmcp);
+    let streamable = FastPath::new(factory.clone(), config, shutdown.clone()).in_front_of(rmcp);
 
     let mut router = Router::new()
         .route("/health", get(health))
