@@ -23,9 +23,14 @@
 //! `notifications/cancelled` for its internal id and cancels the handler's token, as rmcp's
 //! per-request loop is cancelled. At shutdown every stream ends and the loop stops.
 //!
-//! One handler, made by the factory when the first listen arrives, serves every listen
-//! stream of the instance (rmcp's stateless path makes one per request): state a handler
-//! keeps per instance is shared by all listen streams.
+//! What a handler can tell apart from rmcp's stateless path: one handler, made by the factory
+//! when the first listen arrives, serves every listen stream of the instance (rmcp's makes
+//! one per request), so state a handler instance keeps is shared by all listen streams; and
+//! the `RequestContext::id` of a listen is its internal id (what rmcp tags with it is
+//! rewritten to the client's id on the way out; an id the handler copies into a payload is
+//! not). Listens that ask for progress or log notifications (`progressToken`, a log level in
+//! `_meta`) are left to rmcp, whose per-request stream carries them; here a notification
+//! without a subscription id has no stream to go to and is dropped.
 
 mod feed;
 mod transport;

@@ -90,9 +90,11 @@ impl Hub {
         Some(feed)
     }
 
-    /// The client of `feed` went away: its route goes, and the loop cancels the listen
-    /// (rmcp cancels the request's token on `notifications/cancelled`).
+    /// The client of `feed` went away: its route goes, a sender waiting for room gives up,
+    /// and the loop cancels the listen (rmcp cancels the request's token on
+    /// `notifications/cancelled`).
     pub(super) fn cancel(&self, feed: &Feed) {
+        feed.end();
         if self.routes().feeds.remove(&feed.internal_id).is_none() {
             return;
         }
