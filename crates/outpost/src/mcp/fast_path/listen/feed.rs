@@ -63,6 +63,8 @@ pub(super) enum Offer {
 }
 
 impl Feed {
+    /// An empty feed for the listen the client sent as `client_id`, known to the loop as
+    /// `internal_id`.
     pub(super) fn new(client_id: RequestId, internal_id: i64) -> Self {
         Self {
             client_id,
@@ -156,6 +158,7 @@ pub(super) struct ListenBody {
 }
 
 impl ListenBody {
+    /// The body of `feed`'s stream, on `hub`, with a keep-alive after `keep_alive` of silence.
     pub(super) fn new(feed: Arc<Feed>, hub: Arc<Hub>, keep_alive: Duration) -> Self {
         Self {
             feed,

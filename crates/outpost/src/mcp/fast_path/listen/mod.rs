@@ -169,3 +169,41 @@ fn detached(parts: Parts) -> Parts {
     *request.extensions_mut() = extensions;
     request.into_parts().0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handler_sees_the_same_request_in_the_detached_parts() {
+        let buffer = bytes::Bytes::from_static(b"/mcp?x=1 outpost-tests secret");
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri(Uri::from_maybe_shared(buffer.slice(0..8)).unwrap())
+            .header(
+                "user-agent",
+                HeaderValue::from_maybe_shared(buffer.slice(9..22)).unwrap(),
+            )
+            .header("x-a", "1")
+            .header("x-a", "2")
+            .body(())
+            .unwrap();
+        let mut secret = HeaderValue::from_maybe_shared(buffer.slice(23..29)).unwrap();
+        secret.set_sensitive(true);
+        request.headers_mut().insert(header::AUTHORIZATION, secret);
+        request.extensions_mut().insert(7u32);
+        let (original, ()) = request.into_parts();
+        let copy = detached(original.clone());
+        assert_eq!(copy.method, original.method);
+        assert_eq!(copy.uri, original.uri);
+        assert_eq!(copy.headers, original.headers);
+        assert!(copy.headers[header::AUTHORIZATION].is_sensitive());
+        assert_eq!(copy.extensions.get::<u32>(), Some(&7));
+        // Nothing of it points into the buffer any more.
+        let range = buffer.as_ptr_range();
+        assert!(!range.contains(&copy.uri.path().as_ptr()));
+        for value in copy.headers.values() {
+            assert!(!range.contains(&value.as_bytes().as_ptr()), "{value:?}");
+        }
+    }
+}
