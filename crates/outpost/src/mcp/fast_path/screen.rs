@@ -208,6 +208,15 @@ mod tests {
     }
 
     #[test]
+    fn a_stateless_listen_passes_for_the_shared_loop() {
+        let pairs: Vec<_> = valid()
+            .into_iter()
+            .map(|(n, v)| (n, if n == "mcp-method" { LISTEN_METHOD } else { v }))
+            .collect();
+        assert!(allowed(&headers(&pairs)));
+    }
+
+    #[test]
     fn anything_rmcp_might_answer_differently_is_left_to_rmcp() {
         let cases: &[(&str, &str)] = &[
             ("mcp-session-id", "abc"),
