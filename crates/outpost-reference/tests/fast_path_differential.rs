@@ -19,17 +19,13 @@ mod common;
 #[path = "fast_path_differential/corpus.rs"]
 mod corpus;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use common::serve_loops::ServeLoopCounter;
+use common::plain_rmcp::{ServeLoopCounter, spawn_plain_rmcp};
 use corpus::Case;
-use outpost::{
-    HandlerFactory, ServerConfig,
-    mcp::streamable::{session_manager, streamable_service},
-};
+use outpost::{HandlerFactory, ServerConfig};
 use outpost_reference::ReferenceServer;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 /// What a client can observe of one answer.
 #[derive(Debug, PartialEq)]
@@ -41,56 +37,10 @@ struct Answer {
     body: Value,
 }
 
-/// rmcp's plain `StreamableHttpService` on a loopback port.
-struct PlainRmcp {
-    url: String,
-    shutdown: CancellationToken,
-}
-
-impl Drop for PlainRmcp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn spawn_plain_rmcp(reference: ReferenceServer) -> PlainRmcp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("local addr");
-    let config = ServerConfig {
-        bind: addr,
-        ..ServerConfig::default()
-    };
+/// rmcp's plain service over `reference`, configured as Outpost's default.
+async fn plain_rmcp(reference: ReferenceServer) -> common::plain_rmcp::PlainRmcp {
     let factory: HandlerFactory<ReferenceServer> = Arc::new(move || reference.for_session());
-    let shutdown = CancellationToken::new();
-    let router = axum::Router::new().route_service(
-        "/mcp",
-        streamable_service(factory, session_manager(&config), &config, shutdown.clone()),
-    );
-    let stop = shutdown.clone();
-    let streams = shutdown.clone();
-    tokio::spawn(async move {
-        let stopped = async move { stop.cancelled().await };
-        let connections = outpost::http::listener::Connections::new(
-            outpost::ConnectionLimits::default(),
-            std::sync::Arc::new(|_| false),
-        );
-        outpost::http::listener::serve(
-            listener,
-            router,
-            connections,
-            stopped,
-            streams,
-            Duration::ZERO,
-        )
-        .await
-        .expect("plain rmcp server failed");
-    });
-    PlainRmcp {
-        url: format!("http://{addr}/mcp"),
-        shutdown,
-    }
+    spawn_plain_rmcp(factory, ServerConfig::default()).await
 }
 
 async fn send(http: &reqwest::Client, url: &str, case: &Case) -> Answer {
@@ -136,7 +86,7 @@ async fn fast_path_answers_as_rmcp_does() {
     let _subscriber = tracing::subscriber::set_default(serve_loops.clone());
     let reference = ReferenceServer::new();
     let outpost = common::spawn_reference(reference.clone(), ServerConfig::default()).await;
-    let rmcp = spawn_plain_rmcp(reference).await;
+    let rmcp = plain_rmcp(reference).await;
     let outpost_url = outpost.url("/mcp");
     let cases = corpus::equal_answers();
 
@@ -171,7 +121,7 @@ async fn fast_path_answers_as_rmcp_does() {
 async fn malformed_bodies_differ_only_by_outposts_body_check() {
     let reference = ReferenceServer::new();
     let outpost = common::spawn_reference(reference.clone(), ServerConfig::default()).await;
-    let rmcp = spawn_plain_rmcp(reference).await;
+    let rmcp = plain_rmcp(reference).await;
     for (case, code) in corpus::body_check_differences() {
         let ours = send(&outpost.http, &outpost.url("/mcp"), &case).await;
         assert_eq!((ours.status, ours.content_type), (400, "json"), "{case:#?}");

@@ -21,7 +21,7 @@ use std::{
 use common::{
     TestApp,
     parked::{initialize, initialize_with, post, read_until, session_request},
-    serve_loops::ServeLoopCounter,
+    plain_rmcp::ServeLoopCounter,
     sse_messages,
 };
 use outpost::{Outpost, ServerConfig};

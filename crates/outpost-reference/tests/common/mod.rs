@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 pub mod parked;
-pub mod serve_loops;
+pub mod plain_rmcp;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -128,7 +128,7 @@ where
         }
         _ => None,
     };
-    let mut fast_path = FastPath::new(factory.clone(), config);
+    let mut fast_path = FastPath::new(factory.clone(), config, shutdown.clone());
     let (rmcp, stored_owners) = if in_memory {
         let sessions = session_manager(config);
         crate::ops::metrics::count_sessions_of(sessions.clone());

@@ -50,6 +50,37 @@ impl ToolOutcome {
     }
 }
 
+/// Methods whose name is kept as a static value: the facts live as long as the answer (a
+/// `subscriptions/listen` stream: hours), and a header value hyper parsed is a slice of the
+/// connection's read buffer, which a clone would keep alive (8 KiB) for that long.
+const KNOWN_METHODS: [&str; 14] = [
+    "tools/call",
+    "tools/list",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "server/discover",
+    "ping",
+    "subscriptions/listen",
+    "initialize",
+    "logging/setLevel",
+    "resources/subscribe",
+];
+
+/// `method` in memory of its own: a static value for a known method (no allocation), else a
+/// copy. The tool name stays a slice: only `tools/call` names one, and it ends with its call.
+fn detached(method: &HeaderValue) -> HeaderValue {
+    KNOWN_METHODS
+        .iter()
+        .find(|known| known.as_bytes() == method.as_bytes())
+        .map(|known| HeaderValue::from_static(known))
+        .or_else(|| HeaderValue::from_bytes(method.as_bytes()).ok())
+        .unwrap_or_else(|| method.clone())
+}
+
 /// The MCP method and tool a request names.
 #[derive(Debug)]
 struct McpCall {
@@ -72,7 +103,7 @@ impl RequestFacts {
             .then(|| class.tool_header().cloned())
             .flatten();
         let _ = facts.call.set(McpCall {
-            method: method.clone(),
+            method: detached(method),
             tool,
         });
     }

@@ -64,7 +64,7 @@ pub(crate) fn closed_peer<H: ServerHandler>(handler: H) -> Peer<RoleServer> {
 }
 
 /// What rmcp's `peer_info_for_stateless_request` gives a 2026-07-28 request.
-fn stateless_peer_info() -> InitializeRequestParams {
+pub(super) fn stateless_peer_info() -> InitializeRequestParams {
     let mut info =
         InitializeRequestParams::new(ClientCapabilities::default(), Implementation::default());
     info.protocol_version = ProtocolVersion::V_2026_07_28;
@@ -165,7 +165,7 @@ fn render(message: &ServerJsonRpcMessage) -> Response {
 
 /// rmcp's `jsonrpc_http_status` for a request whose `_meta` is well-formed (the only kind the
 /// fast path takes).
-fn jsonrpc_http_status(message: &ServerJsonRpcMessage) -> StatusCode {
+pub(super) fn jsonrpc_http_status(message: &ServerJsonRpcMessage) -> StatusCode {
     let ServerJsonRpcMessage::Error(error) = message else {
         return StatusCode::OK;
     };

@@ -173,6 +173,7 @@ fn typed_request(method: &str, params: Option<&RawValue>) -> Option<ClientReques
         }
         "prompts/list" => R::ListPromptsRequest(with_optional_params(params)?),
         "ping" => R::PingRequest(without_params(params)?),
+        "subscriptions/listen" => R::SubscriptionsListenRequest(with_params(params?)?),
         _ => return None,
     })
 }
@@ -305,6 +306,12 @@ mod tests {
             // flattening ignores `deny_unknown_fields`, in rmcp too
             ("server/discover", format!(r#""extra":1,{META}"#)),
             ("ping", META.to_owned()),
+            (
+                "subscriptions/listen",
+                format!(
+                    r#""notifications":{{"toolsListChanged":true,"resourceSubscriptions":["a://b"]}},{META}"#
+                ),
+            ),
         ];
         for (method, params) in cases {
             let text = body(method, &params);
@@ -396,6 +403,7 @@ mod tests {
             body("tools/list", META).replace(r#""2.0""#, r#""2\u002e0""#),
             // typed params rmcp would not accept (it falls back to CustomRequest)
             body("tools/call", META),
+            body("subscriptions/listen", META),
             // `_meta` incomplete, older, streaming
             body("tools/list", ""),
             body("tools/list", &META.replace("2026-07-28", "2025-11-25")),
@@ -412,7 +420,6 @@ mod tests {
             ),
             // not a fast method
             body("initialize", META),
-            body("subscriptions/listen", META),
         ];
         for text in declined {
             assert!(parse(text.as_bytes()).is_none(), "{text}");

@@ -9,9 +9,11 @@
 //! `resources/read`, `resources/templates/list`, `prompts/*`, `completion/complete`,
 //! `server/discover`, `ping`) — by calling rmcp's `Service::handle_request` directly.
 //!
+//! `subscriptions/listen` requests that pass the same screen are served by one shared rmcp
+//! serve loop instead of one per stream (`listen`).
+//!
 //! Everything else reaches rmcp unchanged, body re-attached: `initialize` and sessions,
-//! notifications, `subscriptions/listen`, GET/DELETE, progress, and *every request rmcp would
-//! reject*. The fast path never invents an error: it only answers what rmcp would hand to the
+//! notifications, GET/DELETE, progress, and *every request rmcp would reject*. The fast path never invents an error: it only answers what rmcp would hand to the
 //! handler, so every transport-level rejection (header mismatch, unsupported version, bad
 //! `Accept`, malformed `_meta` …) keeps rmcp's exact status and body. Handler errors are
 //! mapped to HTTP statuses as rmcp maps them. `crates/outpost-reference/tests/
@@ -20,7 +22,8 @@
 //! Layout: `service` is the tower service `/mcp` is routed to; `screen` looks at headers only,
 //! before the body is read; `envelope` parses the body into rmcp's `ClientRequest` (a borrowed
 //! envelope, then the one method's typed params); `standard_headers` checks SEP-2243 headers
-//! against it; `dispatch` runs the handler inline and writes the answer.
+//! against it; `dispatch` runs the handler inline and writes the answer; `listen` serves
+//! listen streams on the shared loop.
 //!
 //! The checks copy private rmcp 3.11 code, which is why the workspace pins `rmcp = "=3.11.0"`.
 
@@ -28,6 +31,7 @@ mod dispatch;
 mod envelope;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;
+mod listen;
 mod screen;
 mod service;
 mod session;
@@ -41,7 +45,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderMap, Method, StatusCode};
-use rmcp::ServerHandler;
+use rmcp::{ServerHandler, model::ClientRequest};
+use tokio_util::sync::CancellationToken;
 
 pub(crate) use dispatch::closed_peer;
 pub use service::FastPathService;
@@ -66,6 +71,7 @@ struct Inner<H> {
     sessions: Option<session::Sessions<H>>,
     /// The SSE keep-alive interval of a streaming session answer (rmcp's).
     keep_alive: Option<std::time::Duration>,
+    listen: listen::ListenStreams,
 }
 
 impl<H> Clone for FastPath<H> {
@@ -80,9 +86,14 @@ impl<H> FastPath<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    /// A fast path calling `factory` once per request, as rmcp's stateless path does, with
-    /// `config`'s body limit.
-    pub fn new(factory: HandlerFactory<H>, config: &ServerConfig) -> Self {
+    /// A fast path calling `factory` once per request, as rmcp's stateless path does (once
+    /// for all listen streams), with `config`'s body limit and SSE keep-alive; `shutdown`
+    /// ends the listen streams.
+    pub fn new(
+        factory: HandlerFactory<H>,
+        config: &ServerConfig,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 factory,
@@ -90,6 +101,7 @@ where
                 template: dispatch::TemplatePeer::default(),
                 sessions: None,
                 keep_alive: Some(config.sse_keep_alive),
+                listen: listen::ListenStreams::new(config.sse_keep_alive, shutdown),
             }),
         }
     }
@@ -170,6 +182,24 @@ where
             .map_err(|(parts, bytes)| Request::from_parts(parts, Body::from(bytes)));
         }
         match self.classify(&parts.headers, &bytes) {
+            Some((_, request))
+                if matches!(
+                    request.request,
+                    ClientRequest::SubscriptionsListenRequest(_)
+                ) =>
+            {
+                if !self.inner.listen.open() {
+                    return Err(Request::from_parts(parts, Body::from(bytes)));
+                }
+                drop(bytes);
+                let envelope::FastRequest { id, request } = request;
+                let factory = &self.inner.factory;
+                Ok(self
+                    .inner
+                    .listen
+                    .answer(|| factory(), id, request, parts)
+                    .await)
+            }
             Some((handler, request)) => {
                 let peer = self.inner.template.get(|| (self.inner.factory)());
                 Ok(dispatch::answer(handler, peer, request, parts).await)

@@ -24,9 +24,10 @@ pub(super) static MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 /// `MCP-Protocol-Version`.
 static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
-/// Methods the fast path answers: the ones whose 2026-07-28 handling never streams and never
-/// needs a session (SEP-2567). Everything else (`initialize`, `subscriptions/listen`,
-/// `logging/setLevel`, `tasks/*`, notifications, responses) goes to rmcp.
+/// Methods the fast path answers inline: the ones whose 2026-07-28 handling never streams and
+/// never needs a session (SEP-2567). With [`LISTEN_METHOD`] (answered by the shared listen
+/// loop), everything else (`initialize`, `logging/setLevel`, `tasks/*`, notifications,
+/// responses) goes to rmcp.
 pub(super) const FAST_METHODS: [&str; 10] = [
     "tools/list",
     "tools/call",
@@ -55,6 +56,9 @@ pub(super) const SESSION_METHODS: [&str; 9] = [
     "ping",
 ];
 
+/// The method whose streams the fast path serves on one shared serve loop (`listen`).
+pub(super) const LISTEN_METHOD: &str = "subscriptions/listen";
+
 /// `Accept` values clients commonly send that list both media types without weights.
 const COMMON_ACCEPT: [&[u8]; 2] = [
     b"application/json, text/event-stream",
@@ -74,7 +78,7 @@ pub(super) fn headers_allow_fast_path(
         && class.session().is_none()
         && class
             .method()
-            .is_some_and(|method| FAST_METHODS.contains(&method))
+            .is_some_and(|method| FAST_METHODS.contains(&method) || method == LISTEN_METHOD)
         && accepts_json_and_sse(headers)
         && content_type_is_json(headers)
         && !headers.contains_key(header::ORIGIN)
@@ -237,6 +241,15 @@ mod tests {
     #[test]
     fn a_plain_stateless_call_passes() {
         assert!(allowed(&headers(&valid())));
+    }
+
+    #[test]
+    fn a_stateless_listen_passes_for_the_shared_loop() {
+        let pairs: Vec<_> = valid()
+            .into_iter()
+            .map(|(n, v)| (n, if n == "mcp-method" { LISTEN_METHOD } else { v }))
+            .collect();
+        assert!(allowed(&headers(&pairs)));
     }
 
     #[test]
