@@ -70,7 +70,7 @@ struct Inner<H> {
     /// Parked sessions, whose requests the fast path serves too (`session`).
     sessions: Option<session::Sessions<H>>,
     /// The SSE keep-alive interval of a streaming session answer (rmcp's).
-    keep_alive: Option<std::time::Duration>,
+    keep_alive: std::time::Duration,
     listen: listen::ListenStreams,
 }
 
@@ -100,7 +100,7 @@ where
                 max_body: config.max_request_body_bytes,
                 template: dispatch::TemplatePeer::default(),
                 sessions: None,
-                keep_alive: Some(config.sse_keep_alive),
+                keep_alive: config.sse_keep_alive,
                 listen: listen::ListenStreams::new(config.sse_keep_alive, shutdown),
             }),
         }

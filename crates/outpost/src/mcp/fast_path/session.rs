@@ -42,7 +42,7 @@ use crate::{
 pub(super) async fn answer<H>(
     manager: &OutpostSessionManager<H>,
     factory: &HandlerFactory<H>,
-    keep_alive: Option<Duration>,
+    keep_alive: Duration,
     session: &str,
     parts: Parts,
     body: Bytes,
@@ -80,13 +80,9 @@ where
         InlineOutcome::Cancelled => sse_response(Body::empty()),
         InlineOutcome::Streaming(stream) => {
             let frames = stream.map(|message| Ok::<_, std::convert::Infallible>(event(&message)));
-            let body = SseBody::new(frames);
-            match keep_alive {
-                Some(interval) => sse_response(Body::new(
-                    body.with_keep_alive::<TokioSleep>(KeepAlive::new().interval(interval)),
-                )),
-                None => sse_response(Body::new(body)),
-            }
+            let body = SseBody::new(frames)
+                .with_keep_alive::<TokioSleep>(KeepAlive::new().interval(keep_alive));
+            sse_response(Body::new(body))
         }
     })
 }
