@@ -319,8 +319,8 @@ pub trait McpSessionStore: Send + Sync {
     /// every one of them (a delete or purge, replaced data, a new state or owner), so that a
     /// reader holding a copy of a record can tell, without reading it again, that nothing
     /// changed since. `None` from a store that other processes change as well (Redis): only
-    /// reading the record tells there. Memory and SQLite count the changes of this process
-    /// (another process writing the same SQLite file is not seen: their sessions are served
-    /// by one process).
+    /// reading the record tells there. Memory and SQLite count the changes made through them
+    /// in this process (another process writing the same SQLite file does not move the
+    /// count: a reader that must see those reads the record).
     async fn changes_here(&self) -> Result<Option<u64>, StoreError>;
 }
