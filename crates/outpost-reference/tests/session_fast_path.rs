@@ -67,6 +67,25 @@ async fn send(app: &TestApp, session: &str, body: &Value, chunked: bool) -> Answ
     }
 }
 
+/// Waits on `stream` (its text so far in `seen`) for the server's request `method`, and POSTs
+/// `result` as the client's answer, which the server must accept.
+async fn answer_request(
+    app: &TestApp,
+    session: &str,
+    (stream, seen): (&mut reqwest::Response, &mut String),
+    method: &str,
+    result: Value,
+) {
+    let asked = read_until(stream, seen, |message| message["method"] == method).await;
+    let answer = post(
+        app,
+        session,
+        json!({ "jsonrpc": "2.0", "id": asked["id"], "result": result }),
+    )
+    .await;
+    assert_eq!(answer.status(), 202, "the answer to {asked}");
+}
+
 fn call(id: u64, name: &str, arguments: Value) -> Value {
     json!({
         "jsonrpc": "2.0", "id": id, "method": "tools/call",
@@ -159,23 +178,17 @@ async fn an_inline_request_asks_the_client_and_gets_its_answer() {
     .await;
     assert_eq!(response.status(), 200);
     let mut seen = String::new();
-    let asked = read_until(&mut response, &mut seen, |message| {
-        message["method"] == "sampling/createMessage"
-    })
-    .await;
-    let answer = post(
+    answer_request(
         &app,
         &session,
+        (&mut response, &mut seen),
+        "sampling/createMessage",
         json!({
-            "jsonrpc": "2.0", "id": asked["id"],
-            "result": {
-                "role": "assistant", "model": "test-model", "stopReason": "endTurn",
-                "content": { "type": "text", "text": "42" }
-            }
+            "role": "assistant", "model": "test-model", "stopReason": "endTurn",
+            "content": { "type": "text", "text": "42" }
         }),
     )
     .await;
-    assert_eq!(answer.status(), 202);
     let result = read_until(&mut response, &mut seen, |message| message["id"] == 2).await;
     assert_eq!(
         result["result"]["content"][0]["text"], "LLM response: 42",
@@ -301,20 +314,14 @@ async fn a_client_notification_reaches_the_handler_which_asks_on_the_get_stream(
     .await;
     assert_eq!(changed.status(), 202);
     let mut seen = String::new();
-    let asked = read_until(&mut get, &mut seen, |message| {
-        message["method"] == "roots/list"
-    })
-    .await;
-    let answer = post(
+    answer_request(
         &app,
         &session,
-        json!({
-            "jsonrpc": "2.0", "id": asked["id"],
-            "result": { "roots": [{ "uri": "file:///work", "name": "work" }] }
-        }),
+        (&mut get, &mut seen),
+        "roots/list",
+        json!({ "roots": [{ "uri": "file:///work", "name": "work" }] }),
     )
     .await;
-    assert_eq!(answer.status(), 202);
     for _ in 0..100 {
         if !roots.lock().expect("roots").is_empty() {
             break;

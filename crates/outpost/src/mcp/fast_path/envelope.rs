@@ -24,7 +24,7 @@ use rmcp::model::{
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use super::screen::SESSION_METHODS;
+use super::screen::is_session_method;
 
 /// `_meta` keys that ask the server to send notifications while it works.
 const STREAMING_META_KEYS: [&str; 2] = ["progressToken", "io.modelcontextprotocol/logLevel"];
@@ -77,13 +77,13 @@ pub(super) fn parse(body: &[u8]) -> Option<FastRequest> {
 }
 
 /// Parses `body` into a request of a session the fast path answers, or `None` to leave it to
-/// rmcp: one of [`SESSION_METHODS`] whose `_meta` names no protocol version (rmcp checks a
+/// rmcp: a session method (`screen::is_session_method`) whose `_meta` names no protocol version (rmcp checks a
 /// version there against the header) and asks for no progress (which streams).
 pub(super) fn parse_session(body: &[u8]) -> Option<FastRequest> {
     parse_where(body, |request| {
         use rmcp::model::GetMeta;
         let meta = request.get_meta();
-        SESSION_METHODS.contains(&request.method())
+        is_session_method(request.method())
             && !meta.contains_key(PROTOCOL_VERSION_META_KEY)
             && !STREAMING_META_KEYS
                 .iter()

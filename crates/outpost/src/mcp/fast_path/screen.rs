@@ -41,20 +41,12 @@ pub(super) const FAST_METHODS: [&str; 10] = [
     "ping",
 ];
 
-/// Methods a session request may take the fast path with: the stateless ones but
+/// Whether a session request may take the fast path with `method`: the stateless ones but
 /// `server/discover` (2026-07-28 only). The body names the method: clients of these revisions
 /// send no `Mcp-Method`.
-pub(super) const SESSION_METHODS: [&str; 9] = [
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/read",
-    "resources/templates/list",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "ping",
-];
+pub(super) fn is_session_method(method: &str) -> bool {
+    method != "server/discover" && FAST_METHODS.contains(&method)
+}
 
 /// The method whose streams the fast path serves on one shared serve loop (`listen`).
 pub(super) const LISTEN_METHOD: &str = "subscriptions/listen";
