@@ -38,11 +38,10 @@
 //!   the record, given to every request's handler ([`data`]);
 //! - idle expiry is the record's: each use pushes it at most once per slack (a quarter of the
 //!   idle timeout), expired records are never loaded and are purged as sessions are created;
-//! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
-//!
 //! - the client's other notifications (`notifications/roots/list_changed`, …) reach the
 //!   session's handler on the instance they arrive at, through its hot peer; what the handler
-//!   sends outside a request goes to the session's GET stream.
+//!   sends outside a request goes to the session's GET stream;
+//! - `DELETE` is [`OutpostSessionManager::end`], called by `mcp::session_delete`.
 //!
 //! [`SessionNotifier`]: crate::mcp::session_notifier::SessionNotifier
 //!
@@ -314,7 +313,10 @@ where
     /// later steps reuse what it read.
     pub async fn contains(&self, id: &str) -> Result<bool, SessionError> {
         let id = SessionId::from(id);
-        Ok(self.load_within(&id, Duration::ZERO).await?.is_some())
+        Ok(self
+            .load_within(&id, Duration::ZERO, Duration::ZERO)
+            .await?
+            .is_some())
     }
 
     /// The owner of session `id`: `None` when there is no such live session, `Some(None)`
@@ -353,7 +355,14 @@ where
         id: &SessionId,
         extensions: &mut Extensions,
     ) -> Option<InlineSession> {
-        let session = self.load_unchanged(id).await?;
+        // From the cache when read within a second and the store reports no change to any
+        // session since (memory and SQLite, whose sessions one process serves); else from
+        // the store (Redis: every time, as for the first step of any request). No live
+        // session, or a store that fails: the per-request path answers those.
+        let session = self
+            .load_within(id, Duration::ZERO, REVALIDATE_AFTER)
+            .await
+            .ok()??;
         self.follow_relay().await;
         let lease = self.hot.lend(id, &session.peer)?;
         self.bind(id, &session, extensions);
@@ -387,25 +396,6 @@ where
         });
     }
 
-    /// The live session `id` for an inline request: from the cache when read within
-    /// [`REVALIDATE_AFTER`] and the store reports no change to any session since
-    /// ([`McpSessionStore::changes_here`]: memory and SQLite, whose sessions one process
-    /// serves), else from the store (Redis: every time, as for the first step of any
-    /// request). `None` for no live session or a store that fails: the per-request path
-    /// answers those.
-    async fn load_unchanged(&self, id: &SessionId) -> Option<Arc<ParkedSession>> {
-        if let Some(changes) = self.store.changes_here().await.ok()? {
-            let now = Instant::now();
-            if let Some(cached) = lock(&self.cache).get_mut(id)
-                && cached.changes == Some(changes)
-                && now.saturating_duration_since(cached.checked) < REVALIDATE_AFTER
-            {
-                return Some(self.reuse(id, cached, now));
-            }
-        }
-        self.load_within(id, Duration::ZERO).await.ok()?
-    }
-
     /// A cached session used again at `now`; pushes its expiry when a slack has passed since
     /// the last push.
     fn reuse(&self, id: &SessionId, cached: &mut Cached, now: Instant) -> Arc<ParkedSession> {
@@ -419,15 +409,18 @@ where
     /// The live session `id`, from the cache when read within [`REVALIDATE_AFTER`], else
     /// from the store.
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<ParkedSession>>, SessionError> {
-        self.load_within(id, REVALIDATE_AFTER).await
+        self.load_within(id, REVALIDATE_AFTER, Duration::ZERO).await
     }
 
-    /// The live session `id`, from the cache when read from the store within `trusted`, else
-    /// from the store; pushes its expiry when a slack has passed since the last push.
+    /// The live session `id`, from the cache when read from the store within `trusted`, or
+    /// within `while_unchanged` if the store reports no change to any session since that read
+    /// ([`McpSessionStore::changes_here`]), else from the store; pushes its expiry when a
+    /// slack has passed since the last push.
     async fn load_within(
         &self,
         id: &SessionId,
         trusted: Duration,
+        while_unchanged: Duration,
     ) -> Result<Option<Arc<ParkedSession>>, SessionError> {
         // A 2024-11-05 session's record shares the store's table; it is no session here.
         if id.starts_with(legacy_sse::directory::KEY_PREFIX) {
@@ -436,17 +429,28 @@ where
         let now = Instant::now();
         let mut touched = None;
         let mut known = None;
+        let mut read_unchanged = None;
         if let Some(cached) = lock(&self.cache).get_mut(id) {
-            if now.saturating_duration_since(cached.checked) < trusted {
+            let age = now.saturating_duration_since(cached.checked);
+            if age < trusted {
                 return Ok(Some(self.reuse(id, cached, now)));
             }
             touched = Some(cached.touched);
-            if now.saturating_duration_since(cached.checked) < self.idle_timeout {
+            if age < self.idle_timeout {
                 known = Some(cached.session.clone());
+            }
+            if age < while_unchanged {
+                read_unchanged = cached.changes;
             }
         }
         // Asked before the read: a change made between the two is seen by the next look.
         let changes = self.store.changes_here().await.ok().flatten();
+        if read_unchanged.is_some()
+            && read_unchanged == changes
+            && let Some(cached) = lock(&self.cache).get_mut(id)
+        {
+            return Ok(Some(self.reuse(id, cached, now)));
+        }
         let record = match bounded(self.store.get(id, unix_now())).await {
             Ok(record) => record,
             // The store does not answer: a session this instance read within an idle timeout
