@@ -45,7 +45,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderMap, Method, StatusCode};
-use rmcp::{ServerHandler, model::ClientRequest};
+use rmcp::{ServerHandler, model::ClientRequest, transport::streamable_http_server::SessionId};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use dispatch::closed_peer;
@@ -155,7 +155,7 @@ where
                 &self.inner.sessions,
                 screen::session_allowing_fast_path(&class, headers, max_body),
             ) {
-                (Some(manager), Some(id)) => Some((manager.clone(), id.to_owned())),
+                (Some(_), Some(id)) => Some(SessionId::from(id)),
                 _ => return Err(request),
             }
         };
@@ -169,9 +169,9 @@ where
                 return Ok((StatusCode::BAD_REQUEST, message).into_response());
             }
         };
-        if let Some((manager, id)) = session {
+        if let (Some(id), Some(manager)) = (session, &self.inner.sessions) {
             return session::answer(
-                &manager,
+                manager,
                 &self.inner.factory,
                 self.inner.keep_alive,
                 &id,

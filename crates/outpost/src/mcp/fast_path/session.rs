@@ -43,7 +43,7 @@ pub(super) async fn answer<H>(
     manager: &OutpostSessionManager<H>,
     factory: &HandlerFactory<H>,
     keep_alive: Duration,
-    session: &str,
+    session: &SessionId,
     parts: Parts,
     body: Bytes,
 ) -> Result<Response, (Parts, Bytes)>
@@ -54,8 +54,7 @@ where
         return Err((parts, body));
     };
     let (id, mut request) = (parsed.id, parsed.request);
-    let session = SessionId::from(session);
-    let Some(inline) = manager.inline(&session, request.extensions_mut()).await else {
+    let Some(inline) = manager.inline(session, request.extensions_mut()).await else {
         return Err((parts, body));
     };
     let cancel = CancellationToken::new();
