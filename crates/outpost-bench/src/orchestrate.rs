@@ -51,12 +51,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Vec<Measurement>> {
     if args.pin && !pinned {
         eprintln!("warning: `taskset` not found; server and load generator are not pinned");
     }
-    let redis = args
-        .targets
-        .iter()
-        .any(|target| target.uses_redis())
-        .then(RedisServer::start)
-        .transpose()?;
+    let redis = RedisServer::for_targets(&args.targets)?;
     let mut measurements = Vec::new();
     for round in 0..args.rounds.max(1) {
         for &target in &args.targets {

@@ -13,7 +13,10 @@ use std::{
 
 use anyhow::Context;
 
-use crate::listening::{free_loopback_port, wait_until_listening};
+use crate::{
+    listening::{free_loopback_port, wait_until_listening},
+    targets::Target,
+};
 
 /// Where Debian installs redis-server; `OUTPOST_BENCH_REDIS_SERVER` overrides it.
 const DEFAULT_REDIS_SERVER: &str = "/usr/bin/redis-server";
@@ -39,6 +42,16 @@ pub struct RedisStore {
 }
 
 impl RedisServer {
+    /// One redis-server for a run of `targets`, when any of them [uses
+    /// Redis](Target::uses_redis).
+    pub fn for_targets(targets: &[Target]) -> anyhow::Result<Option<Self>> {
+        targets
+            .iter()
+            .any(|target| target.uses_redis())
+            .then(Self::start)
+            .transpose()
+    }
+
     /// Starts redis-server on a free loopback port and waits until it accepts connections.
     pub fn start() -> anyhow::Result<Self> {
         let binary = std::env::var("OUTPOST_BENCH_REDIS_SERVER")

@@ -109,12 +109,7 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<String> {
     let exe = std::env::current_exe().context("cannot locate the outpost-bench binary")?;
     let core = crate::orchestrate::taskset_available().then_some("0");
     let own_limit = outpost::http::open_files::raise_for(args.streams + HEADROOM);
-    let redis = args
-        .targets
-        .iter()
-        .any(|target| target.uses_redis())
-        .then(RedisServer::start)
-        .transpose()?;
+    let redis = RedisServer::for_targets(&args.targets)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
