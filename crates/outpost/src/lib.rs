@@ -130,9 +130,11 @@ where
     H: ServerHandler + Send + Sync + 'static,
 {
     /// A server whose handler instances come from `factory`: called once per request of a
-    /// (parked) session and per stateless request, once per 2024-11-05 session (at SSE
-    /// connect) and per in-memory session ([`Outpost::with_in_memory_sessions`]). A handler
-    /// keeps what a parked session needs between requests in [`SessionData`].
+    /// (parked) session and per stateless request, once more per parked session while it is
+    /// in use on an instance (its hot peer's serve loop), once for all of an instance's
+    /// 2026-07-28 listen streams, once per 2024-11-05 session (at SSE connect) and per
+    /// in-memory session ([`Outpost::with_in_memory_sessions`]). A handler keeps what a parked
+    /// session needs between requests in [`SessionData`].
     pub fn with_factory(factory: impl Fn() -> H + Send + Sync + 'static) -> Self {
         Self::from_factory(Arc::new(factory))
     }
