@@ -13,7 +13,7 @@
 //! A revocation status the store cannot give (an error, or no answer within
 //! [`STORE_ANSWER_TIMEOUT`]) is neither cached nor a `401`: the service answers `503`.
 //!
-//! Cost on the hot path: a SHA-256 of the token and two map lookups (validation cache,
+//! Cost on the hot path: a SHA-256 of the token's signature ([`TokenKey`](super::cache::TokenKey)) and two map lookups (validation cache,
 //! revocation cache), no allocation beyond an `Arc` clone; the ECDSA verification runs once
 //! per token and the store is asked once per grant per revocation TTL.
 //!
@@ -40,7 +40,7 @@ use http::{HeaderMap, header};
 use super::cache::TokenDigest;
 use super::{
     ResourceServerConfig, RevocationCheck, RevocationStatus, SharedKeyring, TokenAuthority,
-    cache::{RevocationCache, ValidationCache, digest},
+    cache::{RevocationCache, TokenKey, ValidationCache},
     challenge::Challenge,
     identity::Identity,
 };
@@ -156,7 +156,7 @@ impl TokenCheck {
             Err(challenge) => return Verdict::Refuse(challenge),
         };
         let now = unix_now();
-        let key = digest(token);
+        let key = TokenKey::of(token);
         let (keyring, issuer, audience) = match &self.authority {
             Authority::Embedded {
                 keyring,
@@ -182,7 +182,7 @@ impl TokenCheck {
                 };
                 let exp = claims.exp;
                 let identity = Arc::new(Identity::from_claims(claims));
-                self.validated.insert(key, identity.clone(), exp, now);
+                self.validated.insert(&key, identity.clone(), exp, now);
                 identity
             }
         };
@@ -242,7 +242,11 @@ mod external {
     use crate::{
         auth::{
             external::{ExternalRefusal, ExternalTokens, Quick},
-            resource::{cache::TokenDigest, challenge::Challenge, identity::Identity},
+            resource::{
+                cache::{TokenDigest, TokenKey, digest},
+                challenge::Challenge,
+                identity::Identity,
+            },
         },
         store::GrantId,
     };
@@ -261,7 +265,7 @@ mod external {
             tokens: &ExternalTokens,
             epoch: &AtomicU64,
             token: &str,
-            key: TokenDigest,
+            key: TokenKey<'_>,
             now: i64,
         ) -> Verdict {
             let current = tokens.key_epoch();
@@ -270,17 +274,22 @@ mod external {
             }
             let identity = match self.validated.get(&key, now) {
                 Some(identity) => identity,
-                None => match tokens.check(token, &key, now) {
-                    Quick::Known(identity) => identity,
-                    Quick::Verified(identity, exp) => {
-                        let until = exp.saturating_add(tokens.leeway_seconds());
-                        self.validated
-                            .insert_until(key, identity.clone(), until, now);
-                        identity
+                None => {
+                    let digest = digest(token);
+                    match tokens.check(token, &digest, now) {
+                        Quick::Known(identity) => identity,
+                        Quick::Verified(identity, exp) => {
+                            let until = exp.saturating_add(tokens.leeway_seconds());
+                            self.validated
+                                .insert_until(&key, identity.clone(), until, now);
+                            identity
+                        }
+                        Quick::Refused(why) => {
+                            return Verdict::Refuse(Challenge::InvalidToken(why));
+                        }
+                        Quick::Ask => return Verdict::AskIssuer(token.to_owned(), digest),
                     }
-                    Quick::Refused(why) => return Verdict::Refuse(Challenge::InvalidToken(why)),
-                    Quick::Ask => return Verdict::AskIssuer(token.to_owned(), key),
-                },
+                }
             };
             self.admit(identity)
         }
@@ -302,8 +311,12 @@ mod external {
                 Ok((identity, exp)) => {
                     if let Some(exp) = exp {
                         let until = exp.saturating_add(tokens.leeway_seconds());
-                        self.validated
-                            .insert_until(key, identity.clone(), until, now);
+                        self.validated.insert_until(
+                            &TokenKey::of(token),
+                            identity.clone(),
+                            until,
+                            now,
+                        );
                     }
                     identity
                 }

@@ -123,25 +123,19 @@ fn parse_where(
 /// 300 digits in a row, outside strings. rmcp reads every number of a body and refuses such a
 /// body ("number out of range"); the typed parse skips the members it does not know without
 /// reading their numbers, so it would accept it. The fast path leaves these to rmcp (found by
-/// the `fast_path_envelope` fuzz target). One pass over the bytes; a string's escapes are
-/// skipped, so an `e` after digits inside a string (a hex id) does not count.
+/// the `fast_path_envelope` fuzz target). One pass over the bytes outside strings; a string is
+/// skipped to its closing quote (`memchr`), so an `e` after digits inside a string (a hex id)
+/// does not count.
 fn may_hold_an_out_of_range_number(text: &str) -> bool {
     const LONGEST_DIGIT_RUN: usize = 300;
-    let (mut in_string, mut escaped, mut digits) = (false, false, 0usize);
-    for byte in text.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let bytes = text.as_bytes();
+    let (mut at, mut digits) = (0, 0usize);
+    while let Some(&byte) = bytes.get(at) {
         match byte {
             b'"' => {
-                in_string = true;
+                at = past_string(bytes, at + 1);
                 digits = 0;
+                continue;
             }
             b'0'..=b'9' => {
                 digits += 1;
@@ -152,8 +146,25 @@ fn may_hold_an_out_of_range_number(text: &str) -> bool {
             b'e' | b'E' if digits > 0 => return true,
             _ => digits = 0,
         }
+        at += 1;
     }
     false
+}
+
+/// The index just past the closing quote of the string whose contents start at `from` (the
+/// end of `bytes` for a string that never closes): a backslash escapes the byte after it.
+fn past_string(bytes: &[u8], mut from: usize) -> usize {
+    while let Some(offset) = bytes
+        .get(from..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let at = from + offset;
+        if bytes[at] == b'"' {
+            return at + 1;
+        }
+        from = at + 2;
+    }
+    bytes.len()
 }
 
 /// The typed request for `method`, built as rmcp's deserializers build it; `params` absent
@@ -248,13 +259,18 @@ fn insert_meta(extensions: &mut rmcp::model::Extensions, meta: Option<JsonObject
 
 /// The request carries 2026-07-28 in `_meta` with every required key (so rmcp would route it
 /// to its stateless path and never answer "malformed `_meta`"), and nothing that streams.
+///
+/// rmcp's `missing_required_keys(2026-07-28)` asks for a protocol version and client
+/// capabilities that decode; a version equal to 2026-07-28 is one, so what is left to decode
+/// is the capabilities (the version is compared as text: rmcp decodes it into a `String`
+/// first, and only `"2026-07-28"` decodes to 2026-07-28).
 fn stateless_meta_is_complete(request: &ClientRequest) -> bool {
     use rmcp::model::GetMeta;
     let meta = request.get_meta();
-    meta.protocol_version() == Some(ProtocolVersion::V_2026_07_28)
-        && meta
-            .missing_required_keys(&ProtocolVersion::V_2026_07_28)
-            .is_empty()
+    meta.get(PROTOCOL_VERSION_META_KEY)
+        .and_then(serde_json::Value::as_str)
+        == Some(ProtocolVersion::V_2026_07_28.as_str())
+        && meta.client_capabilities().is_some()
         && !STREAMING_META_KEYS
             .iter()
             .any(|key| meta.contains_key(*key))
@@ -391,6 +407,11 @@ mod tests {
         // Digits and an `e` inside a string are not a number: still the fast path's.
         let hex = body("ping", &format!(r#""x":"3f8e5a52e9","y":12.5,{META}"#));
         assert!(parse(hex.as_bytes()).is_some());
+        // An escaped quote does not end a string; an escaped backslash before a quote does.
+        let escaped = body("ping", &format!(r#""x":"a\"1e9\\","y":1,{META}"#));
+        assert!(parse(escaped.as_bytes()).is_some());
+        let after = body("ping", &format!(r#""x":"a\\",  "y":1e400,{META}"#));
+        assert!(parse(after.as_bytes()).is_none());
     }
 
     #[test]
