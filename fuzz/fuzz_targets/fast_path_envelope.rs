@@ -9,18 +9,22 @@
 
 use libfuzzer_sys::fuzz_target;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, RequestId};
+use serde_json::Value;
 
 fuzz_target!(|body: &[u8]| {
-    for parse in [
-        outpost::fuzzing::parse_envelope,
-        outpost::fuzzing::parse_session_envelope,
-    ] {
-        check(body, parse);
+    // A stateless request is parsed for the method its `Mcp-Method` names: the one the body
+    // names (when it names one), and one it may not name.
+    let named = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|value| value.get("method")?.as_str().map(str::to_owned));
+    for method in named.as_deref().into_iter().chain(["tools/call"]) {
+        check(body, |body| outpost::fuzzing::parse_envelope(method, body));
     }
+    check(body, outpost::fuzzing::parse_session_envelope);
 });
 
 /// Whatever `parse` makes of `body`, rmcp reads the same.
-fn check(body: &[u8], parse: fn(&[u8]) -> Option<(RequestId, ClientRequest)>) {
+fn check(body: &[u8], parse: impl Fn(&[u8]) -> Option<(RequestId, ClientRequest)>) {
     let Some((id, ours)) = parse(body) else {
         return;
     };

@@ -1,6 +1,9 @@
-//! The two-step parse: a borrowed envelope (`params` left as raw JSON), then only the typed
-//! params of the one method named — instead of rmcp's untagged `ClientJsonRpcMessage`, which
-//! buffers the whole body through serde's `Content` and tries up to 22 request variants.
+//! The fast path's parse: a borrowed envelope and only the typed params of the one method
+//! named — instead of rmcp's untagged `ClientJsonRpcMessage`, which buffers the whole body
+//! through serde's `Content` and tries up to 22 request variants. A stateless request's
+//! `Mcp-Method` names the method before the body is read, so its params are typed in the same
+//! pass ([`parse`]); a session request names it only in the body, which is read in two steps,
+//! the params kept as raw JSON until the method is known ([`parse_session`]).
 //!
 //! The result must be exactly the `ClientRequest` rmcp would have built, or nothing (then rmcp
 //! parses the body itself). Hence the rules below, each copied from rmcp 3.11's model:
@@ -40,20 +43,27 @@ pub(super) struct FastRequest {
     pub request: ClientRequest,
 }
 
-/// The JSON-RPC envelope, with `params` unparsed.
+/// The JSON-RPC envelope, its `params` read as `P`: raw JSON (`&RawValue`) when only the
+/// body names the method, or that method's params when the `Mcp-Method` header named it first.
 #[derive(Deserialize)]
-struct Envelope<'a> {
+struct Envelope<'a, P> {
     #[serde(borrow)]
     jsonrpc: &'a RawValue,
     id: RequestId,
     #[serde(borrow)]
     method: Cow<'a, str>,
-    #[serde(borrow, default)]
-    params: Option<&'a RawValue>,
+    #[serde(default = "absent")]
+    params: Option<P>,
     #[serde(default, deserialize_with = "present")]
     result: bool,
     #[serde(default, deserialize_with = "present")]
     error: bool,
+}
+
+/// No params: what an envelope without a `params` key has (`#[serde(default)]` would ask
+/// `P: Default` of every `P`).
+fn absent<P>() -> Option<P> {
+    None
 }
 
 /// `true` for a key that is there, whatever its value (`null` included).
@@ -70,53 +80,95 @@ struct WithMeta<P> {
     rest: P,
 }
 
-/// Parses `body` into a stateless request the fast path answers, or `None` to leave it to
-/// rmcp.
-pub(super) fn parse(body: &[u8]) -> Option<FastRequest> {
-    parse_where(body, stateless_meta_is_complete)
+/// Parses `body` into a stateless request for `method` (its `Mcp-Method` header) that the
+/// fast path answers, or `None` to leave it to rmcp (a body naming another method included).
+///
+/// One pass: the header names the method before the body is read, so the params are typed
+/// while the envelope is read, instead of cut out as raw JSON first and read again.
+pub(super) fn parse(method: &str, body: &[u8]) -> Option<FastRequest> {
+    let mut source = OnePass {
+        text: json_object_text(body)?,
+        method,
+        id: None,
+    };
+    let request = typed_request(method, &mut source)?;
+    let id = source.id?;
+    stateless_meta_is_complete(&request).then_some(FastRequest { id, request })
 }
 
 /// Parses `body` into a request of a session the fast path answers, or `None` to leave it to
-/// rmcp: a session method (`screen::is_session_method`) whose `_meta` names no protocol version (rmcp checks a
-/// version there against the header) and asks for no progress (which streams).
+/// rmcp: a session method (`screen::is_session_method`) whose `_meta` names no protocol
+/// version (rmcp checks a version there against the header) and asks for no progress (which
+/// streams). These clients send no `Mcp-Method`: the envelope is read first, with the params
+/// as raw JSON, then the params of the method it names.
 pub(super) fn parse_session(body: &[u8]) -> Option<FastRequest> {
-    parse_where(body, |request| {
-        use rmcp::model::GetMeta;
-        let meta = request.get_meta();
-        is_session_method(request.method())
-            && !meta.contains_key(PROTOCOL_VERSION_META_KEY)
-            && !STREAMING_META_KEYS
-                .iter()
-                .any(|key| meta.contains_key(*key))
+    use rmcp::model::GetMeta;
+    let envelope: Envelope<'_, &RawValue> = envelope(json_object_text(body)?)?;
+    let request = typed_request(&envelope.method, envelope.params)?;
+    let meta = request.get_meta();
+    let acceptable = is_session_method(request.method())
+        && !meta.contains_key(PROTOCOL_VERSION_META_KEY)
+        && !STREAMING_META_KEYS
+            .iter()
+            .any(|key| meta.contains_key(*key));
+    acceptable.then_some(FastRequest {
+        id: envelope.id,
+        request,
     })
 }
 
-/// Parses `body` into a request `acceptable` accepts.
-fn parse_where(
-    body: &[u8],
-    acceptable: impl FnOnce(&ClientRequest) -> bool,
-) -> Option<FastRequest> {
-    // serde would also read a struct from a JSON array; rmcp reads only objects.
+/// `body` as text, when rmcp would read it as a JSON object: an object (serde would also read
+/// a struct from a JSON array), UTF-8 (RFC 8259 §8.1; rmcp refuses other bytes even in a
+/// member nothing reads, which serde_json skips unchecked), and with no number out of range.
+fn json_object_text(body: &[u8]) -> Option<&str> {
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace())?;
     if *first != b'{' {
         return None;
     }
-    // A body that is not UTF-8 is not JSON (RFC 8259 §8.1), and rmcp refuses it, even when
-    // the bad bytes sit in a member nothing reads (serde_json skips those unchecked).
     let text = std::str::from_utf8(body).ok()?;
-    if may_hold_an_out_of_range_number(text) {
-        return None;
-    }
-    let envelope: Envelope<'_> = serde_json::from_str(text).ok()?;
+    (!may_hold_an_out_of_range_number(text)).then_some(text)
+}
+
+/// The envelope of `text`, when it is a JSON-RPC 2.0 request: rmcp's message-shape check.
+fn envelope<'a, P: Deserialize<'a>>(text: &'a str) -> Option<Envelope<'a, P>> {
+    let envelope: Envelope<'a, P> = serde_json::from_str(text).ok()?;
     // The transport's JSON-RPC body check (`jsonrpc_body`) compares the raw text.
-    if envelope.jsonrpc.get() != "\"2.0\"" || envelope.result || envelope.error {
-        return None;
+    (envelope.jsonrpc.get() == "\"2.0\"" && !envelope.result && !envelope.error).then_some(envelope)
+}
+
+/// Where a method's params are read from ([`typed_request`]): `None` when they do not parse
+/// as `P` (rmcp would fall through to `CustomRequest`), `Some(None)` when they are absent.
+trait ParamsSource {
+    fn read<P: DeserializeOwned>(self) -> Option<Option<P>>;
+}
+
+/// Raw JSON cut out of an envelope already read.
+impl ParamsSource for Option<&RawValue> {
+    fn read<P: DeserializeOwned>(self) -> Option<Option<P>> {
+        match self {
+            None => Some(None),
+            Some(raw) => serde_json::from_str(raw.get()).ok().map(Some),
+        }
     }
-    let request = typed_request(&envelope.method, envelope.params)?;
-    acceptable(&request).then_some(FastRequest {
-        id: envelope.id,
-        request,
-    })
+}
+
+/// A whole body, read once the method is known: the envelope with the params typed, which
+/// must name that method; its id is kept.
+struct OnePass<'a> {
+    text: &'a str,
+    method: &'a str,
+    id: Option<RequestId>,
+}
+
+impl ParamsSource for &mut OnePass<'_> {
+    fn read<P: DeserializeOwned>(self) -> Option<Option<P>> {
+        let envelope: Envelope<'_, P> = envelope(self.text)?;
+        if envelope.method != self.method {
+            return None;
+        }
+        self.id = Some(envelope.id);
+        Some(envelope.params)
+    }
 }
 
 /// Whether `text` may hold a number outside `f64`'s range: one with an exponent, or more than
@@ -167,88 +219,84 @@ fn past_string(bytes: &[u8], mut from: usize) -> usize {
     bytes.len()
 }
 
-/// The typed request for `method`, built as rmcp's deserializers build it; `params` absent
-/// only where rmcp's request type allows it (lists, `ping`).
-fn typed_request(method: &str, params: Option<&RawValue>) -> Option<ClientRequest> {
+/// The typed request for `method`, built as rmcp's deserializers build it from the params
+/// `params` reads; params absent only where rmcp's request type allows it (lists, `ping`).
+fn typed_request(method: &str, params: impl ParamsSource) -> Option<ClientRequest> {
     use rmcp::model::ClientRequest as R;
     Some(match method {
-        "tools/call" => R::CallToolRequest(with_params(params?)?),
-        "resources/read" => R::ReadResourceRequest(with_params(params?)?),
-        "prompts/get" => R::GetPromptRequest(with_params(params?)?),
-        "completion/complete" => R::CompleteRequest(with_params(params?)?),
-        "server/discover" => R::DiscoverRequest(discover(params?)?),
-        "tools/list" => R::ListToolsRequest(with_optional_params(params)?),
-        "resources/list" => R::ListResourcesRequest(with_optional_params(params)?),
+        "tools/call" => R::CallToolRequest(with_params(params.read()??)),
+        "resources/read" => R::ReadResourceRequest(with_params(params.read()??)),
+        "prompts/get" => R::GetPromptRequest(with_params(params.read()??)),
+        "completion/complete" => R::CompleteRequest(with_params(params.read()??)),
+        "server/discover" => R::DiscoverRequest(discover(params.read()??)),
+        "tools/list" => R::ListToolsRequest(with_optional_params(params.read()?)),
+        "resources/list" => R::ListResourcesRequest(with_optional_params(params.read()?)),
         "resources/templates/list" => {
-            R::ListResourceTemplatesRequest(with_optional_params(params)?)
+            R::ListResourceTemplatesRequest(with_optional_params(params.read()?))
         }
-        "prompts/list" => R::ListPromptsRequest(with_optional_params(params)?),
-        "ping" => R::PingRequest(without_params(params)?),
-        "subscriptions/listen" => R::SubscriptionsListenRequest(with_params(params?)?),
+        "prompts/list" => R::ListPromptsRequest(with_optional_params(params.read()?)),
+        "ping" => R::PingRequest(without_params(params.read()?)),
+        "subscriptions/listen" => R::SubscriptionsListenRequest(with_params(params.read()??)),
         _ => return None,
     })
 }
 
-/// rmcp's `Request<M, P>` (params required). `P` is read directly, which puts `_meta` in
-/// `P.meta`; moving it to the extensions gives what rmcp's flattened `WithMeta<P>` gives, without
-/// buffering the params through serde's `Content`.
-fn with_params<M, P>(params: &RawValue) -> Option<Request<M, P>>
+/// rmcp's `Request<M, P>` (params required). `P` was read directly, which puts `_meta` in
+/// `P.meta`; moving it to the extensions gives what rmcp's flattened `WithMeta<P>` gives,
+/// without buffering the params through serde's `Content`.
+fn with_params<M, P>(mut params: P) -> Request<M, P>
 where
     M: Default,
-    P: DeserializeOwned + RequestParamsMeta,
+    P: RequestParamsMeta,
 {
-    let mut rest: P = serde_json::from_str(params.get()).ok()?;
-    let meta = rest.meta_mut().take();
-    let mut request = Request::new(rest);
+    let meta = params.meta_mut().take();
+    let mut request = Request::new(params);
     if let Some(meta) = meta {
         request.extensions.insert(meta);
     }
-    Some(request)
+    request
 }
 
 /// `server/discover`'s params have no `_meta` field and deny unknown ones, so they are read
 /// exactly as rmcp reads them, through `WithMeta`.
-fn discover(params: &RawValue) -> Option<DiscoverRequest> {
-    let WithMeta { meta, rest } =
-        serde_json::from_str::<WithMeta<DiscoverRequestParams>>(params.get()).ok()?;
+fn discover(params: WithMeta<DiscoverRequestParams>) -> DiscoverRequest {
+    let WithMeta { meta, rest } = params;
     let mut request = DiscoverRequest::new(rest);
     insert_meta(&mut request.extensions, meta);
-    Some(request)
+    request
 }
 
 /// rmcp's `RequestOptionalParam<M, P>`; `params: null` reads as absent.
-fn with_optional_params<M, P>(params: Option<&RawValue>) -> Option<RequestOptionalParam<M, P>>
+fn with_optional_params<M, P>(params: Option<P>) -> RequestOptionalParam<M, P>
 where
     M: Default,
-    P: DeserializeOwned + RequestParamsMeta,
+    P: RequestParamsMeta,
 {
     let Some(params) = params else {
-        return Some(RequestOptionalParam {
+        return RequestOptionalParam {
             method: M::default(),
             params: None,
             extensions: Default::default(),
-        });
+        };
     };
     let Request {
         params, extensions, ..
-    } = with_params::<M, P>(params)?;
+    } = with_params::<M, P>(params);
     let mut request = RequestOptionalParam::with_param(params);
     request.extensions = extensions;
-    Some(request)
+    request
 }
 
 /// rmcp's `RequestNoParam<M>`: only `_meta` is kept, other keys must still form an object.
-fn without_params<M: Default>(params: Option<&RawValue>) -> Option<RequestNoParam<M>> {
+fn without_params<M: Default>(params: Option<WithMeta<Option<JsonObject>>>) -> RequestNoParam<M> {
     let mut request = RequestNoParam {
         method: M::default(),
         extensions: Default::default(),
     };
-    if let Some(params) = params {
-        let WithMeta { meta, rest: _ } =
-            serde_json::from_str::<WithMeta<Option<JsonObject>>>(params.get()).ok()?;
+    if let Some(WithMeta { meta, rest: _ }) = params {
         insert_meta(&mut request.extensions, meta);
     }
-    Some(request)
+    request
 }
 
 fn insert_meta(extensions: &mut rmcp::model::Extensions, meta: Option<JsonObject>) {
@@ -331,7 +379,8 @@ mod tests {
         ];
         for (method, params) in cases {
             let text = body(method, &params);
-            let ours = parse(text.as_bytes()).unwrap_or_else(|| panic!("{method} not parsed"));
+            let ours =
+                parse(method, text.as_bytes()).unwrap_or_else(|| panic!("{method} not parsed"));
             let theirs = rmcp_request(&text);
             assert_eq!(ours.id, RequestId::Number(7));
             assert_eq!(ours.request.method(), theirs.method(), "{method}");
@@ -392,7 +441,7 @@ mod tests {
         text.extend_from_slice(b"\",");
         text.extend_from_slice(&body("ping", META).as_bytes()[1..]);
         assert!(serde_json::from_slice::<ClientJsonRpcMessage>(&text).is_err());
-        assert!(parse(&text).is_none());
+        assert!(parse("ping", &text).is_none());
     }
 
     #[test]
@@ -402,48 +451,72 @@ mod tests {
         for number in ["333313.33333333E13363", "1e400", &"9".repeat(400)] {
             let text = body("ping", &format!(r#""x":{number},{META}"#));
             assert!(serde_json::from_str::<ClientJsonRpcMessage>(&text).is_err());
-            assert!(parse(text.as_bytes()).is_none(), "{number}");
+            assert!(parse("ping", text.as_bytes()).is_none(), "{number}");
         }
         // Digits and an `e` inside a string are not a number: still the fast path's.
         let hex = body("ping", &format!(r#""x":"3f8e5a52e9","y":12.5,{META}"#));
-        assert!(parse(hex.as_bytes()).is_some());
+        assert!(parse("ping", hex.as_bytes()).is_some());
         // An escaped quote does not end a string; an escaped backslash before a quote does.
         let escaped = body("ping", &format!(r#""x":"a\"1e9\\","y":1,{META}"#));
-        assert!(parse(escaped.as_bytes()).is_some());
+        assert!(parse("ping", escaped.as_bytes()).is_some());
         let after = body("ping", &format!(r#""x":"a\\",  "y":1e400,{META}"#));
-        assert!(parse(after.as_bytes()).is_none());
+        assert!(parse("ping", after.as_bytes()).is_none());
     }
 
     #[test]
     fn requests_rmcp_would_treat_differently_are_declined() {
+        let call = format!(r#""name":"echo","arguments":{{"message":"hi"}},{META}"#);
         let declined = [
             // not an object, not a request, not 2.0
-            format!("[{}]", body("tools/list", META)),
-            r#"{"jsonrpc":"2.0","method":"tools/list","params":{}}"#.to_owned(),
-            body("tools/list", META).replace(r#""id":7"#, r#""id":7,"result":null"#),
-            body("tools/list", META).replace(r#""2.0""#, r#""2\u002e0""#),
-            // typed params rmcp would not accept (it falls back to CustomRequest)
-            body("tools/call", META),
-            body("subscriptions/listen", META),
-            // `_meta` incomplete, older, streaming
-            body("tools/list", ""),
-            body("tools/list", &META.replace("2026-07-28", "2025-11-25")),
-            body(
+            ("tools/list", format!("[{}]", body("tools/list", META))),
+            (
                 "tools/list",
-                &META.replace("\"_meta\":{", "\"_meta\":{\"progressToken\":1,"),
+                r#"{"jsonrpc":"2.0","method":"tools/list","params":{}}"#.to_owned(),
             ),
-            body(
+            (
                 "tools/list",
-                &META.replace(
-                    "\"_meta\":{",
-                    "\"_meta\":{\"io.modelcontextprotocol/logLevel\":\"info\",",
+                body("tools/list", META).replace(r#""id":7"#, r#""id":7,"result":null"#),
+            ),
+            (
+                "tools/list",
+                body("tools/list", META).replace(r#""2.0""#, r#""2\u002e0""#),
+            ),
+            // typed params rmcp would not accept (it falls back to CustomRequest)
+            ("tools/call", body("tools/call", META)),
+            ("subscriptions/listen", body("subscriptions/listen", META)),
+            // `_meta` incomplete, older, streaming
+            ("tools/list", body("tools/list", "")),
+            (
+                "tools/list",
+                body("tools/list", &META.replace("2026-07-28", "2025-11-25")),
+            ),
+            (
+                "tools/list",
+                body(
+                    "tools/list",
+                    &META.replace("\"_meta\":{", "\"_meta\":{\"progressToken\":1,"),
+                ),
+            ),
+            (
+                "tools/list",
+                body(
+                    "tools/list",
+                    &META.replace(
+                        "\"_meta\":{",
+                        "\"_meta\":{\"io.modelcontextprotocol/logLevel\":\"info\",",
+                    ),
                 ),
             ),
             // not a fast method
-            body("initialize", META),
+            ("initialize", body("initialize", META)),
+            // the body names another method than `Mcp-Method`, with params both would take
+            ("tools/list", body("tools/call", &call)),
+            ("tools/call", body("tools/list", &call)),
+            ("ping", body("tools/list", META)),
         ];
-        for text in declined {
-            assert!(parse(text.as_bytes()).is_none(), "{text}");
+        assert!(parse("tools/call", body("tools/call", &call).as_bytes()).is_some());
+        for (method, text) in declined {
+            assert!(parse(method, text.as_bytes()).is_none(), "{method}: {text}");
         }
     }
 }

@@ -148,16 +148,15 @@ where
         }
         let class = RequestClass::from_request(&request);
         let (headers, max_body) = (request.headers(), self.inner.max_body);
-        let session = if screen::headers_allow_fast_path(&class, headers, max_body) {
-            None
-        } else {
-            match (
+        let taken = match screen::stateless_fast_method(&class, headers, max_body) {
+            Some(method) => Taken::Stateless(method),
+            None => match (
                 &self.inner.sessions,
                 screen::session_allowing_fast_path(&class, headers, max_body),
             ) {
-                (Some(_), Some(id)) => Some(SessionId::from(id)),
+                (Some(manager), Some(id)) => Taken::Session(manager, SessionId::from(id)),
                 _ => return Err(request),
-            }
+            },
         };
         let (parts, body) = request.into_parts();
         // The screen admitted a `Content-Length` within the limit; the limit here only guards
@@ -169,19 +168,22 @@ where
                 return Ok((StatusCode::BAD_REQUEST, message).into_response());
             }
         };
-        if let (Some(id), Some(manager)) = (session, &self.inner.sessions) {
-            return session::answer(
-                manager,
-                &self.inner.factory,
-                self.inner.keep_alive,
-                &id,
-                parts,
-                bytes,
-            )
-            .await
-            .map_err(|(parts, bytes)| Request::from_parts(parts, Body::from(bytes)));
-        }
-        match self.classify(&parts.headers, &bytes) {
+        let method = match taken {
+            Taken::Stateless(method) => method,
+            Taken::Session(manager, id) => {
+                return session::answer(
+                    manager,
+                    &self.inner.factory,
+                    self.inner.keep_alive,
+                    &id,
+                    parts,
+                    bytes,
+                )
+                .await
+                .map_err(|(parts, bytes)| Request::from_parts(parts, Body::from(bytes)));
+            }
+        };
+        match self.classify(method, &parts.headers, &bytes) {
             Some((_, request))
                 if matches!(
                     request.request,
@@ -208,10 +210,15 @@ where
         }
     }
 
-    /// A handler and the parsed request when the fast path may answer; `None` leaves the
-    /// request to rmcp.
-    fn classify(&self, headers: &HeaderMap, body: &[u8]) -> Option<(H, envelope::FastRequest)> {
-        let request = envelope::parse(body)?;
+    /// A handler and the request parsed for `method` (its `Mcp-Method`) when the fast path may
+    /// answer; `None` leaves the request to rmcp.
+    fn classify(
+        &self,
+        method: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<(H, envelope::FastRequest)> {
+        let request = envelope::parse(method, body)?;
         let handler = (self.inner.factory)();
         let headers_match =
             standard_headers::standard_headers_match(headers, &request.request, |name| {
@@ -219,4 +226,12 @@ where
             });
         headers_match.then_some((handler, request))
     }
+}
+
+/// The fast path a request was screened for.
+enum Taken<'a, H> {
+    /// A stateless 2026-07-28 request for this method (its `Mcp-Method`).
+    Stateless(&'static str),
+    /// A request of this parked session, which `manager` keeps.
+    Session(&'a Arc<OutpostSessionManager<H>>, SessionId),
 }

@@ -57,24 +57,28 @@ const COMMON_ACCEPT: [&[u8]; 2] = [
     b"text/event-stream, application/json",
 ];
 
-/// Whether a request of `class` with `headers` may take the fast path; `max_body` is the
-/// configured POST body limit. The class says stateless (a version rmcp knows, no session)
-/// and names a fast method; the headers must be ones rmcp would accept as they are.
-pub(super) fn headers_allow_fast_path(
+/// The method a request of `class` with `headers` may take the fast path with, as one of
+/// [`FAST_METHODS`] or [`LISTEN_METHOD`]; `max_body` is the configured POST body limit. The
+/// class says stateless (a version rmcp knows, no session) and names that method in
+/// `Mcp-Method`; the headers must be ones rmcp would accept as they are.
+pub(super) fn stateless_fast_method(
     class: &RequestClass,
     headers: &HeaderMap,
     max_body: usize,
-) -> bool {
-    class.era() == Era::Stateless
-        && class.is_known_version()
-        && class.session().is_none()
-        && class
-            .method()
-            .is_some_and(|method| FAST_METHODS.contains(&method) || method == LISTEN_METHOD)
-        && accepts_json_and_sse(headers)
+) -> Option<&'static str> {
+    if class.era() != Era::Stateless || !class.is_known_version() || class.session().is_some() {
+        return None;
+    }
+    let method = class.method()?;
+    let method = FAST_METHODS
+        .into_iter()
+        .chain([LISTEN_METHOD])
+        .find(|known| *known == method)?;
+    let headers_as_rmcp_takes_them = accepts_json_and_sse(headers)
         && content_type_is_json(headers)
         && !headers.contains_key(header::ORIGIN)
-        && declared_length(headers).is_some_and(|length| length <= max_body)
+        && declared_length(headers).is_some_and(|length| length <= max_body);
+    headers_as_rmcp_takes_them.then_some(method)
 }
 
 /// The session a request of `class` with `headers` names, when it may take the session fast
@@ -217,7 +221,11 @@ mod tests {
     }
 
     fn allowed(headers: &HeaderMap) -> bool {
-        headers_allow_fast_path(&RequestClass::of("/mcp", None, headers), headers, 1000)
+        taken(headers).is_some()
+    }
+
+    fn taken(headers: &HeaderMap) -> Option<&'static str> {
+        stateless_fast_method(&RequestClass::of("/mcp", None, headers), headers, 1000)
     }
 
     fn valid() -> Vec<(&'static str, &'static str)> {
@@ -231,8 +239,8 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_stateless_call_passes() {
-        assert!(allowed(&headers(&valid())));
+    fn a_plain_stateless_call_passes_with_its_method() {
+        assert_eq!(taken(&headers(&valid())), Some("tools/call"));
     }
 
     #[test]
@@ -241,7 +249,7 @@ mod tests {
             .into_iter()
             .map(|(n, v)| (n, if n == "mcp-method" { LISTEN_METHOD } else { v }))
             .collect();
-        assert!(allowed(&headers(&pairs)));
+        assert_eq!(taken(&headers(&pairs)), Some(LISTEN_METHOD));
     }
 
     #[test]
