@@ -37,14 +37,15 @@ mod service;
 mod session;
 mod standard_headers;
 
-use std::{convert::Infallible, future::Future, sync::Arc};
+use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc};
 
 use axum::{
     body::Body,
     extract::Request,
     response::{IntoResponse, Response},
 };
-use http::{HeaderMap, Method, StatusCode};
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, request::Parts};
 use rmcp::{ServerHandler, model::ClientRequest, transport::streamable_http_server::SessionId};
 use tokio_util::sync::CancellationToken;
 
@@ -168,19 +169,34 @@ where
                 return Ok((StatusCode::BAD_REQUEST, message).into_response());
             }
         };
+        self.answer_read(taken, parts, bytes).await
+    }
+
+    /// What answers a request taken as `taken` once its body is read: the fast path's answer,
+    /// or the request back. Boxed: inline, the session, listen and dispatch futures (1–3 KiB
+    /// each) would make the caller's future as big as all of them, and it is moved whole on
+    /// every request; one allocation costs less than those copies.
+    fn answer_read<'a>(
+        &'a self,
+        taken: Taken<'a, H>,
+        parts: Parts,
+        bytes: Bytes,
+    ) -> Pin<Box<dyn Future<Output = Result<Response, Request>> + Send + 'a>> {
         let method = match taken {
             Taken::Stateless(method) => method,
             Taken::Session(manager, id) => {
-                return session::answer(
-                    manager,
-                    &self.inner.factory,
-                    self.inner.keep_alive,
-                    &id,
-                    parts,
-                    bytes,
-                )
-                .await
-                .map_err(|(parts, bytes)| Request::from_parts(parts, Body::from(bytes)));
+                return Box::pin(async move {
+                    session::answer(
+                        manager,
+                        &self.inner.factory,
+                        self.inner.keep_alive,
+                        &id,
+                        parts,
+                        bytes,
+                    )
+                    .await
+                    .map_err(|(parts, bytes)| Request::from_parts(parts, Body::from(bytes)))
+                });
             }
         };
         match self.classify(method, &parts.headers, &bytes) {
@@ -191,22 +207,30 @@ where
                 ) =>
             {
                 if !self.inner.listen.open() {
-                    return Err(Request::from_parts(parts, Body::from(bytes)));
+                    return Box::pin(std::future::ready(Err(Request::from_parts(
+                        parts,
+                        Body::from(bytes),
+                    ))));
                 }
                 drop(bytes);
                 let envelope::FastRequest { id, request } = request;
                 let factory = &self.inner.factory;
-                Ok(self
-                    .inner
-                    .listen
-                    .answer(|| factory(), id, request, parts)
-                    .await)
+                Box::pin(async move {
+                    Ok(self
+                        .inner
+                        .listen
+                        .answer(|| factory(), id, request, parts)
+                        .await)
+                })
             }
             Some((handler, request)) => {
                 let peer = self.inner.template.get(|| (self.inner.factory)());
-                Ok(dispatch::answer(handler, peer, request, parts).await)
+                Box::pin(async move { Ok(dispatch::answer(handler, peer, request, parts).await) })
             }
-            None => Err(Request::from_parts(parts, Body::from(bytes))),
+            None => Box::pin(std::future::ready(Err(Request::from_parts(
+                parts,
+                Body::from(bytes),
+            )))),
         }
     }
 
