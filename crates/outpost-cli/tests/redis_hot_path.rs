@@ -1,7 +1,7 @@
 //! `outpost serve --store redis://…` keeps Redis off the stateless hot path (a burst of
 //! 2026-07-28 `tools/call`s with one token asks Redis about its grant once, and once more only
 //! after the revocation cache period), and asks it once per call of a 2025-11-25 session (the
-//! session's record).
+//! session's record), and once per request naming a session it does not hold.
 //!
 //! What is counted is Redis' own `INFO commandstats`. The revocation check is one transaction
 //! (`MULTI`, `HEXISTS` on the grants, `HEXISTS` on the revoked grants, `EXEC`), and nothing
@@ -183,5 +183,38 @@ fn a_session_call_reads_its_record_once() {
     assert!(
         all <= CALLS as u64 + MOST_COMMANDS_PER_BURST,
         "{CALLS} calls ran {all} Redis commands: {after:?}"
+    );
+}
+
+/// A request naming a session Redis does not hold reads Redis once (the fast path's look; the
+/// checks after it, when rmcp answers the `404`, reuse that answer), so made-up session ids
+/// cost no more reads than requests.
+#[test]
+fn a_request_naming_an_unknown_session_reads_redis_once() {
+    const REQUESTS: usize = 50;
+    let redis = Redis::start(None);
+    let server = start(&["--no-auth", "--store", &redis.url()]);
+    let client = reqwest::blocking::Client::new();
+    let before = redis.command_calls();
+    for id in 1..=REQUESTS {
+        let answer = client
+            .post(format!("{}/mcp", server.base))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("mcp-session-id", format!("made-up-{id}"))
+            .json(&json!({
+                "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": { "name": "echo", "arguments": { "message": "hi" } }
+            }))
+            .send()
+            .expect("POST /mcp");
+        assert_eq!(answer.status(), 404, "made-up session {id}");
+    }
+    let after = redis.command_calls();
+    let reads =
+        after.get("hgetall").copied().unwrap_or(0) - before.get("hgetall").copied().unwrap_or(0);
+    assert!(
+        (REQUESTS as u64..=REQUESTS as u64 + 8).contains(&reads),
+        "{REQUESTS} requests naming unknown sessions read Redis {reads} times: {after:?}"
     );
 }

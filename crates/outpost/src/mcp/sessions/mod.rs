@@ -47,6 +47,7 @@
 //!
 //! [`Identity`]: crate::auth::resource::Identity
 
+mod absent;
 pub mod data;
 pub(crate) mod events;
 mod handshake;
@@ -235,6 +236,8 @@ pub struct OutpostSessionManager<H> {
     limits: SessionLimits,
     handshakes: Mutex<HashMap<SessionId, Handshake>>,
     cache: Mutex<HashMap<SessionId, Cached>>,
+    /// Ids the store just said it does not hold, for the later looks of the same request.
+    absent: absent::AbsentIds,
     in_flight: Arc<InFlight>,
     hot: HotPeers<H>,
     relay: Arc<Relay>,
@@ -291,6 +294,7 @@ where
             limits,
             handshakes: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
+            absent: absent::AbsentIds::default(),
             in_flight,
             relay,
             events,
@@ -308,8 +312,8 @@ where
     }
 
     /// Whether `id` names a live session, as the store says now (a `DELETE` or a change of
-    /// the session's data on another instance is seen at once); an error when the store
-    /// cannot tell. The edge asks this first for every request naming a session; the request's
+    /// the session's data on another instance is seen at once; an id the store did not hold
+    /// a moment ago is taken as still absent); an error when the store cannot tell. The edge asks this first for every request naming a session; the request's
     /// later steps reuse what it read.
     pub async fn contains(&self, id: &str) -> Result<bool, SessionError> {
         let id = SessionId::from(id);
@@ -415,7 +419,8 @@ where
     /// The live session `id`, from the cache when read from the store within `trusted`, or
     /// within `while_unchanged` if the store reports no change to any session since that read
     /// ([`McpSessionStore::changes_here`]), else from the store; pushes its expiry when a
-    /// slack has passed since the last push.
+    /// slack has passed since the last push. `None` without a read when the store said within
+    /// a second that it holds no session `id` ([`absent`]: an absent id does not appear).
     async fn load_within(
         &self,
         id: &SessionId,
@@ -427,6 +432,9 @@ where
             return Ok(None);
         }
         let now = Instant::now();
+        if self.absent.recently(id, now) {
+            return Ok(None);
+        }
         let mut touched = None;
         let mut known = None;
         let mut read_unchanged = None;
@@ -471,6 +479,7 @@ where
             .flatten()
         else {
             lock(&self.cache).remove(id);
+            self.absent.remember(id, now);
             return Ok(None);
         };
         let session = Arc::new(session);
