@@ -13,9 +13,10 @@
 //! A revocation status the store cannot give (an error, or no answer within
 //! [`STORE_ANSWER_TIMEOUT`]) is neither cached nor a `401`: the service answers `503`.
 //!
-//! Cost on the hot path: a SHA-256 of the token's signature ([`TokenKey`](super::cache::TokenKey)) and two map lookups (validation cache,
-//! revocation cache), no allocation beyond an `Arc` clone; the ECDSA verification runs once
-//! per token and the store is asked once per grant per revocation TTL.
+//! Cost on the hot path: a SHA-256 of the token's signature
+//! ([`TokenKey`](super::cache::TokenKey)) and two map lookups (validation cache, revocation
+//! cache), no allocation beyond an `Arc` clone; the ECDSA verification runs once per token and
+//! the store is asked once per grant per revocation TTL.
 //!
 //! With an external issuer ([`TokenAuthority::External`], feature `external-issuer`) the
 //! token is checked by [`crate::auth::external`] instead — a JWT verified with the issuer's

@@ -139,6 +139,7 @@ fn envelope<'a, P: Deserialize<'a>>(text: &'a str) -> Option<Envelope<'a, P>> {
 /// Where a method's params are read from ([`typed_request`]): `None` when they do not parse
 /// as `P` (rmcp would fall through to `CustomRequest`), `Some(None)` when they are absent.
 trait ParamsSource {
+    /// The params, read as `P`.
     fn read<P: DeserializeOwned>(self) -> Option<Option<P>>;
 }
 
