@@ -31,7 +31,6 @@ use rmcp::{
     service::{RequestContext, RxJsonRpcMessage, TxJsonRpcMessage},
     transport::common::http_header::JSON_MIME_TYPE,
 };
-use tokio_util::sync::CancellationToken;
 
 use super::envelope::FastRequest;
 use crate::ops::request_facts::{RequestFacts, ToolOutcome};
@@ -79,13 +78,12 @@ pub(super) async fn answer<H: ServerHandler>(
     parts: Parts,
 ) -> Response {
     let FastRequest { id, mut request } = request;
-    let ct = CancellationToken::new();
+    let (context, facts) = context(id.clone(), peer, &mut request, parts);
     // Cancelled on every exit: the answer is written, or the client left and this future is
     // dropped mid-await (rmcp cancels the request token in both cases too). The handler gets
-    // the token itself, not a child: nothing else holds it, and a child would allocate a tree
-    // node and take its parent's lock per request.
-    let _cancel_on_exit = ct.clone().drop_guard();
-    let (context, facts) = context(id.clone(), peer, &mut request, parts, ct);
+    // the context's own token, not a child: nothing else holds it, and a child would allocate
+    // a tree node and take its parent's lock per request.
+    let _cancel_on_exit = context.ct.clone().drop_guard();
 
     // Boxed: rmcp's dispatch future is ~4 KiB, and inline it would more than double the size of
     // every future around it (each of which is moved at least once).
@@ -98,16 +96,15 @@ pub(super) async fn answer<H: ServerHandler>(
     render(&message)
 }
 
-/// The context rmcp's serve loop would give `request` (id `id`, answered through `peer`,
-/// cancelled by `ct`): its `_meta` and extensions moved out of the request, with the HTTP
-/// `parts` among the extensions. Also the request's facts, when it is a tool call whose
+/// The context rmcp's serve loop would give `request` (id `id`, answered through `peer`, with
+/// a cancellation token of its own, `ct`): its `_meta` and extensions moved out of the
+/// request, with the HTTP `parts` among the extensions. Also the request's facts, when it is a tool call whose
 /// outcome the metrics count ([`record_outcome`]).
 pub(super) fn context(
     id: RequestId,
     peer: Peer<RoleServer>,
     request: &mut ClientRequest,
     parts: Parts,
-    ct: CancellationToken,
 ) -> (RequestContext<RoleServer>, Option<Arc<RequestFacts>>) {
     // Only a tool call's outcome is counted: one reference count more for those.
     let facts = matches!(request, ClientRequest::CallToolRequest(_))
@@ -121,7 +118,6 @@ pub(super) fn context(
     }
     request.extensions_mut().insert(parts);
     let mut context = RequestContext::new(id, peer);
-    context.ct = ct;
     context.meta = std::mem::replace(request.get_meta_mut(), RequestMetaObject::new());
     context.extensions = std::mem::replace(request.extensions_mut(), Extensions::new());
     (context, facts)

@@ -30,7 +30,6 @@ use rmcp::{
     transport::{common::http_header::EVENT_STREAM_MIME_TYPE, streamable_http_server::SessionId},
 };
 use sse_stream::{KeepAlive, Sse, SseBody, Timer};
-use tokio_util::sync::CancellationToken;
 
 use super::{dispatch, envelope};
 use crate::{
@@ -57,14 +56,8 @@ where
     let Some(inline) = manager.inline(session, request.extensions_mut()).await else {
         return Err((parts, body));
     };
-    let cancel = CancellationToken::new();
-    let (context, facts) = dispatch::context(
-        id.clone(),
-        inline.peer(),
-        &mut request,
-        parts,
-        cancel.clone(),
-    );
+    let (context, facts) = dispatch::context(id.clone(), inline.peer(), &mut request, parts);
+    let cancel = context.ct.clone();
     let handler = factory();
     // Boxed: rmcp's dispatch future is ~4 KiB (see `dispatch::answer`), and it may move into
     // a task of its own.
