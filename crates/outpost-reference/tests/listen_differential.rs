@@ -67,6 +67,9 @@ struct Opened {
     text: String,
 }
 
+/// A whole answer: status, headers, body.
+type Ended = (u16, BTreeMap<String, String>, String);
+
 impl Opened {
     async fn post(http: &reqwest::Client, url: &str, body: String) -> Self {
         Self::post_with(http, url, body, "2026-07-28").await
@@ -117,7 +120,7 @@ impl Opened {
     }
 
     /// Reads the rest of the body (within 5 s).
-    async fn read_to_end(mut self) -> (u16, BTreeMap<String, String>, String) {
+    async fn read_to_end(mut self) -> Ended {
         loop {
             let chunk = tokio::time::timeout(Duration::from_secs(5), self.response.chunk())
                 .await
@@ -253,14 +256,7 @@ async fn listens_rmcp_refuses_are_answered_as_rmcp_answers_them() {
         ),
     ];
     for (body, version) in cases {
-        let ours = Opened::post_with(&outpost.http, &outpost.url("/mcp"), body.clone(), version)
-            .await
-            .read_to_end()
-            .await;
-        let theirs = Opened::post_with(&outpost.http, &rmcp.url, body.clone(), version)
-            .await
-            .read_to_end()
-            .await;
+        let (ours, theirs) = both_to_end(&outpost, &rmcp, body.clone(), version).await;
         assert_eq!(ours, theirs, "{body} ({version})");
         assert_ne!(ours.0, 200, "{body} ({version}): {ours:?}");
     }
@@ -306,6 +302,25 @@ impl ServerHandler for Probe {
     }
 }
 
+/// The same listen (`body`, with `version` in the header) sent to Outpost and to plain rmcp,
+/// each answer read to its end.
+async fn both_to_end(
+    outpost: &common::TestApp,
+    rmcp: &PlainRmcp,
+    body: String,
+    version: &str,
+) -> (Ended, Ended) {
+    let ours = Opened::post_with(&outpost.http, &outpost.url("/mcp"), body.clone(), version)
+        .await
+        .read_to_end()
+        .await;
+    let theirs = Opened::post_with(&outpost.http, &rmcp.url, body, version)
+        .await
+        .read_to_end()
+        .await;
+    (ours, theirs)
+}
+
 async fn probe_pair(probe: &Probe) -> (common::TestApp, PlainRmcp) {
     let ours = probe.clone();
     let outpost =
@@ -324,27 +339,13 @@ async fn a_listen_ends_as_rmcps_does() {
 
     // Refused by the handler: rmcp's JSON error alone.
     let refused = listen_body(json!(3), json!({ "resourcesListChanged": true }));
-    let ours = Opened::post(&outpost.http, &url, refused.clone())
-        .await
-        .read_to_end()
-        .await;
-    let theirs = Opened::post(&outpost.http, &rmcp.url, refused)
-        .await
-        .read_to_end()
-        .await;
+    let (ours, theirs) = both_to_end(&outpost, &rmcp, refused, "2026-07-28").await;
     assert_eq!(ours, theirs);
     assert_eq!(ours.0, 404, "{ours:?}");
 
     // Ended by the server: acknowledgement, notification, final result, end of stream.
     let ended = listen_body(json!("done"), json!({ "promptsListChanged": true }));
-    let ours = Opened::post(&outpost.http, &url, ended.clone())
-        .await
-        .read_to_end()
-        .await;
-    let theirs = Opened::post(&outpost.http, &rmcp.url, ended)
-        .await
-        .read_to_end()
-        .await;
+    let (ours, theirs) = both_to_end(&outpost, &rmcp, ended, "2026-07-28").await;
     assert_eq!(ours, theirs);
     let messages = common::sse_messages(&ours.2);
     assert_eq!(messages.len(), 3, "{messages:?}");
