@@ -13,7 +13,10 @@ use http::{Extensions, HeaderValue};
 
 use crate::{
     auth::resource::Identity,
-    mcp::classify::{Era, RequestClass},
+    mcp::{
+        classify::{Era, RequestClass},
+        fast_path::fast_method,
+    },
 };
 
 /// The facts one request gathers on its way down the stack.
@@ -50,34 +53,24 @@ impl ToolOutcome {
     }
 }
 
-/// Methods whose name is kept as a static value: the facts live as long as the answer (a
-/// `subscriptions/listen` stream: hours), and a header value hyper parsed is a slice of the
-/// connection's read buffer, which a clone would keep alive (8 KiB) for that long.
-const KNOWN_METHODS: [&str; 14] = [
-    "tools/call",
-    "tools/list",
-    "resources/list",
-    "resources/read",
-    "resources/templates/list",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "server/discover",
-    "ping",
-    "subscriptions/listen",
-    "initialize",
-    "logging/setLevel",
-    "resources/subscribe",
-];
+/// Methods whose name is kept as a static value, beside the fast path's
+/// ([`fast_method`]): the facts live as long as the answer (a `subscriptions/listen` stream:
+/// hours), and a header value hyper parsed is a slice of the connection's read buffer, which a
+/// clone would keep alive (8 KiB) for that long.
+const OTHER_KNOWN_METHODS: [&str; 3] = ["initialize", "logging/setLevel", "resources/subscribe"];
 
 /// `method` in memory of its own: a static value for a known method (no allocation), else a
 /// copy. The tool name stays a slice: only `tools/call` names one, and it ends with its call.
 fn detached(method: &HeaderValue) -> HeaderValue {
-    KNOWN_METHODS
-        .iter()
-        .find(|known| known.as_bytes() == method.as_bytes())
-        .map(|known| HeaderValue::from_static(known))
-        .or_else(|| HeaderValue::from_bytes(method.as_bytes()).ok())
+    let bytes = method.as_bytes();
+    fast_method(bytes)
+        .or_else(|| {
+            OTHER_KNOWN_METHODS
+                .into_iter()
+                .find(|known| known.as_bytes() == bytes)
+        })
+        .map(HeaderValue::from_static)
+        .or_else(|| HeaderValue::from_bytes(bytes).ok())
         .unwrap_or_else(|| method.clone())
 }
 

@@ -28,7 +28,7 @@ static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-vers
 /// never needs a session (SEP-2567). With [`LISTEN_METHOD`] (answered by the shared listen
 /// loop), everything else (`initialize`, `logging/setLevel`, `tasks/*`, notifications,
 /// responses) goes to rmcp.
-pub(super) const FAST_METHODS: [&str; 10] = [
+pub(crate) const FAST_METHODS: [&str; 10] = [
     "tools/list",
     "tools/call",
     "resources/list",
@@ -49,7 +49,15 @@ pub(super) fn is_session_method(method: &str) -> bool {
 }
 
 /// The method whose streams the fast path serves on one shared serve loop (`listen`).
-pub(super) const LISTEN_METHOD: &str = "subscriptions/listen";
+pub(crate) const LISTEN_METHOD: &str = "subscriptions/listen";
+
+/// `method` as the static name it is among [`FAST_METHODS`] and [`LISTEN_METHOD`].
+pub(crate) fn fast_method(method: &[u8]) -> Option<&'static str> {
+    FAST_METHODS
+        .into_iter()
+        .chain([LISTEN_METHOD])
+        .find(|known| known.as_bytes() == method)
+}
 
 /// `Accept` values clients commonly send that list both media types without weights.
 const COMMON_ACCEPT: [&[u8]; 2] = [
@@ -69,11 +77,7 @@ pub(super) fn stateless_fast_method(
     if class.era() != Era::Stateless || !class.is_known_version() || class.session().is_some() {
         return None;
     }
-    let method = class.method()?;
-    let method = FAST_METHODS
-        .into_iter()
-        .chain([LISTEN_METHOD])
-        .find(|known| *known == method)?;
+    let method = fast_method(class.method()?.as_bytes())?;
     let headers_as_rmcp_takes_them = accepts_json_and_sse(headers)
         && content_type_is_json(headers)
         && !headers.contains_key(header::ORIGIN)
