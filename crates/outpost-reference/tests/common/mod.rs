@@ -76,6 +76,15 @@ pub async fn spawn_with_session_store(sessions: Arc<dyn McpSessionStore>) -> Tes
     .await
 }
 
+/// A listener on a free loopback port, and its address.
+pub async fn loopback_listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
 /// Serves `outpost` on a random loopback port (its configured `bind` is replaced).
 pub async fn spawn_outpost(outpost: Outpost<ReferenceServer>) -> TestApp {
     spawn_generic(outpost).await
@@ -86,10 +95,7 @@ pub async fn spawn_generic<H>(outpost: Outpost<H>) -> TestApp
 where
     H: rmcp::ServerHandler + Send + Sync + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("local addr");
+    let (listener, addr) = loopback_listener().await;
     let mut config = outpost.config().clone();
     config.bind = addr;
     let outpost = outpost.with_config(config);
@@ -110,10 +116,7 @@ where
 /// into the application's own axum router (which adds `/app`), on the application's own
 /// `axum::serve`, with `outpost`'s shutdown token as the graceful-shutdown signal.
 pub async fn spawn_embedded(outpost: Outpost<ReferenceServer>) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("local addr");
+    let (listener, addr) = loopback_listener().await;
     let shutdown = outpost.shutdown_token();
     let app = axum::Router::new()
         .route("/app", axum::routing::get(|| async { "the application" }))

@@ -42,10 +42,7 @@ pub async fn spawn_plain_rmcp<H>(factory: HandlerFactory<H>, config: ServerConfi
 where
     H: rmcp::ServerHandler + Send + Sync + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("local addr");
+    let (listener, addr) = super::loopback_listener().await;
     let config = ServerConfig {
         bind: addr,
         ..config
