@@ -29,7 +29,7 @@ use rmcp::{
         RequestMetaObject, ServerJsonRpcMessage, ServerResult,
     },
     service::{RequestContext, RxJsonRpcMessage, TxJsonRpcMessage},
-    transport::common::http_header::JSON_MIME_TYPE,
+    transport::common::http_header::{EVENT_STREAM_MIME_TYPE, JSON_MIME_TYPE},
 };
 
 use super::envelope::FastRequest;
@@ -157,6 +157,20 @@ fn render(message: &ServerJsonRpcMessage) -> Response {
             .unwrap_or_else(|_| internal_error("build json response")),
         Err(error) => internal_error(&format!("serialize json response: {error}")),
     }
+}
+
+/// rmcp's SSE response (`sse_stream_response`): `200`, the event-stream headers, `body`.
+pub(super) fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(EVENT_STREAM_MIME_TYPE),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    *response.status_mut() = StatusCode::OK;
+    response
 }
 
 /// rmcp's `jsonrpc_http_status` for a request whose `_meta` is well-formed (the only kind the

@@ -23,11 +23,11 @@ use std::{
 use axum::{body::Body, response::Response};
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderValue, StatusCode, header, request::Parts};
+use http::request::Parts;
 use rmcp::{
     ServerHandler, Service,
     model::{GetExtensions, ServerJsonRpcMessage},
-    transport::{common::http_header::EVENT_STREAM_MIME_TYPE, streamable_http_server::SessionId},
+    transport::streamable_http_server::SessionId,
 };
 use sse_stream::{KeepAlive, Sse, SseBody, Timer};
 
@@ -68,29 +68,15 @@ where
         })
         .await;
     Ok(match outcome {
-        InlineOutcome::Answered(messages) => sse_response(Body::from(events(&messages))),
-        InlineOutcome::Cancelled => sse_response(Body::empty()),
+        InlineOutcome::Answered(messages) => dispatch::sse_response(Body::from(events(&messages))),
+        InlineOutcome::Cancelled => dispatch::sse_response(Body::empty()),
         InlineOutcome::Streaming(stream) => {
             let frames = stream.map(|message| Ok::<_, std::convert::Infallible>(event(&message)));
             let body = SseBody::new(frames)
                 .with_keep_alive::<TokioSleep>(KeepAlive::new().interval(keep_alive));
-            sse_response(Body::new(body))
+            dispatch::sse_response(Body::new(body))
         }
     })
-}
-
-/// rmcp's SSE response (`sse_stream_response`): `200`, the event-stream headers, `body`.
-fn sse_response(body: Body) -> Response {
-    let mut response = Response::new(body);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(EVENT_STREAM_MIME_TYPE),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    *response.status_mut() = StatusCode::OK;
-    response
 }
 
 /// `messages` as consecutive SSE events.

@@ -42,12 +42,12 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri, header, request::Parts};
 use rmcp::{
     ServerHandler,
     model::{ClientRequest, GetExtensions, RequestId},
-    transport::common::http_header::{EVENT_STREAM_MIME_TYPE, JSON_MIME_TYPE},
+    transport::common::http_header::JSON_MIME_TYPE,
 };
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-use super::dispatch::stateless_peer_info;
+use super::dispatch::{sse_response, stateless_peer_info};
 use crate::mcp::classify::RequestClass;
 use feed::{ListenBody, Opening};
 use transport::Hub;
@@ -121,13 +121,7 @@ impl ListenStreams {
                 .header(header::CONTENT_TYPE, JSON_MIME_TYPE)
                 .body(Body::from(json))
                 .unwrap_or_else(|_| shutting_down()),
-            Opening::Stream => Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, EVENT_STREAM_MIME_TYPE)
-                .header(header::CACHE_CONTROL, "no-cache")
-                .header("X-Accel-Buffering", "no")
-                .body(Body::new(body))
-                .unwrap_or_else(|_| shutting_down()),
+            Opening::Stream => sse_response(Body::new(body)),
         }
     }
 }
