@@ -196,7 +196,7 @@ where
                         bytes,
                     )
                     .await
-                    .map_err(|(parts, bytes)| Request::from_parts(parts, Body::from(bytes)))
+                    .map_err(|(parts, bytes)| reattached(parts, bytes))
                 });
             }
         };
@@ -208,10 +208,7 @@ where
                 ) =>
             {
                 if !self.inner.listen.open() {
-                    return Box::pin(std::future::ready(Err(Request::from_parts(
-                        parts,
-                        Body::from(bytes),
-                    ))));
+                    return Box::pin(std::future::ready(Err(reattached(parts, bytes))));
                 }
                 drop(bytes);
                 let envelope::FastRequest { id, request } = request;
@@ -228,10 +225,7 @@ where
                 let peer = self.inner.template.get(|| (self.inner.factory)());
                 Box::pin(async move { Ok(dispatch::answer(handler, peer, request, parts).await) })
             }
-            None => Box::pin(std::future::ready(Err(Request::from_parts(
-                parts,
-                Body::from(bytes),
-            )))),
+            None => Box::pin(std::future::ready(Err(reattached(parts, bytes)))),
         }
     }
 
@@ -251,6 +245,11 @@ where
             });
         headers_match.then_some((handler, request))
     }
+}
+
+/// The request rmcp gets when the fast path leaves it: its head and the body already read.
+fn reattached(parts: Parts, bytes: Bytes) -> Request {
+    Request::from_parts(parts, Body::from(bytes))
 }
 
 /// The fast path a request was screened for.
