@@ -432,9 +432,6 @@ where
             return Ok(None);
         }
         let now = Instant::now();
-        if self.absent.recently(id, now) {
-            return Ok(None);
-        }
         let mut touched = None;
         let mut known = None;
         let mut read_unchanged = None;
@@ -458,6 +455,10 @@ where
             && let Some(cached) = lock(&self.cache).get_mut(id)
         {
             return Ok(Some(self.reuse(id, cached, now)));
+        }
+        // Asked only before a read: a session in the cache was never absent.
+        if self.absent.recently(id, now) {
+            return Ok(None);
         }
         let record = match bounded(self.store.get(id, unix_now())).await {
             Ok(record) => record,
