@@ -59,6 +59,27 @@ fn echo(client: &reqwest::blocking::Client, base: &str, token: &str) {
     );
 }
 
+/// The protocol revision of the session tests.
+const SESSION_VERSION: &str = "2025-11-25";
+
+/// A 2025-11-25 `POST /mcp` of `body` to the server at `base`, naming `session` if given.
+fn post_2025(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    session: Option<&str>,
+    body: &serde_json::Value,
+) -> reqwest::blocking::Response {
+    let mut request = client
+        .post(format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", SESSION_VERSION)
+        .json(body);
+    if let Some(id) = session {
+        request = request.header("mcp-session-id", id);
+    }
+    request.send().expect("POST /mcp")
+}
+
 /// Commands run between `before` and `after`: (`hexists` calls, all calls but `info`, which
 /// is how they are counted).
 fn delta(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> (u64, u64) {
@@ -122,27 +143,18 @@ fn a_burst_of_calls_with_one_token_asks_redis_once_per_revocation_period() {
 /// by the next call) and ask Redis nothing else.
 #[test]
 fn a_session_call_reads_its_record_once() {
-    const VERSION: &str = "2025-11-25";
     let redis = Redis::start(None);
     let server = start(&["--no-auth", "--store", &redis.url()]);
     let client = reqwest::blocking::Client::new();
     let post = |session: Option<&str>, body: serde_json::Value| {
-        let mut request = client
-            .post(format!("{}/mcp", server.base))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", VERSION)
-            .json(&body);
-        if let Some(id) = session {
-            request = request.header("mcp-session-id", id);
-        }
-        request.send().expect("POST /mcp")
+        post_2025(&client, &server.base, session, &body)
     };
     let opened = post(
         None,
         json!({
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {
-                "protocolVersion": VERSION, "capabilities": {},
+                "protocolVersion": SESSION_VERSION, "capabilities": {},
                 "clientInfo": { "name": "outpost-cli-tests", "version": "1.0.0" }
             }
         }),
@@ -197,17 +209,15 @@ fn a_request_naming_an_unknown_session_reads_redis_once() {
     let client = reqwest::blocking::Client::new();
     let before = redis.command_calls();
     for id in 1..=REQUESTS {
-        let answer = client
-            .post(format!("{}/mcp", server.base))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .header("mcp-session-id", format!("made-up-{id}"))
-            .json(&json!({
+        let answer = post_2025(
+            &client,
+            &server.base,
+            Some(&format!("made-up-{id}")),
+            &json!({
                 "jsonrpc": "2.0", "id": id, "method": "tools/call",
                 "params": { "name": "echo", "arguments": { "message": "hi" } }
-            }))
-            .send()
-            .expect("POST /mcp");
+            }),
+        );
         assert_eq!(answer.status(), 404, "made-up session {id}");
     }
     let after = redis.command_calls();
