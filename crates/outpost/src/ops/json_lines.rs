@@ -166,20 +166,34 @@ fn write_date_time(out: &mut String, seconds: u64) -> fmt::Result {
 
 /// `value` in decimal, left-padded with zeros to `width` digits.
 fn push_padded(out: &mut String, value: u32, width: usize) {
-    let mut digits = [b'0'; 10];
+    let mut digits = [0; 20];
+    let written = decimal(u64::from(value), &mut digits);
+    for _ in written.len()..width {
+        out.push('0');
+    }
+    out.push_str(written);
+}
+
+/// `value` in decimal.
+fn push_u64(out: &mut String, value: u64) {
+    let mut digits = [0; 20];
+    out.push_str(decimal(value, &mut digits));
+}
+
+/// `value`'s decimal digits, written at the end of `digits` (20 hold any `u64`).
+fn decimal(value: u64, digits: &mut [u8; 20]) -> &str {
     let mut at = digits.len();
     let mut rest = value;
-    while rest > 0 || at == digits.len() {
+    loop {
         at -= 1;
         digits[at] = b'0' + (rest % 10) as u8;
         rest /= 10;
+        if rest == 0 {
+            break;
+        }
     }
-    for _ in (digits.len() - at)..width {
-        out.push('0');
-    }
-    for &digit in &digits[at..] {
-        out.push(char::from(digit));
-    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&digits[at..]).unwrap_or_default()
 }
 
 /// Writes an event's fields as the members of a JSON object.
@@ -208,12 +222,15 @@ impl Visit for FieldsObject<'_> {
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.name(field);
-        let _ = write!(self.out, "{value}");
+        push_u64(self.out, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.name(field);
-        let _ = write!(self.out, "{value}");
+        if value < 0 {
+            self.out.push('-');
+        }
+        push_u64(self.out, value.unsigned_abs());
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -250,7 +267,8 @@ fn push_f64(out: &mut String, value: f64) {
     if value.is_sign_positive() && thousandths < MAX_THOUSANDTHS && thousandths / 1000.0 == value {
         // Exact below 2^53: `thousandths` is a whole number under 10^12.
         let thousandths = thousandths as u64;
-        let _ = write!(out, "{}.", thousandths / 1000);
+        push_u64(out, thousandths / 1000);
+        out.push('.');
         let fraction = (thousandths % 1000) as u32;
         match fraction {
             0 => out.push('0'),
@@ -266,12 +284,38 @@ fn push_f64(out: &mut String, value: f64) {
 /// Pushes `text` as a JSON string.
 fn push_string(out: &mut String, text: &str) {
     out.push('"');
-    if text.bytes().any(needs_escape) {
-        let _ = Escaped(&mut *out).write_str(text);
-    } else {
+    if is_plain(text) {
         out.push_str(text);
+    } else {
+        let _ = Escaped(&mut *out).write_str(text);
     }
     out.push('"');
+}
+
+/// Whether `text` holds nothing serde_json escapes inside a string: eight bytes at a time,
+/// as serde_json's own reader looks for escapes.
+fn is_plain(text: &str) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Whether a byte of `word` is zero (exact for the word as a whole).
+    fn has_zero_byte(word: u64) -> bool {
+        word.wrapping_sub(ONES) & !word & HIGH_BITS != 0
+    }
+    let mut chunks = text.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(word);
+        // A byte below 0x20 borrows into its high bit; a quote or backslash XORs to zero.
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS != 0;
+        if control
+            || has_zero_byte(word ^ (ONES * u64::from(b'"')))
+            || has_zero_byte(word ^ (ONES * u64::from(b'\\')))
+        {
+            return false;
+        }
+    }
+    !chunks.remainder().iter().copied().any(needs_escape)
 }
 
 /// Whether serde_json escapes `byte` inside a string.
@@ -285,6 +329,9 @@ struct Escaped<'a, W: ?Sized>(&'a mut W);
 
 impl<W: Write + ?Sized> Write for Escaped<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if is_plain(text) {
+            return self.0.write_str(text);
+        }
         let mut clean_from = 0;
         for (at, byte) in text.bytes().enumerate() {
             let named = match byte {
@@ -348,6 +395,30 @@ mod tests {
         let mut out = String::new();
         push_f64(&mut out, f64::NAN);
         assert_eq!(out, "null");
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for value in [0, 7, 10, 99, 100, 65_535, 1_000_000, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, value);
+            assert_eq!(out, value.to_string());
+        }
+        let mut out = String::new();
+        push_padded(&mut out, 42, 6);
+        assert_eq!(out, "000042");
+    }
+
+    #[test]
+    fn every_byte_that_needs_escaping_is_found_wherever_it_stands() {
+        for byte in 0..=0x7f_u8 {
+            for at in 0..20 {
+                let mut text = "x".repeat(20);
+                text.replace_range(at..=at, char::from(byte).encode_utf8(&mut [0; 4]));
+                assert_eq!(is_plain(&text), !needs_escape(byte), "{byte:#x} at {at}");
+            }
+        }
+        assert!(is_plain("é ✓ 𝄞 and more than eight bytes"));
     }
 
     #[test]

@@ -55,8 +55,9 @@ pub const LOG_LINES_DROPPED_TOTAL: &str = "outpost_log_lines_dropped_total";
 /// The most tool names given a label of their own.
 const MAX_TOOLS: usize = 256;
 
-/// The methods MCP defines (2024-11-05 … 2026-07-28), as label values.
-const MCP_METHODS: &[&str] = &[
+/// The methods MCP defines (2024-11-05 … 2026-07-28), as label values, then `other` (another
+/// method) and `none` (no method known from the headers).
+const METHOD_LABELS: &[&str] = &[
     "initialize",
     "ping",
     "server/discover",
@@ -80,10 +81,13 @@ const MCP_METHODS: &[&str] = &[
     "notifications/cancelled",
     "notifications/progress",
     "notifications/roots/list_changed",
+    "other",
+    "none",
 ];
 
-/// Outpost's own route patterns, as label values.
-const ROUTES: &[&str] = &[
+/// Outpost's own route patterns, as label values, then `other` (a route the application added)
+/// and `unmatched` (no route matched).
+const ROUTE_LABELS: &[&str] = &[
     "/mcp",
     "/sse",
     "/message",
@@ -102,18 +106,37 @@ const ROUTES: &[&str] = &[
     "/authorize",
     "/login",
     "/consent",
+    "other",
+    "unmatched",
 ];
 
-type RequestKey = (&'static str, &'static str, u16);
-type DurationKey = (&'static str, &'static str);
-
 /// The handles of every label set seen so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RequestMetrics {
-    requests: HandleCache<RequestKey, Counter>,
-    durations: HandleCache<DurationKey, Histogram>,
+    /// One slot per route and MCP method label: `ROUTE_LABELS.len() × METHOD_LABELS.len()`.
+    slots: Box<[LabelSlot]>,
     tools: RwLock<HashMap<String, ToolCounters>>,
     streams: OnceLock<StreamGauges>,
+}
+
+/// The handles of one route and MCP method: made when first used, then only read.
+#[derive(Debug, Default)]
+struct LabelSlot {
+    duration: OnceLock<Histogram>,
+    /// By status; a handful of statuses per route and method.
+    requests: RwLock<Vec<(u16, Counter)>>,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        Self {
+            slots: (0..ROUTE_LABELS.len() * METHOD_LABELS.len())
+                .map(|_| LabelSlot::default())
+                .collect(),
+            tools: RwLock::default(),
+            streams: OnceLock::new(),
+        }
+    }
 }
 
 impl RequestMetrics {
@@ -127,16 +150,16 @@ impl RequestMetrics {
         status: StatusCode,
         latency: Duration,
     ) {
-        let route = route_label(route);
-        let method = method_label(mcp_method);
-        self.requests
-            .get_or_make(&(route, method, status.as_u16()), |&(route, method, _)| {
-                metrics::counter!(REQUESTS_TOTAL, "route" => route, "mcp_method" => method,
-                    "status" => status.as_str().to_owned())
-            })
-            .increment(1);
-        self.durations
-            .get_or_make(&(route, method), |&(route, method)| {
+        let (route, method) = (route_label(route), method_label(mcp_method));
+        let slot = &self.slots[route * METHOD_LABELS.len() + method];
+        let (route, method) = (ROUTE_LABELS[route], METHOD_LABELS[method]);
+        slot.requests_counter(status, || {
+            metrics::counter!(REQUESTS_TOTAL, "route" => route, "mcp_method" => method,
+                "status" => status.as_str().to_owned())
+        })
+        .increment(1);
+        slot.duration
+            .get_or_init(|| {
                 metrics::histogram!(REQUEST_DURATION_SECONDS, "route" => route,
                     "mcp_method" => method)
             })
@@ -310,57 +333,50 @@ pub fn sample() {
     metrics::gauge!(OPEN_SESSIONS, "transport" => "streamable_http").set(open as f64);
 }
 
-fn route_label(route: Option<&str>) -> &'static str {
+impl LabelSlot {
+    /// The counter of `status`, made by `make` the first time.
+    fn requests_counter(&self, status: StatusCode, make: impl FnOnce() -> Counter) -> Counter {
+        let status = status.as_u16();
+        let find = |counters: &[(u16, Counter)]| {
+            counters
+                .iter()
+                .find(|(known, _)| *known == status)
+                .map(|(_, counter)| counter.clone())
+        };
+        if let Some(counter) = find(&self.requests.read().unwrap_or_else(|e| e.into_inner())) {
+            return counter;
+        }
+        let mut counters = self.requests.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(counter) = find(&counters) {
+            return counter;
+        }
+        let counter = make();
+        counters.push((status, counter.clone()));
+        counter
+    }
+}
+
+/// The index of `route`'s label in [`ROUTE_LABELS`].
+fn route_label(route: Option<&str>) -> usize {
+    let known = ROUTE_LABELS.len() - 2;
     match route {
-        None => "unmatched",
-        Some(route) => ROUTES
+        None => known + 1,
+        Some(route) => ROUTE_LABELS[..known]
             .iter()
-            .find(|known| **known == route)
-            .copied()
-            .unwrap_or("other"),
+            .position(|label| *label == route)
+            .unwrap_or(known),
     }
 }
 
-fn method_label(method: Option<&str>) -> &'static str {
+/// The index of `method`'s label in [`METHOD_LABELS`].
+fn method_label(method: Option<&str>) -> usize {
+    let known = METHOD_LABELS.len() - 2;
     match method {
-        None => "none",
-        Some(method) => MCP_METHODS
+        None => known + 1,
+        Some(method) => METHOD_LABELS[..known]
             .iter()
-            .find(|known| **known == method)
-            .copied()
-            .unwrap_or("other"),
-    }
-}
-
-/// Handles by label set, made once.
-#[derive(Debug)]
-struct HandleCache<K, V> {
-    handles: RwLock<HashMap<K, V>>,
-}
-
-impl<K, V> Default for HandleCache<K, V> {
-    fn default() -> Self {
-        Self {
-            handles: RwLock::new(HashMap::new()),
-        }
-    }
-}
-
-impl<K: std::hash::Hash + Eq + Clone, V: Clone> HandleCache<K, V> {
-    fn get(&self, key: &K) -> Option<V> {
-        let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
-        handles.get(key).cloned()
-    }
-
-    fn get_or_make(&self, key: &K, make: impl FnOnce(&K) -> V) -> V {
-        if let Some(handle) = self.get(key) {
-            return handle;
-        }
-        let mut handles = self.handles.write().unwrap_or_else(|e| e.into_inner());
-        handles
-            .entry(key.clone())
-            .or_insert_with(|| make(key))
-            .clone()
+            .position(|label| *label == method)
+            .unwrap_or(known),
     }
 }
 
@@ -370,11 +386,16 @@ mod tests {
 
     #[test]
     fn labels_are_bounded() {
-        assert_eq!(route_label(Some("/mcp")), "/mcp");
-        assert_eq!(route_label(Some("/custom")), "other");
-        assert_eq!(route_label(None), "unmatched");
-        assert_eq!(method_label(Some("tools/call")), "tools/call");
-        assert_eq!(method_label(Some("x".repeat(50).as_str())), "other");
-        assert_eq!(method_label(None), "none");
+        let route = |route: Option<&str>| ROUTE_LABELS[route_label(route)];
+        let method = |method: Option<&str>| METHOD_LABELS[method_label(method)];
+        assert_eq!(route(Some("/mcp")), "/mcp");
+        assert_eq!(route(Some("/custom")), "other");
+        assert_eq!(route(Some("other")), "other");
+        assert_eq!(route(Some("unmatched")), "other");
+        assert_eq!(route(None), "unmatched");
+        assert_eq!(method(Some("tools/call")), "tools/call");
+        assert_eq!(method(Some("x".repeat(50).as_str())), "other");
+        assert_eq!(method(Some("none")), "other");
+        assert_eq!(method(None), "none");
     }
 }
