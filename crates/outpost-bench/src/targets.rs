@@ -20,8 +20,9 @@
 //!   Instances on the same Redis and prefix share the key and the grant, so a token minted by
 //!   one verifies on all of them.
 //! - `outpost-parked-session`, `outpost-parked-session-redis`: `outpost-session` with
-//!   the session records in a SQLite file (`outpost serve`'s default store) or in Redis: every request loads its
-//!   session from a cache the store revalidates each second, so any instance serves it.
+//!   the session records in a SQLite file (`outpost serve`'s default store) or in Redis: every
+//!   request loads its session from a cache that is read again after a second, or at once
+//!   when the store tells of a change to a session, so any instance serves it.
 
 use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
 

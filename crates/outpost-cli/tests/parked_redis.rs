@@ -4,7 +4,8 @@
 //! `resources/subscribe` on one is updated on the GET stream the other holds; and when the
 //! instance running a tool that asked the client something is SIGKILLed, the client's answer
 //! POSTed to the other is refused within moments, saying so; `--max-sessions` holds for both
-//! together.
+//! together; a session the other instance holds in its cache is read again as soon as one
+//! changes or ends it (the Redis bus' `P sessions`), not a second later.
 
 mod common;
 
@@ -161,6 +162,70 @@ fn two_instances_on_one_redis_share_a_sessions_log_level_and_subscriptions() {
         assert!(read > 0, "the GET stream ended: {seen}");
         seen.push_str(std::str::from_utf8(&buffer[..read]).expect("utf-8"));
     }
+}
+
+/// The levels of the log messages an `emitLogMessages` call in session `id` on `server` gets.
+fn logged_levels(server: &Server, id: &str) -> Vec<String> {
+    let call = post(
+        server,
+        id,
+        json!({
+            "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+            "params": { "name": "emitLogMessages", "arguments": {} }
+        }),
+    );
+    call.iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .filter_map(|m| m["params"]["level"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Calls `check` until it holds, and says how long that took: well under the second a cached
+/// session is trusted for without news, so what made it hold is the change's notice.
+fn held_within(what: &str, mut check: impl FnMut() -> bool) {
+    const NOTICE: Duration = Duration::from_millis(500);
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < NOTICE,
+            "{what}: not seen within {NOTICE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_session_held_by_one_instance_is_read_again_when_another_changes_or_ends_it() {
+    let redis = Redis::start(None);
+    let (first, second) = (parked(&redis), parked(&redis));
+    let id = initialize(&first);
+    let default_levels = logged_levels(&second, &id);
+    assert!(default_levels.len() > 3, "{default_levels:?}");
+
+    let set = post(
+        &first,
+        &id,
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "logging/setLevel",
+            "params": { "level": "critical" }
+        }),
+    );
+    assert!(set.iter().any(|m| m["id"] == 1), "{set:?}");
+    held_within("the new log level on the other instance", || {
+        logged_levels(&second, &id) == ["critical", "alert", "emergency"]
+    });
+
+    let deleted = request(&first, Some(&id), reqwest::Method::DELETE)
+        .send()
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    held_within("the DELETE on the other instance", || {
+        let call = request(&second, Some(&id), reqwest::Method::POST)
+            .json(&json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }))
+            .send()
+            .expect("POST");
+        call.status() == 404
+    });
 }
 
 #[test]

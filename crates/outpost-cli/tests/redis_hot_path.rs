@@ -1,7 +1,8 @@
 //! `outpost serve --store redis://…` keeps Redis off the stateless hot path (a burst of
 //! 2026-07-28 `tools/call`s with one token asks Redis about its grant once, and once more only
-//! after the revocation cache period), and asks it once per call of a 2025-11-25 session (the
-//! session's record), and once per request naming a session it does not hold.
+//! after the revocation cache period), reads a 2025-11-25 session's record at most once a
+//! second while no session changes, and asks it once per request naming a session it does not
+//! hold.
 //!
 //! What is counted is Redis' own `INFO commandstats`. The revocation check is one transaction
 //! (`MULTI`, `HEXISTS` on the grants, `HEXISTS` on the revoked grants, `EXEC`), and nothing
@@ -139,10 +140,11 @@ fn a_burst_of_calls_with_one_token_asks_redis_once_per_revocation_period() {
 }
 
 /// A 2025-11-25 session's calls, served by the fast path with the session's hot peer, read the
-/// session's record once per call (`HGETALL`: a DELETE or a change on another instance is seen
-/// by the next call) and ask Redis nothing else.
+/// session's record (`HGETALL`) at most once a second while no session changes (a change on
+/// any instance is published on the bus, and the next call reads the record again), and ask
+/// Redis nothing else.
 #[test]
-fn a_session_call_reads_its_record_once() {
+fn a_session_calls_read_its_record_at_most_once_a_second() {
     let redis = Redis::start(None);
     let server = start(&["--no-auth", "--store", &redis.url()]);
     let client = reqwest::blocking::Client::new();
@@ -171,6 +173,7 @@ fn a_session_call_reads_its_record_once() {
     assert_eq!(initialized.status(), 202);
 
     let before = redis.command_calls();
+    let started = Instant::now();
     for id in 1..=CALLS {
         let answer = post(
             Some(&session),
@@ -183,17 +186,21 @@ fn a_session_call_reads_its_record_once() {
         let answer = jsonrpc_answer(&answer.text().expect("body"));
         assert_eq!(answer["result"]["content"][0]["text"], "Echo: hi");
     }
+    let took = started.elapsed();
     let after = redis.command_calls();
     let ran =
         |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
     let reads = ran("hgetall");
+    // A read when the burst starts (the record was read by `initialized`'s request, more or
+    // less than a second ago), then at most one per second the burst took.
+    let most_reads = took.as_secs() + 2;
     assert!(
-        (CALLS as u64..=CALLS as u64 + 8).contains(&reads),
-        "{CALLS} calls read the session record {reads} times: {after:?}"
+        reads <= most_reads,
+        "{CALLS} calls in {took:?} read the session record {reads} times: {after:?}"
     );
     let (_, all) = delta(&before, &after);
     assert!(
-        all <= CALLS as u64 + MOST_COMMANDS_PER_BURST,
+        all <= most_reads + MOST_COMMANDS_PER_BURST,
         "{CALLS} calls ran {all} Redis commands: {after:?}"
     );
 }

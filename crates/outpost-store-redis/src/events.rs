@@ -1,86 +1,16 @@
 //! [`EventStore`] on Redis: a Redis stream per event stream (`P event_stream:{name}`, Redis Streams,
 //! so events are kept for replay — pub/sub alone delivers at most once), appended by
-//! `event_append.lua` with ids unique across every instance; and the bus: each append
-//! publishes the stream's name on `P events`, which every instance subscribes to on a
-//! connection of its own and turns into wake-ups of its local listeners.
-//!
-//! A subscription lost with its connection is renewed by the connection manager; the
-//! disconnection and the renewed subscription wake every listener, which re-read their
-//! streams after their last id, so nothing appended meanwhile is missed.
+//! `event_append.lua` with ids unique across every instance. Each append publishes the
+//! stream's name on `P events`, which the [bus](crate::bus) turns into wake-ups of this
+//! instance's listeners.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::{
-    PushInfo, PushKind, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
 
-use outpost_store::{
-    EventId, EventListener, EventListeners, EventRetention, EventStore, StoreError, StoredEvent,
-};
+use outpost_store::{EventId, EventListener, EventRetention, EventStore, StoreError, StoredEvent};
 
-use crate::{RedisOptions, RedisStore, connection};
-
-/// The longest wait between two attempts to renew the bus' subscription.
-const BUS_MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
-
-/// This instance's subscription to the event bus, and who waits for which stream.
-pub(crate) struct EventBus {
-    pub(crate) listeners: EventListeners,
-    /// Kept so the subscription lives as long as the store.
-    _subscription: ConnectionManager,
-}
-
-impl EventBus {
-    /// Subscribes to `P events` on a connection of its own.
-    pub(crate) async fn subscribe(options: &RedisOptions) -> Result<Self, StoreError> {
-        let listeners = EventListeners::new();
-        let woken = listeners.clone();
-        let on_push = move |push: PushInfo| -> Result<(), std::convert::Infallible> {
-            match push.kind {
-                PushKind::Message => {
-                    if let Some(Value::BulkString(stream)) = push.data.get(1)
-                        && let Ok(stream) = std::str::from_utf8(stream)
-                    {
-                        woken.wake(stream);
-                    }
-                }
-                // Lost, then renewed: what was published in between never arrives.
-                PushKind::Disconnection | PushKind::Subscribe => woken.wake_all(),
-                _ => {}
-            }
-            Ok(())
-        };
-        let (client, password) = connection::client(options)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.response_timeout))
-            .set_max_delay(BUS_MAX_RETRY_DELAY)
-            .set_number_of_retries(usize::MAX)
-            .set_push_sender(on_push)
-            .set_automatic_resubscription();
-        let what = "subscribing to the event bus";
-        let mut subscription = tokio::time::timeout(
-            options.connect_timeout,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable(format!("{what}: no connection in time")))?
-        .map_err(|e| connection::Scrub(password.clone()).error(&e, what))?;
-        tokio::time::timeout(
-            options.response_timeout,
-            subscription.subscribe(format!("{}events", options.prefix)),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable(format!("{what}: no answer in time")))?
-        .map_err(|e| connection::Scrub(password).error(&e, what))?;
-        Ok(Self {
-            listeners,
-            _subscription: subscription,
-        })
-    }
-}
+use crate::RedisStore;
 
 /// Milliseconds of unix seconds, as stream ids count.
 fn millis(seconds: i64) -> i64 {
@@ -205,7 +135,7 @@ impl EventStore for RedisStore {
     }
 
     fn listen(&self, stream: &str) -> EventListener {
-        self.events.listeners.listen(stream)
+        self.bus.listeners.listen(stream)
     }
 
     /// Appends are published on `{prefix}events`, which every process on the Redis hears.

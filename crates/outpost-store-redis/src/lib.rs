@@ -76,6 +76,7 @@
 //! | `P events:streams` | zset | — | stream name by its last append (ms; purge) |
 //! | `P events:last` | string | — | the last event id given (ids never repeat) |
 //! | `P events` | pub/sub channel | — | a stream's name, published at each append (the bus) |
+//! | `P sessions` | pub/sub channel | — | an MCP session's id, published at each change of its record (`*`: a purge; the bus) |
 //!
 //! # TTLs
 //!
@@ -106,6 +107,7 @@
 
 #![deny(missing_docs)]
 
+mod bus;
 mod connection;
 mod events;
 mod keys;
@@ -143,7 +145,7 @@ pub async fn open(options: RedisOptions) -> Result<Store, StoreError> {
 /// Every store concern, in one Redis.
 pub struct RedisStore {
     conn: Connection,
-    events: events::EventBus,
+    bus: bus::Bus,
     prefix: String,
     scripts: Scripts,
 }
@@ -160,10 +162,10 @@ impl RedisStore {
     /// Connects and runs the start-up checks (see the crate documentation).
     pub async fn open(options: RedisOptions) -> Result<Self, StoreError> {
         let conn = Connection::open(&options).await?;
-        let events = events::EventBus::subscribe(&options).await?;
+        let bus = bus::Bus::subscribe(&options).await?;
         let store = Self {
             conn,
-            events,
+            bus,
             prefix: options.prefix.clone(),
             scripts: Scripts::new(),
         };

@@ -51,6 +51,7 @@ scripts!(
     session_delete,
     session_touch,
     session_write,
+    sessions_purge,
     signing_key_insert_if_no_active,
     signing_key_retire,
     throttle_release,

@@ -3,7 +3,9 @@
 //! never clobber each other, the expiry only moves later and the handler's `data` is replaced
 //! only if it is still what the writer read. Sessions made by `create_counted` are also members
 //! of sorted sets by expiry (`mcp_sessions:counted`, `mcp_sessions:counted:owner:{owner}`),
-//! counted and written by one script.
+//! counted and written by one script. The scripts that change a record publish its id on
+//! `P sessions`, so that every instance can tell that nothing changed without reading
+//! ([`McpSessionStore::changes_here`], counted by the [bus](crate::bus)).
 
 use std::collections::HashMap;
 
@@ -32,7 +34,9 @@ impl RedisStore {
         let status: String = self
             .eval("writing an MCP session", &self.scripts.session_write, &args)
             .await?;
-        script_status(&status, format_args!("owner of MCP session {session_id}"))
+        script_status(&status, format_args!("owner of MCP session {session_id}"))?;
+        self.bus.session_changes.made_here();
+        Ok(())
     }
 }
 
@@ -115,7 +119,10 @@ impl McpSessionStore for RedisStore {
             )
             .await?;
         match status.as_str() {
-            "ok" => Ok(true),
+            "ok" => {
+                self.bus.session_changes.made_here();
+                Ok(true)
+            }
             "changed" => Ok(false),
             "no session" => Err(StoreError::NotFound(format!("MCP session {session_id}"))),
             other => Err(StoreError::Backend(format!(
@@ -182,17 +189,29 @@ impl McpSessionStore for RedisStore {
         if deleted == 0 {
             return Err(StoreError::NotFound(format!("MCP session {session_id}")));
         }
+        self.bus.session_changes.made_here();
         Ok(())
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        self.purge_index("mcp_sessions:by_expiry", "mcp_session:", now)
-            .await
+        let purged: u64 = self
+            .eval(
+                "purging expired MCP sessions",
+                &self.scripts.sessions_purge,
+                &[now.to_string()],
+            )
+            .await?;
+        if purged > 0 {
+            self.bus.session_changes.made_here();
+        }
+        Ok(purged)
     }
 
-    /// Other instances change the same records: only reading one tells.
+    /// Every change to a session, made here or by another instance on the same Redis and
+    /// prefix (heard on `P sessions` as soon as Redis delivers it); `None` while the bus is
+    /// not subscribed — see [`crate::bus`].
     async fn changes_here(&self) -> Result<Option<u64>, StoreError> {
-        Ok(None)
+        Ok(self.bus.session_changes.count())
     }
 }
 

@@ -378,3 +378,97 @@ async fn rediss_verifies_the_server_against_the_given_ca() {
     assert!(outpost_store_redis::open(untrusted).await.is_err());
     let _ = std::fs::remove_dir_all(files);
 }
+
+/// `changes_here` of `store` once it differs from `from`, waiting up to five seconds.
+async fn changes_moved_from(store: &Store, from: Option<u64>) -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = store.mcp_sessions.changes_here().await.expect("changes");
+        if now != from {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "still {now:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Two instances on one Redis and prefix: a session changed, deleted or purged through one
+/// moves the other's count, which never reads the record — so a session the other holds is
+/// read again before it is served.
+#[tokio::test]
+async fn a_session_changed_on_another_instance_moves_the_count_here() {
+    let server = RedisServer::start(&[]);
+    let opts = options(server.url());
+    let here = outpost_store_redis::open(opts.clone()).await.expect("open");
+    let there = outpost_store_redis::open(opts).await.expect("open");
+    let caps = outpost_store::SessionCaps {
+        per_owner: 10,
+        total: 10,
+    };
+    let (now, state) = (1_800_000_000, r#"{"initialize_params":{}}"#);
+    for id in ["s1", "s2", "s3"] {
+        there
+            .mcp_sessions
+            .create_counted(id, state, None, now, now + 100, caps)
+            .await
+            .expect("create");
+    }
+    let start = here.mcp_sessions.changes_here().await.expect("changes");
+    assert!(start.is_some(), "the bus is subscribed");
+
+    assert!(
+        there
+            .mcp_sessions
+            .replace_data("s1", None, "{}")
+            .await
+            .expect("data")
+    );
+    let replaced = changes_moved_from(&here, start).await;
+    there.mcp_sessions.delete("s2").await.expect("delete");
+    let deleted = changes_moved_from(&here, replaced).await;
+    assert_eq!(
+        there
+            .mcp_sessions
+            .purge_expired(now + 100)
+            .await
+            .expect("purge"),
+        2
+    );
+    assert!(changes_moved_from(&here, deleted).await.is_some());
+}
+
+/// With its subscription lost, an instance vouches for nothing (another instance's changes
+/// would go unheard) until the subscription is renewed, and the count it gives then differs
+/// from every count before.
+#[tokio::test]
+async fn a_lost_subscription_vouches_for_nothing_until_it_is_back() {
+    let server = RedisServer::start(&[]);
+    let store = outpost_store_redis::open(options(server.url()))
+        .await
+        .expect("open");
+    let before = store.mcp_sessions.changes_here().await.expect("changes");
+    assert!(before.is_some());
+    let client = redis::Client::open(server.url()).expect("client");
+    let mut admin = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut admin)
+        .await
+        .expect("CLIENT KILL");
+    assert_eq!(killed, 1, "the store's one subscription");
+    // Lost (None), then renewed (a new count): either may be what the first look sees.
+    let after = changes_moved_from(&store, before).await;
+    let back = match after {
+        None => changes_moved_from(&store, None).await,
+        renewed => renewed,
+    };
+    assert!(
+        back.is_some_and(|count| count > before.expect("counted")),
+        "renewed with a count past {before:?}: {back:?}"
+    );
+}

@@ -318,9 +318,10 @@ pub trait McpSessionStore: Send + Sync {
     /// A count of the changes to existing sessions made through this store, that moves with
     /// every one of them (a delete or purge, replaced data, a new state or owner), so that a
     /// reader holding a copy of a record can tell, without reading it again, that nothing
-    /// changed since. `None` from a store that other processes change as well (Redis): only
-    /// reading the record tells there. Memory and SQLite count the changes made through them
-    /// in this process (another process writing the same SQLite file does not move the
-    /// count: a reader that must see those reads the record).
+    /// changed since, or `None` when the store cannot tell now. Memory and SQLite count the
+    /// changes made through them in this process (another process writing the same SQLite
+    /// file does not move the count: a reader that must see those reads the record); Redis
+    /// counts those made through it at once and every other instance's as soon as their
+    /// notice arrives (pub/sub), and answers `None` while it cannot hear them.
     async fn changes_here(&self) -> Result<Option<u64>, StoreError>;
 }

@@ -360,8 +360,8 @@ where
         extensions: &mut Extensions,
     ) -> Option<InlineSession> {
         // From the cache when read within a second and the store reports no change to any
-        // session since (memory and SQLite, whose sessions one process serves); else from
-        // the store (Redis: every time, as for the first step of any request). No live
+        // session since (memory and SQLite: changes made through this process; Redis: made
+        // by any instance, as soon as their notice arrives); else from the store. No live
         // session, or a store that fails: the per-request path answers those.
         let session = self
             .load_within(id, Duration::ZERO, REVALIDATE_AFTER)
