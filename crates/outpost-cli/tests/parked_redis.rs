@@ -98,18 +98,7 @@ fn two_instances_on_one_redis_share_a_sessions_log_level_and_subscriptions() {
     let (first, second) = (parked(&redis), parked(&redis));
     let id = initialize(&first);
 
-    let set = post(
-        &first,
-        &id,
-        json!({
-            "jsonrpc": "2.0", "id": 1, "method": "logging/setLevel",
-            "params": { "level": "critical" }
-        }),
-    );
-    assert!(
-        set.iter().any(|m| m["id"] == 1 && m["result"].is_object()),
-        "{set:?}"
-    );
+    set_level(&first, &id, "critical");
     let call = post(
         &second,
         &id,
@@ -164,6 +153,22 @@ fn two_instances_on_one_redis_share_a_sessions_log_level_and_subscriptions() {
     }
 }
 
+/// Sets session `id`'s log level on `server`.
+fn set_level(server: &Server, id: &str, level: &str) {
+    let set = post(
+        server,
+        id,
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "logging/setLevel",
+            "params": { "level": level }
+        }),
+    );
+    assert!(
+        set.iter().any(|m| m["id"] == 1 && m["result"].is_object()),
+        "{set:?}"
+    );
+}
+
 /// The levels of the log messages an `emitLogMessages` call in session `id` on `server` gets.
 fn logged_levels(server: &Server, id: &str) -> Vec<String> {
     let call = post(
@@ -202,15 +207,7 @@ fn a_session_held_by_one_instance_is_read_again_when_another_changes_or_ends_it(
     let default_levels = logged_levels(&second, &id);
     assert!(default_levels.len() > 3, "{default_levels:?}");
 
-    let set = post(
-        &first,
-        &id,
-        json!({
-            "jsonrpc": "2.0", "id": 1, "method": "logging/setLevel",
-            "params": { "level": "critical" }
-        }),
-    );
-    assert!(set.iter().any(|m| m["id"] == 1), "{set:?}");
+    set_level(&first, &id, "critical");
     held_within("the new log level on the other instance", || {
         logged_levels(&second, &id) == ["critical", "alert", "emergency"]
     });

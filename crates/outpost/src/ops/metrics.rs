@@ -150,7 +150,8 @@ impl RequestMetrics {
         status: StatusCode,
         latency: Duration,
     ) {
-        let (route, method) = (route_label(route), method_label(mcp_method));
+        let route = label_index(ROUTE_LABELS, route);
+        let method = label_index(METHOD_LABELS, mcp_method);
         let slot = &self.slots[route * METHOD_LABELS.len() + method];
         let (route, method) = (ROUTE_LABELS[route], METHOD_LABELS[method]);
         slot.requests_counter(status, || {
@@ -356,26 +357,15 @@ impl LabelSlot {
     }
 }
 
-/// The index of `route`'s label in [`ROUTE_LABELS`].
-fn route_label(route: Option<&str>) -> usize {
-    let known = ROUTE_LABELS.len() - 2;
-    match route {
+/// The index of `value`'s label in `labels`: the known values, then the label of another
+/// value, then the label of none.
+fn label_index(labels: &[&str], value: Option<&str>) -> usize {
+    let known = labels.len() - 2;
+    match value {
         None => known + 1,
-        Some(route) => ROUTE_LABELS[..known]
+        Some(value) => labels[..known]
             .iter()
-            .position(|label| *label == route)
-            .unwrap_or(known),
-    }
-}
-
-/// The index of `method`'s label in [`METHOD_LABELS`].
-fn method_label(method: Option<&str>) -> usize {
-    let known = METHOD_LABELS.len() - 2;
-    match method {
-        None => known + 1,
-        Some(method) => METHOD_LABELS[..known]
-            .iter()
-            .position(|label| *label == method)
+            .position(|label| *label == value)
             .unwrap_or(known),
     }
 }
@@ -386,8 +376,8 @@ mod tests {
 
     #[test]
     fn labels_are_bounded() {
-        let route = |route: Option<&str>| ROUTE_LABELS[route_label(route)];
-        let method = |method: Option<&str>| METHOD_LABELS[method_label(method)];
+        let route = |route: Option<&str>| ROUTE_LABELS[label_index(ROUTE_LABELS, route)];
+        let method = |method: Option<&str>| METHOD_LABELS[label_index(METHOD_LABELS, method)];
         assert_eq!(route(Some("/mcp")), "/mcp");
         assert_eq!(route(Some("/custom")), "other");
         assert_eq!(route(Some("other")), "other");
