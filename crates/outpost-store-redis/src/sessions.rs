@@ -208,8 +208,8 @@ impl McpSessionStore for RedisStore {
     }
 
     /// Every change to a session, made here or by another instance on the same Redis and
-    /// prefix (heard on `P sessions` as soon as Redis delivers it); `None` while the bus is
-    /// not subscribed — see [`crate::bus`].
+    /// prefix (heard on `P sessions` as soon as Redis delivers it); `None` while this store's
+    /// subscription to `P sessions` is lost.
     async fn changes_here(&self) -> Result<Option<u64>, StoreError> {
         Ok(self.bus.session_changes.count())
     }
