@@ -272,7 +272,7 @@ fn an_answer_for_a_tool_on_a_sigkilled_instance_is_refused_at_once() {
     let waited = started.elapsed();
     let status = answered.status();
     let body = answered.text().expect("body");
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("instance") && body.contains("gone"), "{body}");
     assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
 }

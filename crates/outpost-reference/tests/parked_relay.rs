@@ -140,8 +140,9 @@ async fn an_answer_for_a_gone_instance_is_refused_at_once(a: &Store, b: &Store) 
     let waited = answered_at.elapsed();
     let status = answered.status();
     let body = answered.text().await.expect("body");
-    assert!(status.is_server_error(), "{status}: {body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("instance") && body.contains("gone"), "{body}");
+    assert!(body.contains(r#""reason":"instance_gone""#), "{body}");
     assert!(waited < Duration::from_secs(5), "answered in {waited:?}");
 }
 
@@ -178,9 +179,13 @@ async fn an_answer_nothing_awaits_is_refused_at_once() {
     for id in [json!("nobody-0"), json!(42)] {
         let started = Instant::now();
         let answered = post(&app, &session, sampled(&id)).await;
-        assert!(answered.status().is_server_error(), "{id}");
+        assert_eq!(answered.status(), 400, "{id}");
         let body = answered.text().await.expect("body");
         assert!(body.contains("no request"), "{id}: {body}");
+        assert!(
+            body.contains(r#""reason":"unknown_request""#),
+            "{id}: {body}"
+        );
         assert!(started.elapsed() < Duration::from_secs(1), "{id}");
     }
 }

@@ -62,6 +62,7 @@ use crate::{
         session_limits::answer_refusals,
         sessions::{OutpostSessionManager, SessionEvents, SessionRecords, StandaloneStreamTask},
         streamable::{parked_service, session_manager, streamable_service},
+        unawaited_answers::answer_unawaited,
     },
     ops::{
         health::{health, ready},
@@ -169,6 +170,7 @@ where
                 end_session,
             ))
             .layer(middleware::from_fn(answer_refusals))
+            .layer(middleware::from_fn(answer_unawaited))
             .service(parked_service(
                 factory.clone(),
                 manager,

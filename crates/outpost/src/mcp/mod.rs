@@ -19,3 +19,4 @@ pub mod session_notifier;
 pub mod sessions;
 #[doc(hidden)]
 pub mod streamable;
+pub(crate) mod unawaited_answers;

@@ -99,6 +99,7 @@ use crate::{
         relay::{Destination, GetStreams, Outcome, Recipient, Relay},
         session_limits::{RefusalSlot, Refused, store_caps},
         session_notifier::{SessionBinding, SessionNotifier},
+        unawaited_answers::refused_at_the_edge,
     },
     ops::{degraded::bounded, metrics::CountedSessions},
     store::{EventId, InvalidEventId, McpSessionStore, SessionAdmission, StoreError},
@@ -137,8 +138,9 @@ pub enum SessionError {
     /// stream).
     #[error("cannot resume: {0}")]
     LastEventId(#[from] InvalidEventId),
-    /// The client answered a server→client request no request awaits (rmcp answers `500`
-    /// with this text, at once).
+    /// The client answered a server→client request no request awaits: answered at once by
+    /// `mcp::unawaited_answers` (`400`, `409` or `503`), or by rmcp's `500` with this text
+    /// where that middleware is not in front of rmcp.
     #[error("{0}")]
     UnawaitedAnswer(UnawaitedAnswer),
     /// No session was created: a session cap is reached, the owner's
@@ -695,49 +697,10 @@ where
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), SessionError> {
-        if let ClientJsonRpcMessage::Notification(notification) = &message
-            && matches!(
-                notification.notification,
-                ClientNotification::InitializedNotification(_)
-            )
-        {
-            return Ok(());
-        }
-        if self.in_flight.deliver(id, message.clone()) {
-            return Ok(());
-        }
-        match message {
-            // The request may run on another instance; which one, no instance knows.
-            ClientJsonRpcMessage::Notification(notification)
-                if matches!(
-                    notification.notification,
-                    ClientNotification::CancelledNotification(_)
-                ) =>
-            {
-                let message = ClientJsonRpcMessage::Notification(notification);
-                // Advisory (the request may have ended): a store that cannot take it costs
-                // the cancellation, not the client's POST.
-                if let Err(error) = bounded(self.relay.broadcast_cancel(id, message)).await {
-                    tracing::warn!(%error, "a cancellation cannot reach other instances");
-                }
-                Ok(())
-            }
-            ClientJsonRpcMessage::Response(ref response) => {
-                let asker = response.id.clone();
-                self.relay_answer(id, &asker, message).await
-            }
-            ClientJsonRpcMessage::Error(ref error) => match error.id.clone() {
-                Some(asker) => self.relay_answer(id, &asker, message).await,
-                None => Err(SessionError::UnawaitedAnswer(UnawaitedAnswer::UnknownId)),
-            },
-            ClientJsonRpcMessage::Notification(_) => {
-                self.notify_handler(id, message).await;
-                Ok(())
-            }
-            ClientJsonRpcMessage::Request(_) => {
-                tracing::debug!(session = %id, "a request where rmcp passes only other messages");
-                Ok(())
-            }
+        match self.accept(id, message).await {
+            // The edge answers it (`mcp::unawaited_answers`), rather than rmcp's `500`.
+            Err(SessionError::UnawaitedAnswer(why)) if refused_at_the_edge(why) => Ok(()),
+            accepted => accepted,
         }
     }
 
@@ -781,6 +744,62 @@ where
             Ok(None) => {}
             Err(error) => {
                 tracing::warn!(%error, "a notification cannot reach its session's handler")
+            }
+        }
+    }
+
+    /// Takes a client's message for session `id` that is not a request: `initialized`, a
+    /// cancellation (to the request here, or told to every instance), an answer to a
+    /// server→client request (to the request here, or relayed to the instance that asked; an
+    /// [`UnawaitedAnswer`] when nothing awaits it), another notification (to the session's
+    /// handler).
+    async fn accept(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), SessionError> {
+        if let ClientJsonRpcMessage::Notification(notification) = &message
+            && matches!(
+                notification.notification,
+                ClientNotification::InitializedNotification(_)
+            )
+        {
+            return Ok(());
+        }
+        if self.in_flight.deliver(id, message.clone()) {
+            return Ok(());
+        }
+        match message {
+            // The request may run on another instance; which one, no instance knows.
+            ClientJsonRpcMessage::Notification(notification)
+                if matches!(
+                    notification.notification,
+                    ClientNotification::CancelledNotification(_)
+                ) =>
+            {
+                let message = ClientJsonRpcMessage::Notification(notification);
+                // Advisory (the request may have ended): a store that cannot take it costs
+                // the cancellation, not the client's POST.
+                if let Err(error) = bounded(self.relay.broadcast_cancel(id, message)).await {
+                    tracing::warn!(%error, "a cancellation cannot reach other instances");
+                }
+                Ok(())
+            }
+            ClientJsonRpcMessage::Response(ref response) => {
+                let asker = response.id.clone();
+                self.relay_answer(id, &asker, message).await
+            }
+            ClientJsonRpcMessage::Error(ref error) => match error.id.clone() {
+                Some(asker) => self.relay_answer(id, &asker, message).await,
+                None => Err(SessionError::UnawaitedAnswer(UnawaitedAnswer::UnknownId)),
+            },
+            ClientJsonRpcMessage::Notification(_) => {
+                self.notify_handler(id, message).await;
+                Ok(())
+            }
+            ClientJsonRpcMessage::Request(_) => {
+                tracing::debug!(session = %id, "a request where rmcp passes only other messages");
+                Ok(())
             }
         }
     }
