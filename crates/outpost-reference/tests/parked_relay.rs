@@ -1,6 +1,7 @@
 //! Client messages for a parked session's request running on another instance (`mcp::relay`):
-//! a `notifications/cancelled` POSTed to B cancels the request running on A, and an answer to
-//! a server→client request whose instance is gone is refused at once instead of vanishing.
+//! a `notifications/cancelled` POSTed to B cancels the request running on A, an answer to
+//! a server→client request whose instance is gone is refused at once instead of vanishing,
+//! and a `DELETE` on B ends the GET stream A holds at once.
 //! Two instances in one process on one memory store (the in-process bus), and two on one real
 //! Redis.
 
@@ -16,7 +17,7 @@ use std::{
 
 use common::{
     TestApp,
-    parked::{initialize, initialize_with, post, read_until},
+    parked::{initialize, initialize_with, post, read_until, session_request},
 };
 use outpost::{Outpost, store::Store};
 use outpost_reference::ReferenceServer;
@@ -188,4 +189,38 @@ async fn an_answer_nothing_awaits_is_refused_at_once() {
         );
         assert!(started.elapsed() < Duration::from_secs(1), "{id}");
     }
+}
+
+/// A `DELETE` on B ends the GET stream A holds when the relay's announcement arrives, well
+/// before A's next look at the store (every 10 s), which would end it too.
+async fn a_delete_on_b_ends_the_get_stream_on_a(a: &Store, b: &Store) {
+    let (app_a, app_b) = (instance(a).await, instance(b).await);
+    let session = initialize(&app_a).await;
+    let stream = session_request(&app_a, &session, reqwest::Method::GET)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(stream.status(), 200);
+    let deleted = session_request(&app_b, &session, reqwest::Method::DELETE)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    tokio::time::timeout(Duration::from_secs(5), stream.text())
+        .await
+        .expect("the GET stream ends soon after the DELETE on the other instance")
+        .expect("body");
+}
+
+#[tokio::test]
+async fn a_delete_on_another_instance_ends_the_get_stream_in_one_process() {
+    let store = Store::memory();
+    a_delete_on_b_ends_the_get_stream_on_a(&store, &store).await;
+}
+
+#[tokio::test]
+async fn a_delete_on_another_instance_ends_the_get_stream_over_redis() {
+    let redis = redis::Redis::start(None);
+    let (a, b) = (redis_store(&redis).await, redis_store(&redis).await);
+    a_delete_on_b_ends_the_get_stream_on_a(&a, &b).await;
 }

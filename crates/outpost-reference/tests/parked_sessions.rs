@@ -154,8 +154,10 @@ async fn delete_on_one_instance_ends_the_session_on_the_other() {
     );
 }
 
-/// The GET stream held by one instance ends once a DELETE on another has ended the session
-/// (at its next look at the store, every 10 s), rather than staying open for nothing.
+/// The GET stream held by one instance ends once a DELETE on another has ended the session,
+/// at its next look at the store (every 10 s), rather than staying open for nothing. (These
+/// instances share only the session store, so no relay announcement reaches the other: see
+/// `parked_relay.rs` for that.)
 #[tokio::test]
 async fn delete_on_one_instance_ends_the_get_stream_held_by_the_other() {
     let store = sqlite_store("delete-get").await;

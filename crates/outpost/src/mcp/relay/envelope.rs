@@ -104,6 +104,13 @@ pub(crate) enum Envelope {
         /// The session.
         session: String,
     },
+    /// A parked session was ended (`DELETE`), to every instance: its GET stream there ends.
+    /// (An instance of an earlier release skips it, and ends the stream at its next look at
+    /// the store.)
+    SessionEnded {
+        /// The session.
+        session: String,
+    },
     /// What became of a [`Envelope::Deliver`].
     Receipt {
         /// The sender's number.

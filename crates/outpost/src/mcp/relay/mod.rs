@@ -19,6 +19,9 @@
 //!   every instance too: each ends its GET stream of the session if that was announced
 //!   earlier ([`GetStreams`]), so the latest GET wins and a session has one GET stream across
 //!   instances. The announcement's id in the broadcast stream orders two GETs opened at once.
+//! - The end of a parked session (`DELETE`, [`Relay::announce_session_ended`]) goes to every
+//!   instance too: each ends its GET stream of the session at once, rather than at its next
+//!   look at the store.
 //!
 //! Nothing here costs a request that stays on one instance: the streams are followed by one
 //! task per instance, and only relayed messages are written. The relay streams keep their
@@ -80,6 +83,8 @@ pub(crate) trait GetStreams: Send + Sync {
     /// A GET stream of `session` was opened, announced as `at`: one here announced before
     /// ends.
     fn opened(&self, session: &str, at: EventId);
+    /// `session` was ended: its GET stream here ends.
+    fn ended(&self, session: &str);
 }
 
 /// This instance's end of the relay.
@@ -185,6 +190,17 @@ impl Relay {
         self.append(BROADCAST, &envelope).await
     }
 
+    /// Tells every instance (this one too) that `session` was ended.
+    pub(crate) async fn announce_session_ended(
+        &self,
+        session: &str,
+    ) -> Result<EventId, StoreError> {
+        let envelope = Envelope::SessionEnded {
+            session: session.to_owned(),
+        };
+        self.append(BROADCAST, &envelope).await
+    }
+
     /// Hands `messages` of `session` from `caller` to `destination` on `instance` and waits
     /// for the receipt, at most [`RECEIPT_WAIT`] ([`Outcome::Unanswered`] after).
     pub(crate) async fn deliver_to(
@@ -227,13 +243,22 @@ impl Relay {
             .await
     }
 
+    /// What takes the GET stream announcements here, while it lives.
+    fn get_streams(&self) -> Option<Arc<dyn GetStreams>> {
+        lock(&self.get_streams).as_ref().and_then(Weak::upgrade)
+    }
+
     /// Acts on one envelope, `id` in this instance's streams.
     fn receive(self: &Arc<Self>, envelope: Envelope, id: EventId) {
         match envelope {
             Envelope::GetStreamOpened { session } => {
-                let streams = lock(&self.get_streams).as_ref().and_then(Weak::upgrade);
-                if let Some(streams) = streams {
+                if let Some(streams) = self.get_streams() {
                     streams.opened(&session, id);
+                }
+            }
+            Envelope::SessionEnded { session } => {
+                if let Some(streams) = self.get_streams() {
+                    streams.ended(&session);
                 }
             }
             Envelope::Cancel { session, message } => {

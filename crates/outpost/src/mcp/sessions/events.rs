@@ -285,6 +285,10 @@ impl crate::mcp::relay::GetStreams for OpenGetStreams {
     fn opened(&self, session: &str, at: EventId) {
         OpenGetStreams::opened(self, session, at);
     }
+
+    fn ended(&self, session: &str) {
+        self.close(&SessionId::from(session));
+    }
 }
 
 /// Keeps a GET stream registered while it is open.

@@ -335,8 +335,9 @@ where
     }
 
     /// Ends session `id` everywhere (`DELETE`): its record and its events go; its GET stream
-    /// here closes (on another instance, at its next look at the store, within 10 s).
-    /// `false` when there was no such session.
+    /// closes, here at once, on another instance when the relay's announcement arrives (or at
+    /// its next look at the store, within 10 s, if the announcement is lost). `false` when
+    /// there was no such session.
     pub async fn end(&self, id: &str) -> Result<bool, SessionError> {
         let id = SessionId::from(id);
         lock(&self.cache).remove(&id);
@@ -346,7 +347,12 @@ where
             tracing::warn!(%error, "cannot forget an ended session's events");
         }
         match bounded(self.store.delete(&id)).await {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                if let Err(error) = bounded(self.relay.announce_session_ended(&id)).await {
+                    tracing::warn!(%error, "a GET stream of the ended session open elsewhere ends at its next look");
+                }
+                Ok(true)
+            }
             Err(StoreError::NotFound(_)) => Ok(false),
             Err(error) => Err(error.into()),
         }
