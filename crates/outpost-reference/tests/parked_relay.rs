@@ -17,7 +17,7 @@ use std::{
 
 use common::{
     TestApp,
-    parked::{initialize, initialize_with, post, read_until, session_request},
+    parked::{get_stream_ends_after_delete, initialize, initialize_with, post, read_until},
 };
 use outpost::{Outpost, store::Store};
 use outpost_reference::ReferenceServer;
@@ -196,20 +196,7 @@ async fn an_answer_nothing_awaits_is_refused_at_once() {
 async fn a_delete_on_b_ends_the_get_stream_on_a(a: &Store, b: &Store) {
     let (app_a, app_b) = (instance(a).await, instance(b).await);
     let session = initialize(&app_a).await;
-    let stream = session_request(&app_a, &session, reqwest::Method::GET)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(stream.status(), 200);
-    let deleted = session_request(&app_b, &session, reqwest::Method::DELETE)
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(deleted.status(), 204);
-    tokio::time::timeout(Duration::from_secs(5), stream.text())
-        .await
-        .expect("the GET stream ends soon after the DELETE on the other instance")
-        .expect("body");
+    get_stream_ends_after_delete(&app_a, &app_b, &session, Duration::from_secs(5)).await;
 }
 
 #[tokio::test]

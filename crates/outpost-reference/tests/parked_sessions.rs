@@ -16,7 +16,8 @@ use std::{
 use common::{
     TestApp,
     parked::{
-        initialize, initialize_with, post, read_until, session_request, sqlite_file, sqlite_store,
+        get_stream_ends_after_delete, initialize, initialize_with, post, read_until,
+        session_request, sqlite_file, sqlite_store,
     },
     read_jsonrpc,
 };
@@ -165,20 +166,7 @@ async fn delete_on_one_instance_ends_the_get_stream_held_by_the_other() {
     let first = spawn_parked(store.mcp_sessions.clone(), initialized.clone()).await;
     let second = spawn_parked(store.mcp_sessions.clone(), initialized).await;
     let id = initialize(&first).await;
-    let stream = session_request(&first, &id, reqwest::Method::GET)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(stream.status(), 200);
-    let deleted = session_request(&second, &id, reqwest::Method::DELETE)
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(deleted.status(), 204);
-    tokio::time::timeout(Duration::from_secs(15), stream.text())
-        .await
-        .expect("the GET stream ends after a DELETE on another instance")
-        .expect("body");
+    get_stream_ends_after_delete(&first, &second, &id, Duration::from_secs(15)).await;
 }
 
 #[tokio::test]

@@ -107,3 +107,27 @@ pub async fn read_until(
         seen.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
     }
 }
+
+/// Opens a GET stream of session `id` on `holder`, deletes the session on `deleter`, and
+/// waits for the GET stream to end, at most `within`.
+pub async fn get_stream_ends_after_delete(
+    holder: &TestApp,
+    deleter: &TestApp,
+    id: &str,
+    within: Duration,
+) {
+    let stream = session_request(holder, id, reqwest::Method::GET)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(stream.status(), 200);
+    let deleted = session_request(deleter, id, reqwest::Method::DELETE)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    tokio::time::timeout(within, stream.text())
+        .await
+        .unwrap_or_else(|_| panic!("the GET stream still open {within:?} after the DELETE"))
+        .expect("body");
+}
