@@ -51,7 +51,8 @@ pub fn run(args: &ScaleArgs) -> anyhow::Result<String> {
     if !args.target.is_instance_independent() {
         bail!(
             "{} cannot be spread over instances (each would know only its own tokens or \
-             sessions); use floor, rmcp, outpost or outpost-auth-redis",
+             sessions); use floor, rmcp, outpost, outpost-auth-redis or \
+             outpost-parked-session-redis",
             args.target.name()
         );
     }
