@@ -7,8 +7,10 @@
 //! Labels are bounded: the route is one of the router's own patterns (an unknown path is
 //! `unmatched`), the MCP method one of MCP's (else `other`; `none` when the body alone names
 //! it), tools are the first `MAX_TOOLS` names seen (then `other`), since `Mcp-Name` is
-//! whatever the client sends. Handles are resolved once per label set and kept: a request
-//! then costs a read lock on a small map and atomic increments, with no allocation.
+//! whatever the client sends. Handles are resolved once per label set and kept, in a fixed
+//! table indexed by the route and method labels: a request then costs a read lock on its
+//! slot's few statuses and atomic increments, with no allocation (a tool call also looks its
+//! tool's counters up by name).
 //!
 //! Streamable HTTP sessions are counted when the metrics are rendered ([`sample`]), from the
 //! session manager's own tables: nothing is added to a request for them.
