@@ -195,6 +195,8 @@ async fn an_outage_fails_fast_and_the_store_recovers_with_its_data() {
     let store = outpost_store_redis::open(opts).await.expect("open");
     let alice = user("alice");
     store.users.create(alice.clone()).await.expect("create");
+    let heard = store.mcp_sessions.changes_here().await.expect("changes");
+    assert!(heard.is_some(), "the bus is subscribed");
 
     server.pause();
     for _ in 0..3 {
@@ -210,12 +212,22 @@ async fn an_outage_fails_fast_and_the_store_recovers_with_its_data() {
         assert!(matches!(health, StoreError::Unavailable(_)), "{health:?}");
     }
 
+    assert_eq!(
+        changes_moved_from(&store, heard).await,
+        None,
+        "no session change can be heard while Redis is down"
+    );
+
     server.resume();
     wait_until_healthy(&store, Duration::from_secs(3)).await;
     assert_eq!(
         store.users.get(alice.id).await.expect("get"),
         Some(alice),
         "written before the outage, read after it"
+    );
+    assert!(
+        changes_moved_from(&store, None).await.is_some(),
+        "the bus subscribes again by itself"
     );
     store
         .users
