@@ -1,5 +1,6 @@
 //! What an operator relies on: the start-up checks, a Redis outage (fail fast, recover by
-//! itself, data intact), the layout version, passwords kept out of errors, and `rediss://`.
+//! itself, data intact), the layout version, passwords kept out of errors, `rediss://`, and
+//! the bus telling every instance of session changes (and saying when it cannot).
 
 mod common;
 
