@@ -35,7 +35,7 @@ impl RedisStore {
             .eval("writing an MCP session", &self.scripts.session_write, &args)
             .await?;
         script_status(&status, format_args!("owner of MCP session {session_id}"))?;
-        self.bus.session_changes.made_here();
+        self.bus.session_changes.made_here(session_id);
         Ok(())
     }
 }
@@ -120,7 +120,7 @@ impl McpSessionStore for RedisStore {
             .await?;
         match status.as_str() {
             "ok" => {
-                self.bus.session_changes.made_here();
+                self.bus.session_changes.made_here(session_id);
                 Ok(true)
             }
             "changed" => Ok(false),
@@ -189,7 +189,7 @@ impl McpSessionStore for RedisStore {
         if deleted == 0 {
             return Err(StoreError::NotFound(format!("MCP session {session_id}")));
         }
-        self.bus.session_changes.made_here();
+        self.bus.session_changes.made_here(session_id);
         Ok(())
     }
 
@@ -202,7 +202,7 @@ impl McpSessionStore for RedisStore {
             )
             .await?;
         if purged > 0 {
-            self.bus.session_changes.made_here();
+            self.bus.session_changes.made_here_to_any();
         }
         Ok(purged)
     }
@@ -212,6 +212,13 @@ impl McpSessionStore for RedisStore {
     /// subscription to `P sessions` is lost.
     async fn changes_here(&self) -> Result<Option<u64>, StoreError> {
         Ok(self.bus.session_changes.count())
+    }
+
+    /// The changes to the sessions of `session_id`'s group (one of 4,096), and those that
+    /// may concern any session (a purge, a lost or renewed subscription); `None` while this
+    /// store's subscription to `P sessions` is lost.
+    async fn changes_to(&self, session_id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.bus.session_changes.count_for(session_id))
     }
 }
 

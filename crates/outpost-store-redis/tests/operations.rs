@@ -407,7 +407,8 @@ async fn changes_moved_from(store: &Store, from: Option<u64>) -> Option<u64> {
 
 /// Two instances on one Redis and prefix: a session changed, deleted or purged through one
 /// moves the other's count, which never reads the record — so a session the other holds is
-/// read again before it is served.
+/// read again before it is served — and a change to one session moves that session's own
+/// count, not (but for a shared group) the others'.
 #[tokio::test]
 async fn a_session_changed_on_another_instance_moves_the_count_here() {
     let server = RedisServer::start(&[]);
@@ -428,6 +429,12 @@ async fn a_session_changed_on_another_instance_moves_the_count_here() {
     }
     let start = here.mcp_sessions.changes_here().await.expect("changes");
     assert!(start.is_some(), "the bus is subscribed");
+    let others: Vec<String> = (0..20).map(|n| format!("other-{n}")).collect();
+    let mut counts = Vec::new();
+    for id in others.iter().map(String::as_str).chain(["s1"]) {
+        counts.push(here.mcp_sessions.changes_to(id).await.expect("changes"));
+    }
+    let s1 = counts.pop().flatten();
 
     assert!(
         there
@@ -437,6 +444,19 @@ async fn a_session_changed_on_another_instance_moves_the_count_here() {
             .expect("data")
     );
     let replaced = changes_moved_from(&here, start).await;
+    assert_ne!(
+        here.mcp_sessions.changes_to("s1").await.expect("changes"),
+        s1,
+        "s1's own count moved"
+    );
+    let mut moved = 0;
+    for (id, before) in others.iter().zip(&counts) {
+        moved += usize::from(here.mcp_sessions.changes_to(id).await.expect("changes") != *before);
+    }
+    assert!(
+        moved <= 1,
+        "a change to s1 moved {moved} of 20 other sessions' counts"
+    );
     there.mcp_sessions.delete("s2").await.expect("delete");
     let deleted = changes_moved_from(&here, replaced).await;
     assert_eq!(

@@ -67,6 +67,7 @@ macro_rules! for_each_concern {
             fn delete(&self, session_id: &str) -> ();
             fn purge_expired(&self, now: i64) -> u64;
             fn changes_here(&self) -> Option<u64>;
+            fn changes_to(&self, session_id: &str) -> Option<u64>;
         });
 
         $callback!(pending_authorizations: PendingAuthorizationStore {

@@ -324,4 +324,13 @@ pub trait McpSessionStore: Send + Sync {
     /// counts those made through it at once and every other instance's as soon as their
     /// notice arrives (pub/sub), and answers `None` while it cannot hear them.
     async fn changes_here(&self) -> Result<Option<u64>, StoreError>;
+    /// Like [`McpSessionStore::changes_here`], narrowed to one session: a count that moves
+    /// with every change to session `session_id` (and may move with other sessions'), so a
+    /// reader of that session's record need not read it again while the count stands even
+    /// as other sessions change. By default, [`McpSessionStore::changes_here`]; Redis counts
+    /// per group of session ids.
+    async fn changes_to(&self, session_id: &str) -> Result<Option<u64>, StoreError> {
+        let _ = session_id;
+        self.changes_here().await
+    }
 }

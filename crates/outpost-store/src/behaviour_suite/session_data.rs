@@ -121,10 +121,12 @@ pub async fn mcp_session_data_writers_lose_no_change(store: Store) {
 /// [`McpSessionStore::changes_here`](crate::McpSessionStore::changes_here) moves with every
 /// change to an existing session (replaced data, a delete, a purge) and stays where it is for
 /// reads, expiry pushes and new sessions — or is `None` throughout, for a store that cannot
-/// tell.
+/// tell; so does [`McpSessionStore::changes_to`](crate::McpSessionStore::changes_to) for
+/// the changes to its session.
 pub async fn mcp_session_changes_are_counted_here(store: Store) {
     let sessions = &store.mcp_sessions;
     let changes = || async { sessions.changes_here().await.expect("changes") };
+    let changes_to = |id| async move { sessions.changes_to(id).await.expect("changes") };
     let caps = crate::SessionCaps {
         per_owner: 10,
         total: 10,
@@ -144,9 +146,15 @@ pub async fn mcp_session_changes_are_counted_here(store: Store) {
                 _ => assert_eq!(sessions.purge_expired(NOW + 100).await.expect("purge"), 2),
             }
             assert_eq!(changes().await, None, "a store that cannot tell never can");
+            assert_eq!(changes_to("s1").await, None, "nor for one session");
         }
         return;
     };
+    let (s1, s2) = (changes_to("s1").await, changes_to("s2").await);
+    assert!(
+        s1.is_some() && s2.is_some(),
+        "a store that counts counts each session"
+    );
     sessions.get("s1", NOW).await.expect("get");
     sessions.touch("s1", NOW + 200).await.expect("touch");
     assert_eq!(
@@ -154,12 +162,21 @@ pub async fn mcp_session_changes_are_counted_here(store: Store) {
         Some(start),
         "reads and expiry pushes change nothing"
     );
+    assert_eq!(changes_to("s1").await, s1, "nor for the session");
     assert!(sessions.replace_data("s1", None, "{}").await.expect("data"));
     let replaced = changes().await.expect("counted");
     assert_ne!(replaced, start, "replaced data");
+    assert_ne!(changes_to("s1").await, s1, "replaced data, for the session");
     sessions.delete("s2").await.expect("delete");
     let deleted = changes().await.expect("counted");
     assert_ne!(deleted, replaced, "a delete");
+    assert_ne!(changes_to("s2").await, s2, "a delete, for the session");
+    let s3 = changes_to("s3").await;
     assert_eq!(sessions.purge_expired(NOW + 100).await.expect("purge"), 1);
     assert_ne!(changes().await.expect("counted"), deleted, "a purge");
+    assert_ne!(
+        changes_to("s3").await,
+        s3,
+        "a purge, for the session purged"
+    );
 }

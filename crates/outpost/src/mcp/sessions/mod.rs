@@ -20,8 +20,8 @@
 //! - the common request — a call that asks for no progress, one at a time per session — is
 //!   served by the fast path in the connection's task instead (`OutpostSessionManager::inline`,
 //!   `inline`), with the session's hot peer (`hot`): one serve loop per session in use here,
-//!   lent to one request at a time; it skips the store read while the store vouches that no
-//!   session changed ([`McpSessionStore::changes_here`]);
+//!   lent to one request at a time; it skips the store read while the store vouches that
+//!   nothing changed that may concern the session ([`McpSessionStore::changes_to`]);
 //! - the client's `notifications/cancelled` reaches the running request it concerns, and its
 //!   answers to server→client requests reach the request that asked, on any instance (relayed
 //!   over the event store's bus by `mcp::relay`); an answer no request awaits any
@@ -225,7 +225,7 @@ struct Cached {
     session: Arc<ParkedSession>,
     checked: Instant,
     touched: Instant,
-    /// The store's [`McpSessionStore::changes_here`] just before it was read.
+    /// The store's [`McpSessionStore::changes_to`] this session just before it was read.
     changes: Option<u64>,
 }
 
@@ -367,10 +367,11 @@ where
         id: &SessionId,
         extensions: &mut Extensions,
     ) -> Option<InlineSession> {
-        // From the cache when read within a second and the store reports no change to any
-        // session since (memory and SQLite: changes made through this process; Redis: made
-        // by any instance, as soon as their notice arrives); else from the store. No live
-        // session, or a store that fails: the per-request path answers those.
+        // From the cache when read within a second and the store reports no change since that
+        // may concern it (memory and SQLite: any session's change made through this process;
+        // Redis: a change to a session of its group of ids, made by any instance, as soon as
+        // its notice arrives); else from the store. No live session, or a store that fails:
+        // the per-request path answers those.
         let session = self
             .load_within(id, Duration::ZERO, REVALIDATE_AFTER)
             .await
@@ -425,8 +426,8 @@ where
     }
 
     /// The live session `id`, from the cache when read from the store within `trusted`, or
-    /// within `while_unchanged` if the store reports no change to any session since that read
-    /// ([`McpSessionStore::changes_here`]), else from the store; pushes its expiry when a
+    /// within `while_unchanged` if the store reports no change that may concern it since that
+    /// read ([`McpSessionStore::changes_to`]), else from the store; pushes its expiry when a
     /// slack has passed since the last push. `None` without a read when the store said within
     /// a second that it holds no session `id` ([`absent`]: an absent id does not appear).
     async fn load_within(
@@ -457,7 +458,7 @@ where
             }
         }
         // Asked before the read: a change made between the two is seen by the next look.
-        let changes = self.store.changes_here().await.ok().flatten();
+        let changes = self.store.changes_to(id).await.ok().flatten();
         if read_unchanged.is_some()
             && read_unchanged == changes
             && let Some(cached) = lock(&self.cache).get_mut(id)
