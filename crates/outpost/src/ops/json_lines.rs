@@ -284,11 +284,8 @@ fn push_f64(out: &mut String, value: f64) {
 /// Pushes `text` as a JSON string.
 fn push_string(out: &mut String, text: &str) {
     out.push('"');
-    if is_plain(text) {
-        out.push_str(text);
-    } else {
-        let _ = Escaped(&mut *out).write_str(text);
-    }
+    // Plain text (the common case) is pushed whole by the escaper itself.
+    let _ = Escaped(&mut *out).write_str(text);
     out.push('"');
 }
 
@@ -324,7 +321,8 @@ fn needs_escape(byte: u8) -> bool {
 }
 
 /// Escapes what is written through it as serde_json escapes string contents: `"`, `\` and the
-/// control characters below U+0020 (`\b \t \n \f \r` by name, the rest as `\u00xx`).
+/// control characters below U+0020 (`\b \t \n \f \r` by name, the rest as `\u00xx`); text
+/// with none of them ([`is_plain`]) is written in one call.
 struct Escaped<'a, W: ?Sized>(&'a mut W);
 
 impl<W: Write + ?Sized> Write for Escaped<'_, W> {
