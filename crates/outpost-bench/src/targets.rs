@@ -220,17 +220,15 @@ fn observed() -> outpost::log_writer::FlushGuard {
             tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn")),
         )
-        .with_writer(writer)
+        .with_writer(writer.clone())
         .with_ansi(false);
     if std::env::var("OUTPOST_LOG_FORMAT").is_ok_and(|format| format == "text") {
         subscriber.init();
     } else {
-        subscriber
-            .json()
-            .event_format(outpost::json_lines::JsonRequestLines::new(
-                tracing_subscriber::fmt::format().json(),
-            ))
-            .init();
+        if let Err(error) = outpost::json_lines::write_request_lines_to(writer) {
+            eprintln!("request lines: {error}");
+        }
+        subscriber.json().init();
     }
     guard
 }

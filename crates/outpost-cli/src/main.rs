@@ -73,19 +73,18 @@ fn init_logging(format: LogFormat, default_filter: &str) -> outpost::log_writer:
     let terminal = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
+        .with_writer(writer.clone())
         .with_ansi(terminal);
     match format {
         LogFormat::Auto if terminal => builder.init(),
         LogFormat::Text => builder.init(),
-        // The per-request lines (the bulk of a busy server's log) by Outpost's own JSON
-        // writer, everything else by tracing-subscriber's: the same objects, a fifth of the cost.
-        LogFormat::Auto | LogFormat::Json => builder
-            .json()
-            .event_format(outpost::json_lines::JsonRequestLines::new(
-                tracing_subscriber::fmt::format().json(),
-            ))
-            .init(),
+        LogFormat::Auto | LogFormat::Json => {
+            // The per-request lines (the bulk of a busy server's log) straight from Outpost's
+            // request log, everything else through tracing-subscriber's formatter: the same
+            // objects, at a fraction of the cost. The only call in this process: it cannot fail.
+            let _ = outpost::json_lines::write_request_lines_to(writer);
+            builder.json().init();
+        }
     }
     guard
 }

@@ -25,8 +25,18 @@ const WRONG_PASSWORD: &str = "not-alices-password-42";
 
 /// `outpost serve --demo --log-format json`, its stderr in `log`.
 fn start_logging(dir: &TempDir, log: &Path) -> Server {
+    start_filtered(dir, log, None)
+}
+
+/// The same, its lines filtered by `OUTPOST_LOG=filter` when one is given.
+fn start_filtered(dir: &TempDir, log: &Path, filter: Option<&str>) -> Server {
     let bind = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(OUTPOST)
+    let mut command = Command::new(OUTPOST);
+    command.env_remove("OUTPOST_LOG");
+    if let Some(filter) = filter {
+        command.env("OUTPOST_LOG", filter);
+    }
+    let child = command
         .args(["--log-format", "json", "serve", "--demo", "--bind", &bind])
         .args(["--store", &dir.store()])
         .stdout(Stdio::null())
@@ -321,4 +331,33 @@ fn every_request_has_an_id_and_one_line_without_secrets() {
         .find(|line| line["fields"]["route"] == "/login" && line["fields"]["status"] == 401)
         .expect("the wrong password's line");
     assert_eq!(login_line["fields"]["method"], "POST");
+}
+
+#[test]
+fn a_filter_that_leaves_request_lines_out_is_obeyed() {
+    let dir = TempDir::new("request-log-filtered");
+    let log = dir.0.join("stderr.log");
+    let server = start_filtered(&dir, &log, Some("info,outpost::request=off"));
+    let client = Client::new();
+    for path in ["/health", "/ready", "/mcp"] {
+        let response = client.get(format!("{}{path}", server.base)).send().unwrap();
+        assert!(response.headers().contains_key("x-request-id"));
+    }
+    // The writer writes its batch every 50 ms; give it ten times that.
+    std::thread::sleep(Duration::from_millis(500));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|line| line["level"] == "INFO"),
+        "other INFO lines are still written:\n{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|line| line["target"] != "outpost::request"),
+        "no request line:\n{text}"
+    );
 }

@@ -1,139 +1,148 @@
-//! Request lines in JSON for a fraction of what the general JSON formatter costs.
+//! Request lines in JSON, written straight into the log writer's batches.
 //!
-//! Every request logs one line (`ops/request_log.rs`, target `outpost::request`). With
-//! tracing-subscriber's JSON formatter that line was the largest single cost of a stateless
-//! `tools/call`: it serializes through serde and an `io::Write` adaptor that re-checks UTF-8 on
-//! every write — about 20,000 instructions per line (callgrind), a fifth of the whole request.
-//! [`JsonRequestLines`] writes the same object straight into the line buffer; every other
-//! event, and a request line inside a span, goes to the formatter it wraps.
+//! Every request logs one line (`ops/request_log.rs`, target `outpost::request`): the bulk of
+//! a busy server's log. Through `tracing` that line costs an event dispatch, a visitor call per
+//! field and a formatter that checks, escapes and copies each field name and value on its own:
+//! about 5,700 instructions of a stateless `tools/call` (callgrind), more than any other part
+//! Outpost adds to the request. Once [`write_request_lines_to`] names a
+//! [`BatchedLogWriter`], the request log writes its typed line here instead: the field names
+//! are literals, each value is escaped only when it needs it, and the line is appended to the
+//! writer's batch in one copy. Every other event still goes through `tracing` to whatever
+//! subscriber the application installed.
 //!
-//! The object is the one tracing-subscriber writes by default for an event outside spans:
-//! `{"timestamp":…,"level":…,"fields":{"message":…,…},"target":…}`, the timestamp by
-//! tracing-subscriber's own `SystemTime`, strings escaped as serde_json escapes them, numbers
-//! as JSON numbers. `tests/json_lines.rs` holds both formatters to the same objects.
+//! The object is the one tracing-subscriber's JSON formatter writes for the same event outside
+//! spans: `{"timestamp":…,"level":"INFO","fields":{"message":"request",…},"target":…}`, the
+//! timestamp as tracing-subscriber's own `SystemTime` writes it, strings escaped as serde_json
+//! escapes them, numbers as JSON numbers, absent fields left out. The tests hold both to the
+//! same objects. The `OUTPOST_LOG`-style filter the subscriber applies still decides:
+//! a line is written only while `tracing` would log an INFO event of its target. What the
+//! direct line has no place for is a span: the request log runs outside any.
 
 use std::{
     cell::{Cell, RefCell},
-    fmt::{self, Debug, Write},
+    fmt::{self, Write},
+    sync::OnceLock,
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use tracing::{
-    Event, Subscriber,
-    field::{Field, Visit},
-};
-use tracing_subscriber::{
-    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer, time::FormatTime},
-    registry::LookupSpan,
-};
+use tracing_subscriber::fmt::{format::Writer, time::FormatTime};
 
-/// The target of the per-request lines this formatter writes itself.
-const REQUEST_TARGET: &str = super::request_log::REQUEST_LOG_TARGET;
+use super::{
+    log_writer::BatchedLogWriter,
+    request_log::{REQUEST_LOG_TARGET, RequestLine},
+};
 
 /// A line buffer kept by a thread longer than this is given back rather than reused.
 const KEPT_LINE_CAPACITY: usize = 4096;
 
+/// Where request lines go, once [`write_request_lines_to`] has named it.
+static DESTINATION: OnceLock<BatchedLogWriter> = OnceLock::new();
+
 thread_local! {
-    /// This thread's line buffer: a line is built in it with plain pushes, then handed to the
-    /// subscriber's writer in one call.
+    /// This thread's line buffer: a line is built in it with plain pushes, then appended to
+    /// the writer's batch in one call.
     static LINE: Cell<String> = const { Cell::new(String::new()) };
     /// The second this thread last wrote a timestamp in, and its `YYYY-MM-DDTHH:MM:SS`.
     static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
-/// A tracing-subscriber event formatter that writes Outpost's request lines as JSON itself
-/// and hands every other event to `fallback` (normally `tracing_subscriber::fmt::format().json()`).
+/// Request lines already go to a log writer: they can be sent to one only, once per process.
+#[derive(Debug, thiserror::Error)]
+#[error("request lines are already written to a log writer")]
+pub struct RequestLinesAlreadyDirected;
+
+/// Writes every request line from now on as JSON into `writer`'s batches, not through
+/// `tracing` (see the [module docs](self)); call it beside installing the subscriber that
+/// writes everything else to the same writer, once per process.
 ///
-/// ```no_run
-/// use outpost::json_lines::JsonRequestLines;
-///
-/// tracing_subscriber::fmt()
-///     .json()
-///     .event_format(JsonRequestLines::new(tracing_subscriber::fmt::format().json()))
-///     .init();
 /// ```
-#[derive(Debug, Clone)]
-pub struct JsonRequestLines<F> {
-    fallback: F,
+/// let (writer, _flush_on_exit) = outpost::log_writer::BatchedLogWriter::new(std::io::stderr());
+/// outpost::json_lines::write_request_lines_to(writer.clone())?;
+/// tracing_subscriber::fmt().json().with_writer(writer).init();
+/// # Ok::<(), outpost::json_lines::RequestLinesAlreadyDirected>(())
+/// ```
+///
+/// # Errors
+/// [`RequestLinesAlreadyDirected`] if an earlier call named a writer (which keeps them).
+pub fn write_request_lines_to(writer: BatchedLogWriter) -> Result<(), RequestLinesAlreadyDirected> {
+    DESTINATION
+        .set(writer)
+        .map_err(|_| RequestLinesAlreadyDirected)
 }
 
-impl<F> JsonRequestLines<F> {
-    /// Request lines written directly, everything else by `fallback`.
-    pub fn new(fallback: F) -> Self {
-        Self { fallback }
+/// Writes `line` to the writer [`write_request_lines_to`] named, if `tracing`'s subscriber
+/// would log it; `false` when no writer was named (the caller logs it through `tracing`).
+pub(crate) fn write(line: &RequestLine<'_>) -> bool {
+    let Some(destination) = DESTINATION.get() else {
+        return false;
+    };
+    if tracing::enabled!(target: REQUEST_LOG_TARGET, tracing::Level::INFO) {
+        let mut text = LINE.take();
+        text.clear();
+        push_line(&mut text, line, SystemTime::now());
+        destination.append_request_line(text.as_bytes());
+        if text.capacity() <= KEPT_LINE_CAPACITY {
+            LINE.set(text);
+        }
     }
+    true
 }
 
-impl<S, N, F> FormatEvent<S, N> for JsonRequestLines<F>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-    F: FormatEvent<S, N>,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let meta = event.metadata();
-        if meta.target() != REQUEST_TARGET
-            || event.parent().is_some()
-            || ctx.lookup_current().is_some()
-        {
-            return self.fallback.format_event(ctx, writer, event);
+/// Pushes `line`, logged at `now`, as one JSON object and a newline.
+fn push_line(out: &mut String, line: &RequestLine<'_>, now: SystemTime) {
+    out.push_str("{\"timestamp\":\"");
+    push_timestamp(out, now);
+    out.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\",\"request_id\":");
+    push_string(out, line.request_id);
+    out.push_str(",\"method\":");
+    push_string(out, line.method);
+    out.push_str(",\"route\":");
+    push_string(out, line.route);
+    for (name, value) in [
+        (",\"mcp_method\":", line.mcp_method),
+        (",\"tool\":", line.tool),
+        (",\"subject\":", line.subject),
+        (",\"client_id\":", line.client_id),
+    ] {
+        if let Some(value) = value {
+            out.push_str(name);
+            push_string(out, value);
         }
-        let mut line = LINE.take();
-        line.clear();
-        line.push_str("{\"timestamp\":\"");
-        push_timestamp(&mut line, SystemTime::now())?;
-        line.push_str("\",\"level\":\"");
-        line.push_str(meta.level().as_str());
-        line.push_str("\",\"fields\":{");
-        event.record(&mut FieldsObject {
-            out: &mut line,
-            first: true,
-        });
-        line.push_str("},\"target\":");
-        push_string(&mut line, meta.target());
-        line.push_str("}\n");
-        let written = writer.write_str(&line);
-        if line.capacity() <= KEPT_LINE_CAPACITY {
-            LINE.set(line);
-        }
-        written
     }
+    out.push_str(",\"status\":");
+    push_u64(out, u64::from(line.status));
+    out.push_str(",\"latency_ms\":");
+    push_f64(out, line.latency_ms);
+    out.push_str("},\"target\":\"");
+    out.push_str(REQUEST_LOG_TARGET);
+    out.push_str("\"}\n");
 }
 
 /// Pushes `now` as tracing-subscriber's `SystemTime` writes it (RFC 3339, UTC, microseconds:
 /// `2026-12-06T13:22:01.123456Z`), formatting the date and time of day once per second.
-fn push_timestamp(line: &mut String, now: SystemTime) -> fmt::Result {
+fn push_timestamp(line: &mut String, now: SystemTime) {
     let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
-        // Before 1970: rare enough for the general formatter.
-        let mut formatted = String::new();
-        tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(&mut formatted))?;
-        line.push_str(&formatted);
-        return Ok(());
+        // Before 1970: rare enough for the general formatter (which cannot fail on a String).
+        let _ = tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(line));
+        return;
     };
     let seconds = since_epoch.as_secs();
     SECOND.with_borrow_mut(|(cached, text)| {
         if *cached != seconds {
             text.clear();
-            write_date_time(text, seconds)?;
+            write_date_time(text, seconds);
             *cached = seconds;
         }
         line.push_str(text);
-        Ok::<_, fmt::Error>(())
-    })?;
+    });
     line.push('.');
     push_padded(line, since_epoch.subsec_micros(), 6);
     line.push('Z');
-    Ok(())
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of `seconds` since the Unix epoch, in UTC (the proleptic Gregorian
 /// calendar, as tracing-subscriber writes it; a year past 9999 gets a `+`).
-fn write_date_time(out: &mut String, seconds: u64) -> fmt::Result {
+fn write_date_time(out: &mut String, seconds: u64) {
     let days = seconds / 86_400;
     let of_day = seconds % 86_400;
     // Days to a civil date (Howard Hinnant's `civil_from_days`), from 0000-03-01 eras.
@@ -150,18 +159,19 @@ fn write_date_time(out: &mut String, seconds: u64) -> fmt::Result {
         shifted_month - 9
     };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
-    if year > 9999 {
-        write!(out, "+{year}")?;
+    // Writing to a String cannot fail.
+    let _ = if year > 9999 {
+        write!(out, "+{year}")
     } else {
-        write!(out, "{year:04}")?;
-    }
-    write!(
+        write!(out, "{year:04}")
+    };
+    let _ = write!(
         out,
         "-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         of_day / 3600,
         of_day / 60 % 60,
         of_day % 60
-    )
+    );
 }
 
 /// `value` in decimal, left-padded with zeros to `width` digits.
@@ -194,61 +204,6 @@ fn decimal(value: u64, digits: &mut [u8; 20]) -> &str {
     }
     // Only ASCII digits were written.
     std::str::from_utf8(&digits[at..]).unwrap_or_default()
-}
-
-/// Writes an event's fields as the members of a JSON object.
-struct FieldsObject<'a> {
-    out: &'a mut String,
-    first: bool,
-}
-
-impl FieldsObject<'_> {
-    /// Pushes `"name":`, after a comma unless it is the first member.
-    fn name(&mut self, field: &Field) {
-        if !self.first {
-            self.out.push(',');
-        }
-        self.first = false;
-        push_string(self.out, field.name());
-        self.out.push(':');
-    }
-}
-
-impl Visit for FieldsObject<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.name(field);
-        push_string(self.out, value);
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.name(field);
-        push_u64(self.out, value);
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.name(field);
-        if value < 0 {
-            self.out.push('-');
-        }
-        push_u64(self.out, value.unsigned_abs());
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.name(field);
-        self.out.push_str(if value { "true" } else { "false" });
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.name(field);
-        push_f64(self.out, value);
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.name(field);
-        self.out.push('"');
-        let _ = write!(Escaped(&mut *self.out), "{value:?}");
-        self.out.push('"');
-    }
 }
 
 /// The largest number of thousandths [`push_f64`] writes itself.
@@ -360,7 +315,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use serde_json::Value;
-    use tracing_subscriber::fmt::{MakeWriter, format};
+    use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
 
@@ -430,7 +385,7 @@ mod tests {
             (253_402_300_800, "+10000-01-01T00:00:00"),
         ] {
             let mut out = String::new();
-            write_date_time(&mut out, seconds).unwrap();
+            write_date_time(&mut out, seconds);
             assert_eq!(out, expected);
         }
         // And now, against tracing-subscriber itself (again if the second turned meanwhile).
@@ -441,7 +396,7 @@ mod tests {
                 .format_time(&mut Writer::new(&mut theirs))
                 .unwrap();
             let mut ours = String::new();
-            push_timestamp(&mut ours, now).unwrap();
+            push_timestamp(&mut ours, now);
             if theirs[..19] == ours[..19] {
                 assert_eq!(ours.len(), theirs.len(), "{ours} / {theirs}");
                 assert!(ours.ends_with('Z') && ours.as_bytes()[19] == b'.');
@@ -506,33 +461,27 @@ mod tests {
         }
     }
 
-    /// Request lines as `ops/request_log.rs` writes them, with awkward values, and events
-    /// that are not request lines.
-    fn emit() {
-        for (id, path, subject, latency) in [
+    /// Request lines with awkward values.
+    fn lines() -> Vec<RequestLine<'static>> {
+        [
             ("abc-1", "/mcp", Some("alice"), 0.123),
             ("q\"uote\\back", "/ctl\u{1}\n\t\r", None, 2.0),
             ("unicode-é✓", "/𝄞", Some("b o b"), 1e-7),
             ("big", "/", Some(""), 12345678.5),
-        ] {
-            tracing::info!(
-                target: "outpost::request",
-                request_id = id,
-                method = "POST",
-                route = path,
-                mcp_method = Some("tools/call"),
-                tool = None::<&str>,
-                subject = subject,
-                client_id = subject.map(|_| "client"),
-                status = 200u16,
-                latency_ms = latency,
-                "request",
-            );
-        }
-        tracing::warn!(target: "outpost::other", reason = "x", count = 3, "not a \"request\" line");
-        let span = tracing::info_span!("inside", id = 7);
-        let _entered = span.enter();
-        tracing::info!(target: "outpost::request", request_id = "in-span", status = 500u16, "request");
+        ]
+        .into_iter()
+        .map(|(request_id, route, subject, latency_ms)| RequestLine {
+            request_id,
+            method: "POST",
+            route,
+            mcp_method: Some("tools/call"),
+            tool: subject.map(|_| "echo"),
+            subject,
+            client_id: subject.map(|_| "client"),
+            status: 200,
+            latency_ms,
+        })
+        .collect()
     }
 
     #[test]
@@ -542,23 +491,23 @@ mod tests {
             .json()
             .with_writer(general.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, emit);
+        tracing::subscriber::with_default(subscriber, || {
+            for line in lines() {
+                line.emit();
+            }
+        });
 
-        let cheap = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .event_format(JsonRequestLines::new(format().json()))
-            .with_writer(cheap.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, emit);
+        let direct = Captured::default();
+        for line in lines() {
+            let mut text = String::new();
+            push_line(&mut text, &line, SystemTime::now());
+            std::io::Write::write_all(&mut direct.clone(), text.as_bytes()).unwrap();
+        }
 
-        let (general, cheap) = (general.objects(), cheap.objects());
-        assert_eq!(general.len(), 6);
-        assert_eq!(cheap, general);
-        assert_eq!(cheap[1]["fields"]["route"], "/ctl\u{1}\n\t\r");
-        assert!(
-            cheap[5].get("span").is_some(),
-            "a line inside a span keeps its span"
-        );
+        let (general, direct) = (general.objects(), direct.objects());
+        assert_eq!(general.len(), 4);
+        assert_eq!(direct, general);
+        assert_eq!(direct[1]["fields"]["route"], "/ctl\u{1}\n\t\r");
+        assert!(direct[1]["fields"].get("subject").is_none());
     }
 }

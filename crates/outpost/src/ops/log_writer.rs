@@ -135,6 +135,19 @@ impl<'a> MakeWriter<'a> for BatchedLogWriter {
     }
 }
 
+#[cfg(feature = "json-lines")]
+impl BatchedLogWriter {
+    /// Appends one request line (complete, with its newline) to the batch, as a line of the
+    /// request target written through `tracing` is.
+    pub(crate) fn append_request_line(&self, line: &[u8]) {
+        let _ = BatchedLine {
+            shared: &self.shared,
+            urgent: false,
+        }
+        .write(line);
+    }
+}
+
 impl Write for BatchedLine<'_> {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut pending = self.shared.lock();

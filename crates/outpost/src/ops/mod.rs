@@ -1,7 +1,7 @@
 //! Operations: liveness and readiness (`/health`, `/ready`), the landing page (`/`), degraded mode on the MCP routes
 //! when the store does not answer, the background maintenance every served router gets, and
 //! the request log (`x-request-id`, one line per request), its metrics, with the feature
-//! `json-lines` a cheap JSON formatter for its lines, with the feature `log-writer` a writer
+//! `json-lines` its lines written as JSON straight into a log writer, with the feature `log-writer` a writer
 //! that batches them, and, with the feature `opentelemetry`, its spans.
 
 pub(crate) mod degraded;

@@ -15,8 +15,10 @@
 //! gets a server span, ended with the answer's head or its stream.
 //!
 //! A plain tower layer, composed once into the MCP stack: one small allocation (the facts
-//! slot) and one id per request, nothing boxed. The event is formatted by whatever subscriber
-//! the application installed; `outpost serve` writes through a non-blocking writer.
+//! slot) and one id per request, nothing boxed. The line is a `tracing` event, formatted by
+//! whatever subscriber the application installed — or, once [`super::json_lines`] was given a
+//! log writer (as `outpost serve --log-format json` does), written straight into that
+//! writer's batches as JSON.
 
 use std::{
     convert::Infallible,
@@ -234,19 +236,56 @@ fn log(seen: &Seen, response: &Response) {
         latency,
     );
     let identity = seen.facts.identity();
-    tracing::info!(
-        target: REQUEST_LOG_TARGET,
-        request_id = seen.id.as_str(),
-        method = seen.method.as_str(),
-        route = seen.route.as_str(),
-        mcp_method = seen.facts.method(),
-        tool = seen.facts.tool(),
-        subject = identity.map(|identity| identity.subject.as_str()),
-        client_id = identity.and_then(|identity| identity.client_id.as_deref()),
-        status = response.status().as_u16(),
-        latency_ms = latency.as_micros() as f64 / 1000.0,
-        "request",
-    );
+    let line = RequestLine {
+        request_id: seen.id.as_str(),
+        method: seen.method.as_str(),
+        route: seen.route.as_str(),
+        mcp_method: seen.facts.method(),
+        tool: seen.facts.tool(),
+        subject: identity.map(|identity| identity.subject.as_str()),
+        client_id: identity.and_then(|identity| identity.client_id.as_deref()),
+        status: response.status().as_u16(),
+        latency_ms: latency.as_micros() as f64 / 1000.0,
+    };
+    #[cfg(feature = "json-lines")]
+    if super::json_lines::write(&line) {
+        return;
+    }
+    line.emit();
+}
+
+/// What a request's log line says: never a header, query string or body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestLine<'a> {
+    pub(crate) request_id: &'a str,
+    /// The HTTP method.
+    pub(crate) method: &'a str,
+    pub(crate) route: &'a str,
+    pub(crate) mcp_method: Option<&'a str>,
+    pub(crate) tool: Option<&'a str>,
+    pub(crate) subject: Option<&'a str>,
+    pub(crate) client_id: Option<&'a str>,
+    pub(crate) status: u16,
+    pub(crate) latency_ms: f64,
+}
+
+impl RequestLine<'_> {
+    /// Logs the line as a `tracing` event at INFO, target [`REQUEST_LOG_TARGET`].
+    pub(crate) fn emit(&self) {
+        tracing::info!(
+            target: REQUEST_LOG_TARGET,
+            request_id = self.request_id,
+            method = self.method,
+            route = self.route,
+            mcp_method = self.mcp_method,
+            tool = self.tool,
+            subject = self.subject,
+            client_id = self.client_id,
+            status = self.status,
+            latency_ms = self.latency_ms,
+            "request",
+        );
+    }
 }
 
 #[cfg(test)]
