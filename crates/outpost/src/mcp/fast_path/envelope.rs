@@ -176,12 +176,21 @@ impl ParamsSource for &mut OnePass<'_> {
 /// 300 digits in a row, outside strings. rmcp reads every number of a body and refuses such a
 /// body ("number out of range"); the typed parse skips the members it does not know without
 /// reading their numbers, so it would accept it. The fast path leaves these to rmcp (found by
-/// the `fast_path_envelope` fuzz target). One pass over the bytes outside strings; a string is
-/// skipped to its closing quote (`memchr`), so an `e` after digits inside a string (a hex id)
-/// does not count.
+/// the `fast_path_envelope` fuzz target).
+///
+/// Most bodies are answered by a quick look at every byte, strings included: no `e` or `E`
+/// after a digit anywhere, and too short for a run of more digits. The others get one pass over
+/// the bytes outside strings; a string is skipped to its closing quote (`memchr`), so an `e`
+/// after digits inside a string (a hex id) does not count.
 fn may_hold_an_out_of_range_number(text: &str) -> bool {
-    const LONGEST_DIGIT_RUN: usize = 300;
     let bytes = text.as_bytes();
+    (bytes.len() > LONGEST_DIGIT_RUN || has_a_digit_before_an_e(bytes))
+        && holds_a_long_or_exponent_number(bytes)
+}
+
+/// Whether a number outside the strings of `bytes` has an exponent or more than
+/// [`LONGEST_DIGIT_RUN`] digits in a row.
+fn holds_a_long_or_exponent_number(bytes: &[u8]) -> bool {
     let (mut at, mut digits) = (0, 0usize);
     while let Some(&byte) = bytes.get(at) {
         match byte {
@@ -202,6 +211,20 @@ fn may_hold_an_out_of_range_number(text: &str) -> bool {
         at += 1;
     }
     false
+}
+
+/// The most digits in a row a number in range is taken to have (`f64::MAX` has 309).
+const LONGEST_DIGIT_RUN: usize = 300;
+
+/// Whether an `e` or `E` follows a digit anywhere in `bytes`. Without an early exit, so that
+/// the compiler compares many bytes at once.
+fn has_a_digit_before_an_e(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .zip(bytes.iter().skip(1))
+        .fold(false, |found, (&before, &after)| {
+            found | (before.is_ascii_digit() & (after | 0x20 == b'e'))
+        })
 }
 
 /// The index just past the closing quote of the string whose contents start at `from` (the
@@ -462,6 +485,35 @@ mod tests {
         assert!(parse("ping", escaped.as_bytes()).is_some());
         let after = body("ping", &format!(r#""x":"a\\",  "y":1e400,{META}"#));
         assert!(parse("ping", after.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn the_quick_look_at_numbers_agrees_with_the_full_pass() {
+        // Every text of up to six bytes from digits, exponents, quotes, backslashes and others.
+        let alphabet = [b'1', b'e', b'E', b'"', b'\\', b'x'];
+        let mut texts = vec![Vec::new()];
+        for _ in 0..6 {
+            let longer: Vec<Vec<u8>> = texts
+                .iter()
+                .filter(|text| text.len() == texts.last().map_or(0, Vec::len))
+                .flat_map(|text| {
+                    alphabet.iter().map(move |byte| {
+                        let mut text = text.clone();
+                        text.push(*byte);
+                        text
+                    })
+                })
+                .collect();
+            texts.extend(longer);
+        }
+        for text in texts {
+            let text = std::str::from_utf8(&text).unwrap();
+            assert_eq!(
+                may_hold_an_out_of_range_number(text),
+                holds_a_long_or_exponent_number(text.as_bytes()),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
