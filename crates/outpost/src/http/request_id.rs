@@ -6,12 +6,9 @@
 //! else is replaced. A made id is a random per-process prefix and a counter — unique across
 //! instances without a random draw per request: one atomic increment and one short string.
 
-use std::{
-    io::Write,
-    sync::{
-        OnceLock,
-        atomic::{AtomicU64, Ordering},
-    },
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicU64, Ordering},
 };
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -40,15 +37,10 @@ impl RequestId {
     pub fn generate() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let count = NEXT.fetch_add(1, Ordering::Relaxed);
-        // `{prefix}-{count:x}` written on the stack: 16 + 1 + at most 16 bytes, no allocation
-        // but the header value's own.
-        const LONGEST: usize = 33;
-        let mut id = [0u8; LONGEST];
-        let mut unwritten = &mut id[..];
-        write!(unwritten, "{}-{count:x}", prefix()).expect("33 bytes hold the longest id");
-        let written = LONGEST - unwritten.len();
+        let mut id = [0u8; LONGEST_MADE_ID];
+        let written = made_id(prefix(), count, &mut id);
         Self(
-            HeaderValue::from_bytes(&id[..written])
+            HeaderValue::from_bytes(written)
                 .expect("hex digits and a dash are a valid header value"),
         )
     }
@@ -62,6 +54,23 @@ impl RequestId {
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }
+}
+
+/// The longest id [`made_id`] writes: a 16-digit prefix, a dash, 16 hex digits.
+const LONGEST_MADE_ID: usize = 33;
+
+/// `{prefix}-{count:x}` written into `out`, without `core::fmt` (most requests get a made id):
+/// the bytes written.
+fn made_id<'a>(prefix: &str, count: u64, out: &'a mut [u8; LONGEST_MADE_ID]) -> &'a [u8] {
+    let prefix = prefix.as_bytes();
+    out[..prefix.len()].copy_from_slice(prefix);
+    out[prefix.len()] = b'-';
+    let digits = (count.max(1).ilog2() / 4 + 1) as usize;
+    let end = prefix.len() + 1 + digits;
+    for (at, slot) in out[prefix.len() + 1..end].iter_mut().rev().enumerate() {
+        *slot = b"0123456789abcdef"[((count >> (4 * at)) & 0xf) as usize];
+    }
+    &out[..end]
 }
 
 /// 1 to [`MAX_LEN`] visible ASCII characters.
@@ -125,6 +134,27 @@ mod tests {
             RequestId::of(&sent(&[&long[..MAX_LEN]])).as_str().len(),
             MAX_LEN
         );
+    }
+
+    #[test]
+    fn made_ids_are_written_as_format_writes_them() {
+        for count in [
+            0,
+            1,
+            9,
+            10,
+            15,
+            16,
+            255,
+            256,
+            0xabc_def,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = [0; LONGEST_MADE_ID];
+            let written = made_id(prefix(), count, &mut out);
+            assert_eq!(written, format!("{}-{count:x}", prefix()).as_bytes());
+        }
     }
 
     #[test]
