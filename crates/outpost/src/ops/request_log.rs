@@ -255,7 +255,7 @@ fn log(seen: &Seen, response: &Response) {
 }
 
 /// What a request's log line says: never a header, query string or body.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct RequestLine<'a> {
     pub(crate) request_id: &'a str,
     /// The HTTP method.
