@@ -11,15 +11,18 @@
 //! instance and on several. `outpost-bench soak` runs one `outpost serve` under mixed traffic
 //! for a long time and watches its memory. `outpost-bench memory` measures what idle
 //! sessions and open `subscriptions/listen` streams cost in resident memory and whether it is
-//! returned once they end.
+//! returned once they end. `outpost-bench instructions` counts each target's instructions per
+//! request under callgrind: exact where req/s move with the machine's noise.
 //!
 //! Modules: [`targets`] builds and serves the servers, [`load`] is the load generator,
 //! [`wire`] the requests and answer checks, [`orchestrate`] the processes, [`report`] the
 //! table, [`balancer`] the haproxy child, [`redis`] the redis-server child (with
 //! [`listening`], what both need), [`scale`] the balanced measurement, [`soak`] the soak,
-//! [`memory`] the memory measurement and [`procfs`] what those two read of a child.
+//! [`memory`] the memory measurement, [`procfs`] what those two read of a child and
+//! [`instructions`] the instruction count.
 
 mod balancer;
+mod instructions;
 mod listening;
 mod load;
 mod memory;
@@ -95,6 +98,9 @@ enum Internal {
     /// prints the server's memory curve and fails on any unexpected answer or on memory that
     /// keeps growing after the warm-up.
     Soak(soak::SoakArgs),
+    /// Instructions per request of each target's server, counted by callgrind (valgrind):
+    /// exact and repeatable where req/s move with the machine's noise; user space only.
+    Instructions(instructions::InstructionsArgs),
     /// Resident memory of a server child: idle 2025-11-25 parked sessions (SQLite, Redis) and
     /// open 2026-07-28 `subscriptions/listen` streams, held and then ended (and after
     /// `malloc_trim`).
@@ -183,6 +189,13 @@ fn main() -> anyhow::Result<()> {
             print!(
                 "{}",
                 memory::run(&args).context("memory benchmark aborted")?
+            );
+            Ok(())
+        }
+        Some(Internal::Instructions(args)) => {
+            print!(
+                "{}",
+                instructions::run(&args).context("instruction count aborted")?
             );
             Ok(())
         }

@@ -160,7 +160,26 @@ impl ServerProcess {
         store: Option<&RedisStore>,
         max_connections: Option<usize>,
     ) -> anyhow::Result<Self> {
-        let mut command = command(exe, core);
+        Self::start_as(
+            command(exe, core),
+            STARTUP_DEADLINE,
+            target,
+            threads,
+            store,
+            max_connections,
+        )
+    }
+
+    /// The same, run as `command` (this binary, or a tool that runs it) with the server's
+    /// arguments added, given `deadline` to print its address.
+    pub fn start_as(
+        mut command: Command,
+        deadline: Duration,
+        target: Target,
+        threads: usize,
+        store: Option<&RedisStore>,
+        max_connections: Option<usize>,
+    ) -> anyhow::Result<Self> {
         command.args([
             "serve",
             "--target",
@@ -196,10 +215,7 @@ impl ServerProcess {
             addr: String::new(),
             token: None,
         };
-        let first = server
-            .lines
-            .recv_timeout(STARTUP_DEADLINE)
-            .unwrap_or_default();
+        let first = server.lines.recv_timeout(deadline).unwrap_or_default();
         let Some(announced) = first.trim().strip_prefix("LISTENING ") else {
             bail!("the server did not start (said {first:?})");
         };
