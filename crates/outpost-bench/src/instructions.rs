@@ -68,6 +68,7 @@ struct Count {
 }
 
 impl Count {
+    /// Instructions per completed request.
     fn per_request(&self) -> f64 {
         self.instructions as f64 / self.requests.max(1) as f64
     }
@@ -78,20 +79,29 @@ pub fn run(args: &InstructionsArgs) -> anyhow::Result<String> {
     let exe = std::env::current_exe().context("cannot locate the outpost-bench binary")?;
     let dir = std::env::temp_dir().join(format!("outpost-bench-callgrind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let counts = count_all(&exe, &dir, args);
+    // The dumps go, counted or not.
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(table(args, &counts?))
+}
+
+/// Counts every target in turn, its dumps in `dir`.
+fn count_all(exe: &Path, dir: &Path, args: &InstructionsArgs) -> anyhow::Result<Vec<Count>> {
     let redis = RedisServer::for_targets(&args.targets)?;
     let mut counts = Vec::new();
     for &target in &args.targets {
         eprintln!("counting {} …", target.name());
         let store = redis.as_ref().filter(|_| target.uses_redis());
-        let count = count(&exe, &dir, target, store, args)
-            .with_context(|| format!("counting {}", target.name()));
-        counts.push(count?);
+        counts.push(
+            count_one(exe, dir, target, store, args)
+                .with_context(|| format!("counting {}", target.name()))?,
+        );
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(table(args, &counts))
+    Ok(counts)
 }
 
-fn count(
+/// Counts `target` (on a fresh store in `redis`, for a target that uses Redis).
+fn count_one(
     exe: &Path,
     dir: &Path,
     target: Target,
