@@ -13,7 +13,7 @@ use std::{net::TcpListener, time::Duration};
 
 use common::{
     TestApp,
-    parked::{VERSION, initialize, initialize_with, sqlite_file},
+    parked::{VERSION, initialize, initialize_with, sqlite_file, stores_at},
 };
 use outpost::{Outpost, SessionNotifier, store::Store};
 use outpost_reference::ReferenceServer;
@@ -212,22 +212,14 @@ async fn resumes_on_another_instance(a: (TestApp, SessionNotifier), b: (TestApp,
 #[tokio::test]
 async fn a_get_stream_resumes_on_another_instance_sharing_a_sqlite_file() {
     let file = sqlite_file("resume");
-    let url = format!("sqlite://{}", file.display());
-    let store_a = outpost::store::open(&url).await.expect("open SQLite");
-    let store_b = outpost::store::open(&url).await.expect("open SQLite again");
+    let (store_a, store_b) = stores_at(&format!("sqlite://{}", file.display())).await;
     resumes_on_another_instance(instance(&store_a).await, instance(&store_b).await).await;
-}
-
-async fn redis_store(redis: &redis::Redis) -> Store {
-    outpost::store::open(&redis.url())
-        .await
-        .expect("open Redis")
 }
 
 #[tokio::test]
 async fn a_get_stream_resumes_on_another_instance_sharing_redis() {
     let redis = redis::Redis::start(None);
-    let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let (store_a, store_b) = stores_at(&redis.url()).await;
     resumes_on_another_instance(instance(&store_a).await, instance(&store_b).await).await;
 }
 
@@ -236,7 +228,7 @@ async fn a_get_stream_resumes_on_another_instance_sharing_redis() {
 #[tokio::test]
 async fn a_get_stream_lost_before_any_event_resumes_on_another_instance_sharing_redis() {
     let redis = redis::Redis::start(None);
-    let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let (store_a, store_b) = stores_at(&redis.url()).await;
     let ((app_a, notify_a), (app_b, notify_b)) =
         (instance(&store_a).await, instance(&store_b).await);
     let session = initialize(&app_a).await;
@@ -269,7 +261,7 @@ async fn a_resumption_with_the_priming_id_follows_from_now() {
 #[tokio::test]
 async fn what_one_instance_emits_reaches_the_get_stream_held_by_another_over_redis() {
     let redis = redis::Redis::start(None);
-    let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let (store_a, store_b) = stores_at(&redis.url()).await;
     let ((app_a, notify_a), (app_b, _notify_b)) =
         (instance(&store_a).await, instance(&store_b).await);
     let session = initialize(&app_a).await;
@@ -360,7 +352,7 @@ async fn an_answer_posted_to_another_instance_reaches_the_request(a: &Store, b: 
 #[tokio::test]
 async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_over_redis() {
     let redis = redis::Redis::start(None);
-    let (a, b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let (a, b) = stores_at(&redis.url()).await;
     an_answer_posted_to_another_instance_reaches_the_request(&a, &b).await;
 }
 
@@ -373,7 +365,7 @@ async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_in_
 #[tokio::test]
 async fn a_second_get_stream_on_another_instance_replaces_the_first_over_redis() {
     let redis = redis::Redis::start(None);
-    let (store_a, store_b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let (store_a, store_b) = stores_at(&redis.url()).await;
     let ((app_a, notify_a), (app_b, notify_b)) =
         (instance(&store_a).await, instance(&store_b).await);
     let session = initialize(&app_a).await;

@@ -17,7 +17,9 @@ use std::{
 
 use common::{
     TestApp,
-    parked::{get_stream_ends_after_delete, initialize, initialize_with, post, read_until},
+    parked::{
+        get_stream_ends_after_delete, initialize, initialize_with, post, read_until, stores_at,
+    },
 };
 use outpost::{Outpost, store::Store};
 use outpost_reference::ReferenceServer;
@@ -38,12 +40,6 @@ async fn instance(store: &Store) -> TestApp {
         .with_session_store(store.mcp_sessions.clone())
         .with_event_store(store.events.clone());
     common::spawn_generic(outpost).await
-}
-
-async fn redis_store(redis: &redis::Redis) -> Store {
-    outpost::store::open(&redis.url())
-        .await
-        .expect("open Redis")
 }
 
 /// A long `longRunningOperation` started on A, cancelled by a POST to B: A's request stream
@@ -111,7 +107,7 @@ async fn a_cancellation_posted_to_another_instance_cancels_the_request_in_one_pr
 #[tokio::test]
 async fn a_cancellation_posted_to_another_instance_cancels_the_request_over_redis() {
     let redis = redis::Redis::start(None);
-    let (a, b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let (a, b) = stores_at(&redis.url()).await;
     a_cancellation_posted_to_b_cancels_the_request_on_a(&a, &b).await;
 }
 
@@ -166,7 +162,7 @@ async fn an_answer_for_a_gone_instance_is_refused_at_once_in_one_process() {
 #[tokio::test]
 async fn an_answer_for_a_gone_instance_is_refused_at_once_over_redis() {
     let redis = redis::Redis::start(None);
-    let (a, b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let (a, b) = stores_at(&redis.url()).await;
     an_answer_for_a_gone_instance_is_refused_at_once(&a, &b).await;
 }
 
@@ -208,6 +204,6 @@ async fn a_delete_on_another_instance_ends_the_get_stream_in_one_process() {
 #[tokio::test]
 async fn a_delete_on_another_instance_ends_the_get_stream_over_redis() {
     let redis = redis::Redis::start(None);
-    let (a, b) = (redis_store(&redis).await, redis_store(&redis).await);
+    let (a, b) = stores_at(&redis.url()).await;
     a_delete_on_b_ends_the_get_stream_on_a(&a, &b).await;
 }

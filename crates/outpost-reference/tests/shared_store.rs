@@ -6,12 +6,13 @@
 
 mod common;
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{TestApp, spawn_embedded, spawn_outpost};
+use common::{
+    TestApp,
+    parked::{sqlite_file, stores_at},
+    spawn_embedded, spawn_outpost,
+};
 use outpost::{
     Outpost, RequestStateKeys,
     auth::server::{AuthorizationServer, DEFAULT_ACCESS_TOKEN_LIFETIME},
@@ -85,24 +86,11 @@ async fn request_state_from_one_instance_is_accepted_by_another_sharing_a_memory
     assert_retry_accepted(&b, &a).await;
 }
 
-/// A fresh SQLite file path for `name`, under cargo's per-target temp dir.
-fn sqlite_file(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("shared-store-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the temp dir");
-    dir.join("outpost.db")
-}
-
 #[tokio::test]
 async fn request_state_from_one_instance_is_accepted_by_another_on_one_sqlite_file() {
-    let file = sqlite_file("mrtr");
-    let url = format!("sqlite://{}", file.display());
+    let file = sqlite_file("shared-store-mrtr");
     // Two connections, as two processes would have.
-    let (one, two) = (
-        outpost::store::open(&url).await.expect("open"),
-        outpost::store::open(&url).await.expect("open again"),
-    );
+    let (one, two) = stores_at(&format!("sqlite://{}", file.display())).await;
     let (a, b) = (instance_on(&one).await, instance_on(&two).await);
     assert_retry_accepted(&a, &b).await;
     let _ = std::fs::remove_dir_all(file.parent().expect("dir"));

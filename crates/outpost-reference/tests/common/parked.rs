@@ -26,6 +26,12 @@ pub async fn sqlite_store(name: &str) -> Store {
     outpost::store::open(&url).await.expect("open SQLite")
 }
 
+/// Two stores opened on `url`: two instances' views of one shared store.
+pub async fn stores_at(url: &str) -> (Store, Store) {
+    let open = || async { outpost::store::open(url).await.expect("open the store") };
+    (open().await, open().await)
+}
+
 /// A request naming session `id`, as a 2025-11-25 client sends it.
 pub fn session_request(
     app: &TestApp,
