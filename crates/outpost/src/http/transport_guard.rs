@@ -86,15 +86,9 @@ impl TransportGuard {
         let host = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<http::uri::Authority>().ok())
             .ok_or(GuardRejection::MalformedHost)?;
-        let host_name = host.host().trim_matches(['[', ']']);
-        if !self
-            .hosts
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(host_name))
-        {
-            return Err(GuardRejection::HostNotAllowed);
+        if !self.plainly_allowed(host) {
+            self.check_host(host)?;
         }
         let Some(origin) = headers.get(header::ORIGIN) else {
             return Ok(());
@@ -110,6 +104,50 @@ impl TransportGuard {
             Err(GuardRejection::OriginNotAllowed)
         }
     }
+}
+
+impl TransportGuard {
+    /// Whether `host` is `NAME` or `NAME:PORT` for an allowed `NAME` made of letters, digits,
+    /// dots and hyphens and a port that fits in 16 bits: the common case, decided without
+    /// [`check_host`](Self::check_host)'s parse (which copies the value). Anything else
+    /// (brackets, user info, an odd port) is left to that parse.
+    fn plainly_allowed(&self, host: &str) -> bool {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        };
+        name.bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'.' || byte == b'-')
+            && self
+                .hosts
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(name))
+    }
+
+    /// Checks `host` as an authority (RFC 3986): its host, brackets trimmed, must be allowed.
+    fn check_host(&self, host: &str) -> Result<(), GuardRejection> {
+        let host = host
+            .parse::<http::uri::Authority>()
+            .map_err(|_| GuardRejection::MalformedHost)?;
+        let host_name = host.host().trim_matches(['[', ']']);
+        if self
+            .hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(host_name))
+        {
+            Ok(())
+        } else {
+            Err(GuardRejection::HostNotAllowed)
+        }
+    }
+}
+
+/// One to five ASCII digits whose value fits in a `u16`, as an authority's port must.
+fn is_port(port: &str) -> bool {
+    (1..=5).contains(&port.len())
+        && port.bytes().all(|byte| byte.is_ascii_digit())
+        && port.parse::<u16>().is_ok()
 }
 
 impl OriginPattern {
@@ -214,6 +252,44 @@ mod tests {
     fn loopback_and_public_hosts_pass() {
         for host in ["localhost:8000", "127.0.0.1", "[::1]:9", "MCP.example.com"] {
             assert_eq!(guard().check(&headers(host, None)), Ok(()), "{host}");
+        }
+    }
+
+    #[test]
+    fn the_quick_host_check_answers_as_the_authority_parse_does() {
+        let g = guard();
+        let parts = [
+            "",
+            "localhost",
+            "LocalHost",
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+            "mcp.example.com",
+            "evil.example",
+            "a@localhost",
+            "local host",
+            "localhost.",
+            "-",
+            "[::1",
+            "::1]",
+        ];
+        let ports = [
+            "", ":", ":0", ":8000", ":08000", ":65535", ":65536", ":99999", ":123456", ":80a",
+            ":-1", "::80",
+        ];
+        for name in parts {
+            for port in ports {
+                let host = format!("{name}{port}");
+                let quick = g.plainly_allowed(&host).then_some(Ok(()));
+                let parsed = g.check_host(&host);
+                if let Some(quick) = quick {
+                    assert_eq!(quick, parsed, "{host:?}");
+                }
+            }
+        }
+        for common in ["localhost:8000", "127.0.0.1", "MCP.example.com:443"] {
+            assert!(g.plainly_allowed(common), "{common}");
         }
     }
 
