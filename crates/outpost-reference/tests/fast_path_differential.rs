@@ -11,8 +11,11 @@
 //! Outpost must answer without that event, while plain rmcp logs it for the same request.
 //!
 //! Deliberate differences, none of them from the fast path:
-//! - bodies that are not JSON-RPC: Outpost's body check (`outpost::mcp::jsonrpc_body`) answers
-//!   `400` with `-32700`/`-32600`, rmcp `415` in plain text (asserted separately below);
+//! - bodies that are not JSON-RPC, or not MCP messages: Outpost's body check
+//!   (`outpost::mcp::jsonrpc_body`) answers `400` with `-32700`/`-32600`, rmcp `415` in plain
+//!   text (asserted separately below);
+//! - requests for an MCP method with params it cannot take: the body check answers `-32602`,
+//!   rmcp `-32601` with `404` (asserted separately below);
 //! - headers Outpost adds to every answer (security headers) and session ids are not compared.
 
 mod common;
@@ -128,5 +131,24 @@ async fn malformed_bodies_differ_only_by_outposts_body_check() {
         assert_eq!(ours.body["error"]["code"], code, "{case:#?}");
         let theirs = send(&outpost.http, &rmcp.url, &case).await;
         assert_eq!(theirs.status, 415, "{case:#?}: {theirs:?}");
+    }
+}
+
+#[tokio::test]
+async fn params_a_method_cannot_take_are_invalid_params_not_an_unknown_method() {
+    let reference = ReferenceServer::new();
+    let outpost = common::spawn_reference(reference.clone(), ServerConfig::default()).await;
+    let rmcp = plain_rmcp(reference).await;
+    for case in corpus::invalid_params() {
+        let ours = send(&outpost.http, &outpost.url("/mcp"), &case).await;
+        assert_eq!((ours.status, ours.content_type), (200, "json"), "{case:#?}");
+        assert_eq!(ours.body["error"]["code"], -32602, "{case:#?}: {ours:?}");
+        assert_eq!(ours.body["id"], 1, "{case:#?}: {ours:?}");
+        let theirs = send(&outpost.http, &rmcp.url, &case).await;
+        assert_eq!(theirs.status, 404, "{case:#?}: {theirs:?}");
+        assert_eq!(
+            theirs.body["error"]["code"], -32601,
+            "{case:#?}: {theirs:?}"
+        );
     }
 }

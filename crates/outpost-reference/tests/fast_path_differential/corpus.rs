@@ -262,7 +262,6 @@ pub fn equal_answers() -> Vec<Case> {
         echo().header("accept", Some("application/json")).slow(),
         echo().header("accept", Some("*/*")).slow(),
         list().edit(|body| body["params"] = Value::Null).slow(),
-        echo().edit(|body| body["result"] = json!({})).slow(),
         Case::stateless("unknown method", "foo/bar", None, json!({})).slow(),
         // Valid, but outside what the fast path takes: same answers through rmcp.
         echo()
@@ -308,7 +307,38 @@ pub fn body_check_differences() -> Vec<(Case, i64)> {
             -32600,
         ),
         (base().edit(|body| body["jsonrpc"] = json!("1.0")), -32600),
+        // JSON-RPC, but no MCP message: rmcp's message type cannot read these.
+        (
+            Case::tool("echo", "echo", json!({ "message": "hi" }))
+                .edit(|body| body["result"] = json!({}))
+                .slow(),
+            -32600,
+        ),
+        (base().edit(|body| body["id"] = json!(true)), -32600),
+        (base().edit(|body| body["params"] = json!("x")), -32600),
     ]
+}
+
+/// Requests naming an MCP method with params it cannot take: Outpost's body check answers
+/// `-32602 Invalid params` (`200`), where rmcp reads a custom request and says `-32601`
+/// (on 2026-07-28 with `404`, which tells a client the method does not exist).
+pub fn invalid_params() -> Vec<Case> {
+    vec![
+        Case::tool("echo", "echo", json!({ "message": "hi" })).edit(|body| {
+            body["params"]
+                .as_object_mut()
+                .map(|params| params.remove("name"))
+        }),
+        Case::stateless(
+            "listen without notifications",
+            "subscriptions/listen",
+            None,
+            json!({}),
+        ),
+    ]
+    .into_iter()
+    .map(Case::slow)
+    .collect()
 }
 
 fn read(name: &'static str, uri: &str) -> Case {

@@ -1,10 +1,21 @@
 //! Rejects POST bodies that are not JSON-RPC with the errors JSON-RPC 2.0 names.
 //!
-//! rmcp answers an unparsable body with `415 Unsupported Media Type` and a plain-text message,
-//! which clients cannot act on. JSON-RPC 2.0 §5.1 defines `-32700 Parse error` for invalid JSON
-//! and `-32600 Invalid Request` for JSON that is not a request, and the MCP transport answers
-//! both with `400 Bad Request`. This layer checks the body once, re-attaches it and lets valid
-//! messages through unchanged.
+//! rmcp answers a body its message type cannot read with `415 Unsupported Media Type` and a
+//! plain-text message, which clients cannot act on. JSON-RPC 2.0 §5.1 defines `-32700 Parse
+//! error` for invalid JSON and `-32600 Invalid Request` for JSON that is not a request, and the
+//! MCP transport answers both with `400 Bad Request`. This layer reads the body with rmcp's own
+//! message type first ([`check_mcp_message`]) and answers what it refuses:
+//! - not JSON (or JSON serde cannot hold: nested too deep, a number out of range): `-32700`;
+//! - JSON that is not one JSON-RPC message, or one whose `id`, `params` or `_meta` has a shape
+//!   MCP does not allow (an `id` that is `null`, a boolean, an object or a fraction; `params`
+//!   or `_meta` that is no object): `-32600`;
+//! - a request naming an MCP method whose params that method cannot take (a `tools/call`
+//!   without a `name`): `-32602 Invalid params`, answered `200` as any request's error. rmcp
+//!   reads such a request as a custom one and answers `-32601 Method not found` (on 2026-07-28
+//!   with `404`, which tells a client the server lacks the method).
+//!
+//! Each answer carries the request's `id` when it is readable (a string or an integer).
+//! Valid messages pass unchanged, the body re-attached.
 
 use axum::{
     body::{Body, Bytes},
@@ -16,7 +27,19 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::http::connection::body_deadline::BodyReadTimeout;
-use rmcp::{ErrorData, model::RequestId};
+use rmcp::{
+    ErrorData,
+    model::{
+        CallToolRequestMethod, CancelTaskMethod, ClientJsonRpcMessage, ClientRequest,
+        CompleteRequestMethod, ConstString, DiscoverRequestMethod, GetPromptRequestMethod,
+        GetSkillRequestMethod, GetTaskMethod, InitializeResultMethod, JsonRpcMessage,
+        ListPromptsRequestMethod, ListResourceTemplatesRequestMethod, ListResourcesRequestMethod,
+        ListSkillsRequestMethod, ListToolsRequestMethod, PingRequestMethod,
+        ReadResourceDirectoryRequestMethod, ReadResourceRequestMethod, RequestId,
+        SetLevelRequestMethod, SubscribeRequestMethod, SubscriptionsListenRequestMethod,
+        UnsubscribeRequestMethod, UpdateTaskMethod,
+    },
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -29,17 +52,45 @@ pub enum JsonRpcBodyError {
     /// JSON, but not a JSON-RPC 2.0 request, notification or response.
     #[error("Invalid Request: {0}")]
     InvalidRequest(&'static str),
+    /// A JSON-RPC message that is not an MCP message: rmcp's message type cannot read it.
+    #[error("Invalid Request: not an MCP message: {0}")]
+    NotMcp(String),
+    /// A request for an MCP method, with params that method cannot take.
+    #[error("Invalid params for {method}: {reason}")]
+    InvalidParams {
+        /// The method the request names.
+        method: String,
+        /// What is wrong with its params.
+        reason: String,
+    },
+}
+
+impl JsonRpcBodyError {
+    /// The answer to the request whose id is `id` (`null` in the answer when unknown):
+    /// `400` for a body that is no (MCP) JSON-RPC message, `200` for a request's invalid
+    /// params.
+    pub fn answer_for(self, id: Option<&RequestId>) -> Response {
+        let message = self.to_string();
+        let (status, error) = match self {
+            JsonRpcBodyError::Parse(_) => (
+                StatusCode::BAD_REQUEST,
+                ErrorData::parse_error(message, None),
+            ),
+            JsonRpcBodyError::InvalidRequest(_) | JsonRpcBodyError::NotMcp(_) => (
+                StatusCode::BAD_REQUEST,
+                ErrorData::invalid_request(message, None),
+            ),
+            JsonRpcBodyError::InvalidParams { .. } => {
+                (StatusCode::OK, ErrorData::invalid_params(message, None))
+            }
+        };
+        error_response(status, id, error)
+    }
 }
 
 impl IntoResponse for JsonRpcBodyError {
     fn into_response(self) -> Response {
-        let error = match &self {
-            JsonRpcBodyError::Parse(_) => ErrorData::parse_error(self.to_string(), None),
-            JsonRpcBodyError::InvalidRequest(_) => {
-                ErrorData::invalid_request(self.to_string(), None)
-            }
-        };
-        error_response(StatusCode::BAD_REQUEST, None, error)
+        self.answer_for(None)
     }
 }
 
@@ -162,6 +213,95 @@ pub fn check_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
     }
 }
 
+/// Every method rmcp reads into a `ClientRequest` variant of its own; a request naming one of
+/// them that rmcp reads as a `CustomRequest` has params the method cannot take.
+const CLIENT_REQUEST_METHODS: [&str; 21] = [
+    PingRequestMethod::VALUE,
+    InitializeResultMethod::VALUE,
+    DiscoverRequestMethod::VALUE,
+    CompleteRequestMethod::VALUE,
+    SetLevelRequestMethod::VALUE,
+    GetPromptRequestMethod::VALUE,
+    ListPromptsRequestMethod::VALUE,
+    ListResourcesRequestMethod::VALUE,
+    ListResourceTemplatesRequestMethod::VALUE,
+    ReadResourceRequestMethod::VALUE,
+    SubscriptionsListenRequestMethod::VALUE,
+    SubscribeRequestMethod::VALUE,
+    UnsubscribeRequestMethod::VALUE,
+    CallToolRequestMethod::VALUE,
+    ListToolsRequestMethod::VALUE,
+    GetTaskMethod::VALUE,
+    UpdateTaskMethod::VALUE,
+    CancelTaskMethod::VALUE,
+    ListSkillsRequestMethod::VALUE,
+    GetSkillRequestMethod::VALUE,
+    ReadResourceDirectoryRequestMethod::VALUE,
+];
+
+/// Checks that `body`, already one JSON-RPC 2.0 message ([`check_message`]), is one rmcp reads
+/// as an MCP message, and that a request for an MCP method has params that method takes.
+pub fn check_mcp_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
+    let message = serde_json::from_slice::<ClientJsonRpcMessage>(body).map_err(|error| {
+        if error.is_data() {
+            JsonRpcBodyError::NotMcp(error.to_string())
+        } else {
+            JsonRpcBodyError::Parse(error.to_string())
+        }
+    })?;
+    let JsonRpcMessage::Request(request) = message else {
+        return Ok(());
+    };
+    let ClientRequest::CustomRequest(custom) = request.request else {
+        return Ok(());
+    };
+    let Some(method) = CLIENT_REQUEST_METHODS
+        .into_iter()
+        .find(|method| *method == custom.method)
+    else {
+        return Ok(());
+    };
+    Err(JsonRpcBodyError::InvalidParams {
+        method: method.to_owned(),
+        reason: invalid_params_reason(method, custom.params),
+    })
+}
+
+/// Why rmcp could not read `params` for `method`: serde's words, from reading them again as
+/// the request rmcp would have built.
+fn invalid_params_reason(method: &str, params: Option<serde_json::Value>) -> String {
+    let request = serde_json::json!({ "method": method, "params": params });
+    match serde_json::from_value::<ClientRequest>(request) {
+        Err(error) => error.to_string(),
+        Ok(_) => "the params do not match the method".to_owned(),
+    }
+}
+
+/// The `id` of the JSON-RPC message in `body`, when it has one that MCP allows (a string or
+/// an integer): what an error answering it must carry.
+pub fn request_id_of(body: &[u8]) -> Option<RequestId> {
+    #[derive(Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow)]
+        id: Option<&'a RawValue>,
+    }
+    // A struct also reads from an array (`[1]` would give id 1): only an object has an id.
+    let starts_an_object = body.trim_ascii_start().first() == Some(&b'{');
+    let id = starts_an_object
+        .then(|| serde_json::from_slice::<IdOnly<'_>>(body).ok())??
+        .id?;
+    serde_json::from_str(id.get()).ok()
+}
+
+/// Whether `content_type` names `application/json` (media types are case-insensitive,
+/// parameters such as `charset` aside), as rmcp's check reads it.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split_once(';')
+        .map_or(content_type, |(essence, _)| essence);
+    essence.trim().eq_ignore_ascii_case("application/json")
+}
+
 /// axum middleware: checks JSON POST bodies up to `limit` bytes; oversized bodies get 413.
 /// Other requests (GET, DELETE, non-JSON content types, which rmcp answers with 415) pass
 /// untouched.
@@ -175,7 +315,7 @@ pub async fn reject_malformed_jsonrpc(
             .headers()
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+            .is_some_and(is_json);
     if !is_json_post {
         return next.run(request).await;
     }
@@ -184,8 +324,8 @@ pub async fn reject_malformed_jsonrpc(
         Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
     };
-    if let Err(error) = check_message(&bytes) {
-        return error.into_response();
+    if let Err(error) = check_message(&bytes).and_then(|()| check_mcp_message(&bytes)) {
+        return error.answer_for(request_id_of(&bytes).as_ref());
     }
     #[cfg(feature = "opentelemetry")]
     if crate::ops::otel::tracer().is_some()
@@ -219,6 +359,122 @@ mod tests {
             check_message(b"{\"jsonrpc\":"),
             Err(JsonRpcBodyError::Parse(_))
         ));
+    }
+
+    #[test]
+    fn mcp_messages_pass() {
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"echo"}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"vendor/custom","params":{"x":1}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":3,"result":{}}"#,
+        ] {
+            assert_eq!(check_mcp_message(body.as_bytes()), Ok(()), "{body}");
+        }
+    }
+
+    #[test]
+    fn ids_and_params_mcp_does_not_allow_are_invalid_requests() {
+        for body in [
+            r#"{"jsonrpc":"2.0","id":true,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":{},"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"params":{},"method":"tools/list","params":{}}"#,
+        ] {
+            assert!(
+                matches!(
+                    check_mcp_message(body.as_bytes()),
+                    Err(JsonRpcBodyError::NotMcp(_))
+                ),
+                "{body}: {:?}",
+                check_mcp_message(body.as_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn json_too_deep_or_too_large_for_serde_is_a_parse_error() {
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"a":{}{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let huge = r#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1e400}}"#;
+        for body in [deep.as_str(), huge] {
+            assert!(
+                matches!(
+                    check_mcp_message(body.as_bytes()),
+                    Err(JsonRpcBodyError::Parse(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_mcp_method_with_params_it_cannot_take_is_invalid_params() {
+        for (body, method) in [
+            (
+                r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"arguments":{}}}"#,
+                "tools/call",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}}"#,
+                "tools/call",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":4,"method":"subscriptions/listen","params":{}}"#,
+                "subscriptions/listen",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":5,"method":"initialize"}"#,
+                "initialize",
+            ),
+        ] {
+            match check_mcp_message(body.as_bytes()) {
+                Err(JsonRpcBodyError::InvalidParams { method: named, .. }) => {
+                    assert_eq!(named, method, "{body}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_readable_id_is_kept_for_the_answer() {
+        assert_eq!(
+            request_id_of(br#"{"id":1,"method":"initialize"}"#),
+            Some(RequestId::Number(1))
+        );
+        assert_eq!(
+            request_id_of(br#"{"id":"a","method":"x"}"#),
+            Some(RequestId::String("a".into()))
+        );
+        for body in [
+            &br#"{"id":null}"#[..],
+            br#"{"id":true}"#,
+            br#"{"method":"x"}"#,
+            b"[1]",
+            b"{bad",
+        ] {
+            assert_eq!(request_id_of(body), None);
+        }
+    }
+
+    #[test]
+    fn media_types_are_read_case_insensitively() {
+        for json in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+        ] {
+            assert!(is_json(json), "{json}");
+        }
+        for other in ["text/plain", "application/jsonx", "application/json-seq"] {
+            assert!(!is_json(other), "{other}");
+        }
     }
 
     #[test]
