@@ -66,8 +66,7 @@ pub async fn authenticate(
     form: &FormParams,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let presented = presented(headers, form)?;
-    let basic = presented.method == TokenEndpointAuthMethod::ClientSecretBasic;
-    let refuse = |why: &str| OAuthError::invalid_client(why, basic);
+    let refuse = OAuthError::invalid_client;
 
     let record = match clients::resolve(server, &presented.client_id).await {
         Ok(Some(record)) => record,
@@ -104,7 +103,7 @@ fn presented(headers: &HeaderMap, form: &FormParams) -> Result<Presented, OAuthE
         .map(|v| v.to_str().unwrap_or_default());
     if let Some(value) = authorization {
         let (client_id, secret) = parse_basic(value)
-            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials", true))?;
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
         if form.get("client_secret").is_some() {
             return Err(OAuthError::InvalidRequest(
                 "use one client authentication method: Basic or client_secret, not both".into(),
@@ -123,7 +122,7 @@ fn presented(headers: &HeaderMap, form: &FormParams) -> Result<Presented, OAuthE
     }
     let client_id = form
         .get("client_id")
-        .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?
         .to_owned();
     match form.get("client_secret") {
         Some(secret) => Ok(Presented {

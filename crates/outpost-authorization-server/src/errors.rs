@@ -1,8 +1,9 @@
 //! OAuth error responses, mapped once at the edge.
 //!
 //! RFC 6749 §5.2: a JSON body `{"error": …, "error_description": …}`, status 400, except
-//! `invalid_client`, which is 401 and carries `WWW-Authenticate: Basic` when the client tried
-//! HTTP Basic. RFC 7591 §3.2.2 adds the registration errors (`invalid_redirect_uri`,
+//! `invalid_client`, which is 401 with `WWW-Authenticate: Basic` — the scheme the token
+//! endpoint accepts, which RFC 6749 requires when the client tried HTTP Basic and RFC 9110
+//! §15.5.2 on every 401. RFC 7591 §3.2.2 adds the registration errors (`invalid_redirect_uri`,
 //! `invalid_client_metadata`), RFC 8707 §2 `invalid_target`; a throttle's refusal is
 //! `too_many_requests`, 429 with `Retry-After`, and too much argon2 work at once
 //! `temporarily_unavailable`, 503 with `Retry-After`. Every answer carries
@@ -38,8 +39,6 @@ pub enum OAuthError {
     InvalidClient {
         /// What failed.
         description: String,
-        /// Whether the client tried `Authorization: Basic` (then `WWW-Authenticate: Basic`).
-        basic: bool,
     },
     /// The code or refresh token is invalid, expired, revoked, reused, or not this client's
     /// (RFC 6749 §5.2).
@@ -113,11 +112,10 @@ impl ServerFailure for outpost_oauth::secret::RandomnessError {}
 impl ServerFailure for axum::http::header::InvalidHeaderValue {}
 
 impl OAuthError {
-    /// `invalid_client` without Basic.
-    pub fn invalid_client(description: impl Into<String>, basic: bool) -> Self {
+    /// `invalid_client`, saying what failed.
+    pub fn invalid_client(description: impl Into<String>) -> Self {
         Self::InvalidClient {
             description: description.into(),
-            basic,
         }
     }
 
@@ -234,7 +232,7 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         no_store(headers);
         match self {
-            Self::InvalidClient { basic: true, .. } => {
+            Self::InvalidClient { .. } => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"outpost\""),
@@ -274,13 +272,14 @@ mod tests {
             OAuthError::InvalidGrant("x".into()).status(),
             StatusCode::BAD_REQUEST
         );
-        let client = OAuthError::invalid_client("x", true);
+        let client = OAuthError::invalid_client("x");
         assert_eq!(client.status(), StatusCode::UNAUTHORIZED);
         let response = client.into_response();
-        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"outpost\""
+        );
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
-        let response = OAuthError::invalid_client("x", false).into_response();
-        assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
     }
 
     #[test]

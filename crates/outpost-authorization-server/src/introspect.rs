@@ -77,7 +77,6 @@ pub async fn introspect(
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(
             "introspection requires a confidential client",
-            false,
         ));
     }
     let token = form.require("token")?;

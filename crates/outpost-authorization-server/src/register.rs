@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AuthorizationServer,
+    authorize::is_deceptive_in_a_name,
     errors::{OAuthError, no_store_json},
     throttle::{ClientIp, REGISTRATIONS_PER_SOURCE, reserve_all},
 };
@@ -183,8 +184,8 @@ pub fn validate_metadata(
     let response_types = request
         .response_types
         .unwrap_or_else(|| vec!["code".to_owned()]);
-    if response_types.iter().any(|r| r != "code") {
-        return Err(metadata("response_types may hold only code".into()));
+    if response_types.is_empty() || response_types.iter().any(|r| r != "code") {
+        return Err(metadata("response_types must be [\"code\"]".into()));
     }
     // RFC 7591 §2.1: response type `code` goes with the authorization_code grant.
     if !grant_types.iter().any(|g| g == "authorization_code") {
@@ -209,6 +210,17 @@ pub fn validate_metadata(
         return Err(metadata(format!(
             "client_name is longer than {MAX_NAME_LEN} characters"
         )));
+    }
+    if request
+        .client_name
+        .as_ref()
+        .is_some_and(|n| n.chars().any(is_deceptive_in_a_name))
+    {
+        return Err(metadata(
+            "client_name must not contain control or invisible formatting characters \
+             (such as bidirectional overrides)"
+                .into(),
+        ));
     }
     Ok(ClientRecord {
         client_id,

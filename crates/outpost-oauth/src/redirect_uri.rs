@@ -43,8 +43,26 @@ pub enum RedirectUriError {
     SchemeNotAllowed(String),
 }
 
-/// Schemes that would run code or read local data in the user agent.
-const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file", "about", "blob"];
+/// Schemes no client may register: they would run code or read local data in the user agent
+/// (`javascript`, `data`, `file`, …), open the browser's own pages (`view-source`, `chrome`),
+/// or send the code over another network protocol (`ws`, `ftp`, `mailto`) — none of them is
+/// an app's private-use scheme (RFC 8252 §7.1).
+const FORBIDDEN_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "vbscript",
+    "file",
+    "about",
+    "blob",
+    "filesystem",
+    "jar",
+    "view-source",
+    "chrome",
+    "ws",
+    "wss",
+    "ftp",
+    "mailto",
+];
 
 /// A registered redirect URI, validated once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +142,8 @@ fn is_loopback_host(host: Option<Host<&str>>) -> bool {
 
 /// `http://HOST[:PORT]REST` → `http://HOSTREST`, on the text as given (no normalisation, so
 /// the rest must match byte for byte). `None` when the text is not an `http` URI with a plain
-/// authority (userinfo or a non-numeric port).
+/// authority: userinfo, or a port that is empty, not a number or not in 1–65535 (no browser
+/// could be sent there).
 fn without_port(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("http://")?;
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -136,7 +155,10 @@ fn without_port(uri: &str) -> Option<String> {
         // An IPv6 literal's colons sit inside brackets; a port colon follows the `]`.
         Some(colon) if !authority[colon..].contains(']') => {
             let port = &authority[colon + 1..];
-            if !port.bytes().all(|b| b.is_ascii_digit()) {
+            let valid = port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok_and(|port| port > 0);
+            if !valid {
                 return None;
             }
             &authority[..colon]
@@ -193,6 +215,11 @@ mod tests {
         assert!(!v4.matches("http://127.0.0.1:51234/callback#frag"));
         assert!(!v4.matches("http://user@127.0.0.1:51234/callback"));
         assert!(!v4.matches("http://127.0.0.1:abc/callback"));
+        for port in ["", "0", "65536", "99999999", "+80", "-1"] {
+            let requested = format!("http://127.0.0.1:{port}/callback");
+            assert!(!v4.matches(&requested), "{requested}");
+        }
+        assert!(v4.matches("http://127.0.0.1:65535/callback"));
 
         let v6 = native("http://[::1]:8080/callback").unwrap();
         assert!(v6.matches("http://[::1]:9999/callback"));
@@ -231,10 +258,24 @@ mod tests {
             web("com.example.app:/cb"),
             Err(RedirectUriError::SchemeNotAllowed(_))
         ));
-        assert!(matches!(
-            native("javascript:alert(1)"),
-            Err(RedirectUriError::SchemeNotAllowed(_))
-        ));
+        for forbidden in [
+            "javascript:alert(1)",
+            "ws://evil.example/cb",
+            "wss://evil.example/cb",
+            "view-source:http://evil.example/",
+            "chrome://settings",
+            "mailto:x@evil.example",
+            "ftp://evil.example/cb",
+        ] {
+            assert!(
+                matches!(
+                    native(forbidden),
+                    Err(RedirectUriError::SchemeNotAllowed(_))
+                ),
+                "{forbidden}"
+            );
+        }
+        assert!(native("cursor://anysphere.cursor-retrieval/oauth/callback").is_ok());
         let private_use = native("com.example.app:/cb").unwrap();
         assert!(!private_use.is_loopback());
         assert!(private_use.matches("com.example.app:/cb"));

@@ -95,6 +95,7 @@ async fn dangerous_redirects_are_refused() {
     let server = spawn(Store::memory()).await;
     for uri in [
         "javascript:alert(1)",
+        "ws://evil.example/cb",
         "https://app.example/cb#frag",
         "http://app.example/cb",
     ] {
@@ -113,14 +114,20 @@ async fn dangerous_redirects_are_refused() {
         &body,
         (StatusCode::BAD_REQUEST, "invalid_redirect_uri"),
     );
-    let (status, body) = server
-        .register(json!({"redirect_uris": [REDIRECT], "grant_types": ["implicit"]}))
-        .await;
-    assert_error(
-        status,
-        &body,
-        (StatusCode::BAD_REQUEST, "invalid_client_metadata"),
-    );
+    for metadata in [
+        json!({"redirect_uris": [REDIRECT], "grant_types": ["implicit"]}),
+        json!({"redirect_uris": [REDIRECT], "response_types": []}),
+        // A right-to-left override would show this name reversed on the consent page.
+        json!({"redirect_uris": [REDIRECT], "client_name": "\u{202E}gnp.exe Claude"}),
+        json!({"redirect_uris": [REDIRECT], "client_name": "Claude\u{200B}"}),
+    ] {
+        let (status, body) = server.register(metadata.clone()).await;
+        assert_error(
+            status,
+            &body,
+            (StatusCode::BAD_REQUEST, "invalid_client_metadata"),
+        );
+    }
 }
 
 #[tokio::test]
