@@ -67,6 +67,7 @@ mod clients;
 mod consent;
 mod counters;
 mod csrf;
+pub mod device;
 mod errors;
 mod form;
 pub mod forwarded;

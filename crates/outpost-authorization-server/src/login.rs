@@ -5,15 +5,17 @@
 //! 2. The pending request must exist, be unexpired, and have been opened by this browser
 //!    ([`BrowserBinding`]); otherwise an error page.
 //! 3. Throttling ([`throttle::lockout`](super::throttle::lockout)): the attempt is reserved
-//!    against the account's and the source's budgets before any password is checked; a spent
-//!    budget gets 429 with `Retry-After`.
+//!    against the budget of the browser's [device](crate::device) when it has signed in to
+//!    this account before, else the account's and the source's, before any password is
+//!    checked; a spent budget gets 429 with `Retry-After`.
 //! 4. The server's [`UserDirectory`](crate::users::UserDirectory) verifies the password (the
 //!    built-in one with argon2id under the server's argon2 permits; an unknown user costs the
 //!    same hash, so timing does not tell which usernames exist). A failure keeps its reserved
 //!    attempts, and shows the form again with 401 and "Wrong username or password". No
 //!    answer — the directory busy (503 "busy, try again") or unreachable (503 "temporarily
 //!    unavailable") — gives the attempts back.
-//! 5. Success gives the attempts back and records the user on the pending request. The
+//! 5. Success gives the attempts back, makes the browser a trusted device of the account
+//!    (its cookie is set on the answer), and records the user on the pending request. The
 //!    requested scope is narrowed to what this user may be granted (the per-user scope policy
 //!    of [`users`](crate::users)); nothing left is `invalid_scope` to the client (RFC 6749
 //!    §4.1.2.1). When the user's remembered consent for this client covers the narrowed scope,
@@ -22,7 +24,7 @@
 use axum::{
     body::Bytes,
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, header},
     response::Response,
 };
 
@@ -31,6 +33,7 @@ use super::{
     browser::BrowserBinding,
     consent::{consent_page, issue_code},
     counters, csrf,
+    device::{self, TrustedDevice},
     form::FormParams,
     pages::{self, LoginView},
     throttle::{ClientIp, ThrottleError, lockout},
@@ -72,11 +75,15 @@ pub async fn login(
     let password = form.get("password").unwrap_or_default().to_owned();
     let username = Username::parse(username_text).ok();
     let throttles = &*server.store.throttles;
-    let attempts = match lockout::admit(throttles, username.as_ref(), ip, now).await {
-        Ok(attempts) => attempts,
-        Err(ThrottleError::Refused { retry_after }) => return too_many_attempts(retry_after),
-        Err(ThrottleError::Store(error)) => return pages::internal_error(error),
-    };
+    let device = username
+        .as_ref()
+        .and_then(|username| TrustedDevice::from_headers(&server, &headers, username, now));
+    let attempts =
+        match lockout::admit(throttles, username.as_ref(), ip, device.as_ref(), now).await {
+            Ok(attempts) => attempts,
+            Err(ThrottleError::Refused { retry_after }) => return too_many_attempts(retry_after),
+            Err(ThrottleError::Store(error)) => return pages::internal_error(error),
+        };
 
     let verified = match &username {
         Some(username) => server.users().verify_password(username, &password).await,
@@ -115,7 +122,7 @@ pub async fn login(
     {
         return pages::internal_error(error);
     }
-    signed_in(
+    let mut response = signed_in(
         &server,
         request_id,
         &browser,
@@ -124,7 +131,14 @@ pub async fn login(
         "consent",
         now,
     )
-    .await
+    .await;
+    if let Some(cookie) = username
+        .as_ref()
+        .and_then(|username| device::cookie_for(&server, username, now))
+    {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// What follows a sign-in, by password or at the upstream provider: the sign-in recorded on

@@ -27,11 +27,17 @@
 //! 4. per source, across accounts: [`LOGIN_FAILURES_PER_SOURCE`] (20 per 15 min), for
 //!    password spraying from one address.
 //!
-//! So the owner of an account, on their own address, waits about 30 s at worst while someone
-//! guesses the password from elsewhere, and guessing one account stays bounded: at most 10
-//! failures per 15 min plus one per 30 s through the lane (an attacker needs a fresh address
-//! for each lane attempt, and competes with the owner for it). Refusals are 429 with
-//! `Retry-After`.
+//! A browser that has signed in to the account before carries a device token for it
+//! ([`device`](crate::device); OWASP's "device cookies"): its attempts skip (1)–(4) and count
+//! only against that device, [`LOGIN_FAILURES_PER_DEVICE`] (5 per 15 min), which no one else
+//! can spend. A device past its budget is treated as any other browser.
+//!
+//! So the owner of an account signs in at once from a browser they used before, whatever is
+//! guessed elsewhere; from a new browser, on a clean address, they wait about 30 s while
+//! someone guesses from a few other addresses — and as long as an attacker takes the lane
+//! with a fresh address every 30 s. Guessing one account stays bounded: at most 10 failures
+//! per 15 min plus one per 30 s through the lane (each from a fresh address). Refusals are 429
+//! with `Retry-After`.
 //!
 //! # Other budgets
 //!
@@ -95,6 +101,8 @@ pub const LOGIN_FAILURES_PER_ACCOUNT: Budget = Budget::new(10, LOGIN_WINDOW);
 pub const LOGIN_CLEAN_SOURCE_ATTEMPTS: Budget = Budget::new(1, Duration::from_secs(30));
 /// Failed logins per source across accounts.
 pub const LOGIN_FAILURES_PER_SOURCE: Budget = Budget::new(20, LOGIN_WINDOW);
+/// Failed logins per trusted device (a browser holding a device token for the account).
+pub const LOGIN_FAILURES_PER_DEVICE: Budget = Budget::new(5, LOGIN_WINDOW);
 /// Registrations per source.
 pub const REGISTRATIONS_PER_SOURCE: Budget = Budget::new(20, Duration::from_secs(10 * 60));
 /// Failed client requests (`/token`, `/revoke`, `/introspect`) per source and client id.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::{
     es256,
@@ -137,10 +137,20 @@ pub enum TokenError {
 /// Signs `claims` with the key that signs at their `iat`: header `alg: ES256`, `typ: at+jwt`,
 /// `kid`.
 pub fn issue(keyring: &Keyring, claims: &AccessClaims) -> Result<String, SigningError> {
+    sign(keyring, ACCESS_TOKEN_TYPE, claims.iat, claims)
+}
+
+/// Signs `claims` with the key that signs at `iat`: header `alg: ES256`, `typ`, `kid`.
+pub(crate) fn sign<C: Serialize>(
+    keyring: &Keyring,
+    typ: &str,
+    iat: i64,
+    claims: &C,
+) -> Result<String, SigningError> {
     es256::install();
-    let key = keyring.signing_key(claims.iat);
+    let key = keyring.signing_key(iat);
     let mut header = Header::new(Algorithm::ES256);
-    header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+    header.typ = Some(typ.to_owned());
     header.kid = Some(key.kid().to_owned());
     jsonwebtoken::encode(&header, claims, key.encoding_key())
         .map_err(|error| SigningError(error.to_string()))
@@ -154,6 +164,34 @@ pub fn verify(
     expected_audience: &str,
     now: i64,
 ) -> Result<AccessClaims, TokenError> {
+    let claims: AccessClaims = decode_signed(
+        keyring,
+        token,
+        &[ACCESS_TOKEN_TYPE, "application/at+jwt"],
+        now,
+    )?;
+    if claims.iss != expected_issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if claims.aud != expected_audience {
+        return Err(TokenError::WrongAudience);
+    }
+    let leeway = i64::try_from(CLOCK_LEEWAY.as_secs()).unwrap_or(0);
+    if now > claims.exp.saturating_add(leeway) {
+        return Err(TokenError::Expired);
+    }
+    Ok(claims)
+}
+
+/// The claims of `token` when its header is `alg: ES256`, a `typ` among `types` (in any case)
+/// and the `kid` of a key that may verify at `now`, and its signature verifies with that key.
+/// The claims themselves are the caller's to check.
+pub(crate) fn decode_signed<C: DeserializeOwned>(
+    keyring: &Keyring,
+    token: &str,
+    types: &[&str],
+    now: i64,
+) -> Result<C, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed("too long"));
     }
@@ -167,11 +205,12 @@ pub fn verify(
         )));
     }
     let typ_ok = header.typ.as_deref().is_some_and(|typ| {
-        typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
-            || typ.eq_ignore_ascii_case("application/at+jwt")
+        types
+            .iter()
+            .any(|allowed| typ.eq_ignore_ascii_case(allowed))
     });
     if !typ_ok {
-        return Err(TokenError::Malformed("typ is not at+jwt"));
+        return Err(TokenError::Malformed("unexpected typ"));
     }
     let kid = header
         .kid
@@ -181,33 +220,21 @@ pub fn verify(
         .verification_key(kid, now)
         .ok_or(TokenError::UnknownKey)?;
 
-    // jsonwebtoken checks the algorithm and signature; the claims are checked below against
-    // the caller's clock and with exact string comparison.
+    // jsonwebtoken checks the algorithm and signature; the caller checks the claims against
+    // its clock, with exact string comparison.
     let mut validation = Validation::new(Algorithm::ES256);
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), &validation)
+    jsonwebtoken::decode::<C>(token, key.decoding_key(), &validation)
+        .map(|data| data.claims)
         .map_err(|error| match error.kind() {
             ErrorKind::InvalidSignature => TokenError::BadSignature,
             ErrorKind::InvalidAlgorithm => TokenError::UnsupportedAlgorithm("mismatch".into()),
             ErrorKind::Json(_) => TokenError::Malformed("claims"),
             _ => TokenError::Malformed("encoding"),
-        })?
-        .claims;
-
-    if claims.iss != expected_issuer {
-        return Err(TokenError::WrongIssuer);
-    }
-    if claims.aud != expected_audience {
-        return Err(TokenError::WrongAudience);
-    }
-    let leeway = i64::try_from(CLOCK_LEEWAY.as_secs()).unwrap_or(0);
-    if now > claims.exp.saturating_add(leeway) {
-        return Err(TokenError::Expired);
-    }
-    Ok(claims)
+        })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod access_token;
+pub mod device_token;
 mod es256;
 #[cfg(feature = "issuer-client")]
 pub mod issuer_client;

@@ -1,24 +1,42 @@
 //! The failed-login policy of [`throttle`](super) (its module docs give the reasoning): which
-//! budgets a login attempt reserves, before its password is verified.
+//! budgets a login attempt reserves, before its password is verified — a trusted device's
+//! own, else the account's and the source's.
 
 use super::{
     Attempts, ClientIp, LOGIN_CLEAN_SOURCE_ATTEMPTS, LOGIN_FAILURES_PER_ACCOUNT,
-    LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE, LOGIN_FAILURES_PER_SOURCE, ThrottleError,
+    LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE, LOGIN_FAILURES_PER_DEVICE, LOGIN_FAILURES_PER_SOURCE,
+    ThrottleError,
 };
+use crate::device::TrustedDevice;
 use outpost_store::{ThrottleStore, Username};
 
 /// The account name attempts with a username no account can have are counted under (not a
 /// valid username, so no account's budget is spent by them), keeping their text out of keys.
 const INVALID_USERNAME: &str = "(invalid)";
 
-/// Reserves a login attempt for `username` from `source` at `now`: the attempts to give back
-/// if the password is right, or the refusal (every attempt reserved so far given back).
+/// Reserves a login attempt for `username` from `source` at `now`, made by `device` when the
+/// browser holds a device token for that account: the attempts to give back if the password
+/// is right, or the refusal (every attempt reserved so far given back).
 pub async fn admit(
     store: &dyn ThrottleStore,
     username: Option<&Username>,
     source: ClientIp,
+    device: Option<&TrustedDevice>,
     now: i64,
 ) -> Result<Attempts, ThrottleError> {
+    if let Some(device) = device {
+        let mut attempts = Attempts::default();
+        let key = format!("login:device:{}", device.id());
+        match attempts
+            .reserve(store, &key, LOGIN_FAILURES_PER_DEVICE, now)
+            .await
+        {
+            Ok(_) => return Ok(attempts),
+            // A device past its budget is any other browser.
+            Err(ThrottleError::Refused { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
     let account = username.map_or_else(|| INVALID_USERNAME.to_owned(), Username::key);
     let mut attempts = Attempts::default();
     match reserve(&mut attempts, store, &account, &source.key(), now).await {

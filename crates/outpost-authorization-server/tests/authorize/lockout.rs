@@ -48,6 +48,15 @@ impl Source {
         Self { browser, ids }
     }
 
+    /// The same browser opening the login page again, for another sign-in.
+    async fn reopen(&mut self, server: &TestServer, client_id: &str) {
+        let url = server.authorize_url(client_id, REDIRECT, &[]);
+        let response = self.browser.get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let html = response.text().await.unwrap();
+        self.ids = (hidden(&html, "request"), hidden(&html, "csrf"));
+    }
+
     async fn login(&self, server: &TestServer, user: &str, pass: &str) -> reqwest::Response {
         let (request, csrf) = &self.ids;
         self.browser
@@ -145,6 +154,62 @@ async fn the_owner_signs_in_while_others_guess_their_password() {
     // Other accounts are not affected, even from the attackers' addresses.
     let status = attackers[0].status(&server, "bob", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_browser_that_signed_in_before_is_not_kept_out_by_guesses_from_elsewhere() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    // The owner signs in once: the browser becomes a trusted device of alice's.
+    let mut owner = Source::open(&server, 50, &client_id).await;
+    let response = owner.login(&server, "alice", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK, "the consent page");
+    let cookies: Vec<_> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .collect();
+    let device = cookies
+        .iter()
+        .filter_map(|cookie| cookie.to_str().ok())
+        .find(|cookie| cookie.starts_with("outpost_device="))
+        .expect("a device cookie");
+    assert!(device.contains("HttpOnly; SameSite=Strict"), "{device}");
+
+    // Attackers spend alice's budget and take the clean-source lane, each from its address.
+    let per_source = LOGIN_FAILURES_PER_ACCOUNT_AND_SOURCE.attempts;
+    for n in 0..LOGIN_FAILURES_PER_ACCOUNT.attempts / per_source {
+        let attacker = Source::open(&server, 51 + n as u8, &client_id).await;
+        for _ in 0..per_source {
+            assert_eq!(
+                attacker.status(&server, "alice", "guess").await,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+    let fresh = Source::open(&server, 60, &client_id).await;
+    assert_eq!(
+        fresh.status(&server, "alice", "guess").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A new browser of the owner's now waits for the lane…
+    let new_browser = Source::open(&server, 61, &client_id).await;
+    assert_eq!(
+        new_browser.status(&server, "alice", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // …but the browser they signed in with before is let in at once, even after a typo.
+    owner.reopen(&server, &client_id).await;
+    assert_eq!(
+        owner.status(&server, "alice", "typo").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let response = owner.login(&server, "alice", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK, "the consent page");
+    assert!(response.text().await.unwrap().contains("value=\"approve\""));
+    // Its trust is alice's only: bob's budget is bob's.
+    owner.reopen(&server, &client_id).await;
+    assert_eq!(owner.status(&server, "bob", PASSWORD).await, StatusCode::OK);
 }
 
 #[tokio::test]
