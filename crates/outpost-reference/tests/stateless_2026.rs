@@ -199,11 +199,12 @@ async fn discover_lists_every_revision_and_lists_carry_cache_hints() {
 async fn elicitation_is_asked_with_input_required_and_completed_on_retry() {
     let app = spawn_app().await;
     let args = json!({ "date": "2026-12-24", "partySize": 4 });
+    let meta = json!({ "io.modelcontextprotocol/clientCapabilities": { "elicitation": {} } });
     let first = app
         .call_2026(
             "tools/call",
             Some("book_table"),
-            json!({ "name": "book_table", "arguments": args }),
+            json!({ "name": "book_table", "arguments": args, "_meta": meta }),
         )
         .await;
     assert_eq!(first["result"]["resultType"], "input_required", "{first}");
@@ -216,7 +217,7 @@ async fn elicitation_is_asked_with_input_required_and_completed_on_retry() {
         .call_2026(
             "tools/call",
             Some("book_table"),
-            json!({ "name": "book_table", "arguments": args, "inputResponses": { "confirm_booking": answer } }),
+            json!({ "name": "book_table", "arguments": args, "inputResponses": { "confirm_booking": answer }, "_meta": meta }),
         )
         .await;
     let text = second["result"]["content"][0]["text"]
@@ -226,6 +227,33 @@ async fn elicitation_is_asked_with_input_required_and_completed_on_retry() {
         text,
         "Booked a table for 4 on 2026-12-24. Notes: window seat"
     );
+}
+
+#[tokio::test]
+async fn a_client_is_never_asked_for_what_it_did_not_declare() {
+    let app = spawn_app().await;
+    for (tool, arguments, capability) in [
+        (
+            "book_table",
+            json!({ "date": "2026-12-24", "partySize": 4 }),
+            "elicitation",
+        ),
+        ("sampleLLM", json!({ "prompt": "hi" }), "sampling"),
+    ] {
+        // meta_2026() declares no capability at all.
+        let answer = app
+            .call_2026(
+                "tools/call",
+                Some(tool),
+                json!({ "name": tool, "arguments": arguments }),
+            )
+            .await;
+        assert_eq!(answer["error"]["code"], -32021, "{tool}: {answer}");
+        assert!(
+            answer["error"]["data"].to_string().contains(capability),
+            "{tool}: {answer}"
+        );
+    }
 }
 
 #[tokio::test]

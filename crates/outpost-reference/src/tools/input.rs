@@ -4,17 +4,59 @@
 //! client on the request's stream and waits. 2026-07-28 forbids server-to-client requests: the
 //! tool returns an `InputRequiredResult` (MRTR) naming what it needs, and the client retries
 //! the call with `inputResponses`. These helpers build the requests and read the responses.
+//!
+//! Either way a server asks only for what the client declared it can give (its
+//! `clientCapabilities`, per request on 2026-07-28, at `initialize` before): a client that
+//! cannot sample would never answer, and the call would wait for ever. [`require`] says so
+//! first, with `-32021 Missing required client capability`.
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
     model::{
-        CreateMessageRequest, CreateMessageRequestParams, ElicitRequest, ElicitRequestParams,
-        InputRequest, InputRequests, InputRequiredResult, InputResponses, ListRootsRequest,
-        ProtocolVersion, SamplingMessage,
+        ClientCapabilities, CreateMessageRequest, CreateMessageRequestParams, ElicitRequest,
+        ElicitRequestParams, InputRequest, InputRequests, InputRequiredResult, InputResponses,
+        ListRootsRequest, ProtocolVersion, SamplingMessage,
     },
     service::RequestContext,
 };
 use serde_json::{Map, Value, json};
+
+/// What a tool may ask of the client, each allowed by a client capability of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFeature {
+    /// `sampling/createMessage`.
+    Sampling,
+    /// `elicitation/create`.
+    Elicitation,
+}
+
+/// `Ok` when the client declared the capability `feature` needs; else the `-32021 Missing
+/// required client capability` error naming it, for the tool to return.
+pub fn require(
+    context: &RequestContext<RoleServer>,
+    feature: ClientFeature,
+) -> Result<(), McpError> {
+    let declared = context.client_capabilities();
+    let (has_it, needed) = match feature {
+        ClientFeature::Sampling => (
+            declared
+                .as_ref()
+                .is_some_and(|caps| caps.sampling.is_some()),
+            ClientCapabilities::builder().enable_sampling().build(),
+        ),
+        ClientFeature::Elicitation => (
+            declared
+                .as_ref()
+                .is_some_and(|caps| caps.elicitation.is_some()),
+            ClientCapabilities::builder().enable_elicitation().build(),
+        ),
+    };
+    if has_it {
+        Ok(())
+    } else {
+        Err(McpError::missing_required_client_capability(needed))
+    }
+}
 
 /// True when the request negotiated 2026-07-28 or later, so input is asked for with MRTR.
 pub fn uses_input_required(context: &RequestContext<RoleServer>) -> bool {

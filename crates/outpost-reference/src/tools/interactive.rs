@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     ReferenceServer,
     logging::ALL_LEVELS,
-    tools::input::{self, Answer},
+    tools::input::{self, Answer, ClientFeature},
 };
 
 /// Arguments of `longRunningOperation`.
@@ -140,6 +140,7 @@ impl ReferenceServer {
         InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        input::require(&context, ClientFeature::Sampling)?;
         let params = input::sampling_params(&args.prompt, args.max_tokens);
         let text = match input::sample(&context, responses.as_ref(), SAMPLE_KEY, params).await {
             Answer::Given(response) => response
@@ -169,6 +170,7 @@ impl ReferenceServer {
         InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        input::require(&context, ClientFeature::Elicitation)?;
         let question = format!(
             "Book a table for {} on {}? You may add a note for the restaurant.",
             args.party_size, args.date
