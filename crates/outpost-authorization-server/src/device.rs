@@ -11,11 +11,11 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use outpost_oauth::device_token::{self, DeviceClaims};
 use outpost_store::Username;
 
-use crate::AuthorizationServer;
+use crate::{AuthorizationServer, secret_cookie};
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "outpost_device";
@@ -83,14 +83,7 @@ pub fn cookie_for(
 /// The device cookie's value, when the request carries one that may be a token (base64url
 /// segments separated by dots).
 fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE_NAME && is_token_syntax(value))
-        .map(|(_, value)| value)
+    secret_cookie::read_checked(headers, COOKIE_NAME, is_token_syntax)
 }
 
 fn is_token_syntax(value: &str) -> bool {
@@ -102,6 +95,8 @@ fn is_token_syntax(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header;
+
     use super::*;
 
     #[test]

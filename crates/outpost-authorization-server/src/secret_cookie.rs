@@ -1,6 +1,7 @@
 //! Cookies that carry a random secret this server set: reading one back (only a value of the
 //! form it gives them, base64url of 16 to 128 characters) and making a new one. Used by the
-//! CSRF token ([`csrf`](super::csrf)) and the browser binding ([`browser`](super::browser)).
+//! CSRF token ([`csrf`](super::csrf)) and the browser binding ([`browser`](super::browser));
+//! the device cookie ([`device`](super::device)) is read with a check of its own.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -8,13 +9,22 @@ use outpost_oauth::secret::{RandomnessError, Secret};
 
 /// The value of the cookie `name`, when the request carries one of the form this server sets.
 pub(crate) fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    read_checked(headers, name, is_secret_syntax)
+}
+
+/// The value of the first cookie `name` the request carries that `well_formed` accepts.
+pub(crate) fn read_checked<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+    well_formed: impl Fn(&str) -> bool,
+) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(cookie, value)| *cookie == name && is_secret_syntax(value))
+        .find(|(cookie, value)| *cookie == name && well_formed(value))
         .map(|(_, value)| value)
 }
 
