@@ -5,7 +5,9 @@
 //! same handler: the same status, the same headers (minus framing and the headers Outpost's
 //! router adds to every answer), the same bytes on the stream — acknowledgement, keep-alive,
 //! a list-changed or resource-updated notification, the final result — the end on disconnect,
-//! and refused listens answered alike.
+//! and refused listens answered alike, but for one deliberate difference: a filter that is
+//! not one is answered `-32602` by Outpost's body check (`outpost::mcp::jsonrpc_body`), where
+//! rmcp says the method does not exist.
 
 mod common;
 
@@ -238,12 +240,6 @@ async fn resource_updates_reach_the_stream_as_rmcp_sends_them() {
 async fn listens_rmcp_refuses_are_answered_as_rmcp_answers_them() {
     let (outpost, rmcp) = reference_pair(ReferenceServer::new()).await;
     let cases = [
-        // a filter that is not one: rmcp's parser decides
-        (
-            listen_body(json!(1), json!({ "toolsListChanged": "yes" })),
-            "2026-07-28",
-        ),
-        (listen_body(json!(1), json!("everything")), "2026-07-28"),
         // a version rmcp does not know, in the header or in `_meta`
         (
             listen_body(json!(1), json!({ "toolsListChanged": true })),
@@ -259,6 +255,21 @@ async fn listens_rmcp_refuses_are_answered_as_rmcp_answers_them() {
         let (ours, theirs) = both_to_end(&outpost, &rmcp, body.clone(), version).await;
         assert_eq!(ours, theirs, "{body} ({version})");
         assert_ne!(ours.0, 200, "{body} ({version}): {ours:?}");
+    }
+    // A filter that is not one: rmcp reads a custom request and says the method does not
+    // exist (`404`, `-32601`); Outpost's body check says what is wrong (`-32602`).
+    for filter in [json!({ "toolsListChanged": "yes" }), json!("everything")] {
+        let body = listen_body(json!(1), filter);
+        let (ours, theirs) = both_to_end(&outpost, &rmcp, body.clone(), "2026-07-28").await;
+        assert_eq!(theirs.0, 404, "{body}: {theirs:?}");
+        assert!(theirs.2.contains("-32601"), "{body}: {theirs:?}");
+        assert_eq!(ours.0, 200, "{body}: {ours:?}");
+        assert!(ours.2.contains("-32602"), "{body}: {ours:?}");
+        assert!(
+            ours.2
+                .contains("Invalid params for subscriptions/listen: invalid type"),
+            "the reason: {ours:?}"
+        );
     }
 }
 

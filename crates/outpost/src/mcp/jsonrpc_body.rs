@@ -30,18 +30,22 @@ use crate::http::connection::body_deadline::BodyReadTimeout;
 use rmcp::{
     ErrorData,
     model::{
-        CallToolRequestMethod, CancelTaskMethod, ClientJsonRpcMessage, ClientRequest,
-        CompleteRequestMethod, ConstString, DiscoverRequestMethod, GetPromptRequestMethod,
-        GetSkillRequestMethod, GetTaskMethod, InitializeResultMethod, JsonRpcMessage,
-        ListPromptsRequestMethod, ListResourceTemplatesRequestMethod, ListResourcesRequestMethod,
-        ListSkillsRequestMethod, ListToolsRequestMethod, PingRequestMethod,
-        ReadResourceDirectoryRequestMethod, ReadResourceRequestMethod, RequestId,
-        SetLevelRequestMethod, SubscribeRequestMethod, SubscriptionsListenRequestMethod,
-        UnsubscribeRequestMethod, UpdateTaskMethod,
+        CallToolRequest, CallToolRequestMethod, CancelTaskMethod, CancelTaskRequest,
+        ClientJsonRpcMessage, ClientRequest, CompleteRequest, CompleteRequestMethod, ConstString,
+        DiscoverRequest, DiscoverRequestMethod, GetPromptRequest, GetPromptRequestMethod,
+        GetSkillRequest, GetSkillRequestMethod, GetTaskMethod, GetTaskRequest, InitializeRequest,
+        InitializeResultMethod, JsonRpcMessage, ListPromptsRequest, ListPromptsRequestMethod,
+        ListResourceTemplatesRequest, ListResourceTemplatesRequestMethod, ListResourcesRequest,
+        ListResourcesRequestMethod, ListSkillsRequest, ListSkillsRequestMethod, ListToolsRequest,
+        ListToolsRequestMethod, PingRequest, PingRequestMethod, ReadResourceDirectoryRequest,
+        ReadResourceDirectoryRequestMethod, ReadResourceRequest, ReadResourceRequestMethod,
+        Request as McpRequest, RequestId, SetLevelRequestMethod, SubscribeRequestMethod,
+        SubscribeRequestParams, SubscriptionsListenRequest, SubscriptionsListenRequestMethod,
+        UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskMethod, UpdateTaskRequest,
     },
 };
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Value, value::RawValue};
 
 /// Why a body is not a JSON-RPC message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -213,32 +217,6 @@ pub fn check_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
     }
 }
 
-/// Every method rmcp reads into a `ClientRequest` variant of its own; a request naming one of
-/// them that rmcp reads as a `CustomRequest` has params the method cannot take.
-const CLIENT_REQUEST_METHODS: [&str; 21] = [
-    PingRequestMethod::VALUE,
-    InitializeResultMethod::VALUE,
-    DiscoverRequestMethod::VALUE,
-    CompleteRequestMethod::VALUE,
-    SetLevelRequestMethod::VALUE,
-    GetPromptRequestMethod::VALUE,
-    ListPromptsRequestMethod::VALUE,
-    ListResourcesRequestMethod::VALUE,
-    ListResourceTemplatesRequestMethod::VALUE,
-    ReadResourceRequestMethod::VALUE,
-    SubscriptionsListenRequestMethod::VALUE,
-    SubscribeRequestMethod::VALUE,
-    UnsubscribeRequestMethod::VALUE,
-    CallToolRequestMethod::VALUE,
-    ListToolsRequestMethod::VALUE,
-    GetTaskMethod::VALUE,
-    UpdateTaskMethod::VALUE,
-    CancelTaskMethod::VALUE,
-    ListSkillsRequestMethod::VALUE,
-    GetSkillRequestMethod::VALUE,
-    ReadResourceDirectoryRequestMethod::VALUE,
-];
-
 /// Checks that `body`, already one JSON-RPC 2.0 message ([`check_message`]), is one rmcp reads
 /// as an MCP message, and that a request for an MCP method has params that method takes.
 pub fn check_mcp_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
@@ -255,25 +233,63 @@ pub fn check_mcp_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
     let ClientRequest::CustomRequest(custom) = request.request else {
         return Ok(());
     };
-    let Some(method) = CLIENT_REQUEST_METHODS
-        .into_iter()
-        .find(|method| *method == custom.method)
-    else {
-        return Ok(());
-    };
-    Err(JsonRpcBodyError::InvalidParams {
-        method: method.to_owned(),
-        reason: invalid_params_reason(method, custom.params),
-    })
+    // rmcp reads a request it cannot read as its method's as a custom one: for a method MCP
+    // defines, reading it as that method's request says why.
+    let method = custom.method;
+    let mut request = serde_json::json!({ "method": method });
+    if let Some(params) = custom.params {
+        request["params"] = params;
+    }
+    match why_unreadable(&method, request) {
+        Some(reason) => Err(JsonRpcBodyError::InvalidParams { method, reason }),
+        None => Ok(()),
+    }
 }
 
-/// Why rmcp could not read `params` for `method`: serde's words, from reading them again as
-/// the request rmcp would have built.
-fn invalid_params_reason(method: &str, params: Option<serde_json::Value>) -> String {
-    let request = serde_json::json!({ "method": method, "params": params });
-    match serde_json::from_value::<ClientRequest>(request) {
-        Err(error) => error.to_string(),
-        Ok(_) => "the params do not match the method".to_owned(),
+/// Why `request` (`{"method", "params"}`) is not the request of the MCP method `method`, in
+/// serde's words; `None` for a method MCP does not define (a custom request) or a request
+/// that reads.
+fn why_unreadable(method: &str, request: Value) -> Option<String> {
+    fn error_of<R: DeserializeOwned>(request: Value) -> Option<String> {
+        serde_json::from_value::<R>(request)
+            .err()
+            .map(|error| error.to_string())
+    }
+    match method {
+        PingRequestMethod::VALUE => error_of::<PingRequest>(request),
+        InitializeResultMethod::VALUE => error_of::<InitializeRequest>(request),
+        DiscoverRequestMethod::VALUE => error_of::<DiscoverRequest>(request),
+        CompleteRequestMethod::VALUE => error_of::<CompleteRequest>(request),
+        // Deprecated by SEP-2577, but rmcp still serves it to sessions: its params are read.
+        #[allow(deprecated)]
+        SetLevelRequestMethod::VALUE => error_of::<
+            McpRequest<SetLevelRequestMethod, rmcp::model::SetLevelRequestParams>,
+        >(request),
+        GetPromptRequestMethod::VALUE => error_of::<GetPromptRequest>(request),
+        ListPromptsRequestMethod::VALUE => error_of::<ListPromptsRequest>(request),
+        ListResourcesRequestMethod::VALUE => error_of::<ListResourcesRequest>(request),
+        ListResourceTemplatesRequestMethod::VALUE => {
+            error_of::<ListResourceTemplatesRequest>(request)
+        }
+        ReadResourceRequestMethod::VALUE => error_of::<ReadResourceRequest>(request),
+        SubscriptionsListenRequestMethod::VALUE => error_of::<SubscriptionsListenRequest>(request),
+        SubscribeRequestMethod::VALUE => {
+            error_of::<McpRequest<SubscribeRequestMethod, SubscribeRequestParams>>(request)
+        }
+        UnsubscribeRequestMethod::VALUE => {
+            error_of::<McpRequest<UnsubscribeRequestMethod, UnsubscribeRequestParams>>(request)
+        }
+        CallToolRequestMethod::VALUE => error_of::<CallToolRequest>(request),
+        ListToolsRequestMethod::VALUE => error_of::<ListToolsRequest>(request),
+        GetTaskMethod::VALUE => error_of::<GetTaskRequest>(request),
+        UpdateTaskMethod::VALUE => error_of::<UpdateTaskRequest>(request),
+        CancelTaskMethod::VALUE => error_of::<CancelTaskRequest>(request),
+        ListSkillsRequestMethod::VALUE => error_of::<ListSkillsRequest>(request),
+        GetSkillRequestMethod::VALUE => error_of::<GetSkillRequest>(request),
+        ReadResourceDirectoryRequestMethod::VALUE => {
+            error_of::<ReadResourceDirectoryRequest>(request)
+        }
+        _ => None,
     }
 }
 
@@ -415,27 +431,35 @@ mod tests {
 
     #[test]
     fn an_mcp_method_with_params_it_cannot_take_is_invalid_params() {
-        for (body, method) in [
+        for (body, method, why) in [
             (
                 r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"arguments":{}}}"#,
                 "tools/call",
+                "missing field `name`",
             ),
             (
                 r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}}"#,
                 "tools/call",
+                "invalid type",
             ),
             (
                 r#"{"jsonrpc":"2.0","id":4,"method":"subscriptions/listen","params":{}}"#,
                 "subscriptions/listen",
+                "notifications",
             ),
             (
                 r#"{"jsonrpc":"2.0","id":5,"method":"initialize"}"#,
                 "initialize",
+                "params",
             ),
         ] {
             match check_mcp_message(body.as_bytes()) {
-                Err(JsonRpcBodyError::InvalidParams { method: named, .. }) => {
-                    assert_eq!(named, method, "{body}")
+                Err(JsonRpcBodyError::InvalidParams {
+                    method: named,
+                    reason,
+                }) => {
+                    assert_eq!(named, method, "{body}");
+                    assert!(reason.contains(why), "{body}: {reason}");
                 }
                 other => panic!("{body}: {other:?}"),
             }
