@@ -26,7 +26,10 @@ use axum::{
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::http::connection::body_deadline::BodyReadTimeout;
+use crate::{
+    http::connection::body_deadline::BodyReadTimeout,
+    mcp::classify::{Era, RequestClass},
+};
 use rmcp::{
     ErrorData,
     model::{
@@ -217,9 +220,20 @@ pub fn check_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
     }
 }
 
+/// Methods 2026-07-28 removed: a stateless request for one is rmcp's to answer `-32601`
+/// (with `404`), whatever its params.
+const REMOVED_IN_2026_07_28: [&str; 5] = [
+    InitializeResultMethod::VALUE,
+    PingRequestMethod::VALUE,
+    SetLevelRequestMethod::VALUE,
+    SubscribeRequestMethod::VALUE,
+    UnsubscribeRequestMethod::VALUE,
+];
+
 /// Checks that `body`, already one JSON-RPC 2.0 message ([`check_message`]), is one rmcp reads
-/// as an MCP message, and that a request for an MCP method has params that method takes.
-pub fn check_mcp_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
+/// as an MCP message, and that a request for an MCP method — one the request's revision has:
+/// a `stateless` (2026-07-28) request has lost some — has params that method takes.
+pub fn check_mcp_message(body: &[u8], stateless: bool) -> Result<(), JsonRpcBodyError> {
     let message = serde_json::from_slice::<ClientJsonRpcMessage>(body).map_err(|error| {
         if error.is_data() {
             JsonRpcBodyError::NotMcp(error.to_string())
@@ -236,6 +250,9 @@ pub fn check_mcp_message(body: &[u8]) -> Result<(), JsonRpcBodyError> {
     // rmcp reads a request it cannot read as its method's as a custom one: for a method MCP
     // defines, reading it as that method's request says why.
     let method = custom.method;
+    if stateless && REMOVED_IN_2026_07_28.contains(&method.as_str()) {
+        return Ok(());
+    }
     let mut request = serde_json::json!({ "method": method });
     if let Some(params) = custom.params {
         request["params"] = params;
@@ -335,12 +352,13 @@ pub async fn reject_malformed_jsonrpc(
     if !is_json_post {
         return next.run(request).await;
     }
+    let stateless = RequestClass::from_request(&request).era() == Era::Stateless;
     let (parts, body) = request.into_parts();
     let bytes = match read_limited(&parts.headers, body, limit).await {
         Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
     };
-    if let Err(error) = check_message(&bytes).and_then(|()| check_mcp_message(&bytes)) {
+    if let Err(error) = check_message(&bytes).and_then(|()| check_mcp_message(&bytes, stateless)) {
         return error.answer_for(request_id_of(&bytes).as_ref());
     }
     #[cfg(feature = "opentelemetry")]
@@ -386,7 +404,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
             r#"{"jsonrpc":"2.0","id":3,"result":{}}"#,
         ] {
-            assert_eq!(check_mcp_message(body.as_bytes()), Ok(()), "{body}");
+            assert_eq!(check_mcp_message(body.as_bytes(), false), Ok(()), "{body}");
         }
     }
 
@@ -401,11 +419,11 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    check_mcp_message(body.as_bytes()),
+                    check_mcp_message(body.as_bytes(), false),
                     Err(JsonRpcBodyError::NotMcp(_))
                 ),
                 "{body}: {:?}",
-                check_mcp_message(body.as_bytes())
+                check_mcp_message(body.as_bytes(), false)
             );
         }
     }
@@ -421,7 +439,7 @@ mod tests {
         for body in [deep.as_str(), huge] {
             assert!(
                 matches!(
-                    check_mcp_message(body.as_bytes()),
+                    check_mcp_message(body.as_bytes(), false),
                     Err(JsonRpcBodyError::Parse(_))
                 ),
                 "{body}"
@@ -453,7 +471,7 @@ mod tests {
                 "params",
             ),
         ] {
-            match check_mcp_message(body.as_bytes()) {
+            match check_mcp_message(body.as_bytes(), false) {
                 Err(JsonRpcBodyError::InvalidParams {
                     method: named,
                     reason,
@@ -463,6 +481,24 @@ mod tests {
                 }
                 other => panic!("{body}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn methods_2026_07_28_removed_are_left_to_rmcp_on_that_revision() {
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{}}"#,
+        ] {
+            assert_eq!(check_mcp_message(body.as_bytes(), true), Ok(()), "{body}");
+            assert!(
+                matches!(
+                    check_mcp_message(body.as_bytes(), false),
+                    Err(JsonRpcBodyError::InvalidParams { .. })
+                ),
+                "{body}"
+            );
         }
     }
 
