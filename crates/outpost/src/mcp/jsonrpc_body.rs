@@ -28,7 +28,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::{
     http::connection::body_deadline::BodyReadTimeout,
-    mcp::classify::{Era, RequestClass},
+    mcp::{
+        classify::{Era, RequestClass},
+        fast_path::content_type_is_json,
+    },
 };
 use rmcp::{
     ErrorData,
@@ -326,15 +329,6 @@ pub fn request_id_of(body: &[u8]) -> Option<RequestId> {
     serde_json::from_str(id.get()).ok()
 }
 
-/// Whether `content_type` names `application/json` (media types are case-insensitive,
-/// parameters such as `charset` aside), as rmcp's check reads it.
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split_once(';')
-        .map_or(content_type, |(essence, _)| essence);
-    essence.trim().eq_ignore_ascii_case("application/json")
-}
-
 /// axum middleware: checks JSON POST bodies up to `limit` bytes; oversized bodies get 413.
 /// Other requests (GET, DELETE, non-JSON content types, which rmcp answers with 415) pass
 /// untouched.
@@ -343,12 +337,8 @@ pub async fn reject_malformed_jsonrpc(
     request: Request,
     next: Next,
 ) -> Response {
-    let is_json_post = request.method() == Method::POST
-        && request
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_json);
+    // The Content-Type rmcp reads a body under (the fast path's screen applies the same).
+    let is_json_post = request.method() == Method::POST && content_type_is_json(request.headers());
     if !is_json_post {
         return next.run(request).await;
     }
@@ -525,15 +515,18 @@ mod tests {
 
     #[test]
     fn media_types_are_read_case_insensitively() {
+        let content_type = |value: &'static str| {
+            HeaderMap::from_iter([(header::CONTENT_TYPE, value.parse().unwrap())])
+        };
         for json in [
             "application/json",
             "Application/JSON",
             "application/json; charset=utf-8",
         ] {
-            assert!(is_json(json), "{json}");
+            assert!(content_type_is_json(&content_type(json)), "{json}");
         }
         for other in ["text/plain", "application/jsonx", "application/json-seq"] {
-            assert!(!is_json(other), "{other}");
+            assert!(!content_type_is_json(&content_type(other)), "{other}");
         }
     }
 

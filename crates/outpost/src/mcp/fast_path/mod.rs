@@ -50,7 +50,7 @@ use rmcp::{ServerHandler, model::ClientRequest, transport::streamable_http_serve
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use dispatch::closed_peer;
-pub(crate) use screen::fast_method;
+pub(crate) use screen::{content_type_is_json, fast_method};
 pub use service::FastPathService;
 
 use crate::{

@@ -127,7 +127,7 @@ pub(super) fn single_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Opt
 }
 
 /// rmcp: the essence before `;`, trimmed, must be `application/json` (any case).
-fn content_type_is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn content_type_is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
