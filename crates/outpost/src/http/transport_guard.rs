@@ -119,10 +119,7 @@ impl TransportGuard {
         };
         name.bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || byte == b'.' || byte == b'-')
-            && self
-                .hosts
-                .iter()
-                .any(|allowed| allowed.eq_ignore_ascii_case(name))
+            && self.allows(name)
     }
 
     /// Checks `host` as an authority (RFC 3986): its host, brackets trimmed, must be allowed.
@@ -130,16 +127,18 @@ impl TransportGuard {
         let host = host
             .parse::<http::uri::Authority>()
             .map_err(|_| GuardRejection::MalformedHost)?;
-        let host_name = host.host().trim_matches(['[', ']']);
-        if self
-            .hosts
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(host_name))
-        {
+        if self.allows(host.host().trim_matches(['[', ']'])) {
             Ok(())
         } else {
             Err(GuardRejection::HostNotAllowed)
         }
+    }
+
+    /// Whether `name` (a host without port or brackets) is one of the allowed hosts.
+    fn allows(&self, name: &str) -> bool {
+        self.hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
     }
 }
 
