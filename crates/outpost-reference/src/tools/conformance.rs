@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::{
     ReferenceServer,
     tools::{
-        input::{self, Answer, uses_input_required},
+        input::{self, Answer, ClientFeature, uses_input_required},
         media::{SILENT_WAV_BASE64, TINY_PNG_BASE64},
     },
 };
@@ -234,14 +234,7 @@ impl ReferenceServer {
         &self,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let declared = context
-            .client_capabilities()
-            .is_some_and(|capabilities| capabilities.sampling.is_some());
-        if !declared {
-            return Err(McpError::missing_required_client_capability(
-                ClientCapabilities::builder().enable_sampling().build(),
-            ));
-        }
+        input::require(&context, ClientFeature::Sampling)?;
         Ok(CallToolResult::success(vec![ContentBlock::text(
             "Required capability declared",
         )]))
