@@ -105,20 +105,20 @@ mod tests {
 
     #[test]
     fn a_device_token_verifies_for_its_account_only_until_it_expires() {
-        let keyring = keyring();
+        let keys = keyring();
         let claims = DeviceClaims::new(ISSUER, "alice", NOW, 100).unwrap();
-        let token = issue(&keyring, &claims).unwrap();
+        let token = issue(&keys, &claims).unwrap();
         assert_eq!(
-            verify(&keyring, &token, ISSUER, "alice", NOW + 100),
+            verify(&keys, &token, ISSUER, "alice", NOW + 100),
             Some(claims)
         );
-        assert_eq!(verify(&keyring, &token, ISSUER, "bob", NOW), None);
+        assert_eq!(verify(&keys, &token, ISSUER, "bob", NOW), None);
         assert_eq!(
-            verify(&keyring, &token, "https://other.example", "alice", NOW),
+            verify(&keys, &token, "https://other.example", "alice", NOW),
             None
         );
-        assert_eq!(verify(&keyring, &token, ISSUER, "alice", NOW + 101), None);
-        let another = super::tests::keyring();
+        assert_eq!(verify(&keys, &token, ISSUER, "alice", NOW + 101), None);
+        let another = keyring();
         assert_eq!(
             verify(&another, &token, ISSUER, "alice", NOW),
             None,
