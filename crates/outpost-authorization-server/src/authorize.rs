@@ -118,6 +118,7 @@ pub async fn authorize(
         client_host: clients::document_host(&client.client_id),
         client_id: client.client_id,
         redirect_uri,
+        redirect_uri_sent: params.get("redirect_uri").is_some(),
         scope,
         resource,
         code_challenge,

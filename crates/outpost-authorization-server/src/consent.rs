@@ -194,6 +194,7 @@ pub async fn issue_code(server: &AuthorizationServer, pending: PendingAuthorizat
         client_id: pending.client_id.clone(),
         user_id,
         redirect_uri: pending.redirect_uri.clone(),
+        redirect_uri_sent: pending.redirect_uri_sent,
         scope: pending.scope.to_string(),
         resource: pending.resource.clone(),
         code_challenge: pending.code_challenge.as_str().to_owned(),

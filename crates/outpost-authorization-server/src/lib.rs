@@ -93,6 +93,8 @@ mod token;
 pub mod upstream;
 pub mod users;
 
+pub use token::REFRESH_RACE_WINDOW;
+
 use std::{
     collections::BTreeSet,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard},

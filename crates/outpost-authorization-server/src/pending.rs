@@ -54,8 +54,12 @@ pub struct PendingAuthorization {
     /// For a metadata-document client, the host of its `client_id` URL: shown next to the
     /// name, which the document asserts about itself.
     pub client_host: Option<String>,
-    /// The redirect URI exactly as requested (the token request must repeat it).
+    /// The redirect URI exactly as requested, or the client's one registered URI when the
+    /// request named none.
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri`: the token request must then repeat it (RFC
+    /// 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
     /// The requested (or default) scope.
     pub scope: Scope,
     /// The RFC 8707 `resource`, when the request named one.
@@ -201,6 +205,7 @@ fn record_of(request: &PendingAuthorization, id_hash: TokenHash) -> PendingAutho
         client_name: request.client_name.clone(),
         client_host: request.client_host.clone(),
         redirect_uri: request.redirect_uri.clone(),
+        redirect_uri_sent: request.redirect_uri_sent,
         scope: request.scope.to_string(),
         resource: request.resource.clone(),
         code_challenge: request.code_challenge.as_str().to_owned(),
@@ -220,6 +225,7 @@ fn request_of(record: PendingAuthorizationRecord) -> Result<PendingAuthorization
         client_name: record.client_name,
         client_host: record.client_host,
         redirect_uri: record.redirect_uri,
+        redirect_uri_sent: record.redirect_uri_sent,
         resource: record.resource,
         state: record.state,
         user_id: record.user_id,

@@ -2,12 +2,17 @@
 //!
 //! - `authorization_code` (RFC 6749 §4.1.3): the code is spent in the store once, atomically;
 //!   a replay gets `invalid_grant` and revokes the grant the first use started (§4.1.2). The
-//!   code must have been issued to this client for
-//!   exactly this `redirect_uri`, and the PKCE `code_verifier` must hash to its S256 challenge
-//!   (RFC 7636 §4.6). A `resource` (RFC 8707 §2.2), if sent, must be the one the code is bound
+//!   code must have been issued to this client; a `redirect_uri` sent must be the one the code
+//!   was sent to, and must be sent if the authorization request named one (§4.1.3; a client
+//!   with one registered URI may leave it out of both). The PKCE `code_verifier` must hash to
+//!   the code's S256 challenge (RFC 7636 §4.6): a verifier that cannot (not 43–128 unreserved
+//!   characters) is a wrong one, `invalid_grant`, and spends the code like any other. A `resource` (RFC 8707 §2.2), if sent, must be the one the code is bound
 //!   to (`invalid_target` otherwise). Success starts a grant — a refresh-token family.
 //! - `refresh_token` (RFC 6749 §6): the token must belong to this client; it is rotated on
-//!   every use (OAuth 2.1 §4.3.1), and presenting a rotated one revokes the whole family. A
+//!   every use (OAuth 2.1 §4.3.1), and presenting a rotated one revokes the whole family —
+//!   unless it comes within [`REFRESH_RACE_WINDOW`] of the first rotation: a client that
+//!   refreshes from two places at once (parallel requests meeting one expired access token)
+//!   gets a second successor in the same family instead of losing both. A
 //!   `scope` may narrow the grant's scope, never widen it (`invalid_scope`); the `resource`
 //!   must stay the grant's. The user is looked up again in the server's user directory
 //!   ([`crate::users`]): a user who is gone gets `invalid_grant`, and the scope is narrowed to
@@ -96,9 +101,8 @@ async fn authorization_code(
     form: &FormParams,
 ) -> Result<TokenResponse, OAuthError> {
     let code = form.require("code")?;
-    let redirect_uri = form.require("redirect_uri")?;
-    let verifier = CodeVerifier::parse(form.require("code_verifier")?)
-        .map_err(|e| OAuthError::InvalidRequest(e.to_string()))?;
+    let redirect_uri = form.get("redirect_uri");
+    let verifier = form.require("code_verifier")?;
     let now = server.now();
 
     // Spent before any check: whatever follows, this code is used up (RFC 6749 §4.1.2).
@@ -130,17 +134,27 @@ async fn authorization_code(
             "the code was issued to another client".into(),
         ));
     }
-    // RFC 6749 §4.1.3: identical to the authorization request's redirect_uri.
-    if record.redirect_uri != redirect_uri {
-        return Err(OAuthError::InvalidGrant(
-            "redirect_uri differs from the authorization request's".into(),
-        ));
+    // RFC 6749 §4.1.3: identical to the authorization request's redirect_uri, and required
+    // when that request had one.
+    match redirect_uri {
+        Some(sent) if sent != record.redirect_uri => {
+            return Err(OAuthError::InvalidGrant(
+                "redirect_uri differs from the authorization request's".into(),
+            ));
+        }
+        None if record.redirect_uri_sent => {
+            return Err(OAuthError::InvalidRequest(
+                "redirect_uri is required: the authorization request had one".into(),
+            ));
+        }
+        _ => {}
     }
     let challenge =
         CodeChallenge::parse(Some(&record.code_challenge)).map_err(OAuthError::internal)?;
-    pkce::verify(&challenge, &verifier).map_err(|_| {
-        OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into())
-    })?;
+    let mismatch =
+        || OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into());
+    let verifier = CodeVerifier::parse(verifier).map_err(|_| mismatch())?;
+    pkce::verify(&challenge, &verifier).map_err(|_| mismatch())?;
     let resource = record
         .resource
         .clone()
@@ -186,6 +200,11 @@ async fn authorization_code(
     Ok(issuance::response(server, access_token, refresh, &scope))
 }
 
+/// How long after a refresh token's first rotation presenting it again counts as a request
+/// that raced the rotation, and is answered like it, rather than as a replay that revokes the
+/// grant. Short: a stolen token replayed inside it gets tokens without revoking the family.
+pub const REFRESH_RACE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn refresh_token(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
@@ -211,11 +230,17 @@ async fn refresh_token(
         return Err(invalid());
     }
     let granted = Scope::parse(&grant.scope).map_err(OAuthError::internal)?;
-    // A current token's request is checked before it is spent; a rotated one goes straight to
+    let now = server.now();
+    let concurrent_since =
+        now.saturating_sub(i64::try_from(REFRESH_RACE_WINDOW.as_secs()).unwrap_or(i64::MAX));
+    let usable = record
+        .rotated_at
+        .is_none_or(|rotated| rotated >= concurrent_since);
+    // A usable token's request is checked before it is spent; a replayed one goes straight to
     // `rotate`, which detects the reuse and revokes the family.
     // The user is looked up before the token is spent: a user who is gone, or who may no
     // longer have any of the scope, is refused with the token left as it was.
-    let (scope, user) = if record.rotated_at.is_none() && grant.revoked_at.is_none() {
+    let (scope, user) = if usable && grant.revoked_at.is_none() {
         check_resource(form, grant_resource(server, &grant))?;
         let requested = narrowed_scope(form, &granted)?;
         let user = grant_user(server, &grant).await?;
@@ -225,7 +250,6 @@ async fn refresh_token(
         (granted, None)
     };
 
-    let now = server.now();
     let minted = MintedRefreshToken::generate(server, now)?;
     let successor = NewRefreshToken {
         token_hash: minted.hash.clone(),
@@ -234,7 +258,7 @@ async fn refresh_token(
     match server
         .store
         .grants
-        .rotate(&presented, successor, now)
+        .rotate(&presented, successor, now, concurrent_since)
         .await?
     {
         Rotation::Rotated { grant, .. } => {

@@ -22,7 +22,7 @@ use outpost_oauth::{
 };
 
 use outpost_authorization_server::{
-    AuthorizationServer, Clock, password::hash_password, routes, throttle,
+    AuthorizationServer, Clock, REFRESH_RACE_WINDOW, password::hash_password, routes, throttle,
 };
 
 use outpost_store::{
@@ -180,6 +180,7 @@ impl TestServer {
             client_id: ClientId::parse(client_id).unwrap(),
             user_id: user,
             redirect_uri: REDIRECT.into(),
+            redirect_uri_sent: true,
             scope: scope.into(),
             resource: Some(self.resource()),
             code_challenge: CodeChallenge::s256(&verifier).as_str().to_owned(),

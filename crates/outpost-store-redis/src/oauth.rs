@@ -193,6 +193,7 @@ impl GrantStore for RedisStore {
         presented: &TokenHash,
         successor: NewRefreshToken,
         now: i64,
+        concurrent_since: i64,
     ) -> Result<Rotation, StoreError> {
         let args = [
             presented.as_str().to_owned(),
@@ -200,6 +201,7 @@ impl GrantStore for RedisStore {
             encode(&Token::new(&successor.token_hash, successor.expires_at)),
             successor.expires_at.to_string(),
             now.to_string(),
+            concurrent_since.to_string(),
         ];
         let reply: Vec<String> = self
             .eval(

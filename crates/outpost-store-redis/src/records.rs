@@ -160,6 +160,14 @@ pub(crate) struct Code {
     resource: Option<String>,
     code_challenge: String,
     expires_at: i64,
+    /// Records written before the field existed read as named: every request named it then.
+    #[serde(default = "named")]
+    redirect_uri_sent: bool,
+}
+
+/// What a record from before `redirect_uri_sent` existed holds: the request named its URI.
+fn named() -> bool {
+    true
 }
 
 impl From<&AuthorizationCodeRecord> for Code {
@@ -174,6 +182,7 @@ impl From<&AuthorizationCodeRecord> for Code {
             resource: c.resource.clone(),
             code_challenge: c.code_challenge.clone(),
             expires_at: c.expires_at,
+            redirect_uri_sent: c.redirect_uri_sent,
         }
     }
 }
@@ -190,6 +199,7 @@ impl TryFrom<Code> for AuthorizationCodeRecord {
             resource: c.resource,
             code_challenge: c.code_challenge,
             expires_at: c.expires_at,
+            redirect_uri_sent: c.redirect_uri_sent,
         })
     }
 }
@@ -395,6 +405,9 @@ pub(crate) struct Pending {
     code_challenge: String,
     state: Option<String>,
     expires_at: i64,
+    /// As for codes: records from before the field read as named.
+    #[serde(default = "named")]
+    redirect_uri_sent: bool,
 }
 
 impl From<&PendingAuthorizationRecord> for Pending {
@@ -411,6 +424,7 @@ impl From<&PendingAuthorizationRecord> for Pending {
             code_challenge: p.code_challenge.clone(),
             state: p.state.clone(),
             expires_at: p.expires_at,
+            redirect_uri_sent: p.redirect_uri_sent,
         }
     }
 }
@@ -433,6 +447,7 @@ impl Pending {
             state: self.state,
             user_id,
             expires_at: self.expires_at,
+            redirect_uri_sent: self.redirect_uri_sent,
         })
     }
 }
@@ -567,6 +582,8 @@ impl TryFrom<RequestStateKey> for RequestStateKeyRecord {
 
 #[cfg(test)]
 mod tests {
+    use outpost_store::token_hash;
+
     use super::*;
 
     #[test]
@@ -592,5 +609,27 @@ mod tests {
         let user: User = decode("user", &old).expect("readable");
         let user = UserRecord::try_from(user).expect("valid");
         assert_eq!((user.id, user.allowed_scopes), (id, ScopeSet::default()));
+    }
+
+    #[test]
+    fn codes_and_requests_written_before_redirect_uri_sent_read_as_named() {
+        let hash = token_hash("a code");
+        let old_code = format!(
+            r#"{{"v":1,"code_hash":"{}","client_id":"c","user_id":"{}","redirect_uri":"https://app.example/cb","scope":"mcp","resource":null,"code_challenge":"x","expires_at":5}}"#,
+            hash.as_str(),
+            UserId::random()
+        );
+        let code: Code = decode("code", &old_code).expect("readable");
+        assert!(
+            AuthorizationCodeRecord::try_from(code)
+                .expect("valid")
+                .redirect_uri_sent
+        );
+        let old_request = format!(
+            r#"{{"v":1,"id_hash":"{}","client_id":"c","client_name":"C","client_host":null,"redirect_uri":"https://app.example/cb","scope":"mcp","resource":null,"code_challenge":"x","state":null,"expires_at":5}}"#,
+            hash.as_str()
+        );
+        let request: Pending = decode("pending", &old_request).expect("readable");
+        assert!(request.into_record(None).expect("valid").redirect_uri_sent);
     }
 }

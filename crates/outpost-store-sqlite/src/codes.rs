@@ -11,8 +11,8 @@ use outpost_store::{
     traits::{AuthorizationCodeStore, Redemption},
 };
 
-const COLUMNS: &str =
-    "code_hash, client_id, user_id, redirect_uri, scope, resource, code_challenge, expires_at";
+const COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, resource, \
+                       code_challenge, expires_at, redirect_uri_sent";
 
 fn code_from_row(row: &Row<'_>) -> Result<AuthorizationCodeRecord, Failure> {
     Ok(AuthorizationCodeRecord {
@@ -24,6 +24,7 @@ fn code_from_row(row: &Row<'_>) -> Result<AuthorizationCodeRecord, Failure> {
         resource: row.get(5)?,
         code_challenge: row.get(6)?,
         expires_at: row.get(7)?,
+        redirect_uri_sent: row.get(8)?,
     })
 }
 
@@ -68,7 +69,7 @@ impl AuthorizationCodeStore for SqliteStore {
             c.execute(
                 &format!(
                     "INSERT INTO authorization_codes ({COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     code.code_hash.as_str(),
@@ -79,6 +80,7 @@ impl AuthorizationCodeStore for SqliteStore {
                     code.resource,
                     code.code_challenge,
                     code.expires_at,
+                    code.redirect_uri_sent,
                 ],
             )
             .map_err(|e| write_error(e, "authorization code"))?;

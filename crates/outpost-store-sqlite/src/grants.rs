@@ -56,6 +56,7 @@ fn rotate_in(
     presented: &str,
     successor: NewRefreshToken,
     now: i64,
+    concurrent_since: i64,
 ) -> Result<Rotation, Failure> {
     let Some(token) = token(c, presented)? else {
         return Ok(Rotation::Unknown);
@@ -67,7 +68,7 @@ fn rotate_in(
     if grant.revoked_at.is_some() {
         return Ok(Rotation::Revoked { grant_id });
     }
-    if token.rotated_at.is_some() {
+    if token.rotated_at.is_some_and(|at| at < concurrent_since) {
         c.execute(
             "UPDATE grants SET revoked_at = ?2 WHERE grant_id = ?1",
             params![grant_id.to_string(), now],
@@ -78,7 +79,7 @@ fn rotate_in(
         return Ok(Rotation::Expired);
     }
     c.execute(
-        "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1",
+        "UPDATE refresh_tokens SET rotated_at = COALESCE(rotated_at, ?2) WHERE token_hash = ?1",
         params![presented, now],
     )?;
     let successor = RefreshTokenRecord {
@@ -157,13 +158,14 @@ impl GrantStore for SqliteStore {
         presented: &TokenHash,
         successor: NewRefreshToken,
         now: i64,
+        concurrent_since: i64,
     ) -> Result<Rotation, StoreError> {
         let presented = presented.as_str().to_owned();
         self.call(move |c| {
             // IMMEDIATE takes the write lock before the first read, so another process cannot
             // rotate the same token between our read and our write.
             let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let rotation = rotate_in(&transaction, &presented, successor, now)?;
+            let rotation = rotate_in(&transaction, &presented, successor, now, concurrent_since)?;
             transaction.commit()?;
             Ok(rotation)
         })

@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_mcp_session_data.sql"),
     include_str!("migrations/0009_mcp_events.sql"),
     include_str!("migrations/0010_mcp_session_counted.sql"),
+    include_str!("migrations/0011_redirect_uri_sent.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.
@@ -441,6 +442,43 @@ mod tests {
             user.map(|u| u.allowed_scopes),
             Some(outpost_store::ScopeSet::default())
         );
+    }
+
+    #[tokio::test]
+    async fn authorization_requests_from_before_redirect_uri_sent_named_it() {
+        let dir = TempDir::new();
+        let path = dir.path().join("old.db");
+        let id_hash = outpost_store::token_hash("request");
+        {
+            let connection = Connection::open(&path).expect("open");
+            // The migrations before 0011, as a database of that time has them.
+            let earlier: Vec<_> = MIGRATIONS
+                .iter()
+                .take_while(|sql| !sql.contains("redirect_uri_sent"))
+                .collect();
+            for sql in &earlier {
+                connection.execute_batch(sql).expect("earlier migration");
+            }
+            connection
+                .pragma_update(None, "user_version", earlier.len() as i64)
+                .expect("set version");
+            connection
+                .execute(
+                    "INSERT INTO pending_authorizations (id_hash, client_id, client_name, \
+                     redirect_uri, scope, code_challenge, expires_at) \
+                     VALUES (?1, 'c', 'C', 'https://app.example/cb', 'mcp', 'x', 900)",
+                    [id_hash.as_str()],
+                )
+                .expect("old request");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        let store = open(&path).await.expect("migrate");
+        let request = store.pending_authorizations.get(&id_hash, 100).await;
+        assert!(request.expect("get").expect("live").redirect_uri_sent);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use outpost_store::{
 };
 
 const COLUMNS: &str = "id_hash, client_id, client_name, client_host, redirect_uri, scope, \
-                       resource, code_challenge, state, user_id, expires_at";
+                       resource, code_challenge, state, user_id, expires_at, redirect_uri_sent";
 
 fn pending_from_row(row: &Row<'_>) -> Result<PendingAuthorizationRecord, Failure> {
     let user_id: Option<String> = row.get(9)?;
@@ -27,6 +27,7 @@ fn pending_from_row(row: &Row<'_>) -> Result<PendingAuthorizationRecord, Failure
         state: row.get(8)?,
         user_id: user_id.as_deref().map(UserId::parse).transpose()?,
         expires_at: row.get(10)?,
+        redirect_uri_sent: row.get(11)?,
     })
 }
 
@@ -44,7 +45,7 @@ impl PendingAuthorizationStore for SqliteStore {
             tx.execute(
                 &format!(
                     "INSERT INTO pending_authorizations ({COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                 ),
                 params![
                     record.id_hash.as_str(),
@@ -58,6 +59,7 @@ impl PendingAuthorizationStore for SqliteStore {
                     record.state,
                     record.user_id.map(|id| id.to_string()),
                     record.expires_at,
+                    record.redirect_uri_sent,
                 ],
             )
             .map_err(|e| write_error(e, "pending authorization"))?;

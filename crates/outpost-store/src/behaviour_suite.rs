@@ -99,6 +99,9 @@ impl Drop for TempDir {
 
 const NOW: i64 = 1_800_000_000;
 
+/// The seconds after a rotation in which the suite's refreshes count as racing it.
+const RACE_WINDOW: i64 = 10;
+
 fn user(name: &str) -> UserRecord {
     UserRecord {
         id: UserId::random(),
@@ -408,6 +411,8 @@ pub async fn codes_are_redeemed_once(store: Store) {
         client_id: client.client_id.clone(),
         user_id: user.id,
         redirect_uri: "http://127.0.0.1/callback".into(),
+        // Not the default a column or field added later reads as: kept as written.
+        redirect_uri_sent: false,
         scope: "mcp".into(),
         resource: None,
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
@@ -543,7 +548,12 @@ pub async fn refresh_tokens_rotate(store: Store) {
     let (_, _, grant) = grant_fixture(&store).await;
     let rotated = store
         .grants
-        .rotate(&token_hash("rt-0"), successor("rt-1"), NOW)
+        .rotate(
+            &token_hash("rt-0"),
+            successor("rt-1"),
+            NOW,
+            NOW - RACE_WINDOW,
+        )
         .await;
     let Ok(Rotation::Rotated {
         grant: seen,
@@ -562,17 +572,32 @@ pub async fn refresh_tokens_rotate(store: Store) {
 
     let again = store
         .grants
-        .rotate(&token_hash("rt-1"), successor("rt-2"), NOW + 1)
+        .rotate(
+            &token_hash("rt-1"),
+            successor("rt-2"),
+            NOW + 1,
+            NOW + 1 - RACE_WINDOW,
+        )
         .await;
     assert!(matches!(again, Ok(Rotation::Rotated { .. })), "{again:?}");
     let unknown = store
         .grants
-        .rotate(&token_hash("nope"), successor("rt-x"), NOW)
+        .rotate(
+            &token_hash("nope"),
+            successor("rt-x"),
+            NOW,
+            NOW - RACE_WINDOW,
+        )
         .await;
     assert_eq!(unknown.expect("rotate"), Rotation::Unknown);
     let expired = store
         .grants
-        .rotate(&token_hash("rt-2"), successor("rt-3"), NOW + 7200)
+        .rotate(
+            &token_hash("rt-2"),
+            successor("rt-3"),
+            NOW + 7200,
+            NOW + 7200 - RACE_WINDOW,
+        )
         .await;
     assert_eq!(expired.expect("rotate"), Rotation::Expired);
     assert!(
@@ -589,12 +614,22 @@ pub async fn reused_refresh_token_revokes_the_grant(store: Store) {
     let (_, _, grant) = grant_fixture(&store).await;
     let first = store
         .grants
-        .rotate(&token_hash("rt-0"), successor("rt-1"), NOW)
+        .rotate(
+            &token_hash("rt-0"),
+            successor("rt-1"),
+            NOW,
+            NOW - RACE_WINDOW,
+        )
         .await;
     assert!(matches!(first, Ok(Rotation::Rotated { .. })), "{first:?}");
     let replay = store
         .grants
-        .rotate(&token_hash("rt-0"), successor("rt-evil"), NOW + 5)
+        .rotate(
+            &token_hash("rt-0"),
+            successor("rt-evil"),
+            NOW + 60,
+            NOW + 60 - RACE_WINDOW,
+        )
         .await;
     assert_eq!(
         replay.expect("rotate"),
@@ -611,7 +646,12 @@ pub async fn reused_refresh_token_revokes_the_grant(store: Store) {
     );
     let newest = store
         .grants
-        .rotate(&token_hash("rt-1"), successor("rt-2"), NOW + 6)
+        .rotate(
+            &token_hash("rt-1"),
+            successor("rt-2"),
+            NOW + 61,
+            NOW + 61 - RACE_WINDOW,
+        )
         .await;
     assert_eq!(
         newest.expect("rotate"),
@@ -633,7 +673,53 @@ pub async fn reused_refresh_token_revokes_the_grant(store: Store) {
         .await
         .expect("get")
         .and_then(|g| g.revoked_at);
-    assert_eq!(revoked_at, Some(NOW + 5));
+    assert_eq!(revoked_at, Some(NOW + 60));
+}
+
+/// Two refreshes racing with one token both rotate it, into two live successors of the same
+/// grant; once the window is over, the token is a replay again.
+pub async fn racing_refreshes_both_rotate(store: Store) {
+    let (_, _, grant) = grant_fixture(&store).await;
+    for (next, at) in [("rt-a", NOW), ("rt-b", NOW + RACE_WINDOW)] {
+        let rotated = store
+            .grants
+            .rotate(&token_hash("rt-0"), successor(next), at, NOW)
+            .await;
+        let Ok(Rotation::Rotated { successor, .. }) = rotated else {
+            panic!("expected a rotation, got {rotated:?}");
+        };
+        assert_eq!(successor.grant_id, grant.grant_id);
+    }
+    let first = store
+        .grants
+        .get_refresh_token(&token_hash("rt-0"))
+        .await
+        .expect("get");
+    assert_eq!(
+        first.and_then(|t| t.rotated_at),
+        Some(NOW),
+        "the window runs from the first rotation"
+    );
+    for (current, next) in [("rt-a", "rt-a2"), ("rt-b", "rt-b2")] {
+        let rotated = store
+            .grants
+            .rotate(&token_hash(current), successor(next), NOW + 11, NOW + 1)
+            .await;
+        assert!(
+            matches!(rotated, Ok(Rotation::Rotated { .. })),
+            "{rotated:?}"
+        );
+    }
+    let replay = store
+        .grants
+        .rotate(&token_hash("rt-0"), successor("rt-c"), NOW + 11, NOW + 1)
+        .await;
+    assert_eq!(
+        replay.expect("rotate"),
+        Rotation::Reused {
+            grant_id: grant.grant_id
+        }
+    );
 }
 
 /// Revoking a grant kills its tokens; deleting a user or client removes what was issued to them.
@@ -934,7 +1020,12 @@ pub async fn assert_durable_state(store: &Store, written: &DurableState) {
     );
     let rotation = store
         .grants
-        .rotate(&token_hash("rt-0"), successor("rt-1"), NOW)
+        .rotate(
+            &token_hash("rt-0"),
+            successor("rt-1"),
+            NOW,
+            NOW - RACE_WINDOW,
+        )
         .await;
     assert!(
         matches!(rotation, Ok(Rotation::Rotated { .. })),
@@ -965,6 +1056,7 @@ macro_rules! store_behaviour_suite {
             purge_drops_expired_tokens_and_dead_grants,
             refresh_tokens_rotate,
             reused_refresh_token_revokes_the_grant,
+            racing_refreshes_both_rotate,
             revocation_and_cascade,
             consent_is_remembered,
             keys_are_listed_and_retired,

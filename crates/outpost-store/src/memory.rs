@@ -347,6 +347,7 @@ impl GrantStore for MemoryStore {
         presented: &TokenHash,
         successor: NewRefreshToken,
         now: i64,
+        concurrent_since: i64,
     ) -> Result<Rotation, StoreError> {
         let mut state = self.state();
         let Some(token) = state.refresh_tokens.get(presented).cloned() else {
@@ -359,7 +360,7 @@ impl GrantStore for MemoryStore {
         if grant.revoked_at.is_some() {
             return Ok(Rotation::Revoked { grant_id });
         }
-        if token.rotated_at.is_some() {
+        if token.rotated_at.is_some_and(|at| at < concurrent_since) {
             grant.revoked_at = Some(now);
             return Ok(Rotation::Reused { grant_id });
         }
@@ -371,7 +372,7 @@ impl GrantStore for MemoryStore {
             return Err(StoreError::Conflict("refresh token".into()));
         }
         if let Some(old) = state.refresh_tokens.get_mut(presented) {
-            old.rotated_at = Some(now);
+            old.rotated_at.get_or_insert(now);
         }
         let successor = RefreshTokenRecord {
             token_hash: successor.token_hash,

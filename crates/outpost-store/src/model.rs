@@ -394,8 +394,11 @@ pub struct AuthorizationCodeRecord {
     pub client_id: ClientId,
     /// The user who approved it.
     pub user_id: UserId,
-    /// The redirect URI of the request, repeated at the token endpoint (RFC 6749 §4.1.3).
+    /// The redirect URI the code was sent to.
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri` (rather than leaving it to the
+    /// client's one registered URI): the token request must then repeat it (RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
     /// Space-delimited granted scopes.
     pub scope: String,
     /// The RFC 8707 resource the tokens will be bound to.

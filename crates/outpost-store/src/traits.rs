@@ -134,8 +134,9 @@ pub enum Rotation {
         /// The stored successor.
         successor: RefreshTokenRecord,
     },
-    /// The token had already been rotated: someone replayed it, so the whole grant has just
-    /// been revoked (OAuth 2.1 §4.3.1, refresh token rotation).
+    /// The token had already been rotated, before the window of requests racing that
+    /// rotation: someone replayed it, so the whole grant has just been revoked (OAuth 2.1
+    /// §4.3.1, refresh token rotation).
     Reused {
         /// The grant now revoked.
         grant_id: GrantId,
@@ -166,13 +167,19 @@ pub trait GrantStore: Send + Sync {
         token_hash: &TokenHash,
     ) -> Result<Option<RefreshTokenRecord>, StoreError>;
     /// Exchanges a current refresh token for `successor`, atomically: marks the presented one
-    /// rotated at `now` and stores the successor in the same grant. Presenting an
-    /// already-rotated token revokes the grant (see [`Rotation`]).
+    /// rotated at `now` and stores the successor in the same grant.
+    ///
+    /// A token already rotated at or after `concurrent_since` was rotated by a request racing
+    /// this one (a client refreshing from two places at once): it gets a successor of its
+    /// own, in the same grant, and keeps its first rotation time, so the window closes when
+    /// it would have. A token rotated before `concurrent_since` was replayed: the grant is
+    /// revoked (see [`Rotation`]).
     async fn rotate(
         &self,
         presented: &TokenHash,
         successor: NewRefreshToken,
         now: i64,
+        concurrent_since: i64,
     ) -> Result<Rotation, StoreError>;
     /// Revokes a grant and with it every token of its family. Revoking twice keeps the first
     /// time.

@@ -214,6 +214,8 @@ async fn bad_code_exchanges_are_refused() {
     let other_redirect = "http://127.0.0.1:6276/elsewhere";
     for (name, value, expected) in [
         ("code_verifier", wrong_verifier.as_str(), "invalid_grant"),
+        // Not a verifier at all (RFC 7636 §4.1: 43–128 characters): it cannot match either.
+        ("code_verifier", "too-short", "invalid_grant"),
         ("redirect_uri", other_redirect, "invalid_grant"),
         ("resource", "https://other.example/mcp", "invalid_target"),
     ] {
@@ -231,7 +233,21 @@ async fn bad_code_exchanges_are_refused() {
         form.push((name, value));
         let (status, body, _) = server.post("/token", &form, None).await;
         assert_error(status, &body, (StatusCode::BAD_REQUEST, expected));
+        // Whatever was wrong, the code is spent (RFC 6749 §4.1.2).
+        let (status, body, _) = server.exchange(&client, &code).await;
+        assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
     }
+    // The authorization request named its redirect_uri, so the token request must repeat it
+    // (RFC 6749 §4.1.3).
+    let code = server.code(&client, user, "mcp:read").await;
+    let without_redirect = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", client.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, body, _) = server.post("/token", &without_redirect, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_request"));
     let code = server.code(&client, user, "mcp:read").await;
     let (status, body, _) = server.exchange("no-such-client", &code).await;
     assert_error(status, &body, (StatusCode::UNAUTHORIZED, "invalid_client"));

@@ -15,10 +15,48 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let second = body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second, first.refresh);
 
-    // Reuse of the rotated token: refused, and the family is revoked.
+    // Reuse of the rotated token, past the window of racing refreshes: refused, and the
+    // family is revoked.
+    server
+        .clock
+        .0
+        .fetch_add(REFRESH_RACE_WINDOW.as_secs() as i64 + 1, Ordering::SeqCst);
     let (status, body) = server.refresh(&client, &first.refresh, None).await;
     assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
     let (status, body) = server.refresh(&client, &second, None).await;
+    assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+/// Parallel requests that meet one expired access token refresh it at the same moment: each
+/// gets working tokens, and neither loses the grant.
+#[tokio::test]
+async fn refreshes_racing_with_one_token_all_succeed() {
+    let server = spawn(Store::memory()).await;
+    let client = server.public_client().await;
+    let user = server.user("alice").await;
+    let first = server.tokens(&client, user).await;
+
+    let (a, b) = tokio::join!(
+        server.refresh(&client, &first.refresh, None),
+        server.refresh(&client, &first.refresh, None),
+    );
+    let mut successors = Vec::new();
+    for (status, body) in [a, b] {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        successors.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(successors[0], successors[1]);
+    for successor in &successors {
+        let (status, body) = server.refresh(&client, successor, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // Later, the first token is a replay: the family goes.
+    server
+        .clock
+        .0
+        .fetch_add(REFRESH_RACE_WINDOW.as_secs() as i64 + 1, Ordering::SeqCst);
+    let (status, body) = server.refresh(&client, &first.refresh, None).await;
     assert_error(status, &body, (StatusCode::BAD_REQUEST, "invalid_grant"));
 }
 

@@ -115,6 +115,83 @@ async fn an_existing_query_is_kept_the_resource_recorded_and_unknown_scopes_drop
     assert_eq!(tokens["scope"], "mcp:read", "{tokens}");
 }
 
+/// RFC 6749 §4.1.3: a client with one registered URI may leave `redirect_uri` out of the
+/// authorization request, and then out of the token request; a request that named it must
+/// name it again.
+#[tokio::test]
+async fn the_token_request_repeats_redirect_uri_only_if_the_authorization_request_named_it() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let unnamed = |url: Url| {
+        let mut bare = url.clone();
+        bare.query_pairs_mut()
+            .clear()
+            .extend_pairs(url.query_pairs().filter(|(name, _)| name != "redirect_uri"));
+        bare
+    };
+    // No redirect_uri at /authorize: the code goes to the registered URI, and is redeemed
+    // without one.
+    let ids = server
+        .open_login(unnamed(server.authorize_url(&client_id, REDIRECT, &[])))
+        .await;
+    server.login(&ids, "alice", PASSWORD).await;
+    let response = server.decide(&ids, "approve").await;
+    let (url, params) = location_params(&response);
+    assert!(url.as_str().starts_with(REDIRECT));
+    let code = param(&params, "code").unwrap();
+    let (status, body) = exchange(&server, &client_id, code, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Named at neither, but repeated right at /token: accepted too.
+    let url = unnamed(server.authorize_url(&client_id, REDIRECT, &[]));
+    let code = code_for_alice(&server, url).await;
+    let (status, body) = exchange(&server, &client_id, &code, Some(REDIRECT)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Named at /authorize, left out at /token: refused.
+    let code = code_for_alice(&server, server.authorize_url(&client_id, REDIRECT, &[])).await;
+    let (status, body) = exchange(&server, &client_id, &code, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+}
+
+/// Alice's code from `url`, her consent remembered from before.
+async fn code_for_alice(server: &TestServer, url: Url) -> String {
+    let ids = server.open_login(url).await;
+    let response = server.login(&ids, "alice", PASSWORD).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FOUND,
+        "consent is remembered"
+    );
+    let (_, params) = location_params(&response);
+    param(&params, "code").unwrap().to_owned()
+}
+
+/// The token endpoint's answer to redeeming `code`, with `redirect_uri` if given.
+async fn exchange(
+    server: &TestServer,
+    client_id: &str,
+    code: &str,
+    redirect_uri: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_id", client_id),
+        ("code_verifier", VERIFIER),
+    ];
+    form.extend(redirect_uri.map(|uri| ("redirect_uri", uri)));
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", server.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
 /// `shared/tools/login-driver.py` — the official conformance suite's login robot — signs in
 /// and approves through the real pages, then follows the redirect to a callback listener.
 #[tokio::test]

@@ -15,6 +15,8 @@ fn pending(id: &str, expires_at: i64) -> PendingAuthorizationRecord {
         client_name: "Test client".into(),
         client_host: Some("app.example".into()),
         redirect_uri: "http://127.0.0.1/callback".into(),
+        // Not the default a column or field added later reads as: kept as written.
+        redirect_uri_sent: false,
         scope: "mcp".into(),
         resource: Some("https://mcp.example/mcp".into()),
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),

@@ -21,8 +21,11 @@ pub struct PendingAuthorizationRecord {
     pub client_name: String,
     /// For a metadata-document client, the host of its `client_id` URL.
     pub client_host: Option<String>,
-    /// The redirect URI exactly as requested.
+    /// The redirect URI exactly as requested, or the client's one registered URI.
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (RFC 6749 §4.1.3: the token request must then
+    /// repeat it).
+    pub redirect_uri_sent: bool,
     /// Space-delimited requested (or default) scope.
     pub scope: String,
     /// The RFC 8707 `resource`, when the request named one.
