@@ -382,4 +382,15 @@ async fn a_listen_ends_as_rmcps_does() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    // Ended by the server's shutdown: with the final result rmcp writes when a listen
+    // returns (rmcp's own stateless stream ends without one).
+    let held = listen_body(json!("done"), json!({ "toolsListChanged": true }));
+    let mut stream = Opened::post(&outpost.http, &url, held).await;
+    stream.read_until("acknowledged").await;
+    outpost.shut_down();
+    let (status, _, text) = stream.read_to_end().await;
+    assert_eq!(status, 200);
+    let at_shutdown = common::sse_messages(&text);
+    assert_eq!(at_shutdown.last(), messages.last(), "{at_shutdown:?}");
 }

@@ -321,6 +321,48 @@ async fn listen_acknowledges_the_accepted_filter() {
     assert_eq!(ack["params"]["notifications"]["toolsListChanged"], true);
 }
 
+/// The 2026-07-28 schema's final result for a server's teardown: a listen stream open when
+/// the server stops ends with it, so the client knows to listen elsewhere rather than retry.
+#[tokio::test]
+async fn listen_streams_end_with_their_final_result_at_shutdown() {
+    let app = spawn_app().await;
+    let mut stream = app
+        .request_2026(
+            "subscriptions/listen",
+            None,
+            json!({ "notifications": { "toolsListChanged": true } }),
+        )
+        .send()
+        .await
+        .expect("listen");
+    let mut body = String::new();
+    while !body.contains("notifications/subscriptions/acknowledged") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("acknowledgement within 5s")
+            .expect("read")
+            .expect("a chunk");
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+
+    app.shut_down();
+    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("the stream ends within 5s")
+        .expect("read")
+    {
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let messages = sse_messages(&body);
+    let last = messages.last().expect("messages");
+    assert_eq!(last["id"], 1, "{messages:?}");
+    assert_eq!(last["result"]["resultType"], "complete", "{last}");
+    assert_eq!(
+        last["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 1,
+        "{last}"
+    );
+}
+
 #[tokio::test]
 async fn unknown_resource_is_invalid_params_in_2026() {
     let app = spawn_app().await;

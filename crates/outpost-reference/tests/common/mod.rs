@@ -36,6 +36,12 @@ impl TestApp {
             shutdown,
         }
     }
+
+    /// Stops the server as SIGTERM does: what is in flight finishes, then streams close.
+    #[allow(dead_code, reason = "not every test binary stops its server early")]
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
 }
 
 impl Drop for TestApp {

@@ -6,7 +6,9 @@
 //! the requests whose answer is not done — from the request until the handler answers, and
 //! for an SSE answer (`text/event-stream`) until its body ends or is dropped — and the serve
 //! loop closes the streams once none is left (or the grace period is over). `GET` requests
-//! are not counted: they open streams that only the shutdown ends.
+//! are not counted: they open streams that only the shutdown ends; nor is an SSE answer
+//! marked [`EndedByShutdown`] once it starts (a 2026-07-28 listen stream, which ends with its
+//! final result when the shutdown closes the streams).
 //!
 //! One plain tower service around the router: a counter increment per request, and a body
 //! wrapper only for SSE answers.
@@ -66,6 +68,11 @@ impl Drop for Guard {
     }
 }
 
+/// A response extension: this SSE answer runs until the shutdown ends it, so it is not in
+/// flight once it starts (counted, it would hold every shutdown for the whole grace period).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EndedByShutdown;
+
 /// `inner` with its requests counted in `count`.
 #[derive(Debug, Clone)]
 pub struct InFlight<S> {
@@ -122,7 +129,12 @@ where
         let result = ready!(this.inner.poll(cx));
         let guard = this.guard.take();
         Poll::Ready(result.map(|response| match guard {
-            Some(guard) if is_event_stream(&response) => hold(response, guard),
+            Some(guard)
+                if is_event_stream(&response)
+                    && response.extensions().get::<EndedByShutdown>().is_none() =>
+            {
+                hold(response, guard)
+            }
             _ => response,
         }))
     }

@@ -21,7 +21,10 @@
 //! message is its final one (a refused filter) is answered alone as JSON with rmcp's status.
 //! The client going away (the body dropped) cancels the listen: the loop gets
 //! `notifications/cancelled` for its internal id and cancels the handler's token, as rmcp's
-//! per-request loop is cancelled. At shutdown every stream ends and the loop stops.
+//! per-request loop is cancelled. At shutdown every stream ends with the final result rmcp
+//! writes when a handler's `listen` returns (the one the 2026-07-28 schema defines for a
+//! server's teardown: rmcp cannot send it then, as stopping its loop cancels the listens and
+//! it answers no cancelled request), and the loop stops.
 //!
 //! What a handler can tell apart from rmcp's stateless path: one handler, made by the factory
 //! when the first listen arrives, serves every listen stream of the instance (rmcp's makes
@@ -48,6 +51,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{sse_response, stateless_peer_info};
+use crate::http::in_flight::EndedByShutdown;
 use crate::mcp::classify::RequestClass;
 use feed::{ListenBody, Opening};
 use transport::Hub;
@@ -78,9 +82,10 @@ impl ListenStreams {
     /// runtime: the loop is spawned).
     fn hub<H: ServerHandler>(&self, handler: impl FnOnce() -> H) -> &Arc<Hub> {
         self.hub.get_or_init(|| {
-            let (hub, transport) = Hub::new();
+            let handler = handler();
+            let (hub, transport) = Hub::new(handler.get_info().server_info);
             let running = rmcp::service::serve_directly_with_ct(
-                handler(),
+                handler,
                 transport,
                 Some(stateless_peer_info()),
                 self.shutdown.child_token(),
@@ -121,7 +126,11 @@ impl ListenStreams {
                 .header(header::CONTENT_TYPE, JSON_MIME_TYPE)
                 .body(Body::from(json))
                 .unwrap_or_else(|_| shutting_down()),
-            Opening::Stream => sse_response(Body::new(body)),
+            Opening::Stream => {
+                let mut response = sse_response(Body::new(body));
+                response.extensions_mut().insert(EndedByShutdown);
+                response
+            }
         }
     }
 }

@@ -28,8 +28,8 @@ use rmcp::{
     RoleServer,
     model::{
         CancelledNotification, CancelledNotificationParam, ClientJsonRpcMessage,
-        ClientNotification, ClientRequest, GetMeta, JsonRpcMessage, RequestId,
-        ServerJsonRpcMessage, ServerResult,
+        ClientNotification, ClientRequest, GetMeta, Implementation, JsonRpcMessage, RequestId,
+        ServerJsonRpcMessage, ServerResult, SubscriptionsListenResult,
     },
     transport::Transport,
 };
@@ -43,6 +43,8 @@ pub(in crate::mcp::fast_path) struct Hub {
     routes: Mutex<Routes>,
     inbound: mpsc::UnboundedSender<ClientJsonRpcMessage>,
     next_id: AtomicI64,
+    /// The handler's `serverInfo`, for the final results written at shutdown.
+    server_info: Implementation,
 }
 
 #[derive(Default)]
@@ -53,13 +55,15 @@ struct Routes {
 }
 
 impl Hub {
-    /// A hub and the transport its serve loop runs on.
-    pub(super) fn new() -> (Arc<Self>, SharedListenTransport) {
+    /// A hub for a handler that names itself `server_info`, and the transport its serve loop
+    /// runs on.
+    pub(super) fn new(server_info: Implementation) -> (Arc<Self>, SharedListenTransport) {
         let (inbound, receiver) = mpsc::unbounded_channel();
         let hub = Arc::new(Self {
             routes: Mutex::new(Routes::default()),
             inbound,
             next_id: AtomicI64::new(1),
+            server_info,
         });
         let transport = SharedListenTransport {
             hub: hub.clone(),
@@ -108,7 +112,8 @@ impl Hub {
         let _ = self.inbound.send(message);
     }
 
-    /// Ends every stream after what it has queued and opens no more (server shutdown).
+    /// Server shutdown: ends every stream, after what it has queued, with the final result
+    /// rmcp writes when a listen returns, and opens no more.
     pub(super) fn close(&self) {
         let feeds = {
             let mut routes = self.routes();
@@ -116,8 +121,18 @@ impl Hub {
             std::mem::take(&mut routes.feeds)
         };
         for feed in feeds.values() {
-            feed.end();
+            self.finish(feed, &self.final_result(feed));
         }
+    }
+
+    /// What rmcp answers a listen whose handler returned `Ok`: `SubscriptionsListenResult::
+    /// complete` with the server's info, for the client's id.
+    fn final_result(&self, feed: &Feed) -> ServerJsonRpcMessage {
+        let mut result = SubscriptionsListenResult::complete(feed.client_id.clone());
+        result.meta.set_server_info(self.server_info.clone());
+        let mut result = ServerResult::SubscriptionsListenResult(result);
+        result.fill_missing_cache_hints();
+        JsonRpcMessage::response(result, feed.client_id.clone())
     }
 
     /// Delivers `message` from the loop; a frame that did not fit comes back with its feed.
