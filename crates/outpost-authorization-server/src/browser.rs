@@ -20,7 +20,7 @@ use outpost_oauth::secret::RandomnessError;
 
 use super::secret_cookie;
 
-/// The cookie's name.
+/// The cookie's name (with the `__Host-` prefix on an `https` issuer).
 pub const COOKIE_NAME: &str = "outpost_browser";
 
 /// The secret of one browser, as its cookie carries it.
@@ -34,9 +34,10 @@ impl std::fmt::Debug for BrowserBinding {
 }
 
 impl BrowserBinding {
-    /// The binding the request's cookie carries, when it has one of the right form.
-    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        secret_cookie::read(headers, COOKIE_NAME).map(|value| Self(value.to_owned()))
+    /// The binding the request's cookie carries, when it has one of the right form (`secure`:
+    /// the issuer is `https`).
+    pub fn from_headers(headers: &HeaderMap, secure: bool) -> Option<Self> {
+        secret_cookie::read(headers, COOKIE_NAME, secure).map(|value| Self(value.to_owned()))
     }
 
     /// The binding for a new request: the browser's own when it has one (its other tabs keep
@@ -45,7 +46,7 @@ impl BrowserBinding {
         headers: &HeaderMap,
         secure: bool,
     ) -> Result<(Self, Option<HeaderValue>), RandomnessError> {
-        if let Some(binding) = Self::from_headers(headers) {
+        if let Some(binding) = Self::from_headers(headers, secure) {
             return Ok((binding, None));
         }
         let (value, cookie) = secret_cookie::issue(COOKIE_NAME, "Lax", secure)?;
@@ -65,21 +66,23 @@ mod tests {
     #[test]
     fn a_browser_keeps_its_binding() {
         let mut headers = HeaderMap::new();
-        assert!(BrowserBinding::from_headers(&headers).is_none());
+        assert!(BrowserBinding::from_headers(&headers, true).is_none());
         let (binding, cookie) = BrowserBinding::for_request(&headers, true).unwrap();
         let cookie = cookie.unwrap();
         let cookie = cookie.to_str().unwrap();
         assert!(
-            cookie.contains("HttpOnly; SameSite=Lax; Secure"),
+            cookie.starts_with("__Host-outpost_browser=")
+                && cookie.contains("HttpOnly; SameSite=Lax; Secure"),
             "{cookie}"
         );
         headers.insert(
             axum::http::header::COOKIE,
-            format!("outpost_csrf=x; {COOKIE_NAME}={}", binding.expose())
+            format!("outpost_csrf=x; __Host-{COOKIE_NAME}={}", binding.expose())
                 .parse()
                 .unwrap(),
         );
-        let (again, cookie) = BrowserBinding::for_request(&headers, false).unwrap();
+        assert!(BrowserBinding::from_headers(&headers, false).is_none());
+        let (again, cookie) = BrowserBinding::for_request(&headers, true).unwrap();
         assert_eq!(again, binding);
         assert!(cookie.is_none());
         assert!(!format!("{again:?}").contains(binding.expose()));

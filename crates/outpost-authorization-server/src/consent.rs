@@ -67,13 +67,13 @@ pub async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match verified_form(&headers, &body) {
+    let form = match verified_form(&headers, &body, server.issuer_is_https()) {
         Ok(form) => form,
         Err(refusal) => return *refusal,
     };
     let now = server.now();
     let request_id = form.get("request").unwrap_or_default();
-    let Some(browser) = BrowserBinding::from_headers(&headers) else {
+    let Some(browser) = BrowserBinding::from_headers(&headers, server.issuer_is_https()) else {
         return expired();
     };
     // Only a request someone signed in to, from the browser that opened it, may be decided;

@@ -17,7 +17,7 @@ use outpost_store::Username;
 
 use crate::{AuthorizationServer, secret_cookie};
 
-/// The cookie's name.
+/// The cookie's name (with the `__Host-` prefix on an `https` issuer).
 pub const COOKIE_NAME: &str = "outpost_device";
 /// How long a browser stays trusted after signing in.
 pub const DEVICE_TRUST: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -37,7 +37,7 @@ impl TrustedDevice {
         username: &Username,
         now: i64,
     ) -> Option<Self> {
-        let token = cookie_value(headers)?;
+        let token = cookie_value(headers, server.issuer_is_https())?;
         let claims = device_token::verify(
             &server.keyring(),
             token,
@@ -68,22 +68,20 @@ pub fn cookie_for(
     let token = device_token::issue(&server.keyring(), &claims)
         .inspect_err(|error| tracing::warn!(%error, "no device token"))
         .ok()?;
+    let secure = server.issuer_is_https();
     let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
+        "{}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
+        secret_cookie::name(COOKIE_NAME, secure),
         DEVICE_TRUST.as_secs(),
-        if server.issuer_is_https() {
-            "; Secure"
-        } else {
-            ""
-        }
+        if secure { "; Secure" } else { "" }
     );
     HeaderValue::from_str(&cookie).ok()
 }
 
 /// The device cookie's value, when the request carries one that may be a token (base64url
 /// segments separated by dots).
-fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    secret_cookie::read_checked(headers, COOKIE_NAME, is_token_syntax)
+fn cookie_value(headers: &HeaderMap, secure: bool) -> Option<&str> {
+    secret_cookie::read_checked(headers, COOKIE_NAME, secure, is_token_syntax)
 }
 
 fn is_token_syntax(value: &str) -> bool {
@@ -106,11 +104,17 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("outpost_csrf=x; outpost_device=a.b-c_d.e"),
         );
-        assert_eq!(cookie_value(&headers), Some("a.b-c_d.e"));
+        assert_eq!(cookie_value(&headers, false), Some("a.b-c_d.e"));
+        assert_eq!(cookie_value(&headers, true), None, "not __Host-");
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-outpost_device=a.b-c_d.e"),
+        );
+        assert_eq!(cookie_value(&headers, true), Some("a.b-c_d.e"));
         headers.insert(
             header::COOKIE,
             HeaderValue::from_static("outpost_device=<script>"),
         );
-        assert_eq!(cookie_value(&headers), None);
+        assert_eq!(cookie_value(&headers, false), None);
     }
 }

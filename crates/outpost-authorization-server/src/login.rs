@@ -57,13 +57,13 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match verified_form(&headers, &body) {
+    let form = match verified_form(&headers, &body, server.issuer_is_https()) {
         Ok(form) => form,
         Err(refusal) => return *refusal,
     };
     let now = server.now();
     let request_id = form.get("request").unwrap_or_default();
-    let Some(browser) = BrowserBinding::from_headers(&headers) else {
+    let Some(browser) = BrowserBinding::from_headers(&headers, server.issuer_is_https()) else {
         return expired();
     };
     let pending = match server.pending().get(request_id, &browser, now).await {
@@ -248,7 +248,11 @@ pub async fn refuse_scope(
 
 /// The posted form of a login or consent page, once its CSRF token checks out; otherwise the
 /// page to answer with (400 for an unreadable form, 403 for a missing or wrong token).
-pub fn verified_form(headers: &HeaderMap, body: &[u8]) -> Result<FormParams, Box<Response>> {
+pub fn verified_form(
+    headers: &HeaderMap,
+    body: &[u8],
+    secure: bool,
+) -> Result<FormParams, Box<Response>> {
     let form = FormParams::parse(headers, body).map_err(|error| {
         Box::new(pages::error_page(
             StatusCode::BAD_REQUEST,
@@ -256,7 +260,7 @@ pub fn verified_form(headers: &HeaderMap, body: &[u8]) -> Result<FormParams, Box
             error.description(),
         ))
     })?;
-    if csrf::verify(headers, form.get(csrf::FIELD_NAME)) {
+    if csrf::verify(headers, form.get(csrf::FIELD_NAME), secure) {
         Ok(form)
     } else {
         Err(Box::new(forbidden()))

@@ -2,22 +2,47 @@
 //! form it gives them, base64url of 16 to 128 characters) and making a new one. Used by the
 //! CSRF token ([`csrf`](super::csrf)) and the browser binding ([`browser`](super::browser));
 //! the device cookie ([`device`](super::device)) is read with a check of its own.
+//!
+//! On an `https` issuer every cookie is named with the `__Host-` prefix ([`name`]): a browser
+//! accepts such a cookie only from this host, over https, for the whole path and without a
+//! `Domain`, so a page on a sibling subdomain or on plain http cannot plant one the server
+//! would read (a planted CSRF cookie would defeat the double-submit check). On plain `http`
+//! (loopback development) browsers refuse the prefix, so the bare name is used.
+
+use std::borrow::Cow;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use outpost_oauth::secret::{RandomnessError, Secret};
-
-/// The value of the cookie `name`, when the request carries one of the form this server sets.
-pub(crate) fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    read_checked(headers, name, is_secret_syntax)
+/// The name of the cookie `base` on a server whose issuer is `https` when `secure`.
+pub(crate) fn name(base: &'static str, secure: bool) -> Cow<'static, str> {
+    if secure {
+        Cow::Owned(format!("__Host-{base}"))
+    } else {
+        Cow::Borrowed(base)
+    }
 }
 
-/// The value of the first cookie `name` the request carries that `well_formed` accepts.
+use outpost_oauth::secret::{RandomnessError, Secret};
+
+/// The value of the cookie `base` ([`name`]d for `secure`), when the request carries one of
+/// the form this server sets.
+pub(crate) fn read<'h>(
+    headers: &'h HeaderMap,
+    base: &'static str,
+    secure: bool,
+) -> Option<&'h str> {
+    read_checked(headers, base, secure, is_secret_syntax)
+}
+
+/// The value of the first cookie `base` ([`name`]d for `secure`) the request carries that
+/// `well_formed` accepts.
 pub(crate) fn read_checked<'h>(
     headers: &'h HeaderMap,
-    name: &str,
+    base: &'static str,
+    secure: bool,
     well_formed: impl Fn(&str) -> bool,
 ) -> Option<&'h str> {
+    let name = name(base, secure);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -28,16 +53,18 @@ pub(crate) fn read_checked<'h>(
         .map(|(_, value)| value)
 }
 
-/// A fresh secret (256 bits) and the `Set-Cookie` that gives it to the browser as `name`:
-/// `Path=/`, `HttpOnly`, the given `SameSite`, and `Secure` when `secure`.
+/// A fresh secret (256 bits) and the `Set-Cookie` that gives it to the browser as `base`
+/// ([`name`]d for `secure`): `Path=/`, `HttpOnly`, the given `SameSite`, and `Secure` when
+/// `secure`.
 pub(crate) fn issue(
-    name: &str,
+    base: &'static str,
     same_site: &str,
     secure: bool,
 ) -> Result<(String, Option<HeaderValue>), RandomnessError> {
     let value = Secret::generate()?.expose().to_owned();
     let cookie = format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}{}",
+        "{}={value}; Path=/; HttpOnly; SameSite={same_site}{}",
+        name(base, secure),
         if secure { "; Secure" } else { "" }
     );
     Ok((value, HeaderValue::from_str(&cookie).ok()))

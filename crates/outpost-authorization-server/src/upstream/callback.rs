@@ -67,9 +67,10 @@ pub(crate) async fn callback(
         }
     };
     let now = server.now();
-    let (Some(browser), Some(state)) =
-        (BrowserBinding::from_headers(&headers), params.get("state"))
-    else {
+    let (Some(browser), Some(state)) = (
+        BrowserBinding::from_headers(&headers, server.issuer_is_https()),
+        params.get("state"),
+    ) else {
         return login::expired();
     };
     match server.pending().get(state, &browser, now).await {
