@@ -36,6 +36,7 @@ use url::Url;
 use super::{
     AuthorizationServer,
     browser::BrowserBinding,
+    client_name,
     clients::{self, ClientResolutionError},
     csrf,
     form::FormParams,
@@ -114,7 +115,7 @@ pub async fn authorize(
         None => None,
     };
     let pending = PendingAuthorization {
-        client_name: display_name(&client),
+        client_name: client_name::shown(&client),
         client_host: clients::document_host(&client.client_id),
         client_id: client.client_id,
         redirect_uri,
@@ -177,41 +178,6 @@ pub async fn authorize(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
-}
-
-/// The name shown to the user: the registered `client_name` without the characters that
-/// could make it read as something else ([`is_deceptive_in_a_name`]), else the client id.
-pub fn display_name(client: &ClientRecord) -> String {
-    client
-        .client_name
-        .as_deref()
-        .map(|name| {
-            name.chars()
-                .filter(|c| !is_deceptive_in_a_name(*c))
-                .collect::<String>()
-        })
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| client.client_id.to_string())
-}
-
-/// Control characters and the invisible formatting characters (Unicode `Cf`: bidirectional
-/// overrides and isolates, zero-width spaces and joiners, the byte-order mark) that would let
-/// a self-chosen client name render as another name on the login and consent pages
-/// (`\u{202E}` reverses what follows it).
-pub(crate) fn is_deceptive_in_a_name(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{061C}'
-                | '\u{180E}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
-        )
 }
 
 /// A 302 to `redirect_uri` with `params`, `state` (when the request had one) and `iss`

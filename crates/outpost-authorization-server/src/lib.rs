@@ -63,6 +63,7 @@ pub mod branding;
 mod browser;
 pub mod cimd;
 mod client_auth;
+mod client_name;
 mod clients;
 mod consent;
 mod counters;

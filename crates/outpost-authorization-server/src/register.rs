@@ -26,8 +26,7 @@ use axum::{body::Bytes, extract::State, http::StatusCode, response::Response};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthorizationServer,
-    authorize::is_deceptive_in_a_name,
+    AuthorizationServer, client_name,
     errors::{OAuthError, no_store_json},
     throttle::{ClientIp, REGISTRATIONS_PER_SOURCE, reserve_all},
 };
@@ -214,7 +213,7 @@ pub fn validate_metadata(
     if request
         .client_name
         .as_ref()
-        .is_some_and(|n| n.chars().any(is_deceptive_in_a_name))
+        .is_some_and(|n| n.chars().any(client_name::is_deceptive))
     {
         return Err(metadata(
             "client_name must not contain control or invisible formatting characters \
