@@ -314,3 +314,70 @@ async fn a_session_call_needing_a_missing_scope_is_403() {
         "{answer}"
     );
 }
+
+/// A POST as a 2025-03-26 client sends it (no `MCP-Protocol-Version`).
+async fn post_2025_03_26(
+    auth: &AuthApp,
+    token: Option<&str>,
+    session: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = auth
+        .app
+        .http
+        .post(auth.app.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    request.send().await.unwrap()
+}
+
+/// Each message of a 2025-03-26 batch passes the checks it would pass alone: one the token
+/// may not make refuses the batch as it would refuse the message.
+#[tokio::test]
+async fn a_batch_is_checked_message_by_message() {
+    let auth =
+        spawn_protected(RequiredScopes::default().require("add", protected::scope("math"))).await;
+    let token = auth.token("alice", "mcp:tools").await;
+    let init = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-03-26",
+            "capabilities": {},
+            "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+        }
+    });
+    let response = post_2025_03_26(&auth, Some(&token), None, init).await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    read_jsonrpc(response).await;
+
+    let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    let add = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": { "name": "add", "arguments": { "a": 1, "b": 2 } } });
+    let batch = json!([list.clone(), add]);
+    let refused = post_2025_03_26(&auth, Some(&token), Some(&id), batch.clone()).await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        protected::challenge(&refused).contains("insufficient_scope"),
+        "{}",
+        protected::challenge(&refused)
+    );
+    let unauthenticated = post_2025_03_26(&auth, None, Some(&id), batch).await;
+    assert_eq!(unauthenticated.status(), 401);
+    assert!(unauthenticated.headers().contains_key("www-authenticate"));
+
+    let allowed = post_2025_03_26(&auth, Some(&token), Some(&id), json!([list])).await;
+    assert_eq!(allowed.status(), 200);
+    let messages = sse_messages(&allowed.text().await.unwrap());
+    assert!(messages[0]["result"]["tools"].is_array(), "{messages:?}");
+}

@@ -52,6 +52,7 @@ use crate::{
         transport_guard::TransportGuard,
     },
     mcp::{
+        batch::BatchLayer,
         classify::ClassifyLayer,
         fast_path::FastPath,
         jsonrpc_body::reject_malformed_jsonrpc,
@@ -214,9 +215,7 @@ where
     // it per request, so layers added route by route (`Router::layer`) would each add a box,
     // a clone and a boxed future to every request on the hot path.
     let request_log = RequestLogLayer::new(Arc::new(RequestMetrics::default()));
-    let mcp_layers = ServiceBuilder::new()
-        .layer(request_log.clone())
-        .layer(SecurityHeadersLayer)
+    let mcp_checks = ServiceBuilder::new()
         .layer(TransportGuard::new(
             config.allowed_hosts(),
             &config.allowed_origins(),
@@ -231,8 +230,23 @@ where
         .layer(Extension(request_state_keys));
     // `route_layer`: `layer` would also wrap this router's fallback, which the merge below
     // makes every unknown path's, answering them 401 instead of 404.
-    let http_sse = crate::mcp::legacy_sse::routes(factory, config, legacy, shutdown)
-        .route_layer(mcp_layers.clone());
+    let http_sse = crate::mcp::legacy_sse::routes(factory, config, legacy, shutdown).route_layer(
+        ServiceBuilder::new()
+            .layer(request_log.clone())
+            .layer(SecurityHeadersLayer)
+            .layer(mcp_checks.clone()),
+    );
+    // A 2025-03-26 batch is taken apart before the checks, so that each of its messages
+    // passes them as it would alone.
+    let mcp = ServiceBuilder::new()
+        .layer(request_log.clone())
+        .layer(SecurityHeadersLayer)
+        .layer(BatchLayer::new(
+            config.max_request_body_bytes,
+            config.sse_keep_alive,
+        ))
+        .layer(mcp_checks)
+        .service(streamable);
     // An explicit 404, so that the layers below wrap it: the merges after them keep a
     // router's own fallback over a default one.
     router
@@ -242,7 +256,7 @@ where
                 .layer(request_log)
                 .layer(SecurityHeadersLayer),
         )
-        .route_service("/mcp", mcp_layers.service(streamable))
+        .route_service("/mcp", mcp)
         .merge(http_sse)
 }
 

@@ -5,6 +5,7 @@
 //! `fast_path`, `jsonrpc_body` and `streamable` are public for `outpost-bench` and the
 //! differential tests, and hidden from the docs: they are not part of the stable API.
 
+pub(crate) mod batch;
 pub(crate) mod classify;
 #[doc(hidden)]
 pub mod fast_path;
@@ -17,6 +18,7 @@ pub(crate) mod session_delete;
 pub(crate) mod session_limits;
 pub mod session_notifier;
 pub mod sessions;
+pub(crate) mod sse_timer;
 #[doc(hidden)]
 pub mod streamable;
 pub(crate) mod unawaited_answers;

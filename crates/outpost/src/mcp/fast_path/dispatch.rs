@@ -160,7 +160,7 @@ fn render(message: &ServerJsonRpcMessage) -> Response {
 }
 
 /// rmcp's SSE response (`sse_stream_response`): `200`, the event-stream headers, `body`.
-pub(super) fn sse_response(body: Body) -> Response {
+pub(crate) fn sse_response(body: Body) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(

@@ -49,7 +49,7 @@ use http::{HeaderMap, Method, StatusCode, request::Parts};
 use rmcp::{ServerHandler, model::ClientRequest, transport::streamable_http_server::SessionId};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use dispatch::closed_peer;
+pub(crate) use dispatch::{closed_peer, sse_response};
 pub(crate) use screen::{content_type_is_json, fast_method};
 pub use service::FastPathService;
 

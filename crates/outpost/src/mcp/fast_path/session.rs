@@ -13,12 +13,7 @@
 //! `crates/outpost-reference/tests/fast_path_differential.rs` holds the two paths to the same
 //! answers.
 
-use std::{
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{body::Body, response::Response};
 use bytes::Bytes;
@@ -29,12 +24,15 @@ use rmcp::{
     model::{GetExtensions, ServerJsonRpcMessage},
     transport::streamable_http_server::SessionId,
 };
-use sse_stream::{KeepAlive, Sse, SseBody, Timer};
+use sse_stream::{KeepAlive, Sse, SseBody};
 
 use super::{dispatch, envelope};
 use crate::{
     HandlerFactory,
-    mcp::sessions::{InlineOutcome, OutpostSessionManager},
+    mcp::{
+        sessions::{InlineOutcome, OutpostSessionManager},
+        sse_timer::TokioSleep,
+    },
 };
 
 /// Answers a request of session `session`, or gives its parts and body back for rmcp.
@@ -101,36 +99,6 @@ fn event(message: &ServerJsonRpcMessage) -> Sse {
         String::new()
     });
     Sse::default().data(data)
-}
-
-pin_project_lite::pin_project! {
-    /// The keep-alive timer of a streaming body: a Tokio sleep (rmcp's `TokioTimer`).
-    struct TokioSleep {
-        #[pin]
-        sleep: tokio::time::Sleep,
-    }
-}
-
-impl Future for TokioSleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.project().sleep.poll(cx)
-    }
-}
-
-impl Timer for TokioSleep {
-    fn from_duration(duration: Duration) -> Self {
-        Self {
-            sleep: tokio::time::sleep(duration),
-        }
-    }
-
-    fn reset(self: Pin<&mut Self>, when: std::time::Instant) {
-        self.project()
-            .sleep
-            .reset(tokio::time::Instant::from_std(when));
-    }
 }
 
 /// Session requests the fast path may answer: the parked sessions' manager.

@@ -1,0 +1,310 @@
+//! JSON-RPC batches on 2025-03-26 sessions.
+//!
+//! 2025-03-26 lets a client POST an array batching requests and notifications (or responses),
+//! and a server MUST accept it; 2025-06-18 removed batching, and rmcp reads one message per
+//! POST. So [`Batches`] takes apart the POSTs of a 2025-03-26 session — `Mcp-Session-Id` and
+//! no `MCP-Protocol-Version` but 2025-03-26 (a client of a later revision sends the header on
+//! every request) — whose body is an array: each element goes through the rest of the `/mcp`
+//! stack as a POST of its own with the batch's head, so every check (Host and Origin, the
+//! bearer token, the session's owner, scopes, rate limits) applies to each as it would to it
+//! alone. The answers are put together:
+//! - an element's HTTP error that is no JSON-RPC answer (its session is gone, its token or
+//!   origin refused) answers the whole batch: the same error would meet each element;
+//! - a batch of notifications and responses only is answered `202` once each is accepted;
+//! - otherwise the answer is one SSE stream carrying every message of the elements' answers
+//!   (a JSON-RPC error answered as JSON, the messages of an SSE answer) as they come, which
+//!   ends when every element's answer has. Its events carry no id: the stream of a batch is
+//!   not resumable (2025-03-26 makes resumability a MAY), and rmcp's keep-alive comments are
+//!   replaced by its own.
+//!
+//! An empty array, or one of more than [`MAX_BATCH`] elements, is `-32600 Invalid Request`
+//! (JSON-RPC 2.0 §6: one error for the whole batch). Elements are started [`STARTED_AT_ONCE`]
+//! at a time; their answers then stream side by side.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::Request,
+    response::{IntoResponse, Response},
+};
+use futures::{StreamExt, stream};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use rmcp::{
+    ErrorData,
+    model::ProtocolVersion,
+    transport::common::http_header::{EVENT_STREAM_MIME_TYPE, JSON_MIME_TYPE},
+};
+use serde_json::value::RawValue;
+use sse_stream::{KeepAlive, Sse, SseBody, SseStream};
+use tower::{Layer, Service, ServiceExt};
+
+use super::{
+    jsonrpc_body::{error_response, read_limited},
+    sse_timer::TokioSleep,
+};
+use crate::mcp::fast_path::sse_response;
+
+/// The most messages one batch may hold.
+pub const MAX_BATCH: usize = 100;
+
+/// How many elements of a batch are started at once (each until its answer begins).
+const STARTED_AT_ONCE: usize = 16;
+
+static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+/// Takes apart the batches of 2025-03-26 sessions for the service it wraps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchLayer {
+    max_body: usize,
+    keep_alive: Duration,
+}
+
+impl BatchLayer {
+    /// Batches of at most `max_body` bytes, their streams kept alive every `keep_alive`.
+    pub(crate) fn new(max_body: usize, keep_alive: Duration) -> Self {
+        Self {
+            max_body,
+            keep_alive,
+        }
+    }
+}
+
+impl<S> Layer<S> for BatchLayer {
+    type Service = Batches<S>;
+
+    fn layer(&self, inner: S) -> Batches<S> {
+        Batches {
+            inner,
+            layer: *self,
+        }
+    }
+}
+
+/// `inner`, with the batches of 2025-03-26 sessions answered element by element.
+#[derive(Debug, Clone)]
+pub(crate) struct Batches<S> {
+    inner: S,
+    layer: BatchLayer,
+}
+
+impl<S> Service<Request> for Batches<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::Either<
+        S::Future,
+        Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if !may_be_batch(&request) {
+            return futures::future::Either::Left(self.inner.call(request));
+        }
+        // The clone that was made ready answers; the fresh one waits for the next request.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        let layer = self.layer;
+        futures::future::Either::Right(Box::pin(
+            async move { Ok(answer(inner, layer, request).await) },
+        ))
+    }
+}
+
+/// Whether `request` may carry a batch: a POST of a 2025-03-26 session.
+fn may_be_batch(request: &Request) -> bool {
+    let headers = request.headers();
+    request.method() == Method::POST
+        && headers.contains_key(&SESSION_ID)
+        && headers.get(&PROTOCOL_VERSION).is_none_or(|version| {
+            version.as_bytes() == ProtocolVersion::V_2025_03_26.as_str().as_bytes()
+        })
+}
+
+/// The answer to a POST that may carry a batch: `inner`'s when it does not.
+async fn answer<S>(inner: S, layer: BatchLayer, request: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let (parts, body) = request.into_parts();
+    let bytes = match read_limited(&parts.headers, body, layer.max_body).await {
+        Ok(bytes) => bytes,
+        Err(error) => return error.into_response(),
+    };
+    if bytes.trim_ascii_start().first() != Some(&b'[') {
+        return call(inner, Request::from_parts(parts, Body::from(bytes))).await;
+    }
+    let elements = match elements(&bytes) {
+        Ok(elements) => elements,
+        Err(refusal) => return *refusal,
+    };
+    let element_requests: Vec<Request> = elements
+        .into_iter()
+        .map(|element| {
+            let mut head = http::Request::new(());
+            *head.method_mut() = parts.method.clone();
+            *head.uri_mut() = parts.uri.clone();
+            *head.version_mut() = parts.version;
+            *head.headers_mut() = parts.headers.clone();
+            *head.extensions_mut() = parts.extensions.clone();
+            head.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(element.len()));
+            let (head, ()) = head.into_parts();
+            Request::from_parts(head, Body::from(element))
+        })
+        .collect();
+    let answers: Vec<Response> =
+        stream::iter(element_requests.into_iter().zip(std::iter::repeat(inner)))
+            .map(|(request, inner)| call(inner, request))
+            .buffered(STARTED_AT_ONCE)
+            .collect()
+            .await;
+    combine(answers, layer.keep_alive)
+}
+
+/// `request` answered by `inner`.
+async fn call<S>(inner: S, request: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    match inner.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// The batch's elements, each the bytes of one JSON value; or the answer refusing the batch.
+fn elements(body: &[u8]) -> Result<Vec<Bytes>, Box<Response>> {
+    let refuse = |status, error| Box::new(error_response(status, None, error));
+    let elements: Vec<&RawValue> = serde_json::from_slice(body).map_err(|error| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorData::parse_error(format!("Parse error: {error}"), None),
+        )
+    })?;
+    if elements.is_empty() || elements.len() > MAX_BATCH {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorData::invalid_request(
+                format!("Invalid Request: a batch holds 1 to {MAX_BATCH} messages"),
+                None,
+            ),
+        ));
+    }
+    Ok(elements
+        .into_iter()
+        .map(|element| Bytes::copy_from_slice(element.get().as_bytes()))
+        .collect())
+}
+
+/// One answer for the batch from its elements' `answers` (see the module docs).
+fn combine(answers: Vec<Response>, keep_alive: Duration) -> Response {
+    let mut messages = Vec::new();
+    for answer in answers {
+        match Answer::of(answer) {
+            Answer::Accepted => {}
+            Answer::Messages(body) => messages.push(body),
+            Answer::Refusal(refusal) => return refusal,
+        }
+    }
+    if messages.is_empty() {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let events = stream::select_all(messages.into_iter().map(|body| body.events()));
+    let body = SseBody::new(events.map(Ok::<_, Infallible>))
+        .with_keep_alive::<TokioSleep>(KeepAlive::new().interval(keep_alive));
+    sse_response(Body::new(body))
+}
+
+/// What one element's answer contributes to the batch's.
+enum Answer {
+    /// `202`: a notification or response, accepted.
+    Accepted,
+    /// JSON-RPC messages, in this body.
+    Messages(MessageBody),
+    /// An HTTP error that is no JSON-RPC answer.
+    Refusal(Response),
+}
+
+/// The body of an element's answer that carries JSON-RPC messages.
+enum MessageBody {
+    /// One message as JSON.
+    Json(Body),
+    /// An SSE stream of messages.
+    Sse(Body),
+}
+
+impl Answer {
+    fn of(response: Response) -> Self {
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        let is = |mime: &str| content_type.starts_with(mime);
+        // JSON-RPC answers come as `200` (an SSE stream, a request's error) or `400` (a
+        // message that is none); any other status, or a challenge, is about the HTTP request.
+        let challenged = response.headers().contains_key(header::WWW_AUTHENTICATE);
+        match response.status() {
+            StatusCode::ACCEPTED => Answer::Accepted,
+            StatusCode::OK if is(EVENT_STREAM_MIME_TYPE) => {
+                Answer::Messages(MessageBody::Sse(response.into_body()))
+            }
+            StatusCode::OK | StatusCode::BAD_REQUEST if is(JSON_MIME_TYPE) && !challenged => {
+                Answer::Messages(MessageBody::Json(response.into_body()))
+            }
+            _ => Answer::Refusal(response),
+        }
+    }
+}
+
+impl MessageBody {
+    /// The messages as SSE events with only their `data`, in the order they come.
+    fn events(self) -> stream::BoxStream<'static, Sse> {
+        match self {
+            MessageBody::Json(body) => stream::once(async move {
+                match axum::body::to_bytes(body, usize::MAX).await {
+                    Ok(bytes) => Some(Sse::default().data(String::from_utf8_lossy(&bytes))),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read a batch element's answer");
+                        None
+                    }
+                }
+            })
+            .filter_map(std::future::ready)
+            .boxed(),
+            MessageBody::Sse(body) => SseStream::new(body)
+                .take_while(|event| {
+                    if let Err(error) = event {
+                        tracing::warn!(%error, "a batch element's answer stream failed");
+                    }
+                    std::future::ready(event.is_ok())
+                })
+                .filter_map(|event| {
+                    std::future::ready(
+                        event
+                            .ok()
+                            .and_then(|event| event.data)
+                            .filter(|data| !data.is_empty())
+                            .map(|data| Sse::default().data(data)),
+                    )
+                })
+                .boxed(),
+        }
+    }
+}
