@@ -110,6 +110,35 @@ async fn rmcp_client_runs_a_session() {
     client.cancel().await.expect("client stops");
 }
 
+/// A client that declared no capability is never sent a sampling or elicitation request: the
+/// tools that would send one answer a tool error instead.
+#[tokio::test]
+async fn a_session_client_is_never_asked_for_what_it_did_not_declare() {
+    let app = spawn_app().await;
+    let session = Session::open(&app).await;
+    for (id, tool, arguments) in [
+        (1, "test_elicitation", json!({ "message": "hi" })),
+        (2, "test_elicitation_sep1034_defaults", json!({})),
+        (3, "test_sampling", json!({ "prompt": "hi" })),
+    ] {
+        let response = session
+            .post(json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                          "params": { "name": tool, "arguments": arguments } }))
+            .await;
+        let messages = sse_messages(&response.text().await.unwrap());
+        assert_eq!(messages.len(), 1, "only the answer: {messages:?}");
+        let result = &messages[0]["result"];
+        assert_eq!(result["isError"], true, "{tool}: {result}");
+        assert!(
+            result["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("did not declare"),
+            "{tool}: {result}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn session_lifecycle_get_stream_delete_then_404() {
     let app = spawn_app().await;

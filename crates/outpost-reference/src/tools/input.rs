@@ -30,6 +30,15 @@ pub enum ClientFeature {
     Elicitation,
 }
 
+impl std::fmt::Display for ClientFeature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientFeature::Sampling => "sampling",
+            ClientFeature::Elicitation => "elicitation",
+        })
+    }
+}
+
 /// `Ok` when the client declared the capability `feature` needs; else the `-32021 Missing
 /// required client capability` error naming it, for the tool to return.
 pub fn require(
@@ -140,8 +149,20 @@ pub enum Answer {
     Given(Value),
     /// 2026-07-28 without a usable response yet: return this to the client, which retries.
     Required(InputRequiredResult),
-    /// The server-to-client request of an older revision failed; the reason.
+    /// The server-to-client request of an older revision failed, or could not be sent (the
+    /// client did not declare the capability it needs); the reason.
     Failed(String),
+}
+
+/// `Answer::Failed` for a client that did not declare `feature`: a server sends a request
+/// only for a capability the client declared (2025-11-25 lifecycle: "only use capabilities
+/// that were successfully negotiated").
+fn undeclared(context: &RequestContext<RoleServer>, feature: ClientFeature) -> Option<Answer> {
+    require(context, feature).err().map(|_| {
+        Answer::Failed(format!(
+            "the client did not declare the {feature} capability"
+        ))
+    })
 }
 
 /// Elicits `params`: an `elicitation/create` request up to 2025-11-25, an MRTR round trip
@@ -158,6 +179,9 @@ pub async fn elicit(
             key,
             InputRequest::Elicitation(ElicitRequest::new(params)),
         );
+    }
+    if let Some(refused) = undeclared(context, ClientFeature::Elicitation) {
+        return refused;
     }
     match context.peer.create_elicitation(params).await {
         Ok(result) => to_answer(&result),
@@ -179,6 +203,9 @@ pub async fn sample(
             key,
             InputRequest::CreateMessage(CreateMessageRequest::new(params)),
         );
+    }
+    if let Some(refused) = undeclared(context, ClientFeature::Sampling) {
+        return refused;
     }
     match context.peer.create_message(params).await {
         Ok(result) => to_answer(&result),
