@@ -87,6 +87,46 @@ async fn demo_users_may_be_granted_what_the_demo_allows_them() {
     assert!(bob.allowed_scopes.is_empty());
 }
 
+/// The demo users stay in the store after a demo start; a later start that others can reach
+/// is refused while one of them still has the public password.
+#[tokio::test]
+async fn a_public_start_refuses_demo_users_left_with_public_passwords() {
+    let store = Store::memory();
+    builder(&store)
+        .demo_users()
+        .build()
+        .await
+        .expect("demo build");
+    let public = "0.0.0.0:0".parse().expect("address");
+    let refused = builder(&store).bind(public).build().await;
+    let Err(BuildError::DemoPasswordsOnPublicBind { users, .. }) = refused else {
+        panic!("expected a refusal, got {:?}", refused.err());
+    };
+    assert_eq!(users, "alice, bob");
+
+    // A changed password is no longer public; removing the user does it too.
+    let alice = store
+        .users
+        .get_by_username(&Username::parse("alice").expect("name"))
+        .await
+        .expect("get")
+        .expect("alice");
+    let hash =
+        outpost::auth::server::password::hash_password("a real secret of alice").expect("hash");
+    store
+        .users
+        .set_password_hash(alice.id, hash)
+        .await
+        .expect("passwd");
+    let bob = Username::parse("bob").expect("name");
+    store.users.delete(&bob).await.expect("remove");
+    builder(&store)
+        .bind(public)
+        .build()
+        .await
+        .expect("public build");
+}
+
 #[tokio::test]
 async fn the_scopes_of_any_handlers_tools_are_collected() {
     let scopes = RequiredScopes::from_handler(ReferenceServer::new())

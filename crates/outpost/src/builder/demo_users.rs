@@ -4,6 +4,9 @@
 //!
 //! Several instances may start on one store at the same moment: the users are created once
 //! (another instance's `Conflict` means the user exists, which is all this asks).
+//!
+//! The users stay in the store when a later start drops the demo: [`still_public`] finds those
+//! whose password is still the public one, which a start on a non-loopback address refuses.
 
 use crate::{
     auth::{scope::Scope, server::AuthorizationServer},
@@ -18,6 +21,36 @@ pub const DEMO_USERS: [(&str, &str, bool); 2] = [
     ("alice", "password123", true),
     ("bob", "password456", false),
 ];
+
+/// The demo users in `server`'s store whose password is still the demo's (a password check
+/// each, at start only).
+pub(super) async fn still_public(
+    server: &AuthorizationServer,
+) -> Result<Vec<&'static str>, BuildError> {
+    let failed = |error: &dyn std::fmt::Display| BuildError::DemoUsers(error.to_string());
+    let mut public = Vec::new();
+    for (name, password, _) in DEMO_USERS {
+        let username = Username::parse(name).map_err(|e| failed(&e))?;
+        let Some(user) = server
+            .store
+            .users
+            .get_by_username(&username)
+            .await
+            .map_err(|e| failed(&e))?
+        else {
+            continue;
+        };
+        let demo_password = server
+            .argon2
+            .verify(password.to_owned(), user.password_hash)
+            .await
+            .map_err(|e| failed(&e))?;
+        if demo_password {
+            public.push(name);
+        }
+    }
+    Ok(public)
+}
 
 /// Creates the demo users that are missing from `server`'s store, and gives an existing demo
 /// user the scopes the demo allows them when they lack one (a store from before per-user

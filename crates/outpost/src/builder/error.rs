@@ -52,6 +52,20 @@ pub enum BuildError {
          `allow_demo_users_on_public_bind()` if you really mean it"
     )]
     DemoUsersOnPublicBind(SocketAddr),
+    /// Demo users an earlier start created are still in the store with their public
+    /// passwords, and this start is on an address others can reach.
+    #[error(
+        "refusing to serve on the non-loopback address {address}: the store still holds the \
+         demo users {users} with their public passwords (from an earlier start with the demo \
+         users). Change their passwords (`outpost users passwd NAME`) or remove them \
+         (`outpost users remove NAME`), or bind to 127.0.0.1"
+    )]
+    DemoPasswordsOnPublicBind {
+        /// The address the server would serve on.
+        address: SocketAddr,
+        /// The demo users whose password is the public one.
+        users: String,
+    },
     /// A scope setting is not a valid RFC 6749 scope.
     #[error("{setting}: {source}")]
     Scope {

@@ -619,6 +619,17 @@ where
             .unwrap_or_default();
             demo_users::ensure(&server, &beyond_baseline).await?;
         } else if server.user_directory.is_none() && server.upstream.is_none() {
+            // A store an earlier `--demo` start filled keeps its users: on an address others
+            // reach, their public passwords must not work.
+            if !self.demo_users_on_public_bind && !self.config.bind.ip().is_loopback() {
+                let public = demo_users::still_public(&server).await?;
+                if !public.is_empty() {
+                    return Err(BuildError::DemoPasswordsOnPublicBind {
+                        address: self.config.bind,
+                        users: public.join(", "),
+                    });
+                }
+            }
             let users = server.store.users.list().await;
             if users.is_ok_and(|users| users.is_empty()) {
                 tracing::warn!(
