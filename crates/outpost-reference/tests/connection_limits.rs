@@ -110,17 +110,24 @@ async fn a_header_that_trickles_is_cut_by_the_header_timeout() {
     assert!(elapsed < Duration::from_millis(2_500), "{elapsed:?}");
 }
 
+/// On rmcp's path and on the fast path (a 2026-07-28 call, whose body the fast path reads).
 #[tokio::test]
 async fn a_body_that_trickles_is_cut_by_the_body_timeout() {
+    let stateless_call = "mcp-protocol-version: 2026-07-28\r\nmcp-method: tools/call\r\n\
+                          mcp-name: echo\r\n";
+    for extra_headers in ["", stateless_call] {
+        body_trickles(extra_headers).await;
+    }
+}
+
+async fn body_trickles(extra_headers: &str) {
     let app = spawn(limits(5_000, 1_000, 10_000)).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
-    stream
-        .write_all(
-            b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
-              accept: application/json, text/event-stream\r\ncontent-length: 100\r\n\r\n{",
-        )
-        .await
-        .unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\n{extra_headers}content-length: 100\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
     let started = Instant::now();
     let mut answer = Vec::new();
     while started.elapsed() < Duration::from_secs(4) {
@@ -136,7 +143,7 @@ async fn a_body_that_trickles_is_cut_by_the_body_timeout() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
-        "{answer}"
+        "{extra_headers}: {answer}"
     );
 }
 

@@ -37,7 +37,7 @@ use axum::{
     extract::Request,
     response::{IntoResponse, Response},
 };
-use http::{Method, StatusCode};
+use http::Method;
 use rmcp::{
     ErrorData, ServerHandler,
     model::{PaginatedRequestParams, RequestId, Tool},
@@ -48,7 +48,7 @@ use serde::Deserialize;
 use super::challenge::Challenge;
 use crate::{
     auth::scope::{Scope, ScopeError},
-    mcp::classify::RequestClass,
+    mcp::{classify::RequestClass, jsonrpc_body::read_limited},
 };
 
 /// The `_meta` key of a tool definition that names the scope the tool requires.
@@ -277,17 +277,17 @@ impl ScopeCheck {
     }
 
     /// Reads the body of `request` to find the tools it calls: the request with its body
-    /// re-attached, or the refusal (`403`, or `413` past the body limit).
+    /// re-attached, or the refusal (`403`; `413` past the body limit, `408` for a body that
+    /// did not arrive in time, `400` for one that could not be read).
     pub(crate) async fn check_body(
         &self,
         request: Request,
         granted: &Scope,
     ) -> Result<Request, Response> {
         let (parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, self.max_body).await else {
-            let message = "Payload Too Large: request body exceeds the limit";
-            return Err((StatusCode::PAYLOAD_TOO_LARGE, message).into_response());
-        };
+        let bytes = read_limited(&parts.headers, body, self.max_body)
+            .await
+            .map_err(IntoResponse::into_response)?;
         if let Some(needed) = missing_scope(&bytes, &self.required, granted) {
             return Err(self.insufficient(granted, &needed));
         }

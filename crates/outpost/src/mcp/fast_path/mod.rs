@@ -45,7 +45,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, request::Parts};
+use http::{HeaderMap, Method, request::Parts};
 use rmcp::{ServerHandler, model::ClientRequest, transport::streamable_http_server::SessionId};
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +56,7 @@ pub use service::FastPathService;
 use crate::{
     HandlerFactory,
     config::ServerConfig,
-    mcp::{classify::RequestClass, sessions::OutpostSessionManager},
+    mcp::{classify::RequestClass, jsonrpc_body::read_limited, sessions::OutpostSessionManager},
 };
 
 /// The fast path for the handlers one factory makes; route `/mcp` to
@@ -163,12 +163,9 @@ where
         let (parts, body) = request.into_parts();
         // The screen admitted a `Content-Length` within the limit; the limit here only guards
         // bodies that are not hyper's (hyper enforces the declared length).
-        let bytes = match axum::body::to_bytes(body, self.inner.max_body).await {
+        let bytes = match read_limited(&parts.headers, body, self.inner.max_body).await {
             Ok(bytes) => bytes,
-            Err(error) => {
-                let message = format!("cannot read request body: {error}");
-                return Ok((StatusCode::BAD_REQUEST, message).into_response());
-            }
+            Err(error) => return Ok(error.into_response()),
         };
         self.answer_read(taken, parts, bytes).await
     }
