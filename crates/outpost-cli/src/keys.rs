@@ -44,7 +44,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Rotate => {
-            let store = args.store.open_with_keys().await?;
+            let store = args.store.open_existing_with_keys().await?;
             // The issuer does not matter for rotation: only the store and the keyring do.
             let server = crate::serve::authorization_server(&store, "http://localhost").await?;
             let kid = server
@@ -55,7 +55,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::List => {
-            let store = args.store.open_with_keys().await?;
+            let store = args.store.open_existing_with_keys().await?;
             let now = SystemClock.now();
             let records = store.keys.list().await?;
             let signer =

@@ -98,12 +98,55 @@ impl StoreArg {
             .with_context(|| format!("cannot open the store {}", self.display_url()))
     }
 
-    /// Opens the store for a command that uses its signing and request-state keys: sealed
-    /// at rest with the key-encryption key the environment gives
-    /// ([`crate::key_encryption`]).
+    /// Opens a store a server can share with this command: never `memory://`, which lives
+    /// and dies with the one process (what a command writes there no server ever sees).
+    pub async fn open_shared(&self) -> anyhow::Result<Store> {
+        if self.url() == "memory://" {
+            anyhow::bail!(
+                "memory:// lives only inside one process: a command cannot reach a server's \
+                 memory store. Name the store the server uses (--store)"
+            );
+        }
+        self.open().await
+    }
+
+    /// Opens a store that already exists, for a command that manages what a server put
+    /// there: a SQLite file that is not there is refused rather than created empty (a typo
+    /// in `--store`, or the wrong directory, would otherwise look like an empty store).
+    pub async fn open_existing(&self) -> anyhow::Result<Store> {
+        if let Some(path) = self.url().strip_prefix("sqlite://")
+            && !std::path::Path::new(path).exists()
+        {
+            anyhow::bail!(
+                "there is no store at {path}: `outpost serve` or `outpost users add` creates \
+                 one; name the one the server uses with --store"
+            );
+        }
+        self.open_shared().await
+    }
+
+    /// Opens the store for `serve`, which uses its signing and request-state keys: sealed at
+    /// rest with the key-encryption key the environment gives ([`crate::key_encryption`]).
     pub async fn open_with_keys(&self) -> anyhow::Result<Store> {
         let keys = crate::key_encryption::from_env()?;
         let store = self.open().await?;
+        self.sealed(store, keys).await
+    }
+
+    /// The same for a command that manages the keys of a store that already exists
+    /// ([`open_existing`](Self::open_existing)).
+    pub async fn open_existing_with_keys(&self) -> anyhow::Result<Store> {
+        let keys = crate::key_encryption::from_env()?;
+        let store = self.open_existing().await?;
+        self.sealed(store, keys).await
+    }
+
+    /// `store` with its keys sealed by `keys`.
+    async fn sealed(
+        &self,
+        store: Store,
+        keys: Option<outpost::store::KeyEncryptionKeys>,
+    ) -> anyhow::Result<Store> {
         crate::key_encryption::apply(store, keys)
             .await
             .with_context(|| format!("cannot open the keys in the store {}", self.display_url()))

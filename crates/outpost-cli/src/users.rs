@@ -82,7 +82,12 @@ fn parse_username(text: &str) -> Result<Username, outpost::store::ModelError> {
 
 /// Runs one `outpost users` command.
 pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
-    let store = args.store.open().await?;
+    // Adding a user may create the store (before the first `serve`); the other commands
+    // manage users a store already holds.
+    let store = match args.command {
+        UsersCommand::Add { .. } => args.store.open_shared().await?,
+        _ => args.store.open_existing().await?,
+    };
     match args.command {
         UsersCommand::Add { user, scopes } => add(&store, user, &allowed_scopes(&scopes)?).await,
         UsersCommand::List => list(&store).await,

@@ -147,6 +147,50 @@ async fn users_lifecycle() {
     );
 }
 
+/// A command that manages what a server put in its store refuses a store that is not there
+/// (a typo in `--store` would otherwise show an empty one, or rotate keys nobody uses), and
+/// none writes to `memory://`, which no server shares.
+#[test]
+fn commands_do_not_make_up_a_store() {
+    let db = TempDb::new("users-no-store");
+    for args in [
+        &["list"][..],
+        &["remove", "alice"],
+        &["set-scopes", "alice"],
+    ] {
+        let refused = users(&db, args, "");
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            stderr(&refused).contains("there is no store"),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+    }
+    let rotate = Command::new(OUTPOST)
+        .args(["keys", "rotate", "--store", &db.url()])
+        .env_remove("OUTPOST_STORE")
+        .output()
+        .expect("run outpost keys rotate");
+    assert!(!rotate.status.success());
+    assert!(!db.0.exists(), "no store was created");
+
+    let memory = Command::new(OUTPOST)
+        .args([
+            "users",
+            "add",
+            "zed",
+            "--password-stdin",
+            "--store",
+            "memory://",
+        ])
+        .env_remove("OUTPOST_STORE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run outpost users add");
+    assert!(!memory.status.success());
+    assert!(stderr(&memory).contains("memory://"), "{}", stderr(&memory));
+}
+
 #[test]
 fn bad_input_is_refused_clearly() {
     let db = TempDb::new("users-bad-input");

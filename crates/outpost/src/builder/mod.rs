@@ -632,11 +632,19 @@ where
             }
             let users = server.store.users.list().await;
             if users.is_ok_and(|users| users.is_empty()) {
-                tracing::warn!(
-                    store = %store_url,
-                    "the store has no user, so nobody can log in: create one (`outpost users \
-                     add NAME --store {store_url}`), or start with the demo users",
-                );
+                if store_url == "memory://" {
+                    tracing::warn!(
+                        "the memory store has no user, so nobody can log in: no command can \
+                         add one to it; use a store that outlives the process (sqlite://, \
+                         redis://), or start with the demo users",
+                    );
+                } else {
+                    tracing::warn!(
+                        store = %store_url,
+                        "the store has no user, so nobody can log in: create one (`outpost \
+                         users add NAME --store {store_url}`), or start with the demo users",
+                    );
+                }
             }
         }
         let grants: std::sync::Arc<dyn crate::store::GrantStore> = server.store.grants.clone();
