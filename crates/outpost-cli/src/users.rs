@@ -23,6 +23,44 @@ use crate::{serve::SCOPES_SUPPORTED, store_arg::StoreArg, time_format::rfc3339};
 
 /// Shortest accepted password, in characters.
 const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest accepted password, in characters (NIST SP 800-63B asks for at least 64).
+const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Passwords long enough but among the first that guessing tries (lowercase).
+const COMMON_PASSWORDS: [&str; 32] = [
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "passw0rd",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "87654321",
+    "11111111",
+    "00000000",
+    "qwertyui",
+    "qwertyuiop",
+    "qwerty12",
+    "qwerty123",
+    "1q2w3e4r",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "abcd1234",
+    "abcdefgh",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "superman",
+    "starwars",
+    "whatever",
+    "trustno1",
+    "letmein1",
+    "welcome1",
+    "admin123",
+];
 
 /// Flags of `outpost users`.
 #[derive(Debug, clap::Args)]
@@ -68,7 +106,8 @@ enum UsersCommand {
 
 #[derive(Debug, clap::Args)]
 struct PasswordArgs {
-    /// The username: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'.
+    /// The username: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-', at least one a
+    /// letter or digit, not starting with '-'.
     #[arg(value_parser = parse_username)]
     name: Username,
     /// Read the password from the first line of standard input instead of prompting.
@@ -217,10 +256,28 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         }
         first
     };
-    if password.chars().count() < MIN_PASSWORD_CHARS {
+    check_password(&password)?;
+    Ok(password)
+}
+
+/// Refuses a password too short, too long, or among the first any guesser tries: one
+/// repeated character (spaces included) or a common password (NIST SP 800-63B §5.1.1.2).
+fn check_password(password: &str) -> anyhow::Result<()> {
+    let length = password.chars().count();
+    if length < MIN_PASSWORD_CHARS {
         bail!("the password is too short: use at least {MIN_PASSWORD_CHARS} characters");
     }
-    Ok(password)
+    if length > MAX_PASSWORD_CHARS {
+        bail!("the password is too long: use at most {MAX_PASSWORD_CHARS} characters");
+    }
+    let mut chars = password.chars();
+    let first = chars.next();
+    if chars.all(|c| Some(c) == first)
+        || COMMON_PASSWORDS.contains(&password.to_lowercase().as_str())
+    {
+        bail!("the password is too easy to guess: choose a less common one");
+    }
+    Ok(())
 }
 
 fn now() -> i64 {

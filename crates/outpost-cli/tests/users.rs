@@ -202,6 +202,44 @@ fn bad_input_is_refused_clearly() {
         stderr(&short)
     );
 
+    for guessable in ["password\n", "        \n", "Qwertyuiop\n", "aaaaaaaaaaaa\n"] {
+        let refused = users(&db, &["add", "bob", "--password-stdin"], guessable);
+        assert!(!refused.status.success(), "{guessable:?}");
+        assert!(
+            stderr(&refused).contains("too easy to guess"),
+            "{guessable:?}: {}",
+            stderr(&refused)
+        );
+    }
+    let long = format!("{}\n", "correct horse ".repeat(80));
+    let refused = users(&db, &["add", "bob", "--password-stdin"], &long);
+    assert!(
+        stderr(&refused).contains("too long"),
+        "{}",
+        stderr(&refused)
+    );
+    for name in ["..", "-x"] {
+        let mut add = Command::new(OUTPOST);
+        add.args([
+            "users",
+            "--store",
+            &db.url(),
+            "add",
+            "--password-stdin",
+            "--",
+            name,
+        ])
+        .env_remove("OUTPOST_STORE")
+        .stdin(Stdio::null());
+        let refused = add.output().expect("run outpost users add");
+        assert!(!refused.status.success(), "{name}");
+        assert!(
+            stderr(&refused).contains("invalid username"),
+            "{name}: {}",
+            stderr(&refused)
+        );
+    }
+
     let no_tty = users(&db, &["add", "bob"], "");
     assert!(!no_tty.status.success());
     assert!(

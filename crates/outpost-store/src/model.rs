@@ -108,10 +108,17 @@ impl Username {
     /// Longest accepted username, in characters.
     pub const MAX_LEN: usize = 64;
 
-    /// Parses a username.
+    /// Parses a username: 1 to [`MAX_LEN`](Self::MAX_LEN) of A-Z, a-z, 0-9, `.`, `_`, `-`,
+    /// with at least one letter or digit (`.` and `..` name no one), not starting with `-`
+    /// (which a command line reads as a flag).
     pub fn parse(text: &str) -> Result<Self, ModelError> {
         let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if text.is_empty() || text.len() > Self::MAX_LEN || !text.chars().all(valid_char) {
+        if text.is_empty()
+            || text.len() > Self::MAX_LEN
+            || !text.chars().all(valid_char)
+            || !text.chars().any(|c| c.is_ascii_alphanumeric())
+            || text.starts_with('-')
+        {
             return Err(ModelError::Username(text.to_owned()));
         }
         Ok(Self(text.to_owned()))
