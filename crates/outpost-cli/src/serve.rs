@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// an SSE stream included, is never idle).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, env = "OUTPOST_IDLE_TIMEOUT")]
     idle_timeout: Duration,
+    /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish and streams to
+    /// close before the process exits anyway.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, env = "OUTPOST_SHUTDOWN_GRACE")]
+    shutdown_grace: Duration,
     /// Most open connections; more are closed at once.
     #[arg(long, default_value_t = 10_000, env = "OUTPOST_MAX_CONNECTIONS")]
     max_connections: usize,
@@ -347,6 +351,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_sessions: args.max_sessions,
             max_sessions_per_subject: args.max_sessions_per_subject,
         },
+        shutdown_grace: args.shutdown_grace,
         ..ServerConfig::default()
     };
     if args.no_auth {

@@ -149,8 +149,11 @@ fn demo_creates_the_demo_users() {
         .stdin(Stdio::piped())
         .spawn()
         .expect("run outpost users add");
-    std::io::Write::write_all(&mut add.stdin.take().expect("stdin"), b"alice kept her own\n")
-        .expect("write the password");
+    std::io::Write::write_all(
+        &mut add.stdin.take().expect("stdin"),
+        b"alice kept her own\n",
+    )
+    .expect("write the password");
     assert!(add.wait().expect("users add").success());
     drop(start(&["--demo", "--store", &store]));
     let output = Command::new(OUTPOST)

@@ -174,9 +174,11 @@ pub enum ConfigError {
          bind to 127.0.0.1 or ::1 (--bind), or enable authentication"
     )]
     NoAuthOnPublicBind(SocketAddr),
-    /// The public URL is not a plain `http(s)://host[:port]` base.
+    /// The public URL is not a plain `http(s)://host[:port]` base (shown without its
+    /// password, if it had one).
     #[error(
-        "--public-url {0} must be an http or https URL with a host and no path, query or fragment"
+        "--public-url {0} must be an http or https URL with a host and no user, password, \
+         path, query or fragment"
     )]
     InvalidPublicUrl(Url),
     /// A request body limit of zero would reject every request.
@@ -202,11 +204,17 @@ impl ServerConfig {
         if let Some(url) = &self.public_url {
             let plain_base = matches!(url.scheme(), "http" | "https")
                 && url.host_str().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
                 && url.path() == "/"
                 && url.query().is_none()
                 && url.fragment().is_none();
             if !plain_base {
-                return Err(ConfigError::InvalidPublicUrl(url.clone()));
+                let mut shown = url.clone();
+                if shown.password().is_some() {
+                    let _ = shown.set_password(Some("…"));
+                }
+                return Err(ConfigError::InvalidPublicUrl(shown));
             }
         }
         if self.max_request_body_bytes == 0 {
@@ -319,6 +327,23 @@ mod tests {
             config.validate(),
             Err(ConfigError::InvalidPublicUrl(_))
         ));
+    }
+
+    /// Credentials in the issuer would be published in every metadata document.
+    #[test]
+    fn public_url_with_credentials_is_rejected_without_showing_them() {
+        for url in [
+            "https://user@mcp.example.com",
+            "https://user:secret@mcp.example.com",
+        ] {
+            let config = ServerConfig {
+                public_url: Some(url.parse().unwrap()),
+                ..ServerConfig::default()
+            };
+            let error = config.validate().expect_err(url);
+            assert!(matches!(error, ConfigError::InvalidPublicUrl(_)), "{url}");
+            assert!(!error.to_string().contains("secret"), "{error}");
+        }
     }
 
     #[test]
