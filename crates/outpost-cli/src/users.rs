@@ -100,7 +100,7 @@ enum UsersCommand {
         #[arg(value_parser = parse_username)]
         name: Username,
     },
-    /// Change a user's password.
+    /// Change a user's password and revoke every grant the old one let clients obtain.
     Passwd(PasswordArgs),
 }
 
@@ -230,7 +230,13 @@ async fn passwd(store: &Store, args: PasswordArgs) -> anyhow::Result<()> {
     };
     let hash = hash_password(&read_password(args.password_stdin)?)?;
     store.users.set_password_hash(user.id, hash).await?;
-    println!("changed the password of {}", user.username);
+    // A password is changed when it may be known to someone else: what it let clients
+    // obtain goes with it (their tokens stop working on /mcp within seconds).
+    let revoked = store.grants.revoke_grants_of_user(user.id, now()).await?;
+    println!(
+        "changed the password of {}; revoked {revoked} grant(s): every client signs in again",
+        user.username
+    );
     Ok(())
 }
 

@@ -77,6 +77,49 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A grant of user `name` to a client, as a sign-in leaves one.
+async fn grant_for(db: &TempDb, name: &str) -> outpost::store::GrantId {
+    use outpost::store::{
+        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, TokenEndpointAuthMethod,
+    };
+    let store = outpost::store::open(&db.url()).await.expect("open store");
+    let name = Username::parse(name).expect("valid");
+    let user = store
+        .users
+        .get_by_username(&name)
+        .await
+        .expect("get")
+        .expect("user");
+    let client = ClientRecord {
+        client_id: ClientId::parse("cli-test-client").expect("valid client id"),
+        client_secret_hash: None,
+        client_name: None,
+        redirect_uris: vec!["http://127.0.0.1/callback".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        response_types: vec!["code".into()],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+        application_type: ApplicationType::Native,
+        scope: None,
+        created_at: 0,
+    };
+    store.clients.insert(client.clone()).await.expect("client");
+    let grant = GrantRecord {
+        grant_id: GrantId::random(),
+        user_id: user.id,
+        client_id: client.client_id,
+        scope: "mcp".into(),
+        resource: None,
+        created_at: 0,
+        revoked_at: None,
+    };
+    store
+        .grants
+        .create_grant(grant.clone())
+        .await
+        .expect("grant");
+    grant.grant_id
+}
+
 async fn password_of(db: &TempDb, name: &str) -> outpost::store::PasswordHash {
     let store = outpost::store::open(&db.url()).await.expect("open store");
     let name = Username::parse(name).expect("valid");
@@ -122,12 +165,24 @@ async fn users_lifecycle() {
 
     let before = password_of(&db, "alice").await;
     assert!(verify_password("first-password", &before));
+    let grant = grant_for(&db, "alice").await;
     let changed = users(
         &db,
         &["passwd", "alice", "--password-stdin"],
         "second-password\r\n",
     );
     assert!(changed.status.success(), "passwd: {}", stderr(&changed));
+    assert!(
+        stdout(&changed).contains("revoked 1 grant"),
+        "{}",
+        stdout(&changed)
+    );
+    let store = outpost::store::open(&db.url()).await.expect("open store");
+    assert!(
+        store.grants.is_revoked(grant).await.expect("is_revoked"),
+        "what the old password obtained is revoked"
+    );
+    drop(store);
     let after = password_of(&db, "alice").await;
     assert!(
         !verify_password("first-password", &after),

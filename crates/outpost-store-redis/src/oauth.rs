@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use outpost_store::{
     AuthorizationCodeRecord, AuthorizationCodeStore, GrantId, GrantRecord, GrantStore,
-    NewRefreshToken, Redemption, RefreshTokenRecord, Rotation, StoreError, TokenHash,
+    NewRefreshToken, Redemption, RefreshTokenRecord, Rotation, StoreError, TokenHash, UserId,
 };
 
 use crate::{
@@ -254,6 +254,15 @@ impl GrantStore for RedisStore {
             return Err(StoreError::NotFound(format!("grant {grant_id}")));
         }
         Ok(())
+    }
+
+    async fn revoke_grants_of_user(&self, user_id: UserId, now: i64) -> Result<u64, StoreError> {
+        self.eval(
+            "revoking a user's grants",
+            &self.scripts.grants_revoke_of_user,
+            &[user_id.to_string(), now.to_string()],
+        )
+        .await
     }
 
     async fn is_revoked(&self, grant_id: GrantId) -> Result<bool, StoreError> {

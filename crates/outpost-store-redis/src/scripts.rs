@@ -40,6 +40,7 @@ scripts!(
     grant_create,
     grant_revoke,
     grants_purge,
+    grants_revoke_of_user,
     pending_insert,
     pending_sign_in,
     pending_take,

@@ -183,6 +183,17 @@ impl GrantStore for SqliteStore {
         .await
     }
 
+    async fn revoke_grants_of_user(&self, user_id: UserId, now: i64) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            let revoked = c.execute(
+                "UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                params![user_id.to_string(), now],
+            )?;
+            Ok(revoked as u64)
+        })
+        .await
+    }
+
     async fn is_revoked(&self, grant_id: GrantId) -> Result<bool, StoreError> {
         let grant = self.get_grant(grant_id).await?;
         Ok(grant.is_none_or(|g| g.revoked_at.is_some()))

@@ -722,6 +722,62 @@ pub async fn racing_refreshes_both_rotate(store: Store) {
     );
 }
 
+/// Revoking a user's grants revokes all of theirs not yet revoked (an earlier revocation
+/// keeps its time) and no one else's.
+pub async fn a_users_grants_are_revoked_together(store: Store) {
+    let other = user("heidi");
+    let (user, client, first) = grant_fixture(&store).await;
+    store.users.create(other.clone()).await.expect("user");
+    let grant_of = |user_id, created_at| GrantRecord {
+        grant_id: GrantId::random(),
+        user_id,
+        client_id: client.client_id.clone(),
+        scope: "mcp".into(),
+        resource: None,
+        created_at,
+        revoked_at: None,
+    };
+    let (second, earlier, theirs) = (
+        grant_of(user.id, NOW + 1),
+        grant_of(user.id, NOW + 2),
+        grant_of(other.id, NOW + 3),
+    );
+    for grant in [&second, &earlier, &theirs] {
+        store
+            .grants
+            .create_grant(grant.clone())
+            .await
+            .expect("grant");
+    }
+    store
+        .grants
+        .revoke_grant(earlier.grant_id, NOW + 5)
+        .await
+        .expect("revoke");
+
+    let revoked = store
+        .grants
+        .revoke_grants_of_user(user.id, NOW + 10)
+        .await
+        .expect("revoke the user's");
+    assert_eq!(revoked, 2);
+    let revoked_at = |grant_id| {
+        let store = store.clone();
+        async move {
+            store
+                .grants
+                .get_grant(grant_id)
+                .await
+                .expect("get")
+                .and_then(|g| g.revoked_at)
+        }
+    };
+    assert_eq!(revoked_at(first.grant_id).await, Some(NOW + 10));
+    assert_eq!(revoked_at(second.grant_id).await, Some(NOW + 10));
+    assert_eq!(revoked_at(earlier.grant_id).await, Some(NOW + 5));
+    assert_eq!(revoked_at(theirs.grant_id).await, None);
+}
+
 /// Revoking a grant kills its tokens; deleting a user or client removes what was issued to them.
 pub async fn revocation_and_cascade(store: Store) {
     let (user, _, grant) = grant_fixture(&store).await;
@@ -1057,6 +1113,7 @@ macro_rules! store_behaviour_suite {
             refresh_tokens_rotate,
             reused_refresh_token_revokes_the_grant,
             racing_refreshes_both_rotate,
+            a_users_grants_are_revoked_together,
             revocation_and_cascade,
             consent_is_remembered,
             keys_are_listed_and_retired,

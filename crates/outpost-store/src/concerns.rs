@@ -39,6 +39,7 @@ macro_rules! for_each_concern {
             fn get_refresh_token(&self, token_hash: &TokenHash) -> Option<RefreshTokenRecord>;
             fn rotate(&self, presented: &TokenHash, successor: NewRefreshToken, now: i64, concurrent_since: i64) -> Rotation;
             fn revoke_grant(&self, grant_id: GrantId, now: i64) -> ();
+            fn revoke_grants_of_user(&self, user_id: UserId, now: i64) -> u64;
             fn is_revoked(&self, grant_id: GrantId) -> bool;
             fn purge_expired(&self, now: i64, idle_grants_before: i64) -> u64;
         });

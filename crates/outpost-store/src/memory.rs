@@ -396,6 +396,17 @@ impl GrantStore for MemoryStore {
         }
     }
 
+    async fn revoke_grants_of_user(&self, user_id: UserId, now: i64) -> Result<u64, StoreError> {
+        let mut revoked = 0;
+        for grant in self.state().grants.values_mut() {
+            if grant.user_id == user_id && grant.revoked_at.is_none() {
+                grant.revoked_at = Some(now);
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
     async fn is_revoked(&self, grant_id: GrantId) -> Result<bool, StoreError> {
         Ok(self
             .state()

@@ -184,6 +184,9 @@ pub trait GrantStore: Send + Sync {
     /// Revokes a grant and with it every token of its family. Revoking twice keeps the first
     /// time.
     async fn revoke_grant(&self, grant_id: GrantId, now: i64) -> Result<(), StoreError>;
+    /// Revokes every grant of `user_id` not revoked yet, at `now` (a password change ends
+    /// what the old password let clients obtain); how many it revoked.
+    async fn revoke_grants_of_user(&self, user_id: UserId, now: i64) -> Result<u64, StoreError>;
     /// Whether tokens of this grant must be refused: revoked, or gone (fails closed).
     async fn is_revoked(&self, grant_id: GrantId) -> Result<bool, StoreError>;
     /// Forgets what can no longer be used: refresh tokens expired at `now`, revoked grants
