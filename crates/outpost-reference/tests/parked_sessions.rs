@@ -317,6 +317,10 @@ async fn a_server_to_client_request_rides_the_request_stream_and_its_answer_come
         ask_first["id"], ask_second["id"],
         "distinct ids on one session"
     );
+    // Progress tokens too: they MUST be unique across the active requests.
+    let token = |ask: &Value| ask["params"]["_meta"]["progressToken"].clone();
+    assert!(!token(&ask_first).is_null(), "{ask_first}");
+    assert_ne!(token(&ask_first), token(&ask_second));
     for (ask, text) in [(&ask_second, "sampled two"), (&ask_first, "sampled one")] {
         let answered = post(
             &app,

@@ -365,10 +365,10 @@ impl Transport<RoleServer> for HotTransport {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let outbox = lock(&self.shared.current).clone();
         if let ServerJsonRpcMessage::Request(request) = &mut item {
-            let unique = self.shared.in_flight.issue(
+            let unique = self.shared.in_flight.issue_request(
                 &self.shared.session,
                 &self.shared.answers,
-                &mut request.id,
+                request,
             );
             // Forgotten with the request holding the lease; outside one, when the session's
             // hot peer goes (the answer comes or not).

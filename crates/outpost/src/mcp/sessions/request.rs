@@ -29,7 +29,10 @@ use std::{
 
 use rmcp::{
     RoleServer,
-    model::{ClientJsonRpcMessage, ClientNotification, RequestId, ServerJsonRpcMessage},
+    model::{
+        ClientJsonRpcMessage, ClientNotification, GetMeta, JsonRpcRequest, NumberOrString,
+        ProgressToken, RequestId, ServerJsonRpcMessage, ServerRequest,
+    },
     transport::{Transport, streamable_http_server::SessionId},
 };
 use tokio::sync::{Semaphore, mpsc};
@@ -179,12 +182,33 @@ impl InFlight {
     /// Gives the server→client request `id` (numbered by its peer) an id unique across
     /// instances, and remembers that the client's answer goes back to `route` under the
     /// original id; returns the new id, to forget it with [`InFlight::forget_issued`].
-    pub(crate) fn issue(&self, session: &SessionId, route: &Route, id: &mut RequestId) -> String {
+    fn issue(&self, session: &SessionId, route: &Route, id: &mut RequestId) -> String {
         let number = self.next_server_request.fetch_add(1, Ordering::Relaxed);
         let unique = format!("{}-{number}", self.instance);
         let original = std::mem::replace(id, RequestId::String(unique.as_str().into()));
         lock(&self.server_requests)
             .insert((session.clone(), unique.clone()), (route.clone(), original));
+        unique
+    }
+
+    /// Gives the server→client `request` an id unique across instances, as
+    /// [`issue`](Self::issue) does, and a progress token to match: its peer numbers those from
+    /// zero too, and progress tokens must be unique across the session's active requests
+    /// (2025-11-25 progress). The client's progress notifications for a server→client request
+    /// are not routed to it, so nothing maps the token back.
+    pub(crate) fn issue_request(
+        &self,
+        session: &SessionId,
+        route: &Route,
+        request: &mut JsonRpcRequest<ServerRequest>,
+    ) -> String {
+        let unique = self.issue(session, route, &mut request.id);
+        let meta = request.request.get_meta_mut();
+        if meta.get_progress_token().is_some() {
+            meta.set_progress_token(ProgressToken(NumberOrString::String(
+                unique.as_str().into(),
+            )));
+        }
         unique
     }
 
@@ -282,7 +306,7 @@ impl Transport<RoleServer> for RequestTransport {
         if let ServerJsonRpcMessage::Request(request) = &mut item {
             let unique = self
                 .in_flight
-                .issue(&self.session, &self.route, &mut request.id);
+                .issue_request(&self.session, &self.route, request);
             self.issued.push(unique);
         }
         let answer = matches!(
