@@ -111,7 +111,20 @@ struct Failure(StoreError);
 
 impl From<rusqlite::Error> for Failure {
     fn from(error: rusqlite::Error) -> Self {
-        Self(StoreError::Backend(error.to_string()))
+        Self(backend_error(error))
+    }
+}
+
+/// `error` as the store reports it: a lock another process still held after
+/// [`BUSY_TIMEOUT`] is [`StoreError::Unavailable`] (temporary: a request meeting it gets
+/// "try again later", not "server error"); anything else is a backend failure.
+fn backend_error(error: rusqlite::Error) -> StoreError {
+    if is_busy(&error) {
+        StoreError::Unavailable(format!(
+            "{error}: another process held the database lock for {BUSY_TIMEOUT:?}"
+        ))
+    } else {
+        StoreError::Backend(error.to_string())
     }
 }
 
@@ -298,7 +311,7 @@ fn write_error(error: rusqlite::Error, what: &str) -> StoreError {
             _ => {}
         }
     }
-    StoreError::Backend(error.to_string())
+    backend_error(error)
 }
 
 /// Every row a query returns, each mapped.

@@ -99,3 +99,33 @@ async fn first_keys_are_stored_once_across_connections() {
         }
     }
 }
+
+/// Another process holding the database lock past the busy timeout makes a write
+/// `Unavailable` — try again later — not a backend failure (which a request would answer
+/// `500`).
+#[tokio::test]
+async fn a_lock_held_elsewhere_is_unavailable_not_a_failure() {
+    let dir = TempDir::new();
+    let path = dir.path().join("locked.db");
+    let store = open(&path).await.expect("open");
+    let holder = rusqlite::Connection::open(&path).expect("second connection");
+    holder
+        .execute_batch("BEGIN EXCLUSIVE")
+        .expect("take the lock");
+    let user = outpost_store::UserRecord {
+        id: outpost_store::UserId::random(),
+        username: outpost_store::Username::parse("locked-out").expect("name"),
+        password_hash: outpost_store::PasswordHash::parse(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$yJf5cO5r5xQm0ZpXQy3ZlXx2rNQ0o0V3eNfG8cXk0lQ",
+        )
+        .expect("hash"),
+        allowed_scopes: Default::default(),
+        created_at: 0,
+    };
+    let refused = store.users.create(user).await;
+    assert!(
+        matches!(refused, Err(outpost_store::StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+    holder.execute_batch("ROLLBACK").expect("release");
+}
