@@ -98,7 +98,11 @@ async fn a_public_start_refuses_demo_users_left_with_public_passwords() {
         .await
         .expect("demo build");
     let public = "0.0.0.0:0".parse().expect("address");
-    let refused = builder(&store).bind(public).build().await;
+    let refused = builder(&store)
+        .bind(public)
+        .public_url("https://mcp.example.com".parse().expect("url"))
+        .build()
+        .await;
     let Err(BuildError::DemoPasswordsOnPublicBind { users, .. }) = refused else {
         panic!("expected a refusal, got {:?}", refused.err());
     };
@@ -122,6 +126,7 @@ async fn a_public_start_refuses_demo_users_left_with_public_passwords() {
     store.users.delete(&bob).await.expect("remove");
     builder(&store)
         .bind(public)
+        .public_url("https://mcp.example.com".parse().expect("url"))
         .build()
         .await
         .expect("public build");
@@ -143,8 +148,21 @@ async fn the_scopes_of_any_handlers_tools_are_collected() {
 async fn errors_name_the_setting() {
     let store = Store::memory();
     let public = "0.0.0.0:0".parse().expect("address");
-    let refused = builder(&store).bind(public).demo_users().build().await;
+    let refused = builder(&store)
+        .bind(public)
+        .public_url("https://mcp.example.com".parse().expect("url"))
+        .demo_users()
+        .build()
+        .await;
     assert!(matches!(refused, Err(BuildError::DemoUsersOnPublicBind(_))));
+
+    let refused = builder(&store).bind(public).build().await;
+    assert!(matches!(
+        refused,
+        Err(BuildError::Config(
+            ConfigError::WildcardBindWithoutPublicUrl(_)
+        ))
+    ));
 
     let refused = builder(&store).bind(public).no_auth().build().await;
     assert!(matches!(

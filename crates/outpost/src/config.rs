@@ -181,6 +181,13 @@ pub enum ConfigError {
          path, query or fragment"
     )]
     InvalidPublicUrl(Url),
+    /// A wildcard address (`0.0.0.0`, `::`) without a public URL: the server would name
+    /// itself after the wildcard (issuer, resource, accepted `Host`), which no client reaches.
+    #[error(
+        "binding {0} needs --public-url: the URL clients reach this server at (its issuer and \
+         resource, and the Host it accepts), e.g. --public-url https://mcp.example.com"
+    )]
+    WildcardBindWithoutPublicUrl(SocketAddr),
     /// A request body limit of zero would reject every request.
     #[error("max request body must be at least 1 byte")]
     ZeroBodyLimit,
@@ -201,6 +208,9 @@ impl ServerConfig {
     /// The checks that do not depend on serving MCP: the public URL, the body and connection
     /// limits.
     pub(crate) fn validate_listener(&self) -> Result<(), ConfigError> {
+        if self.bind.ip().is_unspecified() && self.public_url.is_none() {
+            return Err(ConfigError::WildcardBindWithoutPublicUrl(self.bind));
+        }
         if let Some(url) = &self.public_url {
             let plain_base = matches!(url.scheme(), "http" | "https")
                 && url.host_str().is_some()
@@ -311,10 +321,22 @@ mod tests {
         );
         let config = ServerConfig {
             bind: "0.0.0.0:8000".parse().unwrap(),
+            public_url: Some("https://mcp.example.com".parse().unwrap()),
             auth: AuthMode::Bearer(resource),
             ..ServerConfig::default()
         };
         assert_eq!(config.validate(), Ok(()));
+        // Without the public URL the server would call itself http://0.0.0.0:8000.
+        let nameless = ServerConfig {
+            public_url: None,
+            ..config
+        };
+        assert_eq!(
+            nameless.validate(),
+            Err(ConfigError::WildcardBindWithoutPublicUrl(
+                "0.0.0.0:8000".parse().unwrap()
+            ))
+        );
     }
 
     #[test]

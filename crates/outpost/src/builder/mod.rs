@@ -460,6 +460,12 @@ where
             probe.bind = SocketAddr::from(([127, 0, 0, 1], 0));
             probe.auth = AuthMode::Disabled;
             probe.validate()?;
+            if self.config.bind.ip().is_unspecified() && self.config.public_url.is_none() {
+                return Err(crate::config::ConfigError::WildcardBindWithoutPublicUrl(
+                    self.config.bind,
+                )
+                .into());
+            }
         }
         #[cfg(feature = "authorization-server")]
         {
