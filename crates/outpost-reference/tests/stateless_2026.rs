@@ -450,3 +450,33 @@ async fn responses_carry_security_headers() {
         assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     }
 }
+
+/// A browser client on an allowed origin (here a loopback inspector) gets its preflight and
+/// CORS headers without authentication too.
+#[tokio::test]
+async fn browser_clients_get_cors_without_authentication() {
+    let app = spawn_app().await;
+    let origin = "http://localhost:6274";
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/mcp"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,mcp-protocol-version",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], origin);
+    let call = app
+        .request_2026("tools/list", None, json!({}))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(call.status(), 200);
+    assert_eq!(call.headers()["access-control-allow-origin"], origin);
+}

@@ -221,11 +221,9 @@ where
             &config.allowed_origins(),
         ))
         .layer(ClassifyLayer)
-        .option_layer(
-            resource_server
-                .as_ref()
-                .map(|_| BrowserCorsLayer::new(cors())),
-        )
+        // Without authentication too: a browser client on an allowed origin (a loopback
+        // inspector, an `--allow-origin`) needs its preflight answered either way.
+        .layer(BrowserCorsLayer::new(cors()))
         .option_layer(resource_server)
         .layer(Extension(request_state_keys));
     // `route_layer`: `layer` would also wrap this router's fallback, which the merge below
