@@ -13,8 +13,8 @@ use crate::{
     resources::{self, CONFORMANCE_TEMPLATE},
 };
 
-/// Completes `request.argument` for the referenced prompt or template; unknown references
-/// and arguments complete to nothing.
+/// Completes `request.argument` for the referenced prompt or template; an unknown template is
+/// `-32602` (as the server answers an unknown prompt), unknown arguments complete to nothing.
 pub fn complete(request: &CompleteRequestParams) -> Result<CompleteResult, McpError> {
     let prefix = request.argument.value.as_str();
     let argument = request.argument.name.as_str();
@@ -30,7 +30,13 @@ pub fn complete(request: &CompleteRequestParams) -> Result<CompleteResult, McpEr
         Reference::Resource(template) => match (template.uri.as_str(), argument) {
             (resources::numbered::TEMPLATE, "id") => resources::numbered::complete_id(prefix),
             (CONFORMANCE_TEMPLATE, "id") => starting_with(&["1", "2", "3"], prefix),
-            _ => Vec::new(),
+            (resources::numbered::TEMPLATE | CONFORMANCE_TEMPLATE, _) => Vec::new(),
+            (uri, _) => {
+                return Err(McpError::invalid_params(
+                    format!("no resource template {uri:?}"),
+                    None,
+                ));
+            }
         },
         _ => Vec::new(),
     };

@@ -284,6 +284,15 @@ impl ServerHandler for ReferenceServer {
         request: CompleteRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
+        // The completion spec's "invalid prompt name": -32602.
+        if let Reference::Prompt(prompt) = &request.r#ref
+            && !self.prompt_router.has_route(&prompt.name)
+        {
+            return Err(McpError::invalid_params(
+                format!("no prompt named {:?}", prompt.name),
+                None,
+            ));
+        }
         completion::complete(&request)
     }
 

@@ -480,3 +480,38 @@ async fn browser_clients_get_cors_without_authentication() {
     assert_eq!(call.status(), 200);
     assert_eq!(call.headers()["access-control-allow-origin"], origin);
 }
+
+/// Completing an argument of a prompt or template the server does not have is `-32602`
+/// (the completion spec's "invalid prompt name"); an unknown argument completes to nothing.
+#[tokio::test]
+async fn completion_of_an_unknown_reference_is_invalid_params() {
+    let app = spawn_app().await;
+    for reference in [
+        json!({ "type": "ref/prompt", "name": "nope" }),
+        json!({ "type": "ref/resource", "uri": "test://nope/{id}" }),
+    ] {
+        let reply = app
+            .call_2026(
+                "completion/complete",
+                None,
+                json!({ "ref": reference, "argument": { "name": "x", "value": "" } }),
+            )
+            .await;
+        assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    }
+    let reply = app
+        .call_2026(
+            "completion/complete",
+            None,
+            json!({
+                "ref": { "type": "ref/prompt", "name": "complex_prompt" },
+                "argument": { "name": "unknown", "value": "" }
+            }),
+        )
+        .await;
+    assert_eq!(
+        reply["result"]["completion"]["values"],
+        json!([]),
+        "{reply}"
+    );
+}
