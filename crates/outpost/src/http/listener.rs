@@ -28,12 +28,12 @@ use crate::config::ConnectionLimits;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {reason}")]
     Bind {
         /// The address that was asked for.
         addr: SocketAddr,
-        /// Why the OS refused.
-        source: std::io::Error,
+        /// Why the OS refused (in the message, not as a source: it would be printed twice).
+        reason: std::io::Error,
     },
     /// The accept loop failed.
     #[error("HTTP server failed: {0}")]
@@ -44,7 +44,7 @@ pub enum ServeError {
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ServeError::Bind { addr, source })
+        .map_err(|reason| ServeError::Bind { addr, reason })
 }
 
 /// How the serve loop admits and times connections.
