@@ -389,11 +389,38 @@ fn terminate(child: &mut Child) -> ExitStatus {
 
 /// Sends SIGTERM to `child`.
 fn signal_term(child: &Child) {
+    signal(child, "-TERM");
+}
+
+/// Sends `signal` (`-TERM`, `-HUP`, …) to `child`.
+fn signal(child: &Child, signal: &str) {
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
+}
+
+/// The terminal that started the server going away (SIGHUP) shuts it down gracefully, as
+/// SIGTERM does, rather than killing it mid-request.
+#[test]
+fn sighup_shuts_down_gracefully() {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = Command::new(OUTPOST)
+        .args(["serve", "--no-auth", "--bind", &bind])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start outpost");
+    wait_healthy(&format!("http://{bind}/health"), &mut child);
+    signal(&child, "-HUP");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(stderr.contains("shutting down"), "{stderr}");
 }
 
 /// Waits up to `limit` for `child` to exit.

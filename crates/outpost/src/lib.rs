@@ -453,7 +453,9 @@ where
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+/// Resolves on SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal that started the server
+/// went away): each starts the graceful shutdown, where the default action of the last two
+/// would end the process at once.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
@@ -462,21 +464,30 @@ pub async fn shutdown_signal() {
         }
     };
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+    let terminate = unix_signal(tokio::signal::unix::SignalKind::terminate(), "SIGTERM");
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
+    #[cfg(unix)]
+    let hangup = unix_signal(tokio::signal::unix::SignalKind::hangup(), "SIGHUP");
+    #[cfg(not(unix))]
+    let hangup = std::future::pending::<()>();
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+        () = hangup => {},
+    }
+}
+
+/// Resolves on the first `kind` signal (`name` in the log if it cannot be listened for).
+#[cfg(unix)]
+async fn unix_signal(kind: tokio::signal::unix::SignalKind, name: &str) {
+    match tokio::signal::unix::signal(kind) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for {name}");
+            std::future::pending::<()>().await;
+        }
     }
 }
