@@ -17,6 +17,11 @@
 //!   not resumable (2025-03-26 makes resumability a MAY), and rmcp's keep-alive comments are
 //!   replaced by its own.
 //!
+//! Of any other POST of such a session only the bytes up to the first that is not whitespace
+//! are read here; the body goes on whole, to be read after the checks as before. A batch is
+//! read whole here, before them (its messages pass them one by one), within the body limit
+//! and the body read timeout.
+//!
 //! An empty array, or one of more than [`MAX_BATCH`] elements, is `-32600 Invalid Request`
 //! (JSON-RPC 2.0 §6: one error for the whole batch). Elements are started [`STARTED_AT_ONCE`]
 //! at a time; their answers then stream side by side.
@@ -36,6 +41,7 @@ use axum::{
 };
 use futures::{StreamExt, stream};
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
 use rmcp::{
     ErrorData,
     model::ProtocolVersion,
@@ -46,9 +52,10 @@ use sse_stream::{KeepAlive, Sse, SseBody, SseStream};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{
-    jsonrpc_body::{error_response, read_limited},
+    jsonrpc_body::{BodyReadError, error_response, read_limited},
     sse_timer::TokioSleep,
 };
+use crate::http::connection::body_deadline::BodyReadTimeout;
 use crate::mcp::fast_path::sse_response;
 
 /// The most messages one batch may hold.
@@ -142,13 +149,19 @@ where
     S::Future: Send + 'static,
 {
     let (parts, body) = request.into_parts();
+    // Only as far as the first byte that is not whitespace: a single message is read by the
+    // stack below, after its checks (an unauthenticated request gets its 401 unread).
+    let (opening, body) = match peek(body).await {
+        Ok(peeked) => peeked,
+        Err(error) => return error.into_response(),
+    };
+    if opening != Some(b'[') {
+        return call(inner, Request::from_parts(parts, body)).await;
+    }
     let bytes = match read_limited(&parts.headers, body, layer.max_body).await {
         Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
     };
-    if bytes.trim_ascii_start().first() != Some(&b'[') {
-        return call(inner, Request::from_parts(parts, Body::from(bytes))).await;
-    }
     let elements = match elements(&bytes) {
         Ok(elements) => elements,
         Err(refusal) => return *refusal,
@@ -175,6 +188,36 @@ where
             .collect()
             .await;
     combine(answers, layer.keep_alive)
+}
+
+/// The body's first byte that is not JSON whitespace (`None` for an empty or blank body),
+/// and the whole body again, what was read to find it in front of the rest.
+async fn peek(mut body: Body) -> Result<(Option<u8>, Body), BodyReadError> {
+    let mut read: Vec<Bytes> = Vec::new();
+    let opening = loop {
+        match body.frame().await {
+            None => break None,
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                let opening = data
+                    .iter()
+                    .copied()
+                    .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'));
+                read.push(data);
+                if opening.is_some() {
+                    break opening;
+                }
+            }
+            Some(Err(error)) if BodyReadTimeout::is_cause_of(&error) => {
+                return Err(BodyReadError::TimedOut);
+            }
+            Some(Err(error)) => return Err(BodyReadError::Read(error.to_string())),
+        }
+    };
+    let again = stream::iter(read.into_iter().map(Ok)).chain(body.into_data_stream());
+    Ok((opening, Body::from_stream(again)))
 }
 
 /// `request` answered by `inner`.
