@@ -160,7 +160,7 @@ fn shown(scopes: &ScopeSet) -> String {
 }
 
 async fn add(store: &Store, args: PasswordArgs, scopes: &ScopeSet) -> anyhow::Result<()> {
-    let name = &args.name;
+    let name = &Username::parse_new(args.name.as_str())?;
     if store.users.get_by_username(name).await?.is_some() {
         bail!(
             "user {name} already exists (use `outpost users passwd {name}` to change the password)"

@@ -108,20 +108,27 @@ impl Username {
     /// Longest accepted username, in characters.
     pub const MAX_LEN: usize = 64;
 
-    /// Parses a username: 1 to [`MAX_LEN`](Self::MAX_LEN) of A-Z, a-z, 0-9, `.`, `_`, `-`,
-    /// with at least one letter or digit (`.` and `..` name no one), not starting with `-`
-    /// (which a command line reads as a flag).
+    /// Parses a username: 1 to [`MAX_LEN`](Self::MAX_LEN) of A-Z, a-z, 0-9, `.`, `_`, `-`.
+    /// What every stored name and every sign-in is read with; a name being created has
+    /// stricter rules ([`parse_new`](Self::parse_new)).
     pub fn parse(text: &str) -> Result<Self, ModelError> {
         let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if text.is_empty()
-            || text.len() > Self::MAX_LEN
-            || !text.chars().all(valid_char)
-            || !text.chars().any(|c| c.is_ascii_alphanumeric())
-            || text.starts_with('-')
-        {
+        if text.is_empty() || text.len() > Self::MAX_LEN || !text.chars().all(valid_char) {
             return Err(ModelError::Username(text.to_owned()));
         }
         Ok(Self(text.to_owned()))
+    }
+
+    /// Parses the name of a user an operator creates: [`parse`](Self::parse)'s rules, with at
+    /// least one letter or digit (`.` and `..` name no one) and no leading `-` (which a
+    /// command line reads as a flag). Names made from an upstream identity provider's
+    /// claims, and names already stored, keep the older rules.
+    pub fn parse_new(text: &str) -> Result<Self, ModelError> {
+        let name = Self::parse(text)?;
+        if !text.chars().any(|c| c.is_ascii_alphanumeric()) || text.starts_with('-') {
+            return Err(ModelError::Username(text.to_owned()));
+        }
+        Ok(name)
     }
 
     /// The name as given.
@@ -535,6 +542,19 @@ mod tests {
         }
         let name = Username::parse("Alice").expect("valid");
         assert_eq!((name.as_str(), name.key().as_str()), ("Alice", "alice"));
+    }
+
+    /// New names are stricter; names already stored, or made from an identity provider's
+    /// claims (`-bob-1a2b3c4d`), still read.
+    #[test]
+    fn new_usernames_need_a_letter_or_digit_and_no_leading_dash() {
+        for stored in ["..", "-x", "-bob-1a2b3c4d", "_"] {
+            assert!(Username::parse(stored).is_ok(), "{stored}");
+            assert!(Username::parse_new(stored).is_err(), "{stored}");
+        }
+        for new in ["alice", ".alice", "a-b", "_9"] {
+            assert!(Username::parse_new(new).is_ok(), "{new}");
+        }
     }
 
     #[test]

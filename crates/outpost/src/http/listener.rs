@@ -28,12 +28,14 @@ use crate::config::ConnectionLimits;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {reason}")]
+    /// The OS's reason is the error's source, not part of its message: error reports print
+    /// the chain, and would print it twice.
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address that was asked for.
         addr: SocketAddr,
-        /// Why the OS refused (in the message, not as a source: it would be printed twice).
-        reason: std::io::Error,
+        /// Why the OS refused.
+        source: std::io::Error,
     },
     /// The accept loop failed.
     #[error("HTTP server failed: {0}")]
@@ -44,7 +46,7 @@ pub enum ServeError {
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|reason| ServeError::Bind { addr, reason })
+        .map_err(|source| ServeError::Bind { addr, source })
 }
 
 /// How the serve loop admits and times connections.
