@@ -117,6 +117,22 @@ async fn batches_are_answered_message_by_message(app: &TestApp) {
     assert_eq!(malformed["error"]["code"], -32600);
     assert_eq!(messages.len(), 4, "{messages:?}");
 
+    // A browser client reads the batch's answer: it carries the CORS headers.
+    let origin = "http://localhost:6274";
+    let response = app
+        .http
+        .post(app.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session.id)
+        .header("origin", origin)
+        .json(&json!([{ "jsonrpc": "2.0", "id": 4, "method": "ping" }]))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], origin);
+
     // Notifications only: accepted.
     let (status, messages) = session
         .post(json!([

@@ -338,8 +338,9 @@ async fn post_2025_03_26(
     request.send().await.unwrap()
 }
 
-/// Each message of a 2025-03-26 batch passes the checks it would pass alone: one the token
-/// may not make refuses the batch as it would refuse the message.
+/// Each message of a 2025-03-26 batch passes the checks it would pass alone: a batch whose
+/// every message is refused gets the refusal; one with some refused answers the others and
+/// an error for each refused request.
 #[tokio::test]
 async fn a_batch_is_checked_message_by_message() {
     let auth =
@@ -364,15 +365,35 @@ async fn a_batch_is_checked_message_by_message() {
     let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
     let add = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
                       "params": { "name": "add", "arguments": { "a": 1, "b": 2 } } });
-    let batch = json!([list.clone(), add]);
-    let refused = post_2025_03_26(&auth, Some(&token), Some(&id), batch.clone()).await;
+    // Every message refused: the refusal, with its challenge.
+    let refused = post_2025_03_26(&auth, Some(&token), Some(&id), json!([add.clone()])).await;
     assert_eq!(refused.status(), 403);
     assert!(
         protected::challenge(&refused).contains("insufficient_scope"),
         "{}",
         protected::challenge(&refused)
     );
-    let unauthenticated = post_2025_03_26(&auth, None, Some(&id), batch).await;
+    // Some refused: the others ran, and answer; the refused one gets an error saying why.
+    let mixed = post_2025_03_26(&auth, Some(&token), Some(&id), json!([list.clone(), add])).await;
+    assert_eq!(mixed.status(), 200);
+    let messages = sse_messages(&mixed.text().await.unwrap());
+    let answered = messages
+        .iter()
+        .find(|m| m["id"] == 1)
+        .expect("tools/list answered");
+    assert!(answered["result"]["tools"].is_array(), "{messages:?}");
+    let refused = messages
+        .iter()
+        .find(|m| m["id"] == 2)
+        .expect("the call refused");
+    assert_eq!(refused["error"]["data"]["status"], 403, "{refused}");
+    assert!(
+        refused["error"]["data"]["wwwAuthenticate"]
+            .as_str()
+            .is_some_and(|challenge| challenge.contains("insufficient_scope")),
+        "{refused}"
+    );
+    let unauthenticated = post_2025_03_26(&auth, None, Some(&id), json!([list.clone()])).await;
     assert_eq!(unauthenticated.status(), 401);
     assert!(unauthenticated.headers().contains_key("www-authenticate"));
 

@@ -17,9 +17,10 @@
 //! routes, `/health` and `/ready` only; every other path is `404`.
 //!
 //! Every route passes the request log first ([`RequestLogLayer`]: `x-request-id`, one line
-//! per request). Every MCP route passes, in this order: the request log, the security headers, the transport guard, the
-//! request classification ([`ClassifyLayer`]) and, with [`AuthMode::Bearer`], CORS (so browser
-//! clients can call them; preflights are answered before any token check) and the resource
+//! per request). Every MCP route passes, in this order: the request log, the security headers
+//! (on `/mcp`, then the 2025-03-26 batch layer, `mcp::batch`), the transport guard, the
+//! request classification ([`ClassifyLayer`]), CORS (so browser clients can call them;
+//! preflights are answered before any token check) and, with [`AuthMode::Bearer`], the resource
 //! server (bearer token, session owner, per-tool scope); the RFC 9728 protected resource
 //! metadata is then served at `/.well-known/oauth-protected-resource[/mcp]`.
 //!
@@ -242,6 +243,7 @@ where
         .layer(BatchLayer::new(
             config.max_request_body_bytes,
             config.sse_keep_alive,
+            matches!(config.auth, AuthMode::Bearer(_)),
         ))
         .layer(mcp_checks)
         .service(streamable);

@@ -8,19 +8,24 @@
 //! stack as a POST of its own with the batch's head, so every check (Host and Origin, the
 //! bearer token, the session's owner, scopes, rate limits) applies to each as it would to it
 //! alone. The answers are put together:
-//! - an element's HTTP error that is no JSON-RPC answer (its session is gone, its token or
-//!   origin refused) answers the whole batch: the same error would meet each element;
+//! - when the checks refused every element (an HTTP error that is no JSON-RPC answer: the
+//!   session is gone, the token or origin refused), that refusal answers the batch: nothing
+//!   ran;
+//! - when they refused some, the others ran and their answers stand: each refused request
+//!   gets a `-32603` error whose `data` holds the HTTP status and challenge;
 //! - a batch of notifications and responses only is answered `202` once each is accepted;
 //! - otherwise the answer is one SSE stream carrying every message of the elements' answers
 //!   (a JSON-RPC error answered as JSON, the messages of an SSE answer) as they come, which
 //!   ends when every element's answer has. Its events carry no id: the stream of a batch is
 //!   not resumable (2025-03-26 makes resumability a MAY), and rmcp's keep-alive comments are
-//!   replaced by its own.
+//!   replaced by its own. It carries the CORS headers the elements' answers got.
 //!
 //! Of any other POST of such a session only the bytes up to the first that is not whitespace
-//! are read here; the body goes on whole, to be read after the checks as before. A batch is
-//! read whole here, before them (its messages pass them one by one), within the body limit
-//! and the body read timeout.
+//! are read here (blank frames are dropped, and count against the body limit); the body goes
+//! on, to be read after the checks as before. A batch is read whole here, before them (its
+//! messages pass them one by one), within the body limit and the body read timeout — but
+//! where a bearer token is required, a request without `Authorization` is left to the checks
+//! unread, to be answered `401`.
 //!
 //! An empty array, or one of more than [`MAX_BATCH`] elements, is `-32600 Invalid Request`
 //! (JSON-RPC 2.0 §6: one error for the whole batch). Elements are started [`STARTED_AT_ONCE`]
@@ -44,7 +49,7 @@ use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use rmcp::{
     ErrorData,
-    model::ProtocolVersion,
+    model::{ProtocolVersion, RequestId},
     transport::common::http_header::{EVENT_STREAM_MIME_TYPE, JSON_MIME_TYPE},
 };
 use serde_json::value::RawValue;
@@ -52,7 +57,7 @@ use sse_stream::{KeepAlive, Sse, SseBody, SseStream};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{
-    jsonrpc_body::{BodyReadError, error_response, read_limited},
+    jsonrpc_body::{BodyReadError, error_body, error_response, read_limited, request_id_of},
     sse_timer::TokioSleep,
 };
 use crate::http::connection::body_deadline::BodyReadTimeout;
@@ -72,14 +77,18 @@ static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-vers
 pub(crate) struct BatchLayer {
     max_body: usize,
     keep_alive: Duration,
+    bearer_required: bool,
 }
 
 impl BatchLayer {
-    /// Batches of at most `max_body` bytes, their streams kept alive every `keep_alive`.
-    pub(crate) fn new(max_body: usize, keep_alive: Duration) -> Self {
+    /// Batches of at most `max_body` bytes, their streams kept alive every `keep_alive`; when
+    /// `bearer_required`, a request without `Authorization` is left unread to the checks
+    /// (which answer it `401`).
+    pub(crate) fn new(max_body: usize, keep_alive: Duration, bearer_required: bool) -> Self {
         Self {
             max_body,
             keep_alive,
+            bearer_required,
         }
     }
 }
@@ -119,7 +128,9 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if !may_be_batch(&request) {
+        let unauthenticated =
+            self.layer.bearer_required && !request.headers().contains_key(header::AUTHORIZATION);
+        if unauthenticated || !may_be_batch(&request) {
             return futures::future::Either::Left(self.inner.call(request));
         }
         // The clone that was made ready answers; the fresh one waits for the next request.
@@ -151,7 +162,7 @@ where
     let (parts, body) = request.into_parts();
     // Only as far as the first byte that is not whitespace: a single message is read by the
     // stack below, after its checks (an unauthenticated request gets its 401 unread).
-    let (opening, body) = match peek(body).await {
+    let (opening, body) = match peek(&parts.headers, body, layer.max_body).await {
         Ok(peeked) => peeked,
         Err(error) => return error.into_response(),
     };
@@ -166,6 +177,10 @@ where
         Ok(elements) => elements,
         Err(refusal) => return *refusal,
     };
+    let ids: Vec<Option<RequestId>> = elements
+        .iter()
+        .map(|element| request_id_of(element))
+        .collect();
     let element_requests: Vec<Request> = elements
         .into_iter()
         .map(|element| {
@@ -175,6 +190,7 @@ where
             *head.version_mut() = parts.version;
             *head.headers_mut() = parts.headers.clone();
             *head.extensions_mut() = parts.extensions.clone();
+            head.headers_mut().remove(header::TRANSFER_ENCODING);
             head.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(element.len()));
             let (head, ()) = head.into_parts();
@@ -187,16 +203,28 @@ where
             .buffered(STARTED_AT_ONCE)
             .collect()
             .await;
-    combine(answers, layer.keep_alive)
+    combine(answers.into_iter().zip(ids).collect(), layer.keep_alive)
 }
 
 /// The body's first byte that is not JSON whitespace (`None` for an empty or blank body),
-/// and the whole body again, what was read to find it in front of the rest.
-async fn peek(mut body: Body) -> Result<(Option<u8>, Body), BodyReadError> {
-    let mut read: Vec<Bytes> = Vec::new();
-    let opening = loop {
+/// and the body again from the frame that holds it: leading blank frames are dropped, not
+/// kept, and count against `limit` (as does a declared `Content-Length`).
+async fn peek(
+    headers: &http::HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<(Option<u8>, Body), BodyReadError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(BodyReadError::TooLarge(limit));
+    }
+    let mut blank = 0usize;
+    let (opening, first) = loop {
         match body.frame().await {
-            None => break None,
+            None => break (None, None),
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else {
                     continue;
@@ -205,9 +233,12 @@ async fn peek(mut body: Body) -> Result<(Option<u8>, Body), BodyReadError> {
                     .iter()
                     .copied()
                     .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'));
-                read.push(data);
                 if opening.is_some() {
-                    break opening;
+                    break (opening, Some(data));
+                }
+                blank += data.len();
+                if blank > limit {
+                    return Err(BodyReadError::TooLarge(limit));
                 }
             }
             Some(Err(error)) if BodyReadTimeout::is_cause_of(&error) => {
@@ -216,7 +247,7 @@ async fn peek(mut body: Body) -> Result<(Option<u8>, Body), BodyReadError> {
             Some(Err(error)) => return Err(BodyReadError::Read(error.to_string())),
         }
     };
-    let again = stream::iter(read.into_iter().map(Ok)).chain(body.into_data_stream());
+    let again = stream::iter(first.map(Ok)).chain(body.into_data_stream());
     Ok((opening, Body::from_stream(again)))
 }
 
@@ -255,23 +286,53 @@ fn elements(body: &[u8]) -> Result<Vec<Bytes>, Box<Response>> {
         .collect())
 }
 
-/// One answer for the batch from its elements' `answers` (see the module docs).
-fn combine(answers: Vec<Response>, keep_alive: Duration) -> Response {
-    let mut messages = Vec::new();
-    for answer in answers {
+/// One answer for the batch from its elements' answers, each with the element's request id
+/// (see the module docs). The batch's answer carries the CORS headers the elements' got.
+fn combine(answers: Vec<(Response, Option<RequestId>)>, keep_alive: Duration) -> Response {
+    let cors = answers
+        .first()
+        .map(|(answer, _)| cors_headers(answer.headers()))
+        .unwrap_or_default();
+    let total = answers.len();
+    let (mut messages, mut refusals) = (Vec::new(), Vec::new());
+    for (answer, id) in answers {
         match Answer::of(answer) {
             Answer::Accepted => {}
             Answer::Messages(body) => messages.push(body),
-            Answer::Refusal(refusal) => return refusal,
+            Answer::Refusal(refusal) => refusals.push((refusal, id)),
         }
     }
-    if messages.is_empty() {
-        return StatusCode::ACCEPTED.into_response();
+    // Refused whole: every message met the same check, so nothing ran.
+    if refusals.len() == total {
+        let (refusal, _) = refusals.swap_remove(0);
+        return refusal;
     }
-    let events = stream::select_all(messages.into_iter().map(|body| body.events()));
-    let body = SseBody::new(events.map(Ok::<_, Infallible>))
-        .with_keep_alive::<TokioSleep>(KeepAlive::new().interval(keep_alive));
-    sse_response(Body::new(body))
+    // Refused in part: the others ran, and their answers must not be lost; each refused
+    // request gets an error naming the refusal.
+    messages.extend(
+        refusals
+            .into_iter()
+            .filter_map(|(refusal, id)| id.map(|id| MessageBody::refused(&refusal, id))),
+    );
+    let mut response = if messages.is_empty() {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        let events = stream::select_all(messages.into_iter().map(|body| body.events()));
+        let body = SseBody::new(events.map(Ok::<_, Infallible>))
+            .with_keep_alive::<TokioSleep>(KeepAlive::new().interval(keep_alive));
+        sse_response(Body::new(body))
+    };
+    response.headers_mut().extend(cors);
+    response
+}
+
+/// The CORS headers of an element's answer (none when the request had no `Origin`).
+fn cors_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("access-control-") || *name == header::VARY)
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// What one element's answer contributes to the batch's.
@@ -317,6 +378,23 @@ impl Answer {
 }
 
 impl MessageBody {
+    /// The error for request `id` whose message the checks refused with `refusal` while
+    /// others of its batch ran: `-32603` (as every refusal at the edge), its `data` the HTTP
+    /// status and any challenge the refusal carried.
+    fn refused(refusal: &Response, id: RequestId) -> Self {
+        let status = refusal.status();
+        let challenge = refusal
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok());
+        let data = serde_json::json!({ "status": status.as_u16(), "wwwAuthenticate": challenge });
+        let error = ErrorData::internal_error(
+            format!("refused: HTTP {status} (the batch's other messages ran)"),
+            Some(data),
+        );
+        MessageBody::Json(Body::from(error_body(Some(&id), error)))
+    }
+
     /// The messages as SSE events with only their `data`, in the order they come.
     fn events(self) -> stream::BoxStream<'static, Sse> {
         match self {

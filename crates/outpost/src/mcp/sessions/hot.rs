@@ -365,10 +365,12 @@ impl Transport<RoleServer> for HotTransport {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let outbox = lock(&self.shared.current).clone();
         if let ServerJsonRpcMessage::Request(request) = &mut item {
-            let unique = self.shared.in_flight.issue_request(
+            // The id only: the hot peer is the session's one peer, so its progress tokens
+            // are unique already, and the client's progress for them is routed back to it.
+            let unique = self.shared.in_flight.issue(
                 &self.shared.session,
                 &self.shared.answers,
-                request,
+                &mut request.id,
             );
             // Forgotten with the request holding the lease; outside one, when the session's
             // hot peer goes (the answer comes or not).

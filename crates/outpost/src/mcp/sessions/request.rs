@@ -182,7 +182,7 @@ impl InFlight {
     /// Gives the server→client request `id` (numbered by its peer) an id unique across
     /// instances, and remembers that the client's answer goes back to `route` under the
     /// original id; returns the new id, to forget it with [`InFlight::forget_issued`].
-    fn issue(&self, session: &SessionId, route: &Route, id: &mut RequestId) -> String {
+    pub(crate) fn issue(&self, session: &SessionId, route: &Route, id: &mut RequestId) -> String {
         let number = self.next_server_request.fetch_add(1, Ordering::Relaxed);
         let unique = format!("{}-{number}", self.instance);
         let original = std::mem::replace(id, RequestId::String(unique.as_str().into()));
@@ -191,11 +191,12 @@ impl InFlight {
         unique
     }
 
-    /// Gives the server→client `request` an id unique across instances, as
-    /// [`issue`](Self::issue) does, and a progress token to match: its peer numbers those from
-    /// zero too, and progress tokens must be unique across the session's active requests
-    /// (2025-11-25 progress). The client's progress notifications for a server→client request
-    /// are not routed to it, so nothing maps the token back.
+    /// For a request's own peer ([`RequestTransport`]): gives the server→client `request` an
+    /// id unique across instances, as [`issue`](Self::issue) does, and a progress token to
+    /// match — each request's peer numbers those from zero too, and progress tokens must be
+    /// unique across the session's active requests (2025-11-25 progress). The client's
+    /// progress notifications are not routed to such a request, so nothing maps the token
+    /// back.
     pub(crate) fn issue_request(
         &self,
         session: &SessionId,
