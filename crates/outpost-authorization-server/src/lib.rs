@@ -94,8 +94,6 @@ mod token;
 pub mod upstream;
 pub mod users;
 
-pub use token::REFRESH_RACE_WINDOW;
-
 use std::{
     collections::BTreeSet,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard},
@@ -183,6 +181,13 @@ pub struct AuthorizationServer {
     pub refresh_token_lifetime: Duration,
     /// How long an authorization code lives.
     pub code_lifetime: Duration,
+    /// How long after a refresh token's first rotation presenting it again counts as a
+    /// request that raced the rotation — answered with a successor of its own — rather than
+    /// as a replay, which revokes the grant (OAuth 2.1 §4.3.1). Zero, the default, is the
+    /// RFC's rule: every reuse revokes. A deployment whose clients refresh from several
+    /// requests at once may allow a few seconds; a token stolen and replayed within them is
+    /// not detected.
+    pub refresh_race_window: Duration,
     /// The scopes advertised in the metadata and accepted at registration.
     pub scopes_supported: Vec<String>,
     /// The scope granted when a request names none, and the baseline every user may be
@@ -254,6 +259,7 @@ impl AuthorizationServer {
             access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
             refresh_token_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
             code_lifetime: DEFAULT_CODE_LIFETIME,
+            refresh_race_window: Duration::ZERO,
             scopes_supported,
             default_scope,
             clock: Arc::new(SystemClock),

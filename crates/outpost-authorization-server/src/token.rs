@@ -10,9 +10,11 @@
 //!   to (`invalid_target` otherwise). Success starts a grant — a refresh-token family.
 //! - `refresh_token` (RFC 6749 §6): the token must belong to this client; it is rotated on
 //!   every use (OAuth 2.1 §4.3.1), and presenting a rotated one revokes the whole family —
-//!   unless it comes within [`REFRESH_RACE_WINDOW`] of the first rotation: a client that
-//!   refreshes from two places at once (parallel requests meeting one expired access token)
-//!   gets a second successor in the same family instead of losing both. A
+//!   unless the server allows a race window
+//!   ([`AuthorizationServer::refresh_race_window`], none by default) and it comes within it
+//!   of the first rotation: a client that refreshes from two places at once (parallel
+//!   requests meeting one expired access token) then gets a second successor in the same
+//!   family instead of losing both. A
 //!   `scope` may narrow the grant's scope, never widen it (`invalid_scope`); the `resource`
 //!   must stay the grant's. The user is looked up again in the server's user directory
 //!   ([`crate::users`]): a user who is gone gets `invalid_grant`, and the scope is narrowed to
@@ -200,11 +202,6 @@ async fn authorization_code(
     Ok(issuance::response(server, access_token, refresh, &scope))
 }
 
-/// How long after a refresh token's first rotation presenting it again counts as a request
-/// that raced the rotation, and is answered like it, rather than as a replay that revokes the
-/// grant. Short: a stolen token replayed inside it gets tokens without revoking the family.
-pub const REFRESH_RACE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
-
 async fn refresh_token(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
@@ -231,8 +228,11 @@ async fn refresh_token(
     }
     let granted = Scope::parse(&grant.scope).map_err(OAuthError::internal)?;
     let now = server.now();
-    let concurrent_since =
-        now.saturating_sub(i64::try_from(REFRESH_RACE_WINDOW.as_secs()).unwrap_or(i64::MAX));
+    // No window: every token rotated before is a replay, even one rotated this second.
+    let concurrent_since = match server.refresh_race_window.as_secs() {
+        0 => i64::MAX,
+        window => now.saturating_sub(i64::try_from(window).unwrap_or(i64::MAX)),
+    };
     let usable = record
         .rotated_at
         .is_none_or(|rotated| rotated >= concurrent_since);

@@ -22,7 +22,7 @@ use outpost_oauth::{
 };
 
 use outpost_authorization_server::{
-    AuthorizationServer, Clock, REFRESH_RACE_WINDOW, password::hash_password, routes, throttle,
+    AuthorizationServer, Clock, password::hash_password, routes, throttle,
 };
 
 use outpost_store::{

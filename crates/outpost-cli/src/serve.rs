@@ -129,8 +129,14 @@ pub struct ServeArgs {
     /// an SSE stream included, is never idle).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, env = "OUTPOST_IDLE_TIMEOUT")]
     idle_timeout: Duration,
-    /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish and streams to
-    /// close before the process exits anyway.
+    /// How long after a refresh token's first use presenting it again gets a token of its
+    /// own (a client refreshing from parallel requests) instead of revoking the grant as a
+    /// replay (OAuth 2.1 §4.3.1). 0s, the default, revokes on every reuse; a few seconds keep
+    /// such clients signed in, and leave a replay within them undetected.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, env = "OUTPOST_REFRESH_RACE_WINDOW")]
+    refresh_race_window: Duration,
+    /// On SIGTERM, SIGHUP or Ctrl-C: how long requests in flight may take to finish and
+    /// streams to close before the process exits anyway.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, env = "OUTPOST_SHUTDOWN_GRACE")]
     shutdown_grace: Duration,
     /// Most open connections; more are closed at once.
@@ -397,7 +403,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let upstream = args.upstream.settings(args.issuer.clock_leeway);
         let (clients, pages, role) = (args.clients, args.pages, args.role);
         let role = auth_role.then_some(role);
-        builder = builder.configure_authorization_server(move |server| async move {
+        let refresh_race_window = args.refresh_race_window;
+        builder = builder.configure_authorization_server(move |mut server| async move {
+            server.refresh_race_window = refresh_race_window;
             prepare_authorization_server(server, pages, role, clients, upstream)
                 .await
                 .map_err(|error| format!("{error:#}"))
