@@ -13,12 +13,12 @@ use outpost::auth::server::{AuthorizationServer, cimd::CimdConfig, preregistered
 pub struct ClientArgs {
     /// Refuse URL client ids (Client ID Metadata Documents): only registered clients may
     /// authorize, and the metadata stops advertising client_id_metadata_document_supported.
-    #[arg(long, env = "OUTPOST_NO_CIMD")]
+    #[arg(long, env = "OUTPOST_NO_CIMD", value_parser = clap::builder::BoolishValueParser::new())]
     no_cimd: bool,
     /// Turn Dynamic Client Registration (RFC 7591) off: /register answers 404 and the
     /// metadata has no registration_endpoint, so only clients with a metadata document (URL
     /// client ids) and those of --clients can authorize.
-    #[arg(long, env = "OUTPOST_NO_DCR")]
+    #[arg(long, env = "OUTPOST_NO_DCR", value_parser = clap::builder::BoolishValueParser::new())]
     no_dcr: bool,
     /// Fetch client metadata documents from loopback, private, link-local and other
     /// non-public addresses too. Development only: it lets anyone who can start an
@@ -26,8 +26,7 @@ pub struct ClientArgs {
     #[arg(
         long,
         env = "OUTPOST_CIMD_ALLOW_PRIVATE_ADDRESSES",
-        conflicts_with = "no_cimd"
-    )]
+        conflicts_with = "no_cimd", value_parser = clap::builder::BoolishValueParser::new())]
     cimd_allow_private_addresses: bool,
     /// A JSON file of pre-registered clients ({"clients": [ … ]}: RFC 7591 metadata with a
     /// fixed client_id; confidential clients give client_secret_hash, from `outpost clients

@@ -61,7 +61,7 @@ pub struct ServeArgs {
     pages: crate::page_args::PageArgs,
     /// Ensure the demo users alice / password123 and bob / password456 exist. Refused on a
     /// non-loopback bind unless --demo-on-public-bind is also given.
-    #[arg(long, env = "OUTPOST_DEMO")]
+    #[arg(long, env = "OUTPOST_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     demo: bool,
     /// Allow --demo on a non-loopback bind (anyone who reaches the server can log in as the
     /// demo users).
@@ -70,7 +70,7 @@ pub struct ServeArgs {
     /// Serve without authentication (no authorization server; no store unless --store is
     /// given, which then keeps the sessions and request-state keys, shared by the instances on
     /// it). Development only: refused on a non-loopback bind.
-    #[arg(long, env = "OUTPOST_NO_AUTH", conflicts_with = "demo")]
+    #[arg(long, env = "OUTPOST_NO_AUTH", conflicts_with = "demo", value_parser = clap::builder::BoolishValueParser::new())]
     no_auth: bool,
     #[command(flatten)]
     issuer: IssuerArgs,
@@ -82,7 +82,7 @@ pub struct ServeArgs {
     rate_limits: RateLimitArgs,
     /// Keep 2025-xx sessions in this process's memory (rmcp's session manager, ~50 KiB per
     /// idle session, known to this instance only) instead of parking them in the store.
-    #[arg(long, env = "OUTPOST_IN_MEMORY_SESSIONS")]
+    #[arg(long, env = "OUTPOST_IN_MEMORY_SESSIONS", value_parser = clap::builder::BoolishValueParser::new())]
     in_memory_sessions: bool,
     /// Events a session's GET stream keeps for Last-Event-ID.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), env = "OUTPOST_EVENT_RETENTION_COUNT")]
@@ -190,7 +190,7 @@ struct IssuerArgs {
     )]
     audience: Option<String>,
     /// Accept only RFC 9068 access tokens (`typ: at+jwt`).
-    #[arg(long, env = "OUTPOST_REQUIRE_AT_JWT", requires = "issuer")]
+    #[arg(long, env = "OUTPOST_REQUIRE_AT_JWT", requires = "issuer", value_parser = clap::builder::BoolishValueParser::new())]
     require_at_jwt: bool,
     /// How far a token's exp and nbf (an upstream ID token's exp and iat) may be off, for clock
     /// skew with the issuer.

@@ -44,16 +44,14 @@ pub struct StoreArg {
     #[arg(
         long = "store-allow-eviction",
         global = true,
-        env = "OUTPOST_STORE_ALLOW_EVICTION"
-    )]
+        env = "OUTPOST_STORE_ALLOW_EVICTION", value_parser = clap::builder::BoolishValueParser::new())]
     allow_eviction: bool,
     /// Open a SQLite store whose file (or -wal / -shm) group or others may read or write, with
     /// a warning, instead of refusing to start. New files are created 0600 either way.
     #[arg(
         long = "store-allow-shared-file-mode",
         global = true,
-        env = "OUTPOST_STORE_ALLOW_SHARED_FILE_MODE"
-    )]
+        env = "OUTPOST_STORE_ALLOW_SHARED_FILE_MODE", value_parser = clap::builder::BoolishValueParser::new())]
     allow_shared_file_mode: bool,
 }
 

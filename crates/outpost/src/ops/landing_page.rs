@@ -71,8 +71,8 @@ impl LandingPage {
              <pre><code>outpost connect {url}</code></pre>\n\
              <h3>Python SDK</h3>\n\
              <pre><code>from mcp import ClientSession\n\
-             from mcp.client.streamable_http import streamablehttp_client\n\n\
-             async with streamablehttp_client(\"{url}\") as (read, write, _):\n    \
+             from mcp.client.streamable_http import streamable_http_client\n\n\
+             async with streamable_http_client(\"{url}\") as (read, write):\n    \
              async with ClientSession(read, write) as session:\n        \
              await session.initialize()\n        \
              tools = await session.list_tools()</code></pre>\n\
