@@ -254,14 +254,7 @@ fn no_auth_on_a_public_address_is_refused() {
 
 #[test]
 fn health_answers_and_sigterm_drains_open_streams() {
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let mut child = Command::new(OUTPOST)
-        .args(["serve", "--no-auth", "--bind", &bind])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start outpost");
+    let (mut child, bind) = serve_no_auth();
     let base = format!("http://{bind}");
     wait_healthy(&format!("{base}/health"), &mut child);
 
@@ -381,6 +374,19 @@ fn long_running_call(base: &str, session: Option<String>) -> std::thread::JoinHa
     })
 }
 
+/// `outpost serve --no-auth` on a free loopback port, its stderr piped; the child and the
+/// address.
+fn serve_no_auth() -> (Child, String) {
+    let bind = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(OUTPOST)
+        .args(["serve", "--no-auth", "--bind", &bind])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start outpost");
+    (child, bind)
+}
+
 /// Sends SIGTERM and waits (up to 10 s) for the process to exit.
 fn terminate(child: &mut Child) -> ExitStatus {
     signal_term(child);
@@ -405,14 +411,7 @@ fn signal(child: &Child, signal: &str) {
 /// SIGTERM does, rather than killing it mid-request.
 #[test]
 fn sighup_shuts_down_gracefully() {
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let mut child = Command::new(OUTPOST)
-        .args(["serve", "--no-auth", "--bind", &bind])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start outpost");
+    let (mut child, bind) = serve_no_auth();
     wait_healthy(&format!("http://{bind}/health"), &mut child);
     signal(&child, "-HUP");
     let status = wait_exit(&mut child, Duration::from_secs(10));

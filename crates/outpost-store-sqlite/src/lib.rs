@@ -414,24 +414,31 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
+    /// A database at `path` with the migrations before the first that mentions `marker`, as
+    /// a database of that time has them.
+    fn database_before(path: &std::path::Path, marker: &str) -> Connection {
+        let connection = Connection::open(path).expect("open");
+        let earlier: Vec<_> = MIGRATIONS
+            .iter()
+            .take_while(|sql| !sql.contains(marker))
+            .collect();
+        for sql in &earlier {
+            connection.execute_batch(sql).expect("earlier migration");
+        }
+        connection
+            .pragma_update(None, "user_version", earlier.len() as i64)
+            .expect("set version");
+        connection
+    }
+
     /// Users who were there before migration 0007 may be granted the baseline only.
     #[tokio::test]
     async fn users_from_before_allowed_scopes_get_none() {
         let dir = TempDir::new();
         let path = dir.path().join("old.db");
         {
-            let connection = Connection::open(&path).expect("open");
             // The migrations before 0007, as a database of that time has them.
-            let earlier: Vec<_> = MIGRATIONS
-                .iter()
-                .take_while(|sql| !sql.contains("allowed_scopes"))
-                .collect();
-            for sql in &earlier {
-                connection.execute_batch(sql).expect("earlier migration");
-            }
-            connection
-                .pragma_update(None, "user_version", earlier.len() as i64)
-                .expect("set version");
+            let connection = database_before(&path, "allowed_scopes");
             connection
                 .execute(
                     "INSERT INTO users (id, username, password_hash, created_at) \
@@ -463,18 +470,8 @@ mod tests {
         let path = dir.path().join("old.db");
         let id_hash = outpost_store::token_hash("request");
         {
-            let connection = Connection::open(&path).expect("open");
             // The migrations before 0011, as a database of that time has them.
-            let earlier: Vec<_> = MIGRATIONS
-                .iter()
-                .take_while(|sql| !sql.contains("redirect_uri_sent"))
-                .collect();
-            for sql in &earlier {
-                connection.execute_batch(sql).expect("earlier migration");
-            }
-            connection
-                .pragma_update(None, "user_version", earlier.len() as i64)
-                .expect("set version");
+            let connection = database_before(&path, "redirect_uri_sent");
             connection
                 .execute(
                     "INSERT INTO pending_authorizations (id_hash, client_id, client_name, \
