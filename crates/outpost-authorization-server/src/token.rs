@@ -6,19 +6,19 @@
 //!   was sent to, and must be sent if the authorization request named one (§4.1.3; a client
 //!   with one registered URI may leave it out of both). The PKCE `code_verifier` must hash to
 //!   the code's S256 challenge (RFC 7636 §4.6): a verifier that cannot (not 43–128 unreserved
-//!   characters) is a wrong one, `invalid_grant`, and spends the code like any other. A `resource` (RFC 8707 §2.2), if sent, must be the one the code is bound
-//!   to (`invalid_target` otherwise). Success starts a grant — a refresh-token family.
+//!   characters) is a wrong one, `invalid_grant`, and spends the code like any other. A
+//!   `resource` (RFC 8707 §2.2), if sent, must be the one the code is bound to
+//!   (`invalid_target` otherwise). Success starts a grant — a refresh-token family.
 //! - `refresh_token` (RFC 6749 §6): the token must belong to this client; it is rotated on
 //!   every use (OAuth 2.1 §4.3.1), and presenting a rotated one revokes the whole family —
-//!   unless the server allows a race window
-//!   ([`AuthorizationServer::refresh_race_window`], none by default) and it comes within it
-//!   of the first rotation: a client that refreshes from two places at once (parallel
-//!   requests meeting one expired access token) then gets a second successor in the same
-//!   family instead of losing both. A
-//!   `scope` may narrow the grant's scope, never widen it (`invalid_scope`); the `resource`
-//!   must stay the grant's. The user is looked up again in the server's user directory
-//!   ([`crate::users`]): a user who is gone gets `invalid_grant`, and the scope is narrowed to
-//!   what the user may be granted now (their allowed scopes may have shrunk since).
+//!   unless the server allows a race window ([`AuthorizationServer::refresh_race_window`],
+//!   none by default) and it comes within it of the first rotation: a client that refreshes
+//!   from two places at once (parallel requests meeting one expired access token) then gets a
+//!   second successor in the same family instead of losing both. A `scope` may narrow the
+//!   grant's scope, never widen it (`invalid_scope`); the `resource` must stay the grant's.
+//!   The user is looked up again in the server's user directory ([`crate::users`]): a user
+//!   who is gone gets `invalid_grant`, and the scope is narrowed to what the user may be
+//!   granted now (their allowed scopes may have shrunk since).
 //!
 //! Errors are 400 with an RFC 6749 §5.2 body (`invalid_grant` for every bad code or refresh
 //! token), except `invalid_client`, 401. Answers carry `Cache-Control: no-store` (§5.1).
