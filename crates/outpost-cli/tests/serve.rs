@@ -533,3 +533,37 @@ fn sessions_survive_a_restart_and_keep_their_owner() {
     assert_eq!(mcp_delete(&base, &alice, &kept).status(), 204);
     assert_eq!(whoami(&base, &alice, &kept).0, 404);
 }
+
+/// A token request whose body does not arrive in time is `408` on the authorization server's
+/// endpoints too, as on `/mcp` (axum's extractor answered `400`).
+#[test]
+fn a_token_request_whose_body_trickles_is_408() {
+    use std::io::{Read, Write};
+    let bind = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(OUTPOST)
+        .args(["serve", "--store", "memory://", "--bind", &bind])
+        .args(["--body-read-timeout", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start outpost");
+    wait_healthy(&format!("http://{bind}/health"), &mut child);
+    let mut stream = std::net::TcpStream::connect(&bind).expect("connect");
+    stream
+        .write_all(
+            format!(
+                "POST /token HTTP/1.1\r\nhost: {bind}\r\n\
+                 content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant"
+            )
+            .as_bytes(),
+        )
+        .expect("head");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = [0; 64];
+    let read = stream.read(&mut answer).expect("an answer within 5 s");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    terminate(&mut child);
+}

@@ -356,7 +356,9 @@ where
                 .chain(self.config.trusted_proxies.ranges())
                 .copied();
             let proxies = auth::server::forwarded::TrustedProxies::new(proxies);
-            auth::server::routes(server.with_trusted_proxies(proxies))
+            auth::server::routes(server.with_trusted_proxies(proxies)).route_layer(
+                axum::middleware::from_fn(http::body_read::read_before_handler),
+            )
         });
         #[cfg(not(feature = "authorization-server"))]
         return None;

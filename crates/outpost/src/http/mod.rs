@@ -1,5 +1,6 @@
 //! HTTP assembly: the router, the listener, and the layers every request passes.
 
+pub(crate) mod body_read;
 pub(crate) mod browser_cors;
 // Public for outpost-bench, hidden from the docs: not part of the stable API.
 #[doc(hidden)]

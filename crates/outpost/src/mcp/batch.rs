@@ -57,10 +57,13 @@ use sse_stream::{KeepAlive, Sse, SseBody, SseStream};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{
-    jsonrpc_body::{BodyReadError, error_body, error_response, read_limited, request_id_of},
+    jsonrpc_body::{error_body, error_response, request_id_of},
     sse_timer::TokioSleep,
 };
-use crate::http::connection::body_deadline::BodyReadTimeout;
+use crate::http::{
+    body_read::{BodyReadError, read_limited},
+    connection::body_deadline::BodyReadTimeout,
+};
 use crate::mcp::fast_path::sse_response;
 
 /// The most messages one batch may hold.

@@ -18,16 +18,15 @@
 //! Valid messages pass unchanged, the body re-attached.
 
 use axum::{
-    body::{Body, Bytes},
+    body::Body,
     extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use http::{HeaderMap, Method, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http::{Method, StatusCode, header};
 
 use crate::{
-    http::connection::body_deadline::BodyReadTimeout,
+    http::body_read::read_limited,
     mcp::{
         classify::{Era, RequestClass},
         fast_path::content_type_is_json,
@@ -132,55 +131,6 @@ pub fn error_response(status: StatusCode, id: Option<&RequestId>, error: ErrorDa
         error_body(id, error),
     )
         .into_response()
-}
-
-/// Why a request body could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BodyReadError {
-    /// Longer than the limit (said by `Content-Length`, or found while reading).
-    #[error("Payload Too Large: request body exceeds {0} bytes")]
-    TooLarge(usize),
-    /// The body did not arrive within the body read timeout.
-    #[error("Request Timeout: the request body did not arrive in time")]
-    TimedOut,
-    /// The connection failed while the body was read.
-    #[error("Bad Request: cannot read request body: {0}")]
-    Read(String),
-}
-
-impl IntoResponse for BodyReadError {
-    fn into_response(self) -> Response {
-        let status = match self {
-            BodyReadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            BodyReadError::TimedOut => StatusCode::REQUEST_TIMEOUT,
-            BodyReadError::Read(_) => StatusCode::BAD_REQUEST,
-        };
-        (status, self.to_string()).into_response()
-    }
-}
-
-/// Reads a whole body, refusing more than `limit` bytes: at once when `Content-Length` says
-/// so, else as soon as the limit is crossed while reading.
-pub async fn read_limited(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Bytes, BodyReadError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(BodyReadError::TooLarge(limit));
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(BodyReadError::TooLarge(limit))
-        }
-        Err(error) if BodyReadTimeout::is_cause_of(&*error) => Err(BodyReadError::TimedOut),
-        Err(error) => Err(BodyReadError::Read(error.to_string())),
-    }
 }
 
 /// The parts of a JSON-RPC message that decide whether it is one.

@@ -48,7 +48,8 @@ use serde::Deserialize;
 use super::challenge::Challenge;
 use crate::{
     auth::scope::{Scope, ScopeError},
-    mcp::{classify::RequestClass, jsonrpc_body::read_limited},
+    http::body_read::read_limited,
+    mcp::classify::RequestClass,
 };
 
 /// The `_meta` key of a tool definition that names the scope the tool requires.

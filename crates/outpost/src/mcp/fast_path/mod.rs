@@ -56,7 +56,8 @@ pub use service::FastPathService;
 use crate::{
     HandlerFactory,
     config::ServerConfig,
-    mcp::{classify::RequestClass, jsonrpc_body::read_limited, sessions::OutpostSessionManager},
+    http::body_read::read_limited,
+    mcp::{classify::RequestClass, sessions::OutpostSessionManager},
 };
 
 /// The fast path for the handlers one factory makes; route `/mcp` to

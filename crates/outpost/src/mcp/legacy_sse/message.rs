@@ -18,7 +18,10 @@ use rmcp::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::mcp::jsonrpc_body::{BodyReadError, error_response, read_limited};
+use crate::{
+    http::body_read::{BodyReadError, read_limited},
+    mcp::jsonrpc_body::error_response,
+};
 
 /// Why a `POST /message` was refused.
 #[derive(Debug, thiserror::Error)]
