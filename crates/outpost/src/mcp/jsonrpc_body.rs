@@ -313,6 +313,8 @@ pub async fn reject_malformed_jsonrpc(
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
+
     use super::*;
 
     #[test]
