@@ -119,7 +119,7 @@ describe("the landing page", () => {
         "outpost-reference",
         "MCP Inspector",
         `outpost connect ${mcpUrl}`,
-        "streamablehttp_client",
+        "streamable_http_client",
         "StreamableHTTPClientTransport",
         "Add custom connector",
         "OAuth 2.1",
