@@ -136,9 +136,10 @@ impl ServerHandler for ReferenceServer {
 
     async fn list_prompts(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
+        refuse_cursor(request.as_ref())?;
         let result = ListPromptsResult::with_all_items(self.prompt_router.list_all());
         // The same cache hints `#[prompt_handler]` gives: the list is fixed per process.
         let cache_hints = context
@@ -173,9 +174,10 @@ impl ServerHandler for ReferenceServer {
 
     async fn list_resource_templates(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
+        refuse_cursor(request.as_ref())?;
         Ok(resources::templates())
     }
 
@@ -312,6 +314,18 @@ impl ServerHandler for ReferenceServer {
                 Ok(())
             }
         }
+    }
+}
+
+/// A list that fits in one page gives no cursor, so any cursor is one it did not give: the
+/// pagination spec's `-32602` for an invalid cursor.
+fn refuse_cursor(request: Option<&PaginatedRequestParams>) -> Result<(), McpError> {
+    match request.and_then(|request| request.cursor.as_deref()) {
+        Some(cursor) => Err(McpError::invalid_params(
+            "invalid cursor: this list has one page",
+            Some(serde_json::json!({ "cursor": cursor })),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -515,3 +515,19 @@ async fn completion_of_an_unknown_reference_is_invalid_params() {
         "{reply}"
     );
 }
+
+/// The single-page lists give no cursor, so a cursor sent back is one they never gave:
+/// `-32602` (pagination: "Invalid cursors SHOULD result in an error"), as `resources/list`
+/// answers a cursor it cannot read.
+#[tokio::test]
+async fn a_cursor_a_list_never_gave_is_invalid_params() {
+    let app = spawn_app().await;
+    for method in ["prompts/list", "resources/templates/list", "resources/list"] {
+        let reply = app
+            .call_2026(method, None, json!({ "cursor": "zzz" }))
+            .await;
+        assert_eq!(reply["error"]["code"], -32602, "{method}: {reply}");
+        let reply = app.call_2026(method, None, json!({})).await;
+        assert!(reply["result"].is_object(), "{method}: {reply}");
+    }
+}
