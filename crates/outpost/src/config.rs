@@ -205,8 +205,8 @@ impl ServerConfig {
         self.validate_listener()
     }
 
-    /// The checks that do not depend on serving MCP: the public URL, the body and connection
-    /// limits.
+    /// The checks that do not depend on serving MCP or on authentication: the address and
+    /// public URL, the body and connection limits.
     pub(crate) fn validate_listener(&self) -> Result<(), ConfigError> {
         if self.bind.ip().is_unspecified() && self.public_url.is_none() {
             return Err(ConfigError::WildcardBindWithoutPublicUrl(self.bind));

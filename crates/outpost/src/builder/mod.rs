@@ -455,17 +455,9 @@ where
             }
         }
         if !matches!(self.authentication, Authentication::Disabled) {
-            // Checked with a loopback address: an authenticated server may listen anywhere.
-            let mut probe = self.config.clone();
-            probe.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-            probe.auth = AuthMode::Disabled;
-            probe.validate()?;
-            if self.config.bind.ip().is_unspecified() && self.config.public_url.is_none() {
-                return Err(crate::config::ConfigError::WildcardBindWithoutPublicUrl(
-                    self.config.bind,
-                )
-                .into());
-            }
+            // All but the unauthenticated-bind check: an authenticated server may listen
+            // anywhere.
+            self.config.validate_listener()?;
         }
         #[cfg(feature = "authorization-server")]
         {
