@@ -46,6 +46,18 @@ pub async fn read_limited(
     body: Body,
     limit: usize,
 ) -> Result<Bytes, BodyReadError> {
+    refuse_declared_past(headers, limit)?;
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(BodyReadError::TooLarge(limit))
+        }
+        Err(error) => Err(BodyReadError::of_failed_read(&*error)),
+    }
+}
+
+/// [`BodyReadError::TooLarge`] when the request's `Content-Length` says more than `limit`.
+pub fn refuse_declared_past(headers: &HeaderMap, limit: usize) -> Result<(), BodyReadError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -53,13 +65,18 @@ pub async fn read_limited(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(BodyReadError::TooLarge(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(BodyReadError::TooLarge(limit))
+    Ok(())
+}
+
+impl BodyReadError {
+    /// What a read that failed with `error` was: the body read timeout, or a failed
+    /// connection.
+    pub fn of_failed_read(error: &(dyn std::error::Error + 'static)) -> Self {
+        if BodyReadTimeout::is_cause_of(error) {
+            BodyReadError::TimedOut
+        } else {
+            BodyReadError::Read(error.to_string())
         }
-        Err(error) if BodyReadTimeout::is_cause_of(&*error) => Err(BodyReadError::TimedOut),
-        Err(error) => Err(BodyReadError::Read(error.to_string())),
     }
 }
 

@@ -60,10 +60,7 @@ use super::{
     jsonrpc_body::{error_body, error_response, request_id_of},
     sse_timer::TokioSleep,
 };
-use crate::http::{
-    body_read::{BodyReadError, read_limited},
-    connection::body_deadline::BodyReadTimeout,
-};
+use crate::http::body_read::{BodyReadError, read_limited, refuse_declared_past};
 use crate::mcp::fast_path::sse_response;
 
 /// The most messages one batch may hold.
@@ -217,13 +214,7 @@ async fn peek(
     mut body: Body,
     limit: usize,
 ) -> Result<(Option<u8>, Body), BodyReadError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(BodyReadError::TooLarge(limit));
-    }
+    refuse_declared_past(headers, limit)?;
     let mut blank = 0usize;
     let (opening, first) = loop {
         match body.frame().await {
@@ -244,10 +235,7 @@ async fn peek(
                     return Err(BodyReadError::TooLarge(limit));
                 }
             }
-            Some(Err(error)) if BodyReadTimeout::is_cause_of(&error) => {
-                return Err(BodyReadError::TimedOut);
-            }
-            Some(Err(error)) => return Err(BodyReadError::Read(error.to_string())),
+            Some(Err(error)) => return Err(BodyReadError::of_failed_read(&error)),
         }
     };
     let again = stream::iter(first.map(Ok)).chain(body.into_data_stream());
