@@ -45,7 +45,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::{StreamExt, stream};
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use rmcp::{
     ErrorData,
@@ -61,16 +61,16 @@ use super::{
     sse_timer::TokioSleep,
 };
 use crate::http::body_read::{BodyReadError, read_limited, refuse_declared_past};
-use crate::mcp::fast_path::sse_response;
+use crate::mcp::{
+    classify::{PROTOCOL_VERSION, SESSION_ID},
+    fast_path::sse_response,
+};
 
 /// The most messages one batch may hold.
 pub const MAX_BATCH: usize = 100;
 
 /// How many elements of a batch are started at once (each until its answer begins).
 const STARTED_AT_ONCE: usize = 16;
-
-static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
 /// Takes apart the batches of 2025-03-26 sessions for the service it wraps.
 #[derive(Debug, Clone, Copy)]

@@ -29,8 +29,10 @@ use super::legacy_sse::{MESSAGE_PATH, SSE_PATH, session_id as message_session_id
 
 // rmcp's header names (`transport::common::http_header`, SEP-2243), pre-parsed: a `&str` name
 // is parsed on every lookup.
-static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+/// `MCP-Protocol-Version`.
+pub(crate) static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+/// `Mcp-Session-Id`.
+pub(crate) static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 static METHOD: HeaderName = HeaderName::from_static("mcp-method");
 static NAME: HeaderName = HeaderName::from_static("mcp-name");
 

@@ -38,20 +38,17 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::StreamExt;
-use http::{HeaderName, Method, StatusCode};
+use http::{Method, StatusCode};
 
 use crate::{
     mcp::{
-        classify::{Era, RequestClass},
+        classify::{Era, RequestClass, SESSION_ID},
         legacy_sse::directory::LegacyDirectory,
         sessions::SessionRecords,
     },
     store::StoreError,
 };
 
-/// The session header of the Streamable HTTP transport (pre-parsed: a `&str` name is parsed
-/// on every lookup).
-static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 /// Most sessions tracked at once; new sessions beyond it are not recorded (so not usable).
 const CAPACITY: usize = 100_000;
 
@@ -251,7 +248,7 @@ impl OwnerCheck {
         if class.era() == Era::HttpSse {
             return watch_sse(response, self.owners.clone(), subject);
         }
-        if let Some(id) = response.headers().get(&SESSION_HEADER) {
+        if let Some(id) = response.headers().get(&SESSION_ID) {
             let id = String::from_utf8_lossy(id.as_bytes());
             self.owners.record(&id, &subject);
         }

@@ -13,7 +13,7 @@
 use http::{HeaderMap, HeaderName, header};
 use rmcp::transport::common::http_header::{EVENT_STREAM_MIME_TYPE, JSON_MIME_TYPE};
 
-use crate::mcp::classify::{Era, RequestClass};
+use crate::mcp::classify::{Era, PROTOCOL_VERSION, RequestClass};
 
 // rmcp's header names (`transport::common::http_header`), pre-parsed: looking a mixed-case
 // `&str` up in a `HeaderMap` lower-cases it on every request.
@@ -21,8 +21,6 @@ use crate::mcp::classify::{Era, RequestClass};
 pub(super) static MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 /// `Mcp-Name` (SEP-2243).
 pub(super) static MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
-/// `MCP-Protocol-Version`.
-static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
 /// Methods the fast path answers inline: the ones whose 2026-07-28 handling never streams and
 /// never needs a session (SEP-2567). With [`LISTEN_METHOD`] (answered by the shared listen
