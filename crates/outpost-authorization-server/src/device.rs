@@ -68,14 +68,13 @@ pub fn cookie_for(
     let token = device_token::issue(&server.keyring(), &claims)
         .inspect_err(|error| tracing::warn!(%error, "no device token"))
         .ok()?;
-    let secure = server.issuer_is_https();
-    let cookie = format!(
-        "{}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
-        secret_cookie::name(COOKIE_NAME, secure),
-        DEVICE_TRUST.as_secs(),
-        if secure { "; Secure" } else { "" }
-    );
-    HeaderValue::from_str(&cookie).ok()
+    secret_cookie::set_cookie(
+        COOKIE_NAME,
+        &token,
+        "Strict",
+        Some(DEVICE_TRUST),
+        server.issuer_is_https(),
+    )
 }
 
 /// The device cookie's value, when the request carries one that may be a token (base64url

@@ -62,12 +62,27 @@ pub(crate) fn issue(
     secure: bool,
 ) -> Result<(String, Option<HeaderValue>), RandomnessError> {
     let value = Secret::generate()?.expose().to_owned();
+    let cookie = set_cookie(base, &value, same_site, None, secure);
+    Ok((value, cookie))
+}
+
+/// The `Set-Cookie` of every cookie this server sets: `base` ([`name`]d for `secure`) holding
+/// `value`, `Path=/`, `Max-Age` when given, `HttpOnly`, the given `SameSite`, and `Secure`
+/// when `secure` (which the `__Host-` name requires).
+pub(crate) fn set_cookie(
+    base: &'static str,
+    value: &str,
+    same_site: &str,
+    max_age: Option<std::time::Duration>,
+    secure: bool,
+) -> Option<HeaderValue> {
+    let max_age = max_age.map_or(String::new(), |age| format!("; Max-Age={}", age.as_secs()));
     let cookie = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite={same_site}{}",
+        "{}={value}; Path=/{max_age}; HttpOnly; SameSite={same_site}{}",
         name(base, secure),
         if secure { "; Secure" } else { "" }
     );
-    Ok((value, HeaderValue::from_str(&cookie).ok()))
+    HeaderValue::from_str(&cookie).ok()
 }
 
 /// Secrets are base64url: anything else in the cookie was not set here.
