@@ -128,9 +128,11 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let unauthenticated =
-            self.layer.bearer_required && !request.headers().contains_key(header::AUTHORIZATION);
-        if unauthenticated || !may_be_batch(&request) {
+        // The session check first: it is what every stateless request fails.
+        let unauthenticated = || {
+            self.layer.bearer_required && !request.headers().contains_key(header::AUTHORIZATION)
+        };
+        if !may_be_batch(&request) || unauthenticated() {
             return futures::future::Either::Left(self.inner.call(request));
         }
         // The clone that was made ready answers; the fresh one waits for the next request.
