@@ -129,9 +129,8 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         // The session check first: it is what every stateless request fails.
-        let unauthenticated = || {
-            self.layer.bearer_required && !request.headers().contains_key(header::AUTHORIZATION)
-        };
+        let unauthenticated =
+            || self.layer.bearer_required && !request.headers().contains_key(header::AUTHORIZATION);
         if !may_be_batch(&request) || unauthenticated() {
             return futures::future::Either::Left(self.inner.call(request));
         }
