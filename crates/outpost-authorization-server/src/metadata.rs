@@ -1,6 +1,12 @@
 //! Authorization-server metadata (RFC 8414 §2), served at
 //! `/.well-known/oauth-authorization-server` (RFC 8414 §3) and, because MCP clients also probe
 //! it, at the OpenID discovery path `/.well-known/openid-configuration` — the same document.
+//! So that it is also a valid OpenID Connect Discovery 1.0 §3 document (clients that read the
+//! OpenID path validate it as one: the TypeScript SDK requires every member §3 marks
+//! REQUIRED), it carries `subject_types_supported` and `id_token_signing_alg_values_supported`
+//! (RFC 8414 §7.1.2 registers both for OAuth metadata too). No ID token is issued (`openid` is
+//! not a scope here): they state what one would be — the same `sub` for every client, signed
+//! with the access tokens' ES256 key.
 //!
 //! `issuer` is the configured string exactly: clients compare it byte for byte with the
 //! resource metadata's `authorization_servers` and with the RFC 9207 `iss` parameter.
@@ -41,6 +47,11 @@ pub struct AuthorizationServerMetadata {
     pub response_types_supported: Vec<&'static str>,
     /// `["authorization_code", "refresh_token"]`.
     pub grant_types_supported: Vec<&'static str>,
+    /// `["public"]` (OpenID Connect Discovery §3): a user's `sub` is the same for every client.
+    pub subject_types_supported: Vec<&'static str>,
+    /// `["ES256"]` (OpenID Connect Discovery §3): the algorithm of the signing keys at
+    /// `jwks_uri`.
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
     /// `["S256"]` (OAuth 2.1: `plain` refused).
     pub code_challenge_methods_supported: Vec<&'static str>,
     /// `none`, `client_secret_basic`, `client_secret_post`.
@@ -75,6 +86,8 @@ impl AuthorizationServerMetadata {
             jwks_uri: server.endpoint("jwks.json"),
             response_types_supported: vec!["code"],
             grant_types_supported: vec!["authorization_code", "refresh_token"],
+            subject_types_supported: vec!["public"],
+            id_token_signing_alg_values_supported: vec!["ES256"],
             code_challenge_methods_supported: vec!["S256"],
             token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
             revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),

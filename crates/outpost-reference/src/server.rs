@@ -106,6 +106,7 @@ impl ReferenceServer {
 
 // Prompts are dispatched by hand rather than with `#[prompt_handler]`: its `get_prompt` drops
 // the request's `inputResponses`, which `test_input_required_result_prompt` needs (SEP-2322).
+// `list_tools` is written out too: the one `#[tool_handler]` generates ignores the cursor.
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for ReferenceServer {
     fn get_info(&self) -> ServerConfig {
@@ -134,6 +135,20 @@ impl ServerHandler for ReferenceServer {
         )
     }
 
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        refuse_cursor(request.as_ref())?;
+        let result = ListToolsResult::with_all_items(self.tool_router.list_all());
+        Ok(if fixed_list_hints(&context) {
+            result.with_ttl_ms(0).with_cache_scope(CacheScope::Public)
+        } else {
+            result
+        })
+    }
+
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -141,11 +156,7 @@ impl ServerHandler for ReferenceServer {
     ) -> Result<ListPromptsResult, McpError> {
         refuse_cursor(request.as_ref())?;
         let result = ListPromptsResult::with_all_items(self.prompt_router.list_all());
-        // The same cache hints `#[prompt_handler]` gives: the list is fixed per process.
-        let cache_hints = context
-            .protocol_version()
-            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
-        Ok(if cache_hints {
+        Ok(if fixed_list_hints(&context) {
             result.with_ttl_ms(0).with_cache_scope(CacheScope::Public)
         } else {
             result
@@ -315,6 +326,14 @@ impl ServerHandler for ReferenceServer {
             }
         }
     }
+}
+
+/// Whether a list fixed for the process's life carries the cache hints `#[tool_handler]` and
+/// `#[prompt_handler]` give it (`ttlMs` 0, `cacheScope` public): from 2026-07-28 on.
+fn fixed_list_hints(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
 }
 
 /// A list that fits in one page gives no cursor, so any cursor is one it did not give: the

@@ -522,7 +522,12 @@ async fn completion_of_an_unknown_reference_is_invalid_params() {
 #[tokio::test]
 async fn a_cursor_a_list_never_gave_is_invalid_params() {
     let app = spawn_app().await;
-    for method in ["prompts/list", "resources/templates/list", "resources/list"] {
+    for method in [
+        "tools/list",
+        "prompts/list",
+        "resources/templates/list",
+        "resources/list",
+    ] {
         let reply = app
             .call_2026(method, None, json!({ "cursor": "zzz" }))
             .await;

@@ -32,6 +32,12 @@ async fn metadata_lists_the_endpoints_without_nulls() {
         metadata["code_challenge_methods_supported"],
         json!(["S256"])
     );
+    // OpenID Connect Discovery §3 marks these REQUIRED; clients reading the OpenID path check.
+    assert_eq!(metadata["subject_types_supported"], json!(["public"]));
+    assert_eq!(
+        metadata["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
         json!(["none", "client_secret_basic", "client_secret_post"])

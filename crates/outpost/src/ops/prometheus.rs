@@ -47,6 +47,9 @@ const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The gauge, always 1, whose `version` label says which Outpost an instance runs.
+const BUILD_INFO: &str = "outpost_build_info";
+
 /// The buckets of any other histogram (Prometheus' defaults).
 const DEFAULT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -82,7 +85,10 @@ impl PrometheusMetrics {
             shared: shared.clone(),
         };
         // Described before anything is registered: a family takes its HELP text when created.
-        metrics::with_local_recorder(&recorder, describe);
+        metrics::with_local_recorder(&recorder, || {
+            describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        });
         (Self { shared }, recorder)
     }
 
@@ -341,6 +347,7 @@ fn describe() {
     );
     describe_gauge!(OPEN_STREAMS, "SSE answers streaming now, by kind");
     describe_gauge!(OPEN_SESSIONS, "MCP sessions open now, by transport");
+    describe_gauge!(BUILD_INFO, "Always 1; the version label names this Outpost");
     describe_counter!(
         LOG_LINES_DROPPED_TOTAL,
         "Log lines dropped because the log destination fell behind"
@@ -410,6 +417,11 @@ mod tests {
             "outpost_request_duration_seconds_count{route=\"/mcp\",mcp_method=\"tools/call\"} 1",
             "# TYPE outpost_open_streams gauge",
             "outpost_open_streams{kind=\"get\"} 1",
+            concat!(
+                "outpost_build_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\"} 1"
+            ),
             "# HELP outpost_store_errors_total Store operations that failed in the backend, by \
              operation and kind (unavailable, backend).",
         ] {
