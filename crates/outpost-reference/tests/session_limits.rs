@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use outpost::{ServerConfig, SessionLimits};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn one_stream_over_the_cap_is_refused_until_another_closes() {
@@ -92,9 +92,19 @@ async fn an_initialize_over_the_cap_is_refused_until_a_session_idles_out() {
         "no session is made"
     );
     let body: Value = refused.json().await.expect("a JSON-RPC error");
+    assert_eq!(body["id"], 0, "the error answers the request: {body}");
     assert_eq!(body["error"]["code"], -32603);
     assert_eq!(body["error"]["data"]["reason"], "session_capacity");
     assert_eq!(body["error"]["data"]["limit"], 1);
+    // Asked again at once, the instance repeats its refusal without a new handshake.
+    let repeated = initialize().await.expect("initialize");
+    assert_eq!(repeated.status(), 503);
+    let body: Value = repeated.json().await.expect("a JSON-RPC error");
+    assert_eq!(
+        (body["id"].clone(), body["error"]["data"]["reason"].clone()),
+        (json!(0), json!("session_capacity")),
+        "{body}"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -61,7 +61,7 @@ use crate::{
         relay::Relay,
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
-        session_limits::answer_refusals,
+        session_limits::{RecentRefusals, answer_refusals},
         sessions::{OutpostSessionManager, SessionEvents, SessionRecords, StandaloneStreamTask},
         streamable::{parked_service, session_manager, streamable_service},
         unawaited_answers::answer_unawaited,
@@ -168,10 +168,13 @@ where
         let rmcp = ServiceBuilder::new()
             .layer(body_check)
             .layer(middleware::from_fn_with_state(
+                RecentRefusals::new(config.max_request_body_bytes),
+                answer_refusals,
+            ))
+            .layer(middleware::from_fn_with_state(
                 EndableSessions::Parked(records.clone()),
                 end_session,
             ))
-            .layer(middleware::from_fn(answer_refusals))
             .layer(middleware::from_fn(answer_unawaited))
             .service(parked_service(
                 factory.clone(),

@@ -9,8 +9,16 @@
 //!   serves: counted in the store, across instances, by the session manager when it creates
 //!   the record (`McpSessionStore::create_counted`, per owner and in total, atomically). A
 //!   `DELETE` or the record's idle expiry gives the slot back. rmcp answers a session manager's
-//!   error with `500`, so the manager leaves its refusal in the request's [`RefusalSlot`] and
-//!   [`answer_refusals`] answers it. In-memory sessions (rmcp's manager) are not counted.
+//!   error with `500` (and an ERROR log line), so the manager leaves its refusal in the
+//!   request's [`RefusalSlot`] and [`answer_refusals`] answers it. In-memory sessions (rmcp's
+//!   manager) are not counted.
+//!
+//! A client at a cap usually asks again at once. For [`REFUSAL_MEMORY`] after a refusal, this
+//! instance answers the same subject's `initialize` (any subject's, for the total cap) itself,
+//! before rmcp: the handshake does not run again, and rmcp logs at most one ERROR line per
+//! subject and second instead of one per attempt. A session ended here (`DELETE`) clears
+//! what its end changes at once; a slot freed on another instance, or by an idle expiry, is
+//! taken at most that long later.
 //!
 //! A session over a cap is refused before anything is kept for it, with a JSON-RPC error body
 //! (`-32603`, as for the other refusals at the edge: `ops::degraded`) whose `data` names the
@@ -22,23 +30,40 @@
 //!   balancer or the client may try again, or elsewhere.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     sync::{Arc, Mutex, OnceLock, PoisonError},
+    time::{Duration, Instant},
 };
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
 use http::{HeaderValue, Method, StatusCode, header, request::Parts};
-use rmcp::{ErrorData, model::Extensions};
+use rmcp::{
+    ErrorData,
+    model::{Extensions, RequestId},
+};
+use serde::Deserialize;
 
 use crate::{
+    auth::resource::identity::Identity,
     config::SessionLimits,
+    http::body_read::read_limited,
     mcp::{
         classify::{Era, RequestClass},
-        jsonrpc_body::error_response,
+        fast_path::content_type_is_json,
+        jsonrpc_body::{error_response, request_id_of},
     },
     ops::degraded::RETRY_AFTER_SECONDS,
     store::{SessionAdmission, SessionCaps},
 };
+
+/// How long a session refusal is answered here before rmcp sees the request again.
+pub(crate) const REFUSAL_MEMORY: Duration = Duration::from_secs(1);
 
 /// The sessions open on this instance, against the caps.
 #[derive(Debug)]
@@ -116,22 +141,139 @@ impl RefusalSlot {
     }
 }
 
+/// The session refusals of the last [`REFUSAL_MEMORY`], answered by [`answer_refusals`]
+/// without rmcp; it reads `initialize` bodies of up to `max_body` bytes.
+#[derive(Debug)]
+pub(crate) struct RecentRefusals {
+    max_body: usize,
+    recent: Mutex<Recent>,
+}
+
+#[derive(Debug, Default)]
+struct Recent {
+    /// The total cap's refusal, and until when it is repeated.
+    total: Option<(Refused, Instant)>,
+    /// Each subject's refusal, and until when it is repeated.
+    by_subject: HashMap<String, (Refused, Instant)>,
+}
+
+impl RecentRefusals {
+    /// None yet, for bodies of up to `max_body` bytes.
+    pub(crate) fn new(max_body: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max_body,
+            recent: Mutex::default(),
+        })
+    }
+
+    /// The refusal to repeat to `subject` at `now`, if one is fresh.
+    fn recall(&self, subject: Option<&str>, now: Instant) -> Option<Refused> {
+        let recent = self.lock();
+        let fresh = |(refused, until): &(Refused, Instant)| (now < *until).then_some(*refused);
+        recent.total.as_ref().and_then(fresh).or_else(|| {
+            subject
+                .and_then(|subject| recent.by_subject.get(subject))
+                .and_then(fresh)
+        })
+    }
+
+    /// Repeats `refused`, given to `subject` at `now`, for [`REFUSAL_MEMORY`].
+    fn remember(&self, subject: Option<&str>, refused: Refused, now: Instant) {
+        let until = now + REFUSAL_MEMORY;
+        let mut recent = self.lock();
+        recent.by_subject.retain(|_, (_, until)| now < *until);
+        match (refused, subject) {
+            (Refused::Total(_), _) => recent.total = Some((refused, until)),
+            (Refused::Subject(_), Some(subject)) => {
+                recent
+                    .by_subject
+                    .insert(subject.to_owned(), (refused, until));
+            }
+            (Refused::Subject(_), None) => {}
+        }
+    }
+
+    /// Forgets the refusals a session of `subject` that just ended makes stale: the total's,
+    /// and the subject's own.
+    fn forget(&self, subject: Option<&str>) {
+        let mut recent = self.lock();
+        recent.total = None;
+        if let Some(subject) = subject {
+            recent.by_subject.remove(subject);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recent> {
+        // Every statement leaves the map consistent: a panic elsewhere cannot corrupt it.
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// axum middleware for `/mcp` with parked sessions: a request that may create a session (a
-/// 2025-xx POST naming none) carries a [`RefusalSlot`]; when the session manager refused the
-/// session over a cap, the answer is that refusal's `429` or `503` instead of rmcp's `500`.
-pub(crate) async fn answer_refusals(mut request: Request, next: Next) -> Response {
+/// 2025-xx JSON POST naming none) carries a [`RefusalSlot`]; when the session manager refused
+/// the session over a cap, the answer is that refusal's `429` or `503` instead of rmcp's
+/// `500`, with the request's id, and the refusal is repeated to the same subject's
+/// `initialize` for [`REFUSAL_MEMORY`] without asking rmcp, unless a `DELETE` passing here
+/// ends a session first. Runs behind the JSON-RPC body check, which has read the body whole,
+/// and in front of the `DELETE` answers.
+pub(crate) async fn answer_refusals(
+    State(refusals): State<Arc<RecentRefusals>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let class = RequestClass::from_request(&request);
-    if request.method() != Method::POST || class.era() != Era::Session || class.session().is_some()
+    let subject = request
+        .extensions()
+        .get::<Arc<Identity>>()
+        .map(|identity| identity.subject.clone());
+    if request.method() == Method::DELETE && class.session().is_some() {
+        let response = next.run(request).await;
+        if response.status().is_success() {
+            refusals.forget(subject.as_deref());
+        }
+        return response;
+    }
+    if request.method() != Method::POST
+        || class.era() != Era::Session
+        || class.session().is_some()
+        || !content_type_is_json(request.headers())
     {
         return next.run(request).await;
     }
+    let (mut parts, body) = request.into_parts();
+    let body = match read_limited(&parts.headers, body, refusals.max_body).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let id = request_id_of(&body);
+    if is_initialize(&body)
+        && let Some(refused) = refusals.recall(subject.as_deref(), Instant::now())
+    {
+        return refused.into_response_for(id.as_ref());
+    }
     let slot = Arc::new(RefusalSlot::default());
-    request.extensions_mut().insert(slot.clone());
-    let response = next.run(request).await;
+    parts.extensions.insert(slot.clone());
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     match slot.0.get() {
-        Some(refused) => refused.into_response(),
+        Some(refused) => {
+            refusals.remember(subject.as_deref(), *refused, Instant::now());
+            refused.into_response_for(id.as_ref())
+        }
         None => response,
     }
+}
+
+/// Whether `body` is an `initialize` request (the only message that creates a session).
+fn is_initialize(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<Cow<'a, str>>,
+    }
+    // A struct also reads from an array: only an object is a message with a method.
+    body.trim_ascii_start().first() == Some(&b'{')
+        && serde_json::from_slice::<Method<'_>>(body)
+            .is_ok_and(|message| message.method.as_deref() == Some("initialize"))
 }
 
 impl OpenSessions {
@@ -186,8 +328,8 @@ impl Drop for SessionPermit {
 }
 
 impl Refused {
-    /// The answer the client gets.
-    pub(crate) fn into_response(self) -> Response {
+    /// The answer the client gets for its request `id`.
+    pub(crate) fn into_response_for(self, id: Option<&RequestId>) -> Response {
         let (status, message, reason, limit) = match self {
             Refused::Subject(limit) => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -207,7 +349,7 @@ impl Refused {
             message,
             Some(serde_json::json!({ "reason": reason, "limit": limit })),
         );
-        let mut response = error_response(status, None, error);
+        let mut response = error_response(status, id, error);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
@@ -256,11 +398,62 @@ mod tests {
 
     #[test]
     fn refusals_answer_429_or_503_with_a_jsonrpc_error() {
-        let per_subject = Refused::Subject(2).into_response();
+        let per_subject = Refused::Subject(2).into_response_for(None);
         assert_eq!(per_subject.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(per_subject.headers().get(header::RETRY_AFTER).is_none());
-        let total = Refused::Total(2).into_response();
+        let total = Refused::Total(2).into_response_for(None);
         assert_eq!(total.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(total.headers()[header::RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn a_refusal_is_repeated_to_its_subject_for_a_moment() {
+        let recent = RecentRefusals::new(1024);
+        let now = Instant::now();
+        recent.remember(Some("alice"), Refused::Subject(2), now);
+        assert_eq!(recent.recall(Some("alice"), now), Some(Refused::Subject(2)));
+        assert_eq!(recent.recall(Some("bob"), now), None, "another subject");
+        assert_eq!(recent.recall(None, now), None, "no subject");
+        let later = now + REFUSAL_MEMORY;
+        assert_eq!(recent.recall(Some("alice"), later), None, "forgotten");
+    }
+
+    #[test]
+    fn a_session_ended_here_clears_what_it_frees() {
+        let recent = RecentRefusals::new(1024);
+        let now = Instant::now();
+        recent.remember(Some("alice"), Refused::Subject(2), now);
+        recent.remember(Some("bob"), Refused::Subject(2), now);
+        recent.remember(Some("carol"), Refused::Total(9), now);
+        recent.forget(Some("alice"));
+        assert_eq!(recent.recall(Some("alice"), now), None);
+        assert_eq!(recent.recall(Some("bob"), now), Some(Refused::Subject(2)));
+        assert_eq!(
+            recent.recall(Some("carol"), now),
+            None,
+            "a slot in all is free"
+        );
+    }
+
+    #[test]
+    fn a_full_server_is_repeated_to_everyone_for_a_moment() {
+        let recent = RecentRefusals::new(1024);
+        let now = Instant::now();
+        recent.remember(None, Refused::Total(5), now);
+        assert_eq!(recent.recall(Some("bob"), now), Some(Refused::Total(5)));
+        assert_eq!(recent.recall(None, now), Some(Refused::Total(5)));
+        assert_eq!(recent.recall(None, now + REFUSAL_MEMORY), None);
+    }
+
+    #[test]
+    fn only_initialize_is_recognised() {
+        assert!(is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#
+        ));
+        assert!(is_initialize(br#"{"method":"initiali\u007ae"}"#));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
+        ));
+        assert!(!is_initialize(br#"["initialize"]"#));
     }
 }

@@ -149,7 +149,7 @@ where
     let subject = identity.as_ref().map(|identity| identity.subject.as_str());
     let permit = match state.open.admit(subject) {
         Ok(permit) => permit,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return refused.into_response_for(None),
     };
     let id = session::new_session_id();
     let ct = state.shutdown.child_token();
