@@ -387,6 +387,38 @@ fn serve_no_auth() -> (Child, String) {
     (child, bind)
 }
 
+/// An issuer other machines reach over plain http is served, with a warning at start that
+/// passwords and tokens would cross the network readable; https and loopback get none.
+#[test]
+fn a_plain_http_issuer_off_loopback_is_warned_about() {
+    let dir = TempDir::new("plain-http-issuer");
+    let store = dir.store();
+    let started_logs = |public_url: Option<&str>| {
+        let bind = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new(OUTPOST);
+        command.args(["serve", "--store", &store, "--bind", &bind]);
+        if let Some(url) = public_url {
+            command.args(["--public-url", url]);
+        }
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start outpost");
+        wait_healthy(&format!("http://{bind}/health"), &mut child);
+        assert!(terminate(&mut child).success());
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        stderr.lines().map_while(Result::ok).collect::<Vec<_>>()
+    };
+    let warned = |logs: &[String]| logs.iter().any(|line| line.contains("plain http"));
+    let logs = started_logs(Some("http://mcp.example.com"));
+    assert!(warned(&logs), "{logs:?}");
+    for quiet in [Some("https://mcp.example.com"), None] {
+        let logs = started_logs(quiet);
+        assert!(!warned(&logs), "{quiet:?}: {logs:?}");
+    }
+}
+
 /// Sends SIGTERM and waits (up to 10 s) for the process to exit.
 fn terminate(child: &mut Child) -> ExitStatus {
     signal_term(child);

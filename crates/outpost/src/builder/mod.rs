@@ -659,6 +659,19 @@ where
             store = %store_url,
             "authorization server enabled"
         );
+        // OAuth 2.1 §1.5 and MCP's authorization spec want TLS on every authorization-server
+        // endpoint but on loopback. Plain http elsewhere still serves (a private test
+        // network), but passwords, codes and tokens would cross it readable.
+        if url::Url::parse(&server.issuer)
+            .is_ok_and(|issuer| !outpost_oauth::issuer_client::is_https_or_loopback(&issuer))
+        {
+            tracing::warn!(
+                issuer = %server.issuer,
+                "the issuer is plain http on a host other than loopback: passwords, codes and \
+                 tokens cross the network readable; serve https (a TLS-terminating proxy, \
+                 with --public-url https://…)"
+            );
+        }
         Ok((server, resource))
     }
 
