@@ -58,6 +58,7 @@ use crate::{
         fast_path::FastPath,
         jsonrpc_body::reject_malformed_jsonrpc,
         legacy_sse::directory::LegacyDirectory,
+        priming::{Unprimed, route_unprimed},
         relay::Relay,
         request_state::RequestStateKeys,
         session_delete::{EndableSessions, end_session},
@@ -176,11 +177,25 @@ where
                 end_session,
             ))
             .layer(middleware::from_fn(answer_unawaited))
+            .layer(middleware::from_fn_with_state(
+                Unprimed::new(
+                    parked_service(
+                        factory.clone(),
+                        manager.clone(),
+                        config,
+                        shutdown.clone(),
+                        false,
+                    ),
+                    config.max_request_body_bytes,
+                ),
+                route_unprimed,
+            ))
             .service(parked_service(
                 factory.clone(),
                 manager,
                 config,
                 shutdown.clone(),
+                true,
             ));
         (Either::Left(rmcp), StoredOwners::Parked(records))
     };

@@ -12,6 +12,7 @@ pub mod fast_path;
 #[doc(hidden)]
 pub mod jsonrpc_body;
 pub(crate) mod legacy_sse;
+pub(crate) mod priming;
 pub(crate) mod relay;
 pub mod request_state;
 pub(crate) mod session_delete;

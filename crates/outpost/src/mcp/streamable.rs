@@ -56,21 +56,23 @@ where
 }
 
 /// Builds the `/mcp` service over Outpost's own session manager: no `session_store` (the
-/// manager keeps sessions as records and never replays `initialize`).
+/// manager keeps sessions as records and never replays `initialize`). With `priming` off,
+/// it sends no SSE priming event (for clients before 2025-11-25: `mcp::priming`).
 pub fn parked_service<H>(
     factory: HandlerFactory<H>,
     sessions: Arc<OutpostSessionManager<H>>,
     config: &ServerConfig,
     shutdown: CancellationToken,
+    priming: bool,
 ) -> ParkedMcpService<H>
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    StreamableHttpService::new(
-        move || Ok(factory()),
-        sessions,
-        rmcp_config(config, shutdown),
-    )
+    let mut rmcp_config = rmcp_config(config, shutdown);
+    if !priming {
+        rmcp_config = rmcp_config.with_sse_retry(None);
+    }
+    StreamableHttpService::new(move || Ok(factory()), sessions, rmcp_config)
 }
 
 /// rmcp's settings from `config`.

@@ -101,17 +101,18 @@ impl SessionEvents {
     }
 
     /// `session`'s GET stream from after `after` (a client's `Last-Event-ID`), or from now
-    /// with `None`, when it first tells the client where now is; it ends when `stop` is
-    /// cancelled or the client goes.
+    /// with `None`, when it first tells the client where now is if it knows `priming`
+    /// events (`mcp::priming`); it ends when `stop` is cancelled or the client goes.
     pub(crate) async fn follow(
         &self,
         session: &SessionId,
         after: Option<EventId>,
+        priming: bool,
         stop: CancellationToken,
     ) -> Result<EventFeed, StoreError> {
         let (receiver, from) = tail(self.store.clone(), get_stream(session), after, stop).await?;
         Ok(EventFeed {
-            position: after.is_none().then(|| from.unwrap_or(BEFORE_EVERY_EVENT)),
+            position: (priming && after.is_none()).then(|| from.unwrap_or(BEFORE_EVERY_EVENT)),
             receiver,
         })
     }

@@ -96,6 +96,7 @@ use crate::{
     config::SessionLimits,
     mcp::{
         legacy_sse,
+        priming::knows_priming,
         relay::{Destination, GetStreams, Outcome, Recipient, Relay},
         session_limits::{RefusalSlot, Refused, store_caps},
         session_notifier::{SessionBinding, SessionNotifier},
@@ -853,9 +854,10 @@ where
         id: &SessionId,
         after: Option<EventId>,
     ) -> Result<GetStream, SessionError> {
-        if self.load(id).await?.is_none() {
+        let Some(session) = self.load(id).await? else {
             return Err(SessionError::NotFound(id.clone()));
-        }
+        };
+        let priming = knows_priming(session.peer.protocol_version.as_str());
         // Following the broadcast stream first, so a later GET elsewhere ends this one.
         if let Err(error) = self.relay.listen().await {
             tracing::warn!(%error, "a GET stream opened elsewhere later will not end this one");
@@ -868,7 +870,7 @@ where
             }
         };
         let (stop, registration) = self.get_streams.open(id, announced, &self.shutdown);
-        let feed = bounded(self.events.follow(id, after, stop.clone())).await?;
+        let feed = bounded(self.events.follow(id, after, priming, stop.clone())).await?;
         self.end_when_gone(id, stop.clone());
         if let Some(task) = &self.stream_task {
             let stream = SessionStream::new(

@@ -1,0 +1,165 @@
+//! SSE priming events (SEP-1699: an event with an id and empty data, opening a stream so the
+//! client can resume it) only for the sessions of clients that know them.
+//!
+//! Priming came with 2025-11-25. rmcp primes the `initialize` answer and every GET stream of
+//! every session, whatever revision it negotiated, and Outpost's GET stream adds its own
+//! position event ([`super::sessions::events`]). A 2025-03-26 or 2025-06-18 client reads an
+//! event with empty data as a message and fails to parse it: the Python SDK of that time logs
+//! an error for each, the TypeScript SDK's `onerror` fires. So for those revisions:
+//!
+//! - the request goes to a second rmcp service over the same session manager, configured
+//!   without priming ([`route_unprimed`]);
+//! - the session manager leaves its position event out ([`knows_priming`]).
+//!
+//! The revision is the `MCP-Protocol-Version` header's; a session request without one is
+//! 2025-03-26 (the transport spec's rule); an `initialize`'s is the one its body asks for.
+//! rmcp's in-memory sessions (`--in-memory-sessions`) prime each request's stream too, with
+//! one setting for all sessions: they keep priming every revision.
+
+use std::{borrow::Cow, convert::Infallible};
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http::Method;
+use rmcp::model::ProtocolVersion;
+use serde::Deserialize;
+use tower::{Service, ServiceExt};
+
+use super::{
+    classify::{Era, PROTOCOL_VERSION, RequestClass},
+    fast_path::content_type_is_json,
+};
+use crate::http::body_read::read_limited;
+
+/// Whether a session that negotiated `version` may be sent priming events: any revision but
+/// the known ones before 2025-11-25.
+pub(crate) fn knows_priming(version: &str) -> bool {
+    !ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .any(|known| known.as_str() == version && *known < ProtocolVersion::V_2025_11_25)
+}
+
+/// rmcp's service without priming events, and the body limit an `initialize` is read under.
+#[derive(Clone)]
+pub(crate) struct Unprimed<S> {
+    service: S,
+    max_body: usize,
+}
+
+impl<S> Unprimed<S> {
+    /// `service` (rmcp's, configured without priming) for bodies of up to `max_body` bytes.
+    pub(crate) fn new(service: S, max_body: usize) -> Self {
+        Self { service, max_body }
+    }
+}
+
+/// axum middleware for the session era of `/mcp`: a request of a client that predates
+/// priming goes to the unprimed service, any other on. Runs behind the JSON-RPC body check,
+/// which has read a JSON body whole.
+pub(crate) async fn route_unprimed<S, B>(
+    State(unprimed): State<Unprimed<S>>,
+    request: Request,
+    next: Next,
+) -> Response
+where
+    S: Service<Request, Response = http::Response<B>, Error = Infallible> + Clone,
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let class = RequestClass::from_request(&request);
+    if class.era() != Era::Session {
+        return next.run(request).await;
+    }
+    let (request, version) = match request.headers().get(&PROTOCOL_VERSION) {
+        Some(header) => {
+            let version = header.to_str().unwrap_or_default().to_owned();
+            (request, Cow::Owned(version))
+        }
+        None if class.session().is_some() => (
+            request,
+            Cow::Borrowed(ProtocolVersion::V_2025_03_26.as_str()),
+        ),
+        None if request.method() == Method::POST && content_type_is_json(request.headers()) => {
+            let (parts, body) = request.into_parts();
+            let body = match read_limited(&parts.headers, body, unprimed.max_body).await {
+                Ok(body) => body,
+                Err(error) => return error.into_response(),
+            };
+            let version = asked_version(&body).unwrap_or_default();
+            (
+                Request::from_parts(parts, Body::from(body)),
+                Cow::Owned(version),
+            )
+        }
+        None => return next.run(request).await,
+    };
+    if knows_priming(&version) {
+        return next.run(request).await;
+    }
+    match unprimed.service.oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    }
+}
+
+/// The revision an `initialize` in `body` asks for.
+fn asked_version(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Initialize<'a> {
+        #[serde(borrow)]
+        method: Cow<'a, str>,
+        params: Params<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow, rename = "protocolVersion")]
+        protocol_version: Cow<'a, str>,
+    }
+    // A struct also reads from an array: only an object is a message.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    let message = serde_json::from_slice::<Initialize<'_>>(body).ok()?;
+    (message.method == "initialize").then(|| message.params.protocol_version.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_revisions_before_2025_11_25_go_unprimed() {
+        for old in ["2024-11-05", "2025-03-26", "2025-06-18"] {
+            assert!(!knows_priming(old), "{old}");
+        }
+        for primed in ["2025-11-25", "2026-07-28", "2099-01-01", "", "garbage"] {
+            assert!(knows_priming(primed), "{primed:?}");
+        }
+    }
+
+    #[test]
+    fn an_initialize_names_the_revision_it_asks_for() {
+        let asked = |body: &str| asked_version(body.as_bytes());
+        assert_eq!(
+            asked(
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#
+            ),
+            Some("2025-06-18".to_owned())
+        );
+        assert_eq!(
+            asked(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"protocolVersion":"2025-06-18"}}"#
+            ),
+            None
+        );
+        assert_eq!(
+            asked(r#"["initialize",{"protocolVersion":"2025-06-18"}]"#),
+            None
+        );
+        assert_eq!(asked(r#"{"method":"initialize"}"#), None);
+    }
+}
