@@ -46,6 +46,7 @@ use super::{
     upstream::leg::Leg,
 };
 use outpost_oauth::{
+    error_description::sanitized,
     pkce::{CodeChallenge, CodeChallengeMethod},
     redirect_uri::{self, RedirectUri},
     scope::Scope,
@@ -74,10 +75,12 @@ pub async fn authorize(
     };
     let state = params.get("state").map(str::to_owned);
     let fail = |error: &str, description: &str| {
+        // RFC 6749 §4.1.2.1's character set.
+        let description = sanitized(description);
         redirect_to_client(
             &server,
             &redirect_uri,
-            &[("error", error), ("error_description", description)],
+            &[("error", error), ("error_description", &description)],
             state.as_deref(),
         )
     };

@@ -23,8 +23,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
+use std::borrow::Cow;
 
 use crate::password::limit::{Argon2Error, BUSY_RETRY_AFTER};
+use outpost_oauth::error_description::sanitized;
 use outpost_store::StoreError;
 
 /// An OAuth error, as answered by the token, revocation, introspection and registration
@@ -219,14 +221,15 @@ impl From<crate::users::DirectoryError> for OAuthError {
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'static str,
-    error_description: &'a str,
+    error_description: Cow<'a, str>,
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: self.code(),
-            error_description: self.description(),
+            // RFC 6749 §5.2's character set.
+            error_description: sanitized(self.description()),
         };
         let mut response = (self.status(), Json(body)).into_response();
         let headers = response.headers_mut();

@@ -42,12 +42,15 @@
 //! # Other budgets
 //!
 //! - Registrations per source: [`REGISTRATIONS_PER_SOURCE`], every registration counts.
-//! - Failed requests of OAuth clients — `/token` (`invalid_client`, `invalid_grant`: a wrong
-//!   client secret, code or refresh token), `/revoke` and `/introspect` (`invalid_client`) —
-//!   per source and claimed client id, [`CLIENT_FAILURES_PER_CLIENT`], and per source,
-//!   [`CLIENT_FAILURES_PER_SOURCE`] (for floods spread over many client ids; each wrong secret
-//!   costs an argon2 verification). The three endpoints share the budgets: guessing a secret
-//!   at one of them is guessing it at all.
+//! - Failed client authentication (`invalid_client`: a wrong client secret) at `/token`,
+//!   `/revoke` and `/introspect`, per source and claimed client id,
+//!   [`CLIENT_FAILURES_PER_CLIENT`], and per source, [`CLIENT_FAILURES_PER_SOURCE`] (for
+//!   floods spread over many client ids; each wrong secret costs an argon2 verification). The
+//!   three endpoints share the budgets: guessing a secret at one of them is guessing it at
+//!   all. A wrong code or refresh token (`invalid_grant`) does not count: they are 256-bit
+//!   random values nobody guesses, and counting them would let any web page lock a public
+//!   client out of `/token` from its user's address (a form POST needs no CORS preflight: ten
+//!   junk refresh tokens under the client's id, and its real refreshes wait ten minutes).
 //! - Pending authorization requests per source ([`pending`](super::pending)) and metadata
 //!   documents fetched per host ([`cimd`](super::cimd)) use the same primitive.
 //!
@@ -276,17 +279,15 @@ pub async fn reserve_client_attempt(
         .map_err(|error| error.into_oauth("failed requests from this address"))
 }
 
-/// Settles a client request's attempts by its outcome: only what guessing produces — a wrong
-/// client secret (`invalid_client`), code or refresh token (`invalid_grant`) — keeps counting.
+/// Settles a client request's attempts by its outcome: only what guessing a secret produces —
+/// a wrong client secret (`invalid_client`) — keeps counting (see the module docs for why a
+/// wrong code or refresh token does not).
 pub async fn settle<T>(
     server: &AuthorizationServer,
     attempts: Option<Attempts>,
     outcome: &Result<T, OAuthError>,
 ) {
-    let guessed = matches!(
-        outcome,
-        Err(OAuthError::InvalidClient { .. } | OAuthError::InvalidGrant(_))
-    );
+    let guessed = matches!(outcome, Err(OAuthError::InvalidClient { .. }));
     if let Some(attempts) = attempts
         && !guessed
     {

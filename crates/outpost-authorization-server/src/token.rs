@@ -22,9 +22,9 @@
 //!
 //! Errors are 400 with an RFC 6749 §5.2 body (`invalid_grant` for every bad code or refresh
 //! token), except `invalid_client`, 401. Answers carry `Cache-Control: no-store` (§5.1).
-//! Repeated `invalid_client` / `invalid_grant` failures from one source are throttled
-//! ([`throttle`]): the attempt is reserved before the client secret is
-//! verified, and given back unless the request failed that way.
+//! Repeated `invalid_client` failures (wrong client secrets) from one source are throttled
+//! ([`throttle`]): the attempt is reserved before the client secret is verified, and given
+//! back unless the request failed that way. Wrong codes and refresh tokens are not counted.
 
 use axum::{
     body::Bytes,

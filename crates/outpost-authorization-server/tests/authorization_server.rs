@@ -272,12 +272,22 @@ impl TestServer {
     }
 }
 
+/// `body` is the error `expected`, its description within RFC 6749 §5.2's characters
+/// (printable ASCII but `"` and `\`).
 fn assert_error(status: StatusCode, body: &Value, expected: (StatusCode, &str)) {
     assert_eq!(
         (status, body["error"].as_str()),
         (expected.0, Some(expected.1)),
         "{body}"
     );
+    if let Some(description) = body["error_description"].as_str() {
+        assert!(
+            description
+                .chars()
+                .all(|c| matches!(c, ' '..='~') && c != '"' && c != '\\'),
+            "{description:?}"
+        );
+    }
 }
 
 fn assert_no_nulls(value: &Value) {

@@ -15,6 +15,7 @@
 //! - [`redirect_uri`] — redirect URI registration rules and matching (exact; loopback ports
 //!   may vary, RFC 8252 §7.3).
 //! - [`secret`] — random opaque secrets (codes, refresh tokens, client secrets).
+//! - [`error_description`] — error descriptions within the character set RFC 6749 allows.
 //!
 //! - [`issuer_client`] and [`jwk`] (feature `issuer-client`, the one place with HTTP) — the
 //!   https client that talks to an identity provider, and its JWK Set's keys and algorithms.
@@ -25,6 +26,7 @@
 
 pub mod access_token;
 pub mod device_token;
+pub mod error_description;
 mod es256;
 #[cfg(feature = "issuer-client")]
 pub mod issuer_client;

@@ -234,7 +234,10 @@ async fn token_failures_are_not_throttled_without_a_peer_address() {
     let http = reqwest::Client::new();
     let registered: Value = http
         .post(format!("{base}/register"))
-        .json(&json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" }))
+        .json(&json!({
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "client_secret_post"
+        }))
         .send()
         .await
         .unwrap()
@@ -250,10 +253,11 @@ async fn token_failures_are_not_throttled_without_a_peer_address() {
                 ("grant_type", "refresh_token"),
                 ("refresh_token", "guess"),
                 ("client_id", client_id),
+                ("client_secret", "not-the-secret"),
             ])
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 }

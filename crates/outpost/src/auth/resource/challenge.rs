@@ -14,6 +14,8 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
+use outpost_oauth::error_description::sanitized;
+
 use crate::auth::scope::Scope;
 
 /// Why a request was refused by the resource server.
@@ -48,9 +50,11 @@ impl Challenge {
             Challenge::InvalidToken(why) => Some(("invalid_token", why.clone())),
             Challenge::InsufficientScope(scope) => Some((
                 "insufficient_scope",
-                format!("this request requires the scope \"{scope}\""),
+                format!("this request requires the scope '{scope}'"),
             )),
         }
+        // RFC 6750 §3's character set: no quoted-pairs for a client's parser to trip on.
+        .map(|(code, description)| (code, sanitized(&description).into_owned()))
     }
 
     /// The `WWW-Authenticate` value, naming the protected resource metadata at
@@ -174,6 +178,21 @@ mod tests {
         assert!(value.starts_with("Bearer error=\"insufficient_scope\", "));
         assert!(value.contains(", scope=\"a b\", "));
         assert!(value.ends_with(&format!("resource_metadata=\"{PRM}\"")));
+        // RFC 6750 §3: no `"` or `\` inside the description, so no quoted-pair to parse.
+        assert!(
+            value.contains("error_description=\"this request requires the scope 'a b'\""),
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6750_characters() {
+        let challenge = Challenge::InvalidToken("a \"quoted\" \\ token\n\u{e9}".into());
+        let value = challenge.www_authenticate(PRM, &Scope::empty());
+        assert!(
+            value.contains("error_description=\"a 'quoted' / token??\""),
+            "{value}"
+        );
     }
 
     #[test]
