@@ -99,6 +99,12 @@ pub async fn authorize(
         Ok(scope) => scope,
         Err(message) => return fail("invalid_scope", &message),
     };
+    if params.resources_differ() {
+        return fail(
+            "invalid_target",
+            "one resource per request: this server protects one resource",
+        );
+    }
     let resource = params.get("resource").map(str::to_owned);
     if resource
         .as_ref()

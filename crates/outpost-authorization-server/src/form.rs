@@ -4,7 +4,10 @@
 //!
 //! Parsed by hand rather than with a serde extractor for two rules: a parameter sent more
 //! than once is an `invalid_request` (RFC 6749 §3.1, §3.2), and an empty value counts as absent
-//! (RFC 6749 §3.1).
+//! (RFC 6749 §3.1). The exception is `resource`, which RFC 8707 §2 lets a client send more than
+//! once: the same value again is the same request; different values are kept apart
+//! ([`FormParams::resources_differ`]) for the endpoint to answer `invalid_target` its own way
+//! (this server protects one resource).
 
 use std::collections::HashMap;
 
@@ -14,12 +17,15 @@ use super::errors::OAuthError;
 
 /// The parameters of one form body.
 #[derive(Default)]
-pub struct FormParams(HashMap<String, String>);
+pub struct FormParams {
+    params: HashMap<String, String>,
+    resources_differ: bool,
+}
 
 impl std::fmt::Debug for FormParams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Values include secrets (codes, verifiers, tokens): show names only.
-        f.debug_set().entries(self.0.keys()).finish()
+        f.debug_set().entries(self.params.keys()).finish()
     }
 }
 
@@ -45,26 +51,33 @@ impl FormParams {
     /// Parses a URL query string or form body (`a=1&b=2`) with the same rules: the
     /// authorization request's query (RFC 6749 §4.1.1) and the pages' form posts.
     pub fn from_urlencoded(body: &[u8]) -> Result<Self, OAuthError> {
-        let mut params = HashMap::new();
+        let mut form = Self::default();
         for (name, value) in url::form_urlencoded::parse(body) {
             if value.is_empty() {
                 continue;
             }
-            if params
-                .insert(name.to_string(), value.into_owned())
-                .is_some()
-            {
+            if let Some(earlier) = form.params.insert(name.to_string(), value.into_owned()) {
+                if name == "resource" {
+                    form.resources_differ |= form.params.get("resource") != Some(&earlier);
+                    continue;
+                }
                 return Err(OAuthError::InvalidRequest(format!(
                     "parameter {name} is repeated"
                 )));
             }
         }
-        Ok(Self(params))
+        Ok(form)
     }
 
     /// The parameter `name`, if present and non-empty.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// Whether `resource` came more than once with different values (RFC 8707 §2 allows
+    /// several resources; this server protects one).
+    pub fn resources_differ(&self) -> bool {
+        self.resources_differ
     }
 
     /// The parameter `name`, or `invalid_request` naming it.
@@ -97,6 +110,19 @@ mod tests {
         assert_eq!(form.get("c"), Some("x y"));
         assert!(FormParams::parse(&form_headers(), b"a=1&a=2").is_err());
         assert!(FormParams::parse(&HeaderMap::new(), b"a=1").is_err());
+    }
+
+    #[test]
+    fn resource_may_repeat_and_different_ones_are_told_apart() {
+        let same =
+            FormParams::from_urlencoded(b"resource=https%3A%2F%2Fa&resource=https://a").unwrap();
+        assert_eq!(
+            (same.get("resource"), same.resources_differ()),
+            (Some("https://a"), false)
+        );
+        let different =
+            FormParams::from_urlencoded(b"resource=https://a&resource=https://b").unwrap();
+        assert!(different.resources_differ());
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct AuthorizationServerMetadata {
     pub jwks_uri: String,
     /// `["code"]`.
     pub response_types_supported: Vec<&'static str>,
+    /// `["query"]`: the code comes back in the redirect's query (absent, RFC 8414 §2 would
+    /// mean `fragment` too).
+    pub response_modes_supported: Vec<&'static str>,
     /// `["authorization_code", "refresh_token"]`.
     pub grant_types_supported: Vec<&'static str>,
     /// `["public"]` (OpenID Connect Discovery §3): a user's `sub` is the same for every client.
@@ -85,6 +88,7 @@ impl AuthorizationServerMetadata {
             introspection_endpoint: server.endpoint("introspect"),
             jwks_uri: server.endpoint("jwks.json"),
             response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query"],
             grant_types_supported: vec!["authorization_code", "refresh_token"],
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["ES256"],

@@ -292,6 +292,11 @@ async fn refresh_token(
 
 /// RFC 8707 §2.2: a `resource` on the token request must be the grant's.
 fn check_resource(form: &FormParams, bound: &str) -> Result<(), OAuthError> {
+    if form.resources_differ() {
+        return Err(OAuthError::InvalidTarget(format!(
+            "one resource per request: this grant is bound to the resource {bound}"
+        )));
+    }
     match form.get("resource") {
         Some(resource) if resource != bound => Err(OAuthError::InvalidTarget(format!(
             "this grant is bound to the resource {bound}"

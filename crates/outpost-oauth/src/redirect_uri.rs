@@ -6,7 +6,11 @@
 //! may use any port, because the app listens on whatever port the OS gives it. Registration
 //! refuses fragments (RFC 6749 §3.1.2), userinfo, dangerous schemes, plain `http` off the
 //! loopback interface, and private-use schemes (`com.example.app:/cb`, RFC 8252 §7.1) for web
-//! clients.
+//! clients. It also refuses text that is not an RFC 3986 URI as written — a space, a
+//! backslash, a control character, a bad `%` escape, non-ASCII, an `http(s)` URI without its
+//! `//host` — which a URL parser would repair into another URI (`https:///evil.com/cb` into
+//! `https://evil.com/cb`, `https://good.example\@evil.com` into a path on `good.example`):
+//! the browser must go where the registered string says, read the same way by everyone.
 
 use std::net::Ipv6Addr;
 
@@ -25,7 +29,7 @@ pub enum ApplicationType {
 /// Why a redirect URI cannot be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RedirectUriError {
-    /// Not an absolute URI.
+    /// Not an absolute URI as RFC 3986 writes one.
     #[error("redirect URI {0:?} is not an absolute URI")]
     NotAbsolute(String),
     /// Carries a fragment (RFC 6749 §3.1.2).
@@ -75,7 +79,13 @@ impl RedirectUri {
     /// Validates `value` for registration by a client of type `application_type`.
     pub fn parse(value: &str, application_type: ApplicationType) -> Result<Self, RedirectUriError> {
         let err = || value.to_owned();
+        if !is_uri_text(value) {
+            return Err(RedirectUriError::NotAbsolute(err()));
+        }
         let url = Url::parse(value).map_err(|_| RedirectUriError::NotAbsolute(err()))?;
+        if matches!(url.scheme(), "http" | "https") && !has_authority(value) {
+            return Err(RedirectUriError::NotAbsolute(err()));
+        }
         // `Url` drops an empty fragment (`…/cb#`) from nothing: check the text too.
         if url.fragment().is_some() || value.contains('#') {
             return Err(RedirectUriError::Fragment(err()));
@@ -129,6 +139,61 @@ impl RedirectUri {
 /// The registered URI that `requested` matches, if any.
 pub fn find_match<'a>(registered: &'a [RedirectUri], requested: &str) -> Option<&'a RedirectUri> {
     registered.iter().find(|uri| uri.matches(requested))
+}
+
+/// Whether `value` uses only RFC 3986's characters (unreserved, reserved, and `%` starting a
+/// two-hex-digit escape).
+fn is_uri_text(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let escape = bytes.get(i + 1..i + 3);
+                if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b':'
+            | b'/'
+            | b'?'
+            | b'#'
+            | b'['
+            | b']'
+            | b'@'
+            | b'!'
+            | b'$'
+            | b'&'
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b'+'
+            | b','
+            | b';'
+            | b'=' => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Whether `value` (`scheme:…`) goes on with `//` and a non-empty authority, as an `http(s)`
+/// URI must (RFC 9110 §4.2).
+fn has_authority(value: &str) -> bool {
+    let Some((_, rest)) = value.split_once(':') else {
+        return false;
+    };
+    rest.strip_prefix("//")
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '?', '#']))
 }
 
 fn is_loopback_host(host: Option<Host<&str>>) -> bool {
@@ -229,6 +294,40 @@ mod tests {
         let localhost = web("http://localhost:6274/oauth/callback").unwrap();
         assert!(localhost.matches("http://localhost:7000/oauth/callback"));
         assert!(!localhost.matches("http://localhost:7000/oauth/callback?debug=1"));
+    }
+
+    /// Text a URL parser would repair into another URI is refused, not stored as given.
+    #[test]
+    fn only_uris_as_rfc_3986_writes_them() {
+        for repaired in [
+            "https:///evil.com/cb",
+            "https:/evil.com/cb",
+            "https:evil.com/cb",
+            "https://good.example\\@evil.com/cb",
+            "https://evil.com\\.good.example/cb",
+            "https://a.example/cb\r\nSet-Cookie: x=1",
+            "https://good.example\t.evil.com/cb",
+            "https://a.example/c b",
+            "https://a.example/cb\"><img",
+            "https://a.example/%zz",
+            "https://a.example/%4",
+            "https://bücher.example/cb",
+            "http://127.0.0.1:8080/c b",
+        ] {
+            assert!(
+                matches!(native(repaired), Err(RedirectUriError::NotAbsolute(_))),
+                "{repaired:?}"
+            );
+        }
+        for fine in [
+            "https://a.example/cb?x=1&y=%20",
+            "https://xn--bcher-kva.example/cb",
+            "com.example.app:/oauth2redirect",
+            "cursor://anysphere.cursor-retrieval/oauth/callback",
+            "http://[::1]:8080/callback",
+        ] {
+            assert!(native(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ async fn metadata_lists_the_endpoints_without_nulls() {
         );
     }
     assert_eq!(metadata["response_types_supported"], json!(["code"]));
+    assert_eq!(metadata["response_modes_supported"], json!(["query"]));
     assert_eq!(
         metadata["grant_types_supported"],
         json!(["authorization_code", "refresh_token"])
@@ -104,6 +105,10 @@ async fn dangerous_redirects_are_refused() {
         "ws://evil.example/cb",
         "https://app.example/cb#frag",
         "http://app.example/cb",
+        // Not URIs as RFC 3986 writes them: a parser would send the browser elsewhere.
+        "https:///evil.example/cb",
+        "https://good.example\\@evil.example/cb",
+        "https://app.example/cb\r\nSet-Cookie: x=1",
     ] {
         let (status, body) = server
             .register(json!({"redirect_uris": [uri], "token_endpoint_auth_method": "none"}))

@@ -44,6 +44,17 @@ async fn redirectable_errors_go_back_with_error_state_and_iss() {
             ),
             "invalid_target",
         ),
+        // RFC 8707 §2 lets a client name several resources; this server protects one.
+        (
+            base_url(
+                Some("S256"),
+                &[
+                    ("resource", &format!("{}/mcp", server.base)),
+                    ("resource", "https://elsewhere.example/mcp"),
+                ],
+            ),
+            "invalid_target",
+        ),
     ];
     for (url, error) in cases {
         let response = get(&server, url.clone()).await;
