@@ -347,3 +347,42 @@ async fn a_server_to_client_request_rides_the_request_stream_and_its_answer_come
         "{done_second}"
     );
 }
+
+/// The idle clock starts when a use ends: a tool call that runs longer than the idle timeout
+/// keeps its session, and so does a GET stream held open that long.
+#[tokio::test]
+async fn a_use_longer_than_the_idle_timeout_keeps_the_session() {
+    // The record lives 2 s past each push (1 s + the 1 s minimum slack).
+    let config = outpost::ServerConfig {
+        session_idle_timeout: Duration::from_secs(1),
+        ..outpost::ServerConfig::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    let id = initialize(&app).await;
+    let long_call = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": { "name": "longRunningOperation", "arguments": { "duration": 4, "steps": 1 } }
+    });
+    let answer = read_jsonrpc(post(&app, &id, long_call).await).await;
+    assert_eq!(answer["id"], 7, "{answer}");
+    assert!(answer["result"]["content"].is_array(), "{answer}");
+    let after = echoed(&app, &id, "after the long call").await;
+    assert!(
+        after["result"].is_object(),
+        "the session outlived the call: {after}"
+    );
+
+    let stream = session_request(&app, &id, reqwest::Method::GET)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(stream.status(), 200);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = echoed(&app, &id, "after the held stream").await;
+    assert!(
+        after["result"].is_object(),
+        "the session outlived the wait: {after}"
+    );
+    drop(stream);
+}

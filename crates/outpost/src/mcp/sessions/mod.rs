@@ -37,7 +37,9 @@
 //! - what the handler keeps per session (a log level, subscriptions) is [`SessionData`] in
 //!   the record, given to every request's handler ([`data`]);
 //! - idle expiry is the record's: each use pushes it at most once per slack (a quarter of the
-//!   idle timeout), expired records are never loaded and are purged as sessions are created;
+//!   idle timeout), and so does [`keep_alive`] while a request runs or the GET stream is open
+//!   here (the idle clock starts when the use ends); expired records are never loaded and are
+//!   purged as sessions are created;
 //! - the client's other notifications (`notifications/roots/list_changed`, …) reach the
 //!   session's handler on the instance they arrive at, through its hot peer; what the handler
 //!   sends outside a request goes to the session's GET stream;
@@ -53,12 +55,13 @@ pub(crate) mod events;
 mod handshake;
 mod hot;
 mod inline;
+mod keep_alive;
 mod record;
 mod request;
 pub mod stream_task;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
@@ -85,6 +88,7 @@ pub use handshake::HandshakeTransport;
 use handshake::{Handshake, handshake};
 use hot::HotPeers;
 pub(crate) use inline::{InlineOutcome, InlineSession};
+use keep_alive::{InUse, KeepAlive};
 use record::ParkedSession;
 use request::{InFlight, RequestTransport};
 pub use stream_task::{SessionStream, StandaloneStreamTask};
@@ -215,10 +219,7 @@ where
     H: ServerHandler + Send + Sync + 'static,
 {
     fn open_sessions(&self) -> Option<u64> {
-        let mut open = HashSet::new();
-        self.in_flight.sessions_into(&mut open);
-        self.get_streams.sessions_into(&mut open);
-        Some(open.len() as u64)
+        Some(self.keep_alive.sessions_in_use().len() as u64)
     }
 }
 
@@ -246,6 +247,7 @@ pub struct OutpostSessionManager<H> {
     relay: Arc<Relay>,
     events: SessionEvents,
     get_streams: Arc<OpenGetStreams>,
+    keep_alive: KeepAlive,
     shutdown: CancellationToken,
     housekeeping: Mutex<Option<Instant>>,
     stream_task: Option<StandaloneStreamTask>,
@@ -283,6 +285,18 @@ where
         let get_streams = Arc::new(OpenGetStreams::default());
         let holder: Arc<dyn GetStreams> = get_streams.clone();
         relay.register_get_streams(Arc::downgrade(&holder));
+        let slack = (idle_timeout / 4).max(MIN_SLACK);
+        let in_use = InUse {
+            in_flight: in_flight.clone(),
+            get_streams: get_streams.clone(),
+        };
+        let keep_alive = KeepAlive::new(
+            in_use,
+            store.clone(),
+            slack,
+            idle_timeout + slack,
+            shutdown.clone(),
+        );
         Self {
             hot: HotPeers::new(
                 factory.clone(),
@@ -293,7 +307,7 @@ where
             factory,
             store,
             idle_timeout,
-            slack: (idle_timeout / 4).max(MIN_SLACK),
+            slack,
             limits,
             handshakes: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
@@ -302,6 +316,7 @@ where
             relay,
             events,
             get_streams,
+            keep_alive,
             shutdown,
             housekeeping: Mutex::new(None),
             stream_task: None,
@@ -413,6 +428,7 @@ where
     /// A cached session used again at `now`; pushes its expiry when a slack has passed since
     /// the last push.
     fn reuse(&self, id: &SessionId, cached: &mut Cached, now: Instant) -> Arc<ParkedSession> {
+        self.keep_alive.in_use();
         if now.saturating_duration_since(cached.touched) >= self.slack {
             cached.touched = now;
             self.push_expiry(id);
@@ -494,6 +510,7 @@ where
             return Ok(None);
         };
         let session = Arc::new(session);
+        self.keep_alive.in_use();
         // A session first loaded here is being used: it gets a full idle period from now.
         let touched = match touched {
             Some(at) if now.saturating_duration_since(at) < self.slack => at,
