@@ -142,7 +142,7 @@ impl ServerHandler for ReferenceServer {
     ) -> Result<ListToolsResult, McpError> {
         refuse_cursor(request.as_ref())?;
         let result = ListToolsResult::with_all_items(self.tool_router.list_all());
-        Ok(if fixed_list_hints(&context) {
+        Ok(if from_2026_07_28(&context) {
             result.with_ttl_ms(0).with_cache_scope(CacheScope::Public)
         } else {
             result
@@ -156,7 +156,7 @@ impl ServerHandler for ReferenceServer {
     ) -> Result<ListPromptsResult, McpError> {
         refuse_cursor(request.as_ref())?;
         let result = ListPromptsResult::with_all_items(self.prompt_router.list_all());
-        Ok(if fixed_list_hints(&context) {
+        Ok(if from_2026_07_28(&context) {
             result.with_ttl_ms(0).with_cache_scope(CacheScope::Public)
         } else {
             result
@@ -315,6 +315,11 @@ impl ServerHandler for ReferenceServer {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        // 2026-07-28 removed `logging/setLevel` (the level rides in each request's `_meta`):
+        // the method is unknown there, as rmcp answers a 2026-07-28 `ping`.
+        if from_2026_07_28(&context) {
+            return Err(McpError::method_not_found::<SetLevelRequestMethod>());
+        }
         match SessionData::from_context(&context) {
             Some(data) => data
                 .set(LOG_LEVEL, &request.level)
@@ -328,9 +333,10 @@ impl ServerHandler for ReferenceServer {
     }
 }
 
-/// Whether a list fixed for the process's life carries the cache hints `#[tool_handler]` and
-/// `#[prompt_handler]` give it (`ttlMs` 0, `cacheScope` public): from 2026-07-28 on.
-fn fixed_list_hints(context: &RequestContext<RoleServer>) -> bool {
+/// Whether the request speaks 2026-07-28 or later: a list fixed for the process's life then
+/// carries the cache hints `#[tool_handler]` and `#[prompt_handler]` give it (`ttlMs` 0,
+/// `cacheScope` public), and `logging/setLevel` is no method.
+fn from_2026_07_28(context: &RequestContext<RoleServer>) -> bool {
     context
         .protocol_version()
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)

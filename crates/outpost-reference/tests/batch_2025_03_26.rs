@@ -133,6 +133,20 @@ async fn batches_are_answered_message_by_message(app: &TestApp) {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["access-control-allow-origin"], origin);
 
+    // `initialize` MUST NOT be part of a batch (2025-03-26 lifecycle): it gets an error of its
+    // own and does not run; the rest of the batch does.
+    let (status, messages) = session
+        .post(json!([
+            { "jsonrpc": "2.0", "id": 5, "method": "initialize",
+              "params": { "protocolVersion": "2025-03-26", "capabilities": {},
+                          "clientInfo": { "name": "again", "version": "1" } } },
+            { "jsonrpc": "2.0", "id": 6, "method": "ping" },
+        ]))
+        .await;
+    assert_eq!(status, 200, "{messages:?}");
+    assert_eq!(by_id(&messages, 5)["error"]["code"], -32600, "{messages:?}");
+    assert_eq!(by_id(&messages, 6)["result"], json!({}));
+
     // Notifications only: accepted.
     let (status, messages) = session
         .post(json!([

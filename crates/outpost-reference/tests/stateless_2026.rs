@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{spawn_app, sse_messages};
+use common::{read_jsonrpc, spawn_app, sse_messages};
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt,
     model::{
@@ -535,4 +535,59 @@ async fn a_cursor_a_list_never_gave_is_invalid_params() {
         let reply = app.call_2026(method, None, json!({})).await;
         assert!(reply["result"].is_object(), "{method}: {reply}");
     }
+}
+
+/// 2026-07-28 removed `logging/setLevel` (the level rides in each request's `_meta`): it is an
+/// unknown method there, `404` with `-32601`, as `ping` is.
+#[tokio::test]
+async fn set_level_is_no_method_in_2026_07_28() {
+    let app = spawn_app().await;
+    for (method, params) in [
+        ("logging/setLevel", json!({ "level": "debug" })),
+        ("ping", json!({})),
+    ] {
+        let response = app
+            .request_2026(method, None, params)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 404, "{method}");
+        let reply = read_jsonrpc(response).await;
+        assert_eq!(reply["error"]["code"], -32601, "{method}: {reply}");
+    }
+}
+
+/// Dice the tool cannot roll are a tool error the model reads (`isError`), not a protocol
+/// error; the tool keeps its output schema, and a roll it can make matches it.
+#[tokio::test]
+async fn roll_dice_reports_bad_arguments_as_a_tool_error() {
+    let app = spawn_app().await;
+    let tools = app.call_2026("tools/list", None, json!({})).await;
+    let dice = tools["result"]["tools"]
+        .as_array()
+        .and_then(|tools| tools.iter().find(|tool| tool["name"] == "roll_dice"))
+        .cloned()
+        .expect("roll_dice listed");
+    assert!(dice["outputSchema"].is_object(), "{dice}");
+    let call = |arguments: Value| {
+        app.call_2026(
+            "tools/call",
+            Some("roll_dice"),
+            json!({ "name": "roll_dice", "arguments": arguments }),
+        )
+    };
+    let refused = call(json!({ "sides": 1, "count": 1 })).await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let text = refused["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("sides must be 2-1000"), "{refused}");
+    let rolled = call(json!({ "sides": 6, "count": 2 })).await;
+    assert_eq!(
+        rolled["result"]["structuredContent"]["rolls"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{rolled}"
+    );
 }

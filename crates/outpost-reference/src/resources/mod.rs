@@ -48,14 +48,19 @@ fn catalog() -> impl Iterator<Item = Resource> {
         .chain((1..=NUMBERED_RESOURCE_COUNT).map(numbered::resource))
 }
 
-/// One page of `resources/list`. The cursor is the decimal offset of the page's first item;
-/// anything else is `-32602 Invalid params`.
+/// One page of `resources/list`. The cursor is the decimal offset of the page's first item, as
+/// `nextCursor` gives it (a whole page on, within the list); anything else is
+/// `-32602 Invalid params`.
 pub fn list(cursor: Option<&str>) -> Result<ListResourcesResult, McpError> {
     let offset = match cursor {
         None => 0,
-        Some(cursor) => cursor.parse::<usize>().map_err(|_| {
-            McpError::invalid_params("invalid cursor", Some(json!({ "cursor": cursor })))
-        })?,
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .filter(|&offset| offset > 0 && offset % PAGE_SIZE == 0 && offset < catalog().count())
+            .ok_or_else(|| {
+                McpError::invalid_params("invalid cursor", Some(json!({ "cursor": cursor })))
+            })?,
     };
     let mut page: Vec<Resource> = catalog().skip(offset).take(PAGE_SIZE + 1).collect();
     let next_cursor = (page.len() > PAGE_SIZE).then(|| {
@@ -151,9 +156,16 @@ mod tests {
     }
 
     #[test]
-    fn bad_cursor_is_invalid_params() {
-        let error = list(Some("not-a-cursor")).unwrap_err();
-        assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+    fn a_cursor_no_page_gave_is_invalid_params() {
+        let past_the_end = (catalog().count() / PAGE_SIZE + 1) * PAGE_SIZE;
+        for cursor in ["not-a-cursor", "0", "5", "-10", &past_the_end.to_string()] {
+            let error = list(Some(cursor)).unwrap_err();
+            assert_eq!(
+                error.code,
+                rmcp::model::ErrorCode::INVALID_PARAMS,
+                "{cursor}"
+            );
+        }
     }
 
     #[test]

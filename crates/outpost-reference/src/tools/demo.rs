@@ -183,16 +183,17 @@ impl ReferenceServer {
         Ok(CallToolResult::success(blocks))
     }
 
-    /// Rolls dice; the rolls are structured output.
+    /// Rolls dice; the rolls are structured output. Arguments out of range are a tool error
+    /// (`isError`), which the model reads and can correct, not a protocol error.
     #[tool(description = "Roll one or more dice and return the results")]
     fn roll_dice(
         &self,
         Parameters(args): Parameters<RollDiceArgs>,
-    ) -> Result<Json<DiceRoll>, McpError> {
+    ) -> Result<Json<DiceRoll>, String> {
         if !(2..=1000).contains(&args.sides) || !(1..=100).contains(&args.count) {
-            return Err(McpError::invalid_params(
-                "sides must be 2-1000 and count 1-100",
-                None,
+            return Err(format!(
+                "sides must be 2-1000 and count 1-100, got sides {} and count {}",
+                args.sides, args.count
             ));
         }
         let mut rng = rand::rng();

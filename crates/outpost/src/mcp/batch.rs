@@ -28,7 +28,9 @@
 //! unread, to be answered `401`.
 //!
 //! An empty array, or one of more than [`MAX_BATCH`] elements, is `-32600 Invalid Request`
-//! (JSON-RPC 2.0 §6: one error for the whole batch). Elements are started [`STARTED_AT_ONCE`]
+//! (JSON-RPC 2.0 §6: one error for the whole batch). An `initialize` in a batch (2025-03-26
+//! lifecycle: it MUST NOT be part of one) gets `-32600` of its own and does not run; the
+//! other elements do. Elements are started [`STARTED_AT_ONCE`]
 //! at a time; their answers then stream side by side.
 
 use std::{
@@ -57,7 +59,7 @@ use sse_stream::{KeepAlive, Sse, SseBody, SseStream};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{
-    jsonrpc_body::{error_body, error_response, request_id_of},
+    jsonrpc_body::{error_body, error_response, is_initialize, request_id_of},
     sse_timer::TokioSleep,
 };
 use crate::http::body_read::{BodyReadError, read_limited, refuse_declared_past};
@@ -182,9 +184,13 @@ where
         .iter()
         .map(|element| request_id_of(element))
         .collect();
-    let element_requests: Vec<Request> = elements
+    let element_requests: Vec<Result<Request, Response>> = elements
         .into_iter()
-        .map(|element| {
+        .zip(&ids)
+        .map(|(element, id)| {
+            if is_initialize(&element) {
+                return Err(initialize_refused(id.as_ref()));
+            }
             let mut head = http::Request::new(());
             *head.method_mut() = parts.method.clone();
             *head.uri_mut() = parts.uri.clone();
@@ -195,12 +201,17 @@ where
             head.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(element.len()));
             let (head, ()) = head.into_parts();
-            Request::from_parts(head, Body::from(element))
+            Ok(Request::from_parts(head, Body::from(element)))
         })
         .collect();
     let answers: Vec<Response> =
         stream::iter(element_requests.into_iter().zip(std::iter::repeat(inner)))
-            .map(|(request, inner)| call(inner, request))
+            .map(|(request, inner)| async move {
+                match request {
+                    Ok(request) => call(inner, request).await,
+                    Err(refused) => refused,
+                }
+            })
             .buffered(STARTED_AT_ONCE)
             .collect()
             .await;
@@ -241,6 +252,16 @@ async fn peek(
     };
     let again = stream::iter(first.map(Ok)).chain(body.into_data_stream());
     Ok((opening, Body::from_stream(again)))
+}
+
+/// The answer to an `initialize` with `id` found in a batch: `-32600`, as JSON-RPC answers a
+/// message that is not a valid request.
+fn initialize_refused(id: Option<&RequestId>) -> Response {
+    let error = ErrorData::invalid_request(
+        "Invalid Request: initialize must not be part of a JSON-RPC batch",
+        None,
+    );
+    error_response(StatusCode::BAD_REQUEST, id, error)
 }
 
 /// `request` answered by `inner`.

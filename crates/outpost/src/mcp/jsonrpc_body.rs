@@ -17,6 +17,8 @@
 //! Each answer carries the request's `id` when it is readable (a string or an integer).
 //! Valid messages pass unchanged, the body re-attached.
 
+use std::borrow::Cow;
+
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -279,6 +281,20 @@ pub fn request_id_of(body: &[u8]) -> Option<RequestId> {
     serde_json::from_str(id.get()).ok()
 }
 
+/// Whether `body` is an `initialize` request (the only message that creates a session, and
+/// one no batch may hold).
+pub(crate) fn is_initialize(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<Cow<'a, str>>,
+    }
+    // A struct also reads from an array: only an object is a message with a method.
+    body.trim_ascii_start().first() == Some(&b'{')
+        && serde_json::from_slice::<Method<'_>>(body)
+            .is_ok_and(|message| message.method.as_deref() == Some("initialize"))
+}
+
 /// axum middleware: checks JSON POST bodies up to `limit` bytes; oversized bodies get 413.
 /// Other requests (GET, DELETE, non-JSON content types, which rmcp answers with 415) pass
 /// untouched.
@@ -316,6 +332,18 @@ mod tests {
     use http::HeaderMap;
 
     use super::*;
+
+    #[test]
+    fn only_initialize_is_recognised() {
+        assert!(is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#
+        ));
+        assert!(is_initialize(br#"{"method":"initiali\u007ae"}"#));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
+        ));
+        assert!(!is_initialize(br#"["initialize"]"#));
+    }
 
     #[test]
     fn requests_notifications_and_responses_pass() {

@@ -30,7 +30,6 @@
 //!   balancer or the client may try again, or elsewhere.
 
 use std::{
-    borrow::Cow,
     collections::HashMap,
     sync::{Arc, Mutex, OnceLock, PoisonError},
     time::{Duration, Instant},
@@ -47,7 +46,6 @@ use rmcp::{
     ErrorData,
     model::{Extensions, RequestId},
 };
-use serde::Deserialize;
 
 use crate::{
     auth::resource::identity::Identity,
@@ -56,7 +54,7 @@ use crate::{
     mcp::{
         classify::{Era, RequestClass},
         fast_path::content_type_is_json,
-        jsonrpc_body::{error_response, request_id_of},
+        jsonrpc_body::{error_response, is_initialize, request_id_of},
     },
     ops::degraded::RETRY_AFTER_SECONDS,
     store::{SessionAdmission, SessionCaps},
@@ -263,19 +261,6 @@ pub(crate) async fn answer_refusals(
     }
 }
 
-/// Whether `body` is an `initialize` request (the only message that creates a session).
-fn is_initialize(body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Method<'a> {
-        #[serde(borrow)]
-        method: Option<Cow<'a, str>>,
-    }
-    // A struct also reads from an array: only an object is a message with a method.
-    body.trim_ascii_start().first() == Some(&b'{')
-        && serde_json::from_slice::<Method<'_>>(body)
-            .is_ok_and(|message| message.method.as_deref() == Some("initialize"))
-}
-
 impl OpenSessions {
     /// No session open yet, under `limits`.
     pub(crate) fn new(limits: SessionLimits) -> Arc<Self> {
@@ -443,17 +428,5 @@ mod tests {
         assert_eq!(recent.recall(Some("bob"), now), Some(Refused::Total(5)));
         assert_eq!(recent.recall(None, now), Some(Refused::Total(5)));
         assert_eq!(recent.recall(None, now + REFUSAL_MEMORY), None);
-    }
-
-    #[test]
-    fn only_initialize_is_recognised() {
-        assert!(is_initialize(
-            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#
-        ));
-        assert!(is_initialize(br#"{"method":"initiali\u007ae"}"#));
-        assert!(!is_initialize(
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
-        ));
-        assert!(!is_initialize(br#"["initialize"]"#));
     }
 }
