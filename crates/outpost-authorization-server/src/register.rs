@@ -22,7 +22,12 @@
 //! Registrations are throttled per source address (RFC 7591 §5 leaves abuse control to the
 //! server): past the limit, 429 with `Retry-After` ([`throttle`](super::throttle)).
 
-use axum::{body::Bytes, extract::State, http::StatusCode, response::Response};
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::Response,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -99,12 +104,31 @@ pub struct RegistrationResponse {
     pub application_type: &'static str,
 }
 
+/// Whether the request's body is declared `application/json` (parameters such as `charset`
+/// allowed).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// `POST /register`.
 pub async fn register(
     State(server): State<AuthorizationServer>,
     ip: ClientIp,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
+    // RFC 7591 §3.1: the metadata is sent as `application/json`. Checked before the budget:
+    // another site's form (`text/plain`, no preflight) spends none of the browser's
+    // registrations.
+    if !is_json(&headers) {
+        return Err(OAuthError::InvalidClientMetadata(
+            "the body must be sent as application/json".into(),
+        ));
+    }
     // Every registration counts (even a refused one), so the attempt is given back only when
     // the server was too busy to hash its secret.
     let key = format!("register:source:{}", ip.key());

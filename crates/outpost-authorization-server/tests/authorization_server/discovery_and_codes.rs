@@ -347,3 +347,38 @@ async fn without_dynamic_registration_register_is_not_found_and_not_advertised()
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+/// RFC 7591 §3.1: registration metadata comes as `application/json`; a body sent as anything
+/// else (another site's form posts `text/plain` without a preflight) is refused, and does not
+/// spend the source's registrations.
+#[tokio::test]
+async fn registration_takes_json_only() {
+    let server = spawn(Store::memory()).await;
+    let metadata = json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let response = server
+            .http
+            .post(format!("{}/register", server.base))
+            .header("content-type", content_type)
+            .body(metadata.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_error(
+            status,
+            &body,
+            (StatusCode::BAD_REQUEST, "invalid_client_metadata"),
+        );
+    }
+    let response = server
+        .http
+        .post(format!("{}/register", server.base))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(metadata.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
