@@ -30,22 +30,7 @@ fn priming_events(body: &str) -> Vec<String> {
 
 /// Opens a session at `version` on `app`: its id and the `initialize` answer's raw body.
 async fn open(app: &common::TestApp, version: &str) -> (String, String) {
-    let response = app
-        .http
-        .post(app.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {
-                "protocolVersion": version,
-                "capabilities": {},
-                "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
-            }
-        }))
-        .send()
-        .await
-        .expect("initialize");
+    let response = common::parked::post_initialize(app, version, json!({})).await;
     assert_eq!(response.status(), 200, "{version}");
     let id = response.headers()["mcp-session-id"]
         .to_str()

@@ -45,6 +45,29 @@ pub fn session_request(
         .header("mcp-protocol-version", VERSION)
 }
 
+/// POSTs an `initialize` (id 0) asking for `version`, declaring `capabilities`; the answer.
+pub async fn post_initialize(
+    app: &TestApp,
+    version: &str,
+    capabilities: Value,
+) -> reqwest::Response {
+    app.http
+        .post(app.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": version,
+                "capabilities": capabilities,
+                "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+            }
+        }))
+        .send()
+        .await
+        .expect("initialize")
+}
+
 /// Opens a session on `app` (initialize, then initialized); its id.
 pub async fn initialize(app: &TestApp) -> String {
     initialize_with(app, json!({})).await
@@ -52,22 +75,7 @@ pub async fn initialize(app: &TestApp) -> String {
 
 /// Like [`initialize`], declaring the client's `capabilities`.
 pub async fn initialize_with(app: &TestApp, capabilities: Value) -> String {
-    let response = app
-        .http
-        .post(app.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {
-                "protocolVersion": VERSION,
-                "capabilities": capabilities,
-                "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
-            }
-        }))
-        .send()
-        .await
-        .expect("initialize");
+    let response = post_initialize(app, VERSION, capabilities).await;
     assert_eq!(response.status(), 200);
     let id = response.headers()["mcp-session-id"]
         .to_str()
