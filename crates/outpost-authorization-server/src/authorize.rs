@@ -247,7 +247,15 @@ fn checked_redirect_uri(client: &ClientRecord, requested: Option<&str>) -> Resul
     let registered: Vec<RedirectUri> = client
         .redirect_uris
         .iter()
-        .filter_map(|uri| RedirectUri::parse(uri, kind).ok())
+        .filter_map(|uri| match RedirectUri::parse(uri, kind) {
+            Ok(uri) => Some(uri),
+            Err(error) => {
+                // Stored before today's rules (a stricter release, an edited clients file):
+                // never redirected to, and said so where an operator looks.
+                tracing::warn!(client = %client.client_id, %error, "a registered redirect URI is no longer accepted");
+                None
+            }
+        })
         .collect();
     match requested {
         Some(requested) => redirect_uri::find_match(&registered, requested)

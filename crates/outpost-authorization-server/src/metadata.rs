@@ -1,12 +1,13 @@
 //! Authorization-server metadata (RFC 8414 §2), served at
 //! `/.well-known/oauth-authorization-server` (RFC 8414 §3) and, because MCP clients also probe
 //! it, at the OpenID discovery path `/.well-known/openid-configuration` — the same document.
-//! So that it is also a valid OpenID Connect Discovery 1.0 §3 document (clients that read the
-//! OpenID path validate it as one: the TypeScript SDK requires every member §3 marks
-//! REQUIRED), it carries `subject_types_supported` and `id_token_signing_alg_values_supported`
-//! (RFC 8414 §7.1.2 registers both for OAuth metadata too). No ID token is issued (`openid` is
-//! not a scope here): they state what one would be — the same `sub` for every client, signed
-//! with the access tokens' ES256 key.
+//! Clients that read the OpenID path validate the document as OpenID Connect Discovery 1.0 §3
+//! metadata (the TypeScript SDK's schema requires every member §3 marks REQUIRED), so it carries
+//! `subject_types_supported` and `id_token_signing_alg_values_supported` too (RFC 8414 §7.1.2
+//! registers both for OAuth metadata). No ID token is issued (`openid` is not a scope here):
+//! they state what one would be — the same `sub` for every client, signed with the access
+//! tokens' ES256 key. §3 also asks OpenID providers to offer RS256, which this server, no
+//! OpenID provider, has no key for: a validator that insists on it still refuses the document.
 //!
 //! `issuer` is the configured string exactly: clients compare it byte for byte with the
 //! resource metadata's `authorization_servers` and with the RFC 9207 `iss` parameter.

@@ -1,7 +1,8 @@
 //! `ServerConfig::session_limits` (`--max-sessions`): an instance holding as many 2024-11-05
 //! `/sse` streams as it may refuses one more with `503`, `Retry-After` and a JSON-RPC error
 //! body, and admits one again once a stream closes; a server holding as many parked 2025-11-25
-//! sessions as it may refuses one more `initialize` the same way, until one idles out.
+//! sessions as it may refuses one more `initialize` the same way, until one idles out or is
+//! deleted.
 
 mod common;
 
@@ -119,4 +120,36 @@ async fn an_initialize_over_the_cap_is_refused_until_a_session_idles_out() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A refusal is repeated for a moment without a new handshake, but a `DELETE` on the same
+/// instance frees the slot at once: the next `initialize` gets it.
+#[tokio::test]
+async fn a_delete_frees_the_slot_a_refusal_remembered() {
+    let config = ServerConfig {
+        session_limits: SessionLimits {
+            max_sessions: 1,
+            ..SessionLimits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    let open = || common::parked::post_initialize(&app, "2025-11-25", json!({}));
+    let first = open().await;
+    assert_eq!(first.status(), 200);
+    let session = first.headers()["mcp-session-id"]
+        .to_str()
+        .expect("session id")
+        .to_owned();
+    assert_eq!(open().await.status(), 503, "full");
+    let deleted = app
+        .http
+        .delete(app.url("/mcp"))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(open().await.status(), 200, "the freed slot, at once");
 }

@@ -562,6 +562,7 @@ where
         for change in self.resource_adjustments.drain(..) {
             change(&mut resource);
         }
+        warn_if_plain_http(&self.config.base_url());
         resource
     }
 
@@ -659,19 +660,6 @@ where
             store = %store_url,
             "authorization server enabled"
         );
-        // OAuth 2.1 §1.5 and MCP's authorization spec want TLS on every authorization-server
-        // endpoint but on loopback. Plain http elsewhere still serves (a private test
-        // network), but passwords, codes and tokens would cross it readable.
-        if url::Url::parse(&server.issuer)
-            .is_ok_and(|issuer| !outpost_oauth::issuer_client::is_https_or_loopback(&issuer))
-        {
-            tracing::warn!(
-                issuer = %server.issuer,
-                "the issuer is plain http on a host other than loopback: passwords, codes and \
-                 tokens cross the network readable; serve https (a TLS-terminating proxy, \
-                 with --public-url https://…)"
-            );
-        }
         Ok((server, resource))
     }
 
@@ -693,5 +681,29 @@ where
         );
         let resource = ResourceServerConfig::external(tokens);
         Ok(self.resource_server(resource, baseline, supported, required))
+    }
+}
+
+/// Warns when `base_url` — where clients send their bearer tokens, and where the embedded
+/// authorization server takes passwords and hands out codes — is plain `http` on a host other
+/// than loopback. OAuth 2.1 §1.5 and MCP's authorization spec want TLS there; it still serves
+/// (a private test network), but everything crosses the network readable.
+fn warn_if_plain_http(base_url: &str) {
+    let Ok(url) = url::Url::parse(base_url) else {
+        return;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        tracing::warn!(
+            url = %base_url,
+            "the public URL is plain http on a host other than loopback: bearer tokens (and \
+             the sign-in pages' passwords and codes) cross the network readable; serve https \
+             (a TLS-terminating proxy, with --public-url https://…)"
+        );
     }
 }

@@ -184,12 +184,12 @@ where
         .iter()
         .map(|element| request_id_of(element))
         .collect();
-    let element_requests: Vec<Result<Request, Response>> = elements
+    let element_requests: Vec<Result<Request, Box<Response>>> = elements
         .into_iter()
         .zip(&ids)
         .map(|(element, id)| {
             if is_initialize(&element) {
-                return Err(initialize_refused(id.as_ref()));
+                return Err(Box::new(initialize_refused(id.as_ref())));
             }
             let mut head = http::Request::new(());
             *head.method_mut() = parts.method.clone();
@@ -209,7 +209,7 @@ where
             .map(|(request, inner)| async move {
                 match request {
                     Ok(request) => call(inner, request).await,
-                    Err(refused) => refused,
+                    Err(refused) => *refused,
                 }
             })
             .buffered(STARTED_AT_ONCE)

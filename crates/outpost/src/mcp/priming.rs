@@ -11,12 +11,13 @@
 //!   without priming ([`route_unprimed`]);
 //! - the session manager leaves its position event out ([`knows_priming`]).
 //!
-//! The revision is the `MCP-Protocol-Version` header's; a session request without one is
-//! 2025-03-26 (the transport spec's rule); an `initialize`'s is the one its body asks for.
+//! The revision is the one an `initialize`'s body asks for (rmcp negotiates from it, whatever a
+//! header says); for a request of a session, the `MCP-Protocol-Version` header's, and
+//! 2025-03-26 without one (the transport spec's rule).
 //! rmcp's in-memory sessions (`--in-memory-sessions`) prime each request's stream too, with
 //! one setting for all sessions: they keep priming every revision.
 
-use std::{borrow::Cow, convert::Infallible};
+use std::{borrow::Cow, convert::Infallible, sync::Arc};
 
 use axum::{
     body::Body,
@@ -44,7 +45,8 @@ pub(crate) fn knows_priming(version: &str) -> bool {
 }
 
 /// rmcp's service without priming events, and the body limit an `initialize` is read under.
-#[derive(Clone)]
+/// Shared: the middleware's state is cloned for every request that passes, and the service is
+/// cloned only for those it serves.
 pub(crate) struct Unprimed<S> {
     service: S,
     max_body: usize,
@@ -52,8 +54,8 @@ pub(crate) struct Unprimed<S> {
 
 impl<S> Unprimed<S> {
     /// `service` (rmcp's, configured without priming) for bodies of up to `max_body` bytes.
-    pub(crate) fn new(service: S, max_body: usize) -> Self {
-        Self { service, max_body }
+    pub(crate) fn new(service: S, max_body: usize) -> Arc<Self> {
+        Arc::new(Self { service, max_body })
     }
 }
 
@@ -61,7 +63,7 @@ impl<S> Unprimed<S> {
 /// priming goes to the unprimed service, any other on. Runs behind the JSON-RPC body check,
 /// which has read a JSON body whole.
 pub(crate) async fn route_unprimed<S, B>(
-    State(unprimed): State<Unprimed<S>>,
+    State(unprimed): State<Arc<Unprimed<S>>>,
     request: Request,
     next: Next,
 ) -> Response
@@ -74,33 +76,33 @@ where
     if class.era() != Era::Session {
         return next.run(request).await;
     }
-    let (request, version) = match request.headers().get(&PROTOCOL_VERSION) {
-        Some(header) => {
-            let version = header.to_str().unwrap_or_default().to_owned();
-            (request, Cow::Owned(version))
+    let header = request
+        .headers()
+        .get(&PROTOCOL_VERSION)
+        .map(|value| value.to_str().unwrap_or_default().to_owned());
+    let opens_session = class.session().is_none()
+        && request.method() == Method::POST
+        && content_type_is_json(request.headers());
+    let (request, version) = if opens_session {
+        // The revision rmcp negotiates is the one the body asks for, whatever a header says.
+        let (parts, body) = request.into_parts();
+        let body = match read_limited(&parts.headers, body, unprimed.max_body).await {
+            Ok(body) => body,
+            Err(error) => return error.into_response(),
+        };
+        let version = asked_version(&body).or(header).unwrap_or_default();
+        (Request::from_parts(parts, Body::from(body)), version)
+    } else {
+        match (header, class.session()) {
+            (Some(version), _) => (request, version),
+            (None, Some(_)) => (request, ProtocolVersion::V_2025_03_26.as_str().to_owned()),
+            (None, None) => return next.run(request).await,
         }
-        None if class.session().is_some() => (
-            request,
-            Cow::Borrowed(ProtocolVersion::V_2025_03_26.as_str()),
-        ),
-        None if request.method() == Method::POST && content_type_is_json(request.headers()) => {
-            let (parts, body) = request.into_parts();
-            let body = match read_limited(&parts.headers, body, unprimed.max_body).await {
-                Ok(body) => body,
-                Err(error) => return error.into_response(),
-            };
-            let version = asked_version(&body).unwrap_or_default();
-            (
-                Request::from_parts(parts, Body::from(body)),
-                Cow::Owned(version),
-            )
-        }
-        None => return next.run(request).await,
     };
     if knows_priming(&version) {
         return next.run(request).await;
     }
-    match unprimed.service.oneshot(request).await {
+    match unprimed.service.clone().oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     }

@@ -220,11 +220,14 @@ pub(crate) async fn answer_refusals(
     next: Next,
 ) -> Response {
     let class = RequestClass::from_request(&request);
-    let subject = request
-        .extensions()
-        .get::<Arc<Identity>>()
-        .map(|identity| identity.subject.clone());
+    let subject_of = |request: &Request| {
+        request
+            .extensions()
+            .get::<Arc<Identity>>()
+            .map(|identity| identity.subject.clone())
+    };
     if request.method() == Method::DELETE && class.session().is_some() {
+        let subject = subject_of(&request);
         let response = next.run(request).await;
         if response.status().is_success() {
             refusals.forget(subject.as_deref());
@@ -238,6 +241,7 @@ pub(crate) async fn answer_refusals(
     {
         return next.run(request).await;
     }
+    let subject = subject_of(&request);
     let (mut parts, body) = request.into_parts();
     let body = match read_limited(&parts.headers, body, refusals.max_body).await {
         Ok(body) => body,

@@ -11,9 +11,10 @@
 //! token is always `401 invalid_token`, never `403`: clients refresh only on `401`. The body
 //! repeats the error as JSON, `{"error": …, "error_description": …}`.
 
+use std::borrow::Cow;
+
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-
 use outpost_oauth::error_description::sanitized;
 
 use crate::auth::scope::Scope;
@@ -54,7 +55,10 @@ impl Challenge {
             )),
         }
         // RFC 6750 §3's character set: no quoted-pairs for a client's parser to trip on.
-        .map(|(code, description)| (code, sanitized(&description).into_owned()))
+        .map(|(code, description)| match sanitized(&description) {
+            Cow::Borrowed(_) => (code, description),
+            Cow::Owned(within) => (code, within),
+        })
     }
 
     /// The `WWW-Authenticate` value, naming the protected resource metadata at

@@ -27,6 +27,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
     hot::Lease,
+    keep_alive::KeepAlive,
     request::{InFlight, Running},
 };
 
@@ -43,6 +44,8 @@ pub(crate) struct InlineSession {
     pub(super) id: SessionId,
     pub(super) lease: Lease,
     pub(super) in_flight: Arc<InFlight>,
+    /// Told once the request is registered as running, to keep the session's record alive.
+    pub(super) keep_alive: Arc<KeepAlive>,
     /// The server's shutdown, which ends a streaming request.
     pub(super) shutdown: CancellationToken,
 }
@@ -74,6 +77,7 @@ impl InlineSession {
         answered: impl FnOnce(&Answer) + Send + 'static,
     ) -> InlineOutcome {
         let running = RunningHere::new(&self.in_flight, &self.id, &request_id, &cancel);
+        self.keep_alive.in_use();
         let outbox = self.lease.outbox().clone();
         // Whatever ends this call — the answer, a cancellation, the client going away (this
         // future dropped) — cancels what the handler started, as rmcp cancels a request's

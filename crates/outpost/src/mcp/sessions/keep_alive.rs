@@ -16,6 +16,7 @@ use std::{
     time::Duration,
 };
 
+use futures::{StreamExt, stream};
 use rmcp::transport::streamable_http_server::SessionId;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,9 @@ use crate::{
     ops::degraded::bounded,
     store::{McpSessionStore, StoreError},
 };
+
+/// The most records touched at the same time.
+const TOUCHED_AT_ONCE: usize = 32;
 
 /// The sessions in use on this instance: a request running or the GET stream open here.
 #[derive(Clone)]
@@ -78,9 +82,14 @@ impl KeepAlive {
         self.in_use.sessions()
     }
 
-    /// A session is in use: starts the loop unless it runs.
+    /// A session was just registered as in use (a request running, a GET stream open): starts
+    /// the loop unless it runs. Called after the registration, so a loop that stops for want of
+    /// sessions either saw this one or leaves the start to this call.
     pub(super) fn in_use(&self) {
-        if self.running.load(Ordering::Acquire) || self.running.swap(true, Ordering::AcqRel) {
+        if self.running.load(Ordering::Acquire)
+            || self.shutdown.is_cancelled()
+            || self.running.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let (in_use, store, running, shutdown) = (
@@ -99,20 +108,29 @@ impl KeepAlive {
                 let mut sessions = in_use.sessions();
                 if sessions.is_empty() {
                     running.store(false, Ordering::Release);
-                    // A use that began meanwhile saw the loop running and left it the work.
+                    // A use registered meanwhile whose `in_use` saw the loop running is seen
+                    // by this second look; one registered after it starts a loop of its own.
                     sessions = in_use.sessions();
                     if sessions.is_empty() || running.swap(true, Ordering::AcqRel) {
                         return;
                     }
                 }
                 let expires_at = unix_now().saturating_add(lifetime);
-                for id in sessions {
-                    match bounded(store.touch(&id, expires_at)).await {
-                        // Deleted or purged meanwhile: nothing left to keep alive.
-                        Ok(()) | Err(StoreError::NotFound(_)) => {}
-                        Err(error) => tracing::warn!(%error, "cannot extend an MCP session in use"),
-                    }
-                }
+                // At once, so a slow store does not stretch the period past the slack.
+                stream::iter(sessions)
+                    .for_each_concurrent(TOUCHED_AT_ONCE, |id| {
+                        let store = store.clone();
+                        async move {
+                            match bounded(store.touch(&id, expires_at)).await {
+                                // Deleted or purged meanwhile: nothing left to keep alive.
+                                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                                Err(error) => {
+                                    tracing::warn!(%error, "cannot extend an MCP session in use");
+                                }
+                            }
+                        }
+                    })
+                    .await;
             }
             running.store(false, Ordering::Release);
         });

@@ -247,7 +247,7 @@ pub struct OutpostSessionManager<H> {
     relay: Arc<Relay>,
     events: SessionEvents,
     get_streams: Arc<OpenGetStreams>,
-    keep_alive: KeepAlive,
+    keep_alive: Arc<KeepAlive>,
     shutdown: CancellationToken,
     housekeeping: Mutex<Option<Instant>>,
     stream_task: Option<StandaloneStreamTask>,
@@ -290,13 +290,13 @@ where
             in_flight: in_flight.clone(),
             get_streams: get_streams.clone(),
         };
-        let keep_alive = KeepAlive::new(
+        let keep_alive = Arc::new(KeepAlive::new(
             in_use,
             store.clone(),
             slack,
             idle_timeout + slack,
             shutdown.clone(),
-        );
+        ));
         Self {
             hot: HotPeers::new(
                 factory.clone(),
@@ -399,6 +399,7 @@ where
             id: id.clone(),
             lease,
             in_flight: self.in_flight.clone(),
+            keep_alive: self.keep_alive.clone(),
             shutdown: self.shutdown.clone(),
         })
     }
@@ -428,7 +429,6 @@ where
     /// A cached session used again at `now`; pushes its expiry when a slack has passed since
     /// the last push.
     fn reuse(&self, id: &SessionId, cached: &mut Cached, now: Instant) -> Arc<ParkedSession> {
-        self.keep_alive.in_use();
         if now.saturating_duration_since(cached.touched) >= self.slack {
             cached.touched = now;
             self.push_expiry(id);
@@ -510,7 +510,6 @@ where
             return Ok(None);
         };
         let session = Arc::new(session);
-        self.keep_alive.in_use();
         // A session first loaded here is being used: it gets a full idle period from now.
         let touched = match touched {
             Some(at) if now.saturating_duration_since(at) < self.slack => at,
@@ -701,6 +700,8 @@ where
         let request_id = request.id.clone();
         let (transport, receiver) =
             RequestTransport::new(id.clone(), request_id, message, self.in_flight.clone());
+        // Registered as running: the keep-alive loop sees it from now on.
+        self.keep_alive.in_use();
         let cancel = self.shutdown.child_token();
         let running = serve_directly_with_ct(
             (self.factory)(),
@@ -887,6 +888,8 @@ where
             }
         };
         let (stop, registration) = self.get_streams.open(id, announced, &self.shutdown);
+        // Registered as open: the keep-alive loop sees it from now on.
+        self.keep_alive.in_use();
         let feed = bounded(self.events.follow(id, after, priming, stop.clone())).await?;
         self.end_when_gone(id, stop.clone());
         if let Some(task) = &self.stream_task {
