@@ -37,7 +37,7 @@
 //! - what the handler keeps per session (a log level, subscriptions) is [`SessionData`] in
 //!   the record, given to every request's handler ([`data`]);
 //! - idle expiry is the record's: each use pushes it at most once per slack (a quarter of the
-//!   idle timeout), and so does [`keep_alive`] while a request runs or the GET stream is open
+//!   idle timeout), and so does `keep_alive` while a request runs or the GET stream is open
 //!   here (the idle clock starts when the use ends); expired records are never loaded and are
 //!   purged as sessions are created;
 //! - the client's other notifications (`notifications/roots/list_changed`, …) reach the
