@@ -2,8 +2,9 @@
 //! bodies, the `/authorize` query, the pages' posts) on arbitrary bodies and content types.
 //!
 //! Beyond "no panic": the body is accepted exactly when it is sent as a form and names no
-//! parameter twice with a value (RFC 6749 §3.1, §3.2); an empty value counts as absent; every
-//! other value is read back as sent.
+//! parameter twice with a value (RFC 6749 §3.1, §3.2) but `resource` (RFC 8707 §2: its last
+//! value is read back, and `resources_differ` says whether the values were not all the same);
+//! an empty value counts as absent; every other value is read back as sent.
 //!
 //! Input: the first line is the `Content-Type` (none when empty), the rest the body.
 
@@ -41,13 +42,20 @@ fuzz_target!(|data: &[u8]| {
 
     let mut expected = HashMap::new();
     let mut repeated = false;
+    let mut resources = Vec::new();
     for (name, value) in url::form_urlencoded::parse(rest) {
         if !value.is_empty() {
+            if name == "resource" {
+                resources.push(value.clone().into_owned());
+                expected.insert(name.into_owned(), value.into_owned());
+                continue;
+            }
             repeated |= expected
                 .insert(name.into_owned(), value.into_owned())
                 .is_some();
         }
     }
+    let resources_differ = resources.windows(2).any(|pair| pair[0] != pair[1]);
 
     let query = FormParams::from_urlencoded(rest);
     assert_eq!(query.is_ok(), !repeated, "repeated parameters refused");
@@ -58,5 +66,6 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(form.get(name), Some(value.as_str()), "{name}");
         }
         assert_eq!(form.get(""), expected.get("").map(String::as_str));
+        assert_eq!(form.resources_differ(), resources_differ);
     }
 });
