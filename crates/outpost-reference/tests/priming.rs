@@ -1,7 +1,8 @@
 //! SSE priming events (an id with empty data, SEP-1699) go only to the sessions of clients
 //! that know them: a 2025-11-25 session gets them on its `initialize` answer and its GET
 //! stream; a 2025-03-26 or 2025-06-18 session, whose clients read every event as a message,
-//! gets none, and the messages on its GET stream still arrive with ids to resume from.
+//! gets none, and the messages on its GET stream still arrive with ids to resume from. Event
+//! ids never repeat within a session.
 
 mod common;
 
@@ -130,6 +131,15 @@ async fn only_sessions_from_2025_11_25_on_get_priming_events() {
             })
             .collect();
         assert_eq!(messages.len(), 1, "{version}: {streamed}");
+        // Event ids are unique within the session (2025-11-25 transports).
+        let both = format!("{initialized}\n{streamed}").replace("\r\n", "\n");
+        let ids: Vec<&str> = both
+            .lines()
+            .filter_map(|line| line.strip_prefix("id:"))
+            .map(str::trim)
+            .collect();
+        let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "{version}: ids {ids:?}");
         let (has_id, message) = &messages[0];
         assert_eq!(message["method"], "notifications/resources/updated");
         assert!(has_id, "{version}: resumable: {streamed}");

@@ -11,6 +11,11 @@
 //!   without priming ([`route_unprimed`]);
 //! - the session manager leaves its position event out ([`knows_priming`]).
 //!
+//! Every GET stream goes to that second service too: the session manager's own position event
+//! primes it (for the revisions that know priming), with an id from the store. rmcp's would
+//! say `0`, as its priming of the `initialize` answer does, and event ids must be unique
+//! within a session.
+//!
 //! The revision is the one an `initialize`'s body asks for (rmcp negotiates from it, whatever a
 //! header says); for a request of a session, the `MCP-Protocol-Version` header's, and
 //! 2025-03-26 without one (the transport spec's rule).
@@ -57,6 +62,19 @@ impl<S> Unprimed<S> {
     pub(crate) fn new(service: S, max_body: usize) -> Arc<Self> {
         Arc::new(Self { service, max_body })
     }
+
+    /// `request` answered by the service.
+    async fn answer<B>(&self, request: Request) -> Response
+    where
+        S: Service<Request, Response = http::Response<B>, Error = Infallible> + Clone,
+        B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        match self.service.clone().oneshot(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        }
+    }
 }
 
 /// axum middleware for the session era of `/mcp`: a request of a client that predates
@@ -83,6 +101,10 @@ where
     let opens_session = class.session().is_none()
         && request.method() == Method::POST
         && content_type_is_json(request.headers());
+    // A GET stream is primed by the session manager's position event, never by rmcp.
+    if request.method() == Method::GET && class.session().is_some() {
+        return unprimed.answer(request).await;
+    }
     let (request, version) = if opens_session {
         // The revision rmcp negotiates is the one the body asks for, whatever a header says.
         let (parts, body) = request.into_parts();
@@ -102,10 +124,7 @@ where
     if knows_priming(&version) {
         return next.run(request).await;
     }
-    match unprimed.service.clone().oneshot(request).await {
-        Ok(response) => response.map(Body::new),
-        Err(never) => match never {},
-    }
+    unprimed.answer(request).await
 }
 
 /// The revision an `initialize` in `body` asks for.

@@ -44,9 +44,12 @@ pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(10);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The position of a stream with no event yet: every id the store gives is greater.
 const BEFORE_EVERY_EVENT: EventId = EventId::new(0, 0);
-/// The id of the priming event rmcp sends first on a GET stream (it knows no store): a client
-/// that lost the stream before Outpost's own position event resumes with it.
+/// The id of the priming event rmcp sends first on a session's `initialize` answer (it knows
+/// no store), which a client may also resume the GET stream with.
 pub(crate) const RMCP_PRIMING_ID: &str = "0";
+/// The reconnection delay (`retry`) the GET stream's priming event gives: rmcp's default for
+/// its own priming events.
+const RECONNECT_AFTER: Duration = Duration::from_secs(3);
 
 /// The events of parked sessions' GET streams, in the store, kept as `retention` says.
 #[derive(Clone)]
@@ -173,9 +176,9 @@ pub(crate) async fn tail(
 /// The events of one open GET stream, as SSE messages with their ids.
 pub(crate) struct EventFeed {
     /// For a stream opened without `Last-Event-ID`: the id it follows, sent first as an event
-    /// without data (SEP-1699's priming event), so that a client that loses the stream
-    /// before any event resumes from where it opened. rmcp's own priming event says `0`,
-    /// which no store gives.
+    /// without data (SEP-1699's priming event, with the reconnection delay), so that a client
+    /// that loses the stream before any event resumes from where it opened. rmcp's own
+    /// priming event, which would say `0` again, is not sent on GET streams.
     position: Option<EventId>,
     receiver: mpsc::Receiver<StoredEvent>,
 }
@@ -185,10 +188,9 @@ impl Stream for EventFeed {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(position) = self.position.take() {
-            // An event without data (rmcp's type is non-exhaustive: its priming event without
-            // the retry hint rmcp already sent).
-            let mut event = ServerSseMessage::priming(position.to_string(), Duration::ZERO);
-            event.retry = None;
+            // The stream's priming event: rmcp sends none on a GET stream here (`mcp::priming`),
+            // so this one carries the reconnection delay.
+            let event = ServerSseMessage::priming(position.to_string(), RECONNECT_AFTER);
             return Poll::Ready(Some(event));
         }
         loop {
