@@ -15,7 +15,9 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use serde::de::DeserializeOwned;
-use url::{Host, Url};
+use url::Url;
+
+use crate::loopback::is_loopback_host;
 
 /// Largest document read from the issuer: discovery documents and key sets are a few KiB.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -139,12 +141,7 @@ impl IssuerClient {
 /// Whether `url` may name a provider: https, or plain http on a loopback host (a provider
 /// run on this machine, as in tests); a host and no fragment either way.
 pub fn is_https_or_loopback(url: &Url) -> bool {
-    let loopback = match url.host() {
-        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = is_loopback_host(url.host());
     let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
     scheme_ok && url.fragment().is_none() && url.host().is_some()
 }

@@ -14,6 +14,7 @@
 //! - [`scope`] — RFC 6749 §3.3 scope sets.
 //! - [`redirect_uri`] — redirect URI registration rules and matching (exact; loopback ports
 //!   may vary, RFC 8252 §7.3).
+//! - [`loopback`] — whether a URL's host is the loopback interface (where plain `http` may go).
 //! - [`secret`] — random opaque secrets (codes, refresh tokens, client secrets).
 //! - [`error_description`] — error descriptions within the character set RFC 6749 allows.
 //!
@@ -33,6 +34,7 @@ pub mod issuer_client;
 #[cfg(feature = "issuer-client")]
 pub mod jwk;
 pub mod keyring;
+pub mod loopback;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;

@@ -12,9 +12,9 @@
 //! `https://evil.com/cb`, `https://good.example\@evil.com` into a path on `good.example`):
 //! the browser must go where the registered string says, read the same way by everyone.
 
-use std::net::Ipv6Addr;
+use url::Url;
 
-use url::{Host, Url};
+use crate::loopback::is_loopback_host;
 
 /// The client's `application_type` (OpenID Connect Dynamic Registration §2, used by MCP
 /// clients in RFC 7591 registration requests): it decides which schemes are allowed.
@@ -194,15 +194,6 @@ fn has_authority(value: &str) -> bool {
     };
     rest.strip_prefix("//")
         .is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '?', '#']))
-}
-
-fn is_loopback_host(host: Option<Host<&str>>) -> bool {
-    match host {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
-        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// `http://HOST[:PORT]REST` → `http://HOSTREST`, on the text as given (no normalisation, so

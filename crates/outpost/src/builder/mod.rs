@@ -692,13 +692,7 @@ fn warn_if_plain_http(base_url: &str) {
     let Ok(url) = url::Url::parse(base_url) else {
         return;
     };
-    let loopback = match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if url.scheme() == "http" && !loopback {
+    if url.scheme() == "http" && !outpost_oauth::loopback::is_loopback_host(url.host()) {
         tracing::warn!(
             url = %base_url,
             "the public URL is plain http on a host other than loopback: bearer tokens (and \
