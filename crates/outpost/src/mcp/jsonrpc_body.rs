@@ -265,6 +265,15 @@ fn why_unreadable(method: &str, request: Value) -> Option<String> {
     }
 }
 
+/// The members `T` reads of the JSON-RPC message in `body`, when it is an object: a struct also
+/// reads from an array (`[1]` would give the first field 1), and only an object is a message.
+fn members_of<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Option<T> {
+    let starts_an_object = body.trim_ascii_start().first() == Some(&b'{');
+    starts_an_object
+        .then(|| serde_json::from_slice(body).ok())
+        .flatten()
+}
+
 /// The `id` of the JSON-RPC message in `body`, when it has one that MCP allows (a string or
 /// an integer): what an error answering it must carry.
 pub fn request_id_of(body: &[u8]) -> Option<RequestId> {
@@ -273,11 +282,7 @@ pub fn request_id_of(body: &[u8]) -> Option<RequestId> {
         #[serde(borrow)]
         id: Option<&'a RawValue>,
     }
-    // A struct also reads from an array (`[1]` would give id 1): only an object has an id.
-    let starts_an_object = body.trim_ascii_start().first() == Some(&b'{');
-    let id = starts_an_object
-        .then(|| serde_json::from_slice::<IdOnly<'_>>(body).ok())??
-        .id?;
+    let id = members_of::<IdOnly<'_>>(body)?.id?;
     serde_json::from_str(id.get()).ok()
 }
 
@@ -289,10 +294,25 @@ pub(crate) fn is_initialize(body: &[u8]) -> bool {
         #[serde(borrow)]
         method: Option<Cow<'a, str>>,
     }
-    // A struct also reads from an array: only an object is a message with a method.
-    body.trim_ascii_start().first() == Some(&b'{')
-        && serde_json::from_slice::<Method<'_>>(body)
-            .is_ok_and(|message| message.method.as_deref() == Some("initialize"))
+    members_of::<Method<'_>>(body)
+        .is_some_and(|message| message.method.as_deref() == Some("initialize"))
+}
+
+/// The protocol revision an `initialize` in `body` asks for (what rmcp negotiates from).
+pub(crate) fn initialize_version(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Initialize<'a> {
+        #[serde(borrow)]
+        method: Cow<'a, str>,
+        params: Params<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow, rename = "protocolVersion")]
+        protocol_version: Cow<'a, str>,
+    }
+    let message = members_of::<Initialize<'_>>(body)?;
+    (message.method == "initialize").then(|| message.params.protocol_version.into_owned())
 }
 
 /// axum middleware: checks JSON POST bodies up to `limit` bytes; oversized bodies get 413.
@@ -332,6 +352,28 @@ mod tests {
     use http::HeaderMap;
 
     use super::*;
+
+    #[test]
+    fn an_initialize_names_the_revision_it_asks_for() {
+        let asked = |body: &str| initialize_version(body.as_bytes());
+        assert_eq!(
+            asked(
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#
+            ),
+            Some("2025-06-18".to_owned())
+        );
+        assert_eq!(
+            asked(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"protocolVersion":"2025-06-18"}}"#
+            ),
+            None
+        );
+        assert_eq!(
+            asked(r#"["initialize",{"protocolVersion":"2025-06-18"}]"#),
+            None
+        );
+        assert_eq!(asked(r#"{"method":"initialize"}"#), None);
+    }
 
     #[test]
     fn only_initialize_is_recognised() {

@@ -22,7 +22,7 @@
 //! rmcp's in-memory sessions (`--in-memory-sessions`) prime each request's stream too, with
 //! one setting for all sessions: they keep priming every revision.
 
-use std::{borrow::Cow, convert::Infallible, sync::Arc};
+use std::{convert::Infallible, sync::Arc};
 
 use axum::{
     body::Body,
@@ -32,12 +32,12 @@ use axum::{
 };
 use http::Method;
 use rmcp::model::ProtocolVersion;
-use serde::Deserialize;
 use tower::{Service, ServiceExt};
 
 use super::{
     classify::{Era, PROTOCOL_VERSION, RequestClass},
     fast_path::content_type_is_json,
+    jsonrpc_body::initialize_version,
 };
 use crate::http::body_read::read_limited;
 
@@ -112,7 +112,7 @@ where
             Ok(body) => body,
             Err(error) => return error.into_response(),
         };
-        let version = asked_version(&body).or(header).unwrap_or_default();
+        let version = initialize_version(&body).or(header).unwrap_or_default();
         (Request::from_parts(parts, Body::from(body)), version)
     } else {
         match (header, class.session()) {
@@ -127,27 +127,6 @@ where
     unprimed.answer(request).await
 }
 
-/// The revision an `initialize` in `body` asks for.
-fn asked_version(body: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Initialize<'a> {
-        #[serde(borrow)]
-        method: Cow<'a, str>,
-        params: Params<'a>,
-    }
-    #[derive(Deserialize)]
-    struct Params<'a> {
-        #[serde(borrow, rename = "protocolVersion")]
-        protocol_version: Cow<'a, str>,
-    }
-    // A struct also reads from an array: only an object is a message.
-    if body.trim_ascii_start().first() != Some(&b'{') {
-        return None;
-    }
-    let message = serde_json::from_slice::<Initialize<'_>>(body).ok()?;
-    (message.method == "initialize").then(|| message.params.protocol_version.into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,27 +139,5 @@ mod tests {
         for primed in ["2025-11-25", "2026-07-28", "2099-01-01", "", "garbage"] {
             assert!(knows_priming(primed), "{primed:?}");
         }
-    }
-
-    #[test]
-    fn an_initialize_names_the_revision_it_asks_for() {
-        let asked = |body: &str| asked_version(body.as_bytes());
-        assert_eq!(
-            asked(
-                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#
-            ),
-            Some("2025-06-18".to_owned())
-        );
-        assert_eq!(
-            asked(
-                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"protocolVersion":"2025-06-18"}}"#
-            ),
-            None
-        );
-        assert_eq!(
-            asked(r#"["initialize",{"protocolVersion":"2025-06-18"}]"#),
-            None
-        );
-        assert_eq!(asked(r#"{"method":"initialize"}"#), None);
     }
 }
