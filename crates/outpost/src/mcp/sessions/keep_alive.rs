@@ -52,19 +52,19 @@ pub(super) struct KeepAlive {
     in_use: InUse,
     store: Arc<dyn McpSessionStore>,
     every: Duration,
-    lifetime: Duration,
+    lifetime: i64,
     running: Arc<AtomicBool>,
     shutdown: CancellationToken,
 }
 
 impl KeepAlive {
     /// Not running yet; it pushes `store`'s records of `in_use` sessions, every `every`, to
-    /// `lifetime` ahead, until `shutdown`.
+    /// `lifetime` seconds ahead, until `shutdown`.
     pub(super) fn new(
         in_use: InUse,
         store: Arc<dyn McpSessionStore>,
         every: Duration,
-        lifetime: Duration,
+        lifetime: i64,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -98,7 +98,7 @@ impl KeepAlive {
             self.running.clone(),
             self.shutdown.clone(),
         );
-        let (every, lifetime) = (self.every, self.lifetime.as_secs_f64().ceil() as i64);
+        let (every, lifetime) = (self.every, self.lifetime);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -120,19 +120,20 @@ impl KeepAlive {
                 stream::iter(sessions)
                     .for_each_concurrent(TOUCHED_AT_ONCE, |id| {
                         let store = store.clone();
-                        async move {
-                            match bounded(store.touch(&id, expires_at)).await {
-                                // Deleted or purged meanwhile: nothing left to keep alive.
-                                Ok(()) | Err(StoreError::NotFound(_)) => {}
-                                Err(error) => {
-                                    tracing::warn!(%error, "cannot extend an MCP session in use");
-                                }
-                            }
-                        }
+                        async move { extended(bounded(store.touch(&id, expires_at)).await) }
                     })
                     .await;
             }
             running.store(false, Ordering::Release);
         });
+    }
+}
+
+/// Logs what pushing a session record's expiry came to, when it failed: a record deleted or
+/// purged meanwhile has nothing left to keep alive.
+pub(super) fn extended(pushed: Result<(), StoreError>) {
+    match pushed {
+        Ok(()) | Err(StoreError::NotFound(_)) => {}
+        Err(error) => tracing::warn!(%error, "cannot extend an MCP session"),
     }
 }

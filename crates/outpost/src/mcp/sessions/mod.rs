@@ -237,6 +237,8 @@ pub struct OutpostSessionManager<H> {
     store: Arc<dyn McpSessionStore>,
     idle_timeout: Duration,
     slack: Duration,
+    /// A record's life past its last expiry push, in seconds: the idle timeout and a slack.
+    lifetime: i64,
     limits: SessionLimits,
     handshakes: Mutex<HashMap<SessionId, Handshake>>,
     cache: Mutex<HashMap<SessionId, Cached>>,
@@ -286,6 +288,7 @@ where
         let holder: Arc<dyn GetStreams> = get_streams.clone();
         relay.register_get_streams(Arc::downgrade(&holder));
         let slack = (idle_timeout / 4).max(MIN_SLACK);
+        let lifetime = (idle_timeout + slack).as_secs_f64().ceil() as i64;
         let in_use = InUse {
             in_flight: in_flight.clone(),
             get_streams: get_streams.clone(),
@@ -294,7 +297,7 @@ where
             in_use,
             store.clone(),
             slack,
-            idle_timeout + slack,
+            lifetime,
             shutdown.clone(),
         ));
         Self {
@@ -308,6 +311,7 @@ where
             store,
             idle_timeout,
             slack,
+            lifetime,
             limits,
             handshakes: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
@@ -563,20 +567,13 @@ where
 
     /// The expiry of a session used at `now` (unix seconds).
     fn expires_at(&self, now: i64) -> i64 {
-        let lifetime = (self.idle_timeout + self.slack).as_secs_f64().ceil() as i64;
-        now.saturating_add(lifetime)
+        now.saturating_add(self.lifetime)
     }
 
     fn push_expiry(&self, id: &SessionId) {
         let (store, id) = (self.store.clone(), id.clone());
         let expires_at = self.expires_at(unix_now());
-        tokio::spawn(async move {
-            match store.touch(&id, expires_at).await {
-                // Deleted or purged meanwhile: nothing left to keep alive.
-                Ok(()) | Err(StoreError::NotFound(_)) => {}
-                Err(error) => tracing::warn!(%error, "cannot extend an MCP session"),
-            }
-        });
+        tokio::spawn(async move { keep_alive::extended(store.touch(&id, expires_at).await) });
     }
 
     /// At most once per slack: drops cache entries not used for an idle timeout and purges
