@@ -15,6 +15,16 @@ use axum::http::{HeaderMap, header};
 
 use super::errors::OAuthError;
 
+/// Whether the request's `Content-Type` is `media_type` (any case; parameters such as
+/// `charset` allowed).
+pub(crate) fn declares(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(media_type))
+}
+
 /// The parameters of one form body.
 #[derive(Default)]
 pub struct FormParams {
@@ -32,15 +42,7 @@ impl std::fmt::Debug for FormParams {
 impl FormParams {
     /// Parses `body`, which must be sent as `application/x-www-form-urlencoded`.
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
-        let is_form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
+        if !declares(headers, "application/x-www-form-urlencoded") {
             return Err(OAuthError::InvalidRequest(
                 "the body must be application/x-www-form-urlencoded".into(),
             ));

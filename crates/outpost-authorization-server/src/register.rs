@@ -25,7 +25,7 @@
 use axum::{
     body::Bytes,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::Response,
 };
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     AuthorizationServer, client_name,
     errors::{OAuthError, no_store_json},
+    form::declares,
     throttle::{ClientIp, REGISTRATIONS_PER_SOURCE, reserve_all},
 };
 use outpost_oauth::{
@@ -104,16 +105,6 @@ pub struct RegistrationResponse {
     pub application_type: &'static str,
 }
 
-/// Whether the request's body is declared `application/json` (parameters such as `charset`
-/// allowed).
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
-}
-
 /// `POST /register`.
 pub async fn register(
     State(server): State<AuthorizationServer>,
@@ -124,7 +115,7 @@ pub async fn register(
     // RFC 7591 §3.1: the metadata is sent as `application/json`. Checked before the budget:
     // another site's form (`text/plain`, no preflight) spends none of the browser's
     // registrations.
-    if !is_json(&headers) {
+    if !declares(&headers, "application/json") {
         return Err(OAuthError::InvalidClientMetadata(
             "the body must be sent as application/json".into(),
         ));
