@@ -77,10 +77,15 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A grant of user `name` to a client, as a sign-in leaves one.
+/// The code [`grant_for`] leaves unexchanged.
+const UNEXCHANGED_CODE: &str = "a code issued but not exchanged yet";
+
+/// A grant of user `name` to a client, as a sign-in leaves one, and a code of a sign-in that
+/// has not reached `/token` yet ([`UNEXCHANGED_CODE`]).
 async fn grant_for(db: &TempDb, name: &str) -> outpost::store::GrantId {
     use outpost::store::{
-        ApplicationType, ClientId, ClientRecord, GrantId, GrantRecord, TokenEndpointAuthMethod,
+        ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, GrantId, GrantRecord,
+        TokenEndpointAuthMethod, token_hash,
     };
     let store = outpost::store::open(&db.url()).await.expect("open store");
     let name = Username::parse(name).expect("valid");
@@ -117,6 +122,18 @@ async fn grant_for(db: &TempDb, name: &str) -> outpost::store::GrantId {
         .create_grant(grant.clone())
         .await
         .expect("grant");
+    let code = AuthorizationCodeRecord {
+        code_hash: token_hash(UNEXCHANGED_CODE),
+        client_id: grant.client_id,
+        user_id: user.id,
+        redirect_uri: "http://127.0.0.1/callback".into(),
+        redirect_uri_sent: true,
+        scope: "mcp".into(),
+        resource: None,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        expires_at: i64::MAX / 2,
+    };
+    store.codes.insert(code).await.expect("code");
     grant.grant_id
 }
 
@@ -181,6 +198,24 @@ async fn users_lifecycle() {
     assert!(
         store.grants.is_revoked(grant).await.expect("is_revoked"),
         "what the old password obtained is revoked"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let exchanged = store
+        .codes
+        .redeem(
+            &outpost::store::token_hash(UNEXCHANGED_CODE),
+            outpost::store::GrantId::random(),
+            now,
+        )
+        .await
+        .expect("redeem");
+    assert_eq!(
+        exchanged,
+        outpost::store::Redemption::Invalid,
+        "a code the old password obtained no longer starts a grant"
     );
     drop(store);
     let after = password_of(&db, "alice").await;

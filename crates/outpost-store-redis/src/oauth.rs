@@ -73,6 +73,15 @@ impl AuthorizationCodeStore for RedisStore {
         }
     }
 
+    async fn expire_codes_of_user(&self, user_id: UserId, now: i64) -> Result<u64, StoreError> {
+        self.eval(
+            "ending a user's codes",
+            &self.scripts.codes_expire_of_user,
+            &[user_id.to_string(), now.to_string()],
+        )
+        .await
+    }
+
     async fn purge_expired(&self, before: i64) -> Result<u64, StoreError> {
         self.eval(
             "purging codes",

@@ -31,6 +31,7 @@ scripts!(
     clients_purge_unused,
     code_insert,
     code_redeem,
+    codes_expire_of_user,
     codes_purge,
     consent_remember,
     document_put,

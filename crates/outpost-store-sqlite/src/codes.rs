@@ -108,6 +108,18 @@ impl AuthorizationCodeStore for SqliteStore {
         .await
     }
 
+    async fn expire_codes_of_user(&self, user_id: UserId, now: i64) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            let ended = c.execute(
+                "UPDATE authorization_codes SET expires_at = ?2 \
+                 WHERE user_id = ?1 AND redeemed_grant_id IS NULL AND expires_at > ?2",
+                params![user_id.to_string(), now],
+            )?;
+            Ok(ended as u64)
+        })
+        .await
+    }
+
     async fn purge_expired(&self, before: i64) -> Result<u64, StoreError> {
         self.call(move |c| {
             let removed = c.execute(

@@ -465,6 +465,88 @@ pub async fn codes_are_redeemed_once(store: Store) {
     assert!(matches!(err, Err(StoreError::NotFound(_))), "{err:?}");
 }
 
+/// Ending a user's codes makes those not redeemed yet invalid from then on; a redeemed one
+/// still answers a replay, and another user's code still redeems.
+pub async fn a_users_codes_are_ended_together(store: Store) {
+    let (user, client) = (user("ivan"), client("client-i"));
+    let other = self::user("judy");
+    for u in [&user, &other] {
+        store.users.create(u.clone()).await.expect("user");
+    }
+    store.clients.insert(client.clone()).await.expect("client");
+    let code = |secret: &str, user_id| AuthorizationCodeRecord {
+        code_hash: token_hash(secret),
+        client_id: client.client_id.clone(),
+        user_id,
+        redirect_uri: "http://127.0.0.1/callback".into(),
+        redirect_uri_sent: false,
+        scope: "mcp".into(),
+        resource: None,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        expires_at: NOW + 60,
+    };
+    for (secret, user_id) in [
+        ("pending", user.id),
+        ("also-pending", user.id),
+        ("redeemed", user.id),
+        ("theirs", other.id),
+    ] {
+        store
+            .codes
+            .insert(code(secret, user_id))
+            .await
+            .expect("insert");
+    }
+    let redeem = |secret: &'static str, grant_id, now| {
+        let codes = store.codes.clone();
+        async move {
+            codes
+                .redeem(&token_hash(secret), grant_id, now)
+                .await
+                .expect("redeem")
+        }
+    };
+    let spent_for = GrantId::random();
+    assert!(matches!(
+        redeem("redeemed", spent_for, NOW).await,
+        Redemption::Redeemed(_)
+    ));
+
+    let ended = store
+        .codes
+        .expire_codes_of_user(user.id, NOW + 5)
+        .await
+        .expect("end the user's codes");
+    assert_eq!(ended, 2);
+    assert_eq!(
+        redeem("pending", GrantId::random(), NOW + 5).await,
+        Redemption::Invalid
+    );
+    assert_eq!(
+        redeem("also-pending", GrantId::random(), NOW + 6).await,
+        Redemption::Invalid
+    );
+    assert_eq!(
+        redeem("redeemed", GrantId::random(), NOW + 6).await,
+        Redemption::Replayed {
+            grant_id: spent_for
+        }
+    );
+    assert!(matches!(
+        redeem("theirs", GrantId::random(), NOW + 6).await,
+        Redemption::Redeemed(_)
+    ));
+    assert_eq!(
+        store
+            .codes
+            .expire_codes_of_user(user.id, NOW + 7)
+            .await
+            .expect("again"),
+        0,
+        "nothing left to end"
+    );
+}
+
 /// The purge drops expired codes and refresh tokens, revoked grants and grants no token can name.
 pub async fn purge_drops_expired_tokens_and_dead_grants(store: Store) {
     let (_, _, live) = grant_fixture(&store).await;
@@ -1109,6 +1191,7 @@ macro_rules! store_behaviour_suite {
             client_upsert_keeps_what_was_issued,
             unused_document_clients_are_purged,
             codes_are_redeemed_once,
+            a_users_codes_are_ended_together,
             purge_drops_expired_tokens_and_dead_grants,
             refresh_tokens_rotate,
             reused_refresh_token_revokes_the_grant,

@@ -29,6 +29,7 @@ macro_rules! for_each_concern {
         $callback!(codes: AuthorizationCodeStore {
             fn insert(&self, code: AuthorizationCodeRecord) -> ();
             fn redeem(&self, code_hash: &TokenHash, grant_id: GrantId, now: i64) -> Redemption;
+            fn expire_codes_of_user(&self, user_id: UserId, now: i64) -> u64;
             fn purge_expired(&self, before: i64) -> u64;
         });
 

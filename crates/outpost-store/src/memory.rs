@@ -297,6 +297,18 @@ impl AuthorizationCodeStore for MemoryStore {
         })
     }
 
+    async fn expire_codes_of_user(&self, user_id: UserId, now: i64) -> Result<u64, StoreError> {
+        let mut ended = 0;
+        for code in self.state().codes.values_mut() {
+            let record = &mut code.record;
+            if record.user_id == user_id && code.redeemed_for.is_none() && record.expires_at > now {
+                record.expires_at = now;
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
     async fn purge_expired(&self, before: i64) -> Result<u64, StoreError> {
         let mut state = self.state();
         let count = state.codes.len();

@@ -96,6 +96,11 @@ pub trait AuthorizationCodeStore: Send + Sync {
         grant_id: GrantId,
         now: i64,
     ) -> Result<Redemption, StoreError>;
+    /// Ends every code of `user_id` not redeemed yet: each expires at `now` (an earlier
+    /// expiry stays), so none of them starts a grant later — a changed password must not
+    /// leave a code obtained with the old one usable. Redeemed codes keep what they
+    /// remember for replays. Returns how many it ended.
+    async fn expire_codes_of_user(&self, user_id: UserId, now: i64) -> Result<u64, StoreError>;
     /// Forgets codes that expired before `before`, spent or not; returns how many.
     async fn purge_expired(&self, before: i64) -> Result<u64, StoreError>;
 }
