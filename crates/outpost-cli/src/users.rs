@@ -232,9 +232,13 @@ async fn passwd(store: &Store, args: PasswordArgs) -> anyhow::Result<()> {
     store.users.set_password_hash(user.id, hash).await?;
     // A password is changed when it may be known to someone else: what it let clients
     // obtain goes with it (their tokens stop working on /mcp within seconds), and so do the
-    // codes it let them obtain that were not exchanged yet — ended first, so that a code
-    // exchanged meanwhile made a grant the revocation sees.
+    // sign-ins waiting for consent and the codes it let them obtain that were not exchanged
+    // yet — ended first, so that a code exchanged meanwhile made a grant the revocation sees.
     let now = now();
+    store
+        .pending_authorizations
+        .remove_signed_in_of_user(user.id)
+        .await?;
     store.codes.expire_codes_of_user(user.id, now).await?;
     let revoked = store.grants.revoke_grants_of_user(user.id, now).await?;
     println!(

@@ -79,13 +79,16 @@ fn stderr(output: &Output) -> String {
 
 /// The code [`grant_for`] leaves unexchanged.
 const UNEXCHANGED_CODE: &str = "a code issued but not exchanged yet";
+/// The authorization request [`grant_for`] leaves signed in to, waiting for consent.
+const AWAITING_CONSENT: &str = "a request signed in to, not decided yet";
 
-/// A grant of user `name` to a client, as a sign-in leaves one, and a code of a sign-in that
-/// has not reached `/token` yet ([`UNEXCHANGED_CODE`]).
+/// A grant of user `name` to a client, as a sign-in leaves one, a code of a sign-in that has
+/// not reached `/token` yet ([`UNEXCHANGED_CODE`]) and a sign-in waiting for consent
+/// ([`AWAITING_CONSENT`]).
 async fn grant_for(db: &TempDb, name: &str) -> outpost::store::GrantId {
     use outpost::store::{
         ApplicationType, AuthorizationCodeRecord, ClientId, ClientRecord, GrantId, GrantRecord,
-        TokenEndpointAuthMethod, token_hash,
+        PendingAuthorizationRecord, TokenEndpointAuthMethod, token_hash,
     };
     let store = outpost::store::open(&db.url()).await.expect("open store");
     let name = Username::parse(name).expect("valid");
@@ -122,6 +125,25 @@ async fn grant_for(db: &TempDb, name: &str) -> outpost::store::GrantId {
         .create_grant(grant.clone())
         .await
         .expect("grant");
+    let request = PendingAuthorizationRecord {
+        id_hash: token_hash(AWAITING_CONSENT),
+        client_id: grant.client_id.clone(),
+        client_name: "a client".into(),
+        client_host: None,
+        redirect_uri: "http://127.0.0.1/callback".into(),
+        redirect_uri_sent: true,
+        scope: "mcp".into(),
+        resource: None,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        state: None,
+        user_id: Some(user.id),
+        expires_at: i64::MAX / 2,
+    };
+    store
+        .pending_authorizations
+        .insert(request, 0, 100)
+        .await
+        .expect("pending");
     let code = AuthorizationCodeRecord {
         code_hash: token_hash(UNEXCHANGED_CODE),
         client_id: grant.client_id,
@@ -216,6 +238,15 @@ async fn users_lifecycle() {
         exchanged,
         outpost::store::Redemption::Invalid,
         "a code the old password obtained no longer starts a grant"
+    );
+    let consent = store
+        .pending_authorizations
+        .take_signed_in(&outpost::store::token_hash(AWAITING_CONSENT), now)
+        .await
+        .expect("take");
+    assert_eq!(
+        consent, None,
+        "a sign-in with the old password can no longer consent"
     );
     drop(store);
     let after = password_of(&db, "alice").await;

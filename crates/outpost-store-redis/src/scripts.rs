@@ -43,6 +43,7 @@ scripts!(
     grants_purge,
     grants_revoke_of_user,
     pending_insert,
+    pending_remove_signed_in_of_user,
     pending_sign_in,
     pending_take,
     record_replace,

@@ -117,6 +117,15 @@ impl PendingAuthorizationStore for RedisStore {
         }
     }
 
+    async fn remove_signed_in_of_user(&self, user_id: UserId) -> Result<u64, StoreError> {
+        self.eval(
+            "removing a user's pending authorizations",
+            &self.scripts.pending_remove_signed_in_of_user,
+            &[user_id.to_string()],
+        )
+        .await
+    }
+
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         self.purge_index("pending:by_expiry", "pending:", now).await
     }

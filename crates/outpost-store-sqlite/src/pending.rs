@@ -131,6 +131,17 @@ impl PendingAuthorizationStore for SqliteStore {
         .await
     }
 
+    async fn remove_signed_in_of_user(&self, user_id: UserId) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            let removed = c.execute(
+                "DELETE FROM pending_authorizations WHERE user_id = ?1",
+                [user_id.to_string()],
+            )?;
+            Ok(removed as u64)
+        })
+        .await
+    }
+
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         self.call(move |c| {
             let removed = c.execute(

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use self::{
     authorization_requests::{
+        a_users_signed_in_requests_are_removed_together,
         client_documents_are_kept_until_they_expire, pending_authorizations_are_bounded,
         pending_authorizations_live_until_decided_or_expired,
     },
@@ -1208,6 +1209,7 @@ macro_rules! store_behaviour_suite {
             counted_sessions_are_admitted_atomically_under_a_burst,
             pending_authorizations_live_until_decided_or_expired,
             pending_authorizations_are_bounded,
+            a_users_signed_in_requests_are_removed_together,
             throttle_budgets_count_attempts_in_a_sliding_window,
             throttle_purge_forgets_only_expired_attempts,
             throttle_reservations_are_atomic_under_a_burst,

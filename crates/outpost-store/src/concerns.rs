@@ -78,6 +78,7 @@ macro_rules! for_each_concern {
             fn sign_in(&self, id_hash: &TokenHash, user_id: UserId, now: i64)
                 -> Option<PendingAuthorizationRecord>;
             fn take_signed_in(&self, id_hash: &TokenHash, now: i64) -> Option<PendingAuthorizationRecord>;
+            fn remove_signed_in_of_user(&self, user_id: UserId) -> u64;
             fn purge_expired(&self, now: i64) -> u64;
         });
 

@@ -88,6 +88,57 @@ pub async fn pending_authorizations_live_until_decided_or_expired(store: Store) 
     assert_eq!(requests.purge_expired(expires_at).await.expect("purge"), 1);
 }
 
+/// Removing a user's signed-in requests leaves the ones nobody or someone else signed in to.
+pub async fn a_users_signed_in_requests_are_removed_together(store: Store) {
+    let requests = &store.pending_authorizations;
+    let (user, other) = (UserId::random(), UserId::random());
+    for id in ["mine", "mine-too", "theirs", "nobodys"] {
+        requests
+            .insert(pending(id, NOW + 600), NOW, 100)
+            .await
+            .expect("insert");
+    }
+    for (id, who) in [("mine", user), ("mine-too", user), ("theirs", other)] {
+        requests
+            .sign_in(&token_hash(id), who, NOW + 1)
+            .await
+            .expect("sign in");
+    }
+    let removed = requests
+        .remove_signed_in_of_user(user)
+        .await
+        .expect("remove the user's");
+    assert_eq!(removed, 2);
+    let live = |id: &str| {
+        let id = token_hash(id);
+        async move { requests.get(&id, NOW + 2).await.expect("get").is_some() }
+    };
+    assert_eq!(
+        (
+            live("mine").await,
+            live("mine-too").await,
+            live("theirs").await,
+            live("nobodys").await
+        ),
+        (false, false, true, true)
+    );
+    assert_eq!(
+        requests
+            .take_signed_in(&token_hash("mine"), NOW + 2)
+            .await
+            .expect("take"),
+        None,
+        "a removed sign-in cannot consent"
+    );
+    assert_eq!(
+        requests
+            .remove_signed_in_of_user(user)
+            .await
+            .expect("again"),
+        0
+    );
+}
+
 /// Inserting drops expired requests, then the ones expiring soonest past the bound.
 pub async fn pending_authorizations_are_bounded(store: Store) {
     let requests = &store.pending_authorizations;

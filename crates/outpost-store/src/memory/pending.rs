@@ -68,6 +68,13 @@ impl PendingAuthorizationStore for MemoryStore {
         Ok(decidable.then(|| pending.remove(id_hash)).flatten())
     }
 
+    async fn remove_signed_in_of_user(&self, user_id: UserId) -> Result<u64, StoreError> {
+        let mut pending = lock(&self.pending);
+        let before = pending.len();
+        pending.retain(|_, r| r.user_id != Some(user_id));
+        Ok((before - pending.len()) as u64)
+    }
+
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut pending = lock(&self.pending);
         let before = pending.len();

@@ -78,6 +78,9 @@ pub trait PendingAuthorizationStore: Send + Sync {
         id_hash: &TokenHash,
         now: i64,
     ) -> Result<Option<PendingAuthorizationRecord>, StoreError>;
+    /// Removes every request `user_id` has signed in to and that is not decided yet, so that
+    /// a sign-in with a password since changed cannot consent; returns how many.
+    async fn remove_signed_in_of_user(&self, user_id: UserId) -> Result<u64, StoreError>;
     /// Removes the requests expired at `now`; returns how many.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
