@@ -1,6 +1,9 @@
 //! `GET /authorize`: the authorization endpoint (RFC 6749 §3.1, §4.1.1; OAuth 2.1 §4.1.1).
 //!
-//! Checked in the order RFC 6749 §4.1.2.1 requires:
+//! A request a browser says is not a page navigation (an image, a frame, a script's fetch:
+//! [`navigation`]) is refused with a 403 page before anything else, so another site cannot
+//! spend its visitors' sign-in budget. The rest is checked in the order RFC 6749 §4.1.2.1
+//! requires:
 //!
 //! 1. `client_id` and `redirect_uri` first (the client through [`clients::resolve`]: a
 //!    registered one, or a Client ID Metadata Document fetched from a URL `client_id`, whose
@@ -40,6 +43,7 @@ use super::{
     clients::{self, ClientResolutionError},
     csrf,
     form::FormParams,
+    navigation,
     pages::{self, LoginView},
     pending::{PendingAuthorization, PendingError},
     throttle::ClientIp,
@@ -60,6 +64,13 @@ pub async fn authorize(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    if navigation::is_embedded(&headers) {
+        return pages::error_page(
+            StatusCode::FORBIDDEN,
+            "Open the sign-in as a page",
+            "The sign-in page opens only as a page of its own, not inside another page.",
+        );
+    }
     let query = query.unwrap_or_default();
     let params = match FormParams::from_urlencoded(query.as_bytes()) {
         Ok(params) => params,

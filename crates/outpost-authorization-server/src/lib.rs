@@ -82,6 +82,7 @@ mod jwks;
 mod login;
 pub mod maintenance;
 mod metadata;
+mod navigation;
 pub mod pages;
 pub mod password;
 pub mod pending;

@@ -215,6 +215,51 @@ async fn pending_requests_are_limited_per_source() {
     assert!(html.contains("Too many sign-in requests"), "{html}");
 }
 
+/// Another site's page can make its visitors' browsers request `/authorize` (images, frames,
+/// scripts' fetches): the browser says so in its Fetch Metadata headers, and such requests
+/// are refused without spending the source's budget, which a sign-in opened as a page still
+/// has whole.
+#[tokio::test]
+async fn requests_a_page_embeds_are_refused_without_spending_the_budget() {
+    let server = spawn().await;
+    let client_id = server.register(REDIRECT).await;
+    let url = server.authorize_url(&client_id, REDIRECT, &[]);
+    let budget = outpost_authorization_server::pending::PENDING_PER_SOURCE;
+    let embedded = [
+        ("no-cors", "image"),
+        ("navigate", "iframe"),
+        ("cors", "empty"),
+        ("no-cors", "empty"),
+    ];
+    for n in 0..=budget.attempts {
+        let (mode, dest) = embedded[n as usize % embedded.len()];
+        let response = server
+            .browser
+            .get(url.clone())
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+            .header("sec-fetch-site", "cross-site")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{mode} {dest}");
+        assert_page_headers(&response);
+        assert!(!response.headers().contains_key(header::SET_COOKIE));
+    }
+    for _ in 0..budget.attempts {
+        let response = server
+            .browser
+            .get(url.clone())
+            .header("sec-fetch-mode", "navigate")
+            .header("sec-fetch-dest", "document")
+            .header("sec-fetch-site", "cross-site")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
+
 #[tokio::test]
 async fn registrations_are_throttled_per_source() {
     let server = spawn().await;
