@@ -76,6 +76,14 @@ impl StoreArg {
 
     /// Opens the store (creating and migrating a SQLite file as needed, checking a Redis).
     pub async fn open(&self) -> anyhow::Result<Store> {
+        if url_has_password(self.url()) {
+            tracing::warn!(
+                store = %self.display_url(),
+                "the store URL carries a password, which command lines, shell histories and \
+                 process lists show to others: give it in --store-password-file or \
+                 OUTPOST_STORE_PASSWORD instead"
+            );
+        }
         let options = StoreOptions {
             prefix: Some(self.prefix.clone()),
             password: self.password()?,
@@ -160,4 +168,9 @@ impl StoreArg {
         }
         Ok(std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
     }
+}
+
+/// Whether `url` carries a password (`redis://user:password@host`).
+fn url_has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|parsed| parsed.password().is_some())
 }

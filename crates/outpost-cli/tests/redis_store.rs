@@ -95,3 +95,25 @@ fn users_live_in_redis_under_their_prefix() {
     assert!(stderr.contains("redis://127.0.0.1"), "{stderr}");
     assert!(!stderr.contains("wrong-pass-91c2"), "{stderr}");
 }
+
+/// A password in the URL still works, with a warning that names the URL without it and says
+/// where the password belongs.
+#[test]
+fn a_password_in_the_url_works_with_a_warning() {
+    let redis = Redis::start(Some(PASSWORD));
+    let url = redis
+        .url()
+        .replacen("redis://", &format!("redis://:{PASSWORD}@"), 1);
+    let listed = Command::new(OUTPOST)
+        .args(["users", "list", "--store", &url])
+        .env_remove("OUTPOST_STORE")
+        .env_remove("OUTPOST_STORE_PASSWORD")
+        .env_remove("OUTPOST_LOG")
+        .output()
+        .expect("run outpost");
+    let stderr = text(&listed.stderr);
+    assert!(listed.status.success(), "{stderr}");
+    assert!(stderr.contains("carries a password"), "{stderr}");
+    assert!(stderr.contains("--store-password-file"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+}
