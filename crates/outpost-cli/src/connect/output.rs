@@ -2,9 +2,18 @@
 //! pretty JSON, and images, audio and embedded resources (an MCP App's HTML among them)
 //! written to files in a fresh directory under the system's temporary directory, with a line
 //! naming each file so it can be opened.
+//!
+//! The temporary directory is shared with every user of the machine, so the directory is
+//! made with a random name, readable by its owner only (`0700`), and each file is created
+//! new (`0600`, never through an existing file or link): nobody else can read what a tool
+//! answered or make a planted link receive it. On a terminal, control characters a server
+//! sends (escape sequences that retitle the window or clear the screen) are shown as
+//! `\u{…}` escapes instead of being obeyed.
 
 use std::{
-    fs,
+    fs::{DirBuilder, OpenOptions},
+    io::{IsTerminal as _, Write as _},
+    os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _},
     path::{Path, PathBuf},
 };
 
@@ -23,18 +32,25 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use rmcp::model::{Prompt, Resource, Tool};
 use serde_json::Value;
 
+/// How many random names are tried for the directory before giving up.
+const DIRECTORY_ATTEMPTS: usize = 8;
+
 /// Prints results; owns the directory files are saved in.
 pub struct Output {
-    directory: PathBuf,
+    /// `$TMPDIR/outpost-connect-RANDOM/`, made when the first file is saved.
+    directory: Option<PathBuf>,
     saved: usize,
+    /// Whether stdout is a terminal, where control characters are shown, not obeyed.
+    terminal: bool,
 }
 
 impl Output {
-    /// Files go to `$TMPDIR/outpost-connect-PID/`, made when the first one is saved.
+    /// Prints to stdout; files go to a new private directory under `$TMPDIR`.
     pub fn new() -> Self {
         Self {
-            directory: std::env::temp_dir().join(format!("outpost-connect-{}", std::process::id())),
+            directory: None,
             saved: 0,
+            terminal: std::io::stdout().is_terminal(),
         }
     }
 
@@ -43,7 +59,7 @@ impl Output {
         for block in blocks {
             let mime_type = block.get("mimeType").and_then(Value::as_str);
             match block.get("type").and_then(Value::as_str) {
-                Some("text") => say!("{}", text(block, "text")),
+                Some("text") => say!("{}", self.shown(text(block, "text"))),
                 Some(kind @ ("image" | "audio")) => {
                     let path = self.save_base64(kind, None, mime_type, text(block, "data"))?;
                     say!(
@@ -82,7 +98,7 @@ impl Output {
         } else {
             let body = text(resource, "text");
             if !embedded && !is_html {
-                say!("{body}");
+                say!("{}", self.shown(body));
                 return Ok(());
             }
             self.save("resource", uri, mime_type, body.as_bytes())?
@@ -122,21 +138,85 @@ impl Output {
         mime_type: Option<&str>,
         bytes: &[u8],
     ) -> anyhow::Result<PathBuf> {
-        fs::create_dir_all(&self.directory)
-            .with_context(|| format!("cannot create {}", self.directory.display()))?;
+        let directory = match &self.directory {
+            Some(directory) => directory,
+            None => self.directory.insert(private_directory()?),
+        };
         self.saved += 1;
-        let path = self
-            .directory
-            .join(file_name(self.saved, kind, uri, mime_type));
-        fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        let path = directory.join(file_name(self.saved, kind, uri, mime_type));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        file.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     }
 
-    /// The directory saved files go to.
-    #[cfg(test)]
-    pub fn directory(&self) -> &Path {
-        &self.directory
+    /// `text` as printed: on a terminal, control characters other than newline and tab as
+    /// `\u{…}` escapes.
+    fn shown<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if !self.terminal {
+            return text.into();
+        }
+        escape_controls(text)
     }
+
+    /// The directory saved files go to, once one was saved.
+    #[cfg(test)]
+    pub fn directory(&self) -> Option<&Path> {
+        self.directory.as_deref()
+    }
+}
+
+/// A new directory only its owner may enter, under the temporary directory, with a random
+/// name (`mkdir` fails on any existing name, link or not, so nothing planted is used).
+fn private_directory() -> anyhow::Result<PathBuf> {
+    let mut last_error = None;
+    for _ in 0..DIRECTORY_ATTEMPTS {
+        let random = outpost_oauth::secret::Secret::generate()?;
+        let name: String = random
+            .expose()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect();
+        let path = std::env::temp_dir().join(format!("outpost-connect-{name}"));
+        match DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                last_error = Some(error);
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot create {}", path.display()));
+            }
+        }
+    }
+    Err(last_error.map_or_else(
+        || anyhow::anyhow!("no directory name was tried"),
+        anyhow::Error::from,
+    ))
+    .context("cannot create a directory for the saved files in the temporary directory")
+}
+
+/// `text` with control characters other than newline and tab (C0, DEL, C1) as `\u{…}`.
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_shown_as_escape = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(is_shown_as_escape) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if is_shown_as_escape(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 fn text<'a>(value: &'a Value, field: &str) -> &'a str {
@@ -235,7 +315,9 @@ fn print_entry(name: &str, description: Option<&str>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Output, file_name};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::{Output, escape_controls, file_name};
 
     #[test]
     fn file_names_come_from_the_uri_or_the_kind() {
@@ -264,8 +346,40 @@ mod tests {
         let block =
             serde_json::json!({"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"});
         output.content(&[block]).unwrap();
-        let saved = std::fs::read(output.directory().join("1-image.png")).unwrap();
+        let directory = output
+            .directory()
+            .expect("made for the first file")
+            .to_owned();
+        let file = directory.join("1-image.png");
+        let saved = std::fs::read(&file).unwrap();
         assert_eq!(saved, b"\x89PNG\r\n\x1a\n");
-        std::fs::remove_dir_all(output.directory()).unwrap();
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&directory),
+            0o700,
+            "only the owner enters the directory"
+        );
+        assert_eq!(mode(&file), 0o600, "only the owner reads the file");
+        let name = directory.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with("outpost-connect-") && name.len() > "outpost-connect-".len() + 8);
+        assert_ne!(
+            name,
+            format!("outpost-connect-{}", std::process::id()),
+            "not a name another user can guess and plant"
+        );
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(
+            escape_controls("\u{1b}]0;title\u{7} ok\nnext\tcell"),
+            "\\u{1b}]0;title\\u{7} ok\nnext\tcell"
+        );
+        assert!(matches!(
+            escape_controls("plain text\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }
