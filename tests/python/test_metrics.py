@@ -214,6 +214,37 @@ def test_sessions_and_get_streams_are_gauged(served: tuple[str, str]) -> None:
         assert response.status in (200, 204)
 
 
+def test_session_requests_are_counted_by_method_and_tool(served: tuple[str, str]) -> None:
+    """A 2025-11-25 session names its method and tool in the body only: both the request the
+    fast path answers and the one it leaves to rmcp (a progress token) are counted under
+    them."""
+    base_url, metrics_url = served
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "metrics-test", "version": "1.0.0"}}}
+    with session_request(base_url, "POST", initialize, None) as response:
+        session = response.headers["mcp-session-id"]
+        response.read()
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    with session_request(base_url, "POST", initialized, session) as response:
+        assert response.status == 202
+    call = {"route": "/mcp", "mcp_method": "tools/call", "status": "200"}
+    echoed = {"tool": "echo", "outcome": "ok"}
+    before = scrape(metrics_url)
+    for n, meta in enumerate([{}, {"progressToken": "p1"}]):
+        body = {"jsonrpc": "2.0", "id": 2 + n, "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"message": "hi"}, "_meta": meta}}
+        with session_request(base_url, "POST", body, session) as response:
+            assert b"Echo: hi" in response.read()
+    after = scrape(metrics_url)
+    assert value(after, "outpost_requests_total", **call) - value(
+        before, "outpost_requests_total", **call) == 2
+    assert value(after, "outpost_tool_calls_total", **echoed) - value(
+        before, "outpost_tool_calls_total", **echoed) == 2
+    with session_request(base_url, "DELETE", None, session) as response:
+        assert response.status in (200, 204)
+
+
 def test_http_sse_sessions_and_streams_are_gauged(served: tuple[str, str]) -> None:
     base_url, metrics_url = served
     before = scrape(metrics_url)

@@ -33,6 +33,7 @@ use crate::{
         classify::{Era, RequestClass},
         fast_path::content_type_is_json,
     },
+    ops::request_facts::RequestFacts,
 };
 use rmcp::{
     ErrorData,
@@ -286,6 +287,32 @@ pub fn request_id_of(body: &[u8]) -> Option<RequestId> {
     serde_json::from_str(id.get()).ok()
 }
 
+/// The method a message names, and the tool a `tools/call` names, for the request's log line
+/// and metrics.
+#[derive(Deserialize)]
+struct NamedCall<'a> {
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow, default)]
+    params: Option<NamedParams<'a>>,
+}
+
+#[derive(Deserialize)]
+struct NamedParams<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+impl NamedCall<'_> {
+    fn tool(&self) -> Option<&str> {
+        self.params.as_ref()?.name.as_deref()
+    }
+}
+
+fn call_of(body: &[u8]) -> Option<NamedCall<'_>> {
+    members_of(body)
+}
+
 /// Whether `body` is an `initialize` request (the only message that creates a session, and
 /// one no batch may hold).
 pub(crate) fn is_initialize(body: &[u8]) -> bool {
@@ -336,6 +363,9 @@ pub async fn reject_malformed_jsonrpc(
     };
     if let Err(error) = check_message(&bytes).and_then(|()| check_mcp_message(&bytes, stateless)) {
         return error.answer_for(request_id_of(&bytes).as_ref());
+    }
+    if let Some(call) = call_of(&bytes) {
+        RequestFacts::record_body_call(&parts.extensions, &call.method, call.tool());
     }
     #[cfg(feature = "opentelemetry")]
     if crate::ops::otel::tracer().is_some()

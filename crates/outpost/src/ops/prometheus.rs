@@ -346,7 +346,12 @@ fn describe() {
         "tools/call requests, by tool and outcome (ok, tool_error, error)"
     );
     describe_gauge!(OPEN_STREAMS, "SSE answers streaming now, by kind");
-    describe_gauge!(OPEN_SESSIONS, "MCP sessions open now, by transport");
+    describe_gauge!(
+        OPEN_SESSIONS,
+        "MCP sessions open on this instance now, by transport (a parked Streamable HTTP \
+         session counts while a request or its GET stream is open here; between requests it \
+         is a record in the store)"
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version label names this Outpost");
     describe_counter!(
         LOG_LINES_DROPPED_TOTAL,

@@ -3,7 +3,9 @@
 //! The request log ([`super::request_log`]) wraps every route, so it sees a request before
 //! anyone has classified it or checked its token, and its answer after the request itself
 //! has been moved down the stack. It puts one [`RequestFacts`] slot into the request's
-//! extensions; the classification writes the MCP method and tool its headers name, the
+//! extensions; the classification writes the MCP method and tool its headers name (on
+//! 2026-07-28, whose headers rmcp holds to the body) and whoever reads the body of any other
+//! request writes what it names (the session fast path, the JSON-RPC body check), the
 //! resource server writes the caller, the fast path writes a tool call's outcome, and the log
 //! reads them back when the answer comes. Each fact is written at most once, without a lock.
 
@@ -97,6 +99,28 @@ impl RequestFacts {
             .flatten();
         let _ = facts.call.set(McpCall {
             method: detached(method),
+            tool,
+        });
+    }
+
+    /// Records the method and tool a body names, read by whoever read the body of a request
+    /// without SEP-2243 headers (a session's: 2025-03-26 … 2025-11-25). The first record
+    /// stands: a 2026-07-28 request keeps what its headers said.
+    pub(crate) fn record_body_call(extensions: &Extensions, method: &str, tool: Option<&str>) {
+        let Some(facts) = Self::of(extensions) else {
+            return;
+        };
+        if facts.call.get().is_some() {
+            return;
+        }
+        let Ok(method) = HeaderValue::from_str(method) else {
+            return;
+        };
+        let tool = (method.as_bytes() == b"tools/call")
+            .then(|| tool.and_then(|name| HeaderValue::from_str(name).ok()))
+            .flatten();
+        let _ = facts.call.set(McpCall {
+            method: detached(&method),
             tool,
         });
     }

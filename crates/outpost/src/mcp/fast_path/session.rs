@@ -21,7 +21,7 @@ use futures::StreamExt;
 use http::request::Parts;
 use rmcp::{
     ServerHandler, Service,
-    model::{GetExtensions, ServerJsonRpcMessage},
+    model::{ClientRequest, GetExtensions, ServerJsonRpcMessage},
     transport::streamable_http_server::SessionId,
 };
 use sse_stream::{KeepAlive, Sse, SseBody};
@@ -33,6 +33,7 @@ use crate::{
         sessions::{InlineOutcome, OutpostSessionManager},
         sse_timer::TokioSleep,
     },
+    ops::request_facts::RequestFacts,
 };
 
 /// Answers a request of session `session`, or gives its parts and body back for rmcp.
@@ -54,6 +55,11 @@ where
     let Some(inline) = manager.inline(session, request.extensions_mut()).await else {
         return Err((parts, body));
     };
+    let tool = match &request {
+        ClientRequest::CallToolRequest(call) => Some(call.params.name.as_ref()),
+        _ => None,
+    };
+    RequestFacts::record_body_call(&parts.extensions, request.method(), tool);
     let (context, facts) = dispatch::context(id.clone(), inline.peer(), &mut request, parts);
     let cancel = context.ct.clone();
     let handler = factory();
