@@ -25,6 +25,13 @@ if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+# The Python SDK 1.x, whose server test_connect.py also connects to (OUTPOST_MCP1_PYTHON).
+mcp1=target/py-venv-mcp1
+if [[ ! -x "$mcp1/bin/python" ]]; then
+    python3 -m venv "$mcp1"
+fi
+"$mcp1/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements-mcp1.txt
+export OUTPOST_MCP1_PYTHON="$PWD/$mcp1/bin/python"
 
 # No cache directory: nothing is written beside the tests.
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python "$@"

@@ -175,3 +175,33 @@ def test_connect_exit_status_for_a_server_that_is_not_there(tmp_path: Path) -> N
     result = run(tmp_path, url, "tools")
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: connection failed: {url}: ")
+
+
+def test_connect_speaks_to_a_python_sdk_1_server(tmp_path: Path) -> None:
+    """The Python SDK 1.x refuses `server/discover` without a session (`400`, its error under
+    the id "server-error"): connect opens a 2025-11-25 session instead."""
+    interpreter = os.environ.get("OUTPOST_MCP1_PYTHON")
+    if not interpreter:
+        pytest.fail("OUTPOST_MCP1_PYTHON is not set: run the tests with scripts/python-test.sh")
+    port = free_port()
+    proc = subprocess.Popen(
+        [interpreter, str(Path(__file__).with_name("mcp1_server.py")), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+        while True:
+            summary = run(tmp_path, url)
+            if summary.returncode == 0 or time.monotonic() > deadline or proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert summary.returncode == 0, summary.stderr
+        assert summary.stdout.startswith("sdk-1-server "), summary.stdout
+        assert "(MCP 2025-11-25)" in summary.stdout.splitlines()[0], summary.stdout
+        called = run(tmp_path, url, "call", "add", "a=2", "b=3")
+        assert called.returncode == 0, called.stderr
+        assert called.stdout.splitlines()[0] == "5", called.stdout
+    finally:
+        stop(proc)
