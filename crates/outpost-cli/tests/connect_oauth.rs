@@ -3,7 +3,7 @@
 //! `tests/tools/login-driver.py` (stdlib Python: the login and consent pages, then the redirect
 //! to the loopback callback). Then: the stored credentials (0600) are reused without a
 //! sign-in, an expired access token is refreshed, a refused refresh leads to a new sign-in,
-//! `logout` revokes, and a callback with the wrong `state` is an authorization failure. A tool
+//! `logout` revokes, and only the callback with the request's `state` ends the sign-in. A tool
 //! that needs more scope (`serverStatus`, `mcp:admin`) is stepped up with a new sign-in for
 //! alice, who may be granted it, and fails naming the scope for bob, who may not.
 
@@ -244,25 +244,51 @@ fn sign_in_reuse_refresh_and_logout() {
     );
 }
 
+/// A callback with another `state` is not the awaited one: its page says so and the wait goes
+/// on. A refusal with the right `state` ends the sign-in, its page saying it did not sign in.
 #[test]
-fn a_callback_with_the_wrong_state_is_an_authorization_failure() {
+fn only_the_awaited_callback_ends_the_sign_in_and_its_page_tells_the_truth() {
     let dir = TempDir::new("connect-state-server");
     let server = common::start(&["--demo", "--store", &dir.store()]);
     let client = Client::new(&server, "connect-state");
     let mut child = client.spawn(&["tools"]);
     let (url, rest) = authorization_url(&mut child);
-    let callback = format!(
-        "{}?code=forged&state=not-the-state&iss={}",
-        query_param(&url, "redirect_uri"),
+    let redirect_uri = query_param(&url, "redirect_uri");
+    let forged = reqwest::blocking::get(format!(
+        "{redirect_uri}?code=forged&state=not-the-state&iss={}",
         server.base
+    ))
+    .expect("the callback answers");
+    assert_eq!(forged.status(), 400);
+    assert!(
+        forged
+            .text()
+            .unwrap()
+            .contains("not the sign-in this terminal is waiting for")
     );
-    reqwest::blocking::get(callback).expect("the callback answers");
+    assert!(
+        child.try_wait().expect("poll").is_none(),
+        "a stray callback does not end the wait"
+    );
+
+    let refused = reqwest::blocking::get(format!(
+        "{redirect_uri}?error=access_denied&state={}&iss={}",
+        query_param(&url, "state"),
+        server.base
+    ))
+    .expect("the callback answers");
+    assert!(
+        refused
+            .text()
+            .unwrap()
+            .contains("The server did not sign you in")
+    );
     let status = child.wait().expect("outpost connect ends");
     let stderr = rest.join().expect("stderr reader");
     assert_eq!(status.code(), Some(2));
     assert!(
         stderr.contains(
-            "error: authorization failed: the authorization response's state does not match"
+            "error: authorization failed: the authorization server refused the sign-in: access_denied"
         ),
         "{stderr}"
     );

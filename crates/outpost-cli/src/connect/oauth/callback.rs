@@ -1,8 +1,14 @@
 //! The redirect URI of a native app (RFC 8252 §7.3): a listener on `127.0.0.1` on a port the
 //! system picks, which takes the authorization response the browser brings to `/callback`
-//! and tells the user they may close the tab.
+//! and tells the user what came back.
+//!
+//! Only a response carrying the request's `state` is taken: anything else reaching the port
+//! (another page's request, a stale tab) gets a page saying it is not the sign-in this
+//! terminal waits for, and the wait goes on. The page of the response taken says whether the
+//! server refused the sign-in; the code is exchanged after the page is shown, so the terminal
+//! has the last word.
 
-use std::{collections::HashMap, convert::Infallible, time::Duration};
+use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
@@ -10,10 +16,15 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
+use outpost_oauth::secret::Secret;
 use tokio::{net::TcpListener, sync::mpsc};
 
-const PAGE: &str = "<!doctype html><meta charset=utf-8><title>outpost connect</title>\
-<p>Signed in. You may close this tab and return to the terminal.</p>";
+const RECEIVED: &str = "<!doctype html><meta charset=utf-8><title>outpost connect</title>\
+<p>Sign-in received. You may close this tab: the terminal goes on from here.</p>";
+const REFUSED: &str = "<!doctype html><meta charset=utf-8><title>outpost connect</title>\
+<p>The server did not sign you in. The terminal says why; you may close this tab.</p>";
+const NOT_AWAITED: &str = "<!doctype html><meta charset=utf-8><title>outpost connect</title>\
+<p>This is not the sign-in this terminal is waiting for.</p>";
 const NOT_HERE: &str = "Not the callback.";
 
 /// The query parameters of the authorization response.
@@ -43,17 +54,23 @@ impl CallbackListener {
         &self.redirect_uri
     }
 
-    /// Serves until a request reaches `/callback` (other paths get a 404, such as a browser's
-    /// favicon request) and returns its query, or fails after `timeout`.
-    pub async fn wait(self, timeout: Duration) -> anyhow::Result<AuthorizationResponse> {
+    /// Serves until a request carrying `state` reaches `/callback` (other paths get a 404, such
+    /// as a browser's favicon request; another `state` a page saying so) and returns its
+    /// query, or fails after `timeout`.
+    pub async fn wait(
+        self,
+        timeout: Duration,
+        state: &Secret,
+    ) -> anyhow::Result<AuthorizationResponse> {
         let (sender, mut received) = mpsc::channel::<AuthorizationResponse>(1);
+        let state = Arc::new(state.clone());
         let accept = async {
             loop {
                 let (stream, _) = self.listener.accept().await?;
-                let sender = sender.clone();
+                let (sender, state) = (sender.clone(), state.clone());
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let sender = sender.clone();
-                    async move { Ok::<_, Infallible>(answer(&request, &sender).await) }
+                    let (sender, state) = (sender.clone(), state.clone());
+                    async move { Ok::<_, Infallible>(answer(&request, &state, &sender).await) }
                 });
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -79,18 +96,32 @@ impl CallbackListener {
 
 async fn answer(
     request: &Request<Incoming>,
+    state: &Secret,
     sender: &mpsc::Sender<AuthorizationResponse>,
 ) -> Response<Full<Bytes>> {
     if request.uri().path() != "/callback" {
         return page(StatusCode::NOT_FOUND, "text/plain", NOT_HERE);
     }
     let query = request.uri().query().unwrap_or_default();
-    let params = url::form_urlencoded::parse(query.as_bytes())
+    let params: AuthorizationResponse = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
+    let awaited = params
+        .get("state")
+        .is_some_and(|returned| state.matches(returned));
+    if !awaited {
+        return page(StatusCode::BAD_REQUEST, HTML, NOT_AWAITED);
+    }
+    let shown = if params.contains_key("error") {
+        REFUSED
+    } else {
+        RECEIVED
+    };
     let _ = sender.send(params).await;
-    page(StatusCode::OK, "text/html; charset=utf-8", PAGE)
+    page(StatusCode::OK, HTML, shown)
 }
+
+const HTML: &str = "text/html; charset=utf-8";
 
 fn page(status: StatusCode, media_type: &str, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));

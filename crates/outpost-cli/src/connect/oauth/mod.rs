@@ -89,7 +89,7 @@ pub async fn sign_in(
         &verifier,
     )?;
     present(&authorization_url, browser);
-    let response = listener.wait(SIGN_IN_TIMEOUT).await?;
+    let response = listener.wait(SIGN_IN_TIMEOUT, &state).await?;
     let code = authorization_code(&response, &state, &metadata)?;
 
     let token_client = TokenClient {
