@@ -218,6 +218,17 @@ fn sign_in_reuse_refresh_and_logout() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("\"username\": \"alice\""));
 
+    // So does a refused refresh of an access token stored as expired, even one the server
+    // would still take: the new sign-in the refusal announces happens.
+    client.edit_stored(|stored| {
+        stored["expires_at"] = 0.into();
+        stored["refresh_token"] = "not-a-refresh-token".into();
+    });
+    let output = client.run_signing_in(&["call", "whoami"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("signing in again"));
+    assert_ne!(client.stored()["refresh_token"], "not-a-refresh-token");
+
     // logout revokes the grant and forgets the tokens.
     let revoked = client.stored();
     let output = client.run(&["logout"]);

@@ -200,13 +200,18 @@ async fn signed_in(
         .filter(|c| c.access_token_expired(oauth::endpoints::now_unix()))
     {
         refreshed = true;
-        if let Some(fresh) = oauth::refresh(http, current)
+        match oauth::refresh(http, current)
             .await
             .map_err(Failure::Authorization)?
         {
-            file.store(key, fresh.clone())
-                .map_err(Failure::Authorization)?;
-            stored = Some(fresh);
+            Some(fresh) => {
+                file.store(key, fresh.clone())
+                    .map_err(Failure::Authorization)?;
+                stored = Some(fresh);
+            }
+            // Refused: the expired access token is not tried; the server's challenge leads
+            // to the new sign-in the refusal announced.
+            None => stored = None,
         }
     }
     let mut signed_in_now = false;
