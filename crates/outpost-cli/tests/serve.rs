@@ -419,6 +419,54 @@ fn a_plain_http_issuer_off_loopback_is_warned_about() {
     }
 }
 
+/// The lines `outpost serve ARGS` logs between its start and a SIGTERM once healthy, on a
+/// loopback port of its own.
+fn start_logs(args: &[&str]) -> Vec<String> {
+    let bind = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(OUTPOST)
+        .arg("serve")
+        .args(args)
+        .args(["--bind", &bind])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start outpost");
+    wait_healthy(&format!("http://{bind}/health"), &mut child);
+    assert!(terminate(&mut child).success());
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    stderr.lines().map_while(Result::ok).collect()
+}
+
+/// Development shortcuts reachable from elsewhere are said at start: demo users left with
+/// their public passwords (a start without `--demo` after one with it), the demo or no
+/// authentication behind a public URL that is not loopback (a proxy forwarding to loopback).
+#[test]
+fn shortcuts_others_may_reach_are_warned_about() {
+    let dir = TempDir::new("shortcuts-warned");
+    let store = dir.store();
+    let said = |logs: &[String], words: &str| logs.iter().any(|line| line.contains(words));
+    let public_url = ["--public-url", "https://mcp.example.com"];
+
+    let demo = start_logs(&["--demo", "--store", &store]);
+    assert!(!said(&demo, "public passwords"), "{demo:?}");
+    let left = start_logs(&["--store", &store]);
+    assert!(
+        said(&left, "demo users with their public passwords"),
+        "{left:?}"
+    );
+    assert!(said(&left, "alice, bob"), "{left:?}");
+    let proxied = start_logs(&["--demo", "--store", &store, public_url[0], public_url[1]]);
+    assert!(
+        said(&proxied, "whoever reaches it can sign in as them"),
+        "{proxied:?}"
+    );
+
+    let open = start_logs(&["--no-auth", public_url[0], public_url[1]]);
+    assert!(said(&open, "WITHOUT AUTHENTICATION"), "{open:?}");
+    let local = start_logs(&["--no-auth"]);
+    assert!(!said(&local, "WITHOUT AUTHENTICATION"), "{local:?}");
+}
+
 /// Sends SIGTERM and waits (up to 10 s) for the process to exit.
 fn terminate(child: &mut Child) -> ExitStatus {
     signal_term(child);

@@ -403,6 +403,14 @@ where
                 if store.is_some() {
                     tracing::info!(store = %store_url, "sessions kept in the store, without authentication");
                 }
+                if !public_url_is_loopback(&self.config.base_url()) {
+                    tracing::warn!(
+                        url = %self.config.base_url(),
+                        "serving WITHOUT AUTHENTICATION behind a public URL that is not \
+                         loopback: whoever reaches that URL (a proxy forwarding to this \
+                         loopback listener) calls every tool as nobody in particular"
+                    );
+                }
                 AuthMode::Disabled
             }
             #[cfg(feature = "authorization-server")]
@@ -617,17 +625,31 @@ where
             )
             .unwrap_or_default();
             demo_users::ensure(&server, &beyond_baseline).await?;
+            if !public_url_is_loopback(&base_url) {
+                tracing::warn!(
+                    url = %base_url,
+                    "the demo users alice and bob, whose passwords are public, sign in at a \
+                     public URL that is not loopback: whoever reaches it can sign in as them"
+                );
+            }
         } else if server.user_directory.is_none() && server.upstream.is_none() {
             // A store an earlier `--demo` start filled keeps its users: on an address others
             // reach, their public passwords must not work.
-            if !self.demo_users_on_public_bind && !self.config.bind.ip().is_loopback() {
-                let public = demo_users::still_public(&server).await?;
-                if !public.is_empty() {
+            let public = demo_users::still_public(&server).await?;
+            if !public.is_empty() {
+                if !self.demo_users_on_public_bind && !self.config.bind.ip().is_loopback() {
                     return Err(BuildError::DemoPasswordsOnPublicBind {
                         address: self.config.bind,
                         users: public.join(", "),
                     });
                 }
+                tracing::warn!(
+                    users = %public.join(", "),
+                    "the store still holds demo users with their public passwords (an earlier \
+                     --demo start made them): change them (`outpost users passwd NAME`) or \
+                     remove them (`outpost users remove NAME`) before anyone else can reach \
+                     this server"
+                );
             }
             let users = server.store.users.list().await;
             if users.is_ok_and(|users| users.is_empty()) {
@@ -684,10 +706,16 @@ where
     }
 }
 
+/// Whether the public URL names a loopback host (where only this machine reaches it).
+fn public_url_is_loopback(base_url: &str) -> bool {
+    url::Url::parse(base_url).is_ok_and(|url| outpost_oauth::loopback::is_loopback_host(url.host()))
+}
+
 /// Warns when `base_url` — where clients send their bearer tokens, and where the embedded
 /// authorization server takes passwords and hands out codes — is plain `http` on a host other
 /// than loopback. OAuth 2.1 §1.5 and MCP's authorization spec want TLS there; it still serves
 /// (a private test network), but everything crosses the network readable.
+#[cfg(any(feature = "authorization-server", feature = "external-issuer"))]
 fn warn_if_plain_http(base_url: &str) {
     let Ok(url) = url::Url::parse(base_url) else {
         return;
