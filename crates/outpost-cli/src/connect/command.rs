@@ -132,7 +132,7 @@ fn command(words: Vec<String>, json: Option<String>) -> Result<Command, String> 
         "logout" => no_arguments(&rest, "logout", Command::Logout)?,
         "read" => match rest.as_slice() {
             [uri] => Command::Read { uri: uri.clone() },
-            _ => return Err("usage: read URI".into()),
+            _ => return Err("read URI".into()),
         },
         "call" => {
             let (tool, arguments) = name_and_pairs(rest, "call TOOL [key=value…] [--json JSON]")?;
@@ -178,7 +178,7 @@ fn name_and_pairs(
     usage: &str,
 ) -> Result<(String, Vec<(String, String)>), String> {
     let mut rest = rest.into_iter();
-    let name = rest.next().ok_or_else(|| format!("usage: {usage}"))?;
+    let name = rest.next().ok_or_else(|| usage.to_owned())?;
     let pairs = rest
         .map(|pair| match pair.split_once('=') {
             Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
@@ -256,7 +256,11 @@ mod tests {
         assert!(error("ftp://x/mcp").contains("not an http"));
         assert!(error("http://x/mcp frobnicate").contains("unknown command frobnicate"));
         assert!(error("http://x/mcp call add a").contains("not key=value"));
-        assert!(error("http://x/mcp read").contains("usage: read URI"));
+        assert_eq!(error("http://x/mcp read"), "read URI");
+        assert_eq!(
+            error("http://x/mcp call"),
+            "call TOOL [key=value…] [--json JSON]"
+        );
         assert!(error("http://x/mcp --bogus").contains("unknown option --bogus"));
     }
 }
