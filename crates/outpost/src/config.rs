@@ -236,6 +236,9 @@ impl ServerConfig {
         if self.session_limits.max_sessions_per_subject == 0 {
             return Err(ConfigError::ZeroConnectionLimit("max-sessions-per-subject"));
         }
+        if self.session_idle_timeout.is_zero() {
+            return Err(ConfigError::ZeroConnectionLimit("session-idle-timeout"));
+        }
         self.connection_limits.validate()
     }
 
@@ -292,6 +295,23 @@ mod tests {
             Err(ConfigError::NoAuthOnPublicBind(
                 "0.0.0.0:8000".parse().unwrap()
             ))
+        );
+    }
+
+    #[test]
+    fn a_zero_session_idle_timeout_is_refused() {
+        let config = ServerConfig {
+            session_idle_timeout: Duration::ZERO,
+            ..ServerConfig::default()
+        };
+        let refused = config.validate();
+        assert_eq!(
+            refused,
+            Err(ConfigError::ZeroConnectionLimit("session-idle-timeout"))
+        );
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "--session-idle-timeout must be more than zero"
         );
     }
 
