@@ -26,7 +26,7 @@ enum KeysCommand {
     /// instance on the store loads it first); the old key keeps verifying until its tokens
     /// have expired. Prints the new key id.
     Rotate,
-    /// List the signing keys: id, state, created, retired. The state is `signing`,
+    /// List the signing keys: id, state, created, retired (or `retires`, a time still ahead). The state is `signing`,
     /// `published` (signs once its two-minute lead has passed), `verifying` (retired, its
     /// tokens not yet expired) or `expired`.
     List,
@@ -78,9 +78,15 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                     }
                     _ => "published",
                 };
-                let retired = key.retired_at.map_or_else(|| "-".to_owned(), rfc3339);
+                // A key the next one replaces retires at the time the store holds, which may
+                // still be ahead.
+                let retired = match key.retired_at {
+                    None => "retired -".to_owned(),
+                    Some(at) if at > now => format!("retires {}", rfc3339(at)),
+                    Some(at) => format!("retired {}", rfc3339(at)),
+                };
                 println!(
-                    "{}\t{state}\tcreated {}\tretired {retired}",
+                    "{}\t{state}\tcreated {}\t{retired}",
                     key.kid,
                     rfc3339(key.created_at)
                 );

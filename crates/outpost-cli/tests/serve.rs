@@ -118,9 +118,15 @@ fn restart_keeps_the_signing_key_and_rotation_changes_it() {
             .and_then(|line| line.split('\t').nth(1))
             .map(str::to_owned)
     };
-    // Published at once, signing after its lead; until then the old key signs.
+    // Published at once, signing after its lead; until then the old key signs, and retires
+    // when the lead is over.
     assert_eq!(state(&new_kid).as_deref(), Some("published"), "{listing}");
     assert_eq!(state(&first[0]).as_deref(), Some("signing"), "{listing}");
+    let old_line = listing.lines().find(|line| line.starts_with(&first[0]));
+    assert!(
+        old_line.is_some_and(|line| line.contains("\tretires 20")),
+        "{listing}"
+    );
 }
 
 #[test]
