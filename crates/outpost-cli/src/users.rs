@@ -215,11 +215,17 @@ async fn set_scopes(store: &Store, name: &Username, scopes: ScopeSet) -> anyhow:
 }
 
 async fn remove(store: &Store, name: &Username) -> anyhow::Result<()> {
+    // Names match case-insensitively: say the name as stored.
+    let stored = store
+        .users
+        .get_by_username(name)
+        .await?
+        .map_or_else(|| name.clone(), |user| user.username);
     match store.users.delete(name).await {
         Err(StoreError::NotFound(_)) => bail!("no user named {name} in this store"),
         other => other?,
     }
-    println!("removed user {name}");
+    println!("removed user {stored}");
     Ok(())
 }
 

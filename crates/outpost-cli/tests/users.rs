@@ -256,8 +256,9 @@ async fn users_lifecycle() {
     );
     assert!(verify_password("second-password", &after));
 
-    let removed = users(&db, &["remove", "alice"], "");
+    let removed = users(&db, &["remove", "ALICE"], "");
     assert!(removed.status.success(), "remove: {}", stderr(&removed));
+    assert_eq!(stdout(&removed), "removed user alice\n", "the name as stored");
     assert_eq!(stdout(&users(&db, &["list"], "")), "");
     let again = users(&db, &["remove", "alice"], "");
     assert!(!again.status.success());
