@@ -264,6 +264,30 @@ def test_http_sse_sessions_and_streams_are_gauged(served: tuple[str, str]) -> No
     eventually(metrics_url, lambda s: each_is(s, 0), "the closed /sse session and stream uncounted")
 
 
+def test_http_sse_messages_are_counted_by_method(served: tuple[str, str]) -> None:
+    """A 2024-11-05 POST to /message names its method in the body only."""
+    base_url, metrics_url = served
+    counted = {"route": "/message", "mcp_method": "initialize", "status": "202"}
+    before = scrape(metrics_url)
+    stream = urllib.request.urlopen(
+        urllib.request.Request(f"{base_url}/sse", headers={"accept": "text/event-stream"}), timeout=5)
+    try:
+        assert stream.readline().startswith(b"event: endpoint")
+        endpoint = stream.readline().decode().removeprefix("data: ").strip()
+        initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {},
+            "clientInfo": {"name": "metrics-test", "version": "1.0.0"}}}
+        request = urllib.request.Request(
+            f"{base_url}{endpoint}", data=json.dumps(initialize).encode(),
+            headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+    finally:
+        stream.close()
+    assert value(scrape(metrics_url), "outpost_requests_total", **counted) - value(
+        before, "outpost_requests_total", **counted) == 1
+
+
 def test_help_texts_and_gauges_read_well(served: tuple[str, str]) -> None:
     _, metrics_url = served
     text = exposition(metrics_url)

@@ -258,7 +258,11 @@ async fn users_lifecycle() {
 
     let removed = users(&db, &["remove", "ALICE"], "");
     assert!(removed.status.success(), "remove: {}", stderr(&removed));
-    assert_eq!(stdout(&removed), "removed user alice\n", "the name as stored");
+    assert_eq!(
+        stdout(&removed),
+        "removed user alice\n",
+        "the name as stored"
+    );
     assert_eq!(stdout(&users(&db, &["list"], "")), "");
     let again = users(&db, &["remove", "alice"], "");
     assert!(!again.status.success());

@@ -5,7 +5,8 @@
 //! has been moved down the stack. It puts one [`RequestFacts`] slot into the request's
 //! extensions; the classification writes the MCP method and tool its headers name (on
 //! 2026-07-28, whose headers rmcp holds to the body) and whoever reads the body of any other
-//! request writes what it names (the session fast path, the JSON-RPC body check), the
+//! request writes what it names (the session fast path, the JSON-RPC body check, the
+//! 2024-11-05 `/message` endpoint), the
 //! resource server writes the caller, the fast path writes a tool call's outcome, and the log
 //! reads them back when the answer comes. Each fact is written at most once, without a lock.
 

@@ -53,7 +53,10 @@ use axum::{
 };
 use futures::{Stream, StreamExt, stream};
 use http::{HeaderName, HeaderValue, StatusCode};
-use rmcp::{ServerHandler, ServiceExt, model::ClientJsonRpcMessage};
+use rmcp::{
+    ServerHandler, ServiceExt,
+    model::{ClientJsonRpcMessage, ClientRequest},
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +73,7 @@ use crate::{
         relay::{Destination, Outcome, Recipient},
         session_limits::{OpenSessions, SessionPermit},
     },
+    ops::request_facts::RequestFacts,
 };
 use directory::LegacyDirectory;
 use session::{SessionGuard, SessionStore};
@@ -261,6 +265,13 @@ where
     message::check_content_type(&parts.headers)?;
     let body = message::read_body(&parts.headers, body, state.max_body_bytes).await?;
     let messages = message::parse_messages(&body, CHANNEL_CAPACITY)?;
+    if let [ClientJsonRpcMessage::Request(request)] = messages.as_slice() {
+        let tool = match &request.request {
+            ClientRequest::CallToolRequest(call) => Some(call.params.name.as_ref()),
+            _ => None,
+        };
+        RequestFacts::record_body_call(&parts.extensions, request.request.method(), tool);
+    }
     match destination {
         Ok(inbox) => enqueue(&inbox, message::with_parts(messages, &parts)).await?,
         Err((directory, holder)) => {
