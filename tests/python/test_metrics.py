@@ -119,6 +119,20 @@ def session_request(base_url: str, method: str, body: dict | None, session: str 
     return urllib.request.urlopen(request, timeout=5)
 
 
+def open_session(base_url: str) -> str:
+    """Initializes a 2025-11-25 session; its id."""
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "metrics-test", "version": "1.0.0"}}}
+    with session_request(base_url, "POST", initialize, None) as response:
+        session = response.headers["mcp-session-id"]
+        response.read()
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    with session_request(base_url, "POST", initialized, session) as response:
+        assert response.status == 202
+    return session
+
+
 def test_metrics_grow_with_traffic(served: tuple[str, str]) -> None:
     base_url, metrics_url = served
     call = {"route": "/mcp", "mcp_method": "tools/call", "status": "200"}
@@ -182,15 +196,7 @@ def test_sessions_and_get_streams_are_gauged(served: tuple[str, str]) -> None:
     sessions = {"transport": "streamable_http"}
     streams = {"kind": "get"}
     before = scrape(metrics_url)
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "metrics-test", "version": "1.0.0"}}}
-    with session_request(base_url, "POST", initialize, None) as response:
-        session = response.headers["mcp-session-id"]
-        response.read()
-    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    with session_request(base_url, "POST", initialized, session) as response:
-        assert response.status == 202
+    session = open_session(base_url)
     idle = value(before, "outpost_open_sessions", **sessions)
     assert value(scrape(metrics_url), "outpost_open_sessions", **sessions) == idle, \
         "an idle parked session is held by no instance"
@@ -219,15 +225,7 @@ def test_session_requests_are_counted_by_method_and_tool(served: tuple[str, str]
     fast path answers and the one it leaves to rmcp (a progress token) are counted under
     them."""
     base_url, metrics_url = served
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "metrics-test", "version": "1.0.0"}}}
-    with session_request(base_url, "POST", initialize, None) as response:
-        session = response.headers["mcp-session-id"]
-        response.read()
-    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    with session_request(base_url, "POST", initialized, session) as response:
-        assert response.status == 202
+    session = open_session(base_url)
     call = {"route": "/mcp", "mcp_method": "tools/call", "status": "200"}
     echoed = {"tool": "echo", "outcome": "ok"}
     before = scrape(metrics_url)

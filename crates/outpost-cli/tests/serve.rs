@@ -399,22 +399,9 @@ fn serve_no_auth() -> (Child, String) {
 fn a_plain_http_issuer_off_loopback_is_warned_about() {
     let dir = TempDir::new("plain-http-issuer");
     let store = dir.store();
-    let started_logs = |public_url: Option<&str>| {
-        let bind = format!("127.0.0.1:{}", free_port());
-        let mut command = Command::new(OUTPOST);
-        command.args(["serve", "--store", &store, "--bind", &bind]);
-        if let Some(url) = public_url {
-            command.args(["--public-url", url]);
-        }
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start outpost");
-        wait_healthy(&format!("http://{bind}/health"), &mut child);
-        assert!(terminate(&mut child).success());
-        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        stderr.lines().map_while(Result::ok).collect::<Vec<_>>()
+    let started_logs = |public_url: Option<&str>| match public_url {
+        Some(url) => start_logs(&["--store", &store, "--public-url", url]),
+        None => start_logs(&["--store", &store]),
     };
     let warned = |logs: &[String]| logs.iter().any(|line| line.contains("plain http"));
     let logs = started_logs(Some("http://mcp.example.com"));

@@ -402,15 +402,17 @@ pub async fn unused_document_clients_are_purged(store: Store) {
     }
 }
 
-/// A code is redeemed once; a replay answers the grant its first redemption started.
-pub async fn codes_are_redeemed_once(store: Store) {
-    let (user, client) = (user("carol"), client("client-c"));
-    store.users.create(user.clone()).await.expect("user");
-    store.clients.insert(client.clone()).await.expect("client");
-    let code = |secret: &str, expires_at| AuthorizationCodeRecord {
+/// A code `secret` of `user_id` for `client`, live until `expires_at`.
+fn code_of(
+    secret: &str,
+    client: &ClientRecord,
+    user_id: UserId,
+    expires_at: i64,
+) -> AuthorizationCodeRecord {
+    AuthorizationCodeRecord {
         code_hash: token_hash(secret),
         client_id: client.client_id.clone(),
-        user_id: user.id,
+        user_id,
         redirect_uri: "http://127.0.0.1/callback".into(),
         // Not the default a column or field added later reads as: kept as written.
         redirect_uri_sent: false,
@@ -418,7 +420,15 @@ pub async fn codes_are_redeemed_once(store: Store) {
         resource: None,
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         expires_at,
-    };
+    }
+}
+
+/// A code is redeemed once; a replay answers the grant its first redemption started.
+pub async fn codes_are_redeemed_once(store: Store) {
+    let (user, client) = (user("carol"), client("client-c"));
+    store.users.create(user.clone()).await.expect("user");
+    store.clients.insert(client.clone()).await.expect("client");
+    let code = |secret: &str, expires_at| code_of(secret, &client, user.id, expires_at);
     store
         .codes
         .insert(code("live", NOW + 60))
@@ -475,17 +485,7 @@ pub async fn a_users_codes_are_ended_together(store: Store) {
         store.users.create(u.clone()).await.expect("user");
     }
     store.clients.insert(client.clone()).await.expect("client");
-    let code = |secret: &str, user_id| AuthorizationCodeRecord {
-        code_hash: token_hash(secret),
-        client_id: client.client_id.clone(),
-        user_id,
-        redirect_uri: "http://127.0.0.1/callback".into(),
-        redirect_uri_sent: false,
-        scope: "mcp".into(),
-        resource: None,
-        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
-        expires_at: NOW + 60,
-    };
+    let code = |secret: &str, user_id| code_of(secret, &client, user_id, NOW + 60);
     for (secret, user_id) in [
         ("pending", user.id),
         ("also-pending", user.id),
