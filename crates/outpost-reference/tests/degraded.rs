@@ -332,3 +332,42 @@ async fn without_auth_a_session_restore_during_an_outage_is_503_not_500() {
     let answer = read_jsonrpc(call.json(&echo(4)).send().await.unwrap()).await;
     assert!(answer["result"]["content"].is_array(), "resumed: {answer}");
 }
+
+/// A session the store cannot record during an outage is the degraded `503` (with the
+/// `initialize`'s id), not rmcp's plain-text `500`; once the store is back, it opens.
+#[tokio::test]
+async fn an_initialize_during_an_outage_is_503_not_500() {
+    let (first, outage) = spawn_switchable(LONG_REVOCATION_TTL).await;
+    let token = first.token("alice", "mcp:tools").await;
+    // The token's grant is vouched for: only the new session's record needs the store.
+    assert_eq!(first.whoami(&token).await.status(), 200);
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 11, "method": "initialize",
+        "params": {
+            "protocolVersion": SESSION_VERSION,
+            "capabilities": {},
+            "clientInfo": { "name": "outpost-tests", "version": "1.0.0" }
+        }
+    });
+
+    outage.refuse();
+    let response = tokio::time::timeout(
+        NO_HANG,
+        first
+            .app
+            .http
+            .post(first.app.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .bearer_auth(&token)
+            .json(&initialize)
+            .send(),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    assert!(response.headers().get("mcp-session-id").is_none());
+    assert_store_unavailable(response, json!(11)).await;
+
+    outage.restore();
+    open_session(&first.app, Some(&token)).await;
+}

@@ -10,8 +10,9 @@
 //!   the record (`McpSessionStore::create_counted`, per owner and in total, atomically). A
 //!   `DELETE` or the record's idle expiry gives the slot back. rmcp answers a session manager's
 //!   error with `500` (and an ERROR log line), so the manager leaves its refusal in the
-//!   request's [`RefusalSlot`] and [`answer_refusals`] answers it. In-memory sessions (rmcp's
-//!   manager) are not counted.
+//!   request's [`RefusalSlot`] and [`answer_refusals`] answers it — and so too a store that
+//!   did not answer, which gets degraded mode's `503` (`ops::degraded`). In-memory sessions
+//!   (rmcp's manager) are not counted.
 //!
 //! A client at a cap usually asks again at once. For [`REFUSAL_MEMORY`] after a refusal, this
 //! instance answers the same subject's `initialize` (any subject's, for the total cap) itself,
@@ -56,7 +57,7 @@ use crate::{
         fast_path::content_type_is_json,
         jsonrpc_body::{error_response, is_initialize, request_id_of},
     },
-    ops::degraded::RETRY_AFTER_SECONDS,
+    ops::degraded::{RETRY_AFTER_SECONDS, store_unavailable_for},
     store::{SessionAdmission, SessionCaps},
 };
 
@@ -122,7 +123,17 @@ pub(crate) fn store_caps(limits: SessionLimits) -> SessionCaps {
 /// to answer (rmcp turns the manager's error into a `500`). It rides in the extensions of a
 /// request that may create a session; rmcp hands the manager those extensions as `Parts`.
 #[derive(Debug, Default)]
-pub(crate) struct RefusalSlot(OnceLock<Refused>);
+pub(crate) struct RefusalSlot(OnceLock<NotCreated>);
+
+/// Why the session manager created no session.
+#[derive(Debug, Clone)]
+pub(crate) enum NotCreated {
+    /// A session cap.
+    Refused(Refused),
+    /// The store did not answer (why, for the log): `503` as in degraded mode, not
+    /// remembered — the next attempt asks the store again.
+    StoreUnavailable(String),
+}
 
 impl RefusalSlot {
     /// The slot of the request whose JSON-RPC message has `extensions`, if it has one.
@@ -134,8 +145,8 @@ impl RefusalSlot {
     }
 
     /// Records why the session was not created.
-    pub(crate) fn refuse(&self, refused: Refused) {
-        let _ = self.0.set(refused);
+    pub(crate) fn refuse(&self, why: NotCreated) {
+        let _ = self.0.set(why);
     }
 }
 
@@ -257,10 +268,11 @@ pub(crate) async fn answer_refusals(
     parts.extensions.insert(slot.clone());
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     match slot.0.get() {
-        Some(refused) => {
+        Some(NotCreated::Refused(refused)) => {
             refusals.remember(subject.as_deref(), *refused, Instant::now());
             refused.into_response_for(id.as_ref())
         }
+        Some(NotCreated::StoreUnavailable(why)) => store_unavailable_for(id.as_ref(), why),
         None => response,
     }
 }

@@ -79,7 +79,32 @@ enum Unavailable {
     Issuer,
 }
 
+/// The same `503` for a request whose body was read already, `id` its id (the session
+/// manager could not write a new session's record: `mcp::session_limits`).
+pub(crate) fn store_unavailable_for(id: Option<&RequestId>, why: &str) -> axum::response::Response {
+    tracing::warn!(%why, "store unavailable: answering 503");
+    let mut response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id,
+        unavailable_error(Unavailable::Store),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    response
+}
+
 fn unavailable(request: Request, what: Unavailable) -> BoxedResponse {
+    retry_later(
+        request,
+        StatusCode::SERVICE_UNAVAILABLE,
+        RETRY_AFTER_SECONDS,
+        unavailable_error(what),
+    )
+}
+
+/// The JSON-RPC error saying what did not answer.
+fn unavailable_error(what: Unavailable) -> ErrorData {
     let (message, reason) = match what {
         Unavailable::Store => (
             "Service temporarily unavailable: the server's store does not answer; retry in a \
@@ -93,18 +118,12 @@ fn unavailable(request: Request, what: Unavailable) -> BoxedResponse {
             "issuer_unavailable",
         ),
     };
-    let error = ErrorData::internal_error(
+    ErrorData::internal_error(
         message,
         Some(serde_json::json!({
             "reason": reason,
             "retryAfter": RETRY_AFTER_SECONDS,
         })),
-    );
-    retry_later(
-        request,
-        StatusCode::SERVICE_UNAVAILABLE,
-        RETRY_AFTER_SECONDS,
-        error,
     )
 }
 

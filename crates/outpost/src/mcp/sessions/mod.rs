@@ -102,7 +102,7 @@ use crate::{
         legacy_sse,
         priming::knows_priming,
         relay::{Destination, GetStreams, Outcome, Recipient, Relay},
-        session_limits::{RefusalSlot, Refused, store_caps},
+        session_limits::{NotCreated, RefusalSlot, Refused, store_caps},
         session_notifier::{SessionBinding, SessionNotifier},
         unawaited_answers::refused_at_the_edge,
     },
@@ -657,10 +657,16 @@ where
                 data: data::DataCell::default(),
             };
             if let Err(error) = self.park(id, session).await {
-                if let (SessionError::AtCapacity(admission), Some(slot)) = (&error, &refusals)
-                    && let Some(refused) = Refused::from_admission(*admission, self.limits)
-                {
-                    slot.refuse(refused);
+                match (&error, &refusals) {
+                    (SessionError::AtCapacity(admission), Some(slot)) => {
+                        if let Some(refused) = Refused::from_admission(*admission, self.limits) {
+                            slot.refuse(NotCreated::Refused(refused));
+                        }
+                    }
+                    (SessionError::Store(StoreError::Unavailable(why)), Some(slot)) => {
+                        slot.refuse(NotCreated::StoreUnavailable(why.clone()));
+                    }
+                    _ => {}
                 }
                 return Err(error);
             }
