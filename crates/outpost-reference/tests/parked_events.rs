@@ -276,24 +276,26 @@ async fn what_one_instance_emits_reaches_the_get_stream_held_by_another_over_red
     drop(app_a);
 }
 
+/// A `Last-Event-ID` no event had — not an id at all, or one past the stream's last (which
+/// would skip every event until the stream's ids overtook it) — gets a live stream from now,
+/// not an empty or silent one a client would ask for again and again.
 #[tokio::test]
-async fn a_resumption_with_an_id_no_server_gave_gets_an_empty_stream() {
+async fn a_resumption_with_an_id_no_event_had_follows_from_now() {
     let store = Store::memory();
-    let (app, _) = instance(&store).await;
+    let (app, notify) = instance(&store).await;
     let session = initialize(&app).await;
-    let response = app
-        .http
-        .get(app.url("/mcp"))
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", VERSION)
-        .header("last-event-id", "not-an-id")
-        .send()
-        .await
-        .expect("GET /mcp");
-    assert_eq!(response.status(), 200);
-    let body = response.text().await.expect("body");
-    assert!(!body.contains("data:"), "{body}");
+    emit(&notify, &session, &["before"]).await;
+    for (n, unknown) in ["not-an-id", "99999999999999-0"].into_iter().enumerate() {
+        // Its head comes once the stream follows the store: what is emitted next reaches it.
+        let mut resumed = open_get(&app, &session, Some(unknown)).await;
+        let after = format!("after {n}");
+        emit(&notify, &session, &[after.as_str()]).await;
+        assert_eq!(
+            texts(&resumed.next_updates(1).await),
+            [after.as_str()],
+            "{unknown}"
+        );
+    }
 }
 
 fn post(app: &TestApp, session: &str, body: Value) -> reqwest::RequestBuilder {

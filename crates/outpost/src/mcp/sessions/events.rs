@@ -132,9 +132,12 @@ pub(crate) async fn tail(
 ) -> Result<(mpsc::Receiver<StoredEvent>, Option<EventId>), StoreError> {
     // Listening before the tail is read: nothing appended in between is missed.
     let listener = store.listen(&stream);
+    let last = store.last_event_id(&stream).await?;
     let after = match after {
-        Some(id) => Some(id),
-        None => store.last_event_id(&stream).await?,
+        // An id past the stream's last (another server's, or made up) would skip every event
+        // until the stream's ids overtake it: such a stream follows from now.
+        Some(id) if last.is_some_and(|last| id <= last) => Some(id),
+        _ => last,
     };
     let (sender, receiver) = mpsc::channel(CAPACITY);
     tokio::spawn(async move {

@@ -107,7 +107,7 @@ use crate::{
         unawaited_answers::refused_at_the_edge,
     },
     ops::{degraded::bounded, metrics::CountedSessions},
-    store::{EventId, InvalidEventId, McpSessionStore, SessionAdmission, StoreError},
+    store::{EventId, McpSessionStore, SessionAdmission, StoreError},
 };
 
 /// How long a session read from the store is reused here without asking again: by the later
@@ -139,10 +139,6 @@ pub enum SessionError {
     /// Only a JSON-RPC request opens a response stream.
     #[error("only a request opens a response stream")]
     NotARequest,
-    /// A `Last-Event-ID` that no event of this server ever had (rmcp answers an empty
-    /// stream).
-    #[error("cannot resume: {0}")]
-    LastEventId(#[from] InvalidEventId),
     /// The client answered a server→client request no request awaits: answered at once by
     /// `mcp::unawaited_answers` (`400`, `409` or `503`), or by rmcp's `500` with this text
     /// where that middleware is not in front of rmcp.
@@ -750,8 +746,15 @@ where
             // (an empty stream instead would have the client ask again and again).
             return self.follow(id, None).await;
         }
-        let after: EventId = last_event_id.parse()?;
-        self.follow(id, Some(after)).await
+        match last_event_id.parse::<EventId>() {
+            Ok(after) => self.follow(id, Some(after)).await,
+            // Not an id this server gives: an empty stream would have the client ask again
+            // and again with it, so the stream follows from now.
+            Err(error) => {
+                tracing::debug!(session = %id, %error, "a Last-Event-ID no event had: following from now");
+                self.follow(id, None).await
+            }
+        }
     }
 }
 
