@@ -402,3 +402,67 @@ async fn a_batch_is_checked_message_by_message() {
     let messages = sse_messages(&allowed.text().await.unwrap());
     assert!(messages[0]["result"]["tools"].is_array(), "{messages:?}");
 }
+
+/// The streams a token opened end once its grant is revoked — a session's GET stream and a
+/// 2024-11-05 `/sse` stream — within the stream revocation interval; another grant's stream
+/// stays open.
+#[tokio::test]
+async fn streams_end_when_their_grant_is_revoked() {
+    let interval = std::time::Duration::from_millis(200);
+    let auth =
+        protected::spawn_protected_with(|resource| resource.stream_revocation_interval = interval)
+            .await;
+    let token_of = |grant: outpost::store::GrantId| {
+        auth.mint(
+            &auth
+                .claims("alice", "mcp:tools")
+                .with_grant_id(grant.to_string()),
+        )
+    };
+    let (revoked, kept) = (auth.live_grant().await, auth.live_grant().await);
+    let (doomed, lasting) = (token_of(revoked), token_of(kept));
+    let get_stream = |token: String, session: String| {
+        auth.app
+            .http
+            .get(auth.app.url("/mcp"))
+            .bearer_auth(token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", SESSION_VERSION)
+            .send()
+    };
+    let doomed_session = open_session(&auth, &doomed).await;
+    let lasting_session = open_session(&auth, &lasting).await;
+    let mut doomed_get = get_stream(doomed.clone(), doomed_session).await.unwrap();
+    let mut lasting_get = get_stream(lasting, lasting_session).await.unwrap();
+    let mut doomed_sse = auth
+        .app
+        .http
+        .get(auth.app.url("/sse"))
+        .bearer_auth(&doomed)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    for stream in [&doomed_get, &lasting_get, &doomed_sse] {
+        assert_eq!(stream.status(), 200);
+    }
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    auth.store.grants.revoke_grant(revoked, now).await.unwrap();
+    for (name, stream) in [("GET /mcp", &mut doomed_get), ("GET /sse", &mut doomed_sse)] {
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while stream.chunk().await.expect("read").is_some() {}
+        })
+        .await;
+        assert!(ended.is_ok(), "{name}: still open 5 s after the revocation");
+    }
+    let still_open = tokio::time::timeout(interval * 5, async { lasting_get.chunk().await }).await;
+    assert!(
+        still_open.is_err() || matches!(still_open, Ok(Ok(Some(_)))),
+        "another grant's stream ended: {still_open:?}"
+    );
+}

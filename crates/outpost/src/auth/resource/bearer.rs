@@ -381,6 +381,26 @@ impl TokenCheck {
     }
 }
 
+impl TokenCheck {
+    /// Whether `identity`'s grant is one whose revocation is checked (Outpost's own tokens).
+    pub(crate) fn watches_grant_of(&self, identity: &Identity) -> bool {
+        self.grants.is_some() && identity.grant_id.is_some()
+    }
+
+    /// Whether `identity`'s grant still stands: the revocation cache, else the store. An
+    /// answer the store cannot give counts as standing (an outage is not a revocation).
+    pub(crate) async fn still_granted(&self, identity: &Identity) -> bool {
+        match self.grant_to_ask(identity) {
+            Ok(None) => true,
+            Ok(Some(grant)) => !matches!(
+                self.ask_revocation(grant).await,
+                Err(RevocationRefusal::Revoked(_))
+            ),
+            Err(_) => false,
+        }
+    }
+}
+
 fn revoked_challenge() -> Challenge {
     Challenge::InvalidToken("the access token's grant has been revoked".into())
 }

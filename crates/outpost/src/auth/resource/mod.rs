@@ -38,6 +38,7 @@ pub mod rate_limit;
 pub mod scope_check;
 mod service;
 pub(crate) mod session_owner;
+pub(crate) mod stream_revocation;
 
 use std::{
     fmt,
@@ -62,6 +63,10 @@ pub const MCP_PATH: &str = "/mcp";
 /// How long a revocation answer is reused by default: revoking a grant takes effect on
 /// `/mcp` within this long.
 pub const DEFAULT_REVOCATION_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// How often an open stream asks by default whether its grant still stands
+/// ([`ResourceServerConfig::stream_revocation_interval`]).
+pub const DEFAULT_STREAM_REVOCATION_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What the revocation check learned about a grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +149,11 @@ pub struct ResourceServerConfig {
     /// How long one revocation answer is reused, with [`TokenAuthority::Embedded`] (default
     /// [`DEFAULT_REVOCATION_CACHE_TTL`]).
     pub revocation_cache_ttl: Duration,
+    /// How often an open event stream (a session's GET stream, a 2024-11-05 `/sse` stream)
+    /// asks whether its token's grant still stands, ending when it does not (default
+    /// [`DEFAULT_STREAM_REVOCATION_INTERVAL`]). Each check past the revocation cache's TTL asks
+    /// the store, so this bounds the store's load from idle streams.
+    pub stream_revocation_interval: Duration,
     /// The scope each tool requires ([`RequiredScopes`]); tools not listed need none.
     pub required_scopes: RequiredScopes,
     /// Per-subject and per-client request limits ([`RequestLimits`]); none by default.
@@ -185,6 +195,7 @@ impl ResourceServerConfig {
             baseline_scope: Scope::empty(),
             tokens,
             revocation_cache_ttl: DEFAULT_REVOCATION_CACHE_TTL,
+            stream_revocation_interval: DEFAULT_STREAM_REVOCATION_INTERVAL,
             required_scopes: RequiredScopes::default(),
             request_limits: None,
         }
@@ -198,6 +209,10 @@ impl fmt::Debug for ResourceServerConfig {
             .field("scopes_supported", &self.scopes_supported)
             .field("baseline_scope", &self.baseline_scope)
             .field("revocation_cache_ttl", &self.revocation_cache_ttl)
+            .field(
+                "stream_revocation_interval",
+                &self.stream_revocation_interval,
+            )
             .field("required_scopes", &self.required_scopes)
             .field("request_limits", &self.request_limits)
             .finish_non_exhaustive()

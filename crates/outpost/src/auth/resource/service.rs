@@ -10,11 +10,15 @@
 //! (a revocation status not cached, an owner not in memory), the answer is the `503` of
 //! [`store_unavailable`].
 //!
+//! A `GET` whose token names a checked grant may open a stream that outlives the grant: its
+//! event-stream answer ends once the grant is revoked ([`super::stream_revocation`]).
+//!
 //! Most requests are decided from the caches and headers alone (and, with limits, a local
 //! permit); they go on to the MCP service with nothing boxed. A request that needs an await —
 //! a revocation answer not cached, a batch of permits to take from the store, a session owner
 //! to read from the store, a body to read for its tool name, an answer to watch
-//! for a new session, or a refusal — takes one boxed future that runs the checks in order.
+//! for a new session or a stream, or a refusal — takes one boxed future that runs the checks
+//! in order.
 
 use std::{
     convert::Infallible,
@@ -22,7 +26,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::{extract::Request, response::Response};
+use axum::{body::Body, extract::Request, response::Response};
 use futures::future::Either;
 use tower::{Layer, Service};
 
@@ -33,9 +37,13 @@ use super::{
     rate_limit::{LimitVerdict, RequestLimiter, rate_limited},
     scope_check::{ScopeCheck, ScopeVerdict},
     session_owner::{OwnerCheck, OwnerVerdict, StoredOwners, not_found},
+    stream_revocation::{Revocable, StillGranted},
 };
 use crate::{
-    http::early_answer::{BoxedResponse, refuse, take_ready},
+    http::{
+        early_answer::{BoxedResponse, refuse, take_ready},
+        held_body::is_event_stream,
+    },
     mcp::{classify::RequestClass, legacy_sse::directory::LegacyDirectory},
     ops::{degraded::store_unavailable, request_facts::RequestFacts},
     store::GrantId,
@@ -54,6 +62,8 @@ struct Checks {
     limits: Option<RequestLimiter>,
     owners: OwnerCheck,
     scopes: ScopeCheck,
+    /// How often an open stream asks whether its grant still stands.
+    stream_revocation_interval: std::time::Duration,
 }
 
 impl Checks {
@@ -87,6 +97,7 @@ impl ResourceServerLayer {
                 limits: config.request_limits.as_ref().and_then(RequestLimiter::new),
                 owners: OwnerCheck::new(session_idle_timeout, stored, legacy),
                 scopes,
+                stream_revocation_interval: config.stream_revocation_interval,
             }),
         }
     }
@@ -157,7 +168,11 @@ where
             .owners
             .verdict(&class, method, &identity.subject);
         let scope = self.checks.scopes.verdict(&class, method, &identity.scopes);
+        // A GET may open a stream that outlives the token's grant: its answer is watched.
+        let watch_stream =
+            *method == http::Method::GET && self.checks.tokens.watches_grant_of(&identity);
         if revocation.is_none()
+            && !watch_stream
             && matches!(limit, LimitVerdict::Pass)
             && matches!(owner, OwnerVerdict::Pass)
             && matches!(scope, ScopeVerdict::Pass)
@@ -172,6 +187,7 @@ where
             limit,
             owner,
             scope,
+            watch_stream,
         };
         let inner = take_ready(&mut self.inner);
         Either::Right(Box::pin(checked(
@@ -218,6 +234,8 @@ where
     let scope = checks
         .scopes
         .verdict(&class, request.method(), &identity.scopes);
+    let watch_stream =
+        request.method() == http::Method::GET && checks.tokens.watches_grant_of(&identity);
     let pending = Pending {
         class: class.into_owned(),
         identity,
@@ -225,8 +243,20 @@ where
         limit,
         owner,
         scope,
+        watch_stream,
     };
     checked(checks, inner, request, pending).await
+}
+
+/// `response`'s stream, ended once `identity`'s grant is revoked.
+fn revocable(checks: &Arc<Checks>, identity: Arc<Identity>, response: Response) -> Response {
+    let every = checks.stream_revocation_interval;
+    let checks = checks.clone();
+    let still_granted: StillGranted = Arc::new(move || {
+        let (checks, identity) = (checks.clone(), identity.clone());
+        Box::pin(async move { checks.tokens.still_granted(&identity).await })
+    });
+    response.map(|body| Body::new(Revocable::new(body, every, still_granted)))
 }
 
 /// What the synchronous part decided for a request that needs an await.
@@ -237,6 +267,8 @@ struct Pending {
     limit: LimitVerdict,
     owner: OwnerVerdict,
     scope: ScopeVerdict,
+    /// Whether an event-stream answer ends when the grant is revoked ([`Revocable`]).
+    watch_stream: bool,
 }
 
 /// Every check in order, with the awaits the synchronous part could not make.
@@ -256,6 +288,7 @@ where
         limit,
         owner,
         scope,
+        watch_stream,
     } = pending;
     if let Some(grant) = revocation {
         match checks.tokens.ask_revocation(grant).await {
@@ -300,8 +333,14 @@ where
         },
     }
     let subject = identity.subject.clone();
+    let watched = watch_stream.then(|| identity.clone());
     request.extensions_mut().insert(identity);
-    let response = inner.call(request).await?;
+    let mut response = inner.call(request).await?;
+    if let Some(identity) = watched
+        && is_event_stream(&response)
+    {
+        response = revocable(&checks, identity, response);
+    }
     if !watch {
         return Ok(response);
     }
