@@ -303,13 +303,22 @@ pub fn prompts(prompts: &[Prompt]) {
     }
 }
 
+/// `NAME  first line of the description`, control characters escaped on a terminal (the
+/// server chose both).
 fn print_entry(name: &str, description: Option<&str>) {
+    let shown = |text: &str| -> String {
+        if std::io::stdout().is_terminal() {
+            escape_controls(text).into_owned()
+        } else {
+            text.to_owned()
+        }
+    };
     match description
         .and_then(|d| d.lines().next())
         .filter(|d| !d.is_empty())
     {
-        Some(first_line) => say!("{name}  {first_line}"),
-        None => say!("{name}"),
+        Some(first_line) => say!("{}  {}", shown(name), shown(first_line)),
+        None => say!("{}", shown(name)),
     }
 }
 
