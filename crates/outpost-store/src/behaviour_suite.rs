@@ -423,6 +423,15 @@ fn code_of(
     }
 }
 
+/// What redeeming the code `secret` for `grant_id` at `now` answers.
+async fn redeemed(store: &Store, secret: &str, grant_id: GrantId, now: i64) -> Redemption {
+    store
+        .codes
+        .redeem(&token_hash(secret), grant_id, now)
+        .await
+        .expect("redeem")
+}
+
 /// A code is redeemed once; a replay answers the grant its first redemption started.
 pub async fn codes_are_redeemed_once(store: Store) {
     let (user, client) = (user("carol"), client("client-c"));
@@ -440,15 +449,7 @@ pub async fn codes_are_redeemed_once(store: Store) {
         .await
         .expect("insert");
     let (first, second) = (GrantId::random(), GrantId::random());
-    let redeem = |secret: &'static str, grant_id, now| {
-        let codes = store.codes.clone();
-        async move {
-            codes
-                .redeem(&token_hash(secret), grant_id, now)
-                .await
-                .expect("redeem")
-        }
-    };
+    let redeem = |secret: &'static str, grant_id, now| redeemed(&store, secret, grant_id, now);
     assert_eq!(
         redeem("live", first, NOW).await,
         Redemption::Redeemed(code("live", NOW + 60))
@@ -498,15 +499,7 @@ pub async fn a_users_codes_are_ended_together(store: Store) {
             .await
             .expect("insert");
     }
-    let redeem = |secret: &'static str, grant_id, now| {
-        let codes = store.codes.clone();
-        async move {
-            codes
-                .redeem(&token_hash(secret), grant_id, now)
-                .await
-                .expect("redeem")
-        }
-    };
+    let redeem = |secret: &'static str, grant_id, now| redeemed(&store, secret, grant_id, now);
     let spent_for = GrantId::random();
     assert!(matches!(
         redeem("redeemed", spent_for, NOW).await,
