@@ -38,7 +38,7 @@ use crate::{
 };
 
 /// The scope every request needs: granted by default, and what a `401` asks clients for.
-const MCP_SCOPE: &str = "mcp";
+pub(crate) const MCP_SCOPE: &str = "mcp";
 /// Every scope the reference server knows: the baseline and what its tools require beyond it.
 pub(crate) const SCOPES_SUPPORTED: [&str; 2] =
     [MCP_SCOPE, outpost_reference::tools::identity::ADMIN_SCOPE];

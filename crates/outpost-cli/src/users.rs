@@ -19,7 +19,11 @@ use clap::Subcommand;
 use outpost::auth::server::password::hash_password;
 use outpost::store::{ScopeSet, Store, StoreError, UserId, UserRecord, Username};
 
-use crate::{serve::SCOPES_SUPPORTED, store_arg::StoreArg, time_format::rfc3339};
+use crate::{
+    serve::{MCP_SCOPE, SCOPES_SUPPORTED},
+    store_arg::StoreArg,
+    time_format::rfc3339,
+};
 
 /// Shortest accepted password, in characters.
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -138,9 +142,14 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The scopes named on the command line, each one the server supports.
+/// The scopes named on the command line, each one the server supports; the baseline, which
+/// every user has, is left out with a note.
 fn allowed_scopes(args: &[String]) -> anyhow::Result<ScopeSet> {
-    let scopes = ScopeSet::from_tokens(args.iter().flat_map(|arg| arg.split_whitespace()))?;
+    let named: Vec<&str> = args.iter().flat_map(|arg| arg.split_whitespace()).collect();
+    if named.contains(&MCP_SCOPE) {
+        eprintln!("note: every user may be granted the baseline scope {MCP_SCOPE}: not stored");
+    }
+    let scopes = ScopeSet::from_tokens(named.into_iter().filter(|scope| *scope != MCP_SCOPE))?;
     if let Some(unknown) = scopes.iter().find(|s| !SCOPES_SUPPORTED.contains(s)) {
         bail!(
             "unknown scope {unknown:?}: this server supports {}",

@@ -445,8 +445,14 @@ async fn scopes_beyond_the_baseline_are_granted_changed_and_listed() {
     );
     assert!(scopes_of(&listing, "carol").is_none(), "{listing}");
 
-    let changed = users(&db, &["set-scopes", "bob", "mcp:admin"], "");
+    // The baseline every user has is not stored as one beyond it.
+    let changed = users(&db, &["set-scopes", "bob", "mcp mcp:admin"], "");
     assert!(changed.status.success(), "set-scopes: {}", stderr(&changed));
+    assert!(
+        stderr(&changed).contains("baseline scope mcp: not stored"),
+        "{}",
+        stderr(&changed)
+    );
     let cleared = users(&db, &["set-scopes", "alice"], "");
     assert!(cleared.status.success(), "set-scopes: {}", stderr(&cleared));
     let listing = stdout(&users(&db, &["list"], ""));
