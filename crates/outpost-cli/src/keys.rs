@@ -26,9 +26,9 @@ enum KeysCommand {
     /// instance on the store loads it first); the old key keeps verifying until its tokens
     /// have expired. Prints the new key id.
     Rotate,
-    /// List the signing keys: id, state, created, retired (or `retires`, a time still ahead). The state is `signing`,
-    /// `published` (signs once its two-minute lead has passed), `verifying` (retired, its
-    /// tokens not yet expired) or `expired`.
+    /// List the signing keys: id, state, created, retired (`retires` for a time still ahead).
+    /// The state is `signing`, `published` (signs once its two-minute lead has passed),
+    /// `verifying` (retired, its tokens not yet expired) or `expired`.
     List,
     /// Print a new key-encryption key (the base64 of 32 random bytes) for
     /// OUTPOST_KEY_ENCRYPTION_KEY, which encrypts the signing and request-state keys at rest.

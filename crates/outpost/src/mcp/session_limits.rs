@@ -42,7 +42,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use http::{HeaderValue, Method, StatusCode, header, request::Parts};
+use http::{Method, StatusCode, request::Parts};
 use rmcp::{
     ErrorData,
     model::{Extensions, RequestId},
@@ -57,7 +57,7 @@ use crate::{
         fast_path::content_type_is_json,
         jsonrpc_body::{error_response, is_initialize, request_id_of},
     },
-    ops::degraded::{RETRY_AFTER_SECONDS, store_unavailable_for},
+    ops::degraded::{RETRY_AFTER_SECONDS, retry_after_response, store_unavailable_for},
     store::{SessionAdmission, SessionCaps},
 };
 
@@ -350,18 +350,17 @@ impl Refused {
             message,
             Some(serde_json::json!({ "reason": reason, "limit": limit })),
         );
-        let mut response = error_response(status, id, error);
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            return retry_after_response(status, id, RETRY_AFTER_SECONDS, error);
         }
-        response
+        error_response(status, id, error)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use http::header;
+
     use super::*;
 
     fn limits(max_sessions: usize, max_sessions_per_subject: usize) -> SessionLimits {

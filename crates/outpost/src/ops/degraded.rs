@@ -83,14 +83,25 @@ enum Unavailable {
 /// manager could not write a new session's record: `mcp::session_limits`).
 pub(crate) fn store_unavailable_for(id: Option<&RequestId>, why: &str) -> axum::response::Response {
     tracing::warn!(%why, "store unavailable: answering 503");
-    let mut response = error_response(
+    retry_after_response(
         StatusCode::SERVICE_UNAVAILABLE,
         id,
+        RETRY_AFTER_SECONDS,
         unavailable_error(Unavailable::Store),
-    );
+    )
+}
+
+/// `status` with `Retry-After: retry_after` seconds and the JSON-RPC `error` answering `id`.
+pub(crate) fn retry_after_response(
+    status: StatusCode,
+    id: Option<&RequestId>,
+    retry_after: u64,
+    error: ErrorData,
+) -> axum::response::Response {
+    let mut response = error_response(status, id, error);
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     response
 }
 
@@ -145,10 +156,7 @@ pub(crate) fn retry_later(
             Ok(body) => (request_id(&body.to_bytes()), true),
             Err(_) => (None, false),
         };
-        let mut response = error_response(status, id.as_ref(), error);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        let mut response = retry_after_response(status, id.as_ref(), retry_after, error);
         if !read {
             response
                 .headers_mut()

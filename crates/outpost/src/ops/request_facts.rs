@@ -13,6 +13,7 @@
 use std::sync::{Arc, OnceLock};
 
 use http::{Extensions, HeaderValue};
+use rmcp::model::ClientRequest;
 
 use crate::{
     auth::resource::Identity,
@@ -102,6 +103,16 @@ impl RequestFacts {
             method: detached(method),
             tool,
         });
+    }
+
+    /// Records the method of `request`, and the tool of a `tools/call`, for whoever parsed the
+    /// body of a request without SEP-2243 headers into rmcp's type ([`Self::record_body_call`]).
+    pub(crate) fn record_request(extensions: &Extensions, request: &ClientRequest) {
+        let tool = match request {
+            ClientRequest::CallToolRequest(call) => Some(call.params.name.as_ref()),
+            _ => None,
+        };
+        Self::record_body_call(extensions, request.method(), tool);
     }
 
     /// Records the method and tool a body names, read by whoever read the body of a request

@@ -67,6 +67,12 @@ struct Checks {
 }
 
 impl Checks {
+    /// Whether the answer to a `method` request of `identity` is watched for its grant's
+    /// revocation: a `GET` may open a stream that outlives the token's grant.
+    fn watches_stream(&self, method: &http::Method, identity: &Identity) -> bool {
+        *method == http::Method::GET && self.tokens.watches_grant_of(identity)
+    }
+
     /// The request limits' verdict for `identity` (no limit: pass).
     fn limit(&self, identity: &Identity) -> LimitVerdict {
         match &self.limits {
@@ -168,9 +174,7 @@ where
             .owners
             .verdict(&class, method, &identity.subject);
         let scope = self.checks.scopes.verdict(&class, method, &identity.scopes);
-        // A GET may open a stream that outlives the token's grant: its answer is watched.
-        let watch_stream =
-            *method == http::Method::GET && self.checks.tokens.watches_grant_of(&identity);
+        let watch_stream = self.checks.watches_stream(method, &identity);
         if revocation.is_none()
             && !watch_stream
             && matches!(limit, LimitVerdict::Pass)
@@ -234,8 +238,7 @@ where
     let scope = checks
         .scopes
         .verdict(&class, request.method(), &identity.scopes);
-    let watch_stream =
-        request.method() == http::Method::GET && checks.tokens.watches_grant_of(&identity);
+    let watch_stream = checks.watches_stream(request.method(), &identity);
     let pending = Pending {
         class: class.into_owned(),
         identity,

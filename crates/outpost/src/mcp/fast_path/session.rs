@@ -21,7 +21,7 @@ use futures::StreamExt;
 use http::request::Parts;
 use rmcp::{
     ServerHandler, Service,
-    model::{ClientRequest, GetExtensions, ServerJsonRpcMessage},
+    model::{GetExtensions, ServerJsonRpcMessage},
     transport::streamable_http_server::SessionId,
 };
 use sse_stream::{KeepAlive, Sse, SseBody};
@@ -55,11 +55,7 @@ where
     let Some(inline) = manager.inline(session, request.extensions_mut()).await else {
         return Err((parts, body));
     };
-    let tool = match &request {
-        ClientRequest::CallToolRequest(call) => Some(call.params.name.as_ref()),
-        _ => None,
-    };
-    RequestFacts::record_body_call(&parts.extensions, request.method(), tool);
+    RequestFacts::record_request(&parts.extensions, &request);
     let (context, facts) = dispatch::context(id.clone(), inline.peer(), &mut request, parts);
     let cancel = context.ct.clone();
     let handler = factory();

@@ -53,10 +53,7 @@ use axum::{
 };
 use futures::{Stream, StreamExt, stream};
 use http::{HeaderName, HeaderValue, StatusCode};
-use rmcp::{
-    ServerHandler, ServiceExt,
-    model::{ClientJsonRpcMessage, ClientRequest},
-};
+use rmcp::{ServerHandler, ServiceExt, model::ClientJsonRpcMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -266,11 +263,7 @@ where
     let body = message::read_body(&parts.headers, body, state.max_body_bytes).await?;
     let messages = message::parse_messages(&body, CHANNEL_CAPACITY)?;
     if let [ClientJsonRpcMessage::Request(request)] = messages.as_slice() {
-        let tool = match &request.request {
-            ClientRequest::CallToolRequest(call) => Some(call.params.name.as_ref()),
-            _ => None,
-        };
-        RequestFacts::record_body_call(&parts.extensions, request.request.method(), tool);
+        RequestFacts::record_request(&parts.extensions, &request.request);
     }
     match destination {
         Ok(inbox) => enqueue(&inbox, message::with_parts(messages, &parts)).await?,
