@@ -170,7 +170,9 @@ def make_provider(
     listener: CallbackListener,
     passwords: tuple[str, ...] = (WRONG_PASSWORD, PASSWORD),
     user: str = USER,
+    endpoint: str = "/mcp",
 ) -> tuple[OAuthClientProvider, MemoryStorage, RobotBrowser]:
+    """The SDK's provider for the MCP endpoint at `endpoint` (`/sse`: the 2024-11-05 transport)."""
     storage = MemoryStorage()
     browser = RobotBrowser(listener, passwords, user)
     metadata = OAuthClientMetadata(
@@ -181,7 +183,7 @@ def make_provider(
         token_endpoint_auth_method="none",
     )
     provider = OAuthClientProvider(
-        f"{base_url}/mcp", metadata, storage, browser.redirect_handler, browser.callback_handler
+        f"{base_url}{endpoint}", metadata, storage, browser.redirect_handler, browser.callback_handler
     )
     return provider, storage, browser
 

@@ -19,7 +19,8 @@ import anyio
 import httpx2
 import pytest
 from conftest import start_outpost
-from mcp import Client
+from mcp import Client, ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from oauth_flow import (
     MODERN,
@@ -84,6 +85,23 @@ async def test_full_flow_modern_stateless(auth_url: str, callback: CallbackListe
                 assert_whoami(result.structured_content)
         browser.assert_wrong_then_right(auth_url)
         assert storage.tokens is not None and storage.tokens.scope == "mcp"
+
+
+async def test_full_flow_http_sse(auth_url: str, callback: CallbackListener) -> None:
+    """The same flow for the 2024-11-05 HTTP+SSE transport: the SDK checks that the metadata the
+    401 at `/sse` names is for `/sse` (RFC 9728 §3.3), then names it as its resource."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        provider, storage, browser = make_provider(auth_url, callback, endpoint="/sse")
+        async with sse_client(f"{auth_url}/sse", auth=provider) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                result = await session.call_tool("whoami", {})
+                assert not result.is_error, result.content
+                assert_whoami(result.structured_content)
+        browser.assert_wrong_then_right(auth_url)
+        assert storage.tokens is not None and storage.tokens.scope == "mcp"
+        authorize = urllib.parse.parse_qs(urllib.parse.urlsplit(browser.authorize_urls[0]).query)
+        assert authorize["resource"] == [f"{auth_url}/sse"]
 
 
 async def test_step_up_for_a_tool_that_needs_more_scope(auth_url: str, callback: CallbackListener) -> None:

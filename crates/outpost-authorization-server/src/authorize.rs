@@ -116,16 +116,19 @@ pub async fn authorize(
             "one resource per request: this server protects one resource",
         );
     }
-    let resource = params.get("resource").map(str::to_owned);
-    if resource
-        .as_ref()
-        .is_some_and(|r| *r != server.default_resource)
+    let resource = match params
+        .get("resource")
+        .map(|named| server.resource_named(named))
     {
-        return fail(
-            "invalid_target",
-            "resource is not a protected resource of this server",
-        );
-    }
+        None => None,
+        Some(Some(resource)) => Some(resource.to_owned()),
+        Some(None) => {
+            return fail(
+                "invalid_target",
+                "resource is not a protected resource of this server",
+            );
+        }
+    };
 
     let provider = match &server.upstream {
         Some(upstream) => match upstream.reachable_provider().await {

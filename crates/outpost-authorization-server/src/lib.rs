@@ -171,6 +171,11 @@ pub struct AuthorizationServer {
     /// The resource (RFC 8707) tokens are bound to when the authorization request named none:
     /// the MCP endpoint's URL.
     pub default_resource: String,
+    /// Other identifiers of `default_resource`: further URLs of the same endpoint that a
+    /// client may have been given (Outpost's 2024-11-05 HTTP+SSE endpoint, `/sse`, beside
+    /// `/mcp`). A request naming one is taken as naming `default_resource`, whose URL its
+    /// tokens carry as their audience. None by default.
+    pub resource_aliases: Vec<String>,
     /// Users, clients, codes, grants, keys, and the state between requests: pending
     /// authorization requests, throttle attempts, cached metadata documents.
     pub store: Store,
@@ -255,6 +260,7 @@ impl AuthorizationServer {
         Self {
             issuer: issuer.into(),
             default_resource: default_resource.into(),
+            resource_aliases: Vec::new(),
             store,
             keyring: Arc::new(RwLock::new(keyring)),
             access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
@@ -362,6 +368,14 @@ impl AuthorizationServer {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The resource a request naming `named` (RFC 8707 `resource`) gets tokens for:
+    /// [`default_resource`](Self::default_resource) when `named` is it or one of its
+    /// [aliases](Self::resource_aliases); `None` when this server protects no such resource.
+    pub fn resource_named(&self, named: &str) -> Option<&str> {
+        (named == self.default_resource || self.resource_aliases.iter().any(|alias| alias == named))
+            .then_some(self.default_resource.as_str())
     }
 
     /// The current time, Unix seconds.

@@ -161,7 +161,7 @@ async fn authorization_code(
         .resource
         .clone()
         .unwrap_or_else(|| server.default_resource.clone());
-    check_resource(form, &resource)?;
+    check_resource(server, form, &resource)?;
     let scope = Scope::parse(&record.scope).map_err(OAuthError::internal)?;
 
     let grant = GrantRecord {
@@ -241,7 +241,7 @@ async fn refresh_token(
     // The user is looked up before the token is spent: a user who is gone, or who may no
     // longer have any of the scope, is refused with the token left as it was.
     let (scope, user) = if usable && grant.revoked_at.is_none() {
-        check_resource(form, grant_resource(server, &grant))?;
+        check_resource(server, form, grant_resource(server, &grant))?;
         let requested = narrowed_scope(form, &granted)?;
         let user = grant_user(server, &grant).await?;
         let scope = scope_for_user(server, &requested, &user, form.get("scope").is_some())?;
@@ -290,17 +290,24 @@ async fn refresh_token(
     }
 }
 
-/// RFC 8707 §2.2: a `resource` on the token request must be the grant's.
-fn check_resource(form: &FormParams, bound: &str) -> Result<(), OAuthError> {
+/// RFC 8707 §2.2: a `resource` on the token request must be the grant's (or, when the grant's
+/// is the default resource, one of its aliases).
+fn check_resource(
+    server: &AuthorizationServer,
+    form: &FormParams,
+    bound: &str,
+) -> Result<(), OAuthError> {
     if form.resources_differ() {
         return Err(OAuthError::InvalidTarget(format!(
             "one resource per request: this grant is bound to the resource {bound}"
         )));
     }
     match form.get("resource") {
-        Some(resource) if resource != bound => Err(OAuthError::InvalidTarget(format!(
-            "this grant is bound to the resource {bound}"
-        ))),
+        Some(resource) if resource != bound && server.resource_named(resource) != Some(bound) => {
+            Err(OAuthError::InvalidTarget(format!(
+                "this grant is bound to the resource {bound}"
+            )))
+        }
         _ => Ok(()),
     }
 }

@@ -255,6 +255,49 @@ fn sign_in_reuse_refresh_and_logout() {
     );
 }
 
+/// A server without Dynamic Client Registration (`--no-dcr`): `connect` says to name a client
+/// registered beforehand, and signs in as the one `--client-id` names (a public client of the
+/// clients file, redirect URI `http://127.0.0.1/callback` on any port).
+#[test]
+fn a_server_without_registration_takes_a_client_registered_beforehand() {
+    let dir = TempDir::new("connect-oauth-no-dcr");
+    let clients = dir.0.join("clients.json");
+    let file = serde_json::json!({ "clients": [{
+        "client_id": "terminal",
+        "client_name": "Terminal",
+        "redirect_uris": ["http://127.0.0.1/callback"],
+        "token_endpoint_auth_method": "none",
+    }]});
+    std::fs::write(&clients, file.to_string()).unwrap();
+    let server = common::start(&[
+        "--demo",
+        "--no-dcr",
+        "--store",
+        &dir.store(),
+        "--clients",
+        clients.to_str().unwrap(),
+    ]);
+    let client = Client::new(&server, "connect-oauth-no-dcr");
+
+    let output = client.run(&["tools"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--client-id"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = client.run_signing_in(&["call", "whoami", "--client-id", "terminal"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("\"username\": \"alice\""));
+    assert_eq!(client.stored()["client_id"], "terminal");
+
+    // Refreshing needs no --client-id: the stored sign-in names its client.
+    client.edit_stored(|stored| stored["expires_at"] = 0.into());
+    let output = client.run(&["call", "whoami"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+}
+
 /// A callback with another `state` is not the awaited one: its page says so and the wait goes
 /// on. A refusal with the right `state` ends the sign-in, its page saying it did not sign in.
 #[test]

@@ -85,6 +85,66 @@ async fn no_token_is_401_naming_metadata_that_resolves() {
 }
 
 #[tokio::test]
+async fn the_http_sse_endpoints_name_metadata_whose_resource_is_sse() {
+    // The SDKs refuse metadata whose `resource` is not the URL they connected to (or a parent
+    // of it): a client of the 2024-11-05 transport connected to `/sse`.
+    let auth = spawn_protected(RequiredScopes::default()).await;
+    let metadata_url = auth.app.url("/.well-known/oauth-protected-resource/sse");
+    let stream = auth
+        .app
+        .http
+        .get(auth.app.url("/sse"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let message = auth
+        .app
+        .http
+        .post(
+            auth.app
+                .url("/message?sessionId=00000000-0000-0000-0000-000000000000"),
+        )
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .unwrap();
+    for response in [stream, message] {
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            challenge(&response),
+            format!("Bearer resource_metadata=\"{metadata_url}\"")
+        );
+    }
+    let document: Value = auth
+        .app
+        .http
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["resource"], auth.app.url("/sse"));
+    assert_eq!(document["authorization_servers"], json!([ISSUER]));
+
+    // A token works on either endpoint: both are the one protected resource.
+    let token = auth.token("alice", "mcp:tools").await;
+    let stream = auth
+        .app
+        .http
+        .get(auth.app.url("/sse"))
+        .header("accept", "text/event-stream")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+}
+
+#[tokio::test]
 async fn whoami_names_the_caller_on_the_stateless_fast_path() {
     let auth = spawn_protected(RequiredScopes::default()).await;
     let token = auth.token("alice", "mcp:tools profile").await;

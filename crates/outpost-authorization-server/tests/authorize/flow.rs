@@ -115,6 +115,84 @@ async fn an_existing_query_is_kept_the_resource_recorded_and_unknown_scopes_drop
     assert_eq!(tokens["scope"], "mcp:read", "{tokens}");
 }
 
+/// A client of another URL of the same endpoint (Outpost's `/sse`) names that URL as its
+/// resource at `/authorize` and `/token`; its tokens are for the default resource.
+#[tokio::test]
+async fn a_resource_alias_gets_tokens_for_the_default_resource() {
+    let alias = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let server = spawn_with({
+        let alias = alias.clone();
+        move |mut server| {
+            let sse = server.default_resource.replace("/mcp", "/sse");
+            server.resource_aliases = vec![sse.clone()];
+            alias.set(sse).unwrap();
+            server
+        }
+    })
+    .await;
+    let alias = alias.get().unwrap().as_str();
+    let client_id = server.register(REDIRECT).await;
+    let url = server.authorize_url(&client_id, REDIRECT, &[("resource", alias)]);
+    let ids = server.open_login(url).await;
+    server.login(&ids, "alice", PASSWORD).await;
+    let response = server.decide(&ids, "approve").await;
+    let (_, params) = location_params(&response);
+    let code = param(&params, "code").unwrap();
+    let (status, tokens) = post_token(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", alias),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let audience = |tokens: &Value| {
+        use base64::Engine as _;
+        let token = tokens["access_token"].as_str().unwrap();
+        let claims = token.split('.').nth(1).unwrap();
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap();
+        serde_json::from_slice::<Value>(&claims).unwrap()["aud"].clone()
+    };
+    let resource = format!("{}/mcp", server.base);
+    assert_eq!(audience(&tokens), resource);
+
+    // Refreshing under either name keeps the grant's resource; another is refused.
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, tokens) = post_token(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+            ("resource", alias),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(audience(&tokens), resource);
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let elsewhere = format!("{}/other", server.base);
+    let (status, body) = post_token(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+            ("resource", &elsewhere),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_target");
+}
+
 /// RFC 6749 §4.1.3: a client with one registered URI may leave `redirect_uri` out of the
 /// authorization request, and then out of the token request; a request that named it must
 /// name it again.
@@ -155,6 +233,18 @@ async fn the_token_request_repeats_redirect_uri_only_if_the_authorization_reques
     assert_eq!(body["error"], "invalid_request");
 }
 
+/// The token endpoint's answer to `form`.
+async fn post_token(server: &TestServer, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", server.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
 /// Alice's code from `url`, her consent remembered from before.
 async fn code_for_alice(server: &TestServer, url: Url) -> String {
     let ids = server.open_login(url).await;
@@ -182,14 +272,7 @@ async fn exchange(
         ("code_verifier", VERIFIER),
     ];
     form.extend(redirect_uri.map(|uri| ("redirect_uri", uri)));
-    let response = reqwest::Client::new()
-        .post(format!("{}/token", server.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
+    post_token(server, &form).await
 }
 
 /// `shared/tools/login-driver.py` — the official conformance suite's login robot — signs in

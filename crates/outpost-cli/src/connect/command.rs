@@ -1,6 +1,7 @@
 //! The words after `outpost connect`: the server URL, the command and its arguments, with
-//! `--no-browser`, `--credentials FILE` and `--json JSON` taken from anywhere among them (clap
-//! reads the options that stand before the URL; this reads the rest).
+//! `--no-browser`, `--credentials FILE`, `--client-id ID`, `--client-secret-file FILE` and
+//! `--json JSON` taken from anywhere among them (clap reads the options that stand before the
+//! URL; this reads the rest).
 
 use std::path::PathBuf;
 
@@ -42,27 +43,46 @@ pub enum Command {
     Logout,
 }
 
+/// The options of a command line, wherever they stood.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Print the authorization URL instead of opening a browser.
+    pub no_browser: bool,
+    /// The credentials file named by `--credentials`.
+    pub credentials: Option<PathBuf>,
+    /// `--client-id`: sign in as this client, registered beforehand, instead of registering.
+    pub client_id: Option<String>,
+    /// `--client-secret-file`: the file holding that client's secret.
+    pub client_secret_file: Option<PathBuf>,
+}
+
+/// The options that take a value (`--json` belongs to `call`).
+const VALUED: [&str; 4] = [
+    "--json",
+    "--credentials",
+    "--client-id",
+    "--client-secret-file",
+];
+
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     /// The MCP endpoint.
     pub url: Url,
-    /// Print the authorization URL instead of opening a browser.
-    pub no_browser: bool,
-    /// The credentials file named by `--credentials`.
-    pub credentials: Option<PathBuf>,
+    /// The options.
+    pub options: Options,
     /// What to do.
     pub command: Command,
 }
 
 /// Whether `words` ask for help: `--help` or `-h` where an option may stand (not as the value
-/// of `--json` or `--credentials`), before or after the URL.
+/// of an option), before or after the URL.
 pub fn asks_for_help(words: &[String]) -> bool {
     let mut words = words.iter();
     while let Some(word) = words.next() {
         match word.as_str() {
             "--help" | "-h" => return true,
-            "--json" | "--credentials" => {
+            valued if VALUED.contains(&valued) => {
                 words.next();
             }
             _ => {}
@@ -71,12 +91,8 @@ pub fn asks_for_help(words: &[String]) -> bool {
     false
 }
 
-/// Parses `words` (everything clap did not take), starting from the options clap read.
-pub fn parse(
-    words: Vec<String>,
-    mut no_browser: bool,
-    mut credentials: Option<PathBuf>,
-) -> Result<Invocation, String> {
+/// Parses `words` (everything clap did not take), starting from the `options` clap read.
+pub fn parse(words: Vec<String>, mut options: Options) -> Result<Invocation, String> {
     let mut json = None;
     let mut positional = Vec::new();
     let mut words = words.into_iter();
@@ -94,8 +110,12 @@ pub fn parse(
                 .ok_or_else(|| format!("{name} needs a value"))
         };
         match name.as_str() {
-            "--no-browser" if inline.is_none() => no_browser = true,
-            "--credentials" => credentials = Some(PathBuf::from(value("--credentials")?)),
+            "--no-browser" if inline.is_none() => options.no_browser = true,
+            "--credentials" => options.credentials = Some(PathBuf::from(value("--credentials")?)),
+            "--client-id" => options.client_id = Some(value("--client-id")?),
+            "--client-secret-file" => {
+                options.client_secret_file = Some(PathBuf::from(value("--client-secret-file")?));
+            }
             "--json" => json = Some(value("--json")?),
             _ if word.starts_with("--") => return Err(format!("unknown option {word}")),
             _ => positional.push(word),
@@ -109,12 +129,14 @@ pub fn parse(
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{url} is not an http or https URL"));
     }
+    if options.client_secret_file.is_some() && options.client_id.is_none() {
+        return Err("--client-secret-file needs --client-id: the secret is that client's".into());
+    }
     let rest: Vec<String> = positional.collect();
     let command = command(rest, json)?;
     Ok(Invocation {
         url,
-        no_browser,
-        credentials,
+        options,
         command,
     })
 }
@@ -190,7 +212,7 @@ fn name_and_pairs(
 
 #[cfg(test)]
 mod tests {
-    use super::{Command, asks_for_help, parse};
+    use super::{Command, Options, asks_for_help, parse};
 
     fn words(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_owned).collect()
@@ -199,13 +221,23 @@ mod tests {
     #[test]
     fn options_may_follow_the_url_and_the_command() {
         let invocation = parse(
-            words("http://127.0.0.1:1/mcp --no-browser call add a=1 b=2 --credentials c.json"),
-            false,
-            None,
+            words(
+                "http://127.0.0.1:1/mcp --no-browser call add a=1 b=2 --credentials c.json \
+                 --client-id cli --client-secret-file=s.txt",
+            ),
+            Options::default(),
         )
         .unwrap();
-        assert!(invocation.no_browser);
-        assert_eq!(invocation.credentials.unwrap().to_str(), Some("c.json"));
+        assert!(invocation.options.no_browser);
+        assert_eq!(
+            invocation.options.credentials.unwrap().to_str(),
+            Some("c.json")
+        );
+        assert_eq!(invocation.options.client_id.as_deref(), Some("cli"));
+        assert_eq!(
+            invocation.options.client_secret_file.unwrap().to_str(),
+            Some("s.txt")
+        );
         assert_eq!(
             invocation.command,
             Command::Call {
@@ -218,20 +250,18 @@ mod tests {
 
     #[test]
     fn no_command_is_the_summary_and_json_belongs_to_call() {
-        let invocation = parse(words("https://example.com/mcp"), true, None).unwrap();
+        let invocation = parse(words("https://example.com/mcp"), Options::default()).unwrap();
         assert_eq!(invocation.command, Command::Summary);
         assert!(
             parse(
                 words("https://example.com/mcp tools --json {}"),
-                false,
-                None
+                Options::default()
             )
             .is_err()
         );
         let call = parse(
             words("https://example.com/mcp call echo --json={\"a\":1}"),
-            false,
-            None,
+            Options::default(),
         );
         assert!(matches!(
             call.unwrap().command,
@@ -247,15 +277,17 @@ mod tests {
             "http://x/mcp call add --json --help"
         )));
         assert!(!asks_for_help(&words("http://x/mcp call add a=--help")));
+        assert!(!asks_for_help(&words("http://x/mcp --client-id --help")));
     }
 
     #[test]
     fn bad_input_says_what_is_wrong() {
-        let error = |line: &str| parse(words(line), false, None).unwrap_err();
+        let error = |line: &str| parse(words(line), Options::default()).unwrap_err();
         assert!(error("").contains("URL is missing"));
         assert!(error("ftp://x/mcp").contains("not an http"));
         assert!(error("http://x/mcp frobnicate").contains("unknown command frobnicate"));
         assert!(error("http://x/mcp call add a").contains("not key=value"));
+        assert!(error("http://x/mcp --client-secret-file s.txt").contains("needs --client-id"));
         assert_eq!(error("http://x/mcp read"), "read URI");
         assert_eq!(
             error("http://x/mcp call"),

@@ -37,7 +37,7 @@ use self::{
     command::{Command, Invocation},
     credentials::CredentialsFile,
     http::{HttpClient, HttpError},
-    oauth::{Browser, challenge::Challenge},
+    oauth::{Browser, SignIn, challenge::Challenge, endpoints::RegisteredClient},
     output::{Output, say},
     session::Connection,
 };
@@ -52,6 +52,15 @@ pub struct ConnectArgs {
     /// The credentials file [default: $XDG_CONFIG_HOME/outpost/credentials.json].
     #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
+    /// Sign in as this client, registered at the authorization server beforehand, instead of
+    /// registering one (for servers without Dynamic Client Registration). Its redirect URI
+    /// must be http://127.0.0.1/callback, with any port (RFC 8252 §7.3).
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
+    /// The file holding the `--client-id` client's secret (a confidential client; sent as
+    /// `client_secret_post`).
+    #[arg(long, value_name = "FILE", requires = "client_id")]
+    client_secret_file: Option<PathBuf>,
     /// The MCP endpoint, then a command: tools | call TOOL [key=value…] [--json JSON] |
     /// resources | read URI | prompts | prompt NAME [key=value…] | logout. No command signs
     /// in and prints the server's name and tools.
@@ -120,7 +129,13 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
     if command::asks_for_help(&args.words) {
         return print_help();
     }
-    let outcome = match command::parse(args.words, args.no_browser, args.credentials) {
+    let options = command::Options {
+        no_browser: args.no_browser,
+        credentials: args.credentials,
+        client_id: args.client_id,
+        client_secret_file: args.client_secret_file,
+    };
+    let outcome = match command::parse(args.words, options) {
         Ok(invocation) => execute_invocation(invocation).await,
         Err(usage) => Err(Failure::Usage(usage)),
     };
@@ -148,21 +163,26 @@ fn print_help() -> ExitCode {
 
 async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> {
     let http = HttpClient::new().map_err(|e| Failure::Connection(e.into()))?;
-    let path = match invocation.credentials {
+    let options = invocation.options;
+    let path = match options.credentials {
         Some(path) => path,
         None => CredentialsFile::default_path().map_err(|e| Failure::Usage(format!("{e:#}")))?,
     };
     let mut credentials =
         CredentialsFile::load(path).map_err(|e| Failure::Usage(format!("{e:#}")))?;
-    let browser = if invocation.no_browser {
-        Browser::PrintOnly
-    } else {
-        Browser::Open
+    let sign_in = SignIn {
+        browser: if options.no_browser {
+            Browser::PrintOnly
+        } else {
+            Browser::Open
+        },
+        client: preregistered_client(options.client_id, options.client_secret_file.as_deref())
+            .map_err(Failure::Usage)?,
     };
     if invocation.command == Command::Logout {
         return logout(&http, &invocation.url, &mut credentials).await;
     }
-    let connection = signed_in(&http, &invocation.url, &mut credentials, browser).await?;
+    let connection = signed_in(&http, &invocation.url, &mut credentials, &sign_in).await?;
     let outcome = execute(&connection, invocation.command.clone()).await;
     let _ = connection.cancel().await;
     let Err(Failure::InsufficientScope { challenge, scope }) = outcome else {
@@ -172,16 +192,46 @@ async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> 
     // scope held and the one missing), then the command once more. The 403 came before the
     // tool ran, so running it again does not repeat it.
     eprintln!("The server asks for the scope \"{scope}\": signing in again.");
-    let fresh = oauth::sign_in(&http, &invocation.url, Some(&challenge), browser)
+    let fresh = oauth::sign_in(&http, &invocation.url, Some(&challenge), &sign_in)
         .await
         .map_err(Failure::Authorization)?;
     credentials
         .store(invocation.url.as_str(), fresh)
         .map_err(Failure::Authorization)?;
-    let connection = signed_in(&http, &invocation.url, &mut credentials, browser).await?;
+    let connection = signed_in(&http, &invocation.url, &mut credentials, &sign_in).await?;
     let outcome = execute(&connection, invocation.command).await;
     let _ = connection.cancel().await;
     outcome
+}
+
+/// The client `--client-id` names, with the secret `--client-secret-file` holds (its first
+/// line); `None` without `--client-id`.
+fn preregistered_client(
+    client_id: Option<String>,
+    secret_file: Option<&std::path::Path>,
+) -> Result<Option<RegisteredClient>, String> {
+    let Some(client_id) = client_id else {
+        return Ok(None);
+    };
+    let client_secret = match secret_file {
+        None => None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read --client-secret-file {}: {e}", file.display()))?;
+            let secret = text.lines().next().unwrap_or_default().trim().to_owned();
+            if secret.is_empty() {
+                return Err(format!(
+                    "--client-secret-file {} holds no secret",
+                    file.display()
+                ));
+            }
+            Some(secret)
+        }
+    };
+    Ok(Some(RegisteredClient {
+        client_id,
+        client_secret,
+    }))
 }
 
 /// Connects with the stored access token, refreshing it when it has expired or is refused,
@@ -190,7 +240,7 @@ async fn signed_in(
     http: &HttpClient,
     url: &Url,
     file: &mut CredentialsFile,
-    browser: Browser,
+    sign_in: &SignIn,
 ) -> Result<Connection, Failure> {
     let key = url.as_str();
     let mut stored = file.get(key).cloned();
@@ -247,7 +297,7 @@ async fn signed_in(
                 continue;
             }
         }
-        let fresh = oauth::sign_in(http, url, Some(&challenge), browser)
+        let fresh = oauth::sign_in(http, url, Some(&challenge), sign_in)
             .await
             .map_err(Failure::Authorization)?;
         file.store(key, fresh.clone())

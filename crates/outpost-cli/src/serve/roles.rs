@@ -19,7 +19,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use outpost::{
     auth::{
-        external::ExternalIssuerConfig, resource::RevocationCheck, server::AuthorizationServer,
+        external::ExternalIssuerConfig,
+        resource::{MCP_PATH, RevocationCheck, http_sse_resource},
+        server::AuthorizationServer,
     },
     store::{GrantStore, Store},
 };
@@ -144,6 +146,13 @@ pub fn for_mcp_role(
     mut server: AuthorizationServer,
 ) -> anyhow::Result<AuthorizationServer> {
     server.default_resource = role.resource().context("--role auth needs --resource")?;
+    // The MCP role's `/sse` names the same resource for clients of the 2024-11-05 transport.
+    server.resource_aliases = server
+        .default_resource
+        .strip_suffix(MCP_PATH)
+        .map(http_sse_resource)
+        .into_iter()
+        .collect();
     tracing::info!(
         issuer = %server.issuer,
         resource = %server.default_resource,

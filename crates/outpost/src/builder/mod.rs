@@ -588,7 +588,7 @@ where
         BuildError,
     > {
         use crate::auth::{
-            resource::canonical_resource,
+            resource::{canonical_resource, http_sse_resource},
             server::{AuthorizationServer, Clock, DEFAULT_ACCESS_TOKEN_LIFETIME, SystemClock},
         };
         let (baseline, supported, required) = self.scopes().await?;
@@ -606,6 +606,7 @@ where
             keyring,
             supported.iter().map(str::to_owned).collect(),
         );
+        server.resource_aliases = vec![http_sse_resource(&base_url)];
         server.default_scope = baseline.clone();
         if let Some(directory) = self.user_directory.take() {
             server = server.with_user_directory(directory);

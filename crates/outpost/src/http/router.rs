@@ -44,8 +44,8 @@ use crate::{
     HandlerFactory,
     auth::resource::session_owner::StoredOwners,
     auth::resource::{
-        ProtectedResourceMetadata, ResourceServerLayer, canonical_resource, metadata,
-        resource_metadata_url,
+        ResourceServerLayer, canonical_resource,
+        metadata::{self, MetadataUrls},
     },
     config::{AuthMode, ServerConfig},
     http::{
@@ -213,13 +213,11 @@ where
         AuthMode::Disabled => None,
         AuthMode::Bearer(resource) => {
             let base_url = config.base_url();
-            router = router.merge(metadata::routes(ProtectedResourceMetadata::new(
-                &base_url, resource,
-            )));
+            router = router.merge(metadata::routes(&base_url, resource));
             Some(ResourceServerLayer::new(
                 resource,
                 canonical_resource(&base_url),
-                resource_metadata_url(&base_url),
+                MetadataUrls::new(&base_url),
                 config.session_idle_timeout,
                 stored_owners,
                 legacy.clone(),

@@ -21,15 +21,14 @@
 
 use std::{future::Future, time::Duration};
 
-use axum::{body::Bytes, extract::Request};
+use axum::extract::Request;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use rmcp::{ErrorData, model::RequestId};
-use serde::Deserialize;
 
 use crate::{
     http::early_answer::{BoxedResponse, DRAIN_LIMIT},
-    mcp::jsonrpc_body::error_response,
+    mcp::jsonrpc_body::{error_response, request_id_of},
     store::StoreError,
 };
 
@@ -153,7 +152,7 @@ pub(crate) fn retry_later(
             .collect()
             .await
         {
-            Ok(body) => (request_id(&body.to_bytes()), true),
+            Ok(body) => (request_id_of(&body.to_bytes()), true),
             Err(_) => (None, false),
         };
         let mut response = retry_after_response(status, id.as_ref(), retry_after, error);
@@ -164,15 +163,6 @@ pub(crate) fn retry_later(
         }
         Ok(response)
     })
-}
-
-/// The `id` of a body holding one JSON-RPC request.
-fn request_id(body: &Bytes) -> Option<RequestId> {
-    #[derive(Deserialize)]
-    struct Envelope {
-        id: Option<RequestId>,
-    }
-    serde_json::from_slice::<Envelope>(body).ok()?.id
 }
 
 #[cfg(test)]
@@ -203,6 +193,11 @@ mod tests {
 
         let (_, json) = answer(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
         assert!(json["id"].is_null(), "a batch has no one id");
+        let (_, json) = answer("[5]").await;
+        assert!(
+            json["id"].is_null(),
+            "an array is no message, so it has no id"
+        );
         let (_, json) = answer("").await;
         assert!(json["id"].is_null(), "no body, no id");
     }

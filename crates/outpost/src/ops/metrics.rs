@@ -98,6 +98,7 @@ const ROUTE_LABELS: &[&str] = &[
     "/ready",
     "/.well-known/oauth-protected-resource",
     "/.well-known/oauth-protected-resource/mcp",
+    "/.well-known/oauth-protected-resource/sse",
     "/.well-known/oauth-authorization-server",
     "/.well-known/openid-configuration",
     "/jwks.json",

@@ -14,8 +14,8 @@ use crate::connect::http::HttpClient;
 
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the registration endpoint gave this client.
-#[derive(Deserialize)]
+/// The client signing in: what the registration endpoint gave, or what `--client-id` names.
+#[derive(Clone, Deserialize)]
 pub struct RegisteredClient {
     /// The client's id.
     pub client_id: String,

@@ -22,7 +22,7 @@ use self::{
     callback::{AuthorizationResponse, CallbackListener},
     challenge::Challenge,
     discovery::AuthorizationServerMetadata,
-    endpoints::{TokenClient, TokenError},
+    endpoints::{RegisteredClient, TokenClient, TokenError},
 };
 use super::{credentials::ServerCredentials, http::HttpClient};
 
@@ -38,12 +38,20 @@ pub enum Browser {
     PrintOnly,
 }
 
+/// How to sign in: where the authorization URL goes, and as which client.
+pub struct SignIn {
+    /// Opened or printed.
+    pub browser: Browser,
+    /// A client registered beforehand (`--client-id`); `None`: register one (RFC 7591).
+    pub client: Option<RegisteredClient>,
+}
+
 /// Signs in to `server`, whose 401 carried `challenge`, and returns the new credentials.
 pub async fn sign_in(
     http: &HttpClient,
     server: &Url,
     challenge: Option<&str>,
-    browser: Browser,
+    how: &SignIn,
 ) -> anyhow::Result<ServerCredentials> {
     let challenge = challenge.map(Challenge::parse).unwrap_or_default();
     let resource_metadata =
@@ -72,10 +80,20 @@ pub async fn sign_in(
 
     let listener = CallbackListener::bind().await?;
     let redirect_uri = listener.redirect_uri().to_owned();
-    let registration_endpoint = metadata.registration_endpoint.as_deref().with_context(|| {
-        format!("the authorization server {issuer} offers no dynamic client registration")
-    })?;
-    let client = endpoints::register(http, registration_endpoint, &redirect_uri).await?;
+    let client = match &how.client {
+        Some(client) => client.clone(),
+        None => {
+            let registration_endpoint =
+                metadata.registration_endpoint.as_deref().with_context(|| {
+                    format!(
+                        "the authorization server {issuer} offers no dynamic client \
+                         registration: sign in as a client it registered for you \
+                         (--client-id, with redirect URI http://127.0.0.1/callback)"
+                    )
+                })?;
+            endpoints::register(http, registration_endpoint, &redirect_uri).await?
+        }
+    };
 
     let verifier = Secret::generate()?;
     let state = Secret::generate()?;
@@ -88,7 +106,7 @@ pub async fn sign_in(
         &state,
         &verifier,
     )?;
-    present(&authorization_url, browser);
+    present(&authorization_url, how.browser);
     let response = listener.wait(SIGN_IN_TIMEOUT, &state).await?;
     let code = authorization_code(&response, &state, &metadata)?;
 

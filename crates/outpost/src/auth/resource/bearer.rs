@@ -44,10 +44,12 @@ use super::{
     cache::{RevocationCache, TokenKey, ValidationCache},
     challenge::Challenge,
     identity::Identity,
+    metadata::MetadataUrls,
 };
 use crate::{
     auth::{access_token, scope::Scope},
     clock::unix_now,
+    mcp::classify::Era,
     ops::degraded::STORE_ANSWER_TIMEOUT,
     store::GrantId,
 };
@@ -63,7 +65,7 @@ pub(crate) struct TokenCheck {
     /// The revocation check of the grants tokens name: always with the embedded authorization
     /// server, with an external issuer only when its grants are checked.
     grants: Option<Grants>,
-    resource_metadata: String,
+    resource_metadata: MetadataUrls,
     baseline_scope: Scope,
     validated: ValidationCache,
 }
@@ -91,11 +93,11 @@ enum Authority {
 
 impl TokenCheck {
     /// Accepts tokens from `config.issuer` for `audience` (the canonical MCP URL); refusals
-    /// name `resource_metadata`.
+    /// name the document of `resource_metadata` for the request's endpoint.
     pub(crate) fn new(
         config: &ResourceServerConfig,
         audience: String,
-        resource_metadata: String,
+        resource_metadata: MetadataUrls,
     ) -> Self {
         let grants = |revocation: &Arc<dyn RevocationCheck>| Grants {
             revocation: revocation.clone(),
@@ -144,9 +146,9 @@ pub(crate) enum Verdict {
 }
 
 impl TokenCheck {
-    /// The answer to a request refused with `challenge`.
-    pub(crate) fn refusal(&self, challenge: Challenge) -> Response {
-        challenge.into_response(&self.resource_metadata, &self.baseline_scope)
+    /// The answer to a request of `era` refused with `challenge`.
+    pub(crate) fn refusal(&self, challenge: Challenge, era: Era) -> Response {
+        challenge.into_response(self.resource_metadata.for_era(era), &self.baseline_scope)
     }
 
     /// Checks the request's token as far as the caches allow.
@@ -340,8 +342,8 @@ pub(crate) use external::IssuerRefusal;
 
 /// Why a token whose revocation status was asked is not accepted.
 pub(crate) enum RevocationRefusal {
-    /// Its grant was revoked: the `401`.
-    Revoked(Response),
+    /// Its grant was revoked: the `401` with this challenge.
+    Revoked(Challenge),
     /// The check could not tell (why, for the log): the request gets the `503` of
     /// [`crate::ops::degraded`].
     Unknown(String),
@@ -373,9 +375,7 @@ impl TokenCheck {
         };
         cache.insert(grant, revoked, Instant::now());
         if revoked {
-            return Err(RevocationRefusal::Revoked(
-                self.refusal(revoked_challenge()),
-            ));
+            return Err(RevocationRefusal::Revoked(revoked_challenge()));
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! RFC 9728 protected resource metadata for the MCP endpoint.
+//! RFC 9728 protected resource metadata for the MCP endpoints.
 //!
 //! A client that gets `401` from `/mcp` follows the challenge's `resource_metadata` URL (RFC
 //! 9728 §5.1) to this document, which names the authorization server to use. Served at both
@@ -9,6 +9,12 @@
 //! `resource` parameter), `authorization_servers[0]` is exactly the issuer string, and
 //! optional members are left out, never `null`. Any origin may `GET` it (CORS), so browser
 //! clients can discover.
+//!
+//! A client of the 2024-11-05 HTTP+SSE transport connects to `/sse`, and the SDKs refuse
+//! metadata whose `resource` is not that URL or a parent of it (RFC 9728 §3.3). So a refusal
+//! at `/sse` or `/message` names `/.well-known/oauth-protected-resource/sse`, the same
+//! document with `resource` the `/sse` URL ([`MetadataUrls`]); the authorization server takes
+//! that URL as another name of the MCP endpoint's.
 
 use std::sync::Arc;
 
@@ -17,7 +23,8 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{Any, CorsLayer};
 
-use super::{ResourceServerConfig, canonical_resource};
+use super::{MCP_PATH, ResourceServerConfig, canonical_resource, http_sse_resource};
+use crate::mcp::{classify::Era, legacy_sse::SSE_PATH};
 
 /// The RFC 9728 well-known path prefix.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -39,8 +46,18 @@ pub struct ProtectedResourceMetadata {
 impl ProtectedResourceMetadata {
     /// The document for the MCP endpoint under `base_url`.
     pub fn new(base_url: &str, config: &ResourceServerConfig) -> Self {
+        Self::for_resource(canonical_resource(base_url), config)
+    }
+
+    /// The document for the 2024-11-05 HTTP+SSE endpoint under `base_url`: the MCP endpoint's
+    /// with `resource` the `/sse` URL.
+    pub fn for_http_sse(base_url: &str, config: &ResourceServerConfig) -> Self {
+        Self::for_resource(http_sse_resource(base_url), config)
+    }
+
+    fn for_resource(resource: String, config: &ResourceServerConfig) -> Self {
         Self {
-            resource: canonical_resource(base_url),
+            resource,
             authorization_servers: vec![config.issuer.clone()],
             scopes_supported: config.scopes_supported.iter().map(str::to_owned).collect(),
             bearer_methods_supported: vec!["header".to_owned()],
@@ -48,20 +65,59 @@ impl ProtectedResourceMetadata {
     }
 }
 
-/// The two metadata routes, readable cross-origin.
-pub fn routes(document: ProtectedResourceMetadata) -> Router {
-    let document = Arc::new(document);
-    let serve = move || {
-        let document = document.clone();
-        async move { Json(ProtectedResourceMetadata::clone(&document)) }
+/// The URL of the metadata of the resource at `path` under `base_url` (RFC 9728 §3.1).
+pub(crate) fn url_of(base_url: &str, path: &str) -> String {
+    format!("{}{WELL_KNOWN_PATH}{path}", base_url.trim_end_matches('/'))
+}
+
+/// The metadata URLs a refusal's challenge names: the document of the endpoint the client
+/// connected to.
+#[derive(Debug, Clone)]
+pub(crate) struct MetadataUrls {
+    streamable_http: Arc<str>,
+    http_sse: Arc<str>,
+}
+
+impl MetadataUrls {
+    /// The URLs of the documents [`routes`] serves under `base_url`.
+    pub(crate) fn new(base_url: &str) -> Self {
+        Self {
+            streamable_http: url_of(base_url, MCP_PATH).into(),
+            http_sse: url_of(base_url, SSE_PATH).into(),
+        }
+    }
+
+    /// The URL a refusal of a request of `era` names.
+    pub(crate) fn for_era(&self, era: Era) -> &str {
+        match era {
+            Era::Stateless | Era::Session => &self.streamable_http,
+            Era::HttpSse => &self.http_sse,
+        }
+    }
+}
+
+/// The metadata routes under `base_url`, readable cross-origin: the MCP endpoint's at the
+/// root form and at `/mcp`'s, the HTTP+SSE endpoint's at `/sse`'s.
+pub fn routes(base_url: &str, config: &ResourceServerConfig) -> Router {
+    let serving = |document: ProtectedResourceMetadata| {
+        let document = Arc::new(document);
+        get(move || {
+            let document = document.clone();
+            async move { Json(ProtectedResourceMetadata::clone(&document)) }
+        })
     };
+    let streamable_http = serving(ProtectedResourceMetadata::new(base_url, config));
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET])
         .allow_headers(Any);
     Router::new()
-        .route(WELL_KNOWN_PATH, get(serve.clone()))
-        .route(&format!("{WELL_KNOWN_PATH}{}", super::MCP_PATH), get(serve))
+        .route(WELL_KNOWN_PATH, streamable_http.clone())
+        .route(&format!("{WELL_KNOWN_PATH}{MCP_PATH}"), streamable_http)
+        .route(
+            &format!("{WELL_KNOWN_PATH}{SSE_PATH}"),
+            serving(ProtectedResourceMetadata::for_http_sse(base_url, config)),
+        )
         .layer(cors)
 }
 
@@ -104,8 +160,19 @@ mod tests {
                 "bearer_methods_supported": ["header"],
             })
         );
+        let document = ProtectedResourceMetadata::for_http_sse("https://mcp.example.com/", &config);
+        assert_eq!(document.resource, "https://mcp.example.com/sse");
         config.scopes_supported = Scope::parse("mcp:tools profile").unwrap();
         let document = ProtectedResourceMetadata::new("https://mcp.example.com", &config);
         assert_eq!(document.scopes_supported, ["mcp:tools", "profile"]);
+    }
+
+    #[test]
+    fn a_refusal_names_the_document_of_the_endpoint_used() {
+        let urls = MetadataUrls::new("https://mcp.example.com/");
+        let prefix = "https://mcp.example.com/.well-known/oauth-protected-resource";
+        assert_eq!(urls.for_era(Era::Stateless), format!("{prefix}/mcp"));
+        assert_eq!(urls.for_era(Era::Session), format!("{prefix}/mcp"));
+        assert_eq!(urls.for_era(Era::HttpSse), format!("{prefix}/sse"));
     }
 }

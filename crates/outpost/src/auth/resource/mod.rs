@@ -49,7 +49,10 @@ use std::{
 use async_trait::async_trait;
 
 use super::{keyring::Keyring, scope::Scope};
-use crate::store::{GrantId, GrantStore};
+use crate::{
+    mcp::legacy_sse::SSE_PATH,
+    store::{GrantId, GrantStore},
+};
 
 pub use identity::{Caller, Identity};
 pub use metadata::ProtectedResourceMetadata;
@@ -225,12 +228,15 @@ pub fn canonical_resource(base_url: &str) -> String {
     format!("{}{MCP_PATH}", base_url.trim_end_matches('/'))
 }
 
+/// The URL of the 2024-11-05 HTTP+SSE endpoint for `base_url`: another identifier of the
+/// protected resource [`canonical_resource`] names, the one clients of that transport were
+/// given and name in turn (RFC 8707). Tokens for it carry the canonical URL as their audience.
+pub fn http_sse_resource(base_url: &str) -> String {
+    format!("{}{SSE_PATH}", base_url.trim_end_matches('/'))
+}
+
 /// The URL of the protected resource metadata for the MCP endpoint (RFC 9728 §3.1: the
 /// well-known prefix inserted before the resource's path).
 pub fn resource_metadata_url(base_url: &str) -> String {
-    format!(
-        "{}{}{MCP_PATH}",
-        base_url.trim_end_matches('/'),
-        metadata::WELL_KNOWN_PATH
-    )
+    metadata::url_of(base_url, MCP_PATH)
 }

@@ -45,11 +45,11 @@ use rmcp::{
 };
 use serde::Deserialize;
 
-use super::challenge::Challenge;
+use super::{challenge::Challenge, metadata::MetadataUrls};
 use crate::{
     auth::scope::{Scope, ScopeError},
     http::body_read::read_limited,
-    mcp::classify::RequestClass,
+    mcp::classify::{Era, RequestClass},
 };
 
 /// The `_meta` key of a tool definition that names the scope the tool requires.
@@ -236,17 +236,22 @@ pub(crate) enum ScopeVerdict {
 /// Refuses `tools/call` of tools whose required scope the caller's token lacks.
 pub(crate) struct ScopeCheck {
     required: RequiredScopes,
-    resource_metadata: Arc<str>,
+    resource_metadata: MetadataUrls,
     max_body: usize,
 }
 
 impl ScopeCheck {
-    /// A check of `required`; refusals name `resource_metadata`; bodies over `max_body` bytes
-    /// are refused with `413` as the MCP service would.
-    pub(crate) fn new(required: RequiredScopes, resource_metadata: &str, max_body: usize) -> Self {
+    /// A check of `required`; refusals name the document of `resource_metadata` for the
+    /// request's endpoint; bodies over `max_body` bytes are refused with `413` as the MCP
+    /// service would.
+    pub(crate) fn new(
+        required: RequiredScopes,
+        resource_metadata: MetadataUrls,
+        max_body: usize,
+    ) -> Self {
         Self {
             required,
-            resource_metadata: resource_metadata.into(),
+            resource_metadata,
             max_body,
         }
     }
@@ -273,7 +278,7 @@ impl ScopeCheck {
         let needed = class.tool().and_then(|tool| self.required.for_tool(tool));
         match needed.filter(|needed| !granted.contains_all(needed)) {
             None => ScopeVerdict::Pass,
-            Some(needed) => ScopeVerdict::Refuse(self.insufficient(granted, needed)),
+            Some(needed) => ScopeVerdict::Refuse(self.insufficient(class.era(), granted, needed)),
         }
     }
 
@@ -283,6 +288,7 @@ impl ScopeCheck {
     pub(crate) async fn check_body(
         &self,
         request: Request,
+        era: Era,
         granted: &Scope,
     ) -> Result<Request, Response> {
         let (parts, body) = request.into_parts();
@@ -290,16 +296,16 @@ impl ScopeCheck {
             .await
             .map_err(IntoResponse::into_response)?;
         if let Some(needed) = missing_scope(&bytes, &self.required, granted) {
-            return Err(self.insufficient(granted, &needed));
+            return Err(self.insufficient(era, granted, &needed));
         }
         Ok(Request::from_parts(parts, Body::from(bytes)))
     }
 
     /// The `403`: what the token has plus what the tool needs, so that a client that replaces
     /// its scope with the challenge's keeps what it had (MCP 2025-11-25 step-up).
-    fn insufficient(&self, granted: &Scope, needed: &Scope) -> Response {
+    fn insufficient(&self, era: Era, granted: &Scope, needed: &Scope) -> Response {
         Challenge::InsufficientScope(granted.union(needed))
-            .into_response(&self.resource_metadata, &Scope::empty())
+            .into_response(self.resource_metadata.for_era(era), &Scope::empty())
     }
 }
 
@@ -326,7 +332,7 @@ mod tests {
     fn checked_headers_decide_without_the_body() {
         let check = ScopeCheck::new(
             RequiredScopes::default().require("admin", scope("mcp:admin")),
-            "https://mcp.example/.well-known/oauth-protected-resource/mcp",
+            MetadataUrls::new("https://mcp.example"),
             1024,
         );
         let post = Method::POST;

@@ -34,6 +34,7 @@ use super::{
     ResourceServerConfig,
     bearer::{RevocationRefusal, TokenCheck, Verdict},
     identity::Identity,
+    metadata::MetadataUrls,
     rate_limit::{LimitVerdict, RequestLimiter, rate_limited},
     scope_check::{ScopeCheck, ScopeVerdict},
     session_owner::{OwnerCheck, OwnerVerdict, StoredOwners, not_found},
@@ -84,19 +85,23 @@ impl Checks {
 
 impl ResourceServerLayer {
     /// Checks for `config`: tokens for `audience` (the canonical MCP URL), refusals naming
-    /// `resource_metadata`, sessions idling out after `session_idle_timeout` (their owners
+    /// the document of `resource_metadata` for the request's endpoint, sessions idling out after `session_idle_timeout` (their owners
     /// also kept in `stored`, and legacy sessions' in `legacy` when those are shared),
     /// bodies read up to `max_body` bytes.
     pub(crate) fn new(
         config: &ResourceServerConfig,
         audience: String,
-        resource_metadata: String,
+        resource_metadata: MetadataUrls,
         session_idle_timeout: std::time::Duration,
         stored: StoredOwners,
         legacy: Option<Arc<LegacyDirectory>>,
         max_body: usize,
     ) -> Self {
-        let scopes = ScopeCheck::new(config.required_scopes.clone(), &resource_metadata, max_body);
+        let scopes = ScopeCheck::new(
+            config.required_scopes.clone(),
+            resource_metadata.clone(),
+            max_body,
+        );
         Self {
             checks: Arc::new(Checks {
                 tokens: TokenCheck::new(config, audience, resource_metadata),
@@ -144,7 +149,8 @@ where
         let (identity, revocation) = match self.checks.tokens.check(&request) {
             Verdict::Refuse(challenge) => {
                 tracing::debug!(?challenge, "refused MCP request");
-                let response = self.checks.tokens.refusal(challenge);
+                let era = RequestClass::from_request(&request).era();
+                let response = self.checks.tokens.refusal(challenge, era);
                 return Either::Right(refuse(request, response));
             }
             Verdict::Accept(identity) => (identity, None),
@@ -220,7 +226,8 @@ where
         Ok(asked) => asked,
         Err(IssuerRefusal::Refused(challenge)) => {
             tracing::debug!(?challenge, "refused MCP request");
-            let response = checks.tokens.refusal(challenge);
+            let era = RequestClass::from_request(&request).era();
+            let response = checks.tokens.refusal(challenge, era);
             return refuse(request, response).await;
         }
         Err(IssuerRefusal::Unavailable(why)) => {
@@ -296,7 +303,10 @@ where
     if let Some(grant) = revocation {
         match checks.tokens.ask_revocation(grant).await {
             Ok(()) => {}
-            Err(RevocationRefusal::Revoked(response)) => return refuse(request, response).await,
+            Err(RevocationRefusal::Revoked(challenge)) => {
+                let response = checks.tokens.refusal(challenge, class.era());
+                return refuse(request, response).await;
+            }
             Err(RevocationRefusal::Unknown(why)) => {
                 return store_unavailable(request, &why).await;
             }
@@ -330,7 +340,11 @@ where
     match scope {
         ScopeVerdict::Pass => {}
         ScopeVerdict::Refuse(response) => return refuse(request, response).await,
-        ScopeVerdict::ReadBody => match checks.scopes.check_body(request, &identity.scopes).await {
+        ScopeVerdict::ReadBody => match checks
+            .scopes
+            .check_body(request, class.era(), &identity.scopes)
+            .await
+        {
             Ok(with_body) => request = with_body,
             Err(response) => return Ok(response),
         },
