@@ -20,7 +20,8 @@ import anyio
 import httpx2
 import pytest
 from conftest import start_outpost
-from mcp import Client
+from mcp import Client, ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from oauth_flow import MODERN, probe_mcp, whoami_session
 from oidc_provider import (
@@ -106,6 +107,26 @@ async def test_tools_see_the_providers_user_on_both_eras(issuer: str, jwt_server
                 result = await client.call_tool("whoami", {})
                 assert not result.is_error, result.content
                 assert_provider_user(result.structured_content)
+
+
+async def test_a_token_for_the_sse_url_serves_the_2024_11_05_transport(issuer: str, jwt_server: str) -> None:
+    """A client of `/sse` reads that URL's metadata and asks the provider for a token for it
+    (RFC 8707); the provider binds the token to it (`aud`), and Outpost takes it as its own."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with httpx2.AsyncClient(timeout=10) as http:
+            metadata = (await http.get(f"{jwt_server}/.well-known/oauth-protected-resource/sse")).json()
+        assert metadata["resource"] == f"{jwt_server}/sse"
+        assert metadata["authorization_servers"] == [issuer]
+        token = access_token(issuer, f"{jwt_server}/sse")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with sse_client(f"{jwt_server}/sse", headers=headers) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                result = await session.call_tool("whoami", {})
+                assert not result.is_error, result.content
+                assert_provider_user(result.structured_content)
+        # The same token on /mcp: one resource, two URLs.
+        assert await status_of(jwt_server, token) == 200
 
 
 async def test_foreign_expired_forged_and_unsigned_tokens_are_refused(issuer: str, jwt_server: str) -> None:

@@ -690,10 +690,16 @@ where
     #[cfg(feature = "external-issuer")]
     async fn external(
         &mut self,
-        issuer: crate::auth::external::ExternalIssuerConfig,
+        mut issuer: crate::auth::external::ExternalIssuerConfig,
         store_url: &str,
     ) -> Result<ResourceServerConfig, BuildError> {
+        use crate::auth::resource::{canonical_resource, http_sse_resource};
         let (baseline, supported, required) = self.scopes().await?;
+        // A client of `/sse` asks for a token for that URL: the same resource.
+        let base_url = self.config.base_url();
+        if issuer.audience == canonical_resource(&base_url) {
+            issuer.audience_aliases.push(http_sse_resource(&base_url));
+        }
         let tokens = crate::auth::external::ExternalTokens::connect(issuer).await?;
         tracing::info!(
             issuer = %tokens.issuer(),

@@ -253,6 +253,7 @@ mod tests {
         Expectations {
             issuer: "https://idp.example".into(),
             audience: "https://mcp.example/mcp".into(),
+            audience_aliases: Vec::new(),
             require_at_jwt: false,
             leeway_seconds: 0,
             names_grants: false,

@@ -195,11 +195,13 @@ pub(crate) fn check_claims(
         }
         None => return Err(invalid("the access token names no issuer (iss)")),
     }
-    if !claims
-        .aud
-        .as_ref()
-        .is_some_and(|aud| aud.contains(&expect.audience))
-    {
+    if !claims.aud.as_ref().is_some_and(|aud| {
+        aud.contains(&expect.audience)
+            || expect
+                .audience_aliases
+                .iter()
+                .any(|alias| aud.contains(alias))
+    }) {
         return Err(invalid(format!(
             "the access token is not for this resource: its audience must include {:?}",
             expect.audience

@@ -46,6 +46,7 @@ fn expect() -> Expectations {
     Expectations {
         issuer: ISSUER.into(),
         audience: AUDIENCE.into(),
+        audience_aliases: Vec::new(),
         require_at_jwt: false,
         leeway_seconds: 30,
         names_grants: false,
@@ -136,6 +137,13 @@ fn issuer_audience_and_subject_must_match() {
     claims["aud"] = json!("https://other.example/mcp");
     let why = refusal(&sign(&signers, es256(), &claims), &signers, &expect());
     assert!(why.contains("not for this resource"), "{why}");
+    // An alias of the audience (another URL of the endpoint) is as good as the audience.
+    let with_alias = Expectations {
+        audience_aliases: vec!["https://other.example/mcp".into()],
+        ..expect()
+    };
+    let token = sign(&signers, es256(), &claims);
+    assert!(verify(&token, &signers.keys, &with_alias, NOW).is_ok());
 
     let mut claims = self::claims();
     claims.as_object_mut().unwrap().remove("sub");

@@ -45,6 +45,11 @@ pub struct ExternalIssuerConfig {
     /// The audience tokens must carry (one of `aud`): usually the canonical MCP URL
     /// (`{public-url}/mcp`).
     pub audience: String,
+    /// Audiences a token may carry instead: other URLs of the same endpoint. An issuer that
+    /// binds tokens to the RFC 8707 `resource` a client asked for gives a client of the
+    /// 2024-11-05 transport a token for `{public-url}/sse`, the URL it connected to; the
+    /// builder adds that URL when `audience` is the canonical MCP URL. None by default.
+    pub audience_aliases: Vec<String>,
     /// Accept only RFC 9068 access tokens (`typ: at+jwt`); otherwise `JWT` or no `typ` pass too.
     pub require_at_jwt: bool,
     /// How far `exp` and `nbf` may be off, for clock skew with the issuer.
@@ -67,6 +72,7 @@ impl std::fmt::Debug for ExternalIssuerConfig {
         f.debug_struct("ExternalIssuerConfig")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("audience_aliases", &self.audience_aliases)
             .field("require_at_jwt", &self.require_at_jwt)
             .field("clock_leeway", &self.clock_leeway)
             .field("introspection", &self.introspection)
@@ -81,6 +87,7 @@ impl ExternalIssuerConfig {
         Self {
             issuer: issuer.into(),
             audience: audience.into(),
+            audience_aliases: Vec::new(),
             require_at_jwt: false,
             clock_leeway: DEFAULT_CLOCK_LEEWAY,
             introspection: None,
@@ -173,6 +180,7 @@ pub enum ExternalIssuerError {
 pub(crate) struct Expectations {
     pub(crate) issuer: String,
     pub(crate) audience: String,
+    pub(crate) audience_aliases: Vec<String>,
     pub(crate) require_at_jwt: bool,
     pub(crate) leeway_seconds: i64,
     /// Whether the identity carries the token's `gid` (its grant is checked for revocation).
@@ -240,6 +248,7 @@ impl ExternalTokens {
         let expect = Expectations {
             issuer: config.issuer.clone(),
             audience: config.audience,
+            audience_aliases: config.audience_aliases,
             require_at_jwt: config.require_at_jwt,
             leeway_seconds: i64::try_from(config.clock_leeway.as_secs()).unwrap_or(i64::MAX),
             names_grants: config.grant_revocation.is_some(),
