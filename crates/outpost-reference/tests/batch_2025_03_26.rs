@@ -155,6 +155,19 @@ async fn batches_are_answered_message_by_message(app: &TestApp) {
         ]))
         .await;
     assert_eq!((status, messages.len()), (202, 0));
+    // Responses and notifications only, one answering no request of the server's: no
+    // request, so no stream; the answer that response gets alone (parked sessions refuse it
+    // `400`, rmcp's in-memory ones drop it with a `202`).
+    let stray = json!({ "jsonrpc": "2.0", "id": 41, "result": {} });
+    let alone = session.post(stray.clone()).await;
+    let (status, messages) = session
+        .post(json!([
+            stray,
+            { "jsonrpc": "2.0", "method": "notifications/roots/list_changed" },
+        ]))
+        .await;
+    assert_eq!((status, &messages), (alone.0, &alone.1));
+    assert!(status == 202 || messages[0]["error"]["code"] == -32600, "{messages:?}");
 
     // An empty batch, or one too long: one error for the whole batch (JSON-RPC 2.0 §6).
     let long: Vec<Value> = (0..=MAX_BATCH)

@@ -13,7 +13,10 @@
 //!   ran;
 //! - when they refused some, the others ran and their answers stand: each refused request
 //!   gets a `-32603` error whose `data` holds the HTTP status and challenge;
-//! - a batch of notifications and responses only is answered `202` once each is accepted;
+//! - a batch of notifications and responses only is answered `202` once each is accepted,
+//!   else with the first answer that is not `202` (a response to no request of the server's
+//!   gets its `400`): such a batch is no request, so it gets no JSON-RPC answer on a stream
+//!   (2025-03-26 transport: `202`, or an HTTP error status);
 //! - otherwise the answer is one SSE stream carrying every message of the elements' answers
 //!   (a JSON-RPC error answered as JSON, the messages of an SSE answer) as they come, which
 //!   ends when every element's answer has. Its events carry no id: the stream of a batch is
@@ -59,7 +62,7 @@ use sse_stream::{KeepAlive, Sse, SseBody, SseStream};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{
-    jsonrpc_body::{error_body, error_response, is_initialize, request_id_of},
+    jsonrpc_body::{error_body, error_response, is_initialize, is_request, request_id_of},
     sse_timer::TokioSleep,
 };
 use crate::http::body_read::{BodyReadError, read_limited, refuse_declared_past};
@@ -184,6 +187,7 @@ where
         .iter()
         .map(|element| request_id_of(element))
         .collect();
+    let holds_a_request = elements.iter().any(|element| is_request(element));
     let element_requests: Vec<Result<Request, Box<Response>>> = elements
         .into_iter()
         .zip(&ids)
@@ -215,7 +219,25 @@ where
             .buffered(STARTED_AT_ONCE)
             .collect()
             .await;
+    if !holds_a_request {
+        return accepted_or_first_refusal(answers);
+    }
     combine(answers.into_iter().zip(ids).collect(), layer.keep_alive)
+}
+
+/// The answer to a batch of notifications and responses: `202` when each was accepted, else
+/// the first element's answer that was not.
+fn accepted_or_first_refusal(answers: Vec<Response>) -> Response {
+    let mut cors = None;
+    for answer in answers {
+        if answer.status() != StatusCode::ACCEPTED {
+            return answer;
+        }
+        cors.get_or_insert_with(|| cors_headers(answer.headers()));
+    }
+    let mut response = StatusCode::ACCEPTED.into_response();
+    response.headers_mut().extend(cors.unwrap_or_default());
+    response
 }
 
 /// The body's first byte that is not JSON whitespace (`None` for an empty or blank body),

@@ -313,6 +313,20 @@ fn call_of(body: &[u8]) -> Option<NamedCall<'_>> {
     members_of(body)
 }
 
+/// Whether `body` is a JSON-RPC request: a message with a `method` and an `id` (not a
+/// notification, not a response).
+pub(crate) fn is_request(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Shape<'a> {
+        #[serde(borrow)]
+        method: Option<&'a RawValue>,
+        #[serde(borrow)]
+        id: Option<&'a RawValue>,
+    }
+    members_of::<Shape<'_>>(body)
+        .is_some_and(|message| message.method.is_some() && message.id.is_some())
+}
+
 /// Whether `body` is an `initialize` request (the only message that creates a session, and
 /// one no batch may hold).
 pub(crate) fn is_initialize(body: &[u8]) -> bool {
