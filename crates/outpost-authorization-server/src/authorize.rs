@@ -13,7 +13,9 @@
 //!    unchecked URI would make the server an open redirector (RFC 6749 §10.15). A client with
 //!    one registered URI may omit `redirect_uri`.
 //! 2. Every other error goes back to the redirect URI with `error`, `error_description`,
-//!    `state` and `iss` (RFC 9207): `response_type` must be `code`
+//!    `state` and `iss` (RFC 9207) — at once for a client the operator registered or a
+//!    loopback redirect URI, else through a link on an error page the user may follow (a
+//!    self-registered client's URI may be a phishing site's: RFC 9700 §4.11.2): `response_type` must be `code`
 //!    (`unsupported_response_type`); PKCE is required with `code_challenge_method=S256`
 //!    (OAuth 2.1 §4.1.1; missing or `plain` is `invalid_request`); `scope` defaults to the
 //!    server's default scope; unsupported scopes, and scopes beyond the registered `scope` of a
@@ -85,15 +87,18 @@ pub async fn authorize(
         Err(message) => return bad_request(&message),
     };
     let state = params.get("state").map(str::to_owned);
+    let follows_unasked = redirect_is_trusted(&server, &client, &redirect_uri);
     let fail = |error: &str, description: &str| {
         // RFC 6749 §4.1.2.1's character set.
-        let description = sanitized(description);
-        redirect_to_client(
-            &server,
-            &redirect_uri,
-            &[("error", error), ("error_description", &description)],
-            state.as_deref(),
-        )
+        let sanitized = sanitized(description);
+        let params = [("error", error), ("error_description", &*sanitized)];
+        if follows_unasked {
+            return redirect_to_client(&server, &redirect_uri, &params, state.as_deref());
+        }
+        match client_redirect_url(&server, &redirect_uri, &params, state.as_deref()) {
+            Some(url) => pages::refused_request_page(description, url.into()),
+            None => pages::internal_error(UNPARSED_REDIRECT),
+        }
     };
     match params.get("response_type") {
         Some("code") => {}
@@ -211,9 +216,27 @@ pub fn redirect_to_client(
     params: &[(&str, &str)],
     state: Option<&str>,
 ) -> Response {
-    let Ok(mut url) = Url::parse(redirect_uri) else {
-        return pages::internal_error("a checked redirect URI does not parse");
+    let Some(url) = client_redirect_url(server, redirect_uri, params, state) else {
+        return pages::internal_error(UNPARSED_REDIRECT);
     };
+    match HeaderValue::from_str(url.as_str()) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(error) => pages::internal_error(error),
+    }
+}
+
+/// Why a redirect could not be made: the URI was checked, so it cannot happen.
+const UNPARSED_REDIRECT: &str = "a checked redirect URI does not parse";
+
+/// `redirect_uri` with `params`, `state` and `iss` appended, as [`redirect_to_client`] sends
+/// the browser there (`None` when the checked URI does not parse).
+fn client_redirect_url(
+    server: &AuthorizationServer,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+) -> Option<Url> {
+    let mut url = Url::parse(redirect_uri).ok()?;
     {
         let mut query = url.query_pairs_mut();
         for (name, value) in params {
@@ -224,10 +247,23 @@ pub fn redirect_to_client(
         }
         query.append_pair("iss", &server.issuer);
     }
-    match HeaderValue::from_str(url.as_str()) {
-        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-        Err(error) => pages::internal_error(error),
-    }
+    Some(url)
+}
+
+/// Whether an error found before the user signed in may send the browser to `redirect_uri`
+/// unasked: for a client the operator registered, or a loopback URI (a native app on the
+/// user's own machine). Any other client registered itself, so its URI may be anyone's site,
+/// and redirecting there at once would lend the server's address to a phishing link (RFC 9700
+/// §4.11.2): the error is shown instead, with a link back that the user may follow.
+fn redirect_is_trusted(
+    server: &AuthorizationServer,
+    client: &ClientRecord,
+    redirect_uri: &str,
+) -> bool {
+    server.preregistered.contains(&client.client_id)
+        || Url::parse(redirect_uri).is_ok_and(|url| {
+            url.scheme() == "http" && outpost_oauth::loopback::is_loopback_host(url.host())
+        })
 }
 
 fn bad_request(message: &str) -> Response {

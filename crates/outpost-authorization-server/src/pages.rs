@@ -161,11 +161,27 @@ pub(crate) async fn render_pages(
 
 /// An error page with `status`.
 pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let view = ErrorView {
+    page_of(ErrorView {
         status: status.as_u16(),
         title: title.to_owned(),
         message: message.to_owned(),
-    };
+        return_to: None,
+    })
+}
+
+/// A `400` page for a refused authorization request whose error the user may take back to
+/// the application by following `return_to` ([`ErrorView::return_to`]).
+pub(crate) fn refused_request_page(message: &str, return_to: String) -> Response {
+    page_of(ErrorView {
+        status: StatusCode::BAD_REQUEST.as_u16(),
+        title: "The application's request was refused".to_owned(),
+        message: message.to_owned(),
+        return_to: Some(return_to),
+    })
+}
+
+fn page_of(view: ErrorView) -> Response {
+    let status = StatusCode::from_u16(view.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Extension(Page::Error(view))).into_response()
 }
 

@@ -144,6 +144,23 @@ fn a_pre_registered_confidential_client_gets_tokens() {
         .build()
         .unwrap();
 
+    // The operator registered it, so its errors go back to its web redirect URI at once (a
+    // client that registered itself would get them through a link on a page).
+    let mut refused = url::Url::parse(&format!("{}/authorize", server.base)).unwrap();
+    refused
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "reporting")
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("state", "s0");
+    let response = browser.get(refused).send().unwrap();
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{CALLBACK}?error=invalid_request")),
+        "{location}"
+    );
+
     // /authorize → login → consent → code, carrying the CSRF cookie by hand.
     let mut url = url::Url::parse(&format!("{}/authorize", server.base)).unwrap();
     url.query_pairs_mut()

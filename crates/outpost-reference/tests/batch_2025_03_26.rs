@@ -167,7 +167,10 @@ async fn batches_are_answered_message_by_message(app: &TestApp) {
         ]))
         .await;
     assert_eq!((status, &messages), (alone.0, &alone.1));
-    assert!(status == 202 || messages[0]["error"]["code"] == -32600, "{messages:?}");
+    assert!(
+        status == 202 || messages[0]["error"]["code"] == -32600,
+        "{messages:?}"
+    );
 
     // An empty batch, or one too long: one error for the whole batch (JSON-RPC 2.0 §6).
     let long: Vec<Value> = (0..=MAX_BATCH)

@@ -120,6 +120,7 @@ mod tests {
                 status: 400,
                 title: "Invalid request".into(),
                 message: "m".into(),
+                return_to: None,
             })
             .unwrap();
         assert!(!html.contains("<img src=x"), "{html}");

@@ -181,6 +181,7 @@ impl TemplateDirectory {
                 status: 400,
                 title: "Invalid request".into(),
                 message: "Sample message.".into(),
+                return_to: Some("https://app.example/callback?error=invalid_request".into()),
             };
             self.render(ERROR, self.error_context(&sample))
                 .map_err(|source| TemplateDirectoryError::Template {
@@ -235,6 +236,7 @@ impl TemplateDirectory {
             status => Value::from(page.status),
             title => Value::from(page.title.as_str()),
             message => Value::from(page.message.as_str()),
+            return_to => page.return_to.as_deref().map(Value::from),
         }
     }
 
@@ -329,6 +331,7 @@ mod tests {
                 status: 400,
                 title: "Invalid request".into(),
                 message: "m".into(),
+                return_to: None,
             })
             .unwrap();
         assert!(

@@ -59,6 +59,10 @@ pub struct ErrorView {
     pub title: String,
     /// What went wrong, and what to do.
     pub message: String,
+    /// A link that takes the error back to the application (its redirect URI with `error`,
+    /// `state` and `iss`), for an error the server does not send there on its own: it
+    /// redirects a browser unasked only to redirect URIs it trusts (RFC 9700 §4.11.2).
+    pub return_to: Option<String>,
 }
 
 /// The branding as the pages use it: plain strings, checked when the [`Branding`] was made.

@@ -75,6 +75,51 @@ async fn redirectable_errors_go_back_with_error_state_and_iss() {
     assert_eq!(param(&params, "error"), Some("unsupported_response_type"));
 }
 
+/// A client that registered itself with a web redirect URI could be anyone's: an error found
+/// before the user signed in is shown, with a link that takes it back, instead of sending the
+/// browser there unasked (RFC 9700 §4.11.2, a phishing link on the server's address).
+#[tokio::test]
+async fn a_self_registered_web_client_gets_its_errors_through_a_link() {
+    let server = spawn().await;
+    let web = "https://app.example/callback";
+    let response = reqwest::Client::new()
+        .post(format!("{}/register", server.base))
+        .json(&json!({
+            "client_name": "Web app",
+            "redirect_uris": [web],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let client_id = response.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut url = server.authorize_url(&client_id, web, &[]);
+    url.query_pairs_mut()
+        .append_pair("resource", "https://elsewhere.example/mcp");
+    let response = get(&server, url).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get(header::LOCATION).is_none());
+    assert_page_headers(&response);
+    let page = response.text().await.unwrap();
+    let href = page
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link back")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let back = Url::parse(&href).unwrap();
+    assert!(back.as_str().starts_with(web), "{back}");
+    let params: Vec<(String, String)> = back.query_pairs().into_owned().collect();
+    assert_eq!(param(&params, "error"), Some("invalid_target"));
+    assert_eq!(param(&params, "state"), Some("xyz"));
+    assert_eq!(param(&params, "iss"), Some(server.base.as_str()));
+}
+
 #[tokio::test]
 async fn unknown_clients_and_redirect_mismatches_get_a_page_never_a_redirect() {
     let server = spawn().await;
