@@ -282,7 +282,10 @@ async fn find_client(
         Ok(None) => Err(bad_request(
             "The application is not registered with this server.",
         )),
-        Err(ClientResolutionError::Document(error)) => Err(bad_request(&error.to_string())),
+        Err(ClientResolutionError::Document(error)) => {
+            tracing::info!(%error, "a client_id URL's metadata document is unusable");
+            Err(bad_request(&error.public_reason()))
+        }
         Err(ClientResolutionError::Store(error)) => Err(pages::internal_error(error)),
     }
 }

@@ -71,7 +71,10 @@ pub async fn authenticate(
     let record = match clients::resolve(server, &presented.client_id).await {
         Ok(Some(record)) => record,
         Ok(None) => return Err(refuse("unknown client")),
-        Err(ClientResolutionError::Document(error)) => return Err(refuse(&error.to_string())),
+        Err(ClientResolutionError::Document(error)) => {
+            tracing::info!(%error, "a client_id URL's metadata document is unusable");
+            return Err(refuse(&error.public_reason()));
+        }
         Err(ClientResolutionError::Store(error)) => return Err(error.into()),
     };
     if record.token_endpoint_auth_method != presented.method {

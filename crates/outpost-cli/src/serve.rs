@@ -192,8 +192,8 @@ struct IssuerArgs {
     /// Accept only RFC 9068 access tokens (`typ: at+jwt`).
     #[arg(long, env = "OUTPOST_REQUIRE_AT_JWT", requires = "issuer", value_parser = clap::builder::BoolishValueParser::new())]
     require_at_jwt: bool,
-    /// How far a token's exp and nbf (an upstream ID token's exp and iat) may be off, for clock
-    /// skew with the issuer.
+    /// How far an external issuer's token's exp and nbf (--issuer; an upstream ID token's exp
+    /// and iat) may be off, for clock skew with it. Outpost's own tokens allow 60 s.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "OUTPOST_CLOCK_LEEWAY")]
     clock_leeway: Duration,
     /// Check tokens by RFC 7662 introspection at this endpoint (opaque tokens) instead of

@@ -147,6 +147,20 @@ pub enum CimdError {
     Throttled(u64),
 }
 
+impl CimdError {
+    /// The reason as the client's user or developer is shown it: a failed fetch's cause (a
+    /// DNS answer, an address a host resolves to, a TLS error) stays in the server's log, so
+    /// that nobody can use `client_id` URLs to probe the server's network.
+    pub fn public_reason(&self) -> String {
+        match self {
+            Self::RefusedAddress(_) | Self::Fetch(_) => {
+                "the client metadata document could not be fetched from the client_id URL".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The metadata-document side of the authorization server: settings and HTTP client (the
 /// cache and the fetch budgets are in the store).
 pub struct ClientMetadataDocuments {

@@ -289,16 +289,22 @@ async fn loopback_hosts_are_refused_by_default() {
         config.allow_private_addresses = false;
     })
     .await;
-    // A name that resolves to loopback…
-    assert_refused(
-        &server,
-        &host.url("/client.json"),
-        "is not a public address",
-    )
-    .await;
-    // …and a loopback IP literal.
+    // A name that resolves to loopback, and a loopback IP literal: refused without saying
+    // what the name resolves to (nobody may probe the server's network through client ids).
     let literal = format!("https://127.0.0.1:{}/client.json", host.port);
-    assert_refused(&server, &literal, "is not a public address").await;
+    for client_id in [host.url("/client.json"), literal] {
+        let (status, location, html) = authorize(&server, &client_id, REDIRECT).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+        assert!(!location);
+        assert!(
+            html.contains("could not be fetched from the client_id URL"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("127.0.0.1") && !html.contains("public address"),
+            "{html}"
+        );
+    }
     assert_eq!(host.hits("/client.json"), 0, "nothing was fetched");
 }
 
