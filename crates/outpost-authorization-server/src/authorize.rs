@@ -15,14 +15,14 @@
 //! 2. Every other error goes back to the redirect URI with `error`, `error_description`,
 //!    `state` and `iss` (RFC 9207) — at once for a client the operator registered or a
 //!    loopback redirect URI, else through a link on an error page the user may follow (a
-//!    self-registered client's URI may be a phishing site's: RFC 9700 §4.11.2): `response_type` must be `code`
-//!    (`unsupported_response_type`); PKCE is required with `code_challenge_method=S256`
-//!    (OAuth 2.1 §4.1.1; missing or `plain` is `invalid_request`); `scope` defaults to the
-//!    server's default scope; unsupported scopes, and scopes beyond the registered `scope` of a
-//!    client the operator registered, are left out, and a request left with no scope is
-//!    `invalid_scope`; `resource`
-//!    (RFC 8707 §2), when given, must be the protected resource this server issues tokens for
-//!    (`invalid_target`).
+//!    self-registered client's URI may be a phishing site's: RFC 9700 §4.11.2):
+//!    `response_type` must be `code` (`unsupported_response_type`), and `response_mode`,
+//!    when given, `query`; PKCE is required with `code_challenge_method=S256` (OAuth 2.1
+//!    §4.1.1; missing or `plain` is `invalid_request`); `scope` defaults to the server's
+//!    default scope; unsupported scopes, and scopes beyond the registered `scope` of a client
+//!    the operator registered, are left out, and a request left with no scope is
+//!    `invalid_scope`; `resource` (RFC 8707 §2), when given, must be the protected resource
+//!    this server issues tokens for, or one of its aliases (`invalid_target`).
 //!
 //! A valid request is stored server-side ([`PendingRequests`](super::pending::PendingRequests),
 //! in the store, so any instance can serve the next steps), bound to this browser
@@ -104,6 +104,14 @@ pub async fn authorize(
         Some("code") => {}
         None => return fail("invalid_request", "response_type is required"),
         Some(_) => return fail("unsupported_response_type", "only response_type=code"),
+    }
+    // The metadata's `response_modes_supported` is `["query"]`: a client asking for another
+    // would look for the code where it is not sent.
+    if params
+        .get("response_mode")
+        .is_some_and(|mode| mode != "query")
+    {
+        return fail("invalid_request", "only response_mode=query");
     }
     let code_challenge = match CodeChallengeMethod::parse(params.get("code_challenge_method"))
         .and_then(|_| CodeChallenge::parse(params.get("code_challenge")))

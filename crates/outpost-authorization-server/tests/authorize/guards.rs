@@ -73,6 +73,14 @@ async fn redirectable_errors_go_back_with_error_state_and_iss() {
     ));
     let (_, params) = location_params(&get(&server, url).await);
     assert_eq!(param(&params, "error"), Some("unsupported_response_type"));
+    // Only the query carries the answer (`response_modes_supported`).
+    for mode in ["fragment", "form_post"] {
+        let url = base_url(Some("S256"), &[("response_mode", mode)]);
+        let (_, params) = location_params(&get(&server, url).await);
+        assert_eq!(param(&params, "error"), Some("invalid_request"), "{mode}");
+    }
+    let url = base_url(Some("S256"), &[("response_mode", "query")]);
+    assert_eq!(get(&server, url).await.status(), StatusCode::OK);
 }
 
 /// A client that registered itself with a web redirect URI could be anyone's: an error found
