@@ -151,6 +151,15 @@ fn exit_status_says_what_happened() {
         "{}",
         stderr(&output)
     );
+    // 2: connection — the server's root, not its MCP endpoint: the message says where it is.
+    let root = url.trim_end_matches("/mcp");
+    let output = connect(&home, &[root, "tools"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!("is it {root}/mcp?")),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

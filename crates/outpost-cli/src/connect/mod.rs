@@ -234,6 +234,20 @@ fn preregistered_client(
     }))
 }
 
+/// For a URL that answered neither transport and names no MCP endpoint's path (`/mcp`,
+/// `/sse`): where the endpoint usually is.
+fn endpoint_hint(url: &Url) -> Option<String> {
+    let path = url.path().trim_end_matches('/');
+    if path.ends_with("/mcp") || path.ends_with("/sse") {
+        return None;
+    }
+    let mut endpoint = url.clone();
+    endpoint.set_path(&format!("{path}/mcp"));
+    Some(format!(
+        " (no MCP endpoint there: is it {endpoint}? MCP servers usually serve it at /mcp)"
+    ))
+}
+
 /// Connects with the stored access token, refreshing it when it has expired or is refused,
 /// and signing in when there is none or the refresh is refused.
 async fn signed_in(
@@ -267,8 +281,10 @@ async fn signed_in(
     let mut signed_in_now = false;
     loop {
         let token = stored.as_ref().map(|c| c.access_token.as_str());
+        let mut fell_back = false;
         let opened = match session::open(http, url, token).await {
             Err(error) if session::has_no_streamable_http(&error) => {
+                fell_back = true;
                 session::open_legacy(http, url, token).await
             }
             opened => opened,
@@ -278,7 +294,12 @@ async fn signed_in(
             Err(error) => error,
         };
         let Some(challenge) = error.auth_challenge().map(str::to_owned) else {
-            return Err(Failure::Connection(anyhow!("{url}: {}", describe(&error))));
+            let hint = if fell_back { endpoint_hint(url) } else { None };
+            return Err(Failure::Connection(anyhow!(
+                "{url}: {}{}",
+                describe(&error),
+                hint.unwrap_or_default()
+            )));
         };
         if signed_in_now {
             return Err(Failure::Authorization(anyhow!(
