@@ -13,7 +13,7 @@
 //! A client of the 2024-11-05 HTTP+SSE transport connects to `/sse`, and the SDKs refuse
 //! metadata whose `resource` is not that URL or a parent of it (RFC 9728 §3.3). So a refusal
 //! at `/sse` or `/message` names `/.well-known/oauth-protected-resource/sse`, the same
-//! document with `resource` the `/sse` URL ([`MetadataUrls`]); the authorization server takes
+//! document with `resource` the `/sse` URL (`MetadataUrls`); the authorization server takes
 //! that URL as another name of the MCP endpoint's.
 
 use std::sync::Arc;
