@@ -149,15 +149,29 @@ impl FromRequestParts<AuthorizationServer> for ClientIp {
         parts: &mut Parts,
         server: &AuthorizationServer,
     ) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(
-            Self::Unknown,
-            |ConnectInfo(peer)| {
-                let client = server
-                    .trusted_proxies
-                    .client_address(peer.ip().to_canonical(), &parts.headers);
-                Self::Known(client.to_canonical())
-            },
-        ))
+        Ok(parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(
+                || {
+                    static WARNED: std::sync::Once = std::sync::Once::new();
+                    WARNED.call_once(|| {
+                        tracing::warn!(
+                            "requests reach the authorization server without the peer's address \
+                         (axum's ConnectInfo<SocketAddr>): every client shares one login, \
+                         token and registration budget. Serve the router with \
+                         into_make_service_with_connect_info::<SocketAddr>()"
+                        );
+                    });
+                    Self::Unknown
+                },
+                |ConnectInfo(peer)| {
+                    let client = server
+                        .trusted_proxies
+                        .client_address(peer.ip().to_canonical(), &parts.headers);
+                    Self::Known(client.to_canonical())
+                },
+            ))
     }
 }
 

@@ -85,6 +85,8 @@ enum UsersCommand {
         /// repeat it or separate scopes with spaces.
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        #[command(flatten)]
+        custom: CustomScopes,
     },
     /// List users, one per line: name, creation time, the scopes beyond the baseline they may
     /// be granted (`-` for none).
@@ -97,6 +99,8 @@ enum UsersCommand {
         /// The scopes, e.g. `mcp:admin` (repeat or separate with spaces).
         #[arg(value_name = "SCOPE")]
         scopes: Vec<String>,
+        #[command(flatten)]
+        custom: CustomScopes,
     },
     /// Remove a user and everything issued to them.
     Remove {
@@ -106,6 +110,15 @@ enum UsersCommand {
     },
     /// Change a user's password and revoke every grant the old one let clients obtain.
     Passwd(PasswordArgs),
+}
+
+/// Whether scopes `outpost serve` does not know may be stored.
+#[derive(Debug, clap::Args)]
+struct CustomScopes {
+    /// Store scopes `outpost serve`'s reference server does not declare: for a server of your
+    /// own on this store (built with the `outpost` library), whose tools declare them.
+    #[arg(long)]
+    custom_scopes: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,27 +145,36 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
         _ => args.store.open_existing().await?,
     };
     match args.command {
-        UsersCommand::Add { user, scopes } => add(&store, user, &allowed_scopes(&scopes)?).await,
+        UsersCommand::Add {
+            user,
+            scopes,
+            custom,
+        } => add(&store, user, &allowed_scopes(&scopes, &custom)?).await,
         UsersCommand::List => list(&store).await,
-        UsersCommand::SetScopes { name, scopes } => {
-            set_scopes(&store, &name, allowed_scopes(&scopes)?).await
-        }
+        UsersCommand::SetScopes {
+            name,
+            scopes,
+            custom,
+        } => set_scopes(&store, &name, allowed_scopes(&scopes, &custom)?).await,
         UsersCommand::Remove { name } => remove(&store, &name).await,
         UsersCommand::Passwd(user) => passwd(&store, user).await,
     }
 }
 
-/// The scopes named on the command line, each one the server supports; the baseline, which
-/// every user has, is left out with a note.
-fn allowed_scopes(args: &[String]) -> anyhow::Result<ScopeSet> {
+/// The scopes named on the command line, each one the reference server supports unless
+/// `custom` allows others; the baseline, which every user has, is left out with a note.
+fn allowed_scopes(args: &[String], custom: &CustomScopes) -> anyhow::Result<ScopeSet> {
     let named: Vec<&str> = args.iter().flat_map(|arg| arg.split_whitespace()).collect();
     if named.contains(&MCP_SCOPE) {
         eprintln!("note: every user may be granted the baseline scope {MCP_SCOPE}: not stored");
     }
     let scopes = ScopeSet::from_tokens(named.into_iter().filter(|scope| *scope != MCP_SCOPE))?;
-    if let Some(unknown) = scopes.iter().find(|s| !SCOPES_SUPPORTED.contains(s)) {
+    if let Some(unknown) = scopes.iter().find(|s| !SCOPES_SUPPORTED.contains(s))
+        && !custom.custom_scopes
+    {
         bail!(
-            "unknown scope {unknown:?}: this server supports {}",
+            "unknown scope {unknown:?}: `outpost serve` supports {} (for a server of your own \
+             whose tools declare other scopes, add --custom-scopes)",
             SCOPES_SUPPORTED.join(", ")
         );
     }

@@ -421,10 +421,25 @@ async fn scopes_beyond_the_baseline_are_granted_changed_and_listed() {
     assert!(!unknown.status.success());
     assert!(
         stderr(&unknown).contains("unknown scope \"mcp:root\"")
-            && stderr(&unknown).contains("mcp:admin"),
+            && stderr(&unknown).contains("mcp:admin")
+            && stderr(&unknown).contains("--custom-scopes"),
         "{}",
         stderr(&unknown)
     );
+    // A scope of a server of one's own, on the same store, when asked for.
+    let custom = users(
+        &db,
+        &[
+            "add",
+            "dave",
+            "--scope",
+            "notes:write",
+            "--custom-scopes",
+            "--password-stdin",
+        ],
+        "fourth-password\n",
+    );
+    assert!(custom.status.success(), "add: {}", stderr(&custom));
 
     let scopes_of = |listing: &str, name: &str| {
         let line = listing
@@ -444,6 +459,11 @@ async fn scopes_beyond_the_baseline_are_granted_changed_and_listed() {
         "{listing}"
     );
     assert!(scopes_of(&listing, "carol").is_none(), "{listing}");
+    assert_eq!(
+        scopes_of(&listing, "dave").as_deref(),
+        Some("notes:write"),
+        "{listing}"
+    );
 
     // The baseline every user has is not stored as one beyond it.
     let changed = users(&db, &["set-scopes", "bob", "mcp mcp:admin"], "");

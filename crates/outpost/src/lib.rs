@@ -90,7 +90,11 @@ pub use ops::otel;
 pub use ops::prometheus;
 
 /// Why a server could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` is its message and those of its causes it does not quote already, so that
+/// `main` returning `Result<(), OutpostError>` prints what to fix rather than the variants'
+/// names.
+#[derive(thiserror::Error)]
 pub enum OutpostError {
     /// The configuration is invalid or unsafe.
     #[error(transparent)]
@@ -101,6 +105,23 @@ pub enum OutpostError {
     /// The builder could not make the server.
     #[error(transparent)]
     Build(#[from] BuildError),
+}
+
+impl std::fmt::Debug for OutpostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            // A message often quotes its cause already.
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        f.write_str(&text)
+    }
 }
 
 /// Makes the handler instance for one session or one stateless request.
@@ -295,6 +316,38 @@ where
     /// authorization server's purge of expired codes and grants (every 10 minutes) and its
     /// signing-key reload (every minute), and the reload and rotation of shared request-state
     /// keys (every minute). Later calls start nothing more.
+    ///
+    /// What [`Outpost::serve`] does besides is then the application's: serve with the peer's
+    /// address (the per-address sign-in limits need it), cancel [`Outpost::shutdown_token`]
+    /// when shutting down (open event streams end only then), and set its own connection
+    /// limits and timeouts. The URLs the server advertises are `public_url`'s.
+    ///
+    /// ```no_run
+    /// # use rmcp::{ServerHandler, model::ServerInfo};
+    /// # #[derive(Clone)] struct MyTools;
+    /// # impl ServerHandler for MyTools { fn get_info(&self) -> ServerInfo { ServerInfo::default() } }
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let outpost = outpost::Outpost::builder(MyTools)
+    ///     .public_url("https://mcp.example.com".parse()?)
+    ///     .build()
+    ///     .await?;
+    /// let shutdown = outpost.shutdown_token();
+    /// let app = axum::Router::new()
+    ///     .route("/app", axum::routing::get(|| async { "my app" }))
+    ///     .merge(outpost.router());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+    /// axum::serve(
+    ///     listener,
+    ///     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    /// )
+    /// .with_graceful_shutdown(async move {
+    ///     outpost::shutdown_signal().await;
+    ///     shutdown.cancel();
+    /// })
+    /// .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
@@ -491,5 +544,19 @@ async fn unix_signal(kind: tokio::signal::unix::SignalKind, name: &str) {
             tracing::error!(%error, "cannot listen for {name}");
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_main_prints_the_message_not_the_variant() {
+        let error = OutpostError::Build(BuildError::NoAuthentication);
+        let printed = format!("{error:?}");
+        assert!(printed.starts_with("authentication is on"), "{printed}");
+        assert!(printed.contains("no_auth()"), "{printed}");
+        assert!(!printed.contains("Build("), "{printed}");
     }
 }

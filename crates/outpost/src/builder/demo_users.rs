@@ -110,9 +110,14 @@ pub(super) async fn ensure(
             Err(error) => return Err(failed(&error)),
         }
     }
+    let alice = if beyond_baseline.is_empty() {
+        "alice".to_owned()
+    } else {
+        format!("alice (who may be granted every scope: {beyond_baseline})")
+    };
     tracing::warn!(
-        "demo users: anyone who can reach this server can log in as alice (who may be granted \
-         every scope: {beyond_baseline}) and bob, whose passwords are public"
+        "demo users: anyone who can reach this server can log in as {alice} and bob, whose \
+         passwords are public"
     );
     Ok(())
 }

@@ -516,16 +516,18 @@ where
             }
             StoreSetting::Url(url) => (self.open_url(&url).await?, redact_url(&url)),
         };
-        if self.key_encryption.is_none() && shown != "memory://" {
+        let unencrypted = self.key_encryption.is_none() && shown != "memory://";
+        // Without a key, a store whose keys are encrypted is refused here.
+        let store = encrypt_keys_at_rest(store, self.key_encryption.take())
+            .await
+            .map_err(BuildError::KeyEncryption)?;
+        if unencrypted {
             tracing::warn!(
                 store = %shown,
                 "signing and request-state keys are stored unencrypted: give a key-encryption \
                  key to encrypt them at rest"
             );
         }
-        let store = encrypt_keys_at_rest(store, self.key_encryption.take())
-            .await
-            .map_err(BuildError::KeyEncryption)?;
         Ok((Some(store), shown))
     }
 
