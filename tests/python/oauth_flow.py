@@ -21,6 +21,7 @@ import anyio
 import httpx2
 from mcp import ClientSession
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
@@ -200,6 +201,17 @@ async def whoami_session(base_url: str, http: httpx2.AsyncClient) -> dict[str, A
         async with ClientSession(read, write) as session:
             init = await session.initialize()
             assert init.protocol_version == SESSION_ERA
+            result = await session.call_tool("whoami", {})
+            assert not result.is_error, result.content
+            return result.structured_content
+
+
+async def whoami_over_sse(base_url: str, **transport: Any) -> dict[str, Any] | None:
+    """A 2024-11-05 session at `/sse` (`transport`: `sse_client`'s `auth` or `headers`);
+    returns whoami's structured content."""
+    async with sse_client(f"{base_url}/sse", **transport) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
             result = await session.call_tool("whoami", {})
             assert not result.is_error, result.content
             return result.structured_content

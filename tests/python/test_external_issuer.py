@@ -20,10 +20,9 @@ import anyio
 import httpx2
 import pytest
 from conftest import start_outpost
-from mcp import Client, ClientSession
-from mcp.client.sse import sse_client
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from oauth_flow import MODERN, probe_mcp, whoami_session
+from oauth_flow import MODERN, probe_mcp, whoami_over_sse, whoami_session
 from oidc_provider import (
     INTROSPECTOR,
     SHORT_LIVED_CLIENT,
@@ -119,12 +118,7 @@ async def test_a_token_for_the_sse_url_serves_the_2024_11_05_transport(issuer: s
         assert metadata["authorization_servers"] == [issuer]
         token = access_token(issuer, f"{jwt_server}/sse")
         headers = {"Authorization": f"Bearer {token}"}
-        async with sse_client(f"{jwt_server}/sse", headers=headers) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                result = await session.call_tool("whoami", {})
-                assert not result.is_error, result.content
-                assert_provider_user(result.structured_content)
+        assert_provider_user(await whoami_over_sse(jwt_server, headers=headers))
         # The same token on /mcp: one resource, two URLs.
         assert await status_of(jwt_server, token) == 200
 

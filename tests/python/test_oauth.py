@@ -19,8 +19,7 @@ import anyio
 import httpx2
 import pytest
 from conftest import start_outpost
-from mcp import Client, ClientSession
-from mcp.client.sse import sse_client
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from oauth_flow import (
     MODERN,
@@ -32,6 +31,7 @@ from oauth_flow import (
     make_provider,
     post_form,
     probe_mcp,
+    whoami_over_sse,
     whoami_session,
 )
 from processes import stop
@@ -92,12 +92,7 @@ async def test_full_flow_http_sse(auth_url: str, callback: CallbackListener) -> 
     401 at `/sse` names is for `/sse` (RFC 9728 §3.3), then names it as its resource."""
     with anyio.fail_after(TEST_TIMEOUT):
         provider, storage, browser = make_provider(auth_url, callback, endpoint="/sse")
-        async with sse_client(f"{auth_url}/sse", auth=provider) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                result = await session.call_tool("whoami", {})
-                assert not result.is_error, result.content
-                assert_whoami(result.structured_content)
+        assert_whoami(await whoami_over_sse(auth_url, auth=provider))
         browser.assert_wrong_then_right(auth_url)
         assert storage.tokens is not None and storage.tokens.scope == "mcp"
         authorize = urllib.parse.parse_qs(urllib.parse.urlsplit(browser.authorize_urls[0]).query)

@@ -37,16 +37,7 @@ async fn no_token_is_401_naming_metadata_that_resolves() {
         metadata_url,
         auth.app.url("/.well-known/oauth-protected-resource"),
     ] {
-        let document: Value = auth
-            .app
-            .http
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let document = auth.app.json_at(&url).await;
         assert_eq!(
             document,
             json!({
@@ -117,16 +108,7 @@ async fn the_http_sse_endpoints_name_metadata_whose_resource_is_sse() {
             format!("Bearer resource_metadata=\"{metadata_url}\"")
         );
     }
-    let document: Value = auth
-        .app
-        .http
-        .get(&metadata_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = auth.app.json_at(&metadata_url).await;
     assert_eq!(document["resource"], auth.app.url("/sse"));
     assert_eq!(document["authorization_servers"], json!([ISSUER]));
 

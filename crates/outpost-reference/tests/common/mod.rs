@@ -155,6 +155,12 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// The JSON document at `url`.
+    pub async fn json_at(&self, url: &str) -> Value {
+        let response = self.http.get(url).send().await.expect("get");
+        response.json().await.expect("a JSON document")
+    }
+
     /// A 2026-07-28 stateless request for `method` with `params` and the standard headers;
     /// the required `_meta` fields are merged into any `_meta` in `params`. `name` fills
     /// `Mcp-Name` for tools/call, resources/read and prompts/get.
