@@ -82,12 +82,12 @@ pub async fn authorize(
         Ok(client) => client,
         Err(response) => return response,
     };
-    let redirect_uri = match checked_redirect_uri(&client, params.get("redirect_uri")) {
-        Ok(uri) => uri,
+    let (redirect_uri, loopback) = match checked_redirect_uri(&client, params.get("redirect_uri")) {
+        Ok(checked) => checked,
         Err(message) => return bad_request(&message),
     };
     let state = params.get("state").map(str::to_owned);
-    let follows_unasked = redirect_is_trusted(&server, &client, &redirect_uri);
+    let follows_unasked = loopback || server.preregistered.contains(&client.client_id);
     let fail = |error: &str, description: &str| {
         // RFC 6749 §4.1.2.1's character set.
         let sanitized = sanitized(description);
@@ -258,22 +258,6 @@ fn client_redirect_url(
     Some(url)
 }
 
-/// Whether an error found before the user signed in may send the browser to `redirect_uri`
-/// unasked: for a client the operator registered, or a loopback URI (a native app on the
-/// user's own machine). Any other client registered itself, so its URI may be anyone's site,
-/// and redirecting there at once would lend the server's address to a phishing link (RFC 9700
-/// §4.11.2): the error is shown instead, with a link back that the user may follow.
-fn redirect_is_trusted(
-    server: &AuthorizationServer,
-    client: &ClientRecord,
-    redirect_uri: &str,
-) -> bool {
-    server.preregistered.contains(&client.client_id)
-        || Url::parse(redirect_uri).is_ok_and(|url| {
-            url.scheme() == "http" && outpost_oauth::loopback::is_loopback_host(url.host())
-        })
-}
-
 fn bad_request(message: &str) -> Response {
     pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", message)
 }
@@ -298,9 +282,18 @@ async fn find_client(
     }
 }
 
-/// The request's redirect URI when it matches a registered one; a message for the error page
-/// otherwise.
-fn checked_redirect_uri(client: &ClientRecord, requested: Option<&str>) -> Result<String, String> {
+/// The request's redirect URI when it matches a registered one, and whether that registration
+/// is an `http` loopback one; a message for the error page otherwise.
+///
+/// An error found before the user signed in sends the browser to the URI unasked only for a
+/// loopback URI (a native app on the user's own machine) or a client the operator registered.
+/// Any other client registered itself, so its URI may be anyone's site, and redirecting there
+/// at once would lend the server's address to a phishing link (RFC 9700 §4.11.2): the error
+/// is shown instead, with a link back that the user may follow.
+fn checked_redirect_uri(
+    client: &ClientRecord,
+    requested: Option<&str>,
+) -> Result<(String, bool), String> {
     let kind = match client.application_type {
         ApplicationType::Web => redirect_uri::ApplicationType::Web,
         ApplicationType::Native => redirect_uri::ApplicationType::Native,
@@ -320,10 +313,10 @@ fn checked_redirect_uri(client: &ClientRecord, requested: Option<&str>) -> Resul
         .collect();
     match requested {
         Some(requested) => redirect_uri::find_match(&registered, requested)
-            .map(|_| requested.to_owned())
+            .map(|matched| (requested.to_owned(), matched.is_loopback()))
             .ok_or_else(|| "The redirect URI is not registered for this application.".into()),
         None => match registered.as_slice() {
-            [only] => Ok(only.as_str().to_owned()),
+            [only] => Ok((only.as_str().to_owned(), only.is_loopback())),
             _ => Err("The request has no redirect_uri.".into()),
         },
     }
