@@ -19,7 +19,10 @@ use http::{HeaderValue, header};
 use rmcp::model::{Implementation, ProtocolVersion};
 
 use super::{health::health_status, readiness::Readiness};
-use crate::config::{AuthMode, ServerConfig};
+use crate::{
+    auth::resource::{canonical_resource, resource_metadata_url},
+    config::{AuthMode, ServerConfig},
+};
 
 /// The page, written once: everything but the status.
 #[derive(Debug)]
@@ -36,7 +39,7 @@ impl LandingPage {
     /// The page of the server `info` names, served under `config`.
     pub(crate) fn new(info: &Implementation, config: &ServerConfig) -> Self {
         let base = config.base_url();
-        let mcp_url = format!("{base}/mcp");
+        let mcp_url = canonical_resource(&base);
         let name = escape(info.title.as_deref().unwrap_or(&info.name));
         // The program name under a title, then the version.
         let version = match &info.title {
@@ -159,7 +162,7 @@ fn auth(mode: &AuthMode, base: &str) -> String {
              <code>{metadata}</code>; authorization server <code>{issuer}</code>; scopes \
              <code>{scopes}</code>. Clients register themselves (Dynamic Client Registration \
              or a Client ID Metadata Document) and sign in through the browser.",
-            metadata = escape(&format!("{base}/.well-known/oauth-protected-resource/mcp")),
+            metadata = escape(&resource_metadata_url(base)),
             issuer = escape(&resource.issuer),
             scopes = escape(&resource.scopes_supported.to_string()),
         ),
