@@ -155,13 +155,9 @@ impl Output {
         Ok(path)
     }
 
-    /// `text` as printed: on a terminal, control characters other than newline and tab as
-    /// `\u{…}` escapes.
+    /// `text` as printed ([`shown`]).
     fn shown<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        if !self.terminal {
-            return text.into();
-        }
-        escape_controls(text)
+        shown(text, self.terminal)
     }
 
     /// The directory saved files go to, once one was saved.
@@ -199,6 +195,15 @@ fn private_directory() -> anyhow::Result<PathBuf> {
         anyhow::Error::from,
     ))
     .context("cannot create a directory for the saved files in the temporary directory")
+}
+
+/// `text` as printed: on a `terminal`, control characters other than newline and tab as
+/// `\u{…}` escapes.
+fn shown(text: &str, terminal: bool) -> std::borrow::Cow<'_, str> {
+    if !terminal {
+        return text.into();
+    }
+    escape_controls(text)
 }
 
 /// `text` with control characters other than newline and tab (C0, DEL, C1) as `\u{…}`.
@@ -306,19 +311,13 @@ pub fn prompts(prompts: &[Prompt]) {
 /// `NAME  first line of the description`, control characters escaped on a terminal (the
 /// server chose both).
 fn print_entry(name: &str, description: Option<&str>) {
-    let shown = |text: &str| -> String {
-        if std::io::stdout().is_terminal() {
-            escape_controls(text).into_owned()
-        } else {
-            text.to_owned()
-        }
-    };
+    let terminal = std::io::stdout().is_terminal();
     match description
         .and_then(|d| d.lines().next())
         .filter(|d| !d.is_empty())
     {
-        Some(first_line) => say!("{}  {}", shown(name), shown(first_line)),
-        None => say!("{}", shown(name)),
+        Some(first_line) => say!("{}  {}", shown(name, terminal), shown(first_line, terminal)),
+        None => say!("{}", shown(name, terminal)),
     }
 }
 
