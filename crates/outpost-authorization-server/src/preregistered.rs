@@ -29,7 +29,9 @@
 //!   secrets are never written in plain text, and a `client_secret` member is refused. A
 //!   public client (`none`) has no hash.
 //!
-//! Every entry is checked before any is stored; a bad entry fails the whole file with a
+//! A member outside these (a typo such as `redirect_uri`, or RFC 7591 metadata Outpost does
+//! not keep, such as `logo_uri`) is refused, naming it: a setting in this file is never
+//! silently ignored. Every entry is checked before any is stored; a bad entry fails the whole file with a
 //! message naming it. The clients are then upserted ([`ClientStore::upsert`]), so a restart
 //! with a changed file updates them and keeps what was issued to them. A client removed from
 //! the file stays in the store.
@@ -71,6 +73,7 @@ pub enum PreregisteredClientsError {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ClientsFile {
     clients: Vec<Value>,
 }
@@ -84,6 +87,22 @@ pub struct PreregisteredClients {
     /// [`AuthorizationServer::with_resource_servers`].
     pub resource_servers: Vec<ClientId>,
 }
+
+/// The members an entry may have: its own, then the registration metadata Outpost keeps
+/// ([`RegistrationRequest`]'s fields; `Entry` flattens it, which serde's
+/// `deny_unknown_fields` does not support, hence this list).
+const ENTRY_MEMBERS: [&str; 10] = [
+    "client_id",
+    "client_secret_hash",
+    "resource_server",
+    "redirect_uris",
+    "client_name",
+    "grant_types",
+    "response_types",
+    "token_endpoint_auth_method",
+    "scope",
+    "application_type",
+];
 
 #[derive(Debug, Deserialize)]
 struct Entry {
@@ -146,15 +165,24 @@ pub async fn load_clients_file(
 
 /// One entry, checked, and whether it is a resource server.
 fn client_of(server: &AuthorizationServer, value: Value) -> Result<(ClientRecord, bool), String> {
-    if !value.is_object() {
+    let Some(members) = value.as_object() else {
         return Err("an entry must be a JSON object".into());
-    }
-    if value.get("client_secret").is_some() {
+    };
+    if members.contains_key("client_secret") {
         return Err(
             "client_secret must not be written in the file: give client_secret_hash \
                     (from `outpost clients hash-secret`)"
                 .into(),
         );
+    }
+    if let Some(unknown) = members
+        .keys()
+        .find(|member| !ENTRY_MEMBERS.contains(&member.as_str()))
+    {
+        return Err(format!(
+            "unknown member {unknown:?} (an entry has {})",
+            ENTRY_MEMBERS.join(", ")
+        ));
     }
     let entry: Entry = serde_json::from_value(value).map_err(|e| e.to_string())?;
     let client_id = entry.client_id.ok_or("client_id is required")?;
@@ -260,6 +288,12 @@ mod tests {
         });
         let mut introspecting = confidential("gateway");
         introspecting["resource_server"] = json!(true);
+        // Every member an entry may have, once.
+        introspecting["grant_types"] = json!(["authorization_code", "refresh_token"]);
+        introspecting["response_types"] = json!(["code"]);
+        introspecting["token_endpoint_auth_method"] = json!("client_secret_post");
+        introspecting["application_type"] = json!("web");
+        introspecting["scope"] = json!("mcp");
         let text =
             json!({ "clients": [confidential("reporting"), public, introspecting] }).to_string();
         let loaded = load_clients_file(&server, &text).await.unwrap();
@@ -297,6 +331,12 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("expected {\"clients\"")
+        );
+        assert!(
+            parse_clients_file(&server(), r#"{"clients": [], "client": []}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field `client`")
         );
         let mut plain = confidential("plain");
         plain["client_secret"] = json!("hunter2");
@@ -342,6 +382,14 @@ mod tests {
                 "client #1 (has space)",
             ),
             (json!(["not an object"]), "must be a JSON object"),
+            (
+                json!([{"client_id": "t", "redirect_uri": ["https://a.example/cb"], "token_endpoint_auth_method": "none"}]),
+                "client #1 (t): unknown member \"redirect_uri\" (an entry has client_id,",
+            ),
+            (
+                json!([{"client_id": "l", "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none", "logo_uri": "https://a.example/l.png"}]),
+                "unknown member \"logo_uri\"",
+            ),
             (
                 json!([{"client_id": "p", "redirect_uris": ["http://127.0.0.1/cb"], "application_type": "native", "token_endpoint_auth_method": "none", "resource_server": true}]),
                 "needs a confidential client",
