@@ -217,6 +217,32 @@ fn sign_in_reuse_refresh_and_logout() {
     let output = client.run_signing_in(&["call", "whoami"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("\"username\": \"alice\""));
+    // ... as the client registered the first time, on the same loopback port.
+    let again = client.stored();
+    assert_eq!(again["client_id"], first["client_id"], "registered again");
+    assert!(
+        again["redirect_uri"]
+            .as_str()
+            .is_some_and(|uri| uri.starts_with("http://127.0.0.1:")),
+        "{again}"
+    );
+    assert_eq!(again["redirect_uri"], first["redirect_uri"]);
+
+    // A client the server no longer knows (invalid_client) is registered anew.
+    client.edit_stored(|stored| {
+        stored["expires_at"] = 0.into();
+        stored["client_id"] = "a-client-the-server-forgot".into();
+    });
+    let output = client.run_signing_in(&["call", "whoami"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("invalid_client"),
+        "{}",
+        text(&output.stderr)
+    );
+    let registered = client.stored()["client_id"].clone();
+    assert_ne!(registered, "a-client-the-server-forgot");
+    assert_ne!(registered, first["client_id"]);
 
     // So does a refused refresh of an access token stored as expired, even one the server
     // would still take: the new sign-in the refusal announces happens.
@@ -291,6 +317,10 @@ fn a_server_without_registration_takes_a_client_registered_beforehand() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("\"username\": \"alice\""));
     assert_eq!(client.stored()["client_id"], "terminal");
+    assert!(
+        client.stored()["redirect_uri"].is_null(),
+        "a client named by --client-id is not one connect registered"
+    );
 
     // Refreshing needs no --client-id: the stored sign-in names its client.
     client.edit_stored(|stored| stored["expires_at"] = 0.into());
@@ -358,8 +388,14 @@ fn a_tool_that_needs_more_scope_is_stepped_up_or_named() {
     let alice = Client::new(&server, "connect-step-up-alice");
     let output = alice.run_signing_in(&["tools"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let registered = alice.stored()["client_id"].clone();
     let output = alice.run_signing_in_as(("alice", "password123"), 1, &["call", "serverStatus"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        alice.stored()["client_id"],
+        registered,
+        "the step-up signs in as the same client"
+    );
     assert!(
         text(&output.stderr).contains("asks for the scope \"mcp mcp:admin\""),
         "{}",

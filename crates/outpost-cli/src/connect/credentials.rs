@@ -29,6 +29,11 @@ pub struct ServerCredentials {
     /// Its secret, when the server gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// The loopback redirect URI `connect` registered the client with, when it registered it
+    /// (not for a `--client-id` client): a later sign-in signs in as the same client when it
+    /// can listen there again, rather than registering another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
     /// The RFC 8707 resource the tokens are for.
     pub resource: String,
     /// The current access token.
@@ -150,6 +155,7 @@ mod tests {
             revocation_endpoint: None,
             client_id: "c".into(),
             client_secret: None,
+            redirect_uri: Some("http://127.0.0.1:2/callback".into()),
             resource: "http://127.0.0.1:1/mcp".into(),
             access_token: "a".into(),
             refresh_token: Some("r".into()),

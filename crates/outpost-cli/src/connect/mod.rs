@@ -37,7 +37,7 @@ use self::{
     command::{Command, Invocation},
     credentials::CredentialsFile,
     http::{HttpClient, HttpError},
-    oauth::{Browser, SignIn, challenge::Challenge, endpoints::RegisteredClient},
+    oauth::{Browser, Refreshed, SignIn, challenge::Challenge, endpoints::RegisteredClient},
     output::{Output, say},
     session::Connection,
 };
@@ -192,7 +192,8 @@ async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> 
     // scope held and the one missing), then the command once more. The 403 came before the
     // tool ran, so running it again does not repeat it.
     eprintln!("The server asks for the scope \"{scope}\": signing in again.");
-    let fresh = oauth::sign_in(&http, &invocation.url, Some(&challenge), &sign_in)
+    let previous = credentials.get(invocation.url.as_str());
+    let fresh = oauth::sign_in(&http, &invocation.url, Some(&challenge), &sign_in, previous)
         .await
         .map_err(Failure::Authorization)?;
     credentials
@@ -258,6 +259,9 @@ async fn signed_in(
 ) -> Result<Connection, Failure> {
     let key = url.as_str();
     let mut stored = file.get(key).cloned();
+    // The sign-in whose client a new sign-in signs in as again; forgotten when the server
+    // says it no longer knows the client.
+    let mut previous = stored.clone();
     let mut refreshed = false;
     if let Some(current) = stored
         .as_ref()
@@ -268,14 +272,19 @@ async fn signed_in(
             .await
             .map_err(Failure::Authorization)?
         {
-            Some(fresh) => {
-                file.store(key, fresh.clone())
+            Refreshed::Tokens(fresh) => {
+                file.store(key, (*fresh).clone())
                     .map_err(Failure::Authorization)?;
-                stored = Some(fresh);
+                stored = Some(*fresh);
             }
             // Refused: the expired access token is not tried; the server's challenge leads
             // to the new sign-in the refusal announced.
-            None => stored = None,
+            Refreshed::SignInAgain { client_unknown } => {
+                stored = None;
+                if client_unknown {
+                    previous = None;
+                }
+            }
         }
     }
     let mut signed_in_now = false;
@@ -308,17 +317,24 @@ async fn signed_in(
         }
         if let Some(current) = stored.as_ref().filter(|_| !refreshed) {
             refreshed = true;
-            if let Some(fresh) = oauth::refresh(http, current)
+            match oauth::refresh(http, current)
                 .await
                 .map_err(Failure::Authorization)?
             {
-                file.store(key, fresh.clone())
-                    .map_err(Failure::Authorization)?;
-                stored = Some(fresh);
-                continue;
+                Refreshed::Tokens(fresh) => {
+                    file.store(key, (*fresh).clone())
+                        .map_err(Failure::Authorization)?;
+                    stored = Some(*fresh);
+                    continue;
+                }
+                Refreshed::SignInAgain { client_unknown } => {
+                    if client_unknown {
+                        previous = None;
+                    }
+                }
             }
         }
-        let fresh = oauth::sign_in(http, url, Some(&challenge), sign_in)
+        let fresh = oauth::sign_in(http, url, Some(&challenge), sign_in, previous.as_ref())
             .await
             .map_err(Failure::Authorization)?;
         file.store(key, fresh.clone())

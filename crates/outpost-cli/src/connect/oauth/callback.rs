@@ -43,10 +43,27 @@ impl CallbackListener {
             .await
             .context("cannot listen on 127.0.0.1 for the sign-in callback")?;
         let port = listener.local_addr()?.port();
-        Ok(Self {
+        Ok(Self::on(listener, port))
+    }
+
+    /// Binds the port of `redirect_uri`, a redirect URI this listener gave before
+    /// (`http://127.0.0.1:PORT/callback`); `None` when it is not one or the port is taken.
+    pub async fn bind_again(redirect_uri: &str) -> Option<Self> {
+        let port = redirect_uri
+            .strip_prefix("http://127.0.0.1:")?
+            .strip_suffix("/callback")?
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port != 0)?;
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.ok()?;
+        Some(Self::on(listener, port))
+    }
+
+    fn on(listener: TcpListener, port: u16) -> Self {
+        Self {
             listener,
             redirect_uri: format!("http://127.0.0.1:{port}/callback"),
-        })
+        }
     }
 
     /// `http://127.0.0.1:PORT/callback`.

@@ -79,8 +79,13 @@ impl TokenResponse {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The server answered with an OAuth error.
-    #[error("the token endpoint refused: {0}")]
-    Refused(String),
+    #[error("the token endpoint refused: {reason}")]
+    Refused {
+        /// The OAuth error code (RFC 6749 §5.2), empty when the answer had none.
+        error: String,
+        /// The code and its description, or the answer's start.
+        reason: String,
+    },
     /// The request did not get an answer.
     #[error(transparent)]
     Unreachable(#[from] anyhow::Error),
@@ -142,7 +147,10 @@ impl TokenClient<'_> {
     ) -> Result<TokenResponse, TokenError> {
         let response = self.post_form(http, self.endpoint, params).await?;
         if !response.status().is_success() {
-            return Err(TokenError::Refused(oauth_error(response.body())));
+            return Err(TokenError::Refused {
+                error: oauth_error_code(response.body()).unwrap_or_default(),
+                reason: oauth_error(response.body()),
+            });
         }
         serde_json::from_slice(response.body())
             .context("the token endpoint answered no access_token")
@@ -189,13 +197,22 @@ impl TokenClient<'_> {
     }
 }
 
+/// An OAuth error body (RFC 6749 §5.2).
+#[derive(Deserialize)]
+struct OAuthError {
+    error: String,
+    error_description: Option<String>,
+}
+
+/// The `error` code of an OAuth error body.
+fn oauth_error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<OAuthError>(body)
+        .ok()
+        .map(|answer| answer.error)
+}
+
 /// `error: error_description` from an OAuth error body, or the body's start.
 fn oauth_error(body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct OAuthError {
-        error: String,
-        error_description: Option<String>,
-    }
     match serde_json::from_slice::<OAuthError>(body) {
         Ok(OAuthError {
             error,

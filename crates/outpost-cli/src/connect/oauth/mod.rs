@@ -47,11 +47,14 @@ pub struct SignIn {
 }
 
 /// Signs in to `server`, whose 401 carried `challenge`, and returns the new credentials.
+/// Without `--client-id`, signs in as the client `connect` registered for an earlier sign-in
+/// (`previous`) when it still can ([`own_client`]).
 pub async fn sign_in(
     http: &HttpClient,
     server: &Url,
     challenge: Option<&str>,
     how: &SignIn,
+    previous: Option<&ServerCredentials>,
 ) -> anyhow::Result<ServerCredentials> {
     let challenge = challenge.map(Challenge::parse).unwrap_or_default();
     let resource_metadata =
@@ -78,22 +81,11 @@ pub async fn sign_in(
     let metadata = discovery::authorization_server(http, &issuer).await?;
     let scope = challenge.scope.unwrap_or(scopes);
 
-    let listener = CallbackListener::bind().await?;
-    let redirect_uri = listener.redirect_uri().to_owned();
-    let client = match &how.client {
-        Some(client) => client.clone(),
-        None => {
-            let registration_endpoint =
-                metadata.registration_endpoint.as_deref().with_context(|| {
-                    format!(
-                        "the authorization server {issuer} offers no dynamic client \
-                         registration: sign in as a client it registered for you \
-                         (--client-id, with redirect URI http://127.0.0.1/callback)"
-                    )
-                })?;
-            endpoints::register(http, registration_endpoint, &redirect_uri).await?
-        }
+    let (listener, client) = match &how.client {
+        Some(client) => (CallbackListener::bind().await?, client.clone()),
+        None => own_client(http, &metadata, previous).await?,
     };
+    let redirect_uri = listener.redirect_uri().to_owned();
 
     let verifier = Secret::generate()?;
     let state = Secret::generate()?;
@@ -126,10 +118,45 @@ pub async fn sign_in(
         revocation_endpoint: metadata.revocation_endpoint,
         client_id: client.client_id,
         client_secret: client.client_secret,
+        redirect_uri: how.client.is_none().then_some(redirect_uri),
         resource,
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
     })
+}
+
+/// The client `connect` registered at `metadata`'s server for the `previous` sign-in, with a
+/// listener on the redirect URI it was registered with, when that port is free again; else a
+/// new registration (RFC 7591) for a listener on a new port. So signing in again (a refused
+/// refresh, a step-up) does not leave one more client at the server each time.
+async fn own_client(
+    http: &HttpClient,
+    metadata: &AuthorizationServerMetadata,
+    previous: Option<&ServerCredentials>,
+) -> anyhow::Result<(CallbackListener, RegisteredClient)> {
+    let registered = previous
+        .filter(|previous| previous.issuer == metadata.issuer)
+        .and_then(|previous| Some((previous, previous.redirect_uri.as_deref()?)));
+    if let Some((previous, redirect_uri)) = registered
+        && let Some(listener) = CallbackListener::bind_again(redirect_uri).await
+    {
+        let client = RegisteredClient {
+            client_id: previous.client_id.clone(),
+            client_secret: previous.client_secret.clone(),
+        };
+        return Ok((listener, client));
+    }
+    let registration_endpoint = metadata.registration_endpoint.as_deref().with_context(|| {
+        format!(
+            "the authorization server {} offers no dynamic client registration: sign in as a \
+             client it registered for you (--client-id, with redirect URI \
+             http://127.0.0.1/callback)",
+            metadata.issuer
+        )
+    })?;
+    let listener = CallbackListener::bind().await?;
+    let client = endpoints::register(http, registration_endpoint, listener.redirect_uri()).await?;
+    Ok((listener, client))
 }
 
 /// The authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2).
@@ -224,14 +251,27 @@ fn authorization_code<'a>(
         .context("the authorization response carries no code")
 }
 
-/// Trades the refresh token in `credentials` for a new access token. `Ok(None)` when there is
-/// no refresh token or the server refuses it (sign in again).
+/// What a refresh gave.
+pub enum Refreshed {
+    /// New tokens.
+    Tokens(Box<ServerCredentials>),
+    /// No refresh token, or the server refused it: sign in again, as the same client unless
+    /// the server no longer knows it (`invalid_client`).
+    SignInAgain {
+        /// The server answered `invalid_client`: the client is to be registered again.
+        client_unknown: bool,
+    },
+}
+
+/// Trades the refresh token in `credentials` for a new access token.
 pub async fn refresh(
     http: &HttpClient,
     credentials: &ServerCredentials,
-) -> anyhow::Result<Option<ServerCredentials>> {
+) -> anyhow::Result<Refreshed> {
     let Some(refresh_token) = credentials.refresh_token.as_deref() else {
-        return Ok(None);
+        return Ok(Refreshed::SignInAgain {
+            client_unknown: false,
+        });
     };
     let token_client = TokenClient {
         endpoint: &credentials.token_endpoint,
@@ -240,17 +280,19 @@ pub async fn refresh(
         resource: &credentials.resource,
     };
     match token_client.refresh(http, refresh_token).await {
-        Ok(tokens) => Ok(Some(ServerCredentials {
+        Ok(tokens) => Ok(Refreshed::Tokens(Box::new(ServerCredentials {
             expires_at: tokens.expires_at(),
             access_token: tokens.access_token,
             refresh_token: tokens
                 .refresh_token
                 .or_else(|| credentials.refresh_token.clone()),
             ..credentials.clone()
-        })),
-        Err(TokenError::Refused(reason)) => {
+        }))),
+        Err(TokenError::Refused { error, reason }) => {
             eprintln!("The stored sign-in was refused ({reason}); signing in again.");
-            Ok(None)
+            Ok(Refreshed::SignInAgain {
+                client_unknown: error == "invalid_client",
+            })
         }
         Err(TokenError::Unreachable(error)) => Err(error),
     }
