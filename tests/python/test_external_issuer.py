@@ -194,6 +194,11 @@ async def test_opaque_tokens_are_introspected_and_revocation_is_honoured(
         issue_opaque_tokens_for(issuer, "https://other.example/opaque")
         foreign = access_token(issuer, "https://other.example/opaque")
         await assert_refused(introspecting_server, foreign, "not for this resource")
+        # oidc-provider answers 400 unsupported_token_type for a JWT it did not issue as an
+        # opaque token: the token is refused (401), the issuer is not down (503).
+        await assert_refused(
+            introspecting_server, "eyJhbGciOiJub25lIn0.e30.x", "refused the access token (unsupported_token_type)"
+        )
 
         revoke(issuer, token)
         started = time.monotonic()

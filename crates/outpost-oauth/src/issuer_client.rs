@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -33,9 +34,13 @@ pub enum FetchError {
     /// Connection, TLS or HTTP failure.
     #[error("cannot reach it: {0}")]
     Transport(String),
-    /// An answer other than `200`.
+    /// An answer other than `200` (and other than an OAuth error answer).
     #[error("it answered HTTP {0}")]
     Status(u16),
+    /// A `400` with an OAuth error body (RFC 6749 §5.2): the request was refused, with this
+    /// `error` code (for an introspection, say, `unsupported_token_type`).
+    #[error("it refused the request: HTTP 400, {0}")]
+    Refused(String),
     /// The body was larger than the limit.
     #[error("its answer is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
@@ -116,26 +121,49 @@ impl IssuerClient {
                 .request(request)
                 .await
                 .map_err(|e| FetchError::Transport(error_chain(&e)))?;
-            if response.status() != StatusCode::OK {
-                return Err(FetchError::Status(response.status().as_u16()));
+            let status = response.status();
+            if status != StatusCode::OK && status != StatusCode::BAD_REQUEST {
+                return Err(FetchError::Status(status.as_u16()));
             }
-            let mut body = response.into_body();
-            let mut bytes = Vec::new();
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| FetchError::Transport(error_chain(&e)))?;
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                if bytes.len() + data.len() > MAX_BODY_BYTES {
-                    return Err(FetchError::TooLarge);
-                }
-                bytes.extend_from_slice(&data);
+            let bytes = read_body(response.into_body()).await?;
+            if status == StatusCode::BAD_REQUEST {
+                return Err(
+                    oauth_error(&bytes).map_or(FetchError::Status(400), FetchError::Refused)
+                );
             }
             serde_json::from_slice(&bytes).map_err(|e| FetchError::Json(e.to_string()))
         })
         .await
         .map_err(|_| FetchError::Timeout)?
     }
+}
+
+/// The body, up to [`MAX_BODY_BYTES`].
+async fn read_body(mut body: Incoming) -> Result<Vec<u8>, FetchError> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| FetchError::Transport(error_chain(&e)))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > MAX_BODY_BYTES {
+            return Err(FetchError::TooLarge);
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(bytes)
+}
+
+/// The `error` code of an OAuth error body (RFC 6749 §5.2): printable ASCII, at most 64
+/// characters (it is quoted in logs and refusals).
+fn oauth_error(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct OAuthError {
+        error: String,
+    }
+    let OAuthError { error } = serde_json::from_slice(body).ok()?;
+    let printable = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\';
+    (!error.is_empty() && error.len() <= 64 && error.chars().all(printable)).then_some(error)
 }
 
 /// Whether `url` may name a provider: https, or plain http on a loopback host (a provider

@@ -219,7 +219,7 @@ impl Provider {
                         cause,
                     }
                 }
-                FetchError::Json(_) => RedeemError::Refused {
+                FetchError::Json(_) | FetchError::Refused(_) => RedeemError::Refused {
                     url: url.to_string(),
                     cause,
                 },

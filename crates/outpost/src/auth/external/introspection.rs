@@ -6,7 +6,9 @@
 //! issuer, `aud` containing the audience, `exp` not passed, `sub` present. Answers are cached
 //! by the token's SHA-256 for [`ACTIVE_TTL`] (never past the token's `exp`), refusals for
 //! [`INACTIVE_TTL`]; so a token revoked at the issuer stops working here within
-//! [`ACTIVE_TTL`]. The cache is bounded ([`CAPACITY`]). An endpoint that cannot answer is
+//! [`ACTIVE_TTL`]. The cache is bounded ([`CAPACITY`]). An endpoint that refuses the token
+//! itself (`400` with `unsupported_token_type`, `invalid_token` or `invalid_request`) is a
+//! refusal too. An endpoint that cannot answer (or refuses Outpost's own credentials) is
 //! neither cached nor a `401`: the request gets `503`.
 //!
 //! **Single flight**: requests bearing the same token while its answer is not cached make one
@@ -36,7 +38,7 @@ use crate::auth::resource::{
     Identity,
     cache::{SWEEP_EVERY, TokenDigest},
 };
-use outpost_oauth::issuer_client::IssuerClient;
+use outpost_oauth::issuer_client::{FetchError, IssuerClient};
 
 /// How long an `active: true` answer is reused (never past the token's `exp`).
 pub const ACTIVE_TTL: Duration = Duration::from_secs(5);
@@ -44,6 +46,11 @@ pub const ACTIVE_TTL: Duration = Duration::from_secs(5);
 pub const INACTIVE_TTL: Duration = Duration::from_secs(2);
 /// Most answers kept.
 pub const CAPACITY: usize = 10_000;
+
+/// OAuth error codes with which an introspection endpoint refuses the token it was asked
+/// about, not Outpost's request: the token is invalid (`401`), as with `active: false`. Any
+/// other refusal (`invalid_client`: Outpost's credentials) leaves the token unjudged (`503`).
+const REFUSES_THE_TOKEN: [&str; 3] = ["unsupported_token_type", "invalid_token", "invalid_request"];
 
 /// The introspection endpoint and the credentials Outpost presents to it.
 #[derive(Clone)]
@@ -168,17 +175,27 @@ impl Introspector {
             .append_pair("token", token)
             .append_pair("token_type_hint", "access_token")
             .finish();
-        let answer: IntrospectionAnswer = self
+        let answered = self
             .client
             .post_form(&self.endpoint, Some(&self.authorization), form)
-            .await
-            .map_err(|cause| {
-                ExternalRefusal::Unavailable(format!(
+            .await;
+        let (answer, ttl) = match answered {
+            Ok(answer) => judge(answer, expect, now),
+            // The endpoint refused the token itself (oidc-provider answers a JWT it cannot
+            // introspect so): no identity, as `active: false` would say.
+            Err(FetchError::Refused(error)) if REFUSES_THE_TOKEN.contains(&error.as_str()) => (
+                Err(format!(
+                    "the introspection endpoint refused the access token ({error})"
+                )),
+                INACTIVE_TTL,
+            ),
+            Err(cause) => {
+                return Err(ExternalRefusal::Unavailable(format!(
                     "the introspection endpoint {} (--introspection-endpoint) failed: {cause}",
                     self.endpoint
-                ))
-            })?;
-        let (answer, ttl) = judge(answer, expect, now);
+                )));
+            }
+        };
         self.remember(key, answer.clone(), ttl);
         answer.map_err(ExternalRefusal::Invalid)
     }

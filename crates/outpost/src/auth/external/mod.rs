@@ -399,7 +399,7 @@ async fn discover_jwks_uri(
         })?;
         let document: DiscoveryDocument = match client.get_json(&parsed).await {
             Ok(document) => document,
-            Err(FetchError::Status(_) | FetchError::Json(_)) => continue,
+            Err(FetchError::Status(_) | FetchError::Refused(_) | FetchError::Json(_)) => continue,
             Err(cause) => {
                 return Err(ExternalIssuerError::Discovery {
                     issuer: issuer.to_owned(),
