@@ -6,13 +6,17 @@
 //! the issuer. When the issuer cannot be reached (or serves no usable key) the last good set
 //! stays, and the outage is logged once. A request costs one read lock and a map lookup.
 //!
+//! While the last fetch failed, a token naming an unknown `kid` cannot be judged: it may be
+//! signed by a key the issuer published since ([`KeyCache::last_fetch_failed`]; the request
+//! gets `503`, not `401`).
+//!
 //! A key the issuer drops stops verifying at the next refresh; the [`epoch`](KeyCache::epoch)
 //! is bumped then, so the resource server forgets the tokens it had verified with the old set.
 
 use std::{
     sync::{
         Arc, Mutex, PoisonError, RwLock, Weak,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -39,6 +43,8 @@ pub(crate) struct KeyCache {
     epoch: AtomicU64,
     /// When a fetch last started; held across the fetch, so concurrent refetches wait for one.
     last_fetch: tokio::sync::Mutex<Instant>,
+    /// Whether the last fetch failed (the set may lack keys the issuer has published since).
+    last_fetch_failed: AtomicBool,
     streak: Mutex<FailureStreak>,
 }
 
@@ -61,6 +67,7 @@ impl KeyCache {
             keys: RwLock::new(Arc::new(keys)),
             epoch: AtomicU64::new(0),
             last_fetch: tokio::sync::Mutex::new(Instant::now()),
+            last_fetch_failed: AtomicBool::new(false),
             streak: Mutex::new(FailureStreak::new("issuer key set (JWKS) refresh")),
         });
         tokio::spawn(refresh_forever(Arc::downgrade(&cache)));
@@ -80,6 +87,12 @@ impl KeyCache {
         self.epoch.load(Ordering::Acquire)
     }
 
+    /// Whether the last fetch of the key set failed: a `kid` not in the set may then be one
+    /// the issuer published since.
+    pub(crate) fn last_fetch_failed(&self) -> bool {
+        self.last_fetch_failed.load(Ordering::Acquire)
+    }
+
     /// A token named a `kid` not in the set: fetch the set again, unless a fetch started less
     /// than [`UNKNOWN_KID_REFETCH_INTERVAL`] ago (then the set that fetch brought stands).
     pub(crate) async fn refetch_for_unknown_kid(&self) {
@@ -92,7 +105,10 @@ impl KeyCache {
     }
 
     async fn refresh(&self) {
-        match fetch(&self.client, &self.jwks_uri).await {
+        let fetched = fetch(&self.client, &self.jwks_uri).await;
+        self.last_fetch_failed
+            .store(fetched.is_err(), Ordering::Release);
+        match fetched {
             Ok(fresh) => {
                 self.streak
                     .lock()
@@ -150,5 +166,55 @@ async fn refresh_forever(cache: Weak<KeyCache>) {
         };
         *cache.last_fetch.lock().await = Instant::now();
         cache.refresh().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A key set endpoint on loopback that answers `500` while `failing` is set.
+    async fn jwks_endpoint(failing: Arc<AtomicBool>) -> Url {
+        async fn key_set(State(failing): State<Arc<AtomicBool>>) -> impl IntoResponse {
+            if failing.load(Ordering::Acquire) {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            Json(
+                json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ed",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}),
+            )
+            .into_response()
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/jwks", axum::routing::get(key_set))
+            .with_state(failing);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Url::parse(&format!("http://{address}/jwks")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_known_until_one_succeeds() {
+        let failing = Arc::new(AtomicBool::new(false));
+        let jwks_uri = jwks_endpoint(failing.clone()).await;
+        let cache = KeyCache::load(jwks_uri, IssuerClient::new().unwrap())
+            .await
+            .unwrap();
+        assert!(!cache.last_fetch_failed());
+
+        failing.store(true, Ordering::Release);
+        cache.refresh().await;
+        assert!(cache.last_fetch_failed(), "an unknown kid is then a 503");
+        assert!(cache.keys().get("ed").is_some(), "the last keys stay");
+
+        failing.store(false, Ordering::Release);
+        cache.refresh().await;
+        assert!(!cache.last_fetch_failed());
     }
 }

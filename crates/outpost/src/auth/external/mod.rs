@@ -337,9 +337,19 @@ impl ExternalTokens {
         match &self.mode {
             Mode::Jwks(keys) => {
                 keys.refetch_for_unknown_kid().await;
-                jwt::verify(token, &keys.keys(), &self.expect, now)
-                    .map(|verified| (Arc::new(verified.identity), Some(verified.exp)))
-                    .map_err(|refusal| ExternalRefusal::Invalid(refusal.reason()))
+                match jwt::verify(token, &keys.keys(), &self.expect, now) {
+                    Ok(verified) => Ok((Arc::new(verified.identity), Some(verified.exp))),
+                    // The key may be one the issuer published while its key set could not
+                    // be fetched: the token cannot be judged now.
+                    Err(JwtRefusal::UnknownKey(_)) if keys.last_fetch_failed() => {
+                        Err(ExternalRefusal::Unavailable(
+                            "the access token names a key (kid) the issuer's key set did not \
+                             hold when last fetched, and fetching it again failed"
+                                .to_owned(),
+                        ))
+                    }
+                    Err(refusal) => Err(ExternalRefusal::Invalid(refusal.reason())),
+                }
             }
             Mode::Introspection(introspector) => introspector
                 .introspect(token, key, &self.expect, now)
