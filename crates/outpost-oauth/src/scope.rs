@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A scope string that breaks RFC 6749 §3.3.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid scope token {token:?}: scope tokens are printable ASCII without spaces, '\"' or '\\'"
+    "invalid scope token {token:?}: scope tokens are printable ASCII without spaces, double quotes or backslashes"
 )]
 pub struct ScopeError {
     /// The offending token.

@@ -30,7 +30,7 @@ pub enum ModelError {
     ClientId(String),
     /// A scope token has a character RFC 6749 §3.3 does not allow.
     #[error(
-        "invalid scope token {0:?}: scope tokens are printable ASCII without spaces, '\"' or '\\'"
+        "invalid scope token {0:?}: scope tokens are printable ASCII without spaces, double quotes or backslashes"
     )]
     ScopeToken(String),
     /// A token hash is not 64 lowercase hex digits.
