@@ -122,7 +122,7 @@ impl Username {
     /// Parses the name of a user an operator creates: [`parse`](Self::parse)'s rules, with at
     /// least one letter or digit (`.` and `..` name no one) and no leading `-` (which a
     /// command line reads as a flag). Names made from an upstream identity provider's
-    /// claims, and names already stored, keep the older rules.
+    /// claims follow these rules too; names already stored keep the older ones.
     pub fn parse_new(text: &str) -> Result<Self, ModelError> {
         let name = Self::parse(text)?;
         if !text.chars().any(|c| c.is_ascii_alphanumeric()) || text.starts_with('-') {

@@ -11,11 +11,14 @@
 //! the per-user scope policy then applies as to every user (`outpost users set-scopes NAME …`
 //! widens it). The username shown — the tokens' `username` claim, `whoami` — is the
 //! provider's `preferred_username`, else the email, else the `sub`, with characters a username
-//! cannot hold replaced by `_`; when another user already has that name, the subject's first
-//! eight hex digits are appended.
+//! cannot hold replaced by `_`, leading `-` dropped and `user` when no letter or digit is left
+//! (the rules of a name `outpost users add` takes); when another user already has that name,
+//! the subject's first eight hex digits are appended.
 //!
 //! **Allowed domains.** With `--upstream-allowed-domains`, only a user whose email the
-//! provider verified (`email_verified` true) and whose domain is in the list signs in.
+//! provider verified (`email_verified` true) and whose domain is in the list signs in. The
+//! email must be a plain address — one `@`, no whitespace or control characters — so that
+//! what follows the `@` is its domain.
 
 use outpost_oauth::scope::Scope;
 use outpost_store::{UserId, Username};
@@ -54,7 +57,7 @@ pub(crate) fn parse_domains(domains: &[String]) -> Result<Vec<String>, UpstreamE
 }
 
 /// Why the provider's user may not sign in here.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum AccountRefusal {
     /// `--upstream-allowed-domains` is set and the user has no verified email.
     #[error("this server accepts only accounts with a verified email address")]
@@ -62,6 +65,10 @@ pub(crate) enum AccountRefusal {
     /// The verified email's domain is not allowed.
     #[error("accounts of the domain {0} may not sign in to this server")]
     Domain(String),
+    /// The verified email is not a plain address (several `@`, whitespace, control
+    /// characters): its domain cannot be told.
+    #[error("the account's email address is not one whose domain this server can check")]
+    UnclearEmail,
 }
 
 /// Checks `user` against the allowed domains (all domains when the list is empty).
@@ -77,10 +84,14 @@ pub(crate) fn check_domain(
         .as_deref()
         .filter(|_| user.email_verified)
         .ok_or(AccountRefusal::NoVerifiedEmail)?;
+    let plain = |c: char| !c.is_whitespace() && !c.is_control();
     let domain = email
-        .rsplit_once('@')
+        .split_once('@')
+        .filter(|(local, domain)| {
+            !local.is_empty() && !domain.contains('@') && email.chars().all(plain)
+        })
         .map(|(_, domain)| domain.to_ascii_lowercase())
-        .ok_or(AccountRefusal::NoVerifiedEmail)?;
+        .ok_or(AccountRefusal::UnclearEmail)?;
     if allowed_domains.contains(&domain) {
         Ok(())
     } else {
@@ -103,7 +114,7 @@ fn base_username(user: &UpstreamUser) -> String {
         .flatten()
         .find(|text| !text.trim().is_empty())
         .map_or(user.sub.as_str(), String::as_str);
-    let mut name: String = source
+    let name: String = source
         .trim()
         .chars()
         .map(|c| {
@@ -115,10 +126,14 @@ fn base_username(user: &UpstreamUser) -> String {
         })
         .take(Username::MAX_LEN - 9)
         .collect();
-    if name.is_empty() {
-        name.push_str("user");
+    // The rules of a name an operator creates (`Username::parse_new`): no leading `-`, which
+    // a command line reads as a flag, and a letter or digit (`..` names no one).
+    let name = name.trim_start_matches('-');
+    if name.chars().any(|c| c.is_ascii_alphanumeric()) {
+        name.to_owned()
+    } else {
+        "user".to_owned()
     }
-    name
 }
 
 /// The provider's `user` as a user here: their store record made on first sign-in, then read
@@ -134,7 +149,7 @@ pub(crate) async fn sign_in(
         return Ok(known);
     }
     let base = base_username(user);
-    let taken = match Username::parse(&base) {
+    let taken = match Username::parse_new(&base) {
         Ok(name) => server
             .store
             .users
@@ -209,6 +224,18 @@ mod tests {
             Err(AccountRefusal::Domain(d)) if d == "sub.example.com"
         ));
         assert!(check_domain(&user(None, false), &[]).is_ok());
+        for unclear in [
+            "i@evil.com@example.com",
+            "o@evil.com\u{0}@example.com",
+            "@example.com",
+            "a b@example.com",
+        ] {
+            assert_eq!(
+                check_domain(&user(Some(unclear), true), &domains),
+                Err(AccountRefusal::UnclearEmail),
+                "{unclear:?}"
+            );
+        }
         assert!(parse_domains(&["not a domain".into()]).is_err());
         assert!(parse_domains(&["localhost".into()]).is_err());
     }
@@ -221,5 +248,16 @@ mod tests {
         assert_eq!(base_username(&jane), "jane");
         assert_eq!(base_username(&user(None, false)), "sub-1");
         assert!(Username::parse(&base_username(&jane)).is_ok());
+        // Names `outpost users` can manage without `--`, with a letter or digit.
+        for (claimed, made) in [
+            ("-rf", "rf"),
+            ("..", "user"),
+            ("!!!", "user"),
+            ("--x-", "x-"),
+        ] {
+            jane.preferred_username = Some(claimed.into());
+            assert_eq!(base_username(&jane), made);
+            assert!(Username::parse_new(made).is_ok());
+        }
     }
 }

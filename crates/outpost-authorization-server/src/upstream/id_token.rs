@@ -3,10 +3,11 @@
 //!
 //! The JWS is verified first, with the provider's published keys ([`KeySet`]): the header's
 //! `alg` must be one Outpost verifies (never `none`, never HMAC — RFC 8725 §3.1) and its `kid`
-//! a key of the set. Then the claims: `iss` exactly the provider's issuer; `aud` (a string or
+//! a key of the set, with no `crit` parameters (none is understood: RFC 7515 §4.1.11) and no
+//! `typ` of an access token (`at+jwt`: RFC 9068 §4 keeps the two apart). Then the claims: `iss` exactly the provider's issuer; `aud` (a string or
 //! an array) containing this server's client id, and with several audiences an `azp`, which,
-//! when present, must be the client id; `exp` not past and `iat` not ahead (both within the
-//! clock leeway); `nonce` the one this sign-in sent; `sub` present.
+//! when present, must be the client id; `exp` not past, `iat` and `nbf` (when given) not ahead
+//! (all within the clock leeway); `nonce` the one this sign-in sent; `sub` present.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;
@@ -82,6 +83,12 @@ pub enum IdTokenError {
     /// `iat` missing or in the future.
     #[error("the ID token's issue time (iat) is missing or in the future")]
     IssuedAt,
+    /// `nbf` in the future.
+    #[error("the ID token is not valid yet (nbf)")]
+    NotYetValid,
+    /// `crit` header parameters, or the `typ` of an access token.
+    #[error("the ID token's header is not an ID token's: {0}")]
+    Header(&'static str),
     /// The `nonce` is missing or not this sign-in's.
     #[error("the ID token's nonce is not this sign-in's")]
     Nonce,
@@ -94,6 +101,8 @@ pub enum IdTokenError {
 struct Header {
     alg: String,
     kid: Option<String>,
+    typ: Option<String>,
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +128,7 @@ struct Claims {
     azp: Option<String>,
     exp: Option<i64>,
     iat: Option<i64>,
+    nbf: Option<i64>,
     nonce: Option<String>,
     email: Option<String>,
     email_verified: Option<Flag>,
@@ -151,6 +161,14 @@ pub fn verify(
     let header: Header =
         decode_json(header_part).ok_or(IdTokenError::Malformed("the header is not JSON"))?;
     let alg = Algorithm::parse(&header.alg).ok_or(IdTokenError::Algorithm(header.alg.clone()))?;
+    if header.crit.is_some() {
+        return Err(IdTokenError::Header("critical header parameters (crit)"));
+    }
+    if header.typ.as_deref().is_some_and(|typ| {
+        typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+    }) {
+        return Err(IdTokenError::Header("the type of an access token (at+jwt)"));
+    }
     let key = header
         .kid
         .as_deref()
@@ -196,6 +214,12 @@ fn check(claims: Claims, expected: &Expected<'_>) -> Result<UpstreamUser, IdToke
     let iat = claims.iat.ok_or(IdTokenError::IssuedAt)?;
     if iat > expected.now.saturating_add(expected.leeway_seconds) {
         return Err(IdTokenError::IssuedAt);
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > expected.now.saturating_add(expected.leeway_seconds))
+    {
+        return Err(IdTokenError::NotYetValid);
     }
     let nonce = claims.nonce.unwrap_or_default();
     if !bool::from(nonce.as_bytes().ct_eq(expected.nonce.as_bytes())) || nonce.is_empty() {

@@ -171,6 +171,33 @@ fn an_expired_id_token_is_refused_after_the_leeway() {
         check(&key, with(claims(), "iat", json!(NOW + 120))),
         Err(IdTokenError::IssuedAt)
     );
+    assert_eq!(
+        check(&key, with(claims(), "nbf", json!(NOW + 3600))),
+        Err(IdTokenError::NotYetValid)
+    );
+    assert!(check(&key, with(claims(), "nbf", json!(NOW + 29))).is_ok());
+}
+
+#[test]
+fn critical_parameters_and_access_token_types_are_refused() {
+    let key = ProviderKey::new("k1");
+    let critical = key.sign(
+        json!({"alg": "ES256", "kid": "k1", "crit": ["x"], "x": 1}),
+        claims(),
+    );
+    assert!(matches!(
+        verify(&critical, &key.key_set(), &expected()),
+        Err(IdTokenError::Header(_))
+    ));
+    for typ in ["at+jwt", "application/AT+JWT"] {
+        let access_token = key.sign(json!({"alg": "ES256", "kid": "k1", "typ": typ}), claims());
+        assert!(matches!(
+            verify(&access_token, &key.key_set(), &expected()),
+            Err(IdTokenError::Header(_))
+        ));
+    }
+    let untyped = key.sign(json!({"alg": "ES256", "kid": "k1"}), claims());
+    assert!(verify(&untyped, &key.key_set(), &expected()).is_ok());
 }
 
 #[test]
