@@ -120,13 +120,28 @@ impl VerificationKey {
 /// The issuer's signing keys by `kid`.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
-    keys: HashMap<String, VerificationKey>,
+    keys: HashMap<String, Vec<VerificationKey>>,
+}
+
+/// The keys a set names by one `kid`: one, or several when the set repeats the `kid` (RFC 7517
+/// §4.5 lets keys of different types share one; a set in mid-rotation may repeat one by
+/// mistake). A signature verifies when one of them verifies it.
+#[derive(Debug, Clone, Copy)]
+pub struct NamedKeys<'a>(&'a [VerificationKey]);
+
+impl NamedKeys<'_> {
+    /// Whether `signature` over `message` verifies under `alg` with one of the keys.
+    pub fn verifies(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.0
+            .iter()
+            .any(|key| key.verifies(alg, message, signature))
+    }
 }
 
 impl KeySet {
-    /// The key named `kid`.
-    pub fn get(&self, kid: &str) -> Option<&VerificationKey> {
-        self.keys.get(kid)
+    /// The keys named `kid`.
+    pub fn get(&self, kid: &str) -> Option<NamedKeys<'_>> {
+        self.keys.get(kid).map(|keys| NamedKeys(keys))
     }
 
     /// The key ids of the set.
@@ -139,16 +154,25 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    /// The usable keys of a JWK Set document: signature keys (`use` absent or `sig`) with a
-    /// `kid`, of a type and curve Outpost verifies, with well-formed members. Other keys
-    /// (encryption keys, symmetric keys, unknown types) are skipped, as RFC 7517 §5 asks.
+    /// The usable keys of a JWK Set document: signature keys (`use` absent or `sig`, and
+    /// `key_ops`, when given, including `verify`) with a `kid`, of a type and curve Outpost
+    /// verifies, with well-formed members. Other keys (encryption keys, symmetric keys,
+    /// unknown types) are skipped, as RFC 7517 §5 asks.
     pub fn from_document(document: &JwkSetDocument) -> Self {
-        let keys = document
+        let mut keys: HashMap<String, Vec<VerificationKey>> = HashMap::new();
+        let usable = document
             .keys
             .iter()
             .filter(|jwk| jwk.key_use.as_deref().is_none_or(|u| u == "sig"))
-            .filter_map(|jwk| Some((jwk.kid.clone()?, jwk.verification_key()?)))
-            .collect();
+            .filter(|jwk| {
+                jwk.key_ops
+                    .as_ref()
+                    .is_none_or(|ops| ops.iter().any(|op| op == "verify"))
+            })
+            .filter_map(|jwk| Some((jwk.kid.clone()?, jwk.verification_key()?)));
+        for (kid, key) in usable {
+            keys.entry(kid).or_default().push(key);
+        }
         Self { keys }
     }
 }
@@ -166,6 +190,7 @@ struct Jwk {
     kid: Option<String>,
     #[serde(rename = "use")]
     key_use: Option<String>,
+    key_ops: Option<Vec<String>>,
     alg: Option<String>,
     crv: Option<String>,
     n: Option<String>,
@@ -231,6 +256,44 @@ mod tests {
             {"kty":"EC","kid":"ok","crv":"P-256","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","y":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
         ]}"#);
         assert_eq!(keys.kids().collect::<Vec<_>>(), ["ok"]);
+    }
+
+    #[test]
+    fn keys_for_other_operations_are_skipped() {
+        let p256 = r#""kty":"EC","crv":"P-256","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","y":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA""#;
+        let keys = set(&format!(
+            r#"{{"keys":[{{"kid":"enc",{p256},"key_ops":["encrypt"]}},{{"kid":"sig",{p256},"key_ops":["sign","verify"]}}]}}"#
+        ));
+        assert_eq!(keys.kids().collect::<Vec<_>>(), ["sig"]);
+    }
+
+    #[test]
+    fn a_repeated_kid_names_every_key_it_is_given_to() {
+        crate::es256::install();
+        let (first, second) = (
+            crate::signing_key::SigningKey::generate().unwrap(),
+            crate::signing_key::SigningKey::generate().unwrap(),
+        );
+        let renamed = |key: &crate::signing_key::SigningKey| {
+            let mut jwk = serde_json::to_value(key.public_jwk()).unwrap();
+            jwk["kid"] = "dup".into();
+            jwk
+        };
+        let document = serde_json::json!({"keys": [renamed(&first), renamed(&second)]});
+        let keys = KeySet::from_document(&serde_json::from_value(document).unwrap());
+        for signer in [&first, &second] {
+            let token = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+                &serde_json::json!({"sub": "x"}),
+                signer.encoding_key(),
+            )
+            .unwrap();
+            let (signed, signature) = token.rsplit_once('.').unwrap();
+            let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            let named = keys.get("dup").unwrap();
+            assert!(named.verifies(Algorithm::Es256, signed.as_bytes(), &signature));
+            assert!(!named.verifies(Algorithm::Es256, b"another message", &signature));
+        }
     }
 
     #[test]
