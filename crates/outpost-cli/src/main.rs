@@ -97,7 +97,7 @@ fn main() -> ExitCode {
     let (cli, config_file) = match config_file::parse::<Cli>() {
         Ok(parsed) => parsed,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             // A usage error, as clap's own.
             return ExitCode::from(2);
         }
@@ -118,10 +118,27 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(status) => status,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error` and its causes joined by `: `, leaving out a cause its message already quotes (an
+/// error whose text ends with its source's would otherwise say it twice).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -137,4 +154,26 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Connect(args) => return Ok(runtime.block_on(connect::run(args))),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the discovery document names another issuer")]
+    struct Mismatch;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("external_issuer: {0}")]
+    struct Quoting(#[from] Mismatch);
+
+    #[test]
+    fn a_cause_the_message_quotes_is_said_once() {
+        let error = anyhow::Error::new(Quoting(Mismatch)).context("cannot start");
+        assert_eq!(
+            one_line(&error),
+            "cannot start: external_issuer: the discovery document names another issuer"
+        );
+    }
 }

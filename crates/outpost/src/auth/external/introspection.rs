@@ -2,7 +2,8 @@
 //!
 //! Outpost authenticates to the introspection endpoint with `client_secret_basic` (RFC 6749
 //! §2.3.1) and sends `token` with `token_type_hint=access_token`. An `active: true` answer is
-//! held to the same rules as a JWT (`jwt::check_claims`): `iss` (when given) the
+//! refused when its `token_type` names a refresh token (`refresh_token`, or RFC 8693's
+//! `urn:ietf:params:oauth:token-type:refresh_token`), and otherwise held to the same rules as a JWT (`jwt::check_claims`): `iss` (when given) the
 //! issuer, `aud` containing the audience, `exp` not passed, `sub` present. Answers are cached
 //! by the token's SHA-256 for [`ACTIVE_TTL`] (never past the token's `exp`), refusals for
 //! [`INACTIVE_TTL`]; so a token revoked at the issuer stops working here within
@@ -97,6 +98,8 @@ struct Cache {
 #[derive(Deserialize)]
 struct IntrospectionAnswer {
     active: bool,
+    /// RFC 7662's `token_type`; a refresh token is no access token, however active.
+    token_type: Option<String>,
     #[serde(flatten)]
     claims: Claims,
 }
@@ -244,6 +247,16 @@ fn judge(answer: IntrospectionAnswer, expect: &Expectations, now: i64) -> (Answe
             INACTIVE_TTL,
         );
     }
+    if answer
+        .token_type
+        .as_deref()
+        .is_some_and(|kind| kind.to_ascii_lowercase().contains("refresh_token"))
+    {
+        return (
+            Err("the token is a refresh token, not an access token (introspection)".to_owned()),
+            INACTIVE_TTL,
+        );
+    }
     let mut claims = answer.claims;
     // RFC 7662 makes `iss` and `exp` optional: without them, the endpoint vouches for the
     // issuer and the cache for the lifetime.
@@ -332,5 +345,28 @@ mod tests {
             1_000,
         );
         assert!(refused.unwrap_err().contains("issued by"));
+        for kind in [
+            "refresh_token",
+            "urn:ietf:params:oauth:token-type:refresh_token",
+        ] {
+            let (refused, _) = judge(
+                answer(
+                    serde_json::json!({"active": true, "sub": "a", "aud": "https://mcp.example/mcp",
+                    "exp": 9_000, "token_type": kind}),
+                ),
+                &expect(),
+                1_000,
+            );
+            assert!(refused.unwrap_err().contains("refresh token"), "{kind}");
+        }
+        let (bearer, _) = judge(
+            answer(
+                serde_json::json!({"active": true, "sub": "a", "aud": "https://mcp.example/mcp",
+                "exp": 9_000, "token_type": "Bearer"}),
+            ),
+            &expect(),
+            1_000,
+        );
+        assert!(bearer.is_ok());
     }
 }

@@ -223,6 +223,12 @@ pub(crate) fn check_claims(
         .sub
         .filter(|sub| !sub.is_empty())
         .ok_or_else(|| invalid("the access token names no subject (sub)"))?;
+    // Tools key users by it and logs show it: no line breaks or other control characters.
+    if subject.chars().any(char::is_control) {
+        return Err(invalid(
+            "the access token's subject (sub) holds control characters",
+        ));
+    }
     let scope_text = match (claims.scope, claims.scp) {
         (Some(scope), _) => scope,
         (None, Some(ScopeList::Joined(scp))) => scp,

@@ -149,6 +149,9 @@ fn issuer_audience_and_subject_must_match() {
     claims.as_object_mut().unwrap().remove("sub");
     let why = refusal(&sign(&signers, es256(), &claims), &signers, &expect());
     assert!(why.contains("no subject"), "{why}");
+    claims["sub"] = json!("user-1\n\u{0}admin");
+    let why = refusal(&sign(&signers, es256(), &claims), &signers, &expect());
+    assert!(why.contains("control characters"), "{why}");
 }
 
 #[test]
