@@ -84,20 +84,40 @@ async fn spawn_on(
     keyring: &Arc<RwLock<Keyring>>,
     revocation_ttl: Duration,
 ) -> AuthApp {
+    spawn_outpost_on(store, keyring, |outpost| {
+        outpost.with_config(bearer_config(store, keyring, revocation_ttl))
+    })
+    .await
+}
+
+/// The bearer configuration of the servers here.
+fn bearer_config(
+    store: &Store,
+    keyring: &Arc<RwLock<Keyring>>,
+    revocation_ttl: Duration,
+) -> ServerConfig {
     let mut resource =
         ResourceServerConfig::new(ISSUER, keyring.clone(), Arc::new(store.grants.clone()));
     resource.scopes_supported = scope("mcp:tools");
     resource.revocation_cache_ttl = revocation_ttl;
+    ServerConfig {
+        auth: AuthMode::Bearer(resource),
+        ..ServerConfig::default()
+    }
+}
+
+/// The reference server on `store`'s sessions, as `configure` sets it up further.
+async fn spawn_outpost_on(
+    store: &Store,
+    keyring: &Arc<RwLock<Keyring>>,
+    configure: impl FnOnce(Outpost<ReferenceServer>) -> Outpost<ReferenceServer>,
+) -> AuthApp {
     let reference = ReferenceServer::new();
     let outpost = Outpost::with_factory(move || reference.for_session())
-        .with_config(ServerConfig {
-            auth: AuthMode::Bearer(resource),
-            ..ServerConfig::default()
-        })
         .with_session_store(store.mcp_sessions.clone())
         .with_store_health(store.health.clone());
     AuthApp {
-        app: spawn_outpost(outpost).await,
+        app: spawn_outpost(configure(outpost)).await,
         keyring: keyring.clone(),
         store: store.clone(),
     }
@@ -313,6 +333,48 @@ async fn a_session_only_the_store_knows_is_503_not_404_during_an_outage() {
     let call = session_request(&second.app, Some(&token_second), &id, reqwest::Method::POST);
     let answer = read_jsonrpc(call.json(&echo(9)).send().await.unwrap()).await;
     assert!(answer["result"]["content"].is_array(), "resumed: {answer}");
+}
+
+/// An instance that served a session before another ended it (`DELETE`) forgets it when the
+/// relay tells it: a store outage then finds nothing to serve as last read (503), not the
+/// ended session (which answered 200 to calls).
+#[tokio::test]
+async fn a_session_ended_elsewhere_is_not_served_from_memory_during_an_outage() {
+    let (store, outage) = switchable(Store::memory());
+    let keyring = Arc::new(RwLock::new(
+        Keyring::generate(now(), Duration::from_secs(3600)).unwrap(),
+    ));
+    let relayed = |outpost: Outpost<ReferenceServer>| {
+        outpost
+            .with_config(bearer_config(&store, &keyring, LONG_REVOCATION_TTL))
+            .with_event_store(store.events.clone())
+    };
+    let first = spawn_outpost_on(&store, &keyring, relayed).await;
+    let second = spawn_outpost_on(&store, &keyring, relayed).await;
+    let token = first.token("alice", "mcp:tools").await;
+    let id = open_session(&first.app, Some(&token)).await;
+    // The second instance reads the session (and vouches for the token's grant throughout).
+    let token_second = second.token("alice", "mcp:tools").await;
+    let call = session_request(&second.app, Some(&token_second), &id, reqwest::Method::POST);
+    let answer = read_jsonrpc(call.json(&echo(1)).send().await.unwrap()).await;
+    assert!(answer["result"]["content"].is_array(), "{answer}");
+
+    let delete = session_request(&first.app, Some(&token), &id, reqwest::Method::DELETE);
+    assert_eq!(delete.send().await.unwrap().status(), 204);
+    // The relay's announcement reaches the second instance at once; give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    outage.refuse();
+    let call = session_request(&second.app, Some(&token_second), &id, reqwest::Method::POST);
+    let response = tokio::time::timeout(NO_HANG, call.json(&echo(2)).send())
+        .await
+        .expect("no hang")
+        .unwrap();
+    assert_store_unavailable(response, json!(2)).await;
+
+    outage.restore();
+    let call = session_request(&second.app, Some(&token_second), &id, reqwest::Method::POST);
+    assert_eq!(call.json(&echo(3)).send().await.unwrap().status(), 404);
 }
 
 #[tokio::test]

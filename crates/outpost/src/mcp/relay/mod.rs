@@ -21,7 +21,8 @@
 //!   instances. The announcement's id in the broadcast stream orders two GETs opened at once.
 //! - The end of a parked session (`DELETE`, [`Relay::announce_session_ended`]) goes to every
 //!   instance too: each ends its GET stream of the session at once, rather than at its next
-//!   look at the store.
+//!   look at the store, and forgets the record it had read (which it would otherwise serve
+//!   while the store does not answer).
 //!
 //! Nothing here costs a request that stays on one instance: the streams are followed by one
 //! task per instance, and only relayed messages are written. The relay streams keep their
@@ -83,7 +84,7 @@ pub(crate) trait GetStreams: Send + Sync {
     /// A GET stream of `session` was opened, announced as `at`: one here announced before
     /// ends.
     fn opened(&self, session: &str, at: EventId);
-    /// `session` was ended: its GET stream here ends.
+    /// `session` was ended: its GET stream here ends, and what was read of it is forgotten.
     fn ended(&self, session: &str);
 }
 

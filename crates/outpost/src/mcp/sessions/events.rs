@@ -287,16 +287,6 @@ impl OpenGetStreams {
     }
 }
 
-impl crate::mcp::relay::GetStreams for OpenGetStreams {
-    fn opened(&self, session: &str, at: EventId) {
-        OpenGetStreams::opened(self, session, at);
-    }
-
-    fn ended(&self, session: &str) {
-        self.close(&SessionId::from(session));
-    }
-}
-
 /// Keeps a GET stream registered while it is open.
 pub(crate) struct GetRegistration {
     streams: Arc<OpenGetStreams>,

@@ -227,6 +227,30 @@ struct Cached {
     changes: Option<u64>,
 }
 
+/// The sessions read from the store, by id (`load_within`).
+type SessionCache = Mutex<HashMap<SessionId, Cached>>;
+
+/// What the relay tells this instance of parked sessions: a GET stream opened elsewhere ends
+/// the one here; a session ended elsewhere (`DELETE`) ends its GET stream here and leaves the
+/// cache, so that a store outage cannot bring it back (`load_within` serves a session as last
+/// read while the store does not answer).
+struct RelayedSessionNews {
+    get_streams: Arc<OpenGetStreams>,
+    cache: Arc<SessionCache>,
+}
+
+impl GetStreams for RelayedSessionNews {
+    fn opened(&self, session: &str, at: EventId) {
+        self.get_streams.opened(session, at);
+    }
+
+    fn ended(&self, session: &str) {
+        let session = SessionId::from(session);
+        self.get_streams.close(&session);
+        lock(&self.cache).remove(&session);
+    }
+}
+
 /// Sessions kept as store records and served by whichever instance a request reaches.
 pub struct OutpostSessionManager<H> {
     factory: HandlerFactory<H>,
@@ -237,7 +261,9 @@ pub struct OutpostSessionManager<H> {
     lifetime: i64,
     limits: SessionLimits,
     handshakes: Mutex<HashMap<SessionId, Handshake>>,
-    cache: Mutex<HashMap<SessionId, Cached>>,
+    cache: Arc<SessionCache>,
+    /// What the relay tells of sessions, kept alive here (the relay holds it weakly).
+    _relayed: Arc<RelayedSessionNews>,
     /// Ids the store just said it does not hold, for the later looks of the same request.
     absent: absent::AbsentIds,
     in_flight: Arc<InFlight>,
@@ -281,7 +307,12 @@ where
         let recipient: Arc<dyn Recipient> = in_flight.clone();
         relay.register(Destination::ParkedRequests, Arc::downgrade(&recipient));
         let get_streams = Arc::new(OpenGetStreams::default());
-        let holder: Arc<dyn GetStreams> = get_streams.clone();
+        let cache = Arc::new(SessionCache::default());
+        let relayed = Arc::new(RelayedSessionNews {
+            get_streams: get_streams.clone(),
+            cache: cache.clone(),
+        });
+        let holder: Arc<dyn GetStreams> = relayed.clone();
         relay.register_get_streams(Arc::downgrade(&holder));
         let slack = (idle_timeout / 4).max(MIN_SLACK);
         let lifetime = (idle_timeout + slack).as_secs_f64().ceil() as i64;
@@ -310,7 +341,8 @@ where
             lifetime,
             limits,
             handshakes: Mutex::new(HashMap::new()),
-            cache: Mutex::new(HashMap::new()),
+            cache,
+            _relayed: relayed,
             absent: absent::AbsentIds::default(),
             in_flight,
             relay,
