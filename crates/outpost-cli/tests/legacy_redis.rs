@@ -1,7 +1,9 @@
 //! 2024-11-05 HTTP+SSE across two `outpost serve --store redis://…` processes: the `/sse`
 //! stream held by the first, every `/message` POSTed to the second — the answers arrive on the
 //! stream, the tool sees the caller the second authenticated, another subject gets `404` there
-//! too, and once the first is SIGKILLed a POST is refused with `503` at once.
+//! too, and once the first is SIGKILLed a POST is refused with `503` at once. A session whose
+//! record the store lost while its stream is open (an outage longer than the record's lease)
+//! is written again by its holder.
 
 mod common;
 
@@ -136,4 +138,47 @@ fn a_legacy_session_held_on_one_instance_takes_its_posts_on_another() {
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A record the store lost (here deleted; after an outage outlasting its 30 s lease, expired)
+/// is written again by the holder at its next push, within 10 s: the session is not taken for
+/// ended on the other instances for longer than that.
+#[test]
+fn a_lost_record_of_an_open_legacy_session_is_written_again() {
+    let redis = Redis::start(None);
+    let args = ["--store", &redis.url(), "--public-url", PUBLIC_URL];
+    let (holder, other) = (start(&args), start(&args));
+    let alice = token(&redis.url(), PUBLIC_URL, "alice");
+    let mut stream = SseStream::open(&holder, &alice);
+    let endpoint = stream.until(|data| data.starts_with("/message?sessionId="));
+    let session = endpoint
+        .strip_prefix("/message?sessionId=")
+        .expect("the session id");
+    let record = format!("outpost:mcp_session:legacy-sse:{session}");
+    assert_eq!(redis.run(&["DEL", &record]), ":1", "the record's key");
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {},
+            "clientInfo": { "name": "outpost-cli-tests", "version": "1.0.0" }
+        }
+    });
+    assert_eq!(
+        post(&other, &endpoint, &alice, initialize.clone()).status(),
+        404,
+        "no record, no session"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = post(&other, &endpoint, &alice, initialize.clone()).status();
+        if status == 202 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status}: the record was not written again"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(stream.answer(1)["result"]["protocolVersion"], "2024-11-05");
 }

@@ -54,6 +54,23 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Runs one command (as the tests' own client, not the server under test) and returns
+    /// the first line of its answer (`:1` for a `DEL` that deleted one key).
+    #[allow(
+        dead_code,
+        reason = "not every test binary that shares `common` runs commands"
+    )]
+    pub fn run(&self, args: &[&str]) -> String {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone the socket"));
+        let mut writer = stream;
+        if let Some(password) = &self.password {
+            let reply = command(&mut writer, &mut reader, &["AUTH", password]);
+            assert_eq!(reply, "+OK", "AUTH");
+        }
+        command(&mut writer, &mut reader, args)
+    }
+
     /// How many times each command has run since start (`INFO commandstats`: `cmdstat_NAME`
     /// → `calls`), including commands run by scripts and the `info` calls of this method.
     pub fn command_calls(&self) -> HashMap<String, u64> {

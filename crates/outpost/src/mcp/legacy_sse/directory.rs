@@ -5,8 +5,9 @@
 //! [`McpSessionStore`] under `legacy-sse:{id}`: which instance holds the stream (its relay
 //! id) and the owner (the subject that opened it, for the session-owner check on every
 //! instance). The record is a lease: written before the `endpoint` event leaves, pushed every
-//! [`RENEW_EVERY`] while the stream is open, deleted when it closes, and — when the instance
-//! dies — gone [`LEASE`] after its last push. An instance receiving a POST for a session it
+//! [`RENEW_EVERY`] while the stream is open (every [`RETRY_EVERY`] while the store does not
+//! take it, and written again if the store lost it), deleted when it closes, and — when the
+//! instance dies — gone [`LEASE`] after its last push. An instance receiving a POST for a session it
 //! does not hold reads the record and relays the messages to the holder (`mcp::relay`).
 //!
 //! The record shares the table of Streamable HTTP sessions (and its expiry and purge); its
@@ -34,6 +35,8 @@ use crate::{
 pub(crate) const LEASE: Duration = Duration::from_secs(30);
 /// How often the holder pushes a legacy session's record while its stream is open.
 pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How soon the holder tries again when the store did not take a push.
+pub(crate) const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// The prefix of legacy sessions' keys in the session store.
 pub(crate) const KEY_PREFIX: &str = "legacy-sse:";
 
@@ -93,29 +96,56 @@ impl LegacyDirectory {
     ) -> Result<(), StoreError> {
         self.relay.listen().await?;
         let key = key(session);
+        self.write(&key, owner).await?;
+        let directory = self.clone();
+        let owner = owner.map(str::to_owned);
+        tokio::spawn(async move { directory.keep(&key, owner.as_deref(), open).await });
+        Ok(())
+    }
+
+    /// Writes `key`'s record: held here, for `owner`, for a [`LEASE`] from now.
+    async fn write(&self, key: &str, owner: Option<&str>) -> Result<(), StoreError> {
         let state = serde_json::to_string(&HeldBy {
             instance: self.relay.instance().to_owned(),
         })
         .map_err(|error| StoreError::Backend(error.to_string()))?;
         let now = unix_now();
-        bounded(self.store.save_state(&key, &state, now, expires_at(now))).await?;
+        bounded(self.store.save_state(key, &state, now, expires_at(now))).await?;
         if let Some(owner) = owner {
-            bounded(self.store.record_owner(&key, owner, now, expires_at(now))).await?;
+            bounded(self.store.record_owner(key, owner, now, expires_at(now))).await?;
         }
-        let directory = self.clone();
-        tokio::spawn(async move { directory.keep(&key, open).await });
         Ok(())
     }
 
-    /// Pushes `key`'s lease until `open` is cancelled, then deletes it.
-    async fn keep(&self, key: &str, open: CancellationToken) {
+    /// Pushes `key`'s lease until `open` is cancelled, then deletes it. A push the store
+    /// cannot take is tried again every [`RETRY_EVERY`]; a record the store lost meanwhile
+    /// (an outage longer than the lease, a store restarted empty) is written again, the
+    /// stream being open: other instances would otherwise take the session for ended.
+    async fn keep(&self, key: &str, owner: Option<&str>, open: CancellationToken) {
+        let mut wait = RENEW_EVERY;
+        let mut failing = false;
         loop {
             tokio::select! {
                 () = open.cancelled() => break,
-                () = tokio::time::sleep(RENEW_EVERY) => {}
+                () = tokio::time::sleep(wait) => {}
             }
-            if let Err(error) = bounded(self.store.touch(key, expires_at(unix_now()))).await {
-                tracing::warn!(%error, "cannot extend a legacy SSE session's record");
+            let pushed = match bounded(self.store.touch(key, expires_at(unix_now()))).await {
+                Err(StoreError::NotFound(_)) => self.write(key, owner).await,
+                pushed => pushed,
+            };
+            match pushed {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!("a legacy SSE session's record is renewed");
+                    }
+                    (wait, failing) = (RENEW_EVERY, false);
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(%error, "cannot renew a legacy SSE session's record: trying again every second");
+                    }
+                    (wait, failing) = (RETRY_EVERY, true);
+                }
             }
         }
         if let Err(error) = bounded(self.store.delete(key)).await {
