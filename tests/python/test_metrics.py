@@ -189,6 +189,24 @@ def test_is_error_results_are_counted_apart(served: tuple[str, str]) -> None:
             before, "outpost_tool_calls_total", **labels) == 1, labels
 
 
+def test_a_streamed_tool_calls_outcome_is_counted(served: tuple[str, str]) -> None:
+    """A session call asking for progress is answered on an SSE stream whose head leaves before
+    the tool ends: its outcome is counted when the stream ends, not taken from the `200`."""
+    base_url, metrics_url = served
+    failing = {"tool": "getResourceReference", "outcome": "tool_error"}
+    before = scrape(metrics_url)
+    session = open_session(base_url)
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "getResourceReference", "arguments": {"resourceId": 999},
+        "_meta": {"progressToken": "p-1"}}}
+    with session_request(base_url, "POST", call, session) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = response.read().decode()
+    assert '"isError":true' in body, body
+    eventually(metrics_url, lambda s: value(s, "outpost_tool_calls_total", **failing) - value(
+        before, "outpost_tool_calls_total", **failing) == 1, "the streamed isError counted")
+
+
 def test_sessions_and_get_streams_are_gauged(served: tuple[str, str]) -> None:
     """A parked session is counted on the instance while it has a request or its GET stream
     open there; between requests it is a record in the store, held by no instance."""

@@ -143,13 +143,11 @@ impl Default for RequestMetrics {
 }
 
 impl RequestMetrics {
-    /// Counts one answered request.
+    /// Counts one answered request (its tool call, if any, is [`Self::count_tool_call`]'s).
     pub(crate) fn record(
         &self,
         route: Option<&str>,
         mcp_method: Option<&str>,
-        tool: Option<&str>,
-        tool_outcome: Option<ToolOutcome>,
         status: StatusCode,
         latency: Duration,
     ) {
@@ -168,15 +166,12 @@ impl RequestMetrics {
                     "mcp_method" => method)
             })
             .record(latency.as_secs_f64());
-        if method == "tools/call" {
-            let outcome = tool_outcome.unwrap_or(if status.is_success() {
-                ToolOutcome::Ok
-            } else {
-                ToolOutcome::Error
-            });
-            self.tool_counter(tool.unwrap_or("other"), outcome)
-                .increment(1);
-        }
+    }
+
+    /// Counts one `tools/call` of `tool` (`other` when unknown) that ended as `outcome`.
+    pub(crate) fn count_tool_call(&self, tool: Option<&str>, outcome: ToolOutcome) {
+        self.tool_counter(tool.unwrap_or("other"), outcome)
+            .increment(1);
     }
 
     /// Counts a stream that starts now, answering a `method` request to `route` (a matched

@@ -7,13 +7,14 @@
 //! 2026-07-28, whose headers rmcp holds to the body) and whoever reads the body of any other
 //! request writes what it names (the session fast path, the JSON-RPC body check, the
 //! 2024-11-05 `/message` endpoint), the
-//! resource server writes the caller, the fast path writes a tool call's outcome, and the log
+//! resource server writes the caller, the fast path and a session request's transport write a
+//! tool call's outcome, and the log
 //! reads them back when the answer comes. Each fact is written at most once, without a lock.
 
 use std::sync::{Arc, OnceLock};
 
 use http::{Extensions, HeaderValue};
-use rmcp::model::ClientRequest;
+use rmcp::model::{ClientRequest, ErrorData, ServerJsonRpcMessage, ServerResult};
 
 use crate::{
     auth::resource::Identity,
@@ -47,6 +48,33 @@ pub(crate) enum ToolOutcome {
 }
 
 impl ToolOutcome {
+    /// How a tool call's `answer` ended: `isError` results are the tool's own failures.
+    pub(crate) fn of(answer: &Result<ServerResult, ErrorData>) -> Self {
+        match answer {
+            Ok(result) => Self::of_result(result),
+            Err(_) => Self::Error,
+        }
+    }
+
+    /// How the tool call answered by `message` ended; `None` for a message that answers
+    /// nothing (a notification, a server→client request).
+    pub(crate) fn of_message(message: &ServerJsonRpcMessage) -> Option<Self> {
+        match message {
+            ServerJsonRpcMessage::Response(response) => Some(Self::of_result(&response.result)),
+            ServerJsonRpcMessage::Error(_) => Some(Self::Error),
+            _ => None,
+        }
+    }
+
+    fn of_result(result: &ServerResult) -> Self {
+        match result {
+            ServerResult::CallToolResult(result) if result.is_error == Some(true) => {
+                Self::ToolError
+            }
+            _ => Self::Ok,
+        }
+    }
+
     /// The label value.
     pub(crate) fn label(self) -> &'static str {
         match self {

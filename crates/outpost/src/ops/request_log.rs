@@ -5,7 +5,9 @@
 //! and on the response — and a [`RequestFacts`] slot the layers below fill. When the answer's
 //! head is ready it logs one line at INFO, target `outpost::request`: request id, HTTP method,
 //! route, MCP method and tool, subject and client id, status and latency in milliseconds (to
-//! the answer's head: an SSE stream's line comes when the stream starts).
+//! the answer's head: an SSE stream's line comes when the stream starts). A `tools/call`
+//! answered on a stream is counted in the tool-call metrics when the stream ends, with the
+//! outcome whoever ran the tool wrote into the facts by then.
 //!
 //! What is logged is chosen, never copied wholesale: no header, query string or body is
 //! written, so no token, code, secret or password can reach the line. The route is the
@@ -37,7 +39,10 @@ use tower::{Layer, Service};
 
 #[cfg(feature = "opentelemetry")]
 use super::otel::request_span::{Answered, RequestTrace};
-use super::{metrics::RequestMetrics, request_facts::RequestFacts};
+use super::{
+    metrics::RequestMetrics,
+    request_facts::{RequestFacts, ToolOutcome},
+};
 use crate::http::{
     held_body::{hold, is_event_stream},
     request_id::{REQUEST_ID, RequestId},
@@ -123,6 +128,33 @@ where
     }
 }
 
+/// Counts a `tools/call` whose answer's status was not a success (`refused`) or was: as the
+/// outcome the one who ran the tool wrote into its `facts`, else as the status says (a
+/// refusal is an `error`, anything else `ok`).
+fn count_tool_call(facts: &RequestFacts, metrics: &RequestMetrics, refused: bool) {
+    let by_status = if refused {
+        ToolOutcome::Error
+    } else {
+        ToolOutcome::Ok
+    };
+    metrics.count_tool_call(facts.tool(), facts.tool_outcome().unwrap_or(by_status));
+}
+
+/// A streamed `tools/call`'s count, made when its stream ends (is dropped): the outcome is
+/// known only then.
+struct ToolCallCount {
+    facts: Arc<RequestFacts>,
+    metrics: Arc<RequestMetrics>,
+    /// The answer's status was not a success.
+    refused: bool,
+}
+
+impl Drop for ToolCallCount {
+    fn drop(&mut self) {
+        count_tool_call(&self.facts, &self.metrics, self.refused);
+    }
+}
+
 /// What a request's line needs from before its answer.
 struct Seen {
     started: Instant,
@@ -189,6 +221,8 @@ where
                 .headers_mut()
                 .insert(REQUEST_ID.clone(), seen.id.header_value().clone());
             log(&seen, &response);
+            let tool_call = seen.facts.method() == Some("tools/call");
+            let refused = !response.status().is_success();
             // Ends when dropped: now, or with the stream it rides in.
             #[cfg(feature = "opentelemetry")]
             let span = seen
@@ -203,7 +237,15 @@ where
                     seen.route.matched(),
                     seen.facts.method(),
                 );
-                response = hold(response, (open, span));
+                // A streamed tool call's outcome is known only when its stream ends.
+                let tool_call = tool_call.then(|| ToolCallCount {
+                    facts: seen.facts.clone(),
+                    metrics: seen.metrics.clone(),
+                    refused,
+                });
+                response = hold(response, (open, span, tool_call));
+            } else if tool_call {
+                count_tool_call(&seen.facts, &seen.metrics, refused);
             }
         }
         Poll::Ready(Ok(response))
@@ -230,8 +272,6 @@ fn log(seen: &Seen, response: &Response) {
     seen.metrics.record(
         seen.route.matched(),
         seen.facts.method(),
-        seen.facts.tool(),
-        seen.facts.tool_outcome(),
         response.status(),
         latency,
     );

@@ -129,18 +129,7 @@ pub(super) fn record_outcome(
     answer: &Result<ServerResult, ErrorData>,
 ) {
     if let Some(facts) = facts {
-        facts.record_tool_outcome(tool_outcome(answer));
-    }
-}
-
-/// How a tool call's answer ended: `isError` results are the tool's own failures.
-fn tool_outcome(answer: &Result<ServerResult, ErrorData>) -> ToolOutcome {
-    match answer {
-        Ok(ServerResult::CallToolResult(result)) if result.is_error == Some(true) => {
-            ToolOutcome::ToolError
-        }
-        Ok(_) => ToolOutcome::Ok,
-        Err(_) => ToolOutcome::Error,
+        facts.record_tool_outcome(ToolOutcome::of(answer));
     }
 }
 

@@ -27,11 +27,13 @@ use std::{
     },
 };
 
+use http::request::Parts;
 use rmcp::{
     RoleServer,
     model::{
-        ClientJsonRpcMessage, ClientNotification, GetMeta, JsonRpcRequest, NumberOrString,
-        ProgressToken, RequestId, ServerJsonRpcMessage, ServerRequest,
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
+        JsonRpcRequest, NumberOrString, ProgressToken, RequestId, ServerJsonRpcMessage,
+        ServerRequest,
     },
     transport::{Transport, streamable_http_server::SessionId},
 };
@@ -41,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth::resource::Identity,
     mcp::relay::{INSTANCE_ID_LEN, Outcome, Recipient},
+    ops::request_facts::{RequestFacts, ToolOutcome},
 };
 
 /// Room for messages the client sends to one running request (cancellation, answers).
@@ -262,6 +265,9 @@ pub(crate) struct RequestTransport {
     issued: Vec<String>,
     cancelled: bool,
     in_flight: Arc<InFlight>,
+    /// A tool call's facts, told its outcome when the answer goes out (for the tool-call
+    /// metrics, which count a streamed answer when its stream ends).
+    tool_call: Option<Arc<RequestFacts>>,
 }
 
 impl RequestTransport {
@@ -274,6 +280,17 @@ impl RequestTransport {
         request: ClientJsonRpcMessage,
         in_flight: Arc<InFlight>,
     ) -> (Self, mpsc::Receiver<ServerJsonRpcMessage>) {
+        let tool_call = match &request {
+            ClientJsonRpcMessage::Request(call)
+                if matches!(call.request, ClientRequest::CallToolRequest(_)) =>
+            {
+                call.request
+                    .extensions()
+                    .get::<Parts>()
+                    .and_then(|parts| RequestFacts::shared(&parts.extensions))
+            }
+            _ => None,
+        };
         let (route, inbound) = mpsc::channel(INBOUND_CAPACITY);
         let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
         in_flight.started(&session, &request_id, Running::Transport(route.clone()));
@@ -288,6 +305,7 @@ impl RequestTransport {
             issued: Vec::new(),
             cancelled: false,
             in_flight,
+            tool_call,
         };
         (transport, receiver)
     }
@@ -314,6 +332,11 @@ impl Transport<RoleServer> for RequestTransport {
             item,
             ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
         );
+        if let (true, Some(facts)) = (answer, &self.tool_call)
+            && let Some(outcome) = ToolOutcome::of_message(&item)
+        {
+            facts.record_tool_outcome(outcome);
+        }
         let outbound = self.outbound.clone();
         let answered = self.answered.clone();
         async move {
