@@ -324,6 +324,18 @@ mod tests {
         assert_eq!(stored.client_name.as_deref(), Some("Reports v2"));
     }
 
+    /// Every member the list admits is one the entry reads: a member the structs dropped
+    /// (but the list kept) would be accepted and ignored, what the list exists to prevent.
+    #[test]
+    fn every_admitted_member_is_read() {
+        for member in ENTRY_MEMBERS {
+            let mut entry = confidential("c");
+            entry[member] = json!({"not": "a string, list or flag"});
+            let message = refusal(json!([entry]));
+            assert!(message.contains("client #1"), "{member}: {message}");
+        }
+    }
+
     #[test]
     fn bad_entries_are_named() {
         assert!(

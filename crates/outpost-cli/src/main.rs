@@ -124,13 +124,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// `error` and its causes joined by `: `, leaving out a cause its message already quotes (an
-/// error whose text ends with its source's would otherwise say it twice).
+/// `error` and its causes joined by `: `, leaving out a cause the text so far ends with (an
+/// error whose message ends with its source's would otherwise say it twice).
 fn one_line(error: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in error.chain() {
         let cause = cause.to_string();
-        if text.contains(&cause) {
+        if !text.is_empty() && text.ends_with(&cause) {
             continue;
         }
         if !text.is_empty() {

@@ -189,3 +189,25 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oauth_error_code_is_read_when_printable_and_short() {
+        let answer = br#"{"error":"unsupported_token_type","error_description":"x"}"#;
+        assert_eq!(
+            oauth_error(answer).as_deref(),
+            Some("unsupported_token_type")
+        );
+        assert_eq!(oauth_error(br#"{"error":""}"#), None);
+        assert_eq!(oauth_error(br#"{"error":"two words"}"#), None);
+        assert_eq!(oauth_error(br#"{"error":"quote\"d"}"#), None);
+        assert_eq!(
+            oauth_error(format!(r#"{{"error":"{}"}}"#, "e".repeat(65)).as_bytes()),
+            None
+        );
+        assert_eq!(oauth_error(b"<html>Bad Request</html>"), None);
+    }
+}

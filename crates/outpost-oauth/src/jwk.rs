@@ -54,7 +54,7 @@ impl Algorithm {
 }
 
 /// One verification key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum PublicKey {
     Rsa { n: Vec<u8>, e: Vec<u8> },
     P256(Vec<u8>),
@@ -63,7 +63,7 @@ enum PublicKey {
 }
 
 /// A usable key of the set: the key and the one algorithm it is pinned to, if any.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationKey {
     key: PublicKey,
     alg: Option<Algorithm>,
@@ -152,6 +152,16 @@ impl KeySet {
     /// Whether no key is usable.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Whether `older` holds a key this set does not (under its `kid`): a key was dropped
+    /// or replaced, so what it verified must be verified again.
+    pub fn lacks_a_key_of(&self, older: &KeySet) -> bool {
+        older.keys.iter().any(|(kid, keys)| {
+            self.keys
+                .get(kid)
+                .is_none_or(|fresh| keys.iter().any(|key| !fresh.contains(key)))
+        })
     }
 
     /// The usable keys of a JWK Set document: signature keys (`use` absent or `sig`, and
@@ -294,6 +304,25 @@ mod tests {
             assert!(named.verifies(Algorithm::Es256, signed.as_bytes(), &signature));
             assert!(!named.verifies(Algorithm::Es256, b"another message", &signature));
         }
+    }
+
+    #[test]
+    fn a_key_dropped_or_replaced_under_its_kid_is_noticed() {
+        let key = |kid: &str, x: &str| {
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"{kid}","x":"{x}"}}"#)
+        };
+        let (a, b) = (
+            "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        );
+        let both = set(&format!(r#"{{"keys":[{},{}]}}"#, key("k", a), key("k", b)));
+        let first = set(&format!(r#"{{"keys":[{}]}}"#, key("k", a)));
+        let replaced = set(&format!(r#"{{"keys":[{}]}}"#, key("k", b)));
+        let added = set(&format!(r#"{{"keys":[{},{}]}}"#, key("k", a), key("j", b)));
+        assert!(first.lacks_a_key_of(&both), "one of a repeated kid dropped");
+        assert!(replaced.lacks_a_key_of(&first), "replaced under its kid");
+        assert!(!both.lacks_a_key_of(&first));
+        assert!(!added.lacks_a_key_of(&first), "a new key drops nothing");
     }
 
     #[test]

@@ -353,11 +353,12 @@ async fn a_session_ended_elsewhere_is_not_served_from_memory_during_an_outage() 
     let second = spawn_outpost_on(&store, &keyring, relayed).await;
     let token = first.token("alice", "mcp:tools").await;
     let id = open_session(&first.app, Some(&token)).await;
-    // The second instance reads the session (and vouches for the token's grant throughout).
+    // The second instance reads the session (and vouches for the token's grant throughout),
+    // for a notification: no call of its has run there yet.
     let token_second = second.token("alice", "mcp:tools").await;
-    let call = session_request(&second.app, Some(&token_second), &id, reqwest::Method::POST);
-    let answer = read_jsonrpc(call.json(&echo(1)).send().await.unwrap()).await;
-    assert!(answer["result"]["content"].is_array(), "{answer}");
+    let notification = json!({ "jsonrpc": "2.0", "method": "notifications/roots/list_changed" });
+    let sent = session_request(&second.app, Some(&token_second), &id, reqwest::Method::POST);
+    assert_eq!(sent.json(&notification).send().await.unwrap().status(), 202);
 
     let delete = session_request(&first.app, Some(&token), &id, reqwest::Method::DELETE);
     assert_eq!(delete.send().await.unwrap().status(), 204);

@@ -102,7 +102,16 @@ struct Header {
     alg: String,
     kid: Option<String>,
     typ: Option<String>,
+    /// Present at all (even `null`, which RFC 7515 does not allow either).
+    #[serde(default, deserialize_with = "present")]
     crit: Option<serde::de::IgnoredAny>,
+}
+
+/// `Some` for a member that is present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(
+    member: D,
+) -> Result<Option<serde::de::IgnoredAny>, D::Error> {
+    serde::de::IgnoredAny::deserialize(member).map(Some)
 }
 
 #[derive(Deserialize)]

@@ -189,6 +189,11 @@ fn critical_parameters_and_access_token_types_are_refused() {
         verify(&critical, &key.key_set(), &expected()),
         Err(IdTokenError::Header(_))
     ));
+    let null_critical = key.sign(json!({"alg": "ES256", "kid": "k1", "crit": null}), claims());
+    assert!(matches!(
+        verify(&null_critical, &key.key_set(), &expected()),
+        Err(IdTokenError::Header(_))
+    ));
     for typ in ["at+jwt", "application/AT+JWT"] {
         let access_token = key.sign(json!({"alg": "ES256", "kid": "k1", "typ": typ}), claims());
         assert!(matches!(

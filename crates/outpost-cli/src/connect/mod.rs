@@ -107,13 +107,20 @@ impl Failure {
     fn report(&self) {
         match self {
             Self::Usage(message) => eprintln!("error: usage: {message}"),
-            Self::Connection(error) => eprintln!("error: connection failed: {error:#}"),
-            Self::Authorization(error) => eprintln!("error: authorization failed: {error:#}"),
+            Self::Connection(error) => {
+                eprintln!("error: connection failed: {}", crate::one_line(error));
+            }
+            Self::Authorization(error) => {
+                eprintln!("error: authorization failed: {}", crate::one_line(error));
+            }
             Self::InsufficientScope { scope, .. } => eprintln!(
                 "error: authorization failed: the request needs the scope \"{scope}\", which \
                  the sign-in was not granted"
             ),
-            Self::Refused(error) => eprintln!("error: the server refused the request: {error:#}"),
+            Self::Refused(error) => eprintln!(
+                "error: the server refused the request: {}",
+                crate::one_line(error)
+            ),
         }
     }
 }
@@ -192,10 +199,19 @@ async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> 
     // scope held and the one missing), then the command once more. The 403 came before the
     // tool ran, so running it again does not repeat it.
     eprintln!("The server asks for the scope \"{scope}\": signing in again.");
-    let previous = credentials.get(invocation.url.as_str());
-    let fresh = oauth::sign_in(&http, &invocation.url, Some(&challenge), &sign_in, previous)
-        .await
-        .map_err(Failure::Authorization)?;
+    let previous = credentials.get(invocation.url.as_str()).cloned();
+    let fresh = oauth::sign_in(
+        &http,
+        &invocation.url,
+        Some(&challenge),
+        &sign_in,
+        previous.as_ref(),
+    )
+    .await
+    .map_err(|error| {
+        forget_registration(&mut credentials, invocation.url.as_str());
+        Failure::Authorization(error)
+    })?;
     credentials
         .store(invocation.url.as_str(), fresh)
         .map_err(Failure::Authorization)?;
@@ -336,11 +352,28 @@ async fn signed_in(
         }
         let fresh = oauth::sign_in(http, url, Some(&challenge), sign_in, previous.as_ref())
             .await
-            .map_err(Failure::Authorization)?;
+            .map_err(|error| {
+                forget_registration(file, key);
+                Failure::Authorization(error)
+            })?;
         file.store(key, fresh.clone())
             .map_err(Failure::Authorization)?;
         stored = Some(fresh);
         signed_in_now = true;
+    }
+}
+
+/// A sign-in failed: the client `connect` registered for `server` is not signed in as again,
+/// so the next sign-in registers a new one. The sign-in may have failed because the server no
+/// longer knows that client: its `/authorize` page then says so and never comes back.
+fn forget_registration(file: &mut CredentialsFile, server: &str) {
+    let Some(mut stored) = file.get(server).cloned() else {
+        return;
+    };
+    if stored.redirect_uri.take().is_some()
+        && let Err(error) = file.store(server, stored)
+    {
+        eprintln!("warning: {error:#}");
     }
 }
 

@@ -108,8 +108,16 @@ pub enum BuildError {
     #[cfg(feature = "authorization-server")]
     #[error("{0}")]
     AuthorizationServer(BoxError),
-    /// The external issuer could not be used (`external_issuer`).
+    /// The external issuer could not be used (`external_issuer`). Its message says why, so
+    /// the error has no `source` to say it again.
     #[cfg(feature = "external-issuer")]
     #[error("external_issuer: {0}")]
-    ExternalIssuer(#[from] crate::auth::external::ExternalIssuerError),
+    ExternalIssuer(crate::auth::external::ExternalIssuerError),
+}
+
+#[cfg(feature = "external-issuer")]
+impl From<crate::auth::external::ExternalIssuerError> for BuildError {
+    fn from(error: crate::auth::external::ExternalIssuerError) -> Self {
+        Self::ExternalIssuer(error)
+    }
 }

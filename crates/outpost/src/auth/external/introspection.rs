@@ -21,7 +21,10 @@
 use std::{
     collections::HashMap,
     fmt,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -87,6 +90,8 @@ pub(crate) struct Introspector {
     cache: Mutex<Cache>,
     /// The calls under way, by token digest.
     flights: Mutex<HashMap<TokenDigest, Flight>>,
+    /// Whether an `invalid_request` answer was logged already.
+    warned_invalid_request: AtomicBool,
 }
 
 #[derive(Default)]
@@ -119,6 +124,7 @@ impl Introspector {
             client,
             cache: Mutex::new(Cache::default()),
             flights: Mutex::new(HashMap::new()),
+            warned_invalid_request: AtomicBool::new(false),
         }
     }
 
@@ -186,12 +192,21 @@ impl Introspector {
             Ok(answer) => judge(answer, expect, now),
             // The endpoint refused the token itself (oidc-provider answers a JWT it cannot
             // introspect so): no identity, as `active: false` would say.
-            Err(FetchError::Refused(error)) if REFUSES_THE_TOKEN.contains(&error.as_str()) => (
-                Err(format!(
-                    "the introspection endpoint refused the access token ({error})"
-                )),
-                INACTIVE_TTL,
-            ),
+            Err(FetchError::Refused(error)) if REFUSES_THE_TOKEN.contains(&error.as_str()) => {
+                // `invalid_request` may be about Outpost's request rather than the token:
+                // said once, for an operator to look at should every token be refused.
+                if error == "invalid_request"
+                    && !self.warned_invalid_request.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(endpoint = %self.endpoint, "the introspection endpoint answered invalid_request: the token is refused; if every token is, check --introspection-endpoint and the client's settings there");
+                }
+                (
+                    Err(format!(
+                        "the introspection endpoint refused the access token ({error})"
+                    )),
+                    INACTIVE_TTL,
+                )
+            }
             Err(cause) => {
                 return Err(ExternalRefusal::Unavailable(format!(
                     "the introspection endpoint {} (--introspection-endpoint) failed: {cause}",

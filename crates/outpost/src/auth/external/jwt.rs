@@ -54,7 +54,14 @@ struct Header {
     alg: String,
     kid: Option<String>,
     typ: Option<String>,
+    /// Present at all (even `null`, which RFC 7515 does not allow either).
+    #[serde(default, deserialize_with = "present")]
     crit: Option<Value>,
+}
+
+/// `Some` for a member that is present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(member: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(member).map(Some)
 }
 
 /// The claims read from a verified token.
@@ -154,6 +161,32 @@ pub(crate) fn verify(
     check_claims(claims, expect, now)
 }
 
+/// Whether `c` breaks or reorders the text it is shown in: a control character, a line or
+/// paragraph separator, or a bidirectional mark, embedding, override or isolate.
+fn disturbs_text(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Checks the claims of `token` without its signature: for a token that cannot be verified
+/// now (its key is not known yet), whether it would be refused anyway — expired, another
+/// issuer's or audience's — which a signature cannot change.
+pub(crate) fn check_unverified_claims(
+    token: &str,
+    expect: &Expectations,
+    now: i64,
+) -> Result<(), JwtRefusal> {
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| invalid("the access token is not a signed JWT"))?;
+    let claims: Claims = decode_json(payload).ok_or_else(|| invalid("malformed JWT claims"))?;
+    check_claims(claims, expect, now).map(|_| ())
+}
+
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
     let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
     serde_json::from_slice(&bytes).ok()
@@ -223,8 +256,9 @@ pub(crate) fn check_claims(
         .sub
         .filter(|sub| !sub.is_empty())
         .ok_or_else(|| invalid("the access token names no subject (sub)"))?;
-    // Tools key users by it and logs show it: no line breaks or other control characters.
-    if subject.chars().any(char::is_control) {
+    // Tools key users by it and logs and terminals show it: no line breaks, no control or
+    // direction-changing characters.
+    if subject.chars().any(disturbs_text) {
         return Err(invalid(
             "the access token's subject (sub) holds control characters",
         ));

@@ -149,9 +149,15 @@ fn issuer_audience_and_subject_must_match() {
     claims.as_object_mut().unwrap().remove("sub");
     let why = refusal(&sign(&signers, es256(), &claims), &signers, &expect());
     assert!(why.contains("no subject"), "{why}");
-    claims["sub"] = json!("user-1\n\u{0}admin");
-    let why = refusal(&sign(&signers, es256(), &claims), &signers, &expect());
-    assert!(why.contains("control characters"), "{why}");
+    for disturbing in [
+        "user-1\n\u{0}admin",
+        "user-1\u{2028}admin",
+        "user-\u{202E}1",
+    ] {
+        claims["sub"] = json!(disturbing);
+        let why = refusal(&sign(&signers, es256(), &claims), &signers, &expect());
+        assert!(why.contains("control characters"), "{why}");
+    }
 }
 
 #[test]
@@ -244,4 +250,33 @@ fn the_token_type_is_an_access_token() {
     assert!(why.contains("--require-at-jwt"), "{why}");
     let why = refusal(&with_typ(json!("logout+jwt")), &signers, &expect());
     assert!(why.contains("not an access token"), "{why}");
+}
+
+#[test]
+fn claims_are_checked_without_the_signature_when_the_key_is_not_known_yet() {
+    let signers = signers();
+    let unknown_key = json!({"alg": "ES256", "kid": "published-meanwhile", "typ": "at+jwt"});
+    let token = sign(&signers, unknown_key.clone(), &claims());
+    assert!(matches!(
+        verify(&token, &signers.keys, &expect(), NOW),
+        Err(JwtRefusal::UnknownKey(_))
+    ));
+    assert!(check_unverified_claims(&token, &expect(), NOW).is_ok());
+    let mut expired = claims();
+    expired["exp"] = json!(NOW - 3600);
+    let token = sign(&signers, unknown_key, &expired);
+    let why = check_unverified_claims(&token, &expect(), NOW)
+        .err()
+        .map(|refusal| refusal.reason());
+    assert!(why.is_some_and(|why| why.contains("expired")));
+}
+
+#[test]
+fn critical_header_parameters_are_refused_even_null() {
+    let signers = signers();
+    for crit in [json!(["x"]), json!(null)] {
+        let header = json!({"alg": "ES256", "kid": "ec", "typ": "at+jwt", "crit": crit});
+        let why = refusal(&sign(&signers, header, &claims()), &signers, &expect());
+        assert!(why.contains("critical"), "{why}");
+    }
 }

@@ -7,8 +7,8 @@
 //! stays, and the outage is logged once. A request costs one read lock and a map lookup.
 //!
 //! While the last fetch failed, a token naming an unknown `kid` cannot be judged: it may be
-//! signed by a key the issuer published since ([`KeyCache::last_fetch_failed`]; the request
-//! gets `503`, not `401`).
+//! signed by a key the issuer published since ([`KeyCache::current`] says so; the request
+//! gets `503`, not `401`, unless its claims fail anyway).
 //!
 //! A key the issuer drops stops verifying at the next refresh; the [`epoch`](KeyCache::epoch)
 //! is bumped then, so the resource server forgets the tokens it had verified with the old set.
@@ -16,7 +16,7 @@
 use std::{
     sync::{
         Arc, Mutex, PoisonError, RwLock, Weak,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -39,13 +39,19 @@ pub const UNKNOWN_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 pub(crate) struct KeyCache {
     jwks_uri: Url,
     client: IssuerClient,
-    keys: RwLock<Arc<KeySet>>,
+    fetched: RwLock<Fetched>,
     epoch: AtomicU64,
-    /// When a fetch last started; held across the fetch, so concurrent refetches wait for one.
+    /// When a fetch last started; held across every fetch, so fetches never overlap and
+    /// concurrent refetches wait for one.
     last_fetch: tokio::sync::Mutex<Instant>,
-    /// Whether the last fetch failed (the set may lack keys the issuer has published since).
-    last_fetch_failed: AtomicBool,
     streak: Mutex<FailureStreak>,
+}
+
+/// The key set and whether the last fetch failed, read together.
+struct Fetched {
+    keys: Arc<KeySet>,
+    /// The last fetch failed: the set may lack keys the issuer has published since.
+    last_failed: bool,
 }
 
 impl KeyCache {
@@ -64,10 +70,12 @@ impl KeyCache {
         let cache = Arc::new(Self {
             jwks_uri,
             client,
-            keys: RwLock::new(Arc::new(keys)),
+            fetched: RwLock::new(Fetched {
+                keys: Arc::new(keys),
+                last_failed: false,
+            }),
             epoch: AtomicU64::new(0),
             last_fetch: tokio::sync::Mutex::new(Instant::now()),
-            last_fetch_failed: AtomicBool::new(false),
             streak: Mutex::new(FailureStreak::new("issuer key set (JWKS) refresh")),
         });
         tokio::spawn(refresh_forever(Arc::downgrade(&cache)));
@@ -76,21 +84,19 @@ impl KeyCache {
 
     /// The current key set.
     pub(crate) fn keys(&self) -> Arc<KeySet> {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current().0
+    }
+
+    /// The current key set, and whether the last fetch of it failed: a `kid` not in the set
+    /// may then be one the issuer published since.
+    pub(crate) fn current(&self) -> (Arc<KeySet>, bool) {
+        let fetched = self.fetched.read().unwrap_or_else(PoisonError::into_inner);
+        (fetched.keys.clone(), fetched.last_failed)
     }
 
     /// Bumped whenever a refresh drops a key.
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
-    }
-
-    /// Whether the last fetch of the key set failed: a `kid` not in the set may then be one
-    /// the issuer published since.
-    pub(crate) fn last_fetch_failed(&self) -> bool {
-        self.last_fetch_failed.load(Ordering::Acquire)
     }
 
     /// A token named a `kid` not in the set: fetch the set again, unless a fetch started less
@@ -105,23 +111,27 @@ impl KeyCache {
     }
 
     async fn refresh(&self) {
-        let fetched = fetch(&self.client, &self.jwks_uri).await;
-        self.last_fetch_failed
-            .store(fetched.is_err(), Ordering::Release);
-        match fetched {
+        match fetch(&self.client, &self.jwks_uri).await {
             Ok(fresh) => {
                 self.streak
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .succeeded();
-                let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
-                let dropped = keys.kids().any(|kid| fresh.get(kid).is_none());
-                *keys = Arc::new(fresh);
+                let mut fetched = self.fetched.write().unwrap_or_else(PoisonError::into_inner);
+                let dropped = fresh.lacks_a_key_of(&fetched.keys);
+                *fetched = Fetched {
+                    keys: Arc::new(fresh),
+                    last_failed: false,
+                };
                 if dropped {
                     self.epoch.fetch_add(1, Ordering::AcqRel);
                 }
             }
             Err(cause) => {
+                self.fetched
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .last_failed = true;
                 let error = ExternalIssuerError::Jwks {
                     jwks_uri: self.jwks_uri.to_string(),
                     cause: cause.to_string(),
@@ -164,8 +174,10 @@ async fn refresh_forever(cache: Weak<KeyCache>) {
         let Some(cache) = cache.upgrade() else {
             return;
         };
-        *cache.last_fetch.lock().await = Instant::now();
+        let mut last = cache.last_fetch.lock().await;
+        *last = Instant::now();
         cache.refresh().await;
+        drop(last);
     }
 }
 
@@ -206,15 +218,16 @@ mod tests {
         let cache = KeyCache::load(jwks_uri, IssuerClient::new().unwrap())
             .await
             .unwrap();
-        assert!(!cache.last_fetch_failed());
+        assert!(!cache.current().1);
 
         failing.store(true, Ordering::Release);
         cache.refresh().await;
-        assert!(cache.last_fetch_failed(), "an unknown kid is then a 503");
-        assert!(cache.keys().get("ed").is_some(), "the last keys stay");
+        let (keys, failed) = cache.current();
+        assert!(failed, "an unknown kid is then a 503");
+        assert!(keys.get("ed").is_some(), "the last keys stay");
 
         failing.store(false, Ordering::Release);
         cache.refresh().await;
-        assert!(!cache.last_fetch_failed());
+        assert!(!cache.current().1);
     }
 }

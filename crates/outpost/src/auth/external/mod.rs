@@ -337,11 +337,15 @@ impl ExternalTokens {
         match &self.mode {
             Mode::Jwks(keys) => {
                 keys.refetch_for_unknown_kid().await;
-                match jwt::verify(token, &keys.keys(), &self.expect, now) {
+                let (current, last_fetch_failed) = keys.current();
+                match jwt::verify(token, &current, &self.expect, now) {
                     Ok(verified) => Ok((Arc::new(verified.identity), Some(verified.exp))),
                     // The key may be one the issuer published while its key set could not
-                    // be fetched: the token cannot be judged now.
-                    Err(JwtRefusal::UnknownKey(_)) if keys.last_fetch_failed() => {
+                    // be fetched: a token its claims do not already refuse cannot be judged
+                    // now.
+                    Err(JwtRefusal::UnknownKey(_)) if last_fetch_failed => {
+                        jwt::check_unverified_claims(token, &self.expect, now)
+                            .map_err(|refusal| ExternalRefusal::Invalid(refusal.reason()))?;
                         Err(ExternalRefusal::Unavailable(
                             "the access token names a key (kid) the issuer's key set did not \
                              hold when last fetched, and fetching it again failed"

@@ -23,6 +23,7 @@ use rmcp::model::ClientJsonRpcMessage;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::session::log_id;
 use crate::{
     auth::resource::Identity,
     clock::unix_now,
@@ -119,30 +120,40 @@ impl LegacyDirectory {
 
     /// Pushes `key`'s lease until `open` is cancelled, then deletes it. A push the store
     /// cannot take is tried again every [`RETRY_EVERY`]; a record the store lost meanwhile
-    /// (an outage longer than the lease, a store restarted empty) is written again, the
-    /// stream being open: other instances would otherwise take the session for ended.
+    /// (an outage longer than the lease, a store restarted empty) is written again, whole,
+    /// until a write succeeds (the stream being open: other instances would otherwise take
+    /// the session for ended, or, without its owner, for someone else's).
     async fn keep(&self, key: &str, owner: Option<&str>, open: CancellationToken) {
+        let session = log_id(key.strip_prefix(KEY_PREFIX).unwrap_or(key));
         let mut wait = RENEW_EVERY;
         let mut failing = false;
+        let mut rewrite = false;
         loop {
             tokio::select! {
                 () = open.cancelled() => break,
                 () = tokio::time::sleep(wait) => {}
             }
-            let pushed = match bounded(self.store.touch(key, expires_at(unix_now()))).await {
-                Err(StoreError::NotFound(_)) => self.write(key, owner).await,
-                pushed => pushed,
+            let pushed = if rewrite {
+                self.write(key, owner).await
+            } else {
+                match bounded(self.store.touch(key, expires_at(unix_now()))).await {
+                    Err(StoreError::NotFound(_)) => {
+                        rewrite = true;
+                        self.write(key, owner).await
+                    }
+                    pushed => pushed,
+                }
             };
             match pushed {
                 Ok(()) => {
                     if failing {
-                        tracing::info!("a legacy SSE session's record is renewed");
+                        tracing::info!(session, "a legacy SSE session's record is renewed");
                     }
-                    (wait, failing) = (RENEW_EVERY, false);
+                    (wait, failing, rewrite) = (RENEW_EVERY, false, false);
                 }
                 Err(error) => {
                     if !failing {
-                        tracing::warn!(%error, "cannot renew a legacy SSE session's record: trying again every second");
+                        tracing::warn!(session, %error, "cannot renew a legacy SSE session's record: trying again every second");
                     }
                     (wait, failing) = (RETRY_EVERY, true);
                 }

@@ -551,6 +551,8 @@ where
             }
         };
         self.housekeeping(now);
+        // A cached session must hear of its end on another instance (`RelayedSessionNews`).
+        self.follow_relay().await;
         lock(&self.cache).insert(
             id.clone(),
             Cached {
@@ -580,6 +582,7 @@ where
         }
         let at = Instant::now();
         self.housekeeping(at);
+        self.follow_relay().await;
         lock(&self.cache).insert(
             id.clone(),
             Cached {
