@@ -61,6 +61,12 @@ impl Redis {
         reason = "not every test binary that shares `common` runs commands"
     )]
     pub fn run(&self, args: &[&str]) -> String {
+        let (mut writer, mut reader) = self.connect();
+        command(&mut writer, &mut reader, args)
+    }
+
+    /// A connection of the tests' own, authenticated when the server wants a password.
+    fn connect(&self) -> (TcpStream, BufReader<TcpStream>) {
         let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
         let mut reader = BufReader::new(stream.try_clone().expect("clone the socket"));
         let mut writer = stream;
@@ -68,19 +74,13 @@ impl Redis {
             let reply = command(&mut writer, &mut reader, &["AUTH", password]);
             assert_eq!(reply, "+OK", "AUTH");
         }
-        command(&mut writer, &mut reader, args)
+        (writer, reader)
     }
 
     /// How many times each command has run since start (`INFO commandstats`: `cmdstat_NAME`
     /// → `calls`), including commands run by scripts and the `info` calls of this method.
     pub fn command_calls(&self) -> HashMap<String, u64> {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
-        let mut reader = BufReader::new(stream.try_clone().expect("clone the socket"));
-        let mut writer = stream;
-        if let Some(password) = &self.password {
-            let reply = command(&mut writer, &mut reader, &["AUTH", password]);
-            assert_eq!(reply, "+OK", "AUTH");
-        }
+        let (mut writer, mut reader) = self.connect();
         let reply = command(&mut writer, &mut reader, &["INFO", "commandstats"]);
         let length: usize = reply
             .strip_prefix('$')
