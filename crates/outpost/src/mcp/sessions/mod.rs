@@ -57,6 +57,7 @@ mod hot;
 mod inline;
 mod keep_alive;
 mod record;
+mod relayed;
 mod request;
 pub mod stream_task;
 
@@ -90,6 +91,7 @@ use hot::HotPeers;
 pub(crate) use inline::{InlineOutcome, InlineSession};
 use keep_alive::{InUse, KeepAlive};
 use record::ParkedSession;
+use relayed::{RelayedSessionNews, SessionCache};
 use request::{InFlight, RequestTransport};
 pub use stream_task::{SessionStream, StandaloneStreamTask};
 
@@ -219,36 +221,12 @@ where
     }
 }
 
-struct Cached {
+pub(super) struct Cached {
     session: Arc<ParkedSession>,
     checked: Instant,
     touched: Instant,
     /// The store's [`McpSessionStore::changes_to`] this session just before it was read.
     changes: Option<u64>,
-}
-
-/// The sessions read from the store, by id (`load_within`).
-type SessionCache = Mutex<HashMap<SessionId, Cached>>;
-
-/// What the relay tells this instance of parked sessions: a GET stream opened elsewhere ends
-/// the one here; a session ended elsewhere (`DELETE`) ends its GET stream here and leaves the
-/// cache, so that a store outage cannot bring it back (`load_within` serves a session as last
-/// read while the store does not answer).
-struct RelayedSessionNews {
-    get_streams: Arc<OpenGetStreams>,
-    cache: Arc<SessionCache>,
-}
-
-impl GetStreams for RelayedSessionNews {
-    fn opened(&self, session: &str, at: EventId) {
-        self.get_streams.opened(session, at);
-    }
-
-    fn ended(&self, session: &str) {
-        let session = SessionId::from(session);
-        self.get_streams.close(&session);
-        lock(&self.cache).remove(&session);
-    }
 }
 
 /// Sessions kept as store records and served by whichever instance a request reaches.
