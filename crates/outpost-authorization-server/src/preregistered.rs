@@ -29,10 +29,10 @@
 //!   secrets are never written in plain text, and a `client_secret` member is refused. A
 //!   public client (`none`) has no hash.
 //!
-//! A member outside these (a typo such as `redirect_uri`, or RFC 7591 metadata Outpost does
-//! not keep, such as `logo_uri`) is refused, naming it: a setting in this file is never
-//! silently ignored. Every entry is checked before any is stored; a bad entry fails the whole file with a
-//! message naming it. The clients are then upserted ([`ClientStore::upsert`]), so a restart
+//! A member outside these (a typo such as `redirect_uri`, or RFC 7591 metadata Outpost does not
+//! keep, such as `logo_uri`) is refused, naming it: a setting in this file is never silently
+//! ignored. Every entry is checked before any is stored; a bad entry fails the whole file with
+//! a message naming it. The clients are then upserted ([`ClientStore::upsert`]), so a restart
 //! with a changed file updates them and keeps what was issued to them. A client removed from
 //! the file stays in the store.
 //!

@@ -1,13 +1,14 @@
 //! Validation of the provider's ID token (OpenID Connect Core 1.0 §3.1.3.7), as received from
 //! its token endpoint.
 //!
-//! The JWS is verified first, with the provider's published keys ([`KeySet`]): the header's
-//! `alg` must be one Outpost verifies (never `none`, never HMAC — RFC 8725 §3.1) and its `kid`
-//! a key of the set, with no `crit` parameters (none is understood: RFC 7515 §4.1.11) and no
-//! `typ` of an access token (`at+jwt`: RFC 9068 §4 keeps the two apart). Then the claims: `iss` exactly the provider's issuer; `aud` (a string or
-//! an array) containing this server's client id, and with several audiences an `azp`, which,
-//! when present, must be the client id; `exp` not past, `iat` and `nbf` (when given) not ahead
-//! (all within the clock leeway); `nonce` the one this sign-in sent; `sub` present.
+//! The JWS is verified first, with the provider's published keys ([`KeySet`]): the header's `alg`
+//! must be one Outpost verifies (never `none`, never HMAC — RFC 8725 §3.1) and its `kid` a key of
+//! the set, with no `crit` parameters (none is understood: RFC 7515 §4.1.11) and no `typ` of an
+//! access token (`at+jwt`: RFC 9068 §4 keeps the two apart). Then the claims: `iss` exactly the
+//! provider's issuer; `aud` (a string or an array) containing this server's client id, and with
+//! several audiences an `azp`, which, when present, must be the client id; `exp` not past, `iat`
+//! and `nbf` (when given) not ahead (all within the clock leeway); `nonce` the one this sign-in
+//! sent; `sub` present.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;

@@ -3,14 +3,15 @@
 //! Outpost authenticates to the introspection endpoint with `client_secret_basic` (RFC 6749
 //! §2.3.1) and sends `token` with `token_type_hint=access_token`. An `active: true` answer is
 //! refused when its `token_type` names a refresh token (`refresh_token`, or RFC 8693's
-//! `urn:ietf:params:oauth:token-type:refresh_token`), and otherwise held to the same rules as a JWT (`jwt::check_claims`): `iss` (when given) the
-//! issuer, `aud` containing the audience, `exp` not passed, `sub` present. Answers are cached
-//! by the token's SHA-256 for [`ACTIVE_TTL`] (never past the token's `exp`), refusals for
-//! [`INACTIVE_TTL`]; so a token revoked at the issuer stops working here within
-//! [`ACTIVE_TTL`]. The cache is bounded ([`CAPACITY`]). An endpoint that refuses the token
-//! itself (`400` with `unsupported_token_type`, `invalid_token` or `invalid_request`) is a
-//! refusal too. An endpoint that cannot answer (or refuses Outpost's own credentials) is
-//! neither cached nor a `401`: the request gets `503`.
+//! `urn:ietf:params:oauth:token-type:refresh_token`), and otherwise held to the same rules as a
+//! JWT (`jwt::check_claims`): `iss` (when given) the issuer, `aud` containing the audience,
+//! `exp` not passed, `sub` present. Answers are cached by the token's SHA-256 for
+//! [`ACTIVE_TTL`] (never past the token's `exp`), refusals for [`INACTIVE_TTL`]; so a token
+//! revoked at the issuer stops working here within [`ACTIVE_TTL`]. The cache is bounded
+//! ([`CAPACITY`]). An endpoint that refuses the token itself (`400` with
+//! `unsupported_token_type`, `invalid_token` or `invalid_request`) is a refusal too. An
+//! endpoint that cannot answer (or refuses Outpost's own credentials) is neither cached nor a
+//! `401`: the request gets `503`.
 //!
 //! **Single flight**: requests bearing the same token while its answer is not cached make one
 //! introspection call; the others wait for its answer (a `503` included) instead of each

@@ -5,10 +5,10 @@
 //! [`McpSessionStore`] under `legacy-sse:{id}`: which instance holds the stream (its relay
 //! id) and the owner (the subject that opened it, for the session-owner check on every
 //! instance). The record is a lease: written before the `endpoint` event leaves, pushed every
-//! [`RENEW_EVERY`] while the stream is open (every [`RETRY_EVERY`] while the store does not
-//! take it, and written again if the store lost it), deleted when it closes, and — when the
-//! instance dies — gone [`LEASE`] after its last push. An instance receiving a POST for a session it
-//! does not hold reads the record and relays the messages to the holder (`mcp::relay`).
+//! [`RENEW_EVERY`] while the stream is open (every [`RETRY_EVERY`] while the store does not take
+//! it, and written again if the store lost it), deleted when it closes, and — when the instance
+//! dies — gone [`LEASE`] after its last push. An instance receiving a POST for a session it does
+//! not hold reads the record and relays the messages to the holder (`mcp::relay`).
 //!
 //! The record shares the table of Streamable HTTP sessions (and its expiry and purge); its
 //! key cannot name one of those (their ids are UUIDs) and a Streamable HTTP request naming it
