@@ -1,7 +1,8 @@
 //! 2024-11-05 HTTP+SSE across two `outpost serve --store redis://…` processes: the `/sse`
 //! stream held by the first, every `/message` POSTed to the second — the answers arrive on the
 //! stream, the tool sees the caller the second authenticated, another subject gets `404` there
-//! too, and once the first is SIGKILLed a POST is refused with `503` at once. A session whose
+//! too, and once the first is SIGKILLed a POST is refused with `503` at once (a JSON-RPC
+//! error saying why). A session whose
 //! record the store lost while its stream is open (an outage longer than the record's lease)
 //! is written again by its holder.
 
@@ -138,6 +139,11 @@ fn a_legacy_session_held_on_one_instance_takes_its_posts_on_another() {
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
     assert!(started.elapsed() < Duration::from_secs(5));
+    let body: Value = refused.json().expect("a JSON-RPC error");
+    assert_eq!(
+        body["error"]["data"]["reason"], "holder_unreachable",
+        "{body}"
+    );
 }
 
 /// A record the store lost (here deleted; after an outage outlasting its 30 s lease, expired)

@@ -4,7 +4,9 @@
 //! Everything here runs before a message reaches rmcp, so errors are answered on the POST
 //! itself: transport problems as short plain-text bodies, JSON problems as JSON-RPC error
 //! objects (`-32700` parse error, `-32600` invalid request) with `"id": null` when the id is
-//! unknown, as JSON-RPC 2.0 requires.
+//! unknown, as JSON-RPC 2.0 requires. A `503` (the session busy, the instance holding its
+//! stream or the store not answering) is a JSON-RPC error too, `-32603` with `data.reason` and
+//! `data.retryAfter`, as the `503`s of a store outage on every other route.
 
 use axum::{
     body::{Body, Bytes},
@@ -22,6 +24,10 @@ use crate::{
     http::body_read::{BodyReadError, read_limited},
     mcp::jsonrpc_body::error_response,
 };
+
+/// The `Retry-After` of a `503`, seconds: the session's queue drains, or another instance is
+/// tried, within a second.
+const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Why a `POST /message` was refused.
 #[derive(Debug, thiserror::Error)]
@@ -90,14 +96,25 @@ impl PostError {
         }
     }
 
-    /// The JSON-RPC error for errors about the message itself, with the request's id.
+    /// The JSON-RPC error for errors about the message itself, with the request's id, and for
+    /// a `503` (no id: the messages were not answered).
     fn json_rpc_error(&self) -> Option<(Option<&RequestId>, ErrorData)> {
+        let unavailable = |reason: &str| {
+            let data = serde_json::json!({ "reason": reason, "retryAfter": RETRY_AFTER_SECONDS });
+            Some((
+                None,
+                ErrorData::internal_error(self.to_string(), Some(data)),
+            ))
+        };
         match self {
             Self::Parse(_) => Some((None, ErrorData::parse_error(self.to_string(), None))),
             Self::InvalidMessage { id, .. } => Some((
                 id.as_ref(),
                 ErrorData::invalid_request(self.to_string(), None),
             )),
+            Self::Overloaded => unavailable("session_busy"),
+            Self::HolderUnreachable => unavailable("holder_unreachable"),
+            Self::StoreUnavailable => unavailable("store_unavailable"),
             _ => None,
         }
     }
@@ -113,7 +130,7 @@ impl IntoResponse for PostError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
     }
@@ -240,6 +257,22 @@ mod tests {
         let (id, json_rpc) = error.json_rpc_error().expect("a JSON-RPC error");
         let json = error_body(id, json_rpc);
         (status, serde_json::from_slice(&json).unwrap())
+    }
+
+    #[test]
+    fn unavailable_answers_are_json_rpc_errors_with_a_reason() {
+        for (error, reason) in [
+            (PostError::Overloaded, "session_busy"),
+            (PostError::HolderUnreachable, "holder_unreachable"),
+            (PostError::StoreUnavailable, "store_unavailable"),
+        ] {
+            let (status, json) = body_json(error);
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(json["id"].is_null(), "{json}");
+            assert_eq!(json["error"]["code"], -32603, "{json}");
+            assert_eq!(json["error"]["data"]["reason"], reason, "{json}");
+            assert_eq!(json["error"]["data"]["retryAfter"], 1, "{json}");
+        }
     }
 
     #[test]
