@@ -128,11 +128,17 @@ fn unavailable_error(what: Unavailable) -> ErrorData {
             "issuer_unavailable",
         ),
     };
+    unavailable_for(message, reason, RETRY_AFTER_SECONDS)
+}
+
+/// The `-32603` JSON-RPC error of a `503`: `message`, with `data.reason` (a short code a client
+/// may branch on) and `data.retryAfter` (seconds, as the `Retry-After` header says).
+pub(crate) fn unavailable_for(message: &str, reason: &str, retry_after: u64) -> ErrorData {
     ErrorData::internal_error(
-        message,
+        message.to_owned(),
         Some(serde_json::json!({
             "reason": reason,
-            "retryAfter": RETRY_AFTER_SECONDS,
+            "retryAfter": retry_after,
         })),
     )
 }

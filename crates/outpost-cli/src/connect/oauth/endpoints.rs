@@ -147,10 +147,8 @@ impl TokenClient<'_> {
     ) -> Result<TokenResponse, TokenError> {
         let response = self.post_form(http, self.endpoint, params).await?;
         if !response.status().is_success() {
-            return Err(TokenError::Refused {
-                error: oauth_error_code(response.body()).unwrap_or_default(),
-                reason: oauth_error(response.body()),
-            });
+            let (error, reason) = oauth_refusal(response.body());
+            return Err(TokenError::Refused { error, reason });
         }
         serde_json::from_slice(response.body())
             .context("the token endpoint answered no access_token")
@@ -204,22 +202,27 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
-/// The `error` code of an OAuth error body.
-fn oauth_error_code(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<OAuthError>(body)
-        .ok()
-        .map(|answer| answer.error)
-}
-
 /// `error: error_description` from an OAuth error body, or the body's start.
 fn oauth_error(body: &[u8]) -> String {
+    oauth_refusal(body).1
+}
+
+/// The `error` code of an OAuth error body (empty without one), and what [`oauth_error`]
+/// says of it: the body is read once for both.
+fn oauth_refusal(body: &[u8]) -> (String, String) {
     match serde_json::from_slice::<OAuthError>(body) {
         Ok(OAuthError {
             error,
             error_description: Some(description),
-        }) => format!("{error}: {description}"),
-        Ok(OAuthError { error, .. }) => error,
-        Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        }) => {
+            let reason = format!("{error}: {description}");
+            (error, reason)
+        }
+        Ok(OAuthError { error, .. }) => (error.clone(), error),
+        Err(_) => (
+            String::new(),
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        ),
     }
 }
 

@@ -12,7 +12,7 @@ use axum::{
     body::{Body, Bytes},
     response::{IntoResponse, Response},
 };
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use rmcp::{
     ErrorData,
     model::{ClientJsonRpcMessage, GetExtensions, RequestId},
@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use crate::{
     http::body_read::{BodyReadError, read_limited},
     mcp::jsonrpc_body::error_response,
+    ops::degraded::{retry_after_response, unavailable_for},
 };
 
 /// The `Retry-After` of a `503`, seconds: the session's queue drains, or another instance is
@@ -100,10 +101,9 @@ impl PostError {
     /// a `503` (no id: the messages were not answered).
     fn json_rpc_error(&self) -> Option<(Option<&RequestId>, ErrorData)> {
         let unavailable = |reason: &str| {
-            let data = serde_json::json!({ "reason": reason, "retryAfter": RETRY_AFTER_SECONDS });
             Some((
                 None,
-                ErrorData::internal_error(self.to_string(), Some(data)),
+                unavailable_for(&self.to_string(), reason, RETRY_AFTER_SECONDS),
             ))
         };
         match self {
@@ -123,16 +123,13 @@ impl PostError {
 impl IntoResponse for PostError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut response = match self.json_rpc_error() {
+        match self.json_rpc_error() {
+            Some((id, error)) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                retry_after_response(status, id, RETRY_AFTER_SECONDS, error)
+            }
             Some((id, error)) => error_response(status, id, error),
             None => (status, self.to_string()).into_response(),
-        };
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
-        response
     }
 }
 
@@ -246,6 +243,8 @@ fn classify(json: &[u8]) -> impl Fn(serde_json::Error) -> PostError + '_ {
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
     use crate::mcp::jsonrpc_body::error_body;
 
