@@ -2,7 +2,8 @@
 //! documents, JWK Sets, RFC 7662 introspection and token requests. hyper's client on rustls
 //! (`ring`, Mozilla's roots), no redirects followed, every exchange bounded in time and size.
 //! Shared by the resource server's external issuer and the authorization server's upstream
-//! sign-in, so both talk to a provider alike.
+//! sign-in, so both talk to a provider alike; its bounded body reading
+//! ([`read_body_within`]) serves the authorization server's client metadata documents too.
 
 use std::time::Duration;
 
@@ -125,7 +126,12 @@ impl IssuerClient {
             if status != StatusCode::OK && status != StatusCode::BAD_REQUEST {
                 return Err(FetchError::Status(status.as_u16()));
             }
-            let bytes = read_body(response.into_body()).await?;
+            let bytes = read_body_within(response.into_body(), MAX_BODY_BYTES)
+                .await
+                .map_err(|error| match error {
+                    BodyError::TooLarge(_) => FetchError::TooLarge,
+                    BodyError::Read(cause) => FetchError::Transport(cause),
+                })?;
             if status == StatusCode::BAD_REQUEST {
                 return Err(
                     oauth_error(&bytes).map_or(FetchError::Status(400), FetchError::Refused)
@@ -138,16 +144,29 @@ impl IssuerClient {
     }
 }
 
-/// The body, up to [`MAX_BODY_BYTES`].
-async fn read_body(mut body: Incoming) -> Result<Vec<u8>, FetchError> {
+/// Why a body could not be read whole ([`read_body_within`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// It is longer than the limit (which the error carries).
+    #[error("its answer is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The connection failed while it streamed in.
+    #[error("cannot read its answer: {0}")]
+    Read(String),
+}
+
+/// `body` whole, refused as soon as it passes `max_bytes` while it streams in (a missing or
+/// lying `Content-Length` changes nothing). Shared by every fetch of a provider's or a
+/// client's document.
+pub async fn read_body_within(mut body: Incoming, max_bytes: usize) -> Result<Vec<u8>, BodyError> {
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| FetchError::Transport(error_chain(&e)))?;
+        let frame = frame.map_err(|e| BodyError::Read(error_chain(&e)))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if bytes.len() + data.len() > MAX_BODY_BYTES {
-            return Err(FetchError::TooLarge);
+        if bytes.len() + data.len() > max_bytes {
+            return Err(BodyError::TooLarge(max_bytes));
         }
         bytes.extend_from_slice(&data);
     }
@@ -179,7 +198,7 @@ fn user_agent() -> &'static str {
 }
 
 /// `error: cause: cause…`, as hyper's own `Display` leaves the causes out.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

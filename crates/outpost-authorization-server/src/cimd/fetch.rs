@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::Empty;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use outpost_oauth::issuer_client::{BodyError, error_chain, read_body_within};
 
 use super::{
     CimdError, ClientIdUrl,
@@ -76,18 +77,12 @@ async fn fetch(
         return Err(CimdError::TooLarge(max_bytes));
     }
     let max_age = max_age(headers);
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| CimdError::Fetch(error_chain(&e)))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if bytes.len() + data.len() > max_bytes {
-            return Err(CimdError::TooLarge(max_bytes));
-        }
-        bytes.extend_from_slice(&data);
-    }
+    let bytes = read_body_within(response.into_body(), max_bytes)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge(limit) => CimdError::TooLarge(limit),
+            BodyError::Read(cause) => CimdError::Fetch(cause),
+        })?;
     Ok(FetchedDocument {
         body: bytes,
         max_age,
@@ -132,18 +127,6 @@ fn request_error(error: hyper_util::client::legacy::Error) -> CimdError {
         source = current.source();
     }
     CimdError::Fetch(error_chain(&error))
-}
-
-/// `error: cause: cause…`, as hyper's own `Display` leaves the causes out.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
