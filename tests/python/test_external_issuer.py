@@ -22,7 +22,7 @@ import pytest
 from conftest import start_outpost
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from oauth_flow import MODERN, probe_mcp, whoami_over_sse, whoami_session
+from oauth_flow import INITIALIZE, MODERN, probe_mcp, whoami_over_sse, whoami_session
 from oidc_provider import (
     INTROSPECTOR,
     SHORT_LIVED_CLIENT,
@@ -231,6 +231,71 @@ async def test_an_introspection_endpoint_that_refuses_outpost_is_a_503_not_a_401
             assert response.status_code == 503, (response.status_code, response.text)
             assert response.headers["retry-after"] == "5"
             assert response.json()["error"]["data"]["reason"] == "issuer_unavailable"
+    finally:
+        stop(proc)
+
+
+# Outpost's budget of refused introspections per source: 30 per 5 minutes.
+REFUSALS_PER_SOURCE = 30
+
+
+async def test_a_source_sending_unknown_tokens_gets_429_past_its_budget_and_others_are_served(
+    issuer: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Random tokens must not make the issuer introspect without end: past 30 refused
+    introspections a source's unknown tokens get 429 without a call; another source, and a token
+    already known, are still served. Sources are told apart through a trusted proxy's
+    X-Forwarded-For, as behind a load balancer."""
+    client_id, secret = INTROSPECTOR
+    proc, base_url = start_outpost(
+        [
+            "--issuer", issuer,
+            "--introspection-endpoint", f"{issuer}/token/introspection",
+            "--introspection-client-id", client_id,
+            "--introspection-client-secret", secret,
+            "--trusted-proxy", "127.0.0.1",
+            "--store", "memory://",
+        ],
+        tmp_path_factory.mktemp("outpost-introspection-budget"),
+    )  # fmt: skip
+    attacker, neighbour = "203.0.113.7", "198.51.100.9"
+
+    async def probe(token: str, source: str) -> httpx2.Response:
+        headers = {
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {token}",
+            "X-Forwarded-For": source,
+        }
+        async with httpx2.AsyncClient(timeout=20) as http:
+            return await http.post(f"{base_url}/mcp", content=json.dumps(INITIALIZE), headers=headers)
+
+    try:
+        with anyio.fail_after(TEST_TIMEOUT):
+            resource = f"{base_url}/mcp"
+            issue_opaque_tokens_for(issuer, resource)
+            good = access_token(issuer, resource)
+            # A burst of random tokens at once: at most the budget is introspected (401).
+            answers: list[httpx2.Response] = []
+
+            async def guess(n: int) -> None:
+                answers.append(await probe(f"guessed-token-{n}-{time.monotonic_ns()}", attacker))
+
+            async with anyio.create_task_group() as tasks:
+                for n in range(REFUSALS_PER_SOURCE + 10):
+                    tasks.start_soon(guess, n)
+            statuses = sorted(answer.status_code for answer in answers)
+            assert statuses.count(401) == REFUSALS_PER_SOURCE, statuses
+            assert statuses.count(429) == 10, statuses
+            throttled = next(answer for answer in answers if answer.status_code == 429)
+            assert int(throttled.headers["retry-after"]) >= 1, throttled.headers
+            error = throttled.json()["error"]
+            assert error["data"]["reason"] == "refused_tokens", error
+            # Past the budget even a good token, not known yet, waits at that source...
+            assert (await probe(good, attacker)).status_code == 429
+            # ...while another source is served, and the token is then known everywhere.
+            assert (await probe(good, neighbour)).status_code == 200
+            assert (await probe(good, attacker)).status_code == 200
     finally:
         stop(proc)
 

@@ -71,7 +71,7 @@ mod csrf;
 pub mod device;
 mod errors;
 mod form;
-pub mod forwarded;
+pub use outpost_oauth::forwarded;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -89,7 +89,7 @@ use axum::{
 
 use super::{
     AuthorizationServer, client_auth::claimed_client_id, counters, errors::OAuthError,
-    form::FormParams,
+    form::FormParams, forwarded::Source,
 };
 use outpost_store::{Admission, Budget, Reservation, StoreError, ThrottleStore, token_hash};
 
@@ -115,9 +115,6 @@ pub const CLIENT_FAILURES_PER_SOURCE: Budget = Budget::new(100, Duration::from_s
 /// Longest caller-chosen text kept as is in a key; longer text is hashed.
 const MAX_KEY_TEXT: usize = 128;
 
-/// How many leading bits of an IPv6 source are its key.
-const IPV6_SOURCE_PREFIX: u8 = 64;
-
 /// The caller's address, for per-source limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientIp {
@@ -128,15 +125,11 @@ pub enum ClientIp {
 }
 
 impl ClientIp {
-    /// The text this source is counted under: an IPv4 address, or an IPv6 address's /64.
+    /// The text this source is counted under: an IPv4 address, or an IPv6 address's /64
+    /// ([`Source`]).
     pub fn key(&self) -> String {
         match self {
-            Self::Known(IpAddr::V4(ip)) => ip.to_string(),
-            Self::Known(IpAddr::V6(ip)) => {
-                let mask = u128::MAX << (128 - u32::from(IPV6_SOURCE_PREFIX));
-                let prefix = std::net::Ipv6Addr::from_bits(ip.to_bits() & mask);
-                format!("{prefix}/{IPV6_SOURCE_PREFIX}")
-            }
+            Self::Known(ip) => Source::of(*ip).to_string(),
             Self::Unknown => "unknown".into(),
         }
     }
@@ -326,8 +319,6 @@ mod tests {
         let key = |ip: &str| ClientIp::Known(ip.parse().unwrap()).key();
         assert_eq!(key("192.0.2.1"), "192.0.2.1");
         assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-        assert_eq!(key("2001:db8:1:2:ffff::9"), key("2001:db8:1:2::1"));
-        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
         assert_eq!(ClientIp::Unknown.key(), "unknown");
     }
 

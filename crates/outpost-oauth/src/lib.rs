@@ -1,5 +1,6 @@
 //! The OAuth 2.1 building blocks Outpost's authorization server and resource server share:
-//! pure types and functions, no store, and no HTTP outside the `issuer-client` feature.
+//! pure types and functions, no store, and no HTTP outside the `issuer-client` feature (and
+//! `forwarded`, which reads request headers).
 //!
 //! Outpost's access tokens are JWTs that the resource server (`/mcp`) verifies locally with
 //! the authorization server's public keys. Each noun in its own file:
@@ -18,6 +19,9 @@
 //! - [`secret`] — random opaque secrets (codes, refresh tokens, client secrets).
 //! - [`error_description`] — error descriptions within the character set RFC 6749 allows.
 //!
+//! - [`forwarded`] (feature `forwarded`) — the client's address behind trusted reverse proxies,
+//!   read from a request's `Forwarded` / `X-Forwarded-For` headers, and the key a source is
+//!   counted under by limits per source.
 //! - [`issuer_client`] and [`jwk`] (feature `issuer-client`, the one place with HTTP) — the
 //!   https client that talks to an identity provider, and its JWK Set's keys and algorithms.
 //!
@@ -29,6 +33,8 @@ pub mod access_token;
 pub mod device_token;
 pub mod error_description;
 mod es256;
+#[cfg(feature = "forwarded")]
+pub mod forwarded;
 #[cfg(feature = "issuer-client")]
 pub mod issuer_client;
 #[cfg(feature = "issuer-client")]

@@ -55,10 +55,11 @@ pub struct ServerConfig {
     /// application embedding [`crate::Outpost::router`] serves its own `/`.
     pub landing_page: bool,
     /// Reverse proxies (load balancers) whose `Forwarded` / `X-Forwarded-For` headers name the
-    /// client, for the embedded authorization server's per-source throttles; none by default
-    /// (the headers are ignored). Added to the authorization server's own.
-    #[cfg(feature = "authorization-server")]
-    pub trusted_proxies: crate::auth::server::forwarded::TrustedProxies,
+    /// client, for the limits per source: the embedded authorization server's throttles
+    /// (added to its own trusted proxies), the per-source connection cap (which they are
+    /// exempt from) and an external issuer's refused introspections. None by default (the
+    /// headers are ignored).
+    pub trusted_proxies: outpost_oauth::forwarded::TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -79,7 +80,6 @@ impl Default for ServerConfig {
             connection_limits: ConnectionLimits::default(),
             session_limits: SessionLimits::default(),
             landing_page: true,
-            #[cfg(feature = "authorization-server")]
             trusted_proxies: Default::default(),
         }
     }

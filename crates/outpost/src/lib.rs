@@ -421,13 +421,8 @@ where
     /// [`ServerConfig::trusted_proxies`] are exempt from the per-source cap.
     fn connections(&self) -> http::listener::Connections {
         let limits = self.config.connection_limits;
-        #[cfg(feature = "authorization-server")]
-        let exempt: http::connection::caps::Exempt = {
-            let proxies = self.config.trusted_proxies.clone();
-            Arc::new(move |peer| proxies.contains(peer))
-        };
-        #[cfg(not(feature = "authorization-server"))]
-        let exempt: http::connection::caps::Exempt = Arc::new(|_| false);
+        let proxies = self.config.trusted_proxies.clone();
+        let exempt: http::connection::caps::Exempt = Arc::new(move |peer| proxies.contains(peer));
         http::listener::Connections::new(limits, exempt)
     }
 

@@ -420,7 +420,10 @@ where
                 AuthMode::Bearer(resource)
             }
             #[cfg(feature = "external-issuer")]
-            (Authentication::External(issuer), Some(_)) => {
+            (Authentication::External(mut issuer), Some(store)) => {
+                issuer
+                    .introspection_refusals
+                    .get_or_insert_with(|| store.throttles.clone());
                 AuthMode::Bearer(self.external(*issuer, &store_url).await?)
             }
             // Without the feature `check_settings` refused it; with it, a store was opened.

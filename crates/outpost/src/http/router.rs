@@ -43,10 +43,7 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use crate::{
     HandlerFactory,
     auth::resource::session_owner::StoredOwners,
-    auth::resource::{
-        ResourceServerLayer, canonical_resource,
-        metadata::{self, MetadataUrls},
-    },
+    auth::resource::{ResourceServerLayer, metadata},
     config::{AuthMode, ServerConfig},
     http::{
         browser_cors::BrowserCorsLayer, security_headers::SecurityHeadersLayer,
@@ -216,12 +213,9 @@ where
             router = router.merge(metadata::routes(&base_url, resource));
             Some(ResourceServerLayer::new(
                 resource,
-                canonical_resource(&base_url),
-                MetadataUrls::new(&base_url),
-                config.session_idle_timeout,
+                config,
                 stored_owners,
                 legacy.clone(),
-                config.max_request_body_bytes,
             ))
         }
     };

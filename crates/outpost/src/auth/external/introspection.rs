@@ -13,6 +13,17 @@
 //! endpoint that cannot answer (or refuses Outpost's own credentials) is neither cached nor a
 //! `401`: the request gets `503`.
 //!
+//! **Refusals per source**: each call whose answer refuses the token counts against the
+//! address of the request that made it ([`Source`], read through the server's trusted
+//! proxies), at most [`REFUSALS_PER_SOURCE`]; the count lives in the store every instance
+//! shares. A source past its budget gets `429` with `Retry-After` for tokens not already
+//! known, without a call: random tokens cannot make the issuer introspect more than the
+//! budget. An attempt is reserved before the call and given back when the token is active or
+//! the endpoint cannot answer, so a burst of bad tokens has at most the budget introspected.
+//! A client sees a refusal now and then (a token that expired before its refresh), far below
+//! the budget. Requests without the peer's address, and any when the store cannot answer, are
+//! not counted.
+//!
 //! **Single flight**: requests bearing the same token while its answer is not cached make one
 //! introspection call; the others wait for its answer (a `503` included) instead of each
 //! asking the endpoint — a client that fires its first requests in parallel, or a burst after
@@ -43,7 +54,12 @@ use crate::auth::resource::{
     Identity,
     cache::{SWEEP_EVERY, TokenDigest},
 };
-use outpost_oauth::issuer_client::{FetchError, IssuerClient};
+use crate::ops::degraded::bounded;
+use outpost_oauth::{
+    forwarded::Source,
+    issuer_client::{FetchError, IssuerClient},
+};
+use outpost_store::{Admission, Budget, Reservation, ThrottleStore};
 
 /// How long an `active: true` answer is reused (never past the token's `exp`).
 pub const ACTIVE_TTL: Duration = Duration::from_secs(5);
@@ -51,6 +67,9 @@ pub const ACTIVE_TTL: Duration = Duration::from_secs(5);
 pub const INACTIVE_TTL: Duration = Duration::from_secs(2);
 /// Most answers kept.
 pub const CAPACITY: usize = 10_000;
+/// Introspections refusing the token, per source, before that source's unknown tokens are
+/// answered `429` instead of introspected.
+pub const REFUSALS_PER_SOURCE: Budget = Budget::new(30, Duration::from_secs(5 * 60));
 
 /// OAuth error codes with which an introspection endpoint refuses the token it was asked
 /// about, not Outpost's request: the token is invalid (`401`), as with `active: false`. Any
@@ -93,6 +112,8 @@ pub(crate) struct Introspector {
     flights: Mutex<HashMap<TokenDigest, Flight>>,
     /// Whether an `invalid_request` answer was logged already.
     warned_invalid_request: AtomicBool,
+    /// Where refusals are counted per source ([`REFUSALS_PER_SOURCE`]); `None`: nowhere.
+    refusals: Option<Arc<dyn ThrottleStore>>,
 }
 
 #[derive(Default)]
@@ -111,7 +132,13 @@ struct IntrospectionAnswer {
 }
 
 impl Introspector {
-    pub(crate) fn new(settings: IntrospectionSettings, client: IssuerClient) -> Self {
+    /// Introspects at `settings`' endpoint through `client`, counting refusals per source in
+    /// `refusals`.
+    pub(crate) fn new(
+        settings: IntrospectionSettings,
+        client: IssuerClient,
+        refusals: Option<Arc<dyn ThrottleStore>>,
+    ) -> Self {
         let encode =
             |value: &str| form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
         let credentials = format!(
@@ -126,6 +153,7 @@ impl Introspector {
             cache: Mutex::new(Cache::default()),
             flights: Mutex::new(HashMap::new()),
             warned_invalid_request: AtomicBool::new(false),
+            refusals,
         }
     }
 
@@ -139,14 +167,16 @@ impl Introspector {
             .map(|(answer, _)| answer.clone())
     }
 
-    /// The answer about `token` (digest `key`): from the cache, from the call another request
-    /// is making for the same token, or from a call made now (and cached).
+    /// The answer about `token` (digest `key`) for a request from `source`: from the cache,
+    /// from the call another request is making for the same token, or from a call made now
+    /// (and cached).
     pub(crate) async fn introspect(
         &self,
         token: &str,
         key: TokenDigest,
         expect: &Expectations,
         now: i64,
+        source: Option<Source>,
     ) -> Result<Arc<Identity>, ExternalRefusal> {
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
@@ -168,13 +198,37 @@ impl Introspector {
         };
         boarded
             .flight
-            .get_or_init(|| self.call(token, key, expect, now))
+            .get_or_init(|| self.call(token, key, expect, now, source))
             .await
             .clone()
     }
 
-    /// Asks the endpoint about `token` (digest `key`) and caches the answer.
+    /// Asks the endpoint about `token` (digest `key`) for a request from `source`, within
+    /// that source's budget of refusals.
     async fn call(
+        &self,
+        token: &str,
+        key: TokenDigest,
+        expect: &Expectations,
+        now: i64,
+        source: Option<Source>,
+    ) -> Result<Arc<Identity>, ExternalRefusal> {
+        let attempt = match (&self.refusals, source) {
+            (Some(refusals), Some(source)) => reserve(refusals.as_ref(), source, now).await?,
+            _ => None,
+        };
+        let answer = self.ask_endpoint(token, key, expect, now).await;
+        if let (Some(refusals), Some(attempt)) = (&self.refusals, attempt)
+            && !matches!(answer, Err(ExternalRefusal::Invalid(_)))
+            && let Err(error) = bounded(refusals.release(&attempt)).await
+        {
+            tracing::warn!(%error, key = %attempt.key, "cannot give back an introspection attempt");
+        }
+        answer
+    }
+
+    /// Asks the endpoint about `token` (digest `key`) and caches the answer.
+    async fn ask_endpoint(
         &self,
         token: &str,
         key: TokenDigest,
@@ -228,6 +282,27 @@ impl Introspector {
         }
         if cache.answers.len() < CAPACITY {
             cache.answers.insert(key, (answer, now + ttl));
+        }
+    }
+}
+
+/// Reserves one refusal attempt for `source`: `None` when the store cannot answer (the call
+/// goes ahead uncounted), a `429` refusal when the budget is spent.
+async fn reserve(
+    refusals: &dyn ThrottleStore,
+    source: Source,
+    now: i64,
+) -> Result<Option<Reservation>, ExternalRefusal> {
+    let key = format!("introspection:source:{source}");
+    match bounded(refusals.reserve(&key, REFUSALS_PER_SOURCE, now)).await {
+        Ok(Admission::Reserved(attempt)) => Ok(Some(attempt)),
+        Ok(Admission::Refused { retry_after }) => {
+            tracing::debug!(%source, retry_after, "refused introspections over budget: 429");
+            Err(ExternalRefusal::Throttled { retry_after })
+        }
+        Err(error) => {
+            tracing::warn!(%error, "refused introspections not counted: the store did not answer; introspecting anyway");
+            Ok(None)
         }
     }
 }

@@ -31,7 +31,11 @@ pub use outpost_oauth::{issuer_client::FetchError, jwk};
 
 use self::{introspection::Introspector, jwt::JwtRefusal, key_cache::KeyCache};
 use crate::auth::resource::{Identity, RevocationCheck, cache::TokenDigest};
-use outpost_oauth::issuer_client::{IssuerClient, is_https_or_loopback};
+use outpost_oauth::{
+    forwarded::Source,
+    issuer_client::{IssuerClient, is_https_or_loopback},
+};
+use outpost_store::ThrottleStore;
 
 /// The default clock leeway for `exp` and `nbf`.
 pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(30);
@@ -65,6 +69,10 @@ pub struct ExternalIssuerConfig {
     ///
     /// [`ResourceServerConfig::revocation_cache_ttl`]: crate::auth::resource::ResourceServerConfig::revocation_cache_ttl
     pub grant_revocation: Option<Arc<dyn RevocationCheck>>,
+    /// Where introspections that refuse the token are counted per source
+    /// ([`introspection::REFUSALS_PER_SOURCE`]): the store every instance shares. The builder
+    /// sets its store's. `None` (the default of [`new`](Self::new)): not counted.
+    pub introspection_refusals: Option<Arc<dyn ThrottleStore>>,
 }
 
 impl std::fmt::Debug for ExternalIssuerConfig {
@@ -77,6 +85,10 @@ impl std::fmt::Debug for ExternalIssuerConfig {
             .field("clock_leeway", &self.clock_leeway)
             .field("introspection", &self.introspection)
             .field("grant_revocation", &self.grant_revocation.is_some())
+            .field(
+                "introspection_refusals",
+                &self.introspection_refusals.is_some(),
+            )
             .finish()
     }
 }
@@ -92,6 +104,7 @@ impl ExternalIssuerConfig {
             clock_leeway: DEFAULT_CLOCK_LEEWAY,
             introspection: None,
             grant_revocation: None,
+            introspection_refusals: None,
         }
     }
 }
@@ -194,6 +207,13 @@ pub(crate) enum ExternalRefusal {
     Invalid(String),
     /// The issuer could not answer: `503`, the client retries.
     Unavailable(String),
+    /// The request's source has had too many tokens refused by introspection lately
+    /// ([`introspection::REFUSALS_PER_SOURCE`]): `429`, the client retries after
+    /// `retry_after` seconds.
+    Throttled {
+        /// Seconds until the source's budget has room again.
+        retry_after: u64,
+    },
 }
 
 /// What the synchronous part of a check decided.
@@ -256,7 +276,11 @@ impl ExternalTokens {
         let mode = match config.introspection {
             Some(settings) => {
                 checked_url("--introspection-endpoint", settings.endpoint.as_str())?;
-                Mode::Introspection(Box::new(Introspector::new(settings, client)))
+                Mode::Introspection(Box::new(Introspector::new(
+                    settings,
+                    client,
+                    config.introspection_refusals,
+                )))
             }
             None => {
                 let jwks_uri = discover_jwks_uri(&client, &config.issuer, &issuer_url).await?;
@@ -326,13 +350,15 @@ impl ExternalTokens {
         }
     }
 
-    /// Checks `token` (digest `key`), asking the issuer: the key set again (rate-limited), or
-    /// the introspection endpoint. A verified JWT comes with its `exp`.
+    /// Checks `token` (digest `key`) of a request from `source`, asking the issuer: the key
+    /// set again (rate-limited), or the introspection endpoint (within the source's budget of
+    /// refusals). A verified JWT comes with its `exp`.
     pub(crate) async fn ask(
         &self,
         token: &str,
         key: TokenDigest,
         now: i64,
+        source: Option<Source>,
     ) -> Result<(Arc<Identity>, Option<i64>), ExternalRefusal> {
         match &self.mode {
             Mode::Jwks(keys) => {
@@ -356,7 +382,7 @@ impl ExternalTokens {
                 }
             }
             Mode::Introspection(introspector) => introspector
-                .introspect(token, key, &self.expect, now)
+                .introspect(token, key, &self.expect, now, source)
                 .await
                 .map(|identity| (identity, None)),
         }

@@ -241,6 +241,8 @@ impl TokenCheck {
 mod external {
     use std::sync::{Arc, atomic::AtomicU64, atomic::Ordering};
 
+    use outpost_oauth::forwarded::Source;
+
     use super::{Authority, TokenCheck, Verdict};
     use crate::{
         auth::{
@@ -260,6 +262,9 @@ mod external {
         Refused(Challenge),
         /// The issuer could not answer (why, for the log): `503`.
         Unavailable(String),
+        /// The request's source is past its budget of refused introspections: `429`, retry
+        /// after this many seconds.
+        Throttled(u64),
     }
 
     impl TokenCheck {
@@ -297,12 +302,14 @@ mod external {
             self.admit(identity)
         }
 
-        /// Asks the external issuer about `token` (digest `key`): the caller, with the grant
-        /// whose revocation status must still be fetched when grants are checked.
+        /// Asks the external issuer about `token` (digest `key`) of a request from `source`:
+        /// the caller, with the grant whose revocation status must still be fetched when
+        /// grants are checked.
         pub(crate) async fn ask_issuer(
             &self,
             token: &str,
             key: TokenDigest,
+            source: Option<Source>,
         ) -> Result<(Arc<Identity>, Option<GrantId>), IssuerRefusal> {
             let Authority::External { tokens, .. } = &self.authority else {
                 return Err(IssuerRefusal::Unavailable(
@@ -310,7 +317,7 @@ mod external {
                 ));
             };
             let now = crate::clock::unix_now();
-            let identity = match tokens.ask(token, key, now).await {
+            let identity = match tokens.ask(token, key, now, source).await {
                 Ok((identity, exp)) => {
                     if let Some(exp) = exp {
                         let until = exp.saturating_add(tokens.leeway_seconds());
@@ -328,6 +335,9 @@ mod external {
                 }
                 Err(ExternalRefusal::Unavailable(why)) => {
                     return Err(IssuerRefusal::Unavailable(why));
+                }
+                Err(ExternalRefusal::Throttled { retry_after }) => {
+                    return Err(IssuerRefusal::Throttled(retry_after));
                 }
             };
             let grant = self

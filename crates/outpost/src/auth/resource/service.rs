@@ -30,9 +30,17 @@ use axum::{body::Body, extract::Request, response::Response};
 use futures::future::Either;
 use tower::{Layer, Service};
 
+#[cfg(feature = "external-issuer")]
+use axum::extract::ConnectInfo;
+#[cfg(feature = "external-issuer")]
+use outpost_oauth::forwarded::{Source, TrustedProxies};
+#[cfg(feature = "external-issuer")]
+use std::net::SocketAddr;
+
 use super::{
     ResourceServerConfig,
     bearer::{RevocationRefusal, TokenCheck, Verdict},
+    canonical_resource,
     identity::Identity,
     metadata::MetadataUrls,
     rate_limit::{LimitVerdict, RequestLimiter, rate_limited},
@@ -41,6 +49,7 @@ use super::{
     stream_revocation::{Revocable, StillGranted},
 };
 use crate::{
+    config::ServerConfig,
     http::{
         early_answer::{BoxedResponse, refuse, take_ready},
         held_body::is_event_stream,
@@ -65,6 +74,9 @@ struct Checks {
     scopes: ScopeCheck,
     /// How often an open stream asks whether its grant still stands.
     stream_revocation_interval: std::time::Duration,
+    /// The proxies whose forwarding headers name the client, for limits per source.
+    #[cfg(feature = "external-issuer")]
+    trusted_proxies: TrustedProxies,
 }
 
 impl Checks {
@@ -72,6 +84,18 @@ impl Checks {
     /// revocation: a `GET` may open a stream that outlives the token's grant.
     fn watches_stream(&self, method: &http::Method, identity: &Identity) -> bool {
         *method == http::Method::GET && self.tokens.watches_grant_of(identity)
+    }
+
+    /// The source a request is counted under by limits per source: its peer's address, or
+    /// the client a trusted proxy forwards for; `None` without the peer's address (a router
+    /// served without connect info).
+    #[cfg(feature = "external-issuer")]
+    fn source(&self, request: &Request) -> Option<Source> {
+        let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+        let client = self
+            .trusted_proxies
+            .client_address(peer.ip().to_canonical(), request.headers());
+        Some(Source::of(client))
     }
 
     /// The request limits' verdict for `identity` (no limit: pass).
@@ -84,31 +108,33 @@ impl Checks {
 }
 
 impl ResourceServerLayer {
-    /// Checks for `config`: tokens for `audience` (the canonical MCP URL), refusals naming
-    /// the document of `resource_metadata` for the request's endpoint, sessions idling out after `session_idle_timeout` (their owners
-    /// also kept in `stored`, and legacy sessions' in `legacy` when those are shared),
-    /// bodies read up to `max_body` bytes.
+    /// Checks for `config` on `server`: tokens for its canonical MCP URL, refusals naming the
+    /// protected resource metadata of the request's endpoint, sessions idling out after its
+    /// `session_idle_timeout` (their owners also kept in `stored`, and legacy sessions' in
+    /// `legacy` when those are shared), bodies read up to its `max_request_body_bytes`, the
+    /// client's address read through its `trusted_proxies`.
     pub(crate) fn new(
         config: &ResourceServerConfig,
-        audience: String,
-        resource_metadata: MetadataUrls,
-        session_idle_timeout: std::time::Duration,
+        server: &ServerConfig,
         stored: StoredOwners,
         legacy: Option<Arc<LegacyDirectory>>,
-        max_body: usize,
     ) -> Self {
+        let base_url = server.base_url();
+        let resource_metadata = MetadataUrls::new(&base_url);
         let scopes = ScopeCheck::new(
             config.required_scopes.clone(),
             resource_metadata.clone(),
-            max_body,
+            server.max_request_body_bytes,
         );
         Self {
             checks: Arc::new(Checks {
-                tokens: TokenCheck::new(config, audience, resource_metadata),
+                tokens: TokenCheck::new(config, canonical_resource(&base_url), resource_metadata),
                 limits: config.request_limits.as_ref().and_then(RequestLimiter::new),
-                owners: OwnerCheck::new(session_idle_timeout, stored, legacy),
+                owners: OwnerCheck::new(server.session_idle_timeout, stored, legacy),
                 scopes,
                 stream_revocation_interval: config.stream_revocation_interval,
+                #[cfg(feature = "external-issuer")]
+                trusted_proxies: server.trusted_proxies.clone(),
             }),
         }
     }
@@ -222,7 +248,8 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     use super::bearer::IssuerRefusal;
-    let (identity, revocation) = match checks.tokens.ask_issuer(&token, key).await {
+    let source = checks.source(&request);
+    let (identity, revocation) = match checks.tokens.ask_issuer(&token, key, source).await {
         Ok(asked) => asked,
         Err(IssuerRefusal::Refused(challenge)) => {
             tracing::debug!(?challenge, "refused MCP request");
@@ -232,6 +259,9 @@ where
         }
         Err(IssuerRefusal::Unavailable(why)) => {
             return crate::ops::degraded::issuer_unavailable(request, &why).await;
+        }
+        Err(IssuerRefusal::Throttled(retry_after)) => {
+            return super::rate_limit::too_many_refused_tokens(request, retry_after).await;
         }
     };
     let limit = checks.limit(&identity);

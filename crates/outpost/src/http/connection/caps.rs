@@ -1,6 +1,6 @@
 //! Connection caps: [`ConnectionCaps`] admits a new connection only while fewer than the
 //! total cap are open, and fewer than the per-source cap from its source (an IPv4 address,
-//! an IPv6 /64, as the authorization server's throttles count). Peers in the trusted proxy
+//! an IPv6 /64: [`Source`], as the authorization server's throttles count). Peers in the trusted proxy
 //! ranges are exempt from the per-source cap: every client behind a load balancer arrives
 //! from it. A refused connection is closed at once; refusals are logged at most once per
 //! [`LOG_INTERVAL`], with their count.
@@ -15,11 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use outpost_oauth::forwarded::Source;
+
 /// How often refusals are logged at most.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// How many leading bits of an IPv6 address are its source (one subscriber's network).
-const IPV6_SOURCE_PREFIX: u32 = 64;
 
 /// Whether a peer is exempt from the per-source cap (a trusted proxy).
 pub type Exempt = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
@@ -49,22 +48,6 @@ impl std::fmt::Debug for ConnectionCaps {
 struct Open {
     total: usize,
     by_source: HashMap<Source, usize>,
-}
-
-/// What one source's connections are counted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Source {
-    V4(u32),
-    V6(u128),
-}
-
-impl Source {
-    fn of(ip: IpAddr) -> Self {
-        match ip.to_canonical() {
-            IpAddr::V4(ip) => Self::V4(ip.to_bits()),
-            IpAddr::V6(ip) => Self::V6(ip.to_bits() & (u128::MAX << (128 - IPV6_SOURCE_PREFIX))),
-        }
-    }
 }
 
 /// Why a connection was refused.

@@ -245,3 +245,20 @@ pub(crate) fn rate_limited(request: Request, refusal: Refusal) -> BoxedResponse 
     );
     retry_later(request, StatusCode::TOO_MANY_REQUESTS, retry_after, error)
 }
+
+/// The `429` of a request from a source past its budget of refused introspections
+/// ([`REFUSALS_PER_SOURCE`](crate::auth::external::introspection::REFUSALS_PER_SOURCE)): its
+/// token is not known here and is not introspected until the budget has room again.
+#[cfg(feature = "external-issuer")]
+pub(crate) fn too_many_refused_tokens(request: Request, retry_after: u64) -> BoxedResponse {
+    let error = ErrorData::internal_error(
+        format!(
+            "Too many unknown or invalid access tokens from this address; retry in {retry_after} s"
+        ),
+        Some(serde_json::json!({
+            "reason": "refused_tokens",
+            "retryAfter": retry_after,
+        })),
+    );
+    retry_later(request, StatusCode::TOO_MANY_REQUESTS, retry_after, error)
+}

@@ -16,8 +16,16 @@
 //! - Both headers present: which one the proxy wrote is unknown (the client may have sent the
 //!   other to steer the choice), so the peer is taken. A deployment's proxies write one of
 //!   them.
+//!
+//! Limits per source count a client's address as a [`Source`]: an IPv4 address, or an IPv6
+//! address's /64.
 
-use std::{net::IpAddr, str::FromStr, sync::Arc};
+use std::{
+    fmt,
+    net::{IpAddr, Ipv6Addr},
+    str::FromStr,
+    sync::Arc,
+};
 
 use http::{HeaderMap, HeaderName, header::FORWARDED};
 use ipnet::IpNet;
@@ -49,8 +57,8 @@ impl FromStr for ProxyRange {
     }
 }
 
-impl std::fmt::Display for ProxyRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ProxyRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
 }
@@ -105,6 +113,39 @@ impl TrustedProxies {
             leftmost = *ip;
         }
         leftmost
+    }
+}
+
+/// How many leading bits of an IPv6 address are its [`Source`].
+pub const IPV6_SOURCE_PREFIX: u8 = 64;
+
+/// What limits per source count a client address under: an IPv4 address, or an IPv6
+/// address's /64. One subscriber, or one attacker, commonly holds a whole /64 (RFC 6177's
+/// end-site assignment is at least that), so counting single IPv6 addresses would give them
+/// 2^64 budgets. An IPv4-mapped IPv6 address counts as IPv4. Displayed as `192.0.2.1` or
+/// `2001:db8:1:2::/64`, the text a store key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Source(IpAddr);
+
+impl Source {
+    /// The source `ip` is counted under.
+    pub fn of(ip: IpAddr) -> Self {
+        Self(match ip.to_canonical() {
+            IpAddr::V6(ip) => {
+                let mask = u128::MAX << (128 - u32::from(IPV6_SOURCE_PREFIX));
+                IpAddr::V6(Ipv6Addr::from_bits(ip.to_bits() & mask))
+            }
+            v4 => v4,
+        })
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(ip) => ip.fmt(f),
+            IpAddr::V6(prefix) => write!(f, "{prefix}/{IPV6_SOURCE_PREFIX}"),
+        }
     }
 }
 
@@ -164,6 +205,19 @@ mod tests {
     use super::*;
 
     const PEER: &str = "127.0.0.1";
+
+    #[test]
+    fn sources_are_ipv4_addresses_and_ipv6_slash_64s() {
+        let source = |ip: &str| Source::of(ip.parse().unwrap());
+        assert_eq!(source("192.0.2.1").to_string(), "192.0.2.1");
+        assert_eq!(source("::ffff:192.0.2.1"), source("192.0.2.1"));
+        assert_eq!(
+            source("2001:db8:1:2:aaaa::1").to_string(),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(source("2001:db8:1:2:ffff::9"), source("2001:db8:1:2::1"));
+        assert_ne!(source("2001:db8:1:3::1"), source("2001:db8:1:2::1"));
+    }
 
     fn trusted(ranges: &[&str]) -> TrustedProxies {
         TrustedProxies::new(ranges.iter().map(|r| r.parse().unwrap()))
