@@ -430,6 +430,44 @@ describe("greeting_card MCP App in a real AppBridge host", () => {
     });
   }
 
+  test("a failed call shows the tool's error, a cancelled one says so: never 'Waiting for the host…'", async () => {
+    assert.ok(discovered.html, "discovery test ran first");
+    // The server's own answer to a call without the required `message`.
+    const failed = await mcp("tools/call", { name: "greeting_card", arguments: {} }, "greeting_card");
+    assert.equal(failed.isError, true, JSON.stringify(failed));
+    const cases = [
+      { toolInput: {}, toolResult: failed, outcome: "failed", message: /^The card could not be made: .*message/ },
+      { toolInput: TOOL_ARGS, cancelledBecause: "the user stopped it", outcome: "cancelled", message: /^The greeting was cancelled: the user stopped it$/ },
+    ];
+    for (const { outcome, message, ...sent } of cases) {
+      const { context, page, record } = await openHost();
+      try {
+        await page.evaluate((opts) => window.host.render(opts), {
+          html: discovered.html,
+          csp: APP_CSP,
+          hostContext: THEMES.light,
+          ...sent,
+        });
+        const frame = await appFrame(page);
+        await frame.waitForFunction(
+          (expected) => document.getElementById("card").dataset.outcome === expected,
+          outcome,
+          { timeout: 10_000, polling: 100 },
+        );
+        const view = await readView(frame);
+        assert.match(view.message, message);
+        // A call without a name is the tool's default "friend", as its input schema says.
+        assert.equal(view.name, sent.toolInput.name ?? "friend");
+        assert.ok(await frame.locator("#message").isVisible(), "the outcome is visible");
+        await page.screenshot({ path: join(ARTIFACTS, `greeting-card-${outcome}.png`), fullPage: true });
+        assertNoForeignRequests(record);
+        assert.deepEqual(record.pageErrors, [], "no uncaught errors in host or View");
+      } finally {
+        await context.close();
+      }
+    }
+  });
+
   test("follows a live host-context change (light → dark)", async () => {
     assert.ok(discovered.html, "discovery test ran first");
     const { context, page, record } = await openHost();

@@ -112,6 +112,14 @@ impl ServerHandler for ReferenceServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
+                .enable_extensions_with(
+                    [(
+                        resources::app::APP_EXTENSION.to_owned(),
+                        resources::app::extension_settings(),
+                    )]
+                    .into_iter()
+                    .collect(),
+                )
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_prompts()

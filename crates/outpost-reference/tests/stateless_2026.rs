@@ -196,6 +196,43 @@ async fn discover_lists_every_revision_and_lists_carry_cache_hints() {
 }
 
 #[tokio::test]
+async fn the_mcp_apps_extension_is_advertised_and_its_template_asks_for_no_border() {
+    let app = spawn_app().await;
+    let advertised = json!({ "mimeTypes": ["text/html;profile=mcp-app"] });
+    let discover = app.call_2026("server/discover", None, json!({})).await;
+    assert_eq!(
+        discover["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"], advertised,
+        "{discover}"
+    );
+    let initialize = app
+        .http
+        .post(app.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": { "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }
+        }))
+        .send()
+        .await
+        .unwrap();
+    let initialize = read_jsonrpc(initialize).await;
+    assert_eq!(
+        initialize["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],
+        advertised,
+        "{initialize}"
+    );
+    let uri = "ui://outpost/greeting-card";
+    let read = app
+        .call_2026("resources/read", Some(uri), json!({ "uri": uri }))
+        .await;
+    assert_eq!(
+        read["result"]["contents"][0]["_meta"]["ui"],
+        json!({ "prefersBorder": false }),
+        "{read}"
+    );
+}
+
+#[tokio::test]
 async fn elicitation_is_asked_with_input_required_and_completed_on_retry() {
     let app = spawn_app().await;
     let args = json!({ "date": "2026-12-24", "partySize": 4 });

@@ -5,15 +5,38 @@
 //! so the page is self-contained: inline CSS and script, the host's theme variables with
 //! fallbacks, and its data from the host over `postMessage` (`ui/initialize`, then
 //! `ui/notifications/tool-result`). For hosts that show tool output directly, the tool also
-//! returns the card pre-rendered ([`render_card`]) as an embedded resource.
+//! returns the card pre-rendered ([`render_card`]) as an embedded resource. The resource says
+//! `_meta.ui.prefersBorder: false` (the card draws its own) and asks for no network (no `csp`:
+//! the restrictive default).
 
-use rmcp::model::{Resource, ResourceContents};
+use rmcp::model::{JsonObject, MetaObject, Resource, ResourceContents};
+use serde_json::json;
 
 /// The app template's URI.
 pub const GREETING_CARD_URI: &str = "ui://outpost/greeting-card";
 
 /// The MIME type hosts recognise as an MCP App.
 pub const APP_MIME_TYPE: &str = "text/html;profile=mcp-app";
+
+/// The extension's identifier, under which the server advertises it in its capabilities.
+pub const APP_EXTENSION: &str = "io.modelcontextprotocol/ui";
+
+/// The extension's settings in the server's capabilities: the app MIME type it serves.
+pub fn extension_settings() -> JsonObject {
+    json_object(json!({ "mimeTypes": [APP_MIME_TYPE] }))
+}
+
+/// The template's `_meta`: how a host should frame it.
+fn template_meta() -> MetaObject {
+    MetaObject(json_object(json!({ "ui": { "prefersBorder": false } })))
+}
+
+fn json_object(value: serde_json::Value) -> JsonObject {
+    match value {
+        serde_json::Value::Object(object) => object,
+        _ => JsonObject::new(),
+    }
+}
 
 const TEMPLATE: &str = include_str!("greeting_card.html");
 
@@ -23,6 +46,7 @@ pub fn resource() -> Resource {
         .with_title("Greeting card")
         .with_description("The UI of the greeting_card tool: an MCP App")
         .with_mime_type(APP_MIME_TYPE)
+        .with_meta(template_meta())
 }
 
 /// The template as `resources/read` serves it: placeholders filled by the host's data.
@@ -32,6 +56,7 @@ pub fn contents() -> ResourceContents {
         GREETING_CARD_URI,
     )
     .with_mime_type(APP_MIME_TYPE)
+    .with_meta(template_meta())
 }
 
 /// The card with `name` and `message` already in it (HTML-escaped), for hosts that render a
