@@ -428,7 +428,13 @@ impl AuthorizationServer {
     /// (`outpost keys rotate`, another instance on the same store) verifies here too, and signs
     /// here from the same second as everywhere else, and swaps it in. Returns whether the set
     /// of keys changed. A store without an active key leaves the keyring as it is.
+    ///
+    /// A store that lost keys this keyring holds — emptied or replaced, as a Redis restarted
+    /// without persistence is — gets them back first ([`republish_lost_keys`]
+    /// (Self::republish_lost_keys)), so that the tokens they signed keep verifying on every
+    /// instance.
     pub async fn reload_keyring(&self, now: i64) -> Result<bool, KeyManagementError> {
+        self.republish_lost_keys(now).await?;
         let Some(fresh) =
             Self::stored_keyring(&self.store, self.access_token_lifetime, now).await?
         else {
@@ -441,6 +447,56 @@ impl AuthorizationServer {
         let changed = kids(&keyring) != kids(&fresh);
         *keyring = fresh;
         Ok(changed)
+    }
+
+    /// Stores again, as they are, the keys of this keyring that the store no longer holds
+    /// although they still verify tokens (or sign them) at `now`, and says so loudly: a store
+    /// only drops a key past its verification window, so a missing one means the store was
+    /// emptied or replaced — and lost its users, clients, grants and sessions too. Should an
+    /// instance started on the emptied store have stored a key of its own meanwhile, the
+    /// keyring's rule picks one signer among them on every instance
+    /// ([`Keyring::from_entries`]), and each key verifies what it signed. Returns the `kid`s
+    /// stored again.
+    pub async fn republish_lost_keys(&self, now: i64) -> Result<Vec<String>, KeyManagementError> {
+        let stored: Vec<String> = self
+            .store
+            .keys
+            .list()
+            .await?
+            .into_iter()
+            .map(|record| record.kid)
+            .collect();
+        let lost: Vec<KeyringEntry> = {
+            let keyring = self.keyring();
+            let signing = keyring.signing_key(now).kid().to_owned();
+            keyring
+                .entries()
+                .filter(|entry| !stored.iter().any(|kid| kid == entry.key.kid()))
+                .filter(|entry| {
+                    let kid = entry.key.kid();
+                    kid == signing || keyring.verification_key(kid, now).is_some()
+                })
+                .cloned()
+                .collect()
+        };
+        if lost.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kids: Vec<String> = lost.iter().map(|e| e.key.kid().to_owned()).collect();
+        tracing::error!(
+            ?kids,
+            "the store lost signing keys this instance holds: it was emptied or replaced (a \
+             Redis restarted without persistence loses its users, clients, grants and sessions \
+             too). Storing the keys again, so that the tokens they signed keep verifying"
+        );
+        for entry in &lost {
+            match self.store.keys.insert(record_of(entry)?).await {
+                // Another instance holding the same key stored it first.
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(kids)
     }
 
     /// The keyring the stored keys make at `now`, without generating any; `None` when no stored

@@ -307,7 +307,8 @@ async fn mint(store: &Store, base: &str, subject: &str, grant: GrantId) -> Strin
     issue(&keyring, &claims).expect("token")
 }
 
-fn unix_now() -> i64 {
+/// Now, in Unix seconds.
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
