@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{read_jsonrpc, spawn_app, sse_messages};
+use common::{read_jsonrpc, spawn_app, spawn_app_with, sse_messages};
+use outpost::ServerConfig;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt,
     model::{
@@ -485,6 +486,34 @@ async fn responses_carry_security_headers() {
     for response in [mcp, refused, health] {
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+        assert!(
+            !response.headers().contains_key("strict-transport-security"),
+            "no HSTS behind a plain-http URL"
+        );
+    }
+}
+
+/// Behind an https public URL (TLS ends at a proxy in front), browsers are told to keep to
+/// https: every response carries `Strict-Transport-Security`.
+#[tokio::test]
+async fn an_https_public_url_adds_strict_transport_security() {
+    let app = spawn_app_with(ServerConfig {
+        public_url: Some("https://mcp.example.com".parse().unwrap()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mcp = app
+        .request_2026("tools/list", None, json!({}))
+        .send()
+        .await
+        .unwrap();
+    let health = app.http.get(app.url("/health")).send().await.unwrap();
+    let unknown = app.http.get(app.url("/nowhere")).send().await.unwrap();
+    for response in [mcp, health, unknown] {
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=31536000"
+        );
     }
 }
 

@@ -367,6 +367,7 @@ where
             return http::router::authorization_router(
                 self.authorization_routes(),
                 self.store_health(),
+                &self.config.base_url(),
             );
         }
         http::router::build_router(

@@ -239,17 +239,18 @@ where
         .layer(Extension(request_state_keys));
     // `route_layer`: `layer` would also wrap this router's fallback, which the merge below
     // makes every unknown path's, answering them 401 instead of 404.
+    let security_headers = SecurityHeadersLayer::for_base_url(&config.base_url());
     let http_sse = crate::mcp::legacy_sse::routes(factory, config, legacy, shutdown).route_layer(
         ServiceBuilder::new()
             .layer(request_log.clone())
-            .layer(SecurityHeadersLayer)
+            .layer(security_headers)
             .layer(mcp_checks.clone()),
     );
     // A 2025-03-26 batch is taken apart before the checks, so that each of its messages
     // passes them as it would alone.
     let mcp = ServiceBuilder::new()
         .layer(request_log.clone())
-        .layer(SecurityHeadersLayer)
+        .layer(security_headers)
         .layer(BatchLayer::new(
             config.max_request_body_bytes,
             config.sse_keep_alive,
@@ -264,7 +265,7 @@ where
         .layer(
             ServiceBuilder::new()
                 .layer(request_log)
-                .layer(SecurityHeadersLayer),
+                .layer(security_headers),
         )
         .route_service("/mcp", mcp)
         .merge(http_sse)
@@ -273,10 +274,11 @@ where
 /// The router of a server that serves no MCP: `authorization_routes` (the embedded
 /// authorization server's), `/health` and `/ready` (reporting `store_health`), `404` for
 /// every other path — `/mcp` and the protected resource metadata included —, each behind the
-/// request log and the security headers.
+/// request log and the security headers of a server at `base_url`.
 pub fn authorization_router(
     authorization_routes: Option<Router>,
     store_health: Option<Arc<dyn StoreHealth>>,
+    base_url: &str,
 ) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
@@ -290,7 +292,7 @@ pub fn authorization_router(
         .layer(
             ServiceBuilder::new()
                 .layer(RequestLogLayer::new(Arc::new(RequestMetrics::default())))
-                .layer(SecurityHeadersLayer),
+                .layer(SecurityHeadersLayer::for_base_url(base_url)),
         )
 }
 

@@ -2,7 +2,11 @@
 //!
 //! `nosniff` stops browsers from guessing content types; `no-referrer` keeps URLs (which may
 //! carry codes or state) out of third-party logs. Pages set their own CSP and frame options.
-//! One plain tower layer sets both: it wraps every request, so it stays off the heap.
+//! Behind an `https` public URL, `Strict-Transport-Security` (one year, this host only: other
+//! hosts of the domain may not serve https) tells browsers never to reach the server — its
+//! sign-in pages among them — over plain http again (RFC 6797); browsers ignore it on plain
+//! http, so a TLS-terminating proxy in front changes nothing. One plain tower layer sets
+//! them: it wraps every request, so it stays off the heap.
 
 use std::task::{Context, Poll};
 
@@ -10,15 +14,36 @@ use futures::{FutureExt, future::Map};
 use http::{HeaderValue, Response, header};
 use tower::{Layer, Service};
 
+/// `Strict-Transport-Security`'s value: a year, this host only.
+const HSTS: &str = "max-age=31536000";
+
 /// Adds the security headers to every response, unless a handler already set them.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SecurityHeadersLayer;
+pub struct SecurityHeadersLayer {
+    /// Whether responses carry `Strict-Transport-Security`.
+    hsts: bool,
+}
+
+impl SecurityHeadersLayer {
+    /// The headers for a server whose public URL is `base_url`: with
+    /// `Strict-Transport-Security` when it is `https`.
+    pub fn for_base_url(base_url: &str) -> Self {
+        Self {
+            hsts: base_url
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://")),
+        }
+    }
+}
 
 impl<S> Layer<S> for SecurityHeadersLayer {
     type Service = SecurityHeaders<S>;
 
     fn layer(&self, inner: S) -> SecurityHeaders<S> {
-        SecurityHeaders { inner }
+        SecurityHeaders {
+            inner,
+            hsts: self.hsts,
+        }
     }
 }
 
@@ -26,6 +51,7 @@ impl<S> Layer<S> for SecurityHeadersLayer {
 #[derive(Debug, Clone)]
 pub struct SecurityHeaders<S> {
     inner: S,
+    hsts: bool,
 }
 
 type AddHeaders<B, E> = fn(Result<Response<B>, E>) -> Result<Response<B>, E>;
@@ -43,9 +69,12 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        self.inner
-            .call(request)
-            .map(add_headers as AddHeaders<B, S::Error>)
+        let add = if self.hsts {
+            add_headers_and_hsts as AddHeaders<B, S::Error>
+        } else {
+            add_headers as AddHeaders<B, S::Error>
+        };
+        self.inner.call(request).map(add)
     }
 }
 
@@ -58,6 +87,16 @@ fn add_headers<B, E>(result: Result<Response<B>, E>) -> Result<Response<B>, E> {
         headers
             .entry(header::REFERRER_POLICY)
             .or_insert(HeaderValue::from_static("no-referrer"));
+        response
+    })
+}
+
+fn add_headers_and_hsts<B, E>(result: Result<Response<B>, E>) -> Result<Response<B>, E> {
+    add_headers(result).map(|mut response| {
+        response
+            .headers_mut()
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HeaderValue::from_static(HSTS));
         response
     })
 }
