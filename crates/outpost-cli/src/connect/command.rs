@@ -1,9 +1,9 @@
 //! The words after `outpost connect`: the server URL, the command and its arguments, with
-//! `--no-browser`, `--credentials FILE`, `--client-id ID`, `--client-secret-file FILE` and
-//! `--json JSON` taken from anywhere among them (clap reads the options that stand before the
+//! `--no-browser`, `--credentials FILE`, `--client-id ID`, `--client-secret-file FILE`,
+//! `--timeout SECONDS` and `--json JSON` taken from anywhere among them (clap reads the options that stand before the
 //! URL; this reads the rest).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use url::Url;
 
@@ -54,14 +54,17 @@ pub struct Options {
     pub client_id: Option<String>,
     /// `--client-secret-file`: the file holding that client's secret.
     pub client_secret_file: Option<PathBuf>,
+    /// `--timeout`: how long the server may stay silent.
+    pub timeout: Option<Duration>,
 }
 
 /// The options that take a value (`--json` belongs to `call`).
-const VALUED: [&str; 4] = [
+const VALUED: [&str; 5] = [
     "--json",
     "--credentials",
     "--client-id",
     "--client-secret-file",
+    "--timeout",
 ];
 
 /// A parsed command line.
@@ -116,6 +119,7 @@ pub fn parse(words: Vec<String>, mut options: Options) -> Result<Invocation, Str
             "--client-secret-file" => {
                 options.client_secret_file = Some(PathBuf::from(value("--client-secret-file")?));
             }
+            "--timeout" => options.timeout = Some(timeout(&value("--timeout")?)?),
             "--json" => json = Some(value("--json")?),
             _ if word.starts_with("--") => return Err(format!("unknown option {word}")),
             _ => positional.push(word),
@@ -139,6 +143,16 @@ pub fn parse(words: Vec<String>, mut options: Options) -> Result<Invocation, Str
         options,
         command,
     })
+}
+
+/// `--timeout`'s value: whole seconds, at least one.
+pub fn timeout(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+        _ => Err(format!(
+            "--timeout {text}: give a whole number of seconds, at least 1"
+        )),
+    }
 }
 
 fn command(words: Vec<String>, json: Option<String>) -> Result<Command, String> {
@@ -223,7 +237,7 @@ mod tests {
         let invocation = parse(
             words(
                 "http://127.0.0.1:1/mcp --no-browser call add a=1 b=2 --credentials c.json \
-                 --client-id cli --client-secret-file=s.txt",
+                 --client-id cli --client-secret-file=s.txt --timeout 300",
             ),
             Options::default(),
         )
@@ -234,6 +248,10 @@ mod tests {
             Some("c.json")
         );
         assert_eq!(invocation.options.client_id.as_deref(), Some("cli"));
+        assert_eq!(
+            invocation.options.timeout,
+            Some(std::time::Duration::from_secs(300))
+        );
         assert_eq!(
             invocation.options.client_secret_file.unwrap().to_str(),
             Some("s.txt")
@@ -284,6 +302,12 @@ mod tests {
     fn bad_input_says_what_is_wrong() {
         let error = |line: &str| parse(words(line), Options::default()).unwrap_err();
         assert!(error("").contains("URL is missing"));
+        for bad in ["0", "-1", "1.5", "soon"] {
+            assert!(
+                error(&format!("http://x/mcp --timeout {bad}")).contains("whole number of seconds"),
+                "{bad}"
+            );
+        }
         assert!(error("ftp://x/mcp").contains("not an http"));
         assert!(error("http://x/mcp frobnicate").contains("unknown command frobnicate"));
         assert!(error("http://x/mcp call add a").contains("not key=value"));

@@ -1,8 +1,9 @@
 //! The client side of the MCP conversation: who `outpost connect` says it is, and the progress
 //! notifications of a call, drawn as a progress bar on stderr (indicatif draws nothing when
-//! stderr is not a terminal, so piped output stays clean).
+//! stderr is not a terminal, so piped output stays clean) and remembered, for the timeout that
+//! each one restarts.
 
-use std::sync::Mutex;
+use std::{sync::Mutex, time::Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rmcp::{
@@ -18,6 +19,8 @@ use rmcp::{
 pub struct ConnectClient {
     info: ClientConfig,
     progress: Mutex<Option<ProgressBar>>,
+    /// When the last progress notification came.
+    progressed_at: Mutex<Option<Instant>>,
 }
 
 impl ConnectClient {
@@ -31,7 +34,16 @@ impl ConnectClient {
             )
             .with_protocol_version(protocol_version),
             progress: Mutex::new(None),
+            progressed_at: Mutex::new(None),
         }
+    }
+
+    /// When the server last sent a progress notification, if it did.
+    pub fn progressed_at(&self) -> Option<Instant> {
+        *self
+            .progressed_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Removes the progress bar, if a notification drew one.
@@ -55,7 +67,7 @@ impl ConnectClient {
         }
         bar.set_position(params.progress.max(0.0) as u64);
         if let Some(message) = &params.message {
-            bar.set_message(message.clone());
+            bar.set_message(super::output::one_line(message).into_owned());
         }
     }
 }
@@ -91,6 +103,10 @@ impl ClientHandler for ConnectClient {
         _context: NotificationContext<RoleClient>,
     ) {
         // One call at a time: rmcp gives each request its own progress token.
+        *self
+            .progressed_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
         self.show(&params);
     }
 }

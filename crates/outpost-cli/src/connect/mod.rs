@@ -22,14 +22,20 @@ mod oauth;
 mod output;
 mod session;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use anyhow::anyhow;
 use rmcp::{
     ServiceError,
-    model::{CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams},
+    model::{
+        CallToolRequestParams, GetPromptRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    },
     service::ClientInitializeError,
-    transport::streamable_http_client::StreamableHttpError,
+    transport::{DynamicTransportError, streamable_http_client::StreamableHttpError},
 };
 use url::Url;
 
@@ -61,6 +67,10 @@ pub struct ConnectArgs {
     /// `client_secret_post`).
     #[arg(long, value_name = "FILE", requires = "client_id")]
     client_secret_file: Option<PathBuf>,
+    /// How long the server may stay silent: to answer a request, or during a call until its
+    /// next progress notification [default: 60].
+    #[arg(long, value_name = "SECONDS", value_parser = command::timeout)]
+    timeout: Option<Duration>,
     /// The MCP endpoint, then a command: tools | call TOOL [key=value…] [--json JSON] |
     /// resources | read URI | prompts | prompt NAME [key=value…] | logout. No command signs
     /// in and prints the server's name and tools.
@@ -72,6 +82,14 @@ pub struct ConnectArgs {
     )]
     words: Vec<String>,
 }
+
+/// How long the server may stay silent by default (as the TypeScript SDK's request timeout):
+/// to answer a request, or during a call until its next progress notification. MCP's
+/// lifecycle has clients time requests out; a long call that reports progress is not cut.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long closing the connection may take (a session's `DELETE`) before it is given up.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a command failed: each is exit status 2, with a message saying which.
 enum Failure {
@@ -92,7 +110,7 @@ impl Failure {
             return Self::Refused(anyhow!("{}", error.message));
         }
         let Some(header) = error.auth_challenge().map(str::to_owned) else {
-            return Self::Connection(error.into());
+            return Self::Connection(anyhow!("{}", describe_service(&error)));
         };
         let challenge = Challenge::parse(&header);
         if challenge.error.as_deref() == Some("insufficient_scope") {
@@ -104,24 +122,27 @@ impl Failure {
         Self::Authorization(error.into())
     }
 
+    /// Prints the one-line message on stderr; text the server chose in it cannot drive the
+    /// terminal ([`output::one_line`]).
     fn report(&self) {
-        match self {
-            Self::Usage(message) => eprintln!("error: usage: {message}"),
+        let message = match self {
+            Self::Usage(message) => format!("error: usage: {message}"),
             Self::Connection(error) => {
-                eprintln!("error: connection failed: {}", crate::one_line(error));
+                format!("error: connection failed: {}", crate::one_line(error))
             }
             Self::Authorization(error) => {
-                eprintln!("error: authorization failed: {}", crate::one_line(error));
+                format!("error: authorization failed: {}", crate::one_line(error))
             }
-            Self::InsufficientScope { scope, .. } => eprintln!(
+            Self::InsufficientScope { scope, .. } => format!(
                 "error: authorization failed: the request needs the scope \"{scope}\", which \
                  the sign-in was not granted"
             ),
-            Self::Refused(error) => eprintln!(
+            Self::Refused(error) => format!(
                 "error: the server refused the request: {}",
                 crate::one_line(error)
             ),
-        }
+        };
+        eprintln!("{}", output::one_line(&message));
     }
 }
 
@@ -141,6 +162,7 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
         credentials: args.credentials,
         client_id: args.client_id,
         client_secret_file: args.client_secret_file,
+        timeout: args.timeout,
     };
     let outcome = match command::parse(args.words, options) {
         Ok(invocation) => execute_invocation(invocation).await,
@@ -189,16 +211,25 @@ async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> 
     if invocation.command == Command::Logout {
         return logout(&http, &invocation.url, &mut credentials).await;
     }
-    let connection = signed_in(&http, &invocation.url, &mut credentials, &sign_in).await?;
-    let outcome = execute(&connection, invocation.command.clone()).await;
-    let _ = connection.cancel().await;
+    let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let connection = signed_in(&http, &invocation.url, &mut credentials, &sign_in, timeout).await?;
+    let outcome = within(
+        &connection,
+        timeout,
+        execute(&connection, invocation.command.clone()),
+    )
+    .await;
+    close(connection).await;
     let Err(Failure::InsufficientScope { challenge, scope }) = outcome else {
         return outcome;
     };
     // Step-up: a new sign-in asking for the scope the challenge names (Outpost names the
     // scope held and the one missing), then the command once more. The 403 came before the
     // tool ran, so running it again does not repeat it.
-    eprintln!("The server asks for the scope \"{scope}\": signing in again.");
+    eprintln!(
+        "The server asks for the scope \"{}\": signing in again.",
+        output::one_line(&scope)
+    );
     let previous = credentials.get(invocation.url.as_str()).cloned();
     let fresh = oauth::sign_in(
         &http,
@@ -215,10 +246,56 @@ async fn execute_invocation(invocation: Invocation) -> Result<Outcome, Failure> 
     credentials
         .store(invocation.url.as_str(), fresh)
         .map_err(Failure::Authorization)?;
-    let connection = signed_in(&http, &invocation.url, &mut credentials, &sign_in).await?;
-    let outcome = execute(&connection, invocation.command).await;
-    let _ = connection.cancel().await;
+    let connection = signed_in(&http, &invocation.url, &mut credentials, &sign_in, timeout).await?;
+    let outcome = within(
+        &connection,
+        timeout,
+        execute(&connection, invocation.command),
+    )
+    .await;
+    close(connection).await;
     outcome
+}
+
+/// `work` on `connection`, given up once the server has been silent for `timeout`: no answer,
+/// and no progress notification since `work` began or since the last one.
+async fn within<T>(
+    connection: &Connection,
+    timeout: Duration,
+    work: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let started = Instant::now();
+    let heard = || {
+        connection
+            .service()
+            .progressed_at()
+            .map_or(started, |at| at.max(started))
+    };
+    tokio::pin!(work);
+    loop {
+        let last = heard();
+        tokio::select! {
+            result = &mut work => return result,
+            () = tokio::time::sleep_until((last + timeout).into()) => {
+                if heard() <= last {
+                    return Err(Failure::Connection(silent(timeout)));
+                }
+            }
+        }
+    }
+}
+
+/// The failure of a server silent for `timeout`.
+fn silent(timeout: Duration) -> anyhow::Error {
+    anyhow!(
+        "the server sent nothing for {} s (--timeout)",
+        timeout.as_secs()
+    )
+}
+
+/// Ends the connection (a session's `DELETE`), not waiting on a server that does not answer.
+async fn close(connection: Connection) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.cancel()).await;
 }
 
 /// The client `--client-id` names, with the secret `--client-secret-file` holds (its first
@@ -267,11 +344,14 @@ fn endpoint_hint(url: &Url) -> Option<String> {
 
 /// Connects with the stored access token, refreshing it when it has expired or is refused,
 /// and signing in when there is none or the refresh is refused.
+/// The connection to `url`, signed in with the stored tokens — refreshed, or a new sign-in,
+/// as the server's answers ask — each attempt given up after `timeout` without an answer.
 async fn signed_in(
     http: &HttpClient,
     url: &Url,
     file: &mut CredentialsFile,
     sign_in: &SignIn,
+    timeout: Duration,
 ) -> Result<Connection, Failure> {
     let key = url.as_str();
     let mut stored = file.get(key).cloned();
@@ -307,15 +387,15 @@ async fn signed_in(
     loop {
         let token = stored.as_ref().map(|c| c.access_token.as_str());
         let mut fell_back = false;
-        let opened = match session::open(http, url, token).await {
+        let opened = match answered(url, timeout, session::open(http, url, token)).await? {
             Err(error) if session::has_no_streamable_http(&error) => {
                 fell_back = true;
-                session::open_legacy(http, url, token).await
+                answered(url, timeout, session::open_legacy(http, url, token)).await?
             }
             opened => opened,
         };
         let error = match opened {
-            Ok(connection) => return Ok(connection),
+            Ok(connection) => return spoken(connection, url).await,
             Err(error) => error,
         };
         let Some(challenge) = error.auth_challenge().map(str::to_owned) else {
@@ -361,6 +441,35 @@ async fn signed_in(
         stored = Some(fresh);
         signed_in_now = true;
     }
+}
+
+/// What `opening` a connection to `url` gave, unless the server stayed silent for `timeout`.
+async fn answered<T>(
+    url: &Url,
+    timeout: Duration,
+    opening: impl Future<Output = T>,
+) -> Result<T, Failure> {
+    tokio::time::timeout(timeout, opening)
+        .await
+        .map_err(|_| Failure::Connection(anyhow!("{url}: {}", silent(timeout))))
+}
+
+/// `connection`, unless the server chose a protocol version this client does not speak: the
+/// lifecycle's version negotiation has the client disconnect then.
+async fn spoken(connection: Connection, url: &Url) -> Result<Connection, Failure> {
+    let Some(version) = connection
+        .peer_info()
+        .map(|info| info.protocol_version.clone())
+    else {
+        return Ok(connection);
+    };
+    if ProtocolVersion::KNOWN_VERSIONS.contains(&version) {
+        return Ok(connection);
+    }
+    close(connection).await;
+    Err(Failure::Connection(anyhow!(
+        "{url}: the server chose MCP protocol version {version}, which this client does not speak"
+    )))
 }
 
 /// A sign-in failed: the client `connect` registered for `server` is not signed in as again,
@@ -411,7 +520,11 @@ async fn execute(connection: &Connection, command: Command) -> Result<Outcome, F
                     .as_ref()
                     .map(|server| format!("{} {}", server.name, server.version))
                     .unwrap_or_else(|| "(the server gives no name)".into());
-                say!("{name} (MCP {})", info.protocol_version.as_str());
+                say!(
+                    "{} (MCP {})",
+                    output::on_stdout(&name),
+                    info.protocol_version
+                );
             }
             let tools = peer.list_all_tools().await.map_err(Failure::from_service)?;
             output::tools(&tools);
@@ -502,15 +615,26 @@ async fn execute(connection: &Connection, command: Command) -> Result<Outcome, F
 /// `client error (Connect): tcp connect error: Connection refused (os error 111)`.
 fn describe(error: &ClientInitializeError) -> String {
     match error {
-        ClientInitializeError::TransportError { error, .. } => {
-            let inner = error.error.as_ref();
-            match inner.downcast_ref::<StreamableHttpError<HttpError>>() {
-                Some(StreamableHttpError::Client(http)) => chain(http),
-                _ => chain(inner),
-            }
-        }
+        ClientInitializeError::TransportError { error, .. } => describe_transport(error),
         ClientInitializeError::LegacyFallbackFailed { fallback, .. } => describe(fallback),
         other => other.to_string(),
+    }
+}
+
+/// A request's failure, a transport's as [`describe`] gives it.
+fn describe_service(error: &ServiceError) -> String {
+    match error {
+        ServiceError::TransportSend(error) => describe_transport(error),
+        other => other.to_string(),
+    }
+}
+
+/// A transport's error and its causes, without the transport's Rust type name.
+fn describe_transport(error: &DynamicTransportError) -> String {
+    let inner = error.error.as_ref();
+    match inner.downcast_ref::<StreamableHttpError<HttpError>>() {
+        Some(StreamableHttpError::Client(http)) => chain(http),
+        _ => chain(inner),
     }
 }
 

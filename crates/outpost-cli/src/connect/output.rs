@@ -208,8 +208,25 @@ fn shown(text: &str, terminal: bool) -> std::borrow::Cow<'_, str> {
 
 /// `text` with control characters other than newline and tab (C0, DEL, C1) as `\u{…}`.
 fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    let is_shown_as_escape = |c: char| c.is_control() && c != '\n' && c != '\t';
-    if !text.chars().any(is_shown_as_escape) {
+    escape(text, |c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// Text from the server (or its authorization server) for a one-line message on stderr: every
+/// control character as `\u{…}`, newline and tab too, so that what the server chose can
+/// neither drive the terminal nor break the line.
+pub(crate) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    escape(text, char::is_control)
+}
+
+/// Text from the server for a line of stdout: control characters other than newline and tab
+/// as `\u{…}` when stdout is a terminal.
+pub(crate) fn on_stdout(text: &str) -> std::borrow::Cow<'_, str> {
+    shown(text, std::io::stdout().is_terminal())
+}
+
+/// `text` with the characters `is_shown_as_escape` picks as `\u{…}`.
+fn escape(text: &str, is_shown_as_escape: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(&is_shown_as_escape) {
         return text.into();
     }
     text.chars()

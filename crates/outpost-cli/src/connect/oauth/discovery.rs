@@ -92,12 +92,34 @@ fn check_resource(resource: &str, server: &Url) -> anyhow::Result<()> {
     bail!("the protected-resource metadata names resource {resource}, not {server}")
 }
 
-/// The metadata of the authorization server `issuer`, from the RFC 8414 §3.1 and OpenID
-/// Connect Discovery well-known URLs in the order the MCP authorization spec gives.
+/// A URL of the authorization server that `server` named, which the sign-in's code, PKCE
+/// verifier and tokens cross: https, as MCP authorization (communication security) and OAuth
+/// 2.1 §1.5 require, or plain http only on a loopback host or at the MCP server's own origin
+/// (whose plain http the user chose with its URL).
+fn check_transport(what: &str, url: &str, server: &Url) -> anyhow::Result<()> {
+    let parsed = Url::parse(url).with_context(|| format!("the {what} {url} is not a URL"))?;
+    let secure = parsed.scheme() == "https"
+        || (parsed.scheme() == "http"
+            && (outpost_oauth::loopback::is_loopback_host(parsed.host())
+                || parsed.origin() == server.origin()));
+    if secure {
+        return Ok(());
+    }
+    bail!(
+        "the {what} {url} is not https: the sign-in's code and tokens would cross the network \
+         readable (plain http only on a loopback host or at the MCP server's own origin)"
+    )
+}
+
+/// The metadata of the authorization server `issuer`, which `server` named, from the RFC 8414
+/// §3.1 and OpenID Connect Discovery well-known URLs in the order the MCP authorization spec
+/// gives; it and its endpoints https ([`check_transport`]).
 pub async fn authorization_server(
     http: &HttpClient,
     issuer: &str,
+    server: &Url,
 ) -> anyhow::Result<AuthorizationServerMetadata> {
+    check_transport("authorization server", issuer, server)?;
     let issuer_url =
         Url::parse(issuer).context("the authorization server's issuer is not a URL")?;
     let path = issuer_url.path().trim_end_matches('/');
@@ -132,6 +154,23 @@ pub async fn authorization_server(
         {
             bail!("the authorization server {issuer} does not offer PKCE with S256");
         }
+        let endpoints = [
+            (
+                "authorization endpoint",
+                Some(&metadata.authorization_endpoint),
+            ),
+            ("token endpoint", Some(&metadata.token_endpoint)),
+            (
+                "registration endpoint",
+                metadata.registration_endpoint.as_ref(),
+            ),
+            ("revocation endpoint", metadata.revocation_endpoint.as_ref()),
+        ];
+        for (what, endpoint) in endpoints {
+            if let Some(endpoint) = endpoint {
+                check_transport(what, endpoint, server)?;
+            }
+        }
         return Ok(metadata);
     }
     bail!("the authorization server {issuer} publishes no metadata (RFC 8414 or OpenID discovery)")
@@ -165,7 +204,28 @@ async fn fetch_json<T: DeserializeOwned>(
 mod tests {
     use url::Url;
 
-    use super::check_resource;
+    use super::{check_resource, check_transport};
+
+    #[test]
+    fn authorization_servers_are_https_but_on_loopback_or_the_servers_own_origin() {
+        let server = Url::parse("http://10.0.0.5:8000/mcp").unwrap();
+        for url in [
+            "https://auth.example.com",
+            "http://127.0.0.1:9000",
+            "http://[::1]:9000/x",
+            "http://10.0.0.5:8000",
+        ] {
+            assert!(check_transport("x", url, &server).is_ok(), "{url}");
+        }
+        for url in [
+            "http://auth.example.com",
+            "http://10.0.0.5:8001",
+            "http://192.0.2.2:41999/authorize",
+            "ftp://auth.example.com",
+        ] {
+            assert!(check_transport("x", url, &server).is_err(), "{url}");
+        }
+    }
 
     #[test]
     fn a_resource_on_the_servers_path_or_origin_is_accepted() {

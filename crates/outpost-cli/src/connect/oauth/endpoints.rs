@@ -61,6 +61,9 @@ pub async fn register(
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
+    /// Its type: `Bearer` is the one this client uses (RFC 6750), whatever the case; an
+    /// answer without it is taken as `Bearer`.
+    pub token_type: Option<String>,
     /// Seconds until it expires.
     pub expires_in: Option<u64>,
     /// A refresh token, when the server issues one.
@@ -71,6 +74,18 @@ impl TokenResponse {
     /// When the access token expires, in seconds since the epoch.
     pub fn expires_at(&self) -> Option<u64> {
         self.expires_in.map(|seconds| now_unix() + seconds)
+    }
+}
+
+/// `tokens`, unless their type is one this client does not use: RFC 6749 §7.1 has a client
+/// never use an access token of a type it does not understand.
+fn usable(tokens: TokenResponse) -> anyhow::Result<TokenResponse> {
+    match tokens.token_type.as_deref() {
+        Some(kind) if !kind.eq_ignore_ascii_case("bearer") => Err(anyhow::anyhow!(
+            "the token endpoint issued a token of type {kind:?}, which this client cannot use \
+             (only Bearer)"
+        )),
+        _ => Ok(tokens),
     }
 }
 
@@ -150,9 +165,10 @@ impl TokenClient<'_> {
             let (error, reason) = oauth_refusal(response.body());
             return Err(TokenError::Refused { error, reason });
         }
-        serde_json::from_slice(response.body())
+        let tokens: TokenResponse = serde_json::from_slice(response.body())
             .context("the token endpoint answered no access_token")
-            .map_err(TokenError::Unreachable)
+            .map_err(TokenError::Unreachable)?;
+        usable(tokens).map_err(TokenError::Unreachable)
     }
 
     /// Revokes `token` at the RFC 7009 `endpoint`.
@@ -231,4 +247,29 @@ pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TokenResponse, usable};
+
+    fn of_type(kind: Option<&str>) -> TokenResponse {
+        TokenResponse {
+            access_token: "AT".into(),
+            token_type: kind.map(str::to_owned),
+            expires_in: None,
+            refresh_token: None,
+        }
+    }
+
+    #[test]
+    fn only_bearer_tokens_are_used() {
+        for kind in [Some("Bearer"), Some("bearer"), None] {
+            assert!(usable(of_type(kind)).is_ok(), "{kind:?}");
+        }
+        let refused = usable(of_type(Some("mac")))
+            .err()
+            .expect("a MAC token is refused");
+        assert!(refused.to_string().contains("\"mac\""), "{refused}");
+    }
 }

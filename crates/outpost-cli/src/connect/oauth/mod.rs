@@ -78,7 +78,7 @@ pub async fn sign_in(
                 String::new(),
             ),
         };
-    let metadata = discovery::authorization_server(http, &issuer).await?;
+    let metadata = discovery::authorization_server(http, &issuer, server).await?;
     let scope = challenge.scope.unwrap_or(scopes);
 
     let (listener, client) = match &how.client {
@@ -289,7 +289,10 @@ pub async fn refresh(
             ..credentials.clone()
         }))),
         Err(TokenError::Refused { error, reason }) => {
-            eprintln!("The stored sign-in was refused ({reason}); signing in again.");
+            eprintln!(
+                "The stored sign-in was refused ({}); signing in again.",
+                super::output::one_line(&reason)
+            );
             Ok(Refreshed::SignInAgain {
                 client_unknown: error == "invalid_client",
             })
