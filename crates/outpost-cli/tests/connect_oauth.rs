@@ -376,6 +376,10 @@ fn only_the_awaited_callback_ends_the_sign_in_and_its_page_tells_the_truth() {
         ),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("A sign-in callback arrived that is not this sign-in's"),
+        "the terminal says a stray callback came: {stderr}"
+    );
 }
 
 #[test]

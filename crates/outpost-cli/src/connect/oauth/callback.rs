@@ -127,6 +127,10 @@ async fn answer(
         .get("state")
         .is_some_and(|returned| state.matches(returned));
     if !awaited {
+        eprintln!(
+            "A sign-in callback arrived that is not this sign-in's (its state differs): still \
+             waiting for the one started here."
+        );
         return page(StatusCode::BAD_REQUEST, HTML, NOT_AWAITED);
     }
     let shown = if params.contains_key("error") {
