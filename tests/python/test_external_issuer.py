@@ -235,17 +235,20 @@ async def test_an_introspection_endpoint_that_refuses_outpost_is_a_503_not_a_401
         stop(proc)
 
 
-# Outpost's budget of refused introspections per source: 30 per 5 minutes.
-REFUSALS_PER_SOURCE = 30
+# Outpost's budget of refused introspections per source: 300 per 5 minutes.
+REFUSALS_PER_SOURCE = 300
+# The last refusals left in the budget, spent by one concurrent burst.
+BURST_LEFT = 10
 
 
 async def test_a_source_sending_unknown_tokens_gets_429_past_its_budget_and_others_are_served(
     issuer: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Random tokens must not make the issuer introspect without end: past 30 refused
-    introspections a source's unknown tokens get 429 without a call; another source, and a token
-    already known, are still served. Sources are told apart through a trusted proxy's
-    X-Forwarded-For, as behind a load balancer."""
+    """Random tokens must not make the issuer introspect without end: past 300 refused
+    introspections a source's unknown tokens get 429 without a call, a concurrent burst having
+    no more than the budget introspected; another source, and a token already known, are still
+    served. Sources are told apart through a trusted proxy's X-Forwarded-For, as behind a load
+    balancer."""
     client_id, secret = INTROSPECTOR
     proc, base_url = start_outpost(
         [
@@ -275,18 +278,26 @@ async def test_a_source_sending_unknown_tokens_gets_429_past_its_budget_and_othe
             resource = f"{base_url}/mcp"
             issue_opaque_tokens_for(issuer, resource)
             good = access_token(issuer, resource)
-            # A burst of random tokens at once: at most the budget is introspected (401).
             answers: list[httpx2.Response] = []
 
             async def guess(n: int) -> None:
                 answers.append(await probe(f"guessed-token-{n}-{time.monotonic_ns()}", attacker))
 
+            # Random tokens, 20 at a time, until the budget is nearly spent: each is
+            # introspected and refused (401).
+            for first in range(0, REFUSALS_PER_SOURCE - BURST_LEFT, 20):
+                async with anyio.create_task_group() as tasks:
+                    for n in range(first, min(first + 20, REFUSALS_PER_SOURCE - BURST_LEFT)):
+                        tasks.start_soon(guess, n)
+            assert {answer.status_code for answer in answers} == {401}
+            # Then a burst at once: only what is left of the budget is introspected.
+            answers.clear()
             async with anyio.create_task_group() as tasks:
-                for n in range(REFUSALS_PER_SOURCE + 10):
-                    tasks.start_soon(guess, n)
+                for n in range(2 * BURST_LEFT):
+                    tasks.start_soon(guess, REFUSALS_PER_SOURCE + n)
             statuses = sorted(answer.status_code for answer in answers)
-            assert statuses.count(401) == REFUSALS_PER_SOURCE, statuses
-            assert statuses.count(429) == 10, statuses
+            assert statuses.count(401) == BURST_LEFT, statuses
+            assert statuses.count(429) == BURST_LEFT, statuses
             throttled = next(answer for answer in answers if answer.status_code == 429)
             assert int(throttled.headers["retry-after"]) >= 1, throttled.headers
             error = throttled.json()["error"]

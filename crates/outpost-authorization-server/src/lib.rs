@@ -429,17 +429,30 @@ impl AuthorizationServer {
     /// here from the same second as everywhere else, and swaps it in. Returns whether the set
     /// of keys changed. A store without an active key leaves the keyring as it is.
     ///
-    /// A store that lost keys this keyring holds — emptied or replaced, as a Redis restarted
-    /// without persistence is — gets them back first ([`republish_lost_keys`]
-    /// (Self::republish_lost_keys)), so that the tokens they signed keep verifying on every
-    /// instance.
+    /// A store that holds none of this keyring's keys was emptied or replaced (as a Redis
+    /// restarted without persistence is): it gets them back first, those that still verify
+    /// tokens or sign them, as they were, and that is logged as an error. Tokens signed since
+    /// then keep verifying on every instance, and every instance ends up signing with one key
+    /// again. A store that still holds some of them is followed as it is: a key deleted from it
+    /// stays deleted. Retirements the keyring infers (of an older key while a newer one signs,
+    /// as after such a repair) are written to the store, so that no instance takes the older
+    /// key for active later.
     pub async fn reload_keyring(&self, now: i64) -> Result<bool, KeyManagementError> {
-        self.republish_lost_keys(now).await?;
-        let Some(fresh) =
-            Self::stored_keyring(&self.store, self.access_token_lifetime, now).await?
-        else {
-            return Ok(false);
-        };
+        let mut stored = stored_entries(&self.store).await?;
+        match self.republish_lost_keys(&stored, now).await {
+            Ok(false) => {}
+            Ok(true) => stored = stored_entries(&self.store).await?,
+            Err(error) => {
+                tracing::warn!(%error, "cannot store again the signing keys the store lost");
+            }
+        }
+        let fresh =
+            match Keyring::from_entries(stored.iter().cloned(), self.access_token_lifetime, now) {
+                Ok(keyring) => keyring,
+                Err(KeyringError::NoActiveKey) => return Ok(false),
+                Err(other) => return Err(other.into()),
+            };
+        self.record_inferred_retirements(&stored, &fresh).await;
         let mut keyring = self.keyring.write().unwrap_or_else(PoisonError::into_inner);
         let kids = |keyring: &Keyring| -> Vec<String> {
             keyring.entries().map(|e| e.key.kid().to_owned()).collect()
@@ -449,29 +462,24 @@ impl AuthorizationServer {
         Ok(changed)
     }
 
-    /// Stores again, as they are, the keys of this keyring that the store no longer holds
-    /// although they still verify tokens (or sign them) at `now`, and says so loudly: a store
-    /// only drops a key past its verification window, so a missing one means the store was
-    /// emptied or replaced — and lost its users, clients, grants and sessions too. Should an
-    /// instance started on the emptied store have stored a key of its own meanwhile, the
-    /// keyring's rule picks one signer among them on every instance
-    /// ([`Keyring::from_entries`]), and each key verifies what it signed. Returns the `kid`s
-    /// stored again.
-    pub async fn republish_lost_keys(&self, now: i64) -> Result<Vec<String>, KeyManagementError> {
-        let stored: Vec<String> = self
-            .store
-            .keys
-            .list()
-            .await?
-            .into_iter()
-            .map(|record| record.kid)
-            .collect();
+    /// Stores again this keyring's keys that still verify or sign at `now` when the `stored`
+    /// keys include none of this keyring's (see [`reload_keyring`](Self::reload_keyring));
+    /// returns whether it did.
+    async fn republish_lost_keys(
+        &self,
+        stored: &[KeyringEntry],
+        now: i64,
+    ) -> Result<bool, KeyManagementError> {
         let lost: Vec<KeyringEntry> = {
             let keyring = self.keyring();
+            let is_stored =
+                |entry: &KeyringEntry| stored.iter().any(|s| s.key.kid() == entry.key.kid());
+            if keyring.entries().any(is_stored) {
+                return Ok(false);
+            }
             let signing = keyring.signing_key(now).kid().to_owned();
             keyring
                 .entries()
-                .filter(|entry| !stored.iter().any(|kid| kid == entry.key.kid()))
                 .filter(|entry| {
                     let kid = entry.key.kid();
                     kid == signing || keyring.verification_key(kid, now).is_some()
@@ -479,15 +487,13 @@ impl AuthorizationServer {
                 .cloned()
                 .collect()
         };
-        if lost.is_empty() {
-            return Ok(Vec::new());
-        }
-        let kids: Vec<String> = lost.iter().map(|e| e.key.kid().to_owned()).collect();
+        let kids: Vec<&str> = lost.iter().map(|e| e.key.kid()).collect();
         tracing::error!(
             ?kids,
-            "the store lost signing keys this instance holds: it was emptied or replaced (a \
-             Redis restarted without persistence loses its users, clients, grants and sessions \
-             too). Storing the keys again, so that the tokens they signed keep verifying"
+            "the store holds none of this instance's signing keys: it was emptied or replaced \
+             (a Redis restarted without persistence also lost its users, clients, grants and \
+             sessions). Storing the keys again, so that every instance verifies the tokens \
+             they sign"
         );
         for entry in &lost {
             match self.store.keys.insert(record_of(entry)?).await {
@@ -496,7 +502,23 @@ impl AuthorizationServer {
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(kids)
+        Ok(true)
+    }
+
+    /// Writes to the store the retirements `keyring` inferred from the `stored` keys (a key
+    /// stored unretired that the keyring retired); a failure is logged, and tried again at the
+    /// next reload.
+    async fn record_inferred_retirements(&self, stored: &[KeyringEntry], keyring: &Keyring) {
+        for entry in keyring.entries() {
+            let Some(at) = entry.retired_at else { continue };
+            let kid = entry.key.kid();
+            let unretired_in_store = stored
+                .iter()
+                .any(|s| s.key.kid() == kid && s.retired_at.is_none());
+            if unretired_in_store && let Err(error) = self.store.keys.retire(kid, at).await {
+                tracing::warn!(%error, kid, "cannot record a signing key's retirement");
+            }
+        }
     }
 
     /// The keyring the stored keys make at `now`, without generating any; `None` when no stored

@@ -1,7 +1,7 @@
 //! A Redis restarted without persistence comes back empty, and an instance started on it
-//! creates a signing key of its own: the authorization servers still running store the keys
-//! they hold again at their next reload, so that every token signed before verifies on every
-//! instance, and all of them sign with one key again.
+//! creates a signing key of its own: at their next reload the authorization servers still
+//! running store the keys they hold again, every instance verifies both keys, all sign with
+//! one, and the older key's retirement is written to the store once the newer one signs.
 
 mod common;
 
@@ -26,10 +26,11 @@ fn signing_kid(server: &AuthorizationServer, now: i64) -> String {
 }
 
 #[tokio::test]
-async fn keys_an_emptied_redis_lost_are_stored_again_and_verify_on_every_instance() {
+async fn keys_an_emptied_redis_lost_are_stored_again_and_one_key_signs_everywhere() {
     let redis = Redis::start(None);
     let now = unix_now();
-    let running = instance(&redis, now).await;
+    // Started ten minutes before Redis lost everything.
+    let running = instance(&redis, now - 600).await;
     let old_key = signing_kid(&running, now);
 
     assert_eq!(redis.run(&["FLUSHALL"]), "+OK", "Redis restarted empty");
@@ -40,11 +41,7 @@ async fn keys_an_emptied_redis_lost_are_stored_again_and_verify_on_every_instanc
         "the restarted instance made a key of its own"
     );
 
-    assert_eq!(
-        running.republish_lost_keys(now).await.expect("republish"),
-        vec![old_key.clone()],
-        "the running instance stores the key the store lost"
-    );
+    // The next reload of each: the running instance puts its key back.
     for server in [&running, &restarted] {
         server.reload_keyring(now).await.expect("reload");
     }
@@ -61,12 +58,23 @@ async fn keys_an_emptied_redis_lost_are_stored_again_and_verify_on_every_instanc
         signing_kid(&restarted, now),
         "one signing key again"
     );
+
+    // Once the new key's publication lead has passed, it signs everywhere, and the old key's
+    // retirement is in the store: it verifies what it signed, and never signs again.
+    let later = now + 121;
+    for server in [&running, &restarted] {
+        server.reload_keyring(later).await.expect("reload");
+        assert_eq!(signing_kid(server, later), new_key);
+        assert!(server.keyring().verification_key(&old_key, later).is_some());
+    }
+    let stored = running.store.keys.list().await.expect("list the keys");
+    let old = stored
+        .iter()
+        .find(|record| record.kid == old_key)
+        .expect("the old key is stored");
     assert!(
-        running
-            .republish_lost_keys(now)
-            .await
-            .expect("republish")
-            .is_empty(),
-        "nothing is lost any more"
+        old.retired_at.is_some_and(|at| at <= later),
+        "its retirement is recorded: {:?}",
+        old.retired_at
     );
 }

@@ -314,8 +314,10 @@ where
     /// The first call also starts, on the current Tokio runtime, the background maintenance
     /// the routes rely on, until [`Outpost::shutdown_token`] is cancelled: the embedded
     /// authorization server's purge of expired codes and grants (every 10 minutes) and its
-    /// signing-key reload (every minute), and the reload and rotation of shared request-state
-    /// keys (every minute). Later calls start nothing more.
+    /// signing-key reload (every minute), the reload and rotation of shared request-state
+    /// keys (every minute), and without an embedded authorization server the purge of the
+    /// resource server's expired throttle attempts (every 10 minutes). Later calls start
+    /// nothing more.
     ///
     /// What [`Outpost::serve`] does besides is then the application's: serve with the peer's
     /// address (the per-address sign-in limits need it), cancel [`Outpost::shutdown_token`]
@@ -359,6 +361,7 @@ where
                     #[cfg(feature = "authorization-server")]
                     authorization_server: self.authorization_server.clone(),
                     request_state_keys: self.request_state_keys.clone(),
+                    throttles: self.throttles_to_purge(),
                 },
                 &self.shutdown,
             );
@@ -396,6 +399,37 @@ where
                 .map(|server| server.store.health.clone());
         }
         self.store_health.clone()
+    }
+
+    /// The throttle stores the resource server counts attempts in (request limits, refused
+    /// introspections), each once; none with an embedded authorization server, whose own
+    /// maintenance purges the store's throttles.
+    fn throttles_to_purge(&self) -> Vec<Arc<dyn outpost_store::ThrottleStore>> {
+        #[cfg(feature = "authorization-server")]
+        if self.authorization_server.is_some() {
+            return Vec::new();
+        }
+        let AuthMode::Bearer(resource) = &self.config.auth else {
+            return Vec::new();
+        };
+        let mut stores: Vec<Arc<dyn outpost_store::ThrottleStore>> = Vec::new();
+        let limits = resource
+            .request_limits
+            .as_ref()
+            .map(|limits| limits.store.clone());
+        #[cfg(feature = "external-issuer")]
+        let refusals = match &resource.tokens {
+            auth::resource::TokenAuthority::External(tokens) => tokens.introspection_refusals(),
+            auth::resource::TokenAuthority::Embedded { .. } => None,
+        };
+        #[cfg(not(feature = "external-issuer"))]
+        let refusals = None;
+        for store in limits.into_iter().chain(refusals) {
+            if !stores.iter().any(|known| Arc::ptr_eq(known, &store)) {
+                stores.push(store);
+            }
+        }
+        stores
     }
 
     /// The embedded authorization server's routes, if there is one, trusting the proxies of

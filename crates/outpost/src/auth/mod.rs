@@ -8,7 +8,8 @@
 //! - [`server`] (feature `authorization-server`) — Outpost's own authorization server, the
 //!   `outpost-authorization-server` crate, embedded with `Outpost::with_authorization_server`.
 //! - The building blocks both sides share, from the `outpost-oauth` crate: [`signing_key`],
-//!   [`keyring`], [`access_token`], [`scope`], [`pkce`], [`redirect_uri`], [`secret`].
+//!   [`keyring`], [`access_token`], [`scope`], [`pkce`], [`redirect_uri`], [`secret`], and
+//!   [`forwarded`] (the client's address behind trusted proxies, for limits per source).
 
 #[cfg(feature = "external-issuer")]
 pub mod external;
@@ -16,4 +17,6 @@ pub mod resource;
 
 #[cfg(feature = "authorization-server")]
 pub use outpost_authorization_server as server;
-pub use outpost_oauth::{access_token, keyring, pkce, redirect_uri, scope, secret, signing_key};
+pub use outpost_oauth::{
+    access_token, forwarded, keyring, pkce, redirect_uri, scope, secret, signing_key,
+};

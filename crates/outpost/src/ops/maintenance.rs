@@ -1,11 +1,20 @@
 //! The background work a served router needs, started once per `Outpost` by
 //! `Outpost::router` (so `serve`, `serve_on` and an application embedding the router all get
 //! it) and stopped by its shutdown token: the embedded authorization server's purge and
-//! signing-key reload, and the reload (with rotation) of shared request-state keys.
+//! signing-key reload, the reload (with rotation) of shared request-state keys, and, without
+//! an embedded authorization server (whose purge does it), the purge of the throttle attempts
+//! the resource server counts (request limits, refused introspections) every
+//! [`THROTTLE_PURGE_INTERVAL`]: a SQLite store keeps an attempt past its window until purged.
 
+use std::{sync::Arc, time::Duration};
+
+use outpost_store::ThrottleStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::mcp::request_state::{RequestStateKeys, maintenance as request_state};
+
+/// How often the attempts whose window has ended are purged.
+pub const THROTTLE_PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 /// What to maintain.
 pub(crate) struct Maintained {
@@ -14,6 +23,8 @@ pub(crate) struct Maintained {
     pub authorization_server: Option<crate::auth::server::AuthorizationServer>,
     /// The request-state keys (only shared ones need reloading).
     pub request_state_keys: RequestStateKeys,
+    /// The throttle stores to purge (none with an embedded authorization server).
+    pub throttles: Vec<Arc<dyn ThrottleStore>>,
 }
 
 /// Spawns the maintenance tasks on the current Tokio runtime, until `shutdown` is cancelled.
@@ -34,5 +45,29 @@ pub(crate) fn spawn(maintained: Maintained, shutdown: &CancellationToken) {
             maintained.request_state_keys,
             shutdown.clone(),
         ));
+    }
+    if !maintained.throttles.is_empty() {
+        tokio::spawn(purge_throttles(maintained.throttles, shutdown.clone()));
+    }
+}
+
+/// Purges the attempts of `throttles` whose window has ended, every
+/// [`THROTTLE_PURGE_INTERVAL`], until `shutdown` is cancelled.
+async fn purge_throttles(throttles: Vec<Arc<dyn ThrottleStore>>, shutdown: CancellationToken) {
+    let mut purges = tokio::time::interval(THROTTLE_PURGE_INTERVAL);
+    purges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = purges.tick() => {
+                for store in &throttles {
+                    match store.purge_expired(crate::clock::unix_now()).await {
+                        Ok(0) => {}
+                        Ok(purged) => tracing::debug!(purged, "purged expired throttle attempts"),
+                        Err(error) => tracing::warn!(%error, "cannot purge expired throttle attempts"),
+                    }
+                }
+            }
+        }
     }
 }

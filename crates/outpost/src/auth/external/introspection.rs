@@ -17,12 +17,15 @@
 //! address of the request that made it ([`Source`], read through the server's trusted
 //! proxies), at most [`REFUSALS_PER_SOURCE`]; the count lives in the store every instance
 //! shares. A source past its budget gets `429` with `Retry-After` for tokens not already
-//! known, without a call: random tokens cannot make the issuer introspect more than the
-//! budget. An attempt is reserved before the call and given back when the token is active or
-//! the endpoint cannot answer, so a burst of bad tokens has at most the budget introspected.
-//! A client sees a refusal now and then (a token that expired before its refresh), far below
-//! the budget. Requests without the peer's address, and any when the store cannot answer, are
-//! not counted.
+//! known, without a call (logged as a warning at most once a minute): random tokens cannot
+//! make the issuer introspect more than the budget, about one a second. An attempt is reserved
+//! before the call and given back when the token is active, the endpoint cannot answer or the
+//! request went away first, so a burst of bad tokens has at most the budget introspected. A
+//! client sees a refusal now and then (a token that expired before its refresh): the budget
+//! leaves room for hundreds of clients behind one address, and every client of a balancer not
+//! named by `--trusted-proxy` is one source. Requests without the peer's address, and any when
+//! the store cannot answer, are not counted. A request waiting on the same token's call from
+//! another source shares that call's answer, a `429` included.
 //!
 //! **Single flight**: requests bearing the same token while its answer is not cached make one
 //! introspection call; the others wait for its answer (a `503` included) instead of each
@@ -35,7 +38,7 @@ use std::{
     fmt,
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -69,7 +72,7 @@ pub const INACTIVE_TTL: Duration = Duration::from_secs(2);
 pub const CAPACITY: usize = 10_000;
 /// Introspections refusing the token, per source, before that source's unknown tokens are
 /// answered `429` instead of introspected.
-pub const REFUSALS_PER_SOURCE: Budget = Budget::new(30, Duration::from_secs(5 * 60));
+pub const REFUSALS_PER_SOURCE: Budget = Budget::new(300, Duration::from_secs(5 * 60));
 
 /// OAuth error codes with which an introspection endpoint refuses the token it was asked
 /// about, not Outpost's request: the token is invalid (`401`), as with `active: false`. Any
@@ -114,6 +117,10 @@ pub(crate) struct Introspector {
     warned_invalid_request: AtomicBool,
     /// Where refusals are counted per source ([`REFUSALS_PER_SOURCE`]); `None`: nowhere.
     refusals: Option<Arc<dyn ThrottleStore>>,
+    /// When a source past its budget was last logged.
+    throttled_logged: OncePerMinute,
+    /// When the store's failure to count was last logged.
+    store_failure_logged: OncePerMinute,
 }
 
 #[derive(Default)]
@@ -154,7 +161,14 @@ impl Introspector {
             flights: Mutex::new(HashMap::new()),
             warned_invalid_request: AtomicBool::new(false),
             refusals,
+            throttled_logged: OncePerMinute::default(),
+            store_failure_logged: OncePerMinute::default(),
         }
+    }
+
+    /// Where refusals are counted per source, if they are.
+    pub(crate) fn refusals(&self) -> Option<Arc<dyn ThrottleStore>> {
+        self.refusals.clone()
     }
 
     /// The cached answer for the token with digest `key`, if still fresh.
@@ -214,17 +228,51 @@ impl Introspector {
         source: Option<Source>,
     ) -> Result<Arc<Identity>, ExternalRefusal> {
         let attempt = match (&self.refusals, source) {
-            (Some(refusals), Some(source)) => reserve(refusals.as_ref(), source, now).await?,
+            (Some(refusals), Some(source)) => self.reserve(refusals, source, now).await?,
             _ => None,
         };
         let answer = self.ask_endpoint(token, key, expect, now).await;
-        if let (Some(refusals), Some(attempt)) = (&self.refusals, attempt)
-            && !matches!(answer, Err(ExternalRefusal::Invalid(_)))
-            && let Err(error) = bounded(refusals.release(&attempt)).await
-        {
-            tracing::warn!(%error, key = %attempt.key, "cannot give back an introspection attempt");
+        if let (Some(attempt), Err(ExternalRefusal::Invalid(_))) = (attempt, &answer) {
+            attempt.count();
         }
         answer
+    }
+
+    /// Reserves one refusal attempt for `source`: `None` when the store cannot answer (the
+    /// call goes ahead uncounted), a `429` refusal when the budget is spent.
+    async fn reserve(
+        &self,
+        refusals: &Arc<dyn ThrottleStore>,
+        source: Source,
+        now: i64,
+    ) -> Result<Option<Attempt>, ExternalRefusal> {
+        let key = format!("introspection:source:{source}");
+        match bounded(refusals.reserve(&key, REFUSALS_PER_SOURCE, now)).await {
+            Ok(Admission::Reserved(reservation)) => Ok(Some(Attempt {
+                refusals: refusals.clone(),
+                reservation: Some(reservation),
+            })),
+            Ok(Admission::Refused { retry_after }) => {
+                if self.throttled_logged.due(now) {
+                    tracing::warn!(
+                        %source,
+                        retry_after,
+                        "a source had {} tokens refused by introspection within {} s: its \
+                         tokens not known yet get 429 (behind a load balancer, give it to \
+                         --trusted-proxy, or every client is one source)",
+                        REFUSALS_PER_SOURCE.attempts,
+                        REFUSALS_PER_SOURCE.window.as_secs()
+                    );
+                }
+                Err(ExternalRefusal::Throttled { retry_after })
+            }
+            Err(error) => {
+                if self.store_failure_logged.due(now) {
+                    tracing::warn!(%error, "refused introspections not counted: the store did not answer; introspecting anyway");
+                }
+                Ok(None)
+            }
+        }
     }
 
     /// Asks the endpoint about `token` (digest `key`) and caches the answer.
@@ -286,24 +334,53 @@ impl Introspector {
     }
 }
 
-/// Reserves one refusal attempt for `source`: `None` when the store cannot answer (the call
-/// goes ahead uncounted), a `429` refusal when the budget is spent.
-async fn reserve(
-    refusals: &dyn ThrottleStore,
-    source: Source,
-    now: i64,
-) -> Result<Option<Reservation>, ExternalRefusal> {
-    let key = format!("introspection:source:{source}");
-    match bounded(refusals.reserve(&key, REFUSALS_PER_SOURCE, now)).await {
-        Ok(Admission::Reserved(attempt)) => Ok(Some(attempt)),
-        Ok(Admission::Refused { retry_after }) => {
-            tracing::debug!(%source, retry_after, "refused introspections over budget: 429");
-            Err(ExternalRefusal::Throttled { retry_after })
-        }
-        Err(error) => {
-            tracing::warn!(%error, "refused introspections not counted: the store did not answer; introspecting anyway");
-            Ok(None)
-        }
+/// One introspection's reserved attempt: given back when dropped (the token was active, the
+/// endpoint could not answer, or the request went away before the answer), unless
+/// [`count`](Self::count)ed. Given back in a task of its own, so no request waits on the store
+/// for it.
+struct Attempt {
+    refusals: Arc<dyn ThrottleStore>,
+    reservation: Option<Reservation>,
+}
+
+impl Attempt {
+    /// The introspection refused the token: the attempt keeps counting.
+    fn count(mut self) {
+        self.reservation = None;
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let Some(reservation) = self.reservation.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let refusals = self.refusals.clone();
+        runtime.spawn(async move {
+            if let Err(error) = bounded(refusals.release(&reservation)).await {
+                tracing::debug!(%error, key = %reservation.key, "cannot give back an introspection attempt");
+            }
+        });
+    }
+}
+
+/// Whether a warning is due: at most one per minute.
+#[derive(Default)]
+struct OncePerMinute(AtomicI64);
+
+impl OncePerMinute {
+    /// Whether the warning may be logged at `now` (Unix seconds); if so, the next one waits a
+    /// minute.
+    fn due(&self, now: i64) -> bool {
+        let last = self.0.load(Ordering::Relaxed);
+        (last == 0 || now.saturating_sub(last) >= 60)
+            && self
+                .0
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 }
 

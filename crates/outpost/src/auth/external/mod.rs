@@ -304,6 +304,14 @@ impl ExternalTokens {
         &self.expect.audience
     }
 
+    /// Where refused introspections are counted per source, if they are.
+    pub(crate) fn introspection_refusals(&self) -> Option<Arc<dyn ThrottleStore>> {
+        match &self.mode {
+            Mode::Introspection(introspector) => introspector.refusals(),
+            Mode::Jwks(_) => None,
+        }
+    }
+
     /// Whether tokens are introspected (else verified as JWTs).
     pub fn introspects(&self) -> bool {
         matches!(self.mode, Mode::Introspection(_))

@@ -91,7 +91,18 @@ impl Checks {
     /// served without connect info).
     #[cfg(feature = "external-issuer")]
     fn source(&self, request: &Request) -> Option<Source> {
-        let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+        let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "requests reach the resource server without the peer's address (axum's \
+                     ConnectInfo<SocketAddr>): refused introspections are not limited per \
+                     source. Serve the router with \
+                     into_make_service_with_connect_info::<SocketAddr>()"
+                );
+            });
+            return None;
+        };
         let client = self
             .trusted_proxies
             .client_address(peer.ip().to_canonical(), request.headers());

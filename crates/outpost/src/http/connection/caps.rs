@@ -1,8 +1,8 @@
 //! Connection caps: [`ConnectionCaps`] admits a new connection only while fewer than the
 //! total cap are open, and fewer than the per-source cap from its source (an IPv4 address,
-//! an IPv6 /64: [`Source`], as the authorization server's throttles count). Peers in the trusted proxy
-//! ranges are exempt from the per-source cap: every client behind a load balancer arrives
-//! from it. A refused connection is closed at once; refusals are logged at most once per
+//! an IPv6 /64: [`Source`], as the authorization server's throttles count). Peers in the
+//! trusted proxy ranges are exempt from the per-source cap: every client behind a load
+//! balancer arrives from it. A refused connection is closed at once; refusals are logged at most once per
 //! [`LOG_INTERVAL`], with their count.
 
 use std::{
