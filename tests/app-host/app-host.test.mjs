@@ -301,6 +301,21 @@ describe("greeting_card MCP App in a real AppBridge host", () => {
   /** What the host learned over MCP: the tool, the View's HTML and the call's result. */
   const discovered = {};
 
+  /**
+   * What `window.host.render` gets by default — the discovered View in a light host, with the
+   * tool's input and the server's result — with `overrides` laid over it.
+   */
+  function renderOptions(overrides = {}) {
+    return {
+      html: discovered.html,
+      csp: APP_CSP,
+      hostContext: THEMES.light,
+      toolInput: TOOL_ARGS,
+      toolResult: discovered.result,
+      ...overrides,
+    };
+  }
+
   before(async () => {
     const bin = buildOutpost();
     server = await startOutpost(bin);
@@ -442,12 +457,7 @@ describe("greeting_card MCP App in a real AppBridge host", () => {
     for (const { outcome, message, ...sent } of cases) {
       const { context, page, record } = await openHost();
       try {
-        await page.evaluate((opts) => window.host.render(opts), {
-          html: discovered.html,
-          csp: APP_CSP,
-          hostContext: THEMES.light,
-          ...sent,
-        });
+        await page.evaluate((opts) => window.host.render(opts), renderOptions(sent));
         const frame = await appFrame(page);
         await frame.waitForFunction(
           (expected) => document.getElementById("card").dataset.outcome === expected,
@@ -472,13 +482,7 @@ describe("greeting_card MCP App in a real AppBridge host", () => {
     assert.ok(discovered.html, "discovery test ran first");
     const { context, page, record } = await openHost();
     try {
-      await page.evaluate((opts) => window.host.render(opts), {
-        html: discovered.html,
-        csp: APP_CSP,
-        hostContext: THEMES.light,
-        toolInput: TOOL_ARGS,
-        toolResult: discovered.result,
-      });
+      await page.evaluate((opts) => window.host.render(opts), renderOptions());
       const frame = await appFrame(page);
       await page.evaluate((ctx) => window.host.setHostContext(ctx), THEMES.dark);
       const dark = THEMES.dark.styles.variables;

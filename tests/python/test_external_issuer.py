@@ -161,20 +161,27 @@ async def test_key_rotation_is_followed_without_a_restart(issuer: str, jwt_serve
             assert_provider_user(await whoami_session(jwt_server, http))
 
 
+def introspecting(issuer: str, secret: str, *more: str) -> list[str]:
+    """`outpost serve` arguments: opaque tokens of `issuer`, introspected as the provider's
+    introspecting client with `secret`, the store in memory, and `more`."""
+    client_id, _ = INTROSPECTOR
+    return [
+        "--issuer", issuer,
+        "--introspection-endpoint", f"{issuer}/token/introspection",
+        "--introspection-client-id", client_id,
+        "--introspection-client-secret", secret,
+        "--store", "memory://",
+        *more,
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def introspecting_server(issuer: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`outpost serve --issuer --introspection-endpoint`: opaque tokens."""
-    client_id, secret = INTROSPECTOR
+    _, secret = INTROSPECTOR
     proc, base_url = start_outpost(
-        [
-            "--issuer", issuer,
-            "--introspection-endpoint", f"{issuer}/token/introspection",
-            "--introspection-client-id", client_id,
-            "--introspection-client-secret", secret,
-            "--store", "memory://",
-        ],
-        tmp_path_factory.mktemp("outpost-introspection"),
-    )  # fmt: skip
+        introspecting(issuer, secret), tmp_path_factory.mktemp("outpost-introspection")
+    )
     try:
         yield base_url
     finally:
@@ -212,17 +219,9 @@ async def test_an_introspection_endpoint_that_refuses_outpost_is_a_503_not_a_401
     issuer: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Wrong introspection credentials are the server's trouble, not the caller's: 503, retry."""
-    client_id, _ = INTROSPECTOR
     proc, base_url = start_outpost(
-        [
-            "--issuer", issuer,
-            "--introspection-endpoint", f"{issuer}/token/introspection",
-            "--introspection-client-id", client_id,
-            "--introspection-client-secret", "wrong-secret",
-            "--store", "memory://",
-        ],
-        tmp_path_factory.mktemp("outpost-bad-introspection"),
-    )  # fmt: skip
+        introspecting(issuer, "wrong-secret"), tmp_path_factory.mktemp("outpost-bad-introspection")
+    )
     try:
         with anyio.fail_after(TEST_TIMEOUT):
             resource = f"{base_url}/mcp"
@@ -249,18 +248,11 @@ async def test_a_source_sending_unknown_tokens_gets_429_past_its_budget_and_othe
     no more than the budget introspected; another source, and a token already known, are still
     served. Sources are told apart through a trusted proxy's X-Forwarded-For, as behind a load
     balancer."""
-    client_id, secret = INTROSPECTOR
+    _, secret = INTROSPECTOR
     proc, base_url = start_outpost(
-        [
-            "--issuer", issuer,
-            "--introspection-endpoint", f"{issuer}/token/introspection",
-            "--introspection-client-id", client_id,
-            "--introspection-client-secret", secret,
-            "--trusted-proxy", "127.0.0.1",
-            "--store", "memory://",
-        ],
+        introspecting(issuer, secret, "--trusted-proxy", "127.0.0.1"),
         tmp_path_factory.mktemp("outpost-introspection-budget"),
-    )  # fmt: skip
+    )
     attacker, neighbour = "203.0.113.7", "198.51.100.9"
 
     async def probe(token: str, source: str) -> httpx2.Response:

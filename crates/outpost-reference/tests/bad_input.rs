@@ -229,17 +229,7 @@ async fn idle_session_expires_and_answers_404() {
         ..ServerConfig::default()
     })
     .await;
-    let response = app
-        .http
-        .post(app.url("/mcp"))
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": { "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }
-        }))
-        .send()
-        .await
-        .unwrap();
+    let response = app.initialize_2025().await;
     let session = response.headers()["mcp-session-id"]
         .to_str()
         .unwrap()

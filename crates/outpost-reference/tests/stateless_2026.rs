@@ -205,18 +205,7 @@ async fn the_mcp_apps_extension_is_advertised_and_its_template_asks_for_no_borde
         discover["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"], advertised,
         "{discover}"
     );
-    let initialize = app
-        .http
-        .post(app.url("/mcp"))
-        .header("accept", "application/json, text/event-stream")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": { "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }
-        }))
-        .send()
-        .await
-        .unwrap();
-    let initialize = read_jsonrpc(initialize).await;
+    let initialize = read_jsonrpc(app.initialize_2025().await).await;
     assert_eq!(
         initialize["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],
         advertised,

@@ -190,6 +190,24 @@ impl TestApp {
         request.json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }))
     }
 
+    /// `POST /mcp` of a 2025-11-25 `initialize` (a new session), answered.
+    #[allow(
+        dead_code,
+        reason = "not every test binary that shares `common` opens sessions"
+    )]
+    pub async fn initialize_2025(&self) -> reqwest::Response {
+        self.http
+            .post(self.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": { "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }
+            }))
+            .send()
+            .await
+            .expect("initialize")
+    }
+
     /// Sends [`TestApp::request_2026`] and returns the JSON-RPC response body.
     pub async fn call_2026(&self, method: &str, name: Option<&str>, params: Value) -> Value {
         let response = self
