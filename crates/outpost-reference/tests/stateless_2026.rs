@@ -222,6 +222,41 @@ async fn the_mcp_apps_extension_is_advertised_and_its_template_asks_for_no_borde
     );
 }
 
+/// Input a tool cannot work with is the tool's error (`isError`, which a model can correct),
+/// never a result that breaks the tool's own output schema.
+#[tokio::test]
+async fn out_of_range_input_and_an_overflowing_sum_are_tool_errors() {
+    let app = spawn_app().await;
+    let call = |name: &'static str, arguments: Value| {
+        let app = &app;
+        async move {
+            app.call_2026(
+                "tools/call",
+                Some(name),
+                json!({ "name": name, "arguments": arguments }),
+            )
+            .await
+        }
+    };
+    let huge = call("add", json!({ "a": 1e308, "b": 1e308 })).await;
+    assert_eq!(huge["result"]["isError"], true, "{huge}");
+    assert!(huge["result"].get("structuredContent").is_none(), "{huge}");
+    let sum = call("add", json!({ "a": 2, "b": 3 })).await;
+    assert_eq!(sum["result"]["structuredContent"]["sum"], 5.0, "{sum}");
+    let negative = call(
+        "longRunningOperation",
+        json!({ "duration": -1, "steps": 1 }),
+    )
+    .await;
+    assert_eq!(negative["result"]["isError"], true, "{negative}");
+    assert!(
+        negative["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|text| text.contains("0-300 seconds")),
+        "{negative}"
+    );
+}
+
 #[tokio::test]
 async fn elicitation_is_asked_with_input_required_and_completed_on_retry() {
     let app = spawn_app().await;

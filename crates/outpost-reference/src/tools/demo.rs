@@ -106,10 +106,15 @@ impl ReferenceServer {
         CallToolResult::success(vec![ContentBlock::text(format!("Echo: {}", args.message))])
     }
 
-    /// Adds two numbers; the sum is structured output.
+    /// Adds two numbers; the sum is structured output. A sum too large for a number (JSON has
+    /// no infinity, so it would break the output schema) is the tool's error.
     #[tool(description = "Adds two numbers", annotations(read_only_hint = true))]
-    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> Json<Sum> {
-        Json(Sum { sum: a + b })
+    fn add(&self, Parameters(AddArgs { a, b }): Parameters<AddArgs>) -> Result<Json<Sum>, String> {
+        let sum = a + b;
+        if !sum.is_finite() {
+            return Err(format!("{a} + {b} is too large for a number"));
+        }
+        Ok(Json(Sum { sum }))
     }
 
     /// Returns a tiny PNG between two texts.

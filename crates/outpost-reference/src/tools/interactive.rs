@@ -86,11 +86,12 @@ impl ReferenceServer {
         context: RequestContext<RoleServer>,
         cancelled: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
+        // Out-of-range input is the tool's error (`isError`), which the model can correct,
+        // not a protocol error.
         if !(0.0..=300.0).contains(&args.duration) || !(1..=100).contains(&args.steps) {
-            return Err(McpError::invalid_params(
+            return Ok(CallToolResult::error(vec![ContentBlock::text(
                 "duration must be 0-300 seconds and steps 1-100",
-                None,
-            ));
+            )]));
         }
         let step = Duration::from_secs_f64(args.duration / f64::from(args.steps));
         let token = context.meta.get_progress_token();

@@ -463,6 +463,16 @@ mod tests {
     }
 
     #[test]
+    fn a_warning_is_due_at_most_once_a_minute() {
+        let warning = OncePerMinute::default();
+        assert!(warning.due(1_000));
+        assert!(!warning.due(1_000));
+        assert!(!warning.due(1_059));
+        assert!(warning.due(1_060));
+        assert!(!warning.due(1_061));
+    }
+
+    #[test]
     fn active_answers_are_kept_briefly_and_never_past_exp() {
         let (identity, ttl) = judge(
             answer(
