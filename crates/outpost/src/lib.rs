@@ -322,7 +322,15 @@ where
     /// What [`Outpost::serve`] does besides is then the application's: serve with the peer's
     /// address (the per-address sign-in limits need it), cancel [`Outpost::shutdown_token`]
     /// when shutting down (open event streams end only then), and set its own connection
-    /// limits and timeouts. The URLs the server advertises are `public_url`'s.
+    /// limits and timeouts. The URLs the server advertises are `public_url`'s. Nothing here
+    /// checks the address the router is served on: without authentication it answers every
+    /// caller.
+    ///
+    /// The router has `/mcp`, `/sse`, `/message`, `/health`, `/ready`, `/` (the landing page,
+    /// unless [`ServerConfig::landing_page`] is off), the embedded authorization server's
+    /// routes and a `404` fallback: an application with its own `/health`, `/ready` or
+    /// fallback merges this router and sets its fallback after the merge (axum refuses two
+    /// fallbacks, or two handlers for one path).
     ///
     /// ```no_run
     /// # use rmcp::{ServerHandler, model::ServerInfo};

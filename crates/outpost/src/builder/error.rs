@@ -80,6 +80,12 @@ pub enum BuildError {
     /// Binding the address failed (`bind`, when its port is 0 and the builder binds it).
     #[error("bind: {0}")]
     Bind(#[from] ServeError),
+    /// The embedded authorization server needs a store, and this build has no default one.
+    #[error(
+        "the authorization server keeps its users and grants in a store, and this build has no \
+         default one (feature `sqlite`): name one with store(\"redis://…\") or enable `sqlite`"
+    )]
+    NoDefaultStore,
     /// The store could not be opened (`store`).
     #[error("store {url}: {source}")]
     Store {

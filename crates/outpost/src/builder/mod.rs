@@ -48,7 +48,11 @@ pub use demo_users::DEMO_USERS;
 pub use env::{BIND_ENV, PUBLIC_URL_ENV, STORE_ENV};
 pub use error::{BoxError, BuildError};
 
-/// The store when none is named and authentication is on (`outpost serve`'s default).
+/// The store when none is named and authentication is on (`outpost serve`'s default). A build
+/// without the `sqlite` feature has no default for the embedded authorization server (its
+/// users and grants need a store that lasts: [`OutpostBuilder::store`] names one); an
+/// external issuer's resource server, which keeps only sessions, `requestState` keys and
+/// throttle attempts, then keeps them in memory.
 pub const DEFAULT_STORE_URL: &str = "sqlite://./outpost.db";
 /// The scope every request needs unless [`OutpostBuilder::baseline_scope`] says otherwise.
 pub const DEFAULT_BASELINE_SCOPE: &str = "mcp";
@@ -514,8 +518,8 @@ where
             }
             StoreSetting::Default if !auth_on => return Ok((None, String::new())),
             StoreSetting::Default => {
-                let store = self.open_url(DEFAULT_STORE_URL).await?;
-                (store, DEFAULT_STORE_URL.to_owned())
+                let url = self.default_store_url()?;
+                (self.open_url(url).await?, url.to_owned())
             }
             StoreSetting::Url(url) => (self.open_url(&url).await?, redact_url(&url)),
         };
@@ -532,6 +536,19 @@ where
             );
         }
         Ok((Some(store), shown))
+    }
+
+    /// The store to open when none is named and authentication is on: see
+    /// [`DEFAULT_STORE_URL`].
+    fn default_store_url(&self) -> Result<&'static str, BuildError> {
+        if cfg!(feature = "sqlite") {
+            return Ok(DEFAULT_STORE_URL);
+        }
+        #[cfg(feature = "external-issuer")]
+        if matches!(self.authentication, Authentication::External(_)) {
+            return Ok("memory://");
+        }
+        Err(BuildError::NoDefaultStore)
     }
 
     async fn open_url(&self, url: &str) -> Result<Store, BuildError> {

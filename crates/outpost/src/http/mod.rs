@@ -10,6 +10,7 @@ pub(crate) mod held_body;
 pub(crate) mod in_flight;
 pub mod listener;
 pub mod open_files;
+pub(crate) mod panic_guard;
 pub(crate) mod request_id;
 pub(crate) mod router;
 pub(crate) mod security_headers;

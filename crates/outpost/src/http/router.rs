@@ -46,8 +46,8 @@ use crate::{
     auth::resource::{ResourceServerLayer, metadata},
     config::{AuthMode, ServerConfig},
     http::{
-        browser_cors::BrowserCorsLayer, security_headers::SecurityHeadersLayer,
-        transport_guard::TransportGuard,
+        browser_cors::BrowserCorsLayer, panic_guard::PanicGuardLayer,
+        security_headers::SecurityHeadersLayer, transport_guard::TransportGuard,
     },
     mcp::{
         batch::BatchLayer,
@@ -257,6 +257,7 @@ where
             matches!(config.auth, AuthMode::Bearer(_)),
         ))
         .layer(mcp_checks)
+        .layer(PanicGuardLayer)
         .service(streamable);
     // An explicit 404, so that the layers below wrap it: the merges after them keep a
     // router's own fallback over a default one.
