@@ -343,9 +343,8 @@ fn endpoint_hint(url: &Url) -> Option<String> {
 }
 
 /// Connects with the stored access token, refreshing it when it has expired or is refused,
-/// and signing in when there is none or the refresh is refused.
-/// The connection to `url`, signed in with the stored tokens — refreshed, or a new sign-in,
-/// as the server's answers ask — each attempt given up after `timeout` without an answer.
+/// and signing in when there is none or the refresh is refused; each attempt to connect is
+/// given up after `timeout` without an answer.
 async fn signed_in(
     http: &HttpClient,
     url: &Url,
