@@ -109,19 +109,26 @@ pub enum OutpostError {
 
 impl std::fmt::Debug for OutpostError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            // A message often quotes its cause already.
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        f.write_str(&text)
+        f.write_str(&message_with_causes(self))
     }
+}
+
+/// `error`'s message followed by its causes' (those it does not quote already), `: `-joined:
+/// what an error's `Debug` shows, so that `main` returning it through `?` prints a sentence
+/// rather than variant names.
+pub(crate) fn message_with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        // A message often quotes its cause already.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Makes the handler instance for one session or one stateless request.

@@ -13,8 +13,10 @@ use crate::{
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a server could not be built. Each variant names the builder setting (or the
-/// environment variable) it comes from.
-#[derive(Debug, thiserror::Error)]
+/// environment variable) it comes from. Its `Debug` is its message with its causes, as
+/// [`OutpostError`](crate::OutpostError)'s: `build().await?` in a `main` returning
+/// `Box<dyn Error>` prints a sentence, not variant names.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// An environment variable read by
@@ -125,5 +127,23 @@ pub enum BuildError {
 impl From<crate::auth::external::ExternalIssuerError> for BuildError {
     fn from(error: crate::auth::external::ExternalIssuerError) -> Self {
         Self::ExternalIssuer(error)
+    }
+}
+
+impl std::fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::message_with_causes(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BuildError;
+
+    #[test]
+    fn debug_prints_the_message_not_the_variant() {
+        let error = BuildError::NoDefaultStore;
+        assert_eq!(format!("{error:?}"), error.to_string());
+        assert!(!format!("{error:?}").contains("NoDefaultStore"));
     }
 }
