@@ -159,10 +159,11 @@ impl FromRequestParts<AuthorizationServer> for ClientIp {
                     Self::Unknown
                 },
                 |ConnectInfo(peer)| {
-                    let client = server
-                        .trusted_proxies
-                        .client_address(peer.ip().to_canonical(), &parts.headers);
-                    Self::Known(client.to_canonical())
+                    Self::Known(
+                        server
+                            .trusted_proxies
+                            .client_address(peer.ip(), &parts.headers),
+                    )
                 },
             ))
     }

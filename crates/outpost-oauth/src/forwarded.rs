@@ -91,8 +91,9 @@ impl TrustedProxies {
     }
 
     /// The client's address for a request from `peer` with `headers`, by the rules of the
-    /// module docs.
+    /// module docs; an IPv4-mapped IPv6 address comes back as IPv4.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
         if !self.contains(peer) {
             return peer;
         }

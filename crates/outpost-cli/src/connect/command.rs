@@ -1,7 +1,7 @@
 //! The words after `outpost connect`: the server URL, the command and its arguments, with
 //! `--no-browser`, `--credentials FILE`, `--client-id ID`, `--client-secret-file FILE`,
-//! `--timeout SECONDS` and `--json JSON` taken from anywhere among them (clap reads the options that stand before the
-//! URL; this reads the rest).
+//! `--timeout SECONDS` and `--json JSON` taken from anywhere among them (clap reads the
+//! options that stand before the URL; this reads the rest).
 
 use std::{path::PathBuf, time::Duration};
 

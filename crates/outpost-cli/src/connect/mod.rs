@@ -519,11 +519,7 @@ async fn execute(connection: &Connection, command: Command) -> Result<Outcome, F
                     .as_ref()
                     .map(|server| format!("{} {}", server.name, server.version))
                     .unwrap_or_else(|| "(the server gives no name)".into());
-                say!(
-                    "{} (MCP {})",
-                    output::on_stdout(&name),
-                    info.protocol_version
-                );
+                say!("{} (MCP {})", output.shown(&name), info.protocol_version);
             }
             let tools = peer.list_all_tools().await.map_err(Failure::from_service)?;
             output::tools(&tools);

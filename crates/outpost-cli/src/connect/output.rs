@@ -156,7 +156,7 @@ impl Output {
     }
 
     /// `text` as printed ([`shown`]).
-    fn shown<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+    pub(crate) fn shown<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
         shown(text, self.terminal)
     }
 
@@ -216,12 +216,6 @@ fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
 /// neither drive the terminal nor break the line.
 pub(crate) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
     escape(text, char::is_control)
-}
-
-/// Text from the server for a line of stdout: control characters other than newline and tab
-/// as `\u{…}` when stdout is a terminal.
-pub(crate) fn on_stdout(text: &str) -> std::borrow::Cow<'_, str> {
-    shown(text, std::io::stdout().is_terminal())
 }
 
 /// `text` with the characters `is_shown_as_escape` picks as `\u{…}`.

@@ -26,9 +26,14 @@ pub fn extension_settings() -> JsonObject {
     json_object(json!({ "mimeTypes": [APP_MIME_TYPE] }))
 }
 
+/// A `_meta` holding the extension's `ui` object (`_meta.ui`), as tools and resources carry it.
+pub(crate) fn ui_meta(ui: serde_json::Value) -> MetaObject {
+    MetaObject(json_object(json!({ "ui": ui })))
+}
+
 /// The template's `_meta`: how a host should frame it.
 fn template_meta() -> MetaObject {
-    MetaObject(json_object(json!({ "ui": { "prefersBorder": false } })))
+    ui_meta(json!({ "prefersBorder": false }))
 }
 
 fn json_object(value: serde_json::Value) -> JsonObject {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::{
     ReferenceServer,
-    resources::app::{GREETING_CARD_URI, render_card},
+    resources::app::{GREETING_CARD_URI, render_card, ui_meta},
 };
 
 /// Arguments of `greeting_card`.
@@ -22,12 +22,7 @@ pub struct GreetingCardArgs {
 }
 
 fn app_meta() -> MetaObject {
-    MetaObject(
-        json!({ "ui": { "resourceUri": GREETING_CARD_URI } })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    )
+    ui_meta(json!({ "resourceUri": GREETING_CARD_URI }))
 }
 
 #[tool_router(router = app_tools, vis = "pub(crate)")]

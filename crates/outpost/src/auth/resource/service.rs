@@ -105,7 +105,7 @@ impl Checks {
         };
         let client = self
             .trusted_proxies
-            .client_address(peer.ip().to_canonical(), request.headers());
+            .client_address(peer.ip(), request.headers());
         Some(Source::of(client))
     }
 

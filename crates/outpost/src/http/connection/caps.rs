@@ -2,8 +2,8 @@
 //! total cap are open, and fewer than the per-source cap from its source (an IPv4 address,
 //! an IPv6 /64: [`Source`], as the authorization server's throttles count). Peers in the
 //! trusted proxy ranges are exempt from the per-source cap: every client behind a load
-//! balancer arrives from it. A refused connection is closed at once; refusals are logged at most once per
-//! [`LOG_INTERVAL`], with their count.
+//! balancer arrives from it. A refused connection is closed at once; refusals are logged at
+//! most once per [`LOG_INTERVAL`], with their count.
 
 use std::{
     collections::HashMap,
