@@ -312,6 +312,17 @@ impl Outbox {
         lock(&self.state).receiver.take()
     }
 
+    /// The request's client went away: what the handler sends from now on fails at once,
+    /// rather than filling a channel nobody reads.
+    pub(crate) fn abandon(&self) {
+        let mut state = lock(&self.state);
+        if state.sender.is_none() {
+            let (closed, _) = mpsc::channel(1);
+            state.sender = Some(closed);
+        }
+        state.receiver = None;
+    }
+
     /// A sender into the outbox, to add the answer after what the handler sent; opens the
     /// channel if nothing was sent.
     pub(crate) fn sender(&self) -> mpsc::Sender<ServerJsonRpcMessage> {

@@ -7,7 +7,8 @@
 //! moves into a task of its own and the body streams ([`InlineOutcome::Streaming`]), the
 //! answer last — what the per-request path gives, in the same order. A cancellation by the
 //! client (`notifications/cancelled`, relayed from any instance) stops the handler and ends the
-//! body without an answer, as rmcp's serve loop does; so does the client going away.
+//! body without an answer, as rmcp's serve loop does. The client going away does not: the
+//! request runs on to its answer, which goes nowhere ([`Pending`]).
 
 use std::{
     pin::Pin,
@@ -26,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
-    hot::Lease,
+    hot::{Lease, Outbox},
     keep_alive::KeepAlive,
     request::{InFlight, Running},
 };
@@ -69,75 +70,152 @@ impl InlineSession {
 
     /// Runs `handler` — the handler's future for request `request_id`, whose context holds
     /// `cancel` — to its answer; `answered` sees the answer first.
-    pub(crate) async fn run(
+    pub(crate) async fn run<A>(
         self,
         request_id: RequestId,
         cancel: CancellationToken,
-        mut handler: BoxFuture<'static, Answer>,
-        answered: impl FnOnce(&Answer) + Send + 'static,
-    ) -> InlineOutcome {
+        handler: BoxFuture<'static, Answer>,
+        answered: A,
+    ) -> InlineOutcome
+    where
+        A: FnOnce(&Answer) + Send + 'static,
+    {
         let running = RunningHere::new(&self.in_flight, &self.id, &request_id, &cancel);
         self.keep_alive.in_use();
         let outbox = self.lease.outbox().clone();
-        // Whatever ends this call — the answer, a cancellation, the client going away (this
-        // future dropped) — cancels what the handler started, as rmcp cancels a request's
-        // token; a streaming request hands that on to its stream.
-        let cancel_on_exit = cancel.clone().drop_guard();
-        tokio::select! {
+        let mut pending = Pending(Some(Unanswered {
+            handler,
+            answered,
+            request_id,
+            lease: self.lease,
+            running,
+            // Whatever ends the request — its answer, a cancellation, shutdown — cancels what
+            // the handler started, as rmcp cancels a request's token.
+            cancel_on_exit: cancel.clone().drop_guard(),
+            shutdown: self.shutdown,
+        }));
+        let woke = tokio::select! {
             biased;
-            answer = &mut handler => {
-                answered(&answer);
+            answer = pending.answer() => Woke::Answered(answer),
+            () = cancel.cancelled() => Woke::Cancelled,
+            () = outbox.opened() => Woke::Streaming,
+            () = tokio::time::sleep(STREAM_AFTER) => Woke::Streaming,
+        };
+        let Some(rest) = pending.0.take() else {
+            return InlineOutcome::Cancelled;
+        };
+        match woke {
+            Woke::Answered(answer) => {
+                (rest.answered)(&answer);
                 let mut messages = Vec::with_capacity(1);
                 if let Some(mut sent) = outbox.take_receiver() {
                     while let Ok(message) = sent.try_recv() {
                         messages.push(message);
                     }
                 }
-                messages.push(message(answer, request_id));
+                messages.push(message(answer, rest.request_id));
                 InlineOutcome::Answered(messages)
             }
-            () = cancel.cancelled() => InlineOutcome::Cancelled,
-            () = outbox.opened() => self.stream(request_id, handler, answered, running, cancel_on_exit),
-            () = tokio::time::sleep(STREAM_AFTER) => {
-                self.stream(request_id, handler, answered, running, cancel_on_exit)
-            }
+            Woke::Cancelled => InlineOutcome::Cancelled,
+            Woke::Streaming => rest.stream(&outbox),
         }
     }
+}
 
+/// What woke an inline request's first wait.
+enum Woke {
+    Answered(Answer),
+    Cancelled,
+    Streaming,
+}
+
+/// A request whose handler has not answered yet, and what it holds until it does.
+struct Unanswered<A> {
+    handler: BoxFuture<'static, Answer>,
+    answered: A,
+    request_id: RequestId,
+    /// The session's hot peer, lent to this request to the end.
+    lease: Lease,
+    /// The request's registration for the client's cancellations.
+    running: RunningHere,
+    cancel_on_exit: DropGuard,
+    /// The server's shutdown, which ends the request.
+    shutdown: CancellationToken,
+}
+
+impl<A> Unanswered<A>
+where
+    A: FnOnce(&Answer) + Send + 'static,
+{
     /// Moves the rest of the request into a task of its own, which adds the answer after
-    /// whatever the handler sends.
-    fn stream(
-        self,
-        request_id: RequestId,
-        handler: BoxFuture<'static, Answer>,
-        answered: impl FnOnce(&Answer) + Send + 'static,
-        running: RunningHere,
-        cancel_on_exit: DropGuard,
-    ) -> InlineOutcome {
-        let outbox = self.lease.outbox();
+    /// whatever the handler sends through `outbox`.
+    fn stream(self, outbox: &Outbox) -> InlineOutcome {
         let sender = outbox.sender();
         let Some(receiver) = outbox.take_receiver() else {
             // Only one stream takes the receiver, and this is the one.
             return InlineOutcome::Cancelled;
         };
+        tokio::spawn(self.finish(Some(sender)));
+        InlineOutcome::Streaming(InlineStream { receiver })
+    }
+
+    /// Awaits the answer (or the client's cancellation, or shutdown) and sends it to `to`:
+    /// nowhere once the client went away.
+    async fn finish(self, to: Option<mpsc::Sender<ServerJsonRpcMessage>>) {
+        let Self {
+            handler,
+            answered,
+            request_id,
+            lease,
+            running,
+            cancel_on_exit,
+            shutdown,
+        } = self;
         let stop = running.cancel.clone();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            // Held to the end: the lease, and the request's registration for cancellations.
-            let (_lease, _running) = (self.lease, running);
-            tokio::select! {
-                answer = handler => {
-                    answered(&answer);
-                    let _ = sender.send(message(answer, request_id)).await;
+        tokio::select! {
+            answer = handler => {
+                answered(&answer);
+                if let Some(to) = to {
+                    let _ = to.send(message(answer, request_id)).await;
                 }
-                () = stop.cancelled() => {}
-                () = shutdown.cancelled() => {}
             }
-        });
-        InlineOutcome::Streaming(InlineStream {
-            receiver,
-            _cancel_on_drop: cancel_on_exit,
+            () = stop.cancelled() => {}
+            () = shutdown.cancelled() => {}
+        }
+        drop((lease, running, cancel_on_exit));
+    }
+}
+
+/// The request while its first wait runs in the connection's task. Dropped before the
+/// answer — the client went away, and hyper dropped the response future — it lets the
+/// request run on in a task of its own: MCP 2025-03-26 … 2025-11-25 say a disconnection
+/// SHOULD NOT be taken for a cancellation (the client sends `notifications/cancelled` for
+/// that), and rmcp's in-memory sessions let the request run on too. Its messages go nowhere
+/// from then on, and its requests to the client fail at once.
+struct Pending<A: FnOnce(&Answer) + Send + 'static>(Option<Unanswered<A>>);
+
+impl<A: FnOnce(&Answer) + Send + 'static> Pending<A> {
+    /// The handler's answer.
+    fn answer(&mut self) -> impl Future<Output = Answer> + '_ {
+        std::future::poll_fn(|cx| match &mut self.0 {
+            Some(rest) => rest.handler.as_mut().poll(cx),
+            None => Poll::Pending,
         })
+    }
+}
+
+impl<A: FnOnce(&Answer) + Send + 'static> Drop for Pending<A> {
+    fn drop(&mut self) {
+        let Some(rest) = self.0.take() else {
+            return;
+        };
+        rest.lease.outbox().abandon();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(rest.finish(None));
+            }
+            Err(_) => tracing::debug!("no runtime to finish a request whose client went away"),
+        }
     }
 }
 
@@ -180,11 +258,10 @@ impl Drop for RunningHere {
     }
 }
 
-/// The rest of a streaming inline request; dropping it (the client went away) cancels the
-/// request.
+/// The rest of a streaming inline request. Dropping it (the client went away) does not cancel
+/// the request ([`Pending`]): it runs on, and what it sends goes nowhere.
 pub(crate) struct InlineStream {
     receiver: mpsc::Receiver<ServerJsonRpcMessage>,
-    _cancel_on_drop: DropGuard,
 }
 
 impl Stream for InlineStream {

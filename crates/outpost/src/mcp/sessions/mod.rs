@@ -80,7 +80,7 @@ use rmcp::{
     transport::streamable_http_server::{SessionId, SessionManager, session::ServerSseMessage},
 };
 use tokio::sync::mpsc;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 
 pub use data::{MAX_SESSION_DATA_BYTES, SessionData, SessionDataError};
 pub(crate) use events::SessionEvents;
@@ -714,20 +714,18 @@ where
             RequestTransport::new(id.clone(), request_id, message, self.in_flight.clone());
         // Registered as running: the keep-alive loop sees it from now on.
         self.keep_alive.in_use();
-        let cancel = self.shutdown.child_token();
+        // Ended by the answer, the client's `notifications/cancelled` or shutdown — not by
+        // the client going away ([`ResponseStream`]).
         let running = serve_directly_with_ct(
             (self.factory)(),
             transport,
             Some((*session.peer).clone()),
-            cancel.clone(),
+            self.shutdown.child_token(),
         );
         tokio::spawn(async move {
             let _ = running.waiting().await;
         });
-        Ok(ResponseStream {
-            receiver,
-            cancel_on_drop: Some(cancel.drop_guard()),
-        })
+        Ok(ResponseStream { receiver })
     }
 
     async fn accept_message(
@@ -958,29 +956,22 @@ impl<H> OutpostSessionManager<H> {
     }
 }
 
-/// A request's SSE stream; dropping it before the answer (the client went away) cancels the
-/// request, as rmcp does for stateless requests.
+/// A request's SSE stream. Dropping it before the answer (the client went away) does not
+/// cancel the request: MCP 2025-03-26 … 2025-11-25 say a disconnection SHOULD NOT be taken for
+/// a cancellation (the client sends `notifications/cancelled` for that), and rmcp's in-memory
+/// sessions let the request run on too. What the handler sends from then on goes nowhere
+/// ([`RequestTransport`]).
 struct ResponseStream {
     receiver: mpsc::Receiver<ServerJsonRpcMessage>,
-    cancel_on_drop: Option<DropGuard>,
 }
 
 impl Stream for ResponseStream {
     type Item = ServerSseMessage;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.receiver.poll_recv(cx) {
-            Poll::Ready(Some(message)) => {
-                Poll::Ready(Some(ServerSseMessage::from_message(message)))
-            }
-            Poll::Ready(None) => {
-                if let Some(guard) = self.cancel_on_drop.take() {
-                    guard.disarm();
-                }
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        self.receiver
+            .poll_recv(cx)
+            .map(|message| message.map(ServerSseMessage::from_message))
     }
 }
 

@@ -6,6 +6,9 @@
 //! `serve_directly` with the session's recorded peer info: the request goes in first, and
 //! everything the handler sends — progress, log messages, server→client requests, the
 //! answer — comes out on that request's own SSE stream. The transport ends with the answer.
+//! A client that goes away does not end the request (MCP 2025-11-25: a disconnection is not a
+//! cancellation): the handler runs on, its messages go nowhere and its requests to the client
+//! fail at once.
 //!
 //! While the request runs, the client may send messages meant for it: a
 //! `notifications/cancelled` naming it, or the answer to a server→client request it made
@@ -332,6 +335,7 @@ impl Transport<RoleServer> for RequestTransport {
             item,
             ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
         );
+        let request = matches!(item, ServerJsonRpcMessage::Request(_));
         if let (true, Some(facts)) = (answer, &self.tool_call)
             && let Some(outcome) = ToolOutcome::of_message(&item)
         {
@@ -340,11 +344,17 @@ impl Transport<RoleServer> for RequestTransport {
         let outbound = self.outbound.clone();
         let answered = self.answered.clone();
         async move {
-            outbound.send(item).await?;
+            let sent = outbound.send(item).await;
             if answer {
+                // Answered, whether or not the stream still takes it: the transport ends.
                 answered.add_permits(1);
             }
-            Ok(())
+            match sent {
+                // The client went away and the request runs on: a request to the client
+                // fails at once (nobody would answer it); anything else goes nowhere.
+                Err(gone) if request => Err(gone),
+                _ => Ok(()),
+            }
         }
     }
 
