@@ -218,7 +218,7 @@ describe("upstream OpenID login in a browser, across two sites", () => {
       assert.equal(token.status, 200, JSON.stringify(body));
       assert.equal(body.scope, "mcp");
       const claims = JSON.parse(Buffer.from(body.access_token.split(".")[1], "base64url"));
-      assert.equal(claims.username, "alice");
+      assert.equal(claims.username, "alice_example.com");
       assert.equal(claims.iss, base);
     } finally {
       await page.close();

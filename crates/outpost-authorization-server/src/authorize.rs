@@ -89,16 +89,14 @@ pub async fn authorize(
     let state = params.get("state").map(str::to_owned);
     let follows_unasked = loopback || server.preregistered.contains(&client.client_id);
     let fail = |error: &str, description: &str| {
-        // RFC 6749 §4.1.2.1's character set.
-        let sanitized = sanitized(description);
-        let params = [("error", error), ("error_description", &*sanitized)];
-        if follows_unasked {
-            return redirect_to_client(&server, &redirect_uri, &params, state.as_deref());
-        }
-        match client_redirect_url(&server, &redirect_uri, &params, state.as_deref()) {
-            Some(url) => pages::refused_request_page(description, url.into()),
-            None => pages::internal_error(UNPARSED_REDIRECT),
-        }
+        refusal(
+            &server,
+            follows_unasked,
+            &redirect_uri,
+            state.as_deref(),
+            error,
+            description,
+        )
     };
     match params.get("response_type") {
         Some("code") => {}
@@ -145,8 +143,13 @@ pub async fn authorize(
 
     let provider = match &server.upstream {
         Some(upstream) => match upstream.reachable_provider().await {
-            Ok(metadata) => Some((upstream.clone(), metadata)),
-            Err(unavailable) => return unavailable,
+            Some(metadata) => Some((upstream.clone(), metadata)),
+            None => {
+                return fail(
+                    "temporarily_unavailable",
+                    "the sign-in provider cannot be reached now; try again in a moment",
+                );
+            }
         },
         None => None,
     };
@@ -214,6 +217,52 @@ pub async fn authorize(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The refusal of a request whose redirect URI was checked: `error` and `description` (RFC
+/// 6749 §4.1.2.1) for the client. Sent to the client at once when it `follows_unasked` (a
+/// loopback redirect URI, or a client the operator registered); otherwise shown, with a link
+/// back the user may follow (see `checked_redirect_uri`).
+fn refusal(
+    server: &AuthorizationServer,
+    follows_unasked: bool,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Response {
+    // RFC 6749 §4.1.2.1's character set.
+    let sanitized = sanitized(description);
+    let params = [("error", error), ("error_description", &*sanitized)];
+    if follows_unasked {
+        return redirect_to_client(server, redirect_uri, &params, state);
+    }
+    match client_redirect_url(server, redirect_uri, &params, state) {
+        Some(url) => pages::refused_request_page(description, url.into()),
+        None => pages::internal_error(UNPARSED_REDIRECT),
+    }
+}
+
+/// The refusal of `pending`, a request kept at `/authorize` that something later ended (the
+/// upstream provider refused the sign-in or could not be reached), as `/authorize` refuses
+/// one ([`refusal`]), so that the application learns of it (RFC 6749 §4.1.2.1).
+pub(crate) fn refuse_pending(
+    server: &AuthorizationServer,
+    pending: &PendingAuthorization,
+    error: &str,
+    description: &str,
+) -> Response {
+    let loopback = RedirectUri::parse(&pending.redirect_uri, redirect_uri::ApplicationType::Native)
+        .is_ok_and(|uri| uri.is_loopback());
+    let follows_unasked = loopback || server.preregistered.contains(&pending.client_id);
+    refusal(
+        server,
+        follows_unasked,
+        &pending.redirect_uri,
+        pending.state.as_deref(),
+        error,
+        description,
+    )
 }
 
 /// A 302 to `redirect_uri` with `params`, `state` (when the request had one) and `iss`

@@ -9,11 +9,15 @@
 //! **Record.** On first sign-in the user gets a store record (codes, grants and consents refer
 //! to stored users), with the hash of a random password nobody is told and no allowed scopes:
 //! the per-user scope policy then applies as to every user (`outpost users set-scopes NAME …`
-//! widens it). The username shown — the tokens' `username` claim, `whoami` — is the
-//! provider's `preferred_username`, else the email, else the `sub`, with characters a username
-//! cannot hold replaced by `_`, leading `-` dropped and `user` when no letter or digit is left
-//! (the rules of a name `outpost users add` takes); when another user already has that name,
-//! the subject's first eight hex digits are appended.
+//! widens it). The username — the tokens' `username` claim, `whoami`, and the name an operator
+//! gives `outpost users set-scopes` — is the email the provider verified (`email_verified`
+//! true), else the `sub`, with characters a username cannot hold replaced by `_`, leading `-`
+//! dropped and `user` when no letter or digit is left (the rules of a name `outpost users add`
+//! takes); when another user already has that name, the subject's first eight hex digits are
+//! appended. Never `preferred_username`, nor an unverified email: any user can set those to
+//! anything (OpenID Connect Core §5.7: not unique, not to be relied on), and the first to sign
+//! in with a name keeps it — someone else's name would take the scopes an operator grants to
+//! it.
 //!
 //! **Allowed domains.** With `--upstream-allowed-domains`, only a user whose email the
 //! provider verified (`email_verified` true) and whose domain is in the list signs in. The
@@ -109,11 +113,11 @@ pub(crate) fn subject(issuer: &str, sub: &str) -> UserId {
 
 /// The username to show for `user`: see the module documentation.
 fn base_username(user: &UpstreamUser) -> String {
-    let source = [&user.preferred_username, &user.email]
-        .into_iter()
-        .flatten()
-        .find(|text| !text.trim().is_empty())
-        .map_or(user.sub.as_str(), String::as_str);
+    let source = user
+        .email
+        .as_deref()
+        .filter(|email| user.email_verified && !email.trim().is_empty())
+        .unwrap_or(&user.sub);
     let name: String = source
         .trim()
         .chars()
@@ -241,22 +245,28 @@ mod tests {
     }
 
     #[test]
-    fn usernames_come_from_the_provider_claims() {
+    fn usernames_come_from_the_verified_email_or_the_subject() {
         let mut jane = user(Some("jane.doe@example.com"), true);
         assert_eq!(base_username(&jane), "jane.doe_example.com");
-        jane.preferred_username = Some("jane".into());
-        assert_eq!(base_username(&jane), "jane");
-        assert_eq!(base_username(&user(None, false)), "sub-1");
         assert!(Username::parse(&base_username(&jane)).is_ok());
+        // What any user can set to anything names no one.
+        jane.preferred_username = Some("victim_example.com".into());
+        assert_eq!(base_username(&jane), "jane.doe_example.com");
+        assert_eq!(
+            base_username(&user(Some("victim@example.com"), false)),
+            "sub-1"
+        );
+        assert_eq!(base_username(&user(None, false)), "sub-1");
         // Names `outpost users` can manage without `--`, with a letter or digit.
-        for (claimed, made) in [
+        for (sub, made) in [
             ("-rf", "rf"),
             ("..", "user"),
             ("!!!", "user"),
             ("--x-", "x-"),
         ] {
-            jane.preferred_username = Some(claimed.into());
-            assert_eq!(base_username(&jane), made);
+            let mut someone = user(None, false);
+            someone.sub = sub.into();
+            assert_eq!(base_username(&someone), made);
             assert!(Username::parse_new(made).is_ok());
         }
     }

@@ -3,22 +3,28 @@
 //!
 //! 1. The pending request is found by `state` and this browser's binding cookie; otherwise
 //!    the "sign-in expired" page (a response from another browser, a replay after the request
-//!    ended, or one older than the request's 10 minutes).
-//! 2. An `error` from the provider (the user declined, the provider refused the request) is
-//!    shown on a page naming it; the pending request stays, so starting again from the
-//!    application works.
+//!    ended, or one older than the request's 10 minutes). A request the upstream leg signed
+//!    in already (the response loaded again) is not signed in twice: the provider's code is
+//!    never redeemed a second time.
+//! 2. An `error` from the provider (the user declined, the provider refused the request)
+//!    refuses the client's request (RFC 6749 §4.1.2.1): `access_denied` when the user
+//!    declined, `temporarily_unavailable` when the provider says so, `server_error` otherwise,
+//!    sent to the application as `/authorize` sends its refusals (at once to a loopback
+//!    redirect URI or a client the operator registered, else a page with a link back).
 //! 3. `iss` (RFC 9207): required and equal to the provider's issuer when its metadata says it
 //!    sends one; when sent anyway, equal too. A mismatch is a mix-up attack: refused.
 //! 4. The code is redeemed at the provider's token endpoint with this server's client secret
 //!    and the PKCE verifier; the ID token is validated ([`id_token`](super::id_token)); the
 //!    provider's access and refresh tokens are dropped unread.
-//! 5. The allowed domains are checked, the user is found or created
-//!    ([`account`](super::account)), and the sign-in continues as a password sign-in would:
-//!    the per-user scope policy, the consent page or, with consent remembered, the code.
+//! 5. The allowed domains are checked (a user they leave out: `access_denied`), the user is
+//!    found or created ([`account`](super::account)), and the sign-in continues as a password
+//!    sign-in would: the per-user scope policy, the consent page or, with consent remembered,
+//!    the code.
 //!
-//! The provider unreachable (token endpoint or keys) is a 503 page with `Retry-After`; a
-//! provider answer that does not check out is a 502 page, the cause in the log (and, for an
-//! ID token, on the page: "from the issuer X, not Y" is what an operator needs to see).
+//! The provider unreachable (token endpoint or keys) refuses the request with
+//! `temporarily_unavailable`; a provider answer that does not check out with `server_error`,
+//! the cause in the log and in the `error_description` ("from the issuer X, not Y" is what an
+//! operator needs to see).
 
 use axum::{
     extract::{RawQuery, State},
@@ -26,16 +32,17 @@ use axum::{
     response::Response,
 };
 
+use outpost_oauth::error_description::sanitized;
+
 use super::{
     UpstreamOidc, account,
     id_token::{self, Expected, UpstreamUser},
     leg::Leg,
     provider::RedeemError,
-    start::unavailable,
 };
 use crate::{
-    AuthorizationServer, browser::BrowserBinding, csrf, form::FormParams, login, pages,
-    users::DirectoryError,
+    AuthorizationServer, authorize::refuse_pending, browser::BrowserBinding, csrf,
+    form::FormParams, login, pages, users::DirectoryError,
 };
 
 /// Where the consent page shown here posts: `/consent`, relative to this path (so it holds
@@ -73,29 +80,35 @@ pub(crate) async fn callback(
     ) else {
         return login::expired();
     };
-    match server.pending().get(state, &browser, now).await {
-        Ok(Some(_)) => {}
+    let pending = match server.pending().get(state, &browser, now).await {
+        Ok(Some(pending)) => pending,
         Ok(None) => return login::expired(),
         Err(error) => return pages::internal_error(error),
+    };
+    if pending.user_id.is_some() {
+        // This response led to a sign-in already (a reload, the back button): its code is
+        // not redeemed twice (RFC 6749 §4.1.2: a code is used once).
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Already signed in",
+            "This sign-in response was used already. Continue on the page it led to, or go \
+             back to the application to start again.",
+        );
     }
     if let Some(error) = params.get("error") {
-        return provider_error(error, params.get("error_description"));
+        let refusal = provider_error(error, params.get("error_description"));
+        tracing::info!(error, "the upstream provider refused the sign-in");
+        return refuse_pending(&server, &pending, refusal.error, &refusal.description);
     }
     let user = match upstream_user(&upstream, &params, state, &browser, now).await {
         Ok(user) => user,
-        Err(response) => return *response,
+        Err(refusal) => {
+            return refuse_pending(&server, &pending, refusal.error, &refusal.description);
+        }
     };
     if let Err(refusal) = account::check_domain(&user, &upstream.settings.allowed_domains) {
         tracing::info!(%refusal, "upstream sign-in refused");
-        return pages::error_page(
-            StatusCode::FORBIDDEN,
-            "Sign-in refused",
-            &format!(
-                "{}. Sign in at {} with an account of an allowed domain.",
-                capitalized(&refusal.to_string()),
-                upstream.settings.issuer
-            ),
-        );
+        return refuse_pending(&server, &pending, "access_denied", &refusal.to_string());
     }
     let user = match account::sign_in(&server, &upstream.settings.issuer, &user).await {
         Ok(user) => user,
@@ -125,6 +138,30 @@ pub(crate) async fn callback(
     response
 }
 
+/// Why the upstream leg ended without a user: the client's `error` and its description.
+struct Refusal {
+    error: &'static str,
+    description: String,
+}
+
+impl Refusal {
+    /// `server_error`: the provider's answer does not check out (the cause is in the log).
+    fn failed(description: impl Into<String>) -> Self {
+        Self {
+            error: "server_error",
+            description: description.into(),
+        }
+    }
+
+    /// `temporarily_unavailable`: the provider cannot be reached now.
+    fn unreachable(issuer: &str) -> Self {
+        Self {
+            error: "temporarily_unavailable",
+            description: format!("the sign-in provider {issuer} cannot be reached now"),
+        }
+    }
+}
+
 /// Steps 3 and 4: the `iss` check, the code redeemed, the ID token validated.
 async fn upstream_user(
     upstream: &UpstreamOidc,
@@ -132,30 +169,28 @@ async fn upstream_user(
     state: &str,
     browser: &BrowserBinding,
     now: i64,
-) -> Result<UpstreamUser, Box<Response>> {
+) -> Result<UpstreamUser, Refusal> {
     let metadata = upstream.provider.metadata();
     let issuer = &upstream.settings.issuer;
     match params.get("iss") {
         Some(iss) if iss != issuer => {
             tracing::warn!(iss, expected = %issuer, "upstream callback from another issuer");
-            return Err(Box::new(refused(
-                "The sign-in response names another provider than the one this server uses.",
-            )));
+            return Err(Refusal::failed(
+                "the sign-in response names another provider than the one this server uses",
+            ));
         }
         None if metadata.returns_iss => {
             tracing::warn!("upstream callback without the iss its provider promises");
-            return Err(Box::new(refused(
-                "The sign-in response does not say which provider sent it.",
-            )));
+            return Err(Refusal::failed(
+                "the sign-in response does not say which provider sent it",
+            ));
         }
         _ => {}
     }
     let Some(code) = params.get("code") else {
-        return Err(Box::new(pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The sign-in response has neither a code nor an error.",
-        )));
+        return Err(Refusal::failed(
+            "the sign-in response has neither a code nor an error",
+        ));
     };
     let leg = Leg::of(state, browser);
     let token = upstream
@@ -168,17 +203,15 @@ async fn upstream_user(
             &upstream.redirect_uri,
         )
         .await
-        .map_err(|error| {
-            Box::new(match error {
-                RedeemError::Unreachable { .. } => {
-                    tracing::warn!(%error, "upstream token endpoint unavailable");
-                    unavailable(issuer)
-                }
-                error => {
-                    tracing::warn!(%error, "upstream code not redeemed");
-                    refused("The sign-in provider did not confirm the sign-in.")
-                }
-            })
+        .map_err(|error| match error {
+            RedeemError::Unreachable { .. } => {
+                tracing::warn!(%error, "upstream token endpoint unavailable");
+                Refusal::unreachable(issuer)
+            }
+            error => {
+                tracing::warn!(%error, "upstream code not redeemed");
+                Refusal::failed("the sign-in provider did not confirm the sign-in")
+            }
         })?;
     let keys = upstream
         .provider
@@ -186,7 +219,7 @@ async fn upstream_user(
         .await
         .map_err(|error| {
             tracing::warn!(%error, jwks_uri = %metadata.jwks_uri, "upstream keys unavailable");
-            Box::new(unavailable(issuer))
+            Refusal::unreachable(issuer)
         })?;
     let expected = Expected {
         issuer,
@@ -197,42 +230,29 @@ async fn upstream_user(
     };
     id_token::verify(&token, &keys, &expected).map_err(|error| {
         tracing::warn!(%error, "upstream ID token refused");
-        Box::new(refused(&format!(
-            "The sign-in provider's answer could not be verified: {error}."
-        )))
+        Refusal::failed(format!(
+            "the sign-in provider's answer could not be verified: {error}"
+        ))
     })
 }
 
-/// 502: the provider's answer does not check out (the cause is in the log).
-fn refused(message: &str) -> Response {
-    pages::error_page(
-        StatusCode::BAD_GATEWAY,
-        "Sign-in failed",
-        &format!("{message} Go back to the application and sign in again."),
-    )
-}
-
-/// The provider's own error (RFC 6749 §4.1.2.1), shown to the user.
-fn provider_error(error: &str, description: Option<&str>) -> Response {
-    let (status, title) = if error == "access_denied" {
-        (StatusCode::FORBIDDEN, "Sign-in cancelled")
-    } else {
-        (StatusCode::BAD_GATEWAY, "Sign-in failed")
+/// The provider's own error (RFC 6749 §4.1.2.1) as the client's: the user's refusal stays
+/// one, the provider's outage too, anything else is this server failing to sign the user
+/// in. The provider's description, if any, follows: at most 200 characters of it, within
+/// RFC 6749's character set (no control or bidirectional characters), as it is the
+/// provider's text shown to the user.
+fn provider_error(error: &str, description: Option<&str>) -> Refusal {
+    let client_error = match error {
+        "access_denied" => "access_denied",
+        "temporarily_unavailable" => "temporarily_unavailable",
+        _ => "server_error",
     };
-    let detail = description.map(|d| format!(" ({d})")).unwrap_or_default();
-    pages::error_page(
-        status,
-        title,
-        &format!(
-            "The sign-in provider answered {error}{detail}. Go back to the application to \
-             start again."
-        ),
-    )
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().collect::<String>() + chars.as_str()
-    })
+    let error: String = sanitized(error).chars().take(64).collect();
+    let detail = description
+        .map(|d| format!(" ({})", sanitized(d).chars().take(200).collect::<String>()))
+        .unwrap_or_default();
+    Refusal {
+        error: client_error,
+        description: format!("the sign-in provider answered {error}{detail}"),
+    }
 }

@@ -59,7 +59,10 @@ pub enum IdTokenError {
     #[error("the ID token's algorithm {0:?} is not accepted")]
     Algorithm(String),
     /// No `kid`, or one the provider does not publish.
-    #[error("the ID token was signed by a key the provider does not publish (kid {0:?})")]
+    #[error(
+        "the ID token was signed by a key the provider does not publish ({})",
+        kid_named(.0.as_deref())
+    )]
     UnknownKey(Option<String>),
     /// The signature does not verify.
     #[error("the ID token's signature does not verify")]
@@ -144,6 +147,14 @@ struct Claims {
     email_verified: Option<Flag>,
     preferred_username: Option<String>,
     name: Option<String>,
+}
+
+/// How an [`IdTokenError::UnknownKey`] names the key: `kid "x"`, or that there is none.
+fn kid_named(kid: Option<&str>) -> String {
+    match kid {
+        Some(kid) => format!("kid {kid:?}"),
+        None => "the token names no kid".to_owned(),
+    }
 }
 
 /// The `kid` of `token`'s header, to pick the key set to verify with (`None` when it has

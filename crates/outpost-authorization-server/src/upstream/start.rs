@@ -11,17 +11,18 @@ use axum::{
 use super::{ProviderMetadata, UPSTREAM_SCOPE, UpstreamOidc, leg::Leg};
 use crate::pages;
 
-/// Seconds a browser told the provider is down waits before trying again.
-const RETRY_AFTER_SECONDS: u64 = 10;
-
 impl UpstreamOidc {
     /// The provider's discovery document, fetched now: a provider that is down is found out
-    /// before the browser is sent to it. `Err` is the 503 page to show.
-    pub(crate) async fn reachable_provider(&self) -> Result<Arc<ProviderMetadata>, Response> {
-        self.provider.refresh().await.map_err(|error| {
-            tracing::warn!(%error, "upstream provider unavailable: answering the 503 page");
-            unavailable(&self.settings.issuer)
-        })
+    /// before the browser is sent to it (`None`: the request is refused with
+    /// `temporarily_unavailable`).
+    pub(crate) async fn reachable_provider(&self) -> Option<Arc<ProviderMetadata>> {
+        self.provider
+            .refresh()
+            .await
+            .inspect_err(|error| {
+                tracing::warn!(%error, "upstream provider unavailable: the request is refused");
+            })
+            .ok()
     }
 
     /// The 302 that sends the browser to the provider for `leg`.
@@ -44,21 +45,4 @@ impl UpstreamOidc {
             Err(error) => pages::internal_error(error),
         }
     }
-}
-
-/// 503 with `Retry-After`: the provider cannot be reached now. The server needs no restart:
-/// the next sign-in asks the provider again.
-pub(crate) fn unavailable(issuer: &str) -> Response {
-    let mut response = pages::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Sign-in is temporarily unavailable",
-        &format!(
-            "The sign-in provider ({issuer}) cannot be reached right now. Go back to the \
-             application and try again in a moment."
-        ),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-    response
 }

@@ -94,39 +94,37 @@ impl InlineSession {
             cancel_on_exit: cancel.clone().drop_guard(),
             shutdown: self.shutdown,
         }));
-        let woke = tokio::select! {
+        let mut answer = None;
+        let streams = tokio::select! {
             biased;
-            answer = pending.answer() => Woke::Answered(answer),
-            () = cancel.cancelled() => Woke::Cancelled,
-            () = outbox.opened() => Woke::Streaming,
-            () = tokio::time::sleep(STREAM_AFTER) => Woke::Streaming,
+            answered = pending.answer() => {
+                answer = Some(answered);
+                false
+            }
+            () = cancel.cancelled() => false,
+            () = outbox.opened() => true,
+            () = tokio::time::sleep(STREAM_AFTER) => true,
         };
         let Some(rest) = pending.0.take() else {
             return InlineOutcome::Cancelled;
         };
-        match woke {
-            Woke::Answered(answer) => {
-                (rest.answered)(&answer);
-                let mut messages = Vec::with_capacity(1);
-                if let Some(mut sent) = outbox.take_receiver() {
-                    while let Ok(message) = sent.try_recv() {
-                        messages.push(message);
-                    }
-                }
-                messages.push(message(answer, rest.request_id));
-                InlineOutcome::Answered(messages)
-            }
-            Woke::Cancelled => InlineOutcome::Cancelled,
-            Woke::Streaming => rest.stream(&outbox),
+        if streams {
+            return rest.stream(&outbox);
         }
+        // No answer: cancelled by the client.
+        let Some(answer) = answer else {
+            return InlineOutcome::Cancelled;
+        };
+        (rest.answered)(&answer);
+        let mut messages = Vec::with_capacity(1);
+        if let Some(mut sent) = outbox.take_receiver() {
+            while let Ok(message) = sent.try_recv() {
+                messages.push(message);
+            }
+        }
+        messages.push(message(answer, rest.request_id));
+        InlineOutcome::Answered(messages)
     }
-}
-
-/// What woke an inline request's first wait.
-enum Woke {
-    Answered(Answer),
-    Cancelled,
-    Streaming,
 }
 
 /// A request whose handler has not answered yet, and what it holds until it does.
