@@ -16,6 +16,8 @@
 //!   from two places at once (parallel requests meeting one expired access token) then gets a
 //!   second successor in the same family instead of losing both. A `scope` may narrow the
 //!   grant's scope, never widen it (`invalid_scope`); the `resource` must stay the grant's.
+//!   A rotation whose answer the store lost (a timeout) is asked after rather than answered
+//!   `503`: a client told to retry would present a rotated token and lose the grant.
 //!   The user is looked up again in the server's user directory ([`crate::users`]): a user
 //!   who is gone gets `invalid_grant`, and the scope is narrowed to what the user may be
 //!   granted now (their allowed scopes may have shrunk since).
@@ -25,6 +27,8 @@
 //! Repeated `invalid_client` failures (wrong client secrets) from one source are throttled
 //! ([`throttle`]): the attempt is reserved before the client secret is verified, and given
 //! back unless the request failed that way. Wrong codes and refresh tokens are not counted.
+
+use std::time::Duration;
 
 use axum::{
     body::Bytes,
@@ -50,7 +54,7 @@ use outpost_oauth::{
 };
 use outpost_store::{
     GrantId, GrantRecord, NewRefreshToken, Redemption, RefreshTokenRecord, Rotation, StoreError,
-    token_hash,
+    TokenHash, token_hash,
 };
 
 /// `POST /token`. Past the failure limits of [`throttle`], 429 with
@@ -255,12 +259,7 @@ async fn refresh_token(
         token_hash: minted.hash.clone(),
         expires_at: minted.expires_at,
     };
-    match server
-        .store
-        .grants
-        .rotate(&presented, successor, now, concurrent_since)
-        .await?
-    {
+    match rotation(server, &presented, successor, now, concurrent_since).await? {
         Rotation::Rotated { grant, .. } => {
             let user = match user {
                 Some(user) => user,
@@ -287,6 +286,69 @@ async fn refresh_token(
             "the refresh token has expired".into(),
         )),
         Rotation::Unknown => Err(invalid()),
+    }
+}
+
+/// How long a refresh whose rotation the store may have made without its answer arriving (a
+/// timeout) keeps asking the store which it was, before answering `503`.
+const UNTOLD_ROTATION_DEADLINE: Duration = Duration::from_secs(3);
+
+/// The rotation of `presented` for `successor` ([`GrantStore::rotate`]), told even when the
+/// store's answer is lost. A store that times out may still have rotated the token; the
+/// client, told to retry, would then present a rotated token — a replay, which revokes the
+/// grant and signs the user out for a slow reply. So when the store is unavailable, this
+/// asks it again (for up to [`UNTOLD_ROTATION_DEADLINE`]) whether `successor` was stored —
+/// the rotation happened: the client gets it — and otherwise rotates now.
+///
+/// [`GrantStore::rotate`]: outpost_store::GrantStore::rotate
+async fn rotation(
+    server: &AuthorizationServer,
+    presented: &TokenHash,
+    successor: NewRefreshToken,
+    now: i64,
+    concurrent_since: i64,
+) -> Result<Rotation, StoreError> {
+    let grants = &server.store.grants;
+    let first = grants
+        .rotate(presented, successor.clone(), now, concurrent_since)
+        .await;
+    let Err(StoreError::Unavailable(why)) = first else {
+        return first;
+    };
+    tracing::warn!(%why, "a refresh token's rotation went untold: asking the store how it went");
+    let deadline = tokio::time::Instant::now() + UNTOLD_ROTATION_DEADLINE;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let told = match grants.get_refresh_token(&successor.token_hash).await {
+            Ok(Some(stored)) => rotated_already(server, stored).await,
+            Ok(None) => {
+                grants
+                    .rotate(presented, successor.clone(), now, concurrent_since)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match told {
+            Err(StoreError::Unavailable(_)) if tokio::time::Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            told => return told,
+        }
+    }
+}
+
+/// The rotation that stored `successor`, as the store would have told it (its grant revoked
+/// since: [`Rotation::Revoked`]).
+async fn rotated_already(
+    server: &AuthorizationServer,
+    successor: RefreshTokenRecord,
+) -> Result<Rotation, StoreError> {
+    let grant_id = successor.grant_id;
+    match server.store.grants.get_grant(grant_id).await? {
+        Some(grant) if grant.revoked_at.is_none() => Ok(Rotation::Rotated { grant, successor }),
+        Some(_) => Ok(Rotation::Revoked { grant_id }),
+        None => Ok(Rotation::Unknown),
     }
 }
 

@@ -6,12 +6,14 @@
 //! [`StoreError::Unavailable`] at once, as a backend whose connection is refused does; while it
 //! is [`stalling`](OutageSwitch::stall), every call waits forever, as a backend behind a
 //! black-holed network does without a timeout of its own; [`restore`](OutageSwitch::restore)
-//! and the same store answers again with everything it held. It exercises the callers'
+//! and the same store answers again with everything it held;
+//! [`lose_next_answer_of`](OutageSwitch::lose_next_answer_of) carries a call out and loses its
+//! answer, as a backend that replies after the caller's timeout. It exercises the callers'
 //! mapping of an outage, not a backend: a real backend's outage is its own crate's test.
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU8, Ordering},
     },
     time::Duration,
@@ -41,33 +43,71 @@ const STALLING: u8 = 2;
 
 /// Turns the outage of a [`switchable`] store on and off; clones share the switch.
 #[derive(Debug, Clone, Default)]
-pub struct OutageSwitch(Arc<AtomicU8>);
+pub struct OutageSwitch(Arc<SwitchState>);
+
+#[derive(Debug, Default)]
+struct SwitchState {
+    mode: AtomicU8,
+    /// The method whose next answer is lost ([`OutageSwitch::lose_next_answer_of`]).
+    lose_answer_of: Mutex<Option<&'static str>>,
+}
 
 impl OutageSwitch {
     /// Every call answers [`StoreError::Unavailable`] at once (connection refused).
     pub fn refuse(&self) {
-        self.0.store(REFUSING, Ordering::SeqCst);
+        self.0.mode.store(REFUSING, Ordering::SeqCst);
     }
 
     /// Every call waits forever (a network that drops packets), until the caller gives up.
     pub fn stall(&self) {
-        self.0.store(STALLING, Ordering::SeqCst);
+        self.0.mode.store(STALLING, Ordering::SeqCst);
     }
 
     /// The store answers again, with everything it held.
     pub fn restore(&self) {
-        self.0.store(UP, Ordering::SeqCst);
+        self.0.mode.store(UP, Ordering::SeqCst);
+    }
+
+    /// The next call of the trait method `method` (e.g. `"rotate"`) is carried out, then
+    /// answers [`StoreError::Unavailable`]: a backend whose reply came after the caller's
+    /// timeout. Only grants, users, clients and the other concerns with one call per method
+    /// ([`GrantStore`] and its kind), not events.
+    pub fn lose_next_answer_of(&self, method: &'static str) {
+        *self.lost_answer() = Some(method);
+    }
+
+    fn lost_answer(&self) -> std::sync::MutexGuard<'_, Option<&'static str>> {
+        self.0
+            .lose_answer_of
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Passes when the store is up; otherwise refuses or never returns.
     async fn pass(&self) -> Result<(), StoreError> {
-        match self.0.load(Ordering::SeqCst) {
+        match self.0.mode.load(Ordering::SeqCst) {
             UP => Ok(()),
             REFUSING => Err(StoreError::Unavailable(
                 "connection refused (simulated outage)".into(),
             )),
             _ => std::future::pending().await,
         }
+    }
+
+    /// `answer` of a call of `method`, or its loss ([`OutageSwitch::lose_next_answer_of`]).
+    fn deliver<T>(
+        &self,
+        method: &'static str,
+        answer: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut lost = self.lost_answer();
+        if *lost == Some(method) {
+            *lost = None;
+            return Err(StoreError::Unavailable(format!(
+                "no answer in time to {method} (simulated timeout; it was carried out)"
+            )));
+        }
+        answer
     }
 }
 
@@ -103,7 +143,8 @@ macro_rules! gated {
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
                     self.1.pass().await?;
-                    self.0.$name($($arg),*).await
+                    let answer = self.0.$name($($arg),*).await;
+                    self.1.deliver(stringify!($name), answer)
                 }
             )*
         }

@@ -111,3 +111,26 @@ async fn a_key_reload_during_an_outage_keeps_the_keys_and_catches_up_after() {
     assert_eq!(claims.sub, user.to_string());
     assert!(!server.state.reload_keyring(T0 + 120).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_refresh_whose_rotation_answer_was_lost_gets_its_tokens_and_keeps_the_grant() {
+    let (server, outage) = spawn_switchable().await;
+    let client = server.public_client().await;
+    let user = server.user("carol").await;
+    let tokens = server.tokens(&client, user).await;
+
+    // The store rotates the token, but its answer comes after the caller's timeout: told to
+    // retry, the client would present a rotated token and lose the grant. The server asks the
+    // store how it went instead, and answers the rotation.
+    outage.lose_next_answer_of("rotate");
+    let (status, body) = server.refresh(&client, &tokens.refresh, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let successor = body["refresh_token"]
+        .as_str()
+        .expect("a successor")
+        .to_owned();
+    assert_ne!(successor, tokens.refresh);
+
+    let (status, body) = server.refresh(&client, &successor, None).await;
+    assert_eq!(status, StatusCode::OK, "the grant lives: {body}");
+}
