@@ -13,7 +13,8 @@
 //   with its secret and callback; a known client_id gets the new redirect_uris added)
 // Users: NAME signs in as subject "sub-NAME" with preferred_username NAME and the verified email
 // NAME@example.com; NAME "unverified-X" has an unverified email, NAME "X@DOMAIN" the verified
-// email X@DOMAIN (preferred_username X). ID tokens carry the email and profile claims.
+// email X@DOMAIN (preferred_username X). The email and profile claims are in the UserInfo
+// answer, not in ID tokens (conformIdTokenClaims, below).
 // Interactions are headless: GET /interaction/UID answers 200 "login" for the login prompt
 // (POST /interaction/UID/login with login=NAME signs NAME in, subject "sub-NAME") and grants
 // every requested scope at once for the consent prompt.
@@ -77,8 +78,10 @@ function makeProvider(key) {
       email: ['email', 'email_verified'],
       profile: ['preferred_username', 'name'],
     },
-    // The scopes' claims in the ID token too (Outpost's upstream login reads only the ID token).
-    conformIdTokenClaims: false,
+    // oidc-provider's default: with the code flow, the scopes' claims (email, profile) are in
+    // the UserInfo answer, not in the ID token (OpenID Connect Core §5.4) — Outpost's upstream
+    // login reads them there.
+    conformIdTokenClaims: true,
     findAccount: (_ctx, accountId) => ({ accountId, claims: () => claimsOf(accountId) }),
     extraTokenClaims: (_ctx, token) =>
       token.accountId ? { preferred_username: token.accountId.replace(/^sub-/, '') } : undefined,

@@ -83,9 +83,31 @@ impl IssuerClient {
 
     /// `GET url`, `200` and JSON expected.
     pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, FetchError> {
-        let request = Request::get(url.as_str())
+        self.get(url, None).await
+    }
+
+    /// `GET url` with an `Authorization` header (e.g. `Bearer …` at an OpenID provider's
+    /// UserInfo endpoint), `200` and JSON expected.
+    pub async fn get_json_authorized<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        authorization: &str,
+    ) -> Result<T, FetchError> {
+        self.get(url, Some(authorization)).await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        authorization: Option<&str>,
+    ) -> Result<T, FetchError> {
+        let mut request = Request::get(url.as_str())
             .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, user_agent())
+            .header(header::USER_AGENT, user_agent());
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        let request = request
             .body(Full::default())
             .map_err(|e| FetchError::Transport(e.to_string()))?;
         self.exchange(request).await

@@ -14,8 +14,9 @@
 //! 3. `iss` (RFC 9207): required and equal to the provider's issuer when its metadata says it
 //!    sends one; when sent anyway, equal too. A mismatch is a mix-up attack: refused.
 //! 4. The code is redeemed at the provider's token endpoint with this server's client secret
-//!    and the PKCE verifier; the ID token is validated ([`id_token`](super::id_token)); the
-//!    provider's access and refresh tokens are dropped unread.
+//!    and the PKCE verifier; the ID token is validated ([`id_token`](super::id_token)); when
+//!    it has no email, the provider's UserInfo endpoint is asked with the access token (its
+//!    `sub` must be the ID token's); the provider's tokens are then dropped.
 //! 5. The allowed domains are checked (a user they leave out: `access_denied`), the user is
 //!    found or created ([`account`](super::account)), and the sign-in continues as a password
 //!    sign-in would: the per-user scope policy, the consent page or, with consent remembered,
@@ -193,7 +194,7 @@ async fn upstream_user(
         ));
     };
     let leg = Leg::of(state, browser);
-    let token = upstream
+    let redeemed = upstream
         .provider
         .redeem(
             &metadata,
@@ -215,7 +216,7 @@ async fn upstream_user(
         })?;
     let keys = upstream
         .provider
-        .keys_for(id_token::key_id(&token).as_deref())
+        .keys_for(id_token::key_id(&redeemed.id_token).as_deref())
         .await
         .map_err(|error| {
             tracing::warn!(%error, jwks_uri = %metadata.jwks_uri, "upstream keys unavailable");
@@ -228,12 +229,32 @@ async fn upstream_user(
         now,
         leeway_seconds: i64::try_from(upstream.settings.clock_leeway.as_secs()).unwrap_or(30),
     };
-    id_token::verify(&token, &keys, &expected).map_err(|error| {
+    let user = id_token::verify(&redeemed.id_token, &keys, &expected).map_err(|error| {
         tracing::warn!(%error, "upstream ID token refused");
         Refusal::failed(format!(
             "the sign-in provider's answer could not be verified: {error}"
         ))
-    })
+    })?;
+    // A provider may keep the scopes' claims for its UserInfo endpoint (OpenID Connect Core
+    // §5.4; oidc-provider does by default): the email is read there when the ID token has
+    // none. Unreachable, the sign-in goes on with the ID token's claims.
+    let (Some(endpoint), Some(access_token), None) = (
+        &metadata.userinfo_endpoint,
+        &redeemed.access_token,
+        &user.email,
+    ) else {
+        return Ok(user);
+    };
+    match upstream.provider.user_info(endpoint, access_token).await {
+        Ok(info) => user.with_user_info(info).map_err(|mismatch| {
+            tracing::warn!(%mismatch, "upstream sign-in refused");
+            Refusal::failed(mismatch.to_string())
+        }),
+        Err(error) => {
+            tracing::warn!(%error, %endpoint, "upstream UserInfo unavailable: the ID token's claims only");
+            Ok(user)
+        }
+    }
 }
 
 /// The provider's own error (RFC 6749 §4.1.2.1) as the client's: the user's refusal stays

@@ -131,7 +131,55 @@ enum Flag {
     Bool(bool),
     // Some providers (Amazon Cognito) send "true" / "false".
     Text(String),
+    // Anything else (`1`, `null`) is no verification, rather than a malformed token.
+    Other(serde::de::IgnoredAny),
 }
+
+impl Flag {
+    /// Whether it says yes: `true`, or the text `"true"`.
+    fn is_true(&self) -> bool {
+        match self {
+            Flag::Bool(verified) => *verified,
+            Flag::Text(text) => text.eq_ignore_ascii_case("true"),
+            Flag::Other(_) => false,
+        }
+    }
+}
+
+/// The user's claims from the provider's UserInfo endpoint (OpenID Connect Core §5.3.2),
+/// for a provider that puts the scopes' claims there rather than in the ID token.
+#[derive(Deserialize)]
+pub(crate) struct UserInfo {
+    sub: String,
+    email: Option<String>,
+    email_verified: Option<Flag>,
+    preferred_username: Option<String>,
+    name: Option<String>,
+}
+
+impl UpstreamUser {
+    /// Adds what `info` says of the user and the ID token did not: the email (with whether
+    /// it was verified: the two come from one source), the preferred username, the name.
+    /// `Err` when `info` is another user's (OpenID Connect Core §5.3.2: its `sub` MUST be
+    /// checked against the ID token's, and the answer not used when they differ).
+    pub(crate) fn with_user_info(mut self, info: UserInfo) -> Result<Self, UserInfoMismatch> {
+        if info.sub != self.sub {
+            return Err(UserInfoMismatch);
+        }
+        if self.email.is_none() {
+            self.email = info.email;
+            self.email_verified = info.email_verified.is_some_and(|flag| flag.is_true());
+        }
+        self.preferred_username = self.preferred_username.or(info.preferred_username);
+        self.name = self.name.or(info.name);
+        Ok(self)
+    }
+}
+
+/// The UserInfo answer names another user than the ID token.
+#[derive(Debug, thiserror::Error)]
+#[error("the provider's user information names another user than its ID token")]
+pub(crate) struct UserInfoMismatch;
 
 #[derive(Deserialize)]
 struct Claims {
@@ -250,11 +298,7 @@ fn check(claims: Claims, expected: &Expected<'_>) -> Result<UpstreamUser, IdToke
         .sub
         .filter(|sub| !sub.is_empty())
         .ok_or(IdTokenError::Subject)?;
-    let email_verified = match claims.email_verified {
-        Some(Flag::Bool(verified)) => verified,
-        Some(Flag::Text(text)) => text.eq_ignore_ascii_case("true"),
-        None => false,
-    };
+    let email_verified = claims.email_verified.is_some_and(|flag| flag.is_true());
     Ok(UpstreamUser {
         sub,
         email: claims.email,

@@ -242,10 +242,42 @@ fn signatures_are_checked_with_the_published_key() {
 }
 
 #[test]
-fn email_verified_may_be_a_string() {
+fn email_verified_may_be_a_string_and_anything_else_is_no() {
     let key = ProviderKey::new("k1");
     let user = check(&key, with(claims(), "email_verified", json!("true"))).unwrap();
     assert!(user.email_verified);
     let user = check(&key, with(claims(), "email_verified", json!(false))).unwrap();
     assert!(!user.email_verified);
+    for odd in [json!(1), json!(null), json!({"x": true})] {
+        let user = check(&key, with(claims(), "email_verified", odd.clone())).unwrap();
+        assert!(!user.email_verified, "{odd}");
+    }
+}
+
+#[test]
+fn user_info_adds_what_the_id_token_lacks_for_the_same_user_only() {
+    let key = ProviderKey::new("k1");
+    let mut bare = claims();
+    for claim in ["email", "email_verified", "preferred_username"] {
+        bare.as_object_mut().unwrap().remove(claim);
+    }
+    let user = check(&key, bare).unwrap();
+    assert_eq!(user.email, None);
+    let info = |sub: &str| -> UserInfo {
+        serde_json::from_value(json!({
+            "sub": sub, "email": "jane@example.com", "email_verified": true,
+            "preferred_username": "jane"
+        }))
+        .unwrap()
+    };
+    let told = user.clone().with_user_info(info("248289761001")).unwrap();
+    assert_eq!(told.email.as_deref(), Some("jane@example.com"));
+    assert!(told.email_verified);
+    assert_eq!(told.preferred_username.as_deref(), Some("jane"));
+    assert!(user.with_user_info(info("someone-else")).is_err());
+
+    // The ID token's email stays, with its own verification.
+    let unverified = check(&key, with(claims(), "email_verified", json!(false))).unwrap();
+    let told = unverified.with_user_info(info("248289761001")).unwrap();
+    assert!(!told.email_verified);
 }

@@ -1,11 +1,12 @@
-//! What the upstream provider publishes, and the one request this server makes of it.
+//! What the upstream provider publishes, and the requests this server makes of it.
 //!
 //! The discovery document (OpenID Connect Discovery 1.0, `{issuer}/.well-known/openid-configuration`)
 //! is fetched at start and again at every sign-in: that fetch is how a provider that is down
 //! is noticed before the browser is sent to it, and how one that moved its endpoints is
 //! followed. Its keys (`jwks_uri`) are fetched at start and again when an ID token names a
 //! key not in the set, at most every [`KEY_REFETCH_INTERVAL`]. The last good document and key
-//! set stay when a fetch fails.
+//! set stay when a fetch fails. The other requests: the code redeemed at the token endpoint,
+//! and the user's claims read at the UserInfo endpoint when the ID token lacks them.
 
 use std::{
     sync::{Arc, PoisonError, RwLock},
@@ -16,7 +17,7 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde::Deserialize;
 use url::{Url, form_urlencoded};
 
-use super::{UpstreamError, UpstreamSettings};
+use super::{UpstreamError, UpstreamSettings, id_token::UserInfo};
 use outpost_oauth::{
     issuer_client::{FetchError, IssuerClient, is_https_or_loopback},
     jwk::{JwkSetDocument, KeySet},
@@ -45,6 +46,9 @@ pub struct ProviderMetadata {
     pub token_endpoint: Url,
     /// The provider's key set.
     pub jwks_uri: Url,
+    /// Where the user's claims are read with the access token (OpenID Connect Core §5.3),
+    /// when the provider has it.
+    pub userinfo_endpoint: Option<Url>,
     /// Whether the provider returns `iss` with the authorization response (RFC 9207), which
     /// the callback then requires.
     pub returns_iss: bool,
@@ -58,6 +62,7 @@ struct DiscoveryDocument {
     authorization_endpoint: Option<String>,
     token_endpoint: Option<String>,
     jwks_uri: Option<String>,
+    userinfo_endpoint: Option<String>,
     response_types_supported: Option<Vec<String>>,
     code_challenge_methods_supported: Option<Vec<String>>,
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
@@ -104,6 +109,15 @@ pub(crate) enum RedeemError {
 #[derive(Deserialize)]
 struct TokenResponse {
     id_token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// What the token endpoint gave for a code.
+pub(crate) struct Redeemed {
+    /// The ID token, to validate.
+    pub id_token: String,
+    /// The access token, for the UserInfo endpoint only.
+    pub access_token: Option<String>,
 }
 
 impl Provider {
@@ -181,7 +195,7 @@ impl Provider {
     }
 
     /// Redeems `code` at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5) and returns the
-    /// ID token. The access token (and any refresh token) in the answer is dropped unread.
+    /// ID token and the access token (any refresh token in the answer is dropped unread).
     pub(super) async fn redeem(
         &self,
         metadata: &ProviderMetadata,
@@ -189,7 +203,7 @@ impl Provider {
         code: &str,
         code_verifier: &str,
         redirect_uri: &str,
-    ) -> Result<String, RedeemError> {
+    ) -> Result<Redeemed, RedeemError> {
         // The serializer is not `Send`: it is done with before the request is awaited.
         let (form, authorization) = {
             let mut form = form_urlencoded::Serializer::new(String::new());
@@ -228,9 +242,25 @@ impl Provider {
                     cause,
                 },
             })?;
-        answer
+        let id_token = answer
             .id_token
-            .ok_or_else(|| RedeemError::NoIdToken(url.to_string()))
+            .ok_or_else(|| RedeemError::NoIdToken(url.to_string()))?;
+        Ok(Redeemed {
+            id_token,
+            access_token: answer.access_token,
+        })
+    }
+
+    /// The user's claims at the UserInfo endpoint `endpoint`, read with `access_token`
+    /// (OpenID Connect Core §5.3; a JSON answer — a signed one is not read).
+    pub(super) async fn user_info(
+        &self,
+        endpoint: &Url,
+        access_token: &str,
+    ) -> Result<UserInfo, FetchError> {
+        self.client
+            .get_json_authorized(endpoint, &format!("Bearer {access_token}"))
+            .await
     }
 }
 
@@ -306,6 +336,10 @@ fn metadata_of(
         endpoint("authorization_endpoint", document.authorization_endpoint)?;
     let token_endpoint = endpoint("token_endpoint", document.token_endpoint)?;
     let jwks_uri = endpoint("jwks_uri", document.jwks_uri)?;
+    let userinfo_endpoint = document
+        .userinfo_endpoint
+        .map(|value| endpoint("userinfo_endpoint", Some(value)))
+        .transpose()?;
     if let Some(types) = &document.response_types_supported
         && !types.iter().any(|t| t == "code")
     {
@@ -340,6 +374,7 @@ fn metadata_of(
         authorization_endpoint,
         token_endpoint,
         jwks_uri,
+        userinfo_endpoint,
         returns_iss: document.authorization_response_iss_parameter_supported,
         client_authentication,
     })
