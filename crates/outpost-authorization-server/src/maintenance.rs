@@ -4,7 +4,7 @@
 //! throttle attempts and cached metadata documents (without it the store only grows) — and
 //! the reload of the signing
 //! keys from the store every [`KEY_RELOAD_INTERVAL`], so that a key rotated by `outpost keys
-//! rotate` or another instance is used here within a minute, without a restart.
+//! rotate` or another instance is used here within seconds, without a restart.
 //!
 //! A spent code is kept for [`CODE_REPLAY_MEMORY`] after it expires, so that a replay in that
 //! time is still recognised and revokes what the code obtained (RFC 6749 §4.1.2).
@@ -22,7 +22,12 @@ use outpost_store::StoreError;
 /// How often [`run`] purges.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// How often [`run`] reloads the signing keys.
-pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+///
+/// Ten seconds: a store restarted empty (a Redis without persistence) makes the running
+/// instances store their keys again at their next reload while an instance started meanwhile
+/// signs with a key of its own, and until both have reloaded, each refuses the other's tokens.
+/// A reload is one read of a few keys.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 /// How long an expired code (spent or not) is remembered.
 pub const CODE_REPLAY_MEMORY: Duration = Duration::from_secs(60 * 60);
 
