@@ -386,3 +386,31 @@ async fn a_use_longer_than_the_idle_timeout_keeps_the_session() {
     );
     drop(stream);
 }
+
+#[tokio::test]
+async fn an_initialize_inside_a_session_is_refused_and_the_session_keeps_what_it_negotiated() {
+    let initialized = Arc::new(AtomicUsize::new(0));
+    let app = spawn_parked(Store::memory().mcp_sessions, initialized.clone()).await;
+    let id = initialize(&app).await;
+    let again = post(
+        &app,
+        &id,
+        json!({
+            "jsonrpc": "2.0", "id": 9, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": { "sampling": {} },
+                "clientInfo": { "name": "again", "version": "2" }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    let answer = read_jsonrpc(again).await;
+    assert_eq!(answer["id"], 9, "{answer}");
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert_eq!(initialized.load(Ordering::SeqCst), 1, "no handler saw it");
+
+    let answer = echoed(&app, &id, "still here").await;
+    assert_eq!(answer["result"]["content"][0]["text"], "Echo: still here");
+}

@@ -73,8 +73,8 @@ use futures::Stream;
 use rmcp::{
     ServerHandler,
     model::{
-        ClientJsonRpcMessage, ClientNotification, ClientRequest, Extensions, GetExtensions,
-        RequestId, ServerJsonRpcMessage, ServerResult,
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, Extensions,
+        GetExtensions, RequestId, ServerJsonRpcMessage, ServerResult,
     },
     service::serve_directly_with_ct,
     transport::streamable_http_server::{SessionId, SessionManager, session::ServerSseMessage},
@@ -707,6 +707,9 @@ where
         let ClientJsonRpcMessage::Request(request) = &mut message else {
             return Err(SessionError::NotARequest);
         };
+        if matches!(request.request, ClientRequest::InitializeRequest(_)) {
+            return Ok(ResponseStream::refusing_reinitialize(request.id.clone()));
+        }
         self.follow_relay().await;
         self.bind(id, &session, request.request.extensions_mut());
         let request_id = request.id.clone();
@@ -963,6 +966,24 @@ impl<H> OutpostSessionManager<H> {
 /// ([`RequestTransport`]).
 struct ResponseStream {
     receiver: mpsc::Receiver<ServerJsonRpcMessage>,
+}
+
+impl ResponseStream {
+    /// The answer to an `initialize` sent inside a session: `-32600` Invalid Request. The
+    /// session keeps what it negotiated — initialization happens once (MCP lifecycle) — and
+    /// answering success would tell the client that its new version and capabilities hold.
+    /// A client that wants others starts a session: an `initialize` without `Mcp-Session-Id`.
+    fn refusing_reinitialize(id: RequestId) -> Self {
+        let (sender, receiver) = mpsc::channel(1);
+        let refusal = ErrorData::invalid_request(
+            "this session is initialized already; initialize without Mcp-Session-Id to start \
+             a new session",
+            None,
+        );
+        // A fresh channel with room for one.
+        let _ = sender.try_send(ServerJsonRpcMessage::error(refusal, Some(id)));
+        Self { receiver }
+    }
 }
 
 impl Stream for ResponseStream {
