@@ -26,7 +26,9 @@ use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use rmcp::{ErrorData, model::RequestId};
 
+use super::log_limit::OncePerMinute;
 use crate::{
+    clock::unix_now,
     http::early_answer::{BoxedResponse, DRAIN_LIMIT},
     mcp::jsonrpc_body::{error_response, request_id_of},
     store::StoreError,
@@ -58,7 +60,7 @@ pub(crate) async fn bounded<T>(
 /// the log): the body is read up to [`DRAIN_LIMIT`] for the request's `id` (which also keeps
 /// a kept-alive connection usable), then `503` with `Retry-After` and the JSON-RPC error.
 pub(crate) fn store_unavailable(request: Request, why: &str) -> BoxedResponse {
-    tracing::warn!(%why, "store unavailable: answering 503");
+    warn_store_unavailable(why);
     unavailable(request, Unavailable::Store)
 }
 
@@ -68,6 +70,15 @@ pub(crate) fn store_unavailable(request: Request, why: &str) -> BoxedResponse {
 pub(crate) fn issuer_unavailable(request: Request, why: &str) -> BoxedResponse {
     tracing::warn!(%why, "token issuer unavailable: answering 503");
     unavailable(request, Unavailable::Issuer)
+}
+
+/// Logs that the store did not answer, at most once a minute: an outage fails every
+/// request, and `outpost_requests_total{status="503"}` counts them.
+fn warn_store_unavailable(why: &str) {
+    static LOGGED: OncePerMinute = OncePerMinute::new();
+    if LOGGED.due(unix_now()) {
+        tracing::warn!(%why, "store unavailable: answering 503 (again within a minute: not logged)");
+    }
 }
 
 /// What did not answer.
@@ -81,7 +92,7 @@ enum Unavailable {
 /// The same `503` for a request whose body was read already, `id` its id (the session
 /// manager could not write a new session's record: `mcp::session_limits`).
 pub(crate) fn store_unavailable_for(id: Option<&RequestId>, why: &str) -> axum::response::Response {
-    tracing::warn!(%why, "store unavailable: answering 503");
+    warn_store_unavailable(why);
     retry_after_response(
         StatusCode::SERVICE_UNAVAILABLE,
         id,

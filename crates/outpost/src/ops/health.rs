@@ -8,10 +8,12 @@
 //!   what failed. Point load balancers here: an instance whose store does not answer is taken
 //!   out of rotation and put back once it answers. Without a store (`--no-auth`) it is always
 //!   `200` with no dependencies.
-//! - `/health` answers `200` while the process serves, at once and without asking the store:
+//! - `/health` answers `200` while the process serves, without asking the store (but once):
 //!   `{"status":"ok"|"degraded","version":"…","dependencies":{…}}` from the last readiness
 //!   result, refreshed in the background when it is over a second old
-//!   ([`Readiness::last_known`]). `degraded` means a dependency was down at the last probe.
+//!   ([`Readiness::last_known`]); the first `/health` after start waits for the first probe
+//!   rather than answer `ok` with the store `unknown`. `degraded` means a dependency was down
+//!   at the last probe.
 //!   Point liveness probes here: restarting a process does not bring its store back.
 
 use std::sync::Arc;
@@ -48,7 +50,7 @@ pub struct Ready {
 
 /// `GET /health`: always `200`, from the last readiness result.
 pub async fn health(State(readiness): State<Arc<Readiness>>) -> Response {
-    let dependencies = readiness.last_known();
+    let dependencies = readiness.last_known_or_first().await;
     let status = status_of(&dependencies);
     no_store(
         StatusCode::OK,

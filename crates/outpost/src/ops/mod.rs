@@ -9,6 +9,7 @@ pub mod health;
 #[cfg(feature = "json-lines")]
 pub mod json_lines;
 pub(crate) mod landing_page;
+pub(crate) mod log_limit;
 #[cfg(feature = "log-writer")]
 pub mod log_writer;
 pub(crate) mod maintenance;

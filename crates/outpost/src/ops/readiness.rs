@@ -89,6 +89,21 @@ impl Readiness {
         dependencies
     }
 
+    /// The answers of the last probe; before the first one, a probe now (within
+    /// [`PROBE_TIMEOUT`]), so that the first answer after start is not a guess.
+    pub async fn last_known_or_first(self: &Arc<Self>) -> Dependencies {
+        let probed = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if probed {
+            self.last_known()
+        } else {
+            self.probe().await
+        }
+    }
+
     /// The answers of the last probe, at once; when they are older than [`HEALTH_MAX_AGE`]
     /// (or there are none yet), one probe starts in the background for later callers.
     /// Dependencies not probed yet are [`DependencyState::Unknown`].
@@ -160,6 +175,18 @@ mod tests {
         assert!(
             matches!(&stalled[STORE], DependencyState::Down { error } if error.contains("no answer"))
         );
+    }
+
+    #[tokio::test]
+    async fn the_first_health_after_start_is_a_probe_not_a_guess() {
+        let (store, outage) = switchable(Store::memory());
+        outage.refuse();
+        let readiness = Arc::new(Readiness::new(Some(store.health)));
+        let first = readiness.last_known_or_first().await;
+        assert!(any_down(&first), "{first:?}");
+        outage.restore();
+        // Later ones answer at once from what was seen (refreshed in the background).
+        assert!(any_down(&readiness.last_known_or_first().await));
     }
 
     #[tokio::test]

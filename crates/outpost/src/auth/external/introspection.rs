@@ -38,7 +38,7 @@ use std::{
     fmt,
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -57,7 +57,7 @@ use crate::auth::resource::{
     Identity,
     cache::{SWEEP_EVERY, TokenDigest},
 };
-use crate::ops::degraded::bounded;
+use crate::ops::{degraded::bounded, log_limit::OncePerMinute};
 use outpost_oauth::{
     forwarded::Source,
     issuer_client::{FetchError, IssuerClient},
@@ -367,23 +367,6 @@ impl Drop for Attempt {
     }
 }
 
-/// Whether a warning is due: at most one per minute.
-#[derive(Default)]
-struct OncePerMinute(AtomicI64);
-
-impl OncePerMinute {
-    /// Whether the warning may be logged at `now` (Unix seconds); if so, the next one waits a
-    /// minute.
-    fn due(&self, now: i64) -> bool {
-        let last = self.0.load(Ordering::Relaxed);
-        (last == 0 || now.saturating_sub(last) >= 60)
-            && self
-                .0
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-}
-
 /// A request's place on a flight: leaving, the last one aboard — or any, once the answer is
 /// in — takes the flight off the list (so one whose every request was cancelled does not
 /// stay, and the next request makes a new call).
@@ -460,16 +443,6 @@ mod tests {
 
     fn answer(json: serde_json::Value) -> IntrospectionAnswer {
         serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn a_warning_is_due_at_most_once_a_minute() {
-        let warning = OncePerMinute::default();
-        assert!(warning.due(1_000));
-        assert!(!warning.due(1_000));
-        assert!(!warning.due(1_059));
-        assert!(warning.due(1_060));
-        assert!(!warning.due(1_061));
     }
 
     #[test]

@@ -29,6 +29,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::{
     clock::unix_now,
+    ops::log_limit::OncePerMinute,
     store::{EventId, EventRetention, EventStore, StoreError, StoredEvent},
 };
 
@@ -163,7 +164,10 @@ pub(crate) async fn tail(
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(%error, stream, "cannot read a session's events");
+                    static LOGGED: OncePerMinute = OncePerMinute::new();
+                    if LOGGED.due(unix_now()) {
+                        tracing::warn!(%error, stream, "cannot read a session's events (again within a minute, for any session: not logged)");
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(RETRY_AFTER) => {}
                         _ = sender.closed() => return,
