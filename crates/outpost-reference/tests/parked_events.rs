@@ -358,6 +358,16 @@ async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_ove
     an_answer_posted_to_another_instance_reaches_the_request(&a, &b).await;
 }
 
+/// Two processes on one SQLite file: the store wakes neither of the other's appends, so the
+/// relay reads its streams often enough for the receipt to come back in time (it did not:
+/// the client was told the instance was gone, while the answer reached the tool later).
+#[tokio::test]
+async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_on_one_sqlite_file() {
+    let file = sqlite_file("relayed-answer");
+    let (a, b) = stores_at(&format!("sqlite://{}", file.display())).await;
+    an_answer_posted_to_another_instance_reaches_the_request(&a, &b).await;
+}
+
 #[tokio::test]
 async fn an_answer_posted_to_another_instance_reaches_the_request_that_asked_in_one_process() {
     let store = Store::memory();

@@ -50,7 +50,7 @@ use envelope::{Envelope, RelayedCaller};
 use crate::{
     auth::resource::Identity,
     clock::unix_now,
-    mcp::sessions::events::tail,
+    mcp::sessions::events::{RECHECK_EVERY, tail},
     ops::degraded::bounded,
     store::{EventId, EventRetention, EventStore, StoreError, StoredEvent},
 };
@@ -58,6 +58,21 @@ use crate::{
 /// How long a sender waits for the receipt of a relayed message before it tells the client
 /// that nothing took it.
 pub(crate) const RECEIPT_WAIT: Duration = Duration::from_secs(2);
+
+/// How often the relay's streams are read without a wake-up when the store wakes no other
+/// process (two processes on one SQLite file): a relayed message and its receipt then each
+/// wait for a read, and at [`RECHECK_EVERY`] the sender would give up on a live instance
+/// ([`RECEIPT_WAIT`]). Two small reads four times a second, on the relay's two streams only.
+const RELAY_RECHECK_WITHOUT_WAKE_UPS: Duration = Duration::from_millis(250);
+
+/// How often the relay's streams are read without a wake-up from `store`.
+fn relay_recheck(store: &dyn EventStore) -> Duration {
+    if store.wakes_other_processes() {
+        RECHECK_EVERY
+    } else {
+        RELAY_RECHECK_WITHOUT_WAKE_UPS
+    }
+}
 /// What the relay streams keep: messages are read within moments, so little and briefly.
 pub(crate) const RELAY_RETENTION: EventRetention = EventRetention {
     max_count: 1024,
@@ -157,9 +172,17 @@ impl Relay {
         let started = self.listening.get_or_try_init(|| async {
             let stop = self.shutdown.child_token();
             let inbox = inbox(&self.instance);
-            let (own, _) = tail(self.store.clone(), inbox, None, stop.clone()).await?;
+            let recheck = relay_recheck(&*self.store);
+            let (own, _) = tail(self.store.clone(), inbox, None, recheck, stop.clone()).await?;
             // Dropping `own` on an error here ends its tail: a retry starts afresh.
-            let (all, _) = tail(self.store.clone(), BROADCAST.to_owned(), None, stop).await?;
+            let (all, _) = tail(
+                self.store.clone(),
+                BROADCAST.to_owned(),
+                None,
+                recheck,
+                stop,
+            )
+            .await?;
             for events in [own, all] {
                 tokio::spawn(dispatch(Arc::downgrade(self), events));
             }

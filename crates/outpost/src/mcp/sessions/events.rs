@@ -114,7 +114,14 @@ impl SessionEvents {
         priming: bool,
         stop: CancellationToken,
     ) -> Result<EventFeed, StoreError> {
-        let (receiver, from) = tail(self.store.clone(), get_stream(session), after, stop).await?;
+        let (receiver, from) = tail(
+            self.store.clone(),
+            get_stream(session),
+            after,
+            RECHECK_EVERY,
+            stop,
+        )
+        .await?;
         Ok(EventFeed {
             position: (priming && after.is_none()).then(|| from.unwrap_or(BEFORE_EVERY_EVENT)),
             receiver,
@@ -123,12 +130,13 @@ impl SessionEvents {
 }
 
 /// The events of `stream` in `store` after `after` (from now with `None`) as they come, read
-/// by a task until `stop` is cancelled or the receiver dropped; and the id they follow
-/// (`None`: every event of the stream).
+/// by a task until `stop` is cancelled or the receiver dropped — at a wake-up, or at the
+/// latest every `recheck` —; and the id they follow (`None`: every event of the stream).
 pub(crate) async fn tail(
     store: Arc<dyn EventStore>,
     stream: String,
     after: Option<EventId>,
+    recheck: Duration,
     stop: CancellationToken,
 ) -> Result<(mpsc::Receiver<StoredEvent>, Option<EventId>), StoreError> {
     // Listening before the tail is read: nothing appended in between is missed.
@@ -158,7 +166,7 @@ pub(crate) async fn tail(
                     }
                     tokio::select! {
                         _ = listener.appended() => {}
-                        _ = tokio::time::sleep(RECHECK_EVERY) => {}
+                        _ = tokio::time::sleep(recheck) => {}
                         _ = sender.closed() => return,
                         _ = stop.cancelled() => return,
                     }
