@@ -74,9 +74,14 @@ impl Connections {
     }
 }
 
+/// How long before the end of the grace period the streams are told to end (at most a quarter
+/// of the grace period).
+const STREAMS_END_AHEAD: Duration = Duration::from_secs(1);
+
 /// Serves `router` on `listener` until `shutdown_signal` resolves; then stops accepting, lets
-/// the requests in flight finish, cancels `streams` (which ends SSE streams and sessions) and
-/// waits for connections to close, `grace` at most from the signal.
+/// the requests in flight finish, cancels `streams` (which ends SSE streams and sessions, and
+/// answers the session requests still running with an error) and waits for connections to
+/// close, `grace` at most from the signal.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -98,11 +103,18 @@ pub async fn serve(
     let drained = async {
         signalled.cancelled().await;
         let deadline = tokio::time::Instant::now() + grace;
-        if tokio::time::timeout_at(deadline, in_flight.idle())
+        // The streams are told to end a little before the deadline, so that their last
+        // words (a request's error answer, the end of each SSE body) are written before the
+        // connections are dropped, rather than cut mid-chunk.
+        let streams_end = deadline - (grace / 4).min(STREAMS_END_AHEAD);
+        if tokio::time::timeout_at(streams_end, in_flight.idle())
             .await
             .is_err()
         {
-            tracing::warn!(?grace, "requests still in flight after the grace period");
+            tracing::warn!(
+                ?grace,
+                "requests still in flight at the end of the grace period: ending them"
+            );
         }
         streams.cancel();
         tokio::time::sleep_until(deadline).await;

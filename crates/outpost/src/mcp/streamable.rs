@@ -8,7 +8,7 @@
 //! ([`streamable_service`]). rmcp's own `session_store` is never set: nothing replays a
 //! session's `initialize`.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use rmcp::{
     ServerHandler,
@@ -68,11 +68,31 @@ pub fn parked_service<H>(
 where
     H: ServerHandler + Send + Sync + 'static,
 {
-    let mut rmcp_config = rmcp_config(config, shutdown);
+    let mut rmcp_config = rmcp_config(config, after_last_words(shutdown));
     if !priming {
         rmcp_config = rmcp_config.with_sse_retry(None);
     }
     StreamableHttpService::new(move || Ok(factory()), sessions, rmcp_config)
+}
+
+/// How long after the server's shutdown reaches the parked sessions rmcp ends the SSE bodies
+/// it frames: time for a session request that shutdown ended to send its last message
+/// (`sessions::shutting_down`), which rmcp's body would otherwise drop at once.
+const LAST_WORDS: Duration = Duration::from_millis(200);
+
+/// A token cancelled [`LAST_WORDS`] after `shutdown` (`shutdown` itself outside a runtime).
+fn after_last_words(shutdown: CancellationToken) -> CancellationToken {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return shutdown;
+    };
+    let later = CancellationToken::new();
+    let cancel = later.clone();
+    runtime.spawn(async move {
+        shutdown.cancelled().await;
+        tokio::time::sleep(LAST_WORDS).await;
+        cancel.cancel();
+    });
+    later
 }
 
 /// rmcp's settings from `config`.

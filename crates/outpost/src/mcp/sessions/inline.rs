@@ -170,15 +170,16 @@ where
             shutdown,
         } = self;
         let stop = running.cancel.clone();
-        tokio::select! {
+        let answer = tokio::select! {
             answer = handler => {
                 answered(&answer);
-                if let Some(to) = to {
-                    let _ = to.send(message(answer, request_id)).await;
-                }
+                answer
             }
-            () = stop.cancelled() => {}
-            () = shutdown.cancelled() => {}
+            () = stop.cancelled() => return,
+            () = shutdown.cancelled() => Err(super::shutting_down()),
+        };
+        if let Some(to) = to {
+            let _ = to.send(message(answer, request_id)).await;
         }
         drop((lease, running, cancel_on_exit));
     }

@@ -80,7 +80,7 @@ use rmcp::{
     transport::streamable_http_server::{SessionId, SessionManager, session::ServerSseMessage},
 };
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 pub use data::{MAX_SESSION_DATA_BYTES, SessionData, SessionDataError};
 pub(crate) use events::SessionEvents;
@@ -713,6 +713,7 @@ where
         self.follow_relay().await;
         self.bind(id, &session, request.request.extensions_mut());
         let request_id = request.id.clone();
+        let request_id_of_stream = request_id.clone();
         let (transport, receiver) =
             RequestTransport::new(id.clone(), request_id, message, self.in_flight.clone());
         // Registered as running: the keep-alive loop sees it from now on.
@@ -728,7 +729,11 @@ where
         tokio::spawn(async move {
             let _ = running.waiting().await;
         });
-        Ok(ResponseStream { receiver })
+        Ok(ResponseStream::new(
+            receiver,
+            request_id_of_stream,
+            self.shutdown.clone(),
+        ))
     }
 
     async fn accept_message(
@@ -966,9 +971,25 @@ impl<H> OutpostSessionManager<H> {
 /// ([`RequestTransport`]).
 struct ResponseStream {
     receiver: mpsc::Receiver<ServerJsonRpcMessage>,
+    /// While the request is unanswered: its id, and the server's shutdown, at which it is
+    /// answered with [`shutting_down`] and the stream ends — at once, as rmcp ends the SSE
+    /// body soon after and its serve loop takes a while to let go of the request.
+    unanswered: Option<(RequestId, Pin<Box<WaitForCancellationFutureOwned>>)>,
 }
 
 impl ResponseStream {
+    /// The stream of request `id`, whose serve loop sends to `receiver`.
+    fn new(
+        receiver: mpsc::Receiver<ServerJsonRpcMessage>,
+        id: RequestId,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            receiver,
+            unanswered: Some((id, Box::pin(shutdown.cancelled_owned()))),
+        }
+    }
+
     /// The answer to an `initialize` sent inside a session: `-32600` Invalid Request. The
     /// session keeps what it negotiated — initialization happens once (MCP lifecycle) — and
     /// answering success would tell the client that its new version and capabilities hold.
@@ -982,7 +1003,10 @@ impl ResponseStream {
         );
         // A fresh channel with room for one.
         let _ = sender.try_send(ServerJsonRpcMessage::error(refusal, Some(id)));
-        Self { receiver }
+        Self {
+            receiver,
+            unanswered: None,
+        }
     }
 }
 
@@ -990,10 +1014,39 @@ impl Stream for ResponseStream {
     type Item = ServerSseMessage;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver
-            .poll_recv(cx)
-            .map(|message| message.map(ServerSseMessage::from_message))
+        if let Poll::Ready(message) = self.receiver.poll_recv(cx) {
+            if let Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)) =
+                &message
+            {
+                self.unanswered = None;
+            }
+            return Poll::Ready(message.map(ServerSseMessage::from_message));
+        }
+        let Some((_, shutdown)) = &mut self.unanswered else {
+            return Poll::Pending;
+        };
+        if shutdown.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let Some((id, _)) = self.unanswered.take() else {
+            return Poll::Pending;
+        };
+        // Its last message: nothing comes after it.
+        self.receiver.close();
+        while self.receiver.try_recv().is_ok() {}
+        Poll::Ready(Some(ServerSseMessage::from_message(
+            ServerJsonRpcMessage::error(shutting_down(), Some(id)),
+        )))
     }
+}
+
+/// The answer of a session request that the server's shutdown ended: the session lives on
+/// (in the store) and the request can be sent again, to another instance.
+pub(crate) fn shutting_down() -> ErrorData {
+    ErrorData::internal_error(
+        "the server is shutting down: send the request again (the session goes on)",
+        Some(serde_json::json!({ "reason": "shutting_down" })),
+    )
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
