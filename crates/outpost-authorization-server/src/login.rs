@@ -273,7 +273,7 @@ fn forbidden() -> Response {
         StatusCode::FORBIDDEN,
         "Request refused",
         "The form could not be verified (missing or mismatched security token). Make sure \
-         cookies are enabled, then start again from the application.",
+         cookies are enabled.",
     )
 }
 
@@ -283,8 +283,8 @@ pub fn expired() -> Response {
     pages::error_page(
         StatusCode::BAD_REQUEST,
         "Sign-in expired",
-        "This sign-in request is unknown, has expired, or was started in another browser. \
-         Go back to the application and sign in again from this browser.",
+        "This sign-in request is unknown, has expired, or was started in another browser: \
+         sign in again from this browser.",
     )
 }
 

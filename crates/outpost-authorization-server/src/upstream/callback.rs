@@ -92,8 +92,7 @@ pub(crate) async fn callback(
         return pages::error_page(
             StatusCode::BAD_REQUEST,
             "Already signed in",
-            "This sign-in response was used already. Continue on the page it led to, or go \
-             back to the application to start again.",
+            "This sign-in response was used already: continue on the page it led to.",
         );
     }
     if let Some(error) = params.get("error") {
