@@ -315,7 +315,8 @@ async fn rotation(
     let Err(StoreError::Unavailable(why)) = first else {
         return first;
     };
-    tracing::warn!(%why, "a refresh token's rotation went untold: asking the store how it went");
+    // Debug: during an outage every refresh comes here, and the 503 is logged where answered.
+    tracing::debug!(%why, "a refresh token's rotation went untold: asking the store how it went");
     let deadline = tokio::time::Instant::now() + UNTOLD_ROTATION_DEADLINE;
     let mut pause = Duration::from_millis(100);
     loop {

@@ -236,7 +236,8 @@ async fn upstream_user(
     })?;
     // A provider may keep the scopes' claims for its UserInfo endpoint (OpenID Connect Core
     // §5.4; oidc-provider does by default): the email is read there when the ID token has
-    // none. Unreachable, the sign-in goes on with the ID token's claims.
+    // none. Unreachable, the sign-in goes on with the ID token's claims — unless the allowed
+    // domains need the email: then it waits for the provider (`temporarily_unavailable`).
     let (Some(endpoint), Some(access_token), None) = (
         &metadata.userinfo_endpoint,
         &redeemed.access_token,
@@ -249,6 +250,12 @@ async fn upstream_user(
             tracing::warn!(%mismatch, "upstream sign-in refused");
             Refusal::failed(mismatch.to_string())
         }),
+        // The allowed domains need the email: without it, the user would be refused for
+        // an outage of the provider's.
+        Err(error) if !upstream.settings.allowed_domains.is_empty() => {
+            tracing::warn!(%error, %endpoint, "upstream UserInfo unavailable: the sign-in cannot check the domain");
+            Err(Refusal::unreachable(issuer))
+        }
         Err(error) => {
             tracing::warn!(%error, %endpoint, "upstream UserInfo unavailable: the ID token's claims only");
             Ok(user)

@@ -7,8 +7,9 @@
 //! balancer sees the store's state of this moment) and remembers the result;
 //! [`Readiness::last_known`] answers at once from the last result and, when that is older than
 //! [`HEALTH_MAX_AGE`], starts one probe in the background for the next caller (what `/health`
-//! does: it never waits for the store, so a liveness probe with a short timeout never kills a
-//! process whose only trouble is its store).
+//! does: it does not wait for the store — but the first time, [`FIRST_HEALTH_WAIT`] at most —
+//! so a liveness probe with a short timeout never kills a process whose only trouble is its
+//! store).
 //!
 //! A failure's message is reported (it names what failed, not where to log in): any URL
 //! userinfo in it is masked, in case a backend's error quotes its connection URL.
@@ -30,6 +31,9 @@ use crate::store::{StoreError, StoreHealth};
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How old the last result may be before `/health` starts a fresh probe.
 pub const HEALTH_MAX_AGE: Duration = Duration::from_secs(1);
+/// How long the first `/health` after start waits for the first probe: well within the
+/// shortest liveness-probe timeouts (Kubernetes' default is a second).
+pub const FIRST_HEALTH_WAIT: Duration = Duration::from_millis(500);
 
 /// The name of the store in the reports.
 const STORE: &str = "store";
@@ -89,19 +93,19 @@ impl Readiness {
         dependencies
     }
 
-    /// The answers of the last probe; before the first one, a probe now (within
-    /// [`PROBE_TIMEOUT`]), so that the first answer after start is not a guess.
+    /// The answers of the last probe; before the first one, a probe now, awaited for at most
+    /// [`FIRST_HEALTH_WAIT`] (then [`DependencyState::Unknown`] as [`Self::last_known`]
+    /// says), so that the first answer after start is not a guess when the store answers.
     pub async fn last_known_or_first(self: &Arc<Self>) -> Dependencies {
         let probed = self
             .last
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some();
-        if probed {
-            self.last_known()
-        } else {
-            self.probe().await
+        if !probed && let Ok(first) = tokio::time::timeout(FIRST_HEALTH_WAIT, self.probe()).await {
+            return first;
         }
+        self.last_known()
     }
 
     /// The answers of the last probe, at once; when they are older than [`HEALTH_MAX_AGE`]

@@ -392,12 +392,15 @@ impl Transport<RoleServer> for HotTransport {
         }
         let to_request = outbox.map(|outbox| outbox.sender());
         let shared = self.shared.clone();
+        let asks = matches!(item, ServerJsonRpcMessage::Request(_));
         async move {
             match to_request {
-                Some(sender) => sender
-                    .send(item)
-                    .await
-                    .map_err(|_| HotSendError::StreamEnded),
+                // The request's client went away: a request to it fails at once (nobody would
+                // answer), anything else goes nowhere — as on a serve loop of its own.
+                Some(sender) => match sender.send(item).await {
+                    Err(_) if asks => Err(HotSendError::StreamEnded),
+                    _ => Ok(()),
+                },
                 None => {
                     shared.events.emit(&shared.session, &item).await?;
                     Ok(())

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
+    detached::Detached,
     hot::{Lease, Outbox},
     keep_alive::KeepAlive,
     request::{InFlight, Running},
@@ -47,7 +48,9 @@ pub(crate) struct InlineSession {
     pub(super) in_flight: Arc<InFlight>,
     /// Told once the request is registered as running, to keep the session's record alive.
     pub(super) keep_alive: Arc<KeepAlive>,
-    /// The server's shutdown, which ends a streaming request.
+    /// Where the request runs on if its client goes away.
+    pub(super) detached: Arc<Detached>,
+    /// The server's shutdown, which ends the request with a `shutting_down` answer.
     pub(super) shutdown: CancellationToken,
 }
 
@@ -83,6 +86,7 @@ impl InlineSession {
         let running = RunningHere::new(&self.in_flight, &self.id, &request_id, &cancel);
         self.keep_alive.in_use();
         let outbox = self.lease.outbox().clone();
+        let shutdown = self.shutdown.clone();
         let mut pending = Pending(Some(Unanswered {
             handler,
             answered,
@@ -93,6 +97,7 @@ impl InlineSession {
             // the handler started, as rmcp cancels a request's token.
             cancel_on_exit: cancel.clone().drop_guard(),
             shutdown: self.shutdown,
+            detached: self.detached,
         }));
         let mut answer = None;
         let streams = tokio::select! {
@@ -102,6 +107,10 @@ impl InlineSession {
                 false
             }
             () = cancel.cancelled() => false,
+            () = shutdown.cancelled() => {
+                answer = Some(Err(super::shutting_down()));
+                false
+            }
             () = outbox.opened() => true,
             () = tokio::time::sleep(STREAM_AFTER) => true,
         };
@@ -139,6 +148,8 @@ struct Unanswered<A> {
     cancel_on_exit: DropGuard,
     /// The server's shutdown, which ends the request.
     shutdown: CancellationToken,
+    /// Where the request runs on if its client goes away.
+    detached: Arc<Detached>,
 }
 
 impl<A> Unanswered<A>
@@ -153,8 +164,20 @@ where
             // Only one stream takes the receiver, and this is the one.
             return InlineOutcome::Cancelled;
         };
-        tokio::spawn(self.finish(Some(sender)));
-        InlineOutcome::Streaming(InlineStream { receiver })
+        let (detached, stop, ended) = (
+            self.detached.clone(),
+            self.running.cancel.clone(),
+            CancellationToken::new(),
+        );
+        let tell_ended = ended.clone();
+        tokio::spawn(async move {
+            self.finish(Some(sender)).await;
+            tell_ended.cancel();
+        });
+        InlineOutcome::Streaming(InlineStream {
+            receiver,
+            run_on: Some((detached, stop, ended)),
+        })
     }
 
     /// Awaits the answer (or the client's cancellation, or shutdown) and sends it to `to`:
@@ -168,9 +191,13 @@ where
             running,
             cancel_on_exit,
             shutdown,
+            detached: _,
         } = self;
         let stop = running.cancel.clone();
         let answer = tokio::select! {
+            // A handler that answered as shutdown came: its answer, not an invitation to send
+            // the request again.
+            biased;
             answer = handler => {
                 answered(&answer);
                 answer
@@ -187,7 +214,7 @@ where
 
 /// The request while its first wait runs in the connection's task. Dropped before the
 /// answer — the client went away, and hyper dropped the response future — it lets the
-/// request run on in a task of its own: MCP 2025-03-26 … 2025-11-25 say a disconnection
+/// request run on in a task of its own, within [`Detached`]'s bounds: MCP 2025-03-26 … 2025-11-25 say a disconnection
 /// SHOULD NOT be taken for a cancellation (the client sends `notifications/cancelled` for
 /// that), and rmcp's in-memory sessions let the request run on too. Its messages go nowhere
 /// from then on, and its requests to the client fail at once.
@@ -208,13 +235,13 @@ impl<A: FnOnce(&Answer) + Send + 'static> Drop for Pending<A> {
         let Some(rest) = self.0.take() else {
             return;
         };
-        rest.lease.outbox().abandon();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(rest.finish(None));
-            }
-            Err(_) => tracing::debug!("no runtime to finish a request whose client went away"),
+        if std::thread::panicking() {
+            // The handler panicked while polled here: it cannot be polled again.
+            return;
         }
+        rest.lease.outbox().abandon();
+        let (detached, stop) = (rest.detached.clone(), rest.running.cancel.clone());
+        detached.run_on(rest.finish(None), stop);
     }
 }
 
@@ -258,9 +285,22 @@ impl Drop for RunningHere {
 }
 
 /// The rest of a streaming inline request. Dropping it (the client went away) does not cancel
-/// the request ([`Pending`]): it runs on, and what it sends goes nowhere.
+/// the request ([`Pending`]): it runs on within [`Detached`]'s bounds, and what it sends goes
+/// nowhere.
 pub(crate) struct InlineStream {
     receiver: mpsc::Receiver<ServerJsonRpcMessage>,
+    /// Where the request runs on, what cancels it, and what tells that it ended.
+    run_on: Option<(Arc<Detached>, CancellationToken, CancellationToken)>,
+}
+
+impl Drop for InlineStream {
+    fn drop(&mut self) {
+        if let Some((detached, stop, ended)) = self.run_on.take()
+            && !ended.is_cancelled()
+        {
+            detached.run_on(ended.cancelled_owned(), stop);
+        }
+    }
 }
 
 impl Stream for InlineStream {

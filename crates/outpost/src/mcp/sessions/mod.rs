@@ -51,6 +51,7 @@
 
 mod absent;
 pub mod data;
+mod detached;
 pub(crate) mod events;
 mod handshake;
 mod hot;
@@ -83,6 +84,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 pub use data::{MAX_SESSION_DATA_BYTES, SessionData, SessionDataError};
+use detached::Detached;
 pub(crate) use events::SessionEvents;
 use events::{GetStream, OpenGetStreams};
 pub use handshake::HandshakeTransport;
@@ -250,6 +252,8 @@ pub struct OutpostSessionManager<H> {
     events: SessionEvents,
     get_streams: Arc<OpenGetStreams>,
     keep_alive: Arc<KeepAlive>,
+    /// Requests whose clients went away, running on.
+    detached: Arc<Detached>,
     shutdown: CancellationToken,
     housekeeping: Mutex<Option<Instant>>,
     stream_task: Option<StandaloneStreamTask>,
@@ -327,6 +331,7 @@ where
             events,
             get_streams,
             keep_alive,
+            detached: Arc::default(),
             shutdown,
             housekeeping: Mutex::new(None),
             stream_task: None,
@@ -410,6 +415,7 @@ where
             lease,
             in_flight: self.in_flight.clone(),
             keep_alive: self.keep_alive.clone(),
+            detached: self.detached.clone(),
             shutdown: self.shutdown.clone(),
         })
     }
@@ -719,20 +725,29 @@ where
         // Registered as running: the keep-alive loop sees it from now on.
         self.keep_alive.in_use();
         // Ended by the answer, the client's `notifications/cancelled` or shutdown — not by
-        // the client going away ([`ResponseStream`]).
+        // the client going away, within [`Detached`]'s bounds ([`ResponseStream`]).
+        let stop = self.shutdown.child_token();
         let running = serve_directly_with_ct(
             (self.factory)(),
             transport,
             Some((*session.peer).clone()),
-            self.shutdown.child_token(),
+            stop.clone(),
         );
+        let ended = CancellationToken::new();
+        let tell_ended = ended.clone();
         tokio::spawn(async move {
             let _ = running.waiting().await;
+            tell_ended.cancel();
         });
         Ok(ResponseStream::new(
             receiver,
             request_id_of_stream,
             self.shutdown.clone(),
+            RunOn {
+                detached: self.detached.clone(),
+                stop,
+                ended,
+            },
         ))
     }
 
@@ -975,6 +990,17 @@ struct ResponseStream {
     /// answered with [`shutting_down`] and the stream ends — at once, as rmcp ends the SSE
     /// body soon after and its serve loop takes a while to let go of the request.
     unanswered: Option<(RequestId, Pin<Box<WaitForCancellationFutureOwned>>)>,
+    /// How the request runs on if the stream is dropped unanswered.
+    run_on: Option<RunOn>,
+}
+
+/// What lets a request whose stream was dropped run on within [`Detached`]'s bounds.
+struct RunOn {
+    detached: Arc<Detached>,
+    /// Cancels the request's serve loop.
+    stop: CancellationToken,
+    /// Cancelled once the serve loop ended.
+    ended: CancellationToken,
 }
 
 impl ResponseStream {
@@ -983,10 +1009,12 @@ impl ResponseStream {
         receiver: mpsc::Receiver<ServerJsonRpcMessage>,
         id: RequestId,
         shutdown: CancellationToken,
+        run_on: RunOn,
     ) -> Self {
         Self {
             receiver,
             unanswered: Some((id, Box::pin(shutdown.cancelled_owned()))),
+            run_on: Some(run_on),
         }
     }
 
@@ -1006,6 +1034,18 @@ impl ResponseStream {
         Self {
             receiver,
             unanswered: None,
+            run_on: None,
+        }
+    }
+}
+
+impl Drop for ResponseStream {
+    fn drop(&mut self) {
+        if let (Some(_), Some(run_on)) = (&self.unanswered, self.run_on.take())
+            && !run_on.ended.is_cancelled()
+        {
+            let ended = run_on.ended.cancelled_owned();
+            run_on.detached.run_on(ended, run_on.stop);
         }
     }
 }
@@ -1031,12 +1071,19 @@ impl Stream for ResponseStream {
         let Some((id, _)) = self.unanswered.take() else {
             return Poll::Pending;
         };
-        // Its last message: nothing comes after it.
+        // Its last message: nothing comes after it — but an answer that came meanwhile is
+        // that message, not an invitation to send a request that ran again.
         self.receiver.close();
-        while self.receiver.try_recv().is_ok() {}
-        Poll::Ready(Some(ServerSseMessage::from_message(
-            ServerJsonRpcMessage::error(shutting_down(), Some(id)),
-        )))
+        let mut last = ServerJsonRpcMessage::error(shutting_down(), Some(id));
+        while let Ok(message) = self.receiver.try_recv() {
+            if matches!(
+                message,
+                ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+            ) {
+                last = message;
+            }
+        }
+        Poll::Ready(Some(ServerSseMessage::from_message(last)))
     }
 }
 
