@@ -214,10 +214,11 @@ where
 
 /// The request while its first wait runs in the connection's task. Dropped before the
 /// answer — the client went away, and hyper dropped the response future — it lets the
-/// request run on in a task of its own, within [`Detached`]'s bounds: MCP 2025-03-26 … 2025-11-25 say a disconnection
-/// SHOULD NOT be taken for a cancellation (the client sends `notifications/cancelled` for
-/// that), and rmcp's in-memory sessions let the request run on too. Its messages go nowhere
-/// from then on, and its requests to the client fail at once.
+/// request run on in a task of its own, within [`Detached`]'s bounds: MCP 2025-03-26 …
+/// 2025-11-25 say a disconnection SHOULD NOT be taken for a cancellation (the client sends
+/// `notifications/cancelled` for that), and rmcp's in-memory sessions let the request run
+/// on too. Its messages go nowhere from then on, and its requests to the client fail at
+/// once.
 struct Pending<A: FnOnce(&Answer) + Send + 'static>(Option<Unanswered<A>>);
 
 impl<A: FnOnce(&Answer) + Send + 'static> Pending<A> {
