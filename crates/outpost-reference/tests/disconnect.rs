@@ -3,7 +3,8 @@
 //! be taken for a cancellation; the client cancels with `notifications/cancelled`), on each of
 //! the three ways a session request is served — inline in the connection's task, inline then
 //! streaming, and on a serve loop of its own. On 2026-07-28, closing the response stream is
-//! the cancellation (MUST): the request stops.
+//! the cancellation (MUST): the request stops. Ending the session (`DELETE`) cancels its
+//! running requests.
 
 // The tool's log message: logging is deprecated by SEP-2577 in 2026-07-28, and this test is
 // about a session revision that has it.
@@ -207,4 +208,21 @@ async fn a_2026_request_is_cancelled_when_its_client_goes_away() {
         "no answer within 200 ms"
     );
     assert_eq!(next_end(&mut ended).await, End::Cancelled);
+}
+
+#[tokio::test]
+async fn a_delete_cancels_the_session_requests_running() {
+    let (app, mut ended) = serve().await;
+    for path in [Path::Inline, Path::ServeLoop] {
+        let session = initialize(&app).await;
+        let call = tokio::spawn(call_slow(&app, &session, path).send());
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let deleted = session_request(&app, &session, reqwest::Method::DELETE)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(deleted.status(), 204, "{path:?}");
+        assert_eq!(next_end(&mut ended).await, End::Cancelled, "{path:?}");
+        call.abort();
+    }
 }

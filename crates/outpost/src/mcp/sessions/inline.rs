@@ -259,6 +259,7 @@ struct RunningHere {
     in_flight: Arc<InFlight>,
     session: SessionId,
     request: RequestId,
+    registration: u64,
     cancel: CancellationToken,
 }
 
@@ -269,11 +270,12 @@ impl RunningHere {
         request: &RequestId,
         cancel: &CancellationToken,
     ) -> Self {
-        in_flight.started(session, request, Running::Inline(cancel.clone()));
+        let registration = in_flight.started(session, request, Running::Inline(cancel.clone()));
         Self {
             in_flight: in_flight.clone(),
             session: session.clone(),
             request: request.clone(),
+            registration,
             cancel: cancel.clone(),
         }
     }
@@ -281,7 +283,8 @@ impl RunningHere {
 
 impl Drop for RunningHere {
     fn drop(&mut self) {
-        self.in_flight.finished(&self.session, &self.request);
+        self.in_flight
+            .finished(&self.session, &self.request, self.registration);
     }
 }
 

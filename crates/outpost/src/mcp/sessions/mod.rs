@@ -293,6 +293,7 @@ where
         let relayed = Arc::new(RelayedSessionNews {
             get_streams: get_streams.clone(),
             cache: cache.clone(),
+            in_flight: in_flight.clone(),
         });
         let holder: Arc<dyn GetStreams> = relayed.clone();
         relay.register_get_streams(Arc::downgrade(&holder));
@@ -366,14 +367,16 @@ where
     }
 
     /// Ends session `id` everywhere (`DELETE`): its record and its events go; its GET stream
-    /// closes, here at once, on another instance when the relay's announcement arrives (or at
-    /// its next look at the store, within 10 s, if the announcement is lost). `false` when
-    /// there was no such session.
+    /// closes and its running requests are cancelled, here at once, on another instance when
+    /// the relay's announcement arrives (a GET stream there also at its next look at the
+    /// store, within 10 s, if the announcement is lost). `false` when there was no such
+    /// session.
     pub async fn end(&self, id: &str) -> Result<bool, SessionError> {
         let id = SessionId::from(id);
         lock(&self.cache).remove(&id);
         self.hot.forget(&id);
         self.get_streams.close(&id);
+        self.in_flight.cancel_session(&id);
         if let Err(error) = bounded(self.events.forget(&id)).await {
             tracing::warn!(%error, "cannot forget an ended session's events");
         }

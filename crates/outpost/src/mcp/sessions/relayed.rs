@@ -1,7 +1,7 @@
 //! What the relay tells this instance of its parked sessions (`mcp::relay`'s `GetStreams`):
 //! a GET stream of a session opened on another instance ends the one here (the latest GET
-//! wins); a session ended on another instance (`DELETE`) ends its GET stream here and leaves
-//! the cache, so that a store outage cannot bring it back — `load_within` serves a session as
+//! wins); a session ended on another instance (`DELETE`) ends its GET stream and its running
+//! requests here and leaves the cache, so that a store outage cannot bring it back — `load_within` serves a session as
 //! last read while the store does not answer.
 
 use std::{
@@ -11,7 +11,7 @@ use std::{
 
 use rmcp::transport::streamable_http_server::SessionId;
 
-use super::{Cached, events::OpenGetStreams, lock};
+use super::{Cached, events::OpenGetStreams, lock, request::InFlight};
 use crate::{mcp::relay::GetStreams, store::EventId};
 
 /// The sessions read from the store, by id (`load_within`).
@@ -21,6 +21,7 @@ pub(super) type SessionCache = Mutex<HashMap<SessionId, Cached>>;
 pub(super) struct RelayedSessionNews {
     pub(super) get_streams: Arc<OpenGetStreams>,
     pub(super) cache: Arc<SessionCache>,
+    pub(super) in_flight: Arc<InFlight>,
 }
 
 impl GetStreams for RelayedSessionNews {
@@ -31,6 +32,7 @@ impl GetStreams for RelayedSessionNews {
     fn ended(&self, session: &str) {
         let session = SessionId::from(session);
         self.get_streams.close(&session);
+        self.in_flight.cancel_session(&session);
         lock(&self.cache).remove(&session);
     }
 }

@@ -26,7 +26,7 @@ use std::{
     collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
     },
 };
 
@@ -34,9 +34,9 @@ use http::request::Parts;
 use rmcp::{
     RoleServer,
     model::{
-        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
-        JsonRpcRequest, NumberOrString, ProgressToken, RequestId, ServerJsonRpcMessage,
-        ServerRequest,
+        CancelledNotification, CancelledNotificationParam, ClientJsonRpcMessage,
+        ClientNotification, ClientRequest, GetExtensions, GetMeta, JsonRpcRequest, NumberOrString,
+        ProgressToken, RequestId, ServerJsonRpcMessage, ServerRequest,
     },
     transport::{Transport, streamable_http_server::SessionId},
 };
@@ -66,10 +66,27 @@ pub(crate) enum Running {
     Inline(CancellationToken),
 }
 
+impl Running {
+    /// Cancels the request, `cancellation` the client's `notifications/cancelled` for it;
+    /// whether it could be told.
+    fn cancel(&self, cancellation: ClientJsonRpcMessage) -> bool {
+        match self {
+            Running::Transport(route) => route.try_send(cancellation).is_ok(),
+            Running::Inline(cancel) => {
+                cancel.cancel();
+                true
+            }
+        }
+    }
+}
+
 /// The requests running on this instance, for messages the client sends them.
 pub(crate) struct InFlight {
-    /// (session, client request id) → how to reach the running request.
-    requests: Mutex<HashMap<(SessionId, RequestId), Running>>,
+    /// (session, client request id) → the registration's number and how to reach the
+    /// running request. The number tells a later request that reused the id (a client that
+    /// restarted, keeping its session) from the one whose end would otherwise unregister it.
+    requests: Mutex<HashMap<(SessionId, RequestId), (u64, Running)>>,
+    next_registration: AtomicU64,
     /// (session, rewritten id) → the transport that sent the server→client request, and the
     /// id its peer gave it.
     server_requests: Mutex<HashMap<(SessionId, String), (Route, RequestId)>>,
@@ -83,6 +100,7 @@ impl InFlight {
     pub(crate) fn new(instance: &str) -> Self {
         Self {
             requests: Mutex::default(),
+            next_registration: AtomicU64::new(0),
             server_requests: Mutex::default(),
             next_server_request: AtomicI64::new(0),
             instance: instance.to_owned(),
@@ -130,11 +148,7 @@ impl InFlight {
                     return false;
                 };
                 match lock(&self.requests).get(&(session.clone(), request_id)) {
-                    Some(Running::Transport(route)) => route.try_send(message).is_ok(),
-                    Some(Running::Inline(cancel)) => {
-                        cancel.cancel();
-                        true
-                    }
+                    Some((_, running)) => running.cancel(message),
                     None => false,
                 }
             }
@@ -175,14 +189,45 @@ impl InFlight {
     }
 
     /// Registers `request` of `session` as running, reached as `running`, until
-    /// [`InFlight::finished`].
-    pub(crate) fn started(&self, session: &SessionId, request: &RequestId, running: Running) {
-        lock(&self.requests).insert((session.clone(), request.clone()), running);
+    /// [`InFlight::finished`] with the number returned.
+    pub(crate) fn started(
+        &self,
+        session: &SessionId,
+        request: &RequestId,
+        running: Running,
+    ) -> u64 {
+        let registration = self.next_registration.fetch_add(1, Ordering::Relaxed);
+        lock(&self.requests).insert((session.clone(), request.clone()), (registration, running));
+        registration
     }
 
-    /// `request` of `session` has ended.
-    pub(crate) fn finished(&self, session: &SessionId, request: &RequestId) {
-        lock(&self.requests).remove(&(session.clone(), request.clone()));
+    /// `request` of `session`, registered as `registration`, has ended (a later request
+    /// with the same id keeps its own registration).
+    pub(crate) fn finished(&self, session: &SessionId, request: &RequestId, registration: u64) {
+        let mut requests = lock(&self.requests);
+        let key = (session.clone(), request.clone());
+        if requests
+            .get(&key)
+            .is_some_and(|(registered, _)| *registered == registration)
+        {
+            requests.remove(&key);
+        }
+    }
+
+    /// Cancels every request of `session` running here (the session ended: `DELETE`, here
+    /// or on another instance).
+    pub(crate) fn cancel_session(&self, session: &SessionId) {
+        for ((of, request), (_, running)) in lock(&self.requests).iter() {
+            if of == session {
+                let cancelled = CancelledNotification::new(CancelledNotificationParam::new(
+                    Some(request.clone()),
+                    Some("the session ended".into()),
+                ));
+                running.cancel(ClientJsonRpcMessage::notification(
+                    ClientNotification::CancelledNotification(cancelled),
+                ));
+            }
+        }
     }
 
     /// Gives the server→client request `id` (numbered by its peer) an id unique across
@@ -265,6 +310,8 @@ pub(crate) struct RequestTransport {
     answered: Arc<Semaphore>,
     session: SessionId,
     request_id: RequestId,
+    /// The request's registration in `in_flight`.
+    registration: u64,
     issued: Vec<String>,
     cancelled: bool,
     in_flight: Arc<InFlight>,
@@ -296,7 +343,8 @@ impl RequestTransport {
         };
         let (route, inbound) = mpsc::channel(INBOUND_CAPACITY);
         let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
-        in_flight.started(&session, &request_id, Running::Transport(route.clone()));
+        let registration =
+            in_flight.started(&session, &request_id, Running::Transport(route.clone()));
         let transport = Self {
             first: Some(request),
             inbound,
@@ -305,6 +353,7 @@ impl RequestTransport {
             answered: Arc::new(Semaphore::new(0)),
             session,
             request_id,
+            registration,
             issued: Vec::new(),
             cancelled: false,
             in_flight,
@@ -392,7 +441,8 @@ impl Transport<RoleServer> for RequestTransport {
 
 impl Drop for RequestTransport {
     fn drop(&mut self) {
-        self.in_flight.finished(&self.session, &self.request_id);
+        self.in_flight
+            .finished(&self.session, &self.request_id, self.registration);
         self.in_flight
             .forget_issued(&self.session, self.issued.drain(..));
     }
@@ -426,5 +476,24 @@ mod tests {
         let here = InFlight::new("0123456789ab");
         assert!(here.is_this_instance("0123456789ab"));
         assert!(!here.is_this_instance("ba9876543210"));
+    }
+
+    #[test]
+    fn a_request_that_reuses_an_id_keeps_its_registration_when_the_first_ends() {
+        let in_flight = InFlight::new("0123456789ab");
+        let (session, id) = (SessionId::from("s"), RequestId::Number(1));
+        let (first, second) = (CancellationToken::new(), CancellationToken::new());
+        let old = in_flight.started(&session, &id, Running::Inline(first.clone()));
+        let new = in_flight.started(&session, &id, Running::Inline(second.clone()));
+        in_flight.finished(&session, &id, old);
+        in_flight.cancel_session(&session);
+        assert!(
+            second.is_cancelled(),
+            "the later request is still registered"
+        );
+        in_flight.finished(&session, &id, new);
+        let mut running = HashSet::new();
+        in_flight.sessions_into(&mut running);
+        assert!(running.is_empty());
     }
 }
