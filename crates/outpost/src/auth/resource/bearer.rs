@@ -412,7 +412,7 @@ impl TokenCheck {
 }
 
 fn revoked_challenge() -> Challenge {
-    Challenge::InvalidToken("the access token's grant has been revoked".into())
+    Challenge::InvalidToken("the access token's grant has been revoked or is gone".into())
 }
 
 /// The bearer token of a request: `Ok(None)` when none is presented in the `Authorization`
