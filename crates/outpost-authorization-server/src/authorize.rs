@@ -57,7 +57,7 @@ use outpost_oauth::{
     redirect_uri::{self, RedirectUri},
     scope::Scope,
 };
-use outpost_store::{ApplicationType, ClientRecord};
+use outpost_store::{ApplicationType, ClientId, ClientRecord};
 
 /// `GET /authorize`.
 pub async fn authorize(
@@ -87,7 +87,7 @@ pub async fn authorize(
         Err(message) => return bad_request(&message),
     };
     let state = params.get("state").map(str::to_owned);
-    let follows_unasked = loopback || server.preregistered.contains(&client.client_id);
+    let follows_unasked = follows_unasked(&server, &client.client_id, loopback);
     let fail = |error: &str, description: &str| {
         refusal(
             &server,
@@ -219,6 +219,13 @@ pub async fn authorize(
     response
 }
 
+/// Whether a refusal may send the browser to `client_id`'s redirect URI unasked: a loopback
+/// one (a native app on the user's own machine), or a client the operator registered (see
+/// `checked_redirect_uri`).
+fn follows_unasked(server: &AuthorizationServer, client_id: &ClientId, loopback: bool) -> bool {
+    loopback || server.preregistered.contains(client_id)
+}
+
 /// The refusal of a request whose redirect URI was checked: `error` and `description` (RFC
 /// 6749 §4.1.2.1) for the client. Sent to the client at once when it `follows_unasked` (a
 /// loopback redirect URI, or a client the operator registered); otherwise shown, with a link
@@ -254,7 +261,7 @@ pub(crate) fn refuse_pending(
 ) -> Response {
     let loopback = RedirectUri::parse(&pending.redirect_uri, redirect_uri::ApplicationType::Native)
         .is_ok_and(|uri| uri.is_loopback());
-    let follows_unasked = loopback || server.preregistered.contains(&pending.client_id);
+    let follows_unasked = follows_unasked(server, &pending.client_id, loopback);
     refusal(
         server,
         follows_unasked,

@@ -5,10 +5,10 @@
 //! off the answer of a call still running in a session, or streamed. So [`InFlight`] counts
 //! the requests whose answer is not done — from the request until the handler answers, and
 //! for an SSE answer (`text/event-stream`) until its body ends or is dropped — and the serve
-//! loop closes the streams once none is left (or a second before the grace period is over). `GET` requests
-//! are not counted: they open streams that only the shutdown ends; nor is an SSE answer
-//! marked [`EndedByShutdown`] once it starts (a 2026-07-28 listen stream, which ends with its
-//! final result when the shutdown closes the streams).
+//! loop closes the streams once none is left (or a second before the grace period is over).
+//! `GET` requests are not counted: they open streams that only the shutdown ends; nor is an
+//! SSE answer marked [`EndedByShutdown`] once it starts (a 2026-07-28 listen stream, which
+//! ends with its final result when the shutdown closes the streams).
 //!
 //! One plain tower service around the router: a counter increment per request, and a body
 //! wrapper only for SSE answers.

@@ -12,8 +12,8 @@
 //!   `{"status":"ok"|"degraded","version":"…","dependencies":{…}}` from the last readiness
 //!   result, refreshed in the background when it is over a second old
 //!   ([`Readiness::last_known`]); the first `/health` after start waits for the first probe
-//!   (half a second at most) rather than answer `ok` with the store `unknown`. `degraded` means a dependency was down
-//!   at the last probe.
+//!   (half a second at most) rather than answer `ok` with the store `unknown`. `degraded`
+//!   means a dependency was down at the last probe.
 //!   Point liveness probes here: restarting a process does not bring its store back.
 
 use std::sync::Arc;

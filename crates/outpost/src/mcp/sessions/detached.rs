@@ -59,6 +59,47 @@ impl Detached {
     }
 }
 
+/// A request running in a task of its own, and what lets it run on within [`Detached`]'s
+/// bounds once its client goes away.
+pub(crate) struct RunOn {
+    detached: Arc<Detached>,
+    /// Cancels the request.
+    stop: CancellationToken,
+    /// Cancelled once the request ended.
+    ended: CancellationToken,
+}
+
+impl RunOn {
+    /// Runs `request`, which `stop` cancels, in a task of its own; it may run on in
+    /// `detached`.
+    pub(crate) fn spawn(
+        detached: Arc<Detached>,
+        stop: CancellationToken,
+        request: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        let ended = CancellationToken::new();
+        let tell_ended = ended.clone();
+        tokio::spawn(async move {
+            request.await;
+            tell_ended.cancel();
+        });
+        Self {
+            detached,
+            stop,
+            ended,
+        }
+    }
+
+    /// The request's client went away: unless it ended already, it runs on within
+    /// [`Detached`]'s bounds.
+    pub(crate) fn client_left(self) {
+        if !self.ended.is_cancelled() {
+            self.detached
+                .run_on(self.ended.cancelled_owned(), self.stop);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

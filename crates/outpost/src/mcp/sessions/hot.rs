@@ -40,7 +40,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
     events::SessionEvents,
-    request::{INBOUND_CAPACITY, InFlight, OUTBOUND_CAPACITY, Route},
+    request::{INBOUND_CAPACITY, InFlight, OUTBOUND_CAPACITY, Route, after_client_left},
 };
 use crate::{HandlerFactory, store::StoreError};
 
@@ -395,12 +395,13 @@ impl Transport<RoleServer> for HotTransport {
         let asks = matches!(item, ServerJsonRpcMessage::Request(_));
         async move {
             match to_request {
-                // The request's client went away: a request to it fails at once (nobody would
-                // answer), anything else goes nowhere — as on a serve loop of its own.
-                Some(sender) => match sender.send(item).await {
-                    Err(_) if asks => Err(HotSendError::StreamEnded),
-                    _ => Ok(()),
-                },
+                Some(sender) => after_client_left(
+                    sender
+                        .send(item)
+                        .await
+                        .map_err(|_| HotSendError::StreamEnded),
+                    asks,
+                ),
                 None => {
                     shared.events.emit(&shared.session, &item).await?;
                     Ok(())

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
-    detached::Detached,
+    detached::{Detached, RunOn},
     hot::{Lease, Outbox},
     keep_alive::KeepAlive,
     request::{InFlight, Running},
@@ -164,19 +164,11 @@ where
             // Only one stream takes the receiver, and this is the one.
             return InlineOutcome::Cancelled;
         };
-        let (detached, stop, ended) = (
-            self.detached.clone(),
-            self.running.cancel.clone(),
-            CancellationToken::new(),
-        );
-        let tell_ended = ended.clone();
-        tokio::spawn(async move {
-            self.finish(Some(sender)).await;
-            tell_ended.cancel();
-        });
+        let (detached, stop) = (self.detached.clone(), self.running.cancel.clone());
+        let run_on = RunOn::spawn(detached, stop, self.finish(Some(sender)));
         InlineOutcome::Streaming(InlineStream {
             receiver,
-            run_on: Some((detached, stop, ended)),
+            run_on: Some(run_on),
         })
     }
 
@@ -293,16 +285,14 @@ impl Drop for RunningHere {
 /// nowhere.
 pub(crate) struct InlineStream {
     receiver: mpsc::Receiver<ServerJsonRpcMessage>,
-    /// Where the request runs on, what cancels it, and what tells that it ended.
-    run_on: Option<(Arc<Detached>, CancellationToken, CancellationToken)>,
+    /// How the rest of the request runs on if the stream is dropped.
+    run_on: Option<RunOn>,
 }
 
 impl Drop for InlineStream {
     fn drop(&mut self) {
-        if let Some((detached, stop, ended)) = self.run_on.take()
-            && !ended.is_cancelled()
-        {
-            detached.run_on(ended.cancelled_owned(), stop);
+        if let Some(run_on) = self.run_on.take() {
+            run_on.client_left();
         }
     }
 }

@@ -84,7 +84,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 pub use data::{MAX_SESSION_DATA_BYTES, SessionData, SessionDataError};
-use detached::Detached;
+use detached::{Detached, RunOn};
 pub(crate) use events::SessionEvents;
 use events::{GetStream, OpenGetStreams};
 pub use handshake::HandshakeTransport;
@@ -736,21 +736,14 @@ where
             Some((*session.peer).clone()),
             stop.clone(),
         );
-        let ended = CancellationToken::new();
-        let tell_ended = ended.clone();
-        tokio::spawn(async move {
+        let run_on = RunOn::spawn(self.detached.clone(), stop, async move {
             let _ = running.waiting().await;
-            tell_ended.cancel();
         });
         Ok(ResponseStream::new(
             receiver,
             request_id_of_stream,
             self.shutdown.clone(),
-            RunOn {
-                detached: self.detached.clone(),
-                stop,
-                ended,
-            },
+            run_on,
         ))
     }
 
@@ -993,17 +986,8 @@ struct ResponseStream {
     /// answered with [`shutting_down`] and the stream ends — at once, as rmcp ends the SSE
     /// body soon after and its serve loop takes a while to let go of the request.
     unanswered: Option<(RequestId, Pin<Box<WaitForCancellationFutureOwned>>)>,
-    /// How the request runs on if the stream is dropped unanswered.
+    /// How the request's serve loop runs on if the stream is dropped unanswered.
     run_on: Option<RunOn>,
-}
-
-/// What lets a request whose stream was dropped run on within [`Detached`]'s bounds.
-struct RunOn {
-    detached: Arc<Detached>,
-    /// Cancels the request's serve loop.
-    stop: CancellationToken,
-    /// Cancelled once the serve loop ended.
-    ended: CancellationToken,
 }
 
 impl ResponseStream {
@@ -1044,11 +1028,8 @@ impl ResponseStream {
 
 impl Drop for ResponseStream {
     fn drop(&mut self) {
-        if let (Some(_), Some(run_on)) = (&self.unanswered, self.run_on.take())
-            && !run_on.ended.is_cancelled()
-        {
-            let ended = run_on.ended.cancelled_owned();
-            run_on.detached.run_on(ended, run_on.stop);
+        if let (Some(_), Some(run_on)) = (&self.unanswered, self.run_on.take()) {
+            run_on.client_left();
         }
     }
 }

@@ -1,8 +1,8 @@
 //! What the relay tells this instance of its parked sessions (`mcp::relay`'s `GetStreams`):
 //! a GET stream of a session opened on another instance ends the one here (the latest GET
 //! wins); a session ended on another instance (`DELETE`) ends its GET stream and its running
-//! requests here and leaves the cache, so that a store outage cannot bring it back — `load_within` serves a session as
-//! last read while the store does not answer.
+//! requests here and leaves the cache, so that a store outage cannot bring it back —
+//! `load_within` serves a session as last read while the store does not answer.
 
 use std::{
     collections::HashMap,

@@ -398,12 +398,7 @@ impl Transport<RoleServer> for RequestTransport {
                 // Answered, whether or not the stream still takes it: the transport ends.
                 answered.add_permits(1);
             }
-            match sent {
-                // The client went away and the request runs on: a request to the client
-                // fails at once (nobody would answer it); anything else goes nowhere.
-                Err(gone) if request => Err(gone),
-                _ => Ok(()),
-            }
+            after_client_left(sent, request)
         }
     }
 
@@ -445,6 +440,17 @@ impl Drop for RequestTransport {
             .finished(&self.session, &self.request_id, self.registration);
         self.in_flight
             .forget_issued(&self.session, self.issued.drain(..));
+    }
+}
+
+/// What a request's transport tells its serve loop of a message sent to the request's stream
+/// (`sent`), the client having perhaps gone away while the request runs on: a request to the
+/// client (`asks`) fails at once, as nobody would answer it; anything else goes nowhere.
+/// Shared with the session's hot peer (`hot::HotTransport`).
+pub(crate) fn after_client_left<E>(sent: Result<(), E>, asks: bool) -> Result<(), E> {
+    match sent {
+        Err(gone) if asks => Err(gone),
+        _ => Ok(()),
     }
 }
 
